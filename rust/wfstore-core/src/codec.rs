@@ -1,0 +1,484 @@
+//! Codecs: the compressors zarr-python 2 uses (Blosc, Zstd, none) and numcodecs'
+//! `MsgPack` object codec (`msgpack2`), as bytes in, bytes out.
+
+use crate::error::{Error, Result};
+use rmpv::Value;
+use serde_json::{json, Value as Json};
+
+/// Largest decoded chunk accepted (1 GiB): a header claiming more is treated as corrupt,
+/// so hostile or damaged data cannot make the decoder allocate without bound.
+pub const MAX_DECODED_BYTES: usize = 1 << 30;
+
+/// Deepest nesting of msgpack values accepted when decoding.
+pub const MAX_MSGPACK_DEPTH: usize = 512;
+
+/// A chunk compressor, as recorded in `.zarray`'s `compressor` field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Compressor {
+    /// No compression (`"compressor": null`).
+    None,
+    /// numcodecs' `Blosc`.
+    Blosc {
+        /// Inner compressor: `lz4`, `lz4hc`, `blosclz`, `zstd` or `zlib`.
+        cname: String,
+        /// Compression level, 0 to 9.
+        clevel: i32,
+        /// 0 no shuffle, 1 byte shuffle, 2 bit shuffle (-1, auto, is stored as given).
+        shuffle: i32,
+        /// Block size in bytes, 0 for automatic.
+        blocksize: usize,
+    },
+    /// numcodecs' `Zstd`.
+    Zstd {
+        /// Compression level.
+        level: i32,
+        /// Whether a content checksum is written.
+        checksum: bool,
+    },
+}
+
+impl Default for Compressor {
+    /// numcodecs' default Blosc: lz4, clevel 5, byte shuffle, automatic block size.
+    fn default() -> Self {
+        Compressor::Blosc {
+            cname: "lz4".into(),
+            clevel: 5,
+            shuffle: 1,
+            blocksize: 0,
+        }
+    }
+}
+
+fn cfg_int(cfg: &Json, key: &str, default: i64) -> Result<i64> {
+    match cfg.get(key) {
+        None | Some(Json::Null) => Ok(default),
+        Some(v) => v
+            .as_i64()
+            .ok_or_else(|| Error::Codec(format!("compressor field {key:?} is not an integer"))),
+    }
+}
+
+impl Compressor {
+    /// Parse a numcodecs compressor configuration (`null`, `{"id": "blosc", ...}`, `{"id": "zstd", ...}`).
+    pub fn from_config(cfg: &Json) -> Result<Self> {
+        if cfg.is_null() {
+            return Ok(Compressor::None);
+        }
+        let id = cfg
+            .get("id")
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| Error::Codec("compressor configuration has no \"id\"".into()))?;
+        match id {
+            "blosc" => {
+                let cname = cfg
+                    .get("cname")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("lz4")
+                    .to_string();
+                if !["lz4", "lz4hc", "blosclz", "zstd", "zlib"].contains(&cname.as_str()) {
+                    return Err(Error::Codec(format!("unsupported blosc cname {cname:?}")));
+                }
+                let clevel = cfg_int(cfg, "clevel", 5)?;
+                if !(0..=9).contains(&clevel) {
+                    return Err(Error::Codec(format!("blosc clevel {clevel} not in 0..=9")));
+                }
+                let shuffle = cfg_int(cfg, "shuffle", 1)?;
+                if !(-1..=2).contains(&shuffle) {
+                    return Err(Error::Codec(format!("blosc shuffle {shuffle} not in -1..=2")));
+                }
+                let blocksize = cfg_int(cfg, "blocksize", 0)?;
+                if blocksize < 0 {
+                    return Err(Error::Codec("blosc blocksize is negative".into()));
+                }
+                Ok(Compressor::Blosc {
+                    cname,
+                    clevel: clevel as i32,
+                    shuffle: shuffle as i32,
+                    blocksize: blocksize as usize,
+                })
+            }
+            "zstd" => Ok(Compressor::Zstd {
+                level: cfg_int(cfg, "level", 0)? as i32,
+                checksum: cfg.get("checksum").and_then(|v| v.as_bool()).unwrap_or(false),
+            }),
+            other => Err(Error::Codec(format!("unsupported compressor id {other:?}"))),
+        }
+    }
+
+    /// Build a compressor from a name (`"blosc"`, `"zstd"`, `"none"`) and optional
+    /// keyword arguments as numcodecs takes them (`cname`, `clevel`, `shuffle`, `blocksize`; `level`, `checksum`).
+    pub fn from_name(name: Option<&str>, kwargs: Option<&Json>) -> Result<Self> {
+        let mut cfg = match kwargs {
+            Some(Json::Object(m)) => Json::Object(m.clone()),
+            Some(Json::Null) | None => json!({}),
+            Some(_) => return Err(Error::Codec("compressor_kwargs must be a mapping".into())),
+        };
+        match name {
+            None | Some("none") | Some("None") => return Ok(Compressor::None),
+            Some(n @ ("blosc" | "zstd")) => cfg["id"] = Json::from(n),
+            Some(other) => {
+                return Err(Error::Codec(format!(
+                    "unknown compressor {other:?} (expected \"blosc\", \"zstd\" or None)"
+                )))
+            }
+        }
+        Compressor::from_config(&cfg)
+    }
+
+    /// The numcodecs configuration as written into `.zarray` (`null` for none).
+    pub fn to_config(&self) -> Json {
+        match self {
+            Compressor::None => Json::Null,
+            Compressor::Blosc {
+                cname,
+                clevel,
+                shuffle,
+                blocksize,
+            } => json!({"blocksize": blocksize, "clevel": clevel, "cname": cname, "id": "blosc", "shuffle": shuffle}),
+            Compressor::Zstd { level, checksum } => {
+                json!({"checksum": checksum, "id": "zstd", "level": level})
+            }
+        }
+    }
+
+    /// Compress `data`; `typesize` is the item size used by Blosc's shuffle.
+    pub fn compress(&self, data: &[u8], typesize: usize) -> Result<Vec<u8>> {
+        match self {
+            Compressor::None => Ok(data.to_vec()),
+            Compressor::Blosc {
+                cname,
+                clevel,
+                shuffle,
+                blocksize,
+            } => blosc_compress(data, typesize, cname, *clevel, *shuffle, *blocksize),
+            Compressor::Zstd { level, checksum } => zstd_compress(data, *level, *checksum),
+        }
+    }
+
+    /// Decompress `data`, refusing output larger than [`MAX_DECODED_BYTES`].
+    pub fn decompress(&self, data: &[u8]) -> Result<Vec<u8>> {
+        match self {
+            Compressor::None => Ok(data.to_vec()),
+            Compressor::Blosc { .. } => blosc_decompress(data),
+            Compressor::Zstd { .. } => zstd_decompress(data),
+        }
+    }
+}
+
+#[cfg(feature = "blosc")]
+fn blosc_compress(
+    data: &[u8],
+    typesize: usize,
+    cname: &str,
+    clevel: i32,
+    shuffle: i32,
+    blocksize: usize,
+) -> Result<Vec<u8>> {
+    use std::ffi::CString;
+    let cname_c = CString::new(cname).map_err(|_| Error::Codec("bad blosc cname".into()))?;
+    let overhead = blosc_src::BLOSC_MAX_OVERHEAD as usize;
+    let mut out = vec![0u8; data.len() + overhead];
+    let shuffle = if shuffle < 0 {
+        // numcodecs' AUTOSHUFFLE: bit shuffle for 1-byte items, byte shuffle otherwise.
+        if typesize == 1 {
+            2
+        } else {
+            1
+        }
+    } else {
+        shuffle
+    };
+    let typesize = typesize.clamp(1, 255);
+    // SAFETY: src and dest are valid for the lengths given and do not overlap; the
+    // compressor name is a NUL-terminated C string living across the call.
+    let n = unsafe {
+        blosc_src::blosc_compress_ctx(
+            clevel,
+            shuffle,
+            typesize,
+            data.len(),
+            data.as_ptr().cast(),
+            out.as_mut_ptr().cast(),
+            out.len(),
+            cname_c.as_ptr(),
+            blocksize,
+            1,
+        )
+    };
+    if n <= 0 {
+        return Err(Error::Codec(format!("blosc compression failed ({n})")));
+    }
+    out.truncate(n as usize);
+    Ok(out)
+}
+
+#[cfg(not(feature = "blosc"))]
+fn blosc_compress(_: &[u8], _: usize, _: &str, _: i32, _: i32, _: usize) -> Result<Vec<u8>> {
+    Err(Error::Codec("wfstore-core was built without the blosc feature".into()))
+}
+
+#[cfg(feature = "blosc")]
+fn blosc_decompress(data: &[u8]) -> Result<Vec<u8>> {
+    if data.len() < blosc_src::BLOSC_MIN_HEADER_LENGTH as usize {
+        return Err(Error::Codec(format!(
+            "blosc buffer of {} bytes is shorter than its header",
+            data.len()
+        )));
+    }
+    let mut nbytes: usize = 0;
+    // SAFETY: data is valid for data.len() bytes; nbytes is a valid out pointer.
+    let rc = unsafe {
+        blosc_src::blosc_cbuffer_validate(data.as_ptr().cast(), data.len(), &mut nbytes)
+    };
+    if rc < 0 {
+        return Err(Error::Codec("invalid blosc header".into()));
+    }
+    if nbytes > MAX_DECODED_BYTES {
+        return Err(Error::Codec(format!(
+            "blosc header claims {nbytes} bytes, over the {MAX_DECODED_BYTES} byte limit"
+        )));
+    }
+    let mut out = vec![0u8; nbytes];
+    // SAFETY: the header was validated against data.len(); out has nbytes of room.
+    let n = unsafe {
+        blosc_src::blosc_decompress_ctx(data.as_ptr().cast(), out.as_mut_ptr().cast(), out.len(), 1)
+    };
+    if n < 0 || n as usize != nbytes {
+        return Err(Error::Codec(format!("blosc decompression failed ({n})")));
+    }
+    Ok(out)
+}
+
+#[cfg(not(feature = "blosc"))]
+fn blosc_decompress(_: &[u8]) -> Result<Vec<u8>> {
+    Err(Error::Codec("wfstore-core was built without the blosc feature".into()))
+}
+
+#[cfg(feature = "zstd")]
+fn zstd_compress(data: &[u8], level: i32, checksum: bool) -> Result<Vec<u8>> {
+    let mut c = zstd::bulk::Compressor::new(level).map_err(|e| Error::Codec(e.to_string()))?;
+    c.set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(checksum))
+        .map_err(|e| Error::Codec(e.to_string()))?;
+    c.compress(data).map_err(|e| Error::Codec(format!("zstd: {e}")))
+}
+
+#[cfg(not(feature = "zstd"))]
+fn zstd_compress(_: &[u8], _: i32, _: bool) -> Result<Vec<u8>> {
+    Err(Error::Codec("wfstore-core was built without the zstd feature".into()))
+}
+
+#[cfg(feature = "zstd")]
+fn zstd_decompress(data: &[u8]) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let dec = zstd::stream::read::Decoder::new(data).map_err(|e| Error::Codec(format!("zstd: {e}")))?;
+    let mut out = Vec::new();
+    dec.take(MAX_DECODED_BYTES as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| Error::Codec(format!("zstd: {e}")))?;
+    if out.len() > MAX_DECODED_BYTES {
+        return Err(Error::Codec(format!(
+            "zstd data decodes to more than {MAX_DECODED_BYTES} bytes"
+        )));
+    }
+    Ok(out)
+}
+
+#[cfg(not(feature = "zstd"))]
+fn zstd_decompress(_: &[u8]) -> Result<Vec<u8>> {
+    Err(Error::Codec("wfstore-core was built without the zstd feature".into()))
+}
+
+/// Encode items as numcodecs' `MsgPack` codec encodes a 1-D object array chunk:
+/// a msgpack array of the items followed by the dtype string `"|O"` and the shape `[n]`.
+pub fn msgpack_encode_items(items: &[Value]) -> Result<Vec<u8>> {
+    let mut buf = Vec::with_capacity(16 + items.len() * 32);
+    let err = |e: rmpv::encode::Error| Error::Encode(e.to_string());
+    rmp::encode::write_array_len(&mut buf, items.len() as u32 + 2)
+        .map_err(|e| Error::Encode(e.to_string()))?;
+    for it in items {
+        rmpv::encode::write_value(&mut buf, it).map_err(err)?;
+    }
+    rmp::encode::write_str(&mut buf, "|O").map_err(|e| Error::Encode(e.to_string()))?;
+    rmp::encode::write_array_len(&mut buf, 1).map_err(|e| Error::Encode(e.to_string()))?;
+    rmp::encode::write_uint(&mut buf, items.len() as u64)
+        .map_err(|e| Error::Encode(e.to_string()))?;
+    Ok(buf)
+}
+
+/// Decode a numcodecs `MsgPack` object chunk into its items, checking the trailing
+/// dtype and shape against the number of items.
+pub fn msgpack_decode_items(data: &[u8]) -> Result<Vec<Value>> {
+    let mut rd = data;
+    let v = rmpv::decode::read_value_with_max_depth(&mut rd, MAX_MSGPACK_DEPTH)
+        .map_err(|e| Error::Codec(format!("msgpack: {e}")))?;
+    if !rd.is_empty() {
+        return Err(Error::Codec(format!(
+            "msgpack: {} trailing bytes after the chunk",
+            rd.len()
+        )));
+    }
+    let mut items = match v {
+        Value::Array(a) => a,
+        _ => return Err(Error::Codec("msgpack chunk is not an array".into())),
+    };
+    if items.len() < 2 {
+        return Err(Error::Codec("msgpack chunk lacks dtype and shape".into()));
+    }
+    let shape = items.pop().unwrap_or(Value::Nil);
+    let dtype = items.pop().unwrap_or(Value::Nil);
+    match dtype.as_str() {
+        Some("|O") | Some("O") => {}
+        _ => return Err(Error::Codec(format!("msgpack chunk has dtype {dtype}, expected \"|O\""))),
+    }
+    let dims: Option<Vec<u64>> = shape
+        .as_array()
+        .map(|a| a.iter().map(|d| d.as_u64()).collect::<Option<Vec<u64>>>())
+        .unwrap_or(None);
+    let dims = dims.ok_or_else(|| Error::Codec(format!("msgpack chunk has bad shape {shape}")))?;
+    let n: u64 = dims.iter().product();
+    if n != items.len() as u64 {
+        return Err(Error::Codec(format!(
+            "msgpack chunk holds {} items but its shape {:?} says {n}",
+            items.len(),
+            dims
+        )));
+    }
+    Ok(items)
+}
+
+/// The object codec of an object array (`.zarray`'s `filters`).
+pub fn check_object_filters(filters: &Option<Vec<Json>>) -> std::result::Result<(), String> {
+    let f = match filters {
+        Some(f) if f.len() == 1 => &f[0],
+        Some(f) => return Err(format!("expected one object codec filter, found {}", f.len())),
+        None => return Err("object array has no object codec filter".into()),
+    };
+    match f.get("id").and_then(|v| v.as_str()) {
+        Some("msgpack2") => {
+            if f.get("raw").and_then(|v| v.as_bool()).unwrap_or(false) {
+                return Err("msgpack2 with raw=true is not supported".into());
+            }
+            if f.get("use_single_float").and_then(|v| v.as_bool()).unwrap_or(false) {
+                return Err("msgpack2 with use_single_float=true is not supported".into());
+            }
+            Ok(())
+        }
+        Some(other) => Err(format!("unsupported object codec {other:?} (only msgpack2)")),
+        None => Err("object codec filter has no id".into()),
+    }
+}
+
+/// The `filters` entry zarr-python writes for numcodecs' `MsgPack()` codec.
+pub fn msgpack_filter_config() -> Json {
+    json!({"id": "msgpack2", "raw": false, "use_bin_type": true, "use_single_float": false})
+}
+
+/// Encode a chunk of object items to its stored bytes (msgpack, then the compressor).
+pub fn encode_object_chunk(items: &[Value], compressor: &Compressor) -> Result<Vec<u8>> {
+    let raw = msgpack_encode_items(items)?;
+    compressor.compress(&raw, 1)
+}
+
+/// Decode the stored bytes of an object chunk to its items.
+pub fn decode_object_chunk(data: &[u8], compressor: &Compressor) -> Result<Vec<Value>> {
+    let raw = compressor.decompress(data)?;
+    msgpack_decode_items(&raw)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn all_compressors() -> Vec<Compressor> {
+        vec![
+            Compressor::None,
+            Compressor::default(),
+            Compressor::Blosc { cname: "zstd".into(), clevel: 3, shuffle: 2, blocksize: 0 },
+            Compressor::Blosc { cname: "zlib".into(), clevel: 1, shuffle: 0, blocksize: 0 },
+            Compressor::Blosc { cname: "blosclz".into(), clevel: 9, shuffle: -1, blocksize: 256 },
+            Compressor::Zstd { level: 0, checksum: false },
+            Compressor::Zstd { level: 5, checksum: true },
+        ]
+    }
+
+    fn arb_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Nil),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>().prop_filter("NaN != NaN", |f| !f.is_nan()).prop_map(Value::from),
+            ".{0,20}".prop_map(Value::from),
+            proptest::collection::vec(any::<u8>(), 0..20).prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 64, 8, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
+                proptest::collection::vec((".{0,8}".prop_map(Value::from), inner), 0..8)
+                    .prop_map(Value::Map),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn object_chunk_round_trip(items in proptest::collection::vec(arb_value(), 0..40), ci in 0usize..7) {
+            let c = &all_compressors()[ci];
+            let enc = encode_object_chunk(&items, c).unwrap();
+            let dec = decode_object_chunk(&enc, c).unwrap();
+            prop_assert_eq!(dec, items);
+        }
+
+        #[test]
+        fn compressors_round_trip(data in proptest::collection::vec(any::<u8>(), 0..5000), ts in 1usize..9, ci in 0usize..7) {
+            let c = &all_compressors()[ci];
+            let enc = c.compress(&data, ts).unwrap();
+            prop_assert_eq!(c.decompress(&enc).unwrap(), data);
+        }
+
+        #[test]
+        fn garbage_never_panics(data in proptest::collection::vec(any::<u8>(), 0..200), ci in 0usize..7) {
+            let c = &all_compressors()[ci];
+            let _ = decode_object_chunk(&data, c);
+        }
+    }
+
+    #[test]
+    fn msgpack_layout_matches_numcodecs() {
+        // numcodecs: msgpack.packb(["a", 1, "|O", (2,)], use_bin_type=True)
+        let enc = msgpack_encode_items(&[Value::from("a"), Value::from(1)]).unwrap();
+        assert_eq!(enc, vec![0x94, 0xa1, b'a', 0x01, 0xa2, b'|', b'O', 0x91, 0x02]);
+    }
+
+    #[test]
+    fn wrong_item_count_is_an_error() {
+        let mut enc = msgpack_encode_items(&[Value::from(1), Value::from(2)]).unwrap();
+        let last = enc.len() - 1;
+        enc[last] = 3; // shape says 3 items
+        let err = msgpack_decode_items(&enc).unwrap_err().to_string();
+        assert!(err.contains("shape"), "{err}");
+    }
+
+    #[test]
+    fn truncated_blosc_is_an_error() {
+        let c = Compressor::default();
+        let enc = encode_object_chunk(&vec![Value::from("hello world"); 50], &c).unwrap();
+        assert!(decode_object_chunk(&enc[..enc.len() / 2], &c).is_err());
+        assert!(decode_object_chunk(&enc[..8], &c).is_err());
+    }
+
+    #[test]
+    fn config_round_trip_and_errors() {
+        for c in all_compressors() {
+            assert_eq!(Compressor::from_config(&c.to_config()).unwrap(), c);
+        }
+        assert!(Compressor::from_config(&json!({"id": "lzma"})).is_err());
+        assert!(Compressor::from_name(Some("gzip"), None).is_err());
+        assert_eq!(
+            Compressor::from_name(Some("zstd"), Some(&json!({"level": 3}))).unwrap(),
+            Compressor::Zstd { level: 3, checksum: false }
+        );
+        assert_eq!(Compressor::from_name(Some("blosc"), None).unwrap(), Compressor::default());
+    }
+}

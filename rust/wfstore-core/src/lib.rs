@@ -1,0 +1,42 @@
+//! # wfstore-core
+//!
+//! The pure-Rust core of wfstore, a persistence store for HPC workflow engines.
+//! It reads and writes the Zarr v2 format as zarr-python 2 does:
+//!
+//! * one-dimensional object arrays whose items are msgpack values (numcodecs'
+//!   `MsgPack` object codec), compressed with Blosc, Zstd or nothing ([`ObjectArray`]);
+//! * N-dimensional numeric arrays in C order ([`NumericArray`]);
+//! * atomic writes (temporary name + rename) of every chunk and metadata file ([`atomic`]);
+//! * streaming rechunking with optional backup and crash-safe swap ([`rechunk`]);
+//! * zip archives of whole stores, read in place, unzipped safely ([`zipio`]).
+//!
+//! ```no_run
+//! use wfstore_core::{ObjectArray, Compressor, LocalStore};
+//! use rmpv::Value;
+//! use std::sync::Arc;
+//!
+//! let store = Arc::new(LocalStore::new("/tmp/example-store"));
+//! let arr = ObjectArray::create(store, "metadata/runs", 0, Some(1000), Compressor::default(),
+//!     Value::from(0), None, true).unwrap();
+//! arr.append(&[Value::from("a"), Value::from(2)]).unwrap();
+//! assert_eq!(arr.get(&[1]).unwrap(), vec![Value::from(2)]);
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod atomic;
+pub mod codec;
+pub mod error;
+pub mod meta;
+pub mod numeric;
+pub mod object;
+pub mod rechunk;
+pub mod store;
+pub mod zipio;
+
+pub use codec::Compressor;
+pub use error::{Error, Result};
+pub use numeric::NumericArray;
+pub use object::ObjectArray;
+pub use store::{LocalStore, Store};
+pub use zipio::ZipStore;

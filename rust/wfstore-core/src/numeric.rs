@@ -1,0 +1,3 @@
+//! numeric (being written)
+/// Numeric array (stub).
+pub struct NumericArray;

@@ -1,0 +1,560 @@
+//! One-dimensional object arrays of msgpack values (zarr dtype `|O`, numcodecs `msgpack2`).
+
+use crate::codec::{
+    check_object_filters, decode_object_chunk, encode_object_chunk, msgpack_filter_config, Compressor,
+};
+use crate::error::{Error, Result};
+use crate::meta::{self, json_to_msgpack, msgpack_to_json, ArrayMeta};
+use crate::store::Store;
+use rayon::prelude::*;
+use rmpv::Value;
+use serde_json::Value as Json;
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+/// A one-dimensional Zarr v2 object array whose items are msgpack values.
+///
+/// Every operation takes many rows at once, groups them by chunk, touches each chunk
+/// once and reads, decodes, encodes and writes chunks in parallel (rayon). Each chunk
+/// and metadata file is written atomically by the [`Store`].
+pub struct ObjectArray {
+    store: Arc<dyn Store>,
+    path: String,
+    meta: RwLock<ArrayMeta>,
+    fill: Value,
+    write_empty_chunks: bool,
+}
+
+impl std::fmt::Debug for ObjectArray {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectArray")
+            .field("store", &self.store.location())
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+fn validate_meta(path: &str, meta: &ArrayMeta) -> Result<()> {
+    if meta.dtype != "|O" {
+        return Err(Error::Metadata {
+            path: path.into(),
+            key: meta::ZARRAY.into(),
+            reason: format!("dtype is {:?}, expected \"|O\" for an object array", meta.dtype),
+        });
+    }
+    if meta.shape.len() != 1 {
+        return Err(Error::Unsupported {
+            path: path.into(),
+            reason: format!("object array with {} dimensions (only 1)", meta.shape.len()),
+        });
+    }
+    check_object_filters(&meta.filters).map_err(|reason| Error::Unsupported {
+        path: path.into(),
+        reason,
+    })
+}
+
+impl ObjectArray {
+    /// Create an array at `path` in `store` holding `len` fill values, with chunks of
+    /// `chunk_size` rows (`None`: one chunk holding all rows). `write_empty_chunks =
+    /// false` deletes, rather than writes, chunks whose items all equal the fill value.
+    #[allow(clippy::too_many_arguments)]
+    pub fn create(
+        store: Arc<dyn Store>,
+        path: &str,
+        len: u64,
+        chunk_size: Option<u64>,
+        compressor: Compressor,
+        fill_value: Value,
+        attrs: Option<&Json>,
+        write_empty_chunks: bool,
+    ) -> Result<Self> {
+        Self::create_inner(store, path, len, chunk_size, compressor, fill_value, attrs, write_empty_chunks, false)
+    }
+
+    /// As [`ObjectArray::create`], replacing (and clearing) any array already at `path`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn create_overwrite(
+        store: Arc<dyn Store>,
+        path: &str,
+        len: u64,
+        chunk_size: Option<u64>,
+        compressor: Compressor,
+        fill_value: Value,
+        attrs: Option<&Json>,
+        write_empty_chunks: bool,
+    ) -> Result<Self> {
+        Self::create_inner(store, path, len, chunk_size, compressor, fill_value, attrs, write_empty_chunks, true)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn create_inner(
+        store: Arc<dyn Store>,
+        path: &str,
+        len: u64,
+        chunk_size: Option<u64>,
+        compressor: Compressor,
+        fill_value: Value,
+        attrs: Option<&Json>,
+        write_empty_chunks: bool,
+        overwrite: bool,
+    ) -> Result<Self> {
+        if store.read_only() {
+            return Err(Error::ReadOnly { path: store.location() });
+        }
+        let path = path.trim_matches('/').to_string();
+        if store.get(&meta::join(&path, meta::ZARRAY))?.is_some() {
+            if !overwrite {
+                return Err(Error::ArrayExists { path: meta::join(&store.location(), &path) });
+            }
+            for name in store.list_dir(&path)? {
+                if name.bytes().all(|b| b.is_ascii_digit() || b == b'.') && !name.starts_with('.') {
+                    store.delete(&meta::join(&path, &name))?;
+                }
+            }
+        }
+        let chunk = match chunk_size {
+            Some(0) => return Err(Error::InvalidArgument("chunk size must be at least 1".into())),
+            Some(c) => c,
+            None => len.max(1),
+        };
+        let meta = ArrayMeta {
+            shape: vec![len],
+            chunks: vec![chunk],
+            dtype: "|O".into(),
+            compressor,
+            fill_value: msgpack_to_json(&fill_value)?,
+            filters: Some(vec![msgpack_filter_config()]),
+            dimension_separator: ".".into(),
+        };
+        match attrs {
+            Some(a) => meta::write_attrs(store.as_ref(), &path, a)?,
+            None => store.delete(&meta::join(&path, meta::ZATTRS))?,
+        }
+        meta::write_array_meta(store.as_ref(), &path, &meta)?;
+        Ok(ObjectArray {
+            store,
+            path,
+            meta: RwLock::new(meta),
+            fill: fill_value,
+            write_empty_chunks,
+        })
+    }
+
+    /// Open the array at `path` in `store`.
+    pub fn open(store: Arc<dyn Store>, path: &str, write_empty_chunks: bool) -> Result<Self> {
+        let path = path.trim_matches('/').to_string();
+        let meta = meta::read_array_meta(store.as_ref(), &path)?;
+        validate_meta(&path, &meta)?;
+        let fill = json_to_msgpack(&meta.fill_value);
+        Ok(ObjectArray {
+            store,
+            path,
+            meta: RwLock::new(meta),
+            fill,
+            write_empty_chunks,
+        })
+    }
+
+    /// Re-read `.zarray` (after another process changed the array).
+    pub fn reload(&self) -> Result<()> {
+        let meta = meta::read_array_meta(self.store.as_ref(), &self.path)?;
+        validate_meta(&self.path, &meta)?;
+        *self.meta_mut() = meta;
+        Ok(())
+    }
+
+    fn meta_ref(&self) -> std::sync::RwLockReadGuard<'_, ArrayMeta> {
+        self.meta.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn meta_mut(&self) -> std::sync::RwLockWriteGuard<'_, ArrayMeta> {
+        self.meta.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The array's path within its store.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The store holding the array.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// A copy of the array's metadata.
+    pub fn meta(&self) -> ArrayMeta {
+        self.meta_ref().clone()
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> u64 {
+        self.meta_ref().shape[0]
+    }
+
+    /// Whether the array has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Rows per chunk.
+    pub fn chunk_size(&self) -> u64 {
+        self.meta_ref().chunks[0]
+    }
+
+    /// The fill value returned for rows never written.
+    pub fn fill_value(&self) -> &Value {
+        &self.fill
+    }
+
+    /// The compressor of the chunks.
+    pub fn compressor(&self) -> Compressor {
+        self.meta_ref().compressor.clone()
+    }
+
+    fn chunk_key(&self, chunk: u64) -> String {
+        meta::join(&self.path, &chunk.to_string())
+    }
+
+    /// Read and decode chunk `chunk` (fill values when absent). The result always has
+    /// `chunk_size` items.
+    pub fn read_chunk(&self, chunk: u64) -> Result<Vec<Value>> {
+        let (cs, comp) = {
+            let m = self.meta_ref();
+            (m.chunks[0], m.compressor.clone())
+        };
+        let key = self.chunk_key(chunk);
+        let corrupt = |reason: String| Error::CorruptChunk {
+            path: meta::join(&self.store.location(), &self.path),
+            key: chunk.to_string(),
+            reason,
+        };
+        match self.store.get(&key)? {
+            None => Ok(vec![self.fill.clone(); cs as usize]),
+            Some(bytes) => {
+                let items = decode_object_chunk(&bytes, &comp).map_err(|e| corrupt(e.to_string()))?;
+                if items.len() as u64 != cs {
+                    return Err(corrupt(format!("holds {} items, expected {cs}", items.len())));
+                }
+                Ok(items)
+            }
+        }
+    }
+
+    fn write_chunk(&self, chunk: u64, items: &[Value], comp: &Compressor) -> Result<()> {
+        let key = self.chunk_key(chunk);
+        if !self.write_empty_chunks && items.iter().all(|v| *v == self.fill) {
+            return self.store.delete(&key);
+        }
+        let bytes = encode_object_chunk(items, comp)?;
+        self.store.set(&key, &bytes)
+    }
+
+    fn check_indices(&self, indices: &[u64], len: u64) -> Result<()> {
+        if let Some(&bad) = indices.iter().find(|&&i| i >= len) {
+            return Err(Error::IndexOutOfRange {
+                path: meta::join(&self.store.location(), &self.path),
+                index: bad,
+                len,
+            });
+        }
+        Ok(())
+    }
+
+    /// Read the rows at `indices` (any order, repeats allowed).
+    pub fn get(&self, indices: &[u64]) -> Result<Vec<Value>> {
+        let (len, cs) = {
+            let m = self.meta_ref();
+            (m.shape[0], m.chunks[0])
+        };
+        self.check_indices(indices, len)?;
+        let mut by_chunk: BTreeMap<u64, Vec<(usize, usize)>> = BTreeMap::new();
+        for (pos, &i) in indices.iter().enumerate() {
+            by_chunk.entry(i / cs).or_default().push((pos, (i % cs) as usize));
+        }
+        let groups: Vec<(u64, Vec<(usize, usize)>)> = by_chunk.into_iter().collect();
+        let parts: Vec<Vec<(usize, Value)>> = groups
+            .par_iter()
+            .map(|(c, wanted)| {
+                let mut items = self.read_chunk(*c)?;
+                Ok(wanted
+                    .iter()
+                    .map(|&(pos, off)| (pos, std::mem::replace(&mut items[off], Value::Nil)))
+                    .collect::<Vec<_>>())
+            })
+            .collect::<Result<_>>()?;
+        let mut out = vec![Value::Nil; indices.len()];
+        // Repeated indices: the chunk item was moved out once; copy for the others.
+        let mut first_pos: BTreeMap<u64, usize> = BTreeMap::new();
+        for part in parts {
+            for (pos, v) in part {
+                out[pos] = v;
+            }
+        }
+        for (pos, &i) in indices.iter().enumerate() {
+            match first_pos.get(&i) {
+                Some(&p) if p < pos => out[pos] = out[p].clone(),
+                Some(_) => {}
+                None => {
+                    first_pos.insert(i, pos);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Read rows `start..stop`.
+    pub fn get_range(&self, start: u64, stop: u64) -> Result<Vec<Value>> {
+        let len = self.len();
+        if start > stop || stop > len {
+            return Err(Error::InvalidArgument(format!(
+                "range {start}..{stop} does not fit array {} of length {len}",
+                self.path
+            )));
+        }
+        let cs = self.chunk_size();
+        if start == stop {
+            return Ok(Vec::new());
+        }
+        let first = start / cs;
+        let last = (stop - 1) / cs;
+        let chunks: Vec<Vec<Value>> = (first..=last)
+            .into_par_iter()
+            .map(|c| self.read_chunk(c))
+            .collect::<Result<_>>()?;
+        let mut out = Vec::with_capacity((stop - start) as usize);
+        for (k, items) in chunks.into_iter().enumerate() {
+            let c = first + k as u64;
+            let lo = start.max(c * cs) - c * cs;
+            let hi = stop.min((c + 1) * cs) - c * cs;
+            out.extend(items.into_iter().skip(lo as usize).take((hi - lo) as usize));
+        }
+        Ok(out)
+    }
+
+    /// Read every row.
+    pub fn get_all(&self) -> Result<Vec<Value>> {
+        self.get_range(0, self.len())
+    }
+
+    fn write_rows(&self, indices: &[u64], values: Vec<Value>, len: u64) -> Result<()> {
+        if indices.len() != values.len() {
+            return Err(Error::InvalidArgument(format!(
+                "{} indices but {} values",
+                indices.len(),
+                values.len()
+            )));
+        }
+        if self.store.read_only() {
+            return Err(Error::ReadOnly { path: self.store.location() });
+        }
+        self.check_indices(indices, len)?;
+        let (cs, comp) = {
+            let m = self.meta_ref();
+            (m.chunks[0], m.compressor.clone())
+        };
+        let mut by_chunk: BTreeMap<u64, Vec<(usize, Value)>> = BTreeMap::new();
+        for (&i, v) in indices.iter().zip(values) {
+            by_chunk.entry(i / cs).or_default().push(((i % cs) as usize, v));
+        }
+        let groups: Vec<(u64, Vec<(usize, Value)>)> = by_chunk.into_iter().collect();
+        groups.into_par_iter().try_for_each(|(c, rows)| {
+            let mut covered = vec![false; cs as usize];
+            for (off, _) in &rows {
+                covered[*off] = true;
+            }
+            // Rows past the end of the array in the last chunk are fill values.
+            let valid = len.saturating_sub(c * cs).min(cs) as usize;
+            let full = covered[..valid].iter().all(|b| *b);
+            let mut items = if full {
+                vec![self.fill.clone(); cs as usize]
+            } else {
+                self.read_chunk(c)?
+            };
+            for (off, v) in rows {
+                items[off] = v;
+            }
+            for it in items.iter_mut().skip(valid) {
+                *it = self.fill.clone();
+            }
+            self.write_chunk(c, &items, &comp)
+        })
+    }
+
+    /// Overwrite the rows at `indices` with `values` (one value per index; a repeated
+    /// index takes its last value).
+    pub fn set(&self, indices: &[u64], values: Vec<Value>) -> Result<()> {
+        self.write_rows(indices, values, self.len())
+    }
+
+    /// Append rows at the end. Chunks are written before `.zarray` grows, so a reader
+    /// never sees the new length without the new rows.
+    pub fn append(&self, values: Vec<Value>) -> Result<u64> {
+        let old = self.len();
+        let n = values.len() as u64;
+        if n == 0 {
+            return Ok(old);
+        }
+        let indices: Vec<u64> = (old..old + n).collect();
+        self.write_rows(&indices, values, old + n)?;
+        let mut m = self.meta();
+        m.shape[0] = old + n;
+        meta::write_array_meta(self.store.as_ref(), &self.path, &m)?;
+        *self.meta_mut() = m;
+        Ok(old + n)
+    }
+
+    /// Change the number of rows. Growing adds fill values; shrinking deletes chunks
+    /// past the end and clears the dropped rows of the last chunk, so that growing again
+    /// never brings old rows back.
+    pub fn resize(&self, new_len: u64) -> Result<()> {
+        if self.store.read_only() {
+            return Err(Error::ReadOnly { path: self.store.location() });
+        }
+        let mut m = self.meta();
+        let old = m.shape[0];
+        let cs = m.chunks[0];
+        if new_len < old {
+            let keep = new_len.div_ceil(cs);
+            let had = old.div_ceil(cs);
+            if new_len % cs != 0 {
+                let c = new_len / cs;
+                let mut items = self.read_chunk(c)?;
+                for it in items.iter_mut().skip((new_len % cs) as usize) {
+                    *it = self.fill.clone();
+                }
+                self.write_chunk(c, &items, &m.compressor)?;
+            }
+            m.shape[0] = new_len;
+            meta::write_array_meta(self.store.as_ref(), &self.path, &m)?;
+            for c in keep..had {
+                self.store.delete(&self.chunk_key(c))?;
+            }
+        } else {
+            m.shape[0] = new_len;
+            meta::write_array_meta(self.store.as_ref(), &self.path, &m)?;
+        }
+        *self.meta_mut() = m;
+        Ok(())
+    }
+
+    /// The array's attributes (`.zattrs`), `{}` when none.
+    pub fn attrs(&self) -> Result<Json> {
+        meta::read_attrs(self.store.as_ref(), &self.path)
+    }
+
+    /// Replace the array's attributes.
+    pub fn set_attrs(&self, attrs: &Json) -> Result<()> {
+        if self.store.read_only() {
+            return Err(Error::ReadOnly { path: self.store.location() });
+        }
+        meta::write_attrs(self.store.as_ref(), &self.path, attrs)
+    }
+
+    /// Decode every stored chunk and list those that fail as (chunk key, reason).
+    pub fn verify(&self) -> Result<Vec<(String, String)>> {
+        let n = self.len().div_ceil(self.chunk_size());
+        let bad: Vec<(String, String)> = (0..n)
+            .into_par_iter()
+            .filter_map(|c| match self.read_chunk(c) {
+                Ok(_) => None,
+                Err(Error::CorruptChunk { key, reason, .. }) => Some(Ok((key, reason))),
+                Err(e) => Some(Err(e)),
+            })
+            .collect::<Result<_>>()?;
+        Ok(bad)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::LocalStore;
+    use proptest::prelude::*;
+
+    fn new_store() -> (tempfile::TempDir, Arc<dyn Store>) {
+        let d = tempfile::tempdir().unwrap();
+        let s: Arc<dyn Store> = Arc::new(LocalStore::new(d.path()));
+        (d, s)
+    }
+
+    fn vals(r: std::ops::Range<i64>) -> Vec<Value> {
+        r.map(|i| Value::Map(vec![(Value::from("i"), Value::from(i))])).collect()
+    }
+
+    #[test]
+    fn append_get_set_resize() {
+        let (_d, s) = new_store();
+        let a = ObjectArray::create(s.clone(), "metadata/runs", 0, Some(3), Compressor::default(), Value::from(0), None, true).unwrap();
+        a.append(vals(0..7)).unwrap();
+        assert_eq!(a.len(), 7);
+        assert_eq!(a.get(&[6, 0, 6, 3]).unwrap(), vec![vals(6..7)[0].clone(), vals(0..1)[0].clone(), vals(6..7)[0].clone(), vals(3..4)[0].clone()]);
+        a.set(&[1, 5], vec![Value::from("x"), Value::from("y")]).unwrap();
+        let b = ObjectArray::open(s.clone(), "metadata/runs", true).unwrap();
+        let all = b.get_all().unwrap();
+        assert_eq!(all[1], Value::from("x"));
+        assert_eq!(all[5], Value::from("y"));
+        assert_eq!(all[4], vals(4..5)[0]);
+        a.resize(4).unwrap();
+        a.resize(9).unwrap();
+        let all = a.get_all().unwrap();
+        assert_eq!(all.len(), 9);
+        assert!(all[4..].iter().all(|v| *v == Value::from(0)), "{all:?}");
+        assert!(matches!(a.get(&[9]), Err(Error::IndexOutOfRange { index: 9, len: 9, .. })));
+        assert!(matches!(a.set(&[1], vec![]), Err(Error::InvalidArgument(_))));
+    }
+
+    #[test]
+    fn empty_chunks_not_written_when_asked() {
+        let (d, s) = new_store();
+        let a = ObjectArray::create(s, "p", 4, Some(2), Compressor::default(), Value::from(0), None, false).unwrap();
+        a.set(&[0, 1], vec![Value::from(0), Value::from(0)]).unwrap();
+        assert!(!d.path().join("p/0").exists());
+        a.set(&[2], vec![Value::from(5)]).unwrap();
+        assert!(d.path().join("p/1").exists());
+        a.set(&[2], vec![Value::from(0)]).unwrap();
+        assert!(!d.path().join("p/1").exists());
+    }
+
+    #[test]
+    fn corrupt_chunk_named_and_others_readable() {
+        let (d, s) = new_store();
+        let a = ObjectArray::create(s, "r", 0, Some(2), Compressor::default(), Value::Nil, None, true).unwrap();
+        a.append(vals(0..6)).unwrap();
+        std::fs::write(d.path().join("r/1"), b"garbage").unwrap();
+        let e = a.get(&[2]).unwrap_err();
+        assert!(matches!(&e, Error::CorruptChunk { key, .. } if key == "1"), "{e}");
+        assert_eq!(a.get(&[0, 5]).unwrap().len(), 2);
+        assert_eq!(a.verify().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn exists_and_missing_errors() {
+        let (_d, s) = new_store();
+        ObjectArray::create(s.clone(), "x", 0, Some(2), Compressor::None, Value::Nil, None, true).unwrap();
+        assert!(matches!(
+            ObjectArray::create(s.clone(), "x", 0, Some(2), Compressor::None, Value::Nil, None, true),
+            Err(Error::ArrayExists { .. })
+        ));
+        assert!(matches!(ObjectArray::open(s, "y", true), Err(Error::ArrayNotFound { .. })));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+        #[test]
+        fn random_sets_match_model(n in 0u64..60, cs in 1u64..9, writes in proptest::collection::vec((0u64..60, any::<i32>()), 0..40)) {
+            let (_d, s) = new_store();
+            let a = ObjectArray::create(s, "a", 0, Some(cs), Compressor::default(), Value::from(0), None, true).unwrap();
+            a.append((0..n).map(|i| Value::from(i)).collect()).unwrap();
+            let mut model: Vec<Value> = (0..n).map(Value::from).collect();
+            let w: Vec<(u64, i32)> = writes.into_iter().filter(|(i, _)| *i < n).collect();
+            let idx: Vec<u64> = w.iter().map(|(i, _)| *i).collect();
+            a.set(&idx, w.iter().map(|(_, v)| Value::from(*v)).collect()).unwrap();
+            for (i, v) in &w { model[*i as usize] = Value::from(*v); }
+            prop_assert_eq!(a.get_all().unwrap(), model.clone());
+            let rev: Vec<u64> = (0..n).rev().collect();
+            let mut m2 = model.clone(); m2.reverse();
+            prop_assert_eq!(a.get(&rev).unwrap(), m2);
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! rechunk (being written)

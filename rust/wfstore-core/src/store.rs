@@ -1,0 +1,108 @@
+//! Key-value stores holding Zarr keys: a local folder and a read-only zip archive.
+
+use crate::error::{Error, Result};
+use crate::atomic::write_atomic;
+use std::path::{Path, PathBuf};
+
+/// A Zarr v2 key-value store. Keys are `/`-separated relative paths such as
+/// `metadata/runs/.zarray` or `metadata/runs/12`.
+pub trait Store: Send + Sync {
+    /// A human-readable location of the store (folder or archive path).
+    fn location(&self) -> String;
+    /// Read a key; `Ok(None)` when it does not exist.
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>>;
+    /// Write a key atomically (readers see the old or the new value, never a mix).
+    fn set(&self, key: &str, value: &[u8]) -> Result<()>;
+    /// Delete a key; deleting a missing key is not an error.
+    fn delete(&self, key: &str) -> Result<()>;
+    /// Whether the store refuses writes.
+    fn read_only(&self) -> bool {
+        false
+    }
+    /// Names (not full keys) directly below `prefix` (a folder key, `""` for the root).
+    fn list_dir(&self, prefix: &str) -> Result<Vec<String>>;
+}
+
+/// A store backed by a folder of the local file system.
+#[derive(Debug, Clone)]
+pub struct LocalStore {
+    root: PathBuf,
+    fsync: bool,
+}
+
+impl LocalStore {
+    /// A store rooted at `root` (which need not exist yet).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        LocalStore {
+            root: root.into(),
+            fsync: false,
+        }
+    }
+
+    /// Whether writes are flushed to disk (`fsync`) before they are renamed into place.
+    pub fn with_fsync(mut self, fsync: bool) -> Self {
+        self.fsync = fsync;
+        self
+    }
+
+    /// The folder at the root of the store.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The file-system path of a key.
+    pub fn key_path(&self, key: &str) -> PathBuf {
+        let mut p = self.root.clone();
+        for part in key.split('/').filter(|s| !s.is_empty()) {
+            p.push(part);
+        }
+        p
+    }
+}
+
+impl Store for LocalStore {
+    fn location(&self) -> String {
+        self.root.display().to_string()
+    }
+
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        let p = self.key_path(key);
+        match std::fs::read(&p) {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::IsADirectory => Ok(None),
+            Err(e) => Err(Error::io(p, e)),
+        }
+    }
+
+    fn set(&self, key: &str, value: &[u8]) -> Result<()> {
+        write_atomic(&self.key_path(key), value, self.fsync)
+    }
+
+    fn delete(&self, key: &str) -> Result<()> {
+        let p = self.key_path(key);
+        match std::fs::remove_file(&p) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io(p, e)),
+        }
+    }
+
+    fn list_dir(&self, prefix: &str) -> Result<Vec<String>> {
+        let p = self.key_path(prefix);
+        let rd = match std::fs::read_dir(&p) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io(p, e)),
+        };
+        let mut out = Vec::new();
+        for ent in rd {
+            let ent = ent.map_err(|e| Error::io(&p, e))?;
+            if let Some(name) = ent.file_name().to_str() {
+                out.push(name.to_string());
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+}
