@@ -1,3 +1,457 @@
-//! numeric (being written)
-/// Numeric array (stub).
-pub struct NumericArray;
+//! N-dimensional numeric and bool arrays in C order (zarr dtypes such as `<f8`, `|b1`).
+
+use crate::codec::Compressor;
+use crate::error::{Error, Result};
+use crate::meta::{self, ArrayMeta};
+use crate::store::Store;
+use rayon::prelude::*;
+use serde_json::Value as Json;
+use std::sync::Arc;
+
+/// Chunks are at most this many bytes when wfstore chooses the chunk shape.
+pub const DEFAULT_CHUNK_BYTES: u64 = 8 << 20;
+
+/// A parsed numpy dtype string of a numeric or bool type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DType {
+    /// numpy kind: `b` bool, `i` signed, `u` unsigned, `f` float, `c` complex.
+    pub kind: char,
+    /// Bytes per item.
+    pub size: usize,
+    /// Whether items are stored big-endian.
+    pub big_endian: bool,
+}
+
+impl DType {
+    /// Parse strings such as `<f8`, `|b1`, `>i4`, `<c16`.
+    pub fn parse(s: &str) -> Option<DType> {
+        let mut ch = s.chars();
+        let order = ch.next()?;
+        let kind = ch.next()?;
+        let size: usize = ch.as_str().parse().ok()?;
+        let ok = match kind {
+            'b' => size == 1,
+            'i' | 'u' => matches!(size, 1 | 2 | 4 | 8),
+            'f' => matches!(size, 2 | 4 | 8),
+            'c' => matches!(size, 8 | 16),
+            _ => false,
+        };
+        if !ok || !matches!(order, '<' | '>' | '|' | '=') {
+            return None;
+        }
+        Some(DType {
+            kind,
+            size,
+            big_endian: order == '>',
+        })
+    }
+
+    /// The bytes of one item holding the zarr fill value `fill` (`null` gives zeros).
+    pub fn fill_bytes(&self, fill: &Json) -> Result<Vec<u8>> {
+        let bad = || Error::Encode(format!("fill value {fill} does not fit dtype {}{}", self.kind, self.size));
+        let float = |v: &Json| -> Option<f64> {
+            match v {
+                Json::Number(n) => n.as_f64(),
+                Json::String(s) if s == "NaN" => Some(f64::NAN),
+                Json::String(s) if s == "Infinity" => Some(f64::INFINITY),
+                Json::String(s) if s == "-Infinity" => Some(f64::NEG_INFINITY),
+                Json::Bool(b) => Some(f64::from(u8::from(*b))),
+                _ => None,
+            }
+        };
+        let mut le: Vec<u8> = match (self.kind, fill) {
+            (_, Json::Null) => vec![0u8; self.size],
+            ('b', v) => vec![u8::from(v.as_bool().or_else(|| v.as_i64().map(|i| i != 0)).ok_or_else(bad)?)],
+            ('i', v) => {
+                let i = v.as_i64().or_else(|| v.as_bool().map(i64::from)).ok_or_else(bad)?;
+                i.to_le_bytes()[..self.size].to_vec()
+            }
+            ('u', v) => {
+                let u = v.as_u64().or_else(|| v.as_bool().map(u64::from)).ok_or_else(bad)?;
+                u.to_le_bytes()[..self.size].to_vec()
+            }
+            ('f', v) => {
+                let f = float(v).ok_or_else(bad)?;
+                match self.size {
+                    4 => (f as f32).to_le_bytes().to_vec(),
+                    8 => f.to_le_bytes().to_vec(),
+                    _ => f16_bits(f).to_le_bytes().to_vec(),
+                }
+            }
+            ('c', Json::Array(a)) if a.len() == 2 => {
+                let re = float(&a[0]).ok_or_else(bad)?;
+                let im = float(&a[1]).ok_or_else(bad)?;
+                if self.size == 8 {
+                    [(re as f32).to_le_bytes(), (im as f32).to_le_bytes()].concat()
+                } else {
+                    [re.to_le_bytes(), im.to_le_bytes()].concat()
+                }
+            }
+            _ => return Err(bad()),
+        };
+        if self.big_endian {
+            let half = if self.kind == 'c' { self.size / 2 } else { self.size };
+            for part in le.chunks_mut(half) {
+                part.reverse();
+            }
+        }
+        Ok(le)
+    }
+}
+
+fn f16_bits(f: f64) -> u16 {
+    // Fill values of half floats: exact for the common 0, NaN and infinities.
+    if f.is_nan() {
+        0x7e00
+    } else if f == f64::INFINITY {
+        0x7c00
+    } else if f == f64::NEG_INFINITY {
+        0xfc00
+    } else {
+        let f = f as f32;
+        let b = f.to_bits();
+        let sign = ((b >> 16) & 0x8000) as u16;
+        let exp = ((b >> 23) & 0xff) as i32 - 127 + 15;
+        if f == 0.0 {
+            sign
+        } else if exp >= 31 {
+            sign | 0x7c00
+        } else if exp <= 0 {
+            sign
+        } else {
+            sign | ((exp as u16) << 10) | ((b >> 13) & 0x3ff) as u16
+        }
+    }
+}
+
+/// Chunk shape wfstore picks: the whole array when small, else split along the first axes.
+pub fn default_chunks(shape: &[u64], itemsize: usize) -> Vec<u64> {
+    let mut chunks: Vec<u64> = shape.iter().map(|&s| s.max(1)).collect();
+    let mut bytes: u64 = chunks.iter().product::<u64>() * itemsize as u64;
+    let mut d = 0;
+    while bytes > DEFAULT_CHUNK_BYTES && d < chunks.len() {
+        let per_row = bytes / chunks[d];
+        let rows = (DEFAULT_CHUNK_BYTES / per_row.max(1)).max(1);
+        if rows < chunks[d] {
+            chunks[d] = rows;
+        }
+        bytes = chunks.iter().product::<u64>() * itemsize as u64;
+        d += 1;
+    }
+    chunks
+}
+
+/// An N-dimensional numeric Zarr v2 array.
+pub struct NumericArray {
+    store: Arc<dyn Store>,
+    path: String,
+    meta: ArrayMeta,
+    dtype: DType,
+    fill: Vec<u8>,
+}
+
+impl std::fmt::Debug for NumericArray {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NumericArray")
+            .field("path", &self.path)
+            .field("dtype", &self.meta.dtype)
+            .field("shape", &self.meta.shape)
+            .finish()
+    }
+}
+
+/// Visit every grid position of `grid` in C order.
+fn grid_positions(grid: &[u64]) -> Vec<Vec<u64>> {
+    let total: u64 = grid.iter().product();
+    let mut out = Vec::with_capacity(total as usize);
+    if grid.is_empty() {
+        out.push(Vec::new());
+        return out;
+    }
+    if total == 0 {
+        return out;
+    }
+    let mut idx = vec![0u64; grid.len()];
+    loop {
+        out.push(idx.clone());
+        let mut d = grid.len();
+        loop {
+            if d == 0 {
+                return out;
+            }
+            d -= 1;
+            idx[d] += 1;
+            if idx[d] < grid[d] {
+                break;
+            }
+            idx[d] = 0;
+        }
+    }
+}
+
+/// The contiguous runs shared by a C-order array and chunk `pos` of it, as
+/// (byte offset in the array, byte offset in the chunk, byte length).
+fn region_runs(shape: &[u64], chunks: &[u64], pos: &[u64], itemsize: usize) -> Vec<(usize, usize, usize)> {
+    let nd = shape.len();
+    if nd == 0 {
+        return vec![(0, 0, itemsize)];
+    }
+    let start: Vec<u64> = pos.iter().zip(chunks).map(|(p, c)| p * c).collect();
+    let ext: Vec<u64> = (0..nd).map(|d| shape[d].saturating_sub(start[d]).min(chunks[d])).collect();
+    let mut out = Vec::new();
+    if ext.contains(&0) {
+        return out;
+    }
+    let run = ext[nd - 1] as usize * itemsize;
+    let mut local = vec![0u64; nd - 1];
+    loop {
+        let mut a_off = 0u64;
+        let mut c_off = 0u64;
+        for d in 0..nd {
+            let l = if d < nd - 1 { local[d] } else { 0 };
+            a_off = a_off * shape[d] + start[d] + l;
+            c_off = c_off * chunks[d] + l;
+        }
+        out.push((a_off as usize * itemsize, c_off as usize * itemsize, run));
+        let mut d = nd - 1;
+        loop {
+            if d == 0 {
+                return out;
+            }
+            d -= 1;
+            local[d] += 1;
+            if local[d] < ext[d] {
+                break;
+            }
+            local[d] = 0;
+        }
+    }
+}
+
+impl NumericArray {
+    /// Create an array at `path` holding `data` (C-order bytes of `shape` items of
+    /// `dtype`), with `chunks` (or [`default_chunks`]). Chunks are written first and
+    /// `.zarray` last. An existing array at `path` is refused unless `overwrite`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn create(
+        store: Arc<dyn Store>,
+        path: &str,
+        dtype: &str,
+        shape: &[u64],
+        chunks: Option<&[u64]>,
+        compressor: Compressor,
+        fill_value: Json,
+        data: &[u8],
+        overwrite: bool,
+    ) -> Result<Self> {
+        if store.read_only() {
+            return Err(Error::ReadOnly { path: store.location() });
+        }
+        let path = path.trim_matches('/').to_string();
+        let dt = DType::parse(dtype)
+            .ok_or_else(|| Error::InvalidArgument(format!("unsupported numeric dtype {dtype:?}")))?;
+        let n: u64 = shape.iter().product();
+        if data.len() as u64 != n * dt.size as u64 {
+            return Err(Error::InvalidArgument(format!(
+                "{} bytes given for {n} items of {dtype}",
+                data.len()
+            )));
+        }
+        let chunks = match chunks {
+            Some(c) if c.len() != shape.len() || c.contains(&0) => {
+                return Err(Error::InvalidArgument(format!("bad chunks {c:?} for shape {shape:?}")))
+            }
+            Some(c) => c.to_vec(),
+            None => default_chunks(shape, dt.size),
+        };
+        if !overwrite && store.get(&meta::join(&path, meta::ZARRAY))?.is_some() {
+            return Err(Error::ArrayExists { path: meta::join(&store.location(), &path) });
+        }
+        let fill = dt.fill_bytes(&fill_value)?;
+        let meta = ArrayMeta {
+            shape: shape.to_vec(),
+            chunks,
+            dtype: dtype.to_string(),
+            compressor,
+            fill_value,
+            filters: None,
+            dimension_separator: ".".into(),
+        };
+        let arr = NumericArray { store, path, meta, dtype: dt, fill };
+        arr.write(data)?;
+        meta::write_array_meta(arr.store.as_ref(), &arr.path, &arr.meta)?;
+        Ok(arr)
+    }
+
+    /// Open the numeric array at `path`.
+    pub fn open(store: Arc<dyn Store>, path: &str) -> Result<Self> {
+        let path = path.trim_matches('/').to_string();
+        let meta = meta::read_array_meta(store.as_ref(), &path)?;
+        let dtype = DType::parse(&meta.dtype).ok_or_else(|| Error::Unsupported {
+            path: path.clone(),
+            reason: format!("dtype {:?} is not a numeric or bool dtype", meta.dtype),
+        })?;
+        if meta.filters.as_ref().is_some_and(|f| !f.is_empty()) {
+            return Err(Error::Unsupported {
+                path,
+                reason: "filters on a numeric array".into(),
+            });
+        }
+        let fill = dtype.fill_bytes(&meta.fill_value).map_err(|e| Error::Metadata {
+            path: path.clone(),
+            key: meta::ZARRAY.into(),
+            reason: e.to_string(),
+        })?;
+        Ok(NumericArray { store, path, meta, dtype, fill })
+    }
+
+    /// The numpy dtype string.
+    pub fn dtype(&self) -> &str {
+        &self.meta.dtype
+    }
+
+    /// The array's shape.
+    pub fn shape(&self) -> &[u64] {
+        &self.meta.shape
+    }
+
+    /// The chunk shape.
+    pub fn chunks(&self) -> &[u64] {
+        &self.meta.chunks
+    }
+
+    /// The array's metadata.
+    pub fn meta(&self) -> &ArrayMeta {
+        &self.meta
+    }
+
+    fn chunk_items(&self) -> usize {
+        self.meta.chunks.iter().product::<u64>() as usize
+    }
+
+    /// Read the whole array as C-order bytes in the stored byte order.
+    pub fn read(&self) -> Result<Vec<u8>> {
+        let isz = self.dtype.size;
+        let n: u64 = self.meta.shape.iter().product();
+        let positions = grid_positions(&self.meta.grid());
+        let citems = self.chunk_items();
+        let decoded: Vec<Option<Vec<u8>>> = positions
+            .par_iter()
+            .map(|pos| {
+                let key = self.meta.chunk_key(pos);
+                match self.store.get(&meta::join(&self.path, &key))? {
+                    None => Ok(None),
+                    Some(b) => {
+                        let corrupt = |reason: String| Error::CorruptChunk {
+                            path: meta::join(&self.store.location(), &self.path),
+                            key: key.clone(),
+                            reason,
+                        };
+                        let raw = self.meta.compressor.decompress(&b).map_err(|e| corrupt(e.to_string()))?;
+                        if raw.len() != citems * isz {
+                            return Err(corrupt(format!(
+                                "decodes to {} bytes, expected {}",
+                                raw.len(),
+                                citems * isz
+                            )));
+                        }
+                        Ok(Some(raw))
+                    }
+                }
+            })
+            .collect::<Result<_>>()?;
+        let mut out = Vec::with_capacity(n as usize * isz);
+        for _ in 0..n {
+            out.extend_from_slice(&self.fill);
+        }
+        for (pos, chunk) in positions.iter().zip(decoded) {
+            if let Some(c) = chunk {
+                for (a, k, len) in region_runs(&self.meta.shape, &self.meta.chunks, pos, isz) {
+                    out[a..a + len].copy_from_slice(&c[k..k + len]);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Overwrite the whole array with `data` (C-order bytes, same shape and dtype).
+    pub fn write(&self, data: &[u8]) -> Result<()> {
+        let isz = self.dtype.size;
+        let n: u64 = self.meta.shape.iter().product();
+        if data.len() as u64 != n * isz as u64 {
+            return Err(Error::InvalidArgument(format!(
+                "{} bytes given for {n} items of {}",
+                data.len(),
+                self.meta.dtype
+            )));
+        }
+        let positions = grid_positions(&self.meta.grid());
+        let citems = self.chunk_items();
+        positions.par_iter().try_for_each(|pos| {
+            let mut chunk = Vec::with_capacity(citems * isz);
+            for _ in 0..citems {
+                chunk.extend_from_slice(&self.fill);
+            }
+            for (a, k, len) in region_runs(&self.meta.shape, &self.meta.chunks, pos, isz) {
+                chunk[k..k + len].copy_from_slice(&data[a..a + len]);
+            }
+            let bytes = self.meta.compressor.compress(&chunk, isz)?;
+            self.store.set(&meta::join(&self.path, &self.meta.chunk_key(pos)), &bytes)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::LocalStore;
+    use proptest::prelude::*;
+
+    fn store() -> (tempfile::TempDir, Arc<dyn Store>) {
+        let d = tempfile::tempdir().unwrap();
+        let s: Arc<dyn Store> = Arc::new(LocalStore::new(d.path()));
+        (d, s)
+    }
+
+    #[test]
+    fn dtype_parsing_and_fill() {
+        assert_eq!(DType::parse("<f8"), Some(DType { kind: 'f', size: 8, big_endian: false }));
+        assert!(DType::parse("|O").is_none());
+        assert!(DType::parse("<i3").is_none());
+        let d = DType::parse(">i4").unwrap();
+        assert_eq!(d.fill_bytes(&Json::from(1)).unwrap(), vec![0, 0, 0, 1]);
+        let f = DType::parse("<f8").unwrap();
+        assert!(f64::from_le_bytes(f.fill_bytes(&Json::from("NaN")).unwrap().try_into().unwrap()).is_nan());
+        assert!(d.fill_bytes(&Json::from("x")).is_err());
+    }
+
+    #[test]
+    fn absent_chunks_read_as_fill_and_corrupt_named() {
+        let (d, s) = store();
+        let data: Vec<u8> = (0..12i32).flat_map(|i| i.to_le_bytes()).collect();
+        let a = NumericArray::create(s.clone(), "arr", "<i4", &[3, 4], Some(&[2, 3]), Compressor::default(), Json::from(-1), &data, false).unwrap();
+        assert_eq!(a.read().unwrap(), data);
+        std::fs::remove_file(d.path().join("arr/1.1")).unwrap();
+        let got: Vec<i32> = a.read().unwrap().chunks(4).map(|b| i32::from_le_bytes(b.try_into().unwrap())).collect();
+        assert_eq!(got, vec![0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, -1]);
+        std::fs::write(d.path().join("arr/0.0"), b"bad").unwrap();
+        let e = NumericArray::open(s, "arr").unwrap().read().unwrap_err();
+        assert!(matches!(&e, Error::CorruptChunk { key, .. } if key == "0.0"), "{e}");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+        #[test]
+        fn nd_round_trip(shape in proptest::collection::vec(0u64..6, 0..4), seed in any::<u64>(), ci in 0usize..3) {
+            let chunks: Vec<u64> = shape.iter().enumerate().map(|(i, s)| ((seed >> (i * 3)) % (s + 1)).max(1)).collect();
+            let n: u64 = shape.iter().product();
+            let data: Vec<u8> = (0..n * 8).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed as u8)).collect();
+            let comp = [Compressor::None, Compressor::default(), Compressor::Zstd { level: 1, checksum: false }][ci].clone();
+            let (_d, s) = store();
+            NumericArray::create(s.clone(), "a/b", "<f8", &shape, Some(&chunks), comp, Json::from(0), &data, false).unwrap();
+            let back = NumericArray::open(s, "a/b").unwrap();
+            prop_assert_eq!(back.shape(), &shape[..]);
+            prop_assert_eq!(back.read().unwrap(), data);
+        }
+    }
+}

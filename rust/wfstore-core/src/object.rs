@@ -241,7 +241,7 @@ impl ObjectArray {
         }
     }
 
-    fn write_chunk(&self, chunk: u64, items: &[Value], comp: &Compressor) -> Result<()> {
+    pub(crate) fn write_chunk(&self, chunk: u64, items: &[Value], comp: &Compressor) -> Result<()> {
         let key = self.chunk_key(chunk);
         if !self.write_empty_chunks && items.iter().all(|v| *v == self.fill) {
             return self.store.delete(&key);
