@@ -98,7 +98,7 @@ impl Compressor {
                 })
             }
             "zstd" => Ok(Compressor::Zstd {
-                level: cfg_int(cfg, "level", 0)? as i32,
+                level: cfg_int(cfg, "level", 1)? as i32,
                 checksum: cfg.get("checksum").and_then(|v| v.as_bool()).unwrap_or(false),
             }),
             other => Err(Error::Codec(format!("unsupported compressor id {other:?}"))),
@@ -135,8 +135,10 @@ impl Compressor {
                 shuffle,
                 blocksize,
             } => json!({"blocksize": blocksize, "clevel": clevel, "cname": cname, "id": "blosc", "shuffle": shuffle}),
-            Compressor::Zstd { level, checksum } => {
-                json!({"checksum": checksum, "id": "zstd", "level": level})
+            // numcodecs < 0.13 has no `checksum` argument: only written when set.
+            Compressor::Zstd { level, checksum: false } => json!({"id": "zstd", "level": level}),
+            Compressor::Zstd { level, checksum: true } => {
+                json!({"checksum": true, "id": "zstd", "level": level})
             }
         }
     }

@@ -1,0 +1,136 @@
+"""Type stubs of the Rust extension ``wfstore._core``.
+
+Every function releases the GIL while it does I/O or codec work. Errors are raised as
+the classes of :mod:`wfstore.errors` (all subclasses of ``wfstore.StoreError``).
+"""
+
+from collections.abc import Callable, Iterable, Sequence
+from os import PathLike
+from typing import Any, Optional, Union
+
+import numpy as np
+import numpy.typing as npt
+
+__version__: str
+
+_Path = Union[str, PathLike[str]]
+#: ``None`` (no compression), a name (``"blosc"``, ``"zstd"``, ``"none"``) or a numcodecs
+#: configuration mapping such as ``{"id": "blosc", "cname": "lz4", "clevel": 5, "shuffle": 1}``.
+_Compressor = Union[None, str, dict[str, Any]]
+_Progress = Optional[Callable[[int, int], object]]
+
+class Store:
+    """A Zarr key-value store: a local folder or a read-only zip archive."""
+
+    @staticmethod
+    def local(root: _Path, fsync: bool = False) -> Store:
+        """A store over a local folder; every write is atomic (temporary name, rename)."""
+    @staticmethod
+    def zip(archive: _Path) -> Store:
+        """A read-only store over a zip archive, read in place."""
+    @property
+    def location(self) -> str: ...
+    @property
+    def read_only(self) -> bool: ...
+    def get(self, key: str) -> Optional[bytes]: ...
+    def set(self, key: str, value: bytes) -> None: ...
+    def delete(self, key: str) -> None: ...
+    def list_dir(self, prefix: str = "") -> list[str]: ...
+    def create_group(self, path: str, attrs: Optional[dict[str, Any]] = None) -> None: ...
+    def read_attrs(self, path: str = "") -> dict[str, Any]: ...
+    def write_attrs(self, path: str, attrs: dict[str, Any]) -> None: ...
+
+class ObjectArray:
+    """A 1-D Zarr v2 object array of msgpack values (numcodecs ``MsgPack``)."""
+
+    @staticmethod
+    def create(
+        store: Store,
+        path: str,
+        length: int = 0,
+        chunk_size: Optional[int] = 1000,
+        compressor: _Compressor = None,
+        compressor_kwargs: Optional[dict[str, Any]] = None,
+        fill_value: Any = None,
+        attrs: Optional[dict[str, Any]] = None,
+        write_empty_chunks: bool = True,
+        overwrite: bool = False,
+    ) -> ObjectArray:
+        """Create an array. ``chunk_size=None`` makes one chunk holding every row;
+        ``fill_value=None`` means 0 (the engine's fill value)."""
+    @staticmethod
+    def open(store: Store, path: str, write_empty_chunks: bool = True) -> ObjectArray: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def store(self) -> Store: ...
+    @property
+    def chunk_size(self) -> int: ...
+    @property
+    def num_chunks(self) -> int: ...
+    @property
+    def fill_value(self) -> Any: ...
+    @property
+    def meta(self) -> dict[str, Any]:
+        """The ``.zarray`` document."""
+    def __len__(self) -> int: ...
+    def reload(self) -> None: ...
+    def get(self, indices: Union[Sequence[int], npt.NDArray[np.integer[Any]]]) -> list[Any]: ...
+    def get_range(self, start: int = 0, stop: Optional[int] = None) -> list[Any]: ...
+    def set(
+        self, indices: Union[Sequence[int], npt.NDArray[np.integer[Any]]], values: Iterable[Any]
+    ) -> None: ...
+    def append(self, values: Iterable[Any]) -> int:
+        """Append rows; returns the new length."""
+    def resize(self, length: int) -> None: ...
+    def attrs(self) -> dict[str, Any]: ...
+    def set_attrs(self, attrs: dict[str, Any]) -> None: ...
+    def verify(self) -> list[tuple[str, str]]:
+        """``(chunk key, reason)`` of every chunk that fails to decode."""
+
+class NumericArray:
+    """An N-dimensional numeric or bool Zarr v2 array in C order."""
+
+    @staticmethod
+    def create(
+        store: Store,
+        path: str,
+        data: npt.NDArray[Any],
+        chunks: Optional[Sequence[int]] = None,
+        compressor: _Compressor = None,
+        compressor_kwargs: Optional[dict[str, Any]] = None,
+        fill_value: Any = None,
+        overwrite: bool = False,
+    ) -> NumericArray: ...
+    @staticmethod
+    def open(store: Store, path: str) -> NumericArray: ...
+    @property
+    def dtype(self) -> str: ...
+    @property
+    def shape(self) -> list[int]: ...
+    @property
+    def chunks(self) -> list[int]: ...
+    @property
+    def meta(self) -> dict[str, Any]: ...
+    def read(self) -> npt.NDArray[Any]: ...
+
+def encode_object_chunk(items: Iterable[Any], compressor: _Compressor = None) -> bytes: ...
+def decode_object_chunk(data: bytes, compressor: _Compressor = None) -> list[Any]: ...
+def compress(data: bytes, compressor: _Compressor, typesize: int = 1) -> bytes: ...
+def decompress(data: bytes, compressor: _Compressor) -> bytes: ...
+def compressor_config(
+    name: _Compressor, kwargs: Optional[dict[str, Any]] = None
+) -> Optional[dict[str, Any]]: ...
+def rechunk_object_array(
+    array_dir: _Path,
+    chunk_size: Optional[int] = None,
+    backup: bool = True,
+    fsync: bool = False,
+    progress: _Progress = None,
+) -> dict[str, Any]: ...
+def recover_rechunk(array_dir: _Path) -> bool: ...
+def zip_dir(
+    src: _Path, dst: _Path, exclude: Sequence[str] = (), progress: _Progress = None
+) -> dict[str, int]: ...
+def unzip(archive: _Path, dest: _Path, progress: _Progress = None) -> dict[str, int]: ...
+def write_atomic(path: _Path, data: bytes, fsync: bool = False) -> None: ...

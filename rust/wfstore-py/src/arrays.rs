@@ -1,0 +1,414 @@
+//! Stores and arrays: `Store`, `ObjectArray`, `NumericArray`.
+
+use crate::convert::{json_to_py, opt_json, py_to_json, py_to_value, value_to_py};
+use crate::errors::IntoPyResult;
+use numpy::{PyArray1, PyUntypedArray, PyUntypedArrayMethods};
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList};
+use rmpv::Value;
+use std::path::PathBuf;
+use std::sync::Arc;
+use wfstore_core::{Compressor, LocalStore, Store, ZipStore};
+
+/// Compressor from `None`, a name (`"blosc"`, `"zstd"`, `"none"`) with keyword
+/// arguments, or a numcodecs configuration mapping.
+pub fn compressor_from_py(
+    compressor: Option<&Bound<'_, PyAny>>,
+    kwargs: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Compressor> {
+    let kw = opt_json(kwargs)?;
+    match compressor {
+        None => Ok(Compressor::None),
+        Some(c) if c.is_none() => Ok(Compressor::None),
+        Some(c) => {
+            if let Ok(name) = c.extract::<String>() {
+                Compressor::from_name(Some(&name), kw.as_ref()).py()
+            } else {
+                Compressor::from_config(&py_to_json(c)?).py()
+            }
+        }
+    }
+}
+
+/// A Zarr key-value store: a local folder or a read-only zip archive.
+#[pyclass(module = "wfstore._core", name = "Store", frozen)]
+#[derive(Clone)]
+pub struct PyStore {
+    pub inner: Arc<dyn Store>,
+}
+
+#[pymethods]
+impl PyStore {
+    /// A store over the local folder `root` (created on first write).
+    #[staticmethod]
+    #[pyo3(signature = (root, fsync = false))]
+    fn local(root: PathBuf, fsync: bool) -> Self {
+        PyStore {
+            inner: Arc::new(LocalStore::new(root).with_fsync(fsync)),
+        }
+    }
+
+    /// A read-only store over a zip archive.
+    #[staticmethod]
+    fn zip(py: Python<'_>, archive: PathBuf) -> PyResult<Self> {
+        let z = py.allow_threads(|| ZipStore::open(&archive)).py()?;
+        Ok(PyStore { inner: Arc::new(z) })
+    }
+
+    #[getter]
+    fn location(&self) -> String {
+        self.inner.location()
+    }
+
+    #[getter]
+    fn read_only(&self) -> bool {
+        self.inner.read_only()
+    }
+
+    /// The bytes of `key`, or None.
+    fn get<'py>(&self, py: Python<'py>, key: &str) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        let v = py.allow_threads(|| self.inner.get(key)).py()?;
+        Ok(v.map(|b| PyBytes::new(py, &b)))
+    }
+
+    /// Write `key` atomically.
+    fn set(&self, py: Python<'_>, key: &str, value: Vec<u8>) -> PyResult<()> {
+        py.allow_threads(|| self.inner.set(key, &value)).py()
+    }
+
+    /// Delete `key` (no error when missing).
+    fn delete(&self, py: Python<'_>, key: &str) -> PyResult<()> {
+        py.allow_threads(|| self.inner.delete(key)).py()
+    }
+
+    /// Names directly below the folder key `prefix`.
+    #[pyo3(signature = (prefix = ""))]
+    fn list_dir(&self, py: Python<'_>, prefix: &str) -> PyResult<Vec<String>> {
+        py.allow_threads(|| self.inner.list_dir(prefix)).py()
+    }
+
+    /// Create a group (`.zgroup`, and `.zattrs` when attrs are given).
+    #[pyo3(signature = (path, attrs = None))]
+    fn create_group(&self, py: Python<'_>, path: &str, attrs: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        let a = opt_json(attrs)?;
+        py.allow_threads(|| wfstore_core::meta::create_group(self.inner.as_ref(), path, a.as_ref()))
+            .py()
+    }
+
+    /// The attributes (`.zattrs`) of a group or array, `{}` when none.
+    #[pyo3(signature = (path = ""))]
+    fn read_attrs<'py>(&self, py: Python<'py>, path: &str) -> PyResult<Bound<'py, PyAny>> {
+        let j = py
+            .allow_threads(|| wfstore_core::meta::read_attrs(self.inner.as_ref(), path))
+            .py()?;
+        json_to_py(py, &j)
+    }
+
+    /// Replace the attributes of a group or array.
+    fn write_attrs(&self, py: Python<'_>, path: &str, attrs: &Bound<'_, PyAny>) -> PyResult<()> {
+        let a = py_to_json(attrs)?;
+        py.allow_threads(|| wfstore_core::meta::write_attrs(self.inner.as_ref(), path, &a))
+            .py()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Store({:?}, read_only={})", self.inner.location(), self.inner.read_only())
+    }
+}
+
+/// A 1-D Zarr v2 object array of msgpack values.
+#[pyclass(module = "wfstore._core", name = "ObjectArray", frozen)]
+pub struct PyObjectArray {
+    inner: Arc<wfstore_core::ObjectArray>,
+}
+
+fn indices_from_py(ob: &Bound<'_, PyAny>) -> PyResult<Vec<u64>> {
+    if let Ok(a) = ob.downcast::<PyUntypedArray>() {
+        let l = a.call_method0("tolist")?;
+        return l.extract::<Vec<u64>>();
+    }
+    ob.extract::<Vec<u64>>()
+        .map_err(|_| PyTypeError::new_err("indices must be a sequence of non-negative integers"))
+}
+
+fn values_to_py<'py>(py: Python<'py>, vals: &[Value]) -> PyResult<Bound<'py, PyList>> {
+    let items = vals.iter().map(|v| value_to_py(py, v)).collect::<PyResult<Vec<_>>>()?;
+    PyList::new(py, items)
+}
+
+fn values_from_py(ob: &Bound<'_, PyAny>) -> PyResult<Vec<Value>> {
+    let mut out = Vec::new();
+    for it in ob.try_iter()? {
+        out.push(py_to_value(&it?)?);
+    }
+    Ok(out)
+}
+
+#[pymethods]
+impl PyObjectArray {
+    /// Create an object array (see the stub file for the arguments).
+    #[staticmethod]
+    #[pyo3(signature = (store, path, length = 0, chunk_size = Some(1000), compressor = None, compressor_kwargs = None, fill_value = None, attrs = None, write_empty_chunks = true, overwrite = false))]
+    #[allow(clippy::too_many_arguments)]
+    fn create(
+        py: Python<'_>,
+        store: &PyStore,
+        path: &str,
+        length: u64,
+        chunk_size: Option<u64>,
+        compressor: Option<&Bound<'_, PyAny>>,
+        compressor_kwargs: Option<&Bound<'_, PyAny>>,
+        fill_value: Option<&Bound<'_, PyAny>>,
+        attrs: Option<&Bound<'_, PyAny>>,
+        write_empty_chunks: bool,
+        overwrite: bool,
+    ) -> PyResult<Self> {
+        let comp = compressor_from_py(compressor, compressor_kwargs)?;
+        let fill = match fill_value {
+            None => Value::from(0),
+            Some(f) => py_to_value(f)?,
+        };
+        let attrs = opt_json(attrs)?;
+        let st = store.inner.clone();
+        let arr = py
+            .allow_threads(|| {
+                let f = if overwrite {
+                    wfstore_core::ObjectArray::create_overwrite
+                } else {
+                    wfstore_core::ObjectArray::create
+                };
+                f(st, path, length, chunk_size, comp, fill, attrs.as_ref(), write_empty_chunks)
+            })
+            .py()?;
+        Ok(PyObjectArray { inner: Arc::new(arr) })
+    }
+
+    /// Open an existing object array.
+    #[staticmethod]
+    #[pyo3(signature = (store, path, write_empty_chunks = true))]
+    fn open(py: Python<'_>, store: &PyStore, path: &str, write_empty_chunks: bool) -> PyResult<Self> {
+        let st = store.inner.clone();
+        let arr = py
+            .allow_threads(|| wfstore_core::ObjectArray::open(st, path, write_empty_chunks))
+            .py()?;
+        Ok(PyObjectArray { inner: Arc::new(arr) })
+    }
+
+    #[getter]
+    fn path(&self) -> String {
+        self.inner.path().to_string()
+    }
+
+    #[getter]
+    fn store(&self) -> PyStore {
+        PyStore { inner: self.inner.store().clone() }
+    }
+
+    #[getter]
+    fn chunk_size(&self) -> u64 {
+        self.inner.chunk_size()
+    }
+
+    #[getter]
+    fn num_chunks(&self) -> u64 {
+        self.inner.len().div_ceil(self.inner.chunk_size())
+    }
+
+    #[getter]
+    fn fill_value<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        value_to_py(py, self.inner.fill_value())
+    }
+
+    /// The `.zarray` document as a dict.
+    #[getter]
+    fn meta<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        json_to_py(py, &self.inner.meta().to_json())
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner.len() as usize
+    }
+
+    /// Re-read `.zarray` from the store.
+    fn reload(&self, py: Python<'_>) -> PyResult<()> {
+        py.allow_threads(|| self.inner.reload()).py()
+    }
+
+    /// Rows at `indices` (any order, repeats allowed).
+    fn get<'py>(&self, py: Python<'py>, indices: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
+        let idx = indices_from_py(indices)?;
+        let a = self.inner.clone();
+        let vals = py.allow_threads(move || a.get(&idx)).py()?;
+        values_to_py(py, &vals)
+    }
+
+    /// Rows `start` to `stop` (exclusive; default: to the end).
+    #[pyo3(signature = (start = 0, stop = None))]
+    fn get_range<'py>(&self, py: Python<'py>, start: u64, stop: Option<u64>) -> PyResult<Bound<'py, PyList>> {
+        let a = self.inner.clone();
+        let vals = py
+            .allow_threads(move || {
+                let stop = stop.unwrap_or_else(|| a.len());
+                a.get_range(start, stop)
+            })
+            .py()?;
+        values_to_py(py, &vals)
+    }
+
+    /// Overwrite rows.
+    fn set(&self, py: Python<'_>, indices: &Bound<'_, PyAny>, values: &Bound<'_, PyAny>) -> PyResult<()> {
+        let idx = indices_from_py(indices)?;
+        let vals = values_from_py(values)?;
+        let a = self.inner.clone();
+        py.allow_threads(move || a.set(&idx, vals)).py()
+    }
+
+    /// Append rows; returns the new length.
+    fn append(&self, py: Python<'_>, values: &Bound<'_, PyAny>) -> PyResult<u64> {
+        let vals = values_from_py(values)?;
+        let a = self.inner.clone();
+        py.allow_threads(move || a.append(vals)).py()
+    }
+
+    /// Change the number of rows.
+    fn resize(&self, py: Python<'_>, length: u64) -> PyResult<()> {
+        py.allow_threads(|| self.inner.resize(length)).py()
+    }
+
+    /// The array's attributes.
+    fn attrs<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let j = py.allow_threads(|| self.inner.attrs()).py()?;
+        json_to_py(py, &j)
+    }
+
+    /// Replace the array's attributes.
+    fn set_attrs(&self, py: Python<'_>, attrs: &Bound<'_, PyAny>) -> PyResult<()> {
+        let j = py_to_json(attrs)?;
+        py.allow_threads(|| self.inner.set_attrs(&j)).py()
+    }
+
+    /// `(chunk key, reason)` for every chunk that fails to decode.
+    fn verify(&self, py: Python<'_>) -> PyResult<Vec<(String, String)>> {
+        py.allow_threads(|| self.inner.verify()).py()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "ObjectArray({:?}, len={}, chunk_size={})",
+            self.inner.path(),
+            self.inner.len(),
+            self.inner.chunk_size()
+        )
+    }
+}
+
+/// An N-dimensional numeric Zarr v2 array.
+#[pyclass(module = "wfstore._core", name = "NumericArray", frozen)]
+pub struct PyNumericArray {
+    inner: Arc<wfstore_core::NumericArray>,
+}
+
+#[pymethods]
+impl PyNumericArray {
+    /// Write `data` (a numpy array of a numeric or bool dtype) as a new array.
+    #[staticmethod]
+    #[pyo3(signature = (store, path, data, chunks = None, compressor = None, compressor_kwargs = None, fill_value = None, overwrite = false))]
+    #[allow(clippy::too_many_arguments)]
+    fn create(
+        py: Python<'_>,
+        store: &PyStore,
+        path: &str,
+        data: &Bound<'_, PyAny>,
+        chunks: Option<Vec<u64>>,
+        compressor: Option<&Bound<'_, PyAny>>,
+        compressor_kwargs: Option<&Bound<'_, PyAny>>,
+        fill_value: Option<&Bound<'_, PyAny>>,
+        overwrite: bool,
+    ) -> PyResult<Self> {
+        let arr = data.downcast::<PyUntypedArray>().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "data must be a numpy array, not {}",
+                data.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+            ))
+        })?;
+        let np = py.import("numpy")?;
+        let contiguous = np.call_method1("ascontiguousarray", (arr,))?;
+        let dtype: String = contiguous.getattr("dtype")?.getattr("str")?.extract()?;
+        let shape: Vec<u64> = arr.shape().iter().map(|&s| s as u64).collect();
+        let bytes_ob = contiguous.call_method0("tobytes")?;
+        let bytes = bytes_ob.downcast::<PyBytes>()?.as_bytes().to_vec();
+        let comp = compressor_from_py(compressor, compressor_kwargs)?;
+        let fill = match fill_value {
+            None => serde_json::Value::from(0),
+            Some(f) => py_to_json(f)?,
+        };
+        let st = store.inner.clone();
+        let a = py
+            .allow_threads(|| {
+                wfstore_core::NumericArray::create(
+                    st,
+                    path,
+                    &dtype,
+                    &shape,
+                    chunks.as_deref(),
+                    comp,
+                    fill,
+                    &bytes,
+                    overwrite,
+                )
+            })
+            .py()?;
+        Ok(PyNumericArray { inner: Arc::new(a) })
+    }
+
+    /// Open an existing numeric array.
+    #[staticmethod]
+    fn open(py: Python<'_>, store: &PyStore, path: &str) -> PyResult<Self> {
+        let st = store.inner.clone();
+        let a = py
+            .allow_threads(|| wfstore_core::NumericArray::open(st, path))
+            .py()?;
+        Ok(PyNumericArray { inner: Arc::new(a) })
+    }
+
+    #[getter]
+    fn dtype(&self) -> String {
+        self.inner.dtype().to_string()
+    }
+
+    #[getter]
+    fn shape(&self) -> Vec<u64> {
+        self.inner.shape().to_vec()
+    }
+
+    #[getter]
+    fn chunks(&self) -> Vec<u64> {
+        self.inner.chunks().to_vec()
+    }
+
+    /// The `.zarray` document as a dict.
+    #[getter]
+    fn meta<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        json_to_py(py, &self.inner.meta().to_json())
+    }
+
+    /// The whole array as a numpy array.
+    fn read<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let a = self.inner.clone();
+        let bytes = py.allow_threads(move || a.read()).py()?;
+        let flat = PyArray1::<u8>::from_vec(py, bytes);
+        let typed = flat.call_method1("view", (self.inner.dtype(),))?;
+        let shape: Vec<usize> = self.inner.shape().iter().map(|&s| s as usize).collect();
+        let out = typed.call_method1("reshape", (shape,))?;
+        Ok(out)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "NumericArray(dtype={:?}, shape={:?})",
+            self.inner.dtype(),
+            self.inner.shape()
+        )
+    }
+}

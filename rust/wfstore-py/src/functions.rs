@@ -1,0 +1,196 @@
+//! Module-level functions: chunk codecs (bytes in, bytes out), rechunk, zip, atomic writes.
+
+use crate::arrays::compressor_from_py;
+use crate::convert::{json_to_py, py_to_value, value_to_py};
+use crate::errors::IntoPyResult;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList};
+use std::path::PathBuf;
+use wfstore_core::{codec, rechunk, zipio};
+
+/// A progress callback callable from Rust threads without the GIL held.
+pub struct Progress(Option<Py<PyAny>>);
+
+impl Progress {
+    fn new(cb: Option<Py<PyAny>>) -> Self {
+        Progress(cb.filter(|c| Python::with_gil(|py| !c.is_none(py))))
+    }
+
+    fn call(&self, done: u64, total: u64) {
+        if let Some(cb) = &self.0 {
+            Python::with_gil(|py| {
+                if let Err(e) = cb.call1(py, (done, total)) {
+                    // A failing progress callback must not abort the operation.
+                    e.write_unraisable(py, Some(cb.bind(py)));
+                }
+            });
+        }
+    }
+
+    fn as_fn(&self) -> Option<impl Fn(u64, u64) + Sync + '_> {
+        self.0.as_ref().map(|_| move |d, t| self.call(d, t))
+    }
+}
+
+/// Encode object items to the stored bytes of one chunk (msgpack2 + compressor). The
+/// list must already hold `chunk_size` items (pad with the fill value).
+#[pyfunction]
+#[pyo3(signature = (items, compressor = None))]
+pub fn encode_object_chunk<'py>(
+    py: Python<'py>,
+    items: &Bound<'py, PyAny>,
+    compressor: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let comp = compressor_from_py(compressor, None)?;
+    let mut vals = Vec::new();
+    for it in items.try_iter()? {
+        vals.push(py_to_value(&it?)?);
+    }
+    let out = py.allow_threads(|| codec::encode_object_chunk(&vals, &comp)).py()?;
+    Ok(PyBytes::new(py, &out))
+}
+
+/// Decode the stored bytes of an object chunk to its items.
+#[pyfunction]
+#[pyo3(signature = (data, compressor = None))]
+pub fn decode_object_chunk<'py>(
+    py: Python<'py>,
+    data: &[u8],
+    compressor: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyList>> {
+    let comp = compressor_from_py(compressor, None)?;
+    let vals = py.allow_threads(|| codec::decode_object_chunk(data, &comp)).py()?;
+    let items = vals.iter().map(|v| value_to_py(py, v)).collect::<PyResult<Vec<_>>>()?;
+    PyList::new(py, items)
+}
+
+/// Compress bytes with a compressor (name or numcodecs configuration).
+#[pyfunction]
+#[pyo3(signature = (data, compressor, typesize = 1))]
+pub fn compress<'py>(
+    py: Python<'py>,
+    data: &[u8],
+    compressor: Option<&Bound<'py, PyAny>>,
+    typesize: usize,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let comp = compressor_from_py(compressor, None)?;
+    let out = py.allow_threads(|| comp.compress(data, typesize)).py()?;
+    Ok(PyBytes::new(py, &out))
+}
+
+/// Decompress bytes.
+#[pyfunction]
+#[pyo3(signature = (data, compressor))]
+pub fn decompress<'py>(
+    py: Python<'py>,
+    data: &[u8],
+    compressor: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let comp = compressor_from_py(compressor, None)?;
+    let out = py.allow_threads(|| comp.decompress(data)).py()?;
+    Ok(PyBytes::new(py, &out))
+}
+
+/// The numcodecs configuration of a compressor name and keyword arguments.
+#[pyfunction]
+#[pyo3(signature = (name, kwargs = None))]
+pub fn compressor_config<'py>(
+    py: Python<'py>,
+    name: Option<&Bound<'py, PyAny>>,
+    kwargs: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let comp = compressor_from_py(name, kwargs)?;
+    json_to_py(py, &comp.to_config())
+}
+
+/// Rechunk the object array in folder `array_dir`.
+#[pyfunction]
+#[pyo3(signature = (array_dir, chunk_size = None, backup = true, fsync = false, progress = None))]
+pub fn rechunk_object_array<'py>(
+    py: Python<'py>,
+    array_dir: PathBuf,
+    chunk_size: Option<u64>,
+    backup: bool,
+    fsync: bool,
+    progress: Option<Py<PyAny>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let prog = Progress::new(progress);
+    let rep = py
+        .allow_threads(|| {
+            let f = prog.as_fn();
+            rechunk::rechunk_object_array(
+                &array_dir,
+                chunk_size,
+                backup,
+                fsync,
+                f.as_ref().map(|f| f as &(dyn Fn(u64, u64) + Sync)),
+            )
+        })
+        .py()?;
+    let d = PyDict::new(py);
+    d.set_item("rows", rep.rows)?;
+    d.set_item("old_chunk_size", rep.old_chunk_size)?;
+    d.set_item("new_chunk_size", rep.new_chunk_size)?;
+    d.set_item("chunks_written", rep.chunks_written)?;
+    d.set_item("backup", rep.backup.map(|p| p.display().to_string()))?;
+    Ok(d)
+}
+
+/// Finish or roll back an interrupted rechunk of `array_dir`; True when something was done.
+#[pyfunction]
+pub fn recover_rechunk(py: Python<'_>, array_dir: PathBuf) -> PyResult<bool> {
+    py.allow_threads(|| rechunk::recover(&array_dir)).py()
+}
+
+fn report<'py>(py: Python<'py>, r: zipio::ZipReport) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("entries", r.entries)?;
+    d.set_item("bytes", r.bytes)?;
+    Ok(d)
+}
+
+/// Write folder `src` into a new zip archive `dst`.
+#[pyfunction]
+#[pyo3(signature = (src, dst, exclude = Vec::new(), progress = None))]
+pub fn zip_dir<'py>(
+    py: Python<'py>,
+    src: PathBuf,
+    dst: PathBuf,
+    exclude: Vec<String>,
+    progress: Option<Py<PyAny>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let prog = Progress::new(progress);
+    let r = py
+        .allow_threads(|| {
+            let f = prog.as_fn();
+            zipio::zip_dir(&src, &dst, &exclude, f.as_ref().map(|f| f as &(dyn Fn(u64, u64) + Sync)))
+        })
+        .py()?;
+    report(py, r)
+}
+
+/// Extract a zip archive into the new folder `dest`.
+#[pyfunction]
+#[pyo3(signature = (archive, dest, progress = None))]
+pub fn unzip<'py>(
+    py: Python<'py>,
+    archive: PathBuf,
+    dest: PathBuf,
+    progress: Option<Py<PyAny>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let prog = Progress::new(progress);
+    let r = py
+        .allow_threads(|| {
+            let f = prog.as_fn();
+            zipio::unzip(&archive, &dest, f.as_ref().map(|f| f as &(dyn Fn(u64, u64) + Sync)))
+        })
+        .py()?;
+    report(py, r)
+}
+
+/// Write a file atomically (temporary name in the same folder, then rename).
+#[pyfunction]
+#[pyo3(signature = (path, data, fsync = false))]
+pub fn write_atomic(py: Python<'_>, path: PathBuf, data: &[u8], fsync: bool) -> PyResult<()> {
+    py.allow_threads(|| wfstore_core::atomic::write_atomic(&path, data, fsync)).py()
+}
