@@ -84,7 +84,9 @@ impl Compressor {
                 }
                 let shuffle = cfg_int(cfg, "shuffle", 1)?;
                 if !(-1..=2).contains(&shuffle) {
-                    return Err(Error::Codec(format!("blosc shuffle {shuffle} not in -1..=2")));
+                    return Err(Error::Codec(format!(
+                        "blosc shuffle {shuffle} not in -1..=2"
+                    )));
                 }
                 let blocksize = cfg_int(cfg, "blocksize", 0)?;
                 if blocksize < 0 {
@@ -99,7 +101,10 @@ impl Compressor {
             }
             "zstd" => Ok(Compressor::Zstd {
                 level: cfg_int(cfg, "level", 1)? as i32,
-                checksum: cfg.get("checksum").and_then(|v| v.as_bool()).unwrap_or(false),
+                checksum: cfg
+                    .get("checksum")
+                    .and_then(|v| v.as_bool())
+                    .unwrap_or(false),
             }),
             other => Err(Error::Codec(format!("unsupported compressor id {other:?}"))),
         }
@@ -134,10 +139,18 @@ impl Compressor {
                 clevel,
                 shuffle,
                 blocksize,
-            } => json!({"blocksize": blocksize, "clevel": clevel, "cname": cname, "id": "blosc", "shuffle": shuffle}),
+            } => {
+                json!({"blocksize": blocksize, "clevel": clevel, "cname": cname, "id": "blosc", "shuffle": shuffle})
+            }
             // numcodecs < 0.13 has no `checksum` argument: only written when set.
-            Compressor::Zstd { level, checksum: false } => json!({"id": "zstd", "level": level}),
-            Compressor::Zstd { level, checksum: true } => {
+            Compressor::Zstd {
+                level,
+                checksum: false,
+            } => json!({"id": "zstd", "level": level}),
+            Compressor::Zstd {
+                level,
+                checksum: true,
+            } => {
                 json!({"checksum": true, "id": "zstd", "level": level})
             }
         }
@@ -216,7 +229,9 @@ fn blosc_compress(
 
 #[cfg(not(feature = "blosc"))]
 fn blosc_compress(_: &[u8], _: usize, _: &str, _: i32, _: i32, _: usize) -> Result<Vec<u8>> {
-    Err(Error::Codec("wfstore-core was built without the blosc feature".into()))
+    Err(Error::Codec(
+        "wfstore-core was built without the blosc feature".into(),
+    ))
 }
 
 #[cfg(feature = "blosc")]
@@ -229,9 +244,8 @@ fn blosc_decompress(data: &[u8]) -> Result<Vec<u8>> {
     }
     let mut nbytes: usize = 0;
     // SAFETY: data is valid for data.len() bytes; nbytes is a valid out pointer.
-    let rc = unsafe {
-        blosc_src::blosc_cbuffer_validate(data.as_ptr().cast(), data.len(), &mut nbytes)
-    };
+    let rc =
+        unsafe { blosc_src::blosc_cbuffer_validate(data.as_ptr().cast(), data.len(), &mut nbytes) };
     if rc < 0 {
         return Err(Error::Codec("invalid blosc header".into()));
     }
@@ -253,7 +267,9 @@ fn blosc_decompress(data: &[u8]) -> Result<Vec<u8>> {
 
 #[cfg(not(feature = "blosc"))]
 fn blosc_decompress(_: &[u8]) -> Result<Vec<u8>> {
-    Err(Error::Codec("wfstore-core was built without the blosc feature".into()))
+    Err(Error::Codec(
+        "wfstore-core was built without the blosc feature".into(),
+    ))
 }
 
 #[cfg(feature = "zstd")]
@@ -261,18 +277,22 @@ fn zstd_compress(data: &[u8], level: i32, checksum: bool) -> Result<Vec<u8>> {
     let mut c = zstd::bulk::Compressor::new(level).map_err(|e| Error::Codec(e.to_string()))?;
     c.set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(checksum))
         .map_err(|e| Error::Codec(e.to_string()))?;
-    c.compress(data).map_err(|e| Error::Codec(format!("zstd: {e}")))
+    c.compress(data)
+        .map_err(|e| Error::Codec(format!("zstd: {e}")))
 }
 
 #[cfg(not(feature = "zstd"))]
 fn zstd_compress(_: &[u8], _: i32, _: bool) -> Result<Vec<u8>> {
-    Err(Error::Codec("wfstore-core was built without the zstd feature".into()))
+    Err(Error::Codec(
+        "wfstore-core was built without the zstd feature".into(),
+    ))
 }
 
 #[cfg(feature = "zstd")]
 fn zstd_decompress(data: &[u8]) -> Result<Vec<u8>> {
     use std::io::Read;
-    let dec = zstd::stream::read::Decoder::new(data).map_err(|e| Error::Codec(format!("zstd: {e}")))?;
+    let dec =
+        zstd::stream::read::Decoder::new(data).map_err(|e| Error::Codec(format!("zstd: {e}")))?;
     let mut out = Vec::new();
     dec.take(MAX_DECODED_BYTES as u64 + 1)
         .read_to_end(&mut out)
@@ -287,7 +307,9 @@ fn zstd_decompress(data: &[u8]) -> Result<Vec<u8>> {
 
 #[cfg(not(feature = "zstd"))]
 fn zstd_decompress(_: &[u8]) -> Result<Vec<u8>> {
-    Err(Error::Codec("wfstore-core was built without the zstd feature".into()))
+    Err(Error::Codec(
+        "wfstore-core was built without the zstd feature".into(),
+    ))
 }
 
 /// Encode items as numcodecs' `MsgPack` codec encodes a 1-D object array chunk:
@@ -330,7 +352,11 @@ pub fn msgpack_decode_items(data: &[u8]) -> Result<Vec<Value>> {
     let dtype = items.pop().unwrap_or(Value::Nil);
     match dtype.as_str() {
         Some("|O") | Some("O") => {}
-        _ => return Err(Error::Codec(format!("msgpack chunk has dtype {dtype}, expected \"|O\""))),
+        _ => {
+            return Err(Error::Codec(format!(
+                "msgpack chunk has dtype {dtype}, expected \"|O\""
+            )))
+        }
     }
     let dims: Option<Vec<u64>> = shape
         .as_array()
@@ -352,7 +378,12 @@ pub fn msgpack_decode_items(data: &[u8]) -> Result<Vec<Value>> {
 pub fn check_object_filters(filters: &Option<Vec<Json>>) -> std::result::Result<(), String> {
     let f = match filters {
         Some(f) if f.len() == 1 => &f[0],
-        Some(f) => return Err(format!("expected one object codec filter, found {}", f.len())),
+        Some(f) => {
+            return Err(format!(
+                "expected one object codec filter, found {}",
+                f.len()
+            ))
+        }
         None => return Err("object array has no object codec filter".into()),
     };
     match f.get("id").and_then(|v| v.as_str()) {
@@ -360,12 +391,17 @@ pub fn check_object_filters(filters: &Option<Vec<Json>>) -> std::result::Result<
             if f.get("raw").and_then(|v| v.as_bool()).unwrap_or(false) {
                 return Err("msgpack2 with raw=true is not supported".into());
             }
-            if f.get("use_single_float").and_then(|v| v.as_bool()).unwrap_or(false) {
+            if f.get("use_single_float")
+                .and_then(|v| v.as_bool())
+                .unwrap_or(false)
+            {
                 return Err("msgpack2 with use_single_float=true is not supported".into());
             }
             Ok(())
         }
-        Some(other) => Err(format!("unsupported object codec {other:?} (only msgpack2)")),
+        Some(other) => Err(format!(
+            "unsupported object codec {other:?} (only msgpack2)"
+        )),
         None => Err("object codec filter has no id".into()),
     }
 }
@@ -396,11 +432,32 @@ mod tests {
         vec![
             Compressor::None,
             Compressor::default(),
-            Compressor::Blosc { cname: "zstd".into(), clevel: 3, shuffle: 2, blocksize: 0 },
-            Compressor::Blosc { cname: "zlib".into(), clevel: 1, shuffle: 0, blocksize: 0 },
-            Compressor::Blosc { cname: "blosclz".into(), clevel: 9, shuffle: -1, blocksize: 256 },
-            Compressor::Zstd { level: 0, checksum: false },
-            Compressor::Zstd { level: 5, checksum: true },
+            Compressor::Blosc {
+                cname: "zstd".into(),
+                clevel: 3,
+                shuffle: 2,
+                blocksize: 0,
+            },
+            Compressor::Blosc {
+                cname: "zlib".into(),
+                clevel: 1,
+                shuffle: 0,
+                blocksize: 0,
+            },
+            Compressor::Blosc {
+                cname: "blosclz".into(),
+                clevel: 9,
+                shuffle: -1,
+                blocksize: 256,
+            },
+            Compressor::Zstd {
+                level: 0,
+                checksum: false,
+            },
+            Compressor::Zstd {
+                level: 5,
+                checksum: true,
+            },
         ]
     }
 
@@ -410,7 +467,9 @@ mod tests {
             any::<bool>().prop_map(Value::from),
             any::<i64>().prop_map(Value::from),
             any::<u64>().prop_map(Value::from),
-            any::<f64>().prop_filter("NaN != NaN", |f| !f.is_nan()).prop_map(Value::from),
+            any::<f64>()
+                .prop_filter("NaN != NaN", |f| !f.is_nan())
+                .prop_map(Value::from),
             ".{0,20}".prop_map(Value::from),
             proptest::collection::vec(any::<u8>(), 0..20).prop_map(Value::from),
         ];
@@ -450,7 +509,10 @@ mod tests {
     fn msgpack_layout_matches_numcodecs() {
         // numcodecs: msgpack.packb(["a", 1, "|O", (2,)], use_bin_type=True)
         let enc = msgpack_encode_items(&[Value::from("a"), Value::from(1)]).unwrap();
-        assert_eq!(enc, vec![0x94, 0xa1, b'a', 0x01, 0xa2, b'|', b'O', 0x91, 0x02]);
+        assert_eq!(
+            enc,
+            vec![0x94, 0xa1, b'a', 0x01, 0xa2, b'|', b'O', 0x91, 0x02]
+        );
     }
 
     #[test]
@@ -479,8 +541,14 @@ mod tests {
         assert!(Compressor::from_name(Some("gzip"), None).is_err());
         assert_eq!(
             Compressor::from_name(Some("zstd"), Some(&json!({"level": 3}))).unwrap(),
-            Compressor::Zstd { level: 3, checksum: false }
+            Compressor::Zstd {
+                level: 3,
+                checksum: false
+            }
         );
-        assert_eq!(Compressor::from_name(Some("blosc"), None).unwrap(), Compressor::default());
+        assert_eq!(
+            Compressor::from_name(Some("blosc"), None).unwrap(),
+            Compressor::default()
+        );
     }
 }

@@ -60,8 +60,11 @@ impl ArrayMeta {
             key: ZARRAY.to_string(),
             reason,
         };
-        let v: Json = serde_json::from_slice(bytes).map_err(|e| bad(format!("not valid JSON: {e}")))?;
-        let obj = v.as_object().ok_or_else(|| bad("not a JSON object".into()))?;
+        let v: Json =
+            serde_json::from_slice(bytes).map_err(|e| bad(format!("not valid JSON: {e}")))?;
+        let obj = v
+            .as_object()
+            .ok_or_else(|| bad("not a JSON object".into()))?;
         match obj.get("zarr_format").and_then(|v| v.as_u64()) {
             Some(2) => {}
             other => return Err(bad(format!("zarr_format is {other:?}, expected 2"))),
@@ -70,7 +73,11 @@ impl ArrayMeta {
             obj.get(key)
                 .and_then(|v| v.as_array())
                 .and_then(|a| a.iter().map(|d| d.as_u64()).collect::<Option<Vec<_>>>())
-                .ok_or_else(|| bad(format!("{key:?} is missing or not a list of non-negative integers")))
+                .ok_or_else(|| {
+                    bad(format!(
+                        "{key:?} is missing or not a list of non-negative integers"
+                    ))
+                })
         };
         let shape = dims("shape")?;
         let chunks = dims("chunks")?;
@@ -195,7 +202,9 @@ pub fn read_attrs(store: &dyn Store, path: &str) -> Result<Json> {
 /// Replace a node's attributes (must be a JSON object).
 pub fn write_attrs(store: &dyn Store, path: &str, attrs: &Json) -> Result<()> {
     if !attrs.is_object() {
-        return Err(Error::InvalidArgument("attributes must be a mapping".into()));
+        return Err(Error::InvalidArgument(
+            "attributes must be a mapping".into(),
+        ));
     }
     store.set(&join(path, ZATTRS), &to_json_bytes(attrs)?)
 }
@@ -274,7 +283,9 @@ pub fn msgpack_to_json(v: &Value) -> Result<Json> {
             Json::Object(out)
         }
         Value::Binary(_) | Value::Ext(..) => {
-            return Err(Error::Encode("binary values cannot be stored as JSON".into()))
+            return Err(Error::Encode(
+                "binary values cannot be stored as JSON".into(),
+            ))
         }
     })
 }
@@ -327,8 +338,11 @@ mod tests {
         let e = ArrayMeta::parse("metadata/runs", b"{\"shape\": [1").unwrap_err();
         let s = e.to_string();
         assert!(s.contains("metadata/runs") && s.contains(".zarray"), "{s}");
-        let e = ArrayMeta::parse("a", br#"{"zarr_format": 2, "shape": [1], "chunks": [0], "dtype": "|O"}"#)
-            .unwrap_err();
+        let e = ArrayMeta::parse(
+            "a",
+            br#"{"zarr_format": 2, "shape": [1], "chunks": [0], "dtype": "|O"}"#,
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("zero"));
         let e = ArrayMeta::parse("a", br#"{"zarr_format": 3}"#).unwrap_err();
         assert!(e.to_string().contains("zarr_format"));

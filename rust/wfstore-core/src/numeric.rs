@@ -48,7 +48,12 @@ impl DType {
 
     /// The bytes of one item holding the zarr fill value `fill` (`null` gives zeros).
     pub fn fill_bytes(&self, fill: &Json) -> Result<Vec<u8>> {
-        let bad = || Error::Encode(format!("fill value {fill} does not fit dtype {}{}", self.kind, self.size));
+        let bad = || {
+            Error::Encode(format!(
+                "fill value {fill} does not fit dtype {}{}",
+                self.kind, self.size
+            ))
+        };
         let float = |v: &Json| -> Option<f64> {
             match v {
                 Json::Number(n) => n.as_f64(),
@@ -61,13 +66,23 @@ impl DType {
         };
         let mut le: Vec<u8> = match (self.kind, fill) {
             (_, Json::Null) => vec![0u8; self.size],
-            ('b', v) => vec![u8::from(v.as_bool().or_else(|| v.as_i64().map(|i| i != 0)).ok_or_else(bad)?)],
+            ('b', v) => vec![u8::from(
+                v.as_bool()
+                    .or_else(|| v.as_i64().map(|i| i != 0))
+                    .ok_or_else(bad)?,
+            )],
             ('i', v) => {
-                let i = v.as_i64().or_else(|| v.as_bool().map(i64::from)).ok_or_else(bad)?;
+                let i = v
+                    .as_i64()
+                    .or_else(|| v.as_bool().map(i64::from))
+                    .ok_or_else(bad)?;
                 i.to_le_bytes()[..self.size].to_vec()
             }
             ('u', v) => {
-                let u = v.as_u64().or_else(|| v.as_bool().map(u64::from)).ok_or_else(bad)?;
+                let u = v
+                    .as_u64()
+                    .or_else(|| v.as_bool().map(u64::from))
+                    .ok_or_else(bad)?;
                 u.to_le_bytes()[..self.size].to_vec()
             }
             ('f', v) => {
@@ -90,7 +105,11 @@ impl DType {
             _ => return Err(bad()),
         };
         if self.big_endian {
-            let half = if self.kind == 'c' { self.size / 2 } else { self.size };
+            let half = if self.kind == 'c' {
+                self.size / 2
+            } else {
+                self.size
+            };
             for part in le.chunks_mut(half) {
                 part.reverse();
             }
@@ -191,13 +210,20 @@ fn grid_positions(grid: &[u64]) -> Vec<Vec<u64>> {
 
 /// The contiguous runs shared by a C-order array and chunk `pos` of it, as
 /// (byte offset in the array, byte offset in the chunk, byte length).
-fn region_runs(shape: &[u64], chunks: &[u64], pos: &[u64], itemsize: usize) -> Vec<(usize, usize, usize)> {
+fn region_runs(
+    shape: &[u64],
+    chunks: &[u64],
+    pos: &[u64],
+    itemsize: usize,
+) -> Vec<(usize, usize, usize)> {
     let nd = shape.len();
     if nd == 0 {
         return vec![(0, 0, itemsize)];
     }
     let start: Vec<u64> = pos.iter().zip(chunks).map(|(p, c)| p * c).collect();
-    let ext: Vec<u64> = (0..nd).map(|d| shape[d].saturating_sub(start[d]).min(chunks[d])).collect();
+    let ext: Vec<u64> = (0..nd)
+        .map(|d| shape[d].saturating_sub(start[d]).min(chunks[d]))
+        .collect();
     let mut out = Vec::new();
     if ext.contains(&0) {
         return out;
@@ -245,11 +271,14 @@ impl NumericArray {
         overwrite: bool,
     ) -> Result<Self> {
         if store.read_only() {
-            return Err(Error::ReadOnly { path: store.location() });
+            return Err(Error::ReadOnly {
+                path: store.location(),
+            });
         }
         let path = path.trim_matches('/').to_string();
-        let dt = DType::parse(dtype)
-            .ok_or_else(|| Error::InvalidArgument(format!("unsupported numeric dtype {dtype:?}")))?;
+        let dt = DType::parse(dtype).ok_or_else(|| {
+            Error::InvalidArgument(format!("unsupported numeric dtype {dtype:?}"))
+        })?;
         let n: u64 = shape.iter().product();
         if data.len() as u64 != n * dt.size as u64 {
             return Err(Error::InvalidArgument(format!(
@@ -259,13 +288,17 @@ impl NumericArray {
         }
         let chunks = match chunks {
             Some(c) if c.len() != shape.len() || c.contains(&0) => {
-                return Err(Error::InvalidArgument(format!("bad chunks {c:?} for shape {shape:?}")))
+                return Err(Error::InvalidArgument(format!(
+                    "bad chunks {c:?} for shape {shape:?}"
+                )))
             }
             Some(c) => c.to_vec(),
             None => default_chunks(shape, dt.size),
         };
         if !overwrite && store.get(&meta::join(&path, meta::ZARRAY))?.is_some() {
-            return Err(Error::ArrayExists { path: meta::join(&store.location(), &path) });
+            return Err(Error::ArrayExists {
+                path: meta::join(&store.location(), &path),
+            });
         }
         let fill = dt.fill_bytes(&fill_value)?;
         let meta = ArrayMeta {
@@ -277,7 +310,13 @@ impl NumericArray {
             filters: None,
             dimension_separator: ".".into(),
         };
-        let arr = NumericArray { store, path, meta, dtype: dt, fill };
+        let arr = NumericArray {
+            store,
+            path,
+            meta,
+            dtype: dt,
+            fill,
+        };
         arr.write(data)?;
         meta::write_array_meta(arr.store.as_ref(), &arr.path, &arr.meta)?;
         Ok(arr)
@@ -297,12 +336,20 @@ impl NumericArray {
                 reason: "filters on a numeric array".into(),
             });
         }
-        let fill = dtype.fill_bytes(&meta.fill_value).map_err(|e| Error::Metadata {
-            path: path.clone(),
-            key: meta::ZARRAY.into(),
-            reason: e.to_string(),
-        })?;
-        Ok(NumericArray { store, path, meta, dtype, fill })
+        let fill = dtype
+            .fill_bytes(&meta.fill_value)
+            .map_err(|e| Error::Metadata {
+                path: path.clone(),
+                key: meta::ZARRAY.into(),
+                reason: e.to_string(),
+            })?;
+        Ok(NumericArray {
+            store,
+            path,
+            meta,
+            dtype,
+            fill,
+        })
     }
 
     /// The numpy dtype string.
@@ -347,7 +394,11 @@ impl NumericArray {
                             key: key.clone(),
                             reason,
                         };
-                        let raw = self.meta.compressor.decompress(&b).map_err(|e| corrupt(e.to_string()))?;
+                        let raw = self
+                            .meta
+                            .compressor
+                            .decompress(&b)
+                            .map_err(|e| corrupt(e.to_string()))?;
                         if raw.len() != citems * isz {
                             return Err(corrupt(format!(
                                 "decodes to {} bytes, expected {}",
@@ -396,7 +447,8 @@ impl NumericArray {
                 chunk[k..k + len].copy_from_slice(&data[a..a + len]);
             }
             let bytes = self.meta.compressor.compress(&chunk, isz)?;
-            self.store.set(&meta::join(&self.path, &self.meta.chunk_key(pos)), &bytes)
+            self.store
+                .set(&meta::join(&self.path, &self.meta.chunk_key(pos)), &bytes)
         })
     }
 }
@@ -415,13 +467,26 @@ mod tests {
 
     #[test]
     fn dtype_parsing_and_fill() {
-        assert_eq!(DType::parse("<f8"), Some(DType { kind: 'f', size: 8, big_endian: false }));
+        assert_eq!(
+            DType::parse("<f8"),
+            Some(DType {
+                kind: 'f',
+                size: 8,
+                big_endian: false
+            })
+        );
         assert!(DType::parse("|O").is_none());
         assert!(DType::parse("<i3").is_none());
         let d = DType::parse(">i4").unwrap();
         assert_eq!(d.fill_bytes(&Json::from(1)).unwrap(), vec![0, 0, 0, 1]);
         let f = DType::parse("<f8").unwrap();
-        assert!(f64::from_le_bytes(f.fill_bytes(&Json::from("NaN")).unwrap().try_into().unwrap()).is_nan());
+        assert!(f64::from_le_bytes(
+            f.fill_bytes(&Json::from("NaN"))
+                .unwrap()
+                .try_into()
+                .unwrap()
+        )
+        .is_nan());
         assert!(d.fill_bytes(&Json::from("x")).is_err());
     }
 
@@ -429,14 +494,33 @@ mod tests {
     fn absent_chunks_read_as_fill_and_corrupt_named() {
         let (d, s) = store();
         let data: Vec<u8> = (0..12i32).flat_map(|i| i.to_le_bytes()).collect();
-        let a = NumericArray::create(s.clone(), "arr", "<i4", &[3, 4], Some(&[2, 3]), Compressor::default(), Json::from(-1), &data, false).unwrap();
+        let a = NumericArray::create(
+            s.clone(),
+            "arr",
+            "<i4",
+            &[3, 4],
+            Some(&[2, 3]),
+            Compressor::default(),
+            Json::from(-1),
+            &data,
+            false,
+        )
+        .unwrap();
         assert_eq!(a.read().unwrap(), data);
         std::fs::remove_file(d.path().join("arr/1.1")).unwrap();
-        let got: Vec<i32> = a.read().unwrap().chunks(4).map(|b| i32::from_le_bytes(b.try_into().unwrap())).collect();
+        let got: Vec<i32> = a
+            .read()
+            .unwrap()
+            .chunks(4)
+            .map(|b| i32::from_le_bytes(b.try_into().unwrap()))
+            .collect();
         assert_eq!(got, vec![0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, -1]);
         std::fs::write(d.path().join("arr/0.0"), b"bad").unwrap();
         let e = NumericArray::open(s, "arr").unwrap().read().unwrap_err();
-        assert!(matches!(&e, Error::CorruptChunk { key, .. } if key == "0.0"), "{e}");
+        assert!(
+            matches!(&e, Error::CorruptChunk { key, .. } if key == "0.0"),
+            "{e}"
+        );
     }
 
     proptest! {

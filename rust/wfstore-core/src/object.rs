@@ -1,7 +1,8 @@
 //! One-dimensional object arrays of msgpack values (zarr dtype `|O`, numcodecs `msgpack2`).
 
 use crate::codec::{
-    check_object_filters, decode_object_chunk, encode_object_chunk, msgpack_filter_config, Compressor,
+    check_object_filters, decode_object_chunk, encode_object_chunk, msgpack_filter_config,
+    Compressor,
 };
 use crate::error::{Error, Result};
 use crate::meta::{self, json_to_msgpack, msgpack_to_json, ArrayMeta};
@@ -39,7 +40,10 @@ fn validate_meta(path: &str, meta: &ArrayMeta) -> Result<()> {
         return Err(Error::Metadata {
             path: path.into(),
             key: meta::ZARRAY.into(),
-            reason: format!("dtype is {:?}, expected \"|O\" for an object array", meta.dtype),
+            reason: format!(
+                "dtype is {:?}, expected \"|O\" for an object array",
+                meta.dtype
+            ),
         });
     }
     if meta.shape.len() != 1 {
@@ -69,7 +73,17 @@ impl ObjectArray {
         attrs: Option<&Json>,
         write_empty_chunks: bool,
     ) -> Result<Self> {
-        Self::create_inner(store, path, len, chunk_size, compressor, fill_value, attrs, write_empty_chunks, false)
+        Self::create_inner(
+            store,
+            path,
+            len,
+            chunk_size,
+            compressor,
+            fill_value,
+            attrs,
+            write_empty_chunks,
+            false,
+        )
     }
 
     /// As [`ObjectArray::create`], replacing (and clearing) any array already at `path`.
@@ -84,7 +98,17 @@ impl ObjectArray {
         attrs: Option<&Json>,
         write_empty_chunks: bool,
     ) -> Result<Self> {
-        Self::create_inner(store, path, len, chunk_size, compressor, fill_value, attrs, write_empty_chunks, true)
+        Self::create_inner(
+            store,
+            path,
+            len,
+            chunk_size,
+            compressor,
+            fill_value,
+            attrs,
+            write_empty_chunks,
+            true,
+        )
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -100,12 +124,16 @@ impl ObjectArray {
         overwrite: bool,
     ) -> Result<Self> {
         if store.read_only() {
-            return Err(Error::ReadOnly { path: store.location() });
+            return Err(Error::ReadOnly {
+                path: store.location(),
+            });
         }
         let path = path.trim_matches('/').to_string();
         if store.get(&meta::join(&path, meta::ZARRAY))?.is_some() {
             if !overwrite {
-                return Err(Error::ArrayExists { path: meta::join(&store.location(), &path) });
+                return Err(Error::ArrayExists {
+                    path: meta::join(&store.location(), &path),
+                });
             }
             for name in store.list_dir(&path)? {
                 if name.bytes().all(|b| b.is_ascii_digit() || b == b'.') && !name.starts_with('.') {
@@ -114,7 +142,11 @@ impl ObjectArray {
             }
         }
         let chunk = match chunk_size {
-            Some(0) => return Err(Error::InvalidArgument("chunk size must be at least 1".into())),
+            Some(0) => {
+                return Err(Error::InvalidArgument(
+                    "chunk size must be at least 1".into(),
+                ))
+            }
             Some(c) => c,
             None => len.max(1),
         };
@@ -232,9 +264,13 @@ impl ObjectArray {
         match self.store.get(&key)? {
             None => Ok(vec![self.fill.clone(); cs as usize]),
             Some(bytes) => {
-                let items = decode_object_chunk(&bytes, &comp).map_err(|e| corrupt(e.to_string()))?;
+                let items =
+                    decode_object_chunk(&bytes, &comp).map_err(|e| corrupt(e.to_string()))?;
                 if items.len() as u64 != cs {
-                    return Err(corrupt(format!("holds {} items, expected {cs}", items.len())));
+                    return Err(corrupt(format!(
+                        "holds {} items, expected {cs}",
+                        items.len()
+                    )));
                 }
                 Ok(items)
             }
@@ -270,7 +306,10 @@ impl ObjectArray {
         self.check_indices(indices, len)?;
         let mut by_chunk: BTreeMap<u64, Vec<(usize, usize)>> = BTreeMap::new();
         for (pos, &i) in indices.iter().enumerate() {
-            by_chunk.entry(i / cs).or_default().push((pos, (i % cs) as usize));
+            by_chunk
+                .entry(i / cs)
+                .or_default()
+                .push((pos, (i % cs) as usize));
         }
         let groups: Vec<(u64, Vec<(usize, usize)>)> = by_chunk.into_iter().collect();
         let parts: Vec<Vec<(usize, Value)>> = groups
@@ -346,7 +385,9 @@ impl ObjectArray {
             )));
         }
         if self.store.read_only() {
-            return Err(Error::ReadOnly { path: self.store.location() });
+            return Err(Error::ReadOnly {
+                path: self.store.location(),
+            });
         }
         self.check_indices(indices, len)?;
         let (cs, comp) = {
@@ -355,7 +396,10 @@ impl ObjectArray {
         };
         let mut by_chunk: BTreeMap<u64, Vec<(usize, Value)>> = BTreeMap::new();
         for (&i, v) in indices.iter().zip(values) {
-            by_chunk.entry(i / cs).or_default().push(((i % cs) as usize, v));
+            by_chunk
+                .entry(i / cs)
+                .or_default()
+                .push(((i % cs) as usize, v));
         }
         let groups: Vec<(u64, Vec<(usize, Value)>)> = by_chunk.into_iter().collect();
         groups.into_par_iter().try_for_each(|(c, rows)| {
@@ -409,7 +453,9 @@ impl ObjectArray {
     /// never brings old rows back.
     pub fn resize(&self, new_len: u64) -> Result<()> {
         if self.store.read_only() {
-            return Err(Error::ReadOnly { path: self.store.location() });
+            return Err(Error::ReadOnly {
+                path: self.store.location(),
+            });
         }
         let mut m = self.meta();
         let old = m.shape[0];
@@ -446,7 +492,9 @@ impl ObjectArray {
     /// Replace the array's attributes.
     pub fn set_attrs(&self, attrs: &Json) -> Result<()> {
         if self.store.read_only() {
-            return Err(Error::ReadOnly { path: self.store.location() });
+            return Err(Error::ReadOnly {
+                path: self.store.location(),
+            });
         }
         meta::write_attrs(self.store.as_ref(), &self.path, attrs)
     }
@@ -479,17 +527,37 @@ mod tests {
     }
 
     fn vals(r: std::ops::Range<i64>) -> Vec<Value> {
-        r.map(|i| Value::Map(vec![(Value::from("i"), Value::from(i))])).collect()
+        r.map(|i| Value::Map(vec![(Value::from("i"), Value::from(i))]))
+            .collect()
     }
 
     #[test]
     fn append_get_set_resize() {
         let (_d, s) = new_store();
-        let a = ObjectArray::create(s.clone(), "metadata/runs", 0, Some(3), Compressor::default(), Value::from(0), None, true).unwrap();
+        let a = ObjectArray::create(
+            s.clone(),
+            "metadata/runs",
+            0,
+            Some(3),
+            Compressor::default(),
+            Value::from(0),
+            None,
+            true,
+        )
+        .unwrap();
         a.append(vals(0..7)).unwrap();
         assert_eq!(a.len(), 7);
-        assert_eq!(a.get(&[6, 0, 6, 3]).unwrap(), vec![vals(6..7)[0].clone(), vals(0..1)[0].clone(), vals(6..7)[0].clone(), vals(3..4)[0].clone()]);
-        a.set(&[1, 5], vec![Value::from("x"), Value::from("y")]).unwrap();
+        assert_eq!(
+            a.get(&[6, 0, 6, 3]).unwrap(),
+            vec![
+                vals(6..7)[0].clone(),
+                vals(0..1)[0].clone(),
+                vals(6..7)[0].clone(),
+                vals(3..4)[0].clone()
+            ]
+        );
+        a.set(&[1, 5], vec![Value::from("x"), Value::from("y")])
+            .unwrap();
         let b = ObjectArray::open(s.clone(), "metadata/runs", true).unwrap();
         let all = b.get_all().unwrap();
         assert_eq!(all[1], Value::from("x"));
@@ -500,15 +568,36 @@ mod tests {
         let all = a.get_all().unwrap();
         assert_eq!(all.len(), 9);
         assert!(all[4..].iter().all(|v| *v == Value::from(0)), "{all:?}");
-        assert!(matches!(a.get(&[9]), Err(Error::IndexOutOfRange { index: 9, len: 9, .. })));
-        assert!(matches!(a.set(&[1], vec![]), Err(Error::InvalidArgument(_))));
+        assert!(matches!(
+            a.get(&[9]),
+            Err(Error::IndexOutOfRange {
+                index: 9,
+                len: 9,
+                ..
+            })
+        ));
+        assert!(matches!(
+            a.set(&[1], vec![]),
+            Err(Error::InvalidArgument(_))
+        ));
     }
 
     #[test]
     fn empty_chunks_not_written_when_asked() {
         let (d, s) = new_store();
-        let a = ObjectArray::create(s, "p", 4, Some(2), Compressor::default(), Value::from(0), None, false).unwrap();
-        a.set(&[0, 1], vec![Value::from(0), Value::from(0)]).unwrap();
+        let a = ObjectArray::create(
+            s,
+            "p",
+            4,
+            Some(2),
+            Compressor::default(),
+            Value::from(0),
+            None,
+            false,
+        )
+        .unwrap();
+        a.set(&[0, 1], vec![Value::from(0), Value::from(0)])
+            .unwrap();
         assert!(!d.path().join("p/0").exists());
         a.set(&[2], vec![Value::from(5)]).unwrap();
         assert!(d.path().join("p/1").exists());
@@ -519,11 +608,24 @@ mod tests {
     #[test]
     fn corrupt_chunk_named_and_others_readable() {
         let (d, s) = new_store();
-        let a = ObjectArray::create(s, "r", 0, Some(2), Compressor::default(), Value::Nil, None, true).unwrap();
+        let a = ObjectArray::create(
+            s,
+            "r",
+            0,
+            Some(2),
+            Compressor::default(),
+            Value::Nil,
+            None,
+            true,
+        )
+        .unwrap();
         a.append(vals(0..6)).unwrap();
         std::fs::write(d.path().join("r/1"), b"garbage").unwrap();
         let e = a.get(&[2]).unwrap_err();
-        assert!(matches!(&e, Error::CorruptChunk { key, .. } if key == "1"), "{e}");
+        assert!(
+            matches!(&e, Error::CorruptChunk { key, .. } if key == "1"),
+            "{e}"
+        );
         assert_eq!(a.get(&[0, 5]).unwrap().len(), 2);
         assert_eq!(a.verify().unwrap().len(), 1);
     }
@@ -531,12 +633,34 @@ mod tests {
     #[test]
     fn exists_and_missing_errors() {
         let (_d, s) = new_store();
-        ObjectArray::create(s.clone(), "x", 0, Some(2), Compressor::None, Value::Nil, None, true).unwrap();
+        ObjectArray::create(
+            s.clone(),
+            "x",
+            0,
+            Some(2),
+            Compressor::None,
+            Value::Nil,
+            None,
+            true,
+        )
+        .unwrap();
         assert!(matches!(
-            ObjectArray::create(s.clone(), "x", 0, Some(2), Compressor::None, Value::Nil, None, true),
+            ObjectArray::create(
+                s.clone(),
+                "x",
+                0,
+                Some(2),
+                Compressor::None,
+                Value::Nil,
+                None,
+                true
+            ),
             Err(Error::ArrayExists { .. })
         ));
-        assert!(matches!(ObjectArray::open(s, "y", true), Err(Error::ArrayNotFound { .. })));
+        assert!(matches!(
+            ObjectArray::open(s, "y", true),
+            Err(Error::ArrayNotFound { .. })
+        ));
     }
 
     proptest! {
@@ -545,7 +669,7 @@ mod tests {
         fn random_sets_match_model(n in 0u64..60, cs in 1u64..9, writes in proptest::collection::vec((0u64..60, any::<i32>()), 0..40)) {
             let (_d, s) = new_store();
             let a = ObjectArray::create(s, "a", 0, Some(cs), Compressor::default(), Value::from(0), None, true).unwrap();
-            a.append((0..n).map(|i| Value::from(i)).collect()).unwrap();
+            a.append((0..n).map(Value::from).collect()).unwrap();
             let mut model: Vec<Value> = (0..n).map(Value::from).collect();
             let w: Vec<(u64, i32)> = writes.into_iter().filter(|(i, _)| *i < n).collect();
             let idx: Vec<u64> = w.iter().map(|(i, _)| *i).collect();

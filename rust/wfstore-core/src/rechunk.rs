@@ -133,7 +133,11 @@ pub fn rechunk_object_array(
     let n = src.len();
     let old_cs = src.chunk_size();
     let new_cs = match chunk_size {
-        Some(0) => return Err(Error::InvalidArgument("chunk size must be at least 1".into())),
+        Some(0) => {
+            return Err(Error::InvalidArgument(
+                "chunk size must be at least 1".into(),
+            ))
+        }
         Some(c) => c,
         None => n.max(1),
     };
@@ -272,8 +276,20 @@ mod tests {
 
     fn make(dir: &Path, n: u64, cs: u64) -> Vec<Value> {
         let store: Arc<dyn Store> = Arc::new(LocalStore::new(dir));
-        let a = ObjectArray::create(store, "runs", 0, Some(cs), Compressor::default(), Value::from(0), Some(&serde_json::json!({"k": 1})), true).unwrap();
-        let rows: Vec<Value> = (0..n).map(|i| Value::Array(vec![Value::from(i), Value::from(format!("r{i}"))])).collect();
+        let a = ObjectArray::create(
+            store,
+            "runs",
+            0,
+            Some(cs),
+            Compressor::default(),
+            Value::from(0),
+            Some(&serde_json::json!({"k": 1})),
+            true,
+        )
+        .unwrap();
+        let rows: Vec<Value> = (0..n)
+            .map(|i| Value::Array(vec![Value::from(i), Value::from(format!("r{i}"))]))
+            .collect();
         a.append(rows.clone()).unwrap();
         rows
     }
@@ -311,10 +327,17 @@ mod tests {
         let rows = make(d.path(), 10, 2);
         std::fs::write(d.path().join("runs/1"), b"xx").unwrap();
         std::fs::write(d.path().join("runs/3"), b"yy").unwrap();
-        let e = rechunk_object_array(&d.path().join("runs"), Some(5), true, false, None).unwrap_err();
+        let e =
+            rechunk_object_array(&d.path().join("runs"), Some(5), true, false, None).unwrap_err();
         match &e {
             Error::Rechunk { bad_chunks, .. } => {
-                assert_eq!(bad_chunks.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(), vec!["1", "3"])
+                assert_eq!(
+                    bad_chunks
+                        .iter()
+                        .map(|(k, _)| k.as_str())
+                        .collect::<Vec<_>>(),
+                    vec!["1", "3"]
+                )
             }
             other => panic!("{other}"),
         }
@@ -324,7 +347,11 @@ mod tests {
         std::fs::remove_file(d.path().join("runs/3")).unwrap();
         let store: Arc<dyn Store> = Arc::new(LocalStore::new(d.path()));
         let a = ObjectArray::open(store.clone(), "runs", true).unwrap();
-        a.set(&[2, 3, 6, 7], rows[2..4].iter().chain(&rows[6..8]).cloned().collect()).unwrap();
+        a.set(
+            &[2, 3, 6, 7],
+            rows[2..4].iter().chain(&rows[6..8]).cloned().collect(),
+        )
+        .unwrap();
         rechunk_object_array(&d.path().join("runs"), None, false, false, None).unwrap();
         let a = ObjectArray::open(store, "runs", true).unwrap();
         assert_eq!(a.attrs().unwrap(), serde_json::json!({"k": 1}));

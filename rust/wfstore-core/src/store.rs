@@ -1,7 +1,7 @@
 //! Key-value stores holding Zarr keys: a local folder and a read-only zip archive.
 
-use crate::error::{Error, Result};
 use crate::atomic::write_atomic;
+use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};
 
 /// A Zarr v2 key-value store. Keys are `/`-separated relative paths such as

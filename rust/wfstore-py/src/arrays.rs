@@ -90,7 +90,12 @@ impl PyStore {
 
     /// Create a group (`.zgroup`, and `.zattrs` when attrs are given).
     #[pyo3(signature = (path, attrs = None))]
-    fn create_group(&self, py: Python<'_>, path: &str, attrs: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+    fn create_group(
+        &self,
+        py: Python<'_>,
+        path: &str,
+        attrs: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
         let a = opt_json(attrs)?;
         py.allow_threads(|| wfstore_core::meta::create_group(self.inner.as_ref(), path, a.as_ref()))
             .py()
@@ -113,7 +118,11 @@ impl PyStore {
     }
 
     fn __repr__(&self) -> String {
-        format!("Store({:?}, read_only={})", self.inner.location(), self.inner.read_only())
+        format!(
+            "Store({:?}, read_only={})",
+            self.inner.location(),
+            self.inner.read_only()
+        )
     }
 }
 
@@ -133,7 +142,10 @@ fn indices_from_py(ob: &Bound<'_, PyAny>) -> PyResult<Vec<u64>> {
 }
 
 fn values_to_py<'py>(py: Python<'py>, vals: &[Value]) -> PyResult<Bound<'py, PyList>> {
-    let items = vals.iter().map(|v| value_to_py(py, v)).collect::<PyResult<Vec<_>>>()?;
+    let items = vals
+        .iter()
+        .map(|v| value_to_py(py, v))
+        .collect::<PyResult<Vec<_>>>()?;
     PyList::new(py, items)
 }
 
@@ -178,21 +190,39 @@ impl PyObjectArray {
                 } else {
                     wfstore_core::ObjectArray::create
                 };
-                f(st, path, length, chunk_size, comp, fill, attrs.as_ref(), write_empty_chunks)
+                f(
+                    st,
+                    path,
+                    length,
+                    chunk_size,
+                    comp,
+                    fill,
+                    attrs.as_ref(),
+                    write_empty_chunks,
+                )
             })
             .py()?;
-        Ok(PyObjectArray { inner: Arc::new(arr) })
+        Ok(PyObjectArray {
+            inner: Arc::new(arr),
+        })
     }
 
     /// Open an existing object array.
     #[staticmethod]
     #[pyo3(signature = (store, path, write_empty_chunks = true))]
-    fn open(py: Python<'_>, store: &PyStore, path: &str, write_empty_chunks: bool) -> PyResult<Self> {
+    fn open(
+        py: Python<'_>,
+        store: &PyStore,
+        path: &str,
+        write_empty_chunks: bool,
+    ) -> PyResult<Self> {
         let st = store.inner.clone();
         let arr = py
             .allow_threads(|| wfstore_core::ObjectArray::open(st, path, write_empty_chunks))
             .py()?;
-        Ok(PyObjectArray { inner: Arc::new(arr) })
+        Ok(PyObjectArray {
+            inner: Arc::new(arr),
+        })
     }
 
     #[getter]
@@ -202,7 +232,9 @@ impl PyObjectArray {
 
     #[getter]
     fn store(&self) -> PyStore {
-        PyStore { inner: self.inner.store().clone() }
+        PyStore {
+            inner: self.inner.store().clone(),
+        }
     }
 
     #[getter]
@@ -236,7 +268,11 @@ impl PyObjectArray {
     }
 
     /// Rows at `indices` (any order, repeats allowed).
-    fn get<'py>(&self, py: Python<'py>, indices: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
+    fn get<'py>(
+        &self,
+        py: Python<'py>,
+        indices: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyList>> {
         let idx = indices_from_py(indices)?;
         let a = self.inner.clone();
         let vals = py.allow_threads(move || a.get(&idx)).py()?;
@@ -245,7 +281,12 @@ impl PyObjectArray {
 
     /// Rows `start` to `stop` (exclusive; default: to the end).
     #[pyo3(signature = (start = 0, stop = None))]
-    fn get_range<'py>(&self, py: Python<'py>, start: u64, stop: Option<u64>) -> PyResult<Bound<'py, PyList>> {
+    fn get_range<'py>(
+        &self,
+        py: Python<'py>,
+        start: u64,
+        stop: Option<u64>,
+    ) -> PyResult<Bound<'py, PyList>> {
         let a = self.inner.clone();
         let vals = py
             .allow_threads(move || {
@@ -257,7 +298,12 @@ impl PyObjectArray {
     }
 
     /// Overwrite rows.
-    fn set(&self, py: Python<'_>, indices: &Bound<'_, PyAny>, values: &Bound<'_, PyAny>) -> PyResult<()> {
+    fn set(
+        &self,
+        py: Python<'_>,
+        indices: &Bound<'_, PyAny>,
+        values: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
         let idx = indices_from_py(indices)?;
         let vals = values_from_py(values)?;
         let a = self.inner.clone();
@@ -329,7 +375,10 @@ impl PyNumericArray {
         let arr = data.downcast::<PyUntypedArray>().map_err(|_| {
             PyTypeError::new_err(format!(
                 "data must be a numpy array, not {}",
-                data.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+                data.get_type()
+                    .name()
+                    .map(|n| n.to_string())
+                    .unwrap_or_default()
             ))
         })?;
         let np = py.import("numpy")?;

@@ -4,7 +4,9 @@
 use crate::errors::to_py;
 use pyo3::exceptions::{PyOverflowError, PyRecursionError, PyTypeError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use pyo3::types::{
+    PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple,
+};
 use rmpv::Value;
 use serde_json::Value as Json;
 use wfstore_core::codec::MAX_MSGPACK_DEPTH;
@@ -16,7 +18,9 @@ pub fn py_to_value(ob: &Bound<'_, PyAny>) -> PyResult<Value> {
 
 fn py_to_value_depth(ob: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
     if depth > MAX_MSGPACK_DEPTH {
-        return Err(PyRecursionError::new_err("value nested too deeply to store"));
+        return Err(PyRecursionError::new_err(
+            "value nested too deeply to store",
+        ));
     }
     if ob.is_none() {
         return Ok(Value::Nil);
@@ -65,7 +69,10 @@ fn py_to_value_depth(ob: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
     if let Ok(d) = ob.downcast::<PyDict>() {
         let mut out = Vec::with_capacity(d.len());
         for (k, v) in d.iter() {
-            out.push((py_to_value_depth(&k, depth + 1)?, py_to_value_depth(&v, depth + 1)?));
+            out.push((
+                py_to_value_depth(&k, depth + 1)?,
+                py_to_value_depth(&v, depth + 1)?,
+            ));
         }
         return Ok(Value::Map(out));
     }
@@ -120,7 +127,10 @@ fn value_to_py_inner<'py>(py: Python<'py>, v: &Value, as_key: bool) -> PyResult<
         Value::Map(m) => {
             let d = PyDict::new(py);
             for (k, val) in m {
-                d.set_item(value_to_py_inner(py, k, true)?, value_to_py_inner(py, val, false)?)?;
+                d.set_item(
+                    value_to_py_inner(py, k, true)?,
+                    value_to_py_inner(py, val, false)?,
+                )?;
             }
             d.into_any()
         }

@@ -46,7 +46,9 @@ pub fn encode_object_chunk<'py>(
     for it in items.try_iter()? {
         vals.push(py_to_value(&it?)?);
     }
-    let out = py.allow_threads(|| codec::encode_object_chunk(&vals, &comp)).py()?;
+    let out = py
+        .allow_threads(|| codec::encode_object_chunk(&vals, &comp))
+        .py()?;
     Ok(PyBytes::new(py, &out))
 }
 
@@ -59,8 +61,13 @@ pub fn decode_object_chunk<'py>(
     compressor: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyList>> {
     let comp = compressor_from_py(compressor, None)?;
-    let vals = py.allow_threads(|| codec::decode_object_chunk(data, &comp)).py()?;
-    let items = vals.iter().map(|v| value_to_py(py, v)).collect::<PyResult<Vec<_>>>()?;
+    let vals = py
+        .allow_threads(|| codec::decode_object_chunk(data, &comp))
+        .py()?;
+    let items = vals
+        .iter()
+        .map(|v| value_to_py(py, v))
+        .collect::<PyResult<Vec<_>>>()?;
     PyList::new(py, items)
 }
 
@@ -163,7 +170,12 @@ pub fn zip_dir<'py>(
     let r = py
         .allow_threads(|| {
             let f = prog.as_fn();
-            zipio::zip_dir(&src, &dst, &exclude, f.as_ref().map(|f| f as &(dyn Fn(u64, u64) + Sync)))
+            zipio::zip_dir(
+                &src,
+                &dst,
+                &exclude,
+                f.as_ref().map(|f| f as &(dyn Fn(u64, u64) + Sync)),
+            )
         })
         .py()?;
     report(py, r)
@@ -182,7 +194,11 @@ pub fn unzip<'py>(
     let r = py
         .allow_threads(|| {
             let f = prog.as_fn();
-            zipio::unzip(&archive, &dest, f.as_ref().map(|f| f as &(dyn Fn(u64, u64) + Sync)))
+            zipio::unzip(
+                &archive,
+                &dest,
+                f.as_ref().map(|f| f as &(dyn Fn(u64, u64) + Sync)),
+            )
         })
         .py()?;
     report(py, r)
@@ -192,5 +208,6 @@ pub fn unzip<'py>(
 #[pyfunction]
 #[pyo3(signature = (path, data, fsync = false))]
 pub fn write_atomic(py: Python<'_>, path: PathBuf, data: &[u8], fsync: bool) -> PyResult<()> {
-    py.allow_threads(|| wfstore_core::atomic::write_atomic(&path, data, fsync)).py()
+    py.allow_threads(|| wfstore_core::atomic::write_atomic(&path, data, fsync))
+        .py()
 }

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Build everything and run every test: Rust formatting, lints and tests, then the
+# Python suite against the built extension, in ./.venv-test (created here), and the
+# core tests again with the oldest pins the engine uses (numpy 1.26, fsspec 2022.11).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+step() { printf '\n==> %s\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+step "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+step "cargo test (wfstore-core: unit, property and integration tests, doctests, example)"
+cargo test --workspace
+cargo run -q -p wfstore-core --example basic >/dev/null
+step "no pyo3 in wfstore-core's dependency tree"
+if cargo tree -p wfstore-core -e normal,build | grep -qi pyo3; then
+    echo "wfstore-core depends on pyo3" >&2
+    exit 1
+fi
+
+step "build the wheel"
+rm -rf target/wheels
+[ -x .venv-test/bin/python ] || "$PY" -m venv .venv-test
+.venv-test/bin/python -m pip install -q --upgrade pip
+.venv-test/bin/python -m pip install -q "maturin>=1.5,<2"
+.venv-test/bin/maturin build -q --out target/wheels
+WHEEL=$(ls target/wheels/wfstore-*.whl)
+
+step "Python suite (newest numpy and fsspec)"
+.venv-test/bin/python -m pip install -q --force-reinstall --no-deps "$WHEEL"
+.venv-test/bin/python -m pip install -q "$WHEEL[test]" msgpack
+.venv-test/bin/ruff check python tests
+.venv-test/bin/python -m pytest -q -p no:cacheprovider tests
+
+step "core tests with the engine's pins (numpy 1.26, fsspec 2022.11)"
+[ -x .venv-pins/bin/python ] || "$PY" -m venv .venv-pins
+.venv-pins/bin/python -m pip install -q --upgrade pip
+.venv-pins/bin/python -m pip install -q "numpy==1.26.4" "fsspec==2022.11.0" "zarr==2.17.2" \
+    "numcodecs==0.12.1" msgpack pytest hypothesis
+.venv-pins/bin/python -m pip install -q --force-reinstall --no-deps "$WHEEL"
+.venv-pins/bin/python -m pip check
+.venv-pins/bin/python -m pytest -q -p no:cacheprovider tests/test_core_oracle.py tests/test_core_api.py tests/test_core_fixtures.py
