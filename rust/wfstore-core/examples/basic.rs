@@ -5,7 +5,9 @@
 
 use rmpv::Value;
 use std::sync::Arc;
-use wfstore_core::{rechunk, zipio, Compressor, LocalStore, ObjectArray, Store};
+use wfstore_core::{
+    rechunk, zipio, Compressor, LocalStore, ObjectArray, ObjectArrayOptions, Store,
+};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = match std::env::args().nth(1) {
@@ -17,11 +19,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         store.clone(),
         "metadata/runs",
         0,
-        Some(1),
-        Compressor::default(),
-        Value::from(0),
-        None,
-        true,
+        &ObjectArrayOptions {
+            chunk_size: Some(1),
+            compressor: Compressor::default(),
+            fill_value: Value::from(0),
+            ..Default::default()
+        },
     )?;
     let rows: Vec<Value> = (0..100)
         .map(|i| Value::Array(vec![Value::from(i), Value::from(format!("run {i}"))]))

@@ -2,6 +2,7 @@
 //! `MsgPack` object codec (`msgpack2`), as bytes in, bytes out.
 
 use crate::error::{Error, Result};
+use crate::numeric::DType;
 use rmpv::Value;
 use serde_json::{json, Value as Json};
 
@@ -374,35 +375,154 @@ pub fn msgpack_decode_items(data: &[u8]) -> Result<Vec<Value>> {
     Ok(items)
 }
 
-/// The object codec of an object array (`.zarray`'s `filters`).
-pub fn check_object_filters(filters: &Option<Vec<Json>>) -> std::result::Result<(), String> {
-    let f = match filters {
-        Some(f) if f.len() == 1 => &f[0],
-        Some(f) => {
-            return Err(format!(
-                "expected one object codec filter, found {}",
-                f.len()
-            ))
-        }
-        None => return Err("object array has no object codec filter".into()),
-    };
-    match f.get("id").and_then(|v| v.as_str()) {
-        Some("msgpack2") => {
-            if f.get("raw").and_then(|v| v.as_bool()).unwrap_or(false) {
-                return Err("msgpack2 with raw=true is not supported".into());
+/// The object codec of an object array: the single entry of `.zarray`'s `filters`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ObjectCodec {
+    /// numcodecs' `MsgPack` (`msgpack2`): items are any msgpack values.
+    #[default]
+    MsgPack,
+    /// numcodecs' `VLenArray` (`vlen-array`): items are 1-D numeric arrays of one dtype,
+    /// given and returned as msgpack arrays of numbers (`Nil` encodes as empty).
+    VLenArray(DType),
+    /// numcodecs' `VLenUTF8` (`vlen-utf8`): items are strings.
+    VLenUtf8,
+    /// numcodecs' `VLenBytes` (`vlen-bytes`): items are byte strings.
+    VLenBytes,
+}
+
+impl ObjectCodec {
+    /// The codec named by an object array's `filters`.
+    pub fn from_filters(filters: &Option<Vec<Json>>) -> std::result::Result<Self, String> {
+        let f = match filters {
+            Some(f) if f.len() == 1 => &f[0],
+            Some(f) => {
+                return Err(format!(
+                    "expected one object codec filter, found {}",
+                    f.len()
+                ))
             }
-            if f.get("use_single_float")
-                .and_then(|v| v.as_bool())
-                .unwrap_or(false)
-            {
-                return Err("msgpack2 with use_single_float=true is not supported".into());
+            None => return Err("object array has no object codec filter".into()),
+        };
+        match f.get("id").and_then(|v| v.as_str()) {
+            Some("msgpack2") => {
+                if f.get("raw").and_then(|v| v.as_bool()).unwrap_or(false) {
+                    return Err("msgpack2 with raw=true is not supported".into());
+                }
+                if f.get("use_single_float")
+                    .and_then(|v| v.as_bool())
+                    .unwrap_or(false)
+                {
+                    return Err("msgpack2 with use_single_float=true is not supported".into());
+                }
+                Ok(ObjectCodec::MsgPack)
             }
-            Ok(())
+            Some("vlen-array") => {
+                let dt = f
+                    .get("dtype")
+                    .and_then(|v| v.as_str())
+                    .and_then(DType::parse)
+                    .filter(|d| d.kind != 'c')
+                    .ok_or_else(|| format!("vlen-array with bad dtype {:?}", f.get("dtype")))?;
+                Ok(ObjectCodec::VLenArray(dt))
+            }
+            Some("vlen-utf8") => Ok(ObjectCodec::VLenUtf8),
+            Some("vlen-bytes") => Ok(ObjectCodec::VLenBytes),
+            Some(other) => Err(format!(
+                "unsupported object codec {other:?} (msgpack2, vlen-array, vlen-utf8, vlen-bytes)"
+            )),
+            None => Err("object codec filter has no id".into()),
         }
-        Some(other) => Err(format!(
-            "unsupported object codec {other:?} (only msgpack2)"
-        )),
-        None => Err("object codec filter has no id".into()),
+    }
+
+    /// The `filters` entry zarr-python writes for this codec.
+    pub fn filter_config(&self) -> Json {
+        match self {
+            ObjectCodec::MsgPack => msgpack_filter_config(),
+            ObjectCodec::VLenArray(dt) => json!({"dtype": dt.to_string(), "id": "vlen-array"}),
+            ObjectCodec::VLenUtf8 => json!({"id": "vlen-utf8"}),
+            ObjectCodec::VLenBytes => json!({"id": "vlen-bytes"}),
+        }
+    }
+
+    /// Encode items (before compression).
+    pub fn encode(&self, items: &[Value]) -> Result<Vec<u8>> {
+        match self {
+            ObjectCodec::MsgPack => msgpack_encode_items(items),
+            _ => self.vlen_encode(items),
+        }
+    }
+
+    /// Decode items (after decompression).
+    pub fn decode(&self, data: &[u8]) -> Result<Vec<Value>> {
+        match self {
+            ObjectCodec::MsgPack => msgpack_decode_items(data),
+            _ => self.vlen_decode(data),
+        }
+    }
+
+    fn vlen_encode(&self, items: &[Value]) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        out.extend_from_slice(&(items.len() as u32).to_le_bytes());
+        for it in items {
+            let body: Vec<u8> = match (self, it) {
+                (_, Value::Nil) => Vec::new(),
+                (ObjectCodec::VLenUtf8, Value::String(s)) => s.as_bytes().to_vec(),
+                (ObjectCodec::VLenBytes, Value::Binary(b)) => b.clone(),
+                (ObjectCodec::VLenArray(dt), Value::Array(a)) => {
+                    let mut b = Vec::with_capacity(a.len() * dt.size);
+                    for x in a {
+                        b.extend(dt.encode_scalar(x)?);
+                    }
+                    b
+                }
+                (c, v) => return Err(Error::Encode(format!("{c:?} cannot encode {v}"))),
+            };
+            let n =
+                u32::try_from(body.len()).map_err(|_| Error::Encode("item over 4 GiB".into()))?;
+            out.extend_from_slice(&n.to_le_bytes());
+            out.extend_from_slice(&body);
+        }
+        Ok(out)
+    }
+
+    fn vlen_decode(&self, data: &[u8]) -> Result<Vec<Value>> {
+        let bad = |m: &str| Error::Codec(format!("vlen chunk: {m}"));
+        let le32 = |at: usize| -> Result<usize> {
+            data.get(at..at + 4)
+                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+                .ok_or_else(|| bad("truncated"))
+        };
+        let n = le32(0)?;
+        if n > data.len() / 4 {
+            return Err(bad("item count larger than the data"));
+        }
+        let mut pos = 4;
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            let len = le32(pos)?;
+            pos += 4;
+            let body = data
+                .get(pos..pos.saturating_add(len))
+                .ok_or_else(|| bad("truncated item"))?;
+            pos += len;
+            out.push(match self {
+                ObjectCodec::VLenUtf8 => Value::from(
+                    std::str::from_utf8(body).map_err(|_| bad("item is not valid UTF-8"))?,
+                ),
+                ObjectCodec::VLenBytes => Value::Binary(body.to_vec()),
+                ObjectCodec::VLenArray(dt) => {
+                    if body.len() % dt.size != 0 {
+                        return Err(bad("item length is not a multiple of the item size"));
+                    }
+                    Value::Array(body.chunks(dt.size).map(|c| dt.decode_scalar(c)).collect())
+                }
+                ObjectCodec::MsgPack => return Err(bad("not a vlen codec")),
+            });
+        }
+        if pos != data.len() {
+            return Err(bad("trailing bytes"));
+        }
+        Ok(out)
     }
 }
 
@@ -413,14 +533,30 @@ pub fn msgpack_filter_config() -> Json {
 
 /// Encode a chunk of object items to its stored bytes (msgpack, then the compressor).
 pub fn encode_object_chunk(items: &[Value], compressor: &Compressor) -> Result<Vec<u8>> {
-    let raw = msgpack_encode_items(items)?;
-    compressor.compress(&raw, 1)
+    encode_object_chunk_with(items, &ObjectCodec::MsgPack, compressor)
 }
 
-/// Decode the stored bytes of an object chunk to its items.
+/// Decode the stored bytes of a msgpack object chunk to its items.
 pub fn decode_object_chunk(data: &[u8], compressor: &Compressor) -> Result<Vec<Value>> {
-    let raw = compressor.decompress(data)?;
-    msgpack_decode_items(&raw)
+    decode_object_chunk_with(data, &ObjectCodec::MsgPack, compressor)
+}
+
+/// Encode a chunk of object items with any object codec, then compress.
+pub fn encode_object_chunk_with(
+    items: &[Value],
+    codec: &ObjectCodec,
+    compressor: &Compressor,
+) -> Result<Vec<u8>> {
+    compressor.compress(&codec.encode(items)?, 1)
+}
+
+/// Decompress, then decode a chunk with any object codec.
+pub fn decode_object_chunk_with(
+    data: &[u8],
+    codec: &ObjectCodec,
+    compressor: &Compressor,
+) -> Result<Vec<Value>> {
+    codec.decode(&compressor.decompress(data)?)
 }
 
 #[cfg(test)]
@@ -530,6 +666,28 @@ mod tests {
         let enc = encode_object_chunk(&vec![Value::from("hello world"); 50], &c).unwrap();
         assert!(decode_object_chunk(&enc[..enc.len() / 2], &c).is_err());
         assert!(decode_object_chunk(&enc[..8], &c).is_err());
+    }
+
+    #[test]
+    fn vlen_layout_and_round_trip() {
+        // numcodecs VLenArray('<i8').encode([array([1, 2]), array([])])
+        let c = ObjectCodec::VLenArray(DType::parse("<i8").unwrap());
+        let items = vec![
+            Value::Array(vec![Value::from(1), Value::from(2)]),
+            Value::Array(vec![]),
+        ];
+        let enc = c.encode(&items).unwrap();
+        let mut want = vec![2, 0, 0, 0, 16, 0, 0, 0];
+        want.extend(1i64.to_le_bytes());
+        want.extend(2i64.to_le_bytes());
+        want.extend([0, 0, 0, 0]);
+        assert_eq!(enc, want);
+        assert_eq!(c.decode(&enc).unwrap(), items);
+        assert!(c.decode(&enc[..enc.len() - 3]).is_err());
+        let u = ObjectCodec::VLenUtf8;
+        let s = vec![Value::from("héllo"), Value::from("")];
+        assert_eq!(u.decode(&u.encode(&s).unwrap()).unwrap(), s);
+        assert!(ObjectCodec::from_filters(&Some(vec![json!({"id": "pickle"})])).is_err());
     }
 
     #[test]

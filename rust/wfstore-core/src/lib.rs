@@ -11,14 +11,14 @@
 //! * zip archives of whole stores, read in place, unzipped safely ([`zipio`]).
 //!
 //! ```no_run
-//! use wfstore_core::{ObjectArray, Compressor, LocalStore};
+//! use wfstore_core::{LocalStore, ObjectArray, ObjectArrayOptions};
 //! use rmpv::Value;
 //! use std::sync::Arc;
 //!
 //! let store = Arc::new(LocalStore::new("/tmp/example-store"));
-//! let arr = ObjectArray::create(store, "metadata/runs", 0, Some(1000), Compressor::default(),
-//!     Value::from(0), None, true).unwrap();
-//! arr.append(&[Value::from("a"), Value::from(2)]).unwrap();
+//! let opts = ObjectArrayOptions { chunk_size: Some(1000), ..Default::default() };
+//! let arr = ObjectArray::create(store, "metadata/runs", 0, &opts).unwrap();
+//! arr.append(vec![Value::from("a"), Value::from(2)]).unwrap();
 //! assert_eq!(arr.get(&[1]).unwrap(), vec![Value::from(2)]);
 //! ```
 
@@ -35,8 +35,9 @@ pub mod store;
 pub mod zipio;
 
 pub use codec::Compressor;
+pub use codec::ObjectCodec;
 pub use error::{Error, Result};
 pub use numeric::NumericArray;
-pub use object::ObjectArray;
+pub use object::{ObjectArray, ObjectArrayOptions};
 pub use store::{LocalStore, Store};
 pub use zipio::ZipStore;

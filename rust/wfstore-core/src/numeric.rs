@@ -5,6 +5,7 @@ use crate::error::{Error, Result};
 use crate::meta::{self, ArrayMeta};
 use crate::store::Store;
 use rayon::prelude::*;
+use rmpv::Value;
 use serde_json::Value as Json;
 use std::sync::Arc;
 
@@ -115,6 +116,95 @@ impl DType {
             }
         }
         Ok(le)
+    }
+}
+
+impl std::fmt::Display for DType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let order = if self.size == 1 {
+            '|'
+        } else if self.big_endian {
+            '>'
+        } else {
+            '<'
+        };
+        write!(f, "{order}{}{}", self.kind, self.size)
+    }
+}
+
+impl DType {
+    /// Encode one scalar (bool, integer or float msgpack value) as an item of this dtype.
+    pub fn encode_scalar(&self, v: &Value) -> Result<Vec<u8>> {
+        let bad = || Error::Encode(format!("{v} is not a valid {self} item"));
+        let mut le: Vec<u8> = match self.kind {
+            'b' => vec![u8::from(v.as_bool().ok_or_else(bad)?)],
+            'i' => {
+                let i = v.as_i64().ok_or_else(bad)?;
+                let bits = self.size * 8;
+                if bits < 64 && (i < -(1i64 << (bits - 1)) || i >= (1i64 << (bits - 1))) {
+                    return Err(bad());
+                }
+                i.to_le_bytes()[..self.size].to_vec()
+            }
+            'u' => {
+                let u = v.as_u64().ok_or_else(bad)?;
+                if self.size < 8 && u >= (1u64 << (self.size * 8)) {
+                    return Err(bad());
+                }
+                u.to_le_bytes()[..self.size].to_vec()
+            }
+            'f' => {
+                let f = v
+                    .as_f64()
+                    .or_else(|| v.as_i64().map(|i| i as f64))
+                    .ok_or_else(bad)?;
+                match self.size {
+                    4 => (f as f32).to_le_bytes().to_vec(),
+                    8 => f.to_le_bytes().to_vec(),
+                    _ => f16_bits(f).to_le_bytes().to_vec(),
+                }
+            }
+            _ => return Err(bad()),
+        };
+        if self.big_endian {
+            le.reverse();
+        }
+        Ok(le)
+    }
+
+    /// Decode one item of this dtype (`b`, `i`, `u` or `f`; `bytes.len() == size`).
+    pub fn decode_scalar(&self, bytes: &[u8]) -> Value {
+        let mut b = [0u8; 8];
+        b[..bytes.len().min(8)].copy_from_slice(&bytes[..bytes.len().min(8)]);
+        if self.big_endian {
+            b[..self.size].reverse();
+        }
+        match self.kind {
+            'b' => Value::from(b[0] != 0),
+            'i' => {
+                let shift = 64 - 8 * self.size as u32;
+                Value::from((i64::from_le_bytes(b) << shift) >> shift)
+            }
+            'u' => Value::from(u64::from_le_bytes(b)),
+            'f' => Value::from(match self.size {
+                4 => f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+                8 => f64::from_le_bytes(b),
+                _ => f16_to_f64(u16::from_le_bytes([b[0], b[1]])),
+            }),
+            _ => Value::Nil,
+        }
+    }
+}
+
+fn f16_to_f64(h: u16) -> f64 {
+    let sign = if h & 0x8000 != 0 { -1.0 } else { 1.0 };
+    let exp = i32::from((h >> 10) & 0x1f);
+    let frac = f64::from(h & 0x3ff);
+    match exp {
+        0 => sign * frac * 2f64.powi(-24),
+        31 if frac == 0.0 => sign * f64::INFINITY,
+        31 => f64::NAN,
+        e => sign * (1.0 + frac / 1024.0) * 2f64.powi(e - 15),
     }
 }
 

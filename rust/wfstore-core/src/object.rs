@@ -1,9 +1,7 @@
-//! One-dimensional object arrays of msgpack values (zarr dtype `|O`, numcodecs `msgpack2`).
+//! One-dimensional object arrays (zarr dtype `|O`) whose items are msgpack values,
+//! encoded with numcodecs' `MsgPack` codec (or its `VLenArray`/`VLenUTF8`/`VLenBytes`).
 
-use crate::codec::{
-    check_object_filters, decode_object_chunk, encode_object_chunk, msgpack_filter_config,
-    Compressor,
-};
+use crate::codec::{decode_object_chunk_with, encode_object_chunk_with, Compressor, ObjectCodec};
 use crate::error::{Error, Result};
 use crate::meta::{self, json_to_msgpack, msgpack_to_json, ArrayMeta};
 use crate::store::Store;
@@ -12,6 +10,40 @@ use rmpv::Value;
 use serde_json::Value as Json;
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
+
+/// Options of [`ObjectArray::create`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectArrayOptions {
+    /// Rows per chunk; `None` makes one chunk holding all rows. Default 1000.
+    pub chunk_size: Option<u64>,
+    /// Chunk compressor. Default: numcodecs' Blosc (lz4, clevel 5, byte shuffle).
+    pub compressor: Compressor,
+    /// Value of rows never written. Default 0, as the engine uses.
+    pub fill_value: Value,
+    /// The object codec. Default msgpack2.
+    pub object_codec: ObjectCodec,
+    /// Attributes (`.zattrs`) to write with the array.
+    pub attrs: Option<Json>,
+    /// When false, chunks whose items all equal the fill value are deleted rather than
+    /// written (zarr's `write_empty_chunks=False`). Default true.
+    pub write_empty_chunks: bool,
+    /// Replace (and clear) an array already at the path. Default false.
+    pub overwrite: bool,
+}
+
+impl Default for ObjectArrayOptions {
+    fn default() -> Self {
+        ObjectArrayOptions {
+            chunk_size: Some(1000),
+            compressor: Compressor::default(),
+            fill_value: Value::from(0),
+            object_codec: ObjectCodec::MsgPack,
+            attrs: None,
+            write_empty_chunks: true,
+            overwrite: false,
+        }
+    }
+}
 
 /// A one-dimensional Zarr v2 object array whose items are msgpack values.
 ///
@@ -22,6 +54,7 @@ pub struct ObjectArray {
     store: Arc<dyn Store>,
     path: String,
     meta: RwLock<ArrayMeta>,
+    codec: ObjectCodec,
     fill: Value,
     write_empty_chunks: bool,
 }
@@ -35,7 +68,7 @@ impl std::fmt::Debug for ObjectArray {
     }
 }
 
-fn validate_meta(path: &str, meta: &ArrayMeta) -> Result<()> {
+fn validate_meta(path: &str, meta: &ArrayMeta) -> Result<ObjectCodec> {
     if meta.dtype != "|O" {
         return Err(Error::Metadata {
             path: path.into(),
@@ -52,76 +85,19 @@ fn validate_meta(path: &str, meta: &ArrayMeta) -> Result<()> {
             reason: format!("object array with {} dimensions (only 1)", meta.shape.len()),
         });
     }
-    check_object_filters(&meta.filters).map_err(|reason| Error::Unsupported {
+    ObjectCodec::from_filters(&meta.filters).map_err(|reason| Error::Unsupported {
         path: path.into(),
         reason,
     })
 }
 
 impl ObjectArray {
-    /// Create an array at `path` in `store` holding `len` fill values, with chunks of
-    /// `chunk_size` rows (`None`: one chunk holding all rows). `write_empty_chunks =
-    /// false` deletes, rather than writes, chunks whose items all equal the fill value.
-    #[allow(clippy::too_many_arguments)]
+    /// Create an array at `path` in `store` holding `len` fill values.
     pub fn create(
         store: Arc<dyn Store>,
         path: &str,
         len: u64,
-        chunk_size: Option<u64>,
-        compressor: Compressor,
-        fill_value: Value,
-        attrs: Option<&Json>,
-        write_empty_chunks: bool,
-    ) -> Result<Self> {
-        Self::create_inner(
-            store,
-            path,
-            len,
-            chunk_size,
-            compressor,
-            fill_value,
-            attrs,
-            write_empty_chunks,
-            false,
-        )
-    }
-
-    /// As [`ObjectArray::create`], replacing (and clearing) any array already at `path`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn create_overwrite(
-        store: Arc<dyn Store>,
-        path: &str,
-        len: u64,
-        chunk_size: Option<u64>,
-        compressor: Compressor,
-        fill_value: Value,
-        attrs: Option<&Json>,
-        write_empty_chunks: bool,
-    ) -> Result<Self> {
-        Self::create_inner(
-            store,
-            path,
-            len,
-            chunk_size,
-            compressor,
-            fill_value,
-            attrs,
-            write_empty_chunks,
-            true,
-        )
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn create_inner(
-        store: Arc<dyn Store>,
-        path: &str,
-        len: u64,
-        chunk_size: Option<u64>,
-        compressor: Compressor,
-        fill_value: Value,
-        attrs: Option<&Json>,
-        write_empty_chunks: bool,
-        overwrite: bool,
+        opts: &ObjectArrayOptions,
     ) -> Result<Self> {
         if store.read_only() {
             return Err(Error::ReadOnly {
@@ -130,18 +106,18 @@ impl ObjectArray {
         }
         let path = path.trim_matches('/').to_string();
         if store.get(&meta::join(&path, meta::ZARRAY))?.is_some() {
-            if !overwrite {
+            if !opts.overwrite {
                 return Err(Error::ArrayExists {
                     path: meta::join(&store.location(), &path),
                 });
             }
             for name in store.list_dir(&path)? {
-                if name.bytes().all(|b| b.is_ascii_digit() || b == b'.') && !name.starts_with('.') {
+                if !name.starts_with('.') && name.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
                     store.delete(&meta::join(&path, &name))?;
                 }
             }
         }
-        let chunk = match chunk_size {
+        let chunk = match opts.chunk_size {
             Some(0) => {
                 return Err(Error::InvalidArgument(
                     "chunk size must be at least 1".into(),
@@ -154,12 +130,12 @@ impl ObjectArray {
             shape: vec![len],
             chunks: vec![chunk],
             dtype: "|O".into(),
-            compressor,
-            fill_value: msgpack_to_json(&fill_value)?,
-            filters: Some(vec![msgpack_filter_config()]),
+            compressor: opts.compressor.clone(),
+            fill_value: msgpack_to_json(&opts.fill_value)?,
+            filters: Some(vec![opts.object_codec.filter_config()]),
             dimension_separator: ".".into(),
         };
-        match attrs {
+        match &opts.attrs {
             Some(a) => meta::write_attrs(store.as_ref(), &path, a)?,
             None => store.delete(&meta::join(&path, meta::ZATTRS))?,
         }
@@ -168,8 +144,9 @@ impl ObjectArray {
             store,
             path,
             meta: RwLock::new(meta),
-            fill: fill_value,
-            write_empty_chunks,
+            codec: opts.object_codec.clone(),
+            fill: opts.fill_value.clone(),
+            write_empty_chunks: opts.write_empty_chunks,
         })
     }
 
@@ -177,12 +154,13 @@ impl ObjectArray {
     pub fn open(store: Arc<dyn Store>, path: &str, write_empty_chunks: bool) -> Result<Self> {
         let path = path.trim_matches('/').to_string();
         let meta = meta::read_array_meta(store.as_ref(), &path)?;
-        validate_meta(&path, &meta)?;
+        let codec = validate_meta(&path, &meta)?;
         let fill = json_to_msgpack(&meta.fill_value);
         Ok(ObjectArray {
             store,
             path,
             meta: RwLock::new(meta),
+            codec,
             fill,
             write_empty_chunks,
         })
@@ -239,6 +217,11 @@ impl ObjectArray {
         &self.fill
     }
 
+    /// The object codec of the chunks.
+    pub fn object_codec(&self) -> &ObjectCodec {
+        &self.codec
+    }
+
     /// The compressor of the chunks.
     pub fn compressor(&self) -> Compressor {
         self.meta_ref().compressor.clone()
@@ -264,8 +247,8 @@ impl ObjectArray {
         match self.store.get(&key)? {
             None => Ok(vec![self.fill.clone(); cs as usize]),
             Some(bytes) => {
-                let items =
-                    decode_object_chunk(&bytes, &comp).map_err(|e| corrupt(e.to_string()))?;
+                let items = decode_object_chunk_with(&bytes, &self.codec, &comp)
+                    .map_err(|e| corrupt(e.to_string()))?;
                 if items.len() as u64 != cs {
                     return Err(corrupt(format!(
                         "holds {} items, expected {cs}",
@@ -282,7 +265,7 @@ impl ObjectArray {
         if !self.write_empty_chunks && items.iter().all(|v| *v == self.fill) {
             return self.store.delete(&key);
         }
-        let bytes = encode_object_chunk(items, comp)?;
+        let bytes = encode_object_chunk_with(items, &self.codec, comp)?;
         self.store.set(&key, &bytes)
     }
 
@@ -517,6 +500,7 @@ impl ObjectArray {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::Compressor;
     use crate::store::LocalStore;
     use proptest::prelude::*;
 
@@ -538,11 +522,12 @@ mod tests {
             s.clone(),
             "metadata/runs",
             0,
-            Some(3),
-            Compressor::default(),
-            Value::from(0),
-            None,
-            true,
+            &ObjectArrayOptions {
+                chunk_size: Some(3),
+                compressor: Compressor::default(),
+                fill_value: Value::from(0),
+                ..Default::default()
+            },
         )
         .unwrap();
         a.append(vals(0..7)).unwrap();
@@ -589,11 +574,13 @@ mod tests {
             s,
             "p",
             4,
-            Some(2),
-            Compressor::default(),
-            Value::from(0),
-            None,
-            false,
+            &ObjectArrayOptions {
+                chunk_size: Some(2),
+                compressor: Compressor::default(),
+                fill_value: Value::from(0),
+                write_empty_chunks: false,
+                ..Default::default()
+            },
         )
         .unwrap();
         a.set(&[0, 1], vec![Value::from(0), Value::from(0)])
@@ -612,11 +599,12 @@ mod tests {
             s,
             "r",
             0,
-            Some(2),
-            Compressor::default(),
-            Value::Nil,
-            None,
-            true,
+            &ObjectArrayOptions {
+                chunk_size: Some(2),
+                compressor: Compressor::default(),
+                fill_value: Value::Nil,
+                ..Default::default()
+            },
         )
         .unwrap();
         a.append(vals(0..6)).unwrap();
@@ -637,11 +625,12 @@ mod tests {
             s.clone(),
             "x",
             0,
-            Some(2),
-            Compressor::None,
-            Value::Nil,
-            None,
-            true,
+            &ObjectArrayOptions {
+                chunk_size: Some(2),
+                compressor: Compressor::None,
+                fill_value: Value::Nil,
+                ..Default::default()
+            },
         )
         .unwrap();
         assert!(matches!(
@@ -649,11 +638,12 @@ mod tests {
                 s.clone(),
                 "x",
                 0,
-                Some(2),
-                Compressor::None,
-                Value::Nil,
-                None,
-                true
+                &ObjectArrayOptions {
+                    chunk_size: Some(2),
+                    compressor: Compressor::None,
+                    fill_value: Value::Nil,
+                    ..Default::default()
+                }
             ),
             Err(Error::ArrayExists { .. })
         ));
@@ -668,7 +658,7 @@ mod tests {
         #[test]
         fn random_sets_match_model(n in 0u64..60, cs in 1u64..9, writes in proptest::collection::vec((0u64..60, any::<i32>()), 0..40)) {
             let (_d, s) = new_store();
-            let a = ObjectArray::create(s, "a", 0, Some(cs), Compressor::default(), Value::from(0), None, true).unwrap();
+            let a = ObjectArray::create(s, "a", 0, &ObjectArrayOptions { chunk_size: Some(cs), compressor: Compressor::default(), fill_value: Value::from(0), ..Default::default() }).unwrap();
             a.append((0..n).map(Value::from).collect()).unwrap();
             let mut model: Vec<Value> = (0..n).map(Value::from).collect();
             let w: Vec<(u64, i32)> = writes.into_iter().filter(|(i, _)| *i < n).collect();

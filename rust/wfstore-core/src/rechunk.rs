@@ -11,7 +11,7 @@
 
 use crate::error::{Error, Result};
 use crate::meta;
-use crate::object::ObjectArray;
+use crate::object::{ObjectArray, ObjectArrayOptions};
 use crate::store::{LocalStore, Store};
 use rayon::prelude::*;
 use rmpv::Value;
@@ -195,11 +195,14 @@ fn build_new(
         store.clone(),
         tmp_name,
         0,
-        Some(new_cs),
-        src.compressor(),
-        src.fill_value().clone(),
-        Some(&attrs),
-        true,
+        &ObjectArrayOptions {
+            chunk_size: Some(new_cs),
+            compressor: src.compressor(),
+            fill_value: src.fill_value().clone(),
+            attrs: Some(attrs),
+            object_codec: src.object_codec().clone(),
+            ..Default::default()
+        },
     )?;
     let comp = src.compressor();
     let window = new_cs * WINDOW_ROWS.div_ceil(new_cs).max(1);
@@ -280,11 +283,13 @@ mod tests {
             store,
             "runs",
             0,
-            Some(cs),
-            Compressor::default(),
-            Value::from(0),
-            Some(&serde_json::json!({"k": 1})),
-            true,
+            &ObjectArrayOptions {
+                chunk_size: Some(cs),
+                compressor: Compressor::default(),
+                fill_value: Value::from(0),
+                attrs: Some(serde_json::json!({"k": 1})),
+                ..Default::default()
+            },
         )
         .unwrap();
         let rows: Vec<Value> = (0..n)

@@ -1,7 +1,7 @@
 //! Stores and arrays: `Store`, `ObjectArray`, `NumericArray`.
 
 use crate::convert::{json_to_py, opt_json, py_to_json, py_to_value, value_to_py};
-use crate::errors::IntoPyResult;
+use crate::errors::{to_py, IntoPyResult};
 use numpy::{PyArray1, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -141,11 +141,29 @@ fn indices_from_py(ob: &Bound<'_, PyAny>) -> PyResult<Vec<u64>> {
         .map_err(|_| PyTypeError::new_err("indices must be a sequence of non-negative integers"))
 }
 
-fn values_to_py<'py>(py: Python<'py>, vals: &[Value]) -> PyResult<Bound<'py, PyList>> {
-    let items = vals
-        .iter()
-        .map(|v| value_to_py(py, v))
-        .collect::<PyResult<Vec<_>>>()?;
+/// Rows to Python: `vlen-array` items become numpy arrays of the codec's dtype, as
+/// zarr-python returns them.
+fn values_to_py<'py>(
+    py: Python<'py>,
+    vals: &[Value],
+    codec: &wfstore_core::ObjectCodec,
+) -> PyResult<Bound<'py, PyList>> {
+    let items = match codec {
+        wfstore_core::ObjectCodec::VLenArray(dt) => {
+            let np_array = py.import("numpy")?.getattr("array")?;
+            let dtype = dt.to_string();
+            vals.iter()
+                .map(|v| match v {
+                    Value::Array(_) => np_array.call1((value_to_py(py, v)?, &dtype)),
+                    other => value_to_py(py, other),
+                })
+                .collect::<PyResult<Vec<_>>>()?
+        }
+        _ => vals
+            .iter()
+            .map(|v| value_to_py(py, v))
+            .collect::<PyResult<Vec<_>>>()?,
+    };
     PyList::new(py, items)
 }
 
@@ -161,7 +179,7 @@ fn values_from_py(ob: &Bound<'_, PyAny>) -> PyResult<Vec<Value>> {
 impl PyObjectArray {
     /// Create an object array (see the stub file for the arguments).
     #[staticmethod]
-    #[pyo3(signature = (store, path, length = 0, chunk_size = Some(1000), compressor = None, compressor_kwargs = None, fill_value = None, attrs = None, write_empty_chunks = true, overwrite = false))]
+    #[pyo3(signature = (store, path, length = 0, chunk_size = Some(1000), compressor = None, compressor_kwargs = None, fill_value = None, attrs = None, write_empty_chunks = true, overwrite = false, object_codec = None))]
     #[allow(clippy::too_many_arguments)]
     fn create(
         py: Python<'_>,
@@ -175,32 +193,31 @@ impl PyObjectArray {
         attrs: Option<&Bound<'_, PyAny>>,
         write_empty_chunks: bool,
         overwrite: bool,
+        object_codec: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let comp = compressor_from_py(compressor, compressor_kwargs)?;
+        let object_codec = match opt_json(object_codec)? {
+            None => wfstore_core::ObjectCodec::MsgPack,
+            Some(cfg) => wfstore_core::ObjectCodec::from_filters(&Some(vec![cfg]))
+                .map_err(|e| to_py(wfstore_core::Error::InvalidArgument(e)))?,
+        };
         let fill = match fill_value {
             None => Value::from(0),
             Some(f) => py_to_value(f)?,
         };
         let attrs = opt_json(attrs)?;
         let st = store.inner.clone();
+        let opts = wfstore_core::ObjectArrayOptions {
+            chunk_size,
+            compressor: comp,
+            fill_value: fill,
+            object_codec,
+            attrs,
+            write_empty_chunks,
+            overwrite,
+        };
         let arr = py
-            .allow_threads(|| {
-                let f = if overwrite {
-                    wfstore_core::ObjectArray::create_overwrite
-                } else {
-                    wfstore_core::ObjectArray::create
-                };
-                f(
-                    st,
-                    path,
-                    length,
-                    chunk_size,
-                    comp,
-                    fill,
-                    attrs.as_ref(),
-                    write_empty_chunks,
-                )
-            })
+            .allow_threads(|| wfstore_core::ObjectArray::create(st, path, length, &opts))
             .py()?;
         Ok(PyObjectArray {
             inner: Arc::new(arr),
@@ -247,6 +264,12 @@ impl PyObjectArray {
         self.inner.len().div_ceil(self.inner.chunk_size())
     }
 
+    /// The object codec configuration (the `filters` entry).
+    #[getter]
+    fn object_codec<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        json_to_py(py, &self.inner.object_codec().filter_config())
+    }
+
     #[getter]
     fn fill_value<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         value_to_py(py, self.inner.fill_value())
@@ -276,7 +299,7 @@ impl PyObjectArray {
         let idx = indices_from_py(indices)?;
         let a = self.inner.clone();
         let vals = py.allow_threads(move || a.get(&idx)).py()?;
-        values_to_py(py, &vals)
+        values_to_py(py, &vals, self.inner.object_codec())
     }
 
     /// Rows `start` to `stop` (exclusive; default: to the end).
@@ -294,7 +317,7 @@ impl PyObjectArray {
                 a.get_range(start, stop)
             })
             .py()?;
-        values_to_py(py, &vals)
+        values_to_py(py, &vals, self.inner.object_codec())
     }
 
     /// Overwrite rows.

@@ -76,6 +76,10 @@ fn py_to_value_depth(ob: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
         }
         return Ok(Value::Map(out));
     }
+    // numpy arrays (vlen-array items) as lists
+    if ob.downcast::<numpy::PyUntypedArray>().is_ok() {
+        return py_to_value_depth(&ob.call_method0("tolist")?, depth + 1);
+    }
     // numpy integer and bool scalars
     if ob.hasattr("__index__")? && ob.hasattr("dtype")? {
         let i = ob.call_method0("__index__")?;
