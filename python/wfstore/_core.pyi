@@ -6,18 +6,18 @@ the classes of :mod:`wfstore.errors` (all subclasses of ``wfstore.StoreError``).
 
 from collections.abc import Callable, Iterable, Sequence
 from os import PathLike
-from typing import Any, Optional, Union
+from typing import Any, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
 
 __version__: str
 
-_Path = Union[str, PathLike[str]]
+_Path: TypeAlias = str | PathLike[str]
 #: ``None`` (no compression), a name (``"blosc"``, ``"zstd"``, ``"none"``) or a numcodecs
 #: configuration mapping such as ``{"id": "blosc", "cname": "lz4", "clevel": 5, "shuffle": 1}``.
-_Compressor = Union[None, str, dict[str, Any]]
-_Progress = Optional[Callable[[int, int], object]]
+_Compressor: TypeAlias = str | dict[str, Any] | None
+_Progress: TypeAlias = Callable[[int, int], object] | None
 
 class Store:
     """A Zarr key-value store: a local folder or a read-only zip archive."""
@@ -32,11 +32,11 @@ class Store:
     def location(self) -> str: ...
     @property
     def read_only(self) -> bool: ...
-    def get(self, key: str) -> Optional[bytes]: ...
+    def get(self, key: str) -> bytes | None: ...
     def set(self, key: str, value: bytes) -> None: ...
     def delete(self, key: str) -> None: ...
     def list_dir(self, prefix: str = "") -> list[str]: ...
-    def create_group(self, path: str, attrs: Optional[dict[str, Any]] = None) -> None: ...
+    def create_group(self, path: str, attrs: dict[str, Any] | None = None) -> None: ...
     def read_attrs(self, path: str = "") -> dict[str, Any]: ...
     def write_attrs(self, path: str, attrs: dict[str, Any]) -> None: ...
 
@@ -48,11 +48,11 @@ class ObjectArray:
         store: Store,
         path: str,
         length: int = 0,
-        chunk_size: Optional[int] = 1000,
+        chunk_size: int | None = 1000,
         compressor: _Compressor = None,
-        compressor_kwargs: Optional[dict[str, Any]] = None,
+        compressor_kwargs: dict[str, Any] | None = None,
         fill_value: Any = None,
-        attrs: Optional[dict[str, Any]] = None,
+        attrs: dict[str, Any] | None = None,
         write_empty_chunks: bool = True,
         overwrite: bool = False,
     ) -> ObjectArray:
@@ -75,10 +75,10 @@ class ObjectArray:
         """The ``.zarray`` document."""
     def __len__(self) -> int: ...
     def reload(self) -> None: ...
-    def get(self, indices: Union[Sequence[int], npt.NDArray[np.integer[Any]]]) -> list[Any]: ...
-    def get_range(self, start: int = 0, stop: Optional[int] = None) -> list[Any]: ...
+    def get(self, indices: Sequence[int] | npt.NDArray[np.integer[Any]]) -> list[Any]: ...
+    def get_range(self, start: int = 0, stop: int | None = None) -> list[Any]: ...
     def set(
-        self, indices: Union[Sequence[int], npt.NDArray[np.integer[Any]]], values: Iterable[Any]
+        self, indices: Sequence[int] | npt.NDArray[np.integer[Any]], values: Iterable[Any]
     ) -> None: ...
     def append(self, values: Iterable[Any]) -> int:
         """Append rows; returns the new length."""
@@ -96,9 +96,9 @@ class NumericArray:
         store: Store,
         path: str,
         data: npt.NDArray[Any],
-        chunks: Optional[Sequence[int]] = None,
+        chunks: Sequence[int] | None = None,
         compressor: _Compressor = None,
-        compressor_kwargs: Optional[dict[str, Any]] = None,
+        compressor_kwargs: dict[str, Any] | None = None,
         fill_value: Any = None,
         overwrite: bool = False,
     ) -> NumericArray: ...
@@ -119,11 +119,11 @@ def decode_object_chunk(data: bytes, compressor: _Compressor = None) -> list[Any
 def compress(data: bytes, compressor: _Compressor, typesize: int = 1) -> bytes: ...
 def decompress(data: bytes, compressor: _Compressor) -> bytes: ...
 def compressor_config(
-    name: _Compressor, kwargs: Optional[dict[str, Any]] = None
-) -> Optional[dict[str, Any]]: ...
+    name: _Compressor, kwargs: dict[str, Any] | None = None
+) -> dict[str, Any] | None: ...
 def rechunk_object_array(
     array_dir: _Path,
-    chunk_size: Optional[int] = None,
+    chunk_size: int | None = None,
     backup: bool = True,
     fsync: bool = False,
     progress: _Progress = None,

@@ -21,8 +21,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from wfstore import NumericArray, ObjectArray, Store
-from wfstore import _core
+from wfstore import NumericArray, ObjectArray, Store, _core
 
 
 def _count_files(root: Path) -> int:

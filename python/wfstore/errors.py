@@ -174,7 +174,15 @@ class RechunkError(StoreError):
     ``bad_chunks`` lists ``(chunk key, reason)`` pairs.
     """
 
-    bad_chunks: list[tuple[str, str]] = []
+    def __init__(
+        self,
+        *args: object,
+        path: str | None = None,
+        bad_chunks: list[tuple[str, str]] | None = None,
+    ) -> None:
+        super().__init__(*args)
+        self.path = path
+        self.bad_chunks: list[tuple[str, str]] = list(bad_chunks or [])
 
 
 class ZipArchiveError(StoreError):

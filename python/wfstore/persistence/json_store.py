@@ -1,0 +1,628 @@
+"""The JSON persistent store, format-compatible with hpcflow 0.2.0a190's JSON store.
+
+A JSON store is a folder holding three documents:
+
+``metadata.json``
+    ``name``, ``ts_fmt``, ``ts_name_fmt``, ``creation_info``, ``template_components``,
+    ``template`` (whose ``tasks`` and ``loops`` hold the task/loop templates),
+    ``tasks`` (``{"id_", "element_IDs", "index"}`` in index order), ``elements``,
+    ``iters``, ``runs`` (item JSON objects in ID order), ``num_added_tasks``,
+    ``loops`` (``{"num_added_iterations", "iterable_parameters", "parents"}``) and
+    optionally ``replaced_workflow``;
+``submissions.json``
+    the list of submissions;
+``parameters.json``
+    ``{"data": {ID: encoded value}, "sources": {ID: source}}`` with string IDs.
+
+Each document is a store resource: it is loaded once per use, and written (atomically
+on the local file system) once per commit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+from fsspec import AbstractFileSystem
+from fsspec.implementations.local import LocalFileSystem
+
+from ..errors import (
+    MissingParameterData,
+    MissingStoreEARError,
+    MissingStoreElementError,
+    MissingStoreElementIterationError,
+    MissingStoreTaskError,
+    UnsupportedStoreOperationError,
+)
+from .base import (
+    JSONDocument,
+    LoopDescriptor,
+    ParamSource,
+    PersistentStore,
+    StoreCreationInfo,
+)
+from .items import (
+    JsonStoreEAR,
+    JsonStoreElement,
+    JsonStoreElementIter,
+    JsonStoreTask,
+    PersistentStoreFeatures,
+    StoreParameter,
+    encode_timestamp,
+    merge_param_source,
+)
+from .resources import JSONFileStoreResource
+
+_META = "metadata"
+_SUBS = "submissions"
+_PARAMS = "parameters"
+
+
+class JSONPersistentStore(
+    PersistentStore[
+        JsonStoreTask,
+        JsonStoreElement,
+        JsonStoreElementIter,
+        JsonStoreEAR,
+        StoreParameter,
+    ]
+):
+    """A workflow store kept as three JSON documents in a folder.
+
+    Parameters
+    ----------
+    app:
+        The engine application object, or None.
+    workflow:
+        The engine workflow, or None.
+    path:
+        The store folder.
+    fs:
+        The file system holding the folder (local if None).
+    """
+
+    _name: ClassVar[str] = "json"
+    _features: ClassVar[PersistentStoreFeatures] = PersistentStoreFeatures(
+        create=True,
+        edit=True,
+        jobscript_parallelism=False,
+        EAR_parallelism=False,
+        schedulers=True,
+        submission=True,
+    )
+    #: File name of each resource.
+    _res_file_names: ClassVar[Mapping[str, str]] = {
+        _META: "metadata.json",
+        _SUBS: "submissions.json",
+        _PARAMS: "parameters.json",
+    }
+    _commit_resources: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        "tasks": (_META,),
+        "loops": (_META,),
+        "submissions": (_SUBS,),
+        "submission_parts": (_SUBS,),
+        "elem_IDs": (_META,),
+        "elements": (_META,),
+        "element_sets": (_META,),
+        "elem_iter_IDs": (_META,),
+        "elem_iters": (_META,),
+        "elem_iter_EAR_IDs": (_META,),
+        "EARs_initialised": (_META,),
+        "EARs": (_META,),
+        "EAR_submission_indices": (_META,),
+        "EAR_skips": (_META,),
+        "EAR_starts": (_META,),
+        "EAR_ends": (_META,),
+        "js_metadata": (_SUBS,),
+        "parameters": (_PARAMS,),
+        "template_components": (_META,),
+        "param_sources": (_PARAMS,),
+        "loop_indices": (_META,),
+        "loop_num_iters": (_META,),
+        "loop_parents": (_META,),
+    }
+
+    def __init__(
+        self,
+        app: Any,
+        workflow: Any,
+        path: Path | str,
+        fs: AbstractFileSystem | None = None,
+    ) -> None:
+        fs = fs if fs is not None else LocalFileSystem()
+        super().__init__(app, workflow, path, fs)
+        self._resources = {
+            name: self._make_resource(name, self.path, fs, self.logger)
+            for name in self._res_file_names
+        }
+
+    @classmethod
+    def _make_resource(
+        cls, name: str, path: str, fs: AbstractFileSystem, logger: Any = None
+    ) -> JSONFileStoreResource:
+        return JSONFileStoreResource(
+            name=name,
+            path=path,
+            filename=cls._res_file_names[name],
+            fs=fs,
+            logger=logger,
+        )
+
+    @classmethod
+    def _store_task_cls(cls) -> type[JsonStoreTask]:
+        return JsonStoreTask
+
+    @classmethod
+    def _store_elem_cls(cls) -> type[JsonStoreElement]:
+        return JsonStoreElement
+
+    @classmethod
+    def _store_iter_cls(cls) -> type[JsonStoreElementIter]:
+        return JsonStoreElementIter
+
+    @classmethod
+    def _store_EAR_cls(cls) -> type[JsonStoreEAR]:
+        return JsonStoreEAR
+
+    @classmethod
+    def _store_param_cls(cls) -> type[StoreParameter]:
+        return StoreParameter
+
+    # --- creation ----------------------------------------------------------------------
+
+    @classmethod
+    def write_empty_workflow(
+        cls,
+        app: Any,
+        *,
+        template_js: dict[str, Any],
+        template_components_js: dict[str, Any],
+        wk_path: str,
+        fs: AbstractFileSystem,
+        name: str,
+        replaced_wk: str | None,
+        creation_info: StoreCreationInfo,
+        ts_fmt: str,
+        ts_name_fmt: str,
+    ) -> None:
+        """Write an empty JSON workflow store at `wk_path` (which must not exist)."""
+        fs.mkdir(wk_path)
+        metadata: dict[str, Any] = {
+            "name": name,
+            "ts_fmt": ts_fmt,
+            "ts_name_fmt": ts_name_fmt,
+            "creation_info": creation_info,
+            "template_components": template_components_js,
+            "template": template_js,
+            "tasks": [],
+            "elements": [],
+            "iters": [],
+            "runs": [],
+            "num_added_tasks": 0,
+            "loops": [],
+        }
+        if replaced_wk:
+            metadata["replaced_workflow"] = replaced_wk
+        cls._make_resource(_META, wk_path, fs)._dump(metadata)
+        cls._make_resource(_PARAMS, wk_path, fs)._dump({"data": {}, "sources": {}})
+        cls._make_resource(_SUBS, wk_path, fs)._dump([])
+
+    # --- simple getters ----------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def cached_load(self) -> Iterator[None]:
+        """Keep the metadata loaded while the ``with``-wrapped code runs."""
+        with self.using_resource(_META, "read"):
+            yield
+
+    def _meta_value(self, key: str) -> Any:
+        with self.using_resource(_META, "read") as md:
+            return md[key]
+
+    def get_name(self) -> str:
+        """Get the workflow name."""
+        return self._meta_value("name")
+
+    def get_ts_fmt(self) -> str:
+        """Get the timestamp format."""
+        return self._meta_value("ts_fmt")
+
+    def get_ts_name_fmt(self) -> str:
+        """Get the timestamp format for names."""
+        return self._meta_value("ts_name_fmt")
+
+    def get_creation_info(self) -> StoreCreationInfo:
+        """Get the workflow creation data."""
+        return copy.deepcopy(self._meta_value("creation_info"))
+
+    def _get_persistent_template_components(self) -> dict[str, Any]:
+        return self._meta_value("template_components")
+
+    def _get_persistent_template(self) -> dict[str, Any]:
+        return self._meta_value("template")
+
+    # --- counts ------------------------------------------------------------------------
+
+    def _meta_len(self, key: str) -> int:
+        with self.using_resource(_META, "read") as md:
+            return len(md[key])
+
+    def _get_num_persistent_tasks(self) -> int:
+        if self.use_cache and self.num_tasks_cache is not None:
+            return self.num_tasks_cache
+        num = self._meta_len("tasks")
+        if self.use_cache:
+            self.num_tasks_cache = num
+        return num
+
+    def _get_num_persistent_loops(self) -> int:
+        return self._meta_len("loops")
+
+    def _get_num_persistent_submissions(self) -> int:
+        with self.using_resource(_SUBS, "read") as subs:
+            return len(subs)
+
+    def _get_num_persistent_elements(self) -> int:
+        return self._meta_len("elements")
+
+    def _get_num_persistent_elem_iters(self) -> int:
+        return self._meta_len("iters")
+
+    def _get_num_persistent_EARs(self) -> int:
+        if self.use_cache and self.num_EARs_cache is not None:
+            return self.num_EARs_cache
+        num = self._meta_len("runs")
+        if self.use_cache:
+            self.num_EARs_cache = num
+        return num
+
+    def _get_num_persistent_parameters(self) -> int:
+        with self.using_resource(_PARAMS, "read") as params:
+            return len(params["data"])
+
+    def _get_num_persistent_added_tasks(self) -> int:
+        return self._meta_value("num_added_tasks")
+
+    # --- persistent getters ------------------------------------------------------------
+
+    def _get_persistent_tasks(self, id_lst: Iterable[int]) -> dict[int, JsonStoreTask]:
+        tasks, to_load = self._get_cached_persistent_tasks(id_lst)
+        if to_load:
+            wanted = set(to_load)
+            with self.using_resource(_META, "read") as md:
+                new = {
+                    t["id_"]: JsonStoreTask.decode({**t, "index": idx})
+                    for idx, t in enumerate(md["tasks"])
+                    if t["id_"] in wanted
+                }
+            missing = wanted.difference(new)
+            if missing:
+                raise MissingStoreTaskError(sorted(missing))
+            self.task_cache.update(new)
+            tasks.update(new)
+        return tasks
+
+    def _get_persistent_loops(
+        self, id_lst: Iterable[int] | None = None
+    ) -> dict[int, LoopDescriptor]:
+        wanted = None if id_lst is None else set(id_lst)
+        with self.using_resource(_META, "read") as md:
+            return {
+                idx: copy.deepcopy(loop)
+                for idx, loop in enumerate(md["loops"])
+                if wanted is None or idx in wanted
+            }
+
+    def _get_persistent_submissions(
+        self, id_lst: Iterable[int] | None = None
+    ) -> dict[int, JSONDocument]:
+        wanted = None if id_lst is None else set(id_lst)
+        with self.using_resource(_SUBS, "read") as subs:
+            out = {
+                idx: copy.deepcopy(sub)
+                for idx, sub in enumerate(subs)
+                if wanted is None or idx in wanted
+            }
+        for sub in out.values():
+            # JSON object keys are strings; jobscript `task_elements` keys are ints:
+            for js in sub.get("jobscripts", []):
+                te = js.get("task_elements")
+                if isinstance(te, dict):
+                    js["task_elements"] = {int(k): v for k, v in te.items()}
+        return out
+
+    def _rows(self, key: str, ids: list[int], error: type[Exception]) -> dict[int, Any]:
+        with self.using_resource(_META, "read") as md:
+            rows = md.get(key, [])
+            missing = [i for i in ids if not 0 <= i < len(rows)]
+            if missing:
+                raise error(missing)
+            return {i: rows[i] for i in ids}
+
+    def _get_persistent_elements(self, id_lst: Iterable[int]) -> dict[int, JsonStoreElement]:
+        elems, to_load = self._get_cached_persistent_elements(id_lst)
+        if to_load:
+            rows = self._rows("elements", to_load, MissingStoreElementError)
+            new = {i: JsonStoreElement.decode(r) for i, r in rows.items()}
+            self.element_cache.update(new)
+            elems.update(new)
+        return elems
+
+    def _get_persistent_element_iters(
+        self, id_lst: Iterable[int]
+    ) -> dict[int, JsonStoreElementIter]:
+        iters, to_load = self._get_cached_persistent_element_iters(id_lst)
+        if to_load:
+            rows = self._rows("iters", to_load, MissingStoreElementIterationError)
+            new = {i: JsonStoreElementIter.decode(r) for i, r in rows.items()}
+            self.element_iter_cache.update(new)
+            iters.update(new)
+        return iters
+
+    def _get_persistent_EARs(self, id_lst: Iterable[int]) -> dict[int, JsonStoreEAR]:
+        runs, to_load = self._get_cached_persistent_EARs(id_lst)
+        if to_load:
+            ts_fmt = self.ts_fmt
+            rows = self._rows("runs", to_load, MissingStoreEARError)
+            new = {i: JsonStoreEAR.decode(r, ts_fmt) for i, r in rows.items()}
+            self.EAR_cache.update(new)
+            runs.update(new)
+        return runs
+
+    def _param_entries(self, part: str, ids: Iterable[int]) -> dict[int, Any]:
+        ids = list(ids)
+        with self.using_resource(_PARAMS, "read") as params:
+            table = params[part]
+            missing = [i for i in ids if str(i) not in table]
+            if missing:
+                raise MissingParameterData(missing)
+            return {i: table[str(i)] for i in ids}
+
+    def _get_persistent_parameters(
+        self, id_lst: Iterable[int], **kwargs: Any
+    ) -> dict[int, StoreParameter]:
+        params, to_load = self._get_cached_persistent_parameters(id_lst)
+        if to_load:
+            data = self._param_entries("data", to_load)
+            sources = self._param_entries("sources", to_load)
+            new = {
+                i: StoreParameter.decode(
+                    id_=i, data=data[i], source=copy.deepcopy(sources[i]), **kwargs
+                )
+                for i in to_load
+            }
+            self.parameter_cache.update(new)
+            params.update(new)
+        return params
+
+    def _get_persistent_param_sources(self, id_lst: Iterable[int]) -> dict[int, ParamSource]:
+        sources, to_load = self._get_cached_persistent_param_sources(id_lst)
+        if to_load:
+            new = copy.deepcopy(self._param_entries("sources", to_load))
+            self.param_sources_cache.update(new)
+            sources.update(new)
+        return sources
+
+    def _get_persistent_parameter_set_status(self, id_lst: Iterable[int]) -> dict[int, bool]:
+        data = self._param_entries("data", id_lst)
+        # set values and files are objects; an unset parameter is stored as 0:
+        return {i: isinstance(d, dict) for i, d in data.items()}
+
+    def _get_persistent_parameter_IDs(self) -> list[int]:
+        with self.using_resource(_PARAMS, "read") as params:
+            return [int(i) for i in params["data"]]
+
+    # --- writers -----------------------------------------------------------------------
+
+    def _append_tasks(self, tasks: Iterable[JsonStoreTask]) -> None:
+        with self.using_resource(_META, "update") as md:
+            for task in tasks:
+                idx, meta, template = task.encode()
+                md["tasks"].insert(idx, meta)
+                md["template"]["tasks"].insert(idx, template)
+                md["num_added_tasks"] += 1
+
+    def _append_loops(self, loops: dict[int, LoopDescriptor]) -> None:
+        with self.using_resource(_META, "update") as md:
+            for loop in loops.values():
+                md["loops"].append(
+                    {
+                        "num_added_iterations": loop["num_added_iterations"],
+                        "iterable_parameters": loop["iterable_parameters"],
+                        "parents": loop["parents"],
+                    }
+                )
+                md["template"]["loops"].append(loop["loop_template"])
+
+    def _append_submissions(self, subs: dict[int, JSONDocument]) -> None:
+        with self.using_resource(_SUBS, "update") as subs_res:
+            for idx, sub in sorted(subs.items()):
+                if idx != len(subs_res):
+                    raise ValueError(
+                        f"Submission index {idx} is not the next index ({len(subs_res)})."
+                    )
+                subs_res.append(_json_keys(sub))
+
+    def _append_submission_parts(self, sub_parts: dict[int, dict[str, list[int]]]) -> None:
+        with self.using_resource(_SUBS, "update") as subs_res:
+            for sub_idx, parts in sub_parts.items():
+                subs_res[sub_idx].setdefault("submission_parts", {}).update(parts)
+
+    def _append_task_element_IDs(self, task_ID: int, elem_IDs: list[int]) -> None:
+        with self.using_resource(_META, "update") as md:
+            for task in md["tasks"]:
+                if task["id_"] == task_ID:
+                    task["element_IDs"].extend(elem_IDs)
+                    return
+        raise MissingStoreTaskError([task_ID])
+
+    def _append_elements(self, elems: Sequence[JsonStoreElement]) -> None:
+        with self.using_resource(_META, "update") as md:
+            md["elements"].extend(e.encode() for e in elems)
+
+    def _append_element_sets(self, task_id: int, es_js: Sequence[Mapping]) -> None:
+        task_idx = self._get_task_id_to_idx_map()[task_id]
+        with self.using_resource(_META, "update") as md:
+            md["template"]["tasks"][task_idx]["element_sets"].extend(es_js)
+
+    def _append_elem_iter_IDs(self, elem_ID: int, iter_IDs: Iterable[int]) -> None:
+        with self.using_resource(_META, "update") as md:
+            md["elements"][elem_ID]["iteration_IDs"].extend(iter_IDs)
+
+    def _append_elem_iters(self, iters: Sequence[JsonStoreElementIter]) -> None:
+        with self.using_resource(_META, "update") as md:
+            md["iters"].extend(i.encode() for i in iters)
+
+    def _append_elem_iter_EAR_IDs(self, iter_ID: int, act_idx: int, EAR_IDs: Sequence[int]) -> None:
+        with self.using_resource(_META, "update") as md:
+            it = md["iters"][iter_ID]
+            if it.get("EAR_IDs") is None:
+                it["EAR_IDs"] = {}
+            it["EAR_IDs"].setdefault(str(act_idx), []).extend(EAR_IDs)
+
+    def _update_elem_iter_EARs_initialised(self, iter_ID: int) -> None:
+        with self.using_resource(_META, "update") as md:
+            md["iters"][iter_ID]["EARs_initialised"] = True
+
+    def _append_EARs(self, EARs: Sequence[JsonStoreEAR]) -> None:
+        ts_fmt = self.ts_fmt
+        with self.using_resource(_META, "update") as md:
+            md["runs"].extend(r.encode(ts_fmt) for r in EARs)
+
+    def _update_EAR_submission_indices(self, sub_indices: Mapping[int, int]) -> None:
+        with self.using_resource(_META, "update") as md:
+            for run_ID, sub_idx in sub_indices.items():
+                md["runs"][run_ID]["submission_idx"] = sub_idx
+
+    def _update_EAR_start(
+        self, EAR_id: int, s_time: datetime, s_snap: dict[str, Any] | None, s_hn: str
+    ) -> None:
+        ts_fmt = self.ts_fmt
+        with self.using_resource(_META, "update") as md:
+            run = md["runs"][EAR_id]
+            run["start_time"] = encode_timestamp(s_time, ts_fmt)
+            run["snapshot_start"] = s_snap
+            run["run_hostname"] = s_hn
+
+    def _update_EAR_end(
+        self,
+        EAR_id: int,
+        e_time: datetime,
+        e_snap: dict[str, Any] | None,
+        ext_code: int,
+        success: bool,
+    ) -> None:
+        ts_fmt = self.ts_fmt
+        with self.using_resource(_META, "update") as md:
+            run = md["runs"][EAR_id]
+            run["end_time"] = encode_timestamp(e_time, ts_fmt)
+            run["snapshot_end"] = e_snap
+            run["exit_code"] = ext_code
+            run["success"] = success
+
+    def _update_EAR_skip(self, EAR_id: int) -> None:
+        with self.using_resource(_META, "update") as md:
+            md["runs"][EAR_id]["skip"] = True
+
+    def _update_js_metadata(self, js_meta: dict[int, dict[int, dict[str, Any]]]) -> None:
+        with self.using_resource(_SUBS, "update") as subs:
+            for sub_idx, per_js in js_meta.items():
+                for js_idx, meta in per_js.items():
+                    subs[sub_idx]["jobscripts"][js_idx].update(_json_keys(meta))
+
+    def _append_parameters(self, params: Sequence[StoreParameter]) -> None:
+        with self.using_resource(_PARAMS, "update") as store:
+            for p in params:
+                store["data"][str(p.id_)] = p.encode()
+                store["sources"][str(p.id_)] = dict(p.source)
+
+    def _set_parameter_values(self, set_parameters: dict[int, tuple[Any, bool]]) -> None:
+        current = self._get_persistent_parameters(list(set_parameters))
+        with self.using_resource(_PARAMS, "update") as store:
+            for p_id, (value, is_file) in set_parameters.items():
+                param = current[p_id]
+                param = param.set_file(value) if is_file else param.set_data(value)
+                store["data"][str(p_id)] = param.encode()
+
+    def _update_parameter_sources(self, sources: Mapping[int, ParamSource]) -> None:
+        current = self._param_entries("sources", sources)
+        with self.using_resource(_PARAMS, "update") as store:
+            for p_id, src in sources.items():
+                store["sources"][str(p_id)] = merge_param_source(current[p_id], src)
+
+    def _update_template_components(self, tc: dict[str, Any]) -> None:
+        with self.using_resource(_META, "update") as md:
+            md["template_components"] = tc
+
+    def _update_loop_index(self, iter_ID: int, loop_idx: Mapping[str, int]) -> None:
+        with self.using_resource(_META, "update") as md:
+            md["iters"][iter_ID].setdefault("loop_idx", {}).update(loop_idx)
+
+    def _update_loop_num_iters(self, index: int, num_iters: list[Any]) -> None:
+        with self.using_resource(_META, "update") as md:
+            md["loops"][index]["num_added_iterations"] = num_iters
+
+    def _update_loop_parents(self, index: int, parents: list[str]) -> None:
+        with self.using_resource(_META, "update") as md:
+            md["loops"][index]["parents"] = parents
+
+    # --- replaced workflows ------------------------------------------------------------
+
+    def remove_replaced_dir(self) -> None:
+        """Delete the pre-existing workflow that this one replaced (if any)."""
+        with self.using_resource(_META, "update") as md:
+            if "replaced_workflow" in md:
+                self.logger.debug("removing temporarily renamed pre-existing workflow.")
+                self.remove_path(md["replaced_workflow"])
+                del md["replaced_workflow"]
+
+    def reinstate_replaced_dir(self) -> None:
+        """Move the replaced pre-existing workflow (if any) back to this path."""
+        with self.using_resource(_META, "read") as md:
+            replaced = md.get("replaced_workflow")
+        if replaced:
+            self.logger.debug("reinstating temporarily renamed pre-existing workflow.")
+            self.rename_path(replaced, self.path)
+
+    # --- unsupported ---------------------------------------------------------------------
+
+    def zip(
+        self,
+        path: str = ".",
+        log: str | None = None,
+        overwrite: bool = False,
+        include_execute: bool = False,
+        include_rechunk_backups: bool = False,
+    ) -> str:
+        """Not supported by JSON stores."""
+        raise UnsupportedStoreOperationError("unsupported operation: zipping-json")
+
+    def unzip(self, path: str = ".", log: str | None = None) -> str:
+        """Not supported by JSON stores."""
+        raise UnsupportedStoreOperationError("unsupported operation: unzipping-json")
+
+    def rechunk_parameter_base(
+        self, chunk_size: int | None = None, backup: bool = True, status: bool = True
+    ) -> Any:
+        """Not supported by JSON stores."""
+        raise UnsupportedStoreOperationError("unsupported operation: rechunk-json")
+
+    def rechunk_runs(
+        self, chunk_size: int | None = None, backup: bool = True, status: bool = True
+    ) -> Any:
+        """Not supported by JSON stores."""
+        raise UnsupportedStoreOperationError("unsupported operation: rechunk-json")
+
+
+def _json_keys(obj: Any) -> Any:
+    """A copy of `obj` with dict keys turned into strings (as JSON will store them),
+    so that in-memory resource data matches what is read back."""
+    if isinstance(obj, dict):
+        return {str(k): _json_keys(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_keys(v) for v in obj]
+    return obj

@@ -1,0 +1,73 @@
+"""Shared fixtures for the persistence tests."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+REPO_ROOT = HERE.parent.parent
+FIXTURES_DIR = REPO_ROOT.parent / "shared" / "fixtures" / "hpcflow-0.2.0a190"
+# The interpreter of a side virtual environment holding hpcflow-new2==0.2.0a190
+# (scripts/test.sh makes one and sets WFSTORE_HPCFLOW_PYTHON).
+SIDE_PYTHON = Path(
+    os.environ.get("WFSTORE_HPCFLOW_PYTHON", "/work/side/hpcenv/bin/python")
+)
+
+sys.path.insert(0, str(HERE))  # for `store_dump`
+
+
+def tree_digest(path: Path) -> dict[str, str]:
+    """Map of relative file path to content digest, for every file under `path`."""
+    return {
+        str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(path.rglob("*"))
+        if p.is_file()
+    }
+
+
+def json_fixture_names() -> list[str]:
+    """Names of the JSON stores among the engine-written fixtures."""
+    if not FIXTURES_DIR.is_dir():
+        return []
+    return sorted(p.name for p in FIXTURES_DIR.iterdir() if (p / "metadata.json").is_file())
+
+
+@pytest.fixture
+def fixtures_dir() -> Path:
+    """The engine-written fixture stores (skips if absent)."""
+    if not FIXTURES_DIR.is_dir():
+        pytest.skip(f"fixture folder {FIXTURES_DIR} is missing")
+    return FIXTURES_DIR
+
+
+@pytest.fixture
+def side_python() -> Path:
+    """The side venv's Python holding hpcflow-new2==0.2.0a190 (skips if absent)."""
+    if not SIDE_PYTHON.is_file():
+        pytest.skip(
+            f"side venv with hpcflow-new2==0.2.0a190 not found at {SIDE_PYTHON}; create "
+            "it with: python3 -m venv /work/side/hpcenv && /work/side/hpcenv/bin/pip "
+            "install hpcflow-new2==0.2.0a190 zarr==2.17.2 'numcodecs<0.13'"
+        )
+    return SIDE_PYTHON
+
+
+@pytest.fixture
+def copy_store(tmp_path: Path):
+    """Copy a fixture store into tmp_path and return the copy's path."""
+
+    def _copy(src: Path) -> Path:
+        dst = tmp_path / src.name
+        shutil.copytree(src, dst)
+        for p in dst.rglob("*"):  # fixtures are read-only; copies must be writable
+            p.chmod(p.stat().st_mode | 0o200)
+        dst.chmod(dst.stat().st_mode | 0o200)
+        return dst
+
+    return _copy
