@@ -28,6 +28,12 @@ rm -rf target/wheels
 .venv-test/bin/maturin build -q --out target/wheels
 WHEEL=$(ls target/wheels/wfstore-*.whl)
 
+step "side environment with the engine (hpcflow-new2 0.2.0a190) for round-trip tests"
+[ -x .venv-hpcflow/bin/python ] || "$PY" -m venv .venv-hpcflow
+.venv-hpcflow/bin/python -m pip install -q --upgrade pip
+.venv-hpcflow/bin/python -m pip install -q "hpcflow-new2==0.2.0a190" "zarr==2.17.2" "numcodecs<0.13"
+export WFSTORE_HPCFLOW_PYTHON="$PWD/.venv-hpcflow/bin/python"
+
 step "Python suite (newest numpy and fsspec)"
 .venv-test/bin/python -m pip install -q --force-reinstall --no-deps "$WHEEL"
 .venv-test/bin/python -m pip install -q "$WHEEL[test]" msgpack
