@@ -4,7 +4,6 @@ archives are refused without writing anything outside the destination."""
 
 from __future__ import annotations
 
-import os
 import stat
 import zipfile
 from pathlib import Path
