@@ -16,7 +16,8 @@ pub const ZGROUP: &str = ".zgroup";
 
 /// Join a node path and a key with `/` (an empty path is the root).
 pub fn join(path: &str, key: &str) -> String {
-    let p = path.trim_matches('/');
+    let p = path.trim_end_matches('/');
+    let key = key.trim_start_matches('/');
     if p.is_empty() {
         key.to_string()
     } else {
@@ -48,8 +49,9 @@ pub struct ArrayMeta {
     pub fill_value: Json,
     /// `filters` (the object codec for object arrays).
     pub filters: Option<Vec<Json>>,
-    /// Separator of chunk-key dimensions (`.` or `/`).
-    pub dimension_separator: String,
+    /// Separator of chunk-key dimensions (`.` or `/`); `None` when `.zarray` has no
+    /// such key (zarr then uses `.`), kept absent when the document is rewritten.
+    pub dimension_separator: Option<String>,
 }
 
 impl ArrayMeta {
@@ -111,8 +113,8 @@ impl ArrayMeta {
             Some(_) => return Err(bad("\"filters\" is not a list".into())),
         };
         let dimension_separator = match obj.get("dimension_separator") {
-            None | Some(Json::Null) => ".".to_string(),
-            Some(Json::String(s)) if s == "." || s == "/" => s.clone(),
+            None | Some(Json::Null) => None,
+            Some(Json::String(s)) if s == "." || s == "/" => Some(s.clone()),
             Some(other) => return Err(bad(format!("bad dimension_separator {other}"))),
         };
         Ok(ArrayMeta {
@@ -128,17 +130,20 @@ impl ArrayMeta {
 
     /// The `.zarray` document as JSON.
     pub fn to_json(&self) -> Json {
-        json!({
+        let mut doc = json!({
             "chunks": self.chunks,
             "compressor": self.compressor.to_config(),
-            "dimension_separator": self.dimension_separator,
             "dtype": self.dtype,
             "fill_value": self.fill_value,
             "filters": self.filters,
             "order": "C",
             "shape": self.shape,
             "zarr_format": 2,
-        })
+        });
+        if let (Some(sep), Some(obj)) = (&self.dimension_separator, doc.as_object_mut()) {
+            obj.insert("dimension_separator".into(), Json::from(sep.as_str()));
+        }
+        doc
     }
 
     /// Number of chunks along each dimension.
@@ -158,7 +163,7 @@ impl ArrayMeta {
         idx.iter()
             .map(|i| i.to_string())
             .collect::<Vec<_>>()
-            .join(&self.dimension_separator)
+            .join(self.dimension_separator.as_deref().unwrap_or("."))
     }
 }
 
@@ -349,10 +354,29 @@ mod tests {
     }
 
     #[test]
+    fn absent_dimension_separator_stays_absent() {
+        let doc = ENGINE_ZARRAY.replace("    \"dimension_separator\": \".\",\n", "");
+        let m = ArrayMeta::parse("a", doc.as_bytes()).unwrap();
+        assert_eq!(m.dimension_separator, None);
+        assert_eq!(m.chunk_key(&[2]), "2");
+        assert_eq!(
+            String::from_utf8(to_json_bytes(&m.to_json()).unwrap()).unwrap(),
+            doc
+        );
+    }
+
+    #[test]
+    fn join_keeps_absolute_locations() {
+        assert_eq!(join("/tmp/x", "a"), "/tmp/x/a");
+        assert_eq!(join("", "/a"), "a");
+        assert_eq!(join("m/", ".zarray"), "m/.zarray");
+    }
+
+    #[test]
     fn chunk_keys() {
         let mut m = ArrayMeta::parse("m", ENGINE_ZARRAY.as_bytes()).unwrap();
         assert_eq!(m.chunk_key(&[3]), "3");
-        m.dimension_separator = "/".into();
+        m.dimension_separator = Some("/".into());
         assert_eq!(m.chunk_key(&[1, 2]), "1/2");
     }
 

@@ -94,9 +94,13 @@ impl DType {
                     _ => f16_bits(f).to_le_bytes().to_vec(),
                 }
             }
-            ('c', Json::Array(a)) if a.len() == 2 => {
-                let re = float(&a[0]).ok_or_else(bad)?;
-                let im = float(&a[1]).ok_or_else(bad)?;
+            ('c', v) => {
+                let (re, im) = match v {
+                    Json::Array(a) if a.len() == 2 => {
+                        (float(&a[0]).ok_or_else(bad)?, float(&a[1]).ok_or_else(bad)?)
+                    }
+                    other => (float(other).ok_or_else(bad)?, 0.0),
+                };
                 if self.size == 8 {
                     [(re as f32).to_le_bytes(), (im as f32).to_le_bytes()].concat()
                 } else {
@@ -398,7 +402,7 @@ impl NumericArray {
             compressor,
             fill_value,
             filters: None,
-            dimension_separator: ".".into(),
+            dimension_separator: Some(".".into()),
         };
         let arr = NumericArray {
             store,

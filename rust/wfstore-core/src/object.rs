@@ -133,7 +133,7 @@ impl ObjectArray {
             compressor: opts.compressor.clone(),
             fill_value: msgpack_to_json(&opts.fill_value)?,
             filters: Some(vec![opts.object_codec.filter_config()]),
-            dimension_separator: ".".into(),
+            dimension_separator: Some(".".into()),
         };
         match &opts.attrs {
             Some(a) => meta::write_attrs(store.as_ref(), &path, a)?,

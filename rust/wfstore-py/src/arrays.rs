@@ -372,6 +372,36 @@ impl PyObjectArray {
     }
 }
 
+/// A float as zarr-python writes a fill value: non-finite values as strings.
+fn float_fill(f: f64) -> serde_json::Value {
+    if f.is_nan() {
+        "NaN".into()
+    } else if f == f64::INFINITY {
+        "Infinity".into()
+    } else if f == f64::NEG_INFINITY {
+        "-Infinity".into()
+    } else {
+        serde_json::Value::from(f)
+    }
+}
+
+/// The `.zarray` fill value of a numeric array from a Python number (complex numbers
+/// as `[re, im]`, NaN and infinities as zarr-python spells them).
+fn numeric_fill_to_json(ob: &Bound<'_, PyAny>) -> PyResult<serde_json::Value> {
+    if ob.is_instance_of::<pyo3::types::PyComplex>() {
+        let re: f64 = ob.getattr("real")?.extract()?;
+        let im: f64 = ob.getattr("imag")?.extract()?;
+        return Ok(serde_json::Value::Array(vec![
+            float_fill(re),
+            float_fill(im),
+        ]));
+    }
+    if ob.is_instance_of::<pyo3::types::PyFloat>() {
+        return Ok(float_fill(ob.extract()?));
+    }
+    py_to_json(ob)
+}
+
 /// An N-dimensional numeric Zarr v2 array.
 #[pyclass(module = "wfstore._core", name = "NumericArray", frozen)]
 pub struct PyNumericArray {
@@ -413,7 +443,7 @@ impl PyNumericArray {
         let comp = compressor_from_py(compressor, compressor_kwargs)?;
         let fill = match fill_value {
             None => serde_json::Value::from(0),
-            Some(f) => py_to_json(f)?,
+            Some(f) => numeric_fill_to_json(f)?,
         };
         let st = store.inner.clone();
         let a = py
