@@ -123,6 +123,48 @@ impl DType {
     }
 }
 
+/// A float as zarr-python writes it in `.zarray`: non-finite values as strings.
+pub fn float_fill_json(f: f64) -> Json {
+    if f.is_nan() {
+        Json::from("NaN")
+    } else if f == f64::INFINITY {
+        Json::from("Infinity")
+    } else if f == f64::NEG_INFINITY {
+        Json::from("-Infinity")
+    } else {
+        Json::from(f)
+    }
+}
+
+impl DType {
+    /// The fill value as zarr-python records it for this dtype: floats as floats, a
+    /// real number given for a complex dtype as `[re, 0.0]`. Invalid values are left
+    /// for [`DType::fill_bytes`] to refuse.
+    pub fn normalize_fill(&self, fill: &Json) -> Json {
+        let as_float = |v: &Json| -> Option<Json> {
+            match v {
+                Json::Number(n) => n.as_f64().map(float_fill_json),
+                Json::String(s) if ["NaN", "Infinity", "-Infinity"].contains(&s.as_str()) => {
+                    Some(v.clone())
+                }
+                _ => None,
+            }
+        };
+        match (self.kind, fill) {
+            ('f', v) => as_float(v).unwrap_or_else(|| v.clone()),
+            ('c', Json::Array(a)) if a.len() == 2 => match (as_float(&a[0]), as_float(&a[1])) {
+                (Some(re), Some(im)) => Json::Array(vec![re, im]),
+                _ => fill.clone(),
+            },
+            ('c', v) => match as_float(v) {
+                Some(re) => Json::Array(vec![re, Json::from(0.0)]),
+                None => v.clone(),
+            },
+            _ => fill.clone(),
+        }
+    }
+}
+
 impl std::fmt::Display for DType {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let order = if self.size == 1 {
@@ -394,6 +436,7 @@ impl NumericArray {
                 path: meta::join(&store.location(), &path),
             });
         }
+        let fill_value = dt.normalize_fill(&fill_value);
         let fill = dt.fill_bytes(&fill_value)?;
         let meta = ArrayMeta {
             shape: shape.to_vec(),
@@ -582,6 +625,16 @@ mod tests {
         )
         .is_nan());
         assert!(d.fill_bytes(&Json::from("x")).is_err());
+        let c = DType::parse("<c8").unwrap();
+        assert_eq!(
+            c.normalize_fill(&Json::from(0)),
+            serde_json::json!([0.0, 0.0])
+        );
+        assert_eq!(
+            c.normalize_fill(&Json::from(f64::NAN.to_string())),
+            Json::from("NaN")
+        );
+        assert_eq!(f.normalize_fill(&Json::from(-3)), Json::from(-3.0));
     }
 
     #[test]

@@ -372,19 +372,6 @@ impl PyObjectArray {
     }
 }
 
-/// A float as zarr-python writes a fill value: non-finite values as strings.
-fn float_fill(f: f64) -> serde_json::Value {
-    if f.is_nan() {
-        "NaN".into()
-    } else if f == f64::INFINITY {
-        "Infinity".into()
-    } else if f == f64::NEG_INFINITY {
-        "-Infinity".into()
-    } else {
-        serde_json::Value::from(f)
-    }
-}
-
 /// The `.zarray` fill value of a numeric array from a Python number (complex numbers
 /// as `[re, im]`, NaN and infinities as zarr-python spells them).
 fn numeric_fill_to_json(ob: &Bound<'_, PyAny>) -> PyResult<serde_json::Value> {
@@ -392,12 +379,12 @@ fn numeric_fill_to_json(ob: &Bound<'_, PyAny>) -> PyResult<serde_json::Value> {
         let re: f64 = ob.getattr("real")?.extract()?;
         let im: f64 = ob.getattr("imag")?.extract()?;
         return Ok(serde_json::Value::Array(vec![
-            float_fill(re),
-            float_fill(im),
+            wfstore_core::numeric::float_fill_json(re),
+            wfstore_core::numeric::float_fill_json(im),
         ]));
     }
     if ob.is_instance_of::<pyo3::types::PyFloat>() {
-        return Ok(float_fill(ob.extract()?));
+        return Ok(wfstore_core::numeric::float_fill_json(ob.extract()?));
     }
     py_to_json(ob)
 }
