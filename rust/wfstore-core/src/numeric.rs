@@ -631,8 +631,8 @@ mod tests {
             serde_json::json!([0.0, 0.0])
         );
         assert_eq!(
-            c.normalize_fill(&Json::from(f64::NAN.to_string())),
-            Json::from("NaN")
+            c.normalize_fill(&Json::from("NaN")),
+            serde_json::json!(["NaN", 0.0])
         );
         assert_eq!(f.normalize_fill(&Json::from(-3)), Json::from(-3.0));
     }
