@@ -71,3 +71,29 @@ def copy_store(tmp_path: Path):
         return dst
 
     return _copy
+
+
+def zarr_fixture_names() -> list[str]:
+    """Names of the Zarr store folders among the engine-written fixtures."""
+    if not FIXTURES_DIR.is_dir():
+        return []
+    return sorted(p.name for p in FIXTURES_DIR.iterdir() if (p / ".zgroup").is_file())
+
+
+def zip_fixture_names() -> list[str]:
+    """Names (without ``.zip``) of the zipped Zarr stores among the fixtures."""
+    if not FIXTURES_DIR.is_dir():
+        return []
+    return sorted(p.stem for p in FIXTURES_DIR.glob("*.zip"))
+
+
+@pytest.fixture
+def copy_file(tmp_path: Path):
+    """Copy a fixture file into tmp_path and return the copy's path."""
+
+    def _copy(src: Path) -> Path:
+        dst = tmp_path / src.name
+        shutil.copyfile(src, dst)
+        return dst
+
+    return _copy

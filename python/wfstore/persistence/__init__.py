@@ -21,6 +21,8 @@ from .items import (
 )
 from .json_store import JSONPersistentStore
 from .pending import PendingChanges
+from .zarr_store import ZarrPersistentStore, ZarrStoreParameter
+from .zip_store import ZarrZipPersistentStore
 
 __all__ = [
     "PARAM_DATA_NOT_SET",
@@ -37,8 +39,11 @@ __all__ = [
     "StoreElementIter",
     "StoreParameter",
     "StoreTask",
+    "ZarrPersistentStore",
     "ZarrStoreEAR",
     "ZarrStoreElement",
     "ZarrStoreElementIter",
+    "ZarrStoreParameter",
     "ZarrStoreTask",
+    "ZarrZipPersistentStore",
 ]

@@ -409,8 +409,10 @@ class JSONPersistentStore(
 
     def _get_persistent_parameter_set_status(self, id_lst: Iterable[int]) -> dict[int, bool]:
         data = self._param_entries("data", id_lst)
-        # set values and files are objects; an unset parameter is stored as 0:
-        return {i: isinstance(d, dict) for i, d in data.items()}
+        # As the engine (hpcflow 0.2.0a190) answers: a stored parameter counts as set
+        # unless its data is None, so an unset one (stored as 0) counts as set too.
+        # Engine code relies on this answer; `get_parameters(...)[i].is_set` is exact.
+        return {i: d is not None for i, d in data.items()}
 
     def _get_persistent_parameter_IDs(self) -> list[int]:
         with self.using_resource(_PARAMS, "read") as params:

@@ -1,0 +1,175 @@
+"""The read-only Zarr zip store, format-compatible with hpcflow 0.2.0a190's zip store.
+
+A zip store is a Zarr store written into a zip archive with its keys at the archive's
+root (as :meth:`ZarrPersistentStore.zip` writes it). It is read in place through the
+Rust core (``Store.zip``); it cannot be changed, only unzipped into a Zarr store.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any, ClassVar, NoReturn
+
+from .. import _core
+from ..errors import ReadOnlyStoreError, UnsupportedStoreOperationError
+from .items import PersistentStoreFeatures
+from .zarr_store import ZarrPersistentStore
+
+#: Every member of the store API that writes (or would write) to the store.
+_WRITING_MEMBERS: tuple[str, ...] = (
+    "add_template_components",
+    "add_task",
+    "add_loop",
+    "add_submission",
+    "add_element_set",
+    "add_element",
+    "add_element_iteration",
+    "add_EAR",
+    "add_submission_part",
+    "add_set_parameter",
+    "add_unset_parameter",
+    "add_file",
+    "set_file",
+    "set_parameter_value",
+    "update_param_source",
+    "update_loop_num_iters",
+    "update_loop_parents",
+    "set_EAR_submission_index",
+    "set_EAR_start",
+    "set_EAR_end",
+    "set_EAR_skip",
+    "set_EARs_initialised",
+    "set_jobscript_metadata",
+    "remove_replaced_dir",
+    "reinstate_replaced_dir",
+    "rechunk_parameter_base",
+    "rechunk_runs",
+    "_append_tasks",
+    "_append_loops",
+    "_append_submissions",
+    "_append_submission_parts",
+    "_append_task_element_IDs",
+    "_append_elements",
+    "_append_element_sets",
+    "_append_elem_iter_IDs",
+    "_append_elem_iters",
+    "_append_elem_iter_EAR_IDs",
+    "_append_EARs",
+    "_append_files",
+    "_append_parameters",
+    "_set_parameter_values",
+    "_update_elem_iter_EARs_initialised",
+    "_update_EAR_submission_indices",
+    "_update_EAR_start",
+    "_update_EAR_end",
+    "_update_EAR_skip",
+    "_update_js_metadata",
+    "_update_parameter_sources",
+    "_update_template_components",
+    "_update_loop_index",
+    "_update_loop_num_iters",
+    "_update_loop_parents",
+)
+
+
+class ZarrZipPersistentStore(ZarrPersistentStore):
+    """A Zarr workflow store inside a zip archive: an archive format (e.g. for data
+    repositories), read in place and never modified.
+
+    Every member that would write raises :class:`~wfstore.errors.ReadOnlyStoreError`
+    naming the member; :meth:`unzip` expands the archive into a Zarr store;
+    :meth:`zip` refuses (:class:`~wfstore.errors.UnsupportedStoreOperationError`).
+
+    Parameters
+    ----------
+    app:
+        The engine application object, or None.
+    workflow:
+        The engine workflow, or None.
+    path:
+        The ``.zip`` archive.
+    fs:
+        The file system holding the archive (local if None; only local for now).
+    """
+
+    _name: ClassVar[str] = "zip"
+    _features: ClassVar[PersistentStoreFeatures] = PersistentStoreFeatures(
+        create=False,
+        edit=False,
+        jobscript_parallelism=False,
+        EAR_parallelism=False,
+        schedulers=False,
+        submission=False,
+    )
+
+    def _open_core_store(self) -> _core.Store:
+        return _core.Store.zip(self.path)
+
+    @property
+    def is_submittable(self) -> bool:
+        """Archives cannot be submitted."""
+        return False
+
+    def _read_only(self, member: str) -> NoReturn:
+        raise ReadOnlyStoreError(
+            f"{member}: the zip store {self.path!r} is read-only; unzip it first "
+            "(`unzip()`) to get a Zarr store that can be changed."
+        )
+
+    @classmethod
+    def write_empty_workflow(cls, app: Any, **kwargs: Any) -> None:
+        """Not supported: zip stores are made by zipping a Zarr store."""
+        raise ReadOnlyStoreError(
+            "write_empty_workflow: zip stores cannot be created empty; write a Zarr "
+            "store and zip it (`ZarrPersistentStore.zip()`)."
+        )
+
+    def save(self) -> None:
+        """Commit pending changes: a zip store never has any (every add/set raises)."""
+        if self.has_pending:
+            self._read_only("save")
+
+    def zip(
+        self,
+        path: str = ".",
+        log: str | None = None,
+        overwrite: bool = False,
+        include_execute: bool = False,
+        include_rechunk_backups: bool = False,
+    ) -> str:
+        """Not supported: the store is already a zip archive."""
+        raise UnsupportedStoreOperationError("Already a zip store!")
+
+    def unzip(self, path: str = ".", log: str | None = None) -> str:
+        """Expand the archive into a new Zarr store, returning its path.
+
+        `path` is the new store folder, or an existing folder to hold a store named
+        after the workflow. `log` is accepted for compatibility and not used.
+        """
+        dst = Path(path).resolve()
+        if dst.is_dir():
+            dst = dst / self._workflow_name()
+        if dst.exists():
+            raise FileExistsError(f"Directory at path already exists: {str(dst)!r}.")
+        _core.unzip(self.path, dst)
+        return str(dst)
+
+    def delete_no_confirm(self) -> None:
+        """Delete the archive."""
+        self._core_store = None
+        super().delete_no_confirm()
+
+
+def _make_read_only(name: str) -> Any:
+    @functools.wraps(getattr(ZarrPersistentStore, name))
+    def member(self: ZarrZipPersistentStore, *args: Any, **kwargs: Any) -> NoReturn:
+        self._read_only(name)
+
+    member.__doc__ = "Not supported: the zip store is read-only."
+    return member
+
+
+for _name in _WRITING_MEMBERS:
+    setattr(ZarrZipPersistentStore, _name, _make_read_only(_name))
+del _name

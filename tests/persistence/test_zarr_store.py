@@ -1,0 +1,420 @@
+"""Writing Zarr stores with wfstore: layout, round trips, numpy values, rechunk, zip,
+unzip and path operations. zarr-python 2.17.2 is used as an oracle of the layout."""
+
+from __future__ import annotations
+
+import enum
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import zarr
+from fsspec.implementations.local import LocalFileSystem
+from fsspec.implementations.memory import MemoryFileSystem
+from store_dump import dump_store, empty_workflow_kwargs, normalise, run_scenario
+from wfstore.errors import (
+    ParameterEncodeError,
+    StorePathError,
+    UnsupportedStoreOperationError,
+)
+from wfstore.persistence import ZarrPersistentStore, ZarrZipPersistentStore
+from wfstore.persistence.zarr_store import guess_chunks
+
+
+class Colour(enum.Enum):
+    """An enum parameter value."""
+
+    RED = "red"
+
+
+def _new(path: Path, **kwargs: Any) -> ZarrPersistentStore:
+    fs = LocalFileSystem()
+    ZarrPersistentStore.write_empty_workflow(None, **empty_workflow_kwargs(str(path), fs), **kwargs)
+    store = ZarrPersistentStore(None, None, path, fs)
+    store.run_dir_snapshot = lambda: {"data": {}}
+    return store
+
+
+def _scenario_store(path: Path, **kwargs: Any) -> ZarrPersistentStore:
+    store = _new(path, **kwargs)
+    run_scenario(store, Colour.RED)
+    assert not store.has_pending
+    return store
+
+
+def _dump(path: Path, cls: type = ZarrPersistentStore) -> Any:
+    return normalise(dump_store(cls(None, None, path), "zarr"))
+
+
+# --- layout ----------------------------------------------------------------------------
+
+
+BLOSC = {"id": "blosc", "cname": "lz4", "clevel": 5, "shuffle": 1, "blocksize": 0}
+
+
+@pytest.mark.parametrize(
+    ("compressor", "kwargs", "want"),
+    [
+        ("blosc", None, BLOSC),
+        ("Blosc", {"cname": "zstd", "clevel": 3}, {**BLOSC, "cname": "zstd", "clevel": 3}),
+        ("zstd", None, {"id": "zstd", "level": 1}),
+        ("zstd", {"level": 5}, {"id": "zstd", "level": 5}),
+        (None, None, None),
+    ],
+)
+def test_empty_layout(tmp_path: Path, compressor: Any, kwargs: Any, want: Any) -> None:
+    path = tmp_path / "wk"
+    _new(path, compressor=compressor, compressor_kwargs=kwargs)
+    root = zarr.open_group(str(path), mode="r")
+    attrs = root.attrs.asdict()
+    assert attrs["name"] == "wk_rt" and attrs["num_added_tasks"] == 0
+    for key in ("tasks", "loops", "submissions"):
+        assert attrs[key] == []
+    assert "replaced_workflow" not in attrs
+    expected = {
+        "metadata/tasks": (1, {}, [{"id": "vlen-array", "dtype": "<i8"}], 0),
+        "metadata/elements": (1000, {"seq_idx": [], "src_idx": []}, None, 0),
+        "metadata/iters": (
+            1000,
+            {"loops": [], "schema_parameters": [], "parameter_paths": []},
+            None,
+            0,
+        ),
+        "metadata/runs": (1, {"parameter_paths": []}, None, 0),
+        "parameters/base": (1, {}, None, 0),
+        "parameters/sources": (1000, {}, None, 0),
+    }
+    for arr_path, (chunks, arr_attrs, filters, fill) in expected.items():
+        meta = json.loads((path / arr_path / ".zarray").read_text())
+        assert meta["chunks"] == [chunks], arr_path
+        assert meta["shape"] == [0]
+        assert meta["dtype"] == "|O"
+        assert meta["compressor"] == want, arr_path
+        assert meta["fill_value"] == fill
+        if filters:
+            assert meta["filters"] == filters
+        else:
+            assert meta["filters"][0]["id"] == "msgpack2"
+        assert root[arr_path].attrs.asdict() == arr_attrs
+    assert isinstance(root["parameters/arrays"], zarr.Group)
+
+
+def test_empty_layout_replaced_and_bad_compressor(tmp_path: Path) -> None:
+    fs = LocalFileSystem()
+    kw = empty_workflow_kwargs(str(tmp_path / "wk"), fs)
+    ZarrPersistentStore.write_empty_workflow(None, **{**kw, "replaced_wk": "/old"})
+    assert zarr.open_group(kw["wk_path"], mode="r").attrs["replaced_workflow"] == "/old"
+    with pytest.raises(StorePathError):  # a store is there already
+        ZarrPersistentStore.write_empty_workflow(None, **kw)
+    with pytest.raises(StorePathError, match="compressor"):
+        ZarrPersistentStore.write_empty_workflow(
+            None, **{**kw, "wk_path": str(tmp_path / "x")}, compressor="lzma"
+        )
+
+
+def test_non_local_fs_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(UnsupportedStoreOperationError, match="local file system"):
+        ZarrPersistentStore(None, None, "/wk", MemoryFileSystem())
+
+
+# --- round trips -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("compressor", ["blosc", "zstd", None])
+def test_scenario_round_trip(tmp_path: Path, compressor: Any) -> None:
+    store = _scenario_store(tmp_path / "wk", compressor=compressor)
+    written = normalise(dump_store(store, "zarr"))
+    assert _dump(tmp_path / "wk") == written
+    assert written["counts"] == {"elements": 3, "iters": 4, "runs": 5, "params": 6}
+    params = {p["id_"]: p for p in written["parameters"]}
+    assert params[3]["data"] == {"__set__": [1, 2, 3]}
+    assert params[4]["data"] == "red"
+    assert params[5]["data"] == {"__tuple__": ["done", [1, 2]]}
+    assert [t["id_"] for t in written["tasks"]] == [1, 0]
+    assert written["tasks"][1]["element_IDs"] == [0, 2]
+    assert written["loops"]["0"] == {
+        "num_added_iterations": [[[0], 2]],
+        "iterable_parameters": {"p1": {"input_task": 0, "output_tasks": [0]}},
+        "parents": ["outer"],
+    }
+    assert written["runs_skipped"] == [False, False, False, True, False]
+    assert written["runs"][0]["success"] is True
+    assert written["runs"][2]["exit_code"] == 1
+    assert written["submissions"]["0"]["jobscripts"][0]["process_ID"] == 42
+    assert written["template_components"]["parameters"] == {
+        "h0": {"type": "p1"},
+        "h1": {"type": "p2"},
+    }
+
+    # zarr-python reads the same rows:
+    root = zarr.open_group(str(tmp_path / "wk"), mode="r")
+    assert len(root["metadata/runs"]) == 5
+    assert root["metadata/tasks"][1].tolist() == [1]
+    assert root["parameters/base"][5]["data"] == ["done", [1, 2]]
+    assert root["parameters/sources"][5] == {"EAR_ID": 0, "type": "EAR_output"}
+    assert root.attrs["tasks"] == [
+        {"id_": 1, "element_IDs_idx": 1},
+        {"id_": 0, "element_IDs_idx": 0},
+    ]
+
+
+def test_pending_merged_before_commit(tmp_path: Path) -> None:
+    store = _scenario_store(tmp_path / "wk")
+    p = store.add_unset_parameter({"type": "EAR_output"}, save=False)
+    e = store.add_element(0, 0, {}, {}, save=False)
+    assert store.get_parameter_set_statuses([p]) == [False]
+    assert store.get_tasks_by_IDs([0])[0].element_IDs == [0, 2, e]
+    assert _dump(tmp_path / "wk")["counts"]["params"] == 6
+    store.save()
+    assert _dump(tmp_path / "wk")["counts"] == {
+        "elements": 4,
+        "iters": 4,
+        "runs": 5,
+        "params": 7,
+    }
+    # an unset parameter is the fill value: no chunk is written for it
+    assert not (tmp_path / "wk" / "parameters" / "base" / str(p)).exists()
+    store.set_parameter_value(p, [1, 2])
+    assert (tmp_path / "wk" / "parameters" / "base" / str(p)).is_file()
+    assert ZarrPersistentStore(None, None, tmp_path / "wk").get_parameters([p])[0].data == [
+        1,
+        2,
+    ]
+
+
+def test_batch_update(tmp_path: Path) -> None:
+    store = _new(tmp_path / "wk")
+    with store.batch_update():
+        store.add_set_parameter(1, {"type": "a"})
+        store.add_set_parameter(2, {"type": "a"})
+        assert _dump(tmp_path / "wk")["counts"]["params"] == 0
+    assert _dump(tmp_path / "wk")["counts"]["params"] == 2
+    with pytest.raises(RuntimeError), store.batch_update():
+        store.add_set_parameter(3, {"type": "a"})
+        raise RuntimeError("boom")
+    assert not store.has_pending
+    assert _dump(tmp_path / "wk")["counts"]["params"] == 2
+
+
+def test_numpy_parameters(tmp_path: Path) -> None:
+    store = _new(tmp_path / "wk")
+    big = np.arange(200_000, dtype="<f8").reshape(400, 500)
+    masked = np.ma.MaskedArray([1.5, 2.5, 3.5], mask=[False, True, False])
+    value = {
+        "a": np.arange(6, dtype="<i4").reshape(2, 3),
+        "t": (np.array([True, False]), "x"),
+        "m": masked,
+        "big": big,
+        "plain": [1, {"b": np.float32(2.5)}],
+    }
+    p0 = store.add_set_parameter(value, {"type": "local_input"})
+    p1 = store.add_unset_parameter({"type": "EAR_output"})
+    p2 = store.add_set_parameter(np.ma.MaskedArray([[1, 2]], mask=[[True, False]]), {})
+    store.set_parameter_value(p1, np.eye(3))
+
+    fresh = ZarrPersistentStore(None, None, tmp_path / "wk")
+    got0, got1, got2 = (p.data for p in fresh.get_parameters([p0, p1, p2]))
+    assert got0["a"].dtype == np.dtype("<i4")
+    np.testing.assert_array_equal(got0["a"], value["a"])
+    assert isinstance(got0["t"], tuple) and got0["t"][1] == "x"
+    np.testing.assert_array_equal(got0["t"][0], [True, False])
+    assert isinstance(got0["m"], np.ma.MaskedArray)
+    assert got0["m"].mask.tolist() == [False, True, False]
+    np.testing.assert_array_equal(got0["m"].data, masked.data)
+    np.testing.assert_array_equal(got0["big"], big)
+    assert got0["plain"] == [1, {"b": 2.5}]
+    np.testing.assert_array_equal(got1, np.eye(3))
+    assert got2.mask.tolist() == [[True, False]]
+
+    # the engine's layout, read by zarr-python:
+    root = zarr.open_group(str(tmp_path / "wk"), mode="r")
+    base = root["parameters/base"][p0]
+    lookup = base["type_lookup"]
+    assert lookup["tuples"] == [["t"]]
+    assert [p for p, _ in lookup["arrays"]] == [["a"], ["t", 0], ["m"], ["m"], ["big"]]
+    assert lookup["masked_arrays"] == [[["m"], [2, 3]]]
+    assert base["data"]["a"] == 0 and base["data"]["m"] is None
+    grp = root[f"parameters/arrays/param_{p0}"]
+    assert sorted(grp.array_keys()) == ["arr_0", "arr_1", "arr_2", "arr_3", "arr_4"]
+    np.testing.assert_array_equal(grp["arr_4"][:], big)
+    assert list(grp["arr_4"].chunks) == guess_chunks(big.shape, 8) == [200, 250]
+    meta = json.loads((tmp_path / "wk/parameters/arrays/param_0/arr_1/.zarray").read_text())
+    assert meta["fill_value"] is False and meta["compressor"] == BLOSC
+    assert root[f"parameters/arrays/param_{p1}/arr_0"][:].tolist() == np.eye(3).tolist()
+
+
+def test_guess_chunks_matches_zarr() -> None:
+    from zarr.util import guess_chunks as zarr_guess
+
+    for shape, size in [
+        ((2, 3), 8),
+        ((5,), 8),
+        ((400, 500), 8),
+        ((10_000_000,), 4),
+        ((3, 4000, 5000), 2),
+        ((0, 7), 8),
+        ((1,), 1),
+    ]:
+        assert tuple(guess_chunks(shape, size)) == zarr_guess(shape, size), shape
+
+
+def test_unencodable_value_named(tmp_path: Path) -> None:
+    store = _new(tmp_path / "wk")
+    with pytest.raises(ParameterEncodeError) as info:
+        store.add_set_parameter({"x": object()}, {"type": "a"})
+    assert "object" in str(info.value)
+    with pytest.raises(ParameterEncodeError):
+        store.add_set_parameter(np.array(["a", "b"]), {"type": "a"})
+    assert not store.has_pending
+
+
+# --- rechunk -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backup", [True, False])
+def test_rechunk(tmp_path: Path, backup: bool, capsys: pytest.CaptureFixture) -> None:
+    path = tmp_path / "wk"
+    store = _scenario_store(path)
+    before = _dump(path)
+    rep = store.rechunk_runs(backup=backup, status=True)
+    assert rep["rows"] == 5 and rep["new_chunk_size"] == 5
+    assert "Rechunking runs: 5/5" in capsys.readouterr().err
+    rep = store.rechunk_parameter_base(chunk_size=4, backup=backup, status=False)
+    assert rep["old_chunk_size"] == 1 and rep["new_chunk_size"] == 4
+    assert capsys.readouterr().err == ""
+    assert json.loads((path / "metadata/runs/.zarray").read_text())["chunks"] == [5]
+    assert (path / "metadata/runs.bak").is_dir() is backup
+    assert (path / "parameters/base.bak").is_dir() is backup
+    assert _dump(path) == before
+    assert normalise(dump_store(store, "zarr")) == before
+    root = zarr.open_group(str(path), mode="r")
+    assert root["metadata/runs"].attrs.asdict() == {
+        "parameter_paths": ["resources.any", "inputs.p1", "outputs.p2", "inputs.p3"]
+    }
+    if backup:
+        assert len(zarr.open_array(str(path / "metadata/runs.bak"), mode="r")) == 5
+        # a second rechunk keeps the first backup (the original chunking), as the
+        # engine does:
+        rep = store.rechunk_runs(chunk_size=2, status=False)
+        assert rep["backup"] == str(path / "metadata/runs.bak")
+        bak = json.loads((path / "metadata/runs.bak/.zarray").read_text())
+        assert bak["chunks"] == [1]
+        assert json.loads((path / "metadata/runs/.zarray").read_text())["chunks"] == [2]
+        assert _dump(path) == before
+    # still writable after rechunking:
+    store.set_EAR_skip(0)
+    store.add_set_parameter([1], {"type": "a"})
+    fresh = ZarrPersistentStore(None, None, path)
+    assert fresh.get_EAR_skipped(0) is True
+    assert fresh.get_parameters([6])[0].data == [1]
+
+
+def test_rechunk_refuses_pending(tmp_path: Path) -> None:
+    store = _scenario_store(tmp_path / "wk")
+    store.add_set_parameter(1, {}, save=False)
+    with pytest.raises(UnsupportedStoreOperationError, match="pending"):
+        store.rechunk_runs(status=False)
+
+
+# --- zip / unzip ---------------------------------------------------------------------
+
+
+def test_zip_and_unzip(tmp_path: Path) -> None:
+    path = tmp_path / "wk"
+    store = _scenario_store(path)
+    (path / "artifacts" / "submissions" / "0" / "execute").mkdir(parents=True)
+    (path / "artifacts" / "submissions" / "0" / "execute" / "f.txt").write_text("x")
+    (path / "artifacts" / "submissions" / "0" / "js_0.sh").write_text("echo")
+    store.rechunk_runs(status=False)
+    before = _dump(path)
+
+    out = tmp_path / "out"
+    out.mkdir()
+    archive = store.zip(str(out))
+    assert archive == str(out / "wk_rt.zip")
+    with zipfile.ZipFile(archive) as zf:
+        names = zf.namelist()
+        assert zf.testzip() is None
+    assert ".zattrs" in names and ".zgroup" in names
+    assert "metadata/runs/.zarray" in names
+    assert "artifacts/submissions/0/js_0.sh" in names
+    assert not any("execute" in n or "runs.bak" in n for n in names)
+
+    with pytest.raises(FileExistsError, match="overwrite"):
+        store.zip(str(out))
+    full = store.zip(archive, overwrite=True, include_execute=True, include_rechunk_backups=True)
+    with zipfile.ZipFile(full) as zf:
+        names = zf.namelist()
+    assert "artifacts/submissions/0/execute/f.txt" in names
+    assert "metadata/runs.bak/.zarray" in names
+    assert sorted(p.name for p in out.iterdir()) == ["wk_rt.zip"]
+
+    zstore = ZarrZipPersistentStore(None, None, archive)
+    assert normalise(dump_store(zstore, "zarr")) == before
+    # zarr-python reads the archive too:
+    zroot = zarr.open_group(zarr.storage.ZipStore(archive, mode="r"), mode="r")
+    assert zroot.attrs["name"] == "wk_rt" and len(zroot["metadata/runs"]) == 5
+
+    new = zstore.unzip(str(tmp_path / "unzipped"))
+    assert new == str(tmp_path / "unzipped")
+    assert _dump(Path(new)) == before
+    assert zstore.unzip(str(out)) == str(out / "wk_rt")
+    with pytest.raises(FileExistsError):
+        zstore.unzip(str(out))  # out/wk_rt exists now
+    with pytest.raises(UnsupportedStoreOperationError, match="Not a zip store"):
+        store.unzip(str(tmp_path))
+
+    # the unzipped store is a normal, writable Zarr store:
+    wstore = ZarrPersistentStore(None, None, new)
+    wstore.add_set_parameter({"z": 1}, {"type": "a"})
+    assert ZarrPersistentStore(None, None, new).get_parameters([6])[0].data == {"z": 1}
+
+
+def test_zip_to_file_path(tmp_path: Path) -> None:
+    store = _scenario_store(tmp_path / "wk")
+    dst = tmp_path / "named.zip"
+    assert store.zip(str(dst)) == str(dst)
+    assert zipfile.is_zipfile(dst)
+
+
+# --- paths ---------------------------------------------------------------------------
+
+
+def test_copy_delete_and_replaced_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "wk"
+    store = _scenario_store(path)
+    before = _dump(path)
+    copied = store.copy()
+    assert copied == tmp_path / "wk_copy"
+    assert _dump(copied) == before
+    with pytest.raises(StorePathError):
+        store.copy(copied)
+
+    old = tmp_path / "old"
+    old.mkdir()
+    fs = LocalFileSystem()
+    kw = empty_workflow_kwargs(str(tmp_path / "new"), fs)
+    ZarrPersistentStore.write_empty_workflow(None, **{**kw, "replaced_wk": str(old)})
+    new = ZarrPersistentStore(None, None, tmp_path / "new")
+    new.remove_replaced_dir()
+    assert not old.exists()
+    assert "replaced_workflow" not in zarr.open_group(str(tmp_path / "new")).attrs
+    new.reinstate_replaced_dir()  # nothing to reinstate
+    assert (tmp_path / "new").is_dir()
+
+    monkeypatch.setattr("builtins.input", lambda _: "n")
+    ZarrPersistentStore(None, None, copied).delete()
+    assert copied.exists()
+    monkeypatch.setattr("builtins.input", lambda _: "y")
+    ZarrPersistentStore(None, None, copied).delete()
+    assert not copied.exists()
+
+    archive = store.zip(str(tmp_path / "a.zip"))
+    zstore = ZarrZipPersistentStore(None, None, archive)
+    zcopy = zstore.copy(tmp_path / "b.zip")
+    assert _dump(zcopy, ZarrZipPersistentStore) == before
+    zstore.delete_no_confirm()
+    assert not Path(archive).exists()
