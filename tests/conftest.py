@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -18,3 +19,12 @@ def fixtures_root() -> Path:
     if not FIXTURES_ROOT.is_dir():
         pytest.skip(f"fixture stores not found at {FIXTURES_ROOT}")
     return FIXTURES_ROOT
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under CI the engine's fixture stores must be there: a run that skipped every
+    compatibility test would pass without testing what matters."""
+    if os.environ.get("CI") and not FIXTURES_ROOT.is_dir():
+        raise pytest.UsageError(
+            f"CI is set but the engine fixture stores are missing at {FIXTURES_ROOT}"
+        )

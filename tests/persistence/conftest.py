@@ -50,6 +50,8 @@ def fixtures_dir() -> Path:
 def side_python() -> Path:
     """The side venv's Python holding hpcflow-new2==0.2.0a190 (skips if absent)."""
     if not SIDE_PYTHON.is_file():
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set but the engine side venv is missing at {SIDE_PYTHON}")
         pytest.skip(
             f"side venv with hpcflow-new2==0.2.0a190 not found at {SIDE_PYTHON}; create "
             "it with: python3 -m venv /work/side/hpcenv && /work/side/hpcenv/bin/pip "

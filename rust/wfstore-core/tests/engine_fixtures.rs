@@ -9,6 +9,12 @@ use wfstore_core::{LocalStore, NumericArray, ObjectArray, Store, ZipStore};
 fn fixtures() -> Option<PathBuf> {
     let p =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/hpcflow-0.2.0a190");
+    if !p.is_dir() && std::env::var_os("CI").is_some() {
+        panic!(
+            "CI is set but the engine fixture stores are missing at {}",
+            p.display()
+        );
+    }
     p.is_dir().then_some(p)
 }
 
