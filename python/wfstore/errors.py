@@ -201,3 +201,13 @@ class MissingStoreLoopError(MissingStoreItemError):
 
 class StorePathError(StoreError, ValueError):
     """A store path is unusable (e.g. a copy destination that already exists)."""
+
+
+class StoreLockError(StoreError, TimeoutError):
+    """The store's writer lock could not be taken (timed out) or released."""
+
+
+class ConcurrentModificationError(StoreError, RuntimeError):
+    """Another process changed the store in a way that conflicts with this commit
+    (for example it appended items with the IDs this process assigned); nothing of the
+    conflicting step was written."""

@@ -42,6 +42,7 @@ from fsspec.implementations.local import LocalFileSystem
 
 from .. import _core
 from ..errors import (
+    ConcurrentModificationError,
     MissingParameterData,
     MissingStoreEARError,
     MissingStoreElementError,
@@ -68,6 +69,7 @@ from .items import (
     merge_param_source,
     relative_path,
 )
+from .lock import StoreLock
 from .resources import CallbackStoreResource, is_local_fs
 
 _ATTRS = "attrs"
@@ -285,6 +287,7 @@ class ZarrPersistentStore(
     ) -> None:
         fs = fs if fs is not None else LocalFileSystem()
         self._core_store: _core.Store | None = None
+        self._store_lock: StoreLock | None = None
         self._resources = {
             _ATTRS: CallbackStoreResource(
                 _ATTRS, load=self._load_root_attrs, dump=self._dump_root_attrs
@@ -322,14 +325,78 @@ class ZarrPersistentStore(
     def _dump_root_attrs(self, attrs: dict[str, Any]) -> None:
         self.core_store.write_attrs("", attrs)
 
+    # --- writing safely beside other processes ------------------------------------------
+
+    @property
+    def store_lock(self) -> StoreLock | contextlib.nullcontext[None]:
+        """The store's writer lock (see :mod:`wfstore.persistence.lock`), taken by every
+        write that reads and rewrites data other processes may change: the root
+        attributes, array attributes (lookup lists), appends, and rows of chunks that
+        hold more than one row. Callable as a context manager; re-entrant."""
+        if not self._is_local_fs:
+            return contextlib.nullcontext()
+        if self._store_lock is None:
+            self._store_lock = StoreLock(self.path)
+        return self._store_lock
+
+    @property
+    def _is_local_fs(self) -> bool:
+        return is_local_fs(self.fs)
+
     @contextlib.contextmanager
-    def _mutate_array_attrs(self, arr: _core.ObjectArray) -> Iterator[dict[str, Any]]:
-        """The attributes of `arr` (lookup lists), written back if changed."""
-        orig = arr.attrs()
-        attrs = copy.deepcopy(orig)
-        yield attrs
-        if attrs != orig:
-            arr.set_attrs(attrs)
+    def _locked(self) -> Iterator[None]:
+        lock = self.store_lock
+        if isinstance(lock, StoreLock):
+            with lock():
+                yield
+        else:
+            yield
+
+    @contextlib.contextmanager
+    def using_resource(self, res_label: str, action: str) -> Iterator[Any]:  # type: ignore[override]
+        """As :meth:`PersistentStore.using_resource`; updating the root attributes also
+        holds the store lock, from loading them to writing them back, so that
+        concurrent updates from other processes are never lost."""
+        if res_label == _ATTRS and action == "update":
+            with self._locked(), super().using_resource(res_label, action) as data:
+                yield data
+        else:
+            with super().using_resource(res_label, action) as data:
+                yield data
+
+    def _write_rows(
+        self,
+        path: str,
+        make_rows: Callable[[_core.ObjectArray, dict[str, Any]], Any],
+        write: Callable[[_core.ObjectArray, Any], None],
+        shared: Callable[[_core.ObjectArray], bool],
+        write_empty_chunks: bool = True,
+    ) -> None:
+        """Make rows with ``make_rows(arr, attrs)`` and store them with
+        ``write(arr, rows)``.
+
+        `attrs` are the array's attributes (lookup lists), which `make_rows` may extend;
+        extended attributes are written before the rows. Without the store lock this
+        is safe only when no other process can change what is read and written: so the
+        lock is taken when ``shared(arr)`` says the write touches shared data, and when
+        the lookup lists grow (then the rows are made again, from the attributes as
+        they are under the lock)."""
+        arr = self._array(path, write_empty_chunks)
+        if not shared(arr):
+            orig = arr.attrs()
+            attrs = copy.deepcopy(orig)
+            rows = make_rows(arr, attrs)
+            if attrs == orig:
+                write(arr, rows)
+                return
+        with self._locked():
+            arr = self._array(path, write_empty_chunks)
+            orig = arr.attrs()
+            attrs = copy.deepcopy(orig)
+            rows = make_rows(arr, attrs)
+            if attrs != orig:
+                arr.set_attrs(attrs)
+            write(arr, rows)
 
     # --- item classes ------------------------------------------------------------------
 
@@ -731,17 +798,21 @@ class ZarrPersistentStore(
                 break
         else:
             raise MissingStoreTaskError([task_ID])
-        arr = self._array(TASKS_ARR)
-        current = arr.get([row_idx])[0]
-        new = np.concatenate([np.asarray(current, dtype="<i8"), np.asarray(elem_IDs, "<i8")])
-        arr.set([row_idx], [new])
+        with self._locked():
+            arr = self._array(TASKS_ARR)
+            current = arr.get([row_idx])[0]
+            new = np.concatenate([np.asarray(current, "<i8"), np.asarray(elem_IDs, "<i8")])
+            arr.set([row_idx], [new])
 
     def _append_rows(self, path: str, items: Sequence[Any], encode: Callable) -> None:
-        arr = self._array(path)
-        with self._mutate_array_attrs(arr) as attrs:
-            rows = [encode(item, attrs) for item in items]
-        if rows:
-            arr.append(rows)
+        if not items:
+            return
+
+        def make_rows(arr: _core.ObjectArray, attrs: dict[str, Any]) -> list[Any]:
+            _check_next_ids(path, arr, [item.id_ for item in items])
+            return [encode(item, attrs) for item in items]
+
+        self._write_rows(path, make_rows, lambda arr, rows: arr.append(rows), _always)
 
     def _append_elements(self, elems: Sequence[ZarrStoreElement]) -> None:
         self._append_rows(ELEMS_ARR, elems, lambda e, a: e.encode(a))
@@ -767,11 +838,12 @@ class ZarrPersistentStore(
         ids = list(ids)
         if not ids:
             return
-        arr = self._array(path)
-        rows = self._rows(arr, ids, error)
-        with self._mutate_array_attrs(arr) as attrs:
-            new = [encode(change(i, decode(rows[i], attrs)), attrs) for i in ids]
-        arr.set(ids, new)
+
+        def make_rows(arr: _core.ObjectArray, attrs: dict[str, Any]) -> list[Any]:
+            rows = self._rows(arr, ids, error)
+            return [encode(change(i, decode(rows[i], attrs)), attrs) for i in ids]
+
+        self._write_rows(path, make_rows, lambda arr, rows: arr.set(ids, rows), _multi_row_chunks)
 
     def _update_iters(self, ids: Sequence[int], change: Callable[[int, Any], Any]) -> None:
         self._update_rows(
@@ -879,33 +951,41 @@ class ZarrPersistentStore(
     def _append_parameters(self, params: Sequence[ZarrStoreParameter]) -> None:
         if not params:
             return
-        base = self._array(PARAM_BASE_ARR, write_empty_chunks=False)
-        sources = self._array(PARAM_SOURCES_ARR)
-        if [p.id_ for p in params] != list(range(len(base), len(base) + len(params))):
-            raise StorePathError(
-                f"Parameter IDs {[p.id_ for p in params]!r} do not follow the "
-                f"{len(base)} persistent parameters."
-            )
-        encoded = [self._encode_param(p) for p in params]
-        sources.append([dict(sorted(p.source.items())) for p in params])
-        base.append(encoded)
+        with self._locked():
+            base = self._array(PARAM_BASE_ARR, write_empty_chunks=False)
+            sources = self._array(PARAM_SOURCES_ARR)
+            _check_next_ids(PARAM_BASE_ARR, base, [p.id_ for p in params])
+            encoded = [self._encode_param(p) for p in params]
+            sources.append([dict(sorted(p.source.items())) for p in params])
+            base.append(encoded)
 
     def _set_parameter_values(self, set_parameters: dict[int, tuple[Any, bool]]) -> None:
         ids = list(set_parameters)
-        current = self._get_persistent_parameters(ids)
-        encoded = []
-        for p_id in ids:
-            value, is_file = set_parameters[p_id]
-            param = current[p_id]
-            param = param.set_file(value) if is_file else param.set_data(value)
-            encoded.append(self._encode_param(param))
-        self._array(PARAM_BASE_ARR, write_empty_chunks=False).set(ids, encoded)
+
+        def make_rows(arr: _core.ObjectArray, attrs: dict[str, Any]) -> list[Any]:
+            current = self._get_persistent_parameters(ids)
+            encoded = []
+            for p_id in ids:
+                value, is_file = set_parameters[p_id]
+                param = current[p_id]
+                param = param.set_file(value) if is_file else param.set_data(value)
+                encoded.append(self._encode_param(param))
+            return encoded
+
+        self._write_rows(
+            PARAM_BASE_ARR,
+            make_rows,
+            lambda arr, rows: arr.set(ids, rows),
+            _multi_row_chunks,
+            write_empty_chunks=False,
+        )
 
     def _update_parameter_sources(self, sources: Mapping[int, ParamSource]) -> None:
         ids = list(sources)
-        arr = self._array(PARAM_SOURCES_ARR)
-        current = self._rows(arr, ids, MissingParameterData)
-        arr.set(ids, [merge_param_source(current[i], sources[i]) for i in ids])
+        with self._locked():
+            arr = self._array(PARAM_SOURCES_ARR)
+            current = self._rows(arr, ids, MissingParameterData)
+            arr.set(ids, [merge_param_source(current[i], sources[i]) for i in ids])
 
     # --- replaced workflows ------------------------------------------------------------
 
@@ -1026,3 +1106,24 @@ class ZarrPersistentStore(
         """Rechunk ``metadata/runs`` (default: one chunk), keeping the old array as
         ``runs.bak`` if `backup`; returns a report of the rechunk."""
         return self._rechunk(RUNS_ARR, chunk_size, backup, status)
+
+
+def _always(arr: _core.ObjectArray) -> bool:
+    return True
+
+
+def _multi_row_chunks(arr: _core.ObjectArray) -> bool:
+    """Whether a row write is a read-modify-write of a chunk that other rows share."""
+    return arr.chunk_size != 1
+
+
+def _check_next_ids(path: str, arr: _core.ObjectArray, ids: Sequence[int]) -> None:
+    """Appended rows must carry the IDs that follow the array's rows: otherwise another
+    process appended rows since these IDs were given out."""
+    expected = list(range(len(arr), len(arr) + len(ids)))
+    if list(ids) != expected:
+        raise ConcurrentModificationError(
+            f"Cannot append IDs {list(ids)!r} to {path!r}: it holds {len(arr)} rows, so the "
+            f"next IDs are {expected!r} (another process added items since these IDs "
+            "were given out); nothing was appended."
+        )

@@ -1,0 +1,217 @@
+"""Concurrent writers on one Zarr store, and the NFS-safe store lock they rely on.
+
+Several processes (8, as the engine's jobs would be) update one store at once, one
+commit per call: run starts and ends, output parameter values and sources (rows that
+share chunks), and jobscript metadata in the root attributes (a read-modify-write of
+one shared document). Afterwards every update must be there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from fsspec.implementations.local import LocalFileSystem
+from store_dump import empty_workflow_kwargs
+from wfstore.errors import ConcurrentModificationError, StoreError, StoreLockError
+from wfstore.persistence import ZarrPersistentStore
+from wfstore.persistence.lock import LOCK_NAME, StoreLock
+
+HERE = Path(__file__).resolve().parent
+WORKERS = 8
+RUNS_PER_WORKER = 6
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(HERE), *[p for p in sys.path if p and "wfstore" in p], env.get("PYTHONPATH", "")]
+    )
+    return env
+
+
+def _build(path: Path, n_runs: int) -> ZarrPersistentStore:
+    fs = LocalFileSystem()
+    ZarrPersistentStore.write_empty_workflow(None, **empty_workflow_kwargs(str(path), fs))
+    store = ZarrPersistentStore(None, None, path, fs)
+    store.run_dir_snapshot = lambda: None
+    with store.batch_update():
+        t = store.add_task(0, {"insert_ID": 0, "element_sets": [], "schema": ["s"]})
+        for r in range(n_runs):
+            p_in = store.add_set_parameter(r, {"type": "UNSET-FOR-TEST"}, save=False)
+            p_out = store.add_unset_parameter({"type": "EAR_output", "run": r}, save=False)
+            e = store.add_element(t, 0, {}, {}, save=False)
+            data_idx = {"inputs.p1": p_in, "outputs.p2": p_out}
+            it = store.add_element_iteration(e, data_idx, list(data_idx), save=False)
+            assert store.add_EAR(it, 0, [0], data_idx, save=False) == r
+            store.set_EARs_initialised(it, save=False)
+        store.add_submission(
+            0,
+            {
+                "submission_parts": {},
+                "JS_parallelism": None,
+                "jobscripts": [{"task_elements": {0: [r]}, "EAR_ID": [[r]]} for r in range(n_runs)],
+            },
+        )
+    return store
+
+
+def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "wk"
+    n_runs = WORKERS * RUNS_PER_WORKER
+    _build(path, n_runs)
+    procs = []
+    for w in range(WORKERS):
+        runs = [r for r in range(n_runs) if r % WORKERS == w]
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, str(HERE / "concurrency_worker.py"), str(path), str(w)]
+                + [str(r) for r in runs],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=_env(),
+            )
+        )
+    acked: set[int] = set()
+    for p in procs:
+        out, err = p.communicate(timeout=240)
+        assert p.returncode == 0, err
+        acked.update(int(line.split()[1]) for line in out.splitlines() if line.startswith("ACK"))
+    assert acked == set(range(n_runs))
+
+    store = ZarrPersistentStore(None, None, path)
+    runs = store.get_EARs(range(n_runs))
+    n_params = store._get_num_total_parameters()
+    sources = store.get_parameter_sources(range(n_params))
+    params = store.get_parameters(range(n_params))
+    out_of = {s["run"]: i for i, s in enumerate(sources) if s.get("type") == "EAR_output"}
+    jobscripts = store.get_submissions()[0]["jobscripts"]
+    lost = []
+    for r, run in enumerate(runs):
+        w = r % WORKERS
+        if (
+            run.submission_idx != 0
+            or run.start_time is None
+            or run.end_time is None
+            or run.exit_code != w
+            or run.success is not (r % 2 == 0)
+        ):
+            lost.append(("run", r, run))
+        p = out_of[r]
+        if params[p].data != {"worker": w, "run": r, "v": [r] * 3}:
+            lost.append(("parameter", p, params[p].data))
+        if sources[p].get("EAR_ID") != r:
+            lost.append(("source", p, sources[p]))
+        if jobscripts[r].get("process_ID") != 10_000 + r:
+            lost.append(("jobscript", r, jobscripts[r]))
+    assert lost == [], f"{len(lost)} updates lost, e.g. {lost[:3]}"
+    # the lock and its tickets are gone
+    assert not [n for n in os.listdir(path) if n.startswith(LOCK_NAME)]
+
+
+def test_concurrent_appends_conflict_clearly(tmp_path: Path) -> None:
+    """IDs are given out when items are added: a process that adds items after another
+    process appended its own gets a clear error at commit, and nothing is overwritten."""
+    path = tmp_path / "wk"
+    _build(path, 2)
+    a = ZarrPersistentStore(None, None, path)
+    b = ZarrPersistentStore(None, None, path)
+    pa = a.add_unset_parameter({"type": "a"}, save=False)
+    pb = b.add_unset_parameter({"type": "b"}, save=False)
+    assert pa == pb
+    a.save()
+    with pytest.raises(ConcurrentModificationError, match="parameters/base"):
+        b.save()
+    fresh = ZarrPersistentStore(None, None, path)
+    assert fresh.get_parameter_sources([pa])[0] == {"type": "a"}
+    assert fresh._get_num_total_parameters() == pa + 1
+
+
+# --- the lock itself ---------------------------------------------------------------------
+
+_COUNTER = """
+import sys
+from pathlib import Path
+from wfstore.persistence.lock import StoreLock
+root, n = Path(sys.argv[1]), int(sys.argv[2])
+lock = StoreLock(root, timeout=60)
+for _ in range(n):
+    with lock():
+        f = root / "counter"
+        v = int(f.read_text())
+        f.write_text(str(v + 1))
+"""
+
+
+def test_lock_excludes_other_processes(tmp_path: Path) -> None:
+    (tmp_path / "counter").write_text("0")
+    procs = [
+        subprocess.Popen([sys.executable, "-c", _COUNTER, str(tmp_path), "40"], env=_env())
+        for _ in range(WORKERS)
+    ]
+    for p in procs:
+        assert p.wait(timeout=120) == 0
+    assert (tmp_path / "counter").read_text() == str(WORKERS * 40)
+    assert sorted(os.listdir(tmp_path)) == ["counter"]
+
+
+def test_lock_is_reentrant_and_released(tmp_path: Path) -> None:
+    lock = StoreLock(tmp_path)
+    with lock():
+        with lock():
+            assert lock.held and (tmp_path / LOCK_NAME).exists()
+        assert lock.held
+    assert not lock.held and os.listdir(tmp_path) == []
+    with pytest.raises(StoreLockError):
+        lock.release()
+
+
+def test_lock_times_out_naming_holder(tmp_path: Path) -> None:
+    holder = StoreLock(tmp_path)
+    other = StoreLock(tmp_path, timeout=0.2)
+    with holder():
+        t0 = time.monotonic()
+        with pytest.raises(StoreLockError, match=LOCK_NAME) as info:
+            other.acquire()
+        assert time.monotonic() - t0 >= 0.2
+        assert isinstance(info.value, StoreError) and f"pid {os.getpid()}" in str(info.value)
+    # the waiter left no ticket behind
+    assert os.listdir(tmp_path) == []
+
+
+def _plant_lock(root: Path, pid: int, age: float = 0.0) -> None:
+    ticket = root / f"{LOCK_NAME}.{socket.gethostname()}.{pid}.dead"
+    ticket.write_text(json.dumps({"host": socket.gethostname(), "pid": pid, "time": 0}))
+    os.link(ticket, root / LOCK_NAME)
+    if age:
+        old = time.time() - age
+        os.utime(root / LOCK_NAME, (old, old))
+
+
+def test_stale_lock_of_dead_process_is_broken(tmp_path: Path) -> None:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    _plant_lock(tmp_path, dead.pid)
+    lock = StoreLock(tmp_path, timeout=5)
+    with lock():
+        assert lock.held
+    assert lock.broken == 1
+    assert os.listdir(tmp_path) == []
+
+
+def test_old_lock_is_broken_live_young_lock_is_not(tmp_path: Path) -> None:
+    _plant_lock(tmp_path, os.getpid(), age=0)  # our own pid: alive, young
+    with pytest.raises(StoreLockError):
+        StoreLock(tmp_path, timeout=0.1).acquire()
+    os.utime(tmp_path / LOCK_NAME, (time.time() - 1000, time.time() - 1000))
+    lock = StoreLock(tmp_path, timeout=5, stale_after=60)
+    with lock():
+        pass
+    assert lock.broken == 1
