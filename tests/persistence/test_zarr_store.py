@@ -418,3 +418,18 @@ def test_copy_delete_and_replaced_dirs(tmp_path: Path, monkeypatch: pytest.Monke
     assert _dump(zcopy, ZarrZipPersistentStore) == before
     zstore.delete_no_confirm()
     assert not Path(archive).exists()
+
+
+def test_zip_and_unzip_write_a_copy_log(tmp_path: Path) -> None:
+    store = _scenario_store(tmp_path / "wk")
+    log = tmp_path / "zip.log"
+    archive = store.zip(str(tmp_path / "a.zip"), log=str(log))
+    with zipfile.ZipFile(archive) as zf:
+        names = [i.filename for i in zf.infolist() if not i.is_dir()]
+        size = sum(i.file_size for i in zf.infolist())
+    lines = log.read_text().splitlines()
+    assert lines[:-1] == [f"copy {n}" for n in names] and "copy .zattrs" in lines
+    assert lines[-1] == f"all done: {len(names):,} copied, 0 skipped, {size:,} bytes copied"
+    ulog = tmp_path / "unzip.log"
+    ZarrZipPersistentStore(None, None, archive).unzip(str(tmp_path / "u"), log=str(ulog))
+    assert ulog.read_text() == log.read_text()

@@ -1027,8 +1027,9 @@ class ZarrPersistentStore(
 
         `path` is the archive's path, or an existing folder to hold ``<name>.zip``.
         Keys are stored at the archive's root; ``execute`` folders and the rechunk
-        backups ``runs.bak``/``base.bak`` are left out unless included. `log` is
-        accepted for compatibility and not used.
+        backups ``runs.bak``/``base.bak`` are left out unless included. `log`, a file
+        path, receives a line per key copied and a summary, as zarr's ``copy_store``
+        writes them.
         """
         dst = Path(path).resolve()
         if dst.is_dir():
@@ -1048,6 +1049,8 @@ class ZarrPersistentStore(
             tmp.unlink()
         _core.zip_dir(self.path, tmp, exclude, progress=self._progress(False, "zip"))
         os.replace(tmp, dst)
+        if log is not None:
+            write_copy_log(log, dst)
         return str(dst)
 
     def unzip(self, path: str = ".", log: str | None = None) -> str:
@@ -1127,3 +1130,17 @@ def _check_next_ids(path: str, arr: _core.ObjectArray, ids: Sequence[int]) -> No
             f"next IDs are {expected!r} (another process added items since these IDs "
             "were given out); nothing was appended."
         )
+
+
+def write_copy_log(log: str | os.PathLike[str], archive: str | os.PathLike[str]) -> None:
+    """Write the log of a zip or unzip of `archive` to the file `log`: one
+    ``copy <key>`` line per entry, then ``all done: N copied, 0 skipped, B bytes
+    copied`` (the lines of zarr's ``copy_store``, which the engine's zip uses)."""
+    import zipfile
+
+    with zipfile.ZipFile(archive) as zf:
+        infos = [i for i in zf.infolist() if not i.is_dir()]
+    lines = [f"copy {i.filename}" for i in infos]
+    total = sum(i.file_size for i in infos)
+    lines.append(f"all done: {len(infos):,} copied, 0 skipped, {total:,} bytes copied")
+    Path(log).write_text("\n".join(lines) + "\n")

@@ -14,7 +14,7 @@ from typing import Any, ClassVar, NoReturn
 from .. import _core
 from ..errors import ReadOnlyStoreError, UnsupportedStoreOperationError
 from .items import PersistentStoreFeatures
-from .zarr_store import ZarrPersistentStore
+from .zarr_store import ZarrPersistentStore, write_copy_log
 
 #: Every member of the store API that writes (or would write) to the store.
 _WRITING_MEMBERS: tuple[str, ...] = (
@@ -145,7 +145,8 @@ class ZarrZipPersistentStore(ZarrPersistentStore):
         """Expand the archive into a new Zarr store, returning its path.
 
         `path` is the new store folder, or an existing folder to hold a store named
-        after the workflow. `log` is accepted for compatibility and not used.
+        after the workflow. `log`, a file path, receives a line per key copied and a
+        summary, as zarr's ``copy_store`` writes them.
         """
         dst = Path(path).resolve()
         if dst.is_dir():
@@ -153,6 +154,8 @@ class ZarrZipPersistentStore(ZarrPersistentStore):
         if dst.exists():
             raise FileExistsError(f"Directory at path already exists: {str(dst)!r}.")
         _core.unzip(self.path, dst)
+        if log is not None:
+            write_copy_log(log, self.path)
         return str(dst)
 
     def delete_no_confirm(self) -> None:
