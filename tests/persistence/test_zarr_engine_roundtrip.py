@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from conftest import HERE
 from fsspec.implementations.local import LocalFileSystem
 from store_dump import dump_store, empty_workflow_kwargs, normalise, run_scenario
+from wfstore.errors import StorePathError
 from wfstore.persistence import ZarrPersistentStore, ZarrZipPersistentStore
 
 #: Run by the side venv: ``read zarr|zip PATH`` prints what hpcflow's store returns;
@@ -153,3 +155,46 @@ def test_wfstore_reads_engine_zarr_store(tmp_path: Path, side_python: Path) -> N
     engine = json.loads(_engine(side_python, "read", str(path), "zarr"))
     assert normalise(engine) == normalise(ours)
     assert engine["runs_skipped"][1] is True
+
+
+class _Point:
+    """A parameter value class stored through ``to_dict()``, as the engine's are."""
+
+    def __init__(self, x: int, y: int) -> None:
+        self.x, self.y = x, y
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"x": self.x, "y": self.y}
+
+
+def test_engine_reads_files_and_to_dict_values(tmp_path: Path, side_python: Path) -> None:
+    """Files (stored contents and references) and ``to_dict()`` values written by
+    wfstore read the same with the engine."""
+    path = tmp_path / "ours"
+    store = _write_with_wfstore(path)
+    src = tmp_path / "in.txt"
+    src.write_text("hello")
+    p_stored = store.add_file(True, True, {"type": "input_file"}, src)
+    p_ref = store.add_file(False, True, {"type": "input_file"}, tmp_path / "ref.txt")
+    p_out = store.add_unset_parameter({"type": "EAR_output"})
+    with pytest.raises(StorePathError, match="not inside the workflow"):
+        store.set_file(True, False, p_out, tmp_path / "elsewhere.txt", contents="x")
+    run_file = path / "execute" / "t_0" / "r_0" / "out.txt"
+    store.set_file(True, False, p_out, run_file, contents="result")
+    p_obj = store.add_set_parameter(_Point(1, 2), {"type": "local_input"})
+    assert not store.has_pending
+
+    ours = dump_store(ZarrPersistentStore(None, None, path), "zarr")
+    engine = json.loads(_engine(side_python, "read", str(path), "zarr"))
+    assert normalise(engine) == normalise(ours)
+    params = {p["id_"]: p for p in engine["parameters"]}
+    assert params[p_stored]["file"] == {
+        "store_contents": True,
+        "path": "artifacts/input_files/0/in.txt",
+    }
+    assert (path / "artifacts/input_files/0/in.txt").read_text() == "hello"
+    assert params[p_ref]["file"]["store_contents"] is False
+    assert params[p_ref]["file"]["path"] == "../ref.txt"  # relative, as the engine has it
+    assert params[p_out]["file"]["store_contents"] is True
+    assert (path / params[p_out]["file"]["path"]).read_text() == "result"
+    assert params[p_obj]["data"] == {"x": 1, "y": 2}

@@ -747,7 +747,13 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
             else:
                 # a file inside a run's execution directory goes to the equivalent
                 # place in the task artifacts directory:
-                rel = Path(path).relative_to(self.path)
+                try:
+                    rel = Path(path).relative_to(self.path)
+                except ValueError:
+                    raise StorePathError(
+                        f"Cannot store the contents of output file {str(path)!r}: it is "
+                        f"not inside the workflow's folder {str(self.path)!r}."
+                    ) from None
                 dst_path = "/".join([self._task_artifacts_path, *rel.parts[1:]])
             if self.fs.isfile(dst_path):
                 dst_path = dst_path + "_2"
