@@ -451,6 +451,13 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
     def _batch_active(self) -> bool:
         return self._in_batch_mode or bool(getattr(self._workflow, "_in_batch_mode", False))
 
+    @contextlib.contextmanager
+    def _commit_transaction(self) -> Iterator[None]:
+        """Context of one commit of the pending changes. Stores that can make a commit
+        all-or-nothing open a transaction here, applied when the block exits and
+        dropped if it raises; by default commits are applied step by step."""
+        yield
+
     def save(self) -> None:
         """Commit pending changes to disk, if not in batch-update mode."""
         if not self._batch_active:

@@ -171,7 +171,7 @@ class PendingChanges(Generic[AnySTask, AnySElement, AnySElementIter, AnySEAR, An
         store.logger.debug(f"commit: committing {self.where_pending()!r}.")
         snap = self._snapshot()
         try:
-            with contextlib.ExitStack() as stack:
+            with store._commit_transaction(), contextlib.ExitStack() as stack:
                 for res in self.required_resources():
                     stack.enter_context(store.using_resource(res, "update"))
                 for step, _ in COMMIT_ORDER:

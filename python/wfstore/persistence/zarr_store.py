@@ -288,6 +288,9 @@ class ZarrPersistentStore(
         fs = fs if fs is not None else LocalFileSystem()
         self._core_store: _core.Store | None = None
         self._store_lock: StoreLock | None = None
+        self._in_txn = False
+        self._txn_holds_lock = False
+        self.last_commit_report: dict[str, Any] | None = None
         self._resources = {
             _ATTRS: CallbackStoreResource(
                 _ATTRS, load=self._load_root_attrs, dump=self._dump_root_attrs
@@ -307,6 +310,8 @@ class ZarrPersistentStore(
     # --- the Rust core store and arrays ------------------------------------------------
 
     def _open_core_store(self) -> _core.Store:
+        # finish any commit that a crashed writer left half-applied
+        _core.recover_journals(self.path)
         return _core.Store.local(self.path)
 
     @property
@@ -345,12 +350,46 @@ class ZarrPersistentStore(
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
+        """Hold the store lock while the block runs. Inside a commit's transaction the
+        lock, once taken, is held until the transaction is applied: what was read
+        under it must not change before the staged writes reach the disk."""
         lock = self.store_lock
-        if isinstance(lock, StoreLock):
+        if not isinstance(lock, StoreLock):
+            yield
+        elif self._in_txn:
+            if not self._txn_holds_lock:
+                lock.acquire()
+                self._txn_holds_lock = True
+            yield
+        else:
             with lock():
                 yield
-        else:
+
+    @contextlib.contextmanager
+    def _commit_transaction(self) -> Iterator[None]:
+        """One commit is one transaction of the Rust core's store: its writes are staged
+        and applied all or nothing (crash-safe on the local file system, through a
+        commit journal; see ``wfstore_core::txn``). If the commit raises, nothing of it
+        is written."""
+        core = self.core_store
+        if self._in_txn or not core.transactional:
             yield
+            return
+        core.begin()
+        self._in_txn = True
+        try:
+            try:
+                yield
+            except BaseException:
+                core.rollback()
+                raise
+            #: what the last commit wrote (for diagnostics and tests)
+            self.last_commit_report = core.commit()
+        finally:
+            self._in_txn = False
+            if self._txn_holds_lock:
+                self._txn_holds_lock = False
+                self.store_lock.release()  # type: ignore[union-attr]
 
     @contextlib.contextmanager
     def using_resource(self, res_label: str, action: str) -> Iterator[Any]:  # type: ignore[override]

@@ -7,6 +7,7 @@
 //!   `MsgPack` object codec), compressed with Blosc, Zstd or nothing ([`ObjectArray`]);
 //! * N-dimensional numeric arrays in C order ([`NumericArray`]);
 //! * atomic writes (temporary name + rename) of every chunk and metadata file ([`atomic`]);
+//! * all-or-nothing, crash-safe commits of many keys ([`txn`]);
 //! * streaming rechunking with optional backup and crash-safe swap ([`rechunk`]);
 //! * zip archives of whole stores, read in place, unzipped safely ([`zipio`]).
 //!
@@ -32,6 +33,7 @@ pub mod numeric;
 pub mod object;
 pub mod rechunk;
 pub mod store;
+pub mod txn;
 pub mod zipio;
 
 pub use codec::Compressor;
@@ -40,4 +42,5 @@ pub use error::{Error, Result};
 pub use numeric::NumericArray;
 pub use object::{ObjectArray, ObjectArrayOptions};
 pub use store::{LocalStore, Store};
+pub use txn::{recover_journals, TxnStore};
 pub use zipio::ZipStore;

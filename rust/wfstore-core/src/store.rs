@@ -21,6 +21,10 @@ pub trait Store: Send + Sync {
     }
     /// Names (not full keys) directly below `prefix` (a folder key, `""` for the root).
     fn list_dir(&self, prefix: &str) -> Result<Vec<String>>;
+    /// This store as a transactional store, if it is one (see [`crate::txn`]).
+    fn as_txn(&self) -> Option<&crate::txn::TxnStore> {
+        None
+    }
 }
 
 /// A store backed by a folder of the local file system.

@@ -5,11 +5,11 @@ use crate::errors::{to_py, IntoPyResult};
 use numpy::{PyArray1, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList};
+use pyo3::types::{PyBytes, PyDict, PyList};
 use rmpv::Value;
 use std::path::PathBuf;
 use std::sync::Arc;
-use wfstore_core::{Compressor, LocalStore, Store, ZipStore};
+use wfstore_core::{Compressor, LocalStore, Store, TxnStore, ZipStore};
 
 /// Compressor from `None`, a name (`"blosc"`, `"zstd"`, `"none"`) with keyword
 /// arguments, or a numcodecs configuration mapping.
@@ -38,6 +38,17 @@ pub struct PyStore {
     pub inner: Arc<dyn Store>,
 }
 
+impl PyStore {
+    fn txn(&self) -> PyResult<&TxnStore> {
+        self.inner.as_txn().ok_or_else(|| {
+            to_py(wfstore_core::Error::InvalidArgument(format!(
+                "store {} does not support transactions",
+                self.inner.location()
+            )))
+        })
+    }
+}
+
 #[pymethods]
 impl PyStore {
     /// A store over the local folder `root` (created on first write).
@@ -45,8 +56,47 @@ impl PyStore {
     #[pyo3(signature = (root, fsync = false))]
     fn local(root: PathBuf, fsync: bool) -> Self {
         PyStore {
-            inner: Arc::new(LocalStore::new(root).with_fsync(fsync)),
+            inner: Arc::new(TxnStore::local(
+                LocalStore::new(root).with_fsync(fsync),
+                fsync,
+            )),
         }
+    }
+
+    /// Open a transaction: until `commit()` or `rollback()`, writes and deletes are
+    /// staged in memory and reads see them (local stores only).
+    fn begin(&self) -> PyResult<()> {
+        self.txn()?.begin().py()
+    }
+
+    /// Apply the staged changes all or nothing (crash-safe on a local folder); returns
+    /// ``{"written": n, "deleted": n, "journaled": bool}``. Closes the transaction.
+    fn commit<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let txn = self.txn()?;
+        let r = py.allow_threads(|| txn.commit()).py()?;
+        let d = PyDict::new(py);
+        d.set_item("written", r.written)?;
+        d.set_item("deleted", r.deleted)?;
+        d.set_item("journaled", r.journaled)?;
+        Ok(d)
+    }
+
+    /// Drop the staged changes of the open transaction.
+    fn rollback(&self) -> PyResult<()> {
+        self.txn()?.rollback();
+        Ok(())
+    }
+
+    /// Whether the store supports transactions (`begin`/`commit`/`rollback`).
+    #[getter]
+    fn transactional(&self) -> bool {
+        self.inner.as_txn().is_some()
+    }
+
+    /// Whether a transaction is open.
+    #[getter]
+    fn in_transaction(&self) -> bool {
+        self.inner.as_txn().is_some_and(|t| t.in_transaction())
     }
 
     /// A read-only store over a zip archive.

@@ -211,3 +211,11 @@ pub fn write_atomic(py: Python<'_>, path: PathBuf, data: &[u8], fsync: bool) -> 
     py.allow_threads(|| wfstore_core::atomic::write_atomic(&path, data, fsync))
         .py()
 }
+
+/// Finish the commits that crashed writers left half-applied in the local store at
+/// `root`; returns how many were finished.
+#[pyfunction]
+pub fn recover_journals(py: Python<'_>, root: PathBuf) -> PyResult<usize> {
+    py.allow_threads(|| wfstore_core::recover_journals(&root))
+        .py()
+}

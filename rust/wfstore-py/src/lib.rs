@@ -21,6 +21,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(functions::compressor_config, m)?)?;
     m.add_function(wrap_pyfunction!(functions::rechunk_object_array, m)?)?;
     m.add_function(wrap_pyfunction!(functions::recover_rechunk, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::recover_journals, m)?)?;
     m.add_function(wrap_pyfunction!(functions::zip_dir, m)?)?;
     m.add_function(wrap_pyfunction!(functions::unzip, m)?)?;
     m.add_function(wrap_pyfunction!(functions::write_atomic, m)?)?;

@@ -1,0 +1,674 @@
+//! All-or-nothing commits: a store wrapper that stages writes and applies them at once.
+//!
+//! A workflow store commit changes many keys (rows in several arrays, their `.zarray`
+//! and `.zattrs`, the root attributes). [`TxnStore`] wraps any [`Store`]: outside a
+//! transaction it passes every call through; between [`TxnStore::begin`] and
+//! [`TxnStore::commit`] writes and deletes are staged in memory, and reads (and folder
+//! listings) see the staged state, so a commit that fails half-way (a value that cannot
+//! be encoded, a missing item) is dropped by [`TxnStore::rollback`] with nothing
+//! written.
+//!
+//! On a local folder, [`TxnStore::commit`] applies the staged changes so that a crash
+//! or a full disk never leaves a half-applied commit:
+//!
+//! 1. every new value is written to a temporary sibling of its key (a full disk fails
+//!    here: the temporary files are removed and nothing has changed);
+//! 2. a *journal* naming the renames and deletes to do is written atomically to
+//!    `.wfstore-journal.<pid>.<n>` in the store's root (skipped when the commit
+//!    changes a single key, as one rename is atomic by itself);
+//! 3. the renames and deletes are done, chunk keys first and metadata keys (`.zarray`,
+//!    `.zattrs`, `.zgroup`) last, so a reader never sees an array shape whose chunks
+//!    are not yet there;
+//! 4. the journal is removed.
+//!
+//! A crash during step 3 leaves a journal behind; [`recover_journals`] (called when a
+//! store is opened for writing) finishes its renames, so the commit is either wholly
+//! absent (crash before step 2 completed) or wholly present.
+
+use crate::atomic::{tmp_sibling, write_atomic, TMP_PREFIX};
+use crate::error::{Error, Result};
+use crate::store::{LocalStore, Store};
+use rayon::prelude::*;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+
+/// File-name prefix of commit journals in a store's root folder.
+pub const JOURNAL_PREFIX: &str = ".wfstore-journal.";
+
+/// A journal older than this is abandoned whoever wrote it (a commit's renames take
+/// milliseconds).
+pub const JOURNAL_STALE_AFTER: Duration = Duration::from_secs(60);
+
+static JOURNAL_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+#[derive(Default)]
+struct Staged {
+    order: Vec<String>,
+    values: HashMap<String, Option<Arc<Vec<u8>>>>,
+}
+
+impl Staged {
+    fn put(&mut self, key: &str, value: Option<Arc<Vec<u8>>>) {
+        // a key staged again keeps its first place in the order
+        if self.values.insert(key.to_string(), value).is_none() {
+            self.order.push(key.to_string());
+        }
+    }
+}
+
+/// What a commit did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct CommitReport {
+    /// Keys written.
+    pub written: usize,
+    /// Keys deleted.
+    pub deleted: usize,
+    /// Whether a journal was needed (more than one key changed on a local folder).
+    pub journaled: bool,
+}
+
+/// A store whose writes can be grouped into all-or-nothing commits.
+pub struct TxnStore {
+    inner: Arc<dyn Store>,
+    local: Option<LocalStore>,
+    fsync: bool,
+    staged: Mutex<Option<Staged>>,
+}
+
+impl std::fmt::Debug for TxnStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TxnStore")
+            .field("location", &self.inner.location())
+            .field("in_transaction", &self.in_transaction())
+            .finish()
+    }
+}
+
+fn is_metadata_key(key: &str) -> bool {
+    let last = key.rsplit('/').next().unwrap_or(key);
+    matches!(last, ".zarray" | ".zattrs" | ".zgroup")
+}
+
+impl TxnStore {
+    /// Wrap a local folder store: commits are journaled and crash-safe.
+    pub fn local(store: LocalStore, fsync: bool) -> Self {
+        TxnStore {
+            inner: Arc::new(store.clone()),
+            local: Some(store),
+            fsync,
+            staged: Mutex::new(None),
+        }
+    }
+
+    /// Wrap any store: commits apply the staged changes key by key (atomic per key
+    /// only), metadata keys last.
+    pub fn new(inner: Arc<dyn Store>) -> Self {
+        TxnStore {
+            inner,
+            local: None,
+            fsync: false,
+            staged: Mutex::new(None),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, Option<Staged>> {
+        // a panic while holding the lock cannot leave `Staged` half-updated in a way
+        // that matters (each operation is one insert), so a poisoned lock is usable
+        self.staged.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether a transaction is open.
+    pub fn in_transaction(&self) -> bool {
+        self.state().is_some()
+    }
+
+    /// Open a transaction; an error if one is already open.
+    pub fn begin(&self) -> Result<()> {
+        let mut st = self.state();
+        if st.is_some() {
+            return Err(Error::InvalidArgument(format!(
+                "a transaction is already open on {}",
+                self.inner.location()
+            )));
+        }
+        *st = Some(Staged::default());
+        Ok(())
+    }
+
+    /// Drop the open transaction's staged changes (nothing is written).
+    pub fn rollback(&self) {
+        *self.state() = None;
+    }
+
+    /// Apply the open transaction's staged changes, all or nothing (see the module
+    /// docs). The transaction is closed whether or not the commit succeeds.
+    pub fn commit(&self) -> Result<CommitReport> {
+        let staged = self.state().take().ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "no transaction is open on {}",
+                self.inner.location()
+            ))
+        })?;
+        let mut ops: Vec<(String, Option<Arc<Vec<u8>>>)> = Vec::with_capacity(staged.order.len());
+        let mut meta = Vec::new();
+        let mut values = staged.values;
+        for key in staged.order {
+            if let Some(v) = values.remove(&key) {
+                if is_metadata_key(&key) {
+                    meta.push((key, v));
+                } else {
+                    ops.push((key, v));
+                }
+            }
+        }
+        ops.extend(meta);
+        let report = CommitReport {
+            written: ops.iter().filter(|(_, v)| v.is_some()).count(),
+            deleted: ops.iter().filter(|(_, v)| v.is_none()).count(),
+            journaled: self.local.is_some() && ops.len() > 1,
+        };
+        match &self.local {
+            Some(local) => self.commit_local(local, ops)?,
+            None => {
+                for (key, v) in &ops {
+                    match v {
+                        Some(bytes) => self.inner.set(key, bytes)?,
+                        None => self.inner.delete(key)?,
+                    }
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    fn commit_local(
+        &self,
+        local: &LocalStore,
+        ops: Vec<(String, Option<Arc<Vec<u8>>>)>,
+    ) -> Result<()> {
+        if ops.is_empty() {
+            return Ok(());
+        }
+        if ops.len() == 1 {
+            let (key, v) = &ops[0];
+            return match v {
+                Some(bytes) => local.set(key, bytes),
+                None => local.delete(key),
+            };
+        }
+        // 1. new values to temporary siblings, in parallel
+        let written: Vec<Result<Option<(PathBuf, PathBuf)>>> = ops
+            .par_iter()
+            .map(|(key, v)| match v {
+                None => Ok(None),
+                Some(bytes) => {
+                    let dst = local.key_path(key);
+                    let tmp = write_temp(&dst, bytes, self.fsync)?;
+                    Ok(Some((tmp, dst)))
+                }
+            })
+            .collect();
+        let mut renames = Vec::with_capacity(written.len());
+        let mut first_err = None;
+        for w in written {
+            match w {
+                Ok(Some(pair)) => renames.push(pair),
+                Ok(None) => {}
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(e) = first_err {
+            for (tmp, _) in &renames {
+                let _ = std::fs::remove_file(tmp);
+            }
+            return Err(e);
+        }
+        let mut steps: Vec<Step> = Vec::with_capacity(ops.len());
+        let mut renames_iter = renames.into_iter();
+        for (key, v) in &ops {
+            if v.is_some() {
+                if let Some((tmp, dst)) = renames_iter.next() {
+                    steps.push(Step::Rename(tmp, dst));
+                }
+            } else {
+                steps.push(Step::Delete(local.key_path(key)));
+            }
+        }
+        // 2. the journal
+        let journal = local.root().join(format!(
+            "{JOURNAL_PREFIX}{}.{}",
+            std::process::id(),
+            JOURNAL_COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let text = journal_text(local.root(), &steps);
+        if let Err(e) = write_atomic(&journal, text.as_bytes(), self.fsync) {
+            for s in &steps {
+                if let Step::Rename(tmp, _) = s {
+                    let _ = std::fs::remove_file(tmp);
+                }
+            }
+            return Err(e);
+        }
+        // 3. renames (chunks in parallel, then metadata in order) and deletes
+        let split = steps
+            .iter()
+            .position(is_metadata_step)
+            .unwrap_or(steps.len());
+        let (chunks, metas) = steps.split_at(split);
+        chunks.par_iter().try_for_each(apply_step)?;
+        metas.iter().try_for_each(apply_step)?;
+        // 4. done
+        std::fs::remove_file(&journal).map_err(|e| Error::io(&journal, e))?;
+        Ok(())
+    }
+}
+
+enum Step {
+    Rename(PathBuf, PathBuf),
+    Delete(PathBuf),
+}
+
+fn is_metadata_step(s: &Step) -> bool {
+    let p = match s {
+        Step::Rename(_, dst) => dst,
+        Step::Delete(p) => p,
+    };
+    p.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| matches!(n, ".zarray" | ".zattrs" | ".zgroup"))
+}
+
+fn apply_step(s: &Step) -> Result<()> {
+    match s {
+        Step::Rename(tmp, dst) => std::fs::rename(tmp, dst).map_err(|e| Error::io(dst, e)),
+        Step::Delete(p) => match std::fs::remove_file(p) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io(p, e)),
+        },
+    }
+}
+
+fn write_temp(dst: &Path, bytes: &[u8], fsync: bool) -> Result<PathBuf> {
+    use std::io::Write;
+    if let Some(parent) = dst.parent() {
+        if !parent.as_os_str().is_empty() && !parent.is_dir() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        }
+    }
+    let tmp = tmp_sibling(dst);
+    let res = (|| -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        if fsync {
+            f.sync_all()?;
+        }
+        Ok(())
+    })();
+    match res {
+        Ok(()) => Ok(tmp),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(Error::io(dst, e))
+        }
+    }
+}
+
+fn rel(root: &Path, p: &Path) -> String {
+    p.strip_prefix(root)
+        .unwrap_or(p)
+        .to_string_lossy()
+        .replace('\\', "/")
+}
+
+fn journal_text(root: &Path, steps: &[Step]) -> String {
+    let ops: Vec<serde_json::Value> = steps
+        .iter()
+        .map(|s| match s {
+            Step::Rename(tmp, dst) => serde_json::json!(["rename", rel(root, tmp), rel(root, dst)]),
+            Step::Delete(p) => serde_json::json!(["delete", rel(root, p)]),
+        })
+        .collect();
+    serde_json::json!({"pid": std::process::id(), "ops": ops}).to_string()
+}
+
+fn pid_alive(pid: u32) -> bool {
+    // Linux: a live process has a /proc entry; elsewhere assume alive (age decides)
+    let proc_root = Path::new("/proc");
+    if proc_root.is_dir() {
+        proc_root.join(pid.to_string()).exists()
+    } else {
+        true
+    }
+}
+
+/// Finish the commits that crashed writers left half-applied in the local store at
+/// `root`: every abandoned journal's remaining renames and deletes are done and the
+/// journal removed. A journal is abandoned when its process (on this host) is gone or
+/// it is older than [`JOURNAL_STALE_AFTER`]. Returns the number of journals finished.
+pub fn recover_journals(root: &Path) -> Result<usize> {
+    let rd = match std::fs::read_dir(root) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(Error::io(root, e)),
+    };
+    let mut done = 0;
+    for ent in rd.flatten() {
+        let name = ent.file_name().to_string_lossy().into_owned();
+        if !name.starts_with(JOURNAL_PREFIX) || name.starts_with(TMP_PREFIX) {
+            continue;
+        }
+        let path = ent.path();
+        let pid: Option<u32> = name[JOURNAL_PREFIX.len()..]
+            .split('.')
+            .next()
+            .and_then(|p| p.parse().ok());
+        let age = ent
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| SystemTime::now().duration_since(t).ok())
+            .unwrap_or_default();
+        let abandoned = age > JOURNAL_STALE_AFTER
+            || pid.is_some_and(|p| p != std::process::id() && !pid_alive(p));
+        if !abandoned {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        let doc: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::Metadata {
+            path: root.display().to_string(),
+            key: name.clone(),
+            reason: format!("unreadable commit journal: {e}"),
+        })?;
+        let ops = doc["ops"].as_array().cloned().unwrap_or_default();
+        for op in ops {
+            let parts: Vec<&str> = op
+                .as_array()
+                .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+                .unwrap_or_default();
+            match parts.as_slice() {
+                ["rename", tmp, dst] => {
+                    let (tmp, dst) = (safe_join(root, tmp)?, safe_join(root, dst)?);
+                    if tmp.exists() {
+                        std::fs::rename(&tmp, &dst).map_err(|e| Error::io(&dst, e))?;
+                    }
+                }
+                ["delete", p] => {
+                    let p = safe_join(root, p)?;
+                    match std::fs::remove_file(&p) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(Error::io(&p, e)),
+                    }
+                }
+                _ => {
+                    return Err(Error::Metadata {
+                        path: root.display().to_string(),
+                        key: name.clone(),
+                        reason: format!("unknown journal step {op}"),
+                    })
+                }
+            }
+        }
+        std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+        done += 1;
+    }
+    Ok(done)
+}
+
+/// `root/rel` for a journal's relative path, refusing paths that leave `root`.
+fn safe_join(root: &Path, rel: &str) -> Result<PathBuf> {
+    let p = Path::new(rel);
+    if p.is_absolute()
+        || p.components()
+            .any(|c| !matches!(c, std::path::Component::Normal(_)))
+    {
+        return Err(Error::InvalidArgument(format!(
+            "commit journal in {} names a path outside the store: {rel:?}",
+            root.display()
+        )));
+    }
+    Ok(root.join(p))
+}
+
+impl Store for TxnStore {
+    fn location(&self) -> String {
+        self.inner.location()
+    }
+
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        if let Some(st) = self.state().as_ref() {
+            if let Some(v) = st.values.get(key) {
+                return Ok(v.as_ref().map(|b| b.as_ref().clone()));
+            }
+        }
+        self.inner.get(key)
+    }
+
+    fn set(&self, key: &str, value: &[u8]) -> Result<()> {
+        if self.inner.read_only() {
+            return Err(Error::ReadOnly {
+                path: self.inner.location(),
+            });
+        }
+        {
+            let mut st = self.state();
+            if let Some(st) = st.as_mut() {
+                st.put(key, Some(Arc::new(value.to_vec())));
+                return Ok(());
+            }
+        }
+        self.inner.set(key, value)
+    }
+
+    fn delete(&self, key: &str) -> Result<()> {
+        {
+            let mut st = self.state();
+            if let Some(st) = st.as_mut() {
+                st.put(key, None);
+                return Ok(());
+            }
+        }
+        self.inner.delete(key)
+    }
+
+    fn read_only(&self) -> bool {
+        self.inner.read_only()
+    }
+
+    fn as_txn(&self) -> Option<&TxnStore> {
+        Some(self)
+    }
+
+    fn list_dir(&self, prefix: &str) -> Result<Vec<String>> {
+        let mut names = self.inner.list_dir(prefix)?;
+        let st = self.state();
+        let Some(st) = st.as_ref() else {
+            return Ok(names);
+        };
+        let pre = prefix.trim_matches('/');
+        for (key, v) in &st.values {
+            let rest = if pre.is_empty() {
+                Some(key.as_str())
+            } else {
+                key.strip_prefix(pre).and_then(|r| r.strip_prefix('/'))
+            };
+            let Some(rest) = rest else { continue };
+            let (first, deeper) = match rest.split_once('/') {
+                Some((f, _)) => (f, true),
+                None => (rest, false),
+            };
+            if first.is_empty() {
+                continue;
+            }
+            if v.is_some() || deeper {
+                if !names.iter().any(|n| n == first) {
+                    names.push(first.to_string());
+                }
+            } else {
+                names.retain(|n| n != first);
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::object::{ObjectArray, ObjectArrayOptions};
+    use rmpv::Value;
+
+    fn files(root: &Path) -> Vec<String> {
+        fn walk(root: &Path, d: &Path, out: &mut Vec<String>) {
+            for e in std::fs::read_dir(d).unwrap().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    walk(root, &p, out);
+                } else {
+                    out.push(rel(root, &p));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(root, root, &mut out);
+        out.sort();
+        out
+    }
+
+    fn txn(root: &Path) -> Arc<TxnStore> {
+        Arc::new(TxnStore::local(LocalStore::new(root), false))
+    }
+
+    #[test]
+    fn staged_writes_are_visible_then_committed_or_dropped() {
+        let d = tempfile::tempdir().unwrap();
+        let s = txn(d.path());
+        let opts = ObjectArrayOptions {
+            chunk_size: Some(2),
+            ..Default::default()
+        };
+        let arr = ObjectArray::create(s.clone(), "a", 0, &opts).unwrap();
+        let before = files(d.path());
+
+        s.begin().unwrap();
+        let arr2 = ObjectArray::open(s.clone(), "a", true).unwrap();
+        arr2.append(vec![Value::from(1), Value::from(2), Value::from(3)])
+            .unwrap();
+        assert_eq!(ObjectArray::open(s.clone(), "a", true).unwrap().len(), 3);
+        assert_eq!(s.list_dir("a").unwrap(), vec![".zarray", "0", "1"]);
+        assert_eq!(files(d.path()), before, "nothing on disk before commit");
+        s.rollback();
+        assert_eq!(ObjectArray::open(s.clone(), "a", true).unwrap().len(), 0);
+        assert_eq!(files(d.path()), before);
+
+        s.begin().unwrap();
+        let arr3 = ObjectArray::open(s.clone(), "a", true).unwrap();
+        arr3.append(vec![Value::from(1), Value::from(2), Value::from(3)])
+            .unwrap();
+        let report = s.commit().unwrap();
+        assert_eq!(report.written, 3);
+        assert!(report.journaled);
+        arr.reload().unwrap();
+        assert_eq!(arr.get_all().unwrap().len(), 3);
+        assert_eq!(files(d.path()), vec!["a/.zarray", "a/0", "a/1"]);
+        assert!(s.commit().is_err(), "no transaction open");
+    }
+
+    #[test]
+    fn single_key_commit_needs_no_journal_and_deletes_apply() {
+        let d = tempfile::tempdir().unwrap();
+        let s = txn(d.path());
+        s.set("x/k", b"1").unwrap();
+        s.begin().unwrap();
+        assert!(s.begin().is_err());
+        s.set("x/k", b"2").unwrap();
+        let r = s.commit().unwrap();
+        assert!(!r.journaled);
+        assert_eq!(std::fs::read(d.path().join("x/k")).unwrap(), b"2");
+        s.begin().unwrap();
+        s.delete("x/k").unwrap();
+        s.set("x/j", b"3").unwrap();
+        assert_eq!(s.list_dir("x").unwrap(), vec!["j"]);
+        assert_eq!(s.get("x/k").unwrap(), None);
+        s.commit().unwrap();
+        assert_eq!(files(d.path()), vec!["x/j"]);
+    }
+
+    #[test]
+    fn failed_commit_writes_nothing_and_leaves_no_temporary_files() {
+        let d = tempfile::tempdir().unwrap();
+        let s = txn(d.path());
+        s.set("ok/k", b"old").unwrap();
+        // a key whose parent is a file cannot be written
+        std::fs::write(d.path().join("blocker"), b"").unwrap();
+        s.begin().unwrap();
+        s.set("ok/k", b"new").unwrap();
+        s.set("blocker/k", b"x").unwrap();
+        assert!(s.commit().is_err());
+        assert_eq!(std::fs::read(d.path().join("ok/k")).unwrap(), b"old");
+        assert_eq!(files(d.path()), vec!["blocker", "ok/k"]);
+        assert!(!s.in_transaction());
+    }
+
+    #[test]
+    fn interrupted_commit_is_finished_by_recovery() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path();
+        let s = txn(root);
+        s.set("a/0", b"old0").unwrap();
+        s.set("a/.zarray", b"old").unwrap();
+        // simulate a crash after the journal was written and one rename done
+        let t0 = tmp_sibling(&root.join("a/0"));
+        let t1 = tmp_sibling(&root.join("a/.zarray"));
+        std::fs::write(&t0, b"new0").unwrap();
+        std::fs::write(&t1, b"new").unwrap();
+        let steps = vec![
+            Step::Rename(t0.clone(), root.join("a/0")),
+            Step::Rename(t1, root.join("a/.zarray")),
+            Step::Delete(root.join("a/gone")),
+        ];
+        std::fs::write(root.join("a/gone"), b"x").unwrap();
+        let dead_pid = 4_000_000_000u32; // no such process
+        std::fs::write(
+            root.join(format!("{JOURNAL_PREFIX}{dead_pid}.0")),
+            journal_text(root, &steps).replace(
+                &format!("\"pid\":{}", std::process::id()),
+                &format!("\"pid\":{dead_pid}"),
+            ),
+        )
+        .unwrap();
+        apply_step(&steps[0]).unwrap();
+        assert_eq!(recover_journals(root).unwrap(), 1);
+        assert_eq!(files(root), vec!["a/.zarray", "a/0"]);
+        assert_eq!(std::fs::read(root.join("a/.zarray")).unwrap(), b"new");
+        assert_eq!(std::fs::read(root.join("a/0")).unwrap(), b"new0");
+        // a live writer's journal is left alone
+        std::fs::write(
+            root.join(format!("{JOURNAL_PREFIX}{}.9", std::process::id())),
+            r#"{"ops":[]}"#,
+        )
+        .unwrap();
+        assert_eq!(recover_journals(root).unwrap(), 0);
+    }
+
+    #[test]
+    fn journal_paths_outside_the_store_are_refused() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(
+            d.path().join(format!("{JOURNAL_PREFIX}4000000001.0")),
+            r#"{"ops":[["delete","../x"]]}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            recover_journals(d.path()),
+            Err(Error::InvalidArgument(_))
+        ));
+    }
+}

@@ -1,0 +1,151 @@
+"""Zarr commits are all or nothing: a commit that fails part-way writes nothing, and
+a writer killed at any moment leaves every acknowledged commit whole and nothing of
+the commit it was making but whole files."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import tree_digest
+from fsspec.implementations.local import LocalFileSystem
+from store_dump import empty_workflow_kwargs
+from wfstore import _core
+from wfstore.persistence import ZarrPersistentStore
+
+HERE = Path(__file__).resolve().parent
+
+
+def _store(path: Path) -> ZarrPersistentStore:
+    fs = LocalFileSystem()
+    ZarrPersistentStore.write_empty_workflow(None, **empty_workflow_kwargs(str(path), fs))
+    store = ZarrPersistentStore(None, None, path, fs)
+    store.run_dir_snapshot = lambda: None
+    store.add_task(0, {"insert_ID": 0, "element_sets": [], "schema": ["s"]})
+    store.add_loop(
+        {"name": "L", "num_iterations": 1, "tasks": [0]},
+        iterable_parameters={},
+        parents=[],
+        num_added_iterations={(0,): 1},
+        iter_IDs=[],
+    )
+    return store
+
+
+def _no_temporaries(path: Path) -> list[str]:
+    return [
+        str(p.relative_to(path))
+        for p in path.rglob("*")
+        if p.name.startswith((".wfstore-tmp-", ".wfstore-journal."))
+    ]
+
+
+def test_failed_commit_writes_nothing_and_can_be_retried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "wk"
+    store = _store(path)
+    before = tree_digest(path)
+    p = store.add_set_parameter({"a": 1}, {"type": "t"}, save=False)
+    e = store.add_element(0, 0, {}, {}, save=False)
+    it = store.add_element_iteration(e, {"inputs.p": p}, ["inputs.p"], save=False)
+    r = store.add_EAR(it, 0, [0], {"inputs.p": p}, save=False)
+    store.set_EAR_start(r, save=False)
+    store.add_submission(0, {"jobscripts": [], "submission_parts": {}}, save=False)
+    store.update_loop_num_iters(0, {(0,): 2}, save=False)
+
+    # the last step of the commit fails, after elements, runs and parameters were
+    # written (staged) and the root attributes changed:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(store, "_update_loop_num_iters", broken)
+    with pytest.raises(OSError, match="No space"):
+        store.save()
+    assert store.has_pending
+    assert tree_digest(path) == before, "a failed commit changed files"
+    assert _no_temporaries(path) == []
+    assert not store.core_store.in_transaction
+
+    monkeypatch.undo()
+    store.save()  # the same pending changes commit cleanly now
+    assert store.get_loops()[0]["num_added_iterations"] == [[[0], 2]]
+    fresh = ZarrPersistentStore(None, None, path)
+    assert fresh.get_EARs([r])[0].start_time is not None
+    assert fresh.get_parameters([p])[0].data == {"a": 1}
+    assert len(fresh.get_submissions()) == 1
+    assert _no_temporaries(path) == []
+
+
+def test_commit_applies_through_a_journal(tmp_path: Path) -> None:
+    path = tmp_path / "wk"
+    store = _store(path)
+    store.add_set_parameter({"x": 1}, {"type": "t"})
+    report = store.last_commit_report
+    assert report is not None and report["written"] > 1 and report["journaled"]
+    p = store.add_unset_parameter({"type": "u"})
+    store.set_parameter_value(p, 5)
+    # a single-row update is one atomic rename: no journal needed
+    assert store.last_commit_report == {"written": 1, "deleted": 0, "journaled": False}
+    assert ZarrPersistentStore(None, None, path).get_parameters([p])[0].data == 5
+
+
+CRASHES = 12
+
+
+def test_writer_killed_at_random_moments(tmp_path: Path) -> None:
+    """SIGKILL a committing writer again and again: the store always opens, every
+    acknowledged batch is whole, and the next writer carries on from a consistent
+    state. Half-applied commits are finished from their journal on open."""
+    path = tmp_path / "wk"
+    _store(path)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(HERE), env.get("PYTHONPATH", "")])
+    rng = random.Random(7)
+    acked: set[int] = set()
+    for _ in range(CRASHES):
+        proc = subprocess.Popen(
+            [sys.executable, str(HERE / "commit_writer.py"), str(path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        time.sleep(0.6 + rng.random() * 0.8)
+        proc.send_signal(signal.SIGKILL)
+        out, err = proc.communicate()
+        assert proc.returncode == -signal.SIGKILL, err
+        acked.update(int(line.split()[1]) for line in out.splitlines() if line.startswith("ACK"))
+
+        store = ZarrPersistentStore(None, None, path)  # opening recovers journals
+        n_elems = store._get_num_total_elements()
+        n_iters = store._get_num_total_elem_iters()
+        n_runs = store._get_num_total_EARs()
+        n_params = store._get_num_total_parameters()
+        # every commit is whole: the counts agree with each other ...
+        assert (n_iters, n_runs, n_params) == (n_elems, 3 * n_elems, n_elems), (
+            n_elems,
+            n_iters,
+            n_runs,
+            n_params,
+        )
+        # ... and every acknowledged batch is there, whole
+        assert acked <= set(range(n_elems))
+        runs = store.get_EARs(range(n_runs))
+        assert all(r.start_time is not None and r.success is True for r in runs)
+        params = store.get_parameters(range(n_params))
+        assert [q.data["batch"] for q in params] == list(range(n_elems))
+        loops = store.get_loops()
+        assert loops[0]["num_added_iterations"] == [[[0], n_elems]] or n_elems == 0
+        assert store.get_tasks()[0].element_IDs == list(range(n_elems))
+    assert len(acked) >= CRASHES, f"only {len(acked)} commits acknowledged"
+    assert _no_temporaries(path) == [] or all(
+        "tmp" in t for t in _no_temporaries(path)
+    )  # a killed writer may leave a temporary file, never a journal
+    _core.recover_journals(path)
