@@ -6,9 +6,13 @@ import hashlib
 import os
 import shutil
 import sys
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
+import fsspec
 import pytest
+from fsspec.implementations.local import LocalFileSystem
 
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parent.parent
@@ -19,7 +23,9 @@ SIDE_PYTHON = Path(
     os.environ.get("WFSTORE_HPCFLOW_PYTHON", "/work/side/hpcenv/bin/python")
 )
 
-sys.path.insert(0, str(HERE))  # for `store_dump`
+sys.path.insert(0, str(HERE))  # for `store_dump`, `backends`
+
+from backends import BACKENDS, Backend  # noqa: E402
 
 
 def tree_digest(path: Path) -> dict[str, str]:
@@ -97,3 +103,21 @@ def copy_file(tmp_path: Path):
         return dst
 
     return _copy
+
+
+# --- file-system backends: the store suite runs on each ------------------------------
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    """Each file system of :data:`BACKENDS`, with a fresh folder on it."""
+    if request.param == "local":
+        yield Backend("local", LocalFileSystem(), str(tmp_path / "fs"))
+        return
+    fs = fsspec.filesystem(request.param)
+    root = f"/wfstore-test-{uuid.uuid4().hex}"
+    try:
+        yield Backend(request.param, fs, root)
+    finally:
+        if fs.exists(root):
+            fs.rm(root, recursive=True)
