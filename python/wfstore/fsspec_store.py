@@ -40,7 +40,13 @@ from typing import TYPE_CHECKING
 
 from fsspec import AbstractFileSystem
 
-from .errors import ReadOnlyStoreError, StoreError, StoreIOError, ZipArchiveError
+from .errors import (
+    InvalidArgumentError,
+    ReadOnlyStoreError,
+    StoreError,
+    StoreIOError,
+    ZipArchiveError,
+)
 
 if TYPE_CHECKING:
     from . import _core
@@ -147,7 +153,7 @@ def _put(fs: AbstractFileSystem, path: str, payload: bytes, mode: str, make_pare
 def _check_mode(write_mode: str | None, fs: AbstractFileSystem) -> str:
     mode = write_mode or default_write_mode(fs)
     if mode not in WRITE_MODES:
-        raise ValueError(f"write_mode must be one of {WRITE_MODES!r}, not {mode!r}")
+        raise InvalidArgumentError(f"write_mode must be one of {WRITE_MODES!r}, not {mode!r}")
     return mode
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from fsspec import AbstractFileSystem
 
-from ..errors import StoreResourceError
+from ..errors import StoreError, StoreIOError, StoreResourceError
 from ..fsspec_store import is_local_fs, write_bytes
 
 #: The actions a resource can be opened for.
@@ -176,8 +176,24 @@ class JSONFileStoreResource(StoreResource):
 
     def _load(self) -> Any:
         self.logger.debug(f"{self!r}: loading {self.full_path!r}.")
-        with self.fs.open(self.full_path, "rb") as fh:
-            return json.loads(fh.read().decode("utf-8"))
+        try:
+            with self.fs.open(self.full_path, "rb") as fh:
+                raw = fh.read()
+        except (FileNotFoundError, StoreError):
+            raise
+        except Exception as exc:
+            raise StoreIOError(
+                getattr(exc, "errno", None) or 0,
+                f"cannot read {self.full_path!r}: {type(exc).__name__}: {exc}",
+                self.full_path,
+            ) from exc
+        try:
+            return json.loads(raw.decode("utf-8"))
+        except ValueError as exc:
+            raise StoreResourceError(
+                f"Store resource {self.name!r}: {self.full_path!r} is not a JSON document "
+                f"({exc})."
+            ) from exc
 
     def _dump(self, data: Any) -> None:
         self.logger.debug(f"{self!r}: writing {self.full_path!r}.")

@@ -290,7 +290,6 @@ class ZarrPersistentStore(
         path: Path | str,
         fs: AbstractFileSystem | None = None,
     ) -> None:
-        fs = fs if fs is not None else LocalFileSystem()
         self._core_store: _core.Store | None = None
         self._resources = {
             _ATTRS: CallbackStoreResource(
@@ -392,9 +391,16 @@ class ZarrPersistentStore(
                     f"Unknown compressor {compressor!r}; expected 'blosc', 'zstd' or None."
                 )
         wk_path = strip_path(fs, wk_path)
-        if fs.exists(f"{wk_path.rstrip('/')}/.zgroup"):
+        try:
+            exists = fs.exists(f"{wk_path.rstrip('/')}/.zgroup")
+            if not exists:
+                fs.makedirs(wk_path, exist_ok=True)
+        except OSError as exc:
+            raise StoreIOError(
+                exc.errno or 0, f"cannot make the store folder {wk_path!r}: {exc}", wk_path
+            ) from exc
+        if exists:
             raise StorePathError(f"A Zarr group already exists at {wk_path!r}.")
-        fs.makedirs(wk_path, exist_ok=True)
         attrs: dict[str, Any] = {
             "name": name,
             "ts_fmt": ts_fmt,
