@@ -129,17 +129,36 @@ def _parent(path: str) -> str:
     return head if head else sep
 
 
+def _pipe(fs: AbstractFileSystem, path: str, payload: bytes) -> None:
+    """``fs.pipe_file``, or a file opened for writing where that is not implemented
+    (e.g. fsspec 2022's ``DirFileSystem``)."""
+    try:
+        fs.pipe_file(path, payload)
+    except NotImplementedError:
+        with fs.open(path, "wb") as fh:
+            fh.write(payload)
+
+
+def _cat(fs: AbstractFileSystem, path: str) -> bytes:
+    """``fs.cat_file``, or a file opened for reading where that is not implemented."""
+    try:
+        return bytes(fs.cat_file(path))
+    except NotImplementedError:
+        with fs.open(path, "rb") as fh:
+            return bytes(fh.read())
+
+
 def _put(fs: AbstractFileSystem, path: str, payload: bytes, mode: str, make_parent: bool) -> None:
     """Write `payload` to `path` (raising the file system's own exceptions)."""
     parent = _parent(path)
     if make_parent and parent:
         fs.makedirs(parent, exist_ok=True)
     if mode == "direct":
-        fs.pipe_file(path, payload)
+        _pipe(fs, path, payload)
         return
     tmp = _join(parent, f"{_TMP_PREFIX}{uuid.uuid4().hex}-{path.rsplit('/', 1)[-1]}")
     try:
-        fs.pipe_file(tmp, payload)
+        _pipe(fs, tmp, payload)
         fs.mv(tmp, path)
     except BaseException:
         try:
@@ -202,7 +221,7 @@ class FsspecKeyValueStore:
         path = self._path(key)
         try:
             with self._lock:
-                return bytes(self.fs.cat_file(path))
+                return _cat(self.fs, path)
         except (FileNotFoundError, IsADirectoryError):
             return None
         except Exception as exc:
