@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import fsspec
+import fsspec.config
 import fsspec.core
 import pytest
 from backends import Backend
@@ -44,8 +45,8 @@ class Colour(enum.Enum):
 def _missing(what: str) -> None:
     """Skip for a missing tool, or fail under CI (where scripts/test.sh installs it)."""
     if os.environ.get("CI"):
-        pytest.fail(f"{what} is required under CI (scripts/test.sh installs it)")
-    pytest.skip(f"{what} is not installed")
+        pytest.fail(f"{what} is required under CI (scripts/test.sh provides it)")
+    pytest.skip(f"{what} is not available")
 
 
 def _free_port() -> int:
@@ -95,7 +96,7 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SSHServer]:
     except ImportError:
         _missing("paramiko (the `test` extra)")
     if os.geteuid() != 0:
-        pytest.skip("the test sshd logs in as root, so the tests must run as root")
+        _missing("root (the test sshd logs in as root)")
     assert exe is not None and keygen is not None
 
     d = tmp_path_factory.mktemp("sshd")
@@ -174,7 +175,9 @@ def _tree(path: Path) -> dict[str, bytes]:
     return {str(p.relative_to(path)): p.read_bytes() for p in path.rglob("*") if p.is_file()}
 
 
-def test_zarr_store_and_zip_archive_read_over_sftp(sshd: SSHServer, tmp_path: Path) -> None:
+def test_zarr_store_and_zip_archive_read_over_sftp(
+    sshd: SSHServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     local = _local_scenario_store(tmp_path / "wk")
     expected = _dump(local)
     archive = local.zip(str(tmp_path / "wk.zip"))
@@ -198,6 +201,15 @@ def test_zarr_store_and_zip_archive_read_over_sftp(sshd: SSHServer, tmp_path: Pa
         assert by_url.path == str(tmp_path / "wk")
         assert _dump(by_url) == expected
         assert _dump(ZarrZipPersistentStore(None, None, sshd.url(archive), url_fs)) == expected
+        # a bare ssh:// path (fs=None), the options coming from fsspec's configuration:
+        monkeypatch.setitem(fsspec.config.conf, "sftp", sshd.options)
+        bare = ZarrPersistentStore(None, None, sshd.url(tmp_path / "wk"))
+        try:
+            assert type(bare.fs).__name__ == "SFTPFileSystem"
+            assert _dump(bare) == expected
+        finally:
+            bare.fs.client.close()
+            bare.fs.clear_instance_cache()
         # a remote archive unzips into a local store:
         unzipped = ZarrZipPersistentStore(None, None, archive, fs).unzip(str(tmp_path / "un"))
         assert _dump(ZarrPersistentStore(None, None, unzipped)) == expected
