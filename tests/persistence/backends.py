@@ -9,8 +9,9 @@ from typing import Any
 
 from fsspec import AbstractFileSystem
 
-#: The fsspec file systems every store test runs on.
-BACKENDS = ("local", "memory")
+#: The fsspec file systems every store test runs on (``sftp``: the test sshd on
+#: 127.0.0.1, reached through fsspec's sftp file system, the folder being local).
+BACKENDS = ("local", "memory", "sftp")
 
 
 class Backend:

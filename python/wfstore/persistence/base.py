@@ -1362,11 +1362,32 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
         dst = str(path)
         if self.fs.exists(dst):
             raise StorePathError(f"Path already exists: {dst}.")
-        if self.fs.isdir(self.path):
-            self.fs.copy(self.path, dst, recursive=True)
-        else:
-            self.fs.copy(self.path, dst)
+        is_dir = self.fs.isdir(self.path)
+        try:
+            if is_dir:
+                self.fs.copy(self.path, dst, recursive=True)
+            else:
+                self.fs.copy(self.path, dst)
+        except NotImplementedError:
+            # no copy on the file system's side (e.g. SFTP): stream every file
+            self._copy_streaming(dst, is_dir)
         return Path(dst)
+
+    def _copy_streaming(self, dst: str, is_dir: bool) -> None:
+        """Copy the store to `dst` by reading and writing each file through `fs`."""
+        src = self.path.rstrip("/")
+        pairs = [(src, dst)]
+        if is_dir:
+            pairs = [
+                (f, dst.rstrip("/") + f[len(src) :])
+                for f in self.fs.find(src)
+                if f.startswith(src + "/")
+            ]
+            self.fs.makedirs(dst, exist_ok=True)
+        for from_, to in pairs:
+            self.fs.makedirs(to.rsplit("/", 1)[0] or "/", exist_ok=True)
+            with self.fs.open(from_, "rb") as fin, self.fs.open(to, "wb") as fout:
+                shutil.copyfileobj(fin, fout, 1 << 20)
 
     def delete(self) -> None:
         """Delete the persistent workflow, after confirmation on standard input."""
