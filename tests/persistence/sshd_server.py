@@ -25,7 +25,7 @@ import pytest
 SSHD_CANDIDATES = ("/usr/sbin/sshd", "/usr/local/sbin/sshd")
 
 
-def _missing(what: str) -> None:
+def unavailable(what: str) -> None:
     """Skip for a missing tool, or fail under CI (where scripts/test.sh installs it)."""
     if os.environ.get("CI"):
         pytest.fail(f"{what} is required under CI (scripts/test.sh provides it)")
@@ -70,16 +70,16 @@ def running_sshd(d: Path) -> Iterator[SSHServer]:
     """An sshd on 127.0.0.1 with its files in the folder `d`, stopped afterwards."""
     exe = next((p for p in SSHD_CANDIDATES if os.access(p, os.X_OK)), None)
     if exe is None:
-        _missing("OpenSSH's sshd (Debian package openssh-server)")
+        unavailable("OpenSSH's sshd (Debian package openssh-server)")
     keygen = shutil.which("ssh-keygen")
     if keygen is None:
-        _missing("ssh-keygen (Debian package openssh-client)")
+        unavailable("ssh-keygen (Debian package openssh-client)")
     try:
         import paramiko  # noqa: F401 - fsspec's sftp file system needs it
     except ImportError:
-        _missing("paramiko (the `test` extra)")
+        unavailable("paramiko (the `test` extra)")
     if os.geteuid() != 0:
-        _missing("root (the test sshd logs in as root)")
+        unavailable("root (the test sshd logs in as root)")
     assert exe is not None and keygen is not None
 
     for name in ("host_key", "client_key"):

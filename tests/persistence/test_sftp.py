@@ -18,7 +18,7 @@ import fsspec.core
 import pytest
 from backends import Backend
 from fsspec.implementations.local import LocalFileSystem
-from sshd_server import SSHServer
+from sshd_server import SSHServer, unavailable
 from store_dump import dump_store, empty_workflow_kwargs, normalise, run_scenario
 from wfstore.errors import ReadOnlyStoreError, StoreError, StoreIOError
 from wfstore.persistence import (
@@ -26,8 +26,6 @@ from wfstore.persistence import (
     ZarrPersistentStore,
     ZarrZipPersistentStore,
 )
-
-SSHD_CANDIDATES = ("/usr/sbin/sshd", "/usr/local/sbin/sshd")
 
 
 class Colour(enum.Enum):
@@ -144,3 +142,12 @@ def test_sftp_errors_name_the_path(sshd: SSHServer, tmp_path: Path) -> None:
             )
     finally:
         fs.client.close()
+
+
+def test_missing_sshd_skips_only_outside_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="sshd"):
+        unavailable("sshd")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="sshd is required under CI"):
+        unavailable("sshd")
