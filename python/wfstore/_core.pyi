@@ -20,7 +20,8 @@ _Compressor: TypeAlias = str | dict[str, Any] | None
 _Progress: TypeAlias = Callable[[int, int], object] | None
 
 class Store:
-    """A Zarr key-value store: a local folder or a read-only zip archive."""
+    """A Zarr key-value store: a local folder, a read-only zip archive, or either on
+    any fsspec file system."""
 
     @staticmethod
     def local(root: _Path, fsync: bool = False) -> Store:
@@ -28,6 +29,23 @@ class Store:
     @staticmethod
     def zip(archive: _Path) -> Store:
         """A read-only store over a zip archive, read in place."""
+    @staticmethod
+    def from_python(obj: Any) -> Store:
+        """A store calling back into a Python key-value object with ``get(key) -> bytes |
+        None``, ``set(key, value)``, ``delete(key)``, ``list_dir(prefix) -> list[str]`` and
+        the attributes ``location`` and ``read_only``. Exceptions it raises reach the
+        caller unchanged."""
+    @staticmethod
+    def fsspec(fs: Any, root: _Path, write_mode: str | None = None) -> Store:
+        """A store over the folder `root` (a path or URL) of the fsspec file system `fs`:
+        ``Store.local`` for the local file system, else chunk bytes through fsspec
+        (``wfstore.fsspec_store.FsspecKeyValueStore``; `write_mode` ``"rename"`` or
+        ``"direct"``, default by file system)."""
+    @staticmethod
+    def fsspec_zip(fs: Any, archive: _Path) -> Store:
+        """A read-only store over a zip archive on the fsspec file system `fs`:
+        ``Store.zip`` for the local file system, else read in place through a file
+        object of `fs` (``wfstore.fsspec_store.FsspecZipKeyValueStore``)."""
     @property
     def location(self) -> str: ...
     @property

@@ -6,9 +6,14 @@ import hashlib
 import os
 import shutil
 import sys
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
+import fsspec
 import pytest
+from fsspec import AbstractFileSystem
+from fsspec.implementations.local import LocalFileSystem
 
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parent.parent
@@ -19,7 +24,10 @@ SIDE_PYTHON = Path(
     os.environ.get("WFSTORE_HPCFLOW_PYTHON", "/work/side/hpcenv/bin/python")
 )
 
-sys.path.insert(0, str(HERE))  # for `store_dump`
+sys.path.insert(0, str(HERE))  # for `store_dump`, `backends`
+
+from backends import BACKENDS, Backend  # noqa: E402
+from sshd_server import SSHServer, running_sshd  # noqa: E402
 
 
 def tree_digest(path: Path) -> dict[str, str]:
@@ -99,3 +107,43 @@ def copy_file(tmp_path: Path):
         return dst
 
     return _copy
+
+
+# --- file-system backends: the store suite runs on each ------------------------------
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SSHServer]:
+    """An sshd on 127.0.0.1 for the SFTP tests (see ``sshd_server.py``)."""
+    with running_sshd(tmp_path_factory.mktemp("sshd")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def sftp_fs(sshd: SSHServer) -> Iterator[AbstractFileSystem]:
+    """One SFTP connection to the test sshd, shared by the tests of a session."""
+    fs = sshd.fs()
+    try:
+        yield fs
+    finally:
+        fs.client.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    """Each file system of :data:`BACKENDS`, with a fresh folder on it."""
+    if request.param == "local":
+        yield Backend("local", LocalFileSystem(), str(tmp_path / "fs"))
+        return
+    if request.param == "sftp":
+        sftp = request.getfixturevalue("sftp_fs")
+        sftp.makedirs(str(tmp_path / "fs"), exist_ok=True)
+        yield Backend("sftp", sftp, str(tmp_path / "fs"))
+        return
+    fs = fsspec.filesystem(request.param)
+    root = f"/wfstore-test-{uuid.uuid4().hex}"
+    try:
+        yield Backend(request.param, fs, root)
+    finally:
+        if fs.exists(root):
+            fs.rm(root, recursive=True)

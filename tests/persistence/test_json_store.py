@@ -8,9 +8,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import fsspec
 import numpy as np
 import pytest
+from backends import Backend
 from fsspec.implementations.local import LocalFileSystem
 from store_dump import empty_workflow_kwargs
 from wfstore.errors import (
@@ -40,19 +40,23 @@ class Point:
         return {"x": 1, "tags": ("a", "b")}
 
 
-def _new_store(path: Path, fs: Any = None) -> JSONPersistentStore:
+def _new_store(path: Path | str, fs: Any = None) -> JSONPersistentStore:
     fs = fs if fs is not None else LocalFileSystem()
     JSONPersistentStore.write_empty_workflow(None, **empty_workflow_kwargs(str(path), fs))
     return JSONPersistentStore(None, None, path, fs)
 
 
-def _read(path: Path, name: str) -> Any:
-    return json.loads((path / name).read_text())
+def _read(store: JSONPersistentStore, name: str, path: Path | str | None = None) -> Any:
+    """The JSON document `name` of `store` (or of the store folder `path` on the same
+    file system), read straight from the file system."""
+    folder = str(path if path is not None else store.path).rstrip("/")
+    return json.loads(store.fs.cat_file(f"{folder}/{name}"))
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> JSONPersistentStore:
-    return _new_store(tmp_path / "wk")
+def store(backend: Backend) -> JSONPersistentStore:
+    """A new JSON store on each file system backend."""
+    return _new_store(backend.path("wk"), backend.fs)
 
 
 def _add_task_with_run(store: JSONPersistentStore) -> tuple[int, int, int, int]:
@@ -64,7 +68,7 @@ def _add_task_with_run(store: JSONPersistentStore) -> tuple[int, int, int, int]:
 
 
 def test_pending_changes_visible_before_commit(store: JSONPersistentStore) -> None:
-    path = Path(store.path)
+    path = store.path
     t, e, i, r = _add_task_with_run(store)
     p = store.add_set_parameter([1, (2,)], {"type": "x"}, save=False)
     assert store.has_pending
@@ -73,13 +77,13 @@ def test_pending_changes_visible_before_commit(store: JSONPersistentStore) -> No
     assert store.get_element_iterations([i])[0].EAR_IDs == {0: [r]}
     assert store.get_EARs([r])[0].is_pending
     assert store.get_parameters([p])[0].data == [1, (2,)]
-    assert _read(path, "metadata.json")["tasks"] == []  # nothing written yet
+    assert _read(store, "metadata.json")["tasks"] == []  # nothing written yet
     store.save()
     assert not store.has_pending
-    md = _read(path, "metadata.json")
+    md = _read(store, "metadata.json")
     assert md["tasks"] == [{"id_": t, "element_IDs": [e], "index": 0}]
     assert md["iters"][i]["EAR_IDs"] == {"0": [r]}
-    reopened = JSONPersistentStore(None, None, path)
+    reopened = JSONPersistentStore(None, None, path, store.fs)
     assert reopened.get_EARs([r])[0].is_pending is False
     assert reopened.get_parameters([p])[0].data == [1, (2,)]
 
@@ -95,7 +99,7 @@ def test_parameter_kinds_round_trip(store: JSONPersistentStore) -> None:
         "list_of_tuples": [(1, 2), (3, 4)],
     }
     ids = {k: store.add_set_parameter(v, {"type": k}) for k, v in values.items()}
-    reopened = JSONPersistentStore(None, None, store.path)
+    reopened = JSONPersistentStore(None, None, store.path, store.fs)
     got = {k: reopened.get_parameters([i])[0].data for k, i in ids.items()}
     assert got["nested"] == {"a": [1, {"b": (2, {3, 4})}], "c": None, "d": 2.5, "e": True}
     assert isinstance(got["nested"]["a"][1]["b"], tuple)
@@ -105,13 +109,13 @@ def test_parameter_kinds_round_trip(store: JSONPersistentStore) -> None:
     assert got["obj"] == {"x": 1, "tags": ("a", "b")}
     assert got["np_scalar"] == 7 and type(got["np_scalar"]) is int
     assert got["list_of_tuples"] == [(1, 2), (3, 4)]
-    raw = _read(Path(store.path), "parameters.json")["data"][str(ids["set"])]
+    raw = _read(store, "parameters.json")["data"][str(ids["set"])]
     assert sorted(raw["data"]) == ["x", "y"] and raw["type_lookup"]["sets"] == [[]]
 
 
 def test_sub_path_decoding(store: JSONPersistentStore) -> None:
     p = store.add_set_parameter({"a": [(1, 2), {3}]}, {"type": "x"})
-    enc = _read(Path(store.path), "parameters.json")["data"][str(p)]
+    enc = _read(store, "parameters.json")["data"][str(p)]
     param = store._store_param_cls().decode(p, enc, {}, path=["a", 0])
     assert param.data == (1, 2)
     assert store._store_param_cls().decode(p, enc, {}, path=["a"]).data == [(1, 2), {3}]
@@ -133,7 +137,9 @@ def test_unencodable_values_are_rejected_naming_the_parameter(
     assert store.get_parameters([p])[0].data == 5
 
 
-def test_unset_parameters_and_files(store: JSONPersistentStore, tmp_path: Path) -> None:
+def test_unset_parameters_and_files(
+    store: JSONPersistentStore, backend: Backend, tmp_path: Path
+) -> None:
     p_unset = store.add_unset_parameter({"type": "EAR_output"})
     # committed at once: the engine counts a stored unset parameter (data 0) as set,
     # while the parameter itself says it is not set
@@ -141,14 +147,14 @@ def test_unset_parameters_and_files(store: JSONPersistentStore, tmp_path: Path) 
     assert store.get_parameters([p_unset])[0].is_set is False
     p_pending = store.add_unset_parameter({"type": "EAR_output"}, save=False)
     assert store.get_parameter_set_statuses([p_pending]) == [False]  # pending: exact
-    assert _read(Path(store.path), "parameters.json")["data"][str(p_unset)] == 0
+    assert _read(store, "parameters.json")["data"][str(p_unset)] == 0
     src = tmp_path / "in.txt"
     src.write_text("hello")
     p_file = store.add_file(True, True, {"type": "input_file"}, src)
     param = store.get_parameters([p_file])[0]
     assert param.is_set and param.data is None
     assert param.file == {"store_contents": True, "path": "artifacts/input_files/0/in.txt"}
-    assert (Path(store.path) / "artifacts/input_files/0/in.txt").read_text() == "hello"
+    assert backend.read_text(f"{store.path}/artifacts/input_files/0/in.txt") == "hello"
     store.set_file(False, False, p_unset, tmp_path / "out.txt")
     assert store.get_parameters([p_unset])[0].file["store_contents"] is False
     assert store.get_parameter_set_statuses([p_unset, p_file]) == [True, True]
@@ -173,12 +179,12 @@ def test_batch_update_commits_once_or_not_at_all(
     assert sorted(dumps) == ["metadata.json", "parameters.json"]
     assert store.get_EARs([r])[0].start_time is not None
 
-    before = _read(Path(store.path), "metadata.json")
+    before = _read(store, "metadata.json")
     with pytest.raises(RuntimeError, match="boom"), store.batch_update():
         store.add_task(1, {"element_sets": []})
         raise RuntimeError("boom")
     assert not store.has_pending
-    assert _read(Path(store.path), "metadata.json") == before
+    assert _read(store, "metadata.json") == before
     assert len(store.get_tasks()) == 1
 
 
@@ -187,7 +193,7 @@ def test_failed_commit_writes_nothing_and_keeps_pending(
 ) -> None:
     _add_task_with_run(store)
     store.add_set_parameter(1, {"type": "x"}, save=False)
-    before = (_read(Path(store.path), "metadata.json"), _read(Path(store.path), "parameters.json"))
+    before = (_read(store, "metadata.json"), _read(store, "parameters.json"))
 
     def fail(*args: Any, **kwargs: Any) -> None:
         raise OSError("disk full")
@@ -196,14 +202,14 @@ def test_failed_commit_writes_nothing_and_keeps_pending(
     with pytest.raises(OSError, match="disk full"):
         store.save()
     assert (
-        _read(Path(store.path), "metadata.json"),
-        _read(Path(store.path), "parameters.json"),
+        _read(store, "metadata.json"),
+        _read(store, "parameters.json"),
     ) == before
     assert store.has_pending and store.get_tasks()[0].element_IDs == [0]
     monkeypatch.undo()
     store.save()
     assert not store.has_pending
-    assert JSONPersistentStore(None, None, store.path).get_parameters([0])[0].data == 1
+    assert JSONPersistentStore(None, None, store.path, store.fs).get_parameters([0])[0].data == 1
 
 
 def test_using_resource_nesting(
@@ -224,7 +230,7 @@ def test_using_resource_nesting(
             rd["name"] = "ignored"  # reads cannot change the update data
         assert dumps == []
     assert dumps == ["metadata.json"]
-    assert _read(Path(store.path), "metadata.json")["name"] == "renamed"
+    assert _read(store, "metadata.json")["name"] == "renamed"
     with store.using_resource("metadata", "update"):
         pass  # unchanged: not written
     assert dumps == ["metadata.json"]
@@ -248,7 +254,7 @@ def test_runs_loops_submissions(store: JSONPersistentStore) -> None:
     i2 = store.add_element_iteration(e, {}, [])
     r2 = store.add_EAR(i2, 1, [0], {})
     r3 = store.add_EAR(i, 0, [1], {})
-    reopened = JSONPersistentStore(None, None, store.path)
+    reopened = JSONPersistentStore(None, None, store.path, store.fs)
     assert reopened.get_element_iterations([i, i2])[0].EAR_IDs == {0: [r, r3]}
     assert reopened.get_element_iterations([i2])[0].EAR_IDs == {1: [r2]}
     store.add_loop({"name": "L"}, {}, [], {(0,): 1}, [i])
@@ -261,7 +267,7 @@ def test_runs_loops_submissions(store: JSONPersistentStore) -> None:
     store.add_submission(0, {"jobscripts": [{"task_elements": {0: [0]}}], "submission_parts": {}})
     store.add_submission_part(0, "now", [0])
     store.set_jobscript_metadata(0, 0, os_name="posix", scheduler_job_ID=None)
-    sub = JSONPersistentStore(None, None, store.path).get_submissions()[0]
+    sub = JSONPersistentStore(None, None, store.path, store.fs).get_submissions()[0]
     assert sub["jobscripts"][0] == {"task_elements": {0: [0]}, "os_name": "posix"}
     assert sub["submission_parts"] == {"now": [0]}
     store.set_EAR_skip(r)
@@ -269,7 +275,7 @@ def test_runs_loops_submissions(store: JSONPersistentStore) -> None:
     store.run_dir_snapshot = lambda: {"data": {"f": 1}}
     start = store.set_EAR_start(r)
     end = store.set_EAR_end(r, 3, False)
-    run = JSONPersistentStore(None, None, store.path).get_EARs([r])[0]
+    run = JSONPersistentStore(None, None, store.path, store.fs).get_EARs([r])[0]
     assert (run.skip, run.submission_idx, run.exit_code, run.success) == (True, 0, 3, False)
     assert run.start_time == start and run.end_time == end  # microsecond precision
     assert run.snapshot_start == {"data": {"f": 1}}
@@ -283,7 +289,7 @@ def test_param_sources_and_existence(store: JSONPersistentStore) -> None:
     store.update_param_source({p: {"a": 0}}, save=False)
     assert store.get_parameter_sources([p]) == [{"type": "local_input", "b": 1, "a": 0}]
     store.save()
-    assert _read(Path(store.path), "parameters.json")["sources"][str(p)] == {
+    assert _read(store, "parameters.json")["sources"][str(p)] == {
         "a": 0,
         "b": 1,
         "type": "local_input",
@@ -310,11 +316,11 @@ def test_caches(store: JSONPersistentStore) -> None:
     assert not store.use_cache and store.EAR_cache == {} and store.num_tasks_cache is None
 
 
-def test_standalone_defaults(store: JSONPersistentStore, tmp_path: Path) -> None:
+def test_standalone_defaults(store: JSONPersistentStore, backend: Backend) -> None:
     assert store.workflow is None
     assert store.ts_fmt == "%Y-%m-%d %H:%M:%S.%f"
     assert store.logger is logging.getLogger("wfstore")
-    assert store.is_submittable
+    assert store.is_submittable is backend.is_local  # only local stores are submittable
     assert store.get_template_components() == {"parameters": {"h0": {"type": "p1"}}}
     store.add_template_components({"parameters": {"h0": {"type": "zz"}, "h1": {}}})
     assert store.get_template_components()["parameters"] == {"h0": {"type": "p1"}, "h1": {}}
@@ -322,32 +328,17 @@ def test_standalone_defaults(store: JSONPersistentStore, tmp_path: Path) -> None
         with pytest.raises(UnsupportedStoreOperationError):
             op()
     assert issubclass(UnsupportedStoreOperationError, StoreError)
-    dst = store.copy(tmp_path / "copied")
-    assert _read(dst, "metadata.json") == _read(Path(store.path), "metadata.json")
+    dst = store.copy(backend.path("copied"))
+    assert str(dst) == backend.path("copied")
+    assert _read(store, "metadata.json", dst) == _read(store, "metadata.json")
     with pytest.raises(StorePathError):
         store.copy(dst)
-    store.rename_path(str(dst), tmp_path / "renamed")
-    assert not dst.exists() and (tmp_path / "renamed" / "metadata.json").is_file()
-    store.remove_path(tmp_path / "renamed")
-    assert not (tmp_path / "renamed").exists()
+    store.rename_path(str(dst), backend.path("renamed"))
+    assert not backend.exists(dst) and backend.isfile(backend.path("renamed/metadata.json"))
+    store.remove_path(backend.path("renamed"))
+    assert not backend.exists(backend.path("renamed"))
     store.delete_no_confirm()
-    assert not Path(store.path).exists()
-
-
-def test_memory_file_system() -> None:
-    fs = fsspec.filesystem("memory")
-    path = "/wfstore-test/mem_wk"
-    if fs.exists(path):
-        fs.rm(path, recursive=True)
-    store = _new_store(path, fs)  # type: ignore[arg-type]
-    assert not store.is_submittable
-    _t, e, _i, r = _add_task_with_run(store)
-    p = store.add_set_parameter({"a": (1,)}, {"type": "x"})
-    reopened = JSONPersistentStore(None, None, path, fs)
-    assert reopened.get_tasks()[0].element_IDs == [e]
-    assert reopened.get_parameters([p])[0].data == {"a": (1,)}
-    assert json.loads(fs.cat(f"{path}/metadata.json"))["runs"][0]["id_"] == r
-    fs.rm("/wfstore-test", recursive=True)
+    assert not backend.exists(store.path)
 
 
 def test_prepare_test_store_from_spec() -> None:

@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import enum
 import json
+import uuid
 import zipfile
 from pathlib import Path
 from typing import Any
 
+import fsspec
 import numpy as np
 import pytest
 import zarr
+from backends import Backend
 from fsspec.implementations.local import LocalFileSystem
-from fsspec.implementations.memory import MemoryFileSystem
 from store_dump import dump_store, empty_workflow_kwargs, normalise, run_scenario
 from wfstore.errors import (
     ParameterEncodeError,
+    ReadOnlyStoreError,
     StorePathError,
     UnsupportedStoreOperationError,
 )
@@ -30,23 +33,25 @@ class Colour(enum.Enum):
     RED = "red"
 
 
-def _new(path: Path, **kwargs: Any) -> ZarrPersistentStore:
-    fs = LocalFileSystem()
-    ZarrPersistentStore.write_empty_workflow(None, **empty_workflow_kwargs(str(path), fs), **kwargs)
-    store = ZarrPersistentStore(None, None, path, fs)
+def _new(backend: Backend, name: str = "wk", **kwargs: Any) -> ZarrPersistentStore:
+    path = backend.path(name)
+    ZarrPersistentStore.write_empty_workflow(
+        None, **empty_workflow_kwargs(path, backend.fs), **kwargs
+    )
+    store = ZarrPersistentStore(None, None, path, backend.fs)
     store.run_dir_snapshot = lambda: {"data": {}}
     return store
 
 
-def _scenario_store(path: Path, **kwargs: Any) -> ZarrPersistentStore:
-    store = _new(path, **kwargs)
+def _scenario_store(backend: Backend, name: str = "wk", **kwargs: Any) -> ZarrPersistentStore:
+    store = _new(backend, name, **kwargs)
     run_scenario(store, Colour.RED)
     assert not store.has_pending
     return store
 
 
-def _dump(path: Path, cls: type = ZarrPersistentStore) -> Any:
-    return normalise(dump_store(cls(None, None, path), "zarr"))
+def _dump(path: Path | str, cls: type = ZarrPersistentStore, fs: Any = None) -> Any:
+    return normalise(dump_store(cls(None, None, path, fs), "zarr"))
 
 
 # --- layout ----------------------------------------------------------------------------
@@ -65,10 +70,10 @@ BLOSC = {"id": "blosc", "cname": "lz4", "clevel": 5, "shuffle": 1, "blocksize": 
         (None, None, None),
     ],
 )
-def test_empty_layout(tmp_path: Path, compressor: Any, kwargs: Any, want: Any) -> None:
-    path = tmp_path / "wk"
-    _new(path, compressor=compressor, compressor_kwargs=kwargs)
-    root = zarr.open_group(str(path), mode="r")
+def test_empty_layout(backend: Backend, compressor: Any, kwargs: Any, want: Any) -> None:
+    path = backend.path("wk")
+    _new(backend, compressor=compressor, compressor_kwargs=kwargs)
+    root = backend.zarr_group(path)
     attrs = root.attrs.asdict()
     assert attrs["name"] == "wk_rt" and attrs["num_added_tasks"] == 0
     for key in ("tasks", "loops", "submissions"):
@@ -88,7 +93,7 @@ def test_empty_layout(tmp_path: Path, compressor: Any, kwargs: Any, want: Any) -
         "parameters/sources": (1000, {}, None, 0),
     }
     for arr_path, (chunks, arr_attrs, filters, fill) in expected.items():
-        meta = json.loads((path / arr_path / ".zarray").read_text())
+        meta = backend.read_json(path, arr_path, ".zarray")
         assert meta["chunks"] == [chunks], arr_path
         assert meta["shape"] == [0]
         assert meta["dtype"] == "|O"
@@ -102,32 +107,29 @@ def test_empty_layout(tmp_path: Path, compressor: Any, kwargs: Any, want: Any) -
     assert isinstance(root["parameters/arrays"], zarr.Group)
 
 
-def test_empty_layout_replaced_and_bad_compressor(tmp_path: Path) -> None:
-    fs = LocalFileSystem()
-    kw = empty_workflow_kwargs(str(tmp_path / "wk"), fs)
+def test_empty_layout_replaced_and_bad_compressor(backend: Backend) -> None:
+    kw = empty_workflow_kwargs(backend.path("wk"), backend.fs)
     ZarrPersistentStore.write_empty_workflow(None, **{**kw, "replaced_wk": "/old"})
-    assert zarr.open_group(kw["wk_path"], mode="r").attrs["replaced_workflow"] == "/old"
+    assert backend.zarr_group(kw["wk_path"]).attrs["replaced_workflow"] == "/old"
+    before = backend.read_bytes(backend.path("wk/.zattrs"))
     with pytest.raises(StorePathError):  # a store is there already
         ZarrPersistentStore.write_empty_workflow(None, **kw)
+    assert backend.read_bytes(backend.path("wk/.zattrs")) == before
     with pytest.raises(StorePathError, match="compressor"):
         ZarrPersistentStore.write_empty_workflow(
-            None, **{**kw, "wk_path": str(tmp_path / "x")}, compressor="lzma"
+            None, **{**kw, "wk_path": backend.path("x")}, compressor="lzma"
         )
-
-
-def test_non_local_fs_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(UnsupportedStoreOperationError, match="local file system"):
-        ZarrPersistentStore(None, None, "/wk", MemoryFileSystem())
+    assert not backend.exists(backend.path("x"))
 
 
 # --- round trips -------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("compressor", ["blosc", "zstd", None])
-def test_scenario_round_trip(tmp_path: Path, compressor: Any) -> None:
-    store = _scenario_store(tmp_path / "wk", compressor=compressor)
+def test_scenario_round_trip(backend: Backend, compressor: Any) -> None:
+    store = _scenario_store(backend, compressor=compressor)
     written = normalise(dump_store(store, "zarr"))
-    assert _dump(tmp_path / "wk") == written
+    assert _dump(store.path, fs=backend.fs) == written
     assert written["counts"] == {"elements": 3, "iters": 4, "runs": 5, "params": 6}
     params = {p["id_"]: p for p in written["parameters"]}
     assert params[3]["data"] == {"__set__": [1, 2, 3]}
@@ -150,7 +152,7 @@ def test_scenario_round_trip(tmp_path: Path, compressor: Any) -> None:
     }
 
     # zarr-python reads the same rows:
-    root = zarr.open_group(str(tmp_path / "wk"), mode="r")
+    root = backend.zarr_group(store.path)
     assert len(root["metadata/runs"]) == 5
     assert root["metadata/tasks"][1].tolist() == [1]
     assert root["parameters/base"][5]["data"] == ["done", [1, 2]]
@@ -161,46 +163,45 @@ def test_scenario_round_trip(tmp_path: Path, compressor: Any) -> None:
     ]
 
 
-def test_pending_merged_before_commit(tmp_path: Path) -> None:
-    store = _scenario_store(tmp_path / "wk")
+def test_pending_merged_before_commit(backend: Backend) -> None:
+    store = _scenario_store(backend)
+    fs = backend.fs
     p = store.add_unset_parameter({"type": "EAR_output"}, save=False)
     e = store.add_element(0, 0, {}, {}, save=False)
     assert store.get_parameter_set_statuses([p]) == [False]
     assert store.get_tasks_by_IDs([0])[0].element_IDs == [0, 2, e]
-    assert _dump(tmp_path / "wk")["counts"]["params"] == 6
+    assert _dump(store.path, fs=fs)["counts"]["params"] == 6
     store.save()
-    assert _dump(tmp_path / "wk")["counts"] == {
+    assert _dump(store.path, fs=fs)["counts"] == {
         "elements": 4,
         "iters": 4,
         "runs": 5,
         "params": 7,
     }
     # an unset parameter is the fill value: no chunk is written for it
-    assert not (tmp_path / "wk" / "parameters" / "base" / str(p)).exists()
+    assert not backend.exists(f"{store.path}/parameters/base/{p}")
     store.set_parameter_value(p, [1, 2])
-    assert (tmp_path / "wk" / "parameters" / "base" / str(p)).is_file()
-    assert ZarrPersistentStore(None, None, tmp_path / "wk").get_parameters([p])[0].data == [
-        1,
-        2,
-    ]
+    assert backend.isfile(f"{store.path}/parameters/base/{p}")
+    assert ZarrPersistentStore(None, None, store.path, fs).get_parameters([p])[0].data == [1, 2]
 
 
-def test_batch_update(tmp_path: Path) -> None:
-    store = _new(tmp_path / "wk")
+def test_batch_update(backend: Backend) -> None:
+    store = _new(backend)
+    fs = backend.fs
     with store.batch_update():
         store.add_set_parameter(1, {"type": "a"})
         store.add_set_parameter(2, {"type": "a"})
-        assert _dump(tmp_path / "wk")["counts"]["params"] == 0
-    assert _dump(tmp_path / "wk")["counts"]["params"] == 2
+        assert _dump(store.path, fs=fs)["counts"]["params"] == 0
+    assert _dump(store.path, fs=fs)["counts"]["params"] == 2
     with pytest.raises(RuntimeError), store.batch_update():
         store.add_set_parameter(3, {"type": "a"})
         raise RuntimeError("boom")
     assert not store.has_pending
-    assert _dump(tmp_path / "wk")["counts"]["params"] == 2
+    assert _dump(store.path, fs=fs)["counts"]["params"] == 2
 
 
-def test_numpy_parameters(tmp_path: Path) -> None:
-    store = _new(tmp_path / "wk")
+def test_numpy_parameters(backend: Backend) -> None:
+    store = _new(backend)
     big = np.arange(200_000, dtype="<f8").reshape(400, 500)
     masked = np.ma.MaskedArray([1.5, 2.5, 3.5], mask=[False, True, False])
     value = {
@@ -215,7 +216,7 @@ def test_numpy_parameters(tmp_path: Path) -> None:
     p2 = store.add_set_parameter(np.ma.MaskedArray([[1, 2]], mask=[[True, False]]), {})
     store.set_parameter_value(p1, np.eye(3))
 
-    fresh = ZarrPersistentStore(None, None, tmp_path / "wk")
+    fresh = ZarrPersistentStore(None, None, store.path, backend.fs)
     got0, got1, got2 = (p.data for p in fresh.get_parameters([p0, p1, p2]))
     assert got0["a"].dtype == np.dtype("<i4")
     np.testing.assert_array_equal(got0["a"], value["a"])
@@ -230,7 +231,7 @@ def test_numpy_parameters(tmp_path: Path) -> None:
     assert got2.mask.tolist() == [[True, False]]
 
     # the engine's layout, read by zarr-python:
-    root = zarr.open_group(str(tmp_path / "wk"), mode="r")
+    root = backend.zarr_group(store.path)
     base = root["parameters/base"][p0]
     lookup = base["type_lookup"]
     assert lookup["tuples"] == [["t"]]
@@ -241,7 +242,7 @@ def test_numpy_parameters(tmp_path: Path) -> None:
     assert sorted(grp.array_keys()) == ["arr_0", "arr_1", "arr_2", "arr_3", "arr_4"]
     np.testing.assert_array_equal(grp["arr_4"][:], big)
     assert list(grp["arr_4"].chunks) == guess_chunks(big.shape, 8) == [200, 250]
-    meta = json.loads((tmp_path / "wk/parameters/arrays/param_0/arr_1/.zarray").read_text())
+    meta = backend.read_json(store.path, "parameters/arrays/param_0/arr_1/.zarray")
     assert meta["fill_value"] is False and meta["compressor"] == BLOSC
     assert root[f"parameters/arrays/param_{p1}/arr_0"][:].tolist() == np.eye(3).tolist()
 
@@ -261,8 +262,8 @@ def test_guess_chunks_matches_zarr() -> None:
         assert tuple(guess_chunks(shape, size)) == zarr_guess(shape, size), shape
 
 
-def test_unencodable_value_named(tmp_path: Path) -> None:
-    store = _new(tmp_path / "wk")
+def test_unencodable_value_named(backend: Backend) -> None:
+    store = _new(backend)
     with pytest.raises(ParameterEncodeError) as info:
         store.add_set_parameter({"x": object()}, {"type": "a"})
     assert "object" in str(info.value)
@@ -277,7 +278,7 @@ def test_unencodable_value_named(tmp_path: Path) -> None:
 @pytest.mark.parametrize("backup", [True, False])
 def test_rechunk(tmp_path: Path, backup: bool, capsys: pytest.CaptureFixture) -> None:
     path = tmp_path / "wk"
-    store = _scenario_store(path)
+    store = _scenario_store(Backend("local", LocalFileSystem(), str(tmp_path)))
     before = _dump(path)
     rep = store.rechunk_runs(backup=backup, status=True)
     assert rep["rows"] == 5 and rep["new_chunk_size"] == 5
@@ -312,24 +313,41 @@ def test_rechunk(tmp_path: Path, backup: bool, capsys: pytest.CaptureFixture) ->
     assert fresh.get_parameters([6])[0].data == [1]
 
 
-def test_rechunk_refuses_pending(tmp_path: Path) -> None:
-    store = _scenario_store(tmp_path / "wk")
+def test_rechunk_refuses_pending(backend: Backend) -> None:
+    store = _scenario_store(backend)
     store.add_set_parameter(1, {}, save=False)
     with pytest.raises(UnsupportedStoreOperationError, match="pending"):
         store.rechunk_runs(status=False)
 
 
+def test_rechunk_refused_off_the_local_file_system() -> None:
+    fs = fsspec.filesystem("memory")
+    backend = Backend("memory", fs, f"/wfstore-test-{uuid.uuid4().hex}")
+    try:
+        store = _scenario_store(backend)
+        before = {p: fs.cat_file(p) for p in fs.find(store.path)}
+        for rechunk in (store.rechunk_runs, store.rechunk_parameter_base):
+            with pytest.raises(UnsupportedStoreOperationError, match="local file system"):
+                rechunk(status=False)
+        assert {p: fs.cat_file(p) for p in fs.find(store.path)} == before
+    finally:
+        fs.rm(backend.root, recursive=True)
+
+
 # --- zip / unzip ---------------------------------------------------------------------
 
 
-def test_zip_and_unzip(tmp_path: Path) -> None:
-    path = tmp_path / "wk"
-    store = _scenario_store(path)
-    (path / "artifacts" / "submissions" / "0" / "execute").mkdir(parents=True)
-    (path / "artifacts" / "submissions" / "0" / "execute" / "f.txt").write_text("x")
-    (path / "artifacts" / "submissions" / "0" / "js_0.sh").write_text("echo")
-    store.rechunk_runs(status=False)
-    before = _dump(path)
+def test_zip_and_unzip(backend: Backend, tmp_path: Path) -> None:
+    """A store on any file system is zipped into a local archive; archives are read in
+    place on any file system and unzipped into local stores."""
+    store = _scenario_store(backend)
+    fs = backend.fs
+    fs.makedirs(f"{store.path}/artifacts/submissions/0/execute", exist_ok=True)
+    fs.pipe_file(f"{store.path}/artifacts/submissions/0/execute/f.txt", b"x")
+    fs.pipe_file(f"{store.path}/artifacts/submissions/0/js_0.sh", b"echo")
+    fs.makedirs(f"{store.path}/metadata/runs.bak", exist_ok=True)
+    fs.pipe_file(f"{store.path}/metadata/runs.bak/.zarray", b"{}")
+    before = _dump(store.path, fs=fs)
 
     out = tmp_path / "out"
     out.mkdir()
@@ -354,6 +372,11 @@ def test_zip_and_unzip(tmp_path: Path) -> None:
 
     zstore = ZarrZipPersistentStore(None, None, archive)
     assert normalise(dump_store(zstore, "zarr")) == before
+    # the archive on the backend's file system, read in place:
+    fs.put_file(archive, backend.path("copy.zip"))
+    remote_zip = ZarrZipPersistentStore(None, None, backend.path("copy.zip"), fs)
+    assert normalise(dump_store(remote_zip, "zarr")) == before
+    assert _dump(remote_zip.unzip(str(tmp_path / "from_fs"))) == before
     # zarr-python reads the archive too:
     zroot = zarr.open_group(zarr.storage.ZipStore(archive, mode="r"), mode="r")
     assert zroot.attrs["name"] == "wk_rt" and len(zroot["metadata/runs"]) == 5
@@ -366,6 +389,8 @@ def test_zip_and_unzip(tmp_path: Path) -> None:
         zstore.unzip(str(out))  # out/wk_rt exists now
     with pytest.raises(UnsupportedStoreOperationError, match="Not a zip store"):
         store.unzip(str(tmp_path))
+    with pytest.raises(ReadOnlyStoreError, match="read-only"):
+        remote_zip.add_set_parameter(1, {})
 
     # the unzipped store is a normal, writable Zarr store:
     wstore = ZarrPersistentStore(None, None, new)
@@ -373,8 +398,8 @@ def test_zip_and_unzip(tmp_path: Path) -> None:
     assert ZarrPersistentStore(None, None, new).get_parameters([6])[0].data == {"z": 1}
 
 
-def test_zip_to_file_path(tmp_path: Path) -> None:
-    store = _scenario_store(tmp_path / "wk")
+def test_zip_to_file_path(backend: Backend, tmp_path: Path) -> None:
+    store = _scenario_store(backend)
     dst = tmp_path / "named.zip"
     assert store.zip(str(dst)) == str(dst)
     assert zipfile.is_zipfile(dst)
@@ -383,34 +408,36 @@ def test_zip_to_file_path(tmp_path: Path) -> None:
 # --- paths ---------------------------------------------------------------------------
 
 
-def test_copy_delete_and_replaced_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = tmp_path / "wk"
-    store = _scenario_store(path)
-    before = _dump(path)
+def test_copy_delete_and_replaced_dirs(
+    backend: Backend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = _scenario_store(backend)
+    fs = backend.fs
+    before = _dump(store.path, fs=fs)
     copied = store.copy()
-    assert copied == tmp_path / "wk_copy"
-    assert _dump(copied) == before
+    assert str(copied) == backend.path("wk_copy")
+    assert _dump(str(copied), fs=fs) == before
     with pytest.raises(StorePathError):
         store.copy(copied)
 
-    old = tmp_path / "old"
-    old.mkdir()
-    fs = LocalFileSystem()
-    kw = empty_workflow_kwargs(str(tmp_path / "new"), fs)
-    ZarrPersistentStore.write_empty_workflow(None, **{**kw, "replaced_wk": str(old)})
-    new = ZarrPersistentStore(None, None, tmp_path / "new")
+    old = backend.path("old")
+    fs.makedirs(old, exist_ok=True)
+    fs.pipe_file(f"{old}/f", b"x")
+    kw = empty_workflow_kwargs(backend.path("new"), fs)
+    ZarrPersistentStore.write_empty_workflow(None, **{**kw, "replaced_wk": old})
+    new = ZarrPersistentStore(None, None, backend.path("new"), fs)
     new.remove_replaced_dir()
-    assert not old.exists()
-    assert "replaced_workflow" not in zarr.open_group(str(tmp_path / "new")).attrs
+    assert not backend.exists(old)
+    assert "replaced_workflow" not in backend.zarr_group(backend.path("new")).attrs
     new.reinstate_replaced_dir()  # nothing to reinstate
-    assert (tmp_path / "new").is_dir()
+    assert backend.isdir(backend.path("new"))
 
     monkeypatch.setattr("builtins.input", lambda _: "n")
-    ZarrPersistentStore(None, None, copied).delete()
-    assert copied.exists()
+    ZarrPersistentStore(None, None, str(copied), fs).delete()
+    assert backend.exists(str(copied))
     monkeypatch.setattr("builtins.input", lambda _: "y")
-    ZarrPersistentStore(None, None, copied).delete()
-    assert not copied.exists()
+    ZarrPersistentStore(None, None, str(copied), fs).delete()
+    assert not backend.exists(str(copied))
 
     archive = store.zip(str(tmp_path / "a.zip"))
     zstore = ZarrZipPersistentStore(None, None, archive)
@@ -420,8 +447,8 @@ def test_copy_delete_and_replaced_dirs(tmp_path: Path, monkeypatch: pytest.Monke
     assert not Path(archive).exists()
 
 
-def test_zip_and_unzip_write_a_copy_log(tmp_path: Path) -> None:
-    store = _scenario_store(tmp_path / "wk")
+def test_zip_and_unzip_write_a_copy_log(backend: Backend, tmp_path: Path) -> None:
+    store = _scenario_store(backend)
     log = tmp_path / "zip.log"
     archive = store.zip(str(tmp_path / "a.zip"), log=str(log))
     with zipfile.ZipFile(archive) as zf:

@@ -27,6 +27,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Literal, TypeVar, overload
 
+import fsspec.core
 from fsspec import AbstractFileSystem
 from fsspec.implementations.local import LocalFileSystem
 
@@ -41,6 +42,7 @@ from ..errors import (
     StorePathError,
     StoreResourceError,
 )
+from ..fsspec_store import strip_path
 from .items import (
     PARAM_DATA_NOT_SET,
     PersistentStoreFeatures,
@@ -108,7 +110,9 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
     path:
         Where the store lives (on `fs`).
     fs:
-        The fsspec file system holding the store (local if None).
+        The fsspec file system holding the store. If None, the file system of `path`
+        when it is a URL (``ssh://user@host/path``, ``memory://path``; options such as
+        keys come from fsspec's configuration), else the local file system.
     """
 
     #: The store kind (``"json"``, ``"zarr"``, ``"zip"``).
@@ -130,8 +134,12 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
     ) -> None:
         self._app = app
         self._workflow = workflow
-        self.path = str(path)
+        if fs is None and "://" in str(path):
+            # a URL such as ssh://user@host/path or memory://path: its file system.
+            fs, path = fsspec.core.url_to_fs(str(path))
         self.fs: AbstractFileSystem = fs if fs is not None else LocalFileSystem()
+        #: The store's path on its file system (a URL is reduced to its path).
+        self.path = strip_path(self.fs, path)
         if not hasattr(self, "_resources"):
             self._resources = {}
         self._pending: PendingChanges[
@@ -1367,11 +1375,32 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
         dst = str(path)
         if self.fs.exists(dst):
             raise StorePathError(f"Path already exists: {dst}.")
-        if self.fs.isdir(self.path):
-            self.fs.copy(self.path, dst, recursive=True)
-        else:
-            self.fs.copy(self.path, dst)
+        is_dir = self.fs.isdir(self.path)
+        try:
+            if is_dir:
+                self.fs.copy(self.path, dst, recursive=True)
+            else:
+                self.fs.copy(self.path, dst)
+        except NotImplementedError:
+            # no copy on the file system's side (e.g. SFTP): stream every file
+            self._copy_streaming(dst, is_dir)
         return Path(dst)
+
+    def _copy_streaming(self, dst: str, is_dir: bool) -> None:
+        """Copy the store to `dst` by reading and writing each file through `fs`."""
+        src = self.path.rstrip("/")
+        pairs = [(src, dst)]
+        if is_dir:
+            pairs = [
+                (f, dst.rstrip("/") + f[len(src) :])
+                for f in self.fs.find(src)
+                if f.startswith(src + "/")
+            ]
+            self.fs.makedirs(dst, exist_ok=True)
+        for from_, to in pairs:
+            self.fs.makedirs(to.rsplit("/", 1)[0] or "/", exist_ok=True)
+            with self.fs.open(from_, "rb") as fin, self.fs.open(to, "wb") as fout:
+                shutil.copyfileobj(fin, fout, 1 << 20)
 
     def delete(self) -> None:
         """Delete the persistent workflow, after confirmation on standard input."""

@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from fsspec import AbstractFileSystem
-from fsspec.implementations.local import LocalFileSystem
 
 from ..errors import (
     MissingParameterData,
@@ -38,6 +37,7 @@ from ..errors import (
     MissingStoreTaskError,
     UnsupportedStoreOperationError,
 )
+from ..fsspec_store import strip_path
 from .base import (
     JSONDocument,
     LoopDescriptor,
@@ -133,10 +133,9 @@ class JSONPersistentStore(
         path: Path | str,
         fs: AbstractFileSystem | None = None,
     ) -> None:
-        fs = fs if fs is not None else LocalFileSystem()
         super().__init__(app, workflow, path, fs)
         self._resources = {
-            name: self._make_resource(name, self.path, fs, self.logger)
+            name: self._make_resource(name, self.path, self.fs, self.logger)
             for name in self._res_file_names
         }
 
@@ -190,6 +189,7 @@ class JSONPersistentStore(
         ts_name_fmt: str,
     ) -> None:
         """Write an empty JSON workflow store at `wk_path` (which must not exist)."""
+        wk_path = strip_path(fs, wk_path)
         fs.mkdir(wk_path)
         metadata: dict[str, Any] = {
             "name": name,

@@ -22,7 +22,8 @@ from typing import Any
 
 from fsspec import AbstractFileSystem
 
-from ..errors import StoreResourceError
+from ..errors import StoreError, StoreIOError, StoreResourceError
+from ..fsspec_store import is_local_fs, write_bytes
 
 #: The actions a resource can be opened for.
 ACTIONS: tuple[str, str] = ("read", "update")
@@ -114,11 +115,12 @@ class StoreResource(ABC):
 
 
 def write_bytes_atomic(fs: AbstractFileSystem, path: str, payload: bytes) -> None:
-    """Write `payload` to `path` on `fs`.
+    """Write `payload` to `path` on `fs`, so that readers never see a partial file.
 
     On the local file system the bytes go to a temporary file in the same folder,
-    which then replaces `path` (so readers never see a partial file); elsewhere they
-    are written through the file system.
+    which then replaces `path`; on any other file system they are written as
+    :func:`wfstore.fsspec_store.write_bytes` writes them (a temporary name renamed
+    into place, or one whole put on object stores and the memory file system).
     """
     if is_local_fs(fs):
         folder = os.path.dirname(os.path.abspath(path))
@@ -134,15 +136,7 @@ def write_bytes_atomic(fs: AbstractFileSystem, path: str, payload: bytes) -> Non
                 os.unlink(tmp)
             raise
     else:
-        with fs.open(path, "wb") as fh:
-            fh.write(payload)
-
-
-def is_local_fs(fs: AbstractFileSystem | None) -> bool:
-    """Whether `fs` is fsspec's local file system."""
-    from fsspec.implementations.local import LocalFileSystem
-
-    return isinstance(fs, LocalFileSystem)
+        write_bytes(fs, path, payload)
 
 
 class JSONFileStoreResource(StoreResource):
@@ -182,8 +176,24 @@ class JSONFileStoreResource(StoreResource):
 
     def _load(self) -> Any:
         self.logger.debug(f"{self!r}: loading {self.full_path!r}.")
-        with self.fs.open(self.full_path, "rb") as fh:
-            return json.loads(fh.read().decode("utf-8"))
+        try:
+            with self.fs.open(self.full_path, "rb") as fh:
+                raw = fh.read()
+        except (FileNotFoundError, StoreError):
+            raise
+        except Exception as exc:
+            raise StoreIOError(
+                getattr(exc, "errno", None) or 0,
+                f"cannot read {self.full_path!r}: {type(exc).__name__}: {exc}",
+                self.full_path,
+            ) from exc
+        try:
+            return json.loads(raw.decode("utf-8"))
+        except ValueError as exc:
+            raise StoreResourceError(
+                f"Store resource {self.name!r}: {self.full_path!r} is not a JSON document "
+                f"({exc})."
+            ) from exc
 
     def _dump(self, data: Any) -> None:
         self.logger.debug(f"{self!r}: writing {self.full_path!r}.")

@@ -19,9 +19,12 @@ root ``.zattrs``
 ``parameters/arrays/param_<ID>/arr_<N>``
     the numpy arrays inside parameter values, as numeric arrays of their own.
 
-All chunk I/O goes through the Rust core (``wfstore._core``). The root attributes are
-a store resource (``"attrs"``): loaded once per use and written once per commit.
-Rows are written to the arrays as each commit step runs.
+All chunk encoding and decoding is done by the Rust core (``wfstore._core``). On the
+local file system the core also does the I/O (``Store.local``); on any other fsspec file
+system (memory, SFTP, ...) chunk bytes move through fsspec (``Store.fsspec``, see
+:mod:`wfstore.fsspec_store`). The root attributes are a store resource (``"attrs"``):
+loaded once per use and written once per commit. Rows are written to the arrays as
+each commit step runs.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import copy
 import math
 import os
 import sys
+import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -48,9 +52,11 @@ from ..errors import (
     MissingStoreElementError,
     MissingStoreElementIterationError,
     MissingStoreTaskError,
+    StoreIOError,
     StorePathError,
     UnsupportedStoreOperationError,
 )
+from ..fsspec_store import core_store, strip_path
 from .base import (
     JSONDocument,
     LoopDescriptor,
@@ -253,8 +259,9 @@ class ZarrPersistentStore(
     path:
         The store folder.
     fs:
-        The file system holding the folder (local if None). Only the local file system
-        is supported for now (it takes the Rust core's fast path).
+        The fsspec file system holding the folder (local if None). The local file
+        system takes the Rust core's fast path; any other moves chunk bytes through
+        fsspec. `path` may be a URL of `fs` (e.g. ``ssh://host/path``).
     """
 
     _name: ClassVar[str] = "zarr"
@@ -285,7 +292,6 @@ class ZarrPersistentStore(
         path: Path | str,
         fs: AbstractFileSystem | None = None,
     ) -> None:
-        fs = fs if fs is not None else LocalFileSystem()
         self._core_store: _core.Store | None = None
         self._store_lock: StoreLock | None = None
         self._in_txn = False
@@ -298,21 +304,22 @@ class ZarrPersistentStore(
         }
         super().__init__(app, workflow, path, fs)
         self._resources[_ATTRS].logger = self.logger
-        self._check_fs()
 
-    def _check_fs(self) -> None:
+    def _require_local(self, operation: str) -> None:
+        """Refuse `operation` unless the store is on the local file system."""
         if not is_local_fs(self.fs):
             raise UnsupportedStoreOperationError(
-                f"{self.__class__.__name__} supports only the local file system for now "
-                f"(got {type(self.fs).__name__})."
+                f"{operation} of {self.path!r} needs the local file system "
+                f"(the store is on {type(self.fs).__name__})."
             )
 
     # --- the Rust core store and arrays ------------------------------------------------
 
     def _open_core_store(self) -> _core.Store:
-        # finish any commit that a crashed writer left half-applied
-        _core.recover_journals(self.path)
-        return _core.Store.local(self.path)
+        if is_local_fs(self.fs):
+            # finish any commit that a crashed writer left half-applied
+            _core.recover_journals(self.path)
+        return core_store(self.fs, self.path)
 
     @property
     def core_store(self) -> _core.Store:
@@ -484,20 +491,23 @@ class ZarrPersistentStore(
         ``{"cname": "zstd", "clevel": 3}``) apply to the metadata and parameter arrays.
         """
         fs = fs if fs is not None else LocalFileSystem()
-        if not is_local_fs(fs):
-            raise UnsupportedStoreOperationError(
-                f"{cls.__name__} supports only the local file system for now."
-            )
         if compressor is not None:
             compressor = compressor.lower()
             if compressor not in ("blosc", "zstd"):
                 raise StorePathError(
                     f"Unknown compressor {compressor!r}; expected 'blosc', 'zstd' or None."
                 )
-        wk_path = str(wk_path)
-        if os.path.exists(os.path.join(wk_path, ".zgroup")):
+        wk_path = strip_path(fs, wk_path)
+        try:
+            exists = fs.exists(f"{wk_path.rstrip('/')}/.zgroup")
+            if not exists:
+                fs.makedirs(wk_path, exist_ok=True)
+        except OSError as exc:
+            raise StoreIOError(
+                exc.errno or 0, f"cannot make the store folder {wk_path!r}: {exc}", wk_path
+            ) from exc
+        if exists:
             raise StorePathError(f"A Zarr group already exists at {wk_path!r}.")
-        os.makedirs(wk_path, exist_ok=True)
         attrs: dict[str, Any] = {
             "name": name,
             "ts_fmt": ts_fmt,
@@ -512,7 +522,7 @@ class ZarrPersistentStore(
         }
         if replaced_wk:
             attrs["replaced_workflow"] = replaced_wk
-        store = _core.Store.local(wk_path)
+        store = core_store(fs, wk_path)
         cmp: dict[str, Any] = {"compressor": compressor, "compressor_kwargs": compressor_kwargs}
         store.create_group("metadata")
         _core.ObjectArray.create(store, TASKS_ARR, 0, chunk_size=1, object_codec=TASKS_CODEC, **cmp)
@@ -1069,6 +1079,10 @@ class ZarrPersistentStore(
         backups ``runs.bak``/``base.bak`` are left out unless included. `log`, a file
         path, receives a line per key copied and a summary, as zarr's ``copy_store``
         writes them.
+
+        The archive is written on the local file system (as the engine writes it),
+        whatever file system holds the store: a store on another file system is first
+        copied (without the excluded folders) into a local temporary folder.
         """
         dst = Path(path).resolve()
         if dst.is_dir():
@@ -1086,11 +1100,36 @@ class ZarrPersistentStore(
         tmp = dst.with_name(f".{dst.name}.wfstore-zip")
         if tmp.exists():
             tmp.unlink()
-        _core.zip_dir(self.path, tmp, exclude, progress=self._progress(False, "zip"))
+        if is_local_fs(self.fs):
+            _core.zip_dir(self.path, tmp, exclude, progress=self._progress(False, "zip"))
+        else:
+            with tempfile.TemporaryDirectory(prefix=".wfstore-zip-", dir=dst.parent) as local:
+                self._download(local, exclude)
+                _core.zip_dir(local, tmp, exclude, progress=self._progress(False, "zip"))
         os.replace(tmp, dst)
         if log is not None:
             write_copy_log(log, dst)
         return str(dst)
+
+    def _download(self, local: str, exclude: Sequence[str]) -> None:
+        """Copy the store's files (except those under a folder named in `exclude`)
+        from its file system into the local folder `local`."""
+        root = self.path.rstrip("/")
+        try:
+            remote_files = self.fs.find(root)
+        except Exception as exc:
+            raise StoreIOError(0, f"cannot list {root!r}: {exc}", root) from exc
+        for remote in remote_files:
+            rel = remote[len(root) :].strip("/") if remote.startswith(root) else ""
+            parts = rel.split("/")
+            if not rel or any(p in exclude for p in parts[:-1]):
+                continue
+            target = os.path.join(local, *parts)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            try:
+                self.fs.get_file(remote, target)
+            except Exception as exc:
+                raise StoreIOError(0, f"cannot copy {remote!r}: {exc}", remote) from exc
 
     def unzip(self, path: str = ".", log: str | None = None) -> str:
         """Not supported: this store is not an archive."""
@@ -1111,6 +1150,7 @@ class ZarrPersistentStore(
     def _rechunk(self, arr_path: str, chunk_size: int | None, backup: bool, status: bool) -> Any:
         if self.has_pending:
             raise UnsupportedStoreOperationError("Commit (save) pending changes before rechunking.")
+        self._require_local("Rechunking")
         name = arr_path.rsplit("/", 1)[-1]
         array_dir = os.path.join(self.path, *arr_path.split("/"))
         # as the engine does, an existing backup (the array as it was before the first

@@ -8,12 +8,16 @@ Rust core (``Store.zip``); it cannot be changed, only unzipped into a Zarr store
 from __future__ import annotations
 
 import functools
+import os
+import tempfile
 from pathlib import Path
 from typing import Any, ClassVar, NoReturn
 
 from .. import _core
-from ..errors import ReadOnlyStoreError, UnsupportedStoreOperationError
+from ..errors import ReadOnlyStoreError, StoreIOError, UnsupportedStoreOperationError
+from ..fsspec_store import core_zip_store
 from .items import PersistentStoreFeatures
+from .resources import is_local_fs
 from .zarr_store import ZarrPersistentStore, write_copy_log
 
 #: Every member of the store API that writes (or would write) to the store.
@@ -90,7 +94,9 @@ class ZarrZipPersistentStore(ZarrPersistentStore):
     path:
         The ``.zip`` archive.
     fs:
-        The file system holding the archive (local if None; only local for now).
+        The fsspec file system holding the archive (local if None). A local archive
+        is read by the Rust core; one on any other file system is read in place
+        through a file object of `fs` (entries decoded by the Rust core).
     """
 
     _name: ClassVar[str] = "zip"
@@ -104,7 +110,7 @@ class ZarrZipPersistentStore(ZarrPersistentStore):
     )
 
     def _open_core_store(self) -> _core.Store:
-        return _core.Store.zip(self.path)
+        return core_zip_store(self.fs, self.path)
 
     @property
     def is_submittable(self) -> bool:
@@ -146,16 +152,30 @@ class ZarrZipPersistentStore(ZarrPersistentStore):
 
         `path` is the new store folder, or an existing folder to hold a store named
         after the workflow. `log`, a file path, receives a line per key copied and a
-        summary, as zarr's ``copy_store`` writes them.
+        summary, as zarr's ``copy_store`` writes them. The new store is written on the
+        local file system (as the engine writes it); an archive on another file system
+        is first copied to a local temporary file.
         """
         dst = Path(path).resolve()
         if dst.is_dir():
             dst = dst / self._workflow_name()
         if dst.exists():
             raise FileExistsError(f"Directory at path already exists: {str(dst)!r}.")
-        _core.unzip(self.path, dst)
-        if log is not None:
-            write_copy_log(log, self.path)
+        if is_local_fs(self.fs):
+            _core.unzip(self.path, dst)
+            if log is not None:
+                write_copy_log(log, self.path)
+            return str(dst)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=".wfstore-unzip-", dir=dst.parent) as local:
+            archive = os.path.join(local, "store.zip")
+            try:
+                self.fs.get_file(self.path, archive)
+            except Exception as exc:
+                raise StoreIOError(0, f"cannot copy {self.path!r}: {exc}", self.path) from exc
+            _core.unzip(archive, dst)
+            if log is not None:
+                write_copy_log(log, archive)
         return str(dst)
 
     def delete_no_confirm(self) -> None:

@@ -99,6 +99,48 @@ impl PyStore {
         self.inner.as_txn().is_some_and(|t| t.in_transaction())
     }
 
+    /// A store over a Python key-value object (`get`, `set`, `delete`, `list_dir`,
+    /// `location`, `read_only`), such as the fsspec adapters of `wfstore.fsspec_store`.
+    #[staticmethod]
+    fn from_python(obj: &Bound<'_, PyAny>) -> PyResult<Self> {
+        // transactional: a commit is staged, then applied key by key (metadata last)
+        Ok(PyStore {
+            inner: Arc::new(TxnStore::new(Arc::new(crate::pystore::PythonStore::new(
+                obj,
+            )?))),
+        })
+    }
+
+    /// A store over the folder `root` of an fsspec file system: the local file system
+    /// takes the Rust fast path (`Store.local`), any other moves bytes through fsspec.
+    #[staticmethod]
+    #[pyo3(signature = (fs, root, write_mode = None))]
+    fn fsspec(
+        py: Python<'_>,
+        fs: &Bound<'_, PyAny>,
+        root: &Bound<'_, PyAny>,
+        write_mode: Option<&str>,
+    ) -> PyResult<Self> {
+        let store = py
+            .import("wfstore.fsspec_store")?
+            .call_method1("core_store", (fs, root, write_mode))?;
+        store.extract::<PyStore>()
+    }
+
+    /// A read-only store over a zip archive on an fsspec file system (local archives
+    /// take the Rust fast path, `Store.zip`).
+    #[staticmethod]
+    fn fsspec_zip(
+        py: Python<'_>,
+        fs: &Bound<'_, PyAny>,
+        archive: &Bound<'_, PyAny>,
+    ) -> PyResult<Self> {
+        let store = py
+            .import("wfstore.fsspec_store")?
+            .call_method1("core_zip_store", (fs, archive))?;
+        store.extract::<PyStore>()
+    }
+
     /// A read-only store over a zip archive.
     #[staticmethod]
     fn zip(py: Python<'_>, archive: PathBuf) -> PyResult<Self> {

@@ -7,6 +7,7 @@ mod arrays;
 mod convert;
 mod errors;
 mod functions;
+mod pystore;
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -1,0 +1,382 @@
+"""Stores over any fsspec file system.
+
+The Rust core reads and writes Zarr keys through a key-value :class:`wfstore._core.Store`.
+On the local file system that store is pure Rust (``Store.local``, ``Store.zip``).
+On any other fsspec file system (memory, SFTP, object stores, ...) the core calls back
+into one of the adapters below for each key, so chunk bytes move through fsspec while
+they are still encoded and decoded by the Rust core, and every array operation works
+unchanged:
+
+* :class:`FsspecKeyValueStore`: a folder of a file system, read and written;
+* :class:`FsspecZipKeyValueStore`: a zip archive on a file system, read in place
+  (read-only) through a file object of the file system.
+
+Writes over fsspec are atomic where the file system allows it (``write_mode``):
+
+``"rename"``
+    the bytes are written under a temporary name in the key's folder
+    (``.wfstore-tmp-<uuid>-<name>``), which is then renamed over the key (``fs.mv``;
+    SFTP uses the server's POSIX rename, which replaces the target atomically).
+    The default for every file system that is not an object store.
+``"direct"``
+    the bytes are written straight to the key. Used for object stores and the memory
+    file system, whose puts replace an object whole (readers see the old or the new
+    value), and where a rename would be a copy and a delete.
+
+Every failure is raised as a :class:`wfstore.errors.StoreError` subclass naming the
+full path (URL) of the key: :class:`~wfstore.errors.StoreIOError` (an ``OSError``) for
+file-system failures, :class:`~wfstore.errors.ZipArchiveError` for an unreadable
+archive, :class:`~wfstore.errors.ReadOnlyStoreError` for writes to an archive.
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import os
+import threading
+import uuid
+import zipfile
+from typing import TYPE_CHECKING
+
+from fsspec import AbstractFileSystem
+
+from .errors import (
+    InvalidArgumentError,
+    ReadOnlyStoreError,
+    StoreError,
+    StoreIOError,
+    ZipArchiveError,
+)
+
+if TYPE_CHECKING:
+    from . import _core
+
+__all__ = [
+    "WRITE_MODES",
+    "FsspecKeyValueStore",
+    "FsspecZipKeyValueStore",
+    "core_store",
+    "core_zip_store",
+    "default_write_mode",
+    "is_local_fs",
+    "strip_path",
+    "write_bytes",
+]
+
+#: The ways a key can be written (see the module documentation).
+WRITE_MODES: tuple[str, str] = ("rename", "direct")
+#: Protocols whose puts replace an object whole and that have no cheap rename.
+_DIRECT_PROTOCOLS = frozenset(
+    {"memory", "s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oss", "r2"}
+)
+#: Largest archive entry read into memory (as the Rust core caps it).
+MAX_ENTRY_SIZE = 1 << 30
+_TMP_PREFIX = ".wfstore-tmp-"
+
+
+def is_local_fs(fs: AbstractFileSystem | None) -> bool:
+    """Whether `fs` is fsspec's local file system (the Rust fast path)."""
+    from fsspec.implementations.local import LocalFileSystem
+
+    return isinstance(fs, LocalFileSystem)
+
+
+def _protocols(fs: AbstractFileSystem) -> set[str]:
+    proto = fs.protocol
+    return {proto} if isinstance(proto, str) else set(proto)
+
+
+def default_write_mode(fs: AbstractFileSystem) -> str:
+    """``"direct"`` for object stores and the memory file system, else ``"rename"``."""
+    return "direct" if _protocols(fs) & _DIRECT_PROTOCOLS else "rename"
+
+
+def strip_path(fs: AbstractFileSystem, path: str | os.PathLike[str]) -> str:
+    """`path` (which may be a URL such as ``ssh://host/path``) as a path on `fs`."""
+    text = os.fspath(path)
+    if is_local_fs(fs) and "://" not in text:
+        return text
+    return str(fs._strip_protocol(text))
+
+
+def _url(fs: AbstractFileSystem, path: str) -> str:
+    """`path` as a URL naming its file system (``memory:///wk``, ``sftp:///wk``)."""
+    try:
+        return str(fs.unstrip_protocol(path))
+    except Exception:  # only used for messages
+        return path
+
+
+def _io_error(action: str, url: str, exc: BaseException) -> StoreError:
+    """`exc`, raised while doing `action` on `url`, as a wfstore error naming `url`."""
+    if isinstance(exc, StoreError):
+        return exc
+    code = exc.errno if isinstance(exc, OSError) and isinstance(exc.errno, int) else 0
+    return StoreIOError(code, f"cannot {action} {url}: {type(exc).__name__}: {exc}", url)
+
+
+def _join(root: str, key: str) -> str:
+    key = key.strip("/")
+    if not key:
+        return root
+    if not root:
+        return key
+    return f"{root.rstrip('/')}/{key}" if root != "/" else f"/{key}"
+
+
+def _parent(path: str) -> str:
+    head, sep, _ = path.rstrip("/").rpartition("/")
+    return head if head else sep
+
+
+def _pipe(fs: AbstractFileSystem, path: str, payload: bytes) -> None:
+    """``fs.pipe_file``, or a file opened for writing where that is not implemented
+    (e.g. fsspec 2022's ``DirFileSystem``)."""
+    try:
+        fs.pipe_file(path, payload)
+    except NotImplementedError:
+        with fs.open(path, "wb") as fh:
+            fh.write(payload)
+
+
+def _cat(fs: AbstractFileSystem, path: str) -> bytes:
+    """``fs.cat_file``, or a file opened for reading where that is not implemented."""
+    try:
+        return bytes(fs.cat_file(path))
+    except NotImplementedError:
+        with fs.open(path, "rb") as fh:
+            return bytes(fh.read())
+
+
+def _put(fs: AbstractFileSystem, path: str, payload: bytes, mode: str, make_parent: bool) -> None:
+    """Write `payload` to `path` (raising the file system's own exceptions)."""
+    parent = _parent(path)
+    if make_parent and parent:
+        fs.makedirs(parent, exist_ok=True)
+    if mode == "direct":
+        _pipe(fs, path, payload)
+        return
+    tmp = _join(parent, f"{_TMP_PREFIX}{uuid.uuid4().hex}-{path.rsplit('/', 1)[-1]}")
+    try:
+        _pipe(fs, tmp, payload)
+        fs.mv(tmp, path)
+    except BaseException:
+        try:
+            if fs.exists(tmp):
+                fs.rm_file(tmp)
+        except Exception:  # the first failure is the one to report
+            pass
+        raise
+
+
+def _check_mode(write_mode: str | None, fs: AbstractFileSystem) -> str:
+    mode = write_mode or default_write_mode(fs)
+    if mode not in WRITE_MODES:
+        raise InvalidArgumentError(f"write_mode must be one of {WRITE_MODES!r}, not {mode!r}")
+    return mode
+
+
+def write_bytes(
+    fs: AbstractFileSystem, path: str, payload: bytes, write_mode: str | None = None
+) -> None:
+    """Write `payload` to `path` on a non-local `fs` (see ``write_mode`` in the module
+    documentation), making its folder if needed; raise ``StoreIOError`` naming the path
+    on failure (and leave no temporary file behind)."""
+    mode = _check_mode(write_mode, fs)
+    try:
+        _put(fs, path, payload, mode, make_parent=True)
+    except Exception as exc:
+        raise _io_error("write", _url(fs, path), exc) from exc
+
+
+class FsspecKeyValueStore:
+    """The keys of a Zarr store in the folder `root` of the fsspec file system `fs`,
+    for :meth:`wfstore._core.Store.from_python`.
+
+    Calls are serialised with a lock (file-system clients such as paramiko's SFTP
+    client are not meant to be shared by threads), so the core's parallel chunk work
+    overlaps with I/O only in its Rust parts.
+    """
+
+    read_only = False
+
+    def __init__(
+        self, fs: AbstractFileSystem, root: str | os.PathLike[str], write_mode: str | None = None
+    ) -> None:
+        self.fs = fs
+        self.root = strip_path(fs, root).rstrip("/") or "/"
+        self.write_mode = _check_mode(write_mode, fs)
+        self.location = _url(fs, self.root)
+        self._lock = threading.RLock()
+        self._dirs: set[str] = set()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.location!r}, write_mode={self.write_mode!r})"
+
+    def _path(self, key: str) -> str:
+        return _join(self.root, key)
+
+    def get(self, key: str) -> bytes | None:
+        """The bytes of `key`, or None if it does not exist."""
+        path = self._path(key)
+        try:
+            with self._lock:
+                return _cat(self.fs, path)
+        except (FileNotFoundError, IsADirectoryError):
+            return None
+        except Exception as exc:
+            raise _io_error("read", _url(self.fs, path), exc) from exc
+
+    def set(self, key: str, value: bytes) -> None:
+        """Write `key` (atomically where the file system allows)."""
+        path = self._path(key)
+        parent = _parent(path)
+        try:
+            with self._lock:
+                try:
+                    # a folder known to exist saves the round trips of `makedirs`.
+                    _put(self.fs, path, value, self.write_mode, parent not in self._dirs)
+                except FileNotFoundError:
+                    if parent not in self._dirs:
+                        raise
+                    self._dirs.discard(parent)  # removed meanwhile: make it again
+                    _put(self.fs, path, value, self.write_mode, True)
+                self._dirs.add(parent)
+        except Exception as exc:
+            raise _io_error("write", _url(self.fs, path), exc) from exc
+
+    def delete(self, key: str) -> None:
+        """Delete `key`; a missing key is not an error."""
+        path = self._path(key)
+        try:
+            with self._lock:
+                self.fs.rm_file(path)
+        except FileNotFoundError:
+            return
+        except Exception as exc:
+            raise _io_error("delete", _url(self.fs, path), exc) from exc
+
+    def list_dir(self, prefix: str = "") -> list[str]:
+        """Names directly below the folder key `prefix` (``[]`` if there is none)."""
+        path = self._path(prefix)
+        try:
+            with self._lock:
+                entries = self.fs.ls(path, detail=False)
+        except FileNotFoundError:
+            return []
+        except Exception as exc:
+            raise _io_error("list", _url(self.fs, path), exc) from exc
+        here = path.rstrip("/")
+        names = set()
+        for entry in entries:
+            full = str(entry).rstrip("/")
+            if not full or self.fs._strip_protocol(full).rstrip("/") == here:
+                continue
+            name = full.rsplit("/", 1)[-1]
+            if name and not name.startswith(_TMP_PREFIX):
+                names.add(name)
+        return sorted(names)
+
+
+class FsspecZipKeyValueStore:
+    """The keys of a Zarr store inside the zip archive `archive` on the fsspec file
+    system `fs`, read in place through a file object of `fs` (read-only), for
+    :meth:`wfstore._core.Store.from_python`.
+
+    Entries are read one at a time under a lock (the archive shares one file object).
+    """
+
+    read_only = True
+
+    def __init__(self, fs: AbstractFileSystem, archive: str | os.PathLike[str]) -> None:
+        self.fs = fs
+        self.path = strip_path(fs, archive)
+        self.location = _url(fs, self.path)
+        self._lock = threading.RLock()
+        try:
+            self._fh = fs.open(self.path, "rb")
+        except FileNotFoundError as exc:
+            raise StoreIOError(
+                _errno.ENOENT, f"zip archive {self.location} does not exist", self.location
+            ) from exc
+        except Exception as exc:
+            raise _io_error("open", self.location, exc) from exc
+        try:
+            self._zip = zipfile.ZipFile(self._fh)
+            infos = self._zip.infolist()
+        except Exception as exc:
+            self._fh.close()
+            raise ZipArchiveError(
+                f"zip archive {self.location}: cannot be read ({type(exc).__name__}: {exc})"
+            ) from exc
+        self._entries: dict[str, zipfile.ZipInfo] = {}
+        self._children: dict[str, set[str]] = {}
+        for info in infos:
+            name = info.filename.lstrip("/")
+            parts = [p for p in name.split("/") if p]
+            if not parts:
+                continue
+            if not info.is_dir():
+                self._entries["/".join(parts)] = info
+            for depth in range(len(parts)):
+                self._children.setdefault("/".join(parts[:depth]), set()).add(parts[depth])
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.location!r})"
+
+    def close(self) -> None:
+        """Close the archive and its file object."""
+        with self._lock:
+            self._zip.close()
+            self._fh.close()
+
+    def get(self, key: str) -> bytes | None:
+        """The bytes of the entry `key`, or None if there is none."""
+        info = self._entries.get(key.strip("/"))
+        if info is None:
+            return None
+        where = f"zip archive {self.location}, entry {info.filename!r}"
+        if info.file_size > MAX_ENTRY_SIZE:
+            raise ZipArchiveError(
+                f"{where}: {info.file_size} bytes is more than the {MAX_ENTRY_SIZE} "
+                "bytes read at once"
+            )
+        try:
+            with self._lock:
+                return self._zip.read(info)
+        except Exception as exc:
+            raise ZipArchiveError(f"{where}: cannot be read ({type(exc).__name__}: {exc})") from exc
+
+    def set(self, key: str, value: bytes) -> None:
+        """Refused: the archive is read-only."""
+        raise ReadOnlyStoreError(f"store {self.location} is read-only (writing {key!r})")
+
+    def delete(self, key: str) -> None:
+        """Refused: the archive is read-only."""
+        raise ReadOnlyStoreError(f"store {self.location} is read-only (deleting {key!r})")
+
+    def list_dir(self, prefix: str = "") -> list[str]:
+        """Names directly below the folder key `prefix`."""
+        return sorted(self._children.get(prefix.strip("/"), ()))
+
+
+def core_store(
+    fs: AbstractFileSystem, root: str | os.PathLike[str], write_mode: str | None = None
+) -> _core.Store:
+    """The core store over the folder `root` of `fs`: pure Rust on the local file
+    system, through :class:`FsspecKeyValueStore` on any other."""
+    from . import _core
+
+    if is_local_fs(fs):
+        return _core.Store.local(strip_path(fs, root))
+    return _core.Store.from_python(FsspecKeyValueStore(fs, root, write_mode))
+
+
+def core_zip_store(fs: AbstractFileSystem, archive: str | os.PathLike[str]) -> _core.Store:
+    """The read-only core store over the zip archive `archive` on `fs`: pure Rust on
+    the local file system, through :class:`FsspecZipKeyValueStore` on any other."""
+    from . import _core
+
+    if is_local_fs(fs):
+        return _core.Store.zip(strip_path(fs, archive))
+    return _core.Store.from_python(FsspecZipKeyValueStore(fs, archive))

@@ -1,0 +1,150 @@
+//! A [`Store`] whose keys live behind a Python object, such as the fsspec adapters of
+//! `wfstore.fsspec_store`: every array operation of the core works unchanged over any
+//! fsspec file system, with chunk bytes moved by Python and encoded/decoded in Rust.
+//!
+//! The object provides `get(key) -> bytes | None`, `set(key, value)`, `delete(key)`,
+//! `list_dir(prefix) -> list[str]` and the attributes `location` (str) and
+//! `read_only` (bool). Calls are made with the GIL taken from whichever thread needs
+//! them (core threads run without it); an exception raised by the object is carried
+//! through the core unchanged and re-raised to the caller as it was raised.
+
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+use std::path::PathBuf;
+use wfstore_core::{Error, Result, Store};
+
+/// A store calling back into a Python key-value object.
+pub struct PythonStore {
+    obj: Py<PyAny>,
+    location: String,
+    read_only: bool,
+}
+
+impl PythonStore {
+    /// Wrap `obj`, reading its `location` and `read_only` attributes once.
+    pub fn new(obj: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let location: String = obj.getattr("location")?.str()?.extract()?;
+        let read_only = match obj.getattr("read_only") {
+            Ok(v) => v.is_truthy()?,
+            Err(_) => false,
+        };
+        for method in ["get", "set", "delete", "list_dir"] {
+            if !obj.hasattr(method)? {
+                return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                    "a Python store needs a `{method}` method ({} has none)",
+                    obj.get_type().name()?
+                )));
+            }
+        }
+        Ok(PythonStore {
+            obj: obj.clone().unbind(),
+            location,
+            read_only,
+        })
+    }
+
+    /// A core error carrying the Python exception `err` raised for `key`.
+    fn error(&self, key: &str, err: PyErr) -> Error {
+        let path = format!("{}/{}", self.location.trim_end_matches('/'), key);
+        Error::io(PathBuf::from(path), std::io::Error::other(err))
+    }
+
+    fn read_only_error(&self) -> Error {
+        Error::ReadOnly {
+            path: self.location.clone(),
+        }
+    }
+}
+
+impl Store for PythonStore {
+    fn location(&self) -> String {
+        self.location.clone()
+    }
+
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        Python::with_gil(|py| {
+            let out = self
+                .obj
+                .bind(py)
+                .call_method1("get", (key,))
+                .map_err(|e| self.error(key, e))?;
+            if out.is_none() {
+                return Ok(None);
+            }
+            if let Ok(b) = out.downcast::<PyBytes>() {
+                return Ok(Some(b.as_bytes().to_vec()));
+            }
+            // bytearray, memoryview, ...: through `bytes(...)`.
+            let b = py
+                .get_type::<PyBytes>()
+                .call1((out,))
+                .map_err(|e| self.error(key, e))?;
+            let b = b
+                .downcast::<PyBytes>()
+                .map_err(|e| self.error(key, e.into()))?;
+            Ok(Some(b.as_bytes().to_vec()))
+        })
+    }
+
+    fn set(&self, key: &str, value: &[u8]) -> Result<()> {
+        if self.read_only {
+            return Err(self.read_only_error());
+        }
+        Python::with_gil(|py| {
+            self.obj
+                .bind(py)
+                .call_method1("set", (key, PyBytes::new(py, value)))
+                .map(|_| ())
+                .map_err(|e| self.error(key, e))
+        })
+    }
+
+    fn delete(&self, key: &str) -> Result<()> {
+        if self.read_only {
+            return Err(self.read_only_error());
+        }
+        Python::with_gil(|py| {
+            self.obj
+                .bind(py)
+                .call_method1("delete", (key,))
+                .map(|_| ())
+                .map_err(|e| self.error(key, e))
+        })
+    }
+
+    fn read_only(&self) -> bool {
+        self.read_only
+    }
+
+    fn list_dir(&self, prefix: &str) -> Result<Vec<String>> {
+        Python::with_gil(|py| {
+            let out = self
+                .obj
+                .bind(py)
+                .call_method1("list_dir", (prefix,))
+                .map_err(|e| self.error(prefix, e))?;
+            let mut names: Vec<String> = out.extract().map_err(|e| self.error(prefix, e))?;
+            names.sort();
+            Ok(names)
+        })
+    }
+}
+
+/// The Python exception inside a core error raised by a [`PythonStore`] callback.
+pub fn take_python_error(e: Error) -> std::result::Result<PyErr, Error> {
+    match e {
+        Error::Io { path, source } => {
+            if source.get_ref().is_some_and(|s| s.is::<PyErr>()) {
+                if let Some(inner) = source.into_inner() {
+                    return match inner.downcast::<PyErr>() {
+                        Ok(err) => Ok(*err),
+                        Err(other) => Err(Error::io(path, std::io::Error::other(other))),
+                    };
+                }
+                return Err(Error::io(path, std::io::Error::other("lost Python error")));
+            }
+            Err(Error::Io { path, source })
+        }
+        other => Err(other),
+    }
+}

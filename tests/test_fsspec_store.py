@@ -1,0 +1,209 @@
+"""The core over non-local fsspec file systems: ``Store.fsspec``/``Store.fsspec_zip``
+(chunk bytes through fsspec, codecs in Rust), atomic writes, errors naming the path,
+Python exceptions passed through, parallel chunk work calling back into Python."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import fsspec
+import numpy as np
+import pytest
+import zarr
+from fsspec.implementations.dirfs import DirFileSystem
+from fsspec.implementations.local import LocalFileSystem
+from fsspec.implementations.memory import MemoryFileSystem
+from wfstore import NumericArray, ObjectArray, Store
+from wfstore.errors import (
+    CorruptChunkError,
+    InvalidArgumentError,
+    ReadOnlyStoreError,
+    StoreError,
+    StoreIOError,
+    ZipArchiveError,
+)
+from wfstore.fsspec_store import (
+    FsspecKeyValueStore,
+    FsspecZipKeyValueStore,
+    default_write_mode,
+)
+
+
+@pytest.fixture
+def mem() -> Iterator[tuple[MemoryFileSystem, str]]:
+    fs = fsspec.filesystem("memory")
+    root = f"/wfstore-core-{uuid.uuid4().hex}"
+    try:
+        yield fs, root
+    finally:
+        if fs.exists(root):
+            fs.rm(root, recursive=True)
+
+
+def test_local_fs_takes_the_rust_fast_path(tmp_path: Path) -> None:
+    st = Store.fsspec(LocalFileSystem(), tmp_path / "wk")
+    assert "FsspecKeyValueStore" not in repr(st) and st.location == str(tmp_path / "wk")
+    ObjectArray.create(st, "a", 0, chunk_size=2).append([1, 2, 3])
+    assert len(ObjectArray.open(Store.local(tmp_path / "wk"), "a")) == 3
+
+
+def test_object_and_numeric_arrays_over_memory_fs(mem: Any) -> None:
+    fs, root = mem
+    st = Store.fsspec(fs, f"memory://{root}/wk")
+    assert st.location == f"memory://{root}/wk" and not st.read_only
+    rows = [{"i": i, "t": [i, "x"]} for i in range(500)]
+    arr = ObjectArray.create(st, "metadata/runs", 0, chunk_size=1, compressor="blosc")
+    arr.append(rows)  # 500 chunks written by the core's threads, through Python
+    assert sorted(st.list_dir("metadata/runs"))[:3] == [".zarray", "0", "1"]
+    again = ObjectArray.open(Store.fsspec(fs, root + "/wk"), "metadata/runs")
+    assert again.get(list(range(499, -1, -1))) == rows[::-1]
+    again.set([3, 400], [None, {"new": True}])
+    assert arr.get([3, 400]) == [None, {"new": True}]
+    data = np.arange(60, dtype="<i4").reshape(6, 10)
+    NumericArray.create(st, "p/arr", data, chunks=[4, 3], compressor="zstd")
+    np.testing.assert_array_equal(NumericArray.open(st, "p/arr").read(), data)
+    # zarr-python reads what went through fsspec:
+    z = zarr.storage.FSStore(f"{root}/wk", fs=fs, mode="r")
+    assert zarr.open_array(z, mode="r", path="metadata/runs")[400] == {"new": True}
+    np.testing.assert_array_equal(zarr.open_array(z, mode="r", path="p/arr")[:], data)
+
+
+def test_python_threads_share_a_store(mem: Any) -> None:
+    fs, root = mem
+    st = Store.fsspec(fs, root)
+    arr = ObjectArray.create(st, "a", 0, chunk_size=3)
+    arr.append(list(range(300)))
+    errors: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            for _ in range(5):
+                assert ObjectArray.open(st, "a").get_range() == list(range(300))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=read) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+
+
+def test_corrupt_chunk_over_fsspec_names_the_url(mem: Any) -> None:
+    fs, root = mem
+    st = Store.fsspec(fs, root)
+    ObjectArray.create(st, "a", 0, chunk_size=2, compressor="zstd").append([1, 2, 3])
+    fs.pipe_file(f"{root}/a/1", b"junk")
+    with pytest.raises(CorruptChunkError) as info:
+        ObjectArray.open(st, "a").get([2])
+    assert info.value.key == "1" and info.value.path == f"memory://{root}/a"
+    assert ObjectArray.open(st, "a").get([0, 1]) == [1, 2]
+
+
+def test_write_modes(tmp_path: Path, mem: Any) -> None:
+    fs, root = mem
+    assert default_write_mode(fs) == "direct"
+    dirfs = DirFileSystem(str(tmp_path), fs=LocalFileSystem())
+    assert default_write_mode(dirfs) == "rename"
+    with pytest.raises(InvalidArgumentError, match="write_mode"):
+        Store.fsspec(fs, root, write_mode="append")
+    for mode in ("rename", "direct"):
+        kv = FsspecKeyValueStore(dirfs, f"wk-{mode}", write_mode=mode)
+        st = Store.from_python(kv)
+        ObjectArray.create(st, "a/b", 0, chunk_size=2).append([1, 2, 3])
+        assert ObjectArray.open(Store.local(tmp_path / f"wk-{mode}"), "a/b").get_range() == [
+            1,
+            2,
+            3,
+        ]
+        assert not [p for p in tmp_path.rglob("*") if "wfstore-tmp" in p.name]
+
+
+def test_failed_rename_write_keeps_the_old_value(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dirfs = DirFileSystem(str(tmp_path), fs=LocalFileSystem())
+    st = Store.fsspec(dirfs, "wk")
+    arr = ObjectArray.create(st, "a", 0, chunk_size=10)
+    arr.append(["old"])
+    chunk = (tmp_path / "wk" / "a" / "0").read_bytes()
+
+    def broken_mv(*args: Any, **kwargs: Any) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(dirfs, "mv", broken_mv)
+    with pytest.raises(StoreIOError) as info:
+        arr.set([0], ["new"])
+    assert isinstance(info.value, OSError)
+    assert "wk/a/0" in str(info.value) and info.value.errno == 13
+    assert (tmp_path / "wk" / "a" / "0").read_bytes() == chunk  # unchanged
+    assert sorted(p.name for p in (tmp_path / "wk" / "a").iterdir()) == [".zarray", "0"]
+    monkeypatch.undo()
+    assert ObjectArray.open(st, "a").get([0]) == ["old"]
+
+
+def test_python_store_exceptions_pass_through() -> None:
+    class Flaky:
+        location = "flaky://store"
+        read_only = False
+
+        def get(self, key: str) -> bytes | None:
+            raise LookupError(f"no {key}")
+
+        def set(self, key: str, value: bytes) -> None:
+            raise RuntimeError(f"cannot write {key}")
+
+        def delete(self, key: str) -> None:
+            pass
+
+        def list_dir(self, prefix: str) -> list[str]:
+            return ["b", "a"]
+
+    st = Store.from_python(Flaky())
+    with pytest.raises(LookupError, match=r"no x/\.zarray"):
+        ObjectArray.open(st, "x")
+    with pytest.raises(RuntimeError, match="cannot write"):
+        st.set("k", b"v")
+    assert st.list_dir("") == ["a", "b"]
+    with pytest.raises(TypeError, match="`set` method"):
+        Store.from_python(type("NoList", (), {"location": "x", "get": None})())
+
+
+def test_zip_archive_over_fsspec(tmp_path: Path, mem: Any) -> None:
+    fs, root = mem
+    local = Store.local(tmp_path / "wk")
+    ObjectArray.create(local, "metadata/runs", 0, chunk_size=2, compressor="blosc").append(
+        [{"r": i} for i in range(5)]
+    )
+    local.write_attrs("", {"name": "wk"})
+    archive = tmp_path / "wk.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for p in sorted((tmp_path / "wk").rglob("*")):
+            if p.is_file():
+                zf.write(p, p.relative_to(tmp_path / "wk").as_posix())
+    fs.pipe_file(f"{root}/wk.zip", archive.read_bytes())
+
+    st = Store.fsspec_zip(fs, f"{root}/wk.zip")
+    assert st.read_only and st.location == f"memory://{root}/wk.zip"
+    assert st.read_attrs("") == {"name": "wk"}
+    assert st.list_dir("") == [".zattrs", "metadata"]
+    assert ObjectArray.open(st, "metadata/runs").get([4, 0]) == [{"r": 4}, {"r": 0}]
+    assert st.get("missing") is None
+    with pytest.raises(ReadOnlyStoreError):
+        ObjectArray.open(st, "metadata/runs").set([0], [1])
+    with pytest.raises(ReadOnlyStoreError):
+        FsspecZipKeyValueStore(fs, f"{root}/wk.zip").set("k", b"")
+    assert fs.cat_file(f"{root}/wk.zip") == archive.read_bytes()
+
+    fs.pipe_file(f"{root}/bad.zip", b"PK not really")
+    with pytest.raises(ZipArchiveError, match=r"bad\.zip"):
+        Store.fsspec_zip(fs, f"{root}/bad.zip")
+    with pytest.raises(StoreIOError, match=r"nothing\.zip") as info:
+        Store.fsspec_zip(fs, f"{root}/nothing.zip")
+    assert isinstance(info.value, StoreError) and info.value.errno == 2
