@@ -199,6 +199,12 @@ class MissingStoreLoopError(MissingStoreItemError):
     item_type = "loop"
 
 
+class MissingStoreSubmissionError(MissingStoreItemError):
+    """Some submission indices do not exist."""
+
+    item_type = "submission"
+
+
 class StorePathError(StoreError, ValueError):
     """A store path is unusable (e.g. a copy destination that already exists)."""
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
+import numbers
 import os
 import shutil
 import socket
@@ -38,7 +39,9 @@ from ..errors import (
     MissingStoreElementIterationError,
     MissingStoreItemError,
     MissingStoreLoopError,
+    MissingStoreSubmissionError,
     MissingStoreTaskError,
+    ParameterAlreadySetError,
     StorePathError,
     StoreResourceError,
 )
@@ -91,6 +94,11 @@ DEFAULT_TS_FMT = "%Y-%m-%d %H:%M:%S.%f"
 DEFAULT_TS_NAME_FMT = "%Y-%m-%d_%H%M%S"
 
 _LOGGER = logging.getLogger("wfstore")
+
+
+def _is_id(obj: Any) -> bool:
+    """Whether `obj` can be an item ID: an integer (numpy integers too), not a bool."""
+    return isinstance(obj, numbers.Integral) and not isinstance(obj, bool)
 
 
 def current_timestamp() -> datetime:
@@ -575,6 +583,15 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
         if save:
             self.save()
 
+    @staticmethod
+    def _check_ids(ids: Iterable[Any], total: int, error: type[MissingStoreItemError]) -> None:
+        """Raise `error` naming every ID that is not an integer in ``range(total)``, so
+        that a bad ID is refused before anything is made pending (a pending change that
+        cannot be committed would make every later commit fail)."""
+        bad = [i for i in ids if not _is_id(i) or not 0 <= i < total]
+        if bad:
+            raise error(bad)
+
     def add_template_components(self, temp_comps: Mapping[str, dict], save: bool = True) -> None:
         """Add template components (new hashes only) to the workflow."""
         existing = self.get_template_components()
@@ -667,6 +684,7 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
     ) -> int:
         """Add a new iteration to an element; return its ID."""
         self.logger.debug("Adding store element-iteration.")
+        self._check_ids([element_ID], self._get_num_total_elements(), MissingStoreElementError)
         new_ID = self._get_num_total_elem_iters()
         self._pending.add_elem_iters[new_ID] = self._store_iter_cls()(
             id_=new_ID,
@@ -693,6 +711,9 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
     ) -> int:
         """Add a new EAR to an element iteration; return its ID."""
         self.logger.debug("Adding store EAR.")
+        self._check_ids(
+            [elem_iter_ID], self._get_num_total_elem_iters(), MissingStoreElementIterationError
+        )
         new_ID = self._get_num_total_EARs()
         self._pending.add_EARs[new_ID] = self._store_EAR_cls()(
             id_=new_ID,
@@ -711,6 +732,7 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
         self, sub_idx: int, dt_str: str, submitted_js_idx: list[int], save: bool = True
     ) -> None:
         """Add a submission part."""
+        self._check_ids([sub_idx], self._get_num_total_submissions(), MissingStoreSubmissionError)
         self._pending.add_submission_parts[sub_idx][dt_str] = submitted_js_idx
         self._maybe_save(save)
 
@@ -847,6 +869,11 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
     ) -> None:
         """Set the value of a parameter."""
         self.logger.debug(f"Setting store parameter ID {param_id} ({type(value)!r}).")
+        self._check_ids([param_id], self._get_num_total_parameters(), MissingParameterData)
+        pending = self._pending.set_parameters.get(param_id)
+        if pending is not None or self.get_parameters([param_id])[0].is_set:
+            # refused now, not at commit, so the store is left as it was
+            raise ParameterAlreadySetError(param_id)
         if not is_file:
             self._store_param_cls().check_encodable(param_id, value)
         self._pending.set_parameters[param_id] = (value, is_file)
@@ -856,6 +883,7 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
         self, param_sources: Mapping[int, ParamSource], save: bool = True
     ) -> None:
         """Update (merge into) the sources of parameters."""
+        self._check_ids(param_sources, self._get_num_total_parameters(), MissingParameterData)
         self._pending.update_param_sources.update(param_sources)
         self._maybe_save(save)
 
@@ -866,6 +894,7 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
         save: bool = True,
     ) -> None:
         """Set the number of added iterations of a loop."""
+        self._check_ids([index], self._get_num_total_loops(), MissingStoreLoopError)
         self._pending.update_loop_num_iters[index] = [
             [list(k), v] for k, v in num_added_iters.items()
         ]
@@ -879,6 +908,7 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
         save: bool = True,
     ) -> None:
         """Set the parents (and number of added iterations) of a loop."""
+        self._check_ids([index], self._get_num_total_loops(), MissingStoreLoopError)
         self._pending.update_loop_num_iters[index] = [
             [list(k), v] for k, v in num_added_iters.items()
         ]
@@ -889,6 +919,7 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
 
     def set_EAR_submission_index(self, EAR_ID: int, sub_idx: int, save: bool = True) -> None:
         """Set the submission index for an element action run."""
+        self._check_ids([EAR_ID], self._get_num_total_EARs(), MissingStoreEARError)
         self._pending.set_EAR_submission_indices[EAR_ID] = sub_idx
         self._maybe_save(save)
 
@@ -902,6 +933,7 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
 
     def set_EAR_start(self, EAR_ID: int, save: bool = True) -> datetime:
         """Mark an element action run as started; return the start time."""
+        self._check_ids([EAR_ID], self._get_num_total_EARs(), MissingStoreEARError)
         dt = current_timestamp()
         snapshot = self._take_snapshot()
         self._pending.set_EAR_starts[EAR_ID] = (dt, snapshot, socket.gethostname())
@@ -912,6 +944,7 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
         self, EAR_ID: int, exit_code: int, success: bool, save: bool = True
     ) -> datetime:
         """Mark an element action run as finished; return the end time."""
+        self._check_ids([EAR_ID], self._get_num_total_EARs(), MissingStoreEARError)
         dt = current_timestamp()
         snapshot = self._take_snapshot()
         self._pending.set_EAR_ends[EAR_ID] = (dt, snapshot, exit_code, success)
@@ -920,11 +953,15 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
 
     def set_EAR_skip(self, EAR_ID: int, save: bool = True) -> None:
         """Mark an element action run as skipped."""
+        self._check_ids([EAR_ID], self._get_num_total_EARs(), MissingStoreEARError)
         self._pending.set_EAR_skips.append(EAR_ID)
         self._maybe_save(save)
 
     def set_EARs_initialised(self, iter_ID: int, save: bool = True) -> None:
         """Mark the runs of an element iteration as initialised."""
+        self._check_ids(
+            [iter_ID], self._get_num_total_elem_iters(), MissingStoreElementIterationError
+        )
         self._pending.set_EARs_initialised.append(iter_ID)
         self._maybe_save(save)
 
@@ -957,6 +994,7 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
             "scheduler_job_ID": scheduler_job_ID,
             "process_ID": process_ID,
         }
+        self._check_ids([sub_idx], self._get_num_total_submissions(), MissingStoreSubmissionError)
         entry = self._pending.set_js_metadata[sub_idx][js_idx]
         entry.update((k, v) for k, v in given.items() if v)
         self._maybe_save(save)
@@ -999,6 +1037,9 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
     ) -> tuple[list[int], dict[int, _T]]:
         """Get persistent and pending items, raising `error` naming missing IDs."""
         ids = list(ids)
+        bad = [i for i in ids if not _is_id(i)]
+        if bad:
+            raise error(bad)
         persistent = [i for i in dict.fromkeys(ids) if i not in pending]
         items: dict[int, _T] = dict(load(persistent)) if persistent else {}
         items.update((i, pending[i]) for i in ids if i in pending)

@@ -32,13 +32,14 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import numbers
 import os
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 from fsspec import AbstractFileSystem
@@ -47,11 +48,14 @@ from fsspec.implementations.local import LocalFileSystem
 from .. import _core
 from ..errors import (
     ConcurrentModificationError,
+    CorruptChunkError,
+    InvalidArgumentError,
     MissingParameterData,
     MissingStoreEARError,
     MissingStoreElementError,
     MissingStoreElementIterationError,
     MissingStoreTaskError,
+    StoreError,
     StoreIOError,
     StorePathError,
     UnsupportedStoreOperationError,
@@ -79,6 +83,7 @@ from .lock import StoreLock
 from .resources import CallbackStoreResource, is_local_fs
 
 _ATTRS = "attrs"
+_T = TypeVar("_T")
 
 #: Array and group paths within a store.
 TASKS_ARR = "metadata/tasks"
@@ -629,6 +634,31 @@ class ZarrPersistentStore(
             raise error(missing)
         return dict(zip(ids, arr.get(list(ids))))
 
+    @staticmethod
+    def _decode_rows(
+        arr: _core.ObjectArray, rows: Mapping[int, Any], decode: Callable[[int, Any], _T]
+    ) -> dict[int, _T]:
+        """`decode(id, row)` for every row; a row read from disk that does not decode
+        (msgpack that is valid but not a row of this array: damaged or foreign data)
+        raises :class:`~wfstore.errors.CorruptChunkError` naming the array, the chunk key
+        and the row, never another exception."""
+        out: dict[int, _T] = {}
+        for i, row in rows.items():
+            try:
+                out[i] = decode(i, row)
+            except StoreError:
+                raise
+            except Exception as exc:
+                key = str(i // arr.chunk_size)
+                path = f"{arr.store.location.rstrip('/')}/{arr.path}"
+                err = CorruptChunkError(
+                    f"corrupt chunk {key} of array {path}: row {i} cannot be decoded "
+                    f"({type(exc).__name__}: {exc})"
+                )
+                err.path, err.key = path, key
+                raise err from exc
+        return out
+
     def _get_persistent_tasks(self, id_lst: Iterable[int]) -> dict[int, ZarrStoreTask]:
         tasks, to_load = self._get_cached_persistent_tasks(id_lst)
         if to_load:
@@ -640,12 +670,13 @@ class ZarrPersistentStore(
             missing = [i for i in to_load if i not in found]
             if missing:
                 raise MissingStoreTaskError(missing)
-            rows = self._array(TASKS_ARR).get([r for _, r in found.values()])
+            arr = self._array(TASKS_ARR)
+            rows = arr.get([r for _, r in found.values()])
+            by_row = {r: row for (_, r), row in zip(found.values(), rows)}
+            decoded = self._decode_rows(arr, by_row, lambda _, row: [int(i) for i in row])
             new = {
-                id_: ZarrStoreTask.decode(
-                    {"id_": id_, "index": idx, "element_IDs": [int(i) for i in row]}
-                )
-                for (id_, (idx, _)), row in zip(found.items(), rows)
+                id_: ZarrStoreTask.decode({"id_": id_, "index": idx, "element_IDs": decoded[r]})
+                for id_, (idx, r) in found.items()
             }
             self.task_cache.update(new)
             tasks.update(new)
@@ -684,7 +715,7 @@ class ZarrPersistentStore(
             arr = self._array(ELEMS_ARR)
             attrs = arr.attrs()
             rows = self._rows(arr, to_load, MissingStoreElementError)
-            new = {i: ZarrStoreElement.decode(r, attrs) for i, r in rows.items()}
+            new = self._decode_rows(arr, rows, lambda _, r: ZarrStoreElement.decode(r, attrs))
             self.element_cache.update(new)
             elems.update(new)
         return elems
@@ -697,7 +728,7 @@ class ZarrPersistentStore(
             arr = self._array(ITERS_ARR)
             attrs = arr.attrs()
             rows = self._rows(arr, to_load, MissingStoreElementIterationError)
-            new = {i: ZarrStoreElementIter.decode(r, attrs) for i, r in rows.items()}
+            new = self._decode_rows(arr, rows, lambda _, r: ZarrStoreElementIter.decode(r, attrs))
             self.element_iter_cache.update(new)
             iters.update(new)
         return iters
@@ -709,7 +740,7 @@ class ZarrPersistentStore(
             arr = self._array(RUNS_ARR)
             attrs = arr.attrs()
             rows = self._rows(arr, to_load, MissingStoreEARError)
-            new = {i: ZarrStoreEAR.decode(r, ts_fmt, attrs) for i, r in rows.items()}
+            new = self._decode_rows(arr, rows, lambda _, r: ZarrStoreEAR.decode(r, ts_fmt, attrs))
             self.EAR_cache.update(new)
             runs.update(new)
         return runs
@@ -732,18 +763,20 @@ class ZarrPersistentStore(
         # engine's choice between zarr arrays and copies) changes nothing.
         params, to_load = self._get_cached_persistent_parameters(id_lst)
         if to_load:
-            data = self._rows(self._array(PARAM_BASE_ARR), to_load, MissingParameterData)
+            base = self._array(PARAM_BASE_ARR)
+            data = self._rows(base, to_load, MissingParameterData)
             sources = self._rows(self._array(PARAM_SOURCES_ARR), to_load, MissingParameterData)
-            new = {
-                i: ZarrStoreParameter.decode(
+            new = self._decode_rows(
+                base,
+                data,
+                lambda i, row: ZarrStoreParameter.decode(
                     id_=i,
-                    data=data[i],
+                    data=row,
                     source=sources[i],
                     read_array=self._array_reader(i),
                     **kwargs,
-                )
-                for i in to_load
-            }
+                ),
+            )
             self.parameter_cache.update(new)
             params.update(new)
         return params
@@ -1151,6 +1184,15 @@ class ZarrPersistentStore(
         if self.has_pending:
             raise UnsupportedStoreOperationError("Commit (save) pending changes before rechunking.")
         self._require_local("Rechunking")
+        if chunk_size is not None and (
+            not isinstance(chunk_size, numbers.Integral)
+            or isinstance(chunk_size, bool)
+            or chunk_size < 1
+        ):
+            raise InvalidArgumentError(
+                f"Rechunking {arr_path}: chunk_size must be None or a positive integer, "
+                f"not {chunk_size!r}."
+            )
         name = arr_path.rsplit("/", 1)[-1]
         array_dir = os.path.join(self.path, *arr_path.split("/"))
         # as the engine does, an existing backup (the array as it was before the first

@@ -342,6 +342,12 @@ pub fn msgpack_decode_items(data: &[u8]) -> Result<Vec<Value>> {
             rd.len()
         )));
     }
+    if let Some(path) = invalid_utf8(&v) {
+        // numcodecs' MsgPack (raw=False) fails on such strings too.
+        return Err(Error::Codec(format!(
+            "msgpack: a string is not valid UTF-8 (at {path})"
+        )));
+    }
     let mut items = match v {
         Value::Array(a) => a,
         _ => return Err(Error::Codec("msgpack chunk is not an array".into())),
@@ -373,6 +379,25 @@ pub fn msgpack_decode_items(data: &[u8]) -> Result<Vec<Value>> {
         )));
     }
     Ok(items)
+}
+
+/// Where in `v` a string (value or map key) is not valid UTF-8, as a path of array
+/// indices and map positions, or None if every string is valid. The depth is bounded by
+/// [`MAX_MSGPACK_DEPTH`] (the decoder's limit).
+fn invalid_utf8(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) if s.as_str().is_none() => Some("/".into()),
+        Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .find_map(|(i, x)| invalid_utf8(x).map(|p| format!("/{i}{p}"))),
+        Value::Map(m) => m.iter().enumerate().find_map(|(i, (k, x))| {
+            invalid_utf8(k)
+                .map(|p| format!("/key {i}{p}"))
+                .or_else(|| invalid_utf8(x).map(|p| format!("/{i}{p}")))
+        }),
+        _ => None,
+    }
 }
 
 /// The object codec of an object array: the single entry of `.zarray`'s `filters`.
@@ -563,6 +588,18 @@ pub fn decode_object_chunk_with(
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn invalid_utf8_strings_are_corrupt() {
+        // [ "a\xe6", "|O", [1] ] and the same inside a map key.
+        let chunk = b"\x93\xa2a\xe6\xa2|O\x91\x01";
+        let err = msgpack_decode_items(chunk).unwrap_err().to_string();
+        assert!(err.contains("UTF-8") && err.contains("/0/"), "{err}");
+        let chunk = b"\x93\x81\xa1\xff\x01\xa2|O\x91\x01";
+        assert!(msgpack_decode_items(chunk).is_err());
+        let good = b"\x93\x81\xa1k\x01\xa2|O\x91\x01";
+        assert_eq!(msgpack_decode_items(good).unwrap().len(), 1);
+    }
 
     fn all_compressors() -> Vec<Compressor> {
         vec![

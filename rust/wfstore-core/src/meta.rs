@@ -93,6 +93,22 @@ impl ArrayMeta {
         if chunks.contains(&0) {
             return Err(bad("a chunk length is zero".into()));
         }
+        if shape
+            .iter()
+            .try_fold(1u64, |a, &d| a.checked_mul(d))
+            .is_none()
+        {
+            return Err(bad(format!("shape {shape:?} has more than 2^64 items")));
+        }
+        match chunks.iter().try_fold(1u64, |a, &d| a.checked_mul(d)) {
+            Some(n) if n <= crate::codec::MAX_DECODED_BYTES as u64 => {}
+            _ => {
+                return Err(bad(format!(
+                    "chunks {chunks:?} hold more items than a chunk can decode to ({} bytes)",
+                    crate::codec::MAX_DECODED_BYTES
+                )))
+            }
+        }
         let dtype = obj
             .get("dtype")
             .and_then(|v| v.as_str())

@@ -315,16 +315,38 @@ impl std::fmt::Debug for NumericArray {
     }
 }
 
+/// Bytes of a chunk of shape `chunks` and item size `itemsize`, or None when above
+/// [`crate::codec::MAX_DECODED_BYTES`].
+fn chunk_bytes(chunks: &[u64], itemsize: usize) -> Option<u64> {
+    chunks
+        .iter()
+        .try_fold(itemsize as u64, |a, &d| a.checked_mul(d))
+        .filter(|&b| b <= crate::codec::MAX_DECODED_BYTES as u64)
+}
+
+/// A vector with room for `n` items, or an error (not an abort) when it cannot be had.
+fn try_with_capacity<T>(n: u64, what: impl FnOnce() -> String) -> Result<Vec<T>> {
+    let mut v = Vec::new();
+    usize::try_from(n)
+        .ok()
+        .and_then(|n| v.try_reserve_exact(n).ok())
+        .ok_or_else(|| Error::InvalidArgument(format!("{} does not fit in memory", what())))?;
+    Ok(v)
+}
+
 /// Visit every grid position of `grid` in C order.
-fn grid_positions(grid: &[u64]) -> Vec<Vec<u64>> {
-    let total: u64 = grid.iter().product();
-    let mut out = Vec::with_capacity(total as usize);
+fn grid_positions(grid: &[u64]) -> Result<Vec<Vec<u64>>> {
+    let total = grid
+        .iter()
+        .try_fold(1u64, |a, &d| a.checked_mul(d))
+        .unwrap_or(u64::MAX);
+    let mut out = try_with_capacity(total, || format!("a grid of {total} chunks"))?;
     if grid.is_empty() {
         out.push(Vec::new());
-        return out;
+        return Ok(out);
     }
     if total == 0 {
-        return out;
+        return Ok(out);
     }
     let mut idx = vec![0u64; grid.len()];
     loop {
@@ -332,7 +354,7 @@ fn grid_positions(grid: &[u64]) -> Vec<Vec<u64>> {
         let mut d = grid.len();
         loop {
             if d == 0 {
-                return out;
+                return Ok(out);
             }
             d -= 1;
             idx[d] += 1;
@@ -431,6 +453,12 @@ impl NumericArray {
             Some(c) => c.to_vec(),
             None => default_chunks(shape, dt.size),
         };
+        if chunk_bytes(&chunks, dt.size).is_none() {
+            return Err(Error::InvalidArgument(format!(
+                "chunks {chunks:?} of {dtype} are larger than {} bytes",
+                crate::codec::MAX_DECODED_BYTES
+            )));
+        }
         if !overwrite && store.get(&meta::join(&path, meta::ZARRAY))?.is_some() {
             return Err(Error::ArrayExists {
                 path: meta::join(&store.location(), &path),
@@ -467,6 +495,18 @@ impl NumericArray {
             path: path.clone(),
             reason: format!("dtype {:?} is not a numeric or bool dtype", meta.dtype),
         })?;
+        if chunk_bytes(&meta.chunks, dtype.size).is_none() {
+            return Err(Error::Metadata {
+                path,
+                key: meta::ZARRAY.into(),
+                reason: format!(
+                    "chunks {:?} of {} are larger than a chunk can decode to ({} bytes)",
+                    meta.chunks,
+                    meta.dtype,
+                    crate::codec::MAX_DECODED_BYTES
+                ),
+            });
+        }
         if meta.filters.as_ref().is_some_and(|f| !f.is_empty()) {
             return Err(Error::Unsupported {
                 path,
@@ -517,7 +557,14 @@ impl NumericArray {
     pub fn read(&self) -> Result<Vec<u8>> {
         let isz = self.dtype.size;
         let n: u64 = self.meta.shape.iter().product();
-        let positions = grid_positions(&self.meta.grid());
+        let total = n.saturating_mul(isz as u64);
+        let mut out: Vec<u8> = try_with_capacity(total, || {
+            format!(
+                "array {} of shape {:?} ({total} bytes)",
+                self.path, self.meta.shape
+            )
+        })?;
+        let positions = grid_positions(&self.meta.grid())?;
         let citems = self.chunk_items();
         let decoded: Vec<Option<Vec<u8>>> = positions
             .par_iter()
@@ -548,7 +595,6 @@ impl NumericArray {
                 }
             })
             .collect::<Result<_>>()?;
-        let mut out = Vec::with_capacity(n as usize * isz);
         for _ in 0..n {
             out.extend_from_slice(&self.fill);
         }
@@ -573,7 +619,7 @@ impl NumericArray {
                 self.meta.dtype
             )));
         }
-        let positions = grid_positions(&self.meta.grid());
+        let positions = grid_positions(&self.meta.grid())?;
         let citems = self.chunk_items();
         positions.par_iter().try_for_each(|pos| {
             let mut chunk = Vec::with_capacity(citems * isz);

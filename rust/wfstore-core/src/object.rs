@@ -11,6 +11,21 @@ use serde_json::Value as Json;
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
+/// Most rows an object-array chunk may hold (2^24). Rows are held in memory as whole
+/// chunks (an absent chunk reads as this many fill values), so a larger chunk size in a
+/// damaged or hostile `.zarray` is refused rather than allocated.
+pub const MAX_CHUNK_ROWS: u64 = 1 << 24;
+
+fn check_chunk_rows(path: &str, rows: u64) -> Result<()> {
+    if rows > MAX_CHUNK_ROWS {
+        return Err(Error::InvalidArgument(format!(
+            "chunk size {rows} of object array {path} is above the limit of \
+             {MAX_CHUNK_ROWS} rows per chunk"
+        )));
+    }
+    Ok(())
+}
+
 /// Options of [`ObjectArray::create`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct ObjectArrayOptions {
@@ -85,6 +100,16 @@ fn validate_meta(path: &str, meta: &ArrayMeta) -> Result<ObjectCodec> {
             reason: format!("object array with {} dimensions (only 1)", meta.shape.len()),
         });
     }
+    if meta.chunks[0] > MAX_CHUNK_ROWS {
+        return Err(Error::Metadata {
+            path: path.into(),
+            key: meta::ZARRAY.into(),
+            reason: format!(
+                "chunk size {} is above the limit of {MAX_CHUNK_ROWS} rows per chunk",
+                meta.chunks[0]
+            ),
+        });
+    }
     ObjectCodec::from_filters(&meta.filters).map_err(|reason| Error::Unsupported {
         path: path.into(),
         reason,
@@ -126,6 +151,7 @@ impl ObjectArray {
             Some(c) => c,
             None => len.max(1),
         };
+        check_chunk_rows(&path, chunk)?;
         let meta = ArrayMeta {
             shape: vec![len],
             chunks: vec![chunk],

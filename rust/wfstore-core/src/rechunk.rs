@@ -93,7 +93,15 @@ pub fn recover(dir: &Path) -> Result<bool> {
             acted = true;
         }
         if bak_old.exists() {
-            remove_dir_if_exists(&bak_old)?;
+            let bak = sibling(dir, BACKUP_SUFFIX)?;
+            if bak.exists() {
+                // The swap happened: `.bak` is the new backup, `.bak.old` the one before.
+                remove_dir_if_exists(&bak_old)?;
+            } else {
+                // Crash after the earlier backup was moved aside but before the array
+                // took its place: the array is unchanged, so the backup goes back too.
+                rename(&bak_old, &bak)?;
+            }
             acted = true;
         }
         let marker = dir.join(COMPLETE_MARKER);
@@ -141,6 +149,13 @@ pub fn rechunk_object_array(
         Some(c) => c,
         None => n.max(1),
     };
+    if new_cs > crate::object::MAX_CHUNK_ROWS {
+        return Err(Error::InvalidArgument(format!(
+            "chunk size {new_cs} of {} is above the limit of {} rows per chunk",
+            dir.display(),
+            crate::object::MAX_CHUNK_ROWS
+        )));
+    }
     let tmp = sibling(dir, TMP_SUFFIX)?;
     remove_dir_if_exists(&tmp)?;
     let result = build_new(&store, &src, &tmp_name, n, old_cs, new_cs, progress);
@@ -378,6 +393,28 @@ mod tests {
         std::fs::create_dir(d.path().join("runs.rechunk-tmp")).unwrap();
         assert!(recover(&dir).unwrap());
         assert!(!d.path().join("runs.rechunk-tmp").exists());
-        assert_eq!(read(d.path(), "runs"), (3, rows));
+        assert_eq!(read(d.path(), "runs"), (3, rows.clone()));
+    }
+
+    #[test]
+    fn recover_keeps_the_earlier_backup() {
+        let d = tempfile::tempdir().unwrap();
+        let rows = make(d.path(), 7, 2);
+        let dir = d.path().join("runs");
+        rechunk_object_array(&dir, Some(3), true, false, None).unwrap();
+        // A second rechunk with a backup, killed after the earlier backup was moved to
+        // `.bak.old` and before the array was moved to `.bak`.
+        std::fs::create_dir(d.path().join("runs.rechunk-tmp")).unwrap();
+        std::fs::write(d.path().join("runs.rechunk-tmp").join(COMPLETE_MARKER), b"").unwrap();
+        std::fs::rename(d.path().join("runs.bak"), d.path().join("runs.bak.old")).unwrap();
+        assert!(recover(&dir).unwrap());
+        assert_eq!(read(d.path(), "runs"), (3, rows.clone()));
+        assert_eq!(read(d.path(), "runs.bak"), (2, rows));
+        let mut names: Vec<String> = std::fs::read_dir(d.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, vec!["runs", "runs.bak"]);
     }
 }

@@ -64,13 +64,27 @@ impl LocalStore {
     }
 }
 
+impl LocalStore {
+    /// The file-system path of a key, refusing keys that could leave the root folder
+    /// (a `..` component) or that no file can have (a NUL character).
+    fn checked_path(&self, key: &str) -> Result<PathBuf> {
+        if key.contains('\0') || key.split('/').any(|c| c == "..") {
+            return Err(Error::InvalidArgument(format!(
+                "key {key:?} of store {} has a '..' component or a NUL character",
+                self.root.display()
+            )));
+        }
+        Ok(self.key_path(key))
+    }
+}
+
 impl Store for LocalStore {
     fn location(&self) -> String {
         self.root.display().to_string()
     }
 
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        let p = self.key_path(key);
+        let p = self.checked_path(key)?;
         match std::fs::read(&p) {
             Ok(v) => Ok(Some(v)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -80,11 +94,11 @@ impl Store for LocalStore {
     }
 
     fn set(&self, key: &str, value: &[u8]) -> Result<()> {
-        write_atomic(&self.key_path(key), value, self.fsync)
+        write_atomic(&self.checked_path(key)?, value, self.fsync)
     }
 
     fn delete(&self, key: &str) -> Result<()> {
-        let p = self.key_path(key);
+        let p = self.checked_path(key)?;
         match std::fs::remove_file(&p) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -93,7 +107,7 @@ impl Store for LocalStore {
     }
 
     fn list_dir(&self, prefix: &str) -> Result<Vec<String>> {
-        let p = self.key_path(prefix);
+        let p = self.checked_path(prefix)?;
         let rd = match std::fs::read_dir(&p) {
             Ok(rd) => rd,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -108,5 +122,27 @@ impl Store for LocalStore {
         }
         out.sort();
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_cannot_leave_the_root() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("root");
+        let s = LocalStore::new(&root);
+        for key in ["../x", "a/../../x", "a/..", "x\0y"] {
+            assert!(
+                matches!(s.set(key, b"1"), Err(Error::InvalidArgument(_))),
+                "{key}"
+            );
+            assert!(s.get(key).is_err() && s.delete(key).is_err() && s.list_dir(key).is_err());
+        }
+        assert!(!d.path().join("x").exists() && !root.exists());
+        s.set("/a//b", b"1").unwrap();
+        assert_eq!(s.get("a/b").unwrap().unwrap(), b"1");
     }
 }
