@@ -29,10 +29,13 @@ from wfstore.errors import (
     ReadOnlyStoreError,
     RechunkError,
     StoreError,
+    StoreExistsError,
     StoreIndexError,
     StoreIOError,
+    StoreNotFoundError,
     StorePathError,
     StoreResourceError,
+    UnknownStoreKindError,
     UnsafeArchiveError,
     UnsupportedFeatureError,
     UnsupportedStoreOperationError,
@@ -47,11 +50,14 @@ from wfstore.persistence import (
     StoreElementIter,
     StoreParameter,
     StoreTask,
+    ZarrPersistentStore,
+    ZarrZipPersistentStore,
 )
 
 __all__ = [
     "ArrayExistsError",
     "ArrayNotFoundError",
+    "BadChunk",
     "CodecError",
     "CorruptChunkError",
     "EncodeError",
@@ -75,19 +81,44 @@ __all__ = [
     "StoreElement",
     "StoreElementIter",
     "StoreError",
+    "StoreExistsError",
     "StoreIOError",
     "StoreIndexError",
+    "StoreNotFoundError",
     "StoreParameter",
     "StorePathError",
     "StoreResourceError",
     "StoreTask",
+    "UnknownStoreKindError",
     "UnsafeArchiveError",
     "UnsupportedFeatureError",
     "UnsupportedStoreOperationError",
+    "VerifyReport",
+    "ZarrPersistentStore",
+    "ZarrZipPersistentStore",
     "ZipArchiveError",
+    "convert",
+    "create",
+    "detect_kind",
+    "info",
+    "open",
+    "store_cls_from_str",
+    "verify",
 ]
 
 if not _os.environ.get("WFSTORE_NO_CORE"):
     from wfstore._core import NumericArray, ObjectArray, Store, __version__
 
     __all__ += ["NumericArray", "ObjectArray", "Store", "__version__"]
+
+from wfstore.api import (
+    BadChunk,
+    VerifyReport,
+    convert,
+    create,
+    detect_kind,
+    info,
+    open,
+    store_cls_from_str,
+    verify,
+)

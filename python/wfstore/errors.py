@@ -201,3 +201,18 @@ class MissingStoreLoopError(MissingStoreItemError):
 
 class StorePathError(StoreError, ValueError):
     """A store path is unusable (e.g. a copy destination that already exists)."""
+
+
+# --- package-level API (wfstore.api) ------------------------------------------------
+
+
+class UnknownStoreKindError(StoreError, ValueError):
+    """A store kind name that is not one of ``json``, ``zarr``, ``zip``."""
+
+
+class StoreNotFoundError(StorePathError, FileNotFoundError):
+    """No workflow store (of any kind) at the given path."""
+
+
+class StoreExistsError(StorePathError, FileExistsError):
+    """A store was to be created where a non-empty file or folder already exists."""
