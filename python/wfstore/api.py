@@ -494,7 +494,7 @@ def _verify_numeric(
                 continue
             data = core.decompress(raw, compressor) if compressor else raw
         except StoreError as exc:
-            report.bad.append(BadChunk(arr_path, name, f"undecodable: {exc}"))
+            report.bad.append(BadChunk(arr_path, name, str(exc)))
             continue
         if meta.get("filters"):
             continue  # filters change the size; decompressing is what is checked
