@@ -124,9 +124,7 @@ def detect_kind(path: str | os.PathLike[str], fs: AbstractFileSystem | None = No
     )
 
 
-def open(
-    path: str | os.PathLike[str], fs: AbstractFileSystem | None = None
-) -> PersistentStore:
+def open(path: str | os.PathLike[str], fs: AbstractFileSystem | None = None) -> PersistentStore:
     """Open the store at `path`, whatever its kind (see :func:`detect_kind`)."""
     fs = _fs(fs)
     p = _norm(path, fs)
@@ -180,6 +178,8 @@ def create(
     }
     kwargs.update(store_kwargs)
     existed = fs.exists(p)
+    if existed:  # an empty folder: writers expect to make the folder themselves
+        fs.rmdir(p)
     try:
         cls.write_empty_workflow(None, **kwargs)
     except BaseException:
@@ -402,15 +402,13 @@ def _verify_zarr(
             progress(done + 1, len(arrays))
 
 
-def _chunk_names(
-    arr_path: str, by_dir: dict[str, list[str]], array_set: set[str]
-) -> list[str]:
+def _chunk_names(arr_path: str, by_dir: dict[str, list[str]], array_set: set[str]) -> list[str]:
     """Chunk keys (relative to the array) present under an array folder."""
     out = [n for n in by_dir.get(arr_path, []) if not _skip(n)]
     prefix = f"{arr_path}/" if arr_path else ""
     for folder, names in by_dir.items():  # nested chunk keys ("/" separator)
         if folder.startswith(prefix) and folder != arr_path and folder not in array_set:
-            rel = folder[len(prefix):]
+            rel = folder[len(prefix) :]
             if not any(part.startswith(".") for part in rel.split("/")):
                 out.extend(f"{rel}/{n}" for n in names if not _skip(n))
     return out
@@ -500,9 +498,7 @@ def _verify_numeric(
             continue  # filters change the size; decompressing is what is checked
         if len(data) != expected:
             report.bad.append(
-                BadChunk(
-                    arr_path, name, f"decodes to {len(data)} bytes, expected {expected}"
-                )
+                BadChunk(arr_path, name, f"decodes to {len(data)} bytes, expected {expected}")
             )
 
 
@@ -628,6 +624,11 @@ def _convert_into(
     for param in source.get_parameters(range(n)):
         pend.add_parameters[param.id_] = _copy_item(param, target._store_param_cls())
     target.save()
+    # The task templates exactly as the source has them: stores add each task's `id_`
+    # to its template when the task is committed, which engine-written JSON stores lack.
+    label = "metadata" if target._name == "json" else "attrs"
+    with target.using_resource(label, "update") as doc:
+        doc["template"]["tasks"] = template["tasks"]
     if progress:
         progress(6, steps)
 

@@ -106,17 +106,13 @@ class _Group(click.Group):
             ctx.exit(EXIT_ERROR)
 
 
-_QUIET = click.option(
-    "-q", "--quiet", is_flag=True, help="No progress bars or status lines."
-)
+_QUIET = click.option("-q", "--quiet", is_flag=True, help="No progress bars or status lines.")
 
 _HELP = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 @click.group(cls=_Group, context_settings=_HELP)
-@click.version_option(
-    version=getattr(wfstore, "__version__", "unknown"), prog_name="wfstore"
-)
+@click.version_option(version=getattr(wfstore, "__version__", "unknown"), prog_name="wfstore")
 @_QUIET
 @click.pass_context
 def cli(ctx: click.Context, quiet: bool) -> None:
@@ -137,12 +133,27 @@ def cli(ctx: click.Context, quiet: bool) -> None:
 
 @cli.command(context_settings=_HELP)
 @click.argument("path", required=False, type=click.Path(path_type=Path))
-@click.option("--runs", default=10_000, show_default=True, type=click.IntRange(min=1),
-              help="Number of runs in the store.")
-@click.option("--workers", default=2, show_default=True, type=click.IntRange(min=1),
-              help="Worker processes marking runs started and ended.")
-@click.option("--batch", default=50, show_default=True, type=click.IntRange(min=1),
-              help="Runs each worker commits at a time.")
+@click.option(
+    "--runs",
+    default=10_000,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Number of runs in the store.",
+)
+@click.option(
+    "--workers",
+    default=2,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Worker processes marking runs started and ended.",
+)
+@click.option(
+    "--batch",
+    default=50,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Runs each worker commits at a time.",
+)
 @_QUIET
 @click.pass_context
 def demo(
@@ -215,8 +226,11 @@ def inspect(ctx: click.Context, path: Path, as_json: bool, quiet: bool) -> None:
     app = created.get("app_info", {}) if isinstance(created, dict) else {}
     head.add_row("name", str(data["name"]))
     head.add_row("kind", data["kind"])
-    head.add_row("created", f"{created.get('create_time', '?')} by "
-                 f"{app.get('name', '?')} {app.get('version', '')}".rstrip())
+    head.add_row(
+        "created",
+        f"{created.get('create_time', '?')} by "
+        f"{app.get('name', '?')} {app.get('version', '')}".rstrip(),
+    )
     head.add_row("id", str(created.get("id", "?")))
     for key in ("tasks", "loops", "submissions", "elements", "iterations"):
         head.add_row(key, f"{counts[key]:,}")
@@ -310,7 +324,7 @@ def _core_progress(ui: UI, store: Any, label: str) -> Iterator[None]:
     """Route the store's core progress reports (rechunk, zip) to a progress bar."""
     with ui.progress(label, 0) as advance:
         # the store reports progress through its `_progress(status, label)` hook:
-        store._progress = lambda status, lbl: (lambda d, t: advance(d, t))
+        store._progress = lambda status, lbl: lambda d, t: advance(d, t)
         try:
             yield
         finally:
@@ -321,10 +335,13 @@ def _core_progress(ui: UI, store: Any, label: str) -> Iterator[None]:
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--runs", "do_runs", is_flag=True, help="Rechunk metadata/runs.")
 @click.option("--params", "do_params", is_flag=True, help="Rechunk parameters/base.")
-@click.option("--chunk-size", type=click.IntRange(min=1), default=None,
-              help="Rows per chunk (default: all rows in one chunk).")
-@click.option("--no-backup", is_flag=True,
-              help="Do not keep the old array as <array>.bak.")
+@click.option(
+    "--chunk-size",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Rows per chunk (default: all rows in one chunk).",
+)
+@click.option("--no-backup", is_flag=True, help="Do not keep the old array as <array>.bak.")
 @_QUIET
 @click.pass_context
 def rechunk(
@@ -365,8 +382,13 @@ def rechunk(
 
 @cli.command("zip", context_settings=_HELP)
 @click.argument("path", type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
-              help="Archive path, or a folder for <name>.zip (default: PATH.zip).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Archive path, or a folder for <name>.zip (default: PATH.zip).",
+)
 @click.option("--include-execute", is_flag=True, help="Keep the execute folder.")
 @click.option("--include-backups", is_flag=True, help="Keep runs.bak and base.bak.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing archive.")
@@ -437,8 +459,9 @@ def unzip(ctx: click.Context, archive: Path, out: Path | None, quiet: bool) -> N
 @cli.command(context_settings=_HELP)
 @click.argument("src", type=click.Path(path_type=Path))
 @click.argument("dst", type=click.Path(path_type=Path))
-@click.option("--to", "to", required=True, type=click.Choice(["json", "zarr"]),
-              help="Kind of the new store.")
+@click.option(
+    "--to", "to", required=True, type=click.Choice(["json", "zarr"]), help="Kind of the new store."
+)
 @_QUIET
 @click.pass_context
 def convert(ctx: click.Context, src: Path, dst: Path, to: str, quiet: bool) -> None:
@@ -485,8 +508,13 @@ def _find_bench() -> Callable[[Sequence[str]], Any] | None:
 
 
 @cli.command(context_settings=_HELP)
-@click.option("--runs", default=2000, show_default=True, type=click.IntRange(min=1),
-              help="Runs in the benchmark workload.")
+@click.option(
+    "--runs",
+    default=2000,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Runs in the benchmark workload.",
+)
 @_QUIET
 @click.pass_context
 def bench(ctx: click.Context, runs: int, quiet: bool) -> None:
