@@ -5,6 +5,7 @@ fixture stores."""
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import os
 import shutil
@@ -46,7 +47,14 @@ def fixture_copy(tmp_path: Path):
 
 def run(*args: Any) -> Any:
     """Invoke the command in-process."""
-    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+    return _runner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def _runner() -> CliRunner:
+    # click < 8.2 mixes stderr into the output unless told not to
+    if "mix_stderr" in inspect.signature(CliRunner).parameters:
+        return CliRunner(mix_stderr=False)
+    return CliRunner()
 
 
 def run_proc(*args: Any, cwd: Path, module: str = "wfstore.cli") -> subprocess.CompletedProcess:
