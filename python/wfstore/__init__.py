@@ -103,6 +103,7 @@ __all__ = [
     "info",
     "open",
     "store_cls_from_str",
+    "use_in_hpcflow",
     "verify",
 ]
 
@@ -120,5 +121,6 @@ from wfstore.api import (
     info,
     open,
     store_cls_from_str,
+    use_in_hpcflow,
     verify,
 )

@@ -729,3 +729,22 @@ def info(path: str | os.PathLike[str]) -> dict[str, Any]:
                 keys, lambda k: (root / k).read_bytes() if (root / k).is_file() else None
             )
     return out
+
+
+# --- hpcflow -----------------------------------------------------------------------------
+
+
+def use_in_hpcflow() -> dict[str, type]:
+    """Make hpcflow (hpcflow-new2 0.2.0a190), in this process, use wfstore's store
+    classes for its ``zarr``, ``json`` and ``zip`` store formats: workflows made or
+    opened after this call are persisted by wfstore. Returns the engine's classes that
+    were replaced (to put them back: ``discovery._ALL_STORE_CLS.update(returned)``).
+
+    Raises ``ImportError`` when hpcflow is not installed.
+    """
+    from hpcflow.sdk.persistence import discovery
+
+    table = discovery._ALL_STORE_CLS
+    replaced = {k: table[k] for k in STORE_CLASSES if k in table}
+    table.update(STORE_CLASSES)
+    return replaced

@@ -380,3 +380,58 @@ def test_engine_reads_converted_store(
     engine.pop("kind")
     expected.pop("kind")
     assert normalise(engine) == normalise(expected)
+
+
+#: Run by the side venv: a one-task workflow made, submitted (run locally) and read
+#: back by hpcflow with wfstore's store classes, after ``wfstore.use_in_hpcflow()``.
+HPCFLOW_WORKFLOW = """
+import sys
+import hpcflow.app as hf
+import wfstore
+
+replaced = wfstore.use_in_hpcflow()
+assert sorted(replaced) == ["json", "zarr", "zip"], replaced
+s1 = hf.TaskSchema(
+    objective="t1",
+    inputs=[hf.SchemaInput("p1")],
+    outputs=[hf.SchemaOutput("p2")],
+    actions=[hf.Action(commands=[hf.Command(
+        "echo $((<<parameter:p1>> + 100))", stdout="<<parameter:p2>>")])],
+)
+wk = hf.Workflow.from_template_data(
+    template_name="w", tasks=[hf.Task(schema=s1, inputs={"p1": 101})],
+    path=sys.argv[1], store=sys.argv[2],
+)
+wk.submit(wait=True, add_to_known=False, status=False)
+wk = hf.Workflow(wk.path)
+print(type(wk._store).__module__, wk.tasks[0].elements[0].outputs.p2.value)
+"""
+
+
+def test_hpcflow_runs_a_workflow_on_wfstore(tmp_path: Path, side_python: Path) -> None:
+    import os
+    import subprocess
+
+    # only the wfstore package on the side venv's path (not the site-packages of this
+    # venv it may be installed in, whose numpy would shadow the engine's)
+    only = tmp_path / "pkg"
+    only.mkdir()
+    (only / "wfstore").symlink_to(Path(wfstore.__file__).resolve().parent)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(only)
+    proc = subprocess.run(
+        [str(side_python), "-c", HPCFLOW_WORKFLOW, str(tmp_path), "zarr"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    module, value = proc.stdout.strip().splitlines()[-1].split()
+    assert module == "wfstore.persistence.zarr_store" and value == "201"
+    wk_dirs = [p for p in tmp_path.iterdir() if p.is_dir() and p != only]
+    assert len(wk_dirs) == 1
+    assert wfstore.verify(wk_dirs[0]).ok
+    assert wfstore.info(wk_dirs[0])["counts"]["runs"]["succeeded"] == 1
