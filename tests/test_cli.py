@@ -232,7 +232,11 @@ def test_bench_delegates(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[list[str]] = []
     monkeypatch.setattr(cli_mod, "_find_bench", lambda: lambda argv: seen.append(argv) or 0)
     assert run("bench", "--runs", 7).exit_code == 0
-    assert seen == [["--runs", "7"]]
+    assert run("bench", "--runs", 9, "--wfstore-only").exit_code == 0
+    assert seen == [
+        ["--runs", "7", "--no-readme"],
+        ["--runs", "9", "--no-readme", "--wfstore-only"],
+    ]
 
 
 def test_no_progress_when_quiet() -> None:
@@ -260,7 +264,7 @@ def test_every_subcommand_as_a_subprocess(fixture_copy: Any, tmp_path: Path) -> 
     assert res.returncode == 0, res.stderr
     assert "nothing lost" in res.stdout
     assert "━" not in res.stderr  # no progress bars when stderr is not a terminal
-    res = run_proc("bench", "--runs", 10, cwd=tmp_path)
+    res = run_proc("bench", "--runs", 10, "--builtin", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     chunk = tmp_path / "b" / "metadata" / "runs" / "0"
     chunk.write_bytes(b"junk")

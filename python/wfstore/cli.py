@@ -515,14 +515,18 @@ def _find_bench() -> Callable[[Sequence[str]], Any] | None:
     type=click.IntRange(min=1),
     help="Runs in the benchmark workload.",
 )
+@click.option("--wfstore-only", is_flag=True, help="Time wfstore alone, not hpcflow too.")
+@click.option(
+    "--builtin", is_flag=True, help="Use the built-in wfstore-only timing, not the runner."
+)
 @_QUIET
 @click.pass_context
-def bench(ctx: click.Context, runs: int, quiet: bool) -> None:
+def bench(ctx: click.Context, runs: int, wfstore_only: bool, builtin: bool, quiet: bool) -> None:
     """Time wfstore (and hpcflow's store, side by side, when the comparison runner
-    and hpcflow are installed) on a workload of RUNS runs.
+    benches/compare.py of a source checkout and hpcflow are there) on RUNS runs.
 
     Without the comparison runner, wfstore alone is timed: writing the runs through
-    the API, marking each started and ended with one commit each, reading them all,
+    the API, marking runs started and ended with one commit each, reading them all,
     rechunking, zipping and verifying.
 
     \b
@@ -530,10 +534,13 @@ def bench(ctx: click.Context, runs: int, quiet: bool) -> None:
       wfstore bench --runs 5000
     """
     ui = _ui(ctx, quiet)
-    runner = _find_bench()
+    runner = None if builtin else _find_bench()
     if runner is not None:
-        ui.status("running the comparison runner")
-        rc = runner(["--runs", str(runs)])
+        ui.status("running the comparison runner (benches/compare.py)")
+        argv = ["--runs", str(runs), "--no-readme"]
+        if wfstore_only:
+            argv.append("--wfstore-only")
+        rc = runner(argv)
         ctx.exit(int(rc or 0))
     from wfstore.demo import build_store
 
