@@ -185,6 +185,22 @@ def test_zip_unzip(fixture_copy: Any, tmp_path: Path) -> None:
     assert res.output.strip() == str(tmp_path / "restored" / wfstore.open(path).get_name())
     res = run("unzip", path)
     assert res.exit_code == 2 and "zip store" in res.stderr
+    # default OUT is the archive's name without .zip, never a folder inside a store
+    res = run("unzip", archive)
+    assert res.exit_code == 2 and "exists" in res.stderr
+    shutil.rmtree(path)
+    res = run("unzip", archive)
+    assert res.exit_code == 0 and res.output.strip() == str(path)
+    assert runs_of(path) == runs_of(archive)
+
+
+def test_paths_printed_as_they_are(fixture_copy: Any, tmp_path: Path) -> None:
+    odd = tmp_path / "[bold]wk.v1"
+    shutil.copytree(fixture_copy("wk_seq_zarr"), odd)
+    res = run("zip", odd)
+    assert res.exit_code == 0 and res.output.strip() == str(tmp_path / "[bold]wk.v1.zip")
+    res = run("verify", tmp_path / "[bold]wk.v1.zip")
+    assert res.exit_code == 0 and "[bold]wk.v1.zip" in res.output
 
 
 def test_convert(fixture_copy: Any, tmp_path: Path) -> None:

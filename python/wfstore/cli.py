@@ -47,9 +47,10 @@ class UI:
 
     def __init__(self, quiet: bool = False) -> None:
         self.quiet = quiet
-        self.err = Console(stderr=True, highlight=False)
+        # markup off: paths and reasons are printed as they are, "[...]" included
+        self.err = Console(stderr=True, highlight=False, markup=False)
         wide = None if sys.stdout.isatty() else 200
-        self.out = Console(highlight=False, width=wide, soft_wrap=False)
+        self.out = Console(highlight=False, markup=False, width=wide, soft_wrap=False)
         self.show_progress = not quiet and self.err.is_terminal
 
     def status(self, message: str) -> None:
@@ -412,7 +413,8 @@ def zip_cmd(
     """
     ui = _ui(ctx, quiet)
     store = _open_zarr(path, "zip")
-    out = output if output is not None else Path(store.path).with_suffix(".zip")
+    src = Path(store.path)
+    out = output if output is not None else src.parent / f"{src.name}.zip"
     with _core_progress(ui, store, "zip"):
         dst = store.zip(
             str(out),
@@ -420,7 +422,7 @@ def zip_cmd(
             include_execute=include_execute,
             include_rechunk_backups=include_backups,
         )
-    ui.out.print(dst)
+    click.echo(dst)
 
 
 @cli.command(context_settings=_HELP)
@@ -446,14 +448,19 @@ def unzip(ctx: click.Context, archive: Path, out: Path | None, quiet: bool) -> N
         raise wfstore.UnsupportedStoreOperationError(
             f"unzip needs a zip store; {str(archive)!r} is a {store._name} store."
         )
-    dst = Path(store.path).with_suffix("") if out is None else out.resolve()
-    if dst.is_dir():
-        dst = dst / store.get_name()
+    if out is None:
+        src = Path(store.path)
+        stem = src.name[:-4] if src.name.lower().endswith(".zip") else f"{src.name}_unzipped"
+        dst = src.parent / stem
+    else:
+        dst = out.resolve()
+        if dst.is_dir():
+            dst = dst / store.get_name()
     if dst.exists():
         raise wfstore.StoreExistsError(f"Cannot unzip into {str(dst)!r}: it exists.")
     with ui.progress("unzip", 0) as advance:
         _core.unzip(store.path, dst, progress=lambda d, t: advance(d, t))
-    ui.out.print(str(dst))
+    click.echo(str(dst))
 
 
 @cli.command(context_settings=_HELP)
@@ -478,7 +485,7 @@ def convert(ctx: click.Context, src: Path, dst: Path, to: str, quiet: bool) -> N
     ui = _ui(ctx, quiet)
     with ui.progress(f"convert to {to}", 6) as advance:
         new = wfstore.convert(src, dst, to, progress=advance)
-    ui.out.print(new.path)
+    click.echo(new.path)
 
 
 # --- bench ---------------------------------------------------------------------------------

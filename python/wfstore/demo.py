@@ -199,7 +199,7 @@ def run_demo(
     if runs < 1 or workers < 1 or batch < 1:
         raise wfstore.InvalidArgumentError("runs, workers and batch must be at least 1")
     path = Path(path).resolve()
-    archive = path.with_suffix(".zip")
+    archive = path.parent / f"{path.name}.zip"
     if archive.exists():
         raise wfstore.StoreExistsError(f"The archive {str(archive)!r} already exists.")
     res = DemoResult(str(path), str(archive), runs, workers)
