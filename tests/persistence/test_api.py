@@ -230,6 +230,23 @@ def test_verify_lists_exactly_the_damaged_keys(fixture_copy: Any) -> None:
     assert report.to_dict()["ok"] is False
 
 
+def test_verify_zstd_store(tmp_path: Path) -> None:
+    path = tmp_path / "wk"
+    store = wfstore.create(path, compressor="zstd")
+    for i in range(4):
+        store.add_set_parameter({"i": i}, {"type": "local_input"}, save=False)
+    store.save()
+    assert wfstore.verify(path).ok
+    _truncate(path / "parameters" / "base" / "1")  # a truncated zstd frame
+    (path / "parameters" / "base" / "2").write_bytes(b"\x28\xb5\x2f\xfd" + b"\x00" * 9)
+    report = wfstore.verify(path)
+    assert {(b.array, b.key) for b in report.bad} == {
+        ("parameters/base", "1"),
+        ("parameters/base", "2"),
+    }
+    assert all("zstd" in b.reason.lower() for b in report.bad), report.bad
+
+
 def test_verify_zip_crc_and_chunks(fixture_copy: Any, tmp_path: Path) -> None:
     archive = fixture_copy("wk_seq_zarr_zip.zip")
     with zipfile.ZipFile(archive) as zf:
