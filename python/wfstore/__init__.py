@@ -101,7 +101,6 @@ __all__ = [
     "create",
     "detect_kind",
     "info",
-    "open",
     "store_cls_from_str",
     "use_in_hpcflow",
     "verify",
@@ -119,8 +118,11 @@ from wfstore.api import (
     create,
     detect_kind,
     info,
-    open,
     store_cls_from_str,
     use_in_hpcflow,
     verify,
 )
+
+# `wfstore.open(path)`; left out of __all__ so that `from wfstore import *` does not
+# shadow the built-in open()
+from wfstore.api import open as open

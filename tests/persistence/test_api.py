@@ -133,6 +133,13 @@ def test_open_detects_every_fixture(fixture_copy: Any, name: str) -> None:
     assert store.get_name() == expected["name"]
 
 
+def test_star_import_keeps_builtin_open() -> None:
+    ns: dict[str, Any] = {}
+    exec("from wfstore import *", ns)
+    assert "open" not in ns and "verify" in ns and "create" in ns
+    assert wfstore.open is wfstore.api.open
+
+
 def test_open_errors(tmp_path: Path) -> None:
     missing = tmp_path / "missing"
     with pytest.raises(StoreNotFoundError, match=r"missing.*does not exist"):
