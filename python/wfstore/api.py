@@ -306,8 +306,10 @@ def verify(
     document must parse. Nothing is written. `progress(done, total)` is called as
     arrays are checked.
 
-    Zarr v2 has no checksums, so a bit flip that still decodes into the right number
-    of rows (or bytes) cannot be seen; anything that fails to decode is reported.
+    Missing chunks are not damage (Zarr reads them as the fill value; the engine leaves
+    chunks of unset parameters out). Zarr v2 has no checksums, so a bit flip that still
+    decodes into the right number of rows (or bytes) cannot be seen; anything that
+    fails to decode is reported.
     """
     fs = _fs(fs)
     p = _norm(path, fs)
