@@ -52,12 +52,12 @@ step "Python suite (newest numpy and fsspec)"
 .venv-test/bin/ruff check python tests
 .venv-test/bin/python -m pytest -q -p no:cacheprovider tests
 
-step "core tests with the engine's pins (numpy 1.26, fsspec 2022.11)"
+step "core and CLI tests with the engine's pins (numpy 1.26, fsspec 2022.11, click 8.1.3, rich 13.4.2)"
 [ -x .venv-pins/bin/python ] || "$PY" -m venv .venv-pins
 .venv-pins/bin/python -m pip install -q --upgrade pip
 .venv-pins/bin/python -m pip install -q "numpy==1.26.4" "fsspec==2022.11.0" "zarr==2.17.2" \
-    "numcodecs==0.12.1" msgpack pytest hypothesis
+    "numcodecs==0.12.1" "click==8.1.3" "rich==13.4.2" msgpack pytest hypothesis
 .venv-pins/bin/python -m pip install -q --force-reinstall --no-deps "$WHEEL"
 .venv-pins/bin/python -m pip check
 .venv-pins/bin/python -m pytest -q -p no:cacheprovider tests/test_core_oracle.py tests/test_core_api.py tests/test_core_fixtures.py \
-    tests/test_fsspec_store.py
+    tests/test_fsspec_store.py tests/test_cli.py

@@ -31,11 +31,14 @@ from wfstore.errors import (
     ReadOnlyStoreError,
     RechunkError,
     StoreError,
+    StoreExistsError,
     StoreIndexError,
     StoreIOError,
     StoreLockError,
+    StoreNotFoundError,
     StorePathError,
     StoreResourceError,
+    UnknownStoreKindError,
     UnsafeArchiveError,
     UnsupportedFeatureError,
     UnsupportedStoreOperationError,
@@ -50,11 +53,14 @@ from wfstore.persistence import (
     StoreElementIter,
     StoreParameter,
     StoreTask,
+    ZarrPersistentStore,
+    ZarrZipPersistentStore,
 )
 
 __all__ = [
     "ArrayExistsError",
     "ArrayNotFoundError",
+    "BadChunk",
     "CodecError",
     "ConcurrentModificationError",
     "CorruptChunkError",
@@ -80,20 +86,49 @@ __all__ = [
     "StoreElement",
     "StoreElementIter",
     "StoreError",
+    "StoreExistsError",
     "StoreIOError",
     "StoreIndexError",
     "StoreLockError",
+    "StoreNotFoundError",
     "StoreParameter",
     "StorePathError",
     "StoreResourceError",
     "StoreTask",
+    "UnknownStoreKindError",
     "UnsafeArchiveError",
     "UnsupportedFeatureError",
     "UnsupportedStoreOperationError",
+    "VerifyReport",
+    "ZarrPersistentStore",
+    "ZarrZipPersistentStore",
     "ZipArchiveError",
+    "convert",
+    "create",
+    "detect_kind",
+    "info",
+    "store_cls_from_str",
+    "use_in_hpcflow",
+    "verify",
 ]
 
 if not _os.environ.get("WFSTORE_NO_CORE"):
     from wfstore._core import NumericArray, ObjectArray, Store, __version__
 
     __all__ += ["NumericArray", "ObjectArray", "Store", "__version__"]
+
+from wfstore.api import (
+    BadChunk,
+    VerifyReport,
+    convert,
+    create,
+    detect_kind,
+    info,
+    store_cls_from_str,
+    use_in_hpcflow,
+    verify,
+)
+
+# `wfstore.open(path)`; left out of __all__ so that `from wfstore import *` does not
+# shadow the built-in open()
+from wfstore.api import open as open

@@ -1,139 +1,283 @@
-"""The main job until the ``wfstore`` command exists: a short demo of the core.
+"""The main job, ``wfstore demo``: a realistic workflow store put through its paces.
 
-It writes a workflow-like Zarr store (an engine-style ``metadata/runs`` object array
-with one row per run, chunk size 1 as the engine writes it, and a parameter array),
-reads it back, updates every run in one batch, rechunks the runs with a backup, zips
-the store, reads the runs straight out of the archive, unzips it and checks that every
-row survived each step. It prints a table of what it did.
+:func:`run_demo` writes an engine-style Zarr workflow store through the store API (one
+task; per run an element, an iteration, an input parameter that is set and an output
+parameter that is not yet), then starts worker *processes* that each take their own
+share of the runs and mark them started and ended (setting each run's output), a few
+failing and a few skipped, committing a batch at a time as the engine's jobscripts do.
+It then checks that every update reached the store, rechunks the runs and the
+parameter base, zips the store, verifies the archive, reads every run back out of the
+archive and compares it with the store. Each step is timed.
 
-Run ``python -m wfstore.demo [PATH] [--runs N]``.
+Workers own disjoint runs: the runs array and the parameter base have one row per
+chunk (as the engine writes them), so two processes never rewrite the same chunk, and
+marking runs started or ended touches no shared metadata.
+
+``python -m wfstore.demo`` is the same as ``wfstore demo``.
 """
 
 from __future__ import annotations
 
-import argparse
+import multiprocessing as mp
 import os
 import sys
-import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-import numpy as np
+import wfstore
+from wfstore.api import run_state
 
-from wfstore import NumericArray, ObjectArray, Store, _core
+#: A progress callback factory: ``progress(label, total)`` is a context manager
+#: yielding ``advance(done, total=None)`` (a new `total` replaces the old one).
+ProgressFactory = Callable[[str, int], Any]
 
 
-def _count_files(root: Path) -> int:
+@contextmanager
+def _no_progress(label: str, total: int) -> Iterator[Callable[..., None]]:
+    yield lambda done, total=None: None
+
+
+def expected_state(run_id: int) -> str:
+    """The state the demo's workers leave run `run_id` in."""
+    if run_id % 101 == 100:
+        return "skipped"
+    if run_id % 97 == 96:
+        return "failed"
+    return "succeeded"
+
+
+def count_files(root: Path) -> int:
+    """Number of files under `root` (or 1 for a file)."""
+    if root.is_file():
+        return 1
     return sum(len(files) for _, _, files in os.walk(root))
 
 
-def _run_row(i: int) -> list[Any]:
-    # The shape of an engine run row: id, elem iter, action, commands, data idx, ...
-    return [i, i // 5, 0, i % 5, None, 0, {"inputs.p1": 2 * (i // 5)}, None, None, None,
-            None, None, None, "node-0"]
+def build_store(
+    path: Path, runs: int, progress: ProgressFactory = _no_progress
+) -> wfstore.ZarrPersistentStore:
+    """Write an engine-style Zarr store with `runs` pending runs through the API."""
+    store = wfstore.create(path, kind="zarr", name="demo")
+    assert isinstance(store, wfstore.ZarrPersistentStore)
+    tid = store.add_task(
+        0,
+        {"insert_ID": 0, "element_sets": [], "schema": ["hash:demo"], "dir_name": "task_0"},
+        save=False,
+    )
+    store.add_element_set(tid, {"repeats": [], "label": "es0", "inputs": []}, save=False)
+    src = {"type": "local_input", "task_insert_ID": 0, "element_set_idx": 0}
+    with progress("build runs", runs) as advance:
+        for i in range(runs):
+            p_in = store.add_set_parameter({"x": i, "label": f"run {i}"}, src, save=False)
+            p_out = store.add_unset_parameter({"type": "EAR_output"}, save=False)
+            elem = store.add_element(tid, 0, {"inputs.p1": i}, {"inputs.p1": 0}, save=False)
+            data_idx = {"inputs.p1": p_in, "outputs.p2": p_out}
+            it = store.add_element_iteration(
+                elem, data_idx, ["inputs.p1", "outputs.p2"], save=False
+            )
+            store.add_EAR(it, 0, [0], data_idx, save=False)
+            store.set_EARs_initialised(it, save=False)
+            if i % 500 == 499:
+                advance(i + 1)
+        advance(runs)
+    with progress("commit", 1) as advance:
+        store.save()
+        advance(1)
+    return store
 
 
-def run_demo(path: Path, runs: int, out: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run every step on a new store at ``path``; returns the figures printed."""
-    if path.exists() and any(path.iterdir()):
-        raise SystemExit(f"error: {path} exists and is not empty; give a new folder")
-    path.mkdir(parents=True, exist_ok=True)
-    rows: list[tuple[str, float, str]] = []
+def _worker(path: str, run_ids: list[int], batch: int, counter: Any) -> None:
+    """Mark `run_ids` started, then ended (setting outputs), `batch` runs per commit.
 
-    def step(name: str, fn: Callable[[], str]) -> None:
+    Runs in a separate process (started with the ``spawn`` method).
+    """
+    store = wfstore.open(path)
+    for start in range(0, len(run_ids), batch):
+        ids = run_ids[start : start + batch]
+        runs = store.get_EARs(ids)
+        for run in runs:
+            if expected_state(run.id_) == "skipped":
+                store.set_EAR_skip(run.id_, save=False)
+            else:
+                store.set_EAR_start(run.id_, save=False)
+        store.save()
+        for run in runs:
+            state = expected_state(run.id_)
+            if state == "skipped":
+                continue
+            ok = state == "succeeded"
+            store.set_parameter_value(
+                run.data_idx["outputs.p2"], {"y": 2 * run.id_, "ok": ok}, save=False
+            )
+            store.set_EAR_end(run.id_, 0 if ok else 1, ok, save=False)
+        store.save()
+        with counter.get_lock():
+            counter.value += len(ids)
+
+
+def run_workers(
+    path: Path,
+    runs: int,
+    workers: int,
+    batch: int = 50,
+    progress: ProgressFactory = _no_progress,
+) -> None:
+    """Mark every run started and ended from `workers` processes, each owning the runs
+    ``i`` with ``i % workers == k`` (interleaved, so all run at once over the array)."""
+    ctx = mp.get_context("spawn")  # the Rust core's thread pool must not be forked
+    counter = ctx.Value("q", 0)
+    procs = [
+        ctx.Process(
+            target=_worker,
+            args=(str(path), list(range(k, runs, workers)), batch, counter),
+            name=f"wfstore-demo-worker-{k}",
+        )
+        for k in range(workers)
+    ]
+    for proc in procs:
+        proc.start()
+    try:
+        with progress(f"{workers} workers: runs", runs) as advance:
+            while any(p.is_alive() for p in procs):
+                advance(counter.value)
+                time.sleep(0.1)
+            advance(counter.value)
+    finally:
+        for proc in procs:
+            proc.join()
+    failed = [p.name for p in procs if p.exitcode != 0]
+    if failed:
+        raise wfstore.StoreError(f"demo workers failed: {', '.join(failed)}")
+
+
+def check_runs(store: wfstore.PersistentStore, runs: int) -> dict[str, int]:
+    """Check every run's state and output against what the workers did; returns the
+    count of runs per state. Raises StoreError naming the first runs that differ."""
+    states: dict[str, int] = {}
+    wrong: list[int] = []
+    got = store.get_EARs(range(runs))
+    outs = store.get_parameters([r.data_idx["outputs.p2"] for r in got])
+    for run, out in zip(got, outs):
+        state = run_state(run)
+        states[state] = states.get(state, 0) + 1
+        want = expected_state(run.id_)
+        if state != want:
+            wrong.append(run.id_)
+        elif want != "skipped" and out.data != {"y": 2 * run.id_, "ok": want == "succeeded"}:
+            wrong.append(run.id_)
+    if wrong:
+        raise wfstore.StoreError(
+            f"{len(wrong)} runs lost updates (first: {wrong[:10]}); states: {states}"
+        )
+    return states
+
+
+@dataclass
+class DemoResult:
+    """The steps of a demo: (name, seconds, files, detail) rows."""
+
+    path: str
+    archive: str
+    runs: int
+    workers: int
+    steps: list[tuple[str, float, int | None, str]] = field(default_factory=list)
+
+
+def run_demo(
+    path: Path,
+    runs: int = 10_000,
+    workers: int = 2,
+    batch: int = 50,
+    progress: ProgressFactory = _no_progress,
+) -> DemoResult:
+    """Run every step on a new store at `path` (which must not exist, or be an empty
+    folder); the archive is written beside it as ``<path>.zip``."""
+    if runs < 1 or workers < 1 or batch < 1:
+        raise wfstore.InvalidArgumentError("runs, workers and batch must be at least 1")
+    path = Path(path).resolve()
+    archive = path.parent / f"{path.name}.zip"
+    if archive.exists():
+        raise wfstore.StoreExistsError(f"The archive {str(archive)!r} already exists.")
+    res = DemoResult(str(path), str(archive), runs, workers)
+
+    def step(name: str, fn: Callable[[], str], where: Path) -> None:
         t0 = time.perf_counter()
         detail = fn()
-        rows.append((name, time.perf_counter() - t0, detail))
+        res.steps.append((name, time.perf_counter() - t0, count_files(where), detail))
 
-    store = Store.local(path)
-    expected = [_run_row(i) for i in range(runs)]
-    state: dict[str, Any] = {}
+    step("create store", lambda: _create(path, runs, progress), path)
 
-    def create() -> str:
-        store.create_group("", attrs={"name": "demo", "ts_fmt": "%Y-%m-%d %H:%M:%S.%f"})
-        store.create_group("metadata")
-        store.create_group("parameters")
-        arr = ObjectArray.create(store, "metadata/runs", chunk_size=1, compressor="blosc",
-                                 attrs={"parameter_paths": ["inputs.p1"]})
-        arr.append(expected)
-        NumericArray.create(store, "parameters/arrays/p1", np.arange(runs, dtype="<f8"))
-        state["arr"] = arr
-        return f"{runs} runs, {_count_files(path)} files"
+    def work() -> str:
+        run_workers(path, runs, workers, batch, progress)
+        return f"{workers} processes, {batch} runs per commit"
 
-    def read_all() -> str:
-        got = ObjectArray.open(store, "metadata/runs").get_range()
-        assert got == expected, "rows read back differ"
-        return f"{len(got)} rows"
+    step("run workers", work, path)
 
-    def update() -> str:
-        arr = state["arr"]
-        for row in expected:
-            row[8] = "2026-11-25 10:00:00.000000"
-        arr.set(list(range(runs)), expected)
-        return f"{runs} start times set in one call"
+    def check() -> str:
+        states = check_runs(wfstore.open(path), runs)
+        return "nothing lost: " + ", ".join(f"{v} {k}" for k, v in sorted(states.items()))
+
+    step("check runs", check, path)
 
     def rechunk() -> str:
-        rep = _core.rechunk_object_array(path / "metadata" / "runs", None, backup=True)
-        got = ObjectArray.open(store, "metadata/runs").get_range()
-        assert got == expected, "rows differ after rechunk"
-        return (f"chunk size {rep['old_chunk_size']} -> {rep['new_chunk_size']}, "
-                f"{_count_files(path)} files (with backup)")
+        store = wfstore.open(path)
+        with progress("rechunk runs", 1) as advance:
+            r1 = store.rechunk_runs(backup=True, status=False)
+            advance(1)
+        with progress("rechunk parameters", 1) as advance:
+            r2 = store.rechunk_parameter_base(backup=True, status=False)
+            advance(1)
+        return (
+            f"runs {r1['old_chunk_size']} -> {r1['new_chunk_size']}, "
+            f"parameters {r2['old_chunk_size']} -> {r2['new_chunk_size']} (with backups)"
+        )
 
-    archive = path.with_suffix(".zip")
+    step("rechunk", rechunk, path)
 
     def zip_() -> str:
-        rep = _core.zip_dir(path, archive, exclude=["runs.bak", "base.bak", "execute"])
-        return f"{rep['entries']} entries, {archive.stat().st_size:,} bytes"
+        wfstore.open(path).zip(str(archive))
+        return f"{archive.stat().st_size:,} bytes (backups left out)"
 
-    def read_zip() -> str:
-        zs = Store.zip(archive)
-        got = ObjectArray.open(zs, "metadata/runs").get_range()
-        assert got == expected, "rows differ in the archive"
-        p1 = NumericArray.open(zs, "parameters/arrays/p1").read()
-        assert np.array_equal(p1, np.arange(runs, dtype="<f8"))
-        return f"{len(got)} rows read in place"
+    step("zip", zip_, archive)
 
-    unzipped = path.parent / (path.name + "-unzipped")
+    def verify() -> str:
+        with progress("verify archive", 1) as advance:
+            report = wfstore.verify(archive, progress=advance)
+        if not report.ok:
+            bad = ", ".join(b.location for b in report.bad[:5])
+            raise wfstore.StoreError(f"the archive has {len(report.bad)} bad chunks: {bad}")
+        return f"{report.arrays} arrays, {report.chunks} chunks, none bad"
 
-    def unzip() -> str:
-        rep = _core.unzip(archive, unzipped)
-        got = ObjectArray.open(Store.local(unzipped), "metadata/runs").get_range()
-        assert got == expected, "rows differ after unzip"
-        return f"{rep['entries']} files restored, rows identical"
+    step("verify archive", verify, archive)
 
-    step("create + append", create)
-    step("read all runs", read_all)
-    step("update all runs", update)
-    step("rechunk runs", rechunk)
-    step("zip", zip_)
-    step("read runs from zip", read_zip)
-    step("unzip", unzip)
+    def read_back() -> str:
+        zs, ls = wfstore.open(archive), wfstore.open(path)
+        a = zs.get_EARs(range(runs))
+        b = ls.get_EARs(range(runs))
+        if a != b:
+            raise wfstore.StoreError("the runs read from the archive differ from the store")
+        check_runs(zs, runs)
+        return f"{runs} runs read in place, identical"
 
-    out(f"wfstore demo: {runs} runs in {path}")
-    width = max(len(r[0]) for r in rows)
-    out(f"{'step'.ljust(width)}  {'seconds':>8}  what")
-    for name, secs, detail in rows:
-        out(f"{name.ljust(width)}  {secs:8.3f}  {detail}")
-    return {"rows": rows, "archive": str(archive), "unzipped": str(unzipped)}
+    step("read archive", read_back, archive)
+    return res
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m wfstore.demo``."""
-    ap = argparse.ArgumentParser(prog="python -m wfstore.demo", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("path", nargs="?", help="new folder for the store (default: a temporary one)")
-    ap.add_argument("--runs", type=int, default=10_000, help="number of runs (default 10000)")
-    args = ap.parse_args(argv)
-    if args.runs < 1:
-        ap.error("--runs must be at least 1")
-    if args.path:
-        run_demo(Path(args.path).resolve(), args.runs)
-    else:
-        with tempfile.TemporaryDirectory(prefix="wfstore-demo-") as tmp:
-            run_demo(Path(tmp) / "workflow", args.runs)
-    return 0
+def _create(path: Path, runs: int, progress: ProgressFactory) -> str:
+    build_store(path, runs, progress)
+    return f"{runs} runs, {2 * runs} parameters"
+
+
+def main() -> None:
+    """``python -m wfstore.demo [PATH] [--runs N] [--workers P]``: ``wfstore demo``."""
+    from wfstore.cli import main as cli_main
+
+    cli_main(["demo", *sys.argv[1:]], prog_name="python -m wfstore.demo")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

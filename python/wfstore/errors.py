@@ -217,3 +217,18 @@ class ConcurrentModificationError(StoreError, RuntimeError):
     """Another process changed the store in a way that conflicts with this commit
     (for example it appended items with the IDs this process assigned); nothing of the
     conflicting step was written."""
+
+
+# --- package-level API (wfstore.api) ------------------------------------------------
+
+
+class UnknownStoreKindError(StoreError, ValueError):
+    """A store kind name that is not one of ``json``, ``zarr``, ``zip``."""
+
+
+class StoreNotFoundError(StorePathError, FileNotFoundError):
+    """No workflow store (of any kind) at the given path."""
+
+
+class StoreExistsError(StorePathError, FileExistsError):
+    """A store was to be created where a non-empty file or folder already exists."""

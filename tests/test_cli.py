@@ -1,0 +1,312 @@
+"""The ``wfstore`` console command: every subcommand in-process (click's CliRunner) and
+as a real subprocess (``python -m wfstore.cli``), on copies of the engine-written
+fixture stores."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+import wfstore
+from click.testing import CliRunner
+from wfstore import cli as cli_mod
+from wfstore.cli import cli
+
+FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "hpcflow-0.2.0a190"
+SUBCOMMANDS = ["demo", "inspect", "verify", "rechunk", "zip", "unzip", "convert", "bench"]
+
+
+@pytest.fixture
+def fixture_copy(tmp_path: Path):
+    """A writable copy of a fixture store (folder or archive) under tmp_path."""
+
+    def _copy(name: str) -> Path:
+        src = FIXTURES / name
+        if not src.exists():
+            pytest.skip(f"fixture {src} is missing")
+        dst = tmp_path / name
+        if src.is_dir():
+            shutil.copytree(src, dst)
+            for p in [dst, *dst.rglob("*")]:
+                p.chmod(p.stat().st_mode | 0o200)
+        else:
+            shutil.copyfile(src, dst)
+        return dst
+
+    return _copy
+
+
+def run(*args: Any) -> Any:
+    """Invoke the command in-process."""
+    return _runner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def _runner() -> CliRunner:
+    # click < 8.2 mixes stderr into the output unless told not to
+    if "mix_stderr" in inspect.signature(CliRunner).parameters:
+        return CliRunner(mix_stderr=False)
+    return CliRunner()
+
+
+def run_proc(*args: Any, cwd: Path, module: str = "wfstore.cli") -> subprocess.CompletedProcess:
+    """Run ``python -m wfstore.cli ARGS`` as a real subprocess."""
+    env = dict(os.environ)
+    # the wfstore being tested (a source tree on PYTHONPATH, or installed)
+    where = str(Path(wfstore.__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (where, env.get("PYTHONPATH")) if p)
+    return subprocess.run(
+        [sys.executable, "-m", module, *[str(a) for a in args]],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=600,
+        check=False,
+    )
+
+
+def runs_of(path: Path) -> list[dict[str, Any]]:
+    """Every run of the store at `path`, as plain dicts (comparable across kinds)."""
+    store = wfstore.open(path)
+    return [dataclasses.asdict(r) for r in store.get_EARs(range(store._get_num_total_EARs()))]
+
+
+# --- help and errors ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sub", SUBCOMMANDS)
+def test_help_has_example(sub: str) -> None:
+    res = run(sub, "--help")
+    assert res.exit_code == 0
+    assert "Example" in res.output and f"wfstore {sub}" in res.output
+
+
+def test_errors_are_one_line(tmp_path: Path) -> None:
+    res = run("inspect", tmp_path / "missing")
+    assert res.exit_code == cli_mod.EXIT_ERROR
+    assert res.stderr.count("\n") == 1 and res.stderr.startswith("error: ")
+    assert str(tmp_path / "missing") in res.stderr and "Traceback" not in res.stderr
+    res = run("convert", tmp_path / "a", tmp_path / "b", "--to", "hdf5")
+    assert res.exit_code == 2 and "hdf5" in res.stderr
+
+
+# --- inspect ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name", ["test_loop_termination_multi_el0", "wk_seq_json", "wk_seq_zarr_zip.zip"]
+)
+def test_inspect(fixture_copy: Any, name: str) -> None:
+    path = fixture_copy(name)
+    want = wfstore.info(path)
+    res = run("inspect", path, "--json")
+    assert res.exit_code == 0
+    assert json.loads(res.output) == json.loads(json.dumps(want, default=str))
+    res = run("inspect", path)
+    assert res.exit_code == 0
+    r = want["counts"]["runs"]
+    assert f"{r['total']} ({r['pending']} pending" in res.output
+    assert want["name"] in res.output
+    if want["kind"] != "json":
+        assert "metadata/runs" in res.output  # the arrays table
+
+
+# --- verify ----------------------------------------------------------------------------------
+
+
+def test_verify(fixture_copy: Any) -> None:
+    path = fixture_copy("wk_seq_zarr")
+    res = run("verify", path)
+    assert res.exit_code == 0 and res.output.startswith("ok: ")
+    chunk = path / "metadata" / "runs" / "2"
+    chunk.write_bytes(chunk.read_bytes()[:5])
+    (path / "metadata" / "iters" / ".zattrs").write_text("{")
+    res = run("verify", path)
+    assert res.exit_code == cli_mod.EXIT_DAMAGED
+    assert "metadata/runs" in res.output and "metadata/iters" in res.output
+    res = run("verify", "--json", path)
+    assert res.exit_code == 1
+    bad = {(b["array"], b["key"]) for b in json.loads(res.output)["bad"]}
+    assert bad == {("metadata/runs", "2"), ("metadata/iters", ".zattrs")}
+
+
+# --- rechunk, zip, unzip, convert --------------------------------------------------------------
+
+
+def test_rechunk(fixture_copy: Any) -> None:
+    path = fixture_copy("test_loop_termination_multi_el0")
+    before = runs_of(path)
+    res = run("rechunk", path, "--runs", "--chunk-size", 5)
+    assert res.exit_code == 0, res.stderr
+    assert "chunk size 1 -> 5" in res.output
+    meta = json.loads((path / "metadata" / "runs" / ".zarray").read_text())
+    assert meta["chunks"] == [5]
+    assert (path / "metadata" / "runs.bak").is_dir()
+    assert not (path / "parameters" / "base.bak").exists()
+    assert runs_of(path) == before
+    res = run("rechunk", path, "--params", "--no-backup")
+    assert res.exit_code == 0
+    assert not (path / "parameters" / "base.bak").exists()
+    meta = json.loads((path / "parameters" / "base" / ".zarray").read_text())
+    assert meta["chunks"] == [meta["shape"][0]]
+    res = run("rechunk", fixture_copy("wk_seq_json"))
+    assert res.exit_code == 2 and "Zarr store" in res.stderr
+
+
+def test_zip_unzip(fixture_copy: Any, tmp_path: Path) -> None:
+    path = fixture_copy("test_loop_termination_multi_el0")
+    assert run("rechunk", path, "--runs").exit_code == 0
+    res = run("zip", path)
+    archive = path.with_suffix(".zip")
+    assert res.exit_code == 0 and res.output.strip() == str(archive)
+    names = zipfile.ZipFile(archive).namelist()
+    assert not any("runs.bak" in n for n in names)
+    assert run("verify", archive).exit_code == 0
+    assert runs_of(archive) == runs_of(path)
+    res = run("zip", path)
+    assert res.exit_code == 2 and "already exists" in res.stderr
+    out = tmp_path / "with_backups.zip"
+    assert run("zip", path, "-o", out, "--include-backups").exit_code == 0
+    assert any(n.startswith("metadata/runs.bak/") for n in zipfile.ZipFile(out).namelist())
+    res = run("unzip", archive, tmp_path / "restored")
+    assert res.exit_code == 0
+    assert runs_of(tmp_path / "restored") == runs_of(path)
+    res = run("unzip", archive, tmp_path / "restored")  # a folder: <name> inside it
+    assert res.exit_code == 0
+    assert res.output.strip() == str(tmp_path / "restored" / wfstore.open(path).get_name())
+    res = run("unzip", path)
+    assert res.exit_code == 2 and "zip store" in res.stderr
+    # default OUT is the archive's name without .zip, never a folder inside a store
+    res = run("unzip", archive)
+    assert res.exit_code == 2 and "exists" in res.stderr
+    shutil.rmtree(path)
+    res = run("unzip", archive)
+    assert res.exit_code == 0 and res.output.strip() == str(path)
+    assert runs_of(path) == runs_of(archive)
+
+
+def test_paths_printed_as_they_are(fixture_copy: Any, tmp_path: Path) -> None:
+    odd = tmp_path / "[bold]wk.v1"
+    shutil.copytree(fixture_copy("wk_seq_zarr"), odd)
+    res = run("zip", odd)
+    assert res.exit_code == 0 and res.output.strip() == str(tmp_path / "[bold]wk.v1.zip")
+    res = run("verify", tmp_path / "[bold]wk.v1.zip")
+    assert res.exit_code == 0 and "[bold]wk.v1.zip" in res.output
+
+
+def test_convert(fixture_copy: Any, tmp_path: Path) -> None:
+    src = fixture_copy("wk_seq_zarr_zip.zip")
+    res = run("convert", src, tmp_path / "as_json", "--to", "json")
+    assert res.exit_code == 0
+    assert wfstore.detect_kind(tmp_path / "as_json") == "json"
+    assert runs_of(tmp_path / "as_json") == runs_of(src)
+    res = run("convert", tmp_path / "as_json", tmp_path / "as_zarr", "--to", "zarr")
+    assert res.exit_code == 0 and runs_of(tmp_path / "as_zarr") == runs_of(src)
+    res = run("convert", tmp_path / "as_json", tmp_path / "as_zarr", "--to", "zarr")
+    assert res.exit_code == 2 and "as_zarr" in res.stderr
+
+
+# --- demo and bench ----------------------------------------------------------------------------
+
+
+def test_demo(tmp_path: Path) -> None:
+    path = tmp_path / "demo_wk"
+    res = run("demo", path, "--runs", 250, "--workers", 2, "--batch", 9)
+    assert res.exit_code == 0, res.stderr
+    assert "nothing lost" in res.output and "none bad" in res.output
+    info = wfstore.info(path.with_suffix(".zip"))
+    from wfstore.demo import expected_state
+
+    want = {s: 0 for s in wfstore.api.RUN_STATES}
+    for i in range(250):
+        want[expected_state(i)] += 1
+    assert info["counts"]["runs"] == {"total": 250, **want}
+    assert want["failed"] and want["skipped"]  # the demo exercises every end state
+    assert info["counts"]["parameters"]["unset"] == want["skipped"]
+    res = run("demo", path)
+    assert res.exit_code == 2 and "demo_wk" in res.stderr
+
+
+def test_bench_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cli_mod, "_find_bench", lambda: None)
+    res = run("bench", "--runs", 20)
+    assert res.exit_code == 0, res.stderr
+    for op in ("write runs", "mark runs", "read all runs", "rechunk runs", "zip", "verify"):
+        assert op in res.output
+
+
+def test_bench_delegates(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[list[str]] = []
+    monkeypatch.setattr(cli_mod, "_find_bench", lambda: lambda argv: seen.append(argv) or 0)
+    assert run("bench", "--runs", 7).exit_code == 0
+    assert run("bench", "--runs", 9, "--wfstore-only").exit_code == 0
+    assert seen == [
+        ["--runs", "7", "--no-readme"],
+        ["--runs", "9", "--no-readme", "--wfstore-only"],
+    ]
+
+
+def test_no_progress_when_quiet() -> None:
+    assert cli_mod.UI(quiet=True).show_progress is False
+
+
+# --- real subprocesses ---------------------------------------------------------------------
+
+
+def test_every_subcommand_as_a_subprocess(fixture_copy: Any, tmp_path: Path) -> None:
+    zarr = fixture_copy("test_loop_termination_multi_el0")
+    res = run_proc("inspect", zarr, "--json", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["counts"]["runs"]["skipped"] == 2
+    assert run_proc("verify", zarr, cwd=tmp_path).returncode == 0
+    res = run_proc("rechunk", zarr, "--runs", cwd=tmp_path)
+    assert res.returncode == 0 and "chunk size 1 -> 12" in res.stdout
+    res = run_proc("zip", zarr, "-o", tmp_path / "a.zip", cwd=tmp_path)
+    assert res.returncode == 0 and Path(res.stdout.strip()) == tmp_path / "a.zip"
+    assert run_proc("unzip", tmp_path / "a.zip", tmp_path / "b", cwd=tmp_path).returncode == 0
+    res = run_proc("convert", tmp_path / "b", tmp_path / "c", "--to", "json", cwd=tmp_path)
+    assert res.returncode == 0
+    assert runs_of(tmp_path / "c") == runs_of(zarr)
+    res = run_proc("demo", "--runs", 40, "--workers", 2, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "nothing lost" in res.stdout
+    assert "━" not in res.stderr  # no progress bars when stderr is not a terminal
+    res = run_proc("bench", "--runs", 10, "--builtin", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    chunk = tmp_path / "b" / "metadata" / "runs" / "0"
+    chunk.write_bytes(b"junk")
+    res = run_proc("verify", tmp_path / "b", cwd=tmp_path)
+    assert res.returncode == 1 and "metadata/runs" in res.stdout
+    res = run_proc("inspect", tmp_path / "nowhere", cwd=tmp_path)
+    assert res.returncode == 2
+    assert res.stderr.startswith("error: ") and res.stderr.count("\n") == 1
+    assert "Traceback" not in res.stderr
+
+
+def test_python_m_wfstore_demo(tmp_path: Path) -> None:
+    res = run_proc("--runs", 15, "--workers", 1, cwd=tmp_path, module="wfstore.demo")
+    assert res.returncode == 0, res.stderr
+    assert "nothing lost" in res.stdout
+
+
+def test_console_script(tmp_path: Path) -> None:
+    exe = Path(sys.executable).parent / "wfstore"
+    if not exe.is_file():
+        found = shutil.which("wfstore")
+        if found is None:
+            pytest.skip("the wfstore console script is not installed (pip install .)")
+        exe = Path(found)
+    env = dict(os.environ)
+    res = subprocess.run(
+        [str(exe), "verify", "--help"], capture_output=True, text=True, env=env, check=False
+    )
+    assert res.returncode == 0 and "wfstore verify" in res.stdout
