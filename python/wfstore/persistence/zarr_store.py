@@ -309,7 +309,19 @@ class ZarrPersistentStore(
     # --- the Rust core store and arrays ------------------------------------------------
 
     def _open_core_store(self) -> _core.Store:
+        self._recover_rechunks()
         return _core.Store.local(self.path)
+
+    def _recover_rechunks(self) -> None:
+        """Finish or roll back a rechunk of ``runs``/``base`` that a crash interrupted
+        (so that the array is whole, old or new, with its backup), as the core's
+        ``recover_rechunk`` does; nothing is done unless a rechunk left traces."""
+        for arr_path in (RUNS_ARR, PARAM_BASE_ARR):
+            array_dir = os.path.join(self.path, *arr_path.split("/"))
+            traces = (".rechunk-tmp", ".rechunk-old", ".bak.old")
+            if any(os.path.exists(array_dir + t) for t in traces) or not os.path.isdir(array_dir):
+                if os.path.isdir(os.path.dirname(array_dir)):
+                    _core.recover_rechunk(array_dir)
 
     @property
     def core_store(self) -> _core.Store:
