@@ -163,6 +163,18 @@ class ZarrStoreParameter(StoreParameter):
     def _is_special(cls, obj: Any) -> bool:
         return isinstance(obj, np.ndarray) and obj.dtype.kind in _NUMERIC_KINDS
 
+    @classmethod
+    def _primitive_ok(cls, obj: Any) -> bool:
+        """msgpack holds integers of 64 bits (signed or unsigned) and UTF-8 strings."""
+        if isinstance(obj, int) and not isinstance(obj, bool):
+            return -(2**63) <= obj < 2**64
+        if isinstance(obj, str):
+            try:
+                obj.encode("utf-8")
+            except UnicodeEncodeError:
+                return False
+        return True
+
     def _encode_special(
         self, obj: Any, path: DataPath, type_lookup: dict[str, list], **kwargs: Any
     ) -> Any:
