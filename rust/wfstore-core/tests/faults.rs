@@ -81,6 +81,9 @@ type Op = fn(&ObjectArray) -> Result<()>;
 /// `check(k, rows after the failure)` after each failure. Returns the number of faults.
 fn each_fault(op: Op, check: impl Fn(usize, &[Value], &[Value])) -> usize {
     for k in 0.. {
+        if k > 0 {
+            println!("EIO fault {k} injected");
+        }
         let d = tempfile::tempdir().unwrap();
         let before = make(d.path(), 18);
         let store: Arc<dyn Store> = Arc::new(Faulty {
