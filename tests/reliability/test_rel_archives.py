@@ -96,7 +96,9 @@ def _link(name: str, target: str) -> zipfile.ZipInfo:
 
 def test_links_are_refused(tmp_path: Path) -> None:
     # a link, then a file written "through" it
-    arc = _zip(tmp_path / "a.zip", [(_link("d", str(tmp_path)), str(tmp_path).encode()), ("d/x", b"1")])
+    arc = _zip(
+        tmp_path / "a.zip", [(_link("d", str(tmp_path)), str(tmp_path).encode()), ("d/x", b"1")]
+    )
     assert "link" in _refused(tmp_path, arc)
     arc = _zip(tmp_path / "b.zip", [(_link("f", "/etc/passwd"), b"/etc/passwd")])
     _refused(tmp_path, arc)

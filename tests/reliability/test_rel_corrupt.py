@@ -174,7 +174,7 @@ def test_broken_zattrs(wk: Path) -> None:
     assert store.get_parameters(range(6)) == params
     # the root attributes: every getter that needs them fails with a MetadataError
     (wk / ".zattrs").write_bytes(b"\xff\xfe not json")
-    with pytest.raises(MetadataError, match=".zattrs"):
+    with pytest.raises(MetadataError, match=r"\.zattrs"):
         open_store(wk).get_tasks()
 
 
@@ -184,7 +184,9 @@ def test_hostile_numeric_zarray_is_an_error_not_a_crash(tmp_path: Path) -> None:
     _core.NumericArray.create(store, "a", np.arange(4.0))
     meta = json.loads((tmp_path / "s/a/.zarray").read_text())
     for shape, chunks in (([2**40, 2**40], [2**20, 2**20]), ([2**62, 8], [1, 8])):
-        (tmp_path / "s/a/.zarray").write_text(json.dumps({**meta, "shape": shape, "chunks": chunks}))
+        (tmp_path / "s/a/.zarray").write_text(
+            json.dumps({**meta, "shape": shape, "chunks": chunks})
+        )
         with pytest.raises(StoreError):
             _core.NumericArray.open(store, "a").read()
 

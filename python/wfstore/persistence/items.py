@@ -817,6 +817,11 @@ class StoreParameter:
         """Whether a subclass encodes `obj` itself (e.g. numpy arrays)."""
         return False
 
+    @classmethod
+    def _primitive_ok(cls, obj: Any) -> bool:
+        """Whether the store can hold the primitive `obj` (JSON: any)."""
+        return True
+
     def _encode_special(
         self, obj: Any, path: DataPath, type_lookup: dict[str, list], **kwargs: Any
     ) -> Any:
@@ -837,11 +842,15 @@ class StoreParameter:
                 walk(obj.value, path, seen)
                 return
             if isinstance(obj, PRIMITIVES):
+                if not cls._primitive_ok(obj):
+                    raise ParameterEncodeError(param_id, type(obj), cls._store_kind, path)
                 return
             if id(obj) in seen:
                 raise ParameterEncodeError(param_id, type(obj), cls._store_kind, path)
             if isinstance(obj, dict):
                 for k, v in obj.items():
+                    if isinstance(k, PRIMITIVES) and not cls._primitive_ok(k):
+                        raise ParameterEncodeError(param_id, type(k), cls._store_kind, path)
                     walk(v, [*path, k], seen | {id(obj)})
             elif isinstance(obj, (list, tuple, set, frozenset)):
                 for i, v in enumerate(obj):

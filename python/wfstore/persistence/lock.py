@@ -38,7 +38,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import StoreLockError
+from ..errors import StoreIOError, StoreLockError
 
 #: The lock's file name, in the store's root folder.
 LOCK_NAME = ".wfstore.lock"
@@ -126,17 +126,25 @@ class StoreLock:
         info = {"host": host, "pid": os.getpid(), "time": time.time()}
         fd = os.open(ticket, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
-            os.write(fd, json.dumps(info).encode())
-        finally:
-            os.close(fd)
+            try:
+                os.write(fd, json.dumps(info).encode())
+            finally:
+                os.close(fd)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(ticket)
+            raise
         return ticket
 
     def _take(self) -> None:
         try:
             ticket = self._write_ticket()
         except OSError as err:
-            raise StoreLockError(
-                f"Cannot create a lock ticket in {str(self.root)!r}: {err}"
+            # an I/O failure (a full disk, say), not a lock conflict
+            raise StoreIOError(
+                err.errno or 0,
+                f"Cannot create a lock ticket in {str(self.root)!r}: {err.strerror or err}",
+                str(self.root),
             ) from err
         deadline = time.monotonic() + self.timeout
         delay = 0.0005

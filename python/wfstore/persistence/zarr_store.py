@@ -171,6 +171,18 @@ class ZarrStoreParameter(StoreParameter):
     def _is_special(cls, obj: Any) -> bool:
         return isinstance(obj, np.ndarray) and obj.dtype.kind in _NUMERIC_KINDS
 
+    @classmethod
+    def _primitive_ok(cls, obj: Any) -> bool:
+        """msgpack holds integers of 64 bits (signed or unsigned) and UTF-8 strings."""
+        if isinstance(obj, int) and not isinstance(obj, bool):
+            return -(2**63) <= obj < 2**64
+        if isinstance(obj, str):
+            try:
+                obj.encode("utf-8")
+            except UnicodeEncodeError:
+                return False
+        return True
+
     def _encode_special(
         self, obj: Any, path: DataPath, type_lookup: dict[str, list], **kwargs: Any
     ) -> Any:
@@ -322,9 +334,21 @@ class ZarrPersistentStore(
 
     def _open_core_store(self) -> _core.Store:
         if is_local_fs(self.fs):
-            # finish any commit that a crashed writer left half-applied
+            # finish any commit or rechunk that a crashed writer left half-applied
             _core.recover_journals(self.path)
+            self._recover_rechunks()
         return core_store(self.fs, self.path)
+
+    def _recover_rechunks(self) -> None:
+        """Finish or roll back a rechunk of ``runs``/``base`` that a crash interrupted
+        (so that the array is whole, old or new, with its backup), as the core's
+        ``recover_rechunk`` does; nothing is done unless a rechunk left traces."""
+        for arr_path in (RUNS_ARR, PARAM_BASE_ARR):
+            array_dir = os.path.join(self.path, *arr_path.split("/"))
+            traces = (".rechunk-tmp", ".rechunk-old", ".bak.old")
+            if any(os.path.exists(array_dir + t) for t in traces) or not os.path.isdir(array_dir):
+                if os.path.isdir(os.path.dirname(array_dir)):
+                    _core.recover_rechunk(array_dir)
 
     @property
     def core_store(self) -> _core.Store:

@@ -482,8 +482,22 @@ impl NumericArray {
             dtype: dt,
             fill,
         };
-        arr.write(data)?;
-        meta::write_array_meta(arr.store.as_ref(), &arr.path, &arr.meta)?;
+        let written = arr
+            .write(data)
+            .and_then(|()| meta::write_array_meta(arr.store.as_ref(), &arr.path, &arr.meta));
+        if let Err(e) = written {
+            // Do not leave chunks of an array that was never made (best effort; an
+            // overwritten array keeps whatever was written).
+            if !overwrite {
+                if let Ok(positions) = grid_positions(&arr.meta.grid()) {
+                    for pos in positions {
+                        let key = meta::join(&arr.path, &arr.meta.chunk_key(&pos));
+                        let _ = arr.store.delete(&key);
+                    }
+                }
+            }
+            return Err(e);
+        }
         Ok(arr)
     }
 

@@ -469,27 +469,46 @@ impl ObjectArray {
         let mut m = self.meta();
         let old = m.shape[0];
         let cs = m.chunks[0];
-        if new_len < old {
-            let keep = new_len.div_ceil(cs);
-            let had = old.div_ceil(cs);
-            if new_len % cs != 0 {
-                let c = new_len / cs;
+        // The length is written before rows past it are cleared: a failure part-way
+        // then never loses a row inside the length recorded in `.zarray`.
+        m.shape[0] = new_len;
+        meta::write_array_meta(self.store.as_ref(), &self.path, &m)?;
+        *self.meta_mut() = m.clone();
+        // Rows from `lo` on must read as the fill value: clear them in the chunk that
+        // holds `lo` and delete whole chunks after it (when shrinking, the old rows; when
+        // growing, leftovers of writes that failed before their length was recorded).
+        let lo = new_len.min(old);
+        let hi_chunks = new_len.max(old).div_ceil(cs);
+        if lo % cs != 0 {
+            let c = lo / cs;
+            if self.store.get(&self.chunk_key(c))?.is_some() {
                 let mut items = self.read_chunk(c)?;
-                for it in items.iter_mut().skip((new_len % cs) as usize) {
-                    *it = self.fill.clone();
+                let mut changed = false;
+                for it in items.iter_mut().skip((lo % cs) as usize) {
+                    if *it != self.fill {
+                        *it = self.fill.clone();
+                        changed = true;
+                    }
                 }
-                self.write_chunk(c, &items, &m.compressor)?;
+                if changed {
+                    self.write_chunk(c, &items, &m.compressor)?;
+                }
             }
-            m.shape[0] = new_len;
-            meta::write_array_meta(self.store.as_ref(), &self.path, &m)?;
-            for c in keep..had {
+        }
+        let first_whole = lo.div_ceil(cs);
+        if new_len < old {
+            for c in first_whole..hi_chunks {
                 self.store.delete(&self.chunk_key(c))?;
             }
-        } else {
-            m.shape[0] = new_len;
-            meta::write_array_meta(self.store.as_ref(), &self.path, &m)?;
+        } else if first_whole < hi_chunks {
+            for name in self.store.list_dir(&self.path)? {
+                if let Ok(c) = name.parse::<u64>() {
+                    if (first_whole..hi_chunks).contains(&c) {
+                        self.store.delete(&self.chunk_key(c))?;
+                    }
+                }
+            }
         }
-        *self.meta_mut() = m;
         Ok(())
     }
 

@@ -1,0 +1,318 @@
+//! Fuzz targets of `wfstore-core`, shared by the libFuzzer binaries (`fuzz_targets/`,
+//! run with `cargo fuzz`) and the stable-Rust driver (`src/bin/wfstore-fuzz.rs`).
+//!
+//! Each target takes arbitrary bytes and must never panic, hang or allocate without
+//! bound: every failure has to come back as a `wfstore_core::Error`. Where decoding
+//! succeeds, the targets also check that re-encoding gives the same values back.
+//!
+//! Targets:
+//! * [`object_chunk`]: stored object chunks (Blosc, Zstd or no compressor; msgpack,
+//!   vlen-array, vlen-utf8, vlen-bytes), the first byte choosing the codecs;
+//! * [`numeric_chunk`]: a stored chunk of a numeric array of a dtype and shape chosen
+//!   by the first byte, read through `NumericArray`;
+//! * [`metadata`]: `.zarray` and `.zattrs` documents, parsed and opened as object and
+//!   numeric arrays, a few rows read;
+//! * [`zip_archive`]: a zip archive opened as a `ZipStore` (every key read) and unzipped
+//!   into a fresh folder, checking nothing is written outside it.
+
+#![warn(missing_docs)]
+
+use rmpv::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use wfstore_core::codec::{decode_object_chunk_with, encode_object_chunk_with};
+use wfstore_core::meta::{self, ArrayMeta};
+use wfstore_core::numeric::DType;
+use wfstore_core::{Compressor, NumericArray, ObjectArray, ObjectCodec, Store, ZipStore};
+
+/// The names of the targets, in the order the stable driver runs them.
+pub const TARGETS: [&str; 4] = ["object_chunk", "numeric_chunk", "metadata", "zip_archive"];
+
+/// Run target `name` on `data`; returns whether the input decoded successfully (an
+/// "interesting" input for the stable driver), or None for an unknown target.
+pub fn run(name: &str, data: &[u8]) -> Option<bool> {
+    Some(match name {
+        "object_chunk" => object_chunk(data),
+        "numeric_chunk" => numeric_chunk(data),
+        "metadata" => metadata(data),
+        "zip_archive" => zip_archive(data),
+        _ => return None,
+    })
+}
+
+/// An in-memory [`Store`] (keys to bytes).
+#[derive(Debug, Default)]
+pub struct MemStore {
+    map: Mutex<BTreeMap<String, Vec<u8>>>,
+}
+
+impl MemStore {
+    /// A store holding `items`.
+    pub fn with(items: &[(&str, &[u8])]) -> Arc<Self> {
+        let map = items
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_vec()))
+            .collect();
+        Arc::new(MemStore {
+            map: Mutex::new(map),
+        })
+    }
+}
+
+impl Store for MemStore {
+    fn location(&self) -> String {
+        "mem".into()
+    }
+    fn get(&self, key: &str) -> wfstore_core::Result<Option<Vec<u8>>> {
+        Ok(self.map.lock().map(|m| m.get(key).cloned()).unwrap_or(None))
+    }
+    fn set(&self, key: &str, value: &[u8]) -> wfstore_core::Result<()> {
+        if let Ok(mut m) = self.map.lock() {
+            m.insert(key.to_string(), value.to_vec());
+        }
+        Ok(())
+    }
+    fn delete(&self, key: &str) -> wfstore_core::Result<()> {
+        if let Ok(mut m) = self.map.lock() {
+            m.remove(key);
+        }
+        Ok(())
+    }
+    fn list_dir(&self, prefix: &str) -> wfstore_core::Result<Vec<String>> {
+        let p = if prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", prefix.trim_end_matches('/'))
+        };
+        let m = self.map.lock().map(|m| m.clone()).unwrap_or_default();
+        let mut out: Vec<String> = m
+            .keys()
+            .filter_map(|k| k.strip_prefix(&p))
+            .map(|rest| rest.split('/').next().unwrap_or("").to_string())
+            .collect();
+        out.dedup();
+        Ok(out)
+    }
+}
+
+/// The compressors the targets choose from.
+pub fn compressors() -> [Compressor; 4] {
+    [
+        Compressor::None,
+        Compressor::default(),
+        Compressor::Blosc {
+            cname: "zstd".into(),
+            clevel: 3,
+            shuffle: 2,
+            blocksize: 0,
+        },
+        Compressor::Zstd {
+            level: 1,
+            checksum: false,
+        },
+    ]
+}
+
+/// The object codecs the targets choose from.
+pub fn object_codecs() -> [ObjectCodec; 4] {
+    [
+        ObjectCodec::MsgPack,
+        ObjectCodec::VLenArray(DType::parse("<i8").expect("valid dtype")),
+        ObjectCodec::VLenUtf8,
+        ObjectCodec::VLenBytes,
+    ]
+}
+
+/// The (compressor, codec) pair selected by `sel`.
+pub fn object_selection(sel: u8) -> (Compressor, ObjectCodec) {
+    let c = compressors();
+    let k = object_codecs();
+    (
+        c[sel as usize % c.len()].clone(),
+        k[(sel as usize / c.len()) % k.len()].clone(),
+    )
+}
+
+/// Decode a stored object chunk; the first byte selects the compressor and codec.
+pub fn object_chunk(data: &[u8]) -> bool {
+    let Some((&sel, payload)) = data.split_first() else {
+        return false;
+    };
+    let (comp, codec) = object_selection(sel);
+    let _ = comp.decompress(payload);
+    match decode_object_chunk_with(payload, &codec, &comp) {
+        Ok(items) => {
+            // What decodes must encode and decode to the same items.
+            if let Ok(enc) = encode_object_chunk_with(&items, &codec, &comp) {
+                let again = decode_object_chunk_with(&enc, &codec, &comp)
+                    .expect("re-encoded chunk must decode");
+                assert!(
+                    same_values(&items, &again),
+                    "round trip changed the items: {:.300} -> {:.300}",
+                    format!("{items:?}"),
+                    format!("{again:?}")
+                );
+            }
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+/// Equality of decoded values where NaN equals NaN.
+fn same_values(a: &[Value], b: &[Value]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same_value(x, y))
+}
+
+fn same_value(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::F64(x), Value::F64(y)) => x == y || (x.is_nan() && y.is_nan()),
+        (Value::F32(x), Value::F32(y)) => x == y || (x.is_nan() && y.is_nan()),
+        (Value::Array(x), Value::Array(y)) => same_values(x, y),
+        (Value::Map(x), Value::Map(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .zip(y)
+                    .all(|((k1, v1), (k2, v2))| same_value(k1, k2) && same_value(v1, v2))
+        }
+        _ => a == b,
+    }
+}
+
+/// Numeric dtypes the numeric target chooses from.
+pub const NUMERIC_DTYPES: [&str; 8] = ["|b1", "|i1", "<i2", ">i4", "<u8", "<f4", ">f8", "<c16"];
+
+/// (shape, chunks, key of the fuzzed chunk) layouts the numeric target chooses from.
+pub const NUMERIC_LAYOUTS: [(&[u64], &[u64], &str); 3] = [
+    (&[7], &[4], "1"),
+    (&[3, 5], &[2, 2], "0.1"),
+    (&[2, 2, 2], &[2, 2, 2], "0.0.0"),
+];
+
+/// The `.zarray` of the numeric array selected by `sel`, and the key of its fuzzed chunk.
+pub fn numeric_selection(sel: u8) -> (Vec<u8>, &'static str, Compressor, DType) {
+    let dt = NUMERIC_DTYPES[sel as usize % NUMERIC_DTYPES.len()];
+    let rest = sel as usize / NUMERIC_DTYPES.len();
+    let (shape, chunks, key) = NUMERIC_LAYOUTS[rest % NUMERIC_LAYOUTS.len()];
+    let comp = compressors()[(rest / NUMERIC_LAYOUTS.len()) % 4].clone();
+    let dtype = DType::parse(dt).expect("valid dtype");
+    let fill = if dt == "|b1" {
+        serde_json::json!(false)
+    } else {
+        serde_json::json!(0)
+    };
+    let m = ArrayMeta {
+        shape: shape.to_vec(),
+        chunks: chunks.to_vec(),
+        dtype: dt.into(),
+        compressor: comp.clone(),
+        fill_value: fill,
+        filters: None,
+        dimension_separator: Some(".".into()),
+    };
+    let bytes = serde_json::to_vec(&m.to_json()).expect("JSON of metadata");
+    (bytes, key, comp, dtype)
+}
+
+/// Read a numeric array one of whose chunks is the fuzzed data (after the selector byte).
+pub fn numeric_chunk(data: &[u8]) -> bool {
+    let Some((&sel, payload)) = data.split_first() else {
+        return false;
+    };
+    let (zarray, key, _, dtype) = numeric_selection(sel);
+    let chunk_key = format!("a/{key}");
+    let store = MemStore::with(&[("a/.zarray", &zarray), (&chunk_key, payload)]);
+    let arr = NumericArray::open(store, "a").expect("generated metadata opens");
+    match arr.read() {
+        Ok(bytes) => {
+            let n: u64 = arr.shape().iter().product();
+            assert_eq!(bytes.len() as u64, n * dtype.size as u64);
+            true
+        }
+        Err(e) => {
+            assert!(
+                matches!(&e, wfstore_core::Error::CorruptChunk { key: k, .. } if k == key),
+                "unexpected error {e}"
+            );
+            false
+        }
+    }
+}
+
+/// Largest numeric array (in items) the metadata target reads whole.
+pub const MAX_FUZZ_READ_ITEMS: u64 = 1 << 22;
+
+/// Parse fuzzed `.zarray` and `.zattrs` documents and open arrays over them.
+pub fn metadata(data: &[u8]) -> bool {
+    let mut ok = false;
+    if let Ok(m) = ArrayMeta::parse("a", data) {
+        ok = true;
+        let doc = serde_json::to_vec(&m.to_json()).expect("metadata serialises");
+        let again = ArrayMeta::parse("a", &doc).expect("written metadata parses");
+        assert_eq!(again.to_json(), m.to_json(), "metadata round trip");
+    }
+    let _ = meta::read_attrs(MemStore::with(&[("a/.zattrs", data)]).as_ref(), "a");
+    let store = MemStore::with(&[("a/.zarray", data), ("a/.zattrs", data)]);
+    if let Ok(arr) = ObjectArray::open(store.clone(), "a", true) {
+        let n = arr.len();
+        if n > 0 {
+            let _ = arr.get(&[0, n - 1]);
+        }
+        let _ = arr.attrs();
+    }
+    if let Ok(arr) = NumericArray::open(store, "a") {
+        // Reading a whole numeric array allocates its declared size (impossible sizes
+        // are an error, see `NumericArray::read`); keep each execution small.
+        let items = arr.shape().iter().try_fold(1u64, |a, &d| a.checked_mul(d));
+        if items.is_some_and(|n| n <= MAX_FUZZ_READ_ITEMS) {
+            let _ = arr.read();
+        }
+    }
+    ok
+}
+
+/// Open the fuzzed bytes as a zip archive (every key read) and unzip them; nothing may
+/// appear outside the destination folder.
+pub fn zip_archive(data: &[u8]) -> bool {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let arc = dir.path().join("a.zip");
+    std::fs::write(&arc, data).expect("write archive");
+    let mut ok = false;
+    if let Ok(zs) = ZipStore::open(&arc) {
+        for key in zs.keys().into_iter().take(256) {
+            let _ = zs.get(&key);
+        }
+        let _ = zs.list_dir("");
+    }
+    let dest = dir.path().join("out");
+    match wfstore_core::zipio::unzip(&arc, &dest, None) {
+        Ok(_) => {
+            ok = true;
+            assert!(dest.is_dir());
+        }
+        Err(_) => assert!(!dest.exists(), "failed unzip left its destination"),
+    }
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .expect("list temporary folder")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let expected: &[&str] = if ok { &["a.zip", "out"] } else { &["a.zip"] };
+    assert_eq!(names, expected, "unzip wrote outside its destination");
+    if ok {
+        assert_no_links(&dest);
+    }
+    ok
+}
+
+fn assert_no_links(dir: &Path) {
+    for e in std::fs::read_dir(dir).expect("list").flatten() {
+        let ft = e.file_type().expect("file type");
+        assert!(!ft.is_symlink(), "unzip created a link {:?}", e.path());
+        if ft.is_dir() {
+            assert_no_links(&e.path());
+        }
+    }
+}
