@@ -117,3 +117,28 @@ def test_ids_follow_what_another_store_committed(tmp_path: Path, cls: type) -> N
     assert a.add_set_parameter(6, {"type": "x"}) == 1
     runs = cls(None, None, path).get_EARs(range(4))
     assert [r.action_idx for r in runs] == [0, 0, 1, 2]
+
+
+@pytest.mark.parametrize(
+    "text", ["2026-11-25 10:00:00.000000", "2024-02-29 23:59:59.999999", "0001-01-01 00:00:00.5"]
+)
+def test_timestamps_in_the_engine_format_decode_as_strptime_does(text: str) -> None:
+    from datetime import datetime, timezone
+
+    from wfstore.persistence.items import decode_timestamp
+
+    fmt = "%Y-%m-%d %H:%M:%S.%f"
+    want = datetime.strptime(text, fmt).replace(tzinfo=timezone.utc).astimezone()
+    assert decode_timestamp(text, fmt) == want
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["2026-11-25T10:00:00.000000", "2026-13-25 10:00:00.000000", "2026-11-25 10:00:00.00000x",
+     "2026-11-25 10:00:00.00+000"],
+)
+def test_malformed_timestamps_are_refused_as_strptime_refuses_them(text: str) -> None:
+    from wfstore.persistence.items import decode_timestamp
+
+    with pytest.raises(ValueError):
+        decode_timestamp(text, "%Y-%m-%d %H:%M:%S.%f")
