@@ -79,6 +79,7 @@ PHASES: list[tuple[str, str, str]] = [
 ]
 PHASE_LABELS = {k: label for k, label, _ in PHASES}
 PHASE_KINDS = {k: kind for k, _, kind in PHASES}
+STORE_NAMES = {"zarr": "Zarr", "json": "JSON"}
 JSON_PHASES = ["build", "sub_idx", "start", "end", "outputs", "read_runs", "read_params"]
 
 # --- measuring ---------------------------------------------------------------------------
@@ -197,11 +198,18 @@ def _store_classes(variant: str) -> tuple[Any, Any, Any]:
     return ZarrPersistentStore, lambda: None, open_zip_wf
 
 
-def run_workload(variant: str, n_runs: int, workdir: Path, max_calls: int | None) -> dict:
+def run_workload(
+    variant: str,
+    n_runs: int,
+    workdir: Path,
+    max_calls: int | None,
+    stop_after: str | None = None,
+) -> dict:
     """Run the workload on a new store of `variant` in `workdir`; return the figures.
 
     `max_calls` caps the calls of each one-commit-per-call phase (the time per call is
-    the figure compared); None runs them all.
+    the figure compared); None runs them all. `stop_after="rechunk_runs"` ends the
+    workload after the rechunk of the runs (for the largest sizes).
     """
     from fsspec.implementations.local import LocalFileSystem
 
@@ -323,6 +331,8 @@ def run_workload(variant: str, n_runs: int, workdir: Path, max_calls: int | None
         store = cold.pop("store")
         with contextlib.redirect_stdout(io.StringIO()):  # the engine prints timings
             measure("rechunk_runs", lambda: store.rechunk_runs(backup=True, status=False))
+    if is_zarr and stop_after != "rechunk_runs":
+        with contextlib.redirect_stdout(io.StringIO()):
             measure("rechunk_base", lambda: store.rechunk_parameter_base(backup=True, status=False))
             measure("zip", lambda: (store.zip(path=str(archive)), finish_zip()), files_at=archive)
 
@@ -341,6 +351,7 @@ def run_workload(variant: str, n_runs: int, workdir: Path, max_calls: int | None
         "elements": n_elems,
         "parameters": n_params,
         "max_calls": max_calls,
+        "stop_after": stop_after,
         "phases": phases,
         "peak_rss_mib": _maxrss_mib(),
         "per_phase_rss_reset": can_reset,
@@ -353,8 +364,9 @@ def worker_main(argv: list[str]) -> int:
     """``compare.py worker VARIANT RUNS WORKDIR RESULT [MAX_CALLS]``."""
     variant, n_runs, workdir, result = argv[0], int(argv[1]), Path(argv[2]), Path(argv[3])
     max_calls = int(argv[4]) if len(argv) > 4 and argv[4] != "all" else None
+    stop_after = argv[5] if len(argv) > 5 and argv[5] != "-" else None
     logging.basicConfig(level=logging.WARNING)
-    res = run_workload(variant, n_runs, workdir, max_calls)
+    res = run_workload(variant, n_runs, workdir, max_calls, stop_after)
     result.write_text(json.dumps(res))
     return 0
 
@@ -377,7 +389,12 @@ def _python_for(variant: str, hpcflow_python: str) -> tuple[str, dict[str, str]]
 
 
 def run_variant(
-    variant: str, n_runs: int, tmp_root: Path, hpcflow_python: str, max_calls: int | None
+    variant: str,
+    n_runs: int,
+    tmp_root: Path,
+    hpcflow_python: str,
+    max_calls: int | None,
+    stop_after: str | None = None,
 ) -> dict:
     """Run one variant at one size in a subprocess; return its figures."""
     workdir = Path(tempfile.mkdtemp(prefix=f"{variant}-{n_runs}-", dir=tmp_root))
@@ -392,6 +409,7 @@ def run_variant(
         str(workdir),
         str(result),
         "all" if max_calls is None else str(max_calls),
+        stop_after or "-",
     ]
     print(f"-- {variant} at {n_runs:,} runs ...", file=sys.stderr, flush=True)
     t0 = time.perf_counter()
@@ -625,7 +643,7 @@ def render_report(data: dict) -> str:
         for o in sorted(ours, key=lambda r: r["runs"]):
             base = _find(results, f"hpcflow-{kind}", o["runs"])
             title = (
-                f"**{kind.capitalize()} store, {o['runs']:,} runs** "
+                f"**{STORE_NAMES[kind]} store, {o['runs']:,} runs** "
                 f"({o['elements']:,} elements, {o['parameters']:,} parameters"
             )
             if o.get("max_calls"):
@@ -652,7 +670,8 @@ def render_report(data: dict) -> str:
                 cells = []
                 for v in ("hpcflow-zarr", "wfstore-zarr"):
                     r = _find(results, v, n)
-                    cells.append(_fmt_s(r["phases"][key]["seconds"] / r["runs"]) if r else "-")
+                    ph = r["phases"].get(key) if r else None
+                    cells.append(_fmt_s(ph["seconds"] / r["runs"]) if ph and r else "-")
                 row.append(" / ".join(cells))
             rows.append(row)
         peak = ["peak RSS MiB (whole process)"]
@@ -807,6 +826,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=HERE / "results" / "compare.json")
     ap.add_argument("--readme", type=Path, default=REPO / "README.md")
     ap.add_argument("--plot", type=Path, default=HERE / "results" / "time_per_run.png")
+    ap.add_argument(
+        "--full-phases-below",
+        type=int,
+        default=1_000_000,
+        help="at this many runs and more, stop after the rechunk of the runs (1000000)",
+    )
     ap.add_argument("--only", help="run only these variants (comma separated, e.g. wfstore-zarr)")
     ap.add_argument(
         "--repeat",
@@ -846,7 +871,8 @@ def main(argv: list[str] | None = None) -> int:
         runs: dict[tuple[str, int], list[dict]] = {}
         for _ in range(args.repeat):  # interleaved, so that load changes hit all alike
             for v, n, c in plan:
-                res = run_variant(v, n, tmp_root, args.hpcflow_python, c)
+                stop = "rechunk_runs" if n >= args.full_phases_below else None
+                res = run_variant(v, n, tmp_root, args.hpcflow_python, c, stop)
                 runs.setdefault((v, n), []).append(res)
                 prims.append(time_primitives(tmp_root / "primitives"))
         results = [best_of(rs) for rs in runs.values()]
