@@ -598,7 +598,9 @@ def check_targets(
                 f"{big['peak_rss_mib']:.0f} MiB",
             )
         )
+    # growth of the cost per run from 10k runs up (below that, fixed costs dominate):
     sizes = sorted(r["runs"] for r in results if r["variant"] == "wfstore-zarr")
+    sizes = [n for n in sizes if n >= 10_000] if sum(n >= 10_000 for n in sizes) > 1 else sizes
     if len(sizes) > 1:
         lo = _find(results, "wfstore-zarr", sizes[0])
         hi = _find(results, "wfstore-zarr", sizes[-1])
@@ -865,30 +867,37 @@ def main(argv: list[str] | None = None) -> int:
     if args.only:
         keep = set(args.only.split(","))
         plan = [p for p in plan if p[0] in keep]
+    cmd = "python benches/compare.py" + "".join(f" {a}" for a in argv)
+    prims: list[dict[str, float]] = []
+    runs: dict[tuple[str, int], list[dict]] = {}
+
+    def document() -> dict:
+        return {
+            "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs",
+            "command": cmd.strip(),
+            "primitives": {k: min(p[k] for p in prims) for k in prims[0]},
+            "results": [best_of(rs) for rs in runs.values()],
+        }
+
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp_root = Path(tempfile.mkdtemp(prefix="wfstore-bench-", dir=args.tmp))
     try:
-        prims = [time_primitives(tmp_root / "primitives")]
-        runs: dict[tuple[str, int], list[dict]] = {}
-        for _ in range(args.repeat):  # interleaved, so that load changes hit all alike
+        prims.append(time_primitives(tmp_root / "primitives"))
+        for rep in range(args.repeat):  # interleaved, so that load changes hit all alike
             for v, n, c in plan:
+                if rep and n > args.runs:
+                    continue  # the --scale sizes run once
                 stop = "rechunk_runs" if n >= args.full_phases_below else None
                 res = run_variant(v, n, tmp_root, args.hpcflow_python, c, stop)
                 runs.setdefault((v, n), []).append(res)
                 prims.append(time_primitives(tmp_root / "primitives"))
-        results = [best_of(rs) for rs in runs.values()]
+                # partial results survive an interrupted run (``report`` reads them):
+                args.out.write_text(json.dumps(document(), indent=1) + "\n")
     finally:
         shutil.rmtree(tmp_root, ignore_errors=True)
-    prim = {k: min(p[k] for p in prims) for k in prims[0]}
-    cmd = "python benches/compare.py" + "".join(f" {a}" for a in argv)
-    data = {
-        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs",
-        "command": cmd.strip(),
-        "primitives": prim,
-        "results": results,
-    }
+    data = document()
     print_tables(data)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(data, indent=1) + "\n")
     print(f"results written to {args.out}", file=sys.stderr)
     if not args.no_readme:
