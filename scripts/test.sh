@@ -53,8 +53,12 @@ fi
 step "Python suite (newest numpy and fsspec)"
 .venv-test/bin/python -m pip install -q --force-reinstall --no-deps "$WHEEL"
 .venv-test/bin/python -m pip install -q "$WHEEL[test]" msgpack
-.venv-test/bin/ruff check python tests
+.venv-test/bin/ruff check python tests benches
 .venv-test/bin/python -m pytest -q -p no:cacheprovider tests
+
+step "benchmark runner smoke run (200 runs, wfstore only; times are not checked)"
+.venv-test/bin/python benches/compare.py --runs 200 --json-runs 200 --wfstore-only --no-readme \
+    --out "$(mktemp -d)/compare.json"
 
 step "core and CLI tests with the engine's pins (numpy 1.26, fsspec 2022.11, click 8.1.3, rich 13.4.2)"
 [ -x .venv-pins/bin/python ] || "$PY" -m venv .venv-pins

@@ -22,7 +22,7 @@ import shutil
 import socket
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
 from contextlib import AbstractContextManager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -358,6 +358,8 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
             "parameters": {},
             "num_EARs": None,
         }
+        #: Persistent counts read while items of a kind are pending (see `_num_total`).
+        self._persistent_counts: dict[str, int] = {}
 
     @contextlib.contextmanager
     def cache_ctx(self) -> Iterator[None]:
@@ -533,17 +535,33 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
     def _get_num_total_submissions(self) -> int:
         return self._get_num_persistent_submissions() + len(self._pending.add_submissions)
 
+    def _num_total(self, kind: str, persistent: Callable[[], int], pending: Sized) -> int:
+        """Persistent plus pending items of `kind`. While items of the kind are
+        pending, the persistent count read when the first of them was added is reused:
+        their IDs were numbered from it, and only a commit changes it (so adding many
+        items in a batch reads the store once, not once per item)."""
+        counts = self._persistent_counts
+        if not pending or kind not in counts:
+            counts[kind] = persistent()
+        return counts[kind] + len(pending)
+
     def _get_num_total_elements(self) -> int:
-        return self._get_num_persistent_elements() + len(self._pending.add_elements)
+        return self._num_total(
+            "elements", self._get_num_persistent_elements, self._pending.add_elements
+        )
 
     def _get_num_total_elem_iters(self) -> int:
-        return self._get_num_persistent_elem_iters() + len(self._pending.add_elem_iters)
+        return self._num_total(
+            "elem_iters", self._get_num_persistent_elem_iters, self._pending.add_elem_iters
+        )
 
     def _get_num_total_EARs(self) -> int:
-        return self._get_num_persistent_EARs() + len(self._pending.add_EARs)
+        return self._num_total("EARs", self._get_num_persistent_EARs, self._pending.add_EARs)
 
     def _get_num_total_parameters(self) -> int:
-        return self._get_num_persistent_parameters() + len(self._pending.add_parameters)
+        return self._num_total(
+            "parameters", self._get_num_persistent_parameters, self._pending.add_parameters
+        )
 
     def _get_num_total_added_tasks(self) -> int:
         return self._get_num_persistent_added_tasks() + len(self._pending.add_tasks)

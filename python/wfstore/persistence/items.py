@@ -68,12 +68,32 @@ def encode_timestamp(dt: datetime | None, ts_fmt: str) -> str | None:
     return dt.strftime(ts_fmt)
 
 
+#: The engine's default timestamp format (``ts_fmt``).
+_ISO_SPACE_FMT = "%Y-%m-%d %H:%M:%S.%f"
+
+
 def decode_timestamp(value: str | datetime | None, ts_fmt: str) -> datetime | None:
     """Parse a stored (naive, UTC) timestamp into an aware datetime in the local
     time zone, as the engine does."""
     if not value:
         return None
-    dt = value if isinstance(value, datetime) else datetime.strptime(value, ts_fmt)
+    if isinstance(value, datetime):
+        dt = value
+    elif (
+        ts_fmt == _ISO_SPACE_FMT
+        and len(value) == 26
+        and value[10] == " "
+        and value[19] == "."
+        and value[20:].isdigit()
+    ):
+        # the engine's default format, in the one shape strptime accepts for it:
+        # fromisoformat parses it the same way, about ten times faster
+        try:
+            dt = datetime.fromisoformat(value)
+        except ValueError:
+            dt = datetime.strptime(value, ts_fmt)
+    else:
+        dt = datetime.strptime(value, ts_fmt)
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)
     return dt.astimezone()

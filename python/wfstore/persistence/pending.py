@@ -146,12 +146,17 @@ class PendingChanges(Generic[AnySTask, AnySElement, AnySElementIter, AnySEAR, An
 
     def _snapshot(self) -> dict[str, Any]:
         # commit steps replace (never mutate in place) the containers they consume, so
-        # a copy of each top-level container is enough to restore the state:
-        return {name: copy.copy(getattr(self, name)) for name in _EMPTY}
+        # a copy of each non-empty top-level container is enough to restore the state:
+        snap = {}
+        for name in _EMPTY:
+            value = getattr(self, name)
+            if value:
+                snap[name] = copy.copy(value)
+        return snap
 
     def _restore(self, snap: Mapping[str, Any]) -> None:
-        for name, value in snap.items():
-            setattr(self, name, value)
+        for name, factory in _EMPTY.items():
+            setattr(self, name, snap[name] if name in snap else factory())
 
     def required_resources(self) -> list[str]:
         """The store resources that committing the current changes needs."""
@@ -174,8 +179,11 @@ class PendingChanges(Generic[AnySTask, AnySElement, AnySElementIter, AnySEAR, An
             with store._commit_transaction(), contextlib.ExitStack() as stack:
                 for res in self.required_resources():
                     stack.enter_context(store.using_resource(res, "update"))
-                for step, _ in COMMIT_ORDER:
-                    getattr(self, f"commit_{step}")()
+                for step, attrs in COMMIT_ORDER:
+                    # a step with nothing pending (checked when its turn comes, as
+                    # earlier steps may hand changes on) has nothing to do:
+                    if any(getattr(self, a) for a in attrs):
+                        getattr(self, f"commit_{step}")()
         except BaseException:
             self._restore(snap)
             store._reset_cache()

@@ -89,9 +89,18 @@ class StoreResource(ABC):
         else:
             rd = self.data["read"]
             data = rd if rd is not None else self._load()
-            self._fingerprint = _fingerprint(data)
+            self._fingerprint = self._fingerprint_opened(data)
         self.data[action] = data
         return data
+
+    def _fingerprint_opened(self, data: Any) -> Any:
+        """The fingerprint of `data` as opened for update (None: changes cannot be
+        detected)."""
+        return _fingerprint(data)
+
+    def _fingerprint_closing(self, data: Any) -> Any:
+        """The fingerprint of `data` as it is when its update use closes."""
+        return _fingerprint(data)
 
     def close(self, action: str) -> None:
         """Close the resource for `action`; for ``"update"``, write the data if it
@@ -99,7 +108,7 @@ class StoreResource(ABC):
         self._check_action(action)
         data = self.data[action]
         if action == "update" and data is not None:
-            new_fp = _fingerprint(data)
+            new_fp = self._fingerprint_closing(data)
             if new_fp is None or new_fp != self._fingerprint:
                 self.logger.debug(f"{self!r}: writing changed data.")
                 self._dump(data)
@@ -114,13 +123,17 @@ class StoreResource(ABC):
             self._fingerprint = None
 
 
-def write_bytes_atomic(fs: AbstractFileSystem, path: str, payload: bytes) -> None:
+def write_bytes_atomic(
+    fs: AbstractFileSystem, path: str, payload: bytes, fsync: bool = False
+) -> None:
     """Write `payload` to `path` on `fs`, so that readers never see a partial file.
 
     On the local file system the bytes go to a temporary file in the same folder,
-    which then replaces `path`; on any other file system they are written as
-    :func:`wfstore.fsspec_store.write_bytes` writes them (a temporary name renamed
-    into place, or one whole put on object stores and the memory file system).
+    which then replaces `path`; with `fsync` the file is flushed to disk before the
+    rename (off by default, as for the Rust core's writes and hpcflow's). On any other
+    file system they are written as :func:`wfstore.fsspec_store.write_bytes` writes
+    them (a temporary name renamed into place, or one whole put on object stores and
+    the memory file system).
     """
     if is_local_fs(fs):
         folder = os.path.dirname(os.path.abspath(path))
@@ -128,8 +141,9 @@ def write_bytes_atomic(fs: AbstractFileSystem, path: str, payload: bytes) -> Non
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(payload)
-                fh.flush()
-                os.fsync(fh.fileno())
+                if fsync:
+                    fh.flush()
+                    os.fsync(fh.fileno())
             os.replace(tmp, path)
         except BaseException:
             if os.path.exists(tmp):
@@ -141,6 +155,12 @@ def write_bytes_atomic(fs: AbstractFileSystem, path: str, payload: bytes) -> Non
 
 class JSONFileStoreResource(StoreResource):
     """A resource kept as one JSON file.
+
+    The file is written as compact JSON by the standard library's C encoder (readers,
+    hpcflow's included, parse it as they parse its indented form). The bytes of the
+    document serve as its fingerprint; when the file holds exactly the bytes this
+    resource last wrote, opening it for update encodes nothing, so a commit encodes
+    the document once.
 
     Parameters
     ----------
@@ -168,11 +188,20 @@ class JSONFileStoreResource(StoreResource):
         self.path = str(path)
         self.filename = filename
         self.fs = fs
+        #: (data, raw bytes) of the last load, the bytes this resource last wrote (or
+        #: found canonical), and (data, bytes) encoded at the last close.
+        self._loaded: tuple[Any, bytes] | None = None
+        self._written: bytes | None = None
+        self._encoded: tuple[Any, bytes] | None = None
 
     @property
     def full_path(self) -> str:
         """The file's path on its file system."""
         return f"{self.path.rstrip('/')}/{self.filename}"
+
+    @staticmethod
+    def _encode(data: Any) -> bytes:
+        return json.dumps(data, separators=(",", ":")).encode("utf-8")
 
     def _load(self) -> Any:
         self.logger.debug(f"{self!r}: loading {self.full_path!r}.")
@@ -188,17 +217,48 @@ class JSONFileStoreResource(StoreResource):
                 self.full_path,
             ) from exc
         try:
-            return json.loads(raw.decode("utf-8"))
+            data = json.loads(raw.decode("utf-8"))
         except ValueError as exc:
             raise StoreResourceError(
                 f"Store resource {self.name!r}: {self.full_path!r} is not a JSON document "
                 f"({exc})."
             ) from exc
+        self._loaded = (data, raw)
+        return data
+
+    def _fingerprint_opened(self, data: Any) -> Any:
+        loaded, self._loaded = self._loaded, None
+        if loaded is not None and loaded[0] is data and loaded[1] == self._written:
+            return loaded[1]  # the file holds what this resource wrote: no encoding
+        try:
+            payload = self._encode(data)
+        except (TypeError, ValueError):
+            return None
+        if loaded is not None and loaded[0] is data and loaded[1] == payload:
+            self._written = payload  # the file is already in this resource's form
+        return payload
+
+    def _fingerprint_closing(self, data: Any) -> Any:
+        try:
+            payload = self._encode(data)
+        except (TypeError, ValueError):
+            return None
+        self._encoded = (data, payload)
+        return payload
+
+    def close(self, action: str) -> None:
+        try:
+            super().close(action)
+        finally:
+            self._encoded = None
 
     def _dump(self, data: Any) -> None:
         self.logger.debug(f"{self!r}: writing {self.full_path!r}.")
-        payload = json.dumps(data, indent=2).encode("utf-8")
+        encoded, self._encoded = self._encoded, None
+        payload = encoded[1] if encoded is not None and encoded[0] is data else self._encode(data)
+        self._written = None
         write_bytes_atomic(self.fs, self.full_path, payload)
+        self._written = payload
 
 
 class CallbackStoreResource(StoreResource):

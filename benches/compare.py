@@ -1,0 +1,910 @@
+"""Compare wfstore's PersistentStores with hpcflow 0.2.0a190's own, in one run.
+
+One workload is driven through the PersistentStore API on each store variant:
+
+* ``hpcflow-zarr`` / ``hpcflow-json``: hpcflow 0.2.0a190's ``ZarrPersistentStore`` and
+  ``JSONPersistentStore`` (run by the engine's Python, ``--hpcflow-python``);
+* ``wfstore-zarr`` / ``wfstore-json``: wfstore's (run by this Python).
+
+The workload for N runs: one task with N/5 elements, one iteration each, 5 runs per
+iteration and 2 set parameters per element, all added in one batch and committed;
+then, one commit per call as running jobs do: each run's submission index, each run's
+start, each run's end; one output parameter added (one commit) and set (one commit)
+per element; then a cold open (a new store object) reading all runs and all
+parameters; rechunk of the runs and of the parameter base (with backup); zip; reading
+all runs from the zip; unzip. JSON stores stop after the cold read (they have no
+rechunk or zip).
+
+Each variant and size runs in its own subprocess, so that its peak memory (RSS) is its
+own. Per phase the runner records the wall time, the time per call (one-commit
+phases), the peak RSS during the phase (``VmHWM``, reset before each phase where Linux
+allows it) and the number of files in the store after the phase. In the same run it
+times an atomic write of a 200-byte file (temporary name, then rename) and a
+small-file read, as the floor a single-run commit can be compared with.
+
+Usage::
+
+    python benches/compare.py                    # 10k runs: hpcflow vs wfstore, JSON at 1k
+    python benches/compare.py --scale            # ... plus wfstore at 100k and 1M runs
+    python benches/compare.py --runs 200 --wfstore-only --no-readme   # smoke run
+    python benches/compare.py report benches/results/compare.json     # README + plot again
+
+Only the standard library is imported at module level: the engine's Python runs this
+same file as the worker of the hpcflow variants.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as _dt
+import io
+import json
+import logging
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import types
+from pathlib import Path
+from typing import Any, Callable
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+DEFAULT_HPCFLOW_PYTHON = os.environ.get("WFSTORE_HPCFLOW_PYTHON", "/work/side/hpcenv/bin/python")
+RUNS_PER_ITER = 5
+TS_FMT = "%Y-%m-%d %H:%M:%S.%f"
+README_START = "<!-- bench:start -->"
+README_END = "<!-- bench:end -->"
+
+#: (key, label, kind) in workload order; kind "calls" phases commit once per call.
+PHASES: list[tuple[str, str, str]] = [
+    ("build", "build + commit (one batch)", "bulk"),
+    ("sub_idx", "set run submission index (1 commit/run)", "calls"),
+    ("start", "set run start (1 commit/run)", "calls"),
+    ("end", "set run end (1 commit/run)", "calls"),
+    ("outputs", "add + set output parameter (1 commit/call)", "calls"),
+    ("read_runs", "cold open + read all runs", "bulk"),
+    ("read_params", "read all parameters", "bulk"),
+    ("rechunk_runs", "rechunk runs (with backup)", "bulk"),
+    ("rechunk_base", "rechunk parameter base (with backup)", "bulk"),
+    ("zip", "zip", "bulk"),
+    ("read_zip", "read all runs from the zip", "bulk"),
+    ("unzip", "unzip", "bulk"),
+]
+PHASE_LABELS = {k: label for k, label, _ in PHASES}
+PHASE_KINDS = {k: kind for k, _, kind in PHASES}
+STORE_NAMES = {"zarr": "Zarr", "json": "JSON"}
+JSON_PHASES = ["build", "sub_idx", "start", "end", "outputs", "read_runs", "read_params"]
+
+# --- measuring ---------------------------------------------------------------------------
+
+
+def _reset_peak_rss() -> bool:
+    """Reset this process's peak RSS (Linux ``clear_refs`` 5); False if not possible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _peak_rss_mib() -> float:
+    """Peak RSS since the last reset (``VmHWM``), else since the process started."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return _maxrss_mib()
+
+
+def _maxrss_mib() -> float:
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
+
+
+def count_files(path: Path) -> int:
+    """Files under `path` (1 if it is a file, 0 if it does not exist)."""
+    if path.is_file():
+        return 1
+    return sum(len(files) for _, _, files in os.walk(path))
+
+
+def time_primitives(folder: Path, n: int = 2000) -> dict[str, float]:
+    """Mean seconds of an atomic 200-byte write (temporary name, then rename; the file
+    exists already, as a run's chunk does) and of a small-file read, over `n` files."""
+    folder.mkdir(parents=True, exist_ok=True)
+    data = os.urandom(200)
+    names = [folder / f"c.{i}" for i in range(n)]
+    for p in names:
+        p.write_bytes(data)
+    t0 = time.perf_counter()
+    for p in names:
+        tmp = p.with_name(f".tmp-{p.name}")
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, p)
+    t_write = (time.perf_counter() - t0) / n
+    t0 = time.perf_counter()
+    for p in names:
+        with open(p, "rb") as fh:
+            fh.read()
+    t_read = (time.perf_counter() - t0) / n
+    shutil.rmtree(folder)
+    return {"atomic_write_200B_s": t_write, "small_read_s": t_read}
+
+
+# --- the worker (runs inside the variant's Python) ---------------------------------------
+
+
+def _store_classes(variant: str) -> tuple[Any, Any, Any]:
+    """(store class, function finishing an archive written by ``zip()``, function
+    opening the zip store)."""
+    engine, kind = variant.split("-")
+    if engine == "hpcflow":
+        import hpcflow.app  # noqa: F401  (initialises hpcflow before its persistence)
+
+        if kind == "json":
+            from hpcflow.sdk.persistence.json import JSONPersistentStore
+
+            return JSONPersistentStore, None, None
+        from fsspec.implementations.zip import ZipFileSystem
+        from hpcflow.sdk.persistence.zarr import ZarrPersistentStore, ZarrZipPersistentStore
+
+        def open_zip(app: Any, wk: Any, archive: Path) -> Any:
+            fs = ZipFileSystem(fo=str(archive), mode="r")
+            return ZarrZipPersistentStore(app, wk, "", fs)
+
+        # hpcflow's zip() leaves its ZipFileSystem open ("remains open for instance
+        # lifetime"), so the archive has no central directory until it is closed; the
+        # instances are recorded here and closed as part of the timed zip phase.
+        opened: list[Any] = []
+        orig_init = ZipFileSystem.__init__
+
+        def recording_init(self: Any, *args: Any, **kwargs: Any) -> None:
+            orig_init(self, *args, **kwargs)
+            opened.append(self)
+
+        ZipFileSystem.__init__ = recording_init  # type: ignore[method-assign]
+
+        def finish_zip() -> None:
+            while opened:
+                zfs = opened.pop()
+                if zfs.zip.fp is not None and zfs.zip.mode != "r":
+                    zfs.close()
+
+        return ZarrPersistentStore, finish_zip, open_zip
+    from wfstore.persistence import (
+        JSONPersistentStore,
+        ZarrPersistentStore,
+        ZarrZipPersistentStore,
+    )
+
+    if kind == "json":
+        return JSONPersistentStore, None, None
+
+    def open_zip_wf(app: Any, wk: Any, archive: Path) -> Any:
+        return ZarrZipPersistentStore(app, wk, archive)
+
+    return ZarrPersistentStore, lambda: None, open_zip_wf
+
+
+def run_workload(
+    variant: str,
+    n_runs: int,
+    workdir: Path,
+    max_calls: int | None,
+    stop_after: str | None = None,
+) -> dict:
+    """Run the workload on a new store of `variant` in `workdir`; return the figures.
+
+    `max_calls` caps the calls of each one-commit-per-call phase (the time per call is
+    the figure compared); None runs them all. `stop_after="rechunk_runs"` ends the
+    workload after the rechunk of the runs (for the largest sizes).
+    """
+    from fsspec.implementations.local import LocalFileSystem
+
+    store_cls, finish_zip, open_zip = _store_classes(variant)
+    is_zarr = variant.endswith("zarr")
+    n_elems = max(1, n_runs // RUNS_PER_ITER)
+    n_runs = n_elems * RUNS_PER_ITER
+    path = workdir / "wk"
+    archive = workdir / "wk.zip"
+    unzipped = workdir / "wk-unzipped"
+    app = types.SimpleNamespace(
+        persistence_logger=logging.getLogger("bench"),
+        RunDirAppFiles=types.SimpleNamespace(take_snapshot=lambda: {"data": {}}),
+    )
+    wk = types.SimpleNamespace(ts_fmt=TS_FMT, _in_batch_mode=False, name="wk", path=str(path))
+    fs = LocalFileSystem()
+    phases: dict[str, dict[str, Any]] = {}
+    can_reset = _reset_peak_rss()
+
+    def measure(key: str, fn: Callable[[], Any], calls: int = 1, files_at: Path = path) -> Any:
+        _reset_peak_rss()
+        t0 = time.perf_counter()
+        out = fn()
+        secs = time.perf_counter() - t0
+        phases[key] = {
+            "seconds": secs,
+            "calls": calls,
+            "per_call_s": secs / calls,
+            "peak_rss_mib": _peak_rss_mib(),
+            "files": count_files(files_at),
+        }
+        return out
+
+    store_cls.write_empty_workflow(
+        app,
+        template_js={"name": "wk", "tasks": [], "loops": [], "resources": {}},
+        template_components_js={"parameters": {}},
+        wk_path=str(path),
+        fs=fs,
+        name="wk",
+        replaced_wk=None,
+        creation_info={"app_info": {"name": "bench"}, "create_time": "x", "id": "1"},
+        ts_fmt=TS_FMT,
+        ts_name_fmt="%Y-%m-%d_%H%M%S",
+    )
+    store = store_cls(app, wk, path, fs)
+    src = {"type": "local_input", "task_insert_ID": 0, "element_set_idx": 0}
+    iter_ids: list[int] = []
+    run_ids: list[int] = []
+
+    def build() -> None:
+        t0 = store.add_task(0, {"insert_ID": 0, "element_sets": [], "schema": ["s"]}, save=False)
+        store.add_element_set(t0, {"label": "es0", "repeats": []}, save=False)
+        for i in range(n_elems):
+            p1 = store.add_set_parameter({"a": i, "b": [1.5, "x"]}, src, save=False)
+            p2 = store.add_set_parameter(float(i), src, save=False)
+            e = store.add_element(t0, 0, {"inputs.p1": i}, {"inputs.p1": 0}, save=False)
+            data_idx = {"inputs.p1": p1, "inputs.p2": p2}
+            it = store.add_element_iteration(e, data_idx, ["inputs.p1", "inputs.p2"], save=False)
+            iter_ids.append(it)
+            for act in range(RUNS_PER_ITER):
+                run_ids.append(store.add_EAR(it, act, [0], data_idx, save=False))
+        store.save()
+
+    measure("build", build)
+    assert len(run_ids) == n_runs
+
+    calls = run_ids if max_calls is None else run_ids[:max_calls]
+    out_elems = list(range(n_elems)) if max_calls is None else list(range(min(n_elems, max_calls)))
+
+    def each(fn: Callable[[int], Any], ids: list[int]) -> Callable[[], list[float]]:
+        def go() -> list[float]:
+            times = []
+            for i in ids:
+                c0 = time.perf_counter()
+                fn(i)
+                times.append(time.perf_counter() - c0)
+            return times
+
+        return go
+
+    def output(i: int) -> None:
+        r = run_ids[i * RUNS_PER_ITER + RUNS_PER_ITER - 1]
+        p = store.add_unset_parameter({"type": "EAR_output", "EAR_ID": r})
+        store.set_parameter_value(p, {"result": i, "ok": True})
+
+    # the floor, measured in this process just before and after the one-commit phases:
+    floors = [time_primitives(workdir / "floor", 500)]
+    for key, fn, ids, per in (
+        ("sub_idx", lambda r: store.set_EAR_submission_index(r, 0), calls, 1),
+        ("start", store.set_EAR_start, calls, 1),
+        ("end", lambda r: store.set_EAR_end(r, 0, True), calls, 1),
+        ("outputs", output, out_elems, 2),
+    ):
+        times = measure(key, each(fn, ids), calls=len(ids) * per)
+        phases[key]["median_call_s"] = statistics.median(times) / per
+        phases[key]["p95_call_s"] = sorted(times)[int(0.95 * (len(times) - 1))] / per
+    floors.append(time_primitives(workdir / "floor", 500))
+    floor = {k: min(f[k] for f in floors) for k in floors[0]}
+    n_params = 2 * n_elems + len(out_elems)
+    del store
+
+    cold: dict[str, Any] = {}
+
+    def read_runs() -> None:
+        cold["store"] = store_cls(app, wk, path, fs)
+        runs = cold["store"].get_EARs(list(range(n_runs)))
+        assert len(runs) == n_runs
+        assert runs[calls[-1]].end_time is not None and runs[calls[-1]].submission_idx == 0
+        assert runs[-1].data_idx == {"inputs.p1": 2 * n_elems - 2, "inputs.p2": 2 * n_elems - 1}
+
+    def read_params() -> None:
+        params = cold["store"].get_parameters(list(range(n_params)))
+        assert len(params) == n_params and params[2].data == {"a": 1, "b": [1.5, "x"]}
+
+    measure("read_runs", read_runs)
+    measure("read_params", read_params)
+    if is_zarr:
+        store = cold.pop("store")
+        with contextlib.redirect_stdout(io.StringIO()):  # the engine prints timings
+            measure("rechunk_runs", lambda: store.rechunk_runs(backup=True, status=False))
+    if is_zarr and stop_after != "rechunk_runs":
+        with contextlib.redirect_stdout(io.StringIO()):
+            measure("rechunk_base", lambda: store.rechunk_parameter_base(backup=True, status=False))
+            measure("zip", lambda: (store.zip(path=str(archive)), finish_zip()), files_at=archive)
+
+        def read_zip() -> Any:
+            zs = open_zip(app, wk, archive)
+            runs = zs.get_EARs(list(range(n_runs)))
+            assert len(runs) == n_runs and runs[calls[0]].exit_code == 0
+            return zs
+
+        zs = measure("read_zip", read_zip, files_at=archive)
+        with contextlib.redirect_stdout(io.StringIO()):
+            measure("unzip", lambda: zs.unzip(path=str(unzipped)), files_at=unzipped)
+    return {
+        "variant": variant,
+        "runs": n_runs,
+        "elements": n_elems,
+        "parameters": n_params,
+        "max_calls": max_calls,
+        "stop_after": stop_after,
+        "phases": phases,
+        "peak_rss_mib": _maxrss_mib(),
+        "per_phase_rss_reset": can_reset,
+        "python": platform.python_version(),
+        "floor": floor,
+    }
+
+
+def worker_main(argv: list[str]) -> int:
+    """``compare.py worker VARIANT RUNS WORKDIR RESULT [MAX_CALLS]``."""
+    variant, n_runs, workdir, result = argv[0], int(argv[1]), Path(argv[2]), Path(argv[3])
+    max_calls = int(argv[4]) if len(argv) > 4 and argv[4] != "all" else None
+    stop_after = argv[5] if len(argv) > 5 and argv[5] != "-" else None
+    logging.basicConfig(level=logging.WARNING)
+    res = run_workload(variant, n_runs, workdir, max_calls, stop_after)
+    result.write_text(json.dumps(res))
+    return 0
+
+
+# --- the runner --------------------------------------------------------------------------
+
+
+def _python_for(variant: str, hpcflow_python: str) -> tuple[str, dict[str, str]]:
+    env = dict(os.environ)
+    if variant.startswith("hpcflow"):
+        env.pop("PYTHONPATH", None)
+        return hpcflow_python, env
+    try:
+        import wfstore  # noqa: F401
+    except ImportError:
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(REPO / "python"), env.get("PYTHONPATH")) if p
+        )
+    return sys.executable, env
+
+
+def run_variant(
+    variant: str,
+    n_runs: int,
+    tmp_root: Path,
+    hpcflow_python: str,
+    max_calls: int | None,
+    stop_after: str | None = None,
+) -> dict:
+    """Run one variant at one size in a subprocess; return its figures."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"{variant}-{n_runs}-", dir=tmp_root))
+    result = workdir / "result.json"
+    python, env = _python_for(variant, hpcflow_python)
+    cmd = [
+        python,
+        str(Path(__file__).resolve()),
+        "worker",
+        variant,
+        str(n_runs),
+        str(workdir),
+        str(result),
+        "all" if max_calls is None else str(max_calls),
+        stop_after or "-",
+    ]
+    print(f"-- {variant} at {n_runs:,} runs ...", file=sys.stderr, flush=True)
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    try:
+        if proc.returncode != 0:
+            raise SystemExit(
+                f"error: {variant} at {n_runs} runs failed (exit {proc.returncode}):\n"
+                f"{proc.stderr[-4000:]}"
+            )
+        res = json.loads(result.read_text())
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(f"   done in {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
+    return res
+
+
+def best_of(results: list[dict]) -> dict:
+    """Merge repeated runs of one variant and size: each phase keeps its fastest run
+    (peak RSS: the largest seen), the floor its fastest measurement."""
+    out = json.loads(json.dumps(results[0]))
+    out["repeats"] = len(results)
+    for key in list(out["phases"]):
+        alts = [r["phases"][key] for r in results]
+        best = min(alts, key=lambda p: p["seconds"])
+        out["phases"][key] = {**best, "peak_rss_mib": max(p["peak_rss_mib"] for p in alts)}
+        out["phases"][key]["all_seconds"] = [p["seconds"] for p in alts]
+    out["peak_rss_mib"] = max(r["peak_rss_mib"] for r in results)
+    if all(r.get("floor") for r in results):
+        out["floor"] = {k: min(r["floor"][k] for r in results) for k in results[0]["floor"]}
+    return out
+
+
+def _fmt_s(s: float | None) -> str:
+    if s is None:
+        return "-"
+    if s >= 1:
+        return f"{s:.2f} s"
+    if s >= 1e-3:
+        return f"{s * 1e3:.1f} ms"
+    return f"{s * 1e6:.0f} us"
+
+
+def _phase_time(ph: dict[str, Any], key: str) -> float:
+    """The figure compared: time per call for one-commit phases, else the wall time."""
+    return ph["per_call_s"] if PHASE_KINDS[key] == "calls" else ph["seconds"]
+
+
+def _find(results: list[dict], variant: str, runs: int | None = None) -> dict | None:
+    for r in results:
+        if r["variant"] == variant and (runs is None or r["runs"] == runs):
+            return r
+    return None
+
+
+def comparison_rows(base: dict | None, ours: dict, keys: list[str]) -> list[list[str]]:
+    """Rows: phase, hpcflow, wfstore, speed-up, peak RSS and files (hpcflow / wfstore)."""
+    rows = []
+    for key in keys:
+        o = ours["phases"].get(key)
+        if o is None:
+            continue
+        b = base["phases"].get(key) if base else None
+        per = " /call" if PHASE_KINDS[key] == "calls" else ""
+        tb = _phase_time(b, key) if b else None
+        to = _phase_time(o, key)
+        ratio = f"{tb / to:.1f}x" if tb else "-"
+        rss = (
+            f"{b['peak_rss_mib']:.0f} / {o['peak_rss_mib']:.0f}"
+            if b
+            else f"{o['peak_rss_mib']:.0f}"
+        )
+        files = f"{b['files']:,} / {o['files']:,}" if b else f"{o['files']:,}"
+        rows.append(
+            [
+                PHASE_LABELS[key],
+                _fmt_s(tb) + (per if tb else ""),
+                _fmt_s(to) + per,
+                ratio,
+                rss,
+                files,
+            ]
+        )
+    return rows
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def text_table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)) for r in rows]
+    return "\n".join(lines)
+
+
+CMP_HEADER = [
+    "phase",
+    "hpcflow",
+    "wfstore",
+    "speed-up",
+    "peak RSS MiB (hpcflow / wfstore)",
+    "files (hpcflow / wfstore)",
+]
+
+
+def commit_time(res: dict) -> float:
+    """Mean time of a single-run commit: the three one-run phases together."""
+    ph = res["phases"]
+    secs = sum(ph[k]["seconds"] for k in ("sub_idx", "start", "end"))
+    return secs / sum(ph[k]["calls"] for k in ("sub_idx", "start", "end"))
+
+
+def check_targets(
+    results: list[dict], prim: dict[str, float]
+) -> list[tuple[str, bool | None, str]]:
+    """The issue's targets: (what, met (None: not measured), figures)."""
+    out: list[tuple[str, bool | None, str]] = []
+    hz = _find(results, "hpcflow-zarr", 10_000)
+    wz = _find(results, "wfstore-zarr", 10_000)
+    if hz and wz:
+        worst = min(
+            (
+                (_phase_time(hz["phases"][k], k) / _phase_time(wz["phases"][k], k), k)
+                for k in hz["phases"]
+                if k in wz["phases"]
+            ),
+        )
+        out.append(
+            (
+                "every phase >= 10x faster than hpcflow's Zarr store at 10k runs",
+                worst[0] >= 10,
+                f"slowest speed-up {worst[0]:.1f}x ({PHASE_LABELS[worst[1]]})",
+            )
+        )
+    else:
+        out.append(
+            (
+                "every phase >= 10x faster than hpcflow's Zarr store at 10k runs",
+                None,
+                "not measured (needs hpcflow-zarr and wfstore-zarr at 10,000 runs)",
+            )
+        )
+    wz_any = wz or _find(results, "wfstore-zarr")
+    if wz_any and (wz_any.get("floor") or prim):
+        c = commit_time(wz_any)
+        w = (wz_any.get("floor") or prim)["atomic_write_200B_s"]
+        out.append(
+            (
+                "single-run commit within 2x of an atomic 200-byte write (Zarr, "
+                f"{wz_any['runs']:,} runs; write timed in the same process)",
+                c <= 2 * w,
+                f"{_fmt_s(c)} per commit vs {_fmt_s(w)} per write ({c / w:.1f}x)",
+            )
+        )
+    hj = _find(results, "hpcflow-json")
+    wj = _find(results, "wfstore-json")
+    if hj and wj:
+        r = commit_time(hj) / commit_time(wj)
+        out.append(
+            (
+                f"JSON store >= 20x faster per single-run commit ({hj['runs']:,} runs)",
+                r >= 20,
+                f"{_fmt_s(commit_time(hj))} vs {_fmt_s(commit_time(wj))} ({r:.1f}x)",
+            )
+        )
+    big = _find(results, "wfstore-zarr", 1_000_000)
+    if big:
+        for key in ("build", "read_runs", "rechunk_runs"):
+            ph = big["phases"][key]
+            out.append(
+                (
+                    f"1M runs: {PHASE_LABELS[key]} within 60 s",
+                    ph["seconds"] <= 60,
+                    _fmt_s(ph["seconds"]),
+                )
+            )
+        out.append(
+            (
+                "1M runs: peak memory under 2 GiB",
+                big["peak_rss_mib"] < 2048,
+                f"{big['peak_rss_mib']:.0f} MiB",
+            )
+        )
+    # growth of the cost per run from 10k runs up (below that, fixed costs dominate):
+    sizes = sorted(r["runs"] for r in results if r["variant"] == "wfstore-zarr")
+    sizes = [n for n in sizes if n >= 10_000] if sum(n >= 10_000 for n in sizes) > 1 else sizes
+    if len(sizes) > 1:
+        lo = _find(results, "wfstore-zarr", sizes[0])
+        hi = _find(results, "wfstore-zarr", sizes[-1])
+        assert lo and hi
+        worst_growth = max(
+            (hi["phases"][k]["seconds"] / hi["runs"]) / (lo["phases"][k]["seconds"] / lo["runs"])
+            for k in (
+                "build",
+                "read_runs",
+                "read_params",
+                "rechunk_runs",
+                "rechunk_base",
+                "zip",
+                "read_zip",
+                "unzip",
+            )
+            if k in hi["phases"]
+        )
+        out.append(
+            (
+                f"cost per run does not grow from {sizes[0]:,} to {sizes[-1]:,} runs "
+                "(bulk phases, 25% noise allowed)",
+                worst_growth <= 1.25,
+                f"largest growth of cost per run: {worst_growth:.2f}x",
+            )
+        )
+    return out
+
+
+def render_report(data: dict) -> str:
+    """The markdown report (tables, targets) of a results document."""
+    results, prim = data["results"], data.get("primitives", {})
+    parts = [f"Measured {data['date']} on {data['machine']} by `{data['command']}`."]
+    if prim:
+        parts.append(
+            f"Floor measured in the same run: an atomic 200-byte write (temporary name, then "
+            f"rename) {_fmt_s(prim['atomic_write_200B_s'])}, a small-file read "
+            f"{_fmt_s(prim['small_read_s'])}."
+        )
+    for kind, keys in (("zarr", [k for k, _, _ in PHASES]), ("json", JSON_PHASES)):
+        ours = [r for r in results if r["variant"] == f"wfstore-{kind}"]
+        for o in sorted(ours, key=lambda r: r["runs"]):
+            base = _find(results, f"hpcflow-{kind}", o["runs"])
+            title = (
+                f"**{STORE_NAMES[kind]} store, {o['runs']:,} runs** "
+                f"({o['elements']:,} elements, {o['parameters']:,} parameters"
+            )
+            if o.get("max_calls"):
+                title += f"; one-commit phases timed over the first {o['max_calls']:,} calls"
+            title += ")"
+            rows = comparison_rows(base, o, keys)
+            header = CMP_HEADER if base else ["phase", "-", "wfstore", "-", "peak RSS MiB", "files"]
+            parts.append(title + "\n\n" + markdown_table(header, rows))
+    sizes = sorted({r["runs"] for r in results if r["variant"].endswith("zarr")})
+    if len(sizes) > 1:
+        rows = []
+        for key in (
+            "build",
+            "read_runs",
+            "read_params",
+            "rechunk_runs",
+            "rechunk_base",
+            "zip",
+            "read_zip",
+            "unzip",
+        ):
+            row = [PHASE_LABELS[key]]
+            for n in sizes:
+                cells = []
+                for v in ("hpcflow-zarr", "wfstore-zarr"):
+                    r = _find(results, v, n)
+                    ph = r["phases"].get(key) if r else None
+                    cells.append(_fmt_s(ph["seconds"] / r["runs"]) if ph and r else "-")
+                row.append(" / ".join(cells))
+            rows.append(row)
+        peak = ["peak RSS MiB (whole process)"]
+        for n in sizes:
+            cells = []
+            for v in ("hpcflow-zarr", "wfstore-zarr"):
+                r = _find(results, v, n)
+                cells.append(f"{r['peak_rss_mib']:.0f}" if r else "-")
+            peak.append(" / ".join(cells))
+        rows.append(peak)
+        parts.append(
+            "**Cost per run (hpcflow / wfstore), Zarr**\n\n"
+            + markdown_table(["phase"] + [f"{n:,} runs" for n in sizes], rows)
+        )
+    targets = check_targets(results, prim)
+    lines = [
+        f"* {'met' if ok else ('NOT met' if ok is False else 'not measured')}: {what} — {fig}"
+        for what, ok, fig in targets
+    ]
+    parts.append("**Targets**\n\n" + "\n".join(lines))
+    return "\n\n".join(parts) + "\n"
+
+
+def plot(data: dict, out: Path) -> bool:
+    """Time per run against number of runs (log-log); False if matplotlib is missing."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: no plot", file=sys.stderr)
+        return False
+    keys = [("build", "o"), ("read_runs", "s"), ("rechunk_runs", "^"), ("zip", "D")]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for variant, style in (("hpcflow-zarr", "--"), ("wfstore-zarr", "-")):
+        rs = sorted(
+            (r for r in data["results"] if r["variant"] == variant), key=lambda r: r["runs"]
+        )
+        if not rs:
+            continue
+        for key, marker in keys:
+            xs = [r["runs"] for r in rs if key in r["phases"]]
+            ys = [r["phases"][key]["seconds"] / r["runs"] * 1e6 for r in rs if key in r["phases"]]
+            ax.plot(xs, ys, style, marker=marker, label=f"{variant.split('-')[0]}: {key}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("number of runs")
+    ax.set_ylabel("time per run (us)")
+    ax.set_title("Zarr store: time per run (hpcflow 0.2.0a190 vs wfstore)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def update_readme(readme: Path, block: str) -> None:
+    """Replace the text between the bench markers of `readme` by `block`."""
+    text = readme.read_text()
+    if README_START not in text or README_END not in text:
+        raise SystemExit(f"error: {readme} has no {README_START} ... {README_END} block")
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    readme.write_text(f"{head}{README_START}\n{block}{README_END}{tail}")
+
+
+def report(data: dict, readme: Path | None, plot_path: Path | None) -> None:
+    md = render_report(data)
+    if plot_path is not None and plot(data, plot_path):
+        rel = os.path.relpath(plot_path, readme.parent if readme else REPO)
+        md += f"\n![time per run against number of runs]({rel})\n"
+    if readme is not None:
+        update_readme(readme, md)
+        print(f"updated {readme}", file=sys.stderr)
+
+
+def print_tables(data: dict) -> None:
+    results = data["results"]
+    prim = data.get("primitives")
+    if prim:
+        print(
+            f"atomic 200-byte write: {_fmt_s(prim['atomic_write_200B_s'])}   "
+            f"small-file read: {_fmt_s(prim['small_read_s'])}"
+        )
+    for r in sorted(results, key=lambda r: (r["variant"], r["runs"])):
+        if not r["variant"].startswith("wfstore"):
+            continue
+        kind = r["variant"].split("-")[1]
+        base = _find(results, f"hpcflow-{kind}", r["runs"])
+        keys = JSON_PHASES if kind == "json" else [k for k, _, _ in PHASES]
+        print(
+            f"\n{kind} store, {r['runs']:,} runs (peak RSS whole process: "
+            f"{r['peak_rss_mib']:.0f} MiB)"
+        )
+        print(text_table(CMP_HEADER, comparison_rows(base, r, keys)))
+    print()
+    for what, ok, fig in check_targets(results, prim or {}):
+        status = "met" if ok else ("NOT met" if ok is False else "not measured")
+        print(f"[{status}] {what}: {fig}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["worker"]:
+        return worker_main(argv[1:])
+    if argv[:1] == ["report"]:
+        ap = argparse.ArgumentParser(prog="compare.py report")
+        ap.add_argument("results", type=Path)
+        ap.add_argument("--readme", type=Path, default=REPO / "README.md")
+        ap.add_argument("--plot", type=Path, default=HERE / "results" / "time_per_run.png")
+        a = ap.parse_args(argv[1:])
+        data = json.loads(a.results.read_text())
+        print_tables(data)
+        report(data, a.readme, a.plot)
+        return 0
+    ap = argparse.ArgumentParser(
+        prog="compare.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--runs", type=int, default=10_000, help="runs of the comparison (10000)")
+    ap.add_argument("--json-runs", type=int, default=1_000, help="runs of the JSON stores (1000)")
+    ap.add_argument(
+        "--scale",
+        action="store_true",
+        help="also run wfstore's Zarr store at 100k and 1M runs (and hpcflow at 1k)",
+    )
+    ap.add_argument(
+        "--scale-runs", default="100000,1000000", help="sizes of --scale (comma separated)"
+    )
+    ap.add_argument(
+        "--scale-calls",
+        type=int,
+        default=2000,
+        help="one-commit calls timed per phase at the --scale sizes (2000)",
+    )
+    ap.add_argument(
+        "--json-calls",
+        type=int,
+        default=200,
+        help="one-commit calls timed per phase on the JSON stores (200)",
+    )
+    ap.add_argument("--wfstore-only", action="store_true", help="skip hpcflow's stores")
+    ap.add_argument("--no-json", action="store_true", help="skip the JSON stores")
+    ap.add_argument(
+        "--hpcflow-python",
+        default=DEFAULT_HPCFLOW_PYTHON,
+        help="Python with hpcflow-new2 0.2.0a190 (env WFSTORE_HPCFLOW_PYTHON)",
+    )
+    ap.add_argument("--tmp", type=Path, default=None, help="folder for the stores (a temp dir)")
+    ap.add_argument("--out", type=Path, default=HERE / "results" / "compare.json")
+    ap.add_argument("--readme", type=Path, default=REPO / "README.md")
+    ap.add_argument("--plot", type=Path, default=HERE / "results" / "time_per_run.png")
+    ap.add_argument(
+        "--full-phases-below",
+        type=int,
+        default=1_000_000,
+        help="at this many runs and more, stop after the rechunk of the runs (1000000)",
+    )
+    ap.add_argument("--only", help="run only these variants (comma separated, e.g. wfstore-zarr)")
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="run every variant this many times, interleaved, keeping each phase's best",
+    )
+    ap.add_argument("--no-readme", action="store_true", help="do not touch README.md or the plot")
+    args = ap.parse_args(argv)
+    if args.runs < RUNS_PER_ITER:
+        ap.error(f"--runs must be at least {RUNS_PER_ITER}")
+    if not args.wfstore_only and not Path(args.hpcflow_python).exists():
+        ap.error(
+            f"no engine Python at {args.hpcflow_python}; give --hpcflow-python or --wfstore-only"
+        )
+
+    plan: list[tuple[str, int, int | None]] = []
+    engines = ["wfstore"] if args.wfstore_only else ["hpcflow", "wfstore"]
+    if args.scale and not args.wfstore_only:
+        plan.append(("hpcflow-zarr", 1_000, None))
+    for e in engines:
+        plan.append((f"{e}-zarr", args.runs, None))
+    if not args.no_json:
+        for e in engines:
+            plan.append((f"{e}-json", args.json_runs, args.json_calls))
+    if args.scale:
+        plan.append(("wfstore-zarr", 1_000, None))
+        for n in (int(x) for x in args.scale_runs.split(",") if x):
+            plan.append(("wfstore-zarr", n, args.scale_calls))
+
+    if args.only:
+        keep = set(args.only.split(","))
+        plan = [p for p in plan if p[0] in keep]
+    cmd = "python benches/compare.py" + "".join(f" {a}" for a in argv)
+    prims: list[dict[str, float]] = []
+    runs: dict[tuple[str, int], list[dict]] = {}
+
+    def document() -> dict:
+        return {
+            "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs",
+            "command": cmd.strip(),
+            "primitives": {k: min(p[k] for p in prims) for k in prims[0]},
+            "results": [best_of(rs) for rs in runs.values()],
+        }
+
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp_root = Path(tempfile.mkdtemp(prefix="wfstore-bench-", dir=args.tmp))
+    try:
+        prims.append(time_primitives(tmp_root / "primitives"))
+        # the comparison repeated, interleaved so that load changes hit all variants
+        # alike; then the larger --scale sizes, once:
+        base = [p for p in plan if p[1] <= args.runs]
+        todo = base * args.repeat + [p for p in plan if p[1] > args.runs]
+        for v, n, c in todo:
+            stop = "rechunk_runs" if n >= args.full_phases_below else None
+            res = run_variant(v, n, tmp_root, args.hpcflow_python, c, stop)
+            runs.setdefault((v, n), []).append(res)
+            prims.append(time_primitives(tmp_root / "primitives"))
+            # partial results survive an interrupted run (``report`` reads them):
+            args.out.write_text(json.dumps(document(), indent=1) + "\n")
+    finally:
+        shutil.rmtree(tmp_root, ignore_errors=True)
+    data = document()
+    print_tables(data)
+    args.out.write_text(json.dumps(data, indent=1) + "\n")
+    print(f"results written to {args.out}", file=sys.stderr)
+    if not args.no_readme:
+        report(data, args.readme, args.plot)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""Behaviour kept by the speed-ups of the commit paths (issue 5): JSON resources
+encoded once per commit, and persistent counts read once per batch of additions."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fsspec.implementations.local import LocalFileSystem
+from store_dump import empty_workflow_kwargs
+from wfstore.persistence import JSONPersistentStore, ZarrPersistentStore
+from wfstore.persistence.resources import JSONFileStoreResource
+
+STORES = [JSONPersistentStore, ZarrPersistentStore]
+
+
+def _new(cls: type, path: Path) -> Any:
+    cls.write_empty_workflow(None, **empty_workflow_kwargs(str(path), LocalFileSystem()))
+    return cls(None, None, path)
+
+
+def _add_iter(store: Any) -> int:
+    t = store.add_task(store._get_num_total_tasks(), {"element_sets": []}, save=False)
+    e = store.add_element(t, 0, {}, {}, save=False)
+    return store.add_element_iteration(e, {}, [], save=False)
+
+
+def test_json_resource_writes_compact_json_readable_by_json(tmp_path: Path) -> None:
+    store = _new(JSONPersistentStore, tmp_path / "wk")
+    it = _add_iter(store)
+    run = store.add_EAR(it, 0, [0], {})
+    raw = (tmp_path / "wk" / "metadata.json").read_bytes()
+    doc = json.loads(raw)
+    assert len(doc["runs"]) == 1 and b"\n" not in raw
+    assert JSONPersistentStore(None, None, tmp_path / "wk").get_EARs([run])[0].id_ == run
+
+
+def test_json_commit_sees_changes_made_by_another_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store that wrote a file must not trust its own copy once another writer
+    (another process) changed the file: no change is lost and nothing unchanged is
+    written."""
+    path = tmp_path / "wk"
+    a = _new(JSONPersistentStore, path)
+    it = _add_iter(a)
+    r0 = a.add_EAR(it, 0, [0], {})  # a wrote metadata.json
+    b = JSONPersistentStore(None, None, path)
+    b.set_EAR_start(r0)  # another writer changes it
+    dumps: list[str] = []
+    orig = JSONFileStoreResource._dump
+    monkeypatch.setattr(
+        JSONFileStoreResource, "_dump", lambda s, d: (dumps.append(s.filename), orig(s, d))
+    )
+    with a.using_resource("metadata", "update"):
+        pass  # no change: nothing written, b's change kept
+    assert dumps == []
+    a.set_EAR_end(r0, 0, True)  # a's commit keeps b's start time
+    run = JSONPersistentStore(None, None, path).get_EARs([r0])[0]
+    assert run.start_time is not None and run.end_time is not None
+    assert dumps == ["metadata.json"]
+    with a.using_resource("metadata", "update"):
+        pass  # the file holds what a wrote last: still nothing written
+    assert dumps == ["metadata.json"]
+
+
+def test_json_resource_rewrites_an_engine_indented_file_only_when_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "wk"
+    _new(JSONPersistentStore, path)
+    meta = path / "metadata.json"
+    meta.write_text(json.dumps(json.loads(meta.read_text()), indent=2))  # as hpcflow writes
+    before = meta.read_bytes()
+    store = JSONPersistentStore(None, None, path)
+    with store.using_resource("metadata", "update"):
+        pass
+    assert meta.read_bytes() == before
+    with store.using_resource("metadata", "update") as md:
+        md["name"] = "renamed"
+    assert json.loads(meta.read_bytes())["name"] == "renamed"
+
+
+@pytest.mark.parametrize("cls", STORES, ids=["json", "zarr"])
+def test_batch_of_additions_reads_persistent_counts_once(
+    tmp_path: Path, cls: type, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = _new(cls, tmp_path / "wk")
+    calls: list[str] = []
+    for name in ("_get_num_persistent_EARs", "_get_num_persistent_parameters"):
+        orig = getattr(store, name)
+        monkeypatch.setattr(store, name, lambda o=orig, n=name: (calls.append(n), o())[1])
+    it = _add_iter(store)
+    runs = [store.add_EAR(it, 0, [0], {}, save=False) for _ in range(20)]
+    params = [store.add_set_parameter(i, {"type": "x"}, save=False) for i in range(20)]
+    assert runs == list(range(20)) and params == list(range(20))
+    assert sorted(calls) == ["_get_num_persistent_EARs", "_get_num_persistent_parameters"]
+    store.save()
+    assert len(store.get_EARs(range(20))) == 20
+
+
+@pytest.mark.parametrize("cls", STORES, ids=["json", "zarr"])
+def test_ids_follow_what_another_store_committed(tmp_path: Path, cls: type) -> None:
+    """Counts are re-read once nothing is pending, so IDs follow rows another process
+    committed in between."""
+    path = tmp_path / "wk"
+    a = _new(cls, path)
+    it = _add_iter(a)
+    assert [a.add_EAR(it, 0, [0], {}, save=False) for _ in range(2)] == [0, 1]
+    a.save()
+    b = cls(None, None, path)
+    assert b.add_EAR(it, 1, [0], {}) == 2
+    assert b.add_set_parameter(5, {"type": "x"}) == 0
+    assert a.add_EAR(it, 2, [0], {}) == 3
+    assert a.add_set_parameter(6, {"type": "x"}) == 1
+    runs = cls(None, None, path).get_EARs(range(4))
+    assert [r.action_idx for r in runs] == [0, 0, 1, 2]
+
+
+@pytest.mark.parametrize(
+    "text", ["2026-11-25 10:00:00.000000", "2024-02-29 23:59:59.999999", "0001-01-01 00:00:00.5"]
+)
+def test_timestamps_in_the_engine_format_decode_as_strptime_does(text: str) -> None:
+    from datetime import datetime, timezone
+
+    from wfstore.persistence.items import decode_timestamp
+
+    fmt = "%Y-%m-%d %H:%M:%S.%f"
+    want = datetime.strptime(text, fmt).replace(tzinfo=timezone.utc).astimezone()
+    assert decode_timestamp(text, fmt) == want
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["2026-11-25T10:00:00.000000", "2026-13-25 10:00:00.000000", "2026-11-25 10:00:00.00000x",
+     "2026-11-25 10:00:00.00+000"],
+)
+def test_malformed_timestamps_are_refused_as_strptime_refuses_them(text: str) -> None:
+    from wfstore.persistence.items import decode_timestamp
+
+    with pytest.raises(ValueError):
+        decode_timestamp(text, "%Y-%m-%d %H:%M:%S.%f")
