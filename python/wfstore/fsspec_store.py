@@ -16,8 +16,10 @@ Writes over fsspec are atomic where the file system allows it (``write_mode``):
 ``"rename"``
     the bytes are written under a temporary name in the key's folder
     (``.wfstore-tmp-<uuid>-<name>``), which is then renamed over the key (``fs.mv``;
-    SFTP uses the server's POSIX rename, which replaces the target atomically).
-    The default for every file system that is not an object store.
+    SFTP uses the server's POSIX rename, which replaces the target atomically; a
+    server without OpenSSH's ``posix-rename`` extension makes every write fail with
+    ``StoreIOError``: use ``"direct"`` there). The default for every file system that
+    is not an object store.
 ``"direct"``
     the bytes are written straight to the key. Used for object stores and the memory
     file system, whose puts replace an object whole (readers see the old or the new
