@@ -148,6 +148,9 @@ def test_missing_sshd_skips_only_outside_ci(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.delenv("CI", raising=False)
     with pytest.raises(pytest.skip.Exception, match="sshd"):
         unavailable("sshd")
+    monkeypatch.setenv("CI", "false")
+    with pytest.raises(pytest.skip.Exception, match="sshd"):
+        unavailable("sshd")
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="sshd is required under CI"):
         unavailable("sshd")

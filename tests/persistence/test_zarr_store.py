@@ -20,6 +20,7 @@ from wfstore.errors import (
     ParameterEncodeError,
     ReadOnlyStoreError,
     RechunkError,
+    StoreIOError,
     StorePathError,
     UnsupportedStoreOperationError,
 )
@@ -120,6 +121,16 @@ def test_empty_layout_replaced_and_bad_compressor(backend: Backend) -> None:
             None, **{**kw, "wk_path": backend.path("x")}, compressor="lzma"
         )
     assert not backend.exists(backend.path("x"))
+
+
+def test_missing_store_is_named(backend: Backend) -> None:
+    path = backend.path("nothing_here")
+    with pytest.raises(StorePathError, match="nothing_here"):
+        ZarrPersistentStore(None, None, path, backend.fs).get_name()
+    archive = backend.path("nothing.zip")
+    with pytest.raises(StoreIOError, match=r"nothing\.zip"):
+        ZarrZipPersistentStore(None, None, archive, backend.fs).get_name()
+    assert not backend.exists(path) and not backend.exists(archive)
 
 
 # --- round trips -------------------------------------------------------------------

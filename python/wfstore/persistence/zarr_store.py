@@ -324,7 +324,12 @@ class ZarrPersistentStore(
         return _core.ObjectArray.open(self.core_store, path, write_empty_chunks)
 
     def _load_root_attrs(self) -> dict[str, Any]:
-        return self.core_store.read_attrs("")
+        attrs = self.core_store.read_attrs("")
+        if not attrs and self.core_store.get(".zgroup") is None:
+            raise StorePathError(
+                f"No Zarr workflow store at {self.core_store.location!r} (no root group)."
+            )
+        return attrs
 
     def _dump_root_attrs(self, attrs: dict[str, Any]) -> None:
         self.core_store.write_attrs("", attrs)
