@@ -61,6 +61,7 @@ __all__ = [
     "core_zip_store",
     "default_write_mode",
     "is_local_fs",
+    "resolve",
     "strip_path",
     "write_bytes",
 ]
@@ -99,6 +100,25 @@ def strip_path(fs: AbstractFileSystem, path: str | os.PathLike[str]) -> str:
     if is_local_fs(fs) and "://" not in text:
         return text
     return str(fs._strip_protocol(text))
+
+
+def resolve(
+    fs: AbstractFileSystem | None, path: str | os.PathLike[str]
+) -> tuple[AbstractFileSystem, str]:
+    """The file system and path of a store: `fs` if given, else the file system of
+    `path` when it is a URL (``ssh://user@host/path``; options such as keys come from
+    fsspec's configuration), else the local file system; `path` as a path on it."""
+    if fs is None:
+        text = os.fspath(path)
+        if "://" in text:
+            import fsspec.core
+
+            fs, _ = fsspec.core.url_to_fs(text)
+        else:
+            from fsspec.implementations.local import LocalFileSystem
+
+            fs = LocalFileSystem()
+    return fs, strip_path(fs, path)
 
 
 def _url(fs: AbstractFileSystem, path: str) -> str:

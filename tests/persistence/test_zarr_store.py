@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import zarr
 from backends import Backend
+from fsspec.implementations.memory import MemoryFileSystem
 from store_dump import dump_store, empty_workflow_kwargs, normalise, run_scenario
 from wfstore.errors import (
     InvalidArgumentError,
@@ -24,7 +25,11 @@ from wfstore.errors import (
     StorePathError,
     UnsupportedStoreOperationError,
 )
-from wfstore.persistence import ZarrPersistentStore, ZarrZipPersistentStore
+from wfstore.persistence import (
+    JSONPersistentStore,
+    ZarrPersistentStore,
+    ZarrZipPersistentStore,
+)
 from wfstore.persistence.zarr_store import guess_chunks
 
 
@@ -478,3 +483,20 @@ def test_copy_delete_and_replaced_dirs(
     assert _dump(zcopy, ZarrZipPersistentStore) == before
     zstore.delete_no_confirm()
     assert not Path(archive).exists()
+
+
+def test_url_paths_without_a_file_system() -> None:
+    """Stores made and opened by URL alone (``fs=None``) live on the URL's file system."""
+    fs = fsspec.filesystem("memory")
+    root = f"/wfstore-test-{uuid.uuid4().hex}"
+    try:
+        for cls, name in ((ZarrPersistentStore, "zarr"), (JSONPersistentStore, "json")):
+            url = f"memory://{root}/{name}"
+            cls.write_empty_workflow(None, **empty_workflow_kwargs(url, None))
+            store = cls(None, None, url)
+            assert isinstance(store.fs, MemoryFileSystem) and store.path == f"{root}/{name}"
+            p = store.add_set_parameter({"k": (1,)}, {"type": "x"})
+            assert cls(None, None, url).get_parameters([p])[0].data == {"k": (1,)}
+        assert fs.isfile(f"{root}/zarr/.zgroup") and fs.isfile(f"{root}/json/metadata.json")
+    finally:
+        fs.rm(root, recursive=True)

@@ -27,9 +27,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Literal, TypeVar, overload
 
-import fsspec.core
 from fsspec import AbstractFileSystem
-from fsspec.implementations.local import LocalFileSystem
 
 from ..errors import (
     MissingParameterData,
@@ -42,7 +40,7 @@ from ..errors import (
     StorePathError,
     StoreResourceError,
 )
-from ..fsspec_store import strip_path
+from ..fsspec_store import resolve
 from .items import (
     PARAM_DATA_NOT_SET,
     PersistentStoreFeatures,
@@ -134,12 +132,10 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
     ) -> None:
         self._app = app
         self._workflow = workflow
-        if fs is None and "://" in str(path):
-            # a URL such as ssh://user@host/path or memory://path: its file system.
-            fs, path = fsspec.core.url_to_fs(str(path))
-        self.fs: AbstractFileSystem = fs if fs is not None else LocalFileSystem()
-        #: The store's path on its file system (a URL is reduced to its path).
-        self.path = strip_path(self.fs, path)
+        # `path` may be a URL (ssh://user@host/path, memory://path): with fs=None, its
+        # file system is used; the store's path is the path on its file system.
+        self.fs: AbstractFileSystem
+        self.fs, self.path = resolve(fs, path)
         if not hasattr(self, "_resources"):
             self._resources = {}
         self._pending: PendingChanges[

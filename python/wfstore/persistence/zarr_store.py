@@ -42,7 +42,6 @@ from typing import Any, ClassVar
 
 import numpy as np
 from fsspec import AbstractFileSystem
-from fsspec.implementations.local import LocalFileSystem
 
 from .. import _core
 from ..errors import (
@@ -58,7 +57,7 @@ from ..errors import (
     StorePathError,
     UnsupportedStoreOperationError,
 )
-from ..fsspec_store import core_store, strip_path
+from ..fsspec_store import core_store, resolve
 from .base import (
     JSONDocument,
     LoopDescriptor,
@@ -389,14 +388,13 @@ class ZarrPersistentStore(
         `compressor` (``"blosc"``, ``"zstd"`` or None) and `compressor_kwargs` (e.g.
         ``{"cname": "zstd", "clevel": 3}``) apply to the metadata and parameter arrays.
         """
-        fs = fs if fs is not None else LocalFileSystem()
+        fs, wk_path = resolve(fs, wk_path)
         if compressor is not None:
             compressor = compressor.lower()
             if compressor not in ("blosc", "zstd"):
                 raise StorePathError(
                     f"Unknown compressor {compressor!r}; expected 'blosc', 'zstd' or None."
                 )
-        wk_path = strip_path(fs, wk_path)
         try:
             exists = fs.exists(f"{wk_path.rstrip('/')}/.zgroup")
             if not exists:
