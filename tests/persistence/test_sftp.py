@@ -9,6 +9,8 @@ special to remote stores: archives read in place, ``ssh://`` URLs, errors.
 from __future__ import annotations
 
 import enum
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -154,3 +156,30 @@ def test_missing_sshd_skips_only_outside_ci(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="sshd is required under CI"):
         unavailable("sshd")
+
+
+def test_threads_share_one_sftp_connection(sftp_fs: Any, tmp_path: Path) -> None:
+    """Stores on one SFTP file system, used from several threads at once (each store
+    also reading chunks from the core's threads), share its connection safely."""
+    expected = _dump(_local_scenario_store(tmp_path / "wk"))
+    archive = ZarrPersistentStore(None, None, tmp_path / "wk").zip(str(tmp_path / "wk.zip"))
+    results: list[Any] = []
+
+    def read(i: int) -> None:
+        try:
+            if i % 2:
+                store: Any = ZarrZipPersistentStore(None, None, archive, sftp_fs)
+            else:
+                store = ZarrPersistentStore(None, None, str(tmp_path / "wk"), sftp_fs)
+            results.append(_dump(store))
+        except BaseException as exc:  # reported by the assertion below
+            results.append(exc)
+
+    threads = [threading.Thread(target=read, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 60
+    for t in threads:
+        t.join(timeout=max(0.0, deadline - time.monotonic()))
+    assert not any(t.is_alive() for t in threads), "threads deadlocked on the connection"
+    assert len(results) == 4 and all(r == expected for r in results)
