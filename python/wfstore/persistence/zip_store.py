@@ -1,8 +1,10 @@
 """The read-only Zarr zip store, format-compatible with hpcflow 0.2.0a190's zip store.
 
 A zip store is a Zarr store written into a zip archive with its keys at the archive's
-root (as :meth:`ZarrPersistentStore.zip` writes it). It is read in place through the
-Rust core (``Store.zip``); it cannot be changed, only unzipped into a Zarr store.
+root (as :meth:`ZarrPersistentStore.zip` writes it). It is read in place: by the Rust
+core on the local file system (``Store.zip``), through a file object of any other fsspec
+file system (``Store.fsspec_zip``; entries still decoded by the core). It cannot be
+changed, only unzipped into a Zarr store.
 """
 
 from __future__ import annotations
