@@ -57,7 +57,7 @@ from ..errors import (
     StorePathError,
     UnsupportedStoreOperationError,
 )
-from ..fsspec_store import core_store, resolve
+from ..fsspec_store import core_store, io_lock, resolve
 from .base import (
     JSONDocument,
     LoopDescriptor,
@@ -987,7 +987,8 @@ class ZarrPersistentStore(
             _core.zip_dir(self.path, tmp, exclude, progress=self._progress(False, "zip"))
         else:
             with tempfile.TemporaryDirectory(prefix=".wfstore-zip-", dir=dst.parent) as local:
-                self._download(local, exclude)
+                with io_lock(self.fs):
+                    self._download(local, exclude)
                 _core.zip_dir(local, tmp, exclude, progress=self._progress(False, "zip"))
         os.replace(tmp, dst)
         return str(dst)

@@ -17,7 +17,7 @@ from typing import Any, ClassVar, NoReturn
 
 from .. import _core
 from ..errors import ReadOnlyStoreError, StoreIOError, UnsupportedStoreOperationError
-from ..fsspec_store import core_zip_store
+from ..fsspec_store import core_zip_store, io_lock
 from .items import PersistentStoreFeatures
 from .resources import is_local_fs
 from .zarr_store import ZarrPersistentStore
@@ -169,7 +169,8 @@ class ZarrZipPersistentStore(ZarrPersistentStore):
         with tempfile.TemporaryDirectory(prefix=".wfstore-unzip-", dir=dst.parent) as local:
             archive = os.path.join(local, "store.zip")
             try:
-                self.fs.get_file(self.path, archive)
+                with io_lock(self.fs):
+                    self.fs.get_file(self.path, archive)
             except Exception as exc:
                 raise StoreIOError(0, f"cannot copy {self.path!r}: {exc}", self.path) from exc
             _core.unzip(archive, dst)
