@@ -9,6 +9,7 @@ special to remote stores: archives read in place, ``ssh://`` URLs, errors.
 from __future__ import annotations
 
 import enum
+import json
 import threading
 import time
 from pathlib import Path
@@ -22,6 +23,7 @@ from backends import Backend
 from fsspec.implementations.local import LocalFileSystem
 from sshd_server import SSHServer, unavailable
 from store_dump import dump_store, empty_workflow_kwargs, normalise, run_scenario
+from test_zarr_engine_roundtrip import _engine, _write_with_wfstore
 from wfstore.errors import ReadOnlyStoreError, StoreError, StoreIOError
 from wfstore.persistence import (
     JSONPersistentStore,
@@ -183,3 +185,22 @@ def test_threads_share_one_sftp_connection(sftp_fs: Any, tmp_path: Path) -> None
         t.join(timeout=max(0.0, deadline - time.monotonic()))
     assert not any(t.is_alive() for t in threads), "threads deadlocked on the connection"
     assert len(results) == 4 and all(r == expected for r in results)
+
+
+def test_engine_reads_stores_written_over_sftp(
+    sftp_fs: Any, tmp_path: Path, side_python: Path
+) -> None:
+    """A Zarr store written and rechunked over SFTP, and its zip archive, read the same
+    through hpcflow 0.2.0a190's own store classes as through wfstore's."""
+    path = tmp_path / "remote"
+    store = _write_with_wfstore(path, sftp_fs)
+    store.rechunk_runs(status=False)
+    ours = dump_store(ZarrPersistentStore(None, None, str(path), sftp_fs), "zarr")
+    engine = json.loads(_engine(side_python, "read", str(path), "zarr"))
+    assert normalise(engine) == normalise(ours)
+    assert engine["counts"]["runs"] == 5 and (path / "metadata" / "runs.bak").is_dir()
+
+    archive = store.zip(str(tmp_path / "remote.zip"))  # a local archive, as the engine
+    engine_zip = json.loads(_engine(side_python, "read", archive, "zip"))
+    ours["kind"] = "zip"
+    assert normalise(engine_zip) == normalise(ours)
