@@ -126,7 +126,12 @@ def resolve(
 
 
 def _url(fs: AbstractFileSystem, path: str) -> str:
-    """`path` as a URL naming its file system (``memory:///wk``, ``sftp:///wk``)."""
+    """`path` as a URL naming its file system and host if any (``memory:///wk``,
+    ``sftp://host/wk``)."""
+    host = getattr(fs, "host", None)
+    if isinstance(host, str) and host:
+        proto = sorted(_protocols(fs))[0]
+        return f"{proto}://{host}/{path.lstrip('/')}"
     try:
         return str(fs.unstrip_protocol(path))
     except Exception:  # only used for messages

@@ -133,8 +133,9 @@ def test_sftp_errors_name_the_path(sshd: SSHServer, tmp_path: Path) -> None:
     fs = sshd.fs()
     try:
         missing = str(tmp_path / "missing.zip")
-        with pytest.raises(StoreIOError, match=r"missing\.zip"):
+        with pytest.raises(StoreIOError, match=r"missing\.zip") as info:
             ZarrZipPersistentStore(None, None, missing, fs).get_name()
+        assert f"sftp://127.0.0.1{missing}" in str(info.value)  # names host and path
         (tmp_path / "bad.zip").write_bytes(b"not a zip archive")
         with pytest.raises(StoreError, match=r"bad\.zip"):
             ZarrZipPersistentStore(None, None, str(tmp_path / "bad.zip"), fs).get_name()
