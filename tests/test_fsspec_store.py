@@ -4,6 +4,7 @@ Python exceptions passed through, parallel chunk work calling back into Python."
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import uuid
 import zipfile
@@ -31,6 +32,7 @@ from wfstore.fsspec_store import (
     FsspecKeyValueStore,
     FsspecZipKeyValueStore,
     default_write_mode,
+    io_lock,
 )
 
 
@@ -207,3 +209,21 @@ def test_zip_archive_over_fsspec(tmp_path: Path, mem: Any) -> None:
     with pytest.raises(StoreIOError, match=r"nothing\.zip") as info:
         Store.fsspec_zip(fs, f"{root}/nothing.zip")
     assert isinstance(info.value, StoreError) and info.value.errno == 2
+
+
+def test_io_lock_per_file_system(tmp_path: Path) -> None:
+    class AsyncMemory(MemoryFileSystem):
+        async_impl = True
+
+    mem_fs = MemoryFileSystem()
+    dir_fs = DirFileSystem(str(tmp_path), fs=LocalFileSystem())
+    # every store on one synchronous file system shares its lock (an RLock):
+    assert io_lock(mem_fs) is io_lock(mem_fs) is not io_lock(dir_fs)
+    # a wrapper shares the lock of the file system it wraps:
+    assert io_lock(DirFileSystem("/x", fs=mem_fs)) is io_lock(mem_fs)
+    a, b = FsspecKeyValueStore(dir_fs, "a"), FsspecKeyValueStore(dir_fs, "b")
+    assert a._lock is b._lock is io_lock(dir_fs)
+    with io_lock(dir_fs), io_lock(dir_fs):  # re-entrant
+        pass
+    # asynchronous file systems are thread-safe: no lock
+    assert isinstance(io_lock(AsyncMemory(skip_instance_cache=True)), contextlib.nullcontext)

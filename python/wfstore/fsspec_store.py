@@ -16,8 +16,10 @@ Writes over fsspec are atomic where the file system allows it (``write_mode``):
 ``"rename"``
     the bytes are written under a temporary name in the key's folder
     (``.wfstore-tmp-<uuid>-<name>``), which is then renamed over the key (``fs.mv``;
-    SFTP uses the server's POSIX rename, which replaces the target atomically).
-    The default for every file system that is not an object store.
+    SFTP uses the server's POSIX rename, which replaces the target atomically; a
+    server without OpenSSH's ``posix-rename`` extension makes every write fail with
+    ``StoreIOError``: use ``"direct"`` there). The default for every file system that
+    is not an object store.
 ``"direct"``
     the bytes are written straight to the key. Used for object stores and the memory
     file system, whose puts replace an object whole (readers see the old or the new
@@ -31,12 +33,14 @@ archive, :class:`~wfstore.errors.ReadOnlyStoreError` for writes to an archive.
 
 from __future__ import annotations
 
+import contextlib
 import errno as _errno
 import os
 import threading
 import uuid
 import zipfile
-from typing import TYPE_CHECKING
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any
 
 from fsspec import AbstractFileSystem
 
@@ -58,7 +62,9 @@ __all__ = [
     "core_store",
     "core_zip_store",
     "default_write_mode",
+    "io_lock",
     "is_local_fs",
+    "resolve",
     "strip_path",
     "write_bytes",
 ]
@@ -72,6 +78,7 @@ _DIRECT_PROTOCOLS = frozenset(
 #: Largest archive entry read into memory (as the Rust core caps it).
 MAX_ENTRY_SIZE = 1 << 30
 _TMP_PREFIX = ".wfstore-tmp-"
+_LOCK_ATTR = "_wfstore_io_lock"
 
 
 def is_local_fs(fs: AbstractFileSystem | None) -> bool:
@@ -99,8 +106,32 @@ def strip_path(fs: AbstractFileSystem, path: str | os.PathLike[str]) -> str:
     return str(fs._strip_protocol(text))
 
 
+def resolve(
+    fs: AbstractFileSystem | None, path: str | os.PathLike[str]
+) -> tuple[AbstractFileSystem, str]:
+    """The file system and path of a store: `fs` if given, else the file system of
+    `path` when it is a URL (``ssh://user@host/path``; options such as keys come from
+    fsspec's configuration), else the local file system; `path` as a path on it."""
+    if fs is None:
+        text = os.fspath(path)
+        if "://" in text:
+            import fsspec.core
+
+            fs, _ = fsspec.core.url_to_fs(text)
+        else:
+            from fsspec.implementations.local import LocalFileSystem
+
+            fs = LocalFileSystem()
+    return fs, strip_path(fs, path)
+
+
 def _url(fs: AbstractFileSystem, path: str) -> str:
-    """`path` as a URL naming its file system (``memory:///wk``, ``sftp:///wk``)."""
+    """`path` as a URL naming its file system and host if any (``memory:///wk``,
+    ``sftp://host/wk``)."""
+    host = getattr(fs, "host", None)
+    if isinstance(host, str) and host:
+        proto = sorted(_protocols(fs))[0]
+        return f"{proto}://{host}/{path.lstrip('/')}"
     try:
         return str(fs.unstrip_protocol(path))
     except Exception:  # only used for messages
@@ -184,18 +215,44 @@ def write_bytes(
     on failure (and leave no temporary file behind)."""
     mode = _check_mode(write_mode, fs)
     try:
-        _put(fs, path, payload, mode, make_parent=True)
+        with io_lock(fs):
+            _put(fs, path, payload, mode, make_parent=True)
     except Exception as exc:
         raise _io_error("write", _url(fs, path), exc) from exc
+
+
+def io_lock(fs: AbstractFileSystem) -> AbstractContextManager[Any]:
+    """The lock serialising wfstore's calls to `fs` (one per file-system instance, the
+    wrapped one for wrappers such as ``DirFileSystem``), or no lock for asynchronous
+    file systems, whose sync calls are thread-safe."""
+    base = _innermost(fs)
+    if getattr(base, "async_impl", False):
+        return contextlib.nullcontext()
+    lock = base.__dict__.get(_LOCK_ATTR)
+    if lock is None:
+        lock = base.__dict__.setdefault(_LOCK_ATTR, threading.RLock())  # atomic
+    return lock
+
+
+def _innermost(fs: AbstractFileSystem) -> AbstractFileSystem:
+    """The file system that a wrapper such as ``DirFileSystem`` delegates to."""
+    seen = set()
+    while isinstance(getattr(fs, "fs", None), AbstractFileSystem) and id(fs) not in seen:
+        seen.add(id(fs))
+        fs = fs.fs
+    return fs
 
 
 class FsspecKeyValueStore:
     """The keys of a Zarr store in the folder `root` of the fsspec file system `fs`,
     for :meth:`wfstore._core.Store.from_python`.
 
-    Calls are serialised with a lock (file-system clients such as paramiko's SFTP
-    client are not meant to be shared by threads), so the core's parallel chunk work
-    overlaps with I/O only in its Rust parts.
+    Calls to a synchronous file system are serialised with a lock shared by every
+    store on that file-system instance (clients such as paramiko's SFTP client are not
+    meant to be shared by threads), so the core's parallel chunk work overlaps with I/O
+    only in its Rust parts; asynchronous file systems (``async_impl``, e.g. s3fs,
+    sshfs), whose calls are marshalled onto their own event loop, are called
+    concurrently.
     """
 
     read_only = False
@@ -207,7 +264,7 @@ class FsspecKeyValueStore:
         self.root = strip_path(fs, root).rstrip("/") or "/"
         self.write_mode = _check_mode(write_mode, fs)
         self.location = _url(fs, self.root)
-        self._lock = threading.RLock()
+        self._lock = io_lock(fs)
         self._dirs: set[str] = set()
 
     def __repr__(self) -> str:
@@ -283,7 +340,8 @@ class FsspecZipKeyValueStore:
     system `fs`, read in place through a file object of `fs` (read-only), for
     :meth:`wfstore._core.Store.from_python`.
 
-    Entries are read one at a time under a lock (the archive shares one file object).
+    Entries are read one at a time under a lock (the archive shares one file object;
+    the lock is the file system's :func:`io_lock` for synchronous file systems).
     """
 
     read_only = True
@@ -292,23 +350,27 @@ class FsspecZipKeyValueStore:
         self.fs = fs
         self.path = strip_path(fs, archive)
         self.location = _url(fs, self.path)
-        self._lock = threading.RLock()
-        try:
-            self._fh = fs.open(self.path, "rb")
-        except FileNotFoundError as exc:
-            raise StoreIOError(
-                _errno.ENOENT, f"zip archive {self.location} does not exist", self.location
-            ) from exc
-        except Exception as exc:
-            raise _io_error("open", self.location, exc) from exc
-        try:
-            self._zip = zipfile.ZipFile(self._fh)
-            infos = self._zip.infolist()
-        except Exception as exc:
-            self._fh.close()
-            raise ZipArchiveError(
-                f"zip archive {self.location}: cannot be read ({type(exc).__name__}: {exc})"
-            ) from exc
+        # one shared file object: reads are serialised even on asynchronous file systems
+        self._lock: AbstractContextManager[Any] = (
+            threading.RLock() if getattr(_innermost(fs), "async_impl", False) else io_lock(fs)
+        )
+        with self._lock:
+            try:
+                self._fh = fs.open(self.path, "rb")
+            except FileNotFoundError as exc:
+                raise StoreIOError(
+                    _errno.ENOENT, f"zip archive {self.location} does not exist", self.location
+                ) from exc
+            except Exception as exc:
+                raise _io_error("open", self.location, exc) from exc
+            try:
+                self._zip = zipfile.ZipFile(self._fh)
+                infos = self._zip.infolist()
+            except Exception as exc:
+                self._fh.close()
+                raise ZipArchiveError(
+                    f"zip archive {self.location}: cannot be read ({type(exc).__name__}: {exc})"
+                ) from exc
         self._entries: dict[str, zipfile.ZipInfo] = {}
         self._children: dict[str, set[str]] = {}
         for info in infos:

@@ -25,9 +25,14 @@ import pytest
 SSHD_CANDIDATES = ("/usr/sbin/sshd", "/usr/local/sbin/sshd")
 
 
+def under_ci() -> bool:
+    """Whether the environment variable ``CI`` is set to a true value."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
 def unavailable(what: str) -> None:
     """Skip for a missing tool, or fail under CI (where scripts/test.sh installs it)."""
-    if os.environ.get("CI"):
+    if under_ci():
         pytest.fail(f"{what} is required under CI (scripts/test.sh provides it)")
     pytest.skip(f"{what} is not available")
 

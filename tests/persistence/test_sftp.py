@@ -9,6 +9,9 @@ special to remote stores: archives read in place, ``ssh://`` URLs, errors.
 from __future__ import annotations
 
 import enum
+import json
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +23,7 @@ from backends import Backend
 from fsspec.implementations.local import LocalFileSystem
 from sshd_server import SSHServer, unavailable
 from store_dump import dump_store, empty_workflow_kwargs, normalise, run_scenario
+from test_zarr_engine_roundtrip import _engine, _write_with_wfstore
 from wfstore.errors import ReadOnlyStoreError, StoreError, StoreIOError
 from wfstore.persistence import (
     JSONPersistentStore,
@@ -129,8 +133,9 @@ def test_sftp_errors_name_the_path(sshd: SSHServer, tmp_path: Path) -> None:
     fs = sshd.fs()
     try:
         missing = str(tmp_path / "missing.zip")
-        with pytest.raises(StoreIOError, match=r"missing\.zip"):
+        with pytest.raises(StoreIOError, match=r"missing\.zip") as info:
             ZarrZipPersistentStore(None, None, missing, fs).get_name()
+        assert f"sftp://127.0.0.1{missing}" in str(info.value)  # names host and path
         (tmp_path / "bad.zip").write_bytes(b"not a zip archive")
         with pytest.raises(StoreError, match=r"bad\.zip"):
             ZarrZipPersistentStore(None, None, str(tmp_path / "bad.zip"), fs).get_name()
@@ -148,6 +153,55 @@ def test_missing_sshd_skips_only_outside_ci(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.delenv("CI", raising=False)
     with pytest.raises(pytest.skip.Exception, match="sshd"):
         unavailable("sshd")
+    monkeypatch.setenv("CI", "false")
+    with pytest.raises(pytest.skip.Exception, match="sshd"):
+        unavailable("sshd")
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="sshd is required under CI"):
         unavailable("sshd")
+
+
+def test_threads_share_one_sftp_connection(sftp_fs: Any, tmp_path: Path) -> None:
+    """Stores on one SFTP file system, used from several threads at once (each store
+    also reading chunks from the core's threads), share its connection safely."""
+    expected = _dump(_local_scenario_store(tmp_path / "wk"))
+    archive = ZarrPersistentStore(None, None, tmp_path / "wk").zip(str(tmp_path / "wk.zip"))
+    results: list[Any] = []
+
+    def read(i: int) -> None:
+        try:
+            if i % 2:
+                store: Any = ZarrZipPersistentStore(None, None, archive, sftp_fs)
+            else:
+                store = ZarrPersistentStore(None, None, str(tmp_path / "wk"), sftp_fs)
+            results.append(_dump(store))
+        except BaseException as exc:  # reported by the assertion below
+            results.append(exc)
+
+    threads = [threading.Thread(target=read, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 60
+    for t in threads:
+        t.join(timeout=max(0.0, deadline - time.monotonic()))
+    assert not any(t.is_alive() for t in threads), "threads deadlocked on the connection"
+    assert len(results) == 4 and all(r == expected for r in results)
+
+
+def test_engine_reads_stores_written_over_sftp(
+    sftp_fs: Any, tmp_path: Path, side_python: Path
+) -> None:
+    """A Zarr store written and rechunked over SFTP, and its zip archive, read the same
+    through hpcflow 0.2.0a190's own store classes as through wfstore's."""
+    path = tmp_path / "remote"
+    store = _write_with_wfstore(path, sftp_fs)
+    store.rechunk_runs(status=False)
+    ours = dump_store(ZarrPersistentStore(None, None, str(path), sftp_fs), "zarr")
+    engine = json.loads(_engine(side_python, "read", str(path), "zarr"))
+    assert normalise(engine) == normalise(ours)
+    assert engine["counts"]["runs"] == 5 and (path / "metadata" / "runs.bak").is_dir()
+
+    archive = store.zip(str(tmp_path / "remote.zip"))  # a local archive, as the engine
+    engine_zip = json.loads(_engine(side_python, "read", archive, "zip"))
+    ours["kind"] = "zip"
+    assert normalise(engine_zip) == normalise(ours)

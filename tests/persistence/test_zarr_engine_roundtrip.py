@@ -75,8 +75,10 @@ def _engine(side_python: Path, *args: str) -> str:
     return proc.stdout
 
 
-def _write_with_wfstore(path: Path, **kwargs: Any) -> ZarrPersistentStore:
-    fs = LocalFileSystem()
+def _write_with_wfstore(path: Path, fs: Any = None, **kwargs: Any) -> ZarrPersistentStore:
+    """The engine scenario plus numpy parameters, written by wfstore on `fs` (local if
+    None)."""
+    fs = fs if fs is not None else LocalFileSystem()
     ZarrPersistentStore.write_empty_workflow(None, **empty_workflow_kwargs(str(path), fs), **kwargs)
     store = ZarrPersistentStore(None, None, path, fs)
     store.run_dir_snapshot = lambda: {"data": {}}

@@ -4,7 +4,6 @@ unzip and path operations. zarr-python 2.17.2 is used as an oracle of the layout
 from __future__ import annotations
 
 import enum
-import json
 import uuid
 import zipfile
 from pathlib import Path
@@ -15,15 +14,22 @@ import numpy as np
 import pytest
 import zarr
 from backends import Backend
-from fsspec.implementations.local import LocalFileSystem
+from fsspec.implementations.memory import MemoryFileSystem
 from store_dump import dump_store, empty_workflow_kwargs, normalise, run_scenario
 from wfstore.errors import (
+    InvalidArgumentError,
     ParameterEncodeError,
     ReadOnlyStoreError,
+    RechunkError,
+    StoreIOError,
     StorePathError,
     UnsupportedStoreOperationError,
 )
-from wfstore.persistence import ZarrPersistentStore, ZarrZipPersistentStore
+from wfstore.persistence import (
+    JSONPersistentStore,
+    ZarrPersistentStore,
+    ZarrZipPersistentStore,
+)
 from wfstore.persistence.zarr_store import guess_chunks
 
 
@@ -120,6 +126,16 @@ def test_empty_layout_replaced_and_bad_compressor(backend: Backend) -> None:
             None, **{**kw, "wk_path": backend.path("x")}, compressor="lzma"
         )
     assert not backend.exists(backend.path("x"))
+
+
+def test_missing_store_is_named(backend: Backend) -> None:
+    path = backend.path("nothing_here")
+    with pytest.raises(StorePathError, match="nothing_here"):
+        ZarrPersistentStore(None, None, path, backend.fs).get_name()
+    archive = backend.path("nothing.zip")
+    with pytest.raises(StoreIOError, match=r"nothing\.zip"):
+        ZarrZipPersistentStore(None, None, archive, backend.fs).get_name()
+    assert not backend.exists(path) and not backend.exists(archive)
 
 
 # --- round trips -------------------------------------------------------------------
@@ -276,39 +292,42 @@ def test_unencodable_value_named(backend: Backend) -> None:
 
 
 @pytest.mark.parametrize("backup", [True, False])
-def test_rechunk(tmp_path: Path, backup: bool, capsys: pytest.CaptureFixture) -> None:
-    path = tmp_path / "wk"
-    store = _scenario_store(Backend("local", LocalFileSystem(), str(tmp_path)))
-    before = _dump(path)
+def test_rechunk(backend: Backend, backup: bool, capsys: pytest.CaptureFixture) -> None:
+    store = _scenario_store(backend)
+    path, fs = store.path, backend.fs
+    before = _dump(path, fs=fs)
     rep = store.rechunk_runs(backup=backup, status=True)
-    assert rep["rows"] == 5 and rep["new_chunk_size"] == 5
+    assert rep["rows"] == 5 and rep["new_chunk_size"] == 5 and rep["chunks_written"] == 1
     assert "Rechunking runs: 5/5" in capsys.readouterr().err
     rep = store.rechunk_parameter_base(chunk_size=4, backup=backup, status=False)
     assert rep["old_chunk_size"] == 1 and rep["new_chunk_size"] == 4
+    assert rep["chunks_written"] == 2
     assert capsys.readouterr().err == ""
-    assert json.loads((path / "metadata/runs/.zarray").read_text())["chunks"] == [5]
-    assert (path / "metadata/runs.bak").is_dir() is backup
-    assert (path / "parameters/base.bak").is_dir() is backup
-    assert _dump(path) == before
+    assert backend.read_json(path, "metadata/runs/.zarray")["chunks"] == [5]
+    assert backend.isdir(f"{path}/metadata/runs.bak") is backup
+    assert backend.isdir(f"{path}/parameters/base.bak") is backup
+    assert sorted(fs.ls(f"{path}/metadata/runs", detail=False))[-1].endswith("/0")
+    assert [p for p in fs.find(path) if "rechunk" in p[len(path) :]] == []
+    assert _dump(path, fs=fs) == before
     assert normalise(dump_store(store, "zarr")) == before
-    root = zarr.open_group(str(path), mode="r")
+    root = backend.zarr_group(path)
     assert root["metadata/runs"].attrs.asdict() == {
         "parameter_paths": ["resources.any", "inputs.p1", "outputs.p2", "inputs.p3"]
     }
+    assert root["metadata/runs"].chunks == (5,) and len(root["metadata/runs"]) == 5
     if backup:
-        assert len(zarr.open_array(str(path / "metadata/runs.bak"), mode="r")) == 5
+        assert backend.read_json(path, "metadata/runs.bak/.zarray")["chunks"] == [1]
         # a second rechunk keeps the first backup (the original chunking), as the
         # engine does:
         rep = store.rechunk_runs(chunk_size=2, status=False)
-        assert rep["backup"] == str(path / "metadata/runs.bak")
-        bak = json.loads((path / "metadata/runs.bak/.zarray").read_text())
-        assert bak["chunks"] == [1]
-        assert json.loads((path / "metadata/runs/.zarray").read_text())["chunks"] == [2]
-        assert _dump(path) == before
+        assert rep["backup"] == f"{path}/metadata/runs.bak"
+        assert backend.read_json(path, "metadata/runs.bak/.zarray")["chunks"] == [1]
+        assert backend.read_json(path, "metadata/runs/.zarray")["chunks"] == [2]
+        assert _dump(path, fs=fs) == before
     # still writable after rechunking:
     store.set_EAR_skip(0)
     store.add_set_parameter([1], {"type": "a"})
-    fresh = ZarrPersistentStore(None, None, path)
+    fresh = ZarrPersistentStore(None, None, path, fs)
     assert fresh.get_EAR_skipped(0) is True
     assert fresh.get_parameters([6])[0].data == [1]
 
@@ -320,16 +339,35 @@ def test_rechunk_refuses_pending(backend: Backend) -> None:
         store.rechunk_runs(status=False)
 
 
-def test_rechunk_refused_off_the_local_file_system() -> None:
+def test_rechunk_bad_chunks_and_recovery_over_fsspec() -> None:
     fs = fsspec.filesystem("memory")
     backend = Backend("memory", fs, f"/wfstore-test-{uuid.uuid4().hex}")
     try:
         store = _scenario_store(backend)
+        runs = f"{store.path}/metadata/runs"
+        fs.pipe_file(f"{runs}/1", b"junk")
+        fs.pipe_file(f"{runs}/3", b"more junk")
         before = {p: fs.cat_file(p) for p in fs.find(store.path)}
-        for rechunk in (store.rechunk_runs, store.rechunk_parameter_base):
-            with pytest.raises(UnsupportedStoreOperationError, match="local file system"):
-                rechunk(status=False)
-        assert {p: fs.cat_file(p) for p in fs.find(store.path)} == before
+        with pytest.raises(RechunkError) as info:
+            store.rechunk_runs(status=False)
+        assert sorted(k for k, _ in info.value.bad_chunks) == ["1", "3"]
+        assert info.value.path == runs
+        assert {p: fs.cat_file(p) for p in fs.find(store.path)} == before  # unchanged
+        with pytest.raises(InvalidArgumentError, match="chunk_size"):
+            store.rechunk_parameter_base(chunk_size=0, status=False)
+
+        # an interrupted swap (old array moved away, new one complete) is finished by
+        # the next rechunk:
+        good = _scenario_store(backend, "wk2")
+        expected = _dump(good.path, fs=fs)
+        base = f"{good.path}/parameters/base"
+        good.rechunk_parameter_base(backup=False, status=False)
+        fs.mv(base, f"{base}.rechunk-tmp", recursive=True)
+        fs.pipe_file(f"{base}.rechunk-tmp/.wfstore-rechunk-complete", b"")
+        good.rechunk_parameter_base(chunk_size=2, backup=False, status=False)
+        assert not [p for p in fs.find(good.path) if "rechunk" in p[len(good.path) :]]
+        assert backend.read_json(base, ".zarray")["chunks"] == [2]
+        assert _dump(good.path, fs=fs) == expected
     finally:
         fs.rm(backend.root, recursive=True)
 
@@ -460,3 +498,20 @@ def test_zip_and_unzip_write_a_copy_log(backend: Backend, tmp_path: Path) -> Non
     ulog = tmp_path / "unzip.log"
     ZarrZipPersistentStore(None, None, archive).unzip(str(tmp_path / "u"), log=str(ulog))
     assert ulog.read_text() == log.read_text()
+
+
+def test_url_paths_without_a_file_system() -> None:
+    """Stores made and opened by URL alone (``fs=None``) live on the URL's file system."""
+    fs = fsspec.filesystem("memory")
+    root = f"/wfstore-test-{uuid.uuid4().hex}"
+    try:
+        for cls, name in ((ZarrPersistentStore, "zarr"), (JSONPersistentStore, "json")):
+            url = f"memory://{root}/{name}"
+            cls.write_empty_workflow(None, **empty_workflow_kwargs(url, None))
+            store = cls(None, None, url)
+            assert isinstance(store.fs, MemoryFileSystem) and store.path == f"{root}/{name}"
+            p = store.add_set_parameter({"k": (1,)}, {"type": "x"})
+            assert cls(None, None, url).get_parameters([p])[0].data == {"k": (1,)}
+        assert fs.isfile(f"{root}/zarr/.zgroup") and fs.isfile(f"{root}/json/metadata.json")
+    finally:
+        fs.rm(root, recursive=True)

@@ -28,9 +28,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Literal, TypeVar, overload
 
-import fsspec.core
 from fsspec import AbstractFileSystem
-from fsspec.implementations.local import LocalFileSystem
 
 from ..errors import (
     MissingParameterData,
@@ -45,7 +43,7 @@ from ..errors import (
     StorePathError,
     StoreResourceError,
 )
-from ..fsspec_store import strip_path
+from ..fsspec_store import io_lock, resolve
 from .items import (
     PARAM_DATA_NOT_SET,
     PersistentStoreFeatures,
@@ -142,12 +140,10 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
     ) -> None:
         self._app = app
         self._workflow = workflow
-        if fs is None and "://" in str(path):
-            # a URL such as ssh://user@host/path or memory://path: its file system.
-            fs, path = fsspec.core.url_to_fs(str(path))
-        self.fs: AbstractFileSystem = fs if fs is not None else LocalFileSystem()
-        #: The store's path on its file system (a URL is reduced to its path).
-        self.path = strip_path(self.fs, path)
+        # `path` may be a URL (ssh://user@host/path, memory://path): with fs=None, its
+        # file system is used; the store's path is the path on its file system.
+        self.fs: AbstractFileSystem
+        self.fs, self.path = resolve(fs, path)
         if not hasattr(self, "_resources"):
             self._resources = {}
         self._pending: PendingChanges[
@@ -864,6 +860,10 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
 
     def _append_files(self, files: list[dict[str, Any]]) -> None:
         """Copy or write pending files into the store."""
+        with io_lock(self.fs):
+            self._append_files_locked(files)
+
+    def _append_files_locked(self, files: list[dict[str, Any]]) -> None:
         for dat in files:
             if not dat["store_contents"]:
                 continue
@@ -1405,10 +1405,11 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
 
         def _remove() -> None:
             self.logger.debug(f"remove_path: {path_s!r}")
-            while self.fs.exists(path_s):
-                self.fs.rm(path_s, recursive=True)
-                if self.fs.exists(path_s):
-                    time.sleep(0.5)
+            with io_lock(self.fs):
+                while self.fs.exists(path_s):
+                    self.fs.rm(path_s, recursive=True)
+                    if self.fs.exists(path_s):
+                        time.sleep(0.5)
 
         self._retry_on_permission_error(_remove)
 
@@ -1418,10 +1419,11 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
 
         def _rename() -> None:
             self.logger.debug(f"rename_path: {src!r} --> {dst!r}")
-            try:
-                self.fs.rename(src, dst, recursive=True)
-            except TypeError:  # e.g. SFTP's `rename` has no `recursive`
-                self.fs.rename(src, dst)
+            with io_lock(self.fs):
+                try:
+                    self.fs.rename(src, dst, recursive=True)
+                except TypeError:  # e.g. SFTP's `rename` has no `recursive`
+                    self.fs.rename(src, dst)
 
         self._retry_on_permission_error(_rename)
 
@@ -1432,17 +1434,18 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
             src = Path(self.path)
             path = src.parent / f"{src.stem}_copy{src.suffix}"
         dst = str(path)
-        if self.fs.exists(dst):
-            raise StorePathError(f"Path already exists: {dst}.")
-        is_dir = self.fs.isdir(self.path)
-        try:
-            if is_dir:
-                self.fs.copy(self.path, dst, recursive=True)
-            else:
-                self.fs.copy(self.path, dst)
-        except NotImplementedError:
-            # no copy on the file system's side (e.g. SFTP): stream every file
-            self._copy_streaming(dst, is_dir)
+        with io_lock(self.fs):
+            if self.fs.exists(dst):
+                raise StorePathError(f"Path already exists: {dst}.")
+            is_dir = self.fs.isdir(self.path)
+            try:
+                if is_dir:
+                    self.fs.copy(self.path, dst, recursive=True)
+                else:
+                    self.fs.copy(self.path, dst)
+            except NotImplementedError:
+                # no copy on the file system's side (e.g. SFTP): stream every file
+                self._copy_streaming(dst, is_dir)
         return Path(dst)
 
     def _copy_streaming(self, dst: str, is_dir: bool) -> None:
@@ -1469,7 +1472,11 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
 
     def delete_no_confirm(self) -> None:
         """Permanently delete the workflow data with no confirmation."""
-        self._retry_on_permission_error(lambda: self.fs.rm(self.path, recursive=True))
+        def _rm() -> None:
+            with io_lock(self.fs):
+                self.fs.rm(self.path, recursive=True)
+
+        self._retry_on_permission_error(_rm)
 
     # --- test helper -----------------------------------------------------------------
 

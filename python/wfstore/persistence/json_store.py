@@ -37,7 +37,7 @@ from ..errors import (
     MissingStoreTaskError,
     UnsupportedStoreOperationError,
 )
-from ..fsspec_store import strip_path
+from ..fsspec_store import resolve
 from .base import (
     JSONDocument,
     LoopDescriptor,
@@ -189,7 +189,7 @@ class JSONPersistentStore(
         ts_name_fmt: str,
     ) -> None:
         """Write an empty JSON workflow store at `wk_path` (which must not exist)."""
-        wk_path = strip_path(fs, wk_path)
+        fs, wk_path = resolve(fs, wk_path)
         fs.mkdir(wk_path)
         metadata: dict[str, Any] = {
             "name": name,

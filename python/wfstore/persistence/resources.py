@@ -23,7 +23,7 @@ from typing import Any
 from fsspec import AbstractFileSystem
 
 from ..errors import StoreError, StoreIOError, StoreResourceError
-from ..fsspec_store import is_local_fs, write_bytes
+from ..fsspec_store import io_lock, is_local_fs, write_bytes
 
 #: The actions a resource can be opened for.
 ACTIONS: tuple[str, str] = ("read", "update")
@@ -206,7 +206,7 @@ class JSONFileStoreResource(StoreResource):
     def _load(self) -> Any:
         self.logger.debug(f"{self!r}: loading {self.full_path!r}.")
         try:
-            with self.fs.open(self.full_path, "rb") as fh:
+            with io_lock(self.fs), self.fs.open(self.full_path, "rb") as fh:
                 raw = fh.read()
         except (FileNotFoundError, StoreError):
             raise

@@ -43,7 +43,6 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 from fsspec import AbstractFileSystem
-from fsspec.implementations.local import LocalFileSystem
 
 from .. import _core
 from ..errors import (
@@ -55,12 +54,13 @@ from ..errors import (
     MissingStoreElementError,
     MissingStoreElementIterationError,
     MissingStoreTaskError,
+    RechunkError,
     StoreError,
     StoreIOError,
     StorePathError,
     UnsupportedStoreOperationError,
 )
-from ..fsspec_store import core_store, strip_path
+from ..fsspec_store import core_store, io_lock, resolve
 from .base import (
     JSONDocument,
     LoopDescriptor,
@@ -107,6 +107,12 @@ NUMERIC_COMPRESSOR: dict[str, Any] = {
 }
 #: dtype kinds stored as numeric arrays: bool, signed/unsigned int, float, complex.
 _NUMERIC_KINDS = frozenset("biufc")
+#: Names the core's rechunk uses beside an array folder (the same on every file system).
+RECHUNK_TMP_SUFFIX = ".rechunk-tmp"
+RECHUNK_OLD_SUFFIX = ".rechunk-old"
+RECHUNK_COMPLETE_MARKER = ".wfstore-rechunk-complete"
+#: Rows read and written at a time when rechunking over fsspec.
+_RECHUNK_WINDOW_ROWS = 1 << 16
 #: Keys of the archive that :meth:`ZarrPersistentStore.zip` leaves out by default.
 ZIP_EXCLUDE_EXECUTE = "execute"
 ZIP_EXCLUDE_BACKUPS = ("runs.bak", "base.bak")
@@ -322,14 +328,6 @@ class ZarrPersistentStore(
         super().__init__(app, workflow, path, fs)
         self._resources[_ATTRS].logger = self.logger
 
-    def _require_local(self, operation: str) -> None:
-        """Refuse `operation` unless the store is on the local file system."""
-        if not is_local_fs(self.fs):
-            raise UnsupportedStoreOperationError(
-                f"{operation} of {self.path!r} needs the local file system "
-                f"(the store is on {type(self.fs).__name__})."
-            )
-
     # --- the Rust core store and arrays ------------------------------------------------
 
     def _open_core_store(self) -> _core.Store:
@@ -361,7 +359,12 @@ class ZarrPersistentStore(
         return _core.ObjectArray.open(self.core_store, path, write_empty_chunks)
 
     def _load_root_attrs(self) -> dict[str, Any]:
-        return self.core_store.read_attrs("")
+        attrs = self.core_store.read_attrs("")
+        if not attrs and self.core_store.get(".zgroup") is None:
+            raise StorePathError(
+                f"No Zarr workflow store at {self.core_store.location!r} (no root group)."
+            )
+        return attrs
 
     def _dump_root_attrs(self, attrs: dict[str, Any]) -> None:
         self.core_store.write_attrs("", attrs)
@@ -519,14 +522,13 @@ class ZarrPersistentStore(
         `compressor` (``"blosc"``, ``"zstd"`` or None) and `compressor_kwargs` (e.g.
         ``{"cname": "zstd", "clevel": 3}``) apply to the metadata and parameter arrays.
         """
-        fs = fs if fs is not None else LocalFileSystem()
+        fs, wk_path = resolve(fs, wk_path)
         if compressor is not None:
             compressor = compressor.lower()
             if compressor not in ("blosc", "zstd"):
                 raise StorePathError(
                     f"Unknown compressor {compressor!r}; expected 'blosc', 'zstd' or None."
                 )
-        wk_path = strip_path(fs, wk_path)
         try:
             exists = fs.exists(f"{wk_path.rstrip('/')}/.zgroup")
             if not exists:
@@ -1161,7 +1163,8 @@ class ZarrPersistentStore(
             _core.zip_dir(self.path, tmp, exclude, progress=self._progress(False, "zip"))
         else:
             with tempfile.TemporaryDirectory(prefix=".wfstore-zip-", dir=dst.parent) as local:
-                self._download(local, exclude)
+                with io_lock(self.fs):
+                    self._download(local, exclude)
                 _core.zip_dir(local, tmp, exclude, progress=self._progress(False, "zip"))
         os.replace(tmp, dst)
         if log is not None:
@@ -1207,7 +1210,6 @@ class ZarrPersistentStore(
     def _rechunk(self, arr_path: str, chunk_size: int | None, backup: bool, status: bool) -> Any:
         if self.has_pending:
             raise UnsupportedStoreOperationError("Commit (save) pending changes before rechunking.")
-        self._require_local("Rechunking")
         if chunk_size is not None and (
             not isinstance(chunk_size, numbers.Integral)
             or isinstance(chunk_size, bool)
@@ -1218,17 +1220,25 @@ class ZarrPersistentStore(
                 f"not {chunk_size!r}."
             )
         name = arr_path.rsplit("/", 1)[-1]
-        array_dir = os.path.join(self.path, *arr_path.split("/"))
+        local = is_local_fs(self.fs)
+        array_dir = (
+            os.path.join(self.path, *arr_path.split("/"))
+            if local
+            else f"{self.path.rstrip('/')}/{arr_path}"
+        )
         # as the engine does, an existing backup (the array as it was before the first
         # rechunk) is kept, and no new backup is made:
         backup_dir = f"{array_dir}.bak"
-        keep_old_backup = backup and os.path.isdir(backup_dir)
-        report = _core.rechunk_object_array(
-            array_dir,
-            chunk_size,
-            backup=backup and not keep_old_backup,
-            progress=self._progress(status, f"Rechunking {name}"),
-        )
+        keep_old_backup = backup and bool(self.fs.isdir(backup_dir))
+        progress = self._progress(status, f"Rechunking {name}")
+        if local:
+            report = _core.rechunk_object_array(
+                array_dir, chunk_size, backup=backup and not keep_old_backup, progress=progress
+            )
+        else:
+            report = self._rechunk_over_fsspec(
+                arr_path, chunk_size, backup and not keep_old_backup, progress
+            )
         self._reset_cache()
         if keep_old_backup:
             report["backup"] = backup_dir
@@ -1240,6 +1250,109 @@ class ZarrPersistentStore(
                 file=sys.stderr,
             )
         return report
+
+    # --- rechunk on file systems other than the local one ------------------------------
+
+    def _fs_remove_dir(self, path: str) -> None:
+        if self.fs.exists(path):
+            self.fs.rm(path, recursive=True)
+
+    def _fs_move_dir(self, src: str, dst: str) -> None:
+        try:
+            self.fs.mv(src, dst, recursive=True)
+        except TypeError:  # e.g. SFTP's `mv` has no `recursive` (it renames folders whole)
+            self.fs.mv(src, dst)
+
+    def _recover_rechunk_over_fsspec(self, array_dir: str) -> None:
+        """Finish or roll back an interrupted rechunk of `array_dir` (as the core's
+        ``recover_rechunk`` does on the local file system, with the same names)."""
+        fs = self.fs
+        tmp, old = f"{array_dir}{RECHUNK_TMP_SUFFIX}", f"{array_dir}{RECHUNK_OLD_SUFFIX}"
+        if not fs.exists(array_dir):
+            if fs.exists(f"{tmp}/{RECHUNK_COMPLETE_MARKER}"):
+                self._fs_move_dir(tmp, array_dir)
+            elif fs.exists(old):
+                self._fs_move_dir(old, array_dir)
+        if fs.exists(array_dir):
+            self._fs_remove_dir(tmp)
+            self._fs_remove_dir(old)
+            marker = f"{array_dir}/{RECHUNK_COMPLETE_MARKER}"
+            if fs.exists(marker):
+                fs.rm_file(marker)
+
+    def _rechunk_over_fsspec(
+        self,
+        arr_path: str,
+        chunk_size: int | None,
+        backup: bool,
+        progress: Callable[[int, int], None] | None,
+    ) -> dict[str, Any]:
+        """Rechunk `arr_path` through the core's fsspec store: the new array is built
+        beside the old one (``<array>.rechunk-tmp``, rows read and written in windows),
+        then swapped in by two folder moves (``<array>`` to ``<array>.bak`` or
+        ``<array>.rechunk-old``, then the new one to ``<array>``). The moves are renames
+        on file systems that have them (SFTP), copies elsewhere (memory, object
+        stores); an interrupted swap is finished or rolled back by the next rechunk."""
+        if chunk_size is not None and chunk_size < 1:
+            raise InvalidArgumentError(f"chunk size must be at least 1, not {chunk_size}")
+        array_dir = f"{self.path.rstrip('/')}/{arr_path}"
+        tmp_key = f"{arr_path}{RECHUNK_TMP_SUFFIX}"
+        tmp_dir = f"{array_dir}{RECHUNK_TMP_SUFFIX}"
+        try:
+            self._recover_rechunk_over_fsspec(array_dir)
+            store = self.core_store
+            src = _core.ObjectArray.open(store, arr_path)
+            bad = src.verify()
+            if bad:
+                raise RechunkError(
+                    f"rechunk of {array_dir} aborted, nothing changed: {len(bad)} chunk(s) "
+                    "cannot be decoded: " + ", ".join(f"{k} ({r})" for k, r in bad),
+                    path=array_dir,
+                    bad_chunks=bad,
+                )
+            n, old_cs = len(src), src.chunk_size
+            new_cs = chunk_size if chunk_size is not None else max(n, 1)
+            self._fs_remove_dir(tmp_dir)
+            try:
+                filters = src.meta.get("filters") or [None]
+                dst = _core.ObjectArray.create(
+                    store,
+                    tmp_key,
+                    0,
+                    chunk_size=new_cs,
+                    compressor=src.meta.get("compressor"),
+                    fill_value=src.fill_value,
+                    attrs=src.attrs(),
+                    object_codec=filters[0],
+                )
+                window = new_cs * max(1, -(-_RECHUNK_WINDOW_ROWS // new_cs))
+                for start in range(0, n, window):
+                    stop = min(start + window, n)
+                    dst.append(src.get_range(start, stop))
+                    if progress is not None:
+                        progress(stop, n)
+                store.set(f"{tmp_key}/{RECHUNK_COMPLETE_MARKER}", b"")
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    self._fs_remove_dir(tmp_dir)
+                raise
+            backup_dir = f"{array_dir}.bak" if backup else None
+            self._fs_move_dir(array_dir, backup_dir or f"{array_dir}{RECHUNK_OLD_SUFFIX}")
+            self._fs_move_dir(tmp_dir, array_dir)
+            self._recover_rechunk_over_fsspec(array_dir)
+        except StoreError:
+            raise
+        except OSError as exc:
+            raise StoreIOError(
+                exc.errno or 0, f"rechunk of {array_dir} failed: {exc}", array_dir
+            ) from exc
+        return {
+            "rows": n,
+            "old_chunk_size": old_cs,
+            "new_chunk_size": new_cs,
+            "chunks_written": -(-n // new_cs),
+            "backup": backup_dir,
+        }
 
     def rechunk_parameter_base(
         self, chunk_size: int | None = None, backup: bool = True, status: bool = True

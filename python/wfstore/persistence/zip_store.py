@@ -1,8 +1,10 @@
 """The read-only Zarr zip store, format-compatible with hpcflow 0.2.0a190's zip store.
 
 A zip store is a Zarr store written into a zip archive with its keys at the archive's
-root (as :meth:`ZarrPersistentStore.zip` writes it). It is read in place through the
-Rust core (``Store.zip``); it cannot be changed, only unzipped into a Zarr store.
+root (as :meth:`ZarrPersistentStore.zip` writes it). It is read in place: by the Rust
+core on the local file system (``Store.zip``), through a file object of any other fsspec
+file system (``Store.fsspec_zip``; entries still decoded by the core). It cannot be
+changed, only unzipped into a Zarr store.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any, ClassVar, NoReturn
 
 from .. import _core
 from ..errors import ReadOnlyStoreError, StoreIOError, UnsupportedStoreOperationError
-from ..fsspec_store import core_zip_store
+from ..fsspec_store import core_zip_store, io_lock
 from .items import PersistentStoreFeatures
 from .resources import is_local_fs
 from .zarr_store import ZarrPersistentStore, write_copy_log
@@ -170,7 +172,8 @@ class ZarrZipPersistentStore(ZarrPersistentStore):
         with tempfile.TemporaryDirectory(prefix=".wfstore-unzip-", dir=dst.parent) as local:
             archive = os.path.join(local, "store.zip")
             try:
-                self.fs.get_file(self.path, archive)
+                with io_lock(self.fs):
+                    self.fs.get_file(self.path, archive)
             except Exception as exc:
                 raise StoreIOError(0, f"cannot copy {self.path!r}: {exc}", self.path) from exc
             _core.unzip(archive, dst)
