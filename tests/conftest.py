@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -28,3 +30,24 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(
             f"CI is set but the engine fixture stores are missing at {FIXTURES_ROOT}"
         )
+
+
+@pytest.fixture
+def fixture_copy(tmp_path: Path) -> Callable[[str], Path]:
+    """Make a writable copy of the fixture store (folder or archive) `name` under
+    tmp_path and return its path (the fixtures themselves are never written)."""
+
+    def _copy(name: str) -> Path:
+        src = FIXTURES_ROOT / name
+        if not src.exists():
+            pytest.skip(f"fixture {src} is missing")
+        dst = tmp_path / name
+        if src.is_dir():
+            shutil.copytree(src, dst)
+            for p in [dst, *dst.rglob("*")]:
+                p.chmod(p.stat().st_mode | 0o200)
+        else:
+            shutil.copyfile(src, dst)
+        return dst
+
+    return _copy

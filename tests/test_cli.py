@@ -25,26 +25,6 @@ FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / 
 SUBCOMMANDS = ["demo", "inspect", "verify", "rechunk", "zip", "unzip", "convert", "bench"]
 
 
-@pytest.fixture
-def fixture_copy(tmp_path: Path):
-    """A writable copy of a fixture store (folder or archive) under tmp_path."""
-
-    def _copy(name: str) -> Path:
-        src = FIXTURES / name
-        if not src.exists():
-            pytest.skip(f"fixture {src} is missing")
-        dst = tmp_path / name
-        if src.is_dir():
-            shutil.copytree(src, dst)
-            for p in [dst, *dst.rglob("*")]:
-                p.chmod(p.stat().st_mode | 0o200)
-        else:
-            shutil.copyfile(src, dst)
-        return dst
-
-    return _copy
-
-
 def run(*args: Any) -> Any:
     """Invoke the command in-process."""
     return _runner().invoke(cli, [str(a) for a in args], catch_exceptions=False)

@@ -5,7 +5,6 @@ Every fixture store is used through a copy (the fixtures are never touched)."""
 from __future__ import annotations
 
 import json
-import shutil
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -34,26 +33,6 @@ KIND_OF = {
     **dict.fromkeys(json_fixture_names(), "json"),
     **{p.name: "zip" for p in FIXTURES_DIR.glob("*.zip")},
 }
-
-
-@pytest.fixture
-def fixture_copy(tmp_path: Path):
-    """A writable copy of a fixture store (folder or archive) under tmp_path."""
-
-    def _copy(name: str) -> Path:
-        src = FIXTURES_DIR / name
-        if not src.exists():
-            pytest.skip(f"fixture {src} is missing")
-        dst = tmp_path / name
-        if src.is_dir():
-            shutil.copytree(src, dst)
-            for p in [dst, *dst.rglob("*")]:
-                p.chmod(p.stat().st_mode | 0o200)
-        else:
-            shutil.copyfile(src, dst)
-        return dst
-
-    return _copy
 
 
 # --- store_cls_from_str ----------------------------------------------------------------

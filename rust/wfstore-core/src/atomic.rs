@@ -2,7 +2,7 @@
 
 use crate::error::{Error, Result};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -27,12 +27,11 @@ pub fn tmp_sibling(path: &Path) -> std::path::PathBuf {
     ))
 }
 
-/// Write `data` to `path` atomically: the bytes go to a temporary file in the same
-/// folder which is then renamed over `path`, so a reader sees the old or the new
-/// content, never a partial file. Parent folders are created. With `fsync`, the file
-/// (and its folder) are flushed before and after the rename. On failure the temporary
-/// file is removed and `path` is left as it was.
-pub fn write_atomic(path: &Path, data: &[u8], fsync: bool) -> Result<()> {
+/// Write `data` to a new temporary sibling of `path` (see [`tmp_sibling`]), creating
+/// parent folders, and return the temporary file's path; with `fsync` the file is
+/// flushed to disk. On failure nothing is left behind. Renaming the result over `path`
+/// is the caller's step (see [`write_atomic`] and the commits of [`crate::txn`]).
+pub fn write_temp_sibling(path: &Path, data: &[u8], fsync: bool) -> Result<PathBuf> {
     if let Some(parent) = path.parent() {
         if !parent.as_os_str().is_empty() && !parent.is_dir() {
             std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
@@ -45,24 +44,36 @@ pub fn write_atomic(path: &Path, data: &[u8], fsync: bool) -> Result<()> {
         if fsync {
             f.sync_all()?;
         }
-        drop(f);
-        std::fs::rename(&tmp, path)?;
-        if fsync {
-            if let Some(parent) = path.parent() {
-                if let Ok(d) = std::fs::File::open(parent) {
-                    let _ = d.sync_all();
-                }
-            }
-        }
         Ok(())
     })();
     match res {
-        Ok(()) => Ok(()),
+        Ok(()) => Ok(tmp),
         Err(e) => {
             let _ = std::fs::remove_file(&tmp);
             Err(Error::io(path, e))
         }
     }
+}
+
+/// Write `data` to `path` atomically: the bytes go to a temporary file in the same
+/// folder which is then renamed over `path`, so a reader sees the old or the new
+/// content, never a partial file. Parent folders are created. With `fsync`, the file
+/// (and its folder) are flushed before and after the rename. On failure the temporary
+/// file is removed and `path` is left as it was.
+pub fn write_atomic(path: &Path, data: &[u8], fsync: bool) -> Result<()> {
+    let tmp = write_temp_sibling(path, data, fsync)?;
+    if let Err(e) = std::fs::rename(&tmp, path) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::io(path, e));
+    }
+    if fsync {
+        if let Some(parent) = path.parent() {
+            if let Ok(d) = std::fs::File::open(parent) {
+                let _ = d.sync_all();
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -25,7 +25,7 @@
 //! store is opened for writing) finishes its renames, so the commit is either wholly
 //! absent (crash before step 2 completed) or wholly present.
 
-use crate::atomic::{tmp_sibling, write_atomic, TMP_PREFIX};
+use crate::atomic::{write_atomic, write_temp_sibling, TMP_PREFIX};
 use crate::error::{Error, Result};
 use crate::store::{LocalStore, Store};
 use rayon::prelude::*;
@@ -206,7 +206,7 @@ impl TxnStore {
                 None => Ok(None),
                 Some(bytes) => {
                     let dst = local.key_path(key);
-                    let tmp = write_temp(&dst, bytes, self.fsync)?;
+                    let tmp = write_temp_sibling(&dst, bytes, self.fsync)?;
                     Ok(Some((tmp, dst)))
                 }
             })
@@ -291,31 +291,6 @@ fn apply_step(s: &Step) -> Result<()> {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(Error::io(p, e)),
         },
-    }
-}
-
-fn write_temp(dst: &Path, bytes: &[u8], fsync: bool) -> Result<PathBuf> {
-    use std::io::Write;
-    if let Some(parent) = dst.parent() {
-        if !parent.as_os_str().is_empty() && !parent.is_dir() {
-            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-        }
-    }
-    let tmp = tmp_sibling(dst);
-    let res = (|| -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        if fsync {
-            f.sync_all()?;
-        }
-        Ok(())
-    })();
-    match res {
-        Ok(()) => Ok(tmp),
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            Err(Error::io(dst, e))
-        }
     }
 }
 
@@ -522,6 +497,7 @@ impl Store for TxnStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::atomic::tmp_sibling;
     use crate::object::{ObjectArray, ObjectArrayOptions};
     use rmpv::Value;
 
