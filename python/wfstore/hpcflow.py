@@ -228,9 +228,11 @@ class ArrayView:
     ``fill_value``, ``nchunks``, ``len()``, integer and slice indexing (a numpy object
     array of rows, as zarr-python decodes them) and ``attrs.asdict()``."""
 
-    def __init__(self, array: Any, path: str) -> None:
+    def __init__(self, array: Any, path: str, report: dict[str, Any] | None = None) -> None:
         self._array = array
         self._path = path
+        #: For the array a rechunk returns: wfstore's report of that rechunk.
+        self.report = report
 
     @property
     def path(self) -> str:
@@ -325,6 +327,22 @@ def _make_classes() -> dict[str, type]:
 
         def _get_iters_arr(self: Any, mode: str = "r") -> ArrayView:
             return self._array_view(zarr_store.ITERS_ARR)
+
+        # as the engine's, rechunks return the rechunked array (with wfstore's report):
+        def rechunk_runs(
+            self: Any, chunk_size: int | None = None, backup: bool = True, status: bool = True
+        ) -> ArrayView:
+            report = super().rechunk_runs(chunk_size=chunk_size, backup=backup, status=status)
+            return ArrayView(self._array(zarr_store.RUNS_ARR), zarr_store.RUNS_ARR, report)
+
+        def rechunk_parameter_base(
+            self: Any, chunk_size: int | None = None, backup: bool = True, status: bool = True
+        ) -> ArrayView:
+            report = super().rechunk_parameter_base(
+                chunk_size=chunk_size, backup=backup, status=status
+            )
+            path = zarr_store.PARAM_BASE_ARR
+            return ArrayView(self._array(path), path, report)
 
     class JSONStore(json_store.JSONPersistentStore):
         """wfstore's JSON store, as the engine's ``"json"`` store class."""

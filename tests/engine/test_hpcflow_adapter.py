@@ -78,7 +78,8 @@ out["rechunk"] = {
     "rows_equal": bool((arr[:] == bak[:]).all()),
     "attrs_equal": arr.attrs.asdict() == bak.attrs.asdict(),
 }
-wk.rechunk_parameter_base(backup=False, status=False)
+ret = wk._store.rechunk_parameter_base(backup=False, status=False)  # as the engine's: the array
+out["rechunk_return"] = [ret.path, ret.chunks == ret.shape, ret.report["rows"] == ret.shape[0]]
 out["params_after_rechunk"] = len(hf.Workflow(wk.path).get_all_parameters())
 
 zip_path = wk.zip(path=str(tmp))
@@ -184,6 +185,7 @@ def test_rechunk_backup_answers_like_the_engines_zarr_arrays(scenario: dict[str,
     assert rc["rows_equal"] is True
     assert rc["attrs_equal"] is True
     assert scenario["params_after_rechunk"] > 0
+    assert scenario["rechunk_return"] == ["parameters/base", True, True]
 
 
 def test_zip_and_unzip_through_the_engine(scenario: dict[str, Any]) -> None:
