@@ -32,6 +32,8 @@ step "side environment with the engine (hpcflow-new2 0.2.0a190) for round-trip t
 [ -x .venv-hpcflow/bin/python ] || "$PY" -m venv .venv-hpcflow
 .venv-hpcflow/bin/python -m pip install -q --upgrade pip
 .venv-hpcflow/bin/python -m pip install -q "hpcflow-new2==0.2.0a190" "zarr==2.17.2" "numcodecs<0.13"
+# wfstore too, for the tests of wfstore.hpcflow.register() (tests/engine):
+.venv-hpcflow/bin/python -m pip install -q --force-reinstall --no-deps "$WHEEL"
 export WFSTORE_HPCFLOW_PYTHON="$PWD/.venv-hpcflow/bin/python"
 
 step "Python suite (newest numpy and fsspec)"
