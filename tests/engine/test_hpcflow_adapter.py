@@ -43,6 +43,19 @@ from hpcflow.sdk.persistence import store_cls_from_str
 
 tmp = Path(sys.argv[1])
 hf.load_config(config_dir=tmp / "config")
+import logging
+
+class Sources(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.paths = set()
+
+    def emit(self, record):
+        self.paths.add(record.pathname)
+
+sources = Sources()
+hf.persistence_logger.addHandler(sources)
+hf.persistence_logger.setLevel(logging.DEBUG)
 out["store_cls"] = {f: store_cls_from_str(f).__module__ for f in ("zarr", "json", "zip")}
 out["invocation"] = list(hf.run_time_info.invocation_command)
 
@@ -62,7 +75,14 @@ wk.submit(wait=True, add_to_known=False, status=False)
 out["js_invocation_has_wfstore"] = "wfstore.hpcflow" in "".join(
     p.read_text() for p in Path(wk.path).rglob("js_*.sh")
 )
-out["p2_after_submit"] = hf.Workflow(wk.path).tasks[0].elements[0].outputs.p2.value
+reloaded = hf.Workflow(wk.path)
+out["p2_after_submit"] = reloaded.tasks[0].elements[0].outputs.p2.value
+run = reloaded.get_EARs_from_IDs([0])[0]
+out["run"] = {
+    "snapshot_start": run.snapshot_start is not None,
+    "start_before_end": run.start_time is not None and run.start_time <= run.end_time,
+}
+out["wfstore_logs_to_engine_logger"] = any("wfstore" in p for p in sources.paths)
 
 try:
     wk._store.get_EARs([10**6])
@@ -171,6 +191,12 @@ def test_submitted_job_scripts_run_the_engine_through_wfstore(scenario: dict[str
     assert scenario["js_invocation_has_wfstore"] is True
     # the command's output was parsed and stored by the job script's engine processes
     assert scenario["p2_after_submit"] == "201"
+    # run-directory snapshots come from the engine's app, timestamps in its format
+    assert scenario["run"] == {"snapshot_start": True, "start_before_end": True}
+
+
+def test_stores_log_to_the_engines_persistence_logger(scenario: dict[str, Any]) -> None:
+    assert scenario["wfstore_logs_to_engine_logger"] is True
 
 
 def test_missing_items_raise_the_engine_error_class(scenario: dict[str, Any]) -> None:
