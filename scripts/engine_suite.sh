@@ -80,7 +80,24 @@ for sel in "${SELECTIONS[@]}"; do
     step "$sel: the engine's own stores, then wfstore"
     run "$sel" engine "${args[@]}" || status=1
     run "$sel" wfstore "${args[@]}" || status=1
-    "$VENV/bin/python" tests/engine/compare_runs.py --label "$sel" \
-        "$REPORTS/$sel-engine.xml" "$REPORTS/$sel-wfstore.xml" || status=1
+    lost="$REPORTS/$sel-lost.txt"
+    rm -f "$lost" "$REPORTS/$sel-rerun-wfstore.xml"
+    if ! "$VENV/bin/python" tests/engine/compare_runs.py --label "$sel" --lost-ids "$lost" \
+        "$REPORTS/$sel-engine.xml" "$REPORTS/$sel-wfstore.xml"; then
+        if [ -s "$lost" ] && [ "$(wc -l <"$lost")" -le 10 ]; then
+            # a few losses may be timing flukes of parallel submissions: rerun just
+            # those once, one at a time, with wfstore (reported as reruns)
+            step "$sel: rerunning $(wc -l <"$lost") test(s) that did not pass with wfstore"
+            mapfile -t ids <"$lost"
+            extra=()
+            [ "$sel" = integration ] && extra=(--integration)
+            run "$sel-rerun" wfstore "${extra[@]}" -n 0 "${ids[@]}" || true
+            "$VENV/bin/python" tests/engine/compare_runs.py --label "$sel" \
+                "$REPORTS/$sel-engine.xml" "$REPORTS/$sel-wfstore.xml" \
+                "$REPORTS/$sel-rerun-wfstore.xml" || status=1
+        else
+            status=1
+        fi
+    fi
 done
 exit $status

@@ -50,3 +50,10 @@ step "core tests with the engine's pins (numpy 1.26, fsspec 2022.11)"
 .venv-pins/bin/python -m pip install -q --force-reinstall --no-deps "$WHEEL"
 .venv-pins/bin/python -m pip check
 .venv-pins/bin/python -m pytest -q -p no:cacheprovider tests/test_core_oracle.py tests/test_core_api.py tests/test_core_fixtures.py
+
+step "hpcflow's own test suite: the engine's stores, then wfstore registered (scripts/engine_suite.sh)"
+if [ "${WFSTORE_ENGINE_SUITE:-1}" = 1 ]; then
+    ENGINE_VENV="$PWD/.venv-hpcflow" WFSTORE_WHEEL="$WHEEL" bash scripts/engine_suite.sh
+else
+    echo "skipped (WFSTORE_ENGINE_SUITE=0)"
+fi
