@@ -276,6 +276,8 @@ class ArrayView:
         if key is Ellipsis:
             key = slice(None)
         if isinstance(key, slice):
+            if key.step is not None and key.step < 1:
+                raise IndexError(f"only slices with step >= 1 are supported ({self._path})")
             rows = self._array.get(list(range(n))[key])
             out = np.empty(len(rows), dtype=object)
             for i, row in enumerate(rows):
