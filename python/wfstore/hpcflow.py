@@ -519,6 +519,22 @@ def uses_wfstore(workflow: Any) -> bool:
 # --- command line -----------------------------------------------------------------------
 
 
+def _is_python_script(arg: str) -> bool:
+    """Whether `arg` names a Python script file (a ``.py`` file, or a console-script
+    entry point such as ``bin/hpcflow`` whose ``#!`` line runs Python)."""
+    path = Path(arg)
+    if not path.is_file():
+        return False
+    if path.suffix == ".py":
+        return True
+    try:
+        with path.open("rb") as fh:
+            first = fh.readline(512)
+    except OSError:
+        return False
+    return first.startswith(b"#!") and b"python" in first
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run an hpcflow command-line script with wfstore registered:
     ``python -m wfstore.hpcflow <path of the engine's CLI script> [args...]`` (what
@@ -526,7 +542,7 @@ def main(argv: list[str] | None = None) -> None:
     ``hpcflow.cli``."""
     args = list(sys.argv[1:] if argv is None else argv)
     register()
-    if args and (args[0].endswith(".py") or Path(args[0]).is_file()):
+    if args and _is_python_script(args[0]):
         script, rest = args[0], args[1:]
         sys.argv = [script, *rest]
         runpy.run_path(script, run_name="__main__")
