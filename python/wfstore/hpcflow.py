@@ -65,8 +65,8 @@ _CLASSES: dict[str, type] = {}
 
 # --- errors ---------------------------------------------------------------------------
 
-#: wfstore error class -> (engine error class name in ``hpcflow.sdk.core.errors`` or a
-#: builtin) of the same meaning, raised by the engine's own stores.
+#: wfstore error class -> name of the engine's error class of the same meaning (in
+#: ``hpcflow.sdk.core.errors``), which the engine's own stores raise.
 _ERROR_PAIRS: tuple[tuple[type[BaseException], str], ...] = (
     (_wf_errors.MissingStoreTaskError, "MissingStoreTaskError"),
     (_wf_errors.MissingStoreElementError, "MissingStoreElementError"),
