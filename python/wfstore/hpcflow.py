@@ -115,6 +115,13 @@ def _as_engine_error(exc: BaseException) -> BaseException | None:
     return None
 
 
+def _reraise_for_engine(exc: BaseException) -> None:
+    """Raise the engine-compatible form of `exc`, if it needs one (else return)."""
+    new = _as_engine_error(exc)
+    if new is not None:
+        raise new.with_traceback(exc.__traceback__) from exc
+
+
 def _translating(func: Callable[..., Any]) -> Callable[..., Any]:
     """Wrap a store method so wfstore errors leave it as engine-compatible errors."""
 
@@ -123,10 +130,8 @@ def _translating(func: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return func(*args, **kwargs)
         except _wf_errors.StoreError as exc:
-            new = _as_engine_error(exc)
-            if new is None:
-                raise
-            raise new.with_traceback(exc.__traceback__) from exc
+            _reraise_for_engine(exc)
+            raise
 
     wrapper.__wfstore_translating__ = True  # type: ignore[attr-defined]
     return wrapper
@@ -143,14 +148,26 @@ def _translating_cm(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 class _TranslatingCM:
+    """A context manager whose enter and exit raise engine-compatible errors."""
+
+    __slots__ = ("_cm",)
+
     def __init__(self, cm: Any) -> None:
         self._cm = cm
 
     def __enter__(self) -> Any:
-        return _translating(self._cm.__enter__)()
+        try:
+            return self._cm.__enter__()
+        except _wf_errors.StoreError as exc:
+            _reraise_for_engine(exc)
+            raise
 
     def __exit__(self, *exc_info: Any) -> Any:
-        return _translating(self._cm.__exit__)(*exc_info)
+        try:
+            return self._cm.__exit__(*exc_info)
+        except _wf_errors.StoreError as exc:
+            _reraise_for_engine(exc)
+            raise
 
 
 #: Methods the engine calls beyond the public (non-underscore) API.
