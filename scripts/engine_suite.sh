@@ -12,13 +12,16 @@
 # ./.venv-engine, created here with the engine's pins); wfstore goes into it from
 # WFSTORE_WHEEL (default: the newest target/wheels/wfstore-*.whl), or, with
 # WFSTORE_FROM_SOURCE=1, from ./python (needs python/wfstore/_core.abi3.so).
-# Reports (junit xml and logs) go to ENGINE_REPORTS (default ./target/engine-suite).
+# Reports (junit xml and logs) go to ENGINE_REPORTS (default ./target/engine-suite); each
+# pytest run is stopped after ENGINE_SUITE_TIMEOUT seconds (default 1800).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 PY=${PYTHON:-python3}
 VENV=${ENGINE_VENV:-$ROOT/.venv-engine}
 REPORTS=${ENGINE_REPORTS:-$ROOT/target/engine-suite}
+# a limit on each pytest run (seconds), so a hung submission cannot hang CI:
+RUN_TIMEOUT=${ENGINE_SUITE_TIMEOUT:-1800}
 SELECTIONS=("$@")
 [ ${#SELECTIONS[@]} -gt 0 ] || SELECTIONS=(unit integration)
 step() { printf '\n==> %s\n' "$*"; }
@@ -60,11 +63,11 @@ run() {  # run LABEL KIND ARGS... ; KIND is "engine" or "wfstore"
     local plugin=()
     [ "$kind" = wfstore ] && plugin=(-p wfstore_engine_plugin)
     local start=$SECONDS rc=0
-    (cd "$TESTS" && nice "$VENV/bin/python" -m pytest -p no:cacheprovider "${plugin[@]}" -n 2 -q \
+    (cd "$TESTS" && nice timeout "$RUN_TIMEOUT" "$VENV/bin/python" -m pytest -p no:cacheprovider "${plugin[@]}" -n 2 -q \
         --junitxml="$REPORTS/$label-$kind.xml" "$@") >"$REPORTS/$label-$kind.log" 2>&1 || rc=$?
     echo "[$label] $kind stores: pytest exit $rc in $((SECONDS - start)) s;" \
          "$(tail -n 1 "$REPORTS/$label-$kind.log")"
-    if [ "$rc" -ge 2 ]; then  # interrupted, internal or usage error: no real result
+    if [ "$rc" -ge 2 ]; then  # interrupted, internal or usage error, timeout (124)
         tail -n 30 "$REPORTS/$label-$kind.log" >&2
         return 1
     fi
