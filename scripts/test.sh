@@ -38,6 +38,8 @@ step "side environment with the engine (hpcflow-new2 0.2.0a190) for round-trip t
 [ -x .venv-hpcflow/bin/python ] || "$PY" -m venv .venv-hpcflow
 .venv-hpcflow/bin/python -m pip install -q --upgrade pip
 .venv-hpcflow/bin/python -m pip install -q "hpcflow-new2==0.2.0a190" "zarr==2.17.2" "numcodecs<0.13"
+# wfstore too, for the tests of wfstore.hpcflow.register() (tests/engine):
+.venv-hpcflow/bin/python -m pip install -q --force-reinstall --no-deps "$WHEEL"
 export WFSTORE_HPCFLOW_PYTHON="$PWD/.venv-hpcflow/bin/python"
 
 step "OpenSSH server for the SFTP tests (Debian: openssh-server)"
@@ -69,3 +71,10 @@ step "core and CLI tests with the engine's pins (numpy 1.26, fsspec 2022.11, cli
 .venv-pins/bin/python -m pip check
 .venv-pins/bin/python -m pytest -q -p no:cacheprovider tests/test_core_oracle.py tests/test_core_api.py tests/test_core_fixtures.py \
     tests/test_fsspec_store.py tests/test_cli.py
+
+step "hpcflow's own test suite: the engine's stores, then wfstore registered (scripts/engine_suite.sh)"
+if [ "${WFSTORE_ENGINE_SUITE:-1}" = 1 ]; then
+    ENGINE_VENV="$PWD/.venv-hpcflow" WFSTORE_WHEEL="$WHEEL" bash scripts/engine_suite.sh
+else
+    echo "skipped (WFSTORE_ENGINE_SUITE=0)"
+fi

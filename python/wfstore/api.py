@@ -737,16 +737,14 @@ def info(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def use_in_hpcflow() -> dict[str, type]:
-    """Make hpcflow (hpcflow-new2 0.2.0a190), in this process, use wfstore's store
-    classes for its ``zarr``, ``json`` and ``zip`` store formats: workflows made or
-    opened after this call are persisted by wfstore. Returns the engine's classes that
-    were replaced (to put them back: ``discovery._ALL_STORE_CLS.update(returned)``).
+    """Make hpcflow (hpcflow-new2 0.2.0a190) persist every workflow through wfstore:
+    the same as :func:`wfstore.hpcflow.register` (see it for what changes; undo with
+    :func:`wfstore.hpcflow.unregister`). Returns the engine's store classes that were
+    replaced, by format name.
 
     Raises ``ImportError`` when hpcflow is not installed.
     """
-    from hpcflow.sdk.persistence import discovery
+    from . import hpcflow
 
-    table = discovery._ALL_STORE_CLS
-    replaced = {k: table[k] for k in STORE_CLASSES if k in table}
-    table.update(STORE_CLASSES)
-    return replaced
+    hpcflow.register()
+    return hpcflow.engine_store_classes()
