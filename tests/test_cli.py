@@ -22,6 +22,7 @@ from wfstore import cli as cli_mod
 from wfstore.cli import cli
 
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "hpcflow-0.2.0a190"
+REPO = Path(__file__).resolve().parents[1]
 SUBCOMMANDS = ["demo", "inspect", "verify", "rechunk", "zip", "unzip", "convert", "bench"]
 
 
@@ -229,7 +230,10 @@ def test_bench_delegates(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cli_mod, "_find_bench", lambda: lambda argv: seen.append(argv) or 0)
     assert run("bench", "--runs", 7).exit_code == 0
     assert run("bench", "--runs", 9, "--wfstore-only").exit_code == 0
-    assert seen == [
+    # results go to a temporary file, never into the source tree's benches/results
+    outs = [argv[argv.index("--out") + 1] for argv in seen]
+    assert all(not str(Path(o)).startswith(str(REPO)) for o in outs), outs
+    assert [[a for i, a in enumerate(v) if a != "--out" and v[i - 1] != "--out"] for v in seen] == [
         ["--runs", "7", "--no-readme"],
         ["--runs", "9", "--no-readme", "--wfstore-only"],
     ]

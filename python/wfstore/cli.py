@@ -544,10 +544,13 @@ def bench(ctx: click.Context, runs: int, wfstore_only: bool, builtin: bool, quie
     runner = None if builtin else _find_bench()
     if runner is not None:
         ui.status("running the comparison runner (benches/compare.py)")
-        argv = ["--runs", str(runs), "--no-readme"]
-        if wfstore_only:
-            argv.append("--wfstore-only")
-        rc = runner(argv)
+        # results go to a temporary folder: the runner's default is the source tree's
+        # benches/results, which `wfstore bench` must not change
+        with tempfile.TemporaryDirectory(prefix="wfstore-bench-") as tmp:
+            argv = ["--runs", str(runs), "--no-readme", "--out", str(Path(tmp) / "compare.json")]
+            if wfstore_only:
+                argv.append("--wfstore-only")
+            rc = runner(argv)
         ctx.exit(int(rc or 0))
     from wfstore.demo import build_store
 
