@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import open_store, tree_digest
+from rel_helpers import open_store, tree_digest
 from wfstore import _core
 from wfstore.errors import (
     CorruptChunkError,
@@ -123,7 +123,7 @@ def test_every_single_bit_flip_of_a_run_chunk(wk: Path) -> None:
 
 
 def test_corrupt_numeric_parameter_array(tmp_path: Path) -> None:
-    from conftest import make_store
+    from rel_helpers import make_store
 
     wk = tmp_path / "wk"
     store = make_store(wk)
