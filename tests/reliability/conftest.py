@@ -1,55 +1,12 @@
-"""Shared helpers of the reliability tests (issue 6): a committed engine-style Zarr store
-built through the PersistentStore API, and a digest of every file of a folder."""
+"""Fixtures of the reliability tests (issue 6); helpers are in rel_helpers.py."""
 
 from __future__ import annotations
 
-import enum
-import hashlib
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
-
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "persistence"))  # for `store_dump`
-
-from fsspec.implementations.local import LocalFileSystem  # noqa: E402
-from store_dump import empty_workflow_kwargs, run_scenario  # noqa: E402
-from wfstore.persistence import ZarrPersistentStore  # noqa: E402
-
-
-class Colour(enum.Enum):
-    """An enum parameter value."""
-
-    RED = "red"
-
-
-def tree_digest(path: Path) -> dict[str, str]:
-    """Relative path -> sha256 of every file under `path` (folders as ``<dir>``)."""
-    out: dict[str, str] = {}
-    for p in sorted(path.rglob("*")):
-        rel = str(p.relative_to(path))
-        out[rel] = hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "<dir>"
-    return out
-
-
-def open_store(path: Path) -> ZarrPersistentStore:
-    """A fresh store object (no caches) over the store folder `path`."""
-    store = ZarrPersistentStore(None, None, path, LocalFileSystem())
-    store.run_dir_snapshot = lambda: {"data": {}}
-    return store
-
-
-def make_store(path: Path) -> ZarrPersistentStore:
-    """Write a small committed workflow store (tasks, elements, iterations, 5 runs, 7
-    parameters, a loop, a submission) at `path`."""
-    fs = LocalFileSystem()
-    ZarrPersistentStore.write_empty_workflow(None, **empty_workflow_kwargs(str(path), fs))
-    store = open_store(path)
-    run_scenario(store, Colour.RED)
-    assert not store.has_pending
-    return store
+from rel_helpers import make_store
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,7 @@ def main() -> None:
     op, work = sys.argv[1], Path(sys.argv[2])
     if op == "commit":
         sys.path.insert(0, str(Path(__file__).resolve().parent))
-        from conftest import open_store
+        from rel_helpers import open_store
 
         store = open_store(work / "wk")
         acked = open(work / "acked", "a", buffering=1)

@@ -14,7 +14,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import open_store
+from rel_helpers import open_store
 from wfstore import _core
 from wfstore.errors import StoreError, UnsafeArchiveError, ZipArchiveError
 from wfstore.persistence import ZarrZipPersistentStore

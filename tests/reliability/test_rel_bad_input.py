@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import open_store, tree_digest
+from rel_helpers import open_store, tree_digest
 from wfstore import _core
 from wfstore.errors import (
     InvalidArgumentError,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import open_store, tree_digest
+from rel_helpers import make_store, open_store, tree_digest
 from wfstore import _core
 from wfstore.errors import (
     CorruptChunkError,
@@ -123,8 +123,6 @@ def test_every_single_bit_flip_of_a_run_chunk(wk: Path) -> None:
 
 
 def test_corrupt_numeric_parameter_array(tmp_path: Path) -> None:
-    from conftest import make_store
-
     wk = tmp_path / "wk"
     store = make_store(wk)
     pid = store.add_set_parameter({"a": np.arange(12.0).reshape(3, 4)}, {"type": "x"})
@@ -134,6 +132,23 @@ def test_corrupt_numeric_parameter_array(tmp_path: Path) -> None:
     with pytest.raises(CorruptChunkError) as info:
         store.get_parameters([pid])
     _check_corrupt(info.value, f"parameters/arrays/param_{pid}/arr_0", "0.0")
+    assert store.get_parameters([0])[0].data == {"any": {}}
+
+
+@pytest.mark.parametrize("dtype", ["<i2", "<c16", "|b1", "<U4", "|O"])
+def test_wrong_dtype_of_a_numeric_parameter_array(tmp_path: Path, dtype: str) -> None:
+    wk = tmp_path / "wk"
+    store = make_store(wk)
+    pid = store.add_set_parameter(np.arange(12.0).reshape(3, 4), {"type": "x"})
+    meta_path = wk / f"parameters/arrays/param_{pid}/arr_0/.zarray"
+    meta = json.loads(meta_path.read_text())
+    meta_path.write_text(json.dumps({**meta, "dtype": dtype}))
+    store = open_store(wk)
+    with pytest.raises(StoreError) as info:
+        store.get_parameters([pid])
+    assert f"parameters/arrays/param_{pid}/arr_0" in str(info.value)
+    if isinstance(info.value, CorruptChunkError):
+        assert info.value.key == "0.0"
     assert store.get_parameters([0])[0].data == {"any": {}}
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import make_store, open_store, tree_digest
+from rel_helpers import make_store, open_store, tree_digest
 from store_dump import dump_store, normalise
 from wfstore import _core
 from wfstore.errors import StoreError, StoreIOError

@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import make_store, open_store
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from rel_helpers import make_store, open_store
 from wfstore import _core
 from wfstore.errors import ParameterEncodeError, StoreError
 from wfstore.persistence import StoreParameter

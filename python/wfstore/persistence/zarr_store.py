@@ -338,15 +338,15 @@ class ZarrPersistentStore(
         return core_store(self.fs, self.path)
 
     def _recover_rechunks(self) -> None:
-        """Finish or roll back a rechunk of ``runs``/``base`` that a crash interrupted
-        (so that the array is whole, old or new, with its backup), as the core's
-        ``recover_rechunk`` does; nothing is done unless a rechunk left traces."""
+        """Finish an interrupted rechunk of ``runs``/``base`` if a crash left the array
+        missing (between the two renames of the swap), as the core's
+        ``recover_rechunk`` does. Only then: while the array is in place, another process
+        may be rechunking it, and its temporary folder must not be touched (leftovers
+        of a crash are cleared by the next rechunk)."""
         for arr_path in (RUNS_ARR, PARAM_BASE_ARR):
             array_dir = os.path.join(self.path, *arr_path.split("/"))
-            traces = (".rechunk-tmp", ".rechunk-old", ".bak.old")
-            if any(os.path.exists(array_dir + t) for t in traces) or not os.path.isdir(array_dir):
-                if os.path.isdir(os.path.dirname(array_dir)):
-                    _core.recover_rechunk(array_dir)
+            if not os.path.isdir(array_dir) and os.path.isdir(os.path.dirname(array_dir)):
+                _core.recover_rechunk(array_dir)
 
     @property
     def core_store(self) -> _core.Store:
@@ -1229,6 +1229,10 @@ class ZarrPersistentStore(
         # as the engine does, an existing backup (the array as it was before the first
         # rechunk) is kept, and no new backup is made:
         backup_dir = f"{array_dir}.bak"
+        if local:
+            # finish or roll back a rechunk a crash interrupted (restoring an earlier
+            # backup it had moved aside) before deciding whether a backup exists:
+            _core.recover_rechunk(array_dir)
         keep_old_backup = backup and bool(self.fs.isdir(backup_dir))
         progress = self._progress(status, f"Rechunking {name}")
         if local:

@@ -315,6 +315,28 @@ pub fn msgpack_to_json(v: &Value) -> Result<Json> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn floats_round_trip_exactly() {
+        // Found by fuzzing: without serde_json's `float_roundtrip`, some numbers were
+        // read one unit in the last place off, so rewriting `.zarray`/`.zattrs` changed
+        // them. Python's `repr` of each value is given.
+        for text in [
+            "1.1844674407370957e+20",
+            "118446744073709551615",
+            "0.1",
+            "5e-324",
+            "1.7976931348623157e+308",
+            "2.2250738585072014e-308",
+            "0.30000000000000004",
+        ] {
+            let v: Json = serde_json::from_str(text).unwrap();
+            let want: f64 = text.parse().unwrap();
+            assert_eq!(v.as_f64().unwrap().to_bits(), want.to_bits(), "{text}");
+            let again: Json = serde_json::from_slice(&to_json_bytes(&v).unwrap()).unwrap();
+            assert_eq!(again, v, "{text}");
+        }
+    }
+
     const ENGINE_ZARRAY: &str = r#"{
     "chunks": [
         1
