@@ -95,6 +95,10 @@ NUMERIC_COMPRESSOR: dict[str, Any] = {
 #: dtype kinds stored as numeric arrays: bool, signed/unsigned int, float, complex.
 _NUMERIC_KINDS = frozenset("biufc")
 #: Keys of the archive that :meth:`ZarrPersistentStore.zip` leaves out by default.
+#: Rows handed to the Rust core per call when many are appended or read, so that
+#: their encoded and decoded copies never all exist at once (bounded peak memory).
+ROW_BATCH = 65536
+
 ZIP_EXCLUDE_EXECUTE = "execute"
 ZIP_EXCLUDE_BACKUPS = ("runs.bak", "base.bak")
 
@@ -139,6 +143,13 @@ def _json_keys(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return [_json_keys(v) for v in obj]
     return obj
+
+
+def _append_in_batches(arr: _core.ObjectArray, rows: list[Any]) -> None:
+    """Append `rows` to `arr` (emptying the list), :data:`ROW_BATCH` rows per call."""
+    while rows:
+        arr.append(rows[:ROW_BATCH])
+        del rows[:ROW_BATCH]
 
 
 class ZarrStoreParameter(StoreParameter):
@@ -592,8 +603,12 @@ class ZarrPersistentStore(
             ts_fmt = self.ts_fmt
             arr = self._array(RUNS_ARR)
             attrs = arr.attrs()
-            rows = self._rows(arr, to_load, MissingStoreEARError)
-            new = {i: ZarrStoreEAR.decode(r, ts_fmt, attrs) for i, r in rows.items()}
+            self._rows(arr, [i for i in to_load if not 0 <= i < len(arr)], MissingStoreEARError)
+            new = {}
+            for start in range(0, len(to_load), ROW_BATCH):
+                rows = self._rows(arr, to_load[start : start + ROW_BATCH], MissingStoreEARError)
+                new.update((i, ZarrStoreEAR.decode(r, ts_fmt, attrs)) for i, r in rows.items())
+                del rows
             self.EAR_cache.update(new)
             runs.update(new)
         return runs
@@ -740,8 +755,7 @@ class ZarrPersistentStore(
         arr = self._array(path)
         with self._mutate_array_attrs(arr) as attrs:
             rows = [encode(item, attrs) for item in items]
-        if rows:
-            arr.append(rows)
+        _append_in_batches(arr, rows)
 
     def _append_elements(self, elems: Sequence[ZarrStoreElement]) -> None:
         self._append_rows(ELEMS_ARR, elems, lambda e, a: e.encode(a))
@@ -887,8 +901,8 @@ class ZarrPersistentStore(
                 f"{len(base)} persistent parameters."
             )
         encoded = [self._encode_param(p) for p in params]
-        sources.append([dict(sorted(p.source.items())) for p in params])
-        base.append(encoded)
+        _append_in_batches(sources, [dict(sorted(p.source.items())) for p in params])
+        _append_in_batches(base, encoded)
 
     def _set_parameter_values(self, set_parameters: dict[int, tuple[Any, bool]]) -> None:
         ids = list(set_parameters)
