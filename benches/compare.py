@@ -323,7 +323,7 @@ def run_workload(
 
     def read_params() -> None:
         params = cold["store"].get_parameters(list(range(n_params)))
-        assert len(params) == n_params and params[2].data == {"a": 1, "b": [1.5, "x"]}
+        assert len(params) == n_params and params[0].data == {"a": 0, "b": [1.5, "x"]}
 
     measure("read_runs", read_runs)
     measure("read_params", read_params)
@@ -634,6 +634,7 @@ def render_report(data: dict) -> str:
     """The markdown report (tables, targets) of a results document."""
     results, prim = data["results"], data.get("primitives", {})
     parts = [f"Measured {data['date']} on {data['machine']} by `{data['command']}`."]
+    parts += list(data.get("notes", []))
     if prim:
         parts.append(
             f"Floor measured in the same run: an atomic 200-byte write (temporary name, then "
@@ -708,6 +709,7 @@ def plot(data: dict, out: Path) -> bool:
         print("matplotlib is not installed: no plot", file=sys.stderr)
         return False
     keys = [("build", "o"), ("read_runs", "s"), ("rechunk_runs", "^"), ("zip", "D")]
+    colours = {k: f"C{i}" for i, (k, _) in enumerate(keys)}
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for variant, style in (("hpcflow-zarr", "--"), ("wfstore-zarr", "-")):
         rs = sorted(
@@ -718,12 +720,19 @@ def plot(data: dict, out: Path) -> bool:
         for key, marker in keys:
             xs = [r["runs"] for r in rs if key in r["phases"]]
             ys = [r["phases"][key]["seconds"] / r["runs"] * 1e6 for r in rs if key in r["phases"]]
-            ax.plot(xs, ys, style, marker=marker, label=f"{variant.split('-')[0]}: {key}")
+            ax.plot(
+                xs,
+                ys,
+                style,
+                marker=marker,
+                color=colours[key],
+                label=f"{variant.split('-')[0]}: {PHASE_LABELS[key]}",
+            )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("number of runs")
     ax.set_ylabel("time per run (us)")
-    ax.set_title("Zarr store: time per run (hpcflow 0.2.0a190 vs wfstore)")
+    ax.set_title("Zarr store: time per run (hpcflow 0.2.0a190 dashed, wfstore solid)")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()

@@ -142,3 +142,31 @@ def test_malformed_timestamps_are_refused_as_strptime_refuses_them(text: str) ->
 
     with pytest.raises(ValueError):
         decode_timestamp(text, "%Y-%m-%d %H:%M:%S.%f")
+
+
+def test_zarr_rows_appended_and_read_in_batches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from wfstore.errors import MissingParameterData, MissingStoreEARError
+    from wfstore.persistence import zarr_store
+
+    monkeypatch.setattr(zarr_store, "ROW_BATCH", 3)
+    store = _new(ZarrPersistentStore, tmp_path / "wk")
+    it = _add_iter(store)
+    runs = [store.add_EAR(it, i % 4, [i], {}, save=False) for i in range(10)]
+    params = [
+        store.add_set_parameter({"v": i}, {"type": "x", "i": i}, save=False) for i in range(7)
+    ]
+    store.save()
+    cold = ZarrPersistentStore(None, None, tmp_path / "wk")
+    got = cold.get_EARs(runs[::-1])
+    assert [(r.id_, r.action_idx, r.commands_idx) for r in got] == [
+        (i, i % 4, [i]) for i in reversed(range(10))
+    ]
+    assert [p.data for p in cold.get_parameters(params)] == [{"v": i} for i in range(7)]
+    assert [s["i"] for s in cold.get_parameter_sources(params)] == list(range(7))
+    with pytest.raises(MissingStoreEARError) as exc:
+        ZarrPersistentStore(None, None, tmp_path / "wk").get_EARs([*range(10), 11, 12, 13, 14])
+    assert all(str(i) in str(exc.value) for i in (11, 12, 13, 14))
+    with pytest.raises(MissingParameterData):
+        cold.get_parameters([7])

@@ -114,6 +114,10 @@ RECHUNK_COMPLETE_MARKER = ".wfstore-rechunk-complete"
 #: Rows read and written at a time when rechunking over fsspec.
 _RECHUNK_WINDOW_ROWS = 1 << 16
 #: Keys of the archive that :meth:`ZarrPersistentStore.zip` leaves out by default.
+#: Rows handed to the Rust core per call when many are appended or read, so that
+#: their encoded and decoded copies never all exist at once (bounded peak memory).
+ROW_BATCH = 65536
+
 ZIP_EXCLUDE_EXECUTE = "execute"
 ZIP_EXCLUDE_BACKUPS = ("runs.bak", "base.bak")
 
@@ -158,6 +162,13 @@ def _json_keys(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return [_json_keys(v) for v in obj]
     return obj
+
+
+def _append_in_batches(arr: _core.ObjectArray, rows: list[Any]) -> None:
+    """Append `rows` to `arr` (emptying the list), :data:`ROW_BATCH` rows per call."""
+    while rows:
+        arr.append(rows[:ROW_BATCH])
+        del rows[:ROW_BATCH]
 
 
 class ZarrStoreParameter(StoreParameter):
@@ -765,8 +776,14 @@ class ZarrPersistentStore(
             ts_fmt = self.ts_fmt
             arr = self._array(RUNS_ARR)
             attrs = arr.attrs()
-            rows = self._rows(arr, to_load, MissingStoreEARError)
-            new = self._decode_rows(arr, rows, lambda _, r: ZarrStoreEAR.decode(r, ts_fmt, attrs))
+            self._rows(arr, [i for i in to_load if not 0 <= i < len(arr)], MissingStoreEARError)
+            new = {}
+            for start in range(0, len(to_load), ROW_BATCH):
+                rows = self._rows(arr, to_load[start : start + ROW_BATCH], MissingStoreEARError)
+                new.update(
+                    self._decode_rows(arr, rows, lambda _, r: ZarrStoreEAR.decode(r, ts_fmt, attrs))
+                )
+                del rows
             self.EAR_cache.update(new)
             runs.update(new)
         return runs
@@ -920,7 +937,7 @@ class ZarrPersistentStore(
             _check_next_ids(path, arr, [item.id_ for item in items])
             return [encode(item, attrs) for item in items]
 
-        self._write_rows(path, make_rows, lambda arr, rows: arr.append(rows), _always)
+        self._write_rows(path, make_rows, _append_in_batches, _always)
 
     def _append_elements(self, elems: Sequence[ZarrStoreElement]) -> None:
         self._append_rows(ELEMS_ARR, elems, lambda e, a: e.encode(a))
@@ -1064,8 +1081,8 @@ class ZarrPersistentStore(
             sources = self._array(PARAM_SOURCES_ARR)
             _check_next_ids(PARAM_BASE_ARR, base, [p.id_ for p in params])
             encoded = [self._encode_param(p) for p in params]
-            sources.append([dict(sorted(p.source.items())) for p in params])
-            base.append(encoded)
+            _append_in_batches(sources, [dict(sorted(p.source.items())) for p in params])
+            _append_in_batches(base, encoded)
 
     def _set_parameter_values(self, set_parameters: dict[int, tuple[Any, bool]]) -> None:
         ids = list(set_parameters)
