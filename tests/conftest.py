@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import fsspec
 import pytest
 
 #: Root of the engine-written (hpcflow 0.2.0a190) fixture stores.
@@ -51,3 +53,15 @@ def fixture_copy(tmp_path: Path) -> Callable[[str], Path]:
         return dst
 
     return _copy
+
+
+@pytest.fixture
+def mem() -> Iterator[tuple[object, str]]:
+    """fsspec's memory file system and a fresh folder on it (removed afterwards)."""
+    fs = fsspec.filesystem("memory")
+    root = f"/wfstore-test-{uuid.uuid4().hex}"
+    try:
+        yield fs, root
+    finally:
+        if fs.exists(root):
+            fs.rm(root, recursive=True)

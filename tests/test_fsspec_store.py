@@ -6,13 +6,10 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import uuid
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import fsspec
 import numpy as np
 import pytest
 import zarr
@@ -34,17 +31,6 @@ from wfstore.fsspec_store import (
     default_write_mode,
     io_lock,
 )
-
-
-@pytest.fixture
-def mem() -> Iterator[tuple[MemoryFileSystem, str]]:
-    fs = fsspec.filesystem("memory")
-    root = f"/wfstore-core-{uuid.uuid4().hex}"
-    try:
-        yield fs, root
-    finally:
-        if fs.exists(root):
-            fs.rm(root, recursive=True)
 
 
 def test_local_fs_takes_the_rust_fast_path(tmp_path: Path) -> None:

@@ -607,24 +607,21 @@ def _convert_into(
     target.save()
     if progress:
         progress(2, steps)
-    n = source._get_num_total_elements()
-    for el in source.get_elements(range(n)):
-        pend.add_elements[el.id_] = _copy_item(el, target._store_elem_cls())
-    if progress:
-        progress(3, steps)
-    n = source._get_num_total_elem_iters()
-    for it in source.get_element_iterations(range(n)):
-        pend.add_elem_iters[it.id_] = _copy_item(it, target._store_iter_cls())
-    if progress:
-        progress(4, steps)
-    n = source._get_num_total_EARs()
-    for run in source.get_EARs(range(n)):
-        pend.add_EARs[run.id_] = _copy_item(run, target._store_EAR_cls())
-    if progress:
-        progress(5, steps)
-    n = source._get_num_total_parameters()
-    for param in source.get_parameters(range(n)):
-        pend.add_parameters[param.id_] = _copy_item(param, target._store_param_cls())
+    # items of each kind: (count, getter, pending additions, target item class)
+    kinds = (
+        (source._get_num_total_elements, source.get_elements, pend.add_elements,
+         target._store_elem_cls()),
+        (source._get_num_total_elem_iters, source.get_element_iterations,
+         pend.add_elem_iters, target._store_iter_cls()),
+        (source._get_num_total_EARs, source.get_EARs, pend.add_EARs, target._store_EAR_cls()),
+        (source._get_num_total_parameters, source.get_parameters, pend.add_parameters,
+         target._store_param_cls()),
+    )
+    for step, (count, get, added, cls) in enumerate(kinds, start=2):
+        if step > 2 and progress:
+            progress(step, steps)
+        for item in get(range(count())):
+            added[item.id_] = _copy_item(item, cls)
     target.save()
     # The task templates exactly as the source has them: stores add each task's `id_`
     # to its template when the task is committed, which engine-written JSON stores lack.

@@ -5,11 +5,8 @@ holds, exactly as when it is read from the local file system."""
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import fsspec
 import pytest
 from conftest import json_fixture_names, zarr_fixture_names, zip_fixture_names
 from fsspec.implementations.memory import MemoryFileSystem
@@ -20,17 +17,6 @@ from wfstore.persistence import (
     ZarrPersistentStore,
     ZarrZipPersistentStore,
 )
-
-
-@pytest.fixture
-def memfs() -> Iterator[tuple[MemoryFileSystem, str]]:
-    fs = fsspec.filesystem("memory")
-    root = f"/wfstore-fixtures-{uuid.uuid4().hex}"
-    try:
-        yield fs, root
-    finally:
-        if fs.exists(root):
-            fs.rm(root, recursive=True)
 
 
 def _upload(fs: MemoryFileSystem, src: Path, dst: str) -> dict[str, bytes]:
@@ -49,8 +35,8 @@ def _unchanged(fs: MemoryFileSystem, written: dict[str, bytes]) -> bool:
 
 
 @pytest.mark.parametrize("name", zarr_fixture_names() or ["wk_seq_zarr"])
-def test_zarr_fixture_over_memory_fs(name: str, fixtures_dir: Path, memfs) -> None:
-    fs, root = memfs
+def test_zarr_fixture_over_memory_fs(name: str, fixtures_dir: Path, mem) -> None:
+    fs, root = mem
     expected = json.loads((fixtures_dir / f"{name}.expected.json").read_text())
     written = _upload(fs, fixtures_dir / name, f"{root}/{name}")
     _check(ZarrPersistentStore(None, None, f"{root}/{name}", fs), "zarr", expected)
@@ -59,8 +45,8 @@ def test_zarr_fixture_over_memory_fs(name: str, fixtures_dir: Path, memfs) -> No
 
 
 @pytest.mark.parametrize("name", zip_fixture_names() or ["wk_seq_zarr_zip"])
-def test_zip_fixture_over_memory_fs(name: str, fixtures_dir: Path, memfs) -> None:
-    fs, root = memfs
+def test_zip_fixture_over_memory_fs(name: str, fixtures_dir: Path, mem) -> None:
+    fs, root = mem
     expected = json.loads((fixtures_dir / f"{name}.expected.json").read_text())
     written = _upload(fs, fixtures_dir / f"{name}.zip", f"{root}/{name}.zip")
     _check(ZarrZipPersistentStore(None, None, f"memory://{root}/{name}.zip"), "zip", expected)
@@ -68,8 +54,8 @@ def test_zip_fixture_over_memory_fs(name: str, fixtures_dir: Path, memfs) -> Non
 
 
 @pytest.mark.parametrize("name", json_fixture_names() or ["wk_seq_json"])
-def test_json_fixture_over_memory_fs(name: str, fixtures_dir: Path, memfs) -> None:
-    fs, root = memfs
+def test_json_fixture_over_memory_fs(name: str, fixtures_dir: Path, mem) -> None:
+    fs, root = mem
     expected = json.loads((fixtures_dir / f"{name}.expected.json").read_text())
     written = _upload(fs, fixtures_dir / name, f"{root}/{name}")
     store = JSONPersistentStore(None, None, f"{root}/{name}", fs)
