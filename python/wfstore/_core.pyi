@@ -108,6 +108,11 @@ class ObjectArray:
     def set(
         self, indices: Sequence[int] | npt.NDArray[np.integer[Any]], values: Iterable[Any]
     ) -> None: ...
+    def patch(
+        self,
+        indices: Sequence[int] | npt.NDArray[np.integer[Any]],
+        patches: Iterable[dict[int, Any]],
+    ) -> None: ...
     def append(self, values: Iterable[Any]) -> int:
         """Append rows; returns the new length."""
     def resize(self, length: int) -> None: ...

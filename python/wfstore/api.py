@@ -143,8 +143,9 @@ def create(
 
     `name` defaults to the last component of `path` (without a suffix). Extra keyword
     arguments go to the class's ``write_empty_workflow`` (for Zarr: ``compressor``,
-    ``compressor_kwargs``; also ``template_js``, ``template_components_js``,
-    ``creation_info``, ``ts_fmt``, ``ts_name_fmt`` to override the defaults).
+    ``compressor_kwargs``, ``run_chunk_size``, ``param_chunk_size``; also
+    ``template_js``, ``template_components_js``, ``creation_info``, ``ts_fmt``,
+    ``ts_name_fmt`` to override the defaults).
     Refuses (:class:`~wfstore.errors.StoreExistsError`) an existing file or non-empty
     folder; zip stores are made by zipping a Zarr store, not created empty.
     """

@@ -218,8 +218,8 @@ def test_verify_lists_exactly_the_damaged_keys(fixture_copy: Any) -> None:
 
 def test_verify_zstd_store(tmp_path: Path) -> None:
     path = tmp_path / "wk"
-    store = wfstore.create(path, compressor="zstd")
-    for i in range(4):
+    store = wfstore.create(path, compressor="zstd", param_chunk_size=2)
+    for i in range(6):
         store.add_set_parameter({"i": i}, {"type": "local_input"}, save=False)
     store.save()
     assert wfstore.verify(path).ok

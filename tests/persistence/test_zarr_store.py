@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import zarr
 from backends import Backend
+from fsspec.implementations.local import LocalFileSystem
 from fsspec.implementations.memory import MemoryFileSystem
 from store_dump import dump_store, empty_workflow_kwargs, normalise, run_scenario
 from wfstore.errors import (
@@ -30,7 +31,11 @@ from wfstore.persistence import (
     ZarrPersistentStore,
     ZarrZipPersistentStore,
 )
-from wfstore.persistence.zarr_store import guess_chunks
+from wfstore.persistence.zarr_store import (
+    DEFAULT_PARAM_CHUNK_SIZE,
+    DEFAULT_RUN_CHUNK_SIZE,
+    guess_chunks,
+)
 
 
 class Colour(enum.Enum):
@@ -94,8 +99,8 @@ def test_empty_layout(backend: Backend, compressor: Any, kwargs: Any, want: Any)
             None,
             0,
         ),
-        "metadata/runs": (1, {"parameter_paths": []}, None, 0),
-        "parameters/base": (1, {}, None, 0),
+        "metadata/runs": (DEFAULT_RUN_CHUNK_SIZE, {"parameter_paths": []}, None, 0),
+        "parameters/base": (DEFAULT_PARAM_CHUNK_SIZE, {}, None, 0),
         "parameters/sources": (1000, {}, None, 0),
     }
     for arr_path, (chunks, arr_attrs, filters, fill) in expected.items():
@@ -111,6 +116,36 @@ def test_empty_layout(backend: Backend, compressor: Any, kwargs: Any, want: Any)
             assert meta["filters"][0]["id"] == "msgpack2"
         assert root[arr_path].attrs.asdict() == arr_attrs
     assert isinstance(root["parameters/arrays"], zarr.Group)
+
+
+@pytest.mark.parametrize("sizes", [(1, 1), (7, 3)])
+def test_chunk_sizes_of_runs_and_parameters(backend: Backend, sizes: tuple[int, int]) -> None:
+    """``run_chunk_size=1, param_chunk_size=1`` is the engine's own layout; any sizes
+    hold the same data."""
+    runs_cs, base_cs = sizes
+    path = backend.path("wk")
+    _scenario_store(backend, run_chunk_size=runs_cs, param_chunk_size=base_cs)
+    assert backend.read_json(path, "metadata/runs", ".zarray")["chunks"] == [runs_cs]
+    assert backend.read_json(path, "parameters/base", ".zarray")["chunks"] == [base_cs]
+    other = backend.path("wk-default")
+    _scenario_store(backend, "wk-default")
+
+    def timeless(dump: dict) -> dict:
+        for run in dump["runs"]:
+            run["start_time"] = run["start_time"] is not None
+            run["end_time"] = run["end_time"] is not None
+        return dump
+
+    assert timeless(_dump(path, fs=backend.fs)) == timeless(_dump(other, fs=backend.fs))
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, True, "10", None])
+def test_bad_chunk_sizes_are_refused(tmp_path: Path, bad: Any) -> None:
+    kw = empty_workflow_kwargs(str(tmp_path / "wk"), LocalFileSystem())
+    for name in ("run_chunk_size", "param_chunk_size"):
+        with pytest.raises(InvalidArgumentError, match=name):
+            ZarrPersistentStore.write_empty_workflow(None, **kw, **{name: bad})
+    assert not (tmp_path / "wk").exists()
 
 
 def test_empty_layout_replaced_and_bad_compressor(backend: Backend) -> None:
@@ -180,7 +215,7 @@ def test_scenario_round_trip(backend: Backend, compressor: Any) -> None:
 
 
 def test_pending_merged_before_commit(backend: Backend) -> None:
-    store = _scenario_store(backend)
+    store = _scenario_store(backend, param_chunk_size=1)
     fs = backend.fs
     p = store.add_unset_parameter({"type": "EAR_output"}, save=False)
     e = store.add_element(0, 0, {}, {}, save=False)
@@ -293,7 +328,8 @@ def test_unencodable_value_named(backend: Backend) -> None:
 
 @pytest.mark.parametrize("backup", [True, False])
 def test_rechunk(backend: Backend, backup: bool, capsys: pytest.CaptureFixture) -> None:
-    store = _scenario_store(backend)
+    # the engine's layout (one row per chunk), as rechunking is mostly done on its stores
+    store = _scenario_store(backend, run_chunk_size=1, param_chunk_size=1)
     path, fs = store.path, backend.fs
     before = _dump(path, fs=fs)
     rep = store.rechunk_runs(backup=backup, status=True)
@@ -343,7 +379,7 @@ def test_rechunk_bad_chunks_and_recovery_over_fsspec() -> None:
     fs = fsspec.filesystem("memory")
     backend = Backend("memory", fs, f"/wfstore-test-{uuid.uuid4().hex}")
     try:
-        store = _scenario_store(backend)
+        store = _scenario_store(backend, run_chunk_size=1)
         runs = f"{store.path}/metadata/runs"
         fs.pipe_file(f"{runs}/1", b"junk")
         fs.pipe_file(f"{runs}/3", b"more junk")

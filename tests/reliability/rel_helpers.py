@@ -8,6 +8,7 @@ import enum
 import hashlib
 import sys
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "persistence"))  # for `store_dump`
@@ -39,11 +40,16 @@ def open_store(path: Path) -> ZarrPersistentStore:
     return store
 
 
-def make_store(path: Path) -> ZarrPersistentStore:
+def make_store(path: Path, **kwargs: Any) -> ZarrPersistentStore:
     """Write a small committed workflow store (tasks, elements, iterations, 5 runs, 7
-    parameters, a loop, a submission) at `path`."""
+    parameters, a loop, a submission) at `path`, by default in the engine's layout
+    (one run and one parameter per chunk: the tests damage single rows' chunks);
+    `kwargs` go to ``write_empty_workflow``."""
     fs = LocalFileSystem()
-    ZarrPersistentStore.write_empty_workflow(None, **empty_workflow_kwargs(str(path), fs))
+    kwargs = {"run_chunk_size": 1, "param_chunk_size": 1, **kwargs}
+    ZarrPersistentStore.write_empty_workflow(
+        None, **empty_workflow_kwargs(str(path), fs), **kwargs
+    )
     store = open_store(path)
     run_scenario(store, Colour.RED)
     assert not store.has_pending

@@ -62,6 +62,31 @@ def test_corrupt_parameter_chunk(wk: Path, kind: str) -> None:
     assert store.get_parameters([0, 2, 3, 4, 5]) == [before[i] for i in (0, 2, 3, 4, 5)]
 
 
+@pytest.mark.parametrize("kind", sorted(CORRUPTIONS))
+def test_corrupt_multi_row_run_chunk(tmp_path: Path, kind: str) -> None:
+    """wfstore's default layout (several runs per chunk): a damaged chunk fails every
+    read and update of its runs with the chunk named, changes nothing, and the runs
+    of other chunks still read and update."""
+    wk = tmp_path / "wk"
+    make_store(wk, run_chunk_size=2, param_chunk_size=2)
+    before = open_store(wk).get_EARs(range(5))
+    chunk = wk / "metadata/runs/1"  # runs 2 and 3
+    chunk.write_bytes(CORRUPTIONS[kind](chunk.read_bytes()))
+    damaged = tree_digest(wk)
+    store = open_store(wk)
+    for run in (2, 3):
+        with pytest.raises(CorruptChunkError) as info:
+            store.get_EARs([run])
+        _check_corrupt(info.value, "metadata/runs", "1")
+        with pytest.raises(CorruptChunkError) as info:
+            open_store(wk).set_EAR_submission_index(run, 7)
+        _check_corrupt(info.value, "metadata/runs", "1")
+    assert tree_digest(wk) == damaged
+    assert store.get_EARs([0, 1, 4]) == [before[i] for i in (0, 1, 4)]
+    open_store(wk).set_EAR_submission_index(4, 7)
+    assert open_store(wk).get_EARs([4])[0].submission_idx == 7
+
+
 def test_corrupt_shared_chunks_leave_other_arrays_readable(wk: Path) -> None:
     store = open_store(wk)
     runs = store.get_EARs(range(5))

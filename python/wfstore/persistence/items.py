@@ -662,6 +662,33 @@ class ZarrStoreEAR(StoreEAR[list, dict]):
     refer to the array attribute ``parameter_paths``.
     """
 
+    #: Row positions of the fields a run's updates change (see :meth:`encode_fields`).
+    FIELD_POSITIONS: ClassVar[dict[str, int]] = {
+        "submission_idx": 4,
+        "skip": 5,
+        "success": 6,
+        "start_time": 7,
+        "end_time": 8,
+        "snapshot_start": 9,
+        "snapshot_end": 10,
+        "exit_code": 11,
+        "metadata": 12,
+        "run_hostname": 13,
+    }
+    _TIMESTAMP_FIELDS: ClassVar[frozenset[str]] = frozenset(("start_time", "end_time"))
+
+    @classmethod
+    def encode_fields(cls, ts_fmt: str, **fields: Any) -> dict[int, Any]:
+        """``{row position: stored value}`` of some fields (those of
+        :data:`FIELD_POSITIONS`), to change a stored row in place without decoding it
+        (see ``ObjectArray.patch``)."""
+        out = {}
+        for name, value in fields.items():
+            if name in cls._TIMESTAMP_FIELDS:
+                value = encode_timestamp(value, ts_fmt)
+            out[cls.FIELD_POSITIONS[name]] = value
+        return out
+
     def encode(self, ts_fmt: str, context: dict) -> list:
         """Serialise as a row; may append new keys to the lookup lists in `context`."""
         return [

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import logging
 from collections import defaultdict
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -138,7 +139,18 @@ class PendingChanges(Generic[AnySTask, AnySElement, AnySElementIter, AnySEAR, An
             setattr(self, name, _EMPTY[name]())
 
     def __bool__(self) -> bool:
-        return any(bool(getattr(self, name)) for name in _EMPTY)
+        d = self.__dict__
+        for name in _EMPTY:
+            if d[name]:
+                return True
+        return False
+
+    def _any_of(self, attrs: tuple[str, ...]) -> bool:
+        d = self.__dict__
+        for a in attrs:
+            if d[a]:
+                return True
+        return False
 
     def where_pending(self) -> list[str]:
         """Names of the pending attributes that hold changes."""
@@ -163,7 +175,7 @@ class PendingChanges(Generic[AnySTask, AnySElement, AnySElementIter, AnySEAR, An
         res_map = self.store._commit_resources
         out: dict[str, None] = {}
         for step, attrs in COMMIT_ORDER:
-            if any(getattr(self, a) for a in attrs):
+            if self._any_of(attrs):
                 out.update(dict.fromkeys(res_map.get(step, ())))
         return list(out)
 
@@ -173,7 +185,8 @@ class PendingChanges(Generic[AnySTask, AnySElement, AnySElementIter, AnySEAR, An
         if not self:
             store.logger.debug("commit: no pending changes.")
             return
-        store.logger.debug(f"commit: committing {self.where_pending()!r}.")
+        if store.logger.isEnabledFor(logging.DEBUG):
+            store.logger.debug(f"commit: committing {self.where_pending()!r}.")
         snap = self._snapshot()
         try:
             with store._commit_transaction(), contextlib.ExitStack() as stack:
@@ -182,7 +195,7 @@ class PendingChanges(Generic[AnySTask, AnySElement, AnySElementIter, AnySEAR, An
                 for step, attrs in COMMIT_ORDER:
                     # a step with nothing pending (checked when its turn comes, as
                     # earlier steps may hand changes on) has nothing to do:
-                    if any(getattr(self, a) for a in attrs):
+                    if self._any_of(attrs):
                         getattr(self, f"commit_{step}")()
         except BaseException:
             self._restore(snap)

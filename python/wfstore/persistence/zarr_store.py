@@ -11,11 +11,13 @@ root ``.zattrs``
     a ragged int array (``vlen-array`` of ``<i8``) whose row ``element_IDs_idx`` holds a
     task's element IDs;
 ``metadata/elements``, ``metadata/iters``, ``metadata/runs``
-    msgpack object arrays of item rows (chunks of 1000, 1000 and 1), with the lookup
-    lists of the rows in their ``.zattrs``;
+    msgpack object arrays of item rows (chunks of 1000, 1000 and
+    :data:`DEFAULT_RUN_CHUNK_SIZE`), with the lookup lists of the rows in their
+    ``.zattrs``;
 ``parameters/base``, ``parameters/sources``
-    msgpack object arrays of encoded parameter values (chunks of 1, fill value 0, empty
-    chunks not written) and of parameter sources (chunks of 1000);
+    msgpack object arrays of encoded parameter values (chunks of
+    :data:`DEFAULT_PARAM_CHUNK_SIZE`, fill value 0, empty chunks not written) and of
+    parameter sources (chunks of 1000);
 ``parameters/arrays/param_<ID>/arr_<N>``
     the numpy arrays inside parameter values, as numeric arrays of their own.
 
@@ -25,6 +27,18 @@ system (memory, SFTP, ...) chunk bytes move through fsspec (``Store.fsspec``, se
 :mod:`wfstore.fsspec_store`). The root attributes are a store resource (``"attrs"``):
 loaded once per use and written once per commit. Rows are written to the arrays as
 each commit step runs.
+
+Chunk sizes: the engine writes ``runs`` and ``parameters/base`` with one row per chunk
+(one file per run and per parameter), so that its jobs can update rows without a lock.
+wfstore writes them in chunks of :data:`DEFAULT_RUN_CHUNK_SIZE` and
+:data:`DEFAULT_PARAM_CHUNK_SIZE` rows by default (``run_chunk_size`` and
+``param_chunk_size`` of :meth:`ZarrPersistentStore.write_empty_workflow`): about 100
+times fewer files to create, read, copy and count against a file-system quota. Rows of
+shared chunks are updated under the store lock (:mod:`wfstore.persistence.lock`), so
+concurrent wfstore writers never lose an update. The format is the same Zarr v2 layout
+(the engine reads and writes any chunk size, as after its own rechunk); pass
+``run_chunk_size=1, param_chunk_size=1`` for a store that the engine's own store class
+(without wfstore's lock) will update from many processes at once.
 """
 
 from __future__ import annotations
@@ -117,6 +131,11 @@ _RECHUNK_WINDOW_ROWS = 1 << 16
 #: Rows handed to the Rust core per call when many are appended or read, so that
 #: their encoded and decoded copies never all exist at once (bounded peak memory).
 ROW_BATCH = 65536
+
+#: Rows per chunk of ``metadata/runs`` and of ``parameters/base`` in new stores (the
+#: engine uses 1; see the module docstring).
+DEFAULT_RUN_CHUNK_SIZE = 100
+DEFAULT_PARAM_CHUNK_SIZE = 100
 
 ZIP_EXCLUDE_EXECUTE = "execute"
 ZIP_EXCLUDE_BACKUPS = ("runs.bak", "base.bak")
@@ -330,6 +349,8 @@ class ZarrPersistentStore(
         self._store_lock: StoreLock | None = None
         self._in_txn = False
         self._txn_holds_lock = False
+        #: chunk size of arrays as last read (says whether a row update needs the lock)
+        self._chunk_size_seen: dict[str, int] = {}
         self.last_commit_report: dict[str, Any] | None = None
         self._resources = {
             _ATTRS: CallbackStoreResource(
@@ -527,12 +548,21 @@ class ZarrPersistentStore(
         ts_name_fmt: str,
         compressor: str | None = "blosc",
         compressor_kwargs: dict[str, Any] | None = None,
+        run_chunk_size: int = DEFAULT_RUN_CHUNK_SIZE,
+        param_chunk_size: int = DEFAULT_PARAM_CHUNK_SIZE,
     ) -> None:
         """Write an empty Zarr workflow store at `wk_path`.
 
         `compressor` (``"blosc"``, ``"zstd"`` or None) and `compressor_kwargs` (e.g.
         ``{"cname": "zstd", "clevel": 3}``) apply to the metadata and parameter arrays.
+        `run_chunk_size` and `param_chunk_size` are the rows per chunk of
+        ``metadata/runs`` and ``parameters/base`` (the engine's own stores use 1; see
+        the module docstring).
         """
+        sizes = {"run_chunk_size": run_chunk_size, "param_chunk_size": param_chunk_size}
+        for label, size in sizes.items():
+            if not isinstance(size, numbers.Integral) or isinstance(size, bool) or size < 1:
+                raise InvalidArgumentError(f"{label} must be a positive integer, not {size!r}.")
         fs, wk_path = resolve(fs, wk_path)
         if compressor is not None:
             compressor = compressor.lower()
@@ -579,11 +609,18 @@ class ZarrPersistentStore(
             attrs={"loops": [], "schema_parameters": [], "parameter_paths": []},
             **cmp,
         )
-        # one row per chunk, so that runs can be updated by many processes at once:
-        _core.ObjectArray.create(store, RUNS_ARR, 0, 1, attrs={"parameter_paths": []}, **cmp)
+        _core.ObjectArray.create(
+            store, RUNS_ARR, 0, int(run_chunk_size), attrs={"parameter_paths": []}, **cmp
+        )
         store.create_group("parameters")
         _core.ObjectArray.create(
-            store, PARAM_BASE_ARR, 0, 1, fill_value=0, write_empty_chunks=False, **cmp
+            store,
+            PARAM_BASE_ARR,
+            0,
+            int(param_chunk_size),
+            fill_value=0,
+            write_empty_chunks=False,
+            **cmp,
         )
         _core.ObjectArray.create(store, PARAM_SOURCES_ARR, 0, 1000, **cmp)
         store.create_group(PARAM_ARRAYS_GRP)
@@ -980,17 +1017,6 @@ class ZarrPersistentStore(
             MissingStoreElementIterationError,
         )
 
-    def _update_runs(self, ids: Sequence[int], change: Callable[[int, Any], Any]) -> None:
-        ts_fmt = self.ts_fmt
-        self._update_rows(
-            RUNS_ARR,
-            ids,
-            lambda row, a: ZarrStoreEAR.decode(row, ts_fmt, a),
-            change,
-            lambda run, a: run.encode(ts_fmt, a),
-            MissingStoreEARError,
-        )
-
     def _append_elem_iter_IDs(self, elem_ID: int, iter_IDs: Iterable[int]) -> None:
         iter_IDs = list(iter_IDs)
         self._update_rows(
@@ -1011,15 +1037,53 @@ class ZarrPersistentStore(
     def _update_loop_index(self, iter_ID: int, loop_idx: Mapping[str, int]) -> None:
         self._update_iters([iter_ID], lambda _, it: it.update_loop_idx(loop_idx))
 
+    def _patch_rows(
+        self, path: str, patches: Mapping[int, dict[int, Any]], error: type[Exception]
+    ) -> None:
+        """Set fields of rows of `path` in place (``{row ID: {position: value}}``):
+        one read and one write of each chunk concerned, without decoding the rows or
+        reading the array's lookup lists. Rows of chunks that hold more than one row are
+        changed under the store lock; the array's layout is read once, under the lock
+        when it is needed (the chunk size seen last time says whether it is)."""
+        ids = list(patches)
+        if not ids:
+            return
+        values = [patches[i] for i in ids]
+
+        def apply(arr: _core.ObjectArray) -> None:
+            n = len(arr)
+            missing = [i for i in ids if not 0 <= i < n]
+            if missing:
+                raise error(missing)
+            arr.patch(ids, values)
+
+        if self._chunk_size_seen.get(path) == 1:
+            arr = self._array(path)
+            self._chunk_size_seen[path] = arr.chunk_size
+            if arr.chunk_size == 1:
+                apply(arr)
+                return
+        with self._locked():
+            arr = self._array(path)
+            self._chunk_size_seen[path] = arr.chunk_size
+            apply(arr)
+
+    def _patch_runs(self, patches: Mapping[int, dict[str, Any]]) -> None:
+        ts_fmt = self.ts_fmt
+        self._patch_rows(
+            RUNS_ARR,
+            {i: ZarrStoreEAR.encode_fields(ts_fmt, **fields) for i, fields in patches.items()},
+            MissingStoreEARError,
+        )
+
     def _update_EAR_submission_indices(self, sub_indices: Mapping[int, int]) -> None:
-        self._update_runs(list(sub_indices), lambda i, r: r.update(submission_idx=sub_indices[i]))
+        self._patch_runs({i: {"submission_idx": idx} for i, idx in sub_indices.items()})
 
     def _update_EAR_start(
         self, EAR_id: int, s_time: datetime, s_snap: dict[str, Any] | None, s_hn: str
     ) -> None:
-        self._update_runs(
-            [EAR_id],
-            lambda _, r: r.update(start_time=s_time, snapshot_start=s_snap, run_hostname=s_hn),
+        self._patch_runs(
+            {EAR_id: {"start_time": s_time, "snapshot_start": s_snap, "run_hostname": s_hn}}
         )
 
     def _update_EAR_end(
@@ -1030,15 +1094,19 @@ class ZarrPersistentStore(
         ext_code: int,
         success: bool,
     ) -> None:
-        self._update_runs(
-            [EAR_id],
-            lambda _, r: r.update(
-                end_time=e_time, snapshot_end=e_snap, exit_code=ext_code, success=success
-            ),
+        self._patch_runs(
+            {
+                EAR_id: {
+                    "end_time": e_time,
+                    "snapshot_end": e_snap,
+                    "exit_code": ext_code,
+                    "success": success,
+                }
+            }
         )
 
     def _update_EAR_skip(self, EAR_id: int) -> None:
-        self._update_runs([EAR_id], lambda _, r: r.update(skip=True))
+        self._patch_runs({EAR_id: {"skip": True}})
 
     # --- writers: parameters -----------------------------------------------------------
 

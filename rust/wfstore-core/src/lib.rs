@@ -31,6 +31,7 @@ pub mod error;
 pub mod meta;
 pub mod numeric;
 pub mod object;
+pub mod par;
 pub mod rechunk;
 pub mod store;
 pub mod txn;

@@ -1,20 +1,31 @@
 //! One-dimensional object arrays (zarr dtype `|O`) whose items are msgpack values,
 //! encoded with numcodecs' `MsgPack` codec (or its `VLenArray`/`VLenUTF8`/`VLenBytes`).
 
-use crate::codec::{decode_object_chunk_with, encode_object_chunk_with, Compressor, ObjectCodec};
+use crate::codec::{
+    decode_object_chunk_with, encode_object_chunk_with, msgpack_decode_value, msgpack_item_spans,
+    Compressor, ObjectCodec,
+};
 use crate::error::{Error, Result};
 use crate::meta::{self, json_to_msgpack, msgpack_to_json, ArrayMeta};
+use crate::par;
 use crate::store::Store;
 use rayon::prelude::*;
 use rmpv::Value;
 use serde_json::Value as Json;
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::sync::{Arc, RwLock};
 
 /// Most rows an object-array chunk may hold (2^24). Rows are held in memory as whole
 /// chunks (an absent chunk reads as this many fill values), so a larger chunk size in a
 /// damaged or hostile `.zarray` is refused rather than allocated.
 pub const MAX_CHUNK_ROWS: u64 = 1 << 24;
+
+/// New values of some fields of a row: `(position in the row, value)` pairs.
+pub type RowPatch = Vec<(usize, Value)>;
+
+/// A chunk's uncompressed msgpack bytes and the byte range of each item.
+type SpannedChunk = (Vec<u8>, Vec<Range<usize>>);
 
 fn check_chunk_rows(path: &str, rows: u64) -> Result<()> {
     if rows > MAX_CHUNK_ROWS {
@@ -286,6 +297,47 @@ impl ObjectArray {
         }
     }
 
+    /// The uncompressed bytes of stored chunk `chunk` with the byte range of each of
+    /// its items, when the codec is msgpack (None: chunk absent or another codec).
+    /// Lets a few rows be read or changed without decoding the others.
+    fn msgpack_chunk_spans(&self, chunk: u64) -> Result<Option<SpannedChunk>> {
+        if !matches!(self.codec, ObjectCodec::MsgPack) {
+            return Ok(None);
+        }
+        let (cs, comp) = {
+            let m = self.meta_ref();
+            (m.chunks[0], m.compressor.clone())
+        };
+        let corrupt = |reason: String| Error::CorruptChunk {
+            path: meta::join(&self.store.location(), &self.path),
+            key: chunk.to_string(),
+            reason,
+        };
+        let Some(bytes) = self.store.get(&self.chunk_key(chunk))? else {
+            return Ok(None);
+        };
+        let data = comp
+            .decompress(&bytes)
+            .map_err(|e| corrupt(e.to_string()))?;
+        let spans = msgpack_item_spans(&data).map_err(|e| corrupt(e.to_string()))?;
+        if spans.len() as u64 != cs {
+            return Err(corrupt(format!(
+                "holds {} items, expected {cs}",
+                spans.len()
+            )));
+        }
+        Ok(Some((data, spans)))
+    }
+
+    /// Decode item `off` of a chunk from its span.
+    fn decode_span(&self, chunk: u64, data: &[u8], span: &Range<usize>) -> Result<Value> {
+        msgpack_decode_value(&data[span.clone()]).map_err(|e| Error::CorruptChunk {
+            path: meta::join(&self.store.location(), &self.path),
+            key: chunk.to_string(),
+            reason: e.to_string(),
+        })
+    }
+
     pub(crate) fn write_chunk(&self, chunk: u64, items: &[Value], comp: &Compressor) -> Result<()> {
         let key = self.chunk_key(chunk);
         if !self.write_empty_chunks && items.iter().all(|v| *v == self.fill) {
@@ -321,16 +373,23 @@ impl ObjectArray {
                 .push((pos, (i % cs) as usize));
         }
         let groups: Vec<(u64, Vec<(usize, usize)>)> = by_chunk.into_iter().collect();
-        let parts: Vec<Vec<(usize, Value)>> = groups
-            .par_iter()
-            .map(|(c, wanted)| {
-                let mut items = self.read_chunk(*c)?;
-                Ok(wanted
-                    .iter()
-                    .map(|&(pos, off)| (pos, std::mem::replace(&mut items[off], Value::Nil)))
-                    .collect::<Vec<_>>())
-            })
-            .collect::<Result<_>>()?;
+        let parts: Vec<Vec<(usize, Value)>> = par::map_ref(&groups, |(c, wanted)| {
+            if (wanted.len() as u64) * 4 < cs {
+                if let Some((data, spans)) = self.msgpack_chunk_spans(*c)? {
+                    return wanted
+                        .iter()
+                        .map(|&(pos, off)| Ok((pos, self.decode_span(*c, &data, &spans[off])?)))
+                        .collect::<Result<Vec<_>>>();
+                }
+            }
+            let mut items = self.read_chunk(*c)?;
+            Ok(wanted
+                .iter()
+                .map(|&(pos, off)| (pos, std::mem::replace(&mut items[off], Value::Nil)))
+                .collect::<Vec<_>>())
+        })
+        .into_iter()
+        .collect::<Result<_>>()?;
         let mut out = vec![Value::Nil; indices.len()];
         // Repeated indices: the chunk item was moved out once; copy for the others.
         let mut first_pos: BTreeMap<u64, usize> = BTreeMap::new();
@@ -366,10 +425,10 @@ impl ObjectArray {
         }
         let first = start / cs;
         let last = (stop - 1) / cs;
-        let chunks: Vec<Vec<Value>> = (first..=last)
-            .into_par_iter()
-            .map(|c| self.read_chunk(c))
-            .collect::<Result<_>>()?;
+        let chunks: Vec<Vec<Value>> =
+            par::map_owned((first..=last).collect(), |c| self.read_chunk(c))
+                .into_iter()
+                .collect::<Result<_>>()?;
         let mut out = Vec::with_capacity((stop - start) as usize);
         for (k, items) in chunks.into_iter().enumerate() {
             let c = first + k as u64;
@@ -411,7 +470,7 @@ impl ObjectArray {
                 .push(((i % cs) as usize, v));
         }
         let groups: Vec<(u64, Vec<(usize, Value)>)> = by_chunk.into_iter().collect();
-        groups.into_par_iter().try_for_each(|(c, rows)| {
+        par::map_owned(groups, |(c, rows)| {
             let mut covered = vec![false; cs as usize];
             for (off, _) in &rows {
                 covered[*off] = true;
@@ -432,12 +491,132 @@ impl ObjectArray {
             }
             self.write_chunk(c, &items, &comp)
         })
+        .into_iter()
+        .collect()
     }
 
     /// Overwrite the rows at `indices` with `values` (one value per index; a repeated
     /// index takes its last value).
     pub fn set(&self, indices: &[u64], values: Vec<Value>) -> Result<()> {
         self.write_rows(indices, values, self.len())
+    }
+
+    /// Change fields of rows in place: for each `indices[k]`, the row (a msgpack array)
+    /// gets `patches[k]`'s `(position, value)` pairs. Each chunk concerned is read once
+    /// and written once; the other fields of the rows are not decoded into anything
+    /// but their msgpack values, so no lookup lists are needed. A row that is not an
+    /// array long enough for a position is reported as a corrupt chunk naming the row.
+    pub fn patch(&self, indices: &[u64], patches: Vec<RowPatch>) -> Result<()> {
+        if indices.len() != patches.len() {
+            return Err(Error::InvalidArgument(format!(
+                "{} indices but {} patches",
+                indices.len(),
+                patches.len()
+            )));
+        }
+        if self.store.read_only() {
+            return Err(Error::ReadOnly {
+                path: self.store.location(),
+            });
+        }
+        let (len, cs, comp) = {
+            let m = self.meta_ref();
+            (m.shape[0], m.chunks[0], m.compressor.clone())
+        };
+        self.check_indices(indices, len)?;
+        let mut by_chunk: BTreeMap<u64, Vec<(u64, RowPatch)>> = BTreeMap::new();
+        for (&i, p) in indices.iter().zip(patches) {
+            by_chunk.entry(i / cs).or_default().push((i, p));
+        }
+        let groups: Vec<_> = by_chunk.into_iter().collect();
+        par::map_owned(groups, |(c, rows)| {
+            if let Some((data, spans)) = self.msgpack_chunk_spans(c)? {
+                return self.patch_spans(c, &data, &spans, rows, &comp);
+            }
+            let mut items = self.read_chunk(c)?;
+            for (i, fields) in rows {
+                let off = (i % cs) as usize;
+                let row = match &mut items[off] {
+                    Value::Array(row) => row,
+                    other => {
+                        return Err(Error::CorruptChunk {
+                            path: meta::join(&self.store.location(), &self.path),
+                            key: c.to_string(),
+                            reason: format!("row {i} is not a list but {other}"),
+                        })
+                    }
+                };
+                self.apply_patch(c, i, row, fields)?;
+            }
+            self.write_chunk(c, &items, &comp)
+        })
+        .into_iter()
+        .collect()
+    }
+
+    /// Set `fields` of `row` (row `i`, in chunk `c`).
+    fn apply_patch(&self, c: u64, i: u64, row: &mut [Value], fields: RowPatch) -> Result<()> {
+        for (pos, v) in fields {
+            let n = row.len();
+            match row.get_mut(pos) {
+                Some(slot) => *slot = v,
+                None => {
+                    return Err(Error::CorruptChunk {
+                        path: meta::join(&self.store.location(), &self.path),
+                        key: c.to_string(),
+                        reason: format!("row {i} has {n} fields, field {pos} cannot be set"),
+                    })
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// [`Self::patch`] of the rows of one stored msgpack chunk: only the patched rows
+    /// are decoded and encoded again; the other rows' bytes are copied as they are.
+    fn patch_spans(
+        &self,
+        c: u64,
+        data: &[u8],
+        spans: &[Range<usize>],
+        rows: Vec<(u64, RowPatch)>,
+        comp: &Compressor,
+    ) -> Result<()> {
+        let cs = spans.len() as u64;
+        let mut new_rows: BTreeMap<usize, Vec<u8>> = BTreeMap::new();
+        for (i, fields) in rows {
+            let off = (i % cs) as usize;
+            let mut value = match new_rows.get(&off) {
+                Some(bytes) => self.decode_span(c, bytes, &(0..bytes.len()))?,
+                None => self.decode_span(c, data, &spans[off])?,
+            };
+            let row = match &mut value {
+                Value::Array(row) => row,
+                other => {
+                    return Err(Error::CorruptChunk {
+                        path: meta::join(&self.store.location(), &self.path),
+                        key: c.to_string(),
+                        reason: format!("row {i} is not a list but {other}"),
+                    })
+                }
+            };
+            self.apply_patch(c, i, row, fields)?;
+            let mut buf = Vec::new();
+            rmpv::encode::write_value(&mut buf, &value)
+                .map_err(|e| Error::Encode(e.to_string()))?;
+            new_rows.insert(off, buf);
+        }
+        let mut out = Vec::with_capacity(data.len() + 64);
+        let mut at = 0;
+        for (off, bytes) in &new_rows {
+            let sp = &spans[*off];
+            out.extend_from_slice(&data[at..sp.start]);
+            out.extend_from_slice(bytes);
+            at = sp.end;
+        }
+        out.extend_from_slice(&data[at..]);
+        let stored = comp.compress(&out, 1)?;
+        self.store.set(&self.chunk_key(c), &stored)
     }
 
     /// Append rows at the end. Chunks are written before `.zarray` grows, so a reader
@@ -613,6 +792,59 @@ mod tests {
     }
 
     #[test]
+    fn patch_sets_fields_of_rows_and_names_bad_rows() {
+        let (_d, store) = new_store();
+        let a = ObjectArray::create(
+            store.clone(),
+            "rows",
+            0,
+            &ObjectArrayOptions {
+                chunk_size: Some(3),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let rows: Vec<Value> = (0..7)
+            .map(|i| Value::Array(vec![Value::from(i), Value::Nil, Value::from("x")]))
+            .collect();
+        a.append(rows).unwrap();
+        a.patch(
+            &[1, 5, 6],
+            vec![
+                vec![(1, Value::from(10))],
+                vec![(1, Value::from(50)), (2, Value::from("y"))],
+                vec![],
+            ],
+        )
+        .unwrap();
+        let got = a.get_all().unwrap();
+        assert_eq!(
+            got[1],
+            Value::Array(vec![Value::from(1), Value::from(10), Value::from("x")])
+        );
+        assert_eq!(
+            got[5],
+            Value::Array(vec![Value::from(5), Value::from(50), Value::from("y")])
+        );
+        assert_eq!(
+            got[0],
+            Value::Array(vec![Value::from(0), Value::Nil, Value::from("x")])
+        );
+        // out of range index, position past the row's end, and a row that is no list
+        assert!(matches!(
+            a.patch(&[7], vec![vec![]]),
+            Err(Error::IndexOutOfRange { .. })
+        ));
+        let e = a.patch(&[2], vec![vec![(3, Value::Nil)]]).unwrap_err();
+        assert!(e.to_string().contains("row 2 has 3 fields"), "{e}");
+        a.set(&[4], vec![Value::from(4)]).unwrap();
+        let e = a.patch(&[4], vec![vec![(0, Value::Nil)]]).unwrap_err();
+        assert!(e.to_string().contains("row 4 is not a list"), "{e}");
+        // a failed patch wrote nothing
+        assert_eq!(a.get(&[2]).unwrap()[0], got[2]);
+    }
+
+    #[test]
     fn empty_chunks_not_written_when_asked() {
         let (d, s) = new_store();
         let a = ObjectArray::create(
@@ -700,6 +932,26 @@ mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(24))]
+        #[test]
+        fn random_patches_match_model(n in 1u64..40, cs in 1u64..9, patches in proptest::collection::vec((0u64..40, 0usize..3, any::<i32>()), 0..30)) {
+            let (_d, s) = new_store();
+            let a = ObjectArray::create(s, "a", 0, &ObjectArrayOptions { chunk_size: Some(cs), ..Default::default() }).unwrap();
+            let row = |i: u64| Value::Array(vec![Value::from(i), Value::from("s"), Value::Nil]);
+            a.append((0..n).map(row).collect()).unwrap();
+            let mut model: Vec<Value> = (0..n).map(row).collect();
+            let p: Vec<(u64, usize, i32)> = patches.into_iter().filter(|(i, ..)| *i < n).collect();
+            let idx: Vec<u64> = p.iter().map(|(i, ..)| *i).collect();
+            a.patch(&idx, p.iter().map(|(_, pos, v)| vec![(*pos, Value::from(*v))]).collect()).unwrap();
+            for (i, pos, v) in &p {
+                if let Value::Array(r) = &mut model[*i as usize] { r[*pos] = Value::from(*v); }
+            }
+            prop_assert_eq!(a.get_all().unwrap(), model.clone());
+            // single rows read back through the partial decoder too
+            for i in 0..n {
+                prop_assert_eq!(&a.get(&[i]).unwrap()[0], &model[i as usize]);
+            }
+        }
+
         #[test]
         fn random_sets_match_model(n in 0u64..60, cs in 1u64..9, writes in proptest::collection::vec((0u64..60, any::<i32>()), 0..40)) {
             let (_d, s) = new_store();

@@ -200,17 +200,15 @@ impl TxnStore {
             };
         }
         // 1. new values to temporary siblings, in parallel
-        let written: Vec<Result<Option<(PathBuf, PathBuf)>>> = ops
-            .par_iter()
-            .map(|(key, v)| match v {
+        let written: Vec<Result<Option<(PathBuf, PathBuf)>>> =
+            crate::par::map_ref(&ops, |(key, v)| match v {
                 None => Ok(None),
                 Some(bytes) => {
                     let dst = local.key_path(key);
                     let tmp = write_temp_sibling(&dst, bytes, self.fsync)?;
                     Ok(Some((tmp, dst)))
                 }
-            })
-            .collect();
+            });
         let mut renames = Vec::with_capacity(written.len());
         let mut first_err = None;
         for w in written {

@@ -425,6 +425,31 @@ impl PyObjectArray {
         py.allow_threads(move || a.set(&idx, vals)).py()
     }
 
+    /// Set fields of rows in place: `patches[k]` maps field positions of row
+    /// `indices[k]` (a list) to new values. One read and one write per chunk.
+    fn patch(
+        &self,
+        py: Python<'_>,
+        indices: &Bound<'_, PyAny>,
+        patches: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let idx = indices_from_py(indices)?;
+        let mut ps = Vec::with_capacity(idx.len());
+        for p in patches.try_iter()? {
+            let p = p?;
+            let d = p
+                .downcast::<PyDict>()
+                .map_err(|_| PyTypeError::new_err("each patch must be a dict {position: value}"))?;
+            let mut fields = Vec::with_capacity(d.len());
+            for (k, v) in d.iter() {
+                fields.push((k.extract::<usize>()?, py_to_value(&v)?));
+            }
+            ps.push(fields);
+        }
+        let a = self.inner.clone();
+        py.allow_threads(move || a.patch(&idx, ps)).py()
+    }
+
     /// Append rows; returns the new length.
     fn append(&self, py: Python<'_>, values: &Bound<'_, PyAny>) -> PyResult<u64> {
         let vals = values_from_py(values)?;
