@@ -734,7 +734,9 @@ def info(path: str | os.PathLike[str]) -> dict[str, Any]:
 # --- hpcflow -----------------------------------------------------------------------------
 
 
-def use_in_hpcflow() -> dict[str, type]:
+def use_in_hpcflow(
+    run_chunk_size: int | None = None, param_chunk_size: int | None = None
+) -> dict[str, type]:
     """Make hpcflow (hpcflow-new2 0.2.0a190) persist every workflow through wfstore:
     the same as :func:`wfstore.hpcflow.register` (see it for what changes; undo with
     :func:`wfstore.hpcflow.unregister`). Returns the engine's store classes that were
@@ -744,5 +746,5 @@ def use_in_hpcflow() -> dict[str, type]:
     """
     from . import hpcflow
 
-    hpcflow.register()
+    hpcflow.register(run_chunk_size=run_chunk_size, param_chunk_size=param_chunk_size)
     return hpcflow.engine_store_classes()

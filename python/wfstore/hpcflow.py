@@ -370,9 +370,13 @@ def _make_classes() -> dict[str, type]:
         __module__ = __name__
 
     class ZarrStore(_ZarrArrays, zarr_store.ZarrPersistentStore):
-        """wfstore's Zarr store, as the engine's ``"zarr"`` store class."""
+        """wfstore's Zarr store, as the engine's ``"zarr"`` store class. New stores get
+        the engine's layout (one run and one parameter per chunk) unless
+        :func:`register` is given other chunk sizes."""
 
         __module__ = __name__
+        run_chunk_size = 1
+        param_chunk_size = 1
 
     class ZipStore(_ZarrArrays, zip_store.ZarrZipPersistentStore):
         """wfstore's zip store, as the engine's ``"zip"`` store class.
@@ -472,10 +476,29 @@ def _replace(obj: Any, name: str, value: Any) -> None:
     setattr(obj, name, value)
 
 
-def register() -> None:
+def register(run_chunk_size: int | None = None, param_chunk_size: int | None = None) -> None:
     """Make hpcflow use wfstore's stores for every workflow it creates or opens
     (``"zarr"``, ``"json"`` and ``"zip"``), in this process and in the job scripts it
-    submits. Calling it again does nothing."""
+    submits. Calling it again only applies the chunk sizes given.
+
+    Zarr workflows the engine creates get the engine's own layout by default (one run
+    and one parameter per chunk file). `run_chunk_size` and `param_chunk_size` (e.g.
+    100, wfstore's own default) store that many rows per chunk instead: far fewer files
+    and faster builds and reads; wfstore's jobs update shared chunks under the store
+    lock (the engine's own store class, if used on such a store by many processes at
+    once, would not)."""
+    sizes = {"run_chunk_size": run_chunk_size, "param_chunk_size": param_chunk_size}
+    for label, size in sizes.items():
+        if size is not None and (
+            not isinstance(size, int) or isinstance(size, bool) or size < 1
+        ):
+            raise _wf_errors.InvalidArgumentError(
+                f"{label} must be a positive integer, not {size!r}."
+            )
+    zarr_cls = store_classes()["zarr"]
+    for label, size in sizes.items():
+        if size is not None:
+            setattr(zarr_cls, label, size)
     with _LOCK:
         if _SAVED:
             return

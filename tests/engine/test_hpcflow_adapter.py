@@ -18,7 +18,6 @@ from typing import Any
 
 import pytest
 import wfstore
-from wfstore.persistence.zarr_store import DEFAULT_RUN_CHUNK_SIZE
 
 ENGINE_PYTHON = Path(os.environ.get("WFSTORE_HPCFLOW_PYTHON", "/work/side/hpcenv/bin/python"))
 
@@ -115,6 +114,22 @@ except ValueError as exc:
 unzipped = wz.unzip(path=str(tmp / "unzipped"))
 out["unzipped_p2"] = hf.Workflow(unzipped).tasks[0].elements[0].outputs.p2.value
 
+# wfstore's own layout, asked for: the engine's jobs update runs of shared chunks
+wfh.register(run_chunk_size=100, param_chunk_size=100)
+(tmp / "chunked").mkdir()
+wkc = make_test_data_YAML_workflow("workflow_1.yaml", path=tmp / "chunked", store="zarr")
+wkc.submit(wait=True, add_to_known=False, status=False)
+rc = hf.Workflow(wkc.path)
+out["chunked"] = {
+    "chunks": [
+        zarr.open(str(Path(wkc.path) / a)).chunks[0] for a in ("metadata/runs", "parameters/base")
+    ],
+    "p2": rc.tasks[0].elements[0].outputs.p2.value,
+    "all_ended": all(r.end_time is not None for r in rc.get_all_EARs()),
+    "same_p2_as_engine_layout": rc.tasks[0].elements[0].outputs.p2.value == out["p2_after_submit"],
+}
+wfh.register(run_chunk_size=1, param_chunk_size=1)
+
 wfh.unregister()
 out["after_unregister"] = {
     "store_cls": {f: store_cls_from_str(f).__module__ for f in ("zarr", "json", "zip")},
@@ -204,10 +219,30 @@ def test_missing_items_raise_the_engine_error_class(scenario: dict[str, Any]) ->
     assert scenario["missing_EAR"] == ["MissingStoreEARError", True]
 
 
+def test_engine_jobs_work_with_wfstores_chunked_layout(scenario: dict[str, Any]) -> None:
+    assert scenario["chunked"] == {
+        "chunks": [100, 100],
+        "p2": scenario["p2_after_submit"],
+        "all_ended": True,
+        "same_p2_as_engine_layout": True,
+    }
+
+
+@pytest.mark.parametrize("bad", [0, -2, 1.5, True, "3"])
+def test_register_refuses_bad_chunk_sizes(bad: Any) -> None:
+    import wfstore.hpcflow as wfh
+
+    with pytest.raises(wfstore.InvalidArgumentError, match="run_chunk_size"):
+        wfh.register(run_chunk_size=bad)
+    with pytest.raises(wfstore.InvalidArgumentError, match="param_chunk_size"):
+        wfh.register(param_chunk_size=bad)
+    assert not wfh.is_registered()
+
+
 def test_rechunk_backup_answers_like_the_engines_zarr_arrays(scenario: dict[str, Any]) -> None:
     rc = scenario["rechunk"]
     assert rc["chunks"] == rc["shape"]  # one chunk
-    assert rc["bak_chunks"] == [DEFAULT_RUN_CHUNK_SIZE]  # as wfstore made it
+    assert rc["bak_chunks"] == [1]  # the engine's layout, as register() makes it
     assert rc["rows_equal"] is True
     assert rc["attrs_equal"] is True
     assert scenario["params_after_rechunk"] > 0

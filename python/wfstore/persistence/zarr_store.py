@@ -338,6 +338,11 @@ class ZarrPersistentStore(
         "loop_parents": (_ATTRS,),
     }
 
+    #: Rows per chunk of ``metadata/runs`` and ``parameters/base`` in stores that
+    #: :meth:`write_empty_workflow` makes (when not given).
+    run_chunk_size: ClassVar[int] = DEFAULT_RUN_CHUNK_SIZE
+    param_chunk_size: ClassVar[int] = DEFAULT_PARAM_CHUNK_SIZE
+
     def __init__(
         self,
         app: Any,
@@ -548,17 +553,22 @@ class ZarrPersistentStore(
         ts_name_fmt: str,
         compressor: str | None = "blosc",
         compressor_kwargs: dict[str, Any] | None = None,
-        run_chunk_size: int = DEFAULT_RUN_CHUNK_SIZE,
-        param_chunk_size: int = DEFAULT_PARAM_CHUNK_SIZE,
+        run_chunk_size: int | None = None,
+        param_chunk_size: int | None = None,
     ) -> None:
         """Write an empty Zarr workflow store at `wk_path`.
 
         `compressor` (``"blosc"``, ``"zstd"`` or None) and `compressor_kwargs` (e.g.
         ``{"cname": "zstd", "clevel": 3}``) apply to the metadata and parameter arrays.
         `run_chunk_size` and `param_chunk_size` are the rows per chunk of
-        ``metadata/runs`` and ``parameters/base`` (the engine's own stores use 1; see
-        the module docstring).
+        ``metadata/runs`` and ``parameters/base`` (default: the class attributes
+        :attr:`run_chunk_size` and :attr:`param_chunk_size`; the engine's own stores
+        use 1; see the module docstring).
         """
+        if run_chunk_size is None:
+            run_chunk_size = cls.run_chunk_size
+        if param_chunk_size is None:
+            param_chunk_size = cls.param_chunk_size
         sizes = {"run_chunk_size": run_chunk_size, "param_chunk_size": param_chunk_size}
         for label, size in sizes.items():
             if not isinstance(size, numbers.Integral) or isinstance(size, bool) or size < 1:
