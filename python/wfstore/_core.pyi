@@ -170,3 +170,12 @@ def recover_journals(root: _Path) -> int:
     """Finish commits that crashed writers left half-applied; returns how many."""
 
 def write_atomic(path: _Path, data: bytes, fsync: bool = False) -> None: ...
+
+def decode_runs(
+    arr: ObjectArray,
+    ids: Sequence[int],
+    cls: type[Any],
+    parameter_paths: list[str],
+    ts_fmt: str,
+    decode_ts: Callable[[Any, str], Any],
+) -> list[Any]: ...

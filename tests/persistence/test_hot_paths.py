@@ -170,3 +170,74 @@ def test_zarr_rows_appended_and_read_in_batches(
     assert all(str(i) in str(exc.value) for i in (11, 12, 13, 14))
     with pytest.raises(MissingParameterData):
         cold.get_parameters([7])
+
+
+def _runs_store(path: Path, ts_fmt: str | None = None) -> ZarrPersistentStore:
+    kw = empty_workflow_kwargs(str(path), LocalFileSystem())
+    if ts_fmt:
+        kw["ts_fmt"] = ts_fmt
+    ZarrPersistentStore.write_empty_workflow(None, **kw, run_chunk_size=3)
+    store = ZarrPersistentStore(None, None, path)
+    store.run_dir_snapshot = lambda: {"data": {"f": [1, 2.5]}}
+    it = _add_iter(store)
+    p = store.add_set_parameter(1, {"type": "a"}, save=False)
+    for act in range(7):
+        store.add_EAR(it, act, [0, act], {"inputs.p1": p, f"outputs.o{act}": p}, save=False)
+    store.save()
+    store.set_EAR_submission_index(1, 4)
+    store.set_EAR_start(2)
+    store.set_EAR_end(2, 3, False)
+    store.set_EAR_skip(5)
+    store.set_EAR_start(6)
+    return store
+
+
+def _read_runs(path: Path, fast: bool, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    import wfstore.persistence.zarr_store as zs
+
+    with monkeypatch.context() as m:
+        if not fast:
+            m.setattr(zs, "_ZARR_EAR_DECODE", None)
+        return ZarrPersistentStore(None, None, path).get_EARs(list(range(7)))
+
+
+@pytest.mark.parametrize("ts_fmt", [None, "%d/%m/%Y %H:%M:%S"])
+def test_runs_decoded_in_the_core_equal_the_python_decoder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ts_fmt: str | None
+) -> None:
+    """Reading runs builds them in the core (``_core.decode_runs``): the same objects,
+    field for field and type for type, as the Python decoder makes."""
+    from wfstore import _core
+
+    path = tmp_path / "wk"
+    _runs_store(path, ts_fmt)
+    calls: list[int] = []
+    orig = _core.decode_runs
+    monkeypatch.setattr(_core, "decode_runs", lambda *a: (calls.append(1), orig(*a))[1])
+    fast = _read_runs(path, True, monkeypatch)
+    assert calls == [1]  # the core built them
+    slow = _read_runs(path, False, monkeypatch)
+    assert fast == slow
+    for f, s in zip(fast, slow):
+        assert type(f) is type(s)
+        assert {k: type(v) for k, v in vars(f).items()} == {k: type(v) for k, v in vars(s).items()}
+        assert list(vars(f)) == list(vars(s))
+    assert fast[2].start_time is not None and fast[2].start_time.tzinfo is not None
+    assert fast[2].start_time.utcoffset() == slow[2].start_time.utcoffset()
+    assert fast[1].submission_idx == 4 and fast[5].skip is True and fast[2].exit_code == 3
+    assert fast[0].data_idx == {"inputs.p1": 0, "outputs.o0": 0}
+
+
+def test_a_row_that_is_not_a_run_is_reported_by_the_python_decoder(tmp_path: Path) -> None:
+    from wfstore import _core
+    from wfstore.errors import CorruptChunkError
+
+    path = tmp_path / "wk"
+    store = _runs_store(path)
+    arr = _core.ObjectArray.open(store.core_store, "metadata/runs")
+    arr.set([4], [[4, "not", "a run"]])
+    fresh = ZarrPersistentStore(None, None, path)
+    assert len(fresh.get_EARs([0, 1, 2, 3])) == 4
+    with pytest.raises(CorruptChunkError, match="row 4 cannot be decoded") as info:
+        fresh.get_EARs([4])
+    assert info.value.key == "1"

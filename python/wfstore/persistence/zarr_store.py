@@ -90,6 +90,7 @@ from .items import (
     ZarrStoreElement,
     ZarrStoreElementIter,
     ZarrStoreTask,
+    decode_timestamp,
     merge_param_source,
     relative_path,
 )
@@ -825,11 +826,22 @@ class ZarrPersistentStore(
             attrs = arr.attrs()
             self._rows(arr, [i for i in to_load if not 0 <= i < len(arr)], MissingStoreEARError)
             new = {}
+            cls = self._store_EAR_cls()
+            fast = getattr(cls.decode, "__func__", None) is _ZARR_EAR_DECODE
             for start in range(0, len(to_load), ROW_BATCH):
-                rows = self._rows(arr, to_load[start : start + ROW_BATCH], MissingStoreEARError)
-                new.update(
-                    self._decode_rows(arr, rows, lambda _, r: ZarrStoreEAR.decode(r, ts_fmt, attrs))
-                )
+                batch = to_load[start : start + ROW_BATCH]
+                if fast:
+                    try:
+                        decoded = _core.decode_runs(
+                            arr, batch, cls, attrs["parameter_paths"], ts_fmt, decode_timestamp
+                        )
+                    except (ValueError, TypeError, IndexError, KeyError, OverflowError):
+                        pass  # not rows of runs: the Python decoder says what is wrong
+                    else:
+                        new.update(zip(batch, decoded))
+                        continue
+                rows = self._rows(arr, batch, MissingStoreEARError)
+                new.update(self._decode_rows(arr, rows, lambda _, r: cls.decode(r, ts_fmt, attrs)))
                 del rows
             self.EAR_cache.update(new)
             runs.update(new)
@@ -1466,6 +1478,10 @@ class ZarrPersistentStore(
         """Rechunk ``metadata/runs`` (default: one chunk), keeping the old array as
         ``runs.bak`` if `backup`; returns a report of the rechunk."""
         return self._rechunk(RUNS_ARR, chunk_size, backup, status)
+
+
+#: The decoder that :func:`wfstore._core.decode_runs` does the work of.
+_ZARR_EAR_DECODE = ZarrStoreEAR.decode.__func__  # type: ignore[attr-defined]
 
 
 def _always(arr: _core.ObjectArray) -> bool:

@@ -34,6 +34,7 @@ pub mod object;
 pub mod par;
 pub mod rechunk;
 pub mod store;
+pub mod ts;
 pub mod txn;
 pub mod zipio;
 

@@ -221,7 +221,7 @@ impl PyStore {
 /// A 1-D Zarr v2 object array of msgpack values.
 #[pyclass(module = "wfstore._core", name = "ObjectArray", frozen)]
 pub struct PyObjectArray {
-    inner: Arc<wfstore_core::ObjectArray>,
+    pub(crate) inner: Arc<wfstore_core::ObjectArray>,
 }
 
 fn indices_from_py(ob: &Bound<'_, PyAny>) -> PyResult<Vec<u64>> {

@@ -8,6 +8,7 @@ mod convert;
 mod errors;
 mod functions;
 mod pystore;
+mod runs;
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -26,5 +27,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(functions::zip_dir, m)?)?;
     m.add_function(wrap_pyfunction!(functions::unzip, m)?)?;
     m.add_function(wrap_pyfunction!(functions::write_atomic, m)?)?;
+    m.add_function(wrap_pyfunction!(runs::decode_runs, m)?)?;
     Ok(())
 }

@@ -1,0 +1,154 @@
+//! Rows of the Zarr `metadata/runs` array straight to run objects.
+//!
+//! Reading every run of a large workflow is the store's hottest read. Decoding the
+//! rows to Python lists and then building each run in Python costs two conversions per
+//! field; here each row's msgpack values become the run object's attributes directly.
+//! The row layout is the engine's (see `ZarrStoreEAR` in `items.py`):
+//! `[id_, elem_iter_ID, action_idx, [[path_idx, param_ID]...], submission_idx, skip,
+//! success, start_time, end_time, snapshot_start, snapshot_end, exit_code, metadata,
+//! run_hostname, commands_idx]`.
+
+use crate::arrays::PyObjectArray;
+use crate::convert::value_to_py;
+use crate::errors::IntoPyResult;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyString};
+use rmpv::Value;
+use wfstore_core::ts::parse_iso_space;
+
+const FIELDS: [&str; 16] = [
+    "id_",
+    "is_pending",
+    "elem_iter_ID",
+    "action_idx",
+    "commands_idx",
+    "data_idx",
+    "submission_idx",
+    "skip",
+    "success",
+    "start_time",
+    "end_time",
+    "snapshot_start",
+    "snapshot_end",
+    "exit_code",
+    "metadata",
+    "run_hostname",
+];
+
+struct Ctx<'py> {
+    py: Python<'py>,
+    paths: Bound<'py, PyList>,
+    iso: bool,
+    ts_fmt: Bound<'py, PyAny>,
+    decode_ts: Bound<'py, PyAny>,
+    datetime: Bound<'py, PyAny>,
+    utc: Bound<'py, PyAny>,
+}
+
+impl<'py> Ctx<'py> {
+    fn timestamp(&self, v: &Value) -> PyResult<Bound<'py, PyAny>> {
+        let py = self.py;
+        match v {
+            Value::Nil => Ok(py.None().into_bound(py)),
+            Value::String(s) if self.iso => match s.as_str().and_then(parse_iso_space) {
+                // a date that does not exist raises in datetime(): the caller falls
+                // back to the Python decoder, which reports it
+                Some([y, mo, d, h, mi, se, us]) => self
+                    .datetime
+                    .call1((y, mo, d, h, mi, se, us, &self.utc))?
+                    .call_method0("astimezone"),
+                None => self.decode_ts.call1((value_to_py(py, v)?, &self.ts_fmt)),
+            },
+            _ => self.decode_ts.call1((value_to_py(py, v)?, &self.ts_fmt)),
+        }
+    }
+
+    fn data_idx(&self, v: &Value) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(self.py);
+        let pairs = v
+            .as_array()
+            .ok_or_else(|| PyValueError::new_err("data_idx is not a list"))?;
+        for p in pairs {
+            match p.as_array().map(|a| a.as_slice()) {
+                Some([k, id]) => {
+                    let k = k
+                        .as_u64()
+                        .ok_or_else(|| PyValueError::new_err("bad parameter path index"))?;
+                    d.set_item(self.paths.get_item(k as usize)?, value_to_py(self.py, id)?)?;
+                }
+                _ => return Err(PyValueError::new_err("data_idx item is not a pair")),
+            }
+        }
+        Ok(d)
+    }
+}
+
+/// Runs `ids` of the runs array `arr` as instances of `cls` (a dataclass whose fields
+/// are the run's, built without calling its `__init__`). `parameter_paths` is the
+/// array's lookup list, `ts_fmt` the timestamp format: timestamps in the engine's
+/// default format are parsed here, others by `decode_ts(value, ts_fmt)`. Any row that
+/// is not a run raises ValueError (the caller decodes again, slowly, to report it).
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+pub fn decode_runs<'py>(
+    py: Python<'py>,
+    arr: &PyObjectArray,
+    ids: Vec<u64>,
+    cls: &Bound<'py, PyAny>,
+    parameter_paths: Bound<'py, PyList>,
+    ts_fmt: Bound<'py, PyAny>,
+    decode_ts: Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyList>> {
+    let a = arr.inner.clone();
+    let rows = py.allow_threads(move || a.get(&ids)).py()?;
+    let dt_mod = py.import("datetime")?;
+    let iso = ts_fmt.extract::<String>().ok().as_deref() == Some("%Y-%m-%d %H:%M:%S.%f");
+    let ctx = Ctx {
+        py,
+        paths: parameter_paths,
+        iso,
+        ts_fmt,
+        decode_ts,
+        datetime: dt_mod.getattr("datetime")?,
+        utc: dt_mod.getattr("timezone")?.getattr("utc")?,
+    };
+    let new = py
+        .import("builtins")?
+        .getattr("object")?
+        .getattr("__new__")?;
+    let keys: Vec<Bound<'py, PyString>> = FIELDS.iter().map(|k| PyString::intern(py, k)).collect();
+    let false_ = false.into_pyobject(py)?.to_owned().into_any();
+    let mut out = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let f = match row.as_array() {
+            Some(f) if f.len() == 15 => f,
+            _ => return Err(PyValueError::new_err("a row is not a run")),
+        };
+        let d = PyDict::new(py);
+        let plain = |i: usize| value_to_py(py, &f[i]);
+        d.set_item(&keys[0], plain(0)?)?;
+        d.set_item(&keys[1], &false_)?;
+        d.set_item(&keys[2], plain(1)?)?;
+        d.set_item(&keys[3], plain(2)?)?;
+        if f[14].as_array().is_none() {
+            return Err(PyValueError::new_err("commands_idx is not a list"));
+        }
+        d.set_item(&keys[4], plain(14)?)?;
+        d.set_item(&keys[5], ctx.data_idx(&f[3])?)?;
+        d.set_item(&keys[6], plain(4)?)?;
+        d.set_item(&keys[7], plain(5)?)?;
+        d.set_item(&keys[8], plain(6)?)?;
+        d.set_item(&keys[9], ctx.timestamp(&f[7])?)?;
+        d.set_item(&keys[10], ctx.timestamp(&f[8])?)?;
+        d.set_item(&keys[11], plain(9)?)?;
+        d.set_item(&keys[12], plain(10)?)?;
+        d.set_item(&keys[13], plain(11)?)?;
+        d.set_item(&keys[14], plain(12)?)?;
+        d.set_item(&keys[15], plain(13)?)?;
+        let obj = new.call1((cls,))?;
+        obj.setattr("__dict__", d)?;
+        out.push(obj);
+    }
+    PyList::new(py, out)
+}
