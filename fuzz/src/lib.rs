@@ -141,6 +141,25 @@ pub fn object_chunk(data: &[u8]) -> bool {
     };
     let (comp, codec) = object_selection(sel);
     let _ = comp.decompress(payload);
+    // The partial decoder (item spans, for single-row reads and updates) must agree
+    // with the full decoder on every msgpack payload it accepts.
+    let raw = comp
+        .decompress(payload)
+        .unwrap_or_else(|_| payload.to_vec());
+    if let Ok(spans) = wfstore_core::codec::msgpack_item_spans(&raw) {
+        if let Ok(items) = wfstore_core::codec::msgpack_decode_items(&raw) {
+            assert_eq!(
+                spans.len(),
+                items.len(),
+                "item spans disagree with the decoder"
+            );
+            for (sp, it) in spans.iter().zip(&items) {
+                let one = wfstore_core::codec::msgpack_decode_value(&raw[sp.clone()])
+                    .expect("an item of a decodable chunk must decode alone");
+                assert!(same_value(&one, it), "item span decodes differently");
+            }
+        }
+    }
     match decode_object_chunk_with(payload, &codec, &comp) {
         Ok(items) => {
             // What decodes must encode and decode to the same items.

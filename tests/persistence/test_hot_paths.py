@@ -241,3 +241,24 @@ def test_a_row_that_is_not_a_run_is_reported_by_the_python_decoder(tmp_path: Pat
     with pytest.raises(CorruptChunkError, match="row 4 cannot be decoded") as info:
         fresh.get_EARs([4])
     assert info.value.key == "1"
+
+
+@pytest.mark.parametrize("param_chunk_size", [1, 100])
+def test_setting_a_parameter_another_store_set_meanwhile_is_refused(
+    tmp_path: Path, param_chunk_size: int
+) -> None:
+    """The commit checks the parameter's row as it is on disk, not a cached copy: a
+    value another process set first is kept."""
+    from wfstore.errors import ParameterAlreadySetError
+
+    path = tmp_path / "wk"
+    kw = empty_workflow_kwargs(str(path), LocalFileSystem())
+    ZarrPersistentStore.write_empty_workflow(None, **kw, param_chunk_size=param_chunk_size)
+    a = ZarrPersistentStore(None, None, path)
+    p = a.add_unset_parameter({"type": "x"})
+    assert a.get_parameters([p])[0].is_set is False  # now cached by a
+    b = ZarrPersistentStore(None, None, path)
+    b.set_parameter_value(p, "first")
+    with pytest.raises(ParameterAlreadySetError):
+        a.set_parameter_value(p, "second")
+    assert ZarrPersistentStore(None, None, path).get_parameters([p])[0].data == "first"

@@ -497,16 +497,22 @@ class ZarrPersistentStore(
         lock is taken when ``shared(arr)`` says the write touches shared data, and when
         the lookup lists grow (then the rows are made again, from the attributes as
         they are under the lock)."""
-        arr = self._array(path, write_empty_chunks)
-        if not shared(arr):
-            orig = arr.attrs()
-            attrs = copy.deepcopy(orig)
-            rows = make_rows(arr, attrs)
-            if attrs == orig:
-                write(arr, rows)
-                return
+        seen = self._chunk_size_seen.get(path)
+        if not (shared is _always or (shared is _multi_row_chunks and seen not in (None, 1))):
+            arr = self._array(path, write_empty_chunks)
+            self._chunk_size_seen[path] = arr.chunk_size
+            if not shared(arr):
+                orig = arr.attrs()
+                attrs = copy.deepcopy(orig)
+                rows = make_rows(arr, attrs)
+                if attrs == orig:
+                    write(arr, rows)
+                    return
+        # the lock is needed (as the chunk size seen last says): the array is read
+        # once, under it
         with self._locked():
             arr = self._array(path, write_empty_chunks)
+            self._chunk_size_seen[path] = arr.chunk_size
             orig = arr.attrs()
             attrs = copy.deepcopy(orig)
             rows = make_rows(arr, attrs)
@@ -1178,11 +1184,14 @@ class ZarrPersistentStore(
         ids = list(set_parameters)
 
         def make_rows(arr: _core.ObjectArray, attrs: dict[str, Any]) -> list[Any]:
-            current = self._get_persistent_parameters(ids)
+            # the rows as they are now on disk (under the lock when it is needed; not
+            # from the cache: another process may have set a parameter meanwhile)
+            rows = self._rows(arr, ids, MissingParameterData)
             encoded = []
             for p_id in ids:
                 value, is_file = set_parameters[p_id]
-                param = current[p_id]
+                # an unset row decodes without reading anything else; a set one raises
+                param = ZarrStoreParameter.decode(p_id, rows[p_id], {}, read_array=None)
                 param = param.set_file(value) if is_file else param.set_data(value)
                 encoded.append(self._encode_param(param))
             return encoded

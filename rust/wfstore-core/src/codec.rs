@@ -478,7 +478,8 @@ pub fn msgpack_item_spans(data: &[u8]) -> Result<Vec<std::ops::Range<usize>>> {
         return Err(Error::Codec("msgpack chunk lacks dtype and shape".into()));
     }
     let mut pos = data.len() - rd.len();
-    let mut spans = Vec::with_capacity(n);
+    // every item takes at least one byte: a hostile header cannot make a huge Vec
+    let mut spans = Vec::with_capacity(n.min(data.len()));
     for _ in 0..n {
         let end = msgpack_skip(data, pos, 1)?;
         spans.push(pos..end);

@@ -478,6 +478,23 @@ impl ObjectArray {
             // Rows past the end of the array in the last chunk are fill values.
             let valid = len.saturating_sub(c * cs).min(cs) as usize;
             let full = covered[..valid].iter().all(|b| *b);
+            // A few rows of a stored chunk: splice them in, leaving the other rows'
+            // bytes as they are (a chunk of only fill values may need deleting: no).
+            if !full
+                && rows.len() * 4 < cs as usize
+                && (self.write_empty_chunks || rows.iter().any(|(_, v)| *v != self.fill))
+            {
+                if let Some((data, spans)) = self.msgpack_chunk_spans(c)? {
+                    let mut new_rows = BTreeMap::new();
+                    for (off, v) in &rows {
+                        let mut buf = Vec::new();
+                        rmpv::encode::write_value(&mut buf, v)
+                            .map_err(|e| Error::Encode(e.to_string()))?;
+                        new_rows.insert(*off, buf);
+                    }
+                    return self.splice_items(c, &data, &spans, &new_rows, &comp);
+                }
+            }
             let mut items = if full {
                 vec![self.fill.clone(); cs as usize]
             } else {
@@ -606,9 +623,22 @@ impl ObjectArray {
                 .map_err(|e| Error::Encode(e.to_string()))?;
             new_rows.insert(off, buf);
         }
+        self.splice_items(c, data, spans, &new_rows, comp)
+    }
+
+    /// Write chunk `c` as `data` (its uncompressed msgpack, items at `spans`) with the
+    /// items at the offsets of `new_rows` replaced by those encoded bytes.
+    fn splice_items(
+        &self,
+        c: u64,
+        data: &[u8],
+        spans: &[Range<usize>],
+        new_rows: &BTreeMap<usize, Vec<u8>>,
+        comp: &Compressor,
+    ) -> Result<()> {
         let mut out = Vec::with_capacity(data.len() + 64);
         let mut at = 0;
-        for (off, bytes) in &new_rows {
+        for (off, bytes) in new_rows {
             let sp = &spans[*off];
             out.extend_from_slice(&data[at..sp.start]);
             out.extend_from_slice(bytes);
