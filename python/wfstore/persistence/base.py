@@ -44,6 +44,7 @@ from ..errors import (
     StoreResourceError,
 )
 from ..fsspec_store import io_lock, resolve
+from .gcpause import gc_paused
 from .items import (
     PARAM_DATA_NOT_SET,
     PersistentStoreFeatures,
@@ -92,11 +93,13 @@ DEFAULT_TS_FMT = "%Y-%m-%d %H:%M:%S.%f"
 DEFAULT_TS_NAME_FMT = "%Y-%m-%d_%H%M%S"
 
 _LOGGER = logging.getLogger("wfstore")
+#: Reads of more items than this run with the cyclic garbage collector paused.
+_GC_PAUSE_ITEMS = 1000
 
 
 def _is_id(obj: Any) -> bool:
     """Whether `obj` can be an item ID: an integer (numpy integers too), not a bool."""
-    return isinstance(obj, numbers.Integral) and not isinstance(obj, bool)
+    return type(obj) is int or (isinstance(obj, numbers.Integral) and not isinstance(obj, bool))
 
 
 def current_timestamp() -> datetime:
@@ -563,7 +566,13 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
         return self._get_num_persistent_added_tasks() + len(self._pending.add_tasks)
 
     def _get_task_total_num_elements(self, task_ID: int) -> int:
-        return len(self.get_tasks_by_IDs([task_ID])[0].element_IDs)
+        # counted without building the task with its pending element IDs appended
+        # (a copy of the whole list for each element added: quadratic in a batch)
+        _, tasks = self._fetch(
+            [task_ID], self._pending.add_tasks, self._get_persistent_tasks, MissingStoreTaskError
+        )
+        pend = self._pending.add_elem_IDs.get(task_ID)
+        return len(tasks[task_ID].element_IDs) + (len(pend) if pend else 0)
 
     # --- paths -----------------------------------------------------------------------
 
@@ -1059,7 +1068,8 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
         if bad:
             raise error(bad)
         persistent = [i for i in dict.fromkeys(ids) if i not in pending]
-        items: dict[int, _T] = dict(load(persistent)) if persistent else {}
+        with gc_paused(len(persistent) > _GC_PAUSE_ITEMS):
+            items: dict[int, _T] = dict(load(persistent)) if persistent else {}
         items.update((i, pending[i]) for i in ids if i in pending)
         missing = [i for i in ids if i not in items]
         if missing:

@@ -21,6 +21,8 @@ from collections import defaultdict
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from .gcpause import gc_paused
+
 if TYPE_CHECKING:
     from datetime import datetime
 
@@ -189,7 +191,7 @@ class PendingChanges(Generic[AnySTask, AnySElement, AnySElementIter, AnySEAR, An
             store.logger.debug(f"commit: committing {self.where_pending()!r}.")
         snap = self._snapshot()
         try:
-            with store._commit_transaction(), contextlib.ExitStack() as stack:
+            with gc_paused(), store._commit_transaction(), contextlib.ExitStack() as stack:
                 for res in self.required_resources():
                     stack.enter_context(store.using_resource(res, "update"))
                 for step, attrs in COMMIT_ORDER:

@@ -995,14 +995,17 @@ class ZarrPersistentStore(
             arr.set([row_idx], [new])
 
     def _append_rows(self, path: str, items: Sequence[Any], encode: Callable) -> None:
-        if not items:
-            return
+        """Append `items` encoded by ``encode(item, attrs)``, a batch of
+        :data:`ROW_BATCH` at a time (within the commit's transaction), so that only
+        one batch of encoded rows exists at once."""
+        for start in range(0, len(items), ROW_BATCH):
+            batch = items[start : start + ROW_BATCH]
 
-        def make_rows(arr: _core.ObjectArray, attrs: dict[str, Any]) -> list[Any]:
-            _check_next_ids(path, arr, [item.id_ for item in items])
-            return [encode(item, attrs) for item in items]
+            def make_rows(arr: _core.ObjectArray, attrs: dict[str, Any]) -> list[Any]:
+                _check_next_ids(path, arr, [item.id_ for item in batch])  # noqa: B023
+                return [encode(item, attrs) for item in batch]  # noqa: B023
 
-        self._write_rows(path, make_rows, _append_in_batches, _always)
+            self._write_rows(path, make_rows, _append_in_batches, _always)
 
     def _append_elements(self, elems: Sequence[ZarrStoreElement]) -> None:
         self._append_rows(ELEMS_ARR, elems, lambda e, a: e.encode(a))
