@@ -266,3 +266,38 @@ def test_incremental_commits_write_what_a_full_encoding_writes(tmp_path: Path) -
     param = fresh.get_parameters([p])[0]
     assert param.data == {"t": (1, {2, 3})}
     assert param.source == {"EAR_ID": runs[0], "type": "EAR_output"}
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"a": 1, "b": [1.5, "x", None, {"c": []}]},
+        [1, [2, [3]]],
+        "text",
+        2.5,
+        None,
+        (1, "x"),
+        {"t": (1, 2), "s": {3}},
+    ],
+    ids=["dict", "list", "str", "float", "none", "tuple", "nested-tuple-set"],
+)
+def test_parameters_read_back_as_the_general_decoder_reads_them(tmp_path: Path, value: Any) -> None:
+    """The store's quick decoding of plain JSON values gives what
+    ``StoreParameter.decode`` gives, and a copy that callers may change."""
+    from wfstore.persistence.items import StoreParameter
+
+    store = _new(tmp_path / "wk")
+    p = store.add_set_parameter(value, {"type": "local_input"})
+    stored = _file(store, "parameters.json")
+    expected = StoreParameter.decode(
+        id_=p, data=stored["data"][str(p)], source=stored["sources"][str(p)]
+    )
+    for reader in (store, JSONPersistentStore(None, None, store.path)):
+        got = reader.get_parameters([p])[0]
+        assert got == expected and got.data == value
+        if isinstance(got.data, (dict, list)):
+            got.data.clear()  # a caller changing what it got
+        got.source["type"] = "changed"
+        reader.parameter_cache.clear()
+        again = reader.get_parameters([p])[0]
+        assert again.data == value and again.source == {"type": "local_input"}

@@ -431,7 +431,8 @@ class JSONPersistentStore(
         if to_load:
             ts_fmt = self.ts_fmt
             rows = self._rows("runs", to_load, MissingStoreEARError)
-            new = {i: JsonStoreEAR.decode(r, ts_fmt) for i, r in rows.items()}
+            # (decode deep-copies the row: _JSONRow makes that copy the fast JSON one)
+            new = {i: JsonStoreEAR.decode(_JSONRow(r), ts_fmt) for i, r in rows.items()}
             self.EAR_cache.update(new)
             runs.update(new)
         return runs
@@ -457,19 +458,35 @@ class JSONPersistentStore(
         if to_load:
             data = self._param_entries("data", to_load)
             sources = self._param_entries("sources", to_load)
-            new = {
-                i: StoreParameter.decode(
-                    # (a file's description is handed out as stored: copy it)
-                    id_=i,
-                    data=_json_copy(data[i]) if _is_file(data[i]) else data[i],
-                    source=_json_copy(sources[i]),
-                    **kwargs,
-                )
-                for i in to_load
-            }
+            new = {i: self._decode_parameter(i, data[i], sources[i], kwargs) for i in to_load}
             self.parameter_cache.update(new)
             params.update(new)
         return params
+
+    @staticmethod
+    def _decode_parameter(
+        id_: int, data: Any, source: ParamSource, kwargs: Mapping[str, Any]
+    ) -> StoreParameter:
+        """The parameter stored as `data` with `source` (both as cached: copied here)."""
+        if not kwargs and isinstance(data, dict) and "file" not in data:
+            lookup = data.get("type_lookup") or {}
+            if not any(lookup.values()):
+                # a plain JSON value (no tuples or sets to restore): a copy is the value
+                return StoreParameter(
+                    id_=id_,
+                    is_pending=False,
+                    is_set=True,
+                    data=_json_copy(data["data"]),
+                    file=None,
+                    source=_json_copy(source),
+                )
+        # (a file's description is handed out as stored: copy it)
+        return StoreParameter.decode(
+            id_=id_,
+            data=_json_copy(data) if _is_file(data) else data,
+            source=_json_copy(source),
+            **kwargs,
+        )
 
     def _get_persistent_param_sources(self, id_lst: Iterable[int]) -> dict[int, ParamSource]:
         sources, to_load = self._get_cached_persistent_param_sources(id_lst)
@@ -725,3 +742,11 @@ def _json_copy(obj: Any) -> Any:
 
 
 _SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+class _JSONRow(dict):
+    """A cached JSON object handed to an item's ``decode``, which deep-copies what it
+    is given: the copy is made by :func:`_json_copy` (a plain dict)."""
+
+    def __deepcopy__(self, memo: Any) -> dict[str, Any]:
+        return {k: v if type(v) in _SCALARS else _json_copy(v) for k, v in self.items()}
