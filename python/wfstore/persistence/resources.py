@@ -403,6 +403,8 @@ class JSONFileStoreResource(StoreResource):
         self._local = is_local_fs(fs)
         #: The file's bytes as last read or written (None: not known).
         self._raw: bytes | None = None
+        #: Whether `_raw` is this resource's encoding of its document (it wrote it).
+        self._raw_ours = False
         #: The cached document: the parse of `_raw` (None: parse again).
         self._doc: Any = None
         #: The encoding of the parse of `_raw`, by top-level key (None: not made yet).
@@ -462,7 +464,7 @@ class JSONFileStoreResource(StoreResource):
             return self._doc
         raw = self._read_raw()
         if raw != self._raw:
-            self._raw, self._doc, self._frags = raw, None, None
+            self._raw, self._doc, self._frags, self._raw_ours = raw, None, None, False
         if self._doc is None:
             self.logger.debug(f"{self!r}: parsing {self.full_path!r}.")
             self._doc = self._parse(raw)
@@ -474,6 +476,7 @@ class JSONFileStoreResource(StoreResource):
     def invalidate(self) -> None:
         """Forget the cached document and its encoding (the next use reads the file)."""
         self._raw = self._doc = self._frags = None
+        self._raw_ours = False
 
     # --- uses ----------------------------------------------------------------------
 
@@ -543,12 +546,12 @@ class JSONFileStoreResource(StoreResource):
         except BaseException:
             self.invalidate()
             raise
-        self._raw, self._doc = payload, (data if keep else None)
+        self._raw, self._doc, self._raw_ours = payload, (data if keep else None), True
 
     def _same(self, payload: bytes) -> bool:
         """Whether `payload` encodes what the file holds, when the file is not in this
         resource's form (e.g. indented by the engine)."""
-        if self._raw is None:
+        if self._raw is None or self._raw_ours:
             return False
         try:
             return self._encode(json.loads(self._raw)) == payload
@@ -650,7 +653,7 @@ class JSONFileStoreResource(StoreResource):
                 res.invalidate()
             raise
         for res, data, payload in staged:
-            res._raw, res._doc = payload, data
+            res._raw, res._doc, res._raw_ours = payload, data, True
 
     def _dump(self, data: Any) -> None:
         """Write `data` as the whole document (a new store's files)."""
