@@ -237,9 +237,12 @@ def test_cached_load_trusts_the_cache_until_it_ends(tmp_path: Path) -> None:
     b = JSONPersistentStore(None, None, a.path)
     with a.cached_load():
         a.get_EARs(runs)
+        a.get_parameters([0])
         b.set_EAR_submission_index(runs[0], 5)
+        b.set_parameter_value(b.add_unset_parameter({"type": "EAR_output"}), 1)
         a.EAR_cache.clear()
-        assert a.get_EARs([runs[0]])[0].submission_idx is None  # as loaded
+        assert a.get_EARs([runs[0]])[0].submission_idx is None  # the metadata as loaded
+        assert a.get_parameters([3])[0].data == 1  # other documents are checked
     a.EAR_cache.clear()
     assert a.get_EARs([runs[0]])[0].submission_idx == 5
 

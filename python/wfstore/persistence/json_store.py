@@ -279,16 +279,14 @@ class JSONPersistentStore(
 
     @contextlib.contextmanager
     def cached_load(self) -> Iterator[None]:
-        """Use the cached documents without checking their files while the
+        """Use the cached metadata without checking its file while the
         ``with``-wrapped code runs (as the engine keeps the metadata loaded)."""
-        resources = list(self._resources.values())
-        for res in resources:
-            res.trusted += 1
+        res = self._resources[_META]
+        res.trusted += 1
         try:
             yield
         finally:
-            for res in resources:
-                res.trusted -= 1
+            res.trusted -= 1
 
     def _meta_value(self, key: str) -> Any:
         return self._doc(_META)[key]
