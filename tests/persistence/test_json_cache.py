@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 from backends import Backend
 from fsspec.implementations.local import LocalFileSystem
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from store_dump import empty_workflow_kwargs
 from wfstore.errors import StoreResourceError
 from wfstore.persistence import JSONPersistentStore
@@ -304,3 +306,67 @@ def test_parameters_read_back_as_the_general_decoder_reads_them(tmp_path: Path, 
         reader.parameter_cache.clear()
         again = reader.get_parameters([p])[0]
         assert again.data == value and again.source == {"type": "local_input"}
+
+
+_OPS = st.lists(
+    st.tuples(
+        st.sampled_from(["a", "b"]),  # which of two store objects on one folder
+        st.sampled_from(["sub_idx", "skip", "add_param", "set_param", "source", "indent"]),
+        st.integers(0, 5),
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(ops=_OPS)
+def test_interleaved_writers_lose_nothing(
+    tmp_path_factory: pytest.TempPathFactory, ops: Any
+) -> None:
+    """Two store objects (as two processes would) take turns committing single
+    changes, while the files are also rewritten indented (as hpcflow writes them):
+    every change is in the files, and each store reads all of them."""
+    folder = tmp_path_factory.mktemp("wk") / "wk"
+    stores = {"a": _new(folder)}
+    runs = _populate(stores["a"], 6)
+    stores["b"] = JSONPersistentStore(None, None, folder)
+    sub_idx: dict[int, int | None] = dict.fromkeys(runs)
+    skips: set[int] = set()
+    values: dict[int, Any] = {i: {"v": i} for i in range(6)}
+    unset: list[int] = []
+    sources: dict[int, dict[str, Any]] = {i: {"type": "local_input"} for i in range(6)}
+    for who, op, n in ops:
+        s = stores[who]
+        if op == "sub_idx":
+            s.set_EAR_submission_index(runs[n], n + 10)
+            sub_idx[runs[n]] = n + 10
+        elif op == "skip":
+            s.set_EAR_skip(runs[n])
+            skips.add(runs[n])
+        elif op == "add_param":
+            p = s.add_unset_parameter({"type": "EAR_output"})
+            assert p == len(values) + len(unset)
+            unset.append(p)
+            sources[p] = {"type": "EAR_output"}
+        elif op == "set_param" and unset:
+            p = unset.pop(n % len(unset))
+            s.set_parameter_value(p, [who, n])
+            values[p] = [who, n]
+        elif op == "source":
+            s.update_param_source({n: {"EAR_ID": n}})
+            sources[n] = {**sources[n], "EAR_ID": n}
+        elif op == "indent":
+            for name in ("metadata.json", "parameters.json"):
+                doc = json.loads((folder / name).read_text())
+                (folder / name).write_text(json.dumps(doc, indent=2))
+    for s in (*stores.values(), JSONPersistentStore(None, None, folder)):
+        got = s.get_EARs(runs)
+        assert {r.id_: r.submission_idx for r in got} == sub_idx
+        assert {r.id_ for r in got if r.skip} == skips
+        params = s.get_parameters(range(len(values) + len(unset)))
+        assert {p.id_: p.data for p in params if p.is_set} == values
+        assert {p.id_ for p in params if not p.is_set} == set(unset)
+        assert {p.id_: p.source for p in params} == sources
