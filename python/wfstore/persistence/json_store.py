@@ -198,6 +198,9 @@ class JSONPersistentStore(
     def _commit_transaction(self) -> Iterator[None]:
         """Queue the writes of the documents a commit changes, and write them together
         when the commit's steps all succeeded (none of them if one failed)."""
+        if self._committing:  # within a commit: part of it
+            yield
+            return
         staged: list[Any] = []
         resources = list(self._resources.values())
         for res in resources:
