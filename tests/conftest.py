@@ -25,6 +25,18 @@ def fixtures_root() -> Path:
     return FIXTURES_ROOT
 
 
+# Every JSON store commit made by the tests (and by the processes they start) checks its
+# incremental encoding against a full one, so a change made without its mark fails.
+os.environ["WFSTORE_VERIFY_JSON_ENCODING"] = "1"
+
+
+@pytest.fixture(autouse=True)
+def _verify_json_encoding(monkeypatch: pytest.MonkeyPatch) -> None:
+    from wfstore.persistence.resources import JSONFileStoreResource
+
+    monkeypatch.setattr(JSONFileStoreResource, "verify_encoding", True)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Under CI the engine's fixture stores must be there: a run that skipped every
     compatibility test would pass without testing what matters."""

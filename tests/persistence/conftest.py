@@ -9,6 +9,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import fsspec
 import pytest
@@ -147,3 +148,20 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
     finally:
         if fs.exists(root):
             fs.rm(root, recursive=True)
+
+
+@pytest.fixture
+def json_writes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the JSON store files written from now on, one per write, in the
+    order written."""
+    from wfstore.persistence.resources import JSONFileStoreResource
+
+    written: list[str] = []
+    orig = JSONFileStoreResource._write_payloads
+
+    def spy(fs: AbstractFileSystem, writes: Any) -> None:
+        written.extend(res.filename for res, _ in writes)
+        orig(fs, writes)
+
+    monkeypatch.setattr(JSONFileStoreResource, "_write_payloads", staticmethod(spy))
+    return written

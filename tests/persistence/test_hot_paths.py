@@ -11,7 +11,6 @@ import pytest
 from fsspec.implementations.local import LocalFileSystem
 from store_dump import empty_workflow_kwargs
 from wfstore.persistence import JSONPersistentStore, ZarrPersistentStore
-from wfstore.persistence.resources import JSONFileStoreResource
 
 STORES = [JSONPersistentStore, ZarrPersistentStore]
 
@@ -38,7 +37,7 @@ def test_json_resource_writes_compact_json_readable_by_json(tmp_path: Path) -> N
 
 
 def test_json_commit_sees_changes_made_by_another_store(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, json_writes: list[str]
 ) -> None:
     """A store that wrote a file must not trust its own copy once another writer
     (another process) changed the file: no change is lost and nothing unchanged is
@@ -49,11 +48,8 @@ def test_json_commit_sees_changes_made_by_another_store(
     r0 = a.add_EAR(it, 0, [0], {})  # a wrote metadata.json
     b = JSONPersistentStore(None, None, path)
     b.set_EAR_start(r0)  # another writer changes it
-    dumps: list[str] = []
-    orig = JSONFileStoreResource._dump
-    monkeypatch.setattr(
-        JSONFileStoreResource, "_dump", lambda s, d: (dumps.append(s.filename), orig(s, d))
-    )
+    dumps = json_writes
+    del json_writes[:]
     with a.using_resource("metadata", "update"):
         pass  # no change: nothing written, b's change kept
     assert dumps == []

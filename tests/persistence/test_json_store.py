@@ -24,7 +24,6 @@ from wfstore.errors import (
     UnsupportedStoreOperationError,
 )
 from wfstore.persistence import JSONPersistentStore
-from wfstore.persistence.resources import JSONFileStoreResource
 
 
 class Shape(enum.Enum):
@@ -161,16 +160,9 @@ def test_unset_parameters_and_files(
 
 
 def test_batch_update_commits_once_or_not_at_all(
-    store: JSONPersistentStore, monkeypatch: pytest.MonkeyPatch
+    store: JSONPersistentStore, json_writes: list[str]
 ) -> None:
-    dumps: list[str] = []
-    orig = JSONFileStoreResource._dump
-
-    def counting_dump(self: JSONFileStoreResource, data: Any) -> None:
-        dumps.append(self.filename)
-        orig(self, data)
-
-    monkeypatch.setattr(JSONFileStoreResource, "_dump", counting_dump)
+    dumps = json_writes
     with store.batch_update():
         _t, _e, _i, r = _add_task_with_run(store)
         store.add_set_parameter(1, {"type": "x"})  # save() does not commit here
@@ -212,14 +204,8 @@ def test_failed_commit_writes_nothing_and_keeps_pending(
     assert JSONPersistentStore(None, None, store.path, store.fs).get_parameters([0])[0].data == 1
 
 
-def test_using_resource_nesting(
-    store: JSONPersistentStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    dumps: list[str] = []
-    orig = JSONFileStoreResource._dump
-    monkeypatch.setattr(
-        JSONFileStoreResource, "_dump", lambda s, d: (dumps.append(s.filename), orig(s, d))
-    )
+def test_using_resource_nesting(store: JSONPersistentStore, json_writes: list[str]) -> None:
+    dumps = json_writes
     with store.using_resource("metadata", "update") as md:
         md["name"] = "renamed"
         with store.using_resource("metadata", "update") as md2:

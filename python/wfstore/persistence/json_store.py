@@ -14,8 +14,12 @@ A JSON store is a folder holding three documents:
 ``parameters.json``
     ``{"data": {ID: encoded value}, "sources": {ID: source}}`` with string IDs.
 
-Each document is a store resource: it is loaded once per use, and written (atomically
-on the local file system) once per commit.
+Each document is a store resource (:class:`~.resources.JSONFileStoreResource`): it is
+parsed once and cached while the file holds the bytes it was parsed from (each use
+compares them), and written (atomically on the local file system) once per commit,
+re-encoding only what the commit changed: the writers below mark each change. The
+files a commit changes are written together at its end (all temporary files first,
+then the renames), so a failure while writing them changes none of them.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import copy
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -55,11 +60,18 @@ from .items import (
     encode_timestamp,
     merge_param_source,
 )
-from .resources import JSONFileStoreResource
+from .resources import WHOLE, JSONFileStoreResource
 
 _META = "metadata"
 _SUBS = "submissions"
 _PARAMS = "parameters"
+
+#: Top-level keys of each document encoded item by item (see ``JSONFileStoreResource``).
+_ITEMISED: Mapping[str, tuple[str, ...]] = {
+    _META: ("tasks", "elements", "iters", "runs"),
+    _SUBS: (),
+    _PARAMS: ("data", "sources"),
+}
 
 
 class JSONPersistentStore(
@@ -134,10 +146,12 @@ class JSONPersistentStore(
         fs: AbstractFileSystem | None = None,
     ) -> None:
         super().__init__(app, workflow, path, fs)
-        self._resources = {
+        self._resources: dict[str, JSONFileStoreResource] = {  # type: ignore[assignment]
             name: self._make_resource(name, self.path, self.fs, self.logger)
             for name in self._res_file_names
         }
+        #: Whether a commit is being made (its writers mark what they change).
+        self._committing = False
 
     @classmethod
     def _make_resource(
@@ -149,7 +163,60 @@ class JSONPersistentStore(
             filename=cls._res_file_names[name],
             fs=fs,
             logger=logger,
+            itemised=_ITEMISED[name],
         )
+
+    # --- resources ---------------------------------------------------------------------
+
+    def _doc(self, label: str) -> Any:
+        """The document `label` for reading: the cached one (checked against its file),
+        or the one open for update. Not a copy: never change it, and copy what is
+        handed out of the store."""
+        return self._resources[label].current()
+
+    @contextlib.contextmanager
+    def _edit(self, label: str, *marks: tuple[Any, ...]) -> Iterator[Any]:
+        """Use document `label` for update, marking each change: ``(key,)`` for the
+        value of a top-level key, ``(key, item)`` for one item of it; no marks: any
+        change."""
+        with super().using_resource(label, "update") as doc:  # type: ignore[call-overload]
+            res = self._resources[label]
+            if not marks:
+                res.mark()
+            for mark in marks:
+                res.mark(mark[0], mark[1] if len(mark) > 1 else WHOLE)
+            yield doc
+
+    def using_resource(self, res_label: str, action: str) -> AbstractContextManager[Any]:  # type: ignore[override]
+        """As :meth:`PersistentStore.using_resource`; an ``"update"`` use outside the
+        store's own commits may change anything, so it encodes the whole document."""
+        if action == "update" and not self._committing:
+            return self._edit(res_label)
+        return super().using_resource(res_label, action)  # type: ignore[call-overload]
+
+    @contextlib.contextmanager
+    def _commit_transaction(self) -> Iterator[None]:
+        """Queue the writes of the documents a commit changes, and write them together
+        when the commit's steps all succeeded (none of them if one failed)."""
+        if self._committing:  # within a commit: part of it
+            yield
+            return
+        staged: list[Any] = []
+        resources = list(self._resources.values())
+        for res in resources:
+            res.stage = staged
+        self._committing = True
+        try:
+            yield
+        except BaseException:
+            for res, _, _ in staged:
+                res.invalidate()
+            raise
+        finally:
+            self._committing = False
+            for res in resources:
+                res.stage = None
+        JSONFileStoreResource.write_staged(self.fs, staged)
 
     @classmethod
     def _store_task_cls(cls) -> type[JsonStoreTask]:
@@ -215,13 +282,17 @@ class JSONPersistentStore(
 
     @contextlib.contextmanager
     def cached_load(self) -> Iterator[None]:
-        """Keep the metadata loaded while the ``with``-wrapped code runs."""
-        with self.using_resource(_META, "read"):
+        """Use the cached metadata without checking its file while the
+        ``with``-wrapped code runs (as the engine keeps the metadata loaded)."""
+        res = self._resources[_META]
+        res.trusted += 1
+        try:
             yield
+        finally:
+            res.trusted -= 1
 
     def _meta_value(self, key: str) -> Any:
-        with self.using_resource(_META, "read") as md:
-            return md[key]
+        return self._doc(_META)[key]
 
     def get_name(self) -> str:
         """Get the workflow name."""
@@ -240,16 +311,15 @@ class JSONPersistentStore(
         return copy.deepcopy(self._meta_value("creation_info"))
 
     def _get_persistent_template_components(self) -> dict[str, Any]:
-        return self._meta_value("template_components")
+        return self._meta_value("template_components")  # the caller copies it
 
     def _get_persistent_template(self) -> dict[str, Any]:
-        return self._meta_value("template")
+        return _json_copy(self._meta_value("template"))
 
     # --- counts ------------------------------------------------------------------------
 
     def _meta_len(self, key: str) -> int:
-        with self.using_resource(_META, "read") as md:
-            return len(md[key])
+        return len(self._doc(_META)[key])
 
     def _get_num_persistent_tasks(self) -> int:
         if self.use_cache and self.num_tasks_cache is not None:
@@ -263,8 +333,7 @@ class JSONPersistentStore(
         return self._meta_len("loops")
 
     def _get_num_persistent_submissions(self) -> int:
-        with self.using_resource(_SUBS, "read") as subs:
-            return len(subs)
+        return len(self._doc(_SUBS))
 
     def _get_num_persistent_elements(self) -> int:
         return self._meta_len("elements")
@@ -281,8 +350,7 @@ class JSONPersistentStore(
         return num
 
     def _get_num_persistent_parameters(self) -> int:
-        with self.using_resource(_PARAMS, "read") as params:
-            return len(params["data"])
+        return len(self._doc(_PARAMS)["data"])
 
     def _get_num_persistent_added_tasks(self) -> int:
         return self._meta_value("num_added_tasks")
@@ -293,12 +361,11 @@ class JSONPersistentStore(
         tasks, to_load = self._get_cached_persistent_tasks(id_lst)
         if to_load:
             wanted = set(to_load)
-            with self.using_resource(_META, "read") as md:
-                new = {
-                    t["id_"]: JsonStoreTask.decode({**t, "index": idx})
-                    for idx, t in enumerate(md["tasks"])
-                    if t["id_"] in wanted
-                }
+            new = {
+                t["id_"]: JsonStoreTask.decode({**t, "index": idx})
+                for idx, t in enumerate(self._doc(_META)["tasks"])
+                if t["id_"] in wanted
+            }
             missing = wanted.difference(new)
             if missing:
                 raise MissingStoreTaskError(sorted(missing))
@@ -310,23 +377,21 @@ class JSONPersistentStore(
         self, id_lst: Iterable[int] | None = None
     ) -> dict[int, LoopDescriptor]:
         wanted = None if id_lst is None else set(id_lst)
-        with self.using_resource(_META, "read") as md:
-            return {
-                idx: copy.deepcopy(loop)
-                for idx, loop in enumerate(md["loops"])
-                if wanted is None or idx in wanted
-            }
+        return {
+            idx: _json_copy(loop)
+            for idx, loop in enumerate(self._doc(_META)["loops"])
+            if wanted is None or idx in wanted
+        }
 
     def _get_persistent_submissions(
         self, id_lst: Iterable[int] | None = None
     ) -> dict[int, JSONDocument]:
         wanted = None if id_lst is None else set(id_lst)
-        with self.using_resource(_SUBS, "read") as subs:
-            out = {
-                idx: copy.deepcopy(sub)
-                for idx, sub in enumerate(subs)
-                if wanted is None or idx in wanted
-            }
+        out = {
+            idx: _json_copy(sub)
+            for idx, sub in enumerate(self._doc(_SUBS))
+            if wanted is None or idx in wanted
+        }
         for sub in out.values():
             # JSON object keys are strings; jobscript `task_elements` keys are ints:
             for js in sub.get("jobscripts", []):
@@ -336,12 +401,11 @@ class JSONPersistentStore(
         return out
 
     def _rows(self, key: str, ids: list[int], error: type[Exception]) -> dict[int, Any]:
-        with self.using_resource(_META, "read") as md:
-            rows = md.get(key, [])
-            missing = [i for i in ids if not 0 <= i < len(rows)]
-            if missing:
-                raise error(missing)
-            return {i: rows[i] for i in ids}
+        rows = self._doc(_META).get(key, [])
+        missing = [i for i in ids if not 0 <= i < len(rows)]
+        if missing:
+            raise error(missing)
+        return {i: rows[i] for i in ids}
 
     def _get_persistent_elements(self, id_lst: Iterable[int]) -> dict[int, JsonStoreElement]:
         elems, to_load = self._get_cached_persistent_elements(id_lst)
@@ -368,19 +432,25 @@ class JSONPersistentStore(
         if to_load:
             ts_fmt = self.ts_fmt
             rows = self._rows("runs", to_load, MissingStoreEARError)
-            new = {i: JsonStoreEAR.decode(r, ts_fmt) for i, r in rows.items()}
+            # (decode deep-copies the row: _JSONRow makes that copy the fast JSON one)
+            new = {i: JsonStoreEAR.decode(_JSONRow(r), ts_fmt) for i, r in rows.items()}
             self.EAR_cache.update(new)
             runs.update(new)
         return runs
 
     def _param_entries(self, part: str, ids: Iterable[int]) -> dict[int, Any]:
-        ids = list(ids)
-        with self.using_resource(_PARAMS, "read") as params:
-            table = params[part]
-            missing = [i for i in ids if str(i) not in table]
-            if missing:
-                raise MissingParameterData(missing)
-            return {i: table[str(i)] for i in ids}
+        table = self._doc(_PARAMS)[part]
+        out = {}
+        missing = []
+        for i in ids:
+            entry = table.get(str(i), _MISSING)
+            if entry is _MISSING:
+                missing.append(i)
+            else:
+                out[i] = entry
+        if missing:
+            raise MissingParameterData(missing)
+        return out
 
     def _get_persistent_parameters(
         self, id_lst: Iterable[int], **kwargs: Any
@@ -389,20 +459,40 @@ class JSONPersistentStore(
         if to_load:
             data = self._param_entries("data", to_load)
             sources = self._param_entries("sources", to_load)
-            new = {
-                i: StoreParameter.decode(
-                    id_=i, data=data[i], source=copy.deepcopy(sources[i]), **kwargs
-                )
-                for i in to_load
-            }
+            new = {i: self._decode_parameter(i, data[i], sources[i], kwargs) for i in to_load}
             self.parameter_cache.update(new)
             params.update(new)
         return params
 
+    @staticmethod
+    def _decode_parameter(
+        id_: int, data: Any, source: ParamSource, kwargs: Mapping[str, Any]
+    ) -> StoreParameter:
+        """The parameter stored as `data` with `source` (both as cached: copied here)."""
+        if not kwargs and isinstance(data, dict) and "file" not in data:
+            lookup = data.get("type_lookup") or {}
+            if not any(lookup.values()):
+                # a plain JSON value (no tuples or sets to restore): a copy is the value
+                return StoreParameter(
+                    id_=id_,
+                    is_pending=False,
+                    is_set=True,
+                    data=_json_copy(data["data"]),
+                    file=None,
+                    source=_json_copy(source),
+                )
+        # (a file's description is handed out as stored: copy it)
+        return StoreParameter.decode(
+            id_=id_,
+            data=_json_copy(data) if _is_file(data) else data,
+            source=_json_copy(source),
+            **kwargs,
+        )
+
     def _get_persistent_param_sources(self, id_lst: Iterable[int]) -> dict[int, ParamSource]:
         sources, to_load = self._get_cached_persistent_param_sources(id_lst)
         if to_load:
-            new = copy.deepcopy(self._param_entries("sources", to_load))
+            new = _json_copy(self._param_entries("sources", to_load))
             self.param_sources_cache.update(new)
             sources.update(new)
         return sources
@@ -415,13 +505,12 @@ class JSONPersistentStore(
         return {i: d is not None for i, d in data.items()}
 
     def _get_persistent_parameter_IDs(self) -> list[int]:
-        with self.using_resource(_PARAMS, "read") as params:
-            return [int(i) for i in params["data"]]
+        return [int(i) for i in self._doc(_PARAMS)["data"]]
 
     # --- writers -----------------------------------------------------------------------
 
     def _append_tasks(self, tasks: Iterable[JsonStoreTask]) -> None:
-        with self.using_resource(_META, "update") as md:
+        with self._edit(_META, ("tasks",), ("template",), ("num_added_tasks",)) as md:
             for task in tasks:
                 idx, meta, template = task.encode()
                 md["tasks"].insert(idx, meta)
@@ -429,7 +518,7 @@ class JSONPersistentStore(
                 md["num_added_tasks"] += 1
 
     def _append_loops(self, loops: dict[int, LoopDescriptor]) -> None:
-        with self.using_resource(_META, "update") as md:
+        with self._edit(_META, ("loops",), ("template",)) as md:
             for loop in loops.values():
                 md["loops"].append(
                     {
@@ -441,7 +530,7 @@ class JSONPersistentStore(
                 md["template"]["loops"].append(loop["loop_template"])
 
     def _append_submissions(self, subs: dict[int, JSONDocument]) -> None:
-        with self.using_resource(_SUBS, "update") as subs_res:
+        with self._edit(_SUBS) as subs_res:
             for idx, sub in sorted(subs.items()):
                 if idx != len(subs_res):
                     raise ValueError(
@@ -450,53 +539,54 @@ class JSONPersistentStore(
                 subs_res.append(_json_keys(sub))
 
     def _append_submission_parts(self, sub_parts: dict[int, dict[str, list[int]]]) -> None:
-        with self.using_resource(_SUBS, "update") as subs_res:
+        with self._edit(_SUBS) as subs_res:
             for sub_idx, parts in sub_parts.items():
                 subs_res[sub_idx].setdefault("submission_parts", {}).update(parts)
 
     def _append_task_element_IDs(self, task_ID: int, elem_IDs: list[int]) -> None:
-        with self.using_resource(_META, "update") as md:
-            for task in md["tasks"]:
-                if task["id_"] == task_ID:
-                    task["element_IDs"].extend(elem_IDs)
-                    return
+        tasks = self._doc(_META)["tasks"]
+        for idx, task in enumerate(tasks):
+            if task["id_"] == task_ID:
+                with self._edit(_META, ("tasks", idx)) as md:
+                    md["tasks"][idx]["element_IDs"].extend(elem_IDs)
+                return
         raise MissingStoreTaskError([task_ID])
 
     def _append_elements(self, elems: Sequence[JsonStoreElement]) -> None:
-        with self.using_resource(_META, "update") as md:
+        with self._edit(_META, ("elements", -1)) as md:  # appended items are found
             md["elements"].extend(e.encode() for e in elems)
 
     def _append_element_sets(self, task_id: int, es_js: Sequence[Mapping]) -> None:
         task_idx = self._get_task_id_to_idx_map()[task_id]
-        with self.using_resource(_META, "update") as md:
+        with self._edit(_META, ("template",)) as md:
             md["template"]["tasks"][task_idx]["element_sets"].extend(es_js)
 
     def _append_elem_iter_IDs(self, elem_ID: int, iter_IDs: Iterable[int]) -> None:
-        with self.using_resource(_META, "update") as md:
+        with self._edit(_META, ("elements", elem_ID)) as md:
             md["elements"][elem_ID]["iteration_IDs"].extend(iter_IDs)
 
     def _append_elem_iters(self, iters: Sequence[JsonStoreElementIter]) -> None:
-        with self.using_resource(_META, "update") as md:
+        with self._edit(_META, ("iters", -1)) as md:
             md["iters"].extend(i.encode() for i in iters)
 
     def _append_elem_iter_EAR_IDs(self, iter_ID: int, act_idx: int, EAR_IDs: Sequence[int]) -> None:
-        with self.using_resource(_META, "update") as md:
+        with self._edit(_META, ("iters", iter_ID)) as md:
             it = md["iters"][iter_ID]
             if it.get("EAR_IDs") is None:
                 it["EAR_IDs"] = {}
             it["EAR_IDs"].setdefault(str(act_idx), []).extend(EAR_IDs)
 
     def _update_elem_iter_EARs_initialised(self, iter_ID: int) -> None:
-        with self.using_resource(_META, "update") as md:
+        with self._edit(_META, ("iters", iter_ID)) as md:
             md["iters"][iter_ID]["EARs_initialised"] = True
 
     def _append_EARs(self, EARs: Sequence[JsonStoreEAR]) -> None:
         ts_fmt = self.ts_fmt
-        with self.using_resource(_META, "update") as md:
+        with self._edit(_META, ("runs", -1)) as md:
             md["runs"].extend(r.encode(ts_fmt) for r in EARs)
 
     def _update_EAR_submission_indices(self, sub_indices: Mapping[int, int]) -> None:
-        with self.using_resource(_META, "update") as md:
+        with self._edit(_META, *(("runs", i) for i in sub_indices)) as md:
             for run_ID, sub_idx in sub_indices.items():
                 md["runs"][run_ID]["submission_idx"] = sub_idx
 
@@ -504,7 +594,7 @@ class JSONPersistentStore(
         self, EAR_id: int, s_time: datetime, s_snap: dict[str, Any] | None, s_hn: str
     ) -> None:
         ts_fmt = self.ts_fmt
-        with self.using_resource(_META, "update") as md:
+        with self._edit(_META, ("runs", EAR_id)) as md:
             run = md["runs"][EAR_id]
             run["start_time"] = encode_timestamp(s_time, ts_fmt)
             run["snapshot_start"] = s_snap
@@ -519,7 +609,7 @@ class JSONPersistentStore(
         success: bool,
     ) -> None:
         ts_fmt = self.ts_fmt
-        with self.using_resource(_META, "update") as md:
+        with self._edit(_META, ("runs", EAR_id)) as md:
             run = md["runs"][EAR_id]
             run["end_time"] = encode_timestamp(e_time, ts_fmt)
             run["snapshot_end"] = e_snap
@@ -527,24 +617,26 @@ class JSONPersistentStore(
             run["success"] = success
 
     def _update_EAR_skip(self, EAR_id: int) -> None:
-        with self.using_resource(_META, "update") as md:
+        with self._edit(_META, ("runs", EAR_id)) as md:
             md["runs"][EAR_id]["skip"] = True
 
     def _update_js_metadata(self, js_meta: dict[int, dict[int, dict[str, Any]]]) -> None:
-        with self.using_resource(_SUBS, "update") as subs:
+        with self._edit(_SUBS) as subs:
             for sub_idx, per_js in js_meta.items():
                 for js_idx, meta in per_js.items():
                     subs[sub_idx]["jobscripts"][js_idx].update(_json_keys(meta))
 
     def _append_parameters(self, params: Sequence[StoreParameter]) -> None:
-        with self.using_resource(_PARAMS, "update") as store:
-            for p in params:
-                store["data"][str(p.id_)] = p.encode()
-                store["sources"][str(p.id_)] = dict(p.source)
+        keys = [str(p.id_) for p in params]
+        marks = [*(("data", k) for k in keys), *(("sources", k) for k in keys)]
+        with self._edit(_PARAMS, *marks) as store:
+            for key, p in zip(keys, params):
+                store["data"][key] = p.encode()
+                store["sources"][key] = dict(p.source)
 
     def _set_parameter_values(self, set_parameters: dict[int, tuple[Any, bool]]) -> None:
         current = self._get_persistent_parameters(list(set_parameters))
-        with self.using_resource(_PARAMS, "update") as store:
+        with self._edit(_PARAMS, *(("data", str(i)) for i in set_parameters)) as store:
             for p_id, (value, is_file) in set_parameters.items():
                 param = current[p_id]
                 param = param.set_file(value) if is_file else param.set_data(value)
@@ -552,31 +644,31 @@ class JSONPersistentStore(
 
     def _update_parameter_sources(self, sources: Mapping[int, ParamSource]) -> None:
         current = self._param_entries("sources", sources)
-        with self.using_resource(_PARAMS, "update") as store:
+        with self._edit(_PARAMS, *(("sources", str(i)) for i in sources)) as store:
             for p_id, src in sources.items():
                 store["sources"][str(p_id)] = merge_param_source(current[p_id], src)
 
     def _update_template_components(self, tc: dict[str, Any]) -> None:
-        with self.using_resource(_META, "update") as md:
+        with self._edit(_META, ("template_components",)) as md:
             md["template_components"] = tc
 
     def _update_loop_index(self, iter_ID: int, loop_idx: Mapping[str, int]) -> None:
-        with self.using_resource(_META, "update") as md:
+        with self._edit(_META, ("iters", iter_ID)) as md:
             md["iters"][iter_ID].setdefault("loop_idx", {}).update(loop_idx)
 
     def _update_loop_num_iters(self, index: int, num_iters: list[Any]) -> None:
-        with self.using_resource(_META, "update") as md:
+        with self._edit(_META, ("loops",)) as md:
             md["loops"][index]["num_added_iterations"] = num_iters
 
     def _update_loop_parents(self, index: int, parents: list[str]) -> None:
-        with self.using_resource(_META, "update") as md:
+        with self._edit(_META, ("loops",)) as md:
             md["loops"][index]["parents"] = parents
 
     # --- replaced workflows ------------------------------------------------------------
 
     def remove_replaced_dir(self) -> None:
         """Delete the pre-existing workflow that this one replaced (if any)."""
-        with self.using_resource(_META, "update") as md:
+        with self._edit(_META, ("replaced_workflow",)) as md:
             if "replaced_workflow" in md:
                 self.logger.debug("removing temporarily renamed pre-existing workflow.")
                 self.remove_path(md["replaced_workflow"])
@@ -584,8 +676,7 @@ class JSONPersistentStore(
 
     def reinstate_replaced_dir(self) -> None:
         """Move the replaced pre-existing workflow (if any) back to this path."""
-        with self.using_resource(_META, "read") as md:
-            replaced = md.get("replaced_workflow")
+        replaced = self._doc(_META).get("replaced_workflow")
         if replaced:
             self.logger.debug("reinstating temporarily renamed pre-existing workflow.")
             self.rename_path(replaced, self.path)
@@ -628,3 +719,35 @@ def _json_keys(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return [_json_keys(v) for v in obj]
     return obj
+
+
+_MISSING: Any = object()
+
+
+def _is_file(data: Any) -> bool:
+    """Whether stored parameter `data` describes a file."""
+    return isinstance(data, dict) and "file" in data
+
+
+def _json_copy(obj: Any) -> Any:
+    """A copy of JSON data (dicts, lists and immutable scalars), faster than
+    :func:`copy.deepcopy` for it; other objects are deep-copied."""
+    kind = type(obj)
+    if kind is dict:
+        return {k: v if type(v) in _SCALARS else _json_copy(v) for k, v in obj.items()}
+    if kind is list:
+        return [v if type(v) in _SCALARS else _json_copy(v) for v in obj]
+    if kind in _SCALARS:
+        return obj
+    return copy.deepcopy(obj)
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+class _JSONRow(dict):
+    """A cached JSON object handed to an item's ``decode``, which deep-copies what it
+    is given: the copy is made by :func:`_json_copy` (a plain dict)."""
+
+    def __deepcopy__(self, memo: Any) -> dict[str, Any]:
+        return {k: v if type(v) in _SCALARS else _json_copy(v) for k, v in self.items()}

@@ -10,6 +10,7 @@ exits without error, and only if its contents changed.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
@@ -17,8 +18,8 @@ import logging
 import os
 import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, ClassVar
 
 from fsspec import AbstractFileSystem
 
@@ -153,14 +154,217 @@ def write_bytes_atomic(
         write_bytes(fs, path, payload)
 
 
+def write_files_atomic(fs: AbstractFileSystem, files: Sequence[tuple[str, bytes]]) -> None:
+    """Write several files so that readers see each one whole, and a failure while
+    writing (disk full, ...) changes none of them.
+
+    On the local file system every payload first goes to a temporary file beside its
+    target; only when all are written are they renamed into place (so the window in
+    which some but not all files are new is a few renames long). On any other file
+    system the files are written one by one as :func:`write_bytes_atomic` writes them.
+    """
+    if len(files) == 1 or not is_local_fs(fs):
+        for path, payload in files:
+            write_bytes_atomic(fs, path, payload)
+        return
+    staged: list[tuple[str, str]] = []
+    try:
+        for path, payload in files:
+            folder = os.path.dirname(os.path.abspath(path))
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".wfstore-", suffix=".tmp")
+            staged.append((tmp, path))
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(payload)
+        while staged:
+            tmp, path = staged[0]
+            os.replace(tmp, path)
+            staged.pop(0)
+    finally:
+        for tmp, _ in staged:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+
+def _not_serialisable(obj: Any) -> Any:
+    raise TypeError(f"Object of type {obj.__class__.__name__} is not JSON serializable")
+
+
+def _make_encoder() -> Callable[[Any], str]:
+    """A function giving what ``json.dumps(obj, separators=(",", ":"))`` gives: the C
+    encoder made once (``json.dumps`` makes one per call, which costs as much as
+    encoding a small item), without the check for circular references (circular data
+    then raises ``RecursionError`` instead of ``ValueError``)."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # no C accelerator: the pure-Python encoder
+        return json.JSONEncoder(separators=(",", ":")).encode
+    iterencode = make(
+        None,  # markers: no circular-reference check
+        _not_serialisable,
+        json.encoder.encode_basestring_ascii,
+        None,  # indent
+        ":",
+        ",",
+        False,  # sort_keys
+        False,  # skipkeys
+        True,  # allow_nan, as json.dumps
+    )
+
+    def encode(obj: Any) -> str:
+        return "".join(iterencode(obj, 0))
+
+    return encode
+
+
+#: Encodes one value as compact JSON (see :func:`_make_encoder`).
+_ENC: Callable[[Any], str] = _make_encoder()
+
+
+class _Fallback(Exception):
+    """An incremental encoding meets data it does not handle (e.g. a non-string key):
+    encode the whole document instead."""
+
+
+class _Plain:
+    """The encoding of one top-level entry of a document: ``"key":<value>``."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, key: str, value: Any) -> None:
+        self.text = f"{_ENC(key)}:{_ENC(value)}"
+
+
+class _Items:
+    """The encoding of one top-level entry whose value is a list or a string-keyed
+    object, kept per item so that changing one item re-encodes only that item."""
+
+    __slots__ = ("_text", "head", "is_list", "parts")
+
+    def __init__(self, key: str, value: list | dict) -> None:
+        self.head = f"{_ENC(key)}:"
+        self.is_list = isinstance(value, list)
+        self.parts: list[str] | dict[str, str]
+        if self.is_list:
+            self.parts = [_ENC(v) for v in value]
+        else:
+            if not all(isinstance(k, str) for k in value):
+                raise _Fallback
+            self.parts = {k: f"{_ENC(k)}:{_ENC(v)}" for k, v in value.items()}
+        self._text: str | None = None
+
+    @property
+    def text(self) -> str:
+        if self._text is None:
+            if self.is_list:
+                self._text = f"{self.head}[{','.join(self.parts)}]"  # type: ignore[arg-type]
+            else:
+                parts = self.parts
+                self._text = f"{self.head}{{{','.join(parts.values())}}}"  # type: ignore[union-attr]
+        return self._text
+
+    def update(self, value: list | dict, marked: set[Any]) -> None:
+        """Re-encode the `marked` items of `value` and any items it gained, and make
+        each of them what parsing its encoding gives."""
+        if self.is_list:
+            self._update_list(value, marked)  # type: ignore[arg-type]
+        else:
+            self._update_dict(value, marked)  # type: ignore[arg-type]
+
+    def _update_list(self, value: list, marked: set[int]) -> None:
+        parts: list[str] = self.parts  # type: ignore[assignment]
+        n_old, n = len(parts), len(value)
+        if n < n_old:
+            raise _Fallback  # items were removed: encode the entry again
+        changed = n > n_old
+        for i in marked:
+            j = i + n if i < 0 else i
+            if 0 <= j < n_old:
+                parts[j] = text = _ENC(value[j])
+                value[j] = json.loads(text)
+                changed = True
+        for j in range(n_old, n):
+            parts.append(text := _ENC(value[j]))
+            value[j] = json.loads(text)
+        if changed:
+            self._text = None
+
+    def _update_dict(self, value: dict, marked: set[Any]) -> None:
+        parts: dict[str, str] = self.parts  # type: ignore[assignment]
+        changed = False
+
+        def put(k: Any) -> None:
+            if not isinstance(k, str):
+                raise _Fallback
+            head, text = _ENC(k), _ENC(value[k])
+            parts[k] = f"{head}:{text}"
+            value[k] = json.loads(text)
+
+        reorder = len(value) != len(parts)
+        for k in marked:
+            if k in value and k in parts:
+                put(k)  # keeps its place
+                changed = True
+            else:
+                reorder = True  # a new or removed item
+        if reorder:
+            for k in value:
+                if k not in parts:
+                    put(k)
+            # the document's order, without items it no longer has:
+            self.parts = {k: parts[k] for k in value}
+            changed = True
+        if changed:
+            self._text = None
+
+
+class _Marks:
+    """What the code using a resource for update said it changed."""
+
+    __slots__ = ("all", "items", "keys")
+
+    def __init__(self) -> None:
+        #: Everything may have changed (encode the whole document).
+        self.all = False
+        #: Top-level keys whose values changed.
+        self.keys: set[str] = set()
+        #: Top-level key -> indices or keys of its items that changed.
+        self.items: dict[str, set[Any]] = {}
+
+    def __bool__(self) -> bool:
+        return self.all or bool(self.keys) or bool(self.items)
+
+
+#: Item to mark in :meth:`JSONFileStoreResource.mark` when the whole value changed.
+WHOLE: Any = object()
+
+
 class JSONFileStoreResource(StoreResource):
-    """A resource kept as one JSON file.
+    """A resource kept as one JSON file, cached between uses.
 
     The file is written as compact JSON by the standard library's C encoder (readers,
-    hpcflow's included, parse it as they parse its indented form). The bytes of the
-    document serve as its fingerprint; when the file holds exactly the bytes this
-    resource last wrote, opening it for update encodes nothing, so a commit encodes
-    the document once.
+    hpcflow's included, parse it as they parse its indented form).
+
+    **Cache.** The parsed document is kept with the exact bytes it was parsed from
+    (or last written as). Each use compares the file's bytes with those (reading a
+    file is far cheaper than parsing it), and parses again only if another writer
+    changed the file. The store's own reads use the cached document without copying
+    it (:meth:`current`; they must not change it); ``using_resource(..., "read")``
+    hands out the document itself and forgets it, so what a caller does with it
+    cannot reach the cache.
+
+    **Incremental encoding.** The encoding of the document is kept per top-level key,
+    and for the keys in `itemised` per item of their list or object value. Code that
+    changes the document while it is open for update says what it changed with
+    :meth:`mark`; closing then re-encodes only that (plus items appended to itemised
+    values), replaces each changed value by what parsing its encoding gives (so the
+    cache holds what a reader of the file would get), and joins the pieces. An update
+    use that marks nothing specific, or marks everything, encodes the whole document.
+    With :attr:`verify_encoding` every incremental encoding is checked against a full
+    one (the tests do this, so a change made without its mark fails loudly).
+
+    **Writing.** An updated document is written (atomically on the local file system)
+    only if its bytes differ from the file's. If :attr:`stage` holds a list, closing
+    queues the write there instead and the owner writes all queued files together
+    (:meth:`write_staged`). Any failure drops the cache: the next use reads the file.
 
     Parameters
     ----------
@@ -174,7 +378,13 @@ class JSONFileStoreResource(StoreResource):
         The file system holding the folder.
     logger:
         Logger for debug messages.
+    itemised:
+        Top-level keys whose list or object values are encoded item by item.
     """
+
+    #: Check every incremental encoding against a full encoding of the document (on
+    #: when the environment variable ``WFSTORE_VERIFY_JSON_ENCODING`` is set non-empty).
+    verify_encoding: ClassVar[bool] = bool(os.environ.get("WFSTORE_VERIFY_JSON_ENCODING"))
 
     def __init__(
         self,
@@ -183,16 +393,28 @@ class JSONFileStoreResource(StoreResource):
         filename: str,
         fs: AbstractFileSystem,
         logger: logging.Logger | None = None,
+        itemised: Iterable[str] = (),
     ) -> None:
         super().__init__(name, logger)
         self.path = str(path)
         self.filename = filename
         self.fs = fs
-        #: (data, raw bytes) of the last load, the bytes this resource last wrote (or
-        #: found canonical), and (data, bytes) encoded at the last close.
-        self._loaded: tuple[Any, bytes] | None = None
-        self._written: bytes | None = None
-        self._encoded: tuple[Any, bytes] | None = None
+        self.itemised = frozenset(itemised)
+        self._local = is_local_fs(fs)
+        #: The file's bytes as last read or written (None: not known).
+        self._raw: bytes | None = None
+        #: Whether `_raw` is this resource's encoding of its document (it wrote it).
+        self._raw_ours = False
+        #: The cached document: the parse of `_raw` (None: parse again).
+        self._doc: Any = None
+        #: The encoding of the parse of `_raw`, by top-level key (None: not made yet).
+        self._frags: dict[str, _Plain | _Items] | None = None
+        #: Marks of the open update use.
+        self._marks: _Marks | None = None
+        #: Uses of the cached document without checking the file (``cached_load``).
+        self.trusted = 0
+        #: Where closing an update queues its write (None: write at once).
+        self.stage: list[tuple[JSONFileStoreResource, Any, bytes]] | None = None
 
     @property
     def full_path(self) -> str:
@@ -203,11 +425,15 @@ class JSONFileStoreResource(StoreResource):
     def _encode(data: Any) -> bytes:
         return json.dumps(data, separators=(",", ":")).encode("utf-8")
 
-    def _load(self) -> Any:
-        self.logger.debug(f"{self!r}: loading {self.full_path!r}.")
+    # --- reading -------------------------------------------------------------------
+
+    def _read_raw(self) -> bytes:
         try:
+            if self._local:
+                with open(self.full_path, "rb") as fh:
+                    return fh.read()
             with io_lock(self.fs), self.fs.open(self.full_path, "rb") as fh:
-                raw = fh.read()
+                return fh.read()
         except (FileNotFoundError, StoreError):
             raise
         except Exception as exc:
@@ -216,49 +442,224 @@ class JSONFileStoreResource(StoreResource):
                 f"cannot read {self.full_path!r}: {type(exc).__name__}: {exc}",
                 self.full_path,
             ) from exc
+
+    def _parse(self, raw: bytes) -> Any:
         try:
-            data = json.loads(raw.decode("utf-8"))
+            return json.loads(raw)
         except ValueError as exc:
             raise StoreResourceError(
-                f"Store resource {self.name!r}: {self.full_path!r} is not a JSON document "
-                f"({exc})."
+                f"Store resource {self.name!r}: {self.full_path!r} is not a JSON document ({exc})."
             ) from exc
-        self._loaded = (data, raw)
+
+    def current(self) -> Any:
+        """The document as the store sees it now: the data open for update (or read),
+        else the cached document, parsed again first if the file changed. Not a copy:
+        callers must not change it."""
+        data = self.data["update"]
+        if data is None:
+            data = self.data["read"]
+        if data is not None:
+            return data
+        if self.trusted and self._doc is not None:
+            return self._doc
+        raw = self._read_raw()
+        if raw != self._raw:
+            self._raw, self._doc, self._frags, self._raw_ours = raw, None, None, False
+        if self._doc is None:
+            self.logger.debug(f"{self!r}: parsing {self.full_path!r}.")
+            self._doc = self._parse(raw)
+        return self._doc
+
+    def _load(self) -> Any:
+        return self.current()
+
+    def invalidate(self) -> None:
+        """Forget the cached document and its encoding (the next use reads the file)."""
+        self._raw = self._doc = self._frags = None
+        self._raw_ours = False
+
+    # --- uses ----------------------------------------------------------------------
+
+    def open(self, action: str) -> Any:
+        self._check_action(action)
+        if action == "read":
+            upd = self.data["update"]
+            if upd is not None:
+                data = copy.deepcopy(upd)
+            else:
+                data = self.current()
+                self._doc = None  # lent: the cache parses its own copy next time
+        else:
+            data = self.data["read"]
+            self._marks = _Marks()
+            if data is None:
+                data = self.current()
+            else:
+                self._marks.all = True  # shares (and may carry changes of) the read data
+        self.data[action] = data
         return data
 
-    def _fingerprint_opened(self, data: Any) -> Any:
-        loaded, self._loaded = self._loaded, None
-        if loaded is not None and loaded[0] is data and loaded[1] == self._written:
-            return loaded[1]  # the file holds what this resource wrote: no encoding
-        try:
-            payload = self._encode(data)
-        except (TypeError, ValueError):
-            return None
-        if loaded is not None and loaded[0] is data and loaded[1] == payload:
-            self._written = payload  # the file is already in this resource's form
-        return payload
+    def mark(self, key: str | None = None, item: Any = WHOLE) -> None:
+        """Say what the open update use changed: the value of top-level `key`, one
+        `item` (list index or object key) of it, or (no `key`) anything."""
+        marks = self._marks
+        if marks is None:
+            return
+        if key is None:
+            marks.all = True
+        elif item is WHOLE:
+            marks.keys.add(key)
+        else:
+            marks.items.setdefault(key, set()).add(item)
 
-    def _fingerprint_closing(self, data: Any) -> Any:
-        try:
-            payload = self._encode(data)
-        except (TypeError, ValueError):
-            return None
-        self._encoded = (data, payload)
-        return payload
+    def discard(self, action: str) -> None:
+        self._check_action(action)
+        if action == "update":
+            if self.data["update"] is not None:
+                self._doc = None  # possibly changed in place: parse the file again
+            self._marks = None
+        self.data[action] = None
 
     def close(self, action: str) -> None:
+        self._check_action(action)
+        data = self.data[action]
+        self.data[action] = None
+        if action == "read" or data is None:
+            return
+        marks, self._marks = self._marks or _Marks(), None
+        # data shared with an open read use is not kept: its user may change it
+        keep = data is not self.data["read"]
         try:
-            super().close(action)
-        finally:
-            self._encoded = None
+            payload, canonical = self._encode_update(data, marks)
+            # the cache must hold what parsing the file gives (lists for tuples, string
+            # keys, no objects shared with the caller):
+            keep = keep and canonical
+            if payload == self._raw or (not marks.keys and not marks.items and self._same(payload)):
+                self._doc = data if keep else None
+                return
+            if self.stage is not None:
+                self._doc = None
+                self.stage.append((self, data if keep else None, payload))
+                return
+            self.logger.debug(f"{self!r}: writing changed data.")
+            self._write_payloads(self.fs, [(self, payload)])
+        except BaseException:
+            self.invalidate()
+            raise
+        self._raw, self._doc, self._raw_ours = payload, (data if keep else None), True
+
+    def _same(self, payload: bytes) -> bool:
+        """Whether `payload` encodes what the file holds, when the file is not in this
+        resource's form (e.g. indented by the engine)."""
+        if self._raw is None or self._raw_ours:
+            return False
+        try:
+            return self._encode(json.loads(self._raw)) == payload
+        except ValueError:
+            return False
+
+    # --- encoding ------------------------------------------------------------------
+
+    def _encode_update(self, data: Any, marks: _Marks) -> tuple[bytes, bool]:
+        """The bytes of `data` (open for update, changed as `marks` say), and whether
+        `data` now holds what parsing them gives (else the cache parses them when next
+        used)."""
+        payload = None
+        if self._frags is not None and not marks.all and isinstance(data, dict):
+            try:
+                payload = self._encode_incremental(data, self._frags, marks)
+            except _Fallback:
+                payload = None
+        canonical = payload is not None
+        if payload is None:
+            payload = self._encode_whole(data)
+        if self.verify_encoding:
+            full = self._encode(data)
+            if full != payload:
+                raise StoreResourceError(
+                    f"Store resource {self.name!r}: the incremental encoding of "
+                    f"{self.full_path!r} differs from its full encoding (a change was "
+                    "made without marking it)."
+                )
+        return payload, canonical
+
+    def _encode_whole(self, data: Any) -> bytes:
+        if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
+            self._frags = None
+            payload = self._encode(data)
+        else:
+            frags: dict[str, _Plain | _Items] = {}
+            for key, value in data.items():
+                entry: _Plain | _Items | None = None
+                if key in self.itemised and isinstance(value, (list, dict)):
+                    with contextlib.suppress(_Fallback):
+                        entry = _Items(key, value)
+                frags[key] = entry if entry is not None else _Plain(key, value)
+            self._frags = None
+            payload = f"{{{','.join(e.text for e in frags.values())}}}".encode()
+            self._frags = frags
+        return payload
+
+    def _encode_incremental(
+        self, data: dict, frags: dict[str, _Plain | _Items], marks: _Marks
+    ) -> bytes:
+        texts = []
+        for key, value in data.items():
+            if not isinstance(key, str):
+                raise _Fallback
+            entry = frags.get(key)
+            whole = key in marks.keys
+            if key in self.itemised and isinstance(value, (list, dict)):
+                if (
+                    whole
+                    or not isinstance(entry, _Items)
+                    or entry.is_list != isinstance(value, list)
+                ):
+                    entry = frags[key] = _Items(key, value)
+                    data[key] = json.loads(entry.text[len(entry.head) :])
+                elif key in marks.items or len(entry.parts) != len(value):
+                    entry.update(value, marks.items.get(key, set()))
+            elif entry is None or whole or key in marks.items or isinstance(entry, _Items):
+                entry = frags[key] = _Plain(key, value)
+                data[key] = json.loads(entry.text[len(_ENC(key)) + 1 :])
+            texts.append(entry.text)
+        if len(frags) != len(data):
+            for key in [k for k in frags if k not in data]:
+                del frags[key]
+        return f"{{{','.join(texts)}}}".encode()
+
+    # --- writing -------------------------------------------------------------------
+
+    @staticmethod
+    def _write_payloads(
+        fs: AbstractFileSystem, writes: Sequence[tuple[JSONFileStoreResource, bytes]]
+    ) -> None:
+        """Write each resource's payload to its file (all or, on failure, none of them
+        on the local file system)."""
+        write_files_atomic(fs, [(res.full_path, payload) for res, payload in writes])
+
+    @classmethod
+    def write_staged(
+        cls, fs: AbstractFileSystem, staged: Sequence[tuple[JSONFileStoreResource, Any, bytes]]
+    ) -> None:
+        """Write the updates queued in a stage (see :attr:`stage`); on failure every
+        staged resource forgets its cache."""
+        if not staged:
+            return
+        try:
+            cls._write_payloads(fs, [(res, payload) for res, _, payload in staged])
+        except BaseException:
+            for res, _, _ in staged:
+                res.invalidate()
+            raise
+        for res, data, payload in staged:
+            res._raw, res._doc, res._raw_ours = payload, data, True
 
     def _dump(self, data: Any) -> None:
-        self.logger.debug(f"{self!r}: writing {self.full_path!r}.")
-        encoded, self._encoded = self._encoded, None
-        payload = encoded[1] if encoded is not None and encoded[0] is data else self._encode(data)
-        self._written = None
-        write_bytes_atomic(self.fs, self.full_path, payload)
-        self._written = payload
+        """Write `data` as the whole document (a new store's files)."""
+        payload = self._encode(data)
+        self._write_payloads(self.fs, [(self, payload)])
+        self.invalidate()
 
 
 class CallbackStoreResource(StoreResource):
