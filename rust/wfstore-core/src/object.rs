@@ -25,7 +25,7 @@ pub const MAX_CHUNK_ROWS: u64 = 1 << 24;
 pub type RowPatch = Vec<(usize, Value)>;
 
 /// A chunk's uncompressed msgpack bytes and the byte range of each item.
-type SpannedChunk = (Vec<u8>, Vec<Range<usize>>);
+pub(crate) type SpannedChunk = (Vec<u8>, Vec<Range<usize>>);
 
 fn check_chunk_rows(path: &str, rows: u64) -> Result<()> {
     if rows > MAX_CHUNK_ROWS {
@@ -300,7 +300,7 @@ impl ObjectArray {
     /// The uncompressed bytes of stored chunk `chunk` with the byte range of each of
     /// its items, when the codec is msgpack (None: chunk absent or another codec).
     /// Lets a few rows be read or changed without decoding the others.
-    fn msgpack_chunk_spans(&self, chunk: u64) -> Result<Option<SpannedChunk>> {
+    pub(crate) fn msgpack_chunk_spans(&self, chunk: u64) -> Result<Option<SpannedChunk>> {
         if !matches!(self.codec, ObjectCodec::MsgPack) {
             return Ok(None);
         }
@@ -336,6 +336,13 @@ impl ObjectArray {
             key: chunk.to_string(),
             reason: e.to_string(),
         })
+    }
+
+    /// Store chunk `chunk` from its uncompressed encoded bytes.
+    pub(crate) fn write_encoded_chunk(&self, chunk: u64, raw: &[u8]) -> Result<()> {
+        let comp = self.compressor();
+        let bytes = comp.compress(raw, 1)?;
+        self.store.set(&self.chunk_key(chunk), &bytes)
     }
 
     pub(crate) fn write_chunk(&self, chunk: u64, items: &[Value], comp: &Compressor) -> Result<()> {
