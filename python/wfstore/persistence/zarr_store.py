@@ -872,21 +872,29 @@ class ZarrPersistentStore(
         params, to_load = self._get_cached_persistent_parameters(id_lst)
         if to_load:
             base = self._array(PARAM_BASE_ARR)
-            data = self._rows(base, to_load, MissingParameterData)
-            sources = self._rows(self._array(PARAM_SOURCES_ARR), to_load, MissingParameterData)
-            new = self._decode_rows(
-                base,
-                data,
-                lambda i, row: ZarrStoreParameter.decode(
-                    id_=i,
-                    data=row,
-                    source=sources[i],
-                    read_array=self._array_reader(i),
-                    **kwargs,
-                ),
-            )
-            self.parameter_cache.update(new)
-            params.update(new)
+            src_arr = self._array(PARAM_SOURCES_ARR)
+            for bad in (base, src_arr):
+                self._rows(bad, [i for i in to_load if not 0 <= i < len(bad)], MissingParameterData)
+            # a batch of raw rows at a time: only one batch's rows exist besides the
+            # decoded parameters
+            for start in range(0, len(to_load), ROW_BATCH):
+                batch = to_load[start : start + ROW_BATCH]
+                data = self._rows(base, batch, MissingParameterData)
+                sources = self._rows(src_arr, batch, MissingParameterData)
+                new = self._decode_rows(
+                    base,
+                    data,
+                    lambda i, row: ZarrStoreParameter.decode(
+                        id_=i,
+                        data=row,
+                        source=sources[i],  # noqa: B023
+                        read_array=self._array_reader(i),
+                        **kwargs,
+                    ),
+                )
+                del data, sources
+                self.parameter_cache.update(new)
+                params.update(new)
         return params
 
     def _get_persistent_param_sources(self, id_lst: Iterable[int]) -> dict[int, ParamSource]:
