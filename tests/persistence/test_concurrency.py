@@ -61,7 +61,11 @@ def _build(path: Path, n_runs: int) -> ZarrPersistentStore:
     return store
 
 
-def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize("lock_protocol", ["fcntl", "link"])
+def test_concurrent_writers_lose_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lock_protocol: str
+) -> None:
+    monkeypatch.setenv(ENV_VAR, lock_protocol)  # for this process and the workers
     path = tmp_path / "wk"
     n_runs = WORKERS * RUNS_PER_WORKER
     _build(path, n_runs)
@@ -114,7 +118,7 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
     print(f"concurrent writers: {WORKERS} processes, {4 * n_runs} updates, 0 lost")
     # no lock ticket, link lock or broken lock is left; the record-lock file stays
     left = [n for n in os.listdir(path) if n.startswith((LOCK_NAME, LINK_LOCK_NAME))]
-    assert left == ([] if os.environ.get(ENV_VAR) == "link" else [LOCK_NAME])
+    assert left == ([] if lock_protocol == "link" else [LOCK_NAME])
 
 
 def test_concurrent_appends_conflict_clearly(tmp_path: Path) -> None:

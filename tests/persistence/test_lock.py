@@ -244,6 +244,26 @@ def test_unopenable_lock_file_is_an_io_error(tmp_path: Path) -> None:
     assert isinstance(info.value, OSError)
 
 
+@pytest.mark.skipif(not hasattr(os, "fchmod"), reason="POSIX modes")
+def test_lock_file_is_writable_by_whoever_may_write_the_store(tmp_path: Path) -> None:
+    """Every writer opens the lock file for writing: in a group-writable store folder it
+    is made group-writable whatever the creator's umask; else it is the owner's."""
+    shared, private = tmp_path / "shared", tmp_path / "private"
+    shared.mkdir(mode=0o770)
+    private.mkdir(mode=0o700)
+    os.chmod(shared, 0o2775)
+    os.chmod(private, 0o755)
+    old_umask = os.umask(0o077)
+    try:
+        for root in (shared, private):
+            with StoreLock(root, protocol="fcntl")():
+                pass
+    finally:
+        os.umask(old_umask)
+    assert (shared / LOCK_NAME).stat().st_mode & 0o777 == 0o664
+    assert (private / LOCK_NAME).stat().st_mode & 0o777 == 0o600
+
+
 _HOLD = """
 import sys, time
 from wfstore.persistence.lock import StoreLock

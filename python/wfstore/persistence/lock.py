@@ -1,65 +1,70 @@
-"""A store-wide writer lock that holds on network file systems, and is cheap.
+"""A store-wide writer lock that is cheap and holds on network file systems.
 
-Workflow jobs update one store from many processes, on many nodes, usually over NFS or
-a parallel file system. Every write that reads and rewrites shared data takes this
-lock, so it must cost little: a single-run commit is one small-file write (~100 us),
-and the lock should add a few microseconds, not another hundred. Two protocols:
+Workflow jobs update one store from many processes on many nodes, usually over NFS or
+a parallel file system. Every write that reads and rewrites shared data takes this lock
+(see ``ZarrPersistentStore.store_lock``), so it must cost little next to the commit it
+guards (one atomic small-file write, ~100 us): a few microseconds, not another hundred.
+There are two protocols.
 
-``fcntl`` (the default): a POSIX record lock
-    on the lock file ``.wfstore.lock`` in the store's root folder, taken with Linux
-    *open-file-description* locks (``F_OFD_SETLK``). A taken and freed lock is two
-    system calls on a file kept open by the :class:`StoreLock` object, a few
-    microseconds locally. OFD locks belong to the open file, not the process, so two
-    store objects in one process exclude each other, and closing some other
-    descriptor of the file does not free them. Where OFD locks do not exist (not
-    Linux), classic ``fcntl.lockf`` locks are used; they belong to the *process* and are
-    freed when the process closes *any* descriptor of the file, so there the objects of
-    one process share one descriptor per lock file, kept open for the process's life,
-    and exclude each other with a thread lock. The kernel (or the NFS server) frees the
-    lock when its holder dies, so no lock is ever stale and nothing is broken; the lock
-    file is never deleted. Record locks do not name their holder, so a timeout names
-    "an unknown holder". File systems: NFSv4, and NFSv3 with ``lockd`` (the default
-    unless mounted ``nolock``), support them across nodes; Lustre needs the ``flock``
-    mount option (``localflock`` makes the lock node-local: set ``WFSTORE_LOCK=link``
-    there); GPFS and BeeGFS support them. An NFS client that loses its lease (a
-    network partition longer than the lease time) loses its locks: that is NFS's own
-    limit, shared by every lock on NFS.
+**fcntl** (the default): a POSIX record lock on the file ``.wfstore.lock`` in the
+store's root folder. Why first: taking and freeing it is two system calls on a
+descriptor the :class:`StoreLock` keeps open (~3 us locally, a lock and an unlock call
+to the server on NFS); the kernel, or the NFS server, frees it when its holder dies, so
+no lock is ever stale and nothing must be guessed or broken; a waiter sees it freed at
+its next try. On Linux it is an *open-file-description* (OFD) lock (``F_OFD_SETLK``):
+it belongs to the open file, not the process, so two store objects in one process
+exclude each other, closing some other descriptor of the file does not free it, and a
+forked child (which inherits the descriptor, and with it the lock) opens its own.
+Elsewhere, classic ``fcntl.lockf`` locks are used; they belong to the *process* and
+are freed when the process closes *any* descriptor of the file (a copy or zip of the
+store made by the process while it holds the lock frees it): there the objects of one
+process share one descriptor per lock file, never closed, and take turns through a
+thread lock. The lock file is created writable by whoever may write the store folder
+(group-writable in a group-writable folder, whatever the umask) and is never deleted:
+do not delete it while writers run. Record locks do not name their holder, so a
+timeout names "an unknown holder". File systems: NFSv4, and NFSv3 with ``lockd`` (the
+default, unless mounted ``nolock``), lock across nodes; Lustre needs the ``flock``
+mount option (``localflock`` gives node-local locks: set ``WFSTORE_LOCK=link`` there);
+GPFS and BeeGFS support them. An NFS client that loses its lease (cut off from the
+server for longer than the lease time) loses its locks: a limit of NFS itself.
 
-``link`` (the fallback): hard links, atomic on every such file system.
-    Used when the file system refuses record locks (the first attempt fails with
-    ``ENOLCK``, ``ENOSYS``, ``EOPNOTSUPP``/``ENOTSUP`` or ``EINVAL``: an NFS mount with
-    ``nolock``, Lustre without ``flock``, some FUSE file systems), or when forced by
-    ``WFSTORE_LOCK=link``. To take the lock a writer
+**link** (the fallback): hard links, atomic on every such file system. Used when the
+file system refuses record locks (the first attempt fails with ``ENOLCK``, ``ENOSYS``,
+``EOPNOTSUPP``/``ENOTSUP`` or ``EINVAL``: NFS mounted ``nolock``, Lustre without
+``flock``, some FUSE file systems), or when forced by ``WFSTORE_LOCK=link``. To take
+the lock a writer
 
-    1. writes a uniquely named *ticket* file (``.wfstore.linklock.<host>.<pid>.<random>``)
-       holding who it is and when it took the lock;
-    2. hard-links the ticket to the lock name ``.wfstore.linklock``;
-    3. checks that the ticket now has two links (``st_nlink == 2``): on NFS a ``link``
-       that succeeded can be reported as failed, and vice versa, so the link count, not
-       the call's result, says who holds the lock.
+1. writes a uniquely named *ticket* file (``.wfstore.linklock.<host>.<pid>.<random>``)
+   holding who it is and when it took the lock;
+2. hard-links the ticket to the lock name ``.wfstore.linklock``;
+3. checks that the ticket now has two links (``st_nlink == 2``): on NFS a ``link`` that
+   succeeded can be reported as failed, and vice versa, so the link count, not the
+   call's result, says who holds the lock.
 
-    Releasing removes the lock name (only if it still points at the writer's own
-    ticket) and the ticket. A lock whose holder died is *stale*: it is broken when its
-    holder is a process on this host that no longer exists, or when it is older than
-    ``stale_after`` seconds (default 120: every write done under the lock is short).
-    Breaking renames the lock to a unique name first, which only one of several
-    breakers can do. This costs a file creation, a link, two unlinks and a few stats per
-    lock: ~100-200 us locally, several round trips on NFS.
+Releasing removes the lock name (only if it still points at the writer's own ticket)
+and the ticket. A lock whose holder died is *stale*: it is broken when its holder is a
+process on this host that no longer exists, or when it is older than ``stale_after``
+seconds (default 120: every write done under the lock is short). Breaking renames the
+lock to a unique name first, which only one of several breakers can do. This costs a
+file creation, a link, two unlinks and some stats per lock (~100 us locally, several
+round trips on NFS).
 
-The two protocols use different file names (``.wfstore.lock`` is a permanent file in
-``fcntl`` mode and a short-lived link in no mode), so neither mistakes the other's file
-for a stale lock; but they do **not** exclude each other: all writers of one store must
-use the same protocol. The automatic choice is the same for every node that mounts the
-file system the same way; where mounts differ (Lustre ``localflock`` on some nodes),
-set ``WFSTORE_LOCK=link`` for every writer. ``WFSTORE_LOCK=fcntl`` forces record locks
-(an error if the file system refuses them); unset, empty or ``auto`` choose as above.
+**Choosing.** ``WFSTORE_LOCK`` = ``fcntl`` forces record locks (an error if the file
+system refuses them), ``link`` forces hard links, unset, empty or ``auto`` choose as
+above; the ``protocol`` argument of :class:`StoreLock` overrides it. The protocols use
+different names, so neither takes the other's file for a stale lock, but they do
+**not** exclude each other: all writers of one store must use the same protocol. The
+automatic choice agrees on every node that mounts the file system the same way; where
+mounts differ (``localflock`` on some nodes), set ``WFSTORE_LOCK=link`` for every
+writer. (wfstore versions before the record lock used ``.wfstore.lock`` as their link
+lock name: do not let them write a store at the same time as this version.)
 
 Either way, a writer that cannot take the lock within ``timeout`` seconds gets
-:class:`StoreLockError` naming the lock file (and, in ``link`` mode, its holder);
-waiters poll with a short randomised back-off (``fcntl``: 50 us doubling to 2 ms;
-``link``: 0.5 ms doubling to 5 ms), so they take a freed lock within a few
-milliseconds. The lock is re-entrant within one :class:`StoreLock` object (one store
-instance), so nested writes take it once, and thread-safe.
+:class:`StoreLockError` naming the lock file (and, in link mode, its holder). Waiters
+poll with a short randomised back-off (fcntl: 50 us doubling up to 2 ms; link: 0.5 ms
+doubling up to 5 ms), so they take a freed lock within a few milliseconds. The lock is
+re-entrant within one :class:`StoreLock` object (one store instance), so nested
+writes take it once, and thread-safe (threads sharing one object take turns).
 """
 
 from __future__ import annotations
@@ -300,9 +305,25 @@ class StoreLock:
     # --- the fcntl protocol ----------------------------------------------------------
 
     def _open_lock_file(self) -> int:
+        """Open the lock file for writing (a write lock needs that), creating it if it
+        does not exist: writable by whoever may write the store folder, so that the
+        writers of a group-shared store can all lock it whatever their umask."""
         path = self.root / LOCK_NAME
+        flags = os.O_RDWR | getattr(os, "O_CLOEXEC", 0)
         try:
-            return os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
+            for _ in range(3):
+                try:
+                    fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o644)
+                except FileExistsError:
+                    with contextlib.suppress(FileNotFoundError):
+                        return os.open(path, flags)
+                    continue  # deleted meanwhile (by hand): create it again
+                with contextlib.suppress(OSError):
+                    shared_bits = os.stat(self.root).st_mode & 0o022
+                    if shared_bits:
+                        os.fchmod(fd, 0o644 | shared_bits)
+                return fd
+            return os.open(path, flags)
         except OSError as err:
             raise StoreIOError(
                 err.errno or 0,
