@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from wfstore.errors import InvalidArgumentError, StoreError, StoreLockError
+from wfstore.errors import InvalidArgumentError, StoreError, StoreIOError, StoreLockError
 from wfstore.persistence import lock as lock_mod
 from wfstore.persistence.lock import ENV_VAR, LINK_LOCK_NAME, LOCK_NAME, StoreLock
 
@@ -188,6 +188,32 @@ def test_forked_child_does_not_share_the_parents_lock(tmp_path: Path, protocol: 
     assert child.exitcode == 0
 
 
+def _leave_in_fork_child(root: str, lock: StoreLock) -> None:
+    lock.release()  # the with block ends in the child too
+    try:
+        StoreLock(root, timeout=0.1, protocol=lock.protocol).acquire()
+    except StoreLockError:
+        os._exit(0)
+    os._exit(3)  # the child freed the parent's lock
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="fork")
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_child_forked_while_held_does_not_free_the_parents_lock(
+    tmp_path: Path, protocol: str
+) -> None:
+    lock = StoreLock(tmp_path, protocol=protocol)
+    ctx = multiprocessing.get_context("fork")
+    with lock():
+        child = ctx.Process(target=_leave_in_fork_child, args=(str(tmp_path), lock))
+        child.start()
+        child.join(30)
+        assert child.exitcode == 0
+        with pytest.raises(StoreLockError):
+            StoreLock(tmp_path, timeout=0.05, protocol=protocol).acquire()
+    _left_files(tmp_path, protocol)
+
+
 # --- re-entrancy, timeouts, errors ----------------------------------------------------
 
 
@@ -237,11 +263,36 @@ def test_lock_times_out_naming_lock_file(tmp_path: Path, protocol: str) -> None:
     _left_files(tmp_path, protocol)
 
 
-def test_unopenable_lock_file_is_an_io_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize("protocol", [None, "fcntl", "fcntl-classic"])
+def test_unopenable_lock_file_is_an_io_error(
+    tmp_path: Path, protocol: str | None, request: pytest.FixtureRequest
+) -> None:
+    """A lock file that cannot be opened is an I/O error at once (no waiting, no
+    fallback), naming the file."""
+    if protocol == "fcntl-classic":
+        request.getfixturevalue("classic_locks")
+        protocol = "fcntl"
     missing = tmp_path / "no-such-store"
-    with pytest.raises(StoreError, match="no-such-store") as info:
-        StoreLock(missing, protocol="fcntl").acquire()
-    assert isinstance(info.value, OSError)
+    lock = StoreLock(missing, timeout=30, protocol=protocol)
+    t0 = time.monotonic()
+    with pytest.raises(StoreIOError, match=f"no-such-store/{LOCK_NAME}") as info:
+        lock.acquire()
+    assert time.monotonic() - t0 < 10
+    assert info.value.errno == errno.ENOENT and not lock.held
+    assert lock.protocol == "fcntl"
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root may open any file"
+)
+def test_lock_file_without_write_permission_is_an_io_error(tmp_path: Path) -> None:
+    with StoreLock(tmp_path)():
+        pass
+    os.chmod(tmp_path / LOCK_NAME, 0o444)
+    lock = StoreLock(tmp_path, timeout=30)
+    with pytest.raises(StoreIOError, match=LOCK_NAME) as info:
+        lock.acquire()
+    assert info.value.errno == errno.EACCES and not lock.held
 
 
 @pytest.mark.skipif(not hasattr(os, "fchmod"), reason="POSIX modes")

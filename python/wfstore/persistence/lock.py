@@ -14,7 +14,8 @@ no lock is ever stale and nothing must be guessed or broken; a waiter sees it fr
 its next try. On Linux it is an *open-file-description* (OFD) lock (``F_OFD_SETLK``):
 it belongs to the open file, not the process, so two store objects in one process
 exclude each other, closing some other descriptor of the file does not free it, and a
-forked child (which inherits the descriptor, and with it the lock) opens its own.
+forked child (which inherits the descriptor, and with it the lock) opens its own; a
+child forked while the lock is held never frees it (in either protocol).
 Elsewhere, classic ``fcntl.lockf`` locks are used; they belong to the *process* and
 are freed when the process closes *any* descriptor of the file (a copy or zip of the
 store made by the process while it holds the lock frees it): there the objects of one
@@ -114,11 +115,10 @@ _REFUSED = frozenset(
 _BUSY = frozenset((errno.EACCES, errno.EAGAIN))
 
 # Linux open-file-description locks (Linux >= 3.15); Python >= 3.9 names them.
+# (F_OFD_GETLK would not help to name a holder: it reports no pid for OFD locks.)
+_F_OFD_SETLK: int | None = None
 if fcntl is not None and sys.platform.startswith("linux"):
-    _F_OFD_GETLK: int | None = getattr(fcntl, "F_OFD_GETLK", 36)
-    _F_OFD_SETLK: int | None = getattr(fcntl, "F_OFD_SETLK", 37)
-else:
-    _F_OFD_GETLK = _F_OFD_SETLK = None
+    _F_OFD_SETLK = getattr(fcntl, "F_OFD_SETLK", 37)
 # struct flock: short l_type, short l_whence, off_t l_start, off_t l_len, pid_t l_pid
 # (Python is built with 64-bit off_t), padded to its C size; l_pid must be 0 for OFD.
 _FLOCK = struct.Struct("@hhqqi")
@@ -230,6 +230,9 @@ class StoreLock:
         self._fd: int | None = None
         self._fd_pid = 0
         self._shared: _SharedFile | None = None
+        #: the process that took the lock (a child forked while it is held must not
+        #: free the parent's lock when it leaves the ``with`` block)
+        self._owner_pid = 0
         self._thread_lock = threading.RLock()
         #: How many times the lock was broken as stale by this object (``link`` only).
         self.broken = 0
@@ -275,6 +278,7 @@ class StoreLock:
             self._thread_lock.release()
             raise
         self._depth = 1
+        self._owner_pid = os.getpid()
 
     def release(self) -> None:
         """Give the lock back (the outermost release frees it)."""
@@ -283,7 +287,10 @@ class StoreLock:
         self._depth -= 1
         try:
             if not self._depth:
-                if self._protocol == "fcntl":
+                if self._owner_pid != os.getpid():
+                    # a forked child: the lock is the parent's
+                    self._shared = self._ticket = None
+                elif self._protocol == "fcntl":
                     self._free_record_lock()
                 else:
                     self._free()
@@ -346,14 +353,13 @@ class StoreLock:
             self._fd_pid = os.getpid()
         return self._fd
 
-    def _try_record_lock(self) -> bool:
+    def _try_record_lock(self, fd: int) -> bool:
         """One non-blocking attempt; False if somebody else holds the lock."""
         try:
-            if _F_OFD_SETLK is not None:
-                fcntl.fcntl(self._lock_fd(), _F_OFD_SETLK, _WRLCK_ARG)
+            if self._shared is None:
+                fcntl.fcntl(fd, _F_OFD_SETLK, _WRLCK_ARG)
             else:
-                assert self._shared is not None
-                fcntl.lockf(self._shared.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as err:
             if err.errno in _BUSY:
                 return False
@@ -365,15 +371,19 @@ class StoreLock:
         if _F_OFD_SETLK is None:
             # classic POSIX locks belong to the process: objects of one process share
             # one descriptor and take turns through its thread lock first
-            self._shared = _SharedFile.get(self.root / LOCK_NAME, self._open_lock_file)
+            shared = _SharedFile.get(self.root / LOCK_NAME, self._open_lock_file)
             deadline = time.monotonic() + self.timeout
-            if not self._shared.mutex.acquire(timeout=max(self.timeout, 0)):
+            if not shared.mutex.acquire(timeout=max(self.timeout, 0)):
                 raise self._timeout_error()
+            self._shared = shared
+            fd = shared.fd
+        else:
+            fd = self._lock_fd()  # a StoreIOError if the file cannot be opened
         delay = _INITIAL_DELAY["fcntl"]
         try:
             while True:
                 try:
-                    if self._try_record_lock():
+                    if self._try_record_lock(fd):
                         self._auto = False
                         return
                 except OSError as err:
@@ -409,11 +419,14 @@ class StoreLock:
                 fcntl.lockf(self._shared.fd, fcntl.LOCK_UN)
             elif self._fd is not None:
                 fcntl.fcntl(self._fd, _F_OFD_SETLK, _UNLCK_ARG)
-        except OSError:
+        except OSError as err:
+            if self._shared is not None:
+                raise StoreLockError(
+                    f"Cannot release the store lock {str(self.path)!r}: {err}"
+                ) from err
             # closing the (own, OFD) descriptor frees the lock whatever went wrong
-            if self._shared is None:
-                with contextlib.suppress(OSError):
-                    self._close_fd()
+            with contextlib.suppress(OSError):
+                self._close_fd()
         finally:
             self._release_shared()
 
