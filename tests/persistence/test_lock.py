@@ -161,7 +161,7 @@ def test_record_lock_survives_other_descriptors_closing(tmp_path: Path) -> None:
         pass
 
 
-def _fork_child(path: str, held: multiprocessing.synchronize.Event, lock: StoreLock) -> None:
+def _fork_child(held: multiprocessing.synchronize.Event, lock: StoreLock) -> None:
     held.wait(30)
     try:
         lock.acquire()
@@ -180,7 +180,7 @@ def test_forked_child_does_not_share_the_parents_lock(tmp_path: Path, protocol: 
         pass  # the lock file is open now
     ctx = multiprocessing.get_context("fork")
     held = ctx.Event()
-    child = ctx.Process(target=_fork_child, args=(str(tmp_path), held, lock))
+    child = ctx.Process(target=_fork_child, args=(held, lock))
     child.start()
     with lock():
         held.set()
