@@ -11,23 +11,24 @@ store's root folder. Why first: taking and freeing it is two system calls on a
 descriptor the :class:`StoreLock` keeps open (~3 us locally, a lock and an unlock call
 to the server on NFS); the kernel, or the NFS server, frees it when its holder dies, so
 no lock is ever stale and nothing must be guessed or broken; a waiter sees it freed at
-its next try. On Linux it is an *open-file-description* (OFD) lock (``F_OFD_SETLK``):
-it belongs to the open file, not the process, so two store objects in one process
-exclude each other, closing some other descriptor of the file does not free it, and a
-forked child (which inherits the descriptor, and with it the lock) opens its own; a
-child forked while the lock is held never frees it (in either protocol).
-Elsewhere, classic ``fcntl.lockf`` locks are used; they belong to the *process* and
-are freed when the process closes *any* descriptor of the file (a copy or zip of the
-store made by the process while it holds the lock frees it): there the objects of one
-process share one descriptor per lock file, never closed, and take turns through a
-thread lock. The lock file is created writable by whoever may write the store folder
-(group-writable in a group-writable folder, whatever the umask) and is never deleted:
-do not delete it while writers run. Record locks do not name their holder, so a
-timeout names "an unknown holder". File systems: NFSv4, and NFSv3 with ``lockd`` (the
-default, unless mounted ``nolock``), lock across nodes; Lustre needs the ``flock``
-mount option (``localflock`` gives node-local locks: set ``WFSTORE_LOCK=link`` there);
-GPFS and BeeGFS support them. An NFS client that loses its lease (cut off from the
-server for longer than the lease time) loses its locks: a limit of NFS itself.
+its next try. On Linux it is an *open-file-description* (OFD) lock (``F_OFD_SETLK``): it
+belongs to the open file, not the process, so two store objects in one process exclude
+each other, closing some other descriptor of the file does not free it, and a forked
+child (which inherits the descriptor, and with it the lock) opens its own; a child
+forked while the lock is held never frees it (in either protocol). (A Linux kernel older
+than 3.15 has no OFD locks and refuses them: the link protocol is used there.) On other
+systems, classic ``fcntl.lockf`` locks are used; they belong to the *process* and are
+freed when the process closes *any* descriptor of the file (a copy or zip of the store
+made by the process while it holds the lock frees it): there the objects of one process
+share one descriptor per lock file, never closed, and take turns through a thread lock.
+The lock file is created writable by whoever may write the store folder (group-writable
+in a group-writable folder, whatever the umask) and is never deleted: do not delete it
+while writers run. Record locks do not name their holder, so a timeout names "an unknown
+holder". File systems: NFSv4, and NFSv3 with ``lockd`` (the default, unless mounted
+``nolock``), lock across nodes; Lustre needs the ``flock`` mount option (``localflock``
+gives node-local locks: set ``WFSTORE_LOCK=link`` there); GPFS and BeeGFS support them.
+An NFS client that loses its lease (cut off from the server for longer than the lease
+time) loses its locks: a limit of NFS itself.
 
 **link** (the fallback): hard links, atomic on every such file system. Used when the
 file system refuses record locks (the first attempt fails with ``ENOLCK``, ``ENOSYS``,
@@ -433,7 +434,11 @@ class StoreLock:
     # --- the link protocol -----------------------------------------------------------
 
     def _timeout_error(self) -> StoreLockError:
-        holder = self._holder_text() if self._protocol == "link" else "an unknown holder"
+        holder = (
+            self._holder_text()
+            if self._protocol == "link"
+            else "an unknown holder (a process still running: record locks die with their holder)"
+        )
         return StoreLockError(
             f"Timed out after {self.timeout:g} s waiting for the store lock "
             f"{str(self.path)!r}, held by {holder}."
