@@ -48,7 +48,7 @@ and the ticket. A lock whose holder died is *stale*: it is broken when its holde
 process on this host that no longer exists, or when it is older than ``stale_after``
 seconds (default 120: every write done under the lock is short). Breaking renames the
 lock to a unique name first, which only one of several breakers can do. This costs a
-file creation, a link, two unlinks and some stats per lock (~100 us locally, several
+file creation, a link, two unlinks and some stats per lock (50-100 us locally, several
 round trips on NFS).
 
 **Choosing.** ``WFSTORE_LOCK`` = ``fcntl`` forces record locks (an error if the file
