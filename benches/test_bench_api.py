@@ -16,6 +16,7 @@ import pytest
 from fsspec.implementations.local import LocalFileSystem
 from wfstore import _core
 from wfstore.persistence import JSONPersistentStore, ZarrPersistentStore
+from wfstore.persistence.lock import StoreLock
 
 pytest.importorskip("pytest_benchmark")
 
@@ -109,6 +110,23 @@ def test_atomic_small_write(benchmark: Any, tmp_path: Path) -> None:
     path = tmp_path / "chunk"
     benchmark(_core.write_atomic, path, b"x" * 200)
     assert path.read_bytes() == b"x" * 200
+
+
+@pytest.mark.parametrize("protocol", ["fcntl", "link"])
+def test_store_lock_acquire_release(benchmark: Any, tmp_path: Path, protocol: str) -> None:
+    """One uncontended take and free of the store writer lock (what every commit that
+    touches shared data adds)."""
+    lock = StoreLock(tmp_path, protocol=protocol)
+
+    def cycle() -> None:
+        lock.acquire()
+        lock.release()
+
+    benchmark(cycle)
+    assert lock.protocol == protocol and not lock.held
+    other = StoreLock(tmp_path, timeout=0, protocol=protocol)
+    with other():  # freed after every round
+        pass
 
 
 # --- the PersistentStore API -----------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Concurrent writers on one Zarr store, and the NFS-safe store lock they rely on.
+"""Concurrent writers on one Zarr store (the store lock they rely on is tested in
+test_lock.py).
 
 Several processes (8, as the engine's jobs would be) update one store at once, one
 commit per call: run starts and ends, output parameter values and sources (rows that
@@ -8,20 +9,17 @@ one shared document). Afterwards every update must be there.
 
 from __future__ import annotations
 
-import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from fsspec.implementations.local import LocalFileSystem
 from store_dump import empty_workflow_kwargs
-from wfstore.errors import ConcurrentModificationError, StoreError, StoreLockError
+from wfstore.errors import ConcurrentModificationError
 from wfstore.persistence import ZarrPersistentStore
-from wfstore.persistence.lock import LOCK_NAME, StoreLock
+from wfstore.persistence.lock import ENV_VAR, LINK_LOCK_NAME, LOCK_NAME
 
 HERE = Path(__file__).resolve().parent
 #: 8 job processes in CI; scripts/stress_concurrency.sh sets more of both
@@ -63,7 +61,11 @@ def _build(path: Path, n_runs: int) -> ZarrPersistentStore:
     return store
 
 
-def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize("lock_protocol", ["fcntl", "link"])
+def test_concurrent_writers_lose_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lock_protocol: str
+) -> None:
+    monkeypatch.setenv(ENV_VAR, lock_protocol)  # for this process and the workers
     path = tmp_path / "wk"
     n_runs = WORKERS * RUNS_PER_WORKER
     _build(path, n_runs)
@@ -114,8 +116,9 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
             lost.append(("jobscript", r, jobscripts[r]))
     assert lost == [], f"{len(lost)} of {4 * n_runs} updates lost, e.g. {lost[:3]}"
     print(f"concurrent writers: {WORKERS} processes, {4 * n_runs} updates, 0 lost")
-    # the lock and its tickets are gone
-    assert not [n for n in os.listdir(path) if n.startswith(LOCK_NAME)]
+    # no lock ticket, link lock or broken lock is left; the record-lock file stays
+    left = [n for n in os.listdir(path) if n.startswith((LOCK_NAME, LINK_LOCK_NAME))]
+    assert left == ([] if lock_protocol == "link" else [LOCK_NAME])
 
 
 def test_concurrent_appends_conflict_clearly(tmp_path: Path) -> None:
@@ -134,86 +137,3 @@ def test_concurrent_appends_conflict_clearly(tmp_path: Path) -> None:
     fresh = ZarrPersistentStore(None, None, path)
     assert fresh.get_parameter_sources([pa])[0] == {"type": "a"}
     assert fresh._get_num_total_parameters() == pa + 1
-
-
-# --- the lock itself ---------------------------------------------------------------------
-
-_COUNTER = """
-import sys
-from pathlib import Path
-from wfstore.persistence.lock import StoreLock
-root, n = Path(sys.argv[1]), int(sys.argv[2])
-lock = StoreLock(root, timeout=60)
-for _ in range(n):
-    with lock():
-        f = root / "counter"
-        v = int(f.read_text())
-        f.write_text(str(v + 1))
-"""
-
-
-def test_lock_excludes_other_processes(tmp_path: Path) -> None:
-    (tmp_path / "counter").write_text("0")
-    procs = [
-        subprocess.Popen([sys.executable, "-c", _COUNTER, str(tmp_path), "40"], env=_env())
-        for _ in range(WORKERS)
-    ]
-    for p in procs:
-        assert p.wait(timeout=120) == 0
-    assert (tmp_path / "counter").read_text() == str(WORKERS * 40)
-    assert sorted(os.listdir(tmp_path)) == ["counter"]
-
-
-def test_lock_is_reentrant_and_released(tmp_path: Path) -> None:
-    lock = StoreLock(tmp_path)
-    with lock():
-        with lock():
-            assert lock.held and (tmp_path / LOCK_NAME).exists()
-        assert lock.held
-    assert not lock.held and os.listdir(tmp_path) == []
-    with pytest.raises(StoreLockError):
-        lock.release()
-
-
-def test_lock_times_out_naming_holder(tmp_path: Path) -> None:
-    holder = StoreLock(tmp_path)
-    other = StoreLock(tmp_path, timeout=0.2)
-    with holder():
-        t0 = time.monotonic()
-        with pytest.raises(StoreLockError, match=LOCK_NAME) as info:
-            other.acquire()
-        assert time.monotonic() - t0 >= 0.2
-        assert isinstance(info.value, StoreError) and f"pid {os.getpid()}" in str(info.value)
-    # the waiter left no ticket behind
-    assert os.listdir(tmp_path) == []
-
-
-def _plant_lock(root: Path, pid: int, age: float = 0.0) -> None:
-    ticket = root / f"{LOCK_NAME}.{socket.gethostname()}.{pid}.dead"
-    ticket.write_text(json.dumps({"host": socket.gethostname(), "pid": pid, "time": 0}))
-    os.link(ticket, root / LOCK_NAME)
-    if age:
-        old = time.time() - age
-        os.utime(root / LOCK_NAME, (old, old))
-
-
-def test_stale_lock_of_dead_process_is_broken(tmp_path: Path) -> None:
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    _plant_lock(tmp_path, dead.pid)
-    lock = StoreLock(tmp_path, timeout=5)
-    with lock():
-        assert lock.held
-    assert lock.broken == 1
-    assert os.listdir(tmp_path) == []
-
-
-def test_old_lock_is_broken_live_young_lock_is_not(tmp_path: Path) -> None:
-    _plant_lock(tmp_path, os.getpid(), age=0)  # our own pid: alive, young
-    with pytest.raises(StoreLockError):
-        StoreLock(tmp_path, timeout=0.1).acquire()
-    os.utime(tmp_path / LOCK_NAME, (time.time() - 1000, time.time() - 1000))
-    lock = StoreLock(tmp_path, timeout=5, stale_after=60)
-    with lock():
-        pass
-    assert lock.broken == 1
