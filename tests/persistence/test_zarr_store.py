@@ -434,6 +434,9 @@ def test_zip_and_unzip(backend: Backend, tmp_path: Path) -> None:
     assert "metadata/runs/.zarray" in names
     assert "artifacts/submissions/0/js_0.sh" in names
     assert not any("execute" in n or "runs.bak" in n for n in names)
+    assert not any(".wfstore" in n for n in names)  # no lock files
+    if backend.name == "local":
+        assert (Path(store.path) / ".wfstore.lock").exists()  # the scenario took it
 
     with pytest.raises(FileExistsError, match="overwrite"):
         store.zip(str(out))

@@ -94,7 +94,7 @@ from .items import (
     merge_param_source,
     relative_path,
 )
-from .lock import StoreLock
+from .lock import LINK_LOCK_NAME, LOCK_NAME, StoreLock
 from .resources import CallbackStoreResource, is_local_fs
 
 _ATTRS = "attrs"
@@ -1278,7 +1278,8 @@ class ZarrPersistentStore(
                 f"File at path already exists: {str(dst)!r}. Pass `overwrite=True` to "
                 "overwrite the existing file."
             )
-        exclude: list[str] = []
+        # the store lock's files are the writers' business, not the workflow's
+        exclude: list[str] = [LOCK_NAME, LINK_LOCK_NAME]
         if not include_execute:
             exclude.append(ZIP_EXCLUDE_EXECUTE)
         if not include_rechunk_backups:
