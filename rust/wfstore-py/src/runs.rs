@@ -85,7 +85,7 @@ impl<'py> Ctx<'py> {
 }
 
 /// Runs `ids` of the runs array `arr` as instances of `cls` (a dataclass whose fields
-/// are the run's, built without calling its `__init__`). `parameter_paths` is the
+/// are the run's, built without calling its `__init__`, attributes set in field order). `parameter_paths` is the
 /// array's lookup list, `ts_fmt` the timestamp format: timestamps in the engine's
 /// default format are parsed here, others by `decode_ts(value, ts_fmt)`. Any row that
 /// is not a run raises ValueError (the caller decodes again, slowly, to report it).
@@ -125,29 +125,30 @@ pub fn decode_runs<'py>(
             Some(f) if f.len() == 15 => f,
             _ => return Err(PyValueError::new_err("a row is not a run")),
         };
-        let d = PyDict::new(py);
+        // attributes set one by one, as `__init__` would: the instance then keeps
+        // them in the class's shared-key layout (a fresh dict per run would take
+        // about four times the memory, which counts at a million runs)
+        let obj = new.call1((cls,))?;
         let plain = |i: usize| value_to_py(py, &f[i]);
-        d.set_item(&keys[0], plain(0)?)?;
-        d.set_item(&keys[1], &false_)?;
-        d.set_item(&keys[2], plain(1)?)?;
-        d.set_item(&keys[3], plain(2)?)?;
         if f[14].as_array().is_none() {
             return Err(PyValueError::new_err("commands_idx is not a list"));
         }
-        d.set_item(&keys[4], plain(14)?)?;
-        d.set_item(&keys[5], ctx.data_idx(&f[3])?)?;
-        d.set_item(&keys[6], plain(4)?)?;
-        d.set_item(&keys[7], plain(5)?)?;
-        d.set_item(&keys[8], plain(6)?)?;
-        d.set_item(&keys[9], ctx.timestamp(&f[7])?)?;
-        d.set_item(&keys[10], ctx.timestamp(&f[8])?)?;
-        d.set_item(&keys[11], plain(9)?)?;
-        d.set_item(&keys[12], plain(10)?)?;
-        d.set_item(&keys[13], plain(11)?)?;
-        d.set_item(&keys[14], plain(12)?)?;
-        d.set_item(&keys[15], plain(13)?)?;
-        let obj = new.call1((cls,))?;
-        obj.setattr("__dict__", d)?;
+        obj.setattr(&keys[0], plain(0)?)?;
+        obj.setattr(&keys[1], &false_)?;
+        obj.setattr(&keys[2], plain(1)?)?;
+        obj.setattr(&keys[3], plain(2)?)?;
+        obj.setattr(&keys[4], plain(14)?)?;
+        obj.setattr(&keys[5], ctx.data_idx(&f[3])?)?;
+        obj.setattr(&keys[6], plain(4)?)?;
+        obj.setattr(&keys[7], plain(5)?)?;
+        obj.setattr(&keys[8], plain(6)?)?;
+        obj.setattr(&keys[9], ctx.timestamp(&f[7])?)?;
+        obj.setattr(&keys[10], ctx.timestamp(&f[8])?)?;
+        obj.setattr(&keys[11], plain(9)?)?;
+        obj.setattr(&keys[12], plain(10)?)?;
+        obj.setattr(&keys[13], plain(11)?)?;
+        obj.setattr(&keys[14], plain(12)?)?;
+        obj.setattr(&keys[15], plain(13)?)?;
         out.push(obj);
     }
     PyList::new(py, out)
