@@ -258,3 +258,42 @@ def test_setting_a_parameter_another_store_set_meanwhile_is_refused(
     with pytest.raises(ParameterAlreadySetError):
         a.set_parameter_value(p, "second")
     assert ZarrPersistentStore(None, None, path).get_parameters([p])[0].data == "first"
+
+
+@pytest.mark.parametrize("tz", ["UTC", "Europe/London", "Australia/Lord_Howe", "America/St_Johns"])
+def test_core_timestamps_equal_pythons_across_zone_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tz: str
+) -> None:
+    """Run timestamps are made local in the core with the zone looked up once per
+    quarter hour: across daylight-saving changes (on the hour, on the half hour) and
+    date lines they equal the Python decoder's, value, offset and zone name."""
+    import time
+
+    from wfstore import _core
+
+    monkeypatch.setenv("TZ", tz)
+    time.tzset()
+    try:
+        path = tmp_path / "wk"
+        store = _runs_store(path)
+        arr = _core.ObjectArray.open(store.core_store, "metadata/runs")
+        stamps = [
+            "2026-03-29 00:59:59.999999",  # London: the hour before summer time
+            "2026-03-29 01:00:00.000000",
+            "2026-04-04 14:59:59.500000",  # Lord Howe: half an hour back at 15:00 UTC
+            "2026-04-04 15:00:00.000001",
+            "2026-11-01 04:29:00.000000",  # St John's (-3:30 / -2:30)
+            "2026-12-31 23:59:59.999999",
+            "2024-02-29 12:00:00.000000",
+        ]
+        arr.patch(list(range(7)), [{7: s, 8: s} for s in stamps])
+        fast = _read_runs(path, True, monkeypatch)
+        slow = _read_runs(path, False, monkeypatch)
+        for f, s in zip(fast, slow):
+            for when in ("start_time", "end_time"):
+                a, b = getattr(f, when), getattr(s, when)
+                assert (a, a.utcoffset(), a.tzname()) == (b, b.utcoffset(), b.tzname())
+                assert a.replace(tzinfo=None) == b.replace(tzinfo=None)  # same wall time
+    finally:
+        monkeypatch.undo()
+        time.tzset()

@@ -15,7 +15,9 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
 use rmpv::Value;
-use wfstore_core::ts::parse_iso_space;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use wfstore_core::ts::{self, parse_iso_space};
 
 const FIELDS: [&str; 16] = [
     "id_",
@@ -36,6 +38,9 @@ const FIELDS: [&str; 16] = [
     "run_hostname",
 ];
 
+/// A quarter hour of UTC time: year, month, day, hour, quarter.
+type QuarterHour = (u32, u32, u32, u32, u32);
+
 struct Ctx<'py> {
     py: Python<'py>,
     paths: Bound<'py, PyList>,
@@ -44,6 +49,8 @@ struct Ctx<'py> {
     decode_ts: Bound<'py, PyAny>,
     datetime: Bound<'py, PyAny>,
     utc: Bound<'py, PyAny>,
+    /// (offset seconds, tzinfo) of the local zone per quarter hour of UTC time
+    zones: RefCell<HashMap<QuarterHour, (i64, Py<PyAny>)>>,
 }
 
 impl<'py> Ctx<'py> {
@@ -52,16 +59,39 @@ impl<'py> Ctx<'py> {
         match v {
             Value::Nil => Ok(py.None().into_bound(py)),
             Value::String(s) if self.iso => match s.as_str().and_then(parse_iso_space) {
-                // a date that does not exist raises in datetime(): the caller falls
-                // back to the Python decoder, which reports it
-                Some([y, mo, d, h, mi, se, us]) => self
-                    .datetime
-                    .call1((y, mo, d, h, mi, se, us, &self.utc))?
-                    .call_method0("astimezone"),
-                None => self.decode_ts.call1((value_to_py(py, v)?, &self.ts_fmt)),
+                Some(f) if ts::valid(&f) => self.local(&f),
+                // not a real date: the Python decoder reports it
+                _ => self.decode_ts.call1((value_to_py(py, v)?, &self.ts_fmt)),
             },
             _ => self.decode_ts.call1((value_to_py(py, v)?, &self.ts_fmt)),
         }
+    }
+
+    /// The UTC time `f` as an aware datetime in the local time zone, as
+    /// `datetime(..., tzinfo=utc).astimezone()` makes it. The zone's offset and
+    /// `tzinfo` are looked up once per quarter hour of UTC time (time zones change
+    /// offsets on quarter hours) and the local wall time is computed here.
+    fn local(&self, f: &[u32; 7]) -> PyResult<Bound<'py, PyAny>> {
+        let key = (f[0], f[1], f[2], f[3], f[4] / 15);
+        if let Some((offset, tz)) = self.zones.borrow().get(&key) {
+            let (y, mo, d, h, mi, se) = ts::shift(f, *offset);
+            return self
+                .datetime
+                .call1((y, mo, d, h, mi, se, f[6], tz.bind(self.py)));
+        }
+        let dt = self
+            .datetime
+            .call1((f[0], f[1], f[2], f[3], f[4], f[5], f[6], &self.utc))?
+            .call_method0("astimezone")?;
+        let offset: f64 = dt
+            .call_method0("utcoffset")?
+            .call_method0("total_seconds")?
+            .extract()?;
+        if offset.fract() == 0.0 {
+            let tz = dt.getattr("tzinfo")?.unbind();
+            self.zones.borrow_mut().insert(key, (offset as i64, tz));
+        }
+        Ok(dt)
     }
 
     fn data_idx(&self, v: &Value) -> PyResult<Bound<'py, PyDict>> {
@@ -112,6 +142,7 @@ pub fn decode_runs<'py>(
         decode_ts,
         datetime: dt_mod.getattr("datetime")?,
         utc: dt_mod.getattr("timezone")?.getattr("utc")?,
+        zones: RefCell::new(HashMap::new()),
     };
     let new = py
         .import("builtins")?
