@@ -1170,6 +1170,13 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
             ids, self._pending.add_EARs, self._get_persistent_EARs, MissingStoreEARError
         )
         pend = self._pending
+        if not (
+            pend.set_EAR_submission_indices
+            or pend.set_EAR_skips
+            or pend.set_EAR_starts
+            or pend.set_EAR_ends
+        ):
+            return [runs[i] for i in ids]  # no pending run updates to merge in
         out = []
         for i in ids:
             run = runs[i]
