@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
+import weakref
 from collections import defaultdict
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -128,7 +129,10 @@ class PendingChanges(Generic[AnySTask, AnySElement, AnySElementIter, AnySEAR, An
     update_loop_parents: dict[int, list[str]]
 
     def __init__(self, store: PersistentStore) -> None:
-        self.store = store
+        # a proxy, not a reference: a store and its pending changes would otherwise
+        # form a cycle, freed only by the cyclic collector at some later moment (and
+        # then its files closed at that moment, e.g. in the middle of an SFTP request)
+        self.store = weakref.proxy(store)
         self.reset()
 
     def reset(self) -> None:

@@ -50,6 +50,7 @@ import numbers
 import os
 import sys
 import tempfile
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -358,9 +359,13 @@ class ZarrPersistentStore(
         #: chunk size of arrays as last read (says whether a row update needs the lock)
         self._chunk_size_seen: dict[str, int] = {}
         self.last_commit_report: dict[str, Any] | None = None
+        # the callbacks hold the store weakly (no reference cycle: see PendingChanges)
+        me = weakref.ref(self)
         self._resources = {
             _ATTRS: CallbackStoreResource(
-                _ATTRS, load=self._load_root_attrs, dump=self._dump_root_attrs
+                _ATTRS,
+                load=lambda: me()._load_root_attrs(),  # type: ignore[union-attr]
+                dump=lambda attrs: me()._dump_root_attrs(attrs),  # type: ignore[union-attr]
             )
         }
         super().__init__(app, workflow, path, fs)
