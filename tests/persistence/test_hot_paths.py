@@ -297,3 +297,24 @@ def test_core_timestamps_equal_pythons_across_zone_changes(
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+def test_run_ids_checked_against_the_count_seen_then_the_store(tmp_path: Path) -> None:
+    """Per-run updates check IDs against the run count seen last, and read the store's
+    count only for IDs beyond it: runs another process added are found, bad IDs are
+    still refused."""
+    from wfstore.errors import MissingStoreEARError
+
+    path = tmp_path / "wk"
+    a = _runs_store(path)
+    b = ZarrPersistentStore(None, None, path)
+    it = b.add_element_iteration(0, {}, [])
+    new = b.add_EAR(it, 0, [0], {})  # added by another store object
+    assert new == 7
+    a.set_EAR_submission_index(6, 9)  # known: no count read
+    a.set_EAR_submission_index(new, 8)  # beyond the count seen: read, found
+    for bad in (-1, 8, 10**9, 2.0, True, "3"):
+        with pytest.raises(MissingStoreEARError):
+            a.set_EAR_submission_index(bad, 1)  # type: ignore[arg-type]
+    fresh = ZarrPersistentStore(None, None, path).get_EARs([6, new])
+    assert [r.submission_idx for r in fresh] == [9, 8]

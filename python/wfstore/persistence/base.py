@@ -557,6 +557,18 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
     def _get_num_total_EARs(self) -> int:
         return self._num_total("EARs", self._get_num_persistent_EARs, self._pending.add_EARs)
 
+    def _check_EAR_ids(self, ids: Iterable[Any]) -> None:
+        """:meth:`_check_ids` for run IDs, reading the store's run count only when an
+        ID is not below the count seen last (rows are never removed, so a count seen
+        once is a lower bound: the hot per-run updates then read nothing for it)."""
+        ids = list(ids)
+        known = self._persistent_counts.get("EARs_seen", 0) + len(self._pending.add_EARs)
+        if all(type(i) is int and 0 <= i < known for i in ids):
+            return
+        total = self._get_num_total_EARs()
+        self._persistent_counts["EARs_seen"] = total - len(self._pending.add_EARs)
+        self._check_ids(ids, total, MissingStoreEARError)
+
     def _get_num_total_parameters(self) -> int:
         return self._num_total(
             "parameters", self._get_num_persistent_parameters, self._pending.add_parameters
@@ -946,7 +958,7 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
 
     def set_EAR_submission_index(self, EAR_ID: int, sub_idx: int, save: bool = True) -> None:
         """Set the submission index for an element action run."""
-        self._check_ids([EAR_ID], self._get_num_total_EARs(), MissingStoreEARError)
+        self._check_EAR_ids([EAR_ID])
         self._pending.set_EAR_submission_indices[EAR_ID] = sub_idx
         self._maybe_save(save)
 
@@ -960,7 +972,7 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
 
     def set_EAR_start(self, EAR_ID: int, save: bool = True) -> datetime:
         """Mark an element action run as started; return the start time."""
-        self._check_ids([EAR_ID], self._get_num_total_EARs(), MissingStoreEARError)
+        self._check_EAR_ids([EAR_ID])
         dt = current_timestamp()
         snapshot = self._take_snapshot()
         self._pending.set_EAR_starts[EAR_ID] = (dt, snapshot, socket.gethostname())
@@ -971,7 +983,7 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
         self, EAR_ID: int, exit_code: int, success: bool, save: bool = True
     ) -> datetime:
         """Mark an element action run as finished; return the end time."""
-        self._check_ids([EAR_ID], self._get_num_total_EARs(), MissingStoreEARError)
+        self._check_EAR_ids([EAR_ID])
         dt = current_timestamp()
         snapshot = self._take_snapshot()
         self._pending.set_EAR_ends[EAR_ID] = (dt, snapshot, exit_code, success)
@@ -980,7 +992,7 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
 
     def set_EAR_skip(self, EAR_ID: int, save: bool = True) -> None:
         """Mark an element action run as skipped."""
-        self._check_ids([EAR_ID], self._get_num_total_EARs(), MissingStoreEARError)
+        self._check_EAR_ids([EAR_ID])
         self._pending.set_EAR_skips.append(EAR_ID)
         self._maybe_save(save)
 
