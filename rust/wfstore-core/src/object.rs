@@ -451,12 +451,13 @@ impl ObjectArray {
         self.get_range(0, self.len())
     }
 
-    fn write_rows(&self, indices: &[u64], values: Vec<Value>, len: u64) -> Result<()> {
-        if indices.len() != values.len() {
+    /// The checks of a write of `n` items at `indices`: as many items as indices, a
+    /// writable store, every index below `len`.
+    fn check_write(&self, indices: &[u64], n: usize, what: &str, len: u64) -> Result<()> {
+        if indices.len() != n {
             return Err(Error::InvalidArgument(format!(
-                "{} indices but {} values",
-                indices.len(),
-                values.len()
+                "{} indices but {n} {what}",
+                indices.len()
             )));
         }
         if self.store.read_only() {
@@ -464,7 +465,11 @@ impl ObjectArray {
                 path: self.store.location(),
             });
         }
-        self.check_indices(indices, len)?;
+        self.check_indices(indices, len)
+    }
+
+    fn write_rows(&self, indices: &[u64], values: Vec<Value>, len: u64) -> Result<()> {
+        self.check_write(indices, values.len(), "values", len)?;
         let (cs, comp) = {
             let m = self.meta_ref();
             (m.chunks[0], m.compressor.clone())
@@ -531,23 +536,11 @@ impl ObjectArray {
     /// but their msgpack values, so no lookup lists are needed. A row that is not an
     /// array long enough for a position is reported as a corrupt chunk naming the row.
     pub fn patch(&self, indices: &[u64], patches: Vec<RowPatch>) -> Result<()> {
-        if indices.len() != patches.len() {
-            return Err(Error::InvalidArgument(format!(
-                "{} indices but {} patches",
-                indices.len(),
-                patches.len()
-            )));
-        }
-        if self.store.read_only() {
-            return Err(Error::ReadOnly {
-                path: self.store.location(),
-            });
-        }
         let (len, cs, comp) = {
             let m = self.meta_ref();
             (m.shape[0], m.chunks[0], m.compressor.clone())
         };
-        self.check_indices(indices, len)?;
+        self.check_write(indices, patches.len(), "patches", len)?;
         let mut by_chunk: BTreeMap<u64, Vec<(u64, RowPatch)>> = BTreeMap::new();
         for (&i, p) in indices.iter().zip(patches) {
             by_chunk.entry(i / cs).or_default().push((i, p));

@@ -201,6 +201,20 @@ pub fn rechunk_object_array(
     })
 }
 
+/// The error of a rechunk that found `bad` chunks (key, reason), in chunk order.
+fn rechunk_error(
+    store: &Arc<dyn Store>,
+    src: &ObjectArray,
+    mut bad: Vec<(String, String)>,
+) -> Error {
+    bad.sort_by_key(|(k, _)| k.parse::<u64>().unwrap_or(u64::MAX));
+    bad.dedup();
+    Error::Rechunk {
+        path: meta::join(&store.location(), src.path()),
+        bad_chunks: bad,
+    }
+}
+
 /// The new (empty) array beside the old one, with its attributes and layout.
 fn create_dst(
     store: &Arc<dyn Store>,
@@ -298,12 +312,7 @@ fn build_new_spliced(
         start = stop;
     }
     if !bad.is_empty() {
-        bad.sort_by_key(|(k, _)| k.parse::<u64>().unwrap_or(u64::MAX));
-        bad.dedup();
-        return Err(Error::Rechunk {
-            path: meta::join(&store.location(), src.path()),
-            bad_chunks: bad,
-        });
+        return Err(rechunk_error(store, src, bad));
     }
     Ok(written)
 }
@@ -376,11 +385,7 @@ fn build_new(
         a = b;
     }
     if !bad.is_empty() {
-        bad.sort_by_key(|(k, _)| k.parse::<u64>().unwrap_or(u64::MAX));
-        return Err(Error::Rechunk {
-            path: meta::join(&store.location(), src.path()),
-            bad_chunks: bad,
-        });
+        return Err(rechunk_error(store, src, bad));
     }
     Ok(written)
 }
