@@ -268,6 +268,15 @@ impl ObjectArray {
         meta::join(&self.path, &chunk.to_string())
     }
 
+    /// The error for chunk `chunk` of this array that cannot be read as it should.
+    fn corrupt(&self, chunk: u64, reason: String) -> Error {
+        Error::CorruptChunk {
+            path: meta::join(&self.store.location(), &self.path),
+            key: chunk.to_string(),
+            reason,
+        }
+    }
+
     /// Read and decode chunk `chunk` (fill values when absent). The result always has
     /// `chunk_size` items.
     pub fn read_chunk(&self, chunk: u64) -> Result<Vec<Value>> {
@@ -276,11 +285,7 @@ impl ObjectArray {
             (m.chunks[0], m.compressor.clone())
         };
         let key = self.chunk_key(chunk);
-        let corrupt = |reason: String| Error::CorruptChunk {
-            path: meta::join(&self.store.location(), &self.path),
-            key: chunk.to_string(),
-            reason,
-        };
+        let corrupt = |reason: String| self.corrupt(chunk, reason);
         match self.store.get(&key)? {
             None => Ok(vec![self.fill.clone(); cs as usize]),
             Some(bytes) => {
@@ -308,11 +313,7 @@ impl ObjectArray {
             let m = self.meta_ref();
             (m.chunks[0], m.compressor.clone())
         };
-        let corrupt = |reason: String| Error::CorruptChunk {
-            path: meta::join(&self.store.location(), &self.path),
-            key: chunk.to_string(),
-            reason,
-        };
+        let corrupt = |reason: String| self.corrupt(chunk, reason);
         let Some(bytes) = self.store.get(&self.chunk_key(chunk))? else {
             return Ok(None);
         };
@@ -331,11 +332,7 @@ impl ObjectArray {
 
     /// Decode item `off` of a chunk from its span.
     fn decode_span(&self, chunk: u64, data: &[u8], span: &Range<usize>) -> Result<Value> {
-        msgpack_decode_value(&data[span.clone()]).map_err(|e| Error::CorruptChunk {
-            path: meta::join(&self.store.location(), &self.path),
-            key: chunk.to_string(),
-            reason: e.to_string(),
-        })
+        msgpack_decode_value(&data[span.clone()]).map_err(|e| self.corrupt(chunk, e.to_string()))
     }
 
     /// Store chunk `chunk` from its uncompressed encoded bytes.
@@ -552,18 +549,7 @@ impl ObjectArray {
             }
             let mut items = self.read_chunk(c)?;
             for (i, fields) in rows {
-                let off = (i % cs) as usize;
-                let row = match &mut items[off] {
-                    Value::Array(row) => row,
-                    other => {
-                        return Err(Error::CorruptChunk {
-                            path: meta::join(&self.store.location(), &self.path),
-                            key: c.to_string(),
-                            reason: format!("row {i} is not a list but {other}"),
-                        })
-                    }
-                };
-                self.apply_patch(c, i, row, fields)?;
+                self.apply_patch(c, i, &mut items[(i % cs) as usize], fields)?;
             }
             self.write_chunk(c, &items, &comp)
         })
@@ -571,18 +557,21 @@ impl ObjectArray {
         .collect()
     }
 
-    /// Set `fields` of `row` (row `i`, in chunk `c`).
-    fn apply_patch(&self, c: u64, i: u64, row: &mut [Value], fields: RowPatch) -> Result<()> {
+    /// Set `fields` of `row` (row `i`, in chunk `c`), which must be a list long enough.
+    fn apply_patch(&self, c: u64, i: u64, row: &mut Value, fields: RowPatch) -> Result<()> {
+        let row = match row {
+            Value::Array(row) => row,
+            other => return Err(self.corrupt(c, format!("row {i} is not a list but {other}"))),
+        };
         for (pos, v) in fields {
             let n = row.len();
             match row.get_mut(pos) {
                 Some(slot) => *slot = v,
                 None => {
-                    return Err(Error::CorruptChunk {
-                        path: meta::join(&self.store.location(), &self.path),
-                        key: c.to_string(),
-                        reason: format!("row {i} has {n} fields, field {pos} cannot be set"),
-                    })
+                    return Err(self.corrupt(
+                        c,
+                        format!("row {i} has {n} fields, field {pos} cannot be set"),
+                    ))
                 }
             }
         }
@@ -607,17 +596,7 @@ impl ObjectArray {
                 Some(bytes) => self.decode_span(c, bytes, &(0..bytes.len()))?,
                 None => self.decode_span(c, data, &spans[off])?,
             };
-            let row = match &mut value {
-                Value::Array(row) => row,
-                other => {
-                    return Err(Error::CorruptChunk {
-                        path: meta::join(&self.store.location(), &self.path),
-                        key: c.to_string(),
-                        reason: format!("row {i} is not a list but {other}"),
-                    })
-                }
-            };
-            self.apply_patch(c, i, row, fields)?;
+            self.apply_patch(c, i, &mut value, fields)?;
             let mut buf = Vec::new();
             rmpv::encode::write_value(&mut buf, &value)
                 .map_err(|e| Error::Encode(e.to_string()))?;
