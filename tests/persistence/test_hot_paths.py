@@ -318,3 +318,27 @@ def test_run_ids_checked_against_the_count_seen_then_the_store(tmp_path: Path) -
             a.set_EAR_submission_index(bad, 1)  # type: ignore[arg-type]
     fresh = ZarrPersistentStore(None, None, path).get_EARs([6, new])
     assert [r.submission_idx for r in fresh] == [9, 8]
+
+
+def test_appends_and_reads_in_batches_keep_every_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Appends are encoded, and runs and parameters read, a batch of ``ROW_BATCH`` rows
+    at a time: with a batch of 3, eleven runs and parameters (new lookup paths in later
+    batches) come back whole and in order."""
+    import wfstore.persistence.zarr_store as zs
+
+    monkeypatch.setattr(zs, "ROW_BATCH", 3)
+    path = tmp_path / "wk"
+    store = _new(ZarrPersistentStore, path)
+    it = _add_iter(store)
+    params = [store.add_set_parameter({"v": i}, {"type": "a"}, save=False) for i in range(11)]
+    runs = [
+        store.add_EAR(it, i, [i], {f"inputs.p{i}": params[i]}, save=False) for i in range(11)
+    ]
+    store.save()
+    fresh = ZarrPersistentStore(None, None, path)
+    got = fresh.get_EARs(runs)
+    assert [r.action_idx for r in got] == list(range(11))
+    assert [r.data_idx for r in got] == [{f"inputs.p{i}": params[i]} for i in range(11)]
+    assert [p.data for p in fresh.get_parameters(params)] == [{"v": i} for i in range(11)]
