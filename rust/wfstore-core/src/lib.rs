@@ -42,7 +42,7 @@ pub use codec::Compressor;
 pub use codec::ObjectCodec;
 pub use error::{Error, Result};
 pub use numeric::NumericArray;
-pub use object::{ObjectArray, ObjectArrayOptions};
+pub use object::{EncodedRows, ObjectArray, ObjectArrayOptions};
 pub use store::{LocalStore, Store};
 pub use txn::{recover_journals, TxnStore};
 pub use zipio::ZipStore;

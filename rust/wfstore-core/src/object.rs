@@ -27,6 +27,20 @@ pub type RowPatch = Vec<(usize, Value)>;
 /// A chunk's uncompressed msgpack bytes and the byte range of each item.
 pub(crate) type SpannedChunk = (Vec<u8>, Vec<Range<usize>>);
 
+/// Where a read chunk sits in [`EncodedRows::chunks`], with its items' byte ranges.
+type ChunkSlot = (usize, Vec<Range<usize>>);
+
+/// Rows of a msgpack object array as their encoded bytes (see
+/// [`ObjectArray::get_encoded`]): row `k` is `chunks[items[k].0].data[items[k].1]`.
+#[derive(Debug, Clone, Default)]
+pub struct EncodedRows {
+    /// The chunks read: each one's index (`None` for the encoded fill value, which
+    /// stands for the rows of absent chunks) and uncompressed msgpack bytes.
+    pub chunks: Vec<(Option<u64>, Vec<u8>)>,
+    /// Per requested row: which of `chunks` holds it and its byte range there.
+    pub items: Vec<(usize, Range<usize>)>,
+}
+
 fn check_chunk_rows(path: &str, rows: u64) -> Result<()> {
     if rows > MAX_CHUNK_ROWS {
         return Err(Error::InvalidArgument(format!(
@@ -269,7 +283,9 @@ impl ObjectArray {
     }
 
     /// The error for chunk `chunk` of this array that cannot be read as it should.
-    fn corrupt(&self, chunk: u64, reason: String) -> Error {
+    /// The error for chunk `chunk` of this array being unreadable for `reason` (for
+    /// callers that decode rows themselves, e.g. from [`ObjectArray::get_encoded`]).
+    pub fn corrupt(&self, chunk: u64, reason: String) -> Error {
         Error::CorruptChunk {
             path: meta::join(&self.store.location(), &self.path),
             key: chunk.to_string(),
@@ -412,6 +428,60 @@ impl ObjectArray {
             }
         }
         Ok(out)
+    }
+
+    /// Rows at `indices` (any order, repeats allowed) as msgpack bytes, for callers
+    /// that decode them straight into their own objects; `None` unless the codec is
+    /// msgpack. Chunks are decompressed and split into items (in parallel), and the
+    /// items' structure is checked, but the items are not decoded: a decoder must
+    /// still check what it reads (UTF-8, extension types), reporting failures with
+    /// [`ObjectArray::corrupt`].
+    pub fn get_encoded(&self, indices: &[u64]) -> Result<Option<EncodedRows>> {
+        if !matches!(self.codec, ObjectCodec::MsgPack) {
+            return Ok(None);
+        }
+        let len = self.len();
+        self.check_indices(indices, len)?;
+        let cs = self.chunk_size();
+        let mut chunk_ids: Vec<u64> = indices.iter().map(|&i| i / cs).collect();
+        chunk_ids.sort_unstable();
+        chunk_ids.dedup();
+        let read = par::map_ref(&chunk_ids, |&c| self.msgpack_chunk_spans(c));
+        let mut out = EncodedRows::default();
+        // per chunk index: slot in out.chunks and the items' spans (None: absent)
+        let mut slots: BTreeMap<u64, Option<ChunkSlot>> = BTreeMap::new();
+        let mut fill_slot = None;
+        for (c, r) in chunk_ids.iter().zip(read) {
+            let entry = match r? {
+                Some((data, spans)) => {
+                    out.chunks.push((Some(*c), data));
+                    Some((out.chunks.len() - 1, spans))
+                }
+                None => None,
+            };
+            slots.insert(*c, entry);
+        }
+        for &i in indices {
+            let item = match slots.get(&(i / cs)) {
+                Some(Some((slot, spans))) => (*slot, spans[(i % cs) as usize].clone()),
+                _ => {
+                    let slot = match fill_slot {
+                        Some(s) => s,
+                        None => {
+                            let mut buf = Vec::new();
+                            rmpv::encode::write_value(&mut buf, &self.fill)
+                                .map_err(|e| Error::Encode(e.to_string()))?;
+                            out.chunks.push((None, buf));
+                            fill_slot = Some(out.chunks.len() - 1);
+                            out.chunks.len() - 1
+                        }
+                    };
+                    (slot, 0..out.chunks[slot].1.len())
+                }
+            };
+            out.items.push(item);
+        }
+        Ok(Some(out))
     }
 
     /// Read rows `start..stop`.
@@ -939,6 +1009,33 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn encoded_rows_check_indices_and_codec() {
+        let (_d, s) = new_store();
+        let a = ObjectArray::create(s.clone(), "a", 0, &ObjectArrayOptions::default()).unwrap();
+        a.append(vals(0..3)).unwrap();
+        assert!(matches!(
+            a.get_encoded(&[3]),
+            Err(Error::IndexOutOfRange { index: 3, .. })
+        ));
+        let enc = a.get_encoded(&[2, 0, 2]).unwrap().unwrap();
+        assert_eq!(enc.chunks.len(), 1);
+        assert_eq!(enc.items[0], enc.items[2]);
+        let v = ObjectArray::create(
+            s,
+            "v",
+            0,
+            &ObjectArrayOptions {
+                object_codec: ObjectCodec::VLenUtf8,
+                fill_value: Value::from(""),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        v.append(vec![Value::from("a")]).unwrap();
+        assert!(v.get_encoded(&[0]).unwrap().is_none());
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(24))]
         #[test]
@@ -959,6 +1056,21 @@ mod tests {
             for i in 0..n {
                 prop_assert_eq!(&a.get(&[i]).unwrap()[0], &model[i as usize]);
             }
+        }
+
+        #[test]
+        fn encoded_rows_decode_as_get(n in 0u64..50, cs in 1u64..9, writes in proptest::collection::vec((0u64..50, any::<i32>()), 0..30), wanted in proptest::collection::vec(0u64..50, 0..40)) {
+            let (_d, s) = new_store();
+            // absent chunks (all fill values, not written) must read as the fill value
+            let a = ObjectArray::create(s, "a", n, &ObjectArrayOptions { chunk_size: Some(cs), fill_value: Value::Nil, write_empty_chunks: false, ..Default::default() }).unwrap();
+            let w: Vec<(u64, i32)> = writes.into_iter().filter(|(i, _)| *i < n).collect();
+            let idx: Vec<u64> = w.iter().map(|(i, _)| *i).collect();
+            a.set(&idx, w.iter().map(|(_, v)| Value::Array(vec![Value::from(*v), Value::from("x")])).collect()).unwrap();
+            let wanted: Vec<u64> = wanted.into_iter().filter(|i| *i < n).collect();
+            let enc = a.get_encoded(&wanted).unwrap().unwrap();
+            prop_assert_eq!(enc.items.len(), wanted.len());
+            let decoded: Vec<Value> = enc.items.iter().map(|(slot, r)| msgpack_decode_value(&enc.chunks[*slot].1[r.clone()]).unwrap()).collect();
+            prop_assert_eq!(decoded, a.get(&wanted).unwrap());
         }
 
         #[test]

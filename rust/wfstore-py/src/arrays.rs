@@ -1,6 +1,7 @@
 //! Stores and arrays: `Store`, `ObjectArray`, `NumericArray`.
 
 use crate::convert::{json_to_py, opt_json, py_to_json, py_to_value, value_to_py};
+use crate::decode::rows_to_py;
 use crate::errors::{to_py, IntoPyResult};
 use numpy::{PyArray1, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::exceptions::PyTypeError;
@@ -267,6 +268,25 @@ fn values_from_py(ob: &Bound<'_, PyAny>) -> PyResult<Vec<Value>> {
     Ok(out)
 }
 
+impl PyObjectArray {
+    /// Rows `idx` as Python objects: msgpack rows decoded straight from their bytes
+    /// (see `decode.rs`), rows of other codecs through `rmpv::Value`.
+    fn rows<'py>(&self, py: Python<'py>, idx: Vec<u64>) -> PyResult<Bound<'py, PyList>> {
+        let a = self.inner.clone();
+        let enc = py
+            .allow_threads(move || a.get_encoded(&idx).map(|e| (e, idx)))
+            .py()?;
+        match enc {
+            (Some(rows), _) => PyList::new(py, rows_to_py(py, &self.inner, &rows)?),
+            (None, idx) => {
+                let a = self.inner.clone();
+                let vals = py.allow_threads(move || a.get(&idx)).py()?;
+                values_to_py(py, &vals, self.inner.object_codec())
+            }
+        }
+    }
+}
+
 #[pymethods]
 impl PyObjectArray {
     /// Create an object array (see the stub file for the arguments).
@@ -389,9 +409,7 @@ impl PyObjectArray {
         indices: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyList>> {
         let idx = indices_from_py(indices)?;
-        let a = self.inner.clone();
-        let vals = py.allow_threads(move || a.get(&idx)).py()?;
-        values_to_py(py, &vals, self.inner.object_codec())
+        self.rows(py, idx)
     }
 
     /// Rows `start` to `stop` (exclusive; default: to the end).
@@ -403,13 +421,22 @@ impl PyObjectArray {
         stop: Option<u64>,
     ) -> PyResult<Bound<'py, PyList>> {
         let a = self.inner.clone();
-        let vals = py
-            .allow_threads(move || {
-                let stop = stop.unwrap_or_else(|| a.len());
-                a.get_range(start, stop)
-            })
-            .py()?;
-        values_to_py(py, &vals, self.inner.object_codec())
+        if !matches!(a.object_codec(), wfstore_core::ObjectCodec::MsgPack) {
+            let vals = py
+                .allow_threads(move || {
+                    let stop = stop.unwrap_or_else(|| a.len());
+                    a.get_range(start, stop)
+                })
+                .py()?;
+            return values_to_py(py, &vals, self.inner.object_codec());
+        }
+        let stop = stop.unwrap_or_else(|| a.len());
+        if start > stop || stop > a.len() {
+            // the core's error for a range that does not fit
+            let vals = py.allow_threads(move || a.get_range(start, stop)).py()?;
+            return values_to_py(py, &vals, self.inner.object_codec());
+        }
+        self.rows(py, (start..stop).collect())
     }
 
     /// Overwrite rows.

@@ -5,6 +5,7 @@ use pyo3::prelude::*;
 
 mod arrays;
 mod convert;
+mod decode;
 mod errors;
 mod functions;
 mod pystore;

@@ -9,12 +9,12 @@
 //! run_hostname, commands_idx]`.
 
 use crate::arrays::PyObjectArray;
-use crate::convert::value_to_py;
+use crate::decode::{decode_row, Fail, Reader, Res};
 use crate::errors::IntoPyResult;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
-use rmpv::Value;
+use rmp::Marker;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use wfstore_core::ts::{self, parse_iso_space};
@@ -54,17 +54,26 @@ struct Ctx<'py> {
 }
 
 impl<'py> Ctx<'py> {
-    fn timestamp(&self, v: &Value) -> PyResult<Bound<'py, PyAny>> {
+    /// A timestamp field: nil, or a string in the store's format.
+    fn timestamp(&self, rd: &mut Reader<'_>) -> Res<Bound<'py, PyAny>> {
         let py = self.py;
-        match v {
-            Value::Nil => Ok(py.None().into_bound(py)),
-            Value::String(s) if self.iso => match s.as_str().and_then(parse_iso_space) {
-                Some(f) if ts::valid(&f) => self.local(&f),
-                // not a real date: the Python decoder reports it
-                _ => self.decode_ts.call1((value_to_py(py, v)?, &self.ts_fmt)),
-            },
-            _ => self.decode_ts.call1((value_to_py(py, v)?, &self.ts_fmt)),
+        let m = rd.marker()?;
+        if let Marker::Null = m {
+            return Ok(py.None().into_bound(py));
         }
+        if self.iso {
+            if let Some(b) = rd.str_bytes(m)? {
+                let s = std::str::from_utf8(b)
+                    .map_err(|_| Fail::Data("a string is not valid UTF-8".into()))?;
+                return match parse_iso_space(s) {
+                    Some(f) if ts::valid(&f) => Ok(self.local(&f)?),
+                    // not a real date: the Python decoder reports it
+                    _ => Ok(self.decode_ts.call1((s, &self.ts_fmt))?),
+                };
+            }
+        }
+        let v = rd.value_from(py, m, 1, false)?;
+        Ok(self.decode_ts.call1((v, &self.ts_fmt))?)
     }
 
     /// The UTC time `f` as an aware datetime in the local time zone, as
@@ -94,24 +103,32 @@ impl<'py> Ctx<'py> {
         Ok(dt)
     }
 
-    fn data_idx(&self, v: &Value) -> PyResult<Bound<'py, PyDict>> {
-        let d = PyDict::new(self.py);
-        let pairs = v
-            .as_array()
-            .ok_or_else(|| PyValueError::new_err("data_idx is not a list"))?;
-        for p in pairs {
-            match p.as_array().map(|a| a.as_slice()) {
-                Some([k, id]) => {
-                    let k = k
-                        .as_u64()
-                        .ok_or_else(|| PyValueError::new_err("bad parameter path index"))?;
-                    d.set_item(self.paths.get_item(k as usize)?, value_to_py(self.py, id)?)?;
-                }
-                _ => return Err(PyValueError::new_err("data_idx item is not a pair")),
+    /// The `data_idx` field: `[[path index, parameter ID], ...]` -> `{path: ID}`.
+    fn data_idx(&self, rd: &mut Reader<'_>) -> Res<Bound<'py, PyDict>> {
+        let py = self.py;
+        let bad = |what: &str| Fail::Py(PyValueError::new_err(format!("data_idx: {what}")));
+        let d = PyDict::new(py);
+        let m = rd.marker()?;
+        let n = rd.array_len(m)?.ok_or_else(|| bad("not a list"))?;
+        for _ in 0..n {
+            let m = rd.marker()?;
+            if rd.array_len(m)? != Some(2) {
+                return Err(bad("an item is not a pair"));
             }
+            let m = rd.marker()?;
+            let k = rd.uint(m)?.ok_or_else(|| bad("bad parameter path index"))?;
+            let path = self.paths.get_item(k as usize)?;
+            let m = rd.marker()?;
+            d.set_item(path, rd.value_from(py, m, 2, false)?)?;
         }
         Ok(d)
     }
+}
+
+/// The next value of a row, as a Python object.
+fn plain<'py>(py: Python<'py>, rd: &mut Reader<'_>) -> Res<Bound<'py, PyAny>> {
+    let m = rd.marker()?;
+    rd.value_from(py, m, 1, false)
 }
 
 /// Runs `ids` of the runs array `arr` as instances of `cls` (a dataclass whose fields
@@ -131,7 +148,10 @@ pub fn decode_runs<'py>(
     decode_ts: Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyList>> {
     let a = arr.inner.clone();
-    let rows = py.allow_threads(move || a.get(&ids)).py()?;
+    let rows = py
+        .allow_threads(move || a.get_encoded(&ids))
+        .py()?
+        .ok_or_else(|| PyValueError::new_err("the runs array is not msgpack-encoded"))?;
     let dt_mod = py.import("datetime")?;
     let iso = ts_fmt.extract::<String>().ok().as_deref() == Some("%Y-%m-%d %H:%M:%S.%f");
     let ctx = Ctx {
@@ -150,36 +170,60 @@ pub fn decode_runs<'py>(
         .getattr("__new__")?;
     let keys: Vec<Bound<'py, PyString>> = FIELDS.iter().map(|k| PyString::intern(py, k)).collect();
     let false_ = false.into_pyobject(py)?.to_owned().into_any();
-    let mut out = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let f = match row.as_array() {
-            Some(f) if f.len() == 15 => f,
-            _ => return Err(PyValueError::new_err("a row is not a run")),
-        };
-        // attributes set one by one, as `__init__` would: the instance then keeps
-        // them in the class's shared-key layout (a fresh dict per run would take
-        // about four times the memory, which counts at a million runs)
-        let obj = new.call1((cls,))?;
-        let plain = |i: usize| value_to_py(py, &f[i]);
-        if f[14].as_array().is_none() {
-            return Err(PyValueError::new_err("commands_idx is not a list"));
-        }
-        obj.setattr(&keys[0], plain(0)?)?;
-        obj.setattr(&keys[1], &false_)?;
-        obj.setattr(&keys[2], plain(1)?)?;
-        obj.setattr(&keys[3], plain(2)?)?;
-        obj.setattr(&keys[4], plain(14)?)?;
-        obj.setattr(&keys[5], ctx.data_idx(&f[3])?)?;
-        obj.setattr(&keys[6], plain(4)?)?;
-        obj.setattr(&keys[7], plain(5)?)?;
-        obj.setattr(&keys[8], plain(6)?)?;
-        obj.setattr(&keys[9], ctx.timestamp(&f[7])?)?;
-        obj.setattr(&keys[10], ctx.timestamp(&f[8])?)?;
-        obj.setattr(&keys[11], plain(9)?)?;
-        obj.setattr(&keys[12], plain(10)?)?;
-        obj.setattr(&keys[13], plain(11)?)?;
-        obj.setattr(&keys[14], plain(12)?)?;
-        obj.setattr(&keys[15], plain(13)?)?;
+    let mut out = Vec::with_capacity(rows.items.len());
+    for k in 0..rows.items.len() {
+        let obj = decode_row(&arr.inner, &rows, k, |rd| {
+            let m = rd.marker()?;
+            if rd.array_len(m)? != Some(15) {
+                return Err(Fail::Py(PyValueError::new_err("a row is not a run")));
+            }
+            let id = plain(py, rd)?;
+            let elem_iter = plain(py, rd)?;
+            let action_idx = plain(py, rd)?;
+            let data_idx = ctx.data_idx(rd)?;
+            let sub_idx = plain(py, rd)?;
+            let skip = plain(py, rd)?;
+            let success = plain(py, rd)?;
+            let start = ctx.timestamp(rd)?;
+            let end = ctx.timestamp(rd)?;
+            let snap_start = plain(py, rd)?;
+            let snap_end = plain(py, rd)?;
+            let exit_code = plain(py, rd)?;
+            let metadata = plain(py, rd)?;
+            let hostname = plain(py, rd)?;
+            let cmds = plain(py, rd)?;
+            if !cmds.is_instance_of::<PyList>() {
+                return Err(Fail::Py(PyValueError::new_err(
+                    "commands_idx is not a list",
+                )));
+            }
+            // attributes set one by one, as `__init__` would: the instance then keeps
+            // them in the class's shared-key layout (a fresh dict per run would take
+            // about four times the memory, which counts at a million runs)
+            let obj = new.call1((cls,))?;
+            let fields: [&Bound<'py, PyAny>; 16] = [
+                &id,
+                &false_,
+                &elem_iter,
+                &action_idx,
+                &cmds,
+                data_idx.as_any(),
+                &sub_idx,
+                &skip,
+                &success,
+                &start,
+                &end,
+                &snap_start,
+                &snap_end,
+                &exit_code,
+                &metadata,
+                &hostname,
+            ];
+            for (key, v) in keys.iter().zip(fields) {
+                obj.setattr(key, v)?;
+            }
+            Ok(obj)
+        })?;
         out.push(obj);
     }
     PyList::new(py, out)
