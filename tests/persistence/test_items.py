@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 
 from wfstore.persistence import (
     JsonStoreElementIter,
+    StoreParameter,
     ZarrStoreEAR,
     ZarrStoreElement,
     ZarrStoreElementIter,
@@ -109,3 +110,15 @@ def test_json_iter_keys() -> None:
     assert it.append_EAR_IDs({1: [4], 0: [5]}).EAR_IDs == {1: [3, 4], 0: [5]}
     assert it.EAR_IDs == {1: [3]}  # copies, not mutation
     assert it.encode()["EAR_IDs"] == {"1": [3]}
+
+
+def test_parameter_decode_copies_unless_fresh() -> None:
+    row = {"data": {"a": [1, 2], "t": [3, 4]}, "type_lookup": {"tuples": [["t"]]}}
+    copied = StoreParameter.decode(0, row, {"type": "x"})
+    assert copied.data == {"a": [1, 2], "t": (3, 4)}
+    copied.data["a"].append(9)
+    assert row["data"]["a"] == [1, 2]  # the (possibly cached) row is untouched
+    # rows read just for this call are used as they are (no deep copy)
+    fresh = StoreParameter.decode(1, row, {"type": "x"}, fresh=True)
+    assert fresh.data == {"a": [1, 2], "t": (3, 4)}
+    assert fresh.data["a"] is row["data"]["a"]

@@ -919,9 +919,12 @@ class StoreParameter:
         source: dict[str, Any],
         *,
         path: DataPath | None = None,
+        fresh: bool = False,
         **kwargs: Any,
     ) -> Self:
-        """Build from encoded store data; `path` selects a sub-value. Keyword
+        """Build from encoded store data; `path` selects a sub-value. With `fresh`,
+        `data` was decoded for this call alone and its value is used as it is;
+        otherwise it is copied (it may be a cached document's). Other keyword
         arguments are passed to the special decoders of subclasses."""
         if isinstance(data, dict) and "file" in data:
             return cls(
@@ -942,7 +945,9 @@ class StoreParameter:
                 source=source,
             )
         base = list(path or [])
-        obj = copy.deepcopy(_get_at(data["data"], base))
+        obj = _get_at(data["data"], base)
+        if not fresh:
+            obj = copy.deepcopy(obj)
         lookup = data.get("type_lookup") or {}
         obj = cls._decode_special(obj, lookup, base, **kwargs)
 

@@ -893,6 +893,7 @@ class ZarrPersistentStore(
                         id_=i,
                         data=row,
                         source=sources[i],  # noqa: B023
+                        fresh=True,  # rows just read, dropped after the batch
                         read_array=self._array_reader(i),
                         **kwargs,
                     ),
