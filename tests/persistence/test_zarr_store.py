@@ -4,6 +4,9 @@ unzip and path operations. zarr-python 2.17.2 is used as an oracle of the layout
 from __future__ import annotations
 
 import enum
+import os
+import threading
+import time
 import uuid
 import zipfile
 from pathlib import Path
@@ -31,6 +34,8 @@ from wfstore.persistence import (
     ZarrPersistentStore,
     ZarrZipPersistentStore,
 )
+from wfstore.persistence import lock as lock_mod
+from wfstore.persistence import zarr_store as zarr_store_mod
 from wfstore.persistence.zarr_store import (
     DEFAULT_PARAM_CHUNK_SIZE,
     DEFAULT_RUN_CHUNK_SIZE,
@@ -366,6 +371,109 @@ def test_rechunk(backend: Backend, backup: bool, capsys: pytest.CaptureFixture) 
     fresh = ZarrPersistentStore(None, None, path, fs)
     assert fresh.get_EAR_skipped(0) is True
     assert fresh.get_parameters([6])[0].data == [1]
+
+
+@pytest.mark.parametrize("protocol", ["fcntl", "link"])
+def test_rechunk_holds_the_store_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, protocol: str
+) -> None:
+    """Writers (even of one-row chunks, which need no lock against each other) and
+    crash recovery on open wait while a rechunk copies and swaps an array: a row
+    written meanwhile would be lost or land in a chunk of the new layout."""
+    monkeypatch.setenv(lock_mod.ENV_VAR, protocol)
+    backend = Backend("local", LocalFileSystem(), str(tmp_path))
+    store = _scenario_store(backend, run_chunk_size=1, param_chunk_size=1)
+    path = store.path
+    started, go = threading.Event(), threading.Event()
+    real = zarr_store_mod._core.rechunk_object_array
+
+    def paused(*args: Any, **kwargs: Any) -> Any:
+        started.set()
+        assert go.wait(30)
+        # the array is missing for a moment during the swap: an opening store must
+        # not "recover" it meanwhile (it waits for the lock)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(zarr_store_mod._core, "rechunk_object_array", paused)
+    errors: list[BaseException] = []
+
+    def run(fn: Any) -> threading.Thread:
+        def target() -> None:
+            try:
+                fn()
+            except BaseException as exc:  # reported by the test
+                errors.append(exc)
+
+        t = threading.Thread(target=target)
+        t.start()
+        return t
+
+    rechunk = run(lambda: store.rechunk_runs(backup=False, status=False))
+    assert started.wait(30)
+    writer_store = ZarrPersistentStore(None, None, path, backend.fs)
+    writer = run(lambda: writer_store.set_EAR_skip(1))
+    writer.join(0.5)
+    assert writer.is_alive(), "a row was written while the rechunk held the lock"
+    go.set()
+    rechunk.join(30)
+    writer.join(30)
+    assert not errors and not rechunk.is_alive() and not writer.is_alive()
+    fresh = ZarrPersistentStore(None, None, path, backend.fs)
+    assert fresh.get_EAR_skipped(1) is True
+    assert backend.read_json(path, "metadata/runs/.zarray")["chunks"] == [5]
+    assert [r.id_ for r in fresh.get_EARs(list(range(5)))] == list(range(5))
+
+
+def test_recovery_on_open_waits_for_the_lock(tmp_path: Path) -> None:
+    """An array missing on open (a rechunk between the two renames of its swap) is
+    recovered only under the store lock, so never behind a live rechunk's back."""
+    backend = Backend("local", LocalFileSystem(), str(tmp_path))
+    store = _scenario_store(backend, run_chunk_size=1)
+    runs = Path(store.path, "metadata", "runs")
+    runs.rename(f"{runs}{zarr_store_mod.RECHUNK_OLD_SUFFIX}")  # the swap's first step
+    holder = lock_mod.StoreLock(store.path)
+    holder.acquire()
+    got: list[Any] = []
+    t = threading.Thread(
+        target=lambda: got.append(
+            ZarrPersistentStore(None, None, store.path, backend.fs).get_EARs([0, 4])
+        )
+    )
+    t.start()
+    t.join(0.5)
+    assert t.is_alive() and not runs.exists()  # waiting, nothing touched
+    holder.release()
+    t.join(30)
+    assert runs.is_dir() and [r.id_ for r in got[0]] == [0, 4]
+
+
+def test_link_lock_refreshed_by_long_rechunks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(lock_mod.ENV_VAR, "link")
+    monkeypatch.setattr(zarr_store_mod, "LOCK_REFRESH_S", 0.0)
+    backend = Backend("local", LocalFileSystem(), str(tmp_path))
+    store = _scenario_store(backend, run_chunk_size=1)
+    lock = store.store_lock
+    assert isinstance(lock, lock_mod.StoreLock)
+    seen: list[float] = []
+    real_refresh = lock.refresh
+
+    def refresh() -> None:
+        before = os.stat(lock.path).st_mtime_ns
+        os.utime(lock.path, ns=(before - 10**10, before - 10**10))  # 10 s old
+        real_refresh()
+        seen.append(time.time() - os.stat(lock.path).st_mtime)
+
+    monkeypatch.setattr(lock, "refresh", refresh)
+    progress: list[tuple[int, int]] = []
+    def make_progress(status: bool, label: str) -> Any:
+        return lambda done, total: progress.append((done, total))
+
+    monkeypatch.setattr(ZarrPersistentStore, "_progress", staticmethod(make_progress))
+    store.rechunk_runs(backup=False, status=True)
+    assert progress and progress[-1] == (5, 5)  # the caller's progress still reported
+    assert seen and all(age < 5 for age in seen)  # the lock's age started again
 
 
 def test_rechunk_refuses_pending(backend: Backend) -> None:

@@ -298,6 +298,15 @@ class StoreLock:
         finally:
             self._thread_lock.release()
 
+    def refresh(self) -> None:
+        """Tell other writers that the lock, held by this object, is still in use: a
+        link lock's age starts again, so that work holding it longer than
+        ``stale_after`` (a rechunk of a large array) is not broken as stale. Nothing to
+        do for record locks (never stale) or when the lock is not held."""
+        if self._depth and self._protocol == "link" and self._ticket is not None:
+            with contextlib.suppress(OSError):
+                os.utime(self._ticket)
+
     def close(self) -> None:
         """Close the lock file (``fcntl``; it is opened again by the next acquisition).
         Raises :class:`StoreLockError` while the lock is held."""

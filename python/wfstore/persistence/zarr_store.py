@@ -33,9 +33,10 @@ Chunk sizes: the engine writes ``runs`` and ``parameters/base`` with one row per
 wfstore writes them in chunks of :data:`DEFAULT_RUN_CHUNK_SIZE` and
 :data:`DEFAULT_PARAM_CHUNK_SIZE` rows by default (``run_chunk_size`` and
 ``param_chunk_size`` of :meth:`ZarrPersistentStore.write_empty_workflow`): about 100
-times fewer files to create, read, copy and count against a file-system quota. Rows of
-shared chunks are updated under the store lock (:mod:`wfstore.persistence.lock`), so
-concurrent wfstore writers never lose an update. The format is the same Zarr v2 layout
+times fewer files to create, read, copy and count against a file-system quota. Rows are
+updated under the store lock (:mod:`wfstore.persistence.lock`), whatever the chunk size
+(a rechunk holds the lock until its swap is done), so concurrent wfstore writers never
+lose an update. The format is the same Zarr v2 layout
 (the engine reads and writes any chunk size, as after its own rechunk); pass
 ``run_chunk_size=1, param_chunk_size=1`` for a store that the engine's own store class
 (without wfstore's lock) will update from many processes at once.
@@ -50,6 +51,7 @@ import numbers
 import os
 import sys
 import tempfile
+import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
@@ -129,6 +131,9 @@ RECHUNK_OLD_SUFFIX = ".rechunk-old"
 RECHUNK_COMPLETE_MARKER = ".wfstore-rechunk-complete"
 #: Rows read and written at a time when rechunking over fsspec.
 _RECHUNK_WINDOW_ROWS = 1 << 16
+#: Seconds between refreshes of a link lock held by long work (a rechunk); well under
+#: the lock's ``stale_after`` (120 s by default).
+LOCK_REFRESH_S = 10.0
 #: Keys of the archive that :meth:`ZarrPersistentStore.zip` leaves out by default.
 #: Rows handed to the Rust core per call when many are appended or read, so that
 #: their encoded and decoded copies never all exist at once (bounded peak memory).
@@ -357,7 +362,6 @@ class ZarrPersistentStore(
         self._in_txn = False
         self._txn_holds_lock = False
         #: chunk size of arrays as last read (says whether a row update needs the lock)
-        self._chunk_size_seen: dict[str, int] = {}
         self.last_commit_report: dict[str, Any] | None = None
         # the callbacks hold the store weakly (no reference cycle: see PendingChanges)
         me = weakref.ref(self)
@@ -389,7 +393,11 @@ class ZarrPersistentStore(
         for arr_path in (RUNS_ARR, PARAM_BASE_ARR):
             array_dir = os.path.join(self.path, *arr_path.split("/"))
             if not os.path.isdir(array_dir) and os.path.isdir(os.path.dirname(array_dir)):
-                _core.recover_rechunk(array_dir)
+                # a rechunk holds the store lock until its swap is done: once we have
+                # the lock, a missing array is a crashed rechunk's
+                with self._locked():
+                    if not os.path.isdir(array_dir):
+                        _core.recover_rechunk(array_dir)
 
     @property
     def core_store(self) -> _core.Store:
@@ -490,34 +498,18 @@ class ZarrPersistentStore(
         path: str,
         make_rows: Callable[[_core.ObjectArray, dict[str, Any]], Any],
         write: Callable[[_core.ObjectArray, Any], None],
-        shared: Callable[[_core.ObjectArray], bool],
         write_empty_chunks: bool = True,
     ) -> None:
         """Make rows with ``make_rows(arr, attrs)`` and store them with
-        ``write(arr, rows)``.
+        ``write(arr, rows)``, under the store lock (the array is read once, under it).
 
         `attrs` are the array's attributes (lookup lists), which `make_rows` may extend;
-        extended attributes are written before the rows. Without the store lock this
-        is safe only when no other process can change what is read and written: so the
-        lock is taken when ``shared(arr)`` says the write touches shared data, and when
-        the lookup lists grow (then the rows are made again, from the attributes as
-        they are under the lock)."""
-        seen = self._chunk_size_seen.get(path)
-        if not (shared is _always or (shared is _multi_row_chunks and seen not in (None, 1))):
-            arr = self._array(path, write_empty_chunks)
-            self._chunk_size_seen[path] = arr.chunk_size
-            if not shared(arr):
-                orig = arr.attrs()
-                attrs = copy.deepcopy(orig)
-                rows = make_rows(arr, attrs)
-                if attrs == orig:
-                    write(arr, rows)
-                    return
-        # the lock is needed (as the chunk size seen last says): the array is read
-        # once, under it
+        extended attributes are written before the rows. The lock is taken even when
+        each chunk holds one row (no other writer shares it): a rechunk holds the lock
+        while it copies and swaps the array, and a row written meanwhile would be lost
+        or land in a chunk of the new layout."""
         with self._locked():
             arr = self._array(path, write_empty_chunks)
-            self._chunk_size_seen[path] = arr.chunk_size
             orig = arr.attrs()
             attrs = copy.deepcopy(orig)
             rows = make_rows(arr, attrs)
@@ -1019,7 +1011,7 @@ class ZarrPersistentStore(
                 _check_next_ids(path, arr, [item.id_ for item in batch])  # noqa: B023
                 return [encode(item, attrs) for item in batch]  # noqa: B023
 
-            self._write_rows(path, make_rows, _append_in_batches, _always)
+            self._write_rows(path, make_rows, _append_in_batches)
 
     def _append_elements(self, elems: Sequence[ZarrStoreElement]) -> None:
         self._append_rows(ELEMS_ARR, elems, lambda e, a: e.encode(a))
@@ -1050,7 +1042,7 @@ class ZarrPersistentStore(
             rows = self._rows(arr, ids, error)
             return [encode(change(i, decode(rows[i], attrs)), attrs) for i in ids]
 
-        self._write_rows(path, make_rows, lambda arr, rows: arr.set(ids, rows), _multi_row_chunks)
+        self._write_rows(path, make_rows, lambda arr, rows: arr.set(ids, rows))
 
     def _update_iters(self, ids: Sequence[int], change: Callable[[int, Any], Any]) -> None:
         self._update_rows(
@@ -1087,31 +1079,19 @@ class ZarrPersistentStore(
     ) -> None:
         """Set fields of rows of `path` in place (``{row ID: {position: value}}``):
         one read and one write of each chunk concerned, without decoding the rows or
-        reading the array's lookup lists. Rows of chunks that hold more than one row are
-        changed under the store lock; the array's layout is read once, under the lock
-        when it is needed (the chunk size seen last time says whether it is)."""
+        reading the array's lookup lists; under the store lock, whatever the chunk
+        size (see :meth:`_write_rows`), the array's layout read once, under it."""
         ids = list(patches)
         if not ids:
             return
         values = [patches[i] for i in ids]
-
-        def apply(arr: _core.ObjectArray) -> None:
+        with self._locked():
+            arr = self._array(path)
             n = len(arr)
             missing = [i for i in ids if not 0 <= i < n]
             if missing:
                 raise error(missing)
             arr.patch(ids, values)
-
-        if self._chunk_size_seen.get(path) == 1:
-            arr = self._array(path)
-            self._chunk_size_seen[path] = arr.chunk_size
-            if arr.chunk_size == 1:
-                apply(arr)
-                return
-        with self._locked():
-            arr = self._array(path)
-            self._chunk_size_seen[path] = arr.chunk_size
-            apply(arr)
 
     def _patch_runs(self, patches: Mapping[int, dict[str, Any]]) -> None:
         ts_fmt = self.ts_fmt
@@ -1217,7 +1197,6 @@ class ZarrPersistentStore(
             PARAM_BASE_ARR,
             make_rows,
             lambda arr, rows: arr.set(ids, rows),
-            _multi_row_chunks,
             write_empty_chunks=False,
         )
 
@@ -1341,6 +1320,27 @@ class ZarrPersistentStore(
 
         return report
 
+    def _keeping_lock(
+        self, progress: Callable[[int, int], None] | None
+    ) -> Callable[[int, int], None] | None:
+        """`progress`, refreshing the store lock every few seconds as well when the lock
+        is a link lock (which other writers break as stale after ``stale_after``
+        seconds without a refresh), for work that holds the lock long."""
+        lock = self.store_lock
+        if not isinstance(lock, StoreLock) or lock.protocol != "link":
+            return progress
+        last = time.monotonic()
+
+        def report(done: int, total: int) -> None:
+            nonlocal last
+            if time.monotonic() - last > LOCK_REFRESH_S:
+                lock.refresh()
+                last = time.monotonic()
+            if progress is not None:
+                progress(done, total)
+
+        return report
+
     def _rechunk(self, arr_path: str, chunk_size: int | None, backup: bool, status: bool) -> Any:
         if self.has_pending:
             raise UnsupportedStoreOperationError("Commit (save) pending changes before rechunking.")
@@ -1363,17 +1363,24 @@ class ZarrPersistentStore(
         # as the engine does, an existing backup (the array as it was before the first
         # rechunk) is kept, and no new backup is made:
         backup_dir = f"{array_dir}.bak"
-        if local:
-            # finish or roll back a rechunk a crash interrupted (restoring an earlier
-            # backup it had moved aside) before deciding whether a backup exists:
-            _core.recover_rechunk(array_dir)
-        keep_old_backup = backup and bool(self.fs.isdir(backup_dir))
         progress = self._progress(status, f"Rechunking {name}")
         if local:
-            report = _core.rechunk_object_array(
-                array_dir, chunk_size, backup=backup and not keep_old_backup, progress=progress
-            )
+            # under the store lock: writers wait (up to the lock's timeout) rather than
+            # write rows into the array while it is copied and swapped
+            with self._locked():
+                # finish or roll back a rechunk a crash interrupted (restoring an
+                # earlier backup it had moved aside) before deciding whether a backup
+                # exists:
+                _core.recover_rechunk(array_dir)
+                keep_old_backup = backup and bool(self.fs.isdir(backup_dir))
+                report = _core.rechunk_object_array(
+                    array_dir,
+                    chunk_size,
+                    backup=backup and not keep_old_backup,
+                    progress=self._keeping_lock(progress),
+                )
         else:
+            keep_old_backup = backup and bool(self.fs.isdir(backup_dir))
             report = self._rechunk_over_fsspec(
                 arr_path, chunk_size, backup and not keep_old_backup, progress
             )
@@ -1509,15 +1516,6 @@ class ZarrPersistentStore(
 
 #: The decoder that :func:`wfstore._core.decode_runs` does the work of.
 _ZARR_EAR_DECODE = ZarrStoreEAR.decode.__func__  # type: ignore[attr-defined]
-
-
-def _always(arr: _core.ObjectArray) -> bool:
-    return True
-
-
-def _multi_row_chunks(arr: _core.ObjectArray) -> bool:
-    """Whether a row write is a read-modify-write of a chunk that other rows share."""
-    return arr.chunk_size != 1
 
 
 def _check_next_ids(path: str, arr: _core.ObjectArray, ids: Sequence[int]) -> None:
