@@ -294,6 +294,7 @@ def test_core_timestamps_equal_pythons_across_zone_changes(
                 a, b = getattr(f, when), getattr(s, when)
                 assert (a, a.utcoffset(), a.tzname()) == (b, b.utcoffset(), b.tzname())
                 assert a.replace(tzinfo=None) == b.replace(tzinfo=None)  # same wall time
+                assert (a.microsecond, a.fold) == (b.microsecond, b.fold)
     finally:
         monkeypatch.undo()
         time.tzset()

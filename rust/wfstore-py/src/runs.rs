@@ -13,7 +13,7 @@ use crate::decode::{decode_row, Fail, Reader, Res};
 use crate::errors::IntoPyResult;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 use rmp::Marker;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -84,6 +84,14 @@ impl<'py> Ctx<'py> {
         let key = (f[0], f[1], f[2], f[3], f[4] / 15);
         if let Some((offset, tz)) = self.zones.borrow().get(&key) {
             let (y, mo, d, h, mi, se) = ts::shift(f, *offset);
+            if let Some(state) = datetime_state(y, mo, d, h, mi, se, f[6]) {
+                // `datetime(state, tzinfo)`: the constructor's pickle form (10 bytes,
+                // stable since Python 3.0: old pickles must load), which skips
+                // making seven ints and parsing arguments
+                return self
+                    .datetime
+                    .call1((PyBytes::new(self.py, &state), tz.bind(self.py)));
+            }
             return self
                 .datetime
                 .call1((y, mo, d, h, mi, se, f[6], tz.bind(self.py)));
@@ -123,6 +131,31 @@ impl<'py> Ctx<'py> {
         }
         Ok(d)
     }
+}
+
+/// The 10-byte pickled state of a naive datetime (`datetime.__reduce__`'s first
+/// argument): year (2 bytes, big-endian), month, day, hour, minute, second,
+/// microsecond (3 bytes, big-endian); fold 0. None for values the constructor's
+/// ordinary form should check and report.
+#[allow(clippy::too_many_arguments)]
+fn datetime_state(y: i64, mo: u32, d: u32, h: u32, mi: u32, s: u32, us: u32) -> Option<[u8; 10]> {
+    // the constructor trusts this form's fields: only real dates may take it
+    if !(1..=9999).contains(&y) || !ts::valid(&[y as u32, mo, d, h, mi, s, us]) {
+        return None;
+    }
+    let y = y as u16;
+    Some([
+        (y >> 8) as u8,
+        (y & 0xff) as u8,
+        mo as u8,
+        d as u8,
+        h as u8,
+        mi as u8,
+        s as u8,
+        (us >> 16) as u8,
+        ((us >> 8) & 0xff) as u8,
+        (us & 0xff) as u8,
+    ])
 }
 
 /// The next value of a row, as a Python object.
