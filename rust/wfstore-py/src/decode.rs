@@ -34,6 +34,12 @@ fn short() -> Fail {
     Fail::Data("value runs past the end of its bytes".into())
 }
 
+/// A msgpack integer: unsigned markers, or signed ones (whatever the value's sign).
+enum Int {
+    U(u64),
+    I(i64),
+}
+
 /// A cursor over one msgpack value's bytes.
 pub struct Reader<'a> {
     data: &'a [u8],
@@ -94,26 +100,30 @@ impl<'a> Reader<'a> {
         Ok(Some(self.take(n)?))
     }
 
-    /// An unsigned integer whose marker is `m` (None if `m` is not a non-negative
-    /// integer's).
+    /// The integer whose marker is `m`, or None if `m` is not an integer's.
+    fn int(&mut self, m: Marker) -> Res<Option<Int>> {
+        Ok(Some(match m {
+            Marker::FixPos(n) => Int::U(u64::from(n)),
+            Marker::FixNeg(n) => Int::I(i64::from(n)),
+            Marker::U8 => Int::U(self.be(1)?),
+            Marker::U16 => Int::U(self.be(2)?),
+            Marker::U32 => Int::U(self.be(4)?),
+            Marker::U64 => Int::U(self.be(8)?),
+            Marker::I8 => Int::I(self.signed(1)?),
+            Marker::I16 => Int::I(self.signed(2)?),
+            Marker::I32 => Int::I(self.signed(4)?),
+            Marker::I64 => Int::I(self.signed(8)?),
+            _ => return Ok(None),
+        }))
+    }
+
+    /// A non-negative integer whose marker is `m` (None if `m` is not an integer's
+    /// or the integer is negative).
     pub fn uint(&mut self, m: Marker) -> Res<Option<u64>> {
-        Ok(match m {
-            Marker::FixPos(n) => Some(u64::from(n)),
-            Marker::U8 => Some(self.be(1)?),
-            Marker::U16 => Some(self.be(2)?),
-            Marker::U32 => Some(self.be(4)?),
-            Marker::U64 => Some(self.be(8)?),
-            Marker::I8 | Marker::I16 | Marker::I32 | Marker::I64 => {
-                let n = match m {
-                    Marker::I8 => 1,
-                    Marker::I16 => 2,
-                    Marker::I32 => 4,
-                    _ => 8,
-                };
-                let v = self.signed(n)?;
-                u64::try_from(v).ok()
-            }
-            _ => None,
+        Ok(match self.int(m)? {
+            Some(Int::U(u)) => Some(u),
+            Some(Int::I(i)) => u64::try_from(i).ok(),
+            None => None,
         })
     }
 
@@ -146,26 +156,20 @@ impl<'a> Reader<'a> {
             Marker::Null => py.None().into_bound(py),
             Marker::True => PyBool::new(py, true).to_owned().into_any(),
             Marker::False => PyBool::new(py, false).to_owned().into_any(),
-            Marker::FixPos(n) => PyInt::new(py, n).into_any(),
-            Marker::FixNeg(n) => PyInt::new(py, n).into_any(),
-            Marker::U8 | Marker::U16 | Marker::U32 | Marker::U64 => {
-                let n = match m {
-                    Marker::U8 => 1,
-                    Marker::U16 => 2,
-                    Marker::U32 => 4,
-                    _ => 8,
-                };
-                PyInt::new(py, self.be(n)?).into_any()
-            }
-            Marker::I8 | Marker::I16 | Marker::I32 | Marker::I64 => {
-                let n = match m {
-                    Marker::I8 => 1,
-                    Marker::I16 => 2,
-                    Marker::I32 => 4,
-                    _ => 8,
-                };
-                PyInt::new(py, self.signed(n)?).into_any()
-            }
+            Marker::FixPos(_)
+            | Marker::FixNeg(_)
+            | Marker::U8
+            | Marker::U16
+            | Marker::U32
+            | Marker::U64
+            | Marker::I8
+            | Marker::I16
+            | Marker::I32
+            | Marker::I64 => match self.int(m)? {
+                Some(Int::U(u)) => PyInt::new(py, u).into_any(),
+                Some(Int::I(v)) => PyInt::new(py, v).into_any(),
+                None => return Err(short()), // not reached: `m` is an integer's marker
+            },
             Marker::F32 => {
                 let bits = self.be(4)? as u32;
                 PyFloat::new(py, f64::from(f32::from_bits(bits))).into_any()
