@@ -286,21 +286,43 @@ class FsspecKeyValueStore:
 
     def set(self, key: str, value: bytes) -> None:
         """Write `key` (atomically where the file system allows)."""
+        self._write(key, value, self.write_mode)
+
+    def set_temp(self, key: str, value: bytes) -> None:
+        """Write `key`, a commit's temporary key that no reader looks at until it is
+        renamed into place (:meth:`rename`): straight to the key, with no atomic write
+        of its own."""
+        self._write(key, value, "direct")
+
+    def _write(self, key: str, value: bytes, mode: str) -> None:
         path = self._path(key)
         parent = _parent(path)
         try:
             with self._lock:
                 try:
                     # a folder known to exist saves the round trips of `makedirs`.
-                    _put(self.fs, path, value, self.write_mode, parent not in self._dirs)
+                    _put(self.fs, path, value, mode, parent not in self._dirs)
                 except FileNotFoundError:
                     if parent not in self._dirs:
                         raise
                     self._dirs.discard(parent)  # removed meanwhile: make it again
-                    _put(self.fs, path, value, self.write_mode, True)
+                    _put(self.fs, path, value, mode, True)
                 self._dirs.add(parent)
         except Exception as exc:
             raise _io_error("write", _url(self.fs, path), exc) from exc
+
+    def rename(self, from_key: str, to_key: str) -> None:
+        """Move `from_key` to `to_key`, replacing it (``fs.mv``: an atomic rename on
+        file systems of the ``"rename"`` write mode, e.g. SFTP's POSIX rename; a copy
+        and a delete on object stores). With it, the core journals commits of several
+        keys, so that a crash or a lost connection in the middle of one is finished
+        when the store is next opened."""
+        src, dst = self._path(from_key), self._path(to_key)
+        try:
+            with self._lock:
+                self.fs.mv(src, dst)
+        except Exception as exc:
+            raise _io_error("rename", _url(self.fs, dst), exc) from exc
 
     def delete(self, key: str) -> None:
         """Delete `key`; a missing key is not an error."""

@@ -382,7 +382,16 @@ class ZarrPersistentStore(
             # finish any commit or rechunk that a crashed writer left half-applied
             _core.recover_journals(self.path)
             self._recover_rechunks()
-        return core_store(self.fs, self.path)
+            return core_store(self.fs, self.path)
+        store = core_store(self.fs, self.path)
+        # over other file systems commits of several keys are journaled too (where
+        # keys can be renamed): finish those a crash or a lost connection cut short
+        finished = store.recover_journals()
+        if finished:
+            self.logger.warning(
+                f"finished {finished} interrupted commit(s) in {store.location!r}"
+            )
+        return store
 
     def _recover_rechunks(self) -> None:
         """Finish an interrupted rechunk of ``runs``/``base`` if a crash left the array

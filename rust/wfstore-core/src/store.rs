@@ -25,6 +25,24 @@ pub trait Store: Send + Sync {
     fn as_txn(&self) -> Option<&crate::txn::TxnStore> {
         None
     }
+    /// Whether [`Store::rename`] is supported (then commits of several keys through a
+    /// [`crate::txn::TxnStore`] are journaled, see [`crate::txn`]).
+    fn can_rename(&self) -> bool {
+        false
+    }
+    /// Write a key that no reader looks at yet (a commit's temporary value, renamed
+    /// into place later): it need not be written atomically. Default: [`Store::set`].
+    fn set_temp(&self, key: &str, value: &[u8]) -> Result<()> {
+        self.set(key, value)
+    }
+    /// Move key `from` to key `to`, replacing `to` (atomically where the store can);
+    /// only called when [`Store::can_rename`] is true.
+    fn rename(&self, from: &str, to: &str) -> Result<()> {
+        Err(Error::InvalidArgument(format!(
+            "store {} cannot rename keys ({from} -> {to})",
+            self.location()
+        )))
+    }
 }
 
 /// A store backed by a folder of the local file system.

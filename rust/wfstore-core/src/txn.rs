@@ -24,8 +24,14 @@
 //! A crash during step 3 leaves a journal behind; [`recover_journals`] (called when a
 //! store is opened for writing) finishes its renames, so the commit is either wholly
 //! absent (crash before step 2 completed) or wholly present.
+//!
+//! Any other store that can rename keys ([`Store::can_rename`], e.g. an fsspec file
+//! system through the Python bindings) gets the same protocol through its own calls
+//! (`TxnStore::commit_renaming`); its journals also hold the writer's host and the
+//! time, since a process on another host cannot be checked, and are finished by
+//! [`TxnStore::recover_journals`]. Stores that cannot rename apply a commit key by key.
 
-use crate::atomic::{write_atomic, write_temp_sibling, TMP_PREFIX};
+use crate::atomic::{tmp_sibling, write_atomic, write_temp_sibling, TMP_PREFIX};
 use crate::error::{Error, Result};
 use crate::store::{LocalStore, Store};
 use rayon::prelude::*;
@@ -168,10 +174,11 @@ impl TxnStore {
         let report = CommitReport {
             written: ops.iter().filter(|(_, v)| v.is_some()).count(),
             deleted: ops.iter().filter(|(_, v)| v.is_none()).count(),
-            journaled: self.local.is_some() && ops.len() > 1,
+            journaled: (self.local.is_some() || self.inner.can_rename()) && ops.len() > 1,
         };
         match &self.local {
             Some(local) => self.commit_local(local, ops)?,
+            None if ops.len() > 1 && self.inner.can_rename() => self.commit_renaming(ops)?,
             None => {
                 for (key, v) in &ops {
                     match v {
@@ -264,6 +271,184 @@ impl TxnStore {
         std::fs::remove_file(&journal).map_err(|e| Error::io(&journal, e))?;
         Ok(())
     }
+}
+
+impl TxnStore {
+    /// Apply `ops` (metadata keys last) to a store that is not a local folder but can
+    /// rename keys, with the local protocol done through the store's own calls: new
+    /// values under temporary keys beside their keys, a journal at the root (holding
+    /// this host and the time, as other hosts cannot check the process), the renames
+    /// and deletes in order, the journal removed. [`TxnStore::recover_journals`]
+    /// finishes what a crash or a lost connection left.
+    fn commit_renaming(&self, ops: Vec<(String, Option<Arc<Vec<u8>>>)>) -> Result<()> {
+        let inner = &self.inner;
+        let mut steps: Vec<(String, Option<String>)> = Vec::with_capacity(ops.len());
+        let drop_temps = |steps: &[(String, Option<String>)]| {
+            for (_, tmp) in steps {
+                if let Some(tmp) = tmp {
+                    let _ = inner.delete(tmp);
+                }
+            }
+        };
+        // 1. new values under temporary keys
+        for (key, v) in &ops {
+            let tmp = match v {
+                Some(bytes) => {
+                    let tmp = tmp_sibling(Path::new(key)).to_string_lossy().into_owned();
+                    if let Err(e) = inner.set_temp(&tmp, bytes) {
+                        let _ = inner.delete(&tmp);
+                        drop_temps(&steps);
+                        return Err(e);
+                    }
+                    Some(tmp)
+                }
+                None => None,
+            };
+            steps.push((key.clone(), tmp));
+        }
+        // 2. the journal
+        let journal = format!(
+            "{JOURNAL_PREFIX}{}.{}",
+            std::process::id(),
+            JOURNAL_COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let ops_json: Vec<serde_json::Value> = steps
+            .iter()
+            .map(|(key, tmp)| match tmp {
+                Some(tmp) => serde_json::json!(["rename", tmp, key]),
+                None => serde_json::json!(["delete", key]),
+            })
+            .collect();
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
+        let text = serde_json::json!({
+            "pid": std::process::id(),
+            "host": this_host(),
+            "time": now,
+            "ops": ops_json,
+        })
+        .to_string();
+        if let Err(e) = inner.set(&journal, text.as_bytes()) {
+            drop_temps(&steps);
+            return Err(e);
+        }
+        // 3. renames and deletes, in order (metadata keys last)
+        for (key, tmp) in &steps {
+            match tmp {
+                Some(tmp) => inner.rename(tmp, key)?,
+                None => inner.delete(key)?,
+            }
+        }
+        // 4. done
+        inner.delete(&journal)
+    }
+
+    /// Finish the commits that crashed writers (or lost connections) left half-applied
+    /// in this store: on a local folder as [`recover_journals`] does; on a store that
+    /// renames keys, every journal at its root written by a process of this host that
+    /// is gone, or older than [`JOURNAL_STALE_AFTER`] by the time it holds, has its
+    /// remaining renames and deletes done and is removed. Returns the number finished.
+    pub fn recover_journals(&self) -> Result<usize> {
+        if let Some(local) = &self.local {
+            return recover_journals(local.root());
+        }
+        let inner = &self.inner;
+        if inner.read_only() || !inner.can_rename() {
+            return Ok(0);
+        }
+        let bad = |name: &str, reason: String| Error::Metadata {
+            path: inner.location(),
+            key: name.to_string(),
+            reason,
+        };
+        let mut done = 0;
+        for name in inner.list_dir("")? {
+            if !name.starts_with(JOURNAL_PREFIX) || name.starts_with(TMP_PREFIX) {
+                continue;
+            }
+            let Some(bytes) = inner.get(&name)? else {
+                continue; // finished meanwhile by its writer
+            };
+            let doc: serde_json::Value = serde_json::from_slice(&bytes)
+                .map_err(|e| bad(&name, format!("unreadable commit journal: {e}")))?;
+            if !journal_abandoned(&doc) {
+                continue;
+            }
+            let ops = doc["ops"].as_array().cloned().unwrap_or_default();
+            for op in ops {
+                let parts: Vec<&str> = op
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+                    .unwrap_or_default();
+                match parts.as_slice() {
+                    ["rename", tmp, key] => {
+                        check_journal_key(&inner.location(), tmp)?;
+                        check_journal_key(&inner.location(), key)?;
+                        if inner.get(tmp)?.is_some() {
+                            inner.rename(tmp, key)?;
+                        }
+                    }
+                    ["delete", key] => {
+                        check_journal_key(&inner.location(), key)?;
+                        inner.delete(key)?;
+                    }
+                    _ => return Err(bad(&name, format!("unknown journal step {op}"))),
+                }
+            }
+            inner.delete(&name)?;
+            done += 1;
+        }
+        Ok(done)
+    }
+}
+
+/// This machine's host name, where the system tells it (Linux), for journals that
+/// other hosts read.
+fn this_host() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+}
+
+/// Whether a journal written by [`TxnStore::commit_renaming`] is abandoned: its writer
+/// was a process of this host that is gone, or it is older than
+/// [`JOURNAL_STALE_AFTER`]. A journal without a time (a local folder's, seen through
+/// another file system) is left to the local recovery.
+fn journal_abandoned(doc: &serde_json::Value) -> bool {
+    let Some(time) = doc["time"].as_f64() else {
+        return false;
+    };
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    if now - time > JOURNAL_STALE_AFTER.as_secs_f64() {
+        return true;
+    }
+    let same_host =
+        doc["host"].as_str().is_some() && doc["host"].as_str() == this_host().as_deref();
+    match doc["pid"].as_u64().and_then(|p| u32::try_from(p).ok()) {
+        Some(pid) if same_host => pid != std::process::id() && !pid_alive(pid),
+        _ => false,
+    }
+}
+
+/// A journal's key must stay inside the store.
+fn check_journal_key(location: &str, key: &str) -> Result<()> {
+    if key.is_empty()
+        || key.starts_with('/')
+        || key
+            .split('/')
+            .any(|c| c.is_empty() || c == "." || c == "..")
+    {
+        return Err(Error::InvalidArgument(format!(
+            "commit journal in {location} names a key outside the store: {key:?}"
+        )));
+    }
+    Ok(())
 }
 
 enum Step {
@@ -518,6 +703,87 @@ mod tests {
 
     fn txn(root: &Path) -> Arc<TxnStore> {
         Arc::new(TxnStore::local(LocalStore::new(root), false))
+    }
+
+    /// An in-memory store that renames keys, whose `fail_rename`-th rename fails.
+    #[derive(Default)]
+    struct MemStore {
+        keys: Mutex<std::collections::BTreeMap<String, Vec<u8>>>,
+        renames: AtomicU64,
+        fail_rename: u64,
+    }
+
+    impl Store for MemStore {
+        fn location(&self) -> String {
+            "mem".into()
+        }
+        fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+            Ok(self.keys.lock().unwrap().get(key).cloned())
+        }
+        fn set(&self, key: &str, value: &[u8]) -> Result<()> {
+            self.keys.lock().unwrap().insert(key.into(), value.to_vec());
+            Ok(())
+        }
+        fn delete(&self, key: &str) -> Result<()> {
+            self.keys.lock().unwrap().remove(key);
+            Ok(())
+        }
+        fn list_dir(&self, prefix: &str) -> Result<Vec<String>> {
+            assert_eq!(prefix, "");
+            let keys = self.keys.lock().unwrap();
+            Ok(keys.keys().filter(|k| !k.contains('/')).cloned().collect())
+        }
+        fn can_rename(&self) -> bool {
+            true
+        }
+        fn rename(&self, from: &str, to: &str) -> Result<()> {
+            if self.renames.fetch_add(1, Ordering::SeqCst) + 1 == self.fail_rename {
+                return Err(Error::io("mem", std::io::Error::other("connection lost")));
+            }
+            let mut keys = self.keys.lock().unwrap();
+            let v = keys
+                .remove(from)
+                .ok_or_else(|| Error::InvalidArgument(from.into()))?;
+            keys.insert(to.into(), v);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn renaming_stores_journal_commits_and_recover_them() {
+        let mem = Arc::new(MemStore {
+            fail_rename: 2,
+            ..Default::default()
+        });
+        mem.set("a/.zarray", b"old").unwrap();
+        mem.set("a/0", b"old").unwrap();
+        let s = TxnStore::new(mem.clone());
+        s.begin().unwrap();
+        s.set("a/.zarray", b"new").unwrap();
+        s.set("a/0", b"new").unwrap();
+        s.set("a/1", b"new").unwrap();
+        assert!(s.commit().is_err()); // the second rename fails
+        let journal = {
+            let keys = mem.keys.lock().unwrap();
+            // chunks first: a/0 moved, a/1 and the metadata not yet
+            assert_eq!(keys["a/0"], b"new");
+            assert_eq!(keys["a/.zarray"], b"old");
+            keys.keys()
+                .find(|k| k.starts_with(JOURNAL_PREFIX))
+                .cloned()
+                .unwrap()
+        };
+        // this process's own young journal: a writer that may still be at work
+        assert_eq!(s.recover_journals().unwrap(), 0);
+        let mut doc: serde_json::Value =
+            serde_json::from_slice(&mem.get(&journal).unwrap().unwrap()).unwrap();
+        doc["time"] = serde_json::json!(0.0);
+        mem.set(&journal, doc.to_string().as_bytes()).unwrap();
+        assert_eq!(s.recover_journals().unwrap(), 1);
+        let keys = mem.keys.lock().unwrap();
+        let names: Vec<&str> = keys.keys().map(|k| k.as_str()).collect();
+        assert_eq!(names, ["a/.zarray", "a/0", "a/1"]); // no journal, no temporaries
+        assert!(keys.values().all(|v| v == b"new"));
     }
 
     #[test]

@@ -52,6 +52,14 @@ impl PyStore {
 
 #[pymethods]
 impl PyStore {
+    /// Finish commits that a crash or a lost connection left half-applied (their
+    /// journals); returns how many were finished. Local folders and stores over file
+    /// systems that rename keys; others have no journals.
+    fn recover_journals(&self, py: Python<'_>) -> PyResult<usize> {
+        let txn = self.txn()?;
+        py.allow_threads(|| txn.recover_journals()).py()
+    }
+
     /// A store over the local folder `root` (created on first write).
     #[staticmethod]
     #[pyo3(signature = (root, fsync = false))]
@@ -104,7 +112,8 @@ impl PyStore {
     /// `location`, `read_only`), such as the fsspec adapters of `wfstore.fsspec_store`.
     #[staticmethod]
     fn from_python(obj: &Bound<'_, PyAny>) -> PyResult<Self> {
-        // transactional: a commit is staged, then applied key by key (metadata last)
+        // transactional: a commit is staged, then applied through a journal when the
+        // object can rename keys, else key by key (metadata last)
         Ok(PyStore {
             inner: Arc::new(TxnStore::new(Arc::new(crate::pystore::PythonStore::new(
                 obj,

@@ -4,7 +4,9 @@
 //!
 //! The object provides `get(key) -> bytes | None`, `set(key, value)`, `delete(key)`,
 //! `list_dir(prefix) -> list[str]` and the attributes `location` (str) and
-//! `read_only` (bool). Calls are made with the GIL taken from whichever thread needs
+//! `read_only` (bool); optionally `rename(from_key, to_key)` (replacing `to_key`: then
+//! commits of several keys are journaled, see `wfstore_core::txn`) and
+//! `set_temp(key, value)` (a write no reader sees yet, which need not be atomic). Calls are made with the GIL taken from whichever thread needs
 //! them (core threads run without it); an exception raised by the object is carried
 //! through the core unchanged and re-raised to the caller as it was raised.
 
@@ -18,6 +20,10 @@ pub struct PythonStore {
     obj: Py<PyAny>,
     location: String,
     read_only: bool,
+    /// whether the object has `rename(from, to)` (then commits are journaled)
+    can_rename: bool,
+    /// whether the object has `set_temp(key, value)` (a write readers never see)
+    has_set_temp: bool,
 }
 
 impl PythonStore {
@@ -40,6 +46,8 @@ impl PythonStore {
             obj: obj.clone().unbind(),
             location,
             read_only,
+            can_rename: obj.hasattr("rename")?,
+            has_set_temp: obj.hasattr("set_temp")?,
         })
     }
 
@@ -114,6 +122,39 @@ impl Store for PythonStore {
 
     fn read_only(&self) -> bool {
         self.read_only
+    }
+
+    fn can_rename(&self) -> bool {
+        self.can_rename && !self.read_only
+    }
+
+    fn rename(&self, from: &str, to: &str) -> Result<()> {
+        if self.read_only {
+            return Err(self.read_only_error());
+        }
+        Python::with_gil(|py| {
+            self.obj
+                .bind(py)
+                .call_method1("rename", (from, to))
+                .map(|_| ())
+                .map_err(|e| self.error(to, e))
+        })
+    }
+
+    fn set_temp(&self, key: &str, value: &[u8]) -> Result<()> {
+        if !self.has_set_temp {
+            return self.set(key, value);
+        }
+        if self.read_only {
+            return Err(self.read_only_error());
+        }
+        Python::with_gil(|py| {
+            self.obj
+                .bind(py)
+                .call_method1("set_temp", (key, PyBytes::new(py, value)))
+                .map(|_| ())
+                .map_err(|e| self.error(key, e))
+        })
     }
 
     fn list_dir(&self, prefix: &str) -> Result<Vec<String>> {
