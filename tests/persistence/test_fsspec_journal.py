@@ -21,6 +21,7 @@ from fsspec.implementations.dirfs import DirFileSystem
 from fsspec.implementations.local import LocalFileSystem
 from store_dump import empty_workflow_kwargs
 from wfstore import _core
+from wfstore.errors import StoreIOError
 from wfstore.fsspec_store import FsspecKeyValueStore
 from wfstore.persistence import ZarrPersistentStore
 
@@ -211,3 +212,25 @@ def test_workflow_store_finishes_an_interrupted_commit_when_opened(
     assert [p.data for p in params] == [{"x": 1}, {"x": 2}]
     assert [p.source for p in params] == [{"type": "a"}, {"type": "b"}]
     assert not [n for n in files(fs, root) if JOURNAL_PREFIX in n or ".wfstore-tmp-" in n]
+
+
+def test_a_folder_that_cannot_be_listed_still_opens(
+    fs_root: tuple[Any, str], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Looking for interrupted commits needs a listing of the store's root: where the
+    file system cannot list it (read-only web servers), the store opens for reading
+    with a warning instead of failing."""
+    fs, root = fs_root
+    ZarrPersistentStore.write_empty_workflow(None, **empty_workflow_kwargs(root, fs))
+    ZarrPersistentStore(None, None, root, fs).add_set_parameter(7, {"type": "a"})
+    real = FsspecKeyValueStore.list_dir
+
+    def no_root_listing(self: FsspecKeyValueStore, prefix: str = "") -> list[str]:
+        if prefix == "":
+            raise StoreIOError(5, "listing not supported", self.location)
+        return real(self, prefix)
+
+    monkeypatch.setattr(FsspecKeyValueStore, "list_dir", no_root_listing)
+    with caplog.at_level("WARNING"):
+        assert ZarrPersistentStore(None, None, root, fs).get_parameters([0])[0].data == 7
+    assert "cannot look for interrupted commits" in caplog.text

@@ -126,6 +126,8 @@ NUMERIC_COMPRESSOR: dict[str, Any] = {
 #: dtype kinds stored as numeric arrays: bool, signed/unsigned int, float, complex.
 _NUMERIC_KINDS = frozenset("biufc")
 #: Names the core's rechunk uses beside an array folder (the same on every file system).
+#: Name prefix of commit journals at a store's root (the core's ``JOURNAL_PREFIX``).
+JOURNAL_PREFIX = ".wfstore-journal."
 RECHUNK_TMP_SUFFIX = ".rechunk-tmp"
 RECHUNK_OLD_SUFFIX = ".rechunk-old"
 RECHUNK_COMPLETE_MARKER = ".wfstore-rechunk-complete"
@@ -386,6 +388,13 @@ class ZarrPersistentStore(
         store = core_store(self.fs, self.path)
         # over other file systems commits of several keys are journaled too (where
         # keys can be renamed): finish those a crash or a lost connection cut short
+        try:
+            names = store.list_dir("")
+        except StoreIOError as exc:  # e.g. a read-only file system that cannot list
+            self.logger.warning(f"cannot look for interrupted commits: {exc}")
+            return store
+        if not any(n.startswith(JOURNAL_PREFIX) for n in names):
+            return store
         finished = store.recover_journals()
         if finished:
             self.logger.warning(
