@@ -1080,7 +1080,7 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
         if bad:
             raise error(bad)
         persistent = [i for i in dict.fromkeys(ids) if i not in pending]
-        with gc_paused(len(persistent) > _GC_PAUSE_ITEMS):
+        with gc_paused(len(persistent) > _GC_PAUSE_ITEMS, keep=True):
             items: dict[int, _T] = dict(load(persistent)) if persistent else {}
         items.update((i, pending[i]) for i in ids if i in pending)
         missing = [i for i in ids if i not in items]
