@@ -376,25 +376,19 @@ impl TxnStore {
             if !journal_abandoned(&doc) {
                 continue;
             }
-            let ops = doc["ops"].as_array().cloned().unwrap_or_default();
-            for op in ops {
-                let parts: Vec<&str> = op
-                    .as_array()
-                    .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
-                    .unwrap_or_default();
-                match parts.as_slice() {
-                    ["rename", tmp, key] => {
-                        check_journal_key(&inner.location(), tmp)?;
-                        check_journal_key(&inner.location(), key)?;
-                        if inner.get(tmp)?.is_some() {
-                            inner.rename(tmp, key)?;
+            for op in journal_ops(&doc, |reason| bad(&name, reason))? {
+                match op {
+                    JournalOp::Rename(tmp, key) => {
+                        check_journal_key(&inner.location(), &tmp)?;
+                        check_journal_key(&inner.location(), &key)?;
+                        if inner.get(&tmp)?.is_some() {
+                            inner.rename(&tmp, &key)?;
                         }
                     }
-                    ["delete", key] => {
-                        check_journal_key(&inner.location(), key)?;
-                        inner.delete(key)?;
+                    JournalOp::Delete(key) => {
+                        check_journal_key(&inner.location(), &key)?;
+                        inner.delete(&key)?;
                     }
-                    _ => return Err(bad(&name, format!("unknown journal step {op}"))),
                 }
             }
             inner.delete(&name)?;
@@ -449,6 +443,30 @@ fn check_journal_key(location: &str, key: &str) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// A step of a commit journal (keys or paths relative to the store's root).
+enum JournalOp {
+    Rename(String, String),
+    Delete(String),
+}
+
+/// The steps of journal document `doc`, all checked before any is done; `bad` makes
+/// the error for a step that is not one.
+fn journal_ops(doc: &serde_json::Value, bad: impl Fn(String) -> Error) -> Result<Vec<JournalOp>> {
+    let mut out = Vec::new();
+    for op in doc["ops"].as_array().map(Vec::as_slice).unwrap_or_default() {
+        let parts: Vec<&str> = op
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+            .unwrap_or_default();
+        out.push(match parts.as_slice() {
+            ["rename", from, to] => JournalOp::Rename(from.to_string(), to.to_string()),
+            ["delete", key] => JournalOp::Delete(key.to_string()),
+            _ => return Err(bad(format!("unknown journal step {op}"))),
+        });
+    }
+    Ok(out)
 }
 
 enum Step {
@@ -543,33 +561,26 @@ pub fn recover_journals(root: &Path) -> Result<usize> {
             key: name.clone(),
             reason: format!("unreadable commit journal: {e}"),
         })?;
-        let ops = doc["ops"].as_array().cloned().unwrap_or_default();
-        for op in ops {
-            let parts: Vec<&str> = op
-                .as_array()
-                .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
-                .unwrap_or_default();
-            match parts.as_slice() {
-                ["rename", tmp, dst] => {
-                    let (tmp, dst) = (safe_join(root, tmp)?, safe_join(root, dst)?);
+        let bad = |reason: String| Error::Metadata {
+            path: root.display().to_string(),
+            key: name.clone(),
+            reason,
+        };
+        for op in journal_ops(&doc, bad)? {
+            match op {
+                JournalOp::Rename(tmp, dst) => {
+                    let (tmp, dst) = (safe_join(root, &tmp)?, safe_join(root, &dst)?);
                     if tmp.exists() {
                         std::fs::rename(&tmp, &dst).map_err(|e| Error::io(&dst, e))?;
                     }
                 }
-                ["delete", p] => {
-                    let p = safe_join(root, p)?;
+                JournalOp::Delete(p) => {
+                    let p = safe_join(root, &p)?;
                     match std::fs::remove_file(&p) {
                         Ok(()) => {}
                         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                         Err(e) => return Err(Error::io(&p, e)),
                     }
-                }
-                _ => {
-                    return Err(Error::Metadata {
-                        path: root.display().to_string(),
-                        key: name.clone(),
-                        reason: format!("unknown journal step {op}"),
-                    })
                 }
             }
         }
