@@ -558,11 +558,11 @@ impl ObjectArray {
             let valid = len.saturating_sub(c * cs).min(cs) as usize;
             let full = covered[..valid].iter().all(|b| *b);
             // A few rows of a stored chunk: splice them in, leaving the other rows'
-            // bytes as they are (a chunk of only fill values may need deleting: no).
-            if !full
-                && rows.len() * 4 < cs as usize
-                && (self.write_empty_chunks || rows.iter().any(|(_, v)| *v != self.fill))
-            {
+            // bytes as they are. Rows that are all fill values may leave a chunk of only
+            // fill values, which is deleted rather than written without
+            // `write_empty_chunks`: they are spliced only when they change nothing.
+            let all_fill = rows.iter().all(|(_, v)| *v == self.fill);
+            if !full && rows.len() * 4 < cs as usize {
                 if let Some((data, spans)) = self.msgpack_chunk_spans(c)? {
                     let mut new_rows = BTreeMap::new();
                     for (off, v) in &rows {
@@ -571,7 +571,12 @@ impl ObjectArray {
                             .map_err(|e| Error::Encode(e.to_string()))?;
                         new_rows.insert(*off, buf);
                     }
-                    return self.splice_items(c, &data, &spans, &new_rows, &comp);
+                    if unchanged(&data, &spans, &new_rows) {
+                        return Ok(());
+                    }
+                    if self.write_empty_chunks || !all_fill {
+                        return self.splice_items(c, &data, &spans, &new_rows, &comp);
+                    }
                 }
             }
             let mut items = if full {
@@ -685,6 +690,9 @@ impl ObjectArray {
         new_rows: &BTreeMap<usize, Vec<u8>>,
         comp: &Compressor,
     ) -> Result<()> {
+        if unchanged(data, spans, new_rows) {
+            return Ok(());
+        }
         let mut out = Vec::with_capacity(data.len() + 64);
         let mut at = 0;
         for (off, bytes) in new_rows {
@@ -800,6 +808,18 @@ impl ObjectArray {
     }
 }
 
+/// Whether replacing the items at the offsets of `new_rows` by those encoded bytes
+/// leaves chunk `data` (items at `spans`) as it is: such a write is skipped, so an
+/// update that changes nothing (an appended row equal to what the padded last chunk
+/// holds, a field set to its value) costs no file write.
+fn unchanged(data: &[u8], spans: &[Range<usize>], new_rows: &BTreeMap<usize, Vec<u8>>) -> bool {
+    new_rows.iter().all(|(off, bytes)| {
+        spans
+            .get(*off)
+            .is_some_and(|sp| data[sp.clone()] == bytes[..])
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -816,6 +836,82 @@ mod tests {
     fn vals(r: std::ops::Range<i64>) -> Vec<Value> {
         r.map(|i| Value::Map(vec![(Value::from("i"), Value::from(i))]))
             .collect()
+    }
+
+    /// A store recording the keys written to it.
+    struct Counting {
+        inner: LocalStore,
+        sets: std::sync::Mutex<Vec<String>>,
+    }
+
+    impl Store for Counting {
+        fn location(&self) -> String {
+            self.inner.location()
+        }
+        fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+            self.inner.get(key)
+        }
+        fn set(&self, key: &str, value: &[u8]) -> Result<()> {
+            self.sets.lock().unwrap().push(key.to_string());
+            self.inner.set(key, value)
+        }
+        fn delete(&self, key: &str) -> Result<()> {
+            self.inner.delete(key)
+        }
+        fn list_dir(&self, prefix: &str) -> Result<Vec<String>> {
+            self.inner.list_dir(prefix)
+        }
+    }
+
+    #[test]
+    fn updates_that_change_nothing_write_nothing() {
+        let d = tempfile::tempdir().unwrap();
+        let c = Arc::new(Counting {
+            inner: LocalStore::new(d.path()),
+            sets: Default::default(),
+        });
+        let s: Arc<dyn Store> = c.clone();
+        for write_empty_chunks in [true, false] {
+            let path = format!("p{write_empty_chunks}");
+            let opts = ObjectArrayOptions {
+                chunk_size: Some(10),
+                fill_value: Value::from(0),
+                write_empty_chunks,
+                ..Default::default()
+            };
+            let a = ObjectArray::create(s.clone(), &path, 0, &opts).unwrap();
+            a.append(vec![Value::from("a"), Value::from("b")]).unwrap();
+            let written = |c: &Counting| std::mem::take(&mut *c.sets.lock().unwrap());
+            written(&c);
+            // an appended row equal to the fill value the padded chunk holds: only the
+            // metadata (the new length) is written
+            a.append(vec![Value::from(0)]).unwrap();
+            assert_eq!(written(&c), vec![format!("{path}/.zarray")]);
+            // a row set to its value, a field patched to its value: nothing written
+            a.set(&[1], vec![Value::from("b")]).unwrap();
+            assert_eq!(written(&c), Vec::<String>::new());
+            a.set(
+                &[0],
+                vec![Value::Array(vec![Value::from(1), Value::from("x")])],
+            )
+            .unwrap();
+            written(&c);
+            a.patch(&[0], vec![vec![(1, Value::from("x"))]]).unwrap();
+            assert_eq!(written(&c), Vec::<String>::new());
+            // a real change is written, and read back
+            a.patch(&[0], vec![vec![(1, Value::from("y"))]]).unwrap();
+            a.set(&[2], vec![Value::from("c")]).unwrap();
+            assert_eq!(written(&c), vec![format!("{path}/0"), format!("{path}/0")]);
+            let b = ObjectArray::open(s.clone(), &path, write_empty_chunks).unwrap();
+            assert_eq!(
+                b.get_all().unwrap(),
+                vec![
+                    Value::Array(vec![Value::from(1), Value::from("y")]),
+                    Value::from("b"),
+                    Value::from("c")
+                ]
+            );
+        }
     }
 
     #[test]

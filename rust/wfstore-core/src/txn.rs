@@ -76,6 +76,10 @@ pub struct CommitReport {
     pub journaled: bool,
 }
 
+/// A local commit writes its files from several threads when it has at least this
+/// many (see [`crate::par::map_ref_min`]).
+const PARALLEL_WRITES_MIN: usize = 8;
+
 /// A store whose writes can be grouped into all-or-nothing commits.
 pub struct TxnStore {
     inner: Arc<dyn Store>,
@@ -206,9 +210,10 @@ impl TxnStore {
                 None => local.delete(key),
             };
         }
-        // 1. new values to temporary siblings, in parallel
+        // 1. new values to temporary siblings, in parallel when there are many (a
+        //    job's commit of a few small files is faster without the thread hand-off)
         let written: Vec<Result<Option<(PathBuf, PathBuf)>>> =
-            crate::par::map_ref(&ops, |(key, v)| match v {
+            crate::par::map_ref_min(&ops, PARALLEL_WRITES_MIN, |(key, v)| match v {
                 None => Ok(None),
                 Some(bytes) => {
                     let dst = local.key_path(key);
