@@ -343,3 +343,61 @@ def test_appends_and_reads_in_batches_keep_every_row(
     assert [r.action_idx for r in got] == list(range(11))
     assert [r.data_idx for r in got] == [{f"inputs.p{i}": params[i]} for i in range(11)]
     assert [p.data for p in fresh.get_parameters(params)] == [{"v": i} for i in range(11)]
+
+
+@pytest.mark.parametrize("cls", STORES)
+def test_param_is_set_answers_as_get_parameters(tmp_path: Path, cls: type) -> None:
+    """`set_parameter_value` refuses a set parameter by asking `_is_param_set`, which
+    the Zarr store answers from the base row alone: it must agree with
+    ``get_parameters(...)[i].is_set`` for unset, set, file, pending and cached
+    parameters."""
+    store = _new(cls, tmp_path / "wk")
+    src = {"type": "local_input"}
+    unset = store.add_unset_parameter(src)
+    value = store.add_set_parameter({"a": [1, 2]}, src)
+    none = store.add_set_parameter(None, src)
+    (tmp_path / "f.txt").write_text("x")
+    file = store.add_file(False, True, src, tmp_path / "f.txt")
+    pending_unset = store.add_unset_parameter(src, save=False)
+    pending_set = store.add_set_parameter(3, src, save=False)
+    ids = [unset, value, none, file, pending_unset, pending_set]
+    for fresh in (False, True):
+        s = cls(None, None, tmp_path / "wk") if fresh else store
+        for i in ids:
+            if fresh and i in (pending_unset, pending_set):
+                continue
+            assert s._is_param_set(i) is s.get_parameters([i])[0].is_set, i
+    assert [store._is_param_set(i) for i in (unset, value, none, file)] == [False, True, True, True]
+    store.get_parameters([unset])  # cached: answered from the cache
+    assert store._is_param_set(unset) is False
+    from wfstore.errors import ParameterAlreadySetError
+
+    with pytest.raises(ParameterAlreadySetError):
+        store.set_parameter_value(value, 1)
+    store.set_parameter_value(unset, 5)
+    assert cls(None, None, tmp_path / "wk").get_parameters([unset])[0].data == 5
+
+
+@pytest.mark.parametrize("cls", STORES)
+def test_param_ids_added_by_another_store_are_accepted(tmp_path: Path, cls: type) -> None:
+    """Parameter IDs are checked against the count seen last and the store is read
+    again only for an ID beyond it: a parameter another process added meanwhile can be
+    set, and an ID beyond the store's count is still refused, naming it."""
+    from wfstore.errors import MissingParameterData
+
+    path = tmp_path / "wk"
+    a = _new(cls, path)
+    p0 = a.add_unset_parameter({"type": "x"})
+    a.set_parameter_value(p0, 0)  # a has seen one parameter
+    b = cls(None, None, path)
+    p1 = b.add_unset_parameter({"type": "x"})
+    a.set_parameter_value(p1, 1)
+    a.update_param_source({p1: {"type": "y"}})
+    with pytest.raises(MissingParameterData, match=str(p1 + 1)):
+        a.set_parameter_value(p1 + 1, 2)
+    with pytest.raises(MissingParameterData):
+        a.update_param_source({p1 + 5: {"type": "y"}})
+    with pytest.raises(MissingParameterData):
+        a.set_parameter_value(-1, 2)
+    got = cls(None, None, path).get_parameters([p0, p1])
+    assert [p.data for p in got] == [0, 1] and got[1].source["type"] == "y"

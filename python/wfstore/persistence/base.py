@@ -557,17 +557,42 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
     def _get_num_total_EARs(self) -> int:
         return self._num_total("EARs", self._get_num_persistent_EARs, self._pending.add_EARs)
 
-    def _check_EAR_ids(self, ids: Iterable[Any]) -> None:
-        """:meth:`_check_ids` for run IDs, reading the store's run count only when an
-        ID is not below the count seen last (rows are never removed, so a count seen
-        once is a lower bound: the hot per-run updates then read nothing for it)."""
+    def _check_seen_ids(
+        self,
+        kind: str,
+        ids: Iterable[Any],
+        total: Callable[[], int],
+        pending: Sized,
+        error: type[MissingStoreItemError],
+    ) -> None:
+        """:meth:`_check_ids` for IDs of `kind`, reading the store's count (`total()`)
+        only when an ID is not below the count seen last (items of these kinds are
+        never removed, so a count seen once is a lower bound: the hot per-item updates
+        then read nothing for it)."""
         ids = list(ids)
-        known = self._persistent_counts.get("EARs_seen", 0) + len(self._pending.add_EARs)
+        seen = f"{kind}_seen"
+        known = self._persistent_counts.get(seen, 0) + len(pending)
         if all(type(i) is int and 0 <= i < known for i in ids):
             return
-        total = self._get_num_total_EARs()
-        self._persistent_counts["EARs_seen"] = total - len(self._pending.add_EARs)
-        self._check_ids(ids, total, MissingStoreEARError)
+        n = total()
+        self._persistent_counts[seen] = n - len(pending)
+        self._check_ids(ids, n, error)
+
+    def _check_EAR_ids(self, ids: Iterable[Any]) -> None:
+        """:meth:`_check_seen_ids` for run IDs."""
+        self._check_seen_ids(
+            "EARs", ids, self._get_num_total_EARs, self._pending.add_EARs, MissingStoreEARError
+        )
+
+    def _check_param_ids(self, ids: Iterable[Any]) -> None:
+        """:meth:`_check_seen_ids` for parameter IDs."""
+        self._check_seen_ids(
+            "parameters",
+            ids,
+            self._get_num_total_parameters,
+            self._pending.add_parameters,
+            MissingParameterData,
+        )
 
     def _get_num_total_parameters(self) -> int:
         return self._num_total(
@@ -908,9 +933,9 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
     ) -> None:
         """Set the value of a parameter."""
         self.logger.debug(f"Setting store parameter ID {param_id} ({type(value)!r}).")
-        self._check_ids([param_id], self._get_num_total_parameters(), MissingParameterData)
+        self._check_param_ids([param_id])
         pending = self._pending.set_parameters.get(param_id)
-        if pending is not None or self.get_parameters([param_id])[0].is_set:
+        if pending is not None or self._is_param_set(param_id):
             # refused now, not at commit, so the store is left as it was
             raise ParameterAlreadySetError(param_id)
         if not is_file:
@@ -918,11 +943,25 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
         self._pending.set_parameters[param_id] = (value, is_file)
         self._maybe_save(save)
 
+    def _is_param_set(self, param_id: int) -> bool:
+        """Whether parameter `param_id` (an existing ID) has a value, not counting
+        pending :meth:`set_parameter_value` calls: exactly
+        ``get_parameters([param_id])[0].is_set``."""
+        pending = self._pending.add_parameters.get(param_id)
+        if pending is not None:
+            return pending.is_set
+        return self._persistent_param_is_set(param_id)
+
+    def _persistent_param_is_set(self, param_id: int) -> bool:
+        """Whether committed parameter `param_id` has a value; stores may answer it
+        without decoding the value or reading its source."""
+        return self.get_parameters([param_id])[0].is_set
+
     def update_param_source(
         self, param_sources: Mapping[int, ParamSource], save: bool = True
     ) -> None:
         """Update (merge into) the sources of parameters."""
-        self._check_ids(param_sources, self._get_num_total_parameters(), MissingParameterData)
+        self._check_param_ids(param_sources)
         self._pending.update_param_sources.update(param_sources)
         self._maybe_save(save)
 

@@ -879,6 +879,15 @@ class ZarrPersistentStore(
 
         return read
 
+    def _persistent_param_is_set(self, param_id: int) -> bool:
+        # the parameter base row alone tells it (a set value or file is a dict, an
+        # unset one is PARAM_DATA_NOT_SET): no decoding, no source row
+        cached, _ = self._get_cached_persistent_parameters([param_id])
+        if param_id in cached:
+            return cached[param_id].is_set
+        row = self._rows(self._array(PARAM_BASE_ARR), [param_id], MissingParameterData)
+        return isinstance(row[param_id], dict)
+
     def _get_persistent_parameters(
         self, id_lst: Iterable[int], *, dataset_copy: bool = False, **kwargs: Any
     ) -> dict[int, ZarrStoreParameter]:
