@@ -63,6 +63,11 @@ COMMIT_ORDER: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("loop_parents", ("update_loop_parents",)),
 )
 
+#: `COMMIT_ORDER` with each step's method name.
+_COMMIT_METHODS: tuple[tuple[str, tuple[str, ...]], ...] = tuple(
+    (f"commit_{step}", attrs) for step, attrs in COMMIT_ORDER
+)
+
 #: Every pending attribute, with a factory for its empty value.
 _EMPTY: dict[str, Any] = {
     "add_tasks": dict,
@@ -151,26 +156,9 @@ class PendingChanges(Generic[AnySTask, AnySElement, AnySElementIter, AnySEAR, An
                 return True
         return False
 
-    def _any_of(self, attrs: tuple[str, ...]) -> bool:
-        d = self.__dict__
-        for a in attrs:
-            if d[a]:
-                return True
-        return False
-
     def where_pending(self) -> list[str]:
         """Names of the pending attributes that hold changes."""
         return [name for name in _EMPTY if getattr(self, name)]
-
-    def _snapshot(self) -> dict[str, Any]:
-        # commit steps replace (never mutate in place) the containers they consume, so
-        # a copy of each non-empty top-level container is enough to restore the state:
-        snap = {}
-        for name in _EMPTY:
-            value = getattr(self, name)
-            if value:
-                snap[name] = copy.copy(value)
-        return snap
 
     def _restore(self, snap: Mapping[str, Any]) -> None:
         for name, factory in _EMPTY.items():
@@ -178,31 +166,42 @@ class PendingChanges(Generic[AnySTask, AnySElement, AnySElementIter, AnySEAR, An
 
     def required_resources(self) -> list[str]:
         """The store resources that committing the current changes needs."""
+        d = self.__dict__
+        return self._resources_for({name for name in _EMPTY if d[name]})
+
+    def _resources_for(self, pending: set[str]) -> list[str]:
         res_map = self.store._commit_resources
         out: dict[str, None] = {}
         for step, attrs in COMMIT_ORDER:
-            if self._any_of(attrs):
+            if not pending.isdisjoint(attrs):
                 out.update(dict.fromkeys(res_map.get(step, ())))
         return list(out)
 
     def commit_all(self) -> None:
         """Write all pending changes to the store, in :data:`COMMIT_ORDER`."""
         store = self.store
-        if not self:
+        d = self.__dict__
+        # the pending attributes, looked at once (a job's commit has one or two)
+        pending = [name for name in _EMPTY if d[name]]
+        if not pending:
             store.logger.debug("commit: no pending changes.")
             return
         if store.logger.isEnabledFor(logging.DEBUG):
-            store.logger.debug(f"commit: committing {self.where_pending()!r}.")
-        snap = self._snapshot()
+            store.logger.debug(f"commit: committing {pending!r}.")
+        # commit steps replace (never mutate in place) the containers they consume, so
+        # a copy of each non-empty top-level container is enough to restore the state
+        snap = {name: copy.copy(d[name]) for name in pending}
         try:
             with gc_paused(), store._commit_transaction(), contextlib.ExitStack() as stack:
-                for res in self.required_resources():
+                for res in self._resources_for(set(pending)):
                     stack.enter_context(store.using_resource(res, "update"))
-                for step, attrs in COMMIT_ORDER:
+                for method, attrs in _COMMIT_METHODS:
                     # a step with nothing pending (checked when its turn comes, as
                     # earlier steps may hand changes on) has nothing to do:
-                    if self._any_of(attrs):
-                        getattr(self, f"commit_{step}")()
+                    for a in attrs:
+                        if d[a]:
+                            getattr(self, method)()
+                            break
         except BaseException:
             self._restore(snap)
             store._reset_cache()
