@@ -572,6 +572,25 @@ def test_get_accepts_numpy_indices(arr10: ObjectArray) -> None:
     assert arr10.get(np.array([], dtype=np.int64)) == []
 
 
+@pytest.mark.parametrize(
+    "idx",
+    [
+        [9, 0, 9, 4],
+        (9, 0, 9, 4),
+        [np.int64(9), 0, np.uint8(9), 4],
+        np.array([9, 0, 9, 4]),
+    ],
+    ids=["list", "tuple", "numpy-ints", "array"],
+)
+def test_indices_of_every_sequence_kind(arr10: ObjectArray, idx: Any) -> None:
+    """Lists and tuples take a fast path (no numpy); the other sequences give the
+    same rows, and bad indices the same errors."""
+    assert arr10.get(idx) == [{"row": i} for i in (9, 0, 9, 4)]
+    for bad in ([1, -1], (1, "2"), [1.5]):
+        with pytest.raises((TypeError, OverflowError, IndexError)):
+            arr10.get(bad)
+
+
 def test_numeric_create_rejects_non_array(store: Store) -> None:
     with pytest.raises(TypeError, match="list"):
         NumericArray.create(store, "n", [1, 2, 3])  # type: ignore[arg-type]
