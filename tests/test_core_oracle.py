@@ -259,6 +259,38 @@ def test_object_written_by_zarr_read_by_wfstore(
     assert arr.verify() == []
 
 
+@pytest.mark.parametrize("dtype", ["<i8", ">i8", "<i4", "<u8", "<f8"])
+def test_vlen_array_rows_read_as_zarr_reads_them(tmp_path: Path, dtype: str) -> None:
+    """`vlen-array` rows (a task's element IDs) come back as zarr-python returns
+    them: numpy arrays of the codec's dtype, writable, equal values (64-bit integers
+    take a path from bytes; the largest unsigned ones do not fit it)."""
+    big = [2**64 - 1, 2**63] if dtype == "<u8" else [2**31 - 1] if dtype == "<i4" else []
+    limits = [-(2**63), 2**63 - 1] if dtype.endswith("i8") else []
+    rows = [[], [0, 1, 2], [5] * 700, big + limits + [7], [3]]
+    z = zarr.open_array(
+        str(tmp_path / "t"),
+        mode="w",
+        shape=(len(rows) + 2,),
+        chunks=(3,),
+        dtype=object,
+        object_codec=numcodecs.VLenArray(dtype),
+        fill_value=None,
+    )
+    for i, r in enumerate(rows):
+        z[i] = np.array(r, dtype=dtype)
+    arr = ObjectArray.open(Store.local(tmp_path), "t")
+    want = z[: len(rows)]
+    for got in (arr.get(list(range(len(rows)))), arr.get_range(0, len(rows))):
+        assert len(got) == len(want)
+        for g, w in zip(got, want):
+            assert isinstance(g, np.ndarray) and g.dtype == w.dtype == np.dtype(dtype)
+            assert g.tolist() == w.tolist()
+            assert g.flags.writeable
+    # a row never written reads as zarr reads it
+    (absent,) = arr.get([len(rows)])
+    assert type(absent) is type(z[len(rows)]) and np.array_equal(absent, z[len(rows)])
+
+
 def test_object_written_by_zarr_whole_and_tuples(tmp_path: Path) -> None:
     vals = SAMPLE_VALUES * 2
     z = zarr_object_array(tmp_path / "a", len(vals), 4, numcodecs.Blosc())

@@ -209,7 +209,7 @@ class ZarrStoreTask(StoreTask[dict]):
             id_=task_dat["id_"],
             index=task_dat["index"],
             is_pending=False,
-            element_IDs=[int(i) for i in task_dat["element_IDs"]],
+            element_IDs=list(map(int, task_dat["element_IDs"])),
         )
 
 
