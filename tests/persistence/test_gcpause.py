@@ -86,6 +86,12 @@ def test_commits_and_bulk_reads_run_paused(tmp_path: Path, monkeypatch: pytest.M
     assert [p.data for p in fresh.get_parameters(range(1500))] == list(range(1500))
     assert fresh.get_parameters([3])[0].data == 3
     assert loads == [False, True] and gc.isenabled()
+    # reads from 100 items on are bulk reads (1,000 is a task's runs, not a job's)
+    loads.clear()
+    other = ZarrPersistentStore(None, None, path)
+    other.get_parameters(range(1000, 1100))
+    other.get_parameters(range(1100, 1199))
+    assert loads == [False, True] and gc.isenabled()
 
 
 def _generation_of(obj: object) -> int | None:
