@@ -57,6 +57,21 @@ impl PythonStore {
         Error::io(PathBuf::from(path), std::io::Error::other(err))
     }
 
+    /// Call the writing method `method(key, value)` of the Python store (refused on a
+    /// read-only store).
+    fn write(&self, method: &str, key: &str, value: &[u8]) -> Result<()> {
+        if self.read_only {
+            return Err(self.read_only_error());
+        }
+        Python::with_gil(|py| {
+            self.obj
+                .bind(py)
+                .call_method1(method, (key, PyBytes::new(py, value)))
+                .map(|_| ())
+                .map_err(|e| self.error(key, e))
+        })
+    }
+
     fn read_only_error(&self) -> Error {
         Error::ReadOnly {
             path: self.location.clone(),
@@ -95,16 +110,7 @@ impl Store for PythonStore {
     }
 
     fn set(&self, key: &str, value: &[u8]) -> Result<()> {
-        if self.read_only {
-            return Err(self.read_only_error());
-        }
-        Python::with_gil(|py| {
-            self.obj
-                .bind(py)
-                .call_method1("set", (key, PyBytes::new(py, value)))
-                .map(|_| ())
-                .map_err(|e| self.error(key, e))
-        })
+        self.write("set", key, value)
     }
 
     fn delete(&self, key: &str) -> Result<()> {
@@ -145,16 +151,7 @@ impl Store for PythonStore {
         if !self.has_set_temp {
             return self.set(key, value);
         }
-        if self.read_only {
-            return Err(self.read_only_error());
-        }
-        Python::with_gil(|py| {
-            self.obj
-                .bind(py)
-                .call_method1("set_temp", (key, PyBytes::new(py, value)))
-                .map(|_| ())
-                .map_err(|e| self.error(key, e))
-        })
+        self.write("set_temp", key, value)
     }
 
     fn list_dir(&self, prefix: &str) -> Result<Vec<String>> {
