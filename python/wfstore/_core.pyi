@@ -182,3 +182,7 @@ def decode_runs(
     ts_fmt: str,
     decode_ts: Callable[[Any, str], Any],
 ) -> list[Any]: ...
+
+def gc_untrack(*objs: Any) -> Any:
+    """Stop the cyclic collector from traversing objects that cannot be in a cycle
+    (the store's pending records); returns the first one."""

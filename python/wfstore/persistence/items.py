@@ -880,34 +880,39 @@ class StoreParameter:
         """Raise :class:`~wfstore.errors.ParameterEncodeError` (naming the parameter
         ID and offending type) if `value` cannot be stored; nothing is written."""
 
-        def walk(obj: Any, path: DataPath, seen: set[int]) -> None:
-            if len(path) > cls._MAX_DEPTH:
-                raise ParameterEncodeError(param_id, type(obj), cls._store_kind, path)
-            if cls._is_special(obj):
-                return
-            if isinstance(obj, enum.Enum):
-                walk(obj.value, path, seen)
-                return
-            if isinstance(obj, PRIMITIVES):
-                if not cls._primitive_ok(obj):
-                    raise ParameterEncodeError(param_id, type(obj), cls._store_kind, path)
-                return
-            if id(obj) in seen:
-                raise ParameterEncodeError(param_id, type(obj), cls._store_kind, path)
-            if isinstance(obj, dict):
-                for k, v in obj.items():
-                    if isinstance(k, PRIMITIVES) and not cls._primitive_ok(k):
-                        raise ParameterEncodeError(param_id, type(k), cls._store_kind, path)
-                    walk(v, [*path, k], seen | {id(obj)})
-            elif isinstance(obj, (list, tuple, set, frozenset)):
-                for i, v in enumerate(obj):
-                    walk(v, [*path, i], seen | {id(obj)})
-            elif _has_to_dict(obj):
-                walk(obj.to_dict(), path, seen | {id(obj)})
-            elif _numpy_scalar(obj) is None:
-                raise ParameterEncodeError(param_id, type(obj), cls._store_kind, path)
+        cls._check_value(param_id, value, [], set())
 
-        walk(value, [], set())
+    @classmethod
+    def _check_value(
+        cls, param_id: int | None, obj: Any, path: DataPath, seen: set[int]
+    ) -> None:
+        # A method, not a closure: a recursive closure is a reference cycle (function,
+        # cell), left for the cyclic collector on every parameter added.
+        if len(path) > cls._MAX_DEPTH:
+            raise ParameterEncodeError(param_id, type(obj), cls._store_kind, path)
+        if cls._is_special(obj):
+            return
+        if isinstance(obj, enum.Enum):
+            cls._check_value(param_id, obj.value, path, seen)
+            return
+        if isinstance(obj, PRIMITIVES):
+            if not cls._primitive_ok(obj):
+                raise ParameterEncodeError(param_id, type(obj), cls._store_kind, path)
+            return
+        if id(obj) in seen:
+            raise ParameterEncodeError(param_id, type(obj), cls._store_kind, path)
+        if isinstance(obj, dict):
+            for k, v in obj.items():
+                if isinstance(k, PRIMITIVES) and not cls._primitive_ok(k):
+                    raise ParameterEncodeError(param_id, type(k), cls._store_kind, path)
+                cls._check_value(param_id, v, [*path, k], seen | {id(obj)})
+        elif isinstance(obj, (list, tuple, set, frozenset)):
+            for i, v in enumerate(obj):
+                cls._check_value(param_id, v, [*path, i], seen | {id(obj)})
+        elif _has_to_dict(obj):
+            cls._check_value(param_id, obj.to_dict(), path, seen | {id(obj)})
+        elif _numpy_scalar(obj) is None:
+            raise ParameterEncodeError(param_id, type(obj), cls._store_kind, path)
 
     # --- decoding -------------------------------------------------------------------
 
