@@ -186,3 +186,12 @@ def decode_runs(
 def gc_untrack(*objs: Any) -> Any:
     """Stop the cyclic collector from traversing objects that cannot be in a cycle
     (the store's pending records); returns the first one."""
+
+def json_spans(
+    data: bytes, itemised: Sequence[str]
+) -> (
+    list[tuple[str, int, int, int, list[str] | None, list[int] | None]] | None
+):
+    """Byte spans of a compact ASCII JSON object's members (key, start, value start,
+    end) and of the items of the `itemised` members (a flat list of start/end pairs,
+    with the keys for an object value); None if `data` is not such an object."""

@@ -370,3 +370,76 @@ def test_interleaved_writers_lose_nothing(
         assert {p.id_: p.data for p in params if p.is_set} == values
         assert {p.id_ for p in params if not p.is_set} == set(unset)
         assert {p.id_: p.source for p in params} == sources
+
+
+@pytest.fixture
+def encodes(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """How many values and whole documents the JSON resources encode from now on."""
+    from wfstore.persistence import resources
+
+    counts = {"values": 0, "documents": 0}
+    enc, whole = resources._ENC, JSONFileStoreResource._encode_whole
+
+    def count_enc(obj: Any) -> str:
+        counts["values"] += 1
+        return enc(obj)
+
+    def count_whole(self: JSONFileStoreResource, data: Any) -> bytes:
+        counts["documents"] += 1
+        return whole(self, data)
+
+    monkeypatch.setattr(resources, "_ENC", count_enc)
+    monkeypatch.setattr(JSONFileStoreResource, "_encode_whole", count_whole)
+    return counts
+
+
+def test_a_first_commit_encodes_only_what_it_changed(
+    tmp_path: Path, encodes: dict[str, int]
+) -> None:
+    """A store object that reads the files and commits once (a job recording a run's
+    start) takes the unchanged entries' encodings from the files' bytes."""
+    store = _new(tmp_path / "wk")
+    runs = _populate(store, 40)
+    encodes.update(values=0, documents=0)
+    job = JSONPersistentStore(None, None, store.path)
+    job.set_EAR_start(runs[7])
+    assert encodes["documents"] == 0
+    assert encodes["values"] < 10, encodes  # the run, not the 40 runs and 40 parameters
+    p = job.add_unset_parameter({"type": "EAR_output"})
+    job.set_parameter_value(p, {"x": [1, 2]})
+    assert encodes["documents"] == 0
+    # (`verify_encoding` is on in the tests: each payload was also checked against a
+    # full encoding of its document)
+    fresh = JSONPersistentStore(None, None, store.path)
+    got = fresh.get_EARs(runs)
+    assert got[7].start_time is not None
+    assert [r.start_time for i, r in enumerate(got) if i != 7] == [None] * 39
+    assert fresh.get_parameters([p])[0].data == {"x": [1, 2]}
+    assert fresh.get_parameters([0])[0].data == {"v": 0}
+
+
+@pytest.mark.parametrize(
+    "rewrite",
+    [
+        lambda doc: json.dumps(doc, indent=2),  # as the engine writes it
+        lambda doc: json.dumps({**doc, "name": "wk-\u00e9"}, ensure_ascii=False),
+    ],
+    ids=["indented", "non-ascii"],
+)
+def test_files_in_another_form_are_encoded_whole_on_first_commit(
+    tmp_path: Path, encodes: dict[str, int], rewrite: Any
+) -> None:
+    store = _new(tmp_path / "wk")
+    runs = _populate(store, 5)
+    meta = tmp_path / "wk" / "metadata.json"
+    meta.write_text(rewrite(json.loads(meta.read_bytes())), encoding="utf-8")
+    encodes.update(values=0, documents=0)
+    job = JSONPersistentStore(None, None, store.path)
+    job.set_EAR_start(runs[2])
+    assert encodes["documents"] == 1
+    raw = meta.read_bytes()
+    assert raw == json.dumps(json.loads(raw), separators=(",", ":")).encode()
+    fresh = JSONPersistentStore(None, None, store.path)
+    assert [r.start_time is not None for r in fresh.get_EARs(runs)] == [
+        False, False, True, False, False
+    ]

@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 
 from fsspec import AbstractFileSystem
 
+from .._core import json_spans
 from ..errors import StoreError, StoreIOError, StoreResourceError
 from ..fsspec_store import io_lock, is_local_fs, write_bytes
 
@@ -232,6 +233,13 @@ class _Plain:
     def __init__(self, key: str, value: Any) -> None:
         self.text = f"{_ENC(key)}:{_ENC(value)}"
 
+    @classmethod
+    def of_text(cls, text: str) -> _Plain:
+        """The entry whose encoding is `text`."""
+        self = cls.__new__(cls)
+        self.text = text
+        return self
+
 
 class _Items:
     """The encoding of one top-level entry whose value is a list or a string-keyed
@@ -250,6 +258,20 @@ class _Items:
                 raise _Fallback
             self.parts = {k: f"{_ENC(k)}:{_ENC(v)}" for k, v in value.items()}
         self._text: str | None = None
+
+    @classmethod
+    def of_parts(
+        cls, head: str, parts: list[str] | dict[str, str], text: str | None = None
+    ) -> _Items:
+        """The entry whose head is `head` (``"key":``) and whose items' encodings are
+        `parts` (for an object value: ``"item key":<value>`` by item key); `text`, if
+        given, is what joining them gives."""
+        self = cls.__new__(cls)
+        self.head = head
+        self.is_list = isinstance(parts, list)
+        self.parts = parts
+        self._text = text
+        return self
 
     @property
     def text(self) -> str:
@@ -316,6 +338,31 @@ class _Items:
             self._text = None
 
 
+def _frags_of_bytes(raw: bytes, itemised: Iterable[str]) -> dict[str, _Plain | _Items] | None:
+    """The encoding by top-level key (and by item for the `itemised` keys) of the
+    document in `raw`, cut from `raw` itself (``_core.json_spans``: no parsing, no
+    encoding), or None unless `raw` is compact ASCII JSON of an object, as this module
+    writes it. Joined, the pieces give `raw` back."""
+    spans = json_spans(raw, list(itemised))
+    if spans is None:
+        return None
+    text = raw.decode("ascii")
+    frags: dict[str, _Plain | _Items] = {}
+    for key, start, value_start, end, item_keys, offsets in spans:
+        if offsets is None:
+            frags[key] = _Plain.of_text(text[start:end])
+            continue
+        bounds = iter(offsets)
+        pieces = [text[a:b] for a, b in zip(bounds, bounds)]
+        parts: list[str] | dict[str, str] = pieces
+        if item_keys is not None:
+            parts = dict(zip(item_keys, pieces))
+            if len(parts) != len(pieces):
+                return None  # an item key twice
+        frags[key] = _Items.of_parts(text[start:value_start], parts, text[start:end])
+    return frags
+
+
 class _Marks:
     """What the code using a resource for update said it changed."""
 
@@ -358,6 +405,9 @@ class JSONFileStoreResource(StoreResource):
     values), replaces each changed value by what parsing its encoding gives (so the
     cache holds what a reader of the file would get), and joins the pieces. An update
     use that marks nothing specific, or marks everything, encodes the whole document.
+    The first update after reading a file in this compact form takes the unchanged
+    pieces from the file's bytes (cut at the spans ``_core.json_spans`` finds), so a
+    process that opens a store and commits once encodes only what it changed.
     With :attr:`verify_encoding` every incremental encoding is checked against a full
     one (the tests do this, so a change made without its mark fails loudly).
 
@@ -565,6 +615,11 @@ class JSONFileStoreResource(StoreResource):
         `data` now holds what parsing them gives (else the cache parses them when next
         used)."""
         payload = None
+        if self._frags is None and self._raw is not None and not marks.all:
+            # `data` is the parse of `_raw` with the marked changes: the unchanged
+            # entries' encodings are in `_raw` (a process's first commit then encodes
+            # what it changed, not the whole document)
+            self._frags = _frags_of_bytes(self._raw, self.itemised)
         if self._frags is not None and not marks.all and isinstance(data, dict):
             try:
                 payload = self._encode_incremental(data, self._frags, marks)

@@ -9,7 +9,9 @@
 //! * atomic writes (temporary name + rename) of every chunk and metadata file ([`atomic`]);
 //! * all-or-nothing, crash-safe commits of many keys ([`txn`]);
 //! * streaming rechunking with optional backup and crash-safe swap ([`rechunk`]);
-//! * zip archives of whole stores, read in place, unzipped safely ([`zipio`]).
+//! * zip archives of whole stores, read in place, unzipped safely ([`zipio`]);
+//! * the byte spans of a compact JSON document's entries, for JSON stores' commits
+//!   ([`jsonspan`]).
 //!
 //! ```no_run
 //! use wfstore_core::{LocalStore, ObjectArray, ObjectArrayOptions};
@@ -28,6 +30,7 @@
 pub mod atomic;
 pub mod codec;
 pub mod error;
+pub mod jsonspan;
 pub mod meta;
 pub mod numeric;
 pub mod object;
