@@ -4,7 +4,7 @@
 #
 #   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]
 #
-# Targets: object_chunk, numeric_chunk, metadata, zip_archive (default: all).
+# Targets: object_chunk, numeric_chunk, metadata, zip_archive, json_spans (default: all).
 #
 # * With cargo-fuzz installed (`cargo install cargo-fuzz`), each target runs under
 #   libFuzzer with AddressSanitizer. libFuzzer needs nightly compiler features; on a
@@ -21,7 +21,7 @@ cd "$(dirname "$0")/.."
 SECONDS_PER_TARGET=${1:-600}
 shift || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(object_chunk numeric_chunk metadata zip_archive)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(object_chunk numeric_chunk metadata zip_archive json_spans)
 PY=${PYTHON:-python3}
 
 if [ -z "${WFSTORE_FUZZ_STABLE:-}" ] && cargo fuzz --version >/dev/null 2>&1; then

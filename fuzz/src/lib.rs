@@ -13,7 +13,9 @@
 //! * [`metadata`]: `.zarray` and `.zattrs` documents, parsed and opened as object and
 //!   numeric arrays, a few rows read;
 //! * [`zip_archive`]: a zip archive opened as a `ZipStore` (every key read) and unzipped
-//!   into a fresh folder, checking nothing is written outside it.
+//!   into a fresh folder, checking nothing is written outside it;
+//! * [`json_spans`]: a JSON store document cut into the spans of its members and items
+//!   (`jsonspan::compact_spans`), checking they give the document back.
 
 #![warn(missing_docs)]
 
@@ -27,7 +29,13 @@ use wfstore_core::numeric::DType;
 use wfstore_core::{Compressor, NumericArray, ObjectArray, ObjectCodec, Store, ZipStore};
 
 /// The names of the targets, in the order the stable driver runs them.
-pub const TARGETS: [&str; 4] = ["object_chunk", "numeric_chunk", "metadata", "zip_archive"];
+pub const TARGETS: [&str; 5] = [
+    "object_chunk",
+    "numeric_chunk",
+    "metadata",
+    "zip_archive",
+    "json_spans",
+];
 
 /// Run target `name` on `data`; returns whether the input decoded successfully (an
 /// "interesting" input for the stable driver), or None for an unknown target.
@@ -37,6 +45,7 @@ pub fn run(name: &str, data: &[u8]) -> Option<bool> {
         "numeric_chunk" => numeric_chunk(data),
         "metadata" => metadata(data),
         "zip_archive" => zip_archive(data),
+        "json_spans" => json_spans(data),
         _ => return None,
     })
 }
@@ -334,4 +343,63 @@ fn assert_no_links(dir: &Path) {
             assert_no_links(&e.path());
         }
     }
+}
+
+/// The top-level keys whose items the `json_spans` target asks for.
+pub const JSON_ITEMISED: [&str; 3] = ["a", "runs", "data"];
+
+/// Cut a fuzzed document into the spans of its members and items. Where spans come
+/// back, joined they must give the document back, member by member and item by item,
+/// and (without Python's `NaN`/`Infinity` and surrogate escapes, which serde_json
+/// refuses) the document must be a JSON object with those keys.
+pub fn json_spans(data: &[u8]) -> bool {
+    use wfstore_core::jsonspan::{compact_spans, ItemSpans};
+    let Some(spans) = compact_spans(data, &JSON_ITEMISED) else {
+        return false;
+    };
+    let mut joined = vec![b'{'];
+    for (i, e) in spans.iter().enumerate() {
+        assert!(e.start < e.value_start && e.value_start < e.end && e.end <= data.len());
+        if i > 0 {
+            joined.push(b',');
+        }
+        joined.extend_from_slice(&data[e.start..e.end]);
+        if let Some(items) = &e.items {
+            let (open, close, bounds): (u8, u8, Vec<(usize, usize)>) = match items {
+                ItemSpans::List(v) => (b'[', b']', v.clone()),
+                ItemSpans::Object(v) => (b'{', b'}', v.iter().map(|&(_, a, z)| (a, z)).collect()),
+            };
+            let mut entry = data[e.start..e.value_start].to_vec();
+            entry.push(open);
+            for (j, &(a, z)) in bounds.iter().enumerate() {
+                if j > 0 {
+                    entry.push(b',');
+                }
+                entry.extend_from_slice(&data[a..z]);
+            }
+            entry.push(close);
+            assert_eq!(entry, &data[e.start..e.end], "items of {:?}", e.key);
+        }
+    }
+    joined.push(b'}');
+    assert_eq!(joined, data, "members joined");
+    let has = |needle: &[u8]| data.windows(needle.len()).any(|w| w == needle);
+    let surrogate = data
+        .windows(3)
+        .any(|w| w[0] == b'u' && (w[1] == b'd' || w[1] == b'D') && w[2] >= b'8');
+    if !has(b"NaN") && !has(b"Infinity") && !surrogate {
+        let v: serde_json::Value = match serde_json::from_slice(data) {
+            Ok(v) => v,
+            Err(e) => panic!("spans of a document serde_json refuses: {e}"),
+        };
+        let obj = v
+            .as_object()
+            .expect("spans of a document that is not an object");
+        let mut keys: Vec<&str> = spans.iter().map(|e| e.key.as_str()).collect();
+        keys.sort_unstable();
+        let mut want: Vec<&str> = obj.keys().map(String::as_str).collect();
+        want.sort_unstable();
+        assert_eq!(keys, want);
+    }
+    true
 }

@@ -248,11 +248,24 @@ fn zip_seeds() -> Vec<Vec<u8>> {
     ]
 }
 
+fn json_seeds() -> Vec<Vec<u8>> {
+    [
+        r#"{"a":1,"runs":[{"x":[1,2]},null,"s\"]"],"data":{"1":{"d":true},"k\u00e9":-2.5e-3},"z":[]}"#,
+        r#"{"runs":[],"data":{},"a":[NaN,Infinity,-Infinity,-0,1E+5,0.5]}"#,
+        r#"{"name":"wk","tasks":[{"id":0,"element_IDs":[0,1]}],"runs":[{"start_time":null,"metadata":{}}]}"#,
+        r#"{}"#,
+    ]
+    .iter()
+    .map(|s| s.as_bytes().to_vec())
+    .collect()
+}
+
 fn seeds(target: &str) -> Vec<Vec<u8>> {
     match target {
         "object_chunk" => object_seeds(),
         "numeric_chunk" => numeric_seeds(),
         "metadata" => metadata_seeds(),
+        "json_spans" => json_seeds(),
         _ => zip_seeds(),
     }
 }

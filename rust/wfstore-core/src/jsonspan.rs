@@ -126,15 +126,17 @@ impl Scanner<'_> {
         loop {
             match self.next()? {
                 b'"' => return Some(()),
-                b'\\' => {
-                    let e = self.next()?;
-                    if !matches!(
-                        e,
-                        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' | b'u'
-                    ) {
-                        return None;
+                b'\\' => match self.next()? {
+                    b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => {}
+                    b'u' => {
+                        for _ in 0..4 {
+                            if !self.next()?.is_ascii_hexdigit() {
+                                return None;
+                            }
+                        }
                     }
-                }
+                    _ => return None,
+                },
                 b if !(0x20..0x80).contains(&b) => return None,
                 _ => {}
             }
@@ -164,8 +166,13 @@ impl Scanner<'_> {
             }
             s.pos > from
         };
-        if !digits(self) {
-            return None;
+        // an integer part without leading zeros (as JSON has it)
+        match self.peek() {
+            Some(b'0') => self.pos += 1,
+            Some(b'1'..=b'9') => {
+                digits(self);
+            }
+            _ => return None,
         }
         if self.peek() == Some(b'.') {
             self.pos += 1;
@@ -336,7 +343,12 @@ mod tests {
             b"{\"a\":tru}",
             b"{\"a\":1,}",
             b"{\"a\":[1,]}",
-            b"{\"a\":01x}",
+            b"{\"a\":01}", // a leading zero
+            b"{\"a\":1.}",
+            b"{\"a\":.5}",
+            b"{\"a\":1e}",
+            b"{\"a\":\"\\u12\"}", // a short \u escape
+            b"{\"a\":\"\\u12g4\"}",
             b"{\"a\":\"\\q\"}",
             b"{\"a\":1",
             b"",
