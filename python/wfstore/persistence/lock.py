@@ -329,12 +329,13 @@ class StoreLock:
         flags = os.O_RDWR | getattr(os, "O_CLOEXEC", 0)
         try:
             for _ in range(3):
+                # it exists but once per store: open it first (one call, not two)
+                with contextlib.suppress(FileNotFoundError):
+                    return os.open(path, flags)
                 try:
                     fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o644)
                 except FileExistsError:
-                    with contextlib.suppress(FileNotFoundError):
-                        return os.open(path, flags)
-                    continue  # deleted meanwhile (by hand): create it again
+                    continue  # another process made it meanwhile: open that one
                 with contextlib.suppress(OSError):
                     shared_bits = os.stat(self.root).st_mode & 0o022
                     if shared_bits:

@@ -32,14 +32,22 @@ pub fn tmp_sibling(path: &Path) -> std::path::PathBuf {
 /// flushed to disk. On failure nothing is left behind. Renaming the result over `path`
 /// is the caller's step (see [`write_atomic`] and the commits of [`crate::txn`]).
 pub fn write_temp_sibling(path: &Path, data: &[u8], fsync: bool) -> Result<PathBuf> {
-    if let Some(parent) = path.parent() {
-        if !parent.as_os_str().is_empty() && !parent.is_dir() {
-            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-        }
-    }
     let tmp = tmp_sibling(path);
+    // The folder exists but for a new array's first chunk: create the file first and
+    // the folders only if that fails (no check per write: a call to the file server on
+    // network file systems).
+    let file = match std::fs::File::create(&tmp) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => {
+                std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+                std::fs::File::create(&tmp)
+            }
+            _ => Err(e),
+        },
+        other => other,
+    };
     let res = (|| -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
+        let mut f = file?;
         f.write_all(data)?;
         if fsync {
             f.sync_all()?;
@@ -105,5 +113,16 @@ mod tests {
         assert_eq!(std::fs::read(p.join("x")).unwrap(), b"keep");
         let n = std::fs::read_dir(d.path()).unwrap().count();
         assert_eq!(n, 1);
+    }
+
+    #[test]
+    fn a_parent_that_is_a_file_is_an_error_naming_the_path() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("f"), b"keep").unwrap();
+        let p = d.path().join("f/sub/c.json");
+        let err = write_atomic(&p, b"data", false).unwrap_err();
+        assert!(err.to_string().contains("f/sub"), "{err}");
+        assert_eq!(std::fs::read(d.path().join("f")).unwrap(), b"keep");
+        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 1);
     }
 }
