@@ -80,6 +80,8 @@ PHASES: list[tuple[str, str, str]] = [
 ]
 PHASE_LABELS = {k: label for k, label, _ in PHASES}
 PHASE_KINDS = {k: kind for k, _, kind in PHASES}
+#: The phases timed as a whole (not per call), whose cost per run is compared by size.
+BULK_PHASES = [k for k, _, kind in PHASES if kind == "bulk"]
 STORE_NAMES = {"zarr": "Zarr", "json": "JSON"}
 JSON_PHASES = ["build", "sub_idx", "start", "end", "outputs", "read_runs", "read_params"]
 
@@ -692,16 +694,7 @@ def check_targets(
                     / (lo["phases"][k]["seconds"] / lo["runs"]),
                     f"{PHASE_LABELS.get(k, k)} at {n:,} runs",
                 )
-                for k in (
-                    "build",
-                    "read_runs",
-                    "read_params",
-                    "rechunk_runs",
-                    "rechunk_base",
-                    "zip",
-                    "read_zip",
-                    "unzip",
-                )
+                for k in BULK_PHASES
                 if k in hi["phases"] and k in lo["phases"]
             ]
         worst_growth, worst_where = max(growths)
@@ -755,16 +748,7 @@ def render_report(data: dict) -> str:
     sizes = sorted({r["runs"] for r in results if r["variant"].endswith("zarr")})
     if len(sizes) > 1:
         rows = []
-        for key in (
-            "build",
-            "read_runs",
-            "read_params",
-            "rechunk_runs",
-            "rechunk_base",
-            "zip",
-            "read_zip",
-            "unzip",
-        ):
+        for key in BULK_PHASES:
             row = [PHASE_LABELS[key]]
             for n in sizes:
                 cells = []
