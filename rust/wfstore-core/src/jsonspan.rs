@@ -47,14 +47,9 @@ pub const MAX_DEPTH: usize = 256;
 pub fn compact_spans(doc: &[u8], itemised: &[&str]) -> Option<Vec<EntrySpan>> {
     let wanted: HashSet<&str> = itemised.iter().copied().collect();
     let mut s = Scanner { doc, pos: 0 };
-    s.expect(b'{')?;
     let mut out = Vec::new();
     let mut seen = HashSet::new();
-    if s.peek()? == b'}' {
-        s.pos += 1;
-        return s.at_end().then_some(out);
-    }
-    loop {
+    s.seq(b'{', b'}', |s| {
         let start = s.pos;
         let key = s.key()?;
         if !seen.insert(key.clone()) {
@@ -82,12 +77,8 @@ pub fn compact_spans(doc: &[u8], itemised: &[&str]) -> Option<Vec<EntrySpan>> {
             end: s.pos,
             items,
         });
-        match s.next()? {
-            b',' => continue,
-            b'}' => break,
-            _ => return None,
-        }
-    }
+        Some(())
+    })?;
     s.at_end().then_some(out)
 }
 
@@ -192,44 +183,40 @@ impl Scanner<'_> {
         (self.pos > start).then_some(())
     }
 
+    /// `open`, items separated by `,` (each read by `item`), `close`.
+    fn seq(
+        &mut self,
+        open: u8,
+        close: u8,
+        mut item: impl FnMut(&mut Self) -> Option<()>,
+    ) -> Option<()> {
+        self.expect(open)?;
+        if self.peek()? == close {
+            self.pos += 1;
+            return Some(());
+        }
+        loop {
+            item(self)?;
+            match self.next()? {
+                b',' => continue,
+                c if c == close => return Some(()),
+                _ => return None,
+            }
+        }
+    }
+
     fn value(&mut self, depth: usize) -> Option<()> {
         if depth > MAX_DEPTH {
             return None;
         }
         match self.peek()? {
             b'"' => self.string(),
-            b'{' => {
-                self.pos += 1;
-                if self.peek()? == b'}' {
-                    self.pos += 1;
-                    return Some(());
-                }
-                loop {
-                    self.string()?;
-                    self.expect(b':')?;
-                    self.value(depth + 1)?;
-                    match self.next()? {
-                        b',' => continue,
-                        b'}' => return Some(()),
-                        _ => return None,
-                    }
-                }
-            }
-            b'[' => {
-                self.pos += 1;
-                if self.peek()? == b']' {
-                    self.pos += 1;
-                    return Some(());
-                }
-                loop {
-                    self.value(depth + 1)?;
-                    match self.next()? {
-                        b',' => continue,
-                        b']' => return Some(()),
-                        _ => return None,
-                    }
-                }
-            }
+            b'{' => self.seq(b'{', b'}', |s| {
+                s.string()?;
+                s.expect(b':')?;
+                s.value(depth + 1)
+            }),
+            b'[' => self.seq(b'[', b']', |s| s.value(depth + 1)),
             b't' => self.literal(b"true"),
             b'f' => self.literal(b"false"),
             b'n' => self.literal(b"null"),
@@ -241,43 +228,27 @@ impl Scanner<'_> {
     }
 
     fn list_items(&mut self) -> Option<Vec<(usize, usize)>> {
-        self.expect(b'[')?;
         let mut items = Vec::new();
-        if self.peek()? == b']' {
-            self.pos += 1;
-            return Some(items);
-        }
-        loop {
-            let start = self.pos;
-            self.value(1)?;
-            items.push((start, self.pos));
-            match self.next()? {
-                b',' => continue,
-                b']' => return Some(items),
-                _ => return None,
-            }
-        }
+        self.seq(b'[', b']', |s| {
+            let start = s.pos;
+            s.value(1)?;
+            items.push((start, s.pos));
+            Some(())
+        })?;
+        Some(items)
     }
 
     fn object_items(&mut self) -> Option<Vec<(String, usize, usize)>> {
-        self.expect(b'{')?;
         let mut items = Vec::new();
-        if self.peek()? == b'}' {
-            self.pos += 1;
-            return Some(items);
-        }
-        loop {
-            let start = self.pos;
-            let key = self.key()?;
-            self.expect(b':')?;
-            self.value(1)?;
-            items.push((key, start, self.pos));
-            match self.next()? {
-                b',' => continue,
-                b'}' => return Some(items),
-                _ => return None,
-            }
-        }
+        self.seq(b'{', b'}', |s| {
+            let start = s.pos;
+            let key = s.key()?;
+            s.expect(b':')?;
+            s.value(1)?;
+            items.push((key, start, s.pos));
+            Some(())
+        })?;
+        Some(items)
     }
 }
 
