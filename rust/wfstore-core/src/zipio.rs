@@ -13,11 +13,12 @@
 use crate::atomic::{tmp_sibling, TMP_PREFIX};
 use crate::error::{Error, Result};
 use crate::store::Store;
+use rayon::prelude::*;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use zip::result::ZipError;
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, DateTime, ZipArchive, ZipWriter};
@@ -43,6 +44,10 @@ const LOCAL_HEADER_LEN: usize = 30;
 
 /// Size of the copy buffer used while extracting.
 const COPY_BUFFER: usize = 64 * 1024;
+
+/// Archives with fewer files than this are extracted on the calling thread: handing a
+/// few small files to the thread pool costs more than it saves.
+const PARALLEL_FILES_MIN: usize = 8;
 
 /// Figures of a zip or unzip.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -534,7 +539,9 @@ pub fn unzip(
         ));
     }
     let file = File::open(archive).map_err(|e| Error::io(archive, e))?;
-    let mut za = ZipArchive::new(BufReader::new(file)).map_err(|e| from_zip(archive, e))?;
+    let reader = AtReader::new(Arc::new(file)).map_err(|e| Error::io(archive, e))?;
+    let mut za =
+        ZipArchive::new(BufReader::new(reader.clone())).map_err(|e| from_zip(archive, e))?;
     let plan = validate_entries(&mut za, archive)?;
 
     if let Some(parent) = dest.parent() {
@@ -544,7 +551,7 @@ pub fn unzip(
     }
     let tmp = tmp_sibling(dest);
     fs::create_dir(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    let result = extract_into(&mut za, archive, &plan, &tmp, progress).and_then(|report| {
+    let result = extract_into(&za, &reader, archive, &plan, &tmp, progress).and_then(|report| {
         if fs::symlink_metadata(dest).is_ok() {
             return Err(zip_error(
                 archive,
@@ -571,20 +578,21 @@ pub fn unzip(
     }
 }
 
-fn extract_into<R: Read + io::Seek>(
-    za: &mut ZipArchive<R>,
+/// Extract the planned entries under `root`: the folders first, in archive order, then
+/// the files, in groups in parallel when there are at least [`PARALLEL_FILES_MIN`]
+/// (creating files is mostly work in the kernel, which several threads share out).
+/// Each group reads the archive through its own clone of `reader`, the one open file
+/// whose central directory `za` holds.
+fn extract_into(
+    za: &ZipArchive<BufReader<AtReader>>,
+    reader: &AtReader,
     archive: &Path,
     plan: &[PlannedEntry],
     root: &Path,
     progress: Progress<'_>,
 ) -> Result<ZipReport> {
-    let total = plan.iter().filter(|p| !p.is_dir).count() as u64;
-    if let Some(cb) = progress {
-        cb(0, total);
-    }
-    let mut report = ZipReport::default();
-    let mut buf = vec![0u8; COPY_BUFFER];
     let mut made_dirs: HashSet<PathBuf> = HashSet::new();
+    let mut files: Vec<(&PlannedEntry, PathBuf)> = Vec::with_capacity(plan.len());
     for p in plan {
         let mut path = root.to_path_buf();
         path.extend(&p.components);
@@ -599,20 +607,57 @@ fn extract_into<R: Read + io::Seek>(
                 made_dirs.insert(parent.to_path_buf());
             }
         }
-        let mut out = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(|e| Error::io(&path, e))?;
-        let mut entry = za.by_index(p.index).map_err(|e| from_zip(archive, e))?;
-        let written = copy_counted(&mut entry, &mut out, &mut buf, archive, &path, p)?;
-        report.entries += 1;
-        report.bytes += written;
-        if let Some(cb) = progress {
-            cb(report.entries, total);
-        }
+        files.push((p, path));
     }
-    Ok(report)
+    let total = files.len() as u64;
+    if let Some(cb) = progress {
+        cb(0, total);
+    }
+    // the count and the callback under one lock, so that calls come in order
+    let done = Mutex::new(0u64);
+    let extract_group = |group: &[(&PlannedEntry, PathBuf)]| -> Result<u64> {
+        // SAFETY: `reader` reads the very file (the same open handle) whose central
+        // directory `za` parsed, so the metadata describes it.
+        let mut za = unsafe {
+            ZipArchive::unsafe_new_with_metadata(BufReader::new(reader.clone()), za.metadata())
+        };
+        let mut buf = vec![0u8; COPY_BUFFER];
+        let mut bytes = 0;
+        for (p, path) in group {
+            let mut out = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(path)
+                .map_err(|e| Error::io(path, e))?;
+            let mut entry = za.by_index(p.index).map_err(|e| from_zip(archive, e))?;
+            bytes += copy_counted(&mut entry, &mut out, &mut buf, archive, path, p)?;
+            if let Some(cb) = progress {
+                let mut n = done.lock().unwrap_or_else(|e| e.into_inner());
+                *n += 1;
+                cb(*n, total);
+            }
+        }
+        Ok(bytes)
+    };
+    let bytes: u64 = if files.len() < PARALLEL_FILES_MIN {
+        extract_group(&files)?
+    } else {
+        // several groups per thread, so that one large file does not hold up the rest
+        let per_group = files
+            .len()
+            .div_ceil(4 * rayon::current_num_threads())
+            .max(1);
+        files
+            .par_chunks(per_group)
+            .map(extract_group)
+            .collect::<Result<Vec<u64>>>()?
+            .into_iter()
+            .sum()
+    };
+    Ok(ZipReport {
+        entries: total,
+        bytes,
+    })
 }
 
 /// Copy an entry's data to `out`, refusing it as soon as it exceeds its declared size.
@@ -949,19 +994,27 @@ impl ZipStore {
     }
 }
 
-/// Fill `buf` from `file` at `offset` without moving any file position.
+/// Read into `buf` from `file` at `offset` without moving any file position (on
+/// Windows the handle's position moves; nothing here uses it).
 #[cfg(unix)]
-fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
-    std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    std::os::unix::fs::FileExt::read_at(file, buf, offset)
 }
 
-/// Fill `buf` from `file` at `offset` (the handle's position moves, but this handle is
-/// used for nothing else).
 #[cfg(windows)]
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    std::os::windows::fs::FileExt::seek_read(file, buf, offset)
+}
+
+#[cfg(not(any(unix, windows)))]
+fn read_at(_file: &File, _buf: &mut [u8], _offset: u64) -> io::Result<usize> {
+    Err(io::Error::from(io::ErrorKind::Unsupported))
+}
+
+/// Fill `buf` from `file` at `offset` with positional reads.
 fn read_exact_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> io::Result<()> {
-    use std::os::windows::fs::FileExt;
     while !buf.is_empty() {
-        match file.seek_read(buf, offset) {
+        match read_at(file, buf, offset) {
             Ok(0) => {
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
@@ -979,9 +1032,46 @@ fn read_exact_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> io::Result
     Ok(())
 }
 
-#[cfg(not(any(unix, windows)))]
-fn read_exact_at(_file: &File, _buf: &mut [u8], _offset: u64) -> io::Result<()> {
-    Err(io::Error::from(io::ErrorKind::Unsupported))
+/// A reader over a shared open file with a position of its own (positional reads), so
+/// that several threads can read one archive through one handle. Clones share the file
+/// and start at the clone's position.
+#[derive(Debug, Clone)]
+struct AtReader {
+    file: Arc<File>,
+    len: u64,
+    pos: u64,
+}
+
+impl AtReader {
+    fn new(file: Arc<File>) -> io::Result<Self> {
+        let len = file.metadata()?.len();
+        Ok(Self { file, len, pos: 0 })
+    }
+}
+
+impl Read for AtReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = read_at(&self.file, buf, self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl Seek for AtReader {
+    fn seek(&mut self, from: SeekFrom) -> io::Result<u64> {
+        let to = match from {
+            SeekFrom::Start(n) => Some(n),
+            SeekFrom::End(d) => self.len.checked_add_signed(d),
+            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+        };
+        self.pos = to.ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "seek to a negative or overflowing position",
+            )
+        })?;
+        Ok(self.pos)
+    }
 }
 
 impl Store for ZipStore {
@@ -1052,7 +1142,6 @@ impl Store for ZipStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rayon::prelude::*;
     use std::collections::BTreeMap;
     use std::io::Cursor;
 
@@ -1584,6 +1673,88 @@ mod tests {
         assert_eq!(t["meta/0"], big);
         assert_eq!(t["meta/1"], b"stored");
         assert!(leftovers(&d.path().join("sub")).is_empty());
+    }
+
+    /// Files of varied sizes (empty, small, larger than the copy buffer), stored and
+    /// deflated, in nested folders: enough for the parallel extraction.
+    fn many_files(n: usize) -> Vec<(String, Vec<u8>, CompressionMethod)> {
+        (0..n)
+            .map(|i| {
+                let len = match i % 4 {
+                    0 => 0,
+                    1 => 17,
+                    2 => 3 * COPY_BUFFER + i,
+                    _ => 1000 + i,
+                };
+                let data: Vec<u8> = (0..len).map(|j| ((i * 31 + j * 7) % 251) as u8).collect();
+                let method = if i % 3 == 0 { DE } else { ST };
+                (format!("d{}/sub{}/f{i}", i % 5, i % 2), data, method)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn many_files_extract_whole_with_ordered_progress() {
+        let n = 5 * PARALLEL_FILES_MIN + 3;
+        let files = many_files(n);
+        let mut adds: Vec<Add<'_>> = vec![Add::Dir("empty/")];
+        adds.extend(files.iter().map(|(k, v, m)| Add::File(k, v, *m)));
+        let d = tempfile::tempdir().unwrap();
+        let arc = d.path().join("a.zip");
+        fs::write(&arc, build(&adds)).unwrap();
+        let out = d.path().join("out");
+        let calls = Mutex::new(Vec::new());
+        let cb = |done: u64, total: u64| calls.lock().unwrap().push((done, total));
+        let report = unzip(&arc, &out, Some(&cb)).unwrap();
+        let want: BTreeMap<String, Vec<u8>> = files
+            .iter()
+            .map(|(k, v, _)| (k.clone(), v.clone()))
+            .collect();
+        assert_eq!(tree(&out), want);
+        assert!(out.join("empty").is_dir());
+        assert_eq!(report.entries, n as u64);
+        assert_eq!(
+            report.bytes,
+            want.values().map(|v| v.len() as u64).sum::<u64>()
+        );
+        let expected: Vec<(u64, u64)> = (0..=n as u64).map(|i| (i, n as u64)).collect();
+        assert_eq!(calls.into_inner().unwrap(), expected);
+        assert!(leftovers(d.path()).is_empty());
+    }
+
+    #[test]
+    fn a_bad_entry_among_many_leaves_nothing() {
+        let files = many_files(4 * PARALLEL_FILES_MIN);
+        let data = b"hello world ".repeat(1000);
+        let mut adds: Vec<Add<'_>> = files.iter().map(|(k, v, m)| Add::File(k, v, *m)).collect();
+        adds.insert(files.len() / 2, Add::File("lie", &data, DE));
+        let mut bytes = build(&adds);
+        patch_size(&mut bytes, "lie", 10);
+        assert_refused(&bytes, "declared");
+    }
+
+    #[test]
+    fn positional_reader_clones_keep_their_own_position() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("f");
+        fs::write(&p, b"0123456789").unwrap();
+        let mut a = AtReader::new(Arc::new(File::open(&p).unwrap())).unwrap();
+        let mut buf = [0u8; 3];
+        a.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"012");
+        let mut b = a.clone();
+        assert_eq!(b.seek(SeekFrom::End(-2)).unwrap(), 8);
+        b.read_exact(&mut buf[..2]).unwrap();
+        assert_eq!(&buf[..2], b"89");
+        assert_eq!(b.read(&mut buf).unwrap(), 0);
+        a.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"345");
+        assert_eq!(a.seek(SeekFrom::Current(-6)).unwrap(), 0);
+        assert!(a.seek(SeekFrom::Current(-1)).is_err());
+        assert!(a.seek(SeekFrom::End(-11)).is_err());
+        assert_eq!(a.seek(SeekFrom::Start(4)).unwrap(), 4);
+        a.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"456");
     }
 
     #[test]
