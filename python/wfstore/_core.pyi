@@ -61,8 +61,12 @@ class Store:
     def in_transaction(self) -> bool: ...
     def begin(self) -> None:
         """Stage writes and deletes in memory (reads see them) until commit/rollback."""
-    def commit(self) -> dict[str, Any]:
-        """Apply the staged changes all or nothing; ``{"written", "deleted", "journaled"}``."""
+    def commit(self, journal: bool = True) -> dict[str, Any]:
+        """Apply the staged changes all or nothing; ``{"written", "deleted", "journaled"}``.
+        ``journal=False``: in order without a journal (chunks, then metadata keys as
+        staged), for appends made visible by the last metadata key staged."""
+    def staged_keys(self) -> list[str]:
+        """The keys staged in the open transaction, in the order first staged."""
     def rollback(self) -> None: ...
     def recover_journals(self) -> int:
         """Finish commits a crash or lost connection left half-applied (local folders,

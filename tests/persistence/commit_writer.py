@@ -2,9 +2,12 @@
 one commit per batch, and prints ``ACK <n>`` once batch ``n`` is committed, until it
 is killed.
 
-Usage: ``python commit_writer.py STORE``. Batch ``n`` (one commit) adds a parameter
-``{"batch": n, ...}``, one element with one iteration and 3 runs, marks the runs
-started and ended, and sets the loop's iteration count (root attributes) to n + 1.
+Usage: ``python commit_writer.py STORE [params]``. Batch ``n`` (one commit) adds a
+parameter ``{"batch": n, ...}``, one element with one iteration and 3 runs, marks the
+runs started and ended, and sets the loop's iteration count (root attributes) to n + 1.
+With ``params``, parameter ``n`` is added unset with the source ``{"type": "out", "n":
+n}`` (one commit, applied without a journal), then set to ``{"n": n}`` (another), as a
+job adds and sets an output; ``ACK <n>`` follows the second.
 """
 
 from __future__ import annotations
@@ -14,9 +17,20 @@ import sys
 from wfstore.persistence import ZarrPersistentStore
 
 
-def main(path: str) -> None:
+def add_and_set_outputs(store: ZarrPersistentStore) -> None:
+    n = store._get_num_total_parameters()
+    while True:
+        p = store.add_unset_parameter({"type": "out", "n": n})
+        store.set_parameter_value(p, {"n": n})
+        print(f"ACK {n}", flush=True)
+        n += 1
+
+
+def main(path: str, mode: str = "batches") -> None:
     store = ZarrPersistentStore(None, None, path)
     store.run_dir_snapshot = lambda: None
+    if mode == "params":
+        add_and_set_outputs(store)
     n = store._get_num_total_elements()
     while True:
         with store.batch_update():
@@ -35,4 +49,4 @@ def main(path: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(*sys.argv[1:])

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import tree_digest
 from fsspec.implementations.local import LocalFileSystem
@@ -86,7 +87,8 @@ def test_failed_commit_writes_nothing_and_can_be_retried(
 def test_commit_applies_through_a_journal(tmp_path: Path) -> None:
     path = tmp_path / "wk"
     store = _store(path)
-    store.add_set_parameter({"x": 1}, {"type": "t"})
+    store.add_set_parameter({"x": 1}, {"type": "t"}, save=False)
+    store.add_element(0, 0, {}, {})
     report = store.last_commit_report
     assert report is not None and report["written"] > 1 and report["journaled"]
     p = store.add_unset_parameter({"type": "u"})
@@ -94,6 +96,60 @@ def test_commit_applies_through_a_journal(tmp_path: Path) -> None:
     # a single-row update is one atomic rename: no journal needed
     assert store.last_commit_report == {"written": 1, "deleted": 0, "journaled": False}
     assert ZarrPersistentStore(None, None, path).get_parameters([p])[0].data == 5
+
+
+def _param_arrays(path: Path) -> tuple[_core.ObjectArray, _core.ObjectArray]:
+    core = _core.Store.local(path)
+    return (
+        _core.ObjectArray.open(core, "parameters/base"),
+        _core.ObjectArray.open(core, "parameters/sources"),
+    )
+
+
+def test_parameter_appends_commit_in_order_without_a_journal(tmp_path: Path) -> None:
+    """New parameters alone are appended without a journal (their rows are invisible
+    until the base array's shape, renamed last, grows); anything else in the commit,
+    or a numpy value (arrays of its own), takes the journal."""
+    path = tmp_path / "wk"
+    store = _store(path)
+    p0 = store.add_unset_parameter({"type": "u"})
+    # the sources chunk and both shapes (the base chunk of an unset row is empty)
+    assert store.last_commit_report == {"written": 3, "deleted": 1, "journaled": False}
+    p1 = store.add_set_parameter({"x": 1}, {"type": "t"})
+    assert store.last_commit_report["journaled"] is False  # type: ignore[index]
+    store.add_set_parameter(np.arange(3), {"type": "t"})
+    assert store.last_commit_report["journaled"] is True  # type: ignore[index]
+    # a new parameter together with a value set on an existing one: rows that are
+    # visible change, so the commit is journaled
+    store.add_set_parameter(2, {"type": "t"}, save=False)
+    store.set_parameter_value(p0, 5)
+    assert store.last_commit_report["journaled"] is True  # type: ignore[index]
+    assert _no_temporaries(path) == []
+    fresh = ZarrPersistentStore(None, None, path)
+    assert [q.data for q in fresh.get_parameters([p0, p1])] == [5, {"x": 1}]
+    np.testing.assert_array_equal(fresh.get_parameters([2])[0].data, np.arange(3))
+
+
+def test_an_append_stopped_before_the_base_array_grew_is_dropped(tmp_path: Path) -> None:
+    """The state a crash between the two shape renames of an unjournaled parameter
+    append leaves: the sources array one row longer than the base array. Readers see
+    the base array's parameters; the next append trims the stray source and writes
+    its own in its place."""
+    path = tmp_path / "wk"
+    store = _store(path)
+    store.add_set_parameter({"x": 1}, {"type": "t"})
+    _, sources = _param_arrays(path)
+    sources.append([{"type": "stray"}])
+    fresh = ZarrPersistentStore(None, None, path)
+    assert fresh._get_num_total_parameters() == 1
+    assert fresh.get_parameter_sources([0]) == [{"type": "t"}]
+    p = fresh.add_unset_parameter({"type": "next"})
+    assert p == 1
+    base, sources = _param_arrays(path)
+    assert (len(base), len(sources)) == (2, 2)
+    again = ZarrPersistentStore(None, None, path)
+    assert again.get_parameter_sources([0, 1]) == [{"type": "t"}, {"type": "next"}]
+    assert again.get_parameters([1])[0].is_set is False
 
 
 CRASHES = 12
@@ -149,3 +205,46 @@ def test_writer_killed_at_random_moments(tmp_path: Path) -> None:
         "tmp" in t for t in _no_temporaries(path)
     )  # a killed writer may leave a temporary file, never a journal
     _core.recover_journals(path)
+
+
+def test_output_writer_killed_at_random_moments(tmp_path: Path) -> None:
+    """SIGKILL a writer that adds and sets parameters (the additions committed without
+    a journal): every acknowledged parameter is there and set, every parameter there
+    has its own source, the sources array is never shorter than the base array, and
+    the next writer carries on."""
+    path = tmp_path / "wk"
+    _store(path)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(HERE), env.get("PYTHONPATH", "")])
+    rng = random.Random(11)
+    acked: set[int] = set()
+    for _ in range(CRASHES // 2):
+        proc = subprocess.Popen(
+            [sys.executable, str(HERE / "commit_writer.py"), str(path), "params"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        time.sleep(0.6 + rng.random() * 0.8)
+        proc.send_signal(signal.SIGKILL)
+        out, err = proc.communicate()
+        assert proc.returncode == -signal.SIGKILL, err
+        acked.update(int(line.split()[1]) for line in out.splitlines() if line.startswith("ACK"))
+
+        base, sources = _param_arrays(path)
+        assert len(sources) >= len(base)
+        store = ZarrPersistentStore(None, None, path)
+        n = store._get_num_total_parameters()
+        assert acked <= set(range(n))
+        assert store.get_parameter_sources(range(n)) == [{"type": "out", "n": i} for i in range(n)]
+        # a parameter is set as written, or was added by a writer killed before it set
+        # it (never acknowledged)
+        for q in store.get_parameters(range(n)):
+            assert (q.is_set and q.data == {"n": q.id_}) or (not q.is_set and q.id_ not in acked)
+    assert len(acked) >= CRASHES // 2, f"only {len(acked)} outputs acknowledged"
+    store = ZarrPersistentStore(None, None, path)
+    store.add_unset_parameter({"type": "out", "n": n})
+    base, sources = _param_arrays(path)
+    assert len(base) == len(sources) == n + 1
+    assert not [t for t in _no_temporaries(path) if "journal" in t]

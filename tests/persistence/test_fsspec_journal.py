@@ -183,35 +183,78 @@ def test_journal_naming_a_key_outside_the_store_is_refused(fs_root: tuple[Any, s
     assert store.get("a/0") == b"x"
 
 
-def test_workflow_store_finishes_an_interrupted_commit_when_opened(
-    fs_root: tuple[Any, str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """End to end: a parameter added over a non-local file system (a commit of several
-    keys: rows and shapes of two arrays) whose connection drops half-way is complete
-    when the workflow store is next opened."""
-    fs, root = fs_root
-    ZarrPersistentStore.write_empty_workflow(None, **empty_workflow_kwargs(root, fs))
-    store = ZarrPersistentStore(None, None, root, fs)
-    first = store.add_set_parameter({"x": 1}, {"type": "a"})
+def _failing_rename_at(monkeypatch: pytest.MonkeyPatch, n: int) -> None:
     calls = {"n": 0}
     real = FsspecKeyValueStore.rename
 
     def flaky_rename(self: FsspecKeyValueStore, from_key: str, to_key: str) -> None:
         calls["n"] += 1
-        if calls["n"] == 2:
+        if calls["n"] == n:
             raise ConnectionError("connection lost")
         real(self, from_key, to_key)
 
     monkeypatch.setattr(FsspecKeyValueStore, "rename", flaky_rename)
+
+
+def test_workflow_store_finishes_an_interrupted_commit_when_opened(
+    fs_root: tuple[Any, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """End to end: a parameter added and another one set over a non-local file system
+    (a commit of several keys: rows and shapes of two arrays) whose connection drops
+    half-way is complete when the workflow store is next opened."""
+    fs, root = fs_root
+    ZarrPersistentStore.write_empty_workflow(None, **empty_workflow_kwargs(root, fs))
+    store = ZarrPersistentStore(None, None, root, fs)
+    first = store.add_unset_parameter({"type": "a"})
+    _failing_rename_at(monkeypatch, 2)
+    store.add_set_parameter({"x": 2}, {"type": "b"}, save=False)
     with pytest.raises(ConnectionError):
-        store.add_set_parameter({"x": 2}, {"type": "b"})
-    monkeypatch.setattr(FsspecKeyValueStore, "rename", real)
+        store.set_parameter_value(first, {"x": 1})
+    monkeypatch.undo()
     age_journal(fs, root, pid=dead_pid(), host=socket.gethostname())
     fresh = ZarrPersistentStore(None, None, root, fs)
     params = fresh.get_parameters([first, first + 1])
     assert [p.data for p in params] == [{"x": 1}, {"x": 2}]
     assert [p.source for p in params] == [{"type": "a"}, {"type": "b"}]
     assert not [n for n in files(fs, root) if JOURNAL_PREFIX in n or ".wfstore-tmp-" in n]
+
+
+def test_an_interrupted_parameter_append_is_absent_and_can_be_retried(
+    fs_root: tuple[Any, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A commit of new parameters alone is applied key by key without a journal (rows
+    first, the base array's shape last): cut off before the last key, the store holds
+    the parameters it had, with a longer sources array that the next append trims."""
+    fs, root = fs_root
+    ZarrPersistentStore.write_empty_workflow(None, **empty_workflow_kwargs(root, fs))
+    store = ZarrPersistentStore(None, None, root, fs)
+    first = store.add_set_parameter({"x": 1}, {"type": "a"})
+    real = FsspecKeyValueStore.set
+
+    def set_until_the_base_shape(self: FsspecKeyValueStore, key: str, value: bytes) -> None:
+        if key == "parameters/base/.zarray":
+            raise ConnectionError("connection lost")
+        real(self, key, value)
+
+    monkeypatch.setattr(FsspecKeyValueStore, "set", set_until_the_base_shape)
+    with pytest.raises(ConnectionError):
+        store.add_set_parameter({"x": 2}, {"type": "lost"})
+    monkeypatch.undo()
+
+    def shape(arr: str) -> list[int]:
+        return json.loads(fs.cat_file(f"{root}/parameters/{arr}/.zarray"))["shape"]
+
+    assert (shape("base"), shape("sources")) == ([1], [2])
+    fresh = ZarrPersistentStore(None, None, root, fs)
+    assert fresh._get_num_total_parameters() == 1
+    second = fresh.add_set_parameter({"x": 3}, {"type": "b"})
+    assert second == first + 1
+    again = ZarrPersistentStore(None, None, root, fs)
+    params = again.get_parameters([first, second])
+    assert [p.data for p in params] == [{"x": 1}, {"x": 3}]
+    assert [p.source for p in params] == [{"type": "a"}, {"type": "b"}]
+    assert (shape("base"), shape("sources")) == ([2], [2])
+    assert not [n for n in files(fs, root) if JOURNAL_PREFIX in n]
 
 
 def test_a_folder_that_cannot_be_listed_still_opens(

@@ -22,7 +22,7 @@ import shutil
 import socket
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence, Sized
 from contextlib import AbstractContextManager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -472,10 +472,11 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
         return self._in_batch_mode or bool(getattr(self._workflow, "_in_batch_mode", False))
 
     @contextlib.contextmanager
-    def _commit_transaction(self) -> Iterator[None]:
-        """Context of one commit of the pending changes. Stores that can make a commit
-        all-or-nothing open a transaction here, applied when the block exits and
-        dropped if it raises; by default commits are applied step by step."""
+    def _commit_transaction(self, kinds: Collection[str] = ()) -> Iterator[None]:
+        """Context of one commit of the pending changes (`kinds`: the names of the
+        pending attributes it commits). Stores that can make a commit all-or-nothing
+        open a transaction here, applied when the block exits and dropped if it raises;
+        by default commits are applied step by step."""
         yield
 
     def save(self) -> None:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
@@ -195,7 +195,7 @@ class JSONPersistentStore(
         return super().using_resource(res_label, action)  # type: ignore[call-overload]
 
     @contextlib.contextmanager
-    def _commit_transaction(self) -> Iterator[None]:
+    def _commit_transaction(self, kinds: Collection[str] = ()) -> Iterator[None]:
         """Queue the writes of the documents a commit changes, and write them together
         when the commit's steps all succeeded (none of them if one failed)."""
         if self._committing:  # within a commit: part of it

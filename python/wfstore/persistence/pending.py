@@ -192,7 +192,7 @@ class PendingChanges(Generic[AnySTask, AnySElement, AnySElementIter, AnySEAR, An
         # a copy of each non-empty top-level container is enough to restore the state
         snap = {name: copy.copy(d[name]) for name in pending}
         try:
-            with gc_paused(), store._commit_transaction(), contextlib.ExitStack() as stack:
+            with gc_paused(), store._commit_transaction(pending), contextlib.ExitStack() as stack:
                 for res in self._resources_for(set(pending)):
                     stack.enter_context(store.using_resource(res, "update"))
                 for method, attrs in _COMMIT_METHODS:

@@ -49,11 +49,12 @@ import copy
 import math
 import numbers
 import os
+import re
 import sys
 import tempfile
 import time
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -482,11 +483,12 @@ class ZarrPersistentStore(
                 yield
 
     @contextlib.contextmanager
-    def _commit_transaction(self) -> Iterator[None]:
+    def _commit_transaction(self, kinds: Collection[str] = ()) -> Iterator[None]:
         """One commit is one transaction of the Rust core's store: its writes are staged
         and applied all or nothing (crash-safe on the local file system, through a
         commit journal; see ``wfstore_core::txn``). If the commit raises, nothing of it
-        is written."""
+        is written. A commit that only appends parameters needs no journal (see
+        :func:`_appends_in_order`)."""
         core = self.core_store
         if self._in_txn or not core.transactional:
             yield
@@ -499,8 +501,9 @@ class ZarrPersistentStore(
             except BaseException:
                 core.rollback()
                 raise
+            journal = not _appends_in_order(kinds, core.staged_keys())
             #: what the last commit wrote (for diagnostics and tests)
-            self.last_commit_report = core.commit()
+            self.last_commit_report = core.commit(journal=journal)
         finally:
             self._in_txn = False
             if self._txn_holds_lock:
@@ -1208,6 +1211,10 @@ class ZarrPersistentStore(
             base = self._array(PARAM_BASE_ARR, write_empty_chunks=False)
             sources = self._array(PARAM_SOURCES_ARR)
             _check_next_ids(PARAM_BASE_ARR, base, [p.id_ for p in params])
+            if len(sources) > len(base):
+                # rows of an append that stopped before the base array grew (see
+                # `_appends_in_order`): those parameters never existed
+                sources.resize(len(base))
             encoded = [self._encode_param(p) for p in params]
             _append_in_batches(sources, [dict(sorted(p.source.items())) for p in params])
             _append_in_batches(base, encoded)
@@ -1551,6 +1558,27 @@ class ZarrPersistentStore(
 
 #: The decoder that :func:`wfstore._core.decode_runs` does the work of.
 _ZARR_EAR_DECODE = ZarrStoreEAR.decode.__func__  # type: ignore[attr-defined]
+
+
+_PARAM_APPEND_KEY = re.compile(
+    rf"(?:{re.escape(PARAM_BASE_ARR)}|{re.escape(PARAM_SOURCES_ARR)})/(?:\d+|\.zarray)"
+)
+
+
+def _appends_in_order(kinds: Collection[str], keys: Sequence[str]) -> bool:
+    """Whether a commit can be applied in order without a journal (saving a file
+    creation, a rename and a removal): it commits nothing but new parameters, writes
+    only chunks and shapes of the parameter base and sources arrays, and stages the
+    base array's shape, which says how many parameters there are, last. Its chunks only
+    change rows beyond the arrays' shapes, so whatever prefix of its renames a crash
+    leaves is a valid store: at most the sources array is longer than the base array,
+    and the next append trims it (:meth:`ZarrPersistentStore._append_parameters`)."""
+    if set(kinds) != {"add_parameters"} or not keys:
+        return False
+    if not all(_PARAM_APPEND_KEY.fullmatch(k) for k in keys):
+        return False
+    shapes = [k for k in keys if k.endswith("/.zarray")]
+    return bool(shapes) and shapes[-1] == f"{PARAM_BASE_ARR}/.zarray"
 
 
 def _check_next_ids(path: str, arr: _core.ObjectArray, ids: Sequence[int]) -> None:

@@ -80,14 +80,33 @@ impl PyStore {
 
     /// Apply the staged changes all or nothing (crash-safe on a local folder); returns
     /// ``{"written": n, "deleted": n, "journaled": bool}``. Closes the transaction.
-    fn commit<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+    ///
+    /// With ``journal=False`` the changes are applied in order without a journal
+    /// (chunks first, then metadata keys in the order staged): for appends that become
+    /// visible with the last metadata key staged, where a crash after any rename leaves
+    /// a valid store.
+    #[pyo3(signature = (journal = true))]
+    fn commit<'py>(&self, py: Python<'py>, journal: bool) -> PyResult<Bound<'py, PyDict>> {
         let txn = self.txn()?;
-        let r = py.allow_threads(|| txn.commit()).py()?;
+        let r = py
+            .allow_threads(|| {
+                if journal {
+                    txn.commit()
+                } else {
+                    txn.commit_in_order()
+                }
+            })
+            .py()?;
         let d = PyDict::new(py);
         d.set_item("written", r.written)?;
         d.set_item("deleted", r.deleted)?;
         d.set_item("journaled", r.journaled)?;
         Ok(d)
+    }
+
+    /// The keys staged in the open transaction, in the order first staged.
+    fn staged_keys(&self) -> PyResult<Vec<String>> {
+        Ok(self.txn()?.staged_keys())
     }
 
     /// Drop the staged changes of the open transaction.
