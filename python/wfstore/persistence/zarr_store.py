@@ -393,7 +393,9 @@ class ZarrPersistentStore(
             # finish any commit or rechunk that a crashed writer left half-applied
             _core.recover_journals(self.path)
             self._recover_rechunks()
-            return core_store(self.fs, self.path)
+            store = core_store(self.fs, self.path)
+            self._recover_parameter_append(store)
+            return store
         store = core_store(self.fs, self.path)
         # over other file systems commits of several keys are journaled too (where
         # keys can be renamed): finish those a crash or a lost connection cut short
@@ -410,6 +412,33 @@ class ZarrPersistentStore(
                 f"finished {finished} interrupted commit(s) in {store.location!r}"
             )
         return store
+
+    def _recover_parameter_append(self, store: _core.Store) -> None:
+        """Drop what a parameter append cut short left (see :func:`_appends_in_order`):
+        rows of the sources array beyond the base array's. Checked under the store lock,
+        which a live append holds until its last rename; on other file systems (no
+        lock, so the append may still be at work) the next append trims them instead."""
+        try:
+            longer = len(_core.ObjectArray.open(store, PARAM_SOURCES_ARR)) > len(
+                _core.ObjectArray.open(store, PARAM_BASE_ARR)
+            )
+        except StoreError:
+            return  # no parameter arrays (not a workflow store): nothing to finish
+        if not longer:
+            return
+        try:
+            with self._locked():
+                base = _core.ObjectArray.open(store, PARAM_BASE_ARR)
+                sources = _core.ObjectArray.open(store, PARAM_SOURCES_ARR)
+                extra = len(sources) - len(base)
+                if extra > 0:
+                    sources.resize(len(base))
+                    self.logger.warning(
+                        f"dropped {extra} parameter source(s) of an interrupted append "
+                        f"in {store.location!r}"
+                    )
+        except StoreError as exc:  # e.g. a store this process may not write
+            self.logger.warning(f"cannot finish an interrupted parameter append: {exc}")
 
     def _recover_rechunks(self) -> None:
         """Finish an interrupted rechunk of ``runs``/``base`` if a crash left the array
@@ -1572,7 +1601,8 @@ def _appends_in_order(kinds: Collection[str], keys: Sequence[str]) -> bool:
     base array's shape, which says how many parameters there are, last. Its chunks only
     change rows beyond the arrays' shapes, so whatever prefix of its renames a crash
     leaves is a valid store: at most the sources array is longer than the base array,
-    and the next append trims it (:meth:`ZarrPersistentStore._append_parameters`)."""
+    which the next open of a local store or the next append trims
+    (:meth:`ZarrPersistentStore._recover_parameter_append`, ``_append_parameters``)."""
     if set(kinds) != {"add_parameters"} or not keys:
         return False
     if not all(_PARAM_APPEND_KEY.fullmatch(k) for k in keys):
