@@ -20,6 +20,7 @@ from fsspec.implementations.local import LocalFileSystem
 from store_dump import empty_workflow_kwargs
 from wfstore import _core
 from wfstore.persistence import ZarrPersistentStore
+from wfstore.persistence.zarr_store import _appends_in_order
 
 HERE = Path(__file__).resolve().parent
 
@@ -129,6 +130,37 @@ def test_parameter_appends_commit_in_order_without_a_journal(tmp_path: Path) -> 
     fresh = ZarrPersistentStore(None, None, path)
     assert [q.data for q in fresh.get_parameters([p0, p1])] == [5, {"x": 1}]
     np.testing.assert_array_equal(fresh.get_parameters([2])[0].data, np.arange(3))
+
+
+@pytest.mark.parametrize(
+    ("kinds", "keys", "in_order"),
+    [
+        (
+            {"add_parameters"},
+            ["parameters/sources/0", "parameters/sources/.zarray", "parameters/base/.zarray"],
+            True,
+        ),
+        ({"add_parameters"}, ["parameters/base/3", "parameters/base/.zarray"], True),
+        # the base shape, which makes the rows visible, must come last
+        ({"add_parameters"}, ["parameters/base/.zarray", "parameters/sources/.zarray"], False),
+        ({"add_parameters"}, ["parameters/base/0"], False),
+        ({"add_parameters"}, ["parameters/base/.zattrs", "parameters/base/.zarray"], False),
+        (
+            {"add_parameters"},
+            ["parameters/arrays/param_1/arr_0/0", "parameters/base/.zarray"],
+            False,
+        ),
+        ({"add_parameters"}, [], False),
+        (
+            {"add_parameters", "set_parameters"},
+            ["parameters/base/0", "parameters/base/.zarray"],
+            False,
+        ),
+        ({"add_EARs"}, ["parameters/base/.zarray"], False),
+    ],
+)
+def test_which_commits_go_in_order(kinds: set[str], keys: list[str], in_order: bool) -> None:
+    assert _appends_in_order(kinds, lambda: keys) is in_order
 
 
 def test_an_append_stopped_before_the_base_array_grew_is_dropped(tmp_path: Path) -> None:

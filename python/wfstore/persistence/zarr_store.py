@@ -530,7 +530,7 @@ class ZarrPersistentStore(
             except BaseException:
                 core.rollback()
                 raise
-            journal = not _appends_in_order(kinds, core.staged_keys())
+            journal = not _appends_in_order(kinds, core.staged_keys)
             #: what the last commit wrote (for diagnostics and tests)
             self.last_commit_report = core.commit(journal=journal)
         finally:
@@ -1594,7 +1594,7 @@ _PARAM_APPEND_KEY = re.compile(
 )
 
 
-def _appends_in_order(kinds: Collection[str], keys: Sequence[str]) -> bool:
+def _appends_in_order(kinds: Collection[str], staged_keys: Callable[[], list[str]]) -> bool:
     """Whether a commit can be applied in order without a journal (saving a file
     creation, a rename and a removal): it commits nothing but new parameters, writes
     only chunks and shapes of the parameter base and sources arrays, and stages the
@@ -1603,7 +1603,10 @@ def _appends_in_order(kinds: Collection[str], keys: Sequence[str]) -> bool:
     leaves is a valid store: at most the sources array is longer than the base array,
     which the next open of a local store or the next append trims
     (:meth:`ZarrPersistentStore._recover_parameter_append`, ``_append_parameters``)."""
-    if set(kinds) != {"add_parameters"} or not keys:
+    if set(kinds) != {"add_parameters"}:
+        return False
+    keys = staged_keys()  # (only now: a large build stages thousands)
+    if not keys:
         return False
     if not all(_PARAM_APPEND_KEY.fullmatch(k) for k in keys):
         return False

@@ -293,11 +293,7 @@ impl TxnStore {
             ));
             let text = journal_text(local.root(), &steps);
             if let Err(e) = write_atomic(&path, text.as_bytes(), self.fsync) {
-                for s in &steps {
-                    if let Step::Rename(tmp, _) = s {
-                        let _ = std::fs::remove_file(tmp);
-                    }
-                }
+                remove_temporaries(&steps);
                 return Err(e);
             }
             Some(path)
@@ -319,11 +315,7 @@ impl TxnStore {
             if journal.is_none() {
                 // nothing will finish these renames: the values not yet in place go
                 // (a journal, when there is one, still names them for recovery)
-                for s in &steps {
-                    if let Step::Rename(tmp, _) = s {
-                        let _ = std::fs::remove_file(tmp);
-                    }
-                }
+                remove_temporaries(&steps);
             }
             return Err(e);
         }
@@ -544,6 +536,15 @@ fn is_metadata_step(s: &Step) -> bool {
     p.file_name()
         .and_then(|n| n.to_str())
         .is_some_and(|n| matches!(n, ".zarray" | ".zattrs" | ".zgroup"))
+}
+
+/// Remove the temporary files of `steps`' renames (those already renamed are gone).
+fn remove_temporaries(steps: &[Step]) {
+    for s in steps {
+        if let Step::Rename(tmp, _) = s {
+            let _ = std::fs::remove_file(tmp);
+        }
+    }
 }
 
 fn apply_step(s: &Step) -> Result<()> {
