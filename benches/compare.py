@@ -409,7 +409,9 @@ def run_workload(
         "max_calls": max_calls,
         "stop_after": stop_after,
         "phases": phases,
-        "peak_rss_mib": _maxrss_mib(),
+        # resetting the peak for each phase (clear_refs) also resets what ru_maxrss
+        # reports, so the process's peak is the largest phase peak
+        "peak_rss_mib": max([_maxrss_mib(), *(p["peak_rss_mib"] for p in phases.values())]),
         "per_phase_rss_reset": can_reset,
         "python": platform.python_version(),
         "floor": floor,
