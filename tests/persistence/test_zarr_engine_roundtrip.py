@@ -18,6 +18,7 @@ import pytest
 from conftest import HERE
 from fsspec.implementations.local import LocalFileSystem
 from store_dump import dump_store, empty_workflow_kwargs, normalise, run_scenario
+from wfstore import _core
 from wfstore.errors import StorePathError
 from wfstore.persistence import ZarrPersistentStore, ZarrZipPersistentStore
 
@@ -122,6 +123,22 @@ def test_engine_reads_wfstore_zarr_store(tmp_path: Path, side_python: Path) -> N
     assert [t["id_"] for t in engine["tasks"]] == [0, 1]
     assert [t["element_IDs"] for t in engine["tasks"]] == [[0, 2], [1]]
     assert engine["runs_skipped"] == [False, False, False, True, False]
+
+
+def test_engine_reads_a_store_left_by_a_cut_off_parameter_append(
+    tmp_path: Path, side_python: Path
+) -> None:
+    """A parameter append applied without a journal and cut off before its last rename
+    leaves the sources array longer than the base array: hpcflow reads the store as it
+    was before the append."""
+    path = tmp_path / "ours"
+    _write_with_wfstore(path)
+    ours = dump_store(ZarrPersistentStore(None, None, path), "zarr")
+    sources = _core.ObjectArray.open(_core.Store.local(path), "parameters/sources")
+    sources.append([{"type": "stray"}])
+    engine = json.loads(_engine(side_python, "read", str(path), "zarr"))
+    assert normalise(engine) == normalise(ours)
+    assert len(ours["parameters"]) == len(sources) - 1
 
 
 def test_engine_reads_rechunked_and_zipped(tmp_path: Path, side_python: Path) -> None:
