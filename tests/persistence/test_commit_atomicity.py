@@ -212,29 +212,35 @@ def test_opening_a_local_store_drops_what_a_cut_off_append_left(
 CRASHES = 12
 
 
+def _run_writer_and_kill_it(path: Path, rng: random.Random, *args: str) -> set[int]:
+    """Run ``commit_writer.py`` on `path` (with `args`), SIGKILL it after 0.6-1.4 s, and
+    return the batch numbers it acknowledged."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(HERE), env.get("PYTHONPATH", "")])
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE / "commit_writer.py"), str(path), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    time.sleep(0.6 + rng.random() * 0.8)
+    proc.send_signal(signal.SIGKILL)
+    out, err = proc.communicate()
+    assert proc.returncode == -signal.SIGKILL, err
+    return {int(line.split()[1]) for line in out.splitlines() if line.startswith("ACK")}
+
+
 def test_writer_killed_at_random_moments(tmp_path: Path) -> None:
     """SIGKILL a committing writer again and again: the store always opens, every
     acknowledged batch is whole, and the next writer carries on from a consistent
     state. Half-applied commits are finished from their journal on open."""
     path = tmp_path / "wk"
     _store(path)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(HERE), env.get("PYTHONPATH", "")])
     rng = random.Random(7)
     acked: set[int] = set()
     for _ in range(CRASHES):
-        proc = subprocess.Popen(
-            [sys.executable, str(HERE / "commit_writer.py"), str(path)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        time.sleep(0.6 + rng.random() * 0.8)
-        proc.send_signal(signal.SIGKILL)
-        out, err = proc.communicate()
-        assert proc.returncode == -signal.SIGKILL, err
-        acked.update(int(line.split()[1]) for line in out.splitlines() if line.startswith("ACK"))
+        acked |= _run_writer_and_kill_it(path, rng)
 
         store = ZarrPersistentStore(None, None, path)  # opening recovers journals
         n_elems = store._get_num_total_elements()
@@ -271,23 +277,10 @@ def test_output_writer_killed_at_random_moments(tmp_path: Path) -> None:
     the next writer carries on."""
     path = tmp_path / "wk"
     _store(path)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(HERE), env.get("PYTHONPATH", "")])
     rng = random.Random(11)
     acked: set[int] = set()
     for _ in range(CRASHES // 2):
-        proc = subprocess.Popen(
-            [sys.executable, str(HERE / "commit_writer.py"), str(path), "params"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        time.sleep(0.6 + rng.random() * 0.8)
-        proc.send_signal(signal.SIGKILL)
-        out, err = proc.communicate()
-        assert proc.returncode == -signal.SIGKILL, err
-        acked.update(int(line.split()[1]) for line in out.splitlines() if line.startswith("ACK"))
+        acked |= _run_writer_and_kill_it(path, rng, "params")
 
         base, sources = _param_arrays(path)
         assert len(sources) >= len(base)
