@@ -41,6 +41,7 @@ pub mod ts;
 pub mod txn;
 pub mod zipio;
 
+pub use atomic::Durability;
 pub use codec::Compressor;
 pub use codec::ObjectCodec;
 pub use error::{Error, Result};

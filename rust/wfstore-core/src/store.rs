@@ -1,6 +1,6 @@
 //! Key-value stores holding Zarr keys: a local folder and a read-only zip archive.
 
-use crate::atomic::write_atomic;
+use crate::atomic::{write_atomic_with, Durability};
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};
 
@@ -49,7 +49,7 @@ pub trait Store: Send + Sync {
 #[derive(Debug, Clone)]
 pub struct LocalStore {
     root: PathBuf,
-    fsync: bool,
+    durability: Durability,
 }
 
 impl LocalStore {
@@ -57,14 +57,30 @@ impl LocalStore {
     pub fn new(root: impl Into<PathBuf>) -> Self {
         LocalStore {
             root: root.into(),
-            fsync: false,
+            durability: Durability::Normal,
         }
     }
 
-    /// Whether writes are flushed to disk (`fsync`) before they are renamed into place.
-    pub fn with_fsync(mut self, fsync: bool) -> Self {
-        self.fsync = fsync;
+    /// Whether writes are flushed to disk (`fsync`) before they are renamed into place:
+    /// [`Durability::Full`] or [`Durability::Normal`].
+    pub fn with_fsync(self, fsync: bool) -> Self {
+        self.with_durability(if fsync {
+            Durability::Full
+        } else {
+            Durability::Normal
+        })
+    }
+
+    /// What the store's writes survive (see [`Durability`]; default
+    /// [`Durability::Normal`]).
+    pub fn with_durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
         self
+    }
+
+    /// The store's [`Durability`].
+    pub fn durability(&self) -> Durability {
+        self.durability
     }
 
     /// The folder at the root of the store.
@@ -112,7 +128,7 @@ impl Store for LocalStore {
     }
 
     fn set(&self, key: &str, value: &[u8]) -> Result<()> {
-        write_atomic(&self.checked_path(key)?, value, self.fsync)
+        write_atomic_with(&self.checked_path(key)?, value, self.durability).map(|_| ())
     }
 
     fn delete(&self, key: &str) -> Result<()> {

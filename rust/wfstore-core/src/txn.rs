@@ -37,7 +37,10 @@
 //! staged (an array's shape) is renamed. It saves a file creation, a rename and a
 //! removal per commit.
 
-use crate::atomic::{tmp_sibling, write_atomic, write_temp_sibling, TMP_PREFIX};
+use crate::atomic::{
+    replace_file, sync_parent, tmp_sibling, write_atomic_with, write_temp_sibling, Durability,
+    TMP_PREFIX,
+};
 use crate::error::{Error, Result};
 use crate::store::{LocalStore, Store};
 use std::collections::HashMap;
@@ -89,7 +92,6 @@ const PARALLEL_WRITES_MIN: usize = 8;
 pub struct TxnStore {
     inner: Arc<dyn Store>,
     local: Option<LocalStore>,
-    fsync: bool,
     staged: Mutex<Option<Staged>>,
 }
 
@@ -108,14 +110,24 @@ fn is_metadata_key(key: &str) -> bool {
 }
 
 impl TxnStore {
-    /// Wrap a local folder store: commits are journaled and crash-safe.
+    /// Wrap a local folder store: commits are journaled and crash-safe. Writes have the
+    /// store's [`Durability`], or [`Durability::Full`] with `fsync`.
     pub fn local(store: LocalStore, fsync: bool) -> Self {
+        let store = if fsync {
+            store.with_durability(Durability::Full)
+        } else {
+            store
+        };
         TxnStore {
             inner: Arc::new(store.clone()),
             local: Some(store),
-            fsync,
             staged: Mutex::new(None),
         }
+    }
+
+    /// The local folder's [`Durability`]; `None` for other stores.
+    pub fn durability(&self) -> Option<Durability> {
+        self.local.as_ref().map(LocalStore::durability)
     }
 
     /// Wrap any store: commits apply the staged changes key by key (atomic per key
@@ -124,7 +136,6 @@ impl TxnStore {
         TxnStore {
             inner,
             local: None,
-            fsync: false,
             staged: Mutex::new(None),
         }
     }
@@ -238,6 +249,7 @@ impl TxnStore {
         if ops.is_empty() {
             return Ok(());
         }
+        let durability = local.durability();
         if ops.len() == 1 {
             let (key, v) = &ops[0];
             return match v {
@@ -252,7 +264,7 @@ impl TxnStore {
                 None => Ok(None),
                 Some(bytes) => {
                     let dst = local.key_path(key);
-                    let tmp = write_temp_sibling(&dst, bytes, self.fsync)?;
+                    let tmp = write_temp_sibling(&dst, bytes, durability.fsync())?;
                     Ok(Some((tmp, dst)))
                 }
             });
@@ -284,6 +296,12 @@ impl TxnStore {
                 steps.push(Step::Delete(local.key_path(key)));
             }
         }
+        // with `Durability::Full`, the temporary files' folder entries are on disk
+        // before the journal naming them is
+        let full = durability == Durability::Full;
+        if full {
+            sync_folders(&steps, false);
+        }
         // 2. the journal (unless the caller has ordered the commit)
         let journal = if journal {
             let path = local.root().join(format!(
@@ -292,7 +310,13 @@ impl TxnStore {
                 JOURNAL_COUNTER.fetch_add(1, Ordering::Relaxed)
             ));
             let text = journal_text(local.root(), &steps);
-            if let Err(e) = write_atomic(&path, text.as_bytes(), self.fsync) {
+            // a new file: nothing for `Durability::Process` to exchange with
+            let journal_durability = if full {
+                Durability::Full
+            } else {
+                Durability::Normal
+            };
+            if let Err(e) = write_atomic_with(&path, text.as_bytes(), journal_durability) {
                 remove_temporaries(&steps);
                 return Err(e);
             }
@@ -307,10 +331,18 @@ impl TxnStore {
             .position(is_metadata_step)
             .unwrap_or(steps.len());
         let (chunks, metas) = steps.split_at(split);
-        let applied = crate::par::map_ref_min(chunks, PARALLEL_WRITES_MIN, apply_step)
+        // a journal's replay renames every temporary file still there, so each must
+        // hold its new value until renamed: exchanging names (`Durability::Process`)
+        // would leave old values under them for a moment
+        let how = match durability {
+            Durability::Process if journal.is_none() => Durability::Process,
+            _ => Durability::Normal, // `Full`'s folders are flushed below, once each
+        };
+        let apply = |s: &Step| apply_step(s, how);
+        let applied = crate::par::map_ref_min(chunks, PARALLEL_WRITES_MIN, apply)
             .into_iter()
             .collect::<Result<()>>()
-            .and_then(|()| metas.iter().try_for_each(apply_step));
+            .and_then(|()| metas.iter().try_for_each(apply));
         if let Err(e) = applied {
             if journal.is_none() {
                 // nothing will finish these renames: the values not yet in place go
@@ -318,6 +350,9 @@ impl TxnStore {
                 remove_temporaries(&steps);
             }
             return Err(e);
+        }
+        if full {
+            sync_folders(&steps, true);
         }
         // 4. done
         if let Some(journal) = journal {
@@ -547,9 +582,32 @@ fn remove_temporaries(steps: &[Step]) {
     }
 }
 
-fn apply_step(s: &Step) -> Result<()> {
+/// Flush the folders of `steps`' files, each once (the temporary files' before the
+/// journal is written; with `done`, the keys' after the renames and deletes).
+fn sync_folders(steps: &[Step], done: bool) {
+    let mut seen = std::collections::HashSet::new();
+    for s in steps {
+        let p = match s {
+            Step::Rename(tmp, _) if !done => tmp,
+            Step::Rename(_, dst) => dst,
+            Step::Delete(p) if done => p,
+            Step::Delete(_) => continue,
+        };
+        if let Some(parent) = p.parent() {
+            if seen.insert(parent.to_path_buf()) {
+                sync_parent(p);
+            }
+        }
+    }
+}
+
+/// Do one step of a commit; renames replace their key as `how` says (see
+/// [`replace_file`]).
+fn apply_step(s: &Step, how: Durability) -> Result<()> {
     match s {
-        Step::Rename(tmp, dst) => std::fs::rename(tmp, dst).map_err(|e| Error::io(dst, e)),
+        Step::Rename(tmp, dst) => replace_file(tmp, dst, how)
+            .map(|_| ())
+            .map_err(|e| Error::io(dst, e)),
         Step::Delete(p) => match std::fs::remove_file(p) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -958,7 +1016,7 @@ mod tests {
             ),
         )
         .unwrap();
-        apply_step(&steps[0]).unwrap();
+        apply_step(&steps[0], Durability::Normal).unwrap();
         assert_eq!(recover_journals(root).unwrap(), 1);
         assert_eq!(files(root), vec!["a/.zarray", "a/0"]);
         assert_eq!(std::fs::read(root.join("a/.zarray")).unwrap(), b"new");
@@ -1039,6 +1097,65 @@ mod tests {
             "{names:?}"
         );
         assert!(names.iter().any(|n| n.contains(TMP_PREFIX)), "{names:?}");
+    }
+
+    #[test]
+    fn every_durability_commits_the_same_files_and_fails_the_same_way() {
+        for d in Durability::ALL {
+            let dir = tempfile::tempdir().unwrap();
+            let root = dir.path();
+            let s = TxnStore::local(LocalStore::new(root).with_durability(d), false);
+            assert_eq!(s.durability(), Some(d));
+            for (round, journal) in [(0u8, true), (1, false), (2, true), (3, false)] {
+                s.begin().unwrap();
+                s.set("a/0", &[b'c', round]).unwrap();
+                s.set("a/1", &[b'd', round]).unwrap();
+                s.set("a/.zarray", &[b'm', round]).unwrap();
+                let r = if journal {
+                    s.commit()
+                } else {
+                    s.commit_in_order()
+                }
+                .unwrap();
+                assert_eq!((r.written, r.journaled), (3, journal), "{d}");
+                // one key (no journal either way)
+                s.begin().unwrap();
+                s.set("b/0", &[b'b', round]).unwrap();
+                s.commit().unwrap();
+                assert_eq!(files(root), ["a/.zarray", "a/0", "a/1", "b/0"], "{d}");
+                for (key, tag) in [
+                    ("a/0", b'c'),
+                    ("a/1", b'd'),
+                    ("a/.zarray", b'm'),
+                    ("b/0", b'b'),
+                ] {
+                    assert_eq!(
+                        std::fs::read(root.join(key)).unwrap(),
+                        [tag, round],
+                        "{d} {key}"
+                    );
+                }
+            }
+            // a failing rename: without a journal its prefix stays and no temporary
+            // file remains (a folder in the way is put back where the mode exchanges)
+            let dir = tempfile::tempdir().unwrap();
+            let root = dir.path();
+            let s = TxnStore::local(LocalStore::new(root).with_durability(d), false);
+            commit_failing_at_the_last_rename(&s, root, false);
+            assert_eq!(files(root), ["a/0", "b/.zarray"], "{d}");
+            assert!(root.join("a/.zarray/blocker").is_dir(), "{d}");
+        }
+        // `fsync` asks for `Full` whatever the store says
+        let dir = tempfile::tempdir().unwrap();
+        let local = LocalStore::new(dir.path()).with_durability(Durability::Process);
+        assert_eq!(
+            TxnStore::local(local, true).durability(),
+            Some(Durability::Full)
+        );
+        assert_eq!(
+            TxnStore::new(Arc::new(MemStore::default())).durability(),
+            None
+        );
     }
 
     #[test]
