@@ -2,8 +2,8 @@
 # Build everything and run every test: Rust formatting, lints and tests, then the
 # Python suite against the built extension, in ./.venv-test (created here), and the
 # core tests (and the core over fsspec) again with the oldest pins the engine uses
-# (numpy 1.26, fsspec 2022.11). The SFTP tests need OpenSSH's sshd, installed here with
-# apt-get when missing (as root).
+# (numpy 1.26, fsspec 2022.11). The SFTP tests need OpenSSH's sshd and the durability
+# tests strace, installed here with apt-get when missing (as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -42,13 +42,16 @@ step "side environment with the engine (hpcflow-new2 0.2.0a190) for round-trip t
 .venv-hpcflow/bin/python -m pip install -q --force-reinstall --no-deps "$WHEEL"
 export WFSTORE_HPCFLOW_PYTHON="$PWD/.venv-hpcflow/bin/python"
 
-step "OpenSSH server for the SFTP tests (Debian: openssh-server)"
-if ! [ -x /usr/sbin/sshd ] || ! command -v ssh-keygen >/dev/null; then
+step "OpenSSH server for the SFTP tests, strace for the durability tests (Debian packages)"
+missing=()
+{ [ -x /usr/sbin/sshd ] && command -v ssh-keygen >/dev/null; } || missing+=(openssh-server)
+command -v strace >/dev/null || missing+=(strace)
+if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
     else
-        echo "sshd missing and cannot be installed here: the SFTP tests skip (fail under CI)" >&2
+        echo "${missing[*]} missing and cannot be installed here: their tests skip (fail under CI)" >&2
     fi
 fi
 

@@ -25,6 +25,7 @@ from wfstore.errors import (
     RechunkError,
     StoreError,
     StoreIndexError,
+    StoreIOError,
 )
 
 TMP_PREFIX = ".wfstore-tmp-"
@@ -447,13 +448,45 @@ def test_write_atomic(tmp_path: Path) -> None:
     assert sorted(x.name for x in p.parent.iterdir()) == ["file.bin"]
 
 
-def test_write_atomic_failure_leaves_no_temp(tmp_path: Path) -> None:
+@pytest.mark.parametrize("durability", ["full", "normal", "process", None])
+def test_write_atomic_failure_leaves_no_temp(tmp_path: Path, durability: Any) -> None:
     target = tmp_path / "adir"
     (target / "sub").mkdir(parents=True)  # renaming a file over a non-empty folder fails
-    with pytest.raises(OSError):
-        _core.write_atomic(target, b"data")
-    assert target.is_dir()
+    with pytest.raises(OSError, match="adir"):
+        _core.write_atomic(target, b"data", durability=durability)
+    assert target.is_dir() and (target / "sub").is_dir()
     assert not temp_files(tmp_path)
+
+
+def test_write_atomic_and_replace_file_say_how_the_file_went_in(tmp_path: Path) -> None:
+    p = tmp_path / "f"
+    assert _core.write_atomic(p, b"1", durability="process") == "renamed"  # nothing to replace
+    assert _core.write_atomic(p, b"2", durability="process") == "exchanged"
+    assert _core.write_atomic(p, b"3", durability="normal") == "renamed"
+    assert _core.write_atomic(p, b"4", fsync=True, durability="process") == "renamed"  # full
+    assert p.read_bytes() == b"4" and sorted(x.name for x in tmp_path.iterdir()) == ["f"]
+    tmp = tmp_path / "new"
+    tmp.write_bytes(b"5")
+    assert _core.replace_file(tmp, p, "process") == "exchanged"
+    assert p.read_bytes() == b"5" and not tmp.exists()
+    tmp.write_bytes(b"6")
+    with pytest.raises(StoreIOError, match="missing"):
+        _core.replace_file(tmp, tmp_path / "missing" / "f", "process")
+    assert tmp.read_bytes() == b"6"  # left to the caller
+    with pytest.raises(InvalidArgumentError, match="unknown durability"):
+        _core.replace_file(tmp, p, "sync")
+    assert p.read_bytes() == b"5"
+
+
+def test_only_local_stores_have_a_durability(tmp_path: Path) -> None:
+    assert Store.local(tmp_path).durability == "normal"
+    assert Store.local(tmp_path, durability="process").durability == "process"
+    assert Store.local(tmp_path, fsync=True).durability == "full"
+    with pytest.raises(InvalidArgumentError, match="unknown durability"):
+        Store.local(tmp_path, durability="Full")
+    Store.local(tmp_path / "d").set("a/0", b"x")
+    _core.zip_dir(tmp_path / "d", tmp_path / "d.zip")
+    assert Store.zip(tmp_path / "d.zip").durability is None
 
 
 def test_array_operations_leave_no_temp_files(store: Store) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os as _os
 
+from wfstore.durability import DURABILITIES, Durability
 from wfstore.errors import (
     ArrayExistsError,
     ArrayNotFoundError,
@@ -58,12 +59,14 @@ from wfstore.persistence import (
 )
 
 __all__ = [
+    "DURABILITIES",
     "ArrayExistsError",
     "ArrayNotFoundError",
     "BadChunk",
     "CodecError",
     "ConcurrentModificationError",
     "CorruptChunkError",
+    "Durability",
     "EncodeError",
     "InvalidArgumentError",
     "JSONPersistentStore",

@@ -6,7 +6,7 @@ the classes of :mod:`wfstore.errors` (all subclasses of ``wfstore.StoreError``).
 
 from collections.abc import Callable, Iterable, Sequence
 from os import PathLike
-from typing import Any, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -18,14 +18,19 @@ _Path: TypeAlias = str | PathLike[str]
 #: configuration mapping such as ``{"id": "blosc", "cname": "lz4", "clevel": 5, "shuffle": 1}``.
 _Compressor: TypeAlias = str | dict[str, Any] | None
 _Progress: TypeAlias = Callable[[int, int], object] | None
+#: What a local store's writes survive (``wfstore.Durability``).
+Durability: TypeAlias = Literal["full", "normal", "process"]
 
 class Store:
     """A Zarr key-value store: a local folder, a read-only zip archive, or either on
     any fsspec file system."""
 
     @staticmethod
-    def local(root: _Path, fsync: bool = False) -> Store:
-        """A store over a local folder; every write is atomic (temporary name, rename)."""
+    def local(root: _Path, fsync: bool = False, durability: Durability | None = None) -> Store:
+        """A store over a local folder; every write is atomic (temporary name, rename).
+        `durability` (default ``"normal"``; ``fsync=True`` is ``"full"``) sets what its
+        writes survive: see ``wfstore.Durability``. An unknown name raises
+        ``InvalidArgumentError``."""
     @staticmethod
     def zip(archive: _Path) -> Store:
         """A read-only store over a zip archive, read in place."""
@@ -54,6 +59,9 @@ class Store:
     def set(self, key: str, value: bytes) -> None: ...
     def delete(self, key: str) -> None: ...
     def list_dir(self, prefix: str = "") -> list[str]: ...
+    @property
+    def durability(self) -> Durability | None:
+        """What a local folder's writes survive; ``None`` for other stores."""
     @property
     def transactional(self) -> bool:
         """Whether the store supports transactions (all but zip archives)."""
@@ -176,7 +184,20 @@ def unzip(archive: _Path, dest: _Path, progress: _Progress = None) -> dict[str, 
 def recover_journals(root: _Path) -> int:
     """Finish commits that crashed writers left half-applied; returns how many."""
 
-def write_atomic(path: _Path, data: bytes, fsync: bool = False) -> None: ...
+def write_atomic(
+    path: _Path, data: bytes, fsync: bool = False, durability: Durability | None = None
+) -> Literal["renamed", "exchanged"]:
+    """Write a file atomically (temporary name in the same folder, then rename, or with
+    ``"process"`` durability an exchange of names where the file system allows it);
+    returns how the file was put in place."""
+
+def replace_file(
+    tmp: _Path, dst: _Path, durability: Durability | None = None
+) -> Literal["renamed", "exchanged"]:
+    """Put the file `tmp` in place of its sibling `dst` by one atomic step (a rename,
+    or with ``"process"`` an exchange of names then unlinking the old file, where the
+    file system allows it). On failure `dst` is unchanged and `tmp` is left to the
+    caller (a ``StoreIOError`` naming `dst`)."""
 
 def decode_runs(
     arr: ObjectArray,
@@ -186,16 +207,13 @@ def decode_runs(
     ts_fmt: str,
     decode_ts: Callable[[Any, str], Any],
 ) -> list[Any]: ...
-
 def gc_untrack(*objs: Any) -> Any:
     """Stop the cyclic collector from traversing objects that cannot be in a cycle
     (the store's pending records); returns the first one."""
 
 def json_spans(
     data: bytes, itemised: Sequence[str]
-) -> (
-    list[tuple[str, int, int, int, list[str] | None, list[int] | None]] | None
-):
+) -> list[tuple[str, int, int, int, list[str] | None, list[int] | None]] | None:
     """Byte spans of a compact ASCII JSON object's members (key, start, value start,
     end) and of the items of the `itemised` members (a flat list of start/end pairs,
     with the keys for an object value); None if `data` is not such an object."""

@@ -28,6 +28,7 @@ from typing import Any
 from fsspec import AbstractFileSystem
 from fsspec.implementations.local import LocalFileSystem
 
+from .durability import Durability
 from .errors import (
     StoreError,
     StoreExistsError,
@@ -124,12 +125,19 @@ def detect_kind(path: str | os.PathLike[str], fs: AbstractFileSystem | None = No
     )
 
 
-def open(path: str | os.PathLike[str], fs: AbstractFileSystem | None = None) -> PersistentStore:
-    """Open the store at `path`, whatever its kind (see :func:`detect_kind`)."""
+def open(
+    path: str | os.PathLike[str],
+    fs: AbstractFileSystem | None = None,
+    *,
+    durability: Durability | None = None,
+) -> PersistentStore:
+    """Open the store at `path`, whatever its kind (see :func:`detect_kind`), with
+    writes of the given durability (see :mod:`wfstore.durability`; default: the
+    environment variable ``WFSTORE_DURABILITY``, else ``"normal"``)."""
     fs = _fs(fs)
     p = _norm(path, fs)
     cls = store_cls_from_str(detect_kind(p, fs))
-    return cls(None, None, p, fs)
+    return cls(None, None, p, fs, durability=durability)
 
 
 def create(
@@ -137,9 +145,12 @@ def create(
     kind: str = "zarr",
     name: str | None = None,
     fs: AbstractFileSystem | None = None,
+    *,
+    durability: Durability | None = None,
     **store_kwargs: Any,
 ) -> PersistentStore:
-    """Write an empty standalone store of `kind` at `path` and return it opened.
+    """Write an empty standalone store of `kind` at `path` and return it opened, its
+    writes of the given durability (see :func:`open`).
 
     `name` defaults to the last component of `path` (without a suffix). Extra keyword
     arguments go to the class's ``write_empty_workflow`` (for Zarr: ``compressor``,
@@ -150,6 +161,7 @@ def create(
     folder; zip stores are made by zipping a Zarr store, not created empty.
     """
     cls = store_cls_from_str(kind)
+    durability = cls._resolve_durability(durability)  # a bad name: before any write
     if cls is ZarrZipPersistentStore:
         raise UnsupportedStoreOperationError(
             "A zip store cannot be created empty: create a 'zarr' store and zip it."
@@ -176,6 +188,7 @@ def create(
         },
         "ts_fmt": TS_FMT,
         "ts_name_fmt": TS_NAME_FMT,
+        "durability": durability,
     }
     kwargs.update(store_kwargs)
     existed = fs.exists(p)
@@ -190,7 +203,7 @@ def create(
         if existed:
             fs.mkdir(p)
         raise
-    return cls(None, None, p, fs)
+    return cls(None, None, p, fs, durability=durability)
 
 
 def _version() -> str:
@@ -735,7 +748,9 @@ def info(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def use_in_hpcflow(
-    run_chunk_size: int | None = None, param_chunk_size: int | None = None
+    run_chunk_size: int | None = None,
+    param_chunk_size: int | None = None,
+    durability: Durability | None = None,
 ) -> dict[str, type]:
     """Make hpcflow (hpcflow-new2 0.2.0a190) persist every workflow through wfstore:
     the same as :func:`wfstore.hpcflow.register` (see it for what changes; undo with
@@ -746,5 +761,7 @@ def use_in_hpcflow(
     """
     from . import hpcflow
 
-    hpcflow.register(run_chunk_size=run_chunk_size, param_chunk_size=param_chunk_size)
+    hpcflow.register(
+        run_chunk_size=run_chunk_size, param_chunk_size=param_chunk_size, durability=durability
+    )
     return hpcflow.engine_store_classes()

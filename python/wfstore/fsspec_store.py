@@ -54,6 +54,7 @@ from .errors import (
 
 if TYPE_CHECKING:
     from . import _core
+    from .durability import Durability
 
 __all__ = [
     "WRITE_MODES",
@@ -445,14 +446,19 @@ class FsspecZipKeyValueStore:
 
 
 def core_store(
-    fs: AbstractFileSystem, root: str | os.PathLike[str], write_mode: str | None = None
+    fs: AbstractFileSystem,
+    root: str | os.PathLike[str],
+    write_mode: str | None = None,
+    durability: Durability | None = None,
 ) -> _core.Store:
     """The core store over the folder `root` of `fs`: pure Rust on the local file
-    system, through :class:`FsspecKeyValueStore` on any other."""
+    system, with writes of the given durability (see :mod:`wfstore.durability`;
+    default ``"normal"``), through :class:`FsspecKeyValueStore` on any other (whose
+    file system decides what its writes survive)."""
     from . import _core
 
     if is_local_fs(fs):
-        return _core.Store.local(strip_path(fs, root))
+        return _core.Store.local(strip_path(fs, root), durability=durability)
     return _core.Store.from_python(FsspecKeyValueStore(fs, root, write_mode))
 
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import runpy
 import sys
 import threading
@@ -43,6 +44,8 @@ from typing import Any
 import numpy as np
 
 from . import errors as _wf_errors
+from .durability import ENV_VAR as DURABILITY_ENV_VAR
+from .durability import Durability, check_durability
 
 __all__ = [
     "ArrayView",
@@ -476,17 +479,30 @@ def _replace(obj: Any, name: str, value: Any) -> None:
     setattr(obj, name, value)
 
 
-def register(run_chunk_size: int | None = None, param_chunk_size: int | None = None) -> None:
+def register(
+    run_chunk_size: int | None = None,
+    param_chunk_size: int | None = None,
+    durability: Durability | None = None,
+) -> None:
     """Make hpcflow use wfstore's stores for every workflow it creates or opens
     (``"zarr"``, ``"json"`` and ``"zip"``), in this process and in the job scripts it
-    submits. Calling it again only applies the chunk sizes given.
+    submits. Calling it again only applies the chunk sizes and durability given.
 
     Zarr workflows the engine creates get the engine's own layout by default (one run
     and one parameter per chunk file). `run_chunk_size` and `param_chunk_size` (e.g.
     100, wfstore's own default) store that many rows per chunk instead: far fewer files
     and faster builds and reads; wfstore's jobs update shared chunks under the store
     lock (the engine's own store class, if used on such a store by many processes at
-    once, would not)."""
+    once, would not).
+
+    `durability` (``"full"``, ``"normal"`` or ``"process"``, see
+    :mod:`wfstore.durability`) sets what the stores' writes survive, in this process
+    and, through the environment variable ``WFSTORE_DURABILITY`` (which this sets),
+    in the processes it starts (job scripts submitted from it inherit it where the
+    scheduler passes the environment on, as Slurm does by default). Without it,
+    stores take ``WFSTORE_DURABILITY`` if set, else ``"normal"``."""
+    if durability is not None:
+        check_durability(durability)
     sizes = {"run_chunk_size": run_chunk_size, "param_chunk_size": param_chunk_size}
     for label, size in sizes.items():
         if size is not None and (
@@ -499,6 +515,10 @@ def register(run_chunk_size: int | None = None, param_chunk_size: int | None = N
     for label, size in sizes.items():
         if size is not None:
             setattr(zarr_cls, label, size)
+    if durability is not None:
+        for cls in store_classes().values():
+            cls.default_durability = durability
+        os.environ[DURABILITY_ENV_VAR] = durability
     with _LOCK:
         if _SAVED:
             return

@@ -114,8 +114,10 @@ except ValueError as exc:
 unzipped = wz.unzip(path=str(tmp / "unzipped"))
 out["unzipped_p2"] = hf.Workflow(unzipped).tasks[0].elements[0].outputs.p2.value
 
-# wfstore's own layout, asked for: the engine's jobs update runs of shared chunks
-wfh.register(run_chunk_size=100, param_chunk_size=100)
+# wfstore's own layout, asked for: the engine's jobs update runs of shared chunks;
+# with "process" durability (chunks replaced by exchanging names), in the jobs too
+import os
+wfh.register(run_chunk_size=100, param_chunk_size=100, durability="process")
 (tmp / "chunked").mkdir()
 wkc = make_test_data_YAML_workflow("workflow_1.yaml", path=tmp / "chunked", store="zarr")
 wkc.submit(wait=True, add_to_known=False, status=False)
@@ -127,8 +129,12 @@ out["chunked"] = {
     "p2": rc.tasks[0].elements[0].outputs.p2.value,
     "all_ended": all(r.end_time is not None for r in rc.get_all_EARs()),
     "same_p2_as_engine_layout": rc.tasks[0].elements[0].outputs.p2.value == out["p2_after_submit"],
+    "durability": [
+        rc._store.durability, os.environ.get("WFSTORE_DURABILITY"),
+        sorted({c.default_durability for c in wfh.store_classes().values()}),
+    ],
 }
-wfh.register(run_chunk_size=1, param_chunk_size=1)
+wfh.register(run_chunk_size=1, param_chunk_size=1, durability="normal")
 
 wfh.unregister()
 out["after_unregister"] = {
@@ -220,12 +226,24 @@ def test_missing_items_raise_the_engine_error_class(scenario: dict[str, Any]) ->
 
 
 def test_engine_jobs_work_with_wfstores_chunked_layout(scenario: dict[str, Any]) -> None:
+    """... and with ``durability="process"`` given to ``register()``: its stores, and
+    (through the environment) its jobs' stores, replace chunks by exchanging names."""
     assert scenario["chunked"] == {
         "chunks": [100, 100],
         "p2": scenario["p2_after_submit"],
         "all_ended": True,
         "same_p2_as_engine_layout": True,
+        "durability": ["process", "process", ["process"]],
     }
+
+
+def test_register_refuses_a_bad_durability(monkeypatch: pytest.MonkeyPatch) -> None:
+    import wfstore.hpcflow as wfh
+
+    monkeypatch.delenv("WFSTORE_DURABILITY", raising=False)
+    with pytest.raises(wfstore.InvalidArgumentError, match="durability must be one of"):
+        wfh.register(durability="off")  # type: ignore[arg-type]
+    assert not wfh.is_registered() and "WFSTORE_DURABILITY" not in os.environ
 
 
 @pytest.mark.parametrize("bad", [0, -2, 1.5, True, "3"])

@@ -212,11 +212,15 @@ def test_opening_a_local_store_drops_what_a_cut_off_append_left(
 CRASHES = 12
 
 
-def _run_writer_and_kill_it(path: Path, rng: random.Random, *args: str) -> set[int]:
-    """Run ``commit_writer.py`` on `path` (with `args`), SIGKILL it after 0.6-1.4 s, and
-    return the batch numbers it acknowledged."""
+def _run_writer_and_kill_it(
+    path: Path, rng: random.Random, *args: str, durability: str = "normal"
+) -> set[int]:
+    """Run ``commit_writer.py`` on `path` (with `args`, its stores of the given
+    durability), SIGKILL it after 0.6-1.4 s, and return the batch numbers it
+    acknowledged."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(HERE), env.get("PYTHONPATH", "")])
+    env["WFSTORE_DURABILITY"] = durability
     proc = subprocess.Popen(
         [sys.executable, str(HERE / "commit_writer.py"), str(path), *args],
         stdout=subprocess.PIPE,
@@ -270,17 +274,19 @@ def test_writer_killed_at_random_moments(tmp_path: Path) -> None:
     _core.recover_journals(path)
 
 
-def test_output_writer_killed_at_random_moments(tmp_path: Path) -> None:
+@pytest.mark.parametrize("durability", ["normal", "process"])
+def test_output_writer_killed_at_random_moments(tmp_path: Path, durability: str) -> None:
     """SIGKILL a writer that adds and sets parameters (the additions committed without
     a journal): every acknowledged parameter is there and set, every parameter there
     has its own source, the sources array is never shorter than the base array, and
-    the next writer carries on."""
+    the next writer carries on. With ``"process"`` durability its chunks and
+    ``.zarray`` files are replaced by exchanging names, then unlinking the old file."""
     path = tmp_path / "wk"
     _store(path)
     rng = random.Random(11)
     acked: set[int] = set()
     for _ in range(CRASHES // 2):
-        acked |= _run_writer_and_kill_it(path, rng, "params")
+        acked |= _run_writer_and_kill_it(path, rng, "params", durability=durability)
 
         base, sources = _param_arrays(path)
         assert len(sources) >= len(base)

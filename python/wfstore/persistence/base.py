@@ -30,6 +30,7 @@ from typing import Any, ClassVar, Generic, Literal, TypeVar, overload
 
 from fsspec import AbstractFileSystem
 
+from ..durability import Durability, resolve_durability
 from ..errors import (
     MissingParameterData,
     MissingStoreEARError,
@@ -125,7 +126,18 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
         The fsspec file system holding the store. If None, the file system of `path`
         when it is a URL (``ssh://user@host/path``, ``memory://path``; options such as
         keys come from fsspec's configuration), else the local file system.
+
+    durability:
+        What the store's writes survive (crashed processes, power cuts; see
+        :mod:`wfstore.durability`). If None, the class attribute
+        :attr:`default_durability`, else the environment variable
+        ``WFSTORE_DURABILITY``, else ``"normal"``. A name that is none of ``"full"``,
+        ``"normal"``, ``"process"`` raises :class:`~wfstore.InvalidArgumentError`.
     """
+
+    #: The durability of stores of this class that nothing else sets (``None``: the
+    #: environment variable ``WFSTORE_DURABILITY``, else ``"normal"``).
+    default_durability: ClassVar[Durability | None] = None
 
     #: The store kind (``"json"``, ``"zarr"``, ``"zip"``).
     _name: ClassVar[str]
@@ -143,9 +155,12 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
         workflow: Any,
         path: Path | str,
         fs: AbstractFileSystem | None = None,
+        *,
+        durability: Durability | None = None,
     ) -> None:
         self._app = app
         self._workflow = workflow
+        self._durability = self._resolve_durability(durability)
         # `path` may be a URL (ssh://user@host/path, memory://path): with fs=None, its
         # file system is used; the store's path is the path on its file system.
         self.fs: AbstractFileSystem
@@ -162,6 +177,19 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
         #: :meth:`set_EAR_start`/:meth:`set_EAR_end` when there is no ``app``.
         self.run_dir_snapshot: Callable[[], dict[str, Any] | None] | None = None
         self._reset_cache()
+
+    @property
+    def durability(self) -> Durability:
+        """What this store's writes survive (see :mod:`wfstore.durability`)."""
+        return self._durability
+
+    @classmethod
+    def _resolve_durability(cls, durability: Durability | None = None) -> Durability:
+        """`durability`, else the class's :attr:`default_durability`, else the
+        environment's (see :func:`wfstore.durability.resolve_durability`)."""
+        return resolve_durability(
+            durability if durability is not None else cls.default_durability
+        )
 
     # --- item classes ----------------------------------------------------------------
 

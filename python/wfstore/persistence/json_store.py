@@ -34,6 +34,7 @@ from typing import Any, ClassVar
 
 from fsspec import AbstractFileSystem
 
+from ..durability import Durability
 from ..errors import (
     MissingParameterData,
     MissingStoreEARError,
@@ -144,10 +145,12 @@ class JSONPersistentStore(
         workflow: Any,
         path: Path | str,
         fs: AbstractFileSystem | None = None,
+        *,
+        durability: Durability | None = None,
     ) -> None:
-        super().__init__(app, workflow, path, fs)
+        super().__init__(app, workflow, path, fs, durability=durability)
         self._resources: dict[str, JSONFileStoreResource] = {  # type: ignore[assignment]
-            name: self._make_resource(name, self.path, self.fs, self.logger)
+            name: self._make_resource(name, self.path, self.fs, self.logger, self.durability)
             for name in self._res_file_names
         }
         #: Whether a commit is being made (its writers mark what they change).
@@ -155,7 +158,12 @@ class JSONPersistentStore(
 
     @classmethod
     def _make_resource(
-        cls, name: str, path: str, fs: AbstractFileSystem, logger: Any = None
+        cls,
+        name: str,
+        path: str,
+        fs: AbstractFileSystem,
+        logger: Any = None,
+        durability: Durability | None = None,
     ) -> JSONFileStoreResource:
         return JSONFileStoreResource(
             name=name,
@@ -164,6 +172,7 @@ class JSONPersistentStore(
             fs=fs,
             logger=logger,
             itemised=_ITEMISED[name],
+            durability=cls._resolve_durability(durability),
         )
 
     # --- resources ---------------------------------------------------------------------
@@ -254,8 +263,11 @@ class JSONPersistentStore(
         creation_info: StoreCreationInfo,
         ts_fmt: str,
         ts_name_fmt: str,
+        durability: Durability | None = None,
     ) -> None:
-        """Write an empty JSON workflow store at `wk_path` (which must not exist)."""
+        """Write an empty JSON workflow store at `wk_path` (which must not exist), its
+        files with the given durability (default: see :class:`PersistentStore`)."""
+        durability = cls._resolve_durability(durability)
         fs, wk_path = resolve(fs, wk_path)
         fs.mkdir(wk_path)
         metadata: dict[str, Any] = {
@@ -274,9 +286,8 @@ class JSONPersistentStore(
         }
         if replaced_wk:
             metadata["replaced_workflow"] = replaced_wk
-        cls._make_resource(_META, wk_path, fs)._dump(metadata)
-        cls._make_resource(_PARAMS, wk_path, fs)._dump({"data": {}, "sources": {}})
-        cls._make_resource(_SUBS, wk_path, fs)._dump([])
+        for label, doc in ((_META, metadata), (_PARAMS, {"data": {}, "sources": {}}), (_SUBS, [])):
+            cls._make_resource(label, wk_path, fs, durability=durability)._dump(doc)
 
     # --- simple getters ----------------------------------------------------------------
 

@@ -23,7 +23,8 @@ from typing import Any, ClassVar
 
 from fsspec import AbstractFileSystem
 
-from .._core import json_spans
+from .._core import json_spans, replace_file
+from ..durability import Durability
 from ..errors import StoreError, StoreIOError, StoreResourceError
 from ..fsspec_store import io_lock, is_local_fs, write_bytes
 
@@ -125,61 +126,101 @@ class StoreResource(ABC):
             self._fingerprint = None
 
 
+def _write_temporary(path: str, payload: bytes, durability: Durability) -> str:
+    """Write `payload` to a new temporary file beside `path` (flushed to disk with
+    ``"full"`` durability) and return its path."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".wfstore-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
+            if durability == "full":
+                fh.flush()
+                os.fsync(fh.fileno())
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return tmp
+
+
+def _replace(tmp: str, path: str, durability: Durability) -> None:
+    """Put the temporary file `tmp` in place of `path` as `durability` says (see
+    :mod:`wfstore.durability`; ``"full"`` flushes the folders afterwards, see
+    :func:`_sync_folders`)."""
+    if durability == "process":
+        replace_file(tmp, path, "process")
+    else:
+        os.replace(tmp, path)
+
+
+def _sync_folders(paths: Iterable[str]) -> None:
+    """Flush the folders holding `paths` to disk, each once, where the system can."""
+    for folder in {os.path.dirname(os.path.abspath(p)) for p in paths}:
+        try:
+            fd = os.open(folder, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            with contextlib.suppress(OSError):
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
 def write_bytes_atomic(
-    fs: AbstractFileSystem, path: str, payload: bytes, fsync: bool = False
+    fs: AbstractFileSystem,
+    path: str,
+    payload: bytes,
+    fsync: bool = False,
+    durability: Durability = "normal",
 ) -> None:
     """Write `payload` to `path` on `fs`, so that readers never see a partial file.
 
     On the local file system the bytes go to a temporary file in the same folder,
-    which then replaces `path`; with `fsync` the file is flushed to disk before the
-    rename (off by default, as for the Rust core's writes and hpcflow's). On any other
-    file system they are written as :func:`wfstore.fsspec_store.write_bytes` writes
-    them (a temporary name renamed into place, or one whole put on object stores and
-    the memory file system).
+    which then replaces `path` as `durability` says (:mod:`wfstore.durability`:
+    ``"full"`` flushes the file before the rename and the folder after; `fsync` is
+    ``"full"``; the default, ``"normal"``, flushes nothing, as the Rust core's writes
+    and hpcflow's). On any other file system they are written as
+    :func:`wfstore.fsspec_store.write_bytes` writes them (a temporary name renamed into
+    place, or one whole put on object stores and the memory file system).
     """
     if is_local_fs(fs):
-        folder = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".wfstore-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(payload)
-                if fsync:
-                    fh.flush()
-                    os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        write_files_atomic(fs, [(path, payload)], "full" if fsync else durability)
     else:
         write_bytes(fs, path, payload)
 
 
-def write_files_atomic(fs: AbstractFileSystem, files: Sequence[tuple[str, bytes]]) -> None:
+def write_files_atomic(
+    fs: AbstractFileSystem,
+    files: Sequence[tuple[str, bytes]],
+    durability: Durability = "normal",
+) -> None:
     """Write several files so that readers see each one whole, and a failure while
     writing (disk full, ...) changes none of them.
 
     On the local file system every payload first goes to a temporary file beside its
-    target; only when all are written are they renamed into place (so the window in
-    which some but not all files are new is a few renames long). On any other file
-    system the files are written one by one as :func:`write_bytes_atomic` writes them.
+    target; only when all are written are they put in place, as `durability` says
+    (see :func:`write_bytes_atomic`), so the window in which some but not all files
+    are new is a few renames long. On any other file system the files are written one
+    by one as :func:`write_bytes_atomic` writes them.
     """
-    if len(files) == 1 or not is_local_fs(fs):
+    if not is_local_fs(fs):
         for path, payload in files:
-            write_bytes_atomic(fs, path, payload)
+            write_bytes(fs, path, payload)
         return
     staged: list[tuple[str, str]] = []
     try:
         for path, payload in files:
-            folder = os.path.dirname(os.path.abspath(path))
-            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".wfstore-", suffix=".tmp")
-            staged.append((tmp, path))
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(payload)
+            staged.append((_write_temporary(path, payload, durability), path))
+        if durability == "full":  # the temporary files' entries before the renames
+            _sync_folders(tmp for tmp, _ in staged)
         while staged:
             tmp, path = staged[0]
-            os.replace(tmp, path)
+            _replace(tmp, path, durability)
             staged.pop(0)
+        if durability == "full":
+            _sync_folders(path for path, _ in files)
     finally:
         for tmp, _ in staged:
             with contextlib.suppress(OSError):
@@ -430,6 +471,8 @@ class JSONFileStoreResource(StoreResource):
         Logger for debug messages.
     itemised:
         Top-level keys whose list or object values are encoded item by item.
+    durability:
+        What the file's writes survive (see :mod:`wfstore.durability`).
     """
 
     #: Check every incremental encoding against a full encoding of the document (on
@@ -444,8 +487,11 @@ class JSONFileStoreResource(StoreResource):
         fs: AbstractFileSystem,
         logger: logging.Logger | None = None,
         itemised: Iterable[str] = (),
+        durability: Durability = "normal",
     ) -> None:
         super().__init__(name, logger)
+        #: What the file's writes survive (see :mod:`wfstore.durability`).
+        self.durability: Durability = durability
         self.path = str(path)
         self.filename = filename
         self.fs = fs
@@ -691,7 +737,11 @@ class JSONFileStoreResource(StoreResource):
     ) -> None:
         """Write each resource's payload to its file (all or, on failure, none of them
         on the local file system)."""
-        write_files_atomic(fs, [(res.full_path, payload) for res, payload in writes])
+        if writes:
+            durability = writes[0][0].durability  # one store's resources: one setting
+            write_files_atomic(
+                fs, [(res.full_path, payload) for res, payload in writes], durability
+            )
 
     @classmethod
     def write_staged(

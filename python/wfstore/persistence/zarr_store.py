@@ -63,6 +63,7 @@ import numpy as np
 from fsspec import AbstractFileSystem
 
 from .. import _core
+from ..durability import Durability
 from ..errors import (
     ConcurrentModificationError,
     CorruptChunkError,
@@ -367,6 +368,8 @@ class ZarrPersistentStore(
         workflow: Any,
         path: Path | str,
         fs: AbstractFileSystem | None = None,
+        *,
+        durability: Durability | None = None,
     ) -> None:
         self._core_store: _core.Store | None = None
         self._store_lock: StoreLock | None = None
@@ -383,7 +386,7 @@ class ZarrPersistentStore(
                 dump=lambda attrs: me()._dump_root_attrs(attrs),  # type: ignore[union-attr]
             )
         }
-        super().__init__(app, workflow, path, fs)
+        super().__init__(app, workflow, path, fs, durability=durability)
         self._resources[_ATTRS].logger = self.logger
 
     # --- the Rust core store and arrays ------------------------------------------------
@@ -393,7 +396,7 @@ class ZarrPersistentStore(
             # finish any commit or rechunk that a crashed writer left half-applied
             _core.recover_journals(self.path)
             self._recover_rechunks()
-            store = core_store(self.fs, self.path)
+            store = core_store(self.fs, self.path, durability=self.durability)
             self._recover_parameter_append(store)
             return store
         store = core_store(self.fs, self.path)
@@ -617,8 +620,10 @@ class ZarrPersistentStore(
         compressor_kwargs: dict[str, Any] | None = None,
         run_chunk_size: int | None = None,
         param_chunk_size: int | None = None,
+        durability: Durability | None = None,
     ) -> None:
-        """Write an empty Zarr workflow store at `wk_path`.
+        """Write an empty Zarr workflow store at `wk_path`, its files with the given
+        durability (default: see :class:`PersistentStore`).
 
         `compressor` (``"blosc"``, ``"zstd"`` or None) and `compressor_kwargs` (e.g.
         ``{"cname": "zstd", "clevel": 3}``) apply to the metadata and parameter arrays.
@@ -627,6 +632,7 @@ class ZarrPersistentStore(
         :attr:`run_chunk_size` and :attr:`param_chunk_size`; the engine's own stores
         use 1; see the module docstring).
         """
+        durability = cls._resolve_durability(durability)
         if run_chunk_size is None:
             run_chunk_size = cls.run_chunk_size
         if param_chunk_size is None:
@@ -666,7 +672,7 @@ class ZarrPersistentStore(
         }
         if replaced_wk:
             attrs["replaced_workflow"] = replaced_wk
-        store = core_store(fs, wk_path)
+        store = core_store(fs, wk_path, durability=durability)
         cmp: dict[str, Any] = {"compressor": compressor, "compressor_kwargs": compressor_kwargs}
         store.create_group("metadata")
         _core.ObjectArray.create(store, TASKS_ARR, 0, chunk_size=1, object_codec=TASKS_CODEC, **cmp)

@@ -10,6 +10,7 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 use rmpv::Value;
 use std::path::PathBuf;
 use std::sync::Arc;
+use wfstore_core::atomic::Durability;
 use wfstore_core::{Compressor, LocalStore, Store, TxnStore, ZipStore};
 
 /// Compressor from `None`, a name (`"blosc"`, `"zstd"`, `"none"`) with keyword
@@ -60,16 +61,29 @@ impl PyStore {
         py.allow_threads(|| txn.recover_journals()).py()
     }
 
-    /// A store over the local folder `root` (created on first write).
+    /// A store over the local folder `root` (created on first write). `durability`
+    /// (``"full"``, ``"normal"`` (default) or ``"process"``) sets what its writes
+    /// survive; ``fsync=True`` is ``"full"``.
     #[staticmethod]
-    #[pyo3(signature = (root, fsync = false))]
-    fn local(root: PathBuf, fsync: bool) -> Self {
-        PyStore {
+    #[pyo3(signature = (root, fsync = false, durability = None))]
+    fn local(root: PathBuf, fsync: bool, durability: Option<&str>) -> PyResult<Self> {
+        let durability = parse_durability(durability)?;
+        Ok(PyStore {
             inner: Arc::new(TxnStore::local(
-                LocalStore::new(root).with_fsync(fsync),
+                LocalStore::new(root).with_durability(durability),
                 fsync,
             )),
-        }
+        })
+    }
+
+    /// What a local folder's writes survive (``"full"``, ``"normal"``, ``"process"``);
+    /// ``None`` for other stores.
+    #[getter]
+    fn durability(&self) -> Option<&'static str> {
+        self.inner
+            .as_txn()
+            .and_then(TxnStore::durability)
+            .map(Durability::as_str)
     }
 
     /// Open a transaction: until `commit()` or `rollback()`, writes and deletes are
@@ -708,4 +722,9 @@ impl PyNumericArray {
             self.inner.shape()
         )
     }
+}
+
+/// A durability name from Python (``None``: the default).
+pub(crate) fn parse_durability(name: Option<&str>) -> PyResult<Durability> {
+    name.map_or(Ok(Durability::default()), |n| n.parse().py())
 }

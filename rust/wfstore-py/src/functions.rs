@@ -1,11 +1,12 @@
 //! Module-level functions: chunk codecs (bytes in, bytes out), rechunk, zip, atomic writes.
 
-use crate::arrays::compressor_from_py;
+use crate::arrays::{compressor_from_py, parse_durability};
 use crate::convert::{json_to_py, py_to_value, value_to_py};
 use crate::errors::IntoPyResult;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 use std::path::PathBuf;
+use wfstore_core::atomic::{Durability, Replaced};
 use wfstore_core::{codec, rechunk, zipio};
 
 /// A progress callback callable from Rust threads without the GIL held.
@@ -204,12 +205,54 @@ pub fn unzip<'py>(
     report(py, r)
 }
 
-/// Write a file atomically (temporary name in the same folder, then rename).
+/// Write a file atomically (temporary name in the same folder, then rename) with the
+/// given durability (``"full"``, ``"normal"`` (default) or ``"process"``; ``fsync=True``
+/// is ``"full"``). Returns ``"renamed"`` or ``"exchanged"`` (how the file was put in
+/// place).
 #[pyfunction]
-#[pyo3(signature = (path, data, fsync = false))]
-pub fn write_atomic(py: Python<'_>, path: PathBuf, data: &[u8], fsync: bool) -> PyResult<()> {
-    py.allow_threads(|| wfstore_core::atomic::write_atomic(&path, data, fsync))
-        .py()
+#[pyo3(signature = (path, data, fsync = false, durability = None))]
+pub fn write_atomic(
+    py: Python<'_>,
+    path: PathBuf,
+    data: &[u8],
+    fsync: bool,
+    durability: Option<&str>,
+) -> PyResult<&'static str> {
+    let durability = match parse_durability(durability)? {
+        _ if fsync => Durability::Full,
+        d => d,
+    };
+    let how = py
+        .allow_threads(|| wfstore_core::atomic::write_atomic_with(&path, data, durability))
+        .py()?;
+    Ok(replaced_name(how))
+}
+
+/// Put the file `tmp` in place of its sibling `dst` by one atomic step with the given
+/// durability (a rename, or with ``"process"`` an exchange of names then unlinking the
+/// old file, where the file system allows it); returns ``"renamed"`` or
+/// ``"exchanged"``. On failure `dst` is unchanged and `tmp` is left to the caller.
+#[pyfunction]
+#[pyo3(signature = (tmp, dst, durability = None))]
+pub fn replace_file(
+    py: Python<'_>,
+    tmp: PathBuf,
+    dst: PathBuf,
+    durability: Option<&str>,
+) -> PyResult<&'static str> {
+    let durability = parse_durability(durability)?;
+    let how = py
+        .allow_threads(|| wfstore_core::atomic::replace_file(&tmp, &dst, durability))
+        .map_err(|e| wfstore_core::Error::io(&dst, e))
+        .py()?;
+    Ok(replaced_name(how))
+}
+
+fn replaced_name(how: Replaced) -> &'static str {
+    match how {
+        Replaced::Renamed => "renamed",
+        Replaced::Exchanged => "exchanged",
+    }
 }
 
 /// Finish the commits that crashed writers left half-applied in the local store at
