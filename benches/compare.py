@@ -4,7 +4,12 @@ One workload is driven through the PersistentStore API on each store variant:
 
 * ``hpcflow-zarr`` / ``hpcflow-json``: hpcflow 0.2.0a190's ``ZarrPersistentStore`` and
   ``JSONPersistentStore`` (run by the engine's Python, ``--hpcflow-python``);
-* ``wfstore-zarr`` / ``wfstore-json``: wfstore's (run by this Python).
+* ``wfstore-zarr`` / ``wfstore-json``: wfstore's (run by this Python), with the default
+  durability (``"normal"``: a rename over each replaced file, as the engine writes);
+* ``wfstore-zarr@process`` (``--durabilities``): wfstore's Zarr store with the opt-in
+  ``durability="process"`` (safe against crashed processes, not power cuts; see
+  ``wfstore.durability``), reported apart, its one-commit phases only; the targets are
+  checked on the default.
 
 The workload for N runs: one task with N/5 elements, one iteration each, 5 runs per
 iteration and 2 set parameters per element, all added in one batch and committed;
@@ -189,10 +194,18 @@ def time_primitives(folder: Path, n: int = 2000) -> dict[str, float]:
 # --- the worker (runs inside the variant's Python) ---------------------------------------
 
 
+def split_variant(variant: str) -> tuple[str, str, str | None]:
+    """(engine, kind, durability) of a variant name such as ``wfstore-zarr`` or
+    ``wfstore-zarr@process`` (a wfstore store with that ``durability``)."""
+    name, _, durability = variant.partition("@")
+    engine, kind = name.split("-")
+    return engine, kind, durability or None
+
+
 def _store_classes(variant: str) -> tuple[Any, Any, Any]:
     """(store class, function finishing an archive written by ``zip()``, function
     opening the zip store)."""
-    engine, kind = variant.split("-")
+    engine, kind, _ = split_variant(variant)
     if engine == "hpcflow":
         import hpcflow.app  # noqa: F401  (initialises hpcflow before its persistence)
 
@@ -257,7 +270,7 @@ def run_workload(
     from fsspec.implementations.local import LocalFileSystem
 
     store_cls, finish_zip, open_zip = _store_classes(variant)
-    is_zarr = variant.endswith("zarr")
+    is_zarr = split_variant(variant)[1] == "zarr"
     n_elems = max(1, n_runs // RUNS_PER_ITER)
     n_runs = n_elems * RUNS_PER_ITER
     path = workdir / "wk"
@@ -302,6 +315,7 @@ def run_workload(
         ts_name_fmt="%Y-%m-%d_%H%M%S",
     )
     store = store_cls(app, wk, path, fs)
+    durability = getattr(store, "durability", None)  # wfstore's stores say theirs
     src = {"type": "local_input", "task_insert_ID": 0, "element_set_idx": 0}
     iter_ids: list[int] = []
     run_ids: list[int] = []
@@ -403,6 +417,7 @@ def run_workload(
             measure("unzip", lambda: zs.unzip(path=str(unzipped)), files_at=unzipped)
     return {
         "variant": variant,
+        "durability": durability,
         "runs": n_runs,
         "elements": n_elems,
         "parameters": n_params,
@@ -435,6 +450,11 @@ def worker_main(argv: list[str]) -> int:
 
 def _python_for(variant: str, hpcflow_python: str) -> tuple[str, dict[str, str]]:
     env = dict(os.environ)
+    # wfstore's variants have the default durability unless their name gives one
+    env.pop("WFSTORE_DURABILITY", None)
+    durability = split_variant(variant)[2]
+    if durability:
+        env["WFSTORE_DURABILITY"] = durability
     if variant.startswith("hpcflow"):
         env.pop("PYTHONPATH", None)
         return hpcflow_python, env
@@ -747,6 +767,21 @@ def render_report(data: dict) -> str:
             rows = comparison_rows(base, o, keys)
             header = CMP_HEADER if base else ["phase", "-", "wfstore", "-", "peak RSS MiB", "files"]
             parts.append(title + "\n\n" + markdown_table(header, rows))
+    # wfstore's stores with a durability asked for (opt-in, not the targets' default)
+    calls = [k for k, _, kind in PHASES if kind == "calls"]
+    for o in sorted(
+        (r for r in results if split_variant(r["variant"])[2]),
+        key=lambda r: (r["variant"], r["runs"]),
+    ):
+        _, kind, durability = split_variant(o["variant"])
+        base = _find(results, f"hpcflow-{kind}", o["runs"])
+        title = (
+            f"**{STORE_NAMES[kind]} store, {o['runs']:,} runs, with "
+            f"`durability=\"{durability}\"`** (opt-in, see `wfstore.durability`; "
+            "one-commit phases; the targets are checked on the default)"
+        )
+        header = CMP_HEADER if base else ["phase", "-", "wfstore", "-", "peak RSS MiB", "files"]
+        parts.append(title + "\n\n" + markdown_table(header, comparison_rows(base, o, calls)))
     sizes = sorted({r["runs"] for r in results if r["variant"].endswith("zarr")})
     if len(sizes) > 1:
         rows = []
@@ -856,11 +891,12 @@ def print_tables(data: dict) -> None:
     for r in sorted(results, key=lambda r: (r["variant"], r["runs"])):
         if not r["variant"].startswith("wfstore"):
             continue
-        kind = r["variant"].split("-")[1]
+        _, kind, durability = split_variant(r["variant"])
         base = _find(results, f"hpcflow-{kind}", r["runs"])
         keys = JSON_PHASES if kind == "json" else [k for k, _, _ in PHASES]
+        how = f", durability={durability}" if durability else ""
         print(
-            f"\n{kind} store, {r['runs']:,} runs (peak RSS whole process: "
+            f"\n{kind} store{how}, {r['runs']:,} runs (peak RSS whole process: "
             f"{r['peak_rss_mib']:.0f} MiB)"
         )
         print(text_table(CMP_HEADER, comparison_rows(base, r, keys)))
@@ -909,6 +945,12 @@ def main(argv: list[str] | None = None) -> int:
         default=200,
         help="one-commit calls timed per phase on the JSON stores (200)",
     )
+    ap.add_argument(
+        "--durabilities",
+        default="process",
+        help="also run wfstore's Zarr store at --runs with these durabilities (comma "
+        "separated, as variants wfstore-zarr@NAME; '' for none) (process)",
+    )
     ap.add_argument("--wfstore-only", action="store_true", help="skip hpcflow's stores")
     ap.add_argument("--no-json", action="store_true", help="skip the JSON stores")
     ap.add_argument(
@@ -948,6 +990,11 @@ def main(argv: list[str] | None = None) -> int:
         plan.append(("hpcflow-zarr", 1_000, None))
     for e in engines:
         plan.append((f"{e}-zarr", args.runs, None))
+    for d in (x.strip() for x in args.durabilities.split(",")):
+        if d and d not in ("full", "normal", "process"):
+            ap.error(f"--durabilities: unknown durability {d!r} (full, normal, process)")
+        if d:
+            plan.append((f"wfstore-zarr@{d}", args.runs, None))
     if not args.no_json:
         for e in engines:
             plan.append((f"{e}-json", args.json_runs, args.json_calls))

@@ -1,0 +1,46 @@
+"""The comparison runner's variants (``benches/compare.py``): which durability each
+wfstore variant's worker gets, whatever the caller's environment says."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+RUNNER = Path(__file__).resolve().parent.parent / "benches" / "compare.py"
+
+
+@pytest.fixture(scope="module")
+def compare() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("bench_compare", RUNNER)
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["bench_compare"] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_variant_names_split_into_engine_kind_and_durability(compare: ModuleType) -> None:
+    assert compare.split_variant("hpcflow-zarr") == ("hpcflow", "zarr", None)
+    assert compare.split_variant("wfstore-json") == ("wfstore", "json", None)
+    assert compare.split_variant("wfstore-zarr@process") == ("wfstore", "zarr", "process")
+
+
+def test_workers_get_the_variants_durability_not_the_callers(
+    compare: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WFSTORE_DURABILITY", "full")
+    _, env = compare._python_for("wfstore-zarr", sys.executable)
+    assert "WFSTORE_DURABILITY" not in env  # the default is what the targets measure
+    _, env = compare._python_for("wfstore-zarr@process", sys.executable)
+    assert env["WFSTORE_DURABILITY"] == "process"
+    _, env = compare._python_for("hpcflow-zarr", sys.executable)
+    assert "WFSTORE_DURABILITY" not in env
+
+
+def test_a_bad_durability_variant_is_refused(compare: ModuleType) -> None:
+    with pytest.raises(SystemExit):
+        compare.main(["--durabilities", "fast", "--wfstore-only", "--no-readme"])
