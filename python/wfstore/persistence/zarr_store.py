@@ -1454,6 +1454,8 @@ class ZarrPersistentStore(
                     array_dir,
                     chunk_size,
                     backup=backup and not keep_old_backup,
+                    # "full": the new chunks are on disk before the swap
+                    fsync=self.durability == "full",
                     progress=self._keeping_lock(progress),
                 )
         else:
