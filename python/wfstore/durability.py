@@ -18,7 +18,7 @@ against the cost of each write:
 ``"process"``
     Safe against crashed processes only. On Linux a file is replaced by exchanging
     names with the new one (``renameat2(RENAME_EXCHANGE)``) and unlinking the old,
-    which skips ext4's forced write-out (about 3x cheaper per replaced file on the
+    which skips ext4's forced write-out (a single-run commit 2-3x faster on the
     development VM's disk): a power cut within the kernel's write-back delay (~30 s)
     may leave a recently replaced file empty, losing its rows. Zarr commits that need
     a journal rename as ``"normal"`` does. For scratch workflows that can be re-run.
