@@ -217,6 +217,34 @@ def test_demo(tmp_path: Path) -> None:
     assert res.exit_code == 2 and "demo_wk" in res.stderr
 
 
+def test_durability_option(
+    fixture_copy: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--durability`` reaches the stores of the command and of its workers; a bad
+    one, given or in the environment, is a one-line error before anything is done."""
+    from wfstore.durability import ENV_VAR
+
+    monkeypatch.setenv(ENV_VAR, "normal")  # restored after the test
+    path = tmp_path / "demo_wk"
+    res = run("--durability", "process", "demo", path, "--runs", 100, "--workers", 2)
+    assert res.exit_code == 0, res.stderr
+    assert "nothing lost" in res.output
+    assert os.environ[ENV_VAR] == "process"
+    res = run("--durability", "fast", "inspect", path.with_suffix(".zip"))
+    assert res.exit_code == 2 and "'fast'" in res.stderr and "process" in res.stderr
+    monkeypatch.setenv(ENV_VAR, "fast")
+    store = fixture_copy("wk_seq_json")
+    def files() -> list[tuple[str, bytes]]:
+        return sorted((str(p), p.read_bytes()) for p in Path(store).rglob("*") if p.is_file())
+
+    before = files()
+    res = run("convert", store, tmp_path / "converted", "--to", "zarr")
+    assert res.exit_code == cli_mod.EXIT_ERROR
+    assert res.stderr.count("\n") == 1 and ENV_VAR in res.stderr
+    assert not (tmp_path / "converted").exists()
+    assert files() == before
+
+
 def test_bench_alone(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cli_mod, "_find_bench", lambda: None)
     res = run("bench", "--runs", 20)

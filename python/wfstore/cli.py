@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import json
+import os
 import sys
 import tempfile
 import time
@@ -33,6 +34,7 @@ from rich.progress import (
 from rich.table import Table
 
 import wfstore
+from wfstore.durability import DURABILITIES, ENV_VAR
 from wfstore.errors import StoreError
 
 #: Exit status when ``verify`` finds damage.
@@ -115,8 +117,16 @@ _HELP = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 @click.group(cls=_Group, context_settings=_HELP)
 @click.version_option(version=getattr(wfstore, "__version__", "unknown"), prog_name="wfstore")
 @_QUIET
+@click.option(
+    "--durability",
+    type=click.Choice(DURABILITIES),
+    default=None,
+    help="What the writes of the stores the command opens survive: full (each write "
+    "flushed to disk), normal (renamed into place, as hpcflow writes) or process (safe "
+    f"against crashed processes only; faster commits). Default: ${ENV_VAR}, else normal.",
+)
 @click.pass_context
-def cli(ctx: click.Context, quiet: bool) -> None:
+def cli(ctx: click.Context, quiet: bool, durability: str | None) -> None:
     """wfstore: inspect, check, rechunk, archive and convert workflow stores
     (hpcflow's Zarr, JSON and zip stores).
 
@@ -127,6 +137,9 @@ def cli(ctx: click.Context, quiet: bool) -> None:
       wfstore verify my_workflow.zip   # every damaged chunk (exit status 1 if any)
     """
     ctx.obj = {"quiet": quiet}
+    if durability is not None:
+        # the stores this command opens, and those of the processes it starts (demo)
+        os.environ[ENV_VAR] = durability
 
 
 # --- demo --------------------------------------------------------------------------------
