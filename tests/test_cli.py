@@ -120,6 +120,43 @@ def test_verify(fixture_copy: Any) -> None:
     assert bad == {("metadata/runs", "2"), ("metadata/iters", ".zattrs")}
 
 
+def test_verify_notes_what_interrupted_writes_left(tmp_path: Path) -> None:
+    """Traces of writes cut short are notes, not damage: verify still says ok, changes
+    nothing, and the next writer's open clears what it can."""
+    path = tmp_path / "wk"
+    store = wfstore.create(path)
+    store.add_set_parameter({"a": 1}, {"type": "t"})
+    res = run("verify", path)
+    assert res.exit_code == 0 and "note:" not in res.stderr
+    assert wfstore.verify(path).notes == []
+    # a parameter append cut short (sources grown, base not), a commit journal, a
+    # temporary file, a rechunk's folder
+    from wfstore import _core
+
+    _core.ObjectArray.open(_core.Store.local(path), "parameters/sources").append([{"x": 1}])
+    (path / ".wfstore-journal.4000000000.0").write_text('{"ops": []}')
+    (path / "metadata" / "runs" / ".wfstore-tmp-0-1-2-3").write_bytes(b"old")
+    (path / "metadata" / "runs.rechunk-old").mkdir()
+    (path / "metadata" / "runs.rechunk-old" / ".zgroup").write_text("{}")
+    before = sorted((str(p), p.read_bytes()) for p in path.rglob("*") if p.is_file())
+    report = wfstore.verify(path)
+    assert report.ok and len(report.notes) == 4, report.notes
+    joined = "\n".join(report.notes)
+    for what in (".wfstore-journal.4000000000.0", "1 temporary file", "1 row(s) more",
+                 "runs.rechunk-old"):
+        assert what in joined, (what, joined)
+    res = run("verify", path)
+    assert res.exit_code == 0 and res.output.startswith("ok: ")
+    assert res.stderr.count("note: ") == 4
+    assert json.loads(run("verify", "--json", path).output)["notes"] == report.notes
+    after = sorted((str(p), p.read_bytes()) for p in path.rglob("*") if p.is_file())
+    assert after == before  # verify writes nothing
+    # a writer's open finishes the journal and trims the sources
+    wfstore.open(path).core_store  # noqa: B018
+    notes = wfstore.verify(path).notes
+    assert len(notes) == 2 and "temporary" in notes[0] and "rechunk" in notes[1], notes
+
+
 # --- rechunk, zip, unzip, convert --------------------------------------------------------------
 
 

@@ -247,10 +247,14 @@ class VerifyReport:
     chunks: int = 0
     documents: int = 0
     bad: list[BadChunk] = field(default_factory=list)
+    #: Traces of interrupted writes that are not damage (readers do not see them), and
+    #: what becomes of them: a commit journal, temporary files, a longer parameter
+    #: sources array, a rechunk's folders.
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        """True when nothing is damaged."""
+        """True when nothing is damaged (whatever the notes say)."""
         return not self.bad
 
     def to_dict(self) -> dict[str, Any]:
@@ -349,7 +353,53 @@ def verify(
         store = _core.Store.local(p)
         keys = _local_keys(p)
     _verify_zarr(store, keys, skip, report, progress)
+    _note_interrupted_writes(store, keys, report)
     return report
+
+
+def _note_interrupted_writes(store: Any, keys: list[str], report: VerifyReport) -> None:
+    """Add to `report.notes` what interrupted writes (or writes in progress) left."""
+    from .persistence.zarr_store import JOURNAL_PREFIX, PARAM_BASE_ARR, PARAM_SOURCES_ARR
+
+    names = [k.rpartition("/")[2] for k in keys]
+    journals = [k for k in keys if k.startswith(JOURNAL_PREFIX)]
+    if journals:
+        report.notes.append(
+            f"{len(journals)} commit journal(s) ({', '.join(journals)}): a commit in "
+            "progress, or one cut short, which is finished when a writer next opens the "
+            "store (readers see the store as it was before it)"
+        )
+    temps = [n for n in names if n.startswith(".wfstore-tmp-")]
+    if temps:
+        report.notes.append(
+            f"{len(temps)} temporary file(s) (.wfstore-tmp-...) of writes cut short or in "
+            "progress: never read, and safe to delete once no process writes the store"
+        )
+    base, _ = _read_doc(store, f"{PARAM_BASE_ARR}/.zarray")
+    sources, _ = _read_doc(store, f"{PARAM_SOURCES_ARR}/.zarray")
+    try:
+        extra = int(sources["shape"][0]) - int(base["shape"][0])  # type: ignore[index]
+    except (TypeError, KeyError, IndexError, ValueError):
+        extra = 0  # no parameter arrays, or damage reported above
+    if extra > 0:
+        report.notes.append(
+            f"{PARAM_SOURCES_ARR} has {extra} row(s) more than {PARAM_BASE_ARR}: a "
+            "parameter append cut short (or in progress), trimmed when the store is next "
+            "opened locally or by the next append"
+        )
+    folders = sorted(
+        {
+            part
+            for k in keys
+            for part in k.split("/")[:-1]
+            if part.endswith((".rechunk-tmp", ".rechunk-old"))
+        }
+    )
+    if folders:
+        report.notes.append(
+            f"folder(s) of a rechunk cut short or in progress ({', '.join(folders)}): "
+            "finished or cleared by the next rechunk of that array"
+        )
 
 
 def _verify_json(path: str, fs: AbstractFileSystem, report: VerifyReport) -> None:

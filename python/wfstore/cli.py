@@ -294,6 +294,8 @@ def verify(ctx: click.Context, path: Path, as_json: bool, quiet: bool) -> None:
     Lists each damaged item (array, chunk key, reason): chunks that do not decompress
     or decode, or hold the wrong number of rows or bytes, broken .zarray/.zattrs/
     .zgroup or JSON documents, zip entries failing their CRC. Exit status 1 if any.
+    Notes (stderr) tell of traces of interrupted writes, which are not damage: commit
+    journals, temporary files, a parameter append or a rechunk cut short.
 
     \b
     Example:
@@ -317,6 +319,9 @@ def verify(ctx: click.Context, path: Path, as_json: bool, quiet: bool) -> None:
         for bad in report.bad:
             table.add_row(bad.array or "/", bad.key, bad.reason)
         ui.out.print(table)
+    if not as_json:
+        for note in report.notes:  # not damage: on stderr, even when verify says ok
+            ui.err.print(f"note: {note}")
     if not report.ok:
         ctx.exit(EXIT_DAMAGED)
 
