@@ -6,7 +6,9 @@
 //! * one-dimensional object arrays whose items are msgpack values (numcodecs'
 //!   `MsgPack` object codec), compressed with Blosc, Zstd or nothing ([`ObjectArray`]);
 //! * N-dimensional numeric arrays in C order ([`NumericArray`]);
-//! * atomic writes (temporary name + rename) of every chunk and metadata file ([`atomic`]);
+//! * atomic writes (temporary name + rename) of every chunk and metadata file, with a
+//!   choice of what they survive ([`Durability`]: flushed, renamed, or exchanged)
+//!   ([`atomic`]);
 //! * all-or-nothing, crash-safe commits of many keys ([`txn`]);
 //! * streaming rechunking with optional backup and crash-safe swap ([`rechunk`]);
 //! * zip archives of whole stores, read in place, unzipped safely ([`zipio`]);

@@ -36,6 +36,13 @@
 //! append to arrays whose new rows become visible only when the last metadata key
 //! staged (an array's shape) is renamed. It saves a file creation, a rename and a
 //! removal per commit.
+//!
+//! A local store's [`crate::atomic::Durability`] says what a power cut can leave:
+//! with `Full` the temporary files and their folders are flushed before the journal is
+//! written, and the keys' folders after the renames; with `Process` the commits without
+//! a journal (single keys, [`TxnStore::commit_in_order`]) put their files in place by
+//! exchanging names, while journaled ones rename (a journal's replay renames every
+//! temporary file still there, which must then hold its new value).
 
 use crate::atomic::{
     replace_file, sync_parent, tmp_sibling, write_atomic_with, write_temp_sibling, Durability,
