@@ -65,6 +65,8 @@ _LOCK = threading.RLock()
 #: ``(object, attribute name, original value)`` of everything :func:`register` changed.
 _SAVED: list[tuple[Any, str, Any]] = []
 _CLASSES: dict[str, type] = {}
+#: ``WFSTORE_DURABILITY`` before :func:`register` first set it (one item once saved).
+_DURABILITY_ENV_BEFORE: list[str | None] = []
 
 
 # --- errors ---------------------------------------------------------------------------
@@ -518,6 +520,9 @@ def register(
     if durability is not None:
         for cls in store_classes().values():
             cls.default_durability = durability
+        with _LOCK:
+            if not _DURABILITY_ENV_BEFORE:
+                _DURABILITY_ENV_BEFORE.append(os.environ.get(DURABILITY_ENV_VAR))
         os.environ[DURABILITY_ENV_VAR] = durability
     with _LOCK:
         if _SAVED:
@@ -562,10 +567,19 @@ def _restore() -> None:
 
 
 def unregister() -> None:
-    """Give hpcflow its own store classes back (undo :func:`register`). Workflows
-    already open keep the store they were opened with."""
+    """Give hpcflow its own store classes back (undo :func:`register`), and the
+    durability setting (the environment variable ``WFSTORE_DURABILITY``) what it was
+    before. Workflows already open keep the store they were opened with."""
     with _LOCK:
         _restore()
+        if _DURABILITY_ENV_BEFORE:
+            before = _DURABILITY_ENV_BEFORE.pop()
+            if before is None:
+                os.environ.pop(DURABILITY_ENV_VAR, None)
+            else:
+                os.environ[DURABILITY_ENV_VAR] = before
+            for cls in store_classes().values():
+                cls.default_durability = None
 
 
 def engine_store_classes() -> dict[str, type]:

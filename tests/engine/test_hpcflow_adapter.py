@@ -27,7 +27,9 @@ import json, sys
 from pathlib import Path
 
 out = {}
+import os
 import wfstore, wfstore.hpcflow as wfh
+durability_env_before = os.environ.get("WFSTORE_DURABILITY")
 out["hpcflow_imported_before_register"] = any(
     m == "hpcflow" or m.startswith("hpcflow.") for m in sys.modules
 )
@@ -116,7 +118,6 @@ out["unzipped_p2"] = hf.Workflow(unzipped).tasks[0].elements[0].outputs.p2.value
 
 # wfstore's own layout, asked for: the engine's jobs update runs of shared chunks;
 # with "process" durability (chunks replaced by exchanging names), in the jobs too
-import os
 wfh.register(run_chunk_size=100, param_chunk_size=100, durability="process")
 (tmp / "chunked").mkdir()
 wkc = make_test_data_YAML_workflow("workflow_1.yaml", path=tmp / "chunked", store="zarr")
@@ -141,6 +142,10 @@ out["after_unregister"] = {
     "store_cls": {f: store_cls_from_str(f).__module__ for f in ("zarr", "json", "zip")},
     "invocation": list(hf.run_time_info.invocation_command),
     "registered": wfh.is_registered(),
+    "durability_restored": [
+        os.environ.get("WFSTORE_DURABILITY") == durability_env_before,
+        sorted({str(c.default_durability) for c in wfh.store_classes().values()}),
+    ],
 }
 # the engine's own stores read what wfstore wrote
 for name, path in (("zarr", wk.path), ("json", wks["json"].path), ("unzipped", unzipped)):
@@ -283,6 +288,8 @@ def test_unregister_gives_the_engine_its_stores_back(scenario: dict[str, Any]) -
         "hpcflow.sdk.persistence.json",
     }
     assert "wfstore.hpcflow" not in after["invocation"]
+    # register(durability=...) set WFSTORE_DURABILITY for the jobs; unregister puts it back
+    assert after["durability_restored"] == [True, ["None"]]
     for name in ("zarr", "json", "unzipped"):
         module, p1 = scenario[f"engine_reads_{name}"]
         assert module.startswith("hpcflow.sdk.persistence.")
