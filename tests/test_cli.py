@@ -265,7 +265,7 @@ def test_durability_option(
     path = tmp_path / "demo_wk"
     res = run("--durability", "process", "demo", path, "--runs", 100, "--workers", 2)
     assert res.exit_code == 0, res.stderr
-    assert "nothing lost" in res.output
+    assert "nothing lost" in res.output and "durability process" in res.output
     assert os.environ[ENV_VAR] == "process"
     res = run("--durability", "fast", "inspect", path.with_suffix(".zip"))
     assert res.exit_code == 2 and "'fast'" in res.stderr and "process" in res.stderr

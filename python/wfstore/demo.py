@@ -213,7 +213,8 @@ def run_demo(
 
     def work() -> str:
         run_workers(path, runs, workers, batch, progress)
-        return f"{workers} processes, {batch} runs per commit"
+        durability = wfstore.open(path).durability  # the workers' too (the environment)
+        return f"{workers} processes, {batch} runs per commit, durability {durability}"
 
     step("run workers", work, path)
 
