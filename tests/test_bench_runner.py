@@ -4,6 +4,7 @@ wfstore variant's worker gets, whatever the caller's environment says."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -44,3 +45,23 @@ def test_workers_get_the_variants_durability_not_the_callers(
 def test_a_bad_durability_variant_is_refused(compare: ModuleType) -> None:
     with pytest.raises(SystemExit):
         compare.main(["--durabilities", "fast", "--wfstore-only", "--no-readme"])
+
+
+def test_a_small_run_reports_the_durability_variant_apart(
+    compare: ModuleType, tmp_path: Path
+) -> None:
+    out = tmp_path / "compare.json"
+    args = ["--runs", "50", "--wfstore-only", "--no-json", "--no-readme", "--out", str(out)]
+    assert compare.main([*args, "--tmp", str(tmp_path)]) == 0
+    data = json.loads(out.read_text())
+    assert {(r["variant"], r["durability"]) for r in data["results"]} == {
+        ("wfstore-zarr", "normal"),
+        ("wfstore-zarr@process", "process"),
+    }
+    report = compare.render_report(data)
+    head, _, section = report.partition('with `durability="process"`')
+    assert section, report
+    section = section.split("**Targets**")[0]
+    # its one-commit phases only, and the targets come from the default variant
+    assert "set run start" in section and "cold open" not in section
+    assert "Zarr store, 50 runs**" in head
