@@ -53,6 +53,15 @@ impl Durability {
     pub fn fsync(self) -> bool {
         self == Durability::Full
     }
+
+    /// [`Durability::Full`] if `fsync` (the older `fsync: bool` arguments), else `self`.
+    pub fn or_full(self, fsync: bool) -> Durability {
+        if fsync {
+            Durability::Full
+        } else {
+            self
+        }
+    }
 }
 
 impl std::fmt::Display for Durability {
@@ -221,12 +230,7 @@ pub fn write_temp_sibling(path: &Path, data: &[u8], fsync: bool) -> Result<PathB
 /// else [`Durability::Normal`]). On failure the temporary file is removed and `path` is
 /// left as it was.
 pub fn write_atomic(path: &Path, data: &[u8], fsync: bool) -> Result<()> {
-    let durability = if fsync {
-        Durability::Full
-    } else {
-        Durability::Normal
-    };
-    write_atomic_with(path, data, durability).map(|_| ())
+    write_atomic_with(path, data, Durability::Normal.or_full(fsync)).map(|_| ())
 }
 
 /// [`write_atomic`] with the given [`Durability`]; returns how the file was put in
@@ -274,6 +278,8 @@ mod tests {
         }
         assert_eq!(Durability::default(), Durability::Normal);
         assert!(Durability::Full.fsync() && !Durability::Process.fsync());
+        assert_eq!(Durability::Process.or_full(true), Durability::Full);
+        assert_eq!(Durability::Process.or_full(false), Durability::Process);
         let err = "fast".parse::<Durability>().unwrap_err();
         assert!(matches!(err, Error::InvalidArgument(_)));
         let msg = err.to_string();

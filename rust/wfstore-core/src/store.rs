@@ -64,11 +64,7 @@ impl LocalStore {
     /// Whether writes are flushed to disk (`fsync`) before they are renamed into place:
     /// [`Durability::Full`] or [`Durability::Normal`].
     pub fn with_fsync(self, fsync: bool) -> Self {
-        self.with_durability(if fsync {
-            Durability::Full
-        } else {
-            Durability::Normal
-        })
+        self.with_durability(Durability::Normal.or_full(fsync))
     }
 
     /// What the store's writes survive (see [`Durability`]; default

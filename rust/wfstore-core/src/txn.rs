@@ -120,11 +120,8 @@ impl TxnStore {
     /// Wrap a local folder store: commits are journaled and crash-safe. Writes have the
     /// store's [`Durability`], or [`Durability::Full`] with `fsync`.
     pub fn local(store: LocalStore, fsync: bool) -> Self {
-        let store = if fsync {
-            store.with_durability(Durability::Full)
-        } else {
-            store
-        };
+        let durability = store.durability().or_full(fsync);
+        let store = store.with_durability(durability);
         TxnStore {
             inner: Arc::new(store.clone()),
             local: Some(store),

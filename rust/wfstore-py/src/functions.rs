@@ -6,7 +6,7 @@ use crate::errors::IntoPyResult;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 use std::path::PathBuf;
-use wfstore_core::atomic::{Durability, Replaced};
+use wfstore_core::atomic::Replaced;
 use wfstore_core::{codec, rechunk, zipio};
 
 /// A progress callback callable from Rust threads without the GIL held.
@@ -218,10 +218,7 @@ pub fn write_atomic(
     fsync: bool,
     durability: Option<&str>,
 ) -> PyResult<&'static str> {
-    let durability = match parse_durability(durability)? {
-        _ if fsync => Durability::Full,
-        d => d,
-    };
+    let durability = parse_durability(durability)?.or_full(fsync);
     let how = py
         .allow_threads(|| wfstore_core::atomic::write_atomic_with(&path, data, durability))
         .py()?;
