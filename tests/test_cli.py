@@ -23,7 +23,7 @@ from wfstore.cli import cli
 
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "hpcflow-0.2.0a190"
 REPO = Path(__file__).resolve().parents[1]
-SUBCOMMANDS = ["demo", "inspect", "verify", "rechunk", "zip", "unzip", "convert", "bench"]
+SUBCOMMANDS = ["demo", "inspect", "verify", "repair", "rechunk", "zip", "unzip", "convert", "bench"]
 
 
 def run(*args: Any) -> Any:
@@ -155,6 +155,42 @@ def test_verify_notes_what_interrupted_writes_left(tmp_path: Path) -> None:
     wfstore.open(path).core_store  # noqa: B018
     notes = wfstore.verify(path).notes
     assert len(notes) == 2 and "temporary" in notes[0] and "rechunk" in notes[1], notes
+
+
+def test_repair(tmp_path: Path) -> None:
+    """`wfstore repair` clears what verify notes: a dry run first (nothing changed),
+    young temporaries kept until --min-age allows, then nothing left to note."""
+    path = tmp_path / "wk"
+    store = wfstore.create(path)
+    store.add_set_parameter({"a": 1}, {"type": "t"})
+    res = run("repair", path)
+    assert res.exit_code == 0 and "nothing to repair" in res.output
+    stray = path / "metadata" / "runs" / ".wfstore-tmp-0-1-2-3"
+    stray.write_bytes(b"old")
+    (path / "metadata" / "runs.rechunk-tmp").mkdir()
+    res = run("repair", "--dry-run", path)
+    assert res.exit_code == 0 and "dry run" in res.stderr
+    assert "kept: 1 temporary file(s) younger than min_age" in res.output, res.output
+    res = run("repair", "--dry-run", "--min-age", 0, path)
+    assert "would remove 1 temporary file(s)" in res.output and stray.exists()
+    assert "would clear the leftovers of an interrupted rechunk" in res.output
+    res = run("repair", "--json", "--min-age", "0", path)
+    assert res.exit_code == 0, res.stderr
+    doc = json.loads(res.output)
+    assert doc["clean"] and len(doc["done"]) == 2 and not doc["dry_run"], doc
+    assert not stray.exists() and wfstore.verify(path).notes == []
+    assert run("verify", path).stderr == ""
+    # errors: one line, exit status 2, nothing changed
+    res = run("repair", "--min-age", "-5", path)
+    assert res.exit_code == cli_mod.EXIT_ERROR and "min_age must be" in res.stderr
+    res = run("repair", tmp_path / "missing")
+    assert res.exit_code == cli_mod.EXIT_ERROR and "missing" in res.stderr
+    zipped = tmp_path / "wk.zip"
+    from wfstore import _core
+
+    _core.zip_dir(path, zipped)
+    res = run("repair", zipped)
+    assert res.exit_code == cli_mod.EXIT_ERROR and "read-only" in res.stderr
 
 
 # --- rechunk, zip, unzip, convert --------------------------------------------------------------

@@ -85,6 +85,7 @@ __all__ = [
     "PersistentStoreFeatures",
     "ReadOnlyStoreError",
     "RechunkError",
+    "RepairReport",
     "StoreEAR",
     "StoreElement",
     "StoreElementIter",
@@ -110,6 +111,7 @@ __all__ = [
     "create",
     "detect_kind",
     "info",
+    "repair",
     "store_cls_from_str",
     "use_in_hpcflow",
     "verify",
@@ -135,3 +137,4 @@ from wfstore.api import (
 # `wfstore.open(path)`; left out of __all__ so that `from wfstore import *` does not
 # shadow the built-in open()
 from wfstore.api import open as open
+from wfstore.recovery import RepairReport, repair

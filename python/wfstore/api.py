@@ -367,14 +367,9 @@ def _note_interrupted_writes(store: Any, keys: list[str], report: VerifyReport) 
         report.notes.append(
             f"{len(journals)} commit journal(s) ({', '.join(journals)}): a commit in "
             "progress, or one cut short, which is finished when a writer next opens the "
-            "store (readers see the store as it was before it)"
+            "store or by `wfstore repair` (readers see the store as it was before it)"
         )
-    temps = [n for n in names if n.startswith(".wfstore-tmp-")]
-    if temps:
-        report.notes.append(
-            f"{len(temps)} temporary file(s) (.wfstore-tmp-...) of writes cut short or in "
-            "progress: never read, and safe to delete once no process writes the store"
-        )
+    _note_temps(names, report)
     base, _ = _read_doc(store, f"{PARAM_BASE_ARR}/.zarray")
     sources, _ = _read_doc(store, f"{PARAM_SOURCES_ARR}/.zarray")
     try:
@@ -385,20 +380,27 @@ def _note_interrupted_writes(store: Any, keys: list[str], report: VerifyReport) 
         report.notes.append(
             f"{PARAM_SOURCES_ARR} has {extra} row(s) more than {PARAM_BASE_ARR}: a "
             "parameter append cut short (or in progress), trimmed when the store is next "
-            "opened locally or by the next append"
+            "opened locally, by the next append or by `wfstore repair`"
         )
+    from .recovery import RECHUNK_MARKER, RECHUNK_SUFFIXES
+
     folders = sorted(
-        {
-            part
-            for k in keys
-            for part in k.split("/")[:-1]
-            if part.endswith((".rechunk-tmp", ".rechunk-old"))
-        }
+        {part for k in keys for part in k.split("/")[:-1] if part.endswith(RECHUNK_SUFFIXES)}
+        | {k for k in keys if k.rpartition("/")[2] == RECHUNK_MARKER and ".rechunk-" not in k}
     )
     if folders:
         report.notes.append(
-            f"folder(s) of a rechunk cut short or in progress ({', '.join(folders)}): "
-            "finished or cleared by the next rechunk of that array"
+            f"traces of a rechunk cut short or in progress ({', '.join(folders)}): "
+            "finished or cleared by the next rechunk of that array or by `wfstore repair`"
+        )
+
+
+def _note_temps(names: Iterable[str], report: VerifyReport) -> None:
+    temps = [n for n in names if n.startswith(".wfstore-tmp-")]
+    if temps:
+        report.notes.append(
+            f"{len(temps)} temporary file(s) (.wfstore-tmp-...) of writes cut short or in "
+            "progress: never read; `wfstore repair` removes them once they are an hour old"
         )
 
 
@@ -418,6 +420,11 @@ def _verify_json(path: str, fs: AbstractFileSystem, report: VerifyReport) -> Non
             continue
         if not isinstance(doc, typ):
             report.bad.append(BadChunk("", name, f"not a JSON {typ.__name__}"))
+    try:
+        names = [posixpath.basename(str(p).rstrip("/")) for p in fs.ls(path, detail=False)]
+    except OSError:
+        names = []
+    _note_temps(names, report)
 
 
 def _read_doc(store: Any, key: str) -> tuple[dict[str, Any] | None, str | None]:

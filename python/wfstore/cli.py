@@ -1,7 +1,7 @@
 """The ``wfstore`` console command.
 
-Subcommands: ``demo``, ``inspect``, ``verify``, ``rechunk``, ``zip``, ``unzip``,
-``convert`` and ``bench``; ``wfstore COMMAND --help`` shows each one's options with an
+Subcommands: ``demo``, ``inspect``, ``verify``, ``repair``, ``rechunk``, ``zip``,
+``unzip``, ``convert`` and ``bench``; ``wfstore COMMAND --help`` shows each one's options with an
 example. Errors are printed as one line (``error: ...``) without a traceback.
 
 Exit status: 0 on success; 1 when ``verify`` finds damage; 2 on any error (bad
@@ -36,6 +36,7 @@ from rich.table import Table
 import wfstore
 from wfstore.durability import DURABILITIES, ENV_VAR
 from wfstore.errors import StoreError
+from wfstore.recovery import DEFAULT_MIN_AGE
 
 #: Exit status when ``verify`` finds damage.
 EXIT_DAMAGED = 1
@@ -324,6 +325,50 @@ def verify(ctx: click.Context, path: Path, as_json: bool, quiet: bool) -> None:
             ui.err.print(f"note: {note}")
     if not report.ok:
         ctx.exit(EXIT_DAMAGED)
+
+
+@cli.command(context_settings=_HELP)
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option(
+    "--min-age",
+    type=float,
+    default=DEFAULT_MIN_AGE,
+    show_default=True,
+    help="Seconds a temporary file or rechunk folder must have been left for before it "
+    "is removed (0: remove all; only when no process writes the store).",
+)
+@click.option("--dry-run", is_flag=True, help="Change nothing; say what would be done.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def repair(
+    ctx: click.Context, path: Path, min_age: float, dry_run: bool, as_json: bool
+) -> None:
+    """Finish what interrupted writes left in the store at PATH, and remove their traces.
+
+    Under the store lock: commits cut short are finished from their journals, a
+    rechunk cut short is finished or cleared, a parameter append cut short is trimmed,
+    and temporary files (.wfstore-tmp-*) older than --min-age are deleted. These are
+    the notes of `wfstore verify`; readers never see them. Damage (chunks that do not
+    decode) is not repaired: see `wfstore verify`.
+
+    \b
+    Example:
+      wfstore repair --dry-run my_workflow
+      wfstore repair my_workflow
+    """
+    report = wfstore.repair(path, min_age=min_age, dry_run=dry_run)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+        return
+    ui = _ui(ctx, False)
+    if report.dry_run:
+        ui.status("dry run: nothing changed")
+    for line in report.done:
+        ui.out.print(line, markup=False, highlight=False)
+    for line in report.kept:
+        ui.out.print(f"kept: {line}", markup=False, highlight=False)
+    if not report.done and not report.kept:
+        ui.out.print(f"nothing to repair in {report.path} ({report.kind})", markup=False)
 
 
 # --- rechunk, zip, unzip, convert -----------------------------------------------------------

@@ -130,7 +130,7 @@ def _write_temporary(path: str, payload: bytes, durability: Durability) -> str:
     """Write `payload` to a new temporary file beside `path` (flushed to disk with
     ``"full"`` durability) and return its path."""
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".wfstore-", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".wfstore-tmp-", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(payload)

@@ -1,0 +1,297 @@
+"""Finish what interrupted writes left in a store, and remove their leftovers.
+
+A process killed while writing leaves traces that readers never see
+(:func:`wfstore.verify` lists them as notes): a commit journal, temporary files
+(``.wfstore-tmp-*``), a parameter sources array longer than the base array, the folders
+of a rechunk. A writer's next open finishes the commit and trims the sources; the next
+rechunk of that array clears its folders; temporary files stay until removed.
+:func:`repair` does all of it at once, under the store lock:
+
+>>> import wfstore
+>>> report = wfstore.repair("/tmp/wk")          # doctest: +SKIP
+>>> report.done, report.kept                    # doctest: +SKIP
+
+Temporary files and rechunk folders are removed only once they are `min_age` seconds
+old (one hour by default): a writer that does not take the store lock (a JSON store's,
+a Rust program's rechunk, a process on another host whose clock differs) may still be
+at work with a younger one. ``dry_run=True`` changes nothing and says what would be
+done. Zarr and JSON store folders on the local file system are repaired; zip archives
+are read-only (nothing in them to repair).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .errors import InvalidArgumentError, UnsupportedStoreOperationError
+
+#: Age (seconds) a temporary file or rechunk folder must reach before repair removes it.
+DEFAULT_MIN_AGE = 3600.0
+
+#: The name prefix of every temporary file or folder wfstore writes (the core's).
+TMP_PREFIX = ".wfstore-tmp-"
+
+#: Suffixes of the folders a rechunk of ``<array>`` works in (the core's ``rechunk``).
+RECHUNK_SUFFIXES = (".rechunk-tmp", ".rechunk-old", ".bak.old")
+
+#: The file a rechunk writes in its new array once the array is complete.
+RECHUNK_MARKER = ".wfstore-rechunk-complete"
+
+
+@dataclass
+class RepairReport:
+    """What :func:`repair` did (or, with ``dry_run``, would do) and what it left."""
+
+    path: str
+    kind: str
+    dry_run: bool
+    min_age: float
+    #: Each thing done (dry run: to be done), one line each.
+    done: list[str] = field(default_factory=list)
+    #: Each trace left in place, and why.
+    kept: list[str] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        """True when no trace of an interrupted write was left in place."""
+        return not self.kept
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able form of the report."""
+        d = asdict(self)
+        d["clean"] = self.clean
+        return d
+
+
+def _check_min_age(min_age: float) -> float:
+    try:
+        value = float(min_age)
+    except (TypeError, ValueError):
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise InvalidArgumentError(
+            f"min_age must be a number of seconds >= 0, not {min_age!r}."
+        )
+    return value
+
+
+def _age(path: str, now: float) -> float:
+    try:
+        return now - os.lstat(path).st_mtime
+    except FileNotFoundError:
+        return math.inf  # gone meanwhile
+
+
+def _remove(path: str) -> None:
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    else:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+
+
+def _rel(root: str, path: str) -> str:
+    return os.path.relpath(path, root).replace(os.sep, "/")
+
+
+def _walk(root: str) -> tuple[list[str], list[str]]:
+    """Temporary files/folders and rechunk folders under `root` (not inside them)."""
+    temps: list[str] = []
+    rechunk: list[str] = []
+    for dirpath, dirs, files in os.walk(root):
+        for name in files:
+            if name.startswith(TMP_PREFIX):
+                temps.append(os.path.join(dirpath, name))
+            elif name == RECHUNK_MARKER:  # a swapped-in array whose marker stayed
+                rechunk.append(os.path.join(dirpath, name))
+        for name in list(dirs):
+            if name.startswith(TMP_PREFIX):
+                temps.append(os.path.join(dirpath, name))
+                dirs.remove(name)
+            elif name.endswith(RECHUNK_SUFFIXES):
+                rechunk.append(os.path.join(dirpath, name))
+                dirs.remove(name)
+    return sorted(temps), sorted(rechunk)
+
+
+def _journal_temps(root: str, journals: list[str]) -> set[str] | None:
+    """The temporary files the commit journals still name (their new values); None
+    when a journal cannot be read (then no temporary file may be removed)."""
+    named: set[str] = set()
+    for name in journals:
+        try:
+            with open(os.path.join(root, name), "rb") as fh:
+                doc = json.loads(fh.read())
+            for op in doc["ops"]:
+                if op[0] == "rename":
+                    named.add(os.path.normpath(os.path.join(root, op[1])))
+        except FileNotFoundError:
+            continue  # finished meanwhile
+        except (OSError, ValueError, KeyError, IndexError, TypeError):
+            return None
+    return named
+
+
+def _journals(root: str) -> list[str]:
+    from .persistence.zarr_store import JOURNAL_PREFIX
+
+    try:
+        names = os.listdir(root)
+    except FileNotFoundError:
+        return []
+    return sorted(n for n in names if n.startswith(JOURNAL_PREFIX) and not n.startswith(TMP_PREFIX))
+
+
+def _array_of(folder: str) -> str:
+    if os.path.basename(folder) == RECHUNK_MARKER:
+        return os.path.dirname(folder)
+    for suffix in RECHUNK_SUFFIXES:
+        if folder.endswith(suffix):
+            return folder[: -len(suffix)]
+    return folder
+
+
+def repair(
+    path: str | os.PathLike[str],
+    *,
+    min_age: float = DEFAULT_MIN_AGE,
+    dry_run: bool = False,
+) -> RepairReport:
+    """Finish the writes that crashed writers left cut short in the store at `path`, and
+    remove their leftovers; return what was done and what was left (see the module's
+    documentation).
+
+    For a Zarr store, under the store lock (waiting for it as writers do): commit
+    journals whose writer is gone are finished (as a writer's open does); an array a
+    rechunk left missing is put back, and a rechunk's other folders are cleared once
+    `min_age` seconds old; rows of the parameter sources array beyond the base array's
+    (a parameter append cut short) are dropped; temporary files at least `min_age`
+    seconds old are deleted, except those a remaining journal still names. For a JSON
+    store, temporary files at least `min_age` seconds old are deleted. Nothing else is
+    touched. With `dry_run`, nothing is changed (not even the lock taken).
+
+    Raises :class:`~wfstore.errors.InvalidArgumentError` for a negative or non-numeric
+    `min_age`, :class:`~wfstore.errors.StoreNotFoundError` when there is no store at
+    `path`, and :class:`~wfstore.errors.UnsupportedStoreOperationError` for a zip
+    archive.
+    """
+    from . import api
+
+    min_age = _check_min_age(min_age)
+    root = os.path.abspath(os.fspath(path))
+    kind = api.detect_kind(root)
+    if kind == "zip":
+        raise UnsupportedStoreOperationError(
+            f"repair: {root!r} is a zip store, which is read-only: nothing in it to repair "
+            "(wfstore verify checks it)."
+        )
+    report = RepairReport(path=root, kind=kind, dry_run=dry_run, min_age=min_age)
+    if kind == "json":
+        _remove_temps(root, report, set())
+        return report
+    store = api.open(root)
+    if dry_run:
+        _repair_zarr(root, report)
+    else:
+        with store.store_lock():  # type: ignore[operator]
+            _repair_zarr(root, report)
+    return report
+
+
+def _repair_zarr(root: str, report: RepairReport) -> None:
+    from . import _core
+    from .persistence.zarr_store import PARAM_BASE_ARR, PARAM_SOURCES_ARR
+
+    journals = _journals(root)
+    if journals and not report.dry_run:
+        finished = _core.recover_journals(root)
+        if finished:
+            report.done.append(f"finished {finished} interrupted commit(s) from their journals")
+        journals = _journals(root)
+    for name in journals:
+        if report.dry_run:
+            report.done.append(f"would finish the commit in {name} if its writer is gone")
+        else:
+            report.kept.append(f"{name}: commit journal of a writer that may still be at work")
+
+    temps, rechunk = _walk(root)
+    now = time.time()
+    arrays: dict[str, list[str]] = {}
+    for folder in rechunk:
+        arrays.setdefault(_array_of(folder), []).append(folder)
+    for array_dir, folders in sorted(arrays.items()):
+        rel = ", ".join(_rel(root, f) for f in folders)
+        missing = not os.path.isdir(array_dir)
+        age = min(_age(f, now) for f in folders)
+        if not missing and age < report.min_age:
+            report.kept.append(f"{rel}: left by a rechunk {age:.0f} s ago (younger than min_age)")
+            continue
+        if not report.dry_run:
+            _core.recover_rechunk(array_dir)
+        what = "put back the array" if missing else "clear the leftovers"
+        if not report.dry_run:
+            what = "put back the array" if missing else "cleared the leftovers"
+        prefix = "would " if report.dry_run else ""
+        report.done.append(f"{prefix}{what} of an interrupted rechunk ({rel})")
+
+    try:
+        core = _core.Store.local(root)
+        base = len(_core.ObjectArray.open(core, PARAM_BASE_ARR))
+        sources_arr = _core.ObjectArray.open(core, PARAM_SOURCES_ARR)
+    except Exception:
+        sources_arr = None
+    if sources_arr is not None and len(sources_arr) > base:
+        extra = len(sources_arr) - base
+        if not report.dry_run:
+            sources_arr.resize(base)
+        verb = "would drop" if report.dry_run else "dropped"
+        report.done.append(
+            f"{verb} {extra} row(s) of {PARAM_SOURCES_ARR} beyond {PARAM_BASE_ARR} "
+            "(a parameter append cut short)"
+        )
+
+    named = _journal_temps(root, journals)
+    if named is None:
+        if temps:
+            report.kept.append(
+                f"{len(temps)} temporary file(s): a remaining commit journal cannot be "
+                "read, so none is removed"
+            )
+        return
+    _remove_temps(root, report, named)
+
+
+def _remove_temps(root: str, report: RepairReport, named: set[str]) -> None:
+    temps, _ = _walk(root)
+    now = time.time()
+    removed: list[str] = []
+    young = 0
+    for tmp in temps:
+        rel = _rel(root, tmp)
+        if os.path.normpath(tmp) in named:
+            report.kept.append(f"{rel}: named by a commit journal (its new value)")
+            continue
+        if _age(tmp, now) < report.min_age:
+            young += 1
+            continue
+        if not report.dry_run:
+            _remove(tmp)
+        removed.append(rel)
+    if removed:
+        verb = "would remove" if report.dry_run else "removed"
+        more = f", ... ({len(removed) - 5} more)" if len(removed) > 5 else ""
+        shown = ", ".join(removed[:5]) + more
+        report.done.append(f"{verb} {len(removed)} temporary file(s) of writes cut short: {shown}")
+    if young:
+        report.kept.append(
+            f"{young} temporary file(s) younger than min_age ({report.min_age:g} s): "
+            "a write may still be at work"
+        )
