@@ -101,7 +101,26 @@ pub enum Replaced {
 /// followed by unlinking the old file. Where the file system cannot exchange names
 /// (NFS, Lustre, ...) or `dst` does not exist, that mode renames. On failure `dst` is
 /// as it was and `tmp` is left for the caller to remove.
+///
+/// With [`Durability::Full`] and [`Durability::Normal`] the old file's storage is
+/// freed by a background thread a moment later on local disk file systems (see
+/// [`crate::reclaim`]), which keeps the device's discard of the old file's written-out
+/// blocks out of the replacement's time; nothing else changes. ([`Durability::Process`]
+/// replaces files whose blocks are mostly not written out yet, so freeing them is
+/// cheap and holding them would only add a few microseconds.)
 pub fn replace_file(tmp: &Path, dst: &Path, durability: Durability) -> std::io::Result<Replaced> {
+    let held = match durability {
+        Durability::Process => None,
+        Durability::Full | Durability::Normal => crate::reclaim::hold(dst),
+    };
+    let replaced = replace_now(tmp, dst, durability);
+    if let (Some(held), Ok(_)) = (held, &replaced) {
+        crate::reclaim::release_later(held);
+    }
+    replaced
+}
+
+fn replace_now(tmp: &Path, dst: &Path, durability: Durability) -> std::io::Result<Replaced> {
     if durability == Durability::Process {
         if let Some(done) = exchange_and_unlink(tmp, dst)? {
             return Ok(done);

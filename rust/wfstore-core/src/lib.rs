@@ -38,6 +38,7 @@ pub mod numeric;
 pub mod object;
 pub mod par;
 pub mod rechunk;
+pub mod reclaim;
 pub mod store;
 pub mod ts;
 pub mod txn;
