@@ -8,7 +8,8 @@
 //! * N-dimensional numeric arrays in C order ([`NumericArray`]);
 //! * atomic writes (temporary name + rename) of every chunk and metadata file, with a
 //!   choice of what they survive ([`Durability`]: flushed, renamed, or exchanged)
-//!   ([`atomic`]);
+//!   ([`atomic`]); the replaced files' storage is freed off the writer's path
+//!   ([`reclaim`]);
 //! * all-or-nothing, crash-safe commits of many keys ([`txn`]);
 //! * streaming rechunking with optional backup and crash-safe swap ([`rechunk`]);
 //! * zip archives of whole stores, read in place, unzipped safely ([`zipio`]);
