@@ -29,6 +29,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .durability import resolve_durability
 from .errors import InvalidArgumentError, UnsupportedStoreOperationError
 
 #: Age (seconds) a temporary file or rechunk folder must reach before repair removes it.
@@ -197,12 +198,17 @@ def repair(
     if kind == "json":
         _remove_temps(root, report, set())
         return report
-    store = api.open(root)
     if dry_run:
         _repair_zarr(root, report)
-    else:
-        with store.store_lock():  # type: ignore[operator]
+        return report
+    from .persistence.lock import StoreLock
+
+    lock = StoreLock(root)  # the writers' lock: a commit or rechunk in progress finishes
+    try:
+        with lock():
             _repair_zarr(root, report)
+    finally:
+        lock.close()
     return report
 
 
@@ -243,7 +249,7 @@ def _repair_zarr(root: str, report: RepairReport) -> None:
         report.done.append(f"{prefix}{what} of an interrupted rechunk ({rel})")
 
     try:
-        core = _core.Store.local(root)
+        core = _core.Store.local(root, durability=resolve_durability())
         base = len(_core.ObjectArray.open(core, PARAM_BASE_ARR))
         sources_arr = _core.ObjectArray.open(core, PARAM_SOURCES_ARR)
     except Exception:

@@ -198,3 +198,29 @@ def test_bad_arguments(tmp_path: Path) -> None:
     with pytest.raises(wfstore.UnsupportedStoreOperationError, match="read-only"):
         wfstore.repair(tmp_path / "arch.zip")
     assert _snapshot(path) == before
+
+
+def test_repair_waits_for_the_writers_lock(tmp_path: Path) -> None:
+    """A writer holding the store lock (a commit or rechunk at work) is waited for:
+    nothing is removed until it lets go."""
+    import threading
+
+    from wfstore.persistence.lock import StoreLock
+
+    path = tmp_path / "wk"
+    _zarr_store(path)
+    stray = path / "metadata" / ".wfstore-tmp-stray"
+    stray.write_bytes(b"x")
+    _age(stray)
+    writer = StoreLock(path)
+    writer.acquire()
+    reports: list[wfstore.RepairReport] = []
+    t = threading.Thread(target=lambda: reports.append(wfstore.repair(path)))
+    t.start()
+    try:
+        time.sleep(0.5)
+        assert t.is_alive() and stray.exists() and not reports
+    finally:
+        writer.release()
+    t.join(30)
+    assert reports and reports[0].clean and not stray.exists()
