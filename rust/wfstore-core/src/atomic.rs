@@ -103,9 +103,9 @@ pub enum Replaced {
 /// as it was and `tmp` is left for the caller to remove.
 ///
 /// With [`Durability::Full`] and [`Durability::Normal`] the old file's storage is
-/// freed by a background thread a moment later on local disk file systems (see
-/// [`crate::reclaim`]), which keeps the device's discard of the old file's written-out
-/// blocks out of the replacement's time; nothing else changes. ([`Durability::Process`]
+/// freed by a background thread a moment later where freeing waits for the device
+/// (ext4 without a journal mounted with `discard`, see [`crate::reclaim`]), which keeps
+/// that wait out of the replacement's time; nothing else changes. ([`Durability::Process`]
 /// replaces files whose blocks are mostly not written out yet, so freeing them is
 /// cheap and holding them would only add a few microseconds.)
 pub fn replace_file(tmp: &Path, dst: &Path, durability: Durability) -> std::io::Result<Replaced> {
