@@ -167,7 +167,8 @@ def test_repair(tmp_path: Path) -> None:
     assert res.exit_code == 0 and "nothing to repair" in res.output
     stray = path / "metadata" / "runs" / ".wfstore-tmp-0-1-2-3"
     stray.write_bytes(b"old")
-    (path / "metadata" / "runs.rechunk-tmp").mkdir()
+    (path / "metadata" / "runs.rechunk-tmp").mkdir()  # empty: a rechunk killed at once
+    assert "runs.rechunk-tmp" in wfstore.verify(path).notes[-1]
     res = run("repair", "--dry-run", path)
     assert res.exit_code == 0 and "dry run" in res.stderr
     assert "kept: 1 temporary file(s) younger than min_age" in res.output, res.output

@@ -353,11 +353,13 @@ def verify(
         store = _core.Store.local(p)
         keys = _local_keys(p)
     _verify_zarr(store, keys, skip, report, progress)
-    _note_interrupted_writes(store, keys, report)
+    _note_interrupted_writes(store, keys, report, p if kind == "zarr" else None)
     return report
 
 
-def _note_interrupted_writes(store: Any, keys: list[str], report: VerifyReport) -> None:
+def _note_interrupted_writes(
+    store: Any, keys: list[str], report: VerifyReport, root: str | None = None
+) -> None:
     """Add to `report.notes` what interrupted writes (or writes in progress) left."""
     from .persistence.zarr_store import JOURNAL_PREFIX, PARAM_BASE_ARR, PARAM_SOURCES_ARR
 
@@ -384,10 +386,12 @@ def _note_interrupted_writes(store: Any, keys: list[str], report: VerifyReport) 
         )
     from .recovery import RECHUNK_MARKER, RECHUNK_SUFFIXES
 
-    folders = sorted(
-        {part for k in keys for part in k.split("/")[:-1] if part.endswith(RECHUNK_SUFFIXES)}
-        | {k for k in keys if k.rpartition("/")[2] == RECHUNK_MARKER and ".rechunk-" not in k}
-    )
+    found = {part for k in keys for part in k.split("/")[:-1] if part.endswith(RECHUNK_SUFFIXES)}
+    found |= {k for k in keys if k.rpartition("/")[2] == RECHUNK_MARKER and ".rechunk-" not in k}
+    if root is not None:  # a folder's empty rechunk folders hold no keys
+        for _dirpath, dirs, _files in os.walk(root):
+            found.update(d for d in dirs if d.endswith(RECHUNK_SUFFIXES))
+    folders = sorted(found)
     if folders:
         report.notes.append(
             f"traces of a rechunk cut short or in progress ({', '.join(folders)}): "
