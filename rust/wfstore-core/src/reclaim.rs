@@ -102,16 +102,19 @@ mod imp {
     #[allow(clippy::useless_conversion)]
     fn frees_slowly(dev: rustix::fs::Dev) -> bool {
         let dev = u64::from(dev);
-        // never wait here (nor after a fork that caught the lock held): not holding is
-        // always correct
-        let Ok(mut known) = DEVICES.try_lock() else {
-            return false;
-        };
-        if let Some(&(_, slow)) = known.iter().find(|(d, _)| *d == dev) {
-            return slow;
+        // never wait for the lock (nor deadlock after a fork that caught it held): when
+        // it is busy the device is looked at again
+        if let Ok(known) = DEVICES.try_lock() {
+            if let Some(&(_, slow)) = known.iter().find(|(d, _)| *d == dev) {
+                return slow;
+            }
         }
         let slow = probe(dev).unwrap_or(false);
-        known.push((dev, slow));
+        if let Ok(mut known) = DEVICES.try_lock() {
+            if !known.iter().any(|(d, _)| *d == dev) {
+                known.push((dev, slow));
+            }
+        }
         slow
     }
 
