@@ -36,6 +36,7 @@ from .errors import (
     UnknownStoreKindError,
     UnsupportedStoreOperationError,
 )
+from .fsspec_store import TMP_PREFIX
 from .persistence import (
     JSONPersistentStore,
     PersistentStore,
@@ -400,7 +401,7 @@ def _note_interrupted_writes(
 
 
 def _note_temps(names: Iterable[str], report: VerifyReport) -> None:
-    temps = [n for n in names if n.startswith(".wfstore-tmp-")]
+    temps = [n for n in names if n.startswith(TMP_PREFIX)]
     if temps:
         report.notes.append(
             f"{len(temps)} temporary file(s) (.wfstore-tmp-...) of writes cut short or in "

@@ -78,7 +78,9 @@ _DIRECT_PROTOCOLS = frozenset(
 )
 #: Largest archive entry read into memory (as the Rust core caps it).
 MAX_ENTRY_SIZE = 1 << 30
-_TMP_PREFIX = ".wfstore-tmp-"
+#: The name prefix of every temporary file or folder wfstore writes (as the core's
+#: ``atomic::TMP_PREFIX``): never read as data, left out of archives.
+TMP_PREFIX = ".wfstore-tmp-"
 _LOCK_ATTR = "_wfstore_io_lock"
 
 
@@ -188,7 +190,7 @@ def _put(fs: AbstractFileSystem, path: str, payload: bytes, mode: str, make_pare
     if mode == "direct":
         _pipe(fs, path, payload)
         return
-    tmp = _join(parent, f"{_TMP_PREFIX}{uuid.uuid4().hex}-{path.rsplit('/', 1)[-1]}")
+    tmp = _join(parent, f"{TMP_PREFIX}{uuid.uuid4().hex}-{path.rsplit('/', 1)[-1]}")
     try:
         _pipe(fs, tmp, payload)
         fs.mv(tmp, path)
@@ -353,7 +355,7 @@ class FsspecKeyValueStore:
             if not full or self.fs._strip_protocol(full).rstrip("/") == here:
                 continue
             name = full.rsplit("/", 1)[-1]
-            if name and not name.startswith(_TMP_PREFIX):
+            if name and not name.startswith(TMP_PREFIX):
                 names.add(name)
         return sorted(names)
 

@@ -31,12 +31,11 @@ from typing import Any
 
 from .durability import resolve_durability
 from .errors import InvalidArgumentError, UnsupportedStoreOperationError
+from .fsspec_store import TMP_PREFIX
 
 #: Age (seconds) a temporary file or rechunk folder must reach before repair removes it.
 DEFAULT_MIN_AGE = 3600.0
 
-#: The name prefix of every temporary file or folder wfstore writes (the core's).
-TMP_PREFIX = ".wfstore-tmp-"
 
 #: Suffixes of the folders a rechunk of ``<array>`` works in (the core's ``rechunk``).
 RECHUNK_SUFFIXES = (".rechunk-tmp", ".rechunk-old", ".bak.old")

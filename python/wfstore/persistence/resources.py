@@ -26,7 +26,7 @@ from fsspec import AbstractFileSystem
 from .._core import json_spans, replace_file
 from ..durability import Durability
 from ..errors import StoreError, StoreIOError, StoreResourceError
-from ..fsspec_store import io_lock, is_local_fs, write_bytes
+from ..fsspec_store import TMP_PREFIX, io_lock, is_local_fs, write_bytes
 
 #: The actions a resource can be opened for.
 ACTIONS: tuple[str, str] = ("read", "update")
@@ -130,7 +130,7 @@ def _write_temporary(path: str, payload: bytes, durability: Durability) -> str:
     """Write `payload` to a new temporary file beside `path` (flushed to disk with
     ``"full"`` durability) and return its path."""
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".wfstore-tmp-", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=TMP_PREFIX, suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(payload)
