@@ -195,7 +195,7 @@ def repair(
         )
     report = RepairReport(path=root, kind=kind, dry_run=dry_run, min_age=min_age)
     if kind == "json":
-        _remove_temps(root, report, set())
+        _remove_temps(root, report, set(), _walk(root)[0])
         return report
     if dry_run:
         _repair_zarr(root, report)
@@ -213,7 +213,11 @@ def repair(
 
 def _repair_zarr(root: str, report: RepairReport) -> None:
     from . import _core
-    from .persistence.zarr_store import PARAM_BASE_ARR, PARAM_SOURCES_ARR
+    from .persistence.zarr_store import (
+        PARAM_BASE_ARR,
+        PARAM_SOURCES_ARR,
+        extra_parameter_sources,
+    )
 
     journals = _journals(root)
     if journals and not report.dry_run:
@@ -239,24 +243,16 @@ def _repair_zarr(root: str, report: RepairReport) -> None:
         if not missing and age < report.min_age:
             report.kept.append(f"{rel}: left by a rechunk {age:.0f} s ago (younger than min_age)")
             continue
-        if not report.dry_run:
+        if report.dry_run:
+            what = "would put back the array" if missing else "would clear the leftovers"
+        else:
             _core.recover_rechunk(array_dir)
-        what = "put back the array" if missing else "clear the leftovers"
-        if not report.dry_run:
             what = "put back the array" if missing else "cleared the leftovers"
-        prefix = "would " if report.dry_run else ""
-        report.done.append(f"{prefix}{what} of an interrupted rechunk ({rel})")
+        report.done.append(f"{what} of an interrupted rechunk ({rel})")
 
-    try:
-        core = _core.Store.local(root, durability=resolve_durability())
-        base = len(_core.ObjectArray.open(core, PARAM_BASE_ARR))
-        sources_arr = _core.ObjectArray.open(core, PARAM_SOURCES_ARR)
-    except Exception:
-        sources_arr = None
-    if sources_arr is not None and len(sources_arr) > base:
-        extra = len(sources_arr) - base
-        if not report.dry_run:
-            sources_arr.resize(base)
+    core = _core.Store.local(root, durability=resolve_durability())
+    extra = extra_parameter_sources(core, trim=not report.dry_run)
+    if extra:
         verb = "would drop" if report.dry_run else "dropped"
         report.done.append(
             f"{verb} {extra} row(s) of {PARAM_SOURCES_ARR} beyond {PARAM_BASE_ARR} "
@@ -271,11 +267,11 @@ def _repair_zarr(root: str, report: RepairReport) -> None:
                 "read, so none is removed"
             )
         return
-    _remove_temps(root, report, named)
+    _remove_temps(root, report, named, temps)
 
 
-def _remove_temps(root: str, report: RepairReport, named: set[str]) -> None:
-    temps, _ = _walk(root)
+def _remove_temps(root: str, report: RepairReport, named: set[str], temps: list[str]) -> None:
+    """Delete the temporary files `temps` at least `min_age` old, but those `named`."""
     now = time.time()
     removed: list[str] = []
     young = 0

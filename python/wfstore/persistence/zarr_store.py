@@ -421,21 +421,12 @@ class ZarrPersistentStore(
         rows of the sources array beyond the base array's. Checked under the store lock,
         which a live append holds until its last rename; on other file systems (no
         lock, so the append may still be at work) the next append trims them instead."""
-        try:
-            longer = len(_core.ObjectArray.open(store, PARAM_SOURCES_ARR)) > len(
-                _core.ObjectArray.open(store, PARAM_BASE_ARR)
-            )
-        except StoreError:
-            return  # no parameter arrays (not a workflow store): nothing to finish
-        if not longer:
+        if not extra_parameter_sources(store, trim=False):
             return
         try:
             with self._locked():
-                base = _core.ObjectArray.open(store, PARAM_BASE_ARR)
-                sources = _core.ObjectArray.open(store, PARAM_SOURCES_ARR)
-                extra = len(sources) - len(base)
-                if extra > 0:
-                    sources.resize(len(base))
+                extra = extra_parameter_sources(store, trim=True)
+                if extra:
                     self.logger.warning(
                         f"dropped {extra} parameter source(s) of an interrupted append "
                         f"in {store.location!r}"
@@ -1600,6 +1591,23 @@ _ZARR_EAR_DECODE = ZarrStoreEAR.decode.__func__  # type: ignore[attr-defined]
 _PARAM_APPEND_KEY = re.compile(
     rf"(?:{re.escape(PARAM_BASE_ARR)}|{re.escape(PARAM_SOURCES_ARR)})/(?:\d+|\.zarray)"
 )
+
+
+def extra_parameter_sources(store: _core.Store, trim: bool) -> int:
+    """How many rows the parameter sources array has beyond the base array's (what a
+    parameter append cut short leaves, see :func:`_appends_in_order`); with `trim`, drop
+    them (the caller holds the store lock). 0 for a store without parameter arrays."""
+    try:
+        base = len(_core.ObjectArray.open(store, PARAM_BASE_ARR))
+        sources = _core.ObjectArray.open(store, PARAM_SOURCES_ARR)
+    except StoreError:
+        return 0  # no parameter arrays (not a workflow store), or damage verify reports
+    extra = len(sources) - base
+    if extra <= 0:
+        return 0
+    if trim:
+        sources.resize(base)
+    return extra
 
 
 def _appends_in_order(kinds: Collection[str], staged_keys: Callable[[], list[str]]) -> bool:
