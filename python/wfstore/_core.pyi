@@ -191,6 +191,10 @@ def write_atomic(
     ``"process"`` durability an exchange of names where the file system allows it);
     returns how the file was put in place."""
 
+def spare_files_apply(folder: _Path) -> bool:
+    """Whether a store's files in `folder` are replaced through spare files
+    (``.wfstore-spare-*``: ext4 without a journal, unless ``WFSTORE_SPARE_FILES=0``)."""
+
 def replace_file(
     tmp: _Path, dst: _Path, durability: Durability | None = None
 ) -> Literal["renamed", "exchanged"]:

@@ -81,6 +81,10 @@ MAX_ENTRY_SIZE = 1 << 30
 #: The name prefix of every temporary file or folder wfstore writes (as the core's
 #: ``atomic::TMP_PREFIX``): never read as data, left out of archives.
 TMP_PREFIX = ".wfstore-tmp-"
+#: The name prefix of the spare files a local store on ext4 without a journal keeps
+#: per folder (as the core's ``spare::SPARE_PREFIX``): never read as data, left out of
+#: archives and of key listings.
+SPARE_PREFIX = ".wfstore-spare-"
 _LOCK_ATTR = "_wfstore_io_lock"
 
 
@@ -355,7 +359,7 @@ class FsspecKeyValueStore:
             if not full or self.fs._strip_protocol(full).rstrip("/") == here:
                 continue
             name = full.rsplit("/", 1)[-1]
-            if name and not name.startswith(TMP_PREFIX):
+            if name and not name.startswith((TMP_PREFIX, SPARE_PREFIX)):
                 names.add(name)
         return sorted(names)
 

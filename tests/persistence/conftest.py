@@ -29,14 +29,16 @@ sys.path.insert(0, str(HERE))  # for `store_dump`, `backends`
 
 from backends import BACKENDS, Backend  # noqa: E402
 from sshd_server import SSHServer, running_sshd  # noqa: E402
+from wfstore.fsspec_store import SPARE_PREFIX  # noqa: E402
 
 
 def tree_digest(path: Path) -> dict[str, str]:
-    """Map of relative file path to content digest, for every file under `path`."""
+    """Map of relative file path to content digest, for every file under `path` but
+    spare files (``.wfstore-spare-*``: no content of the store, left out of archives)."""
     return {
         str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(path.rglob("*"))
-        if p.is_file()
+        if p.is_file() and not p.name.startswith(SPARE_PREFIX)
     }
 
 

@@ -134,9 +134,12 @@ def _need_strace() -> None:
         pytest.skip(f"strace cannot trace here: {r.stderr.strip()[:200]}")
 
 
-def _calls_by_phase(tmp_path: Path, durability: str) -> dict[str, list[str]]:
+def _calls_by_phase(
+    tmp_path: Path, durability: str, spares: bool = False
+) -> dict[str, list[str]]:
     """Run the child writer under strace; its renames, exchanges, unlinks and flushes
-    by phase."""
+    by phase. Without `spares`, with spare files off (``WFSTORE_SPARE_FILES=0``): each
+    write renames a new file as on any file system."""
     _need_strace()
     path, jpath = tmp_path / "wk", tmp_path / "wk.json"
     if not path.exists():
@@ -151,7 +154,8 @@ def _calls_by_phase(tmp_path: Path, durability: str) -> dict[str, list[str]]:
             "-o",
             str(trace),
             "-e",
-            "trace=access,faccessat,faccessat2,rename,renameat,renameat2,fsync,fdatasync",
+            "trace=access,faccessat,faccessat2,rename,renameat,renameat2,fsync,fdatasync,"
+            "sync_file_range",
             sys.executable,
             "-c",
             CHILD,
@@ -160,7 +164,7 @@ def _calls_by_phase(tmp_path: Path, durability: str) -> dict[str, list[str]]:
             durability,
         ],
         check=True,
-        env=dict(os.environ),
+        env={**os.environ, "WFSTORE_SPARE_FILES": "1" if spares else "0"},
     )
     phases: dict[str, list[str]] = {}
     current = None
@@ -169,7 +173,9 @@ def _calls_by_phase(tmp_path: Path, durability: str) -> dict[str, list[str]]:
         if m:
             current = m.group(1)
             phases.setdefault(current, [])
-        elif current is not None and re.search(r"\b(rename|renameat2?|fsync|fdatasync)\(", line):
+        elif current is not None and re.search(
+            r"\b(rename|renameat2?|fsync|fdatasync|sync_file_range)\(", line
+        ):
             phases[current].append(line)
     assert set(PHASES) <= set(phases), phases.keys()
     return phases
@@ -183,11 +189,16 @@ def _flushes(calls: list[str]) -> int:
     return sum(bool(re.search(r"\b(fsync|fdatasync)\(", c)) for c in calls)
 
 
+def _write_outs(calls: list[str]) -> int:
+    return sum("sync_file_range(" in c for c in calls)
+
+
 def test_normal_renames_over_files_and_flushes_nothing(tmp_path: Path) -> None:
     phases = _calls_by_phase(tmp_path, "normal")
     for phase in PHASES:
         calls = phases[phase]
         assert calls and _exchanges(calls) == 0 and _flushes(calls) == 0, (phase, calls)
+        assert _write_outs(calls) == 0, (phase, calls)  # the rename does it (ext4)
 
 
 def test_full_flushes_every_commit_and_never_exchanges(tmp_path: Path) -> None:
@@ -214,6 +225,25 @@ def test_process_exchanges_where_no_journal_needs_the_temporary_names(tmp_path: 
 
 
 @pytest.mark.parametrize("durability", DURABILITIES)
+def test_spare_files_are_exchanged_where_they_apply(tmp_path: Path, durability: str) -> None:
+    # ext4 without a journal (the development VM's disk): a single-key commit writes
+    # into a spare file and exchanges it with the old file, starting its write-out
+    # (`"normal"`, as a rename's `auto_da_alloc` would) or flushing it (`"full"`)
+    if not _core.spare_files_apply(tmp_path):
+        pytest.skip(f"spare files do not apply on the file system of {tmp_path}")
+    phases = _calls_by_phase(tmp_path, durability, spares=True)
+    calls = phases["single"]
+    exchanges = [c for c in calls if "RENAME_EXCHANGE" in c]
+    assert len(exchanges) == 1 and ".wfstore-spare-" in exchanges[0], calls
+    assert not [c for c in calls if re.search(r"\brename\(", c)], calls
+    expected = {"full": (2, 0), "normal": (0, 1), "process": (0, 0)}[durability]
+    assert (min(_flushes(calls), 2), _write_outs(calls)) == expected, calls
+    # journaled commits rename new files as without spares
+    assert _exchanges(phases["journaled"]) == 0, phases["journaled"]
+    assert not list((tmp_path / "wk").rglob(".wfstore-tmp-*"))
+
+
+@pytest.mark.parametrize("durability", DURABILITIES)
 def test_every_setting_reads_back_what_it_wrote(tmp_path: Path, durability: str) -> None:
     for kind in ("zarr", "json"):
         path = tmp_path / kind
@@ -228,5 +258,9 @@ def test_every_setting_reads_back_what_it_wrote(tmp_path: Path, durability: str)
         again = wfstore.open(path)
         assert [r.success for r in again.get_EARs(runs)] == [True] * len(runs)
         assert again.get_parameters([p])[0].data == {"v": durability}
-        left = [q.name for q in path.rglob("*") if q.name.startswith(".wfstore-")]
+        left = [
+            q.name
+            for q in path.rglob("*")
+            if q.name.startswith(".wfstore-") and not q.name.startswith(".wfstore-spare-")
+        ]
         assert left == [], left

@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 from rel_helpers import make_store, open_store, tree_digest
 from wfstore import _core
+from wfstore.fsspec_store import SPARE_PREFIX
 from wfstore.persistence import ZarrPersistentStore
 
 HERE = Path(__file__).resolve().parent
@@ -80,8 +81,12 @@ def test_rechunk_killed(tmp_path: Path, backup: bool) -> None:
             bak = _core.ObjectArray.open(_core.Store.local(tmp_path / "store"), "runs.bak")
             assert bak.get_range() == ROWS
         assert names == (["runs", "runs.bak"] if backup and seen_backup else ["runs"]), names
-        # nothing left inside the array folder but chunks and metadata
-        assert all(n[0].isdigit() or n in (".zarray", ".zattrs") for n in os.listdir(runs))
+        # nothing left inside the array folder but chunks, metadata and spare files
+        left = os.listdir(runs)
+        assert all(
+            n[0].isdigit() or n in (".zarray", ".zattrs") or n.startswith(SPARE_PREFIX)
+            for n in left
+        ), left
     print(f"rechunk (backup={backup}): {KILLS} kills, {interrupted} left a rechunk to recover")
 
 

@@ -93,6 +93,9 @@ pub enum Replaced {
     Renamed,
     /// Exchanged with the old file, which was then unlinked ([`Durability::Process`]).
     Exchanged,
+    /// Written into a spare file of the folder, exchanged with the old file, which
+    /// became the spare ([`crate::spare`]).
+    Recycled,
 }
 
 /// Put the new file `tmp` in place of `dst` (a sibling) by one atomic step, as
@@ -250,6 +253,16 @@ pub fn write_temp_sibling(path: &Path, data: &[u8], fsync: bool) -> Result<PathB
 /// left as it was.
 pub fn write_atomic(path: &Path, data: &[u8], fsync: bool) -> Result<()> {
     write_atomic_with(path, data, Durability::Normal.or_full(fsync)).map(|_| ())
+}
+
+/// [`write_atomic_with`] for a file that is replaced again and again (a store's keys):
+/// through the folder's spare files where that pays ([`crate::spare`]), else as
+/// [`write_atomic_with`].
+pub fn write_replacing(path: &Path, data: &[u8], durability: Durability) -> Result<Replaced> {
+    match crate::spare::write_replacing(path, data, durability)? {
+        Some(done) => Ok(done),
+        None => write_atomic_with(path, data, durability),
+    }
 }
 
 /// [`write_atomic`] with the given [`Durability`]; returns how the file was put in

@@ -9,7 +9,8 @@
 //! * atomic writes (temporary name + rename) of every chunk and metadata file, with a
 //!   choice of what they survive ([`Durability`]: flushed, renamed, or exchanged)
 //!   ([`atomic`]); the replaced files' storage is freed off the writer's path
-//!   ([`reclaim`]);
+//!   ([`reclaim`]), or on ext4 without a journal not created nor freed at all
+//!   ([`spare`]);
 //! * all-or-nothing, crash-safe commits of many keys ([`txn`]);
 //! * streaming rechunking with optional backup and crash-safe swap ([`rechunk`]);
 //! * zip archives of whole stores, read in place, unzipped safely ([`zipio`]);
@@ -40,6 +41,7 @@ pub mod object;
 pub mod par;
 pub mod rechunk;
 pub mod reclaim;
+pub mod spare;
 pub mod store;
 pub mod ts;
 pub mod txn;

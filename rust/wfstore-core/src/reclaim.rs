@@ -32,9 +32,9 @@ pub struct Held(#[cfg(target_os = "linux")] rustix::fd::OwnedFd);
 
 #[cfg(target_os = "linux")]
 mod imp {
-    use super::{Held, MAX_PENDING};
+    use super::{DeviceTraits, Held, MAX_PENDING};
     use rustix::fd::OwnedFd;
-    use rustix::fs::{fstat, fstatfs, open, Mode, OFlags};
+    use rustix::fs::{open, stat, statfs, Mode, OFlags};
     use std::path::{Path, PathBuf};
     use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
     use std::sync::Mutex;
@@ -44,9 +44,7 @@ mod imp {
 
     pub fn hold(path: &Path) -> Option<Held> {
         // a folder already looked at costs no system call when holding does not pay
-        let dir = path.parent()?;
-        let known = folder_verdict(dir);
-        if known == Some(false) {
+        if !folder_traits(path.parent()?).frees_slowly() {
             return None;
         }
         let fd = open(
@@ -55,15 +53,38 @@ mod imp {
             Mode::empty(),
         )
         .ok()?;
-        if known == Some(true) {
-            return Some(Held(fd));
-        }
-        let slow = file_frees_slowly(&fd)?;
-        remember_folder(dir, slow);
-        slow.then_some(Held(fd))
+        Some(Held(fd))
     }
 
-    fn file_frees_slowly(fd: &OwnedFd) -> Option<bool> {
+    /// Folders already looked at (at most [`MAX_FOLDERS`]), and their devices' traits.
+    static FOLDERS: Mutex<Vec<(PathBuf, DeviceTraits)>> = Mutex::new(Vec::new());
+    const MAX_FOLDERS: usize = 64;
+
+    /// The traits of the device holding the folder `dir` (none known: nothing pays).
+    pub fn folder_traits(dir: &Path) -> DeviceTraits {
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        if let Ok(known) = FOLDERS.try_lock() {
+            if let Some(&(_, traits)) = known.iter().find(|(d, _)| d == dir) {
+                return traits;
+            }
+        }
+        let Some(traits) = look_at_folder(dir) else {
+            return DeviceTraits::default(); // not cached: the folder may appear later
+        };
+        if let Ok(mut known) = FOLDERS.try_lock() {
+            if known.len() >= MAX_FOLDERS {
+                known.clear();
+            }
+            known.push((dir.to_path_buf(), traits));
+        }
+        traits
+    }
+
+    fn look_at_folder(dir: &Path) -> Option<DeviceTraits> {
         // f_type is a signed word whose width depends on the platform; the magic
         // numbers are 32-bit
         #[allow(
@@ -71,55 +92,37 @@ mod imp {
             clippy::cast_sign_loss,
             clippy::cast_possible_truncation
         )]
-        let kind = fstatfs(fd).ok()?.f_type as u32;
+        let kind = statfs(dir).ok()?.f_type as u32;
         if kind != EXT234 {
-            return Some(false);
+            return Some(DeviceTraits::default());
         }
-        Some(frees_slowly(fstat(fd).ok()?.st_dev))
+        Some(device_traits(stat(dir).ok()?.st_dev))
     }
 
-    /// Folders already looked at (at most [`MAX_FOLDERS`]), and their verdicts.
-    static FOLDERS: Mutex<Vec<(PathBuf, bool)>> = Mutex::new(Vec::new());
-    const MAX_FOLDERS: usize = 64;
-
-    fn folder_verdict(dir: &Path) -> Option<bool> {
-        let known = FOLDERS.try_lock().ok()?;
-        known.iter().find(|(d, _)| d == dir).map(|&(_, slow)| slow)
-    }
-
-    fn remember_folder(dir: &Path, slow: bool) {
-        if let Ok(mut known) = FOLDERS.try_lock() {
-            if known.len() >= MAX_FOLDERS {
-                known.clear();
-            }
-            known.push((dir.to_path_buf(), slow));
-        }
-    }
-
-    /// Devices already looked at: whether freeing blocks there waits for the device.
-    static DEVICES: Mutex<Vec<(u64, bool)>> = Mutex::new(Vec::new());
+    /// Devices already looked at, and their traits.
+    static DEVICES: Mutex<Vec<(u64, DeviceTraits)>> = Mutex::new(Vec::new());
 
     #[allow(clippy::useless_conversion)]
-    fn frees_slowly(dev: rustix::fs::Dev) -> bool {
+    fn device_traits(dev: rustix::fs::Dev) -> DeviceTraits {
         let dev = u64::from(dev);
         // never wait for the lock (nor deadlock after a fork that caught it held): when
         // it is busy the device is looked at again
         if let Ok(known) = DEVICES.try_lock() {
-            if let Some(&(_, slow)) = known.iter().find(|(d, _)| *d == dev) {
-                return slow;
+            if let Some(&(_, traits)) = known.iter().find(|(d, _)| *d == dev) {
+                return traits;
             }
         }
-        let slow = probe(dev).unwrap_or(false);
+        let traits = probe(dev).unwrap_or_default();
         if let Ok(mut known) = DEVICES.try_lock() {
             if !known.iter().any(|(d, _)| *d == dev) {
-                known.push((dev, slow));
+                known.push((dev, traits));
             }
         }
-        slow
+        traits
     }
 
     #[allow(clippy::useless_conversion)]
-    fn probe(dev: u64) -> Option<bool> {
+    fn probe(dev: u64) -> Option<DeviceTraits> {
         let dev = rustix::fs::Dev::try_from(dev).ok()?;
         let (major, minor) = (rustix::fs::major(dev), rustix::fs::minor(dev));
         let link = std::fs::read_link(format!("/sys/dev/block/{major}:{minor}")).ok()?;
@@ -132,7 +135,7 @@ mod imp {
                 .collect(),
             Err(_) => Vec::new(),
         };
-        Some(super::frees_slowly_from(&name, &options, &journals))
+        Some(super::traits_from(&name, &options, &journals))
     }
 
     /// The closing thread's queue and the process that started it.
@@ -171,15 +174,61 @@ mod imp {
     }
 }
 
-/// Whether freeing blocks on the ext4 device `name` waits for the device: mounted with
-/// `discard` (its `/proc/fs/ext4/<name>/options`) and without a journal (no entry
-/// `<name>-<inode>` among `/proc/fs/jbd2`'s `journals`).
-pub fn frees_slowly_from(name: &str, options: &str, journals: &[String]) -> bool {
+/// What replacing files costs on an ext4 device, from its mount options and journal.
+/// Every other file system has the default (nothing set).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DeviceTraits {
+    /// ext4 without a journal: it avoids reusing the inodes of files deleted in the
+    /// last minute or more, and scans past them at each file creation.
+    pub no_journal: bool,
+    /// Mounted with `discard`: freed blocks are discarded at once.
+    pub discard: bool,
+}
+
+impl DeviceTraits {
+    /// Freeing blocks waits for the device (discarded at once, no journal to defer it).
+    pub fn frees_slowly(self) -> bool {
+        self.no_journal && self.discard
+    }
+
+    /// Creating a file slows down as files are deleted (see [`crate::spare`]).
+    pub fn reuses_slowly(self) -> bool {
+        self.no_journal
+    }
+}
+
+/// The traits of the ext4 device `name`: mounted with `discard` (its
+/// `/proc/fs/ext4/<name>/options`), without a journal (no entry `<name>-<inode>` among
+/// `/proc/fs/jbd2`'s `journals`).
+pub fn traits_from(name: &str, options: &str, journals: &[String]) -> DeviceTraits {
     let discard = options
         .split(|c: char| c == ',' || c.is_whitespace())
         .any(|o| o == "discard");
     let prefix = format!("{name}-");
-    discard && !journals.iter().any(|j| j.starts_with(&prefix))
+    DeviceTraits {
+        no_journal: !journals.iter().any(|j| j.starts_with(&prefix)),
+        discard,
+    }
+}
+
+/// Whether freeing blocks on the ext4 device `name` waits for the device (see
+/// [`traits_from`]).
+pub fn frees_slowly_from(name: &str, options: &str, journals: &[String]) -> bool {
+    traits_from(name, options, journals).frees_slowly()
+}
+
+/// The traits of the device holding the folder `dir` (the default where unknown or
+/// not ext4), looked up once per folder and device.
+pub fn folder_traits(dir: &Path) -> DeviceTraits {
+    #[cfg(target_os = "linux")]
+    {
+        imp::folder_traits(dir)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = dir;
+        DeviceTraits::default()
+    }
 }
 
 /// A handle on `path` if it exists and holding it pays (see the module's

@@ -12,6 +12,7 @@
 
 use crate::atomic::{tmp_sibling, TMP_PREFIX};
 use crate::error::{Error, Result};
+use crate::spare::is_spare_name;
 use crate::store::Store;
 use rayon::prelude::*;
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -195,7 +196,7 @@ fn collect_files(src: &Path, dst: &Path, exclude: &HashSet<&str>) -> Result<Vec<
                     format!("file name {} is not valid UTF-8", ent.path().display()),
                 ));
             };
-            if exclude.contains(name) || name.starts_with(TMP_PREFIX) {
+            if exclude.contains(name) || name.starts_with(TMP_PREFIX) || is_spare_name(name) {
                 continue;
             }
             if name.contains('\\') {
@@ -1310,6 +1311,10 @@ mod tests {
         write(&src.join("parameters/base/0"), b"p");
         write(&src.join(format!("{TMP_PREFIX}half")), b"tmp");
         write(&src.join(format!("metadata/{TMP_PREFIX}dir/0")), b"tmp");
+        write(
+            &src.join(format!("metadata/runs/{}0", crate::spare::SPARE_PREFIX)),
+            b"an old chunk",
+        );
         #[cfg(unix)]
         {
             std::os::unix::fs::symlink(src.join("metadata"), src.join("link_dir")).unwrap();

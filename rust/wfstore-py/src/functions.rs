@@ -245,10 +245,18 @@ pub fn replace_file(
     Ok(replaced_name(how))
 }
 
+/// Whether a store's files in the folder `folder` are replaced through spare files
+/// (``.wfstore-spare-*``: ext4 without a journal, unless ``WFSTORE_SPARE_FILES=0``).
+#[pyfunction]
+pub fn spare_files_apply(py: Python<'_>, folder: PathBuf) -> bool {
+    py.allow_threads(|| wfstore_core::spare::applies(&folder))
+}
+
 fn replaced_name(how: Replaced) -> &'static str {
     match how {
         Replaced::Renamed => "renamed",
         Replaced::Exchanged => "exchanged",
+        Replaced::Recycled => "recycled",
     }
 }
 
