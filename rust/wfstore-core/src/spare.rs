@@ -79,6 +79,52 @@ pub fn write_replacing(
     }
 }
 
+/// A spare file holding a new value, held (its lock) until dropped; put in place by
+/// [`put_in_place`], else it stays a spare.
+#[derive(Debug)]
+pub struct Prepared(#[cfg(target_os = "linux")] imp::Spare);
+
+/// The first half of [`write_replacing`]: take a spare of `path`'s folder and write
+/// `data` into it (`Ok(None)` where spares do not apply or none is free). Nothing a
+/// reader sees changes until [`put_in_place`].
+pub fn prepare(path: &Path, data: &[u8], durability: Durability) -> Result<Option<Prepared>> {
+    #[cfg(target_os = "linux")]
+    {
+        let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) else {
+            return Ok(None);
+        };
+        if !applies(dir) {
+            return Ok(None);
+        }
+        Ok(imp::prepare(dir, path, data, durability)?.map(Prepared))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (path, data, durability);
+        Ok(None)
+    }
+}
+
+/// The second half of [`write_replacing`]: put the prepared value at `path` by one
+/// atomic step. `Ok(None)`: the spare could not be exchanged (deleted meanwhile, a
+/// file system that cannot exchange names): nothing changed, and the caller writes
+/// the value the usual way.
+pub fn put_in_place(
+    prepared: &Prepared,
+    path: &Path,
+    durability: Durability,
+) -> Result<Option<Replaced>> {
+    #[cfg(target_os = "linux")]
+    {
+        imp::put_in_place(&prepared.0, path, durability)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (prepared, path, durability);
+        Ok(None)
+    }
+}
+
 #[cfg(target_os = "linux")]
 mod imp {
     use super::*;
@@ -97,7 +143,8 @@ mod imp {
     }
 
     /// A spare file this call holds (its `flock`), checked fit to be written.
-    struct Spare {
+    #[derive(Debug)]
+    pub struct Spare {
         fd: OwnedFd,
         path: PathBuf,
     }
@@ -123,10 +170,31 @@ mod imp {
         data: &[u8],
         durability: Durability,
     ) -> Result<Option<Replaced>> {
+        match prepare(dir, path, data, durability)? {
+            Some(spare) => put_in_place(&spare, path, durability),
+            None => Ok(None),
+        }
+    }
+
+    /// A spare of `dir` holding `data` (an error names `path`, the file to replace).
+    pub fn prepare(
+        dir: &Path,
+        path: &Path,
+        data: &[u8],
+        durability: Durability,
+    ) -> Result<Option<Spare>> {
         let Some(spare) = take_spare(dir) else {
             return Ok(None);
         };
         fill(&spare.fd, data, durability).map_err(|e| Error::io(path, e))?;
+        Ok(Some(spare))
+    }
+
+    pub fn put_in_place(
+        spare: &Spare,
+        path: &Path,
+        durability: Durability,
+    ) -> Result<Option<Replaced>> {
         // the exchange: one atomic step puts the new value at `path`
         match renameat_with(CWD, &spare.path, CWD, path, RenameFlags::EXCHANGE) {
             Ok(()) => {}
@@ -157,7 +225,7 @@ mod imp {
                 ));
             }
         }
-        drop(spare); // its lock: the file is `path` now
+        // the spare's lock goes with `spare` (on the file now at `path`)
         Ok(Some(done(path, durability)))
     }
 

@@ -262,43 +262,37 @@ impl TxnStore {
             };
         }
         // 1. new values to temporary siblings, in parallel when there are many (a
-        //    job's commit of a few small files is faster without the thread hand-off)
-        let written: Vec<Result<Option<(PathBuf, PathBuf)>>> =
+        //    job's commit of a few small files is faster without the thread hand-off);
+        //    without a journal, into the folders' spare files where they apply
+        //    (`crate::spare`: exchanged in step 3; a journal's replay needs new files
+        //    under temporary names)
+        let written: Vec<Result<Step>> =
             crate::par::map_ref_min(&ops, PARALLEL_WRITES_MIN, |(key, v)| match v {
-                None => Ok(None),
+                None => Ok(Step::Delete(local.key_path(key))),
                 Some(bytes) => {
                     let dst = local.key_path(key);
+                    if !journal {
+                        if let Some(p) = crate::spare::prepare(&dst, bytes, durability)? {
+                            return Ok(Step::Spare(p, dst, Arc::clone(bytes)));
+                        }
+                    }
                     let tmp = write_temp_sibling(&dst, bytes, durability.fsync())?;
-                    Ok(Some((tmp, dst)))
+                    Ok(Step::Rename(tmp, dst))
                 }
             });
-        let mut renames = Vec::with_capacity(written.len());
+        let mut steps: Vec<Step> = Vec::with_capacity(ops.len());
         let mut first_err = None;
         for w in written {
             match w {
-                Ok(Some(pair)) => renames.push(pair),
-                Ok(None) => {}
+                Ok(step) => steps.push(step),
                 Err(e) => {
                     first_err.get_or_insert(e);
                 }
             }
         }
         if let Some(e) = first_err {
-            for (tmp, _) in &renames {
-                let _ = std::fs::remove_file(tmp);
-            }
+            remove_temporaries(&steps);
             return Err(e);
-        }
-        let mut steps: Vec<Step> = Vec::with_capacity(ops.len());
-        let mut renames_iter = renames.into_iter();
-        for (key, v) in &ops {
-            if v.is_some() {
-                if let Some((tmp, dst)) = renames_iter.next() {
-                    steps.push(Step::Rename(tmp, dst));
-                }
-            } else {
-                steps.push(Step::Delete(local.key_path(key)));
-            }
         }
         // with `Durability::Full`, the temporary files' folder entries are on disk
         // before the journal naming them is
@@ -564,12 +558,15 @@ fn journal_ops(doc: &serde_json::Value, bad: impl Fn(String) -> Error) -> Result
 
 enum Step {
     Rename(PathBuf, PathBuf),
+    /// A spare file holding the new value (and the value, should the spare be gone
+    /// when its turn comes), exchanged with the key's file (never journaled).
+    Spare(crate::spare::Prepared, PathBuf, Arc<Vec<u8>>),
     Delete(PathBuf),
 }
 
 fn is_metadata_step(s: &Step) -> bool {
     let p = match s {
-        Step::Rename(_, dst) => dst,
+        Step::Rename(_, dst) | Step::Spare(_, dst, _) => dst,
         Step::Delete(p) => p,
     };
     p.file_name()
@@ -593,7 +590,7 @@ fn sync_folders(steps: &[Step], done: bool) {
     for s in steps {
         let p = match s {
             Step::Rename(tmp, _) if !done => tmp,
-            Step::Rename(_, dst) => dst,
+            Step::Rename(_, dst) | Step::Spare(_, dst, _) => dst,
             Step::Delete(p) if done => p,
             Step::Delete(_) => continue,
         };
@@ -612,6 +609,13 @@ fn apply_step(s: &Step, how: Durability) -> Result<()> {
         Step::Rename(tmp, dst) => replace_file(tmp, dst, how)
             .map(|_| ())
             .map_err(|e| Error::io(dst, e)),
+        Step::Spare(prepared, dst, value) => {
+            match crate::spare::put_in_place(prepared, dst, how)? {
+                Some(_) => Ok(()),
+                // the spare went meanwhile: the value is written the usual way
+                None => crate::atomic::write_atomic_with(dst, value, how).map(|_| ()),
+            }
+        }
         Step::Delete(p) => match std::fs::remove_file(p) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -630,9 +634,14 @@ fn rel(root: &Path, p: &Path) -> String {
 fn journal_text(root: &Path, steps: &[Step]) -> String {
     let ops: Vec<serde_json::Value> = steps
         .iter()
-        .map(|s| match s {
-            Step::Rename(tmp, dst) => serde_json::json!(["rename", rel(root, tmp), rel(root, dst)]),
-            Step::Delete(p) => serde_json::json!(["delete", rel(root, p)]),
+        .filter_map(|s| match s {
+            Step::Rename(tmp, dst) => Some(serde_json::json!([
+                "rename",
+                rel(root, tmp),
+                rel(root, dst)
+            ])),
+            Step::Delete(p) => Some(serde_json::json!(["delete", rel(root, p)])),
+            Step::Spare(..) => None, // never in a journaled commit (see step 1)
         })
         .collect();
     serde_json::json!({"pid": std::process::id(), "ops": ops}).to_string()
@@ -1102,6 +1111,54 @@ mod tests {
             "{names:?}"
         );
         assert!(names.iter().any(|n| n.contains(TMP_PREFIX)), "{names:?}");
+    }
+
+    #[test]
+    fn ordered_commits_go_through_spare_files_where_they_apply() {
+        // two keys per folder (as a parameter append's chunk and `.zarray`): both
+        // exchanged with the folder's two spares, which then hold the values replaced;
+        // journaled commits rename new files
+        for d in Durability::ALL {
+            let dir = tempfile::tempdir().unwrap();
+            let root = dir.path();
+            let s = TxnStore::local(LocalStore::new(root).with_durability(d), false);
+            let spares = |round: u8| -> Vec<Vec<u8>> {
+                let mut v: Vec<Vec<u8>> = (0..crate::spare::SLOTS)
+                    .filter_map(|n| {
+                        std::fs::read(root.join(format!("a/{}{n}", crate::spare::SPARE_PREFIX)))
+                            .ok()
+                    })
+                    .filter(|v| v.get(1) == Some(&round))
+                    .collect();
+                v.sort();
+                v
+            };
+            for round in 0..12u8 {
+                s.begin().unwrap();
+                s.set("a/0", &[b'c', round]).unwrap();
+                s.set("a/.zarray", &[b'm', round]).unwrap();
+                let journaled = round % 4 == 3;
+                let r = if journaled {
+                    s.commit()
+                } else {
+                    s.commit_in_order()
+                }
+                .unwrap();
+                assert_eq!(r.journaled, journaled);
+                assert_eq!(files(root), ["a/.zarray", "a/0"], "{d}");
+                for (key, tag) in [("a/0", b'c'), ("a/.zarray", b'm')] {
+                    let p = root.join(key);
+                    assert_eq!(std::fs::read(&p).unwrap(), [tag, round], "{d} {key}");
+                }
+                if round > 0 && !journaled && crate::spare::applies(root) {
+                    assert_eq!(
+                        spares(round - 1),
+                        vec![vec![b'c', round - 1], vec![b'm', round - 1]],
+                        "{d} {round}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
