@@ -280,7 +280,8 @@ mod imp {
                 Err(Errno::NOENT) => match open(
                     &path,
                     OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC,
-                    Mode::from_raw_mode(0o644),
+                    // as `File::create`: the umask decides (group-shared stores)
+                    Mode::from_raw_mode(0o666),
                 ) {
                     Ok(fd) => fd,
                     Err(_) => continue,
@@ -443,6 +444,24 @@ mod tests {
         }
         assert_eq!(put(&new, b"m", Durability::Normal), None);
         assert_eq!(std::fs::read(&target).unwrap(), b"t");
+    }
+
+    #[test]
+    fn spare_files_are_created_with_the_permissions_of_any_new_file() {
+        // the umask decides, as for `File::create` (a group-shared store's umask 002)
+        // (the umask is the process's: other tests' files made meanwhile get 0o664 too)
+        let d = tempfile::tempdir().unwrap();
+        // SAFETY: umask only sets the process's mask.
+        let old = unsafe { libc::umask(0o002) };
+        let plain = d.path().join("plain");
+        std::fs::File::create(&plain).unwrap();
+        let new = d.path().join("new");
+        let r = put(&new, b"n", Durability::Normal);
+        // SAFETY: as above.
+        unsafe { libc::umask(old) };
+        assert_eq!(r, Some(Replaced::Recycled));
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().mode() & 0o777;
+        assert_eq!((mode(&new), mode(&plain)), (0o664, 0o664));
     }
 
     #[test]
