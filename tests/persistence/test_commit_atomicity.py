@@ -100,6 +100,58 @@ def test_commit_applies_through_a_journal(tmp_path: Path) -> None:
     assert ZarrPersistentStore(None, None, path).get_parameters([p])[0].data == 5
 
 
+def test_one_run_update_is_written_without_a_transaction(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job's start or end (one run's fields: one chunk replaced atomically) skips the
+    commit transaction; several updates in one commit still take it; a one-run commit
+    that fails keeps the update pending, and the next save writes it."""
+    path = tmp_path / "wk"
+    store = _store(path)
+    p = store.add_set_parameter({"a": 1}, {"type": "t"}, save=False)
+    e = store.add_element(0, 0, {}, {}, save=False)
+    it = store.add_element_iteration(e, {"inputs.p": p}, ["inputs.p"], save=False)
+    runs = [store.add_EAR(it, a, [0], {"inputs.p": p}, save=False) for a in range(2)]
+    store.save()
+    begins: list[object] = []
+    real_txn = store._commit_transaction
+
+    def counting(kinds=()):  # type: ignore[no-untyped-def]
+        begins.append(kinds)
+        return real_txn(kinds)
+
+    monkeypatch.setattr(store, "_commit_transaction", counting)
+    store.set_EAR_start(runs[0])
+    store.set_EAR_submission_index(runs[1], 3)
+    store.set_EAR_end(runs[0], 0, True)
+    assert begins == []
+    store.set_EAR_start(runs[1], save=False)
+    store.set_EAR_end(runs[1], 1, False, save=False)
+    store.save()
+    assert begins == [["set_EAR_starts", "set_EAR_ends"]]
+
+    real_patch = store._patch_runs
+    calls = {"n": 0}
+
+    def failing_once(patches):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise OSError("disk gone")
+        real_patch(patches)
+
+    monkeypatch.setattr(store, "_patch_runs", failing_once)
+    with pytest.raises(OSError, match="disk gone"):
+        store.set_EAR_skip(runs[0])
+    assert store._pending.set_EAR_skips == [runs[0]]
+    store.save()
+    assert not store._pending
+    fresh = ZarrPersistentStore(None, None, path).get_EARs(runs)
+    assert [r.skip for r in fresh] == [True, False]
+    assert [r.submission_idx for r in fresh] == [None, 3]
+    assert [(r.exit_code, r.success) for r in fresh] == [(0, True), (1, False)]
+    assert fresh[0].start_time is not None and fresh[1].end_time is not None
+
+
 def _param_arrays(path: Path) -> tuple[_core.ObjectArray, _core.ObjectArray]:
     core = _core.Store.local(path)
     return (

@@ -146,6 +146,9 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
     #: Resource labels each commit step needs open (in ``"update"`` mode); steps
     #: not listed need none.
     _commit_resources: ClassVar[Mapping[str, tuple[str, ...]]] = {}
+    #: Whether updating one run's fields writes one file atomically and needs no
+    #: resource: then a commit of just that skips the commit transaction.
+    one_row_writes_are_atomic: ClassVar[bool] = False
 
     _resources: dict[str, StoreResource]
 

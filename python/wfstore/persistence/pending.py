@@ -68,6 +68,17 @@ _COMMIT_METHODS: tuple[tuple[str, tuple[str, ...]], ...] = tuple(
     (f"commit_{step}", attrs) for step, attrs in COMMIT_ORDER
 )
 
+#: Pending attributes whose commit writes each item into one row of one array, with
+#: their commit steps: a single item is committed without the transaction around a
+#: commit of several changes, where the store says one row's write is atomic by itself
+#: (``one_row_writes_are_atomic``: a job's start and end, one chunk file replaced).
+_ONE_ROW_UPDATES: dict[str, str] = {
+    "set_EAR_submission_indices": "commit_EAR_submission_indices",
+    "set_EAR_skips": "commit_EAR_skips",
+    "set_EAR_starts": "commit_EAR_starts",
+    "set_EAR_ends": "commit_EAR_ends",
+}
+
 #: Every pending attribute, with a factory for its empty value.
 _EMPTY: dict[str, Any] = {
     "add_tasks": dict,
@@ -191,6 +202,20 @@ class PendingChanges(Generic[AnySTask, AnySElement, AnySElementIter, AnySEAR, An
         # commit steps replace (never mutate in place) the containers they consume, so
         # a copy of each non-empty top-level container is enough to restore the state
         snap = {name: copy.copy(d[name]) for name in pending}
+        if (
+            len(pending) == 1
+            and pending[0] in _ONE_ROW_UPDATES
+            and len(snap[pending[0]]) == 1
+            and store.one_row_writes_are_atomic
+        ):
+            # one row of one array: a single file written atomically, no transaction
+            try:
+                getattr(self, _ONE_ROW_UPDATES[pending[0]])()
+            except BaseException:
+                self._restore(snap)
+                store._reset_cache()
+                raise
+            return
         try:
             with gc_paused(), store._commit_transaction(pending), contextlib.ExitStack() as stack:
                 for res in self._resources_for(set(pending)):

@@ -345,6 +345,9 @@ class ZarrPersistentStore(
         schedulers=True,
         submission=True,
     )
+    #: A run's fields are patched in its chunk, under the store lock: one file,
+    #: replaced atomically (see :meth:`_patch_rows`).
+    one_row_writes_are_atomic: ClassVar[bool] = True
     _commit_resources: ClassVar[Mapping[str, tuple[str, ...]]] = {
         "tasks": (_ATTRS,),
         "loops": (_ATTRS,),
