@@ -65,3 +65,24 @@ def test_a_small_run_reports_the_durability_variant_apart(
     # its one-commit phases only, and the targets come from the default variant
     assert "set run start" in section and "cold open" not in section
     assert "Zarr store, 50 runs**" in head
+
+
+def test_variants_folders_are_spread_over_the_disk(compare: ModuleType, tmp_path: Path) -> None:
+    # where the flag can be set (ext4: the development VM), folders made in the marked
+    # folder are not placed beside it; elsewhere (tmpfs, overlay) nothing happens
+    import os
+
+    root = tmp_path / "root"
+    root.mkdir()
+    if not compare.spread_folders(root):
+        pytest.skip(f"the file system of {tmp_path} has no top-directory flag")
+    inode = root.stat().st_ino
+    kids = []
+    for i in range(4):
+        (root / f"v{i}").mkdir()
+        kids.append((root / f"v{i}").stat().st_ino)
+    # beside the parent, folders take the next free inodes of its group
+    assert any(abs(k - inode) > 65536 for k in kids), (inode, kids)
+    assert compare.spread_folders(root / "v0")
+    assert not compare.spread_folders(root / "missing")
+    os.rmdir(root / "v0")
