@@ -510,6 +510,9 @@ def run_variant(
     """Run one variant at one size in a subprocess; return its figures."""
     os.sync()  # nothing the previous variant wrote is still being written back
     workdir = Path(tempfile.mkdtemp(prefix=f"{variant}-{n_runs}-", dir=tmp_root))
+    # the store, its unzipped copy and the floor loops' folders each in groups of
+    # their own: the floor loops create and delete a file per write
+    spread_folders(workdir)
     result = workdir / "result.json"
     python, env = _python_for(variant, hpcflow_python)
     cmd = [

@@ -23,7 +23,8 @@ pub enum Durability {
     /// hpcflow write. On ext4 that rename makes the kernel start writing the new data
     /// out (`auto_da_alloc`), so a power cut also leaves the old or the new value
     /// there; on other file systems the last seconds of writes may be lost. The
-    /// default.
+    /// default. (A store's keys on ext4 without a journal are written into a spare
+    /// file whose write-out is started the same way, then exchanged: [`crate::spare`].)
     #[default]
     Normal,
     /// Safe against crashed processes only. On Linux an existing file is replaced by
