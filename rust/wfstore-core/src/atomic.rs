@@ -277,7 +277,7 @@ pub fn write_atomic_with(path: &Path, data: &[u8], durability: Durability) -> Re
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -294,7 +294,8 @@ mod tests {
         assert_eq!(names, vec![std::ffi::OsString::from("c.json")]);
     }
 
-    fn names(dir: &Path) -> Vec<String> {
+    /// The sorted names in the folder `dir` (also for other modules' tests).
+    pub(crate) fn names(dir: &Path) -> Vec<String> {
         let mut v: Vec<String> = std::fs::read_dir(dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

@@ -343,6 +343,7 @@ mod imp {
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
+    use crate::atomic::tests::names;
     use std::collections::HashSet;
     use std::os::unix::fs::MetadataExt;
     use std::path::PathBuf;
@@ -350,15 +351,6 @@ mod tests {
     /// Replace through spares whatever the file system (tmpfs and ext4 can exchange).
     fn put(path: &Path, data: &[u8], d: Durability) -> Option<Replaced> {
         imp::write_through_spare(path.parent().unwrap(), path, data, d).unwrap()
-    }
-
-    fn names(dir: &Path) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        v.sort();
-        v
     }
 
     fn folder() -> (tempfile::TempDir, PathBuf) {
