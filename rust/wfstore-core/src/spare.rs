@@ -68,14 +68,9 @@ pub fn write_replacing(
     data: &[u8],
     durability: Durability,
 ) -> Result<Option<Replaced>> {
-    #[cfg(target_os = "linux")]
-    {
-        imp::write_replacing(path, data, durability)
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = (path, data, durability);
-        Ok(None)
+    match prepare(path, data, durability)? {
+        Some(prepared) => put_in_place(&prepared, path, durability),
+        None => Ok(None),
     }
 }
 
@@ -149,21 +144,8 @@ mod imp {
         path: PathBuf,
     }
 
-    pub fn write_replacing(
-        path: &Path,
-        data: &[u8],
-        durability: Durability,
-    ) -> Result<Option<Replaced>> {
-        let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) else {
-            return Ok(None);
-        };
-        if !super::applies(dir) {
-            return Ok(None);
-        }
-        write_through_spare(dir, path, data, durability)
-    }
-
-    /// [`write_replacing`] wherever the file system can exchange names.
+    /// [`write_replacing`] wherever the file system can exchange names (for tests).
+    #[cfg(test)]
     pub fn write_through_spare(
         dir: &Path,
         path: &Path,
