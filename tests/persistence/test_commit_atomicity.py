@@ -152,6 +152,34 @@ def test_one_run_update_is_written_without_a_transaction(
     assert fresh[0].start_time is not None and fresh[1].end_time is not None
 
 
+def test_a_parameter_set_elsewhere_after_the_check_is_dropped_not_stuck(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process sets a parameter between this store's already-set check and its
+    commit: the commit raises ParameterAlreadySetError and writes nothing; the refused
+    value leaves the pending changes (it can never be written), the rest stays pending
+    and the next save writes it."""
+    from wfstore.errors import ParameterAlreadySetError
+
+    path = tmp_path / "wk"
+    store = _store(path)
+    p = store.add_unset_parameter({"type": "out"})
+    q = store.add_unset_parameter({"type": "out"})
+    other = ZarrPersistentStore(None, None, path)
+    other.set_parameter_value(p, "theirs")
+    before = tree_digest(path)
+    monkeypatch.setattr(store, "_is_param_set", lambda param_id: False)  # checked earlier
+    store.set_parameter_value(q, "mine", save=False)
+    with pytest.raises(ParameterAlreadySetError, match=str(p)):
+        store.set_parameter_value(p, "mine")
+    assert tree_digest(path) == before
+    assert list(store._pending.set_parameters) == [q]
+    store.save()
+    assert not store._pending
+    fresh = ZarrPersistentStore(None, None, path).get_parameters([p, q])
+    assert [x.data for x in fresh] == ["theirs", "mine"]
+
+
 def _param_arrays(path: Path) -> tuple[_core.ObjectArray, _core.ObjectArray]:
     core = _core.Store.local(path)
     return (

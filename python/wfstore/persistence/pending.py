@@ -22,6 +22,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from ..errors import ParameterAlreadySetError
 from .gcpause import gc_paused
 
 if TYPE_CHECKING:
@@ -227,6 +228,17 @@ class PendingChanges(Generic[AnySTask, AnySElement, AnySElementIter, AnySEAR, An
                         if d[a]:
                             getattr(self, method)()
                             break
+        except ParameterAlreadySetError as exc:
+            # another process set the parameter since `set_parameter_value` checked it:
+            # that value can never be written, so it is dropped (as when the check sees
+            # it at once); the rest of the commit stays pending
+            self._restore(snap)
+            store._reset_cache()
+            if exc.param_id in self.set_parameters:
+                self.set_parameters = {
+                    k: v for k, v in self.set_parameters.items() if k != exc.param_id
+                }
+            raise
         except BaseException:
             self._restore(snap)
             store._reset_cache()
