@@ -180,6 +180,38 @@ def test_a_parameter_set_elsewhere_after_the_check_is_dropped_not_stuck(
     assert [x.data for x in fresh] == ["theirs", "mine"]
 
 
+def test_setting_a_parameter_this_store_appended_unset_reads_nothing_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job adds an output parameter and sets it: the early already-set check needs no
+    read for a parameter this store object appended unset; if another process set it
+    meanwhile, the commit (which reads the row under the lock) refuses it."""
+    from wfstore.errors import ParameterAlreadySetError
+
+    path = tmp_path / "wk"
+    store = _store(path)
+    p, q = (store.add_unset_parameter({"type": "out"}) for _ in range(2))
+    opened: list[str] = []
+    real_array = store._array
+
+    def counting(array_path, *args):  # type: ignore[no-untyped-def]
+        opened.append(array_path)
+        return real_array(array_path, *args)
+
+    monkeypatch.setattr(store, "_array", counting)
+    store.set_parameter_value(p, 1)
+    assert opened == ["parameters/base"]  # the commit's read under the lock only
+    # set already (by this object): refused at once, reading the row
+    with pytest.raises(ParameterAlreadySetError):
+        store.set_parameter_value(p, 2)
+    # set by another process since this object appended it
+    ZarrPersistentStore(None, None, path).set_parameter_value(q, "theirs")
+    with pytest.raises(ParameterAlreadySetError, match=str(q)):
+        store.set_parameter_value(q, "mine")
+    assert not store._pending
+    assert [x.data for x in store.get_parameters([p, q])] == [1, "theirs"]
+
+
 def _param_arrays(path: Path) -> tuple[_core.ObjectArray, _core.ObjectArray]:
     core = _core.Store.local(path)
     return (

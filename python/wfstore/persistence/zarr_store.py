@@ -919,7 +919,17 @@ class ZarrPersistentStore(
 
         return read
 
+    def _reset_cache(self) -> None:
+        super()._reset_cache()
+        #: IDs of parameters this object appended unset and has not set since (at most
+        #: `_MAX_APPENDED_UNSET`): `set_parameter_value`'s early check reads nothing for
+        #: them. Another process setting one meanwhile is caught at the commit, which
+        #: reads the row under the store lock (the value is then refused and dropped).
+        self._appended_unset: set[int] = set()
+
     def _persistent_param_is_set(self, param_id: int) -> bool:
+        if param_id in self._appended_unset:
+            return False
         # the parameter base row alone tells it (a set value or file is a dict, an
         # unset one is PARAM_DATA_NOT_SET): no decoding, no source row
         cached, _ = self._get_cached_persistent_parameters([param_id])
@@ -1247,6 +1257,14 @@ class ZarrPersistentStore(
             encoded = [self._encode_param(p) for p in params]
             _append_in_batches(sources, [dict(sorted(p.source.items())) for p in params])
             _append_in_batches(base, encoded)
+        # the count seen grows with them (reset with the cache should the commit fail)
+        counts = self._persistent_counts
+        counts["parameters_seen"] = max(counts.get("parameters_seen", 0), params[-1].id_ + 1)
+        known = self._appended_unset
+        if len(known) + len(params) > _MAX_APPENDED_UNSET:
+            known.clear()  # a build's many parameters: only a job's few are worth it
+        if len(params) <= _MAX_APPENDED_UNSET:
+            known.update(p.id_ for p in params if not p.is_set)
 
     def _set_parameter_values(self, set_parameters: dict[int, tuple[Any, bool]]) -> None:
         ids = list(set_parameters)
@@ -1270,6 +1288,7 @@ class ZarrPersistentStore(
             lambda arr, rows: arr.set(ids, rows),
             write_empty_chunks=False,
         )
+        self._appended_unset.difference_update(ids)
 
     def _update_parameter_sources(self, sources: Mapping[int, ParamSource]) -> None:
         ids = list(sources)
@@ -1611,6 +1630,10 @@ def extra_parameter_sources(store: _core.Store, trim: bool) -> int:
     if trim:
         sources.resize(base)
     return extra
+
+
+#: Parameter IDs a store object remembers as appended unset by itself, at most.
+_MAX_APPENDED_UNSET = 4096
 
 
 def _appends_in_order(kinds: Collection[str], staged_keys: Callable[[], list[str]]) -> bool:
