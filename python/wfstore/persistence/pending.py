@@ -203,45 +203,39 @@ class PendingChanges(Generic[AnySTask, AnySElement, AnySElementIter, AnySEAR, An
         # commit steps replace (never mutate in place) the containers they consume, so
         # a copy of each non-empty top-level container is enough to restore the state
         snap = {name: copy.copy(d[name]) for name in pending}
-        if (
+        # one row of one array (a job's start or end): a single file written atomically,
+        # no transaction needed
+        one_row = (
             len(pending) == 1
             and pending[0] in _ONE_ROW_UPDATES
             and len(snap[pending[0]]) == 1
             and store.one_row_writes_are_atomic
-        ):
-            # one row of one array: a single file written atomically, no transaction
-            try:
-                getattr(self, _ONE_ROW_UPDATES[pending[0]])()
-            except BaseException:
-                self._restore(snap)
-                store._reset_cache()
-                raise
-            return
+        )
         try:
-            with gc_paused(), store._commit_transaction(pending), contextlib.ExitStack() as stack:
-                for res in self._resources_for(set(pending)):
-                    stack.enter_context(store.using_resource(res, "update"))
-                for method, attrs in _COMMIT_METHODS:
-                    # a step with nothing pending (checked when its turn comes, as
-                    # earlier steps may hand changes on) has nothing to do:
-                    for a in attrs:
-                        if d[a]:
-                            getattr(self, method)()
-                            break
-        except ParameterAlreadySetError as exc:
-            # another process set the parameter since `set_parameter_value` checked it:
-            # that value can never be written, so it is dropped (as when the check sees
-            # it at once); the rest of the commit stays pending
+            if one_row:
+                getattr(self, _ONE_ROW_UPDATES[pending[0]])()
+            else:
+                txn = store._commit_transaction(pending)
+                with gc_paused(), txn, contextlib.ExitStack() as stack:
+                    for res in self._resources_for(set(pending)):
+                        stack.enter_context(store.using_resource(res, "update"))
+                    for method, attrs in _COMMIT_METHODS:
+                        # a step with nothing pending (checked when its turn comes, as
+                        # earlier steps may hand changes on) has nothing to do:
+                        for a in attrs:
+                            if d[a]:
+                                getattr(self, method)()
+                                break
+        except BaseException as exc:
             self._restore(snap)
             store._reset_cache()
-            if exc.param_id in self.set_parameters:
+            if isinstance(exc, ParameterAlreadySetError) and exc.param_id in self.set_parameters:
+                # another process set the parameter since `set_parameter_value` checked
+                # it: that value can never be written, so it is dropped (as when the
+                # check sees it at once); the rest of the commit stays pending
                 self.set_parameters = {
                     k: v for k, v in self.set_parameters.items() if k != exc.param_id
                 }
-            raise
-        except BaseException:
-            self._restore(snap)
-            store._reset_cache()
             raise
         assert not self, f"uncommitted changes remain: {self.where_pending()!r}"
 
