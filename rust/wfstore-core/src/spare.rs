@@ -142,6 +142,8 @@ mod imp {
     pub struct Spare {
         fd: OwnedFd,
         path: PathBuf,
+        /// the old content's length
+        len: u64,
     }
 
     /// [`write_replacing`] wherever the file system can exchange names (for tests).
@@ -168,7 +170,7 @@ mod imp {
         let Some(spare) = take_spare(dir) else {
             return Ok(None);
         };
-        fill(&spare.fd, data, durability).map_err(|e| Error::io(path, e))?;
+        fill(&spare.fd, spare.len, data, durability).map_err(|e| Error::io(path, e))?;
         Ok(Some(spare))
     }
 
@@ -222,9 +224,14 @@ mod imp {
         statat(CWD, p, AtFlags::SYMLINK_NOFOLLOW).is_ok()
     }
 
-    /// Write `data` over the spare's old content and start (or, for `"full"`, finish)
-    /// its write-out.
-    fn fill(fd: &OwnedFd, data: &[u8], durability: Durability) -> std::io::Result<()> {
+    /// Write `data` over the spare's old content (`old_len` bytes) and start (or, for
+    /// `"full"`, finish) its write-out.
+    fn fill(
+        fd: &OwnedFd,
+        old_len: u64,
+        data: &[u8],
+        durability: Durability,
+    ) -> std::io::Result<()> {
         let mut off = 0usize;
         while off < data.len() {
             match rustix::io::pwrite(fd, &data[off..], off as u64) {
@@ -234,7 +241,12 @@ mod imp {
                 Err(e) => return Err(e.into()),
             }
         }
-        ftruncate(fd, data.len() as u64)?;
+        // only a shorter value cuts the file: a cut waits for the write-out of the page
+        // it falls in, which a spare written out a commit or two ago may still be in
+        // (~15 us a commit on the development VM's disk)
+        if (data.len() as u64) < old_len {
+            ftruncate(fd, data.len() as u64)?;
+        }
         match durability {
             Durability::Full => rustix::fs::fsync(fd)?,
             // what ext4's `auto_da_alloc` does for a rename over a file: start writing
@@ -297,7 +309,11 @@ mod imp {
         if !open_nowhere_else(&fd) {
             return None; // a reader still has the old value open: try again later
         }
-        Some(Spare { fd, path })
+        Some(Spare {
+            fd,
+            path,
+            len: st.st_size as u64,
+        })
     }
 
     /// Whether no other open file description refers to `fd`'s file: a write lease is
