@@ -195,6 +195,11 @@ def spare_files_apply(folder: _Path) -> bool:
     """Whether a store's files in `folder` are replaced through spare files
     (``.wfstore-spare-*``: ext4 without a journal, unless ``WFSTORE_SPARE_FILES=0``)."""
 
+def drain_writeouts() -> None:
+    """Wait until the write-out of every file this process's commits handed to the
+    core's background thread has been started (``"normal"`` durability where spare
+    files apply); registered to run at interpreter exit."""
+
 def replace_file(
     tmp: _Path, dst: _Path, durability: Durability | None = None
 ) -> Literal["renamed", "exchanged"]:

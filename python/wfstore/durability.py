@@ -15,9 +15,12 @@ against the cost of each write:
     hpcflow write. On ext4 such a rename makes the kernel write the new data out at
     once (``auto_da_alloc``), so a power cut leaves the old or the new value there
     too; on other file systems the last seconds of writes may be lost. (On ext4
-    without a journal a store's commits write into a spare file of the folder, start
-    its write-out the same way and exchange it with the old file: see
-    ``wfstore_core::spare`` and the README's Durability section.)
+    without a journal a store's commits write into a spare file of the folder and
+    exchange it with the old file, and a background thread of the core starts its
+    write-out moments later, which the interpreter's exit waits for;
+    ``WFSTORE_DEFERRED_WRITEOUT=0`` starts it before the exchange instead: see
+    ``wfstore_core::spare``, ``wfstore_core::writeout`` and the README's Durability
+    section.)
 ``"process"``
     Safe against crashed processes only. On Linux a file is replaced by exchanging
     names with the new one (``renameat2(RENAME_EXCHANGE)``) and unlinking the old,

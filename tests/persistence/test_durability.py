@@ -95,9 +95,11 @@ def test_a_bad_setting_is_refused_before_anything_is_written(
 CHILD = r"""
 import os, sys
 import wfstore
+from wfstore import _core
 path, jpath, durability = sys.argv[1:]
 
 def mark(name):  # a system call naming the phase, for the trace
+    _core.drain_writeouts()  # the write-outs handed on so far are in the last phase
     os.access(f"/wfstore-mark-{name}", os.F_OK)
 
 store = wfstore.open(path, durability=durability)
@@ -135,11 +137,12 @@ def _need_strace() -> None:
 
 
 def _calls_by_phase(
-    tmp_path: Path, durability: str, spares: bool = False
+    tmp_path: Path, durability: str, spares: bool = False, env: dict[str, str] | None = None
 ) -> dict[str, list[str]]:
     """Run the child writer under strace; its renames, exchanges, unlinks and flushes
-    by phase. Without `spares`, with spare files off (``WFSTORE_SPARE_FILES=0``): each
-    write renames a new file as on any file system."""
+    by phase, each line starting with the calling thread's ID. Without `spares`, with
+    spare files off (``WFSTORE_SPARE_FILES=0``): each write renames a new file as on
+    any file system. `env`: more environment variables for the child."""
     _need_strace()
     path, jpath = tmp_path / "wk", tmp_path / "wk.json"
     if not path.exists():
@@ -164,7 +167,7 @@ def _calls_by_phase(
             durability,
         ],
         check=True,
-        env={**os.environ, "WFSTORE_SPARE_FILES": "1" if spares else "0"},
+        env={**os.environ, "WFSTORE_SPARE_FILES": "1" if spares else "0", **(env or {})},
     )
     phases: dict[str, list[str]] = {}
     current = None
@@ -241,6 +244,71 @@ def test_spare_files_are_exchanged_where_they_apply(tmp_path: Path, durability: 
     # journaled commits rename new files as without spares
     assert _exchanges(phases["journaled"]) == 0, phases["journaled"]
     assert not list((tmp_path / "wk").rglob(".wfstore-tmp-*"))
+
+
+@pytest.mark.parametrize("deferred", [True, False])
+def test_normal_starts_write_outs_on_a_background_thread_unless_told_not_to(
+    tmp_path: Path, deferred: bool
+) -> None:
+    # `"normal"` through spare files: the write-out of a replaced file is started by
+    # the core's background thread once the file is in place (the commit does not wait
+    # for the device), or, with WFSTORE_DEFERRED_WRITEOUT=0, by the committing thread
+    # before the exchange
+    if not _core.spare_files_apply(tmp_path):
+        pytest.skip(f"spare files do not apply on the file system of {tmp_path}")
+    env = {} if deferred else {"WFSTORE_DEFERRED_WRITEOUT": "0"}
+    phases = _calls_by_phase(tmp_path, "normal", spares=True, env=env)
+    for phase in ("single", "append"):
+        calls = phases[phase]
+        exchanges = [c for c in calls if "RENAME_EXCHANGE" in c]
+        outs = [c for c in calls if "sync_file_range(" in c]
+        assert exchanges and len(outs) == len(exchanges), (phase, calls)
+        committer = {c.split()[0] for c in exchanges}
+        assert len(committer) == 1, calls
+        if deferred:
+            # after each exchange, from another thread
+            assert not {c.split()[0] for c in outs} & committer, calls
+            assert calls.index(outs[0]) > calls.index(exchanges[0]), calls
+        else:
+            assert {c.split()[0] for c in outs} == committer, calls
+            assert calls.index(outs[-1]) < calls.index(exchanges[0]), calls
+
+
+def test_write_outs_handed_on_are_started_before_the_interpreter_exits(tmp_path: Path) -> None:
+    # a job that commits and exits at once: the atexit hook drains the queue
+    if not _core.spare_files_apply(tmp_path):
+        pytest.skip(f"spare files do not apply on the file system of {tmp_path}")
+    _need_strace()
+    path = tmp_path / "wk"
+    _build(wfstore.create(path))
+    trace = tmp_path / "trace.txt"
+    code = "import sys, wfstore; s = wfstore.open(sys.argv[1]); s.set_EAR_start(0)"
+    subprocess.run(
+        [
+            "strace",
+            "-f",
+            "-qq",
+            "-o",
+            str(trace),
+            "-e",
+            "trace=renameat2,sync_file_range,exit_group",
+            sys.executable,
+            "-c",
+            code,
+            str(path),
+        ],
+        check=True,
+        env={**os.environ, "WFSTORE_SPARE_FILES": "1"},
+    )
+    lines = trace.read_text().splitlines()
+    # (the thread is usually done before the exit anyway: the hook is checked apart)
+    check = "import wfstore; wfstore._core.drain_writeouts = lambda: print('drained')"
+    out = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True)
+    assert out.stdout.strip() == "drained", out
+    exchange = next(i for i, c in enumerate(lines) if "RENAME_EXCHANGE" in c)
+    outs = [i for i, c in enumerate(lines) if "sync_file_range(" in c]
+    end = next(i for i, c in enumerate(lines) if "exit_group(" in c)
+    assert outs and exchange < outs[0] < end, lines
 
 
 @pytest.mark.parametrize("durability", DURABILITIES)

@@ -45,6 +45,7 @@ pub mod spare;
 pub mod store;
 pub mod ts;
 pub mod txn;
+pub mod writeout;
 pub mod zipio;
 
 pub use atomic::Durability;

@@ -13,11 +13,13 @@
 //! `.wfstore-spare-<n>`. A replacement takes a spare (an exclusive `flock`, then checks:
 //! still at its name, a regular file with no other link, and open nowhere else, which a
 //! write lease taken and given back at once proves), writes the new value into it,
-//! starts its write-out as the rename's `auto_da_alloc` would (`"normal"`; `"full"`
-//! flushes it; `"process"` neither), and exchanges it with the old file
-//! (`renameat2(RENAME_EXCHANGE)`): the new value is in place by one atomic step, and the
-//! old file becomes the folder's spare, its inode and blocks reused by a later
-//! replacement. No inode is created or freed. A folder without a spare creates its
+//! and exchanges it with the old file (`renameat2(RENAME_EXCHANGE)`): the new value is
+//! in place by one atomic step, and the old file becomes the folder's spare, its inode
+//! and blocks reused by a later replacement. `"full"` flushes the value before the
+//! exchange; `"normal"` has its write-out started as the rename's `auto_da_alloc`
+//! would, by [`crate::writeout`]'s background thread once it is in place (before the
+//! exchange, on the calling thread, with `WFSTORE_DEFERRED_WRITEOUT=0`); `"process"`
+//! leaves it to the kernel. No inode is created or freed. A folder without a spare creates its
 //! first ones under their slot names.
 //!
 //! Readers see what a rename gives them: the old or the new value at the name. A reader
@@ -185,7 +187,7 @@ mod imp {
             // a new file: the spare becomes it (the folder makes another later)
             Err(Errno::NOENT) if exists(&spare.path) => {
                 std::fs::rename(&spare.path, path).map_err(|e| Error::io(path, e))?;
-                return Ok(Some(done(path, durability)));
+                return Ok(Some(done(spare, path, durability)));
             }
             // the spare was deleted meanwhile, or the file system cannot exchange: the
             // caller writes the usual way
@@ -210,12 +212,21 @@ mod imp {
             }
         }
         // the spare's lock goes with `spare` (on the file now at `path`)
-        Ok(Some(done(path, durability)))
+        Ok(Some(done(spare, path, durability)))
     }
 
-    fn done(path: &Path, durability: Durability) -> Replaced {
-        if durability == Durability::Full {
-            crate::atomic::sync_parent(path);
+    fn done(spare: &Spare, path: &Path, durability: Durability) -> Replaced {
+        match durability {
+            Durability::Full => crate::atomic::sync_parent(path),
+            Durability::Normal if crate::writeout::deferred() => {
+                // the write-out `fill` left for the background thread, now that the
+                // value is in place (a descriptor of its own: the spare's closes now)
+                match rustix::io::fcntl_dupfd_cloexec(&spare.fd, 0) {
+                    Ok(fd) => crate::writeout::hand_on(fd),
+                    Err(_) => crate::writeout::start_now(&spare.fd),
+                }
+            }
+            Durability::Normal | Durability::Process => {}
         }
         Replaced::Recycled
     }
@@ -250,11 +261,10 @@ mod imp {
         match durability {
             Durability::Full => rustix::fs::fsync(fd)?,
             // what ext4's `auto_da_alloc` does for a rename over a file: start writing
-            // the data out now (without waiting for it)
-            // SAFETY: a plain system call on an open descriptor.
-            Durability::Normal => unsafe {
-                libc::sync_file_range(fd.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
-            },
+            // the data out (without waiting for it), here unless it is handed on once
+            // the file is in place (`crate::writeout`)
+            Durability::Normal if !crate::writeout::deferred() => crate::writeout::start_now(fd),
+            Durability::Normal => {}
             Durability::Process => {}
         }
         Ok(())
@@ -263,6 +273,18 @@ mod imp {
     /// A spare of `dir` this call alone holds, creating one under a free slot name if
     /// there is none.
     fn take_spare(dir: &Path) -> Option<Spare> {
+        if let Some(spare) = try_slots(dir) {
+            return Some(spare);
+        }
+        // a spare replaced a moment ago may still be open in the background thread
+        // starting its write-out (`crate::writeout`): once that is done, try again
+        if crate::writeout::drain() {
+            return try_slots(dir);
+        }
+        None
+    }
+
+    fn try_slots(dir: &Path) -> Option<Spare> {
         for n in 0..SLOTS {
             let path = dir.join(format!("{SPARE_PREFIX}{n}"));
             let fd = match open(

@@ -252,6 +252,19 @@ pub fn spare_files_apply(py: Python<'_>, folder: PathBuf) -> bool {
     py.allow_threads(|| wfstore_core::spare::applies(&folder))
 }
 
+/// Wait until the write-out of every file that commits of this process handed to the
+/// background thread has been started (``"normal"`` durability on ext4 without a
+/// journal; see ``wfstore.durability``). Registered to run at interpreter exit.
+#[pyfunction]
+pub fn drain_writeouts(py: Python<'_>) {
+    #[cfg(target_os = "linux")]
+    py.allow_threads(|| {
+        wfstore_core::writeout::drain();
+    });
+    #[cfg(not(target_os = "linux"))]
+    let _ = py;
+}
+
 fn replaced_name(how: Replaced) -> &'static str {
     match how {
         Replaced::Renamed => "renamed",
