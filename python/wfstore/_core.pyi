@@ -123,6 +123,12 @@ class ObjectArray:
     def set(
         self, indices: Sequence[int] | npt.NDArray[np.integer[Any]], values: Iterable[Any]
     ) -> None: ...
+    def set_unless_map(
+        self, indices: Sequence[int] | npt.NDArray[np.integer[Any]], values: Iterable[Any]
+    ) -> list[int]:
+        """:meth:`set`, only where no row to set holds a map now (an unset parameter's
+        row); each chunk is read once. Returns the indices of rows holding a map, in
+        the order given (then nothing is written)."""
     def patch(
         self,
         indices: Sequence[int] | npt.NDArray[np.integer[Any]],

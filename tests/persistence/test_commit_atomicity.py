@@ -194,9 +194,9 @@ def test_setting_a_parameter_this_store_appended_unset_reads_nothing_first(
     opened: list[str] = []
     real_array = store._array
 
-    def counting(array_path, *args):  # type: ignore[no-untyped-def]
+    def counting(array_path, *args, **kwargs):  # type: ignore[no-untyped-def]
         opened.append(array_path)
-        return real_array(array_path, *args)
+        return real_array(array_path, *args, **kwargs)
 
     monkeypatch.setattr(store, "_array", counting)
     store.set_parameter_value(p, 1)
@@ -210,6 +210,23 @@ def test_setting_a_parameter_this_store_appended_unset_reads_nothing_first(
         store.set_parameter_value(q, "mine")
     assert not store._pending
     assert [x.data for x in store.get_parameters([p, q])] == [1, "theirs"]
+
+
+def test_a_refused_value_holding_arrays_leaves_none_of_them(tmp_path: Path) -> None:
+    """The commit encodes a value (writing its numpy arrays) before it finds the row set
+    by another process: the transaction undoes those writes."""
+    from wfstore.errors import ParameterAlreadySetError
+
+    path = tmp_path / "wk"
+    store = _store(path)
+    q = store.add_unset_parameter({"type": "out"})
+    ZarrPersistentStore(None, None, path).set_parameter_value(q, "theirs")
+    before = tree_digest(path)
+    with pytest.raises(ParameterAlreadySetError, match=str(q)):
+        store.set_parameter_value(q, {"a": np.arange(5.0), "b": 1})
+    assert tree_digest(path) == before
+    assert not (path / "parameters" / "arrays" / f"param_{q}").exists()
+    assert store.get_parameters([q])[0].data == "theirs"
 
 
 def _param_arrays(path: Path) -> tuple[_core.ObjectArray, _core.ObjectArray]:

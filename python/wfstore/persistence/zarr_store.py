@@ -73,6 +73,7 @@ from ..errors import (
     MissingStoreElementError,
     MissingStoreElementIterationError,
     MissingStoreTaskError,
+    ParameterAlreadySetError,
     RechunkError,
     StoreError,
     StoreIOError,
@@ -1268,6 +1269,27 @@ class ZarrPersistentStore(
 
     def _set_parameter_values(self, set_parameters: dict[int, tuple[Any, bool]]) -> None:
         ids = list(set_parameters)
+        if self._in_txn:
+            # a commit's transaction (its writes staged, undone should it fail): the
+            # values are encoded first (arrays in them staged), then set where the rows
+            # are still unset, each chunk read once, under the lock
+            with self._locked():
+                arr = self._array(PARAM_BASE_ARR, write_empty_chunks=False)
+                n = len(arr)
+                missing = [i for i in ids if not 0 <= i < n]
+                if missing:
+                    raise MissingParameterData(missing)
+                encoded = []
+                for p_id in ids:
+                    value, is_file = set_parameters[p_id]
+                    param = ZarrStoreParameter.decode(p_id, None, {}, read_array=None)
+                    param = param.set_file(value) if is_file else param.set_data(value)
+                    encoded.append(self._encode_param(param))
+                already = arr.set_unless_map(ids, encoded)
+                if already:
+                    raise ParameterAlreadySetError(already[0])
+            self._appended_unset.difference_update(ids)
+            return
 
         def make_rows(arr: _core.ObjectArray, attrs: dict[str, Any]) -> list[Any]:
             # the rows as they are now on disk (under the lock when it is needed; not

@@ -12,7 +12,7 @@ use crate::store::Store;
 use rayon::prelude::*;
 use rmpv::Value;
 use serde_json::Value as Json;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::sync::{Arc, RwLock};
 
@@ -602,6 +602,86 @@ impl ObjectArray {
         self.write_rows(indices, values, self.len())
     }
 
+    /// [`Self::set`], but only where no row to set holds a map now (an unset
+    /// parameter's row is the fill value or a number; a set one is a map). Each chunk
+    /// concerned is read once, for the check and the write. Returns the indices whose
+    /// rows hold a map, in the order given, and then writes nothing.
+    pub fn set_unless_map(&self, indices: &[u64], values: Vec<Value>) -> Result<Vec<u64>> {
+        let len = self.len();
+        self.check_write(indices, values.len(), "values", len)?;
+        let (cs, comp) = {
+            let m = self.meta_ref();
+            (m.chunks[0], m.compressor.clone())
+        };
+        let mut by_chunk: BTreeMap<u64, Vec<(u64, Value)>> = BTreeMap::new();
+        for (&i, v) in indices.iter().zip(values) {
+            by_chunk.entry(i / cs).or_default().push((i, v));
+        }
+        enum Held {
+            Spans(SpannedChunk),
+            Items(Vec<Value>),
+        }
+        let mut held = Vec::with_capacity(by_chunk.len());
+        let mut maps: Vec<u64> = Vec::new();
+        for (c, rows) in by_chunk {
+            let h = match self.msgpack_chunk_spans(c)? {
+                Some((data, spans)) => {
+                    maps.extend(rows.iter().map(|(i, _)| *i).filter(|i| {
+                        let sp = &spans[(i % cs) as usize];
+                        matches!(data.get(sp.start), Some(0x80..=0x8f | 0xde | 0xdf))
+                    }));
+                    Held::Spans((data, spans))
+                }
+                None => {
+                    let items = self.read_chunk(c)?;
+                    maps.extend(
+                        rows.iter()
+                            .map(|(i, _)| *i)
+                            .filter(|i| matches!(items[(i % cs) as usize], Value::Map(_))),
+                    );
+                    Held::Items(items)
+                }
+            };
+            held.push((c, rows, h));
+        }
+        if !maps.is_empty() {
+            let mut left: BTreeSet<u64> = maps.into_iter().collect();
+            return Ok(indices.iter().copied().filter(|i| left.remove(i)).collect());
+        }
+        for (c, rows, h) in held {
+            match h {
+                Held::Spans((data, spans)) => {
+                    let all_fill = rows.iter().all(|(_, v)| *v == self.fill);
+                    if all_fill && !self.write_empty_chunks {
+                        // the chunk may become all fill values: the general way
+                        let (idx, vals): (Vec<u64>, Vec<Value>) = rows.into_iter().unzip();
+                        self.write_rows(&idx, vals, len)?;
+                        continue;
+                    }
+                    let mut new_rows = BTreeMap::new();
+                    for (i, v) in &rows {
+                        let mut buf = Vec::new();
+                        rmpv::encode::write_value(&mut buf, v)
+                            .map_err(|e| Error::Encode(e.to_string()))?;
+                        new_rows.insert((i % cs) as usize, buf);
+                    }
+                    self.splice_items(c, &data, &spans, &new_rows, &comp)?;
+                }
+                Held::Items(mut items) => {
+                    for (i, v) in rows {
+                        items[(i % cs) as usize] = v;
+                    }
+                    let valid = len.saturating_sub(c * cs).min(cs) as usize;
+                    for it in items.iter_mut().skip(valid) {
+                        *it = self.fill.clone();
+                    }
+                    self.write_chunk(c, &items, &comp)?;
+                }
+            }
+        }
+        Ok(Vec::new())
+    }
+
     /// Change fields of rows in place: for each `indices[k]`, the row (a msgpack array)
     /// gets `patches[k]`'s `(position, value)` pairs. Each chunk concerned is read once
     /// and written once; the other fields of the rows are not decoded into anything
@@ -1167,6 +1247,41 @@ mod tests {
             prop_assert_eq!(enc.items.len(), wanted.len());
             let decoded: Vec<Value> = enc.items.iter().map(|(slot, r)| msgpack_decode_value(&enc.chunks[*slot].1[r.clone()]).unwrap()).collect();
             prop_assert_eq!(decoded, a.get(&wanted).unwrap());
+        }
+
+        #[test]
+        fn set_unless_map_sets_all_or_names_the_rows_holding_maps(
+            rows in proptest::collection::vec(0u8..3, 0..50),
+            cs in 1u64..9,
+            empty in any::<bool>(),
+            writes in proptest::collection::vec((0usize..50, any::<i32>()), 0..12),
+        ) {
+            // a row is nil (the fill), a number, or a map (a set parameter)
+            let row = |k: u8, i: usize| match k {
+                0 => Value::Nil,
+                1 => Value::from(i as i64),
+                _ => Value::Map(vec![(Value::from("data"), Value::from(i as i64))]),
+            };
+            let (_d, s) = new_store();
+            let opts = ObjectArrayOptions { chunk_size: Some(cs), compressor: Compressor::default(), fill_value: Value::Nil, write_empty_chunks: empty, ..Default::default() };
+            let a = ObjectArray::create(s, "a", 0, &opts).unwrap();
+            let model: Vec<Value> = rows.iter().enumerate().map(|(i, k)| row(*k, i)).collect();
+            a.append(model.clone()).unwrap();
+            let w: Vec<(u64, Value)> = writes.into_iter().filter(|(i, _)| *i < rows.len())
+                .map(|(i, v)| (i as u64, Value::Map(vec![(Value::from("data"), Value::from(v))]))).collect();
+            let idx: Vec<u64> = w.iter().map(|(i, _)| *i).collect();
+            let mut expected_maps: Vec<u64> = Vec::new();
+            for &i in &idx {
+                if rows[i as usize] == 2 && !expected_maps.contains(&i) { expected_maps.push(i); }
+            }
+            let got = a.set_unless_map(&idx, w.iter().map(|(_, v)| v.clone()).collect()).unwrap();
+            prop_assert_eq!(&got, &expected_maps);
+            let mut after = model.clone();
+            if expected_maps.is_empty() {
+                for (i, v) in &w { after[*i as usize] = v.clone(); }
+            }
+            let fresh = ObjectArray::open(a.store().clone(), "a", empty).unwrap();
+            prop_assert_eq!(fresh.get_all().unwrap(), after);
         }
 
         #[test]

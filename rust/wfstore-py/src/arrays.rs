@@ -530,6 +530,21 @@ impl PyObjectArray {
         py.allow_threads(move || a.set(&idx, vals)).py()
     }
 
+    /// Overwrite rows, but only where none of them holds a map now (an unset
+    /// parameter's row); each chunk is read once. Returns the indices whose rows hold
+    /// a map (then nothing is written).
+    fn set_unless_map(
+        &self,
+        py: Python<'_>,
+        indices: &Bound<'_, PyAny>,
+        values: &Bound<'_, PyAny>,
+    ) -> PyResult<Vec<u64>> {
+        let idx = indices_from_py(indices)?;
+        let vals = values_from_py(values)?;
+        let a = self.inner.clone();
+        py.allow_threads(move || a.set_unless_map(&idx, vals)).py()
+    }
+
     /// Set fields of rows in place: `patches[k]` maps field positions of row
     /// `indices[k]` (a list) to new values. One read and one write per chunk.
     fn patch(
