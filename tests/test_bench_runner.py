@@ -86,3 +86,34 @@ def test_variants_folders_are_spread_over_the_disk(compare: ModuleType, tmp_path
     assert compare.spread_folders(root / "v0")
     assert not compare.spread_folders(root / "missing")
     os.rmdir(root / "v0")
+
+
+def test_the_unzip_floor_copies_the_tree_and_is_reported(
+    compare: ModuleType, tmp_path: Path
+) -> None:
+    tree = tmp_path / "tree"
+    (tree / "a" / "b").mkdir(parents=True)
+    (tree / "x").write_bytes(b"1")
+    (tree / "a" / "y").write_bytes(b"22")
+    (tree / "a" / "b" / "z").write_bytes(b"333")
+    out = tmp_path / "out"
+    out.mkdir()
+    floor = compare.time_tree_floor(tree, out, tries=2)
+    assert (floor["files"], floor["folders"]) == (3, 3)
+    assert floor["seconds"] > 0
+    for k in range(2):
+        copy = out / f"floor-tree-{k}"
+        assert (copy / "a" / "b" / "z").read_bytes() == b"333"
+        assert sorted(p.name for p in copy.rglob("*")) == ["a", "b", "x", "y", "z"]
+    # in the report and, when unzip is the slowest phase, in the target's figures
+    def res(variant: str, unzip_s: float) -> dict:
+        t = 100.0 if variant.startswith("hpcflow") else 1.0  # other phases 100x
+        phases = {k: {"seconds": t, "per_call_s": t} for k, _, _ in compare.PHASES}
+        phases["unzip"] = {"seconds": unzip_s, "per_call_s": unzip_s}
+        return {"variant": variant, "runs": 10_000, "phases": phases, "tree_floor": floor}
+
+    results = [res("hpcflow-zarr", 0.005), res("wfstore-zarr", 0.0015)]
+    targets = compare.check_targets(results, {})
+    every = next(t for t in targets if t[0].startswith("every phase"))
+    assert every[1] is False and "3 files and 3 folders" in every[2], every
+    assert "budget being 500 us" in every[2], every
