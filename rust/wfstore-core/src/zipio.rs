@@ -46,9 +46,15 @@ const LOCAL_HEADER_LEN: usize = 30;
 /// Size of the copy buffer used while extracting.
 const COPY_BUFFER: usize = 64 * 1024;
 
-/// Archives with fewer files than this are extracted on the calling thread: handing a
-/// few small files to the thread pool costs more than it saves.
+/// Archives with fewer files than this, or fewer bytes than [`PARALLEL_BYTES_MIN`], are
+/// extracted on the calling thread: handing a few small files to the thread pool costs
+/// more than it saves (waking its threads, and their creations queueing on the same
+/// folders and inode group).
 const PARALLEL_FILES_MIN: usize = 8;
+const PARALLEL_BYTES_MIN: u64 = 1 << 20;
+
+/// Archives up to this size are read into memory at once to be unzipped.
+const IN_MEMORY_MAX: u64 = 16 << 20;
 
 /// Figures of a zip or unzip.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -524,6 +530,17 @@ pub fn unzip(
     dest: &Path,
     progress: Option<&(dyn Fn(u64, u64) + Sync)>,
 ) -> Result<ZipReport> {
+    unzip_reading(archive, dest, progress, IN_MEMORY_MAX)
+}
+
+/// [`unzip`], reading the archive into memory at once if it holds at most
+/// `in_memory_max` bytes.
+fn unzip_reading(
+    archive: &Path,
+    dest: &Path,
+    progress: Option<&(dyn Fn(u64, u64) + Sync)>,
+    in_memory_max: u64,
+) -> Result<ZipReport> {
     if fs::symlink_metadata(dest).is_ok() {
         return Err(zip_error(
             archive,
@@ -540,7 +557,8 @@ pub fn unzip(
         ));
     }
     let file = File::open(archive).map_err(|e| Error::io(archive, e))?;
-    let reader = AtReader::new(Arc::new(file)).map_err(|e| Error::io(archive, e))?;
+    let reader =
+        AtReader::load(Arc::new(file), in_memory_max).map_err(|e| Error::io(archive, e))?;
     let mut za =
         ZipArchive::new(BufReader::new(reader.clone())).map_err(|e| from_zip(archive, e))?;
     let plan = validate_entries(&mut za, archive)?;
@@ -640,7 +658,8 @@ fn extract_into(
         }
         Ok(bytes)
     };
-    let bytes: u64 = if files.len() < PARALLEL_FILES_MIN {
+    let declared: u64 = files.iter().map(|(p, _)| p.size).sum();
+    let bytes: u64 = if files.len() < PARALLEL_FILES_MIN || declared < PARALLEL_BYTES_MIN {
         extract_group(&files)?
     } else {
         // several groups per thread, so that one large file does not hold up the rest
@@ -1038,21 +1057,62 @@ fn read_exact_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> io::Result
 /// and start at the clone's position.
 #[derive(Debug, Clone)]
 struct AtReader {
-    file: Arc<File>,
+    src: AtSource,
     len: u64,
     pos: u64,
+}
+
+/// What an [`AtReader`] reads: the open file, or all of its bytes read at once.
+#[derive(Debug, Clone)]
+enum AtSource {
+    File(Arc<File>),
+    Bytes(Arc<Vec<u8>>),
 }
 
 impl AtReader {
     fn new(file: Arc<File>) -> io::Result<Self> {
         let len = file.metadata()?.len();
-        Ok(Self { file, len, pos: 0 })
+        Ok(Self {
+            src: AtSource::File(file),
+            len,
+            pos: 0,
+        })
+    }
+
+    /// A reader over `file`'s bytes read at once when it holds at most `max` bytes
+    /// (one read instead of one per entry header and per entry), else over the file.
+    fn load(file: Arc<File>, max: u64) -> io::Result<Self> {
+        let mut r = Self::new(file)?;
+        if r.len <= max {
+            if let AtSource::File(f) = &r.src {
+                let mut bytes = vec![0u8; r.len as usize];
+                let mut at = 0;
+                while at < bytes.len() {
+                    match read_at(f, &mut bytes[at..], at as u64)? {
+                        0 => break, // shorter than its length said: the rest is cut
+                        n => at += n,
+                    }
+                }
+                bytes.truncate(at);
+                r.len = at as u64;
+                r.src = AtSource::Bytes(Arc::new(bytes));
+            }
+        }
+        Ok(r)
     }
 }
 
 impl Read for AtReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = read_at(&self.file, buf, self.pos)?;
+        let n = match &self.src {
+            AtSource::File(f) => read_at(f, buf, self.pos)?,
+            AtSource::Bytes(b) => {
+                let start = usize::try_from(self.pos).unwrap_or(usize::MAX).min(b.len());
+                let n = buf.len().min(b.len() - start);
+                buf[..n].copy_from_slice(&b[start..start + n]);
+                n
+            }
+        };
         self.pos += n as u64;
         Ok(n)
     }
@@ -1700,8 +1760,16 @@ mod tests {
 
     #[test]
     fn many_files_extract_whole_with_ordered_progress() {
+        // in parallel (enough files and bytes), from memory and from the file
+        for in_memory_max in [IN_MEMORY_MAX, 0] {
+            many_files_extract_whole(in_memory_max);
+        }
+    }
+
+    fn many_files_extract_whole(in_memory_max: u64) {
         let n = 5 * PARALLEL_FILES_MIN + 3;
         let files = many_files(n);
+        assert!(files.iter().map(|f| f.1.len() as u64).sum::<u64>() >= PARALLEL_BYTES_MIN);
         let mut adds: Vec<Add<'_>> = vec![Add::Dir("empty/")];
         adds.extend(files.iter().map(|(k, v, m)| Add::File(k, v, *m)));
         let d = tempfile::tempdir().unwrap();
@@ -1710,7 +1778,7 @@ mod tests {
         let out = d.path().join("out");
         let calls = Mutex::new(Vec::new());
         let cb = |done: u64, total: u64| calls.lock().unwrap().push((done, total));
-        let report = unzip(&arc, &out, Some(&cb)).unwrap();
+        let report = unzip_reading(&arc, &out, Some(&cb), in_memory_max).unwrap();
         let want: BTreeMap<String, Vec<u8>> = files
             .iter()
             .map(|(k, v, _)| (k.clone(), v.clone()))
@@ -1743,7 +1811,25 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("f");
         fs::write(&p, b"0123456789").unwrap();
-        let mut a = AtReader::new(Arc::new(File::open(&p).unwrap())).unwrap();
+        let f = || Arc::new(File::open(&p).unwrap());
+        for a in [
+            AtReader::new(f()).unwrap(),
+            AtReader::load(f(), 10).unwrap(),
+            AtReader::load(f(), 9).unwrap(),
+        ] {
+            reader_clones_keep_their_own_position(a);
+        }
+        assert!(matches!(
+            AtReader::load(f(), 10).unwrap().src,
+            AtSource::Bytes(_)
+        ));
+        assert!(matches!(
+            AtReader::load(f(), 9).unwrap().src,
+            AtSource::File(_)
+        ));
+    }
+
+    fn reader_clones_keep_their_own_position(mut a: AtReader) {
         let mut buf = [0u8; 3];
         a.read_exact(&mut buf).unwrap();
         assert_eq!(&buf, b"012");
