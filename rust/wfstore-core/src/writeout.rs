@@ -17,42 +17,49 @@
 //! readers and crashed processes see exactly what they would, since the value is in
 //! place (in the page cache) when the commit returns.
 //!
-//! After a `fork` the child starts its own thread at its first [`hand_on`]. Should the
-//! queue be unavailable (its lock held by a thread that did not survive a `fork`), the
-//! write-out is started on the calling thread, as it is with the environment variable
+//! After a `fork` the child makes a queue and a thread of its own at its first
+//! [`hand_on`] (the parent's queue, whose lock the fork may have copied taken, is left
+//! alone). Where no thread can be started the write-out is started on the calling
+//! thread, as it is everywhere with the environment variable
 //! `WFSTORE_DEFERRED_WRITEOUT=0`.
 
+#[cfg(all(test, target_os = "linux"))]
+use imp::hold_queue_lock;
 #[cfg(target_os = "linux")]
 pub use imp::{deferred, drain, hand_on, start_now};
 
 #[cfg(target_os = "linux")]
 mod imp {
     use rustix::fd::{AsRawFd, OwnedFd};
-    use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, TryLockError};
+    use std::ptr;
+    use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+    use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
     use std::time::{Duration, Instant};
 
     /// How long [`drain`] waits at most (a stuck device must not hang an exit).
     const DRAIN_LIMIT: Duration = Duration::from_secs(10);
-    /// How long a lock stays taken before it is taken for a `fork`'s leftover.
-    const FORK_LEFTOVER: Duration = Duration::from_millis(100);
 
-    struct Queue {
-        /// the process whose thread serves the queue (0: none yet)
+    /// One process's queue and its thread. A forked child makes its own and never
+    /// touches its parent's (whose lock the fork may have copied taken).
+    struct Shared {
         pid: u32,
+        queue: Mutex<Queue>,
+        /// signalled when files are queued
+        queued: Condvar,
+        /// signalled when the queue is empty and the thread idle
+        idle: Condvar,
+        /// the thread is running
+        served: AtomicBool,
+    }
+
+    #[derive(Default)]
+    struct Queue {
         files: Vec<OwnedFd>,
         /// the thread is starting a batch's write-outs
         busy: bool,
     }
 
-    static QUEUE: Mutex<Queue> = Mutex::new(Queue {
-        pid: 0,
-        files: Vec::new(),
-        busy: false,
-    });
-    /// signalled when files are queued
-    static QUEUED: Condvar = Condvar::new();
-    /// signalled when the queue is empty and the thread idle
-    static IDLE: Condvar = Condvar::new();
+    static CURRENT: AtomicPtr<Shared> = AtomicPtr::new(ptr::null_mut());
 
     /// Whether write-outs are handed on (unless `WFSTORE_DEFERRED_WRITEOUT=0`).
     pub fn deferred() -> bool {
@@ -71,61 +78,80 @@ mod imp {
         }
     }
 
-    /// Have the background thread start `fd`'s write-out (and close it), or start it
-    /// now where it cannot.
-    pub fn hand_on(fd: OwnedFd) {
-        let Some(mut q) = lock_briefly() else {
-            start_now(&fd);
-            return;
-        };
+    /// This process's queue, made (with its thread) by the first call to ask for it.
+    fn shared(make: bool) -> Option<&'static Shared> {
         let pid = std::process::id();
-        if q.pid != pid {
-            // the first hand-on of this process (or of a child after a fork, which
-            // has no thread): files queued by the parent are the parent's business
-            q.files.clear();
-            q.busy = false;
-            if std::thread::Builder::new()
-                .name("wfstore-writeout".into())
-                .spawn(serve)
-                .is_err()
-            {
-                drop(q);
-                start_now(&fd);
-                return;
+        let cur = CURRENT.load(Ordering::Acquire);
+        // SAFETY: pointers stored in CURRENT come from `Box::leak` and are never freed
+        if let Some(s) = unsafe { cur.as_ref() } {
+            if s.pid == pid {
+                return Some(s);
             }
-            q.pid = pid;
+            // a forked child: the parent's queue holds copies of descriptors that
+            // would keep its files open here (and their spares unusable); closed if
+            // its lock was free at the fork
+            if let Ok(mut q) = s.queue.try_lock() {
+                q.files.clear();
+            }
         }
-        q.files.push(fd);
-        if !q.busy {
-            QUEUED.notify_one();
+        if !make {
+            return None;
+        }
+        let new: &'static Shared = Box::leak(Box::new(Shared {
+            pid,
+            queue: Mutex::new(Queue::default()),
+            queued: Condvar::new(),
+            idle: Condvar::new(),
+            served: AtomicBool::new(false),
+        }));
+        let new_ptr = new as *const Shared as *mut Shared;
+        match CURRENT.compare_exchange(cur, new_ptr, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => {
+                let spawned = std::thread::Builder::new()
+                    .name("wfstore-writeout".into())
+                    .spawn(move || serve(new))
+                    .is_ok();
+                new.served.store(spawned, Ordering::Release);
+                Some(new)
+            }
+            // another thread of this process made one first (ours stays unused)
+            // SAFETY: as above
+            Err(other) => unsafe { other.as_ref() }.filter(|s| s.pid == pid),
         }
     }
 
-    /// The queue's lock, which its holders keep for a moment only; None after ~100 ms
-    /// (a lock a `fork` copied while another thread held it is never given back).
-    fn lock_briefly() -> Option<MutexGuard<'static, Queue>> {
-        let start = Instant::now();
-        loop {
-            match QUEUE.try_lock() {
-                Ok(g) => return Some(g),
-                Err(TryLockError::Poisoned(p)) => return Some(p.into_inner()),
-                Err(TryLockError::WouldBlock) if start.elapsed() < FORK_LEFTOVER => {
-                    std::thread::yield_now()
+    /// This process's queue lock, held (as the thread holds it taking a batch).
+    #[cfg(test)]
+    pub fn hold_queue_lock() -> Option<MutexGuard<'static, impl Sized>> {
+        shared(false).map(lock)
+    }
+
+    fn lock(s: &Shared) -> MutexGuard<'_, Queue> {
+        s.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Have the background thread start `fd`'s write-out (and close it), or start it
+    /// now where there is no thread.
+    pub fn hand_on(fd: OwnedFd) {
+        match shared(true) {
+            Some(s) if s.served.load(Ordering::Acquire) => {
+                let mut q = lock(s);
+                q.files.push(fd);
+                if !q.busy {
+                    s.queued.notify_one();
                 }
-                Err(TryLockError::WouldBlock) => return None,
             }
+            _ => start_now(&fd),
         }
     }
 
-    fn serve() {
-        let Some(mut q) = lock_briefly() else {
-            return;
-        };
+    fn serve(s: &'static Shared) {
+        let mut q = lock(s);
         loop {
             if q.files.is_empty() {
                 q.busy = false;
-                IDLE.notify_all();
-                q = QUEUED.wait(q).unwrap_or_else(|p| p.into_inner());
+                s.idle.notify_all();
+                q = s.queued.wait(q).unwrap_or_else(|p| p.into_inner());
                 continue;
             }
             q.busy = true;
@@ -134,7 +160,7 @@ mod imp {
             for fd in batch {
                 start_now(&fd);
             }
-            q = QUEUE.lock().unwrap_or_else(|p| p.into_inner());
+            q = lock(s);
         }
     }
 
@@ -142,19 +168,21 @@ mod imp {
     /// descriptor closed; at most ~10 s). Returns at once, with false, when nothing
     /// is queued; true when it waited.
     pub fn drain() -> bool {
-        let Some(mut q) = lock_briefly() else {
-            return false; // a fork's leftover: this process handed nothing on
+        let Some(s) = shared(false) else {
+            return false; // nothing handed on by this process
         };
-        if q.pid != std::process::id() || (q.files.is_empty() && !q.busy) {
-            return false; // nothing handed on (no thread of this process yet)
+        let mut q = lock(s);
+        if q.files.is_empty() && !q.busy {
+            return false;
         }
         let deadline = Instant::now() + DRAIN_LIMIT;
         while !q.files.is_empty() || q.busy {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return true;
+                break;
             }
-            q = IDLE
+            q = s
+                .idle
                 .wait_timeout(q, left)
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
@@ -231,5 +259,45 @@ mod tests {
         g.write_all(b"not handed on").unwrap();
         let _ = drain();
         assert_eq!(dirty_pages(&g), Some(1));
+    }
+
+    #[test]
+    fn a_forked_child_never_waits_for_its_parents_queue() {
+        // the fork copies the queue's lock taken (the thread was taking a batch): the
+        // child makes a queue and a thread of its own, and its write-outs start
+        let dir = tempfile::tempdir().unwrap();
+        let mut f = std::fs::File::create(dir.path().join("parent")).unwrap();
+        f.write_all(b"parent").unwrap();
+        hand_on(OwnedFd::from(f.try_clone().unwrap()));
+        let _ = drain();
+        let mut g = std::fs::File::create(dir.path().join("child")).unwrap();
+        g.write_all(b"child").unwrap();
+        if dirty_pages(&g) != Some(1) {
+            eprintln!("no cachestat or no delayed allocation here: skipped");
+            return;
+        }
+        let held = hold_queue_lock().expect("this process has a queue");
+        // SAFETY: the child only runs this test's code and leaves with `_exit`
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0);
+        if pid == 0 {
+            hand_on(OwnedFd::from(g.try_clone().unwrap()));
+            let waited = drain();
+            let code = if waited && dirty_pages(&g) == Some(0) {
+                0
+            } else {
+                1
+            };
+            // SAFETY: leaves the child at once, running nothing of the parent's
+            unsafe { libc::_exit(code) };
+        }
+        drop(held);
+        let mut status = 0;
+        // SAFETY: waits for the child forked above
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "{status}"
+        );
     }
 }
