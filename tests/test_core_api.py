@@ -682,3 +682,41 @@ def _gil_attempt(b: ObjectArray) -> tuple[bool, str]:
     max_gap = float(np.diff(np.array([start, *inside, end])).max())
     ok = len(inside) > 20 and max_gap < 0.6 * duration
     return ok, f"{len(inside)} ticks, longest pause {max_gap:.3f}s of {duration:.3f}s"
+
+
+def _stubbed_names() -> dict[str, set[str] | None]:
+    """Names `_core.pyi` declares: functions and constants (None), classes (the names
+    of their members)."""
+    import ast
+
+    stub = Path(_core.__file__).with_name("_core.pyi")
+    out: dict[str, set[str] | None] = {}
+    for node in ast.parse(stub.read_text()).body:
+        if isinstance(node, ast.FunctionDef):
+            out[node.name] = None
+        elif isinstance(node, ast.ClassDef):
+            out[node.name] = {m.name for m in node.body if isinstance(m, ast.FunctionDef)}
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            out[node.target.id] = None
+        elif isinstance(node, ast.Assign):
+            out.update({t.id: None for t in node.targets if isinstance(t, ast.Name)})
+    return out
+
+
+def test_the_type_stub_declares_everything_the_extension_has() -> None:
+    # `_core.pyi` is written by hand: a function, class or member added to the
+    # bindings without its stub is invisible to type checkers and editors
+    import inspect
+
+    stubbed = _stubbed_names()
+    public = [n for n in dir(_core) if not n.startswith("_")]
+    assert [n for n in public if n not in stubbed] == []
+    for name in public:
+        obj = getattr(_core, name)
+        members = stubbed[name]
+        if inspect.isclass(obj) and members is not None:
+            missing = [m for m in vars(obj) if not m.startswith("_") and m not in members]
+            assert missing == [], (name, missing)
+    # and nothing the extension lacks, but for type aliases of the stub
+    extra = [n for n in stubbed if not n.startswith("_") and not hasattr(_core, n)]
+    assert extra == ["Durability"], extra

@@ -114,6 +114,9 @@ class ObjectArray:
     @property
     def fill_value(self) -> Any: ...
     @property
+    def object_codec(self) -> dict[str, Any]:
+        """The object codec's filter configuration (as in ``.zarray``'s filters)."""
+    @property
     def meta(self) -> dict[str, Any]:
         """The ``.zarray`` document."""
     def __len__(self) -> int: ...
