@@ -136,6 +136,18 @@ def _need_strace() -> None:
         pytest.skip(f"strace cannot trace here: {r.stderr.strip()[:200]}")
 
 
+def _traced(trace: Path, calls: str, args: list[str], env: dict[str, str]) -> list[str]:
+    """The lines strace writes of the system calls `calls` (of every thread) made by
+    ``python -c *args`` run with `env` added to the environment."""
+    strace = ["strace", "-f", "-qq", "-o", str(trace), "-e", f"trace={calls}"]
+    subprocess.run(
+        [*strace, sys.executable, "-c", *args],
+        check=True,
+        env={**os.environ, **env},
+    )
+    return trace.read_text().splitlines()
+
+
 def _calls_by_phase(
     tmp_path: Path, durability: str, spares: bool = False, env: dict[str, str] | None = None
 ) -> dict[str, list[str]]:
@@ -148,30 +160,15 @@ def _calls_by_phase(
     if not path.exists():
         _build(wfstore.create(path))
         _build(wfstore.create(jpath, kind="json"))
-    trace = tmp_path / f"trace-{durability}.txt"
-    subprocess.run(
-        [
-            "strace",
-            "-f",
-            "-qq",
-            "-o",
-            str(trace),
-            "-e",
-            "trace=access,faccessat,faccessat2,rename,renameat,renameat2,fsync,fdatasync,"
-            "sync_file_range",
-            sys.executable,
-            "-c",
-            CHILD,
-            str(path),
-            str(jpath),
-            durability,
-        ],
-        check=True,
-        env={**os.environ, "WFSTORE_SPARE_FILES": "1" if spares else "0", **(env or {})},
+    lines = _traced(
+        tmp_path / f"trace-{durability}.txt",
+        "access,faccessat,faccessat2,rename,renameat,renameat2,fsync,fdatasync,sync_file_range",
+        [CHILD, str(path), str(jpath), durability],
+        {"WFSTORE_SPARE_FILES": "1" if spares else "0", **(env or {})},
     )
     phases: dict[str, list[str]] = {}
     current = None
-    for line in trace.read_text().splitlines():
+    for line in lines:
         m = re.search(r'"/wfstore-mark-(\w+)"', line)
         if m:
             current = m.group(1)
@@ -281,26 +278,13 @@ def test_write_outs_handed_on_are_started_before_the_interpreter_exits(tmp_path:
     _need_strace()
     path = tmp_path / "wk"
     _build(wfstore.create(path))
-    trace = tmp_path / "trace.txt"
     code = "import sys, wfstore; s = wfstore.open(sys.argv[1]); s.set_EAR_start(0)"
-    subprocess.run(
-        [
-            "strace",
-            "-f",
-            "-qq",
-            "-o",
-            str(trace),
-            "-e",
-            "trace=renameat2,sync_file_range,exit_group",
-            sys.executable,
-            "-c",
-            code,
-            str(path),
-        ],
-        check=True,
-        env={**os.environ, "WFSTORE_SPARE_FILES": "1"},
+    lines = _traced(
+        tmp_path / "trace.txt",
+        "renameat2,sync_file_range,exit_group",
+        [code, str(path)],
+        {"WFSTORE_SPARE_FILES": "1"},
     )
-    lines = trace.read_text().splitlines()
     # (the thread is usually done before the exit anyway: the hook is checked apart)
     check = "import wfstore; wfstore._core.drain_writeouts = lambda: print('drained')"
     out = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True)
