@@ -19,8 +19,8 @@
 //! exchange; `"normal"` has its write-out started as the rename's `auto_da_alloc`
 //! would, by [`crate::writeout`]'s background thread once it is in place (before the
 //! exchange, on the calling thread, with `WFSTORE_DEFERRED_WRITEOUT=0`); `"process"`
-//! leaves it to the kernel. No inode is created or freed. A folder without a spare creates its
-//! first ones under their slot names.
+//! leaves it to the kernel. No inode is created or freed. A folder without a spare
+//! creates its first ones under their slot names.
 //!
 //! Readers see what a rename gives them: the old or the new value at the name. A reader
 //! that opened the old file before the exchange keeps it open, and a spare open anywhere
@@ -264,8 +264,7 @@ mod imp {
             // the data out (without waiting for it), here unless it is handed on once
             // the file is in place (`crate::writeout`)
             Durability::Normal if !crate::writeout::deferred() => crate::writeout::start_now(fd),
-            Durability::Normal => {}
-            Durability::Process => {}
+            Durability::Normal | Durability::Process => {}
         }
         Ok(())
     }
