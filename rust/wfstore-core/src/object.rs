@@ -564,13 +564,7 @@ impl ObjectArray {
             let all_fill = rows.iter().all(|(_, v)| *v == self.fill);
             if !full && rows.len() * 4 < cs as usize {
                 if let Some((data, spans)) = self.msgpack_chunk_spans(c)? {
-                    let mut new_rows = BTreeMap::new();
-                    for (off, v) in &rows {
-                        let mut buf = Vec::new();
-                        rmpv::encode::write_value(&mut buf, v)
-                            .map_err(|e| Error::Encode(e.to_string()))?;
-                        new_rows.insert(*off, buf);
-                    }
+                    let new_rows = encode_rows(rows.iter().map(|(off, v)| (*off, v)))?;
                     if unchanged(&data, &spans, &new_rows) {
                         return Ok(());
                     }
@@ -587,10 +581,7 @@ impl ObjectArray {
             for (off, v) in rows {
                 items[off] = v;
             }
-            for it in items.iter_mut().skip(valid) {
-                *it = self.fill.clone();
-            }
-            self.write_chunk(c, &items, &comp)
+            self.write_rows_of(c, items, len, &comp)
         })
         .into_iter()
         .collect()
@@ -600,6 +591,23 @@ impl ObjectArray {
     /// index takes its last value).
     pub fn set(&self, indices: &[u64], values: Vec<Value>) -> Result<()> {
         self.write_rows(indices, values, self.len())
+    }
+
+    /// Write chunk `c` as `items`, its rows past the array's end (`len` rows) made
+    /// fill values.
+    fn write_rows_of(
+        &self,
+        c: u64,
+        mut items: Vec<Value>,
+        len: u64,
+        comp: &Compressor,
+    ) -> Result<()> {
+        let cs = items.len() as u64;
+        let valid = len.saturating_sub(c * cs).min(cs) as usize;
+        for it in items.iter_mut().skip(valid) {
+            *it = self.fill.clone();
+        }
+        self.write_chunk(c, &items, comp)
     }
 
     /// [`Self::set`], but only where no row to set holds a map now (an unset
@@ -658,24 +666,14 @@ impl ObjectArray {
                         self.write_rows(&idx, vals, len)?;
                         continue;
                     }
-                    let mut new_rows = BTreeMap::new();
-                    for (i, v) in &rows {
-                        let mut buf = Vec::new();
-                        rmpv::encode::write_value(&mut buf, v)
-                            .map_err(|e| Error::Encode(e.to_string()))?;
-                        new_rows.insert((i % cs) as usize, buf);
-                    }
+                    let new_rows = encode_rows(rows.iter().map(|(i, v)| ((i % cs) as usize, v)))?;
                     self.splice_items(c, &data, &spans, &new_rows, &comp)?;
                 }
                 Held::Items(mut items) => {
                     for (i, v) in rows {
                         items[(i % cs) as usize] = v;
                     }
-                    let valid = len.saturating_sub(c * cs).min(cs) as usize;
-                    for it in items.iter_mut().skip(valid) {
-                        *it = self.fill.clone();
-                    }
-                    self.write_chunk(c, &items, &comp)?;
+                    self.write_rows_of(c, items, len, &comp)?;
                 }
             }
         }
@@ -886,6 +884,19 @@ impl ObjectArray {
             .collect::<Result<_>>()?;
         Ok(bad)
     }
+}
+
+/// Each row's msgpack bytes, by its offset in its chunk.
+fn encode_rows<'a>(
+    rows: impl Iterator<Item = (usize, &'a Value)>,
+) -> Result<BTreeMap<usize, Vec<u8>>> {
+    let mut out = BTreeMap::new();
+    for (off, v) in rows {
+        let mut buf = Vec::new();
+        rmpv::encode::write_value(&mut buf, v).map_err(|e| Error::Encode(e.to_string()))?;
+        out.insert(off, buf);
+    }
+    Ok(out)
 }
 
 /// Whether replacing the items at the offsets of `new_rows` by those encoded bytes
