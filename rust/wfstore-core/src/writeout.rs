@@ -11,7 +11,9 @@
 //! [`hand_on`] gives the file (an open descriptor of it) to one background thread per
 //! process, which starts the write-outs in the order received, moments after the
 //! commit returns; [`drain`] waits until every file handed on has had its write-out
-//! started. The Python package calls [`drain`] at interpreter exit; a Rust program that
+//! started. At most [`MAX_QUEUED`] files wait: past that (a device slower than the
+//! commits) the committing thread starts the write-out itself, so the descriptors
+//! held never pile up. The Python package calls [`drain`] at interpreter exit; a Rust program that
 //! ends right after a commit should call it too (otherwise the kernel writes those
 //! files back on its own schedule, as it does for `"process"`). Nothing else changes:
 //! readers and crashed processes see exactly what they would, since the value is in
@@ -23,15 +25,22 @@
 //! thread, as it is everywhere with the environment variable
 //! `WFSTORE_DEFERRED_WRITEOUT=0`.
 
-#[cfg(all(test, target_os = "linux"))]
-use imp::hold_queue_lock;
+/// Files waiting for the background thread, at most (past that their write-out starts
+/// on the committing thread).
+pub const MAX_QUEUED: usize = 32;
+
 #[cfg(target_os = "linux")]
 pub use imp::{deferred, drain, hand_on, start_now};
+#[cfg(all(test, target_os = "linux"))]
+use imp::{hold_queue_lock, pause_thread, queued};
 
 #[cfg(target_os = "linux")]
 mod imp {
+    use super::MAX_QUEUED;
     use rustix::fd::{AsRawFd, OwnedFd};
     use std::ptr;
+    #[cfg(test)]
+    use std::sync::atomic::AtomicU32;
     use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
     use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
     use std::time::{Duration, Instant};
@@ -126,6 +135,33 @@ mod imp {
         shared(false).map(lock)
     }
 
+    /// The process whose thread takes nothing from its queue (tests of the bound).
+    #[cfg(test)]
+    static PAUSED: AtomicU32 = AtomicU32::new(0);
+
+    /// Keep this process's thread from taking files until the guard is dropped.
+    #[cfg(test)]
+    pub fn pause_thread() -> impl Drop {
+        struct Resume;
+        impl Drop for Resume {
+            fn drop(&mut self) {
+                PAUSED.store(0, Ordering::Release);
+                if let Some(s) = shared(false) {
+                    let _q = lock(s);
+                    s.queued.notify_one();
+                }
+            }
+        }
+        PAUSED.store(std::process::id(), Ordering::Release);
+        Resume
+    }
+
+    /// Files waiting in this process's queue.
+    #[cfg(test)]
+    pub fn queued() -> usize {
+        shared(false).map_or(0, |s| lock(s).files.len())
+    }
+
     fn lock(s: &Shared) -> MutexGuard<'_, Queue> {
         s.queue.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -136,6 +172,11 @@ mod imp {
         match shared(true) {
             Some(s) if s.served.load(Ordering::Acquire) => {
                 let mut q = lock(s);
+                if q.files.len() >= MAX_QUEUED {
+                    drop(q);
+                    start_now(&fd);
+                    return;
+                }
                 q.files.push(fd);
                 if !q.busy {
                     s.queued.notify_one();
@@ -152,6 +193,13 @@ mod imp {
                 q.busy = false;
                 s.idle.notify_all();
                 q = s.queued.wait(q).unwrap_or_else(|p| p.into_inner());
+                continue;
+            }
+            #[cfg(test)]
+            if PAUSED.load(Ordering::Acquire) == s.pid {
+                drop(q);
+                std::thread::sleep(Duration::from_millis(1));
+                q = lock(s);
                 continue;
             }
             q.busy = true;
@@ -259,6 +307,40 @@ mod tests {
         g.write_all(b"not handed on").unwrap();
         let _ = drain();
         assert_eq!(dirty_pages(&g), Some(1));
+    }
+
+    #[test]
+    fn past_the_bound_write_outs_start_on_the_committing_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut files = Vec::new();
+        for i in 0..(MAX_QUEUED + 4) {
+            let mut f = std::fs::File::create(dir.path().join(format!("f{i}"))).unwrap();
+            f.write_all(&[7; 100]).unwrap();
+            files.push(f);
+        }
+        if dirty_pages(&files[0]).unwrap_or(0) == 0 {
+            eprintln!("no cachestat or no delayed allocation here: skipped");
+            return;
+        }
+        {
+            let _paused = pause_thread();
+            for f in &files {
+                hand_on(OwnedFd::from(f.try_clone().unwrap()));
+                // other tests may queue files too: the queue never grows past the bound
+                assert!(queued() <= MAX_QUEUED, "{} queued", queued());
+            }
+            assert_eq!(queued(), MAX_QUEUED);
+            // the queue was full when the last ones came: started here, at once
+            for (i, f) in files.iter().enumerate().skip(MAX_QUEUED) {
+                assert_eq!(dirty_pages(f), Some(0), "file {i} not written out");
+            }
+            // the queued ones wait for the thread (the check can fail)
+            assert_eq!(dirty_pages(&files[0]), Some(1));
+        }
+        let _ = drain();
+        for (i, f) in files.iter().enumerate() {
+            assert_eq!(dirty_pages(f), Some(0), "file {i} still dirty after drain");
+        }
     }
 
     #[test]
