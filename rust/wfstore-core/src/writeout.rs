@@ -13,11 +13,11 @@
 //! commit returns; [`drain`] waits until every file handed on has had its write-out
 //! started. At most [`MAX_QUEUED`] files wait: past that (a device slower than the
 //! commits) the committing thread starts the write-out itself, so the descriptors
-//! held never pile up. The Python package calls [`drain`] at interpreter exit; a Rust program that
-//! ends right after a commit should call it too (otherwise the kernel writes those
-//! files back on its own schedule, as it does for `"process"`). Nothing else changes:
-//! readers and crashed processes see exactly what they would, since the value is in
-//! place (in the page cache) when the commit returns.
+//! held never pile up. The Python package calls [`drain`] at interpreter exit; a Rust
+//! program that ends right after a commit should call it too (otherwise the kernel
+//! writes those files back on its own schedule, as it does for `"process"`). Nothing
+//! else changes: readers and crashed processes see exactly what they would, since the
+//! value is in place (in the page cache) when the commit returns.
 //!
 //! After a `fork` the child makes a queue and a thread of its own at its first
 //! [`hand_on`] (the parent's queue, whose lock the fork may have copied taken, is left
