@@ -253,7 +253,7 @@ def test_normal_starts_write_outs_on_a_background_thread_unless_told_not_to(
     # before the exchange
     if not _core.spare_files_apply(tmp_path):
         pytest.skip(f"spare files do not apply on the file system of {tmp_path}")
-    env = {} if deferred else {"WFSTORE_DEFERRED_WRITEOUT": "0"}
+    env = {"WFSTORE_DEFERRED_WRITEOUT": "1" if deferred else "0"}
     phases = _calls_by_phase(tmp_path, "normal", spares=True, env=env)
     for phase in ("single", "append"):
         calls = phases[phase]
@@ -283,7 +283,7 @@ def test_write_outs_handed_on_are_started_before_the_interpreter_exits(tmp_path:
         tmp_path / "trace.txt",
         "renameat2,sync_file_range,exit_group",
         [code, str(path)],
-        {"WFSTORE_SPARE_FILES": "1"},
+        {"WFSTORE_SPARE_FILES": "1", "WFSTORE_DEFERRED_WRITEOUT": "1"},
     )
     # (the thread is usually done before the exit anyway: the hook is checked apart)
     check = "import wfstore; wfstore._core.drain_writeouts = lambda: print('drained')"
