@@ -1,9 +1,11 @@
-"""Shared, generic fixtures for the core tests: fixture paths only."""
+"""Shared, generic fixtures: the engine-written fixture stores (``tests/data``) and the
+engine's side environment (hpcflow 0.2.0a190), for every test folder."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -11,17 +13,57 @@ from pathlib import Path
 import fsspec
 import pytest
 
-#: Root of the engine-written (hpcflow 0.2.0a190) fixture stores.
-FIXTURES_ROOT = (
-    Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "hpcflow-0.2.0a190"
-)
+REPO_ROOT = Path(__file__).resolve().parents[1]
+#: Root of the engine-written (hpcflow 0.2.0a190) fixture stores, kept in the repository
+#: (``tests/data/README.md`` lists them; ``tests/data/make_fixtures.py`` wrote them).
+FIXTURES_ROOT = REPO_ROOT / "tests" / "data" / "hpcflow-0.2.0a190"
+#: The side environment scripts/test.sh makes for the engine (hpcflow-new2 0.2.0a190).
+REPO_HPCFLOW_VENV = REPO_ROOT / ".venv-hpcflow"
+
+
+def hpcflow_python() -> Path | None:
+    """The Python of the engine's side environment (hpcflow-new2==0.2.0a190, zarr 2.17.2,
+    numcodecs<0.13): ``$WFSTORE_HPCFLOW_PYTHON`` if set, else the repository's
+    ``.venv-hpcflow``; None when that interpreter does not exist."""
+    env = os.environ.get("WFSTORE_HPCFLOW_PYTHON")
+    if env:
+        path = Path(env)
+    elif sys.platform == "win32":
+        path = REPO_HPCFLOW_VENV / "Scripts" / "python.exe"
+    else:
+        path = REPO_HPCFLOW_VENV / "bin" / "python"
+    return path if path.is_file() else None
+
+
+def require_hpcflow_python() -> Path:
+    """:func:`hpcflow_python`, or skip the calling test (fail it under ``CI``, where
+    scripts/test.sh makes the environment)."""
+    python = hpcflow_python()
+    if python is not None:
+        return python
+    where = os.environ.get("WFSTORE_HPCFLOW_PYTHON") or str(REPO_HPCFLOW_VENV)
+    msg = (
+        f"no engine side environment at {where}: run scripts/test.sh, or make one with "
+        "`python3 -m venv .venv-hpcflow && .venv-hpcflow/bin/pip install "
+        "hpcflow-new2==0.2.0a190 zarr==2.17.2 'numcodecs<0.13'`, or set "
+        "WFSTORE_HPCFLOW_PYTHON to such an environment's python"
+    )
+    if os.environ.get("CI"):
+        pytest.fail(f"CI is set but there is {msg}")
+    pytest.skip(msg)
+
+
+@pytest.fixture(scope="session")
+def side_python() -> Path:
+    """The engine side environment's Python (see :func:`require_hpcflow_python`)."""
+    return require_hpcflow_python()
 
 
 @pytest.fixture(scope="session")
 def fixtures_root() -> Path:
-    """The engine-written fixture stores; skips when they are not present."""
+    """The engine-written fixture stores (part of the repository: missing ones fail)."""
     if not FIXTURES_ROOT.is_dir():
-        pytest.skip(f"fixture stores not found at {FIXTURES_ROOT}")
+        pytest.fail(f"the engine fixture stores are missing at {FIXTURES_ROOT}")
     return FIXTURES_ROOT
 
 
@@ -37,15 +79,6 @@ def _verify_json_encoding(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(JSONFileStoreResource, "verify_encoding", True)
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    """Under CI the engine's fixture stores must be there: a run that skipped every
-    compatibility test would pass without testing what matters."""
-    if os.environ.get("CI") and not FIXTURES_ROOT.is_dir():
-        raise pytest.UsageError(
-            f"CI is set but the engine fixture stores are missing at {FIXTURES_ROOT}"
-        )
-
-
 @pytest.fixture
 def fixture_copy(tmp_path: Path) -> Callable[[str], Path]:
     """Make a writable copy of the fixture store (folder or archive) `name` under
@@ -54,7 +87,7 @@ def fixture_copy(tmp_path: Path) -> Callable[[str], Path]:
     def _copy(name: str) -> Path:
         src = FIXTURES_ROOT / name
         if not src.exists():
-            pytest.skip(f"fixture {src} is missing")
+            pytest.fail(f"fixture {src} is missing")
         dst = tmp_path / name
         if src.is_dir():
             shutil.copytree(src, dst)

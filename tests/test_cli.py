@@ -21,7 +21,6 @@ from click.testing import CliRunner
 from wfstore import cli as cli_mod
 from wfstore.cli import cli
 
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "hpcflow-0.2.0a190"
 REPO = Path(__file__).resolve().parents[1]
 SUBCOMMANDS = ["demo", "inspect", "verify", "repair", "rechunk", "zip", "unzip", "convert", "bench"]
 

@@ -1,14 +1,30 @@
 """wfstore: a persistence store for HPC workflow engines, with a Rust core.
 
 The Rust extension :mod:`wfstore._core` does the chunk I/O (Zarr v2 object and numeric
-arrays, codecs, rechunking, zip). Setting the environment variable ``WFSTORE_NO_CORE=1``
-skips importing it, for working on the pure-Python layers without a built extension.
+arrays, codecs, rechunking, zip).
 """
 
 from __future__ import annotations
 
-import os as _os
+import atexit as _atexit
 
+from wfstore import _core
+from wfstore._core import NumericArray, ObjectArray, Store, __version__
+from wfstore.api import (
+    BadChunk,
+    VerifyReport,
+    convert,
+    create,
+    detect_kind,
+    info,
+    store_cls_from_str,
+    use_in_hpcflow,
+    verify,
+)
+
+# `wfstore.open(path)`; left out of __all__ so that `from wfstore import *` does not
+# shadow the built-in open()
+from wfstore.api import open as open
 from wfstore.durability import DURABILITIES, Durability
 from wfstore.errors import (
     ArrayExistsError,
@@ -57,6 +73,7 @@ from wfstore.persistence import (
     ZarrPersistentStore,
     ZarrZipPersistentStore,
 )
+from wfstore.recovery import RepairReport, repair
 
 __all__ = [
     "DURABILITIES",
@@ -117,34 +134,13 @@ __all__ = [
     "verify",
 ]
 
-if not _os.environ.get("WFSTORE_NO_CORE"):
-    import atexit as _atexit
+__all__ += ["NumericArray", "ObjectArray", "Store", "__version__"]
 
-    from wfstore import _core
-    from wfstore._core import NumericArray, ObjectArray, Store, __version__
 
-    def _drain_writeouts() -> None:
-        # the write-outs commits handed to the core's background thread are all
-        # started before the interpreter exits (see `wfstore.durability`)
-        _core.drain_writeouts()
+def _drain_writeouts() -> None:
+    # the write-outs commits handed to the core's background thread are all
+    # started before the interpreter exits (see `wfstore.durability`)
+    _core.drain_writeouts()
 
-    _atexit.register(_drain_writeouts)
 
-    __all__ += ["NumericArray", "ObjectArray", "Store", "__version__"]
-
-from wfstore.api import (
-    BadChunk,
-    VerifyReport,
-    convert,
-    create,
-    detect_kind,
-    info,
-    store_cls_from_str,
-    use_in_hpcflow,
-    verify,
-)
-
-# `wfstore.open(path)`; left out of __all__ so that `from wfstore import *` does not
-# shadow the built-in open()
-from wfstore.api import open as open
-from wfstore.recovery import RepairReport, repair
+_atexit.register(_drain_writeouts)

@@ -208,12 +208,9 @@ def create(
 
 
 def _version() -> str:
-    try:
-        from ._core import __version__
+    from ._core import __version__
 
-        return __version__
-    except ImportError:  # pragma: no cover - WFSTORE_NO_CORE
-        return "unknown"
+    return __version__
 
 
 # --- verify ------------------------------------------------------------------------------

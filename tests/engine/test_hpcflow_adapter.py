@@ -1,7 +1,8 @@
 """``wfstore.hpcflow.register()``: hpcflow 0.2.0a190 keeps its workflows through wfstore.
 
-The engine runs in its own virtual environment (``WFSTORE_HPCFLOW_PYTHON``, as for the
-persistence round trips), which must be able to import this wfstore: either it is
+The engine runs in its own virtual environment (the ``side_python`` fixture of
+``tests/conftest.py``: ``WFSTORE_HPCFLOW_PYTHON`` or the repository's ``.venv-hpcflow``),
+which must be able to import this wfstore: either it is
 installed there (``scripts/test.sh`` installs the wheel) or wfstore is imported here
 from a source tree, which is then put on the engine's ``PYTHONPATH``. One engine process
 runs the whole scenario (:data:`SCENARIO`) and prints what it saw as JSON; the tests
@@ -18,8 +19,6 @@ from typing import Any
 
 import pytest
 import wfstore
-
-ENGINE_PYTHON = Path(os.environ.get("WFSTORE_HPCFLOW_PYTHON", "/work/side/hpcenv/bin/python"))
 
 #: Run by the engine's Python with a scratch folder as argv[1].
 SCENARIO = r'''
@@ -158,7 +157,7 @@ print("SCENARIO-RESULT " + json.dumps(out))
 '''
 
 
-def _engine_env() -> dict[str, str]:
+def _engine_env(engine_python: Path) -> dict[str, str]:
     """Environment for the engine's Python, making this wfstore importable there: a
     source tree is put on ``PYTHONPATH``; an installed wfstore must be installed in the
     engine's environment too."""
@@ -169,26 +168,24 @@ def _engine_env() -> dict[str, str]:
         return env
     env.pop("PYTHONPATH", None)
     found = subprocess.run(
-        [str(ENGINE_PYTHON), "-c", "import wfstore"], capture_output=True, env=env
+        [str(engine_python), "-c", "import wfstore"], capture_output=True, env=env
     )
     if found.returncode != 0:
         pytest.skip(
-            f"wfstore is not installed in the engine environment ({ENGINE_PYTHON}); "
+            f"wfstore is not installed in the engine environment ({engine_python}); "
             "install the wheel there (scripts/test.sh does)"
         )
     return env
 
 
 @pytest.fixture(scope="module")
-def scenario(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    if not ENGINE_PYTHON.is_file():
-        pytest.skip(f"no engine environment at {ENGINE_PYTHON} (WFSTORE_HPCFLOW_PYTHON)")
+def scenario(tmp_path_factory: pytest.TempPathFactory, side_python: Path) -> dict[str, Any]:
     tmp = tmp_path_factory.mktemp("engine")
-    env = _engine_env()
+    env = _engine_env(side_python)
     # job scripts run `python`; it must be the engine environment's
-    env["PATH"] = f"{ENGINE_PYTHON.parent}{os.pathsep}{env.get('PATH', '')}"
+    env["PATH"] = f"{side_python.parent}{os.pathsep}{env.get('PATH', '')}"
     proc = subprocess.run(
-        [str(ENGINE_PYTHON), "-c", SCENARIO, str(tmp)],
+        [str(side_python), "-c", SCENARIO, str(tmp)],
         capture_output=True,
         text=True,
         env=env,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import sys
 import uuid
@@ -18,12 +17,9 @@ from fsspec.implementations.local import LocalFileSystem
 
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parent.parent
-FIXTURES_DIR = REPO_ROOT.parent / "shared" / "fixtures" / "hpcflow-0.2.0a190"
-# The interpreter of a side virtual environment holding hpcflow-new2==0.2.0a190
-# (scripts/test.sh makes one and sets WFSTORE_HPCFLOW_PYTHON).
-SIDE_PYTHON = Path(
-    os.environ.get("WFSTORE_HPCFLOW_PYTHON", "/work/side/hpcenv/bin/python")
-)
+# The engine-written fixture stores, kept in the repository (tests/data/README.md). The
+# engine's side environment is the `side_python` fixture of tests/conftest.py.
+FIXTURES_DIR = REPO_ROOT / "tests" / "data" / "hpcflow-0.2.0a190"
 
 sys.path.insert(0, str(HERE))  # for `store_dump`, `backends`
 
@@ -43,32 +39,17 @@ def tree_digest(path: Path) -> dict[str, str]:
 
 
 def json_fixture_names() -> list[str]:
-    """Names of the JSON stores among the engine-written fixtures."""
-    if not FIXTURES_DIR.is_dir():
-        return []
+    """Names of the JSON stores among the engine-written fixtures (raises when the
+    fixture folder is missing: collection fails rather than skipping)."""
     return sorted(p.name for p in FIXTURES_DIR.iterdir() if (p / "metadata.json").is_file())
 
 
 @pytest.fixture
 def fixtures_dir() -> Path:
-    """The engine-written fixture stores (skips if absent)."""
+    """The engine-written fixture stores (part of the repository: missing ones fail)."""
     if not FIXTURES_DIR.is_dir():
-        pytest.skip(f"fixture folder {FIXTURES_DIR} is missing")
+        pytest.fail(f"the engine fixture stores are missing at {FIXTURES_DIR}")
     return FIXTURES_DIR
-
-
-@pytest.fixture
-def side_python() -> Path:
-    """The side venv's Python holding hpcflow-new2==0.2.0a190 (skips if absent)."""
-    if not SIDE_PYTHON.is_file():
-        if os.environ.get("CI"):
-            pytest.fail(f"CI is set but the engine side venv is missing at {SIDE_PYTHON}")
-        pytest.skip(
-            f"side venv with hpcflow-new2==0.2.0a190 not found at {SIDE_PYTHON}; create "
-            "it with: python3 -m venv /work/side/hpcenv && /work/side/hpcenv/bin/pip "
-            "install hpcflow-new2==0.2.0a190 zarr==2.17.2 'numcodecs<0.13'"
-        )
-    return SIDE_PYTHON
 
 
 @pytest.fixture
@@ -88,16 +69,12 @@ def copy_store(tmp_path: Path):
 
 def zarr_fixture_names() -> list[str]:
     """Names of the Zarr store folders among the engine-written fixtures."""
-    if not FIXTURES_DIR.is_dir():
-        return []
     return sorted(p.name for p in FIXTURES_DIR.iterdir() if (p / ".zgroup").is_file())
 
 
 def zip_fixture_names() -> list[str]:
     """Names (without ``.zip``) of the zipped Zarr stores among the fixtures."""
-    if not FIXTURES_DIR.is_dir():
-        return []
-    return sorted(p.stem for p in FIXTURES_DIR.glob("*.zip"))
+    return sorted(p.stem for p in FIXTURES_DIR.iterdir() if p.suffix == ".zip")
 
 
 @pytest.fixture

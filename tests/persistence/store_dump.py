@@ -1,6 +1,6 @@
 """Dump everything a store returns through the PersistentStore API as tagged JSON.
 
-The tagging is that of ``shared/fixtures/README.md``. This module only uses the
+The tagging is that of ``tests/data/README.md``. This module only uses the
 standard library and numpy, because it is also run by the side virtual environment
 holding hpcflow, to dump what hpcflow's own store classes return.
 """

@@ -1,6 +1,6 @@
 """Stores written by wfstore are read by hpcflow 0.2.0a190 and vice versa.
 
-hpcflow runs in a side virtual environment (see ``conftest.side_python``), driven
+hpcflow runs in a side virtual environment (``side_python``, tests/conftest.py), driven
 through ``engine_side.py`` as a subprocess.
 """
 

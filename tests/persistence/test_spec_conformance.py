@@ -1,94 +1,61 @@
-"""wfstore's PersistentStore has every member of the engine's spec
-(``shared/spec/PersistentStore-api.txt``), with the same kind (method, property,
-static or class method, abstract or not), parameter names and defaults, and every
-concrete store implements every abstract member."""
+"""wfstore's PersistentStore has every public member of hpcflow 0.2.0a190's own
+``hpcflow.sdk.persistence.base.PersistentStore``, introspected in the engine's side
+environment, with the same kind (method, property, static or class method), the same
+abstractness and the same parameters (names, kinds and defaults), and every concrete store
+implements every abstract member."""
 
 from __future__ import annotations
 
-import ast
 import inspect
-import re
+import json
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
 import wfstore
-from conftest import REPO_ROOT
+from engine_api import describe_class
 
-SPEC = REPO_ROOT.parent / "shared" / "spec" / "PersistentStore-api.txt"
-
-_SIG = re.compile(
-    r"^(?P<prefix>(?:abstract |static |classmethod |property )*)"
-    r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
-    r"(?:\((?P<params>.*)\))?(?:[^#]*)#$"
-)
+ENGINE_API_SCRIPT = Path(__file__).resolve().parent / "engine_api.py"
 
 
-def _spec_members() -> dict[str, dict[str, Any]]:
-    if not SPEC.is_file():
-        pytest.skip(f"spec not found at {SPEC}")
-    out: dict[str, dict[str, Any]] = {}
-    for line in SPEC.read_text().splitlines()[3:]:
-        m = _SIG.match(line.strip())
-        if not m:
-            continue
-        prefix = m["prefix"].split()
-        params: list[tuple[str, Any]] | None = None
-        if m["params"] is not None:
-            params = []
-            for p in m["params"].split(","):
-                p = p.strip()
-                if not p or p == "*":
-                    continue
-                name, _, default = p.partition("=")
-                name = name.split(":")[0].strip()
-                params.append((name, ast.literal_eval(default) if default else inspect._empty))
-        out[m["name"]] = {
-            "abstract": "abstract" in prefix,
-            "static": "static" in prefix,
-            "classmethod": "classmethod" in prefix,
-            "property": "property" in prefix,
-            "params": params,
-        }
-    return out
-
-
-MEMBERS = _spec_members() if SPEC.is_file() else {}
-
-
-def test_spec_parsed() -> None:
-    members = _spec_members()
-    assert len(members) > 70
-    assert members["add_EAR"]["params"][-1] == ("save", True)
-    assert members["zip"]["abstract"] and members["EAR_cache"]["property"]
-
-
-@pytest.mark.parametrize("name", sorted(MEMBERS))
-def test_member_matches_spec(name: str) -> None:
-    spec = MEMBERS[name]
-    cls = wfstore.PersistentStore
-    assert hasattr(cls, name), f"PersistentStore lacks {name}"
-    raw = inspect.getattr_static(cls, name)
-    if spec["property"]:
-        assert isinstance(raw, property), f"{name} should be a property"
-        return
-    if spec["static"]:
-        assert isinstance(raw, staticmethod), f"{name} should be a staticmethod"
-    if spec["classmethod"]:
-        assert isinstance(raw, classmethod), f"{name} should be a classmethod"
-    func = raw.__func__ if isinstance(raw, (staticmethod, classmethod)) else raw
-    assert getattr(func, "__isabstractmethod__", False) == spec["abstract"], (
-        f"{name}: abstract should be {spec['abstract']}"
+@pytest.fixture(scope="module")
+def engine_api(side_python: Path) -> dict[str, dict[str, Any]]:
+    """The engine's PersistentStore, described by its own environment's Python."""
+    proc = subprocess.run(
+        [str(side_python), str(ENGINE_API_SCRIPT)],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
-    if spec["params"] is None or name == "using_resource":
-        return
-    sig = inspect.signature(func)
-    params = [
-        (p.name, p.default)
-        for p in sig.parameters.values()
-        if p.name not in ("self", "cls") and p.kind is not p.VAR_KEYWORD
-    ]
-    want = [(n, d) for n, d in spec["params"] if not n.startswith("**")]
-    assert params == want, f"{name}{sig} differs from the spec {want}"
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return json.loads(proc.stdout)
+
+
+def test_engine_api_described(engine_api: dict[str, dict[str, Any]]) -> None:
+    """The description holds the engine's API (a comparison with nothing cannot fail)."""
+    assert len(engine_api) > 70
+    assert engine_api["add_EAR"]["params"][-1] == {
+        "name": "save",
+        "kind": "POSITIONAL_OR_KEYWORD",
+        "default": "True",
+    }
+    assert engine_api["zip"]["abstract"] and engine_api["zip"]["kind"] == "method"
+    assert engine_api["EAR_cache"]["kind"] == "property"
+    assert engine_api["write_empty_workflow"]["kind"] == "classmethod"
+    assert engine_api["prepare_test_store_from_spec"]["kind"] == "staticmethod"
+
+
+def test_every_engine_member_matches(engine_api: dict[str, dict[str, Any]]) -> None:
+    ours = describe_class(wfstore.PersistentStore)
+    missing = sorted(set(engine_api) - set(ours))
+    assert not missing, f"PersistentStore lacks {missing}"
+    differ = {
+        name: {"engine": want, "wfstore": ours[name]}
+        for name, want in engine_api.items()
+        if ours[name] != want
+    }
+    assert not differ, json.dumps(differ, indent=1)
 
 
 @pytest.mark.parametrize("kind", ["json", "zarr", "zip"])

@@ -1,7 +1,7 @@
 """Zarr and zip stores written by wfstore are read by hpcflow 0.2.0a190's own store
 classes (and vice versa), which must agree with wfstore.
 
-hpcflow runs in the side virtual environment (``conftest.side_python``) through the
+hpcflow runs in the side virtual environment (``side_python``, tests/conftest.py) through the
 script :data:`ENGINE_SCRIPT`, run as ``python -c`` (so it needs no file of its own).
 """
 

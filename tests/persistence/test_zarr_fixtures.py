@@ -1,6 +1,6 @@
 """wfstore's Zarr and zip stores return what hpcflow's return for engine-written stores.
 
-Every Zarr fixture folder (and every zipped one) under ``shared/fixtures`` is read
+Every Zarr fixture folder (and every zipped one) under ``tests/data`` is read
 through a copy, and what the API returns must equal the ``.expected.json`` beside it,
 with one documented exception (see :func:`_engine_set_status_quirk`).
 """

@@ -1448,11 +1448,7 @@ mod tests {
     #[test]
     fn engine_fixture_archive() {
         let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/fixtures/hpcflow-0.2.0a190/wk_seq_zarr_zip.zip");
-        if !p.exists() {
-            eprintln!("skipping: fixture {} not found", p.display());
-            return;
-        }
+            .join("../../tests/data/hpcflow-0.2.0a190/wk_seq_zarr_zip.zip");
         let zs = ZipStore::open(&p).unwrap();
         let keys = zs.keys();
         assert_eq!(keys.len(), 38);

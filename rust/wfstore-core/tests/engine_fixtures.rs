@@ -1,21 +1,21 @@
-//! Every array of the engine-written stores under `../shared/fixtures` opens and every
-//! chunk decodes with wfstore-core (values are compared against zarr-python by the
-//! Python suite; here the point is that the Rust crate alone reads them).
+//! Every array of the engine-written stores under `tests/data/hpcflow-0.2.0a190` (kept in
+//! the repository) opens and every chunk decodes with wfstore-core (values are compared
+//! against zarr-python by the Python suite; here the point is that the Rust crate alone
+//! reads them).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use wfstore_core::{LocalStore, NumericArray, ObjectArray, Store, ZipStore};
 
-fn fixtures() -> Option<PathBuf> {
-    let p =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/hpcflow-0.2.0a190");
-    if !p.is_dir() && std::env::var_os("CI").is_some() {
-        panic!(
-            "CI is set but the engine fixture stores are missing at {}",
-            p.display()
-        );
-    }
-    p.is_dir().then_some(p)
+/// The fixture stores; they are part of the repository, so a missing folder fails.
+fn fixtures() -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/hpcflow-0.2.0a190");
+    assert!(
+        p.is_dir(),
+        "the engine fixture stores are missing at {}",
+        p.display()
+    );
+    p
 }
 
 fn arrays_under(root: &Path, rel: &Path, out: &mut Vec<String>) {
@@ -54,10 +54,7 @@ fn check_array(store: Arc<dyn Store>, path: &str) -> usize {
 
 #[test]
 fn every_engine_array_reads() {
-    let Some(root) = fixtures() else {
-        eprintln!("skipped: no fixtures at ../shared/fixtures");
-        return;
-    };
+    let root = fixtures();
     let mut checked = 0;
     for e in std::fs::read_dir(&root).unwrap().flatten() {
         let p = e.path();
@@ -77,10 +74,7 @@ fn every_engine_array_reads() {
 
 #[test]
 fn engine_zip_archive_reads_in_place() {
-    let Some(root) = fixtures() else {
-        eprintln!("skipped: no fixtures at ../shared/fixtures");
-        return;
-    };
+    let root = fixtures();
     let z: Arc<dyn Store> = Arc::new(ZipStore::open(&root.join("wk_seq_zarr_zip.zip")).unwrap());
     let runs = ObjectArray::open(z.clone(), "metadata/runs", true).unwrap();
     assert!(!runs.is_empty());
