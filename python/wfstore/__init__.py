@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import os as _os
 
-from wfstore.durability import DURABILITIES, Durability
-from wfstore.errors import (
+from wfstore.common.durability import DURABILITIES, Durability
+from wfstore.common.errors import (
     ArrayExistsError,
     ArrayNotFoundError,
     CodecError,
@@ -125,26 +125,20 @@ if not _os.environ.get("WFSTORE_NO_CORE"):
 
     def _drain_writeouts() -> None:
         # the write-outs commits handed to the core's background thread are all
-        # started before the interpreter exits (see `wfstore.durability`)
+        # started before the interpreter exits (see `wfstore.common.durability`)
         _core.drain_writeouts()
 
     _atexit.register(_drain_writeouts)
 
     __all__ += ["NumericArray", "ObjectArray", "Store", "__version__"]
 
-from wfstore.api import (
-    BadChunk,
-    VerifyReport,
-    convert,
-    create,
-    detect_kind,
-    info,
-    store_cls_from_str,
-    use_in_hpcflow,
-    verify,
-)
+from wfstore.integrations.hpcflow import use_in_hpcflow
+from wfstore.tools.convert import convert
+from wfstore.tools.inspect import info
+from wfstore.tools.repair import RepairReport, repair
+from wfstore.tools.stores import create, detect_kind, store_cls_from_str
 
 # `wfstore.open(path)`; left out of __all__ so that `from wfstore import *` does not
 # shadow the built-in open()
-from wfstore.api import open as open
-from wfstore.recovery import RepairReport, repair
+from wfstore.tools.stores import open as open
+from wfstore.tools.verify import BadChunk, VerifyReport, verify

@@ -43,9 +43,9 @@ from typing import Any
 
 import numpy as np
 
-from . import errors as _wf_errors
-from .durability import ENV_VAR as DURABILITY_ENV_VAR
-from .durability import Durability, check_durability
+from wfstore.common import errors as _wf_errors
+from wfstore.common.durability import ENV_VAR as DURABILITY_ENV_VAR
+from wfstore.common.durability import Durability, check_durability
 
 __all__ = [
     "ArrayView",
@@ -55,11 +55,16 @@ __all__ = [
     "register",
     "store_classes",
     "unregister",
+    "use_in_hpcflow",
     "uses_wfstore",
 ]
 
 #: The store formats whose classes wfstore replaces.
 FORMATS: tuple[str, ...] = ("zarr", "json", "zip")
+
+#: The name this module is imported by (``wfstore/hpcflow.py`` makes it this module),
+#: which the classes made here carry: the engine and pickle find them there.
+PUBLIC_NAME = "wfstore.hpcflow"
 
 _LOCK = threading.RLock()
 #: ``(object, attribute name, original value)`` of everything :func:`register` changed.
@@ -93,7 +98,7 @@ def _build_dual_errors() -> None:
             wf_cls.__name__,
             (wf_cls, eng_cls),
             {
-                "__module__": __name__,
+                "__module__": PUBLIC_NAME,
                 "__doc__": f"{wf_cls.__doc__ or ''} (also the engine's {eng_name})",
             },
         )
@@ -102,7 +107,7 @@ def _build_dual_errors() -> None:
     _DUAL_ERRORS[_wf_errors.UnsupportedStoreOperationError] = type(
         "UnsupportedStoreOperationError",
         (_wf_errors.UnsupportedStoreOperationError, ValueError),
-        {"__module__": __name__},
+        {"__module__": PUBLIC_NAME},
     )
 
 
@@ -327,7 +332,8 @@ class ArrayView:
 def _make_classes() -> dict[str, type]:
     from fsspec.implementations.local import LocalFileSystem
 
-    from .persistence import json_store, zarr_store, zip_store
+    from wfstore.persistence import json_store, zip_store
+    from wfstore.persistence import zarr as zarr_store
 
     class _ZarrArrays:
         """Array access the engine's tests use on Zarr stores."""
@@ -372,14 +378,14 @@ def _make_classes() -> dict[str, type]:
     class JSONStore(json_store.JSONPersistentStore):
         """wfstore's JSON store, as the engine's ``"json"`` store class."""
 
-        __module__ = __name__
+        __module__ = PUBLIC_NAME
 
     class ZarrStore(_ZarrArrays, zarr_store.ZarrPersistentStore):
         """wfstore's Zarr store, as the engine's ``"zarr"`` store class. New stores get
         the engine's layout (one run and one parameter per chunk) unless
         :func:`register` is given other chunk sizes."""
 
-        __module__ = __name__
+        __module__ = PUBLIC_NAME
         run_chunk_size = 1
         param_chunk_size = 1
 
@@ -391,7 +397,7 @@ def _make_classes() -> dict[str, type]:
         core, and ``fs`` stays the ``ZipFileSystem`` (the engine's ``Workflow.url``
         reads the archive path from it)."""
 
-        __module__ = __name__
+        __module__ = PUBLIC_NAME
 
         def __init__(self, app: Any, workflow: Any, path: Any, fs: Any = None) -> None:
             self._engine_fs = None
@@ -498,7 +504,7 @@ def register(
     once, would not).
 
     `durability` (``"full"``, ``"normal"`` or ``"process"``, see
-    :mod:`wfstore.durability`) sets what the stores' writes survive, in this process
+    :mod:`wfstore.common.durability`) sets what the stores' writes survive, in this process
     and, through the environment variable ``WFSTORE_DURABILITY`` (which this sets),
     in the processes it starts (job scripts submitted from it inherit it where the
     scheduler passes the environment on, as Slurm does by default). Without it,
@@ -593,6 +599,24 @@ def engine_store_classes() -> dict[str, type]:
         }
 
 
+def use_in_hpcflow(
+    run_chunk_size: int | None = None,
+    param_chunk_size: int | None = None,
+    durability: Durability | None = None,
+) -> dict[str, type]:
+    """Make hpcflow (hpcflow-new2 0.2.0a190) persist every workflow through wfstore
+    (``wfstore.use_in_hpcflow``): :func:`register` (see it for what changes; undo with
+    :func:`unregister`), returning the engine's store classes that were replaced, by
+    format name.
+
+    Raises ``ImportError`` when hpcflow is not installed.
+    """
+    register(
+        run_chunk_size=run_chunk_size, param_chunk_size=param_chunk_size, durability=durability
+    )
+    return engine_store_classes()
+
+
 def is_registered() -> bool:
     """Whether :func:`register` is in effect."""
     return bool(_SAVED)
@@ -637,8 +661,3 @@ def main(argv: list[str] | None = None) -> None:
         sys.argv = ["hpcflow", *args]
         runpy.run_module("hpcflow.cli", run_name="__main__", alter_sys=True)
 
-
-if __name__ == "__main__":
-    from wfstore.hpcflow import main as _main
-
-    _main()
