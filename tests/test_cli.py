@@ -344,16 +344,22 @@ def test_bench_runs_the_packaged_comparison(
     engine = tmp_path / "python"
     monkeypatch.setenv(runner.HPCFLOW_PYTHON_ENV, str(engine))
     assert run("bench", "--runs", 5).exit_code == 0
-    assert run("bench", "--runs", 5, "--hpcflow-python", tmp_path / "other").exit_code == 0
+    other = str(tmp_path / "other")
+    assert run("bench", "--runs", 5, "--hpcflow-python", other).exit_code == 0
     # results go to a temporary file, never into the source tree's benches/results
     outs = [argv[argv.index("--out") + 1] for argv in seen]
     assert all(not str(Path(o)).startswith(str(REPO)) for o in outs), outs
     assert [[a for i, a in enumerate(v) if a != "--out" and v[i - 1] != "--out"] for v in seen] == [
-        ["--runs", "7", "--no-readme", "--wfstore-only"],
-        ["--runs", "9", "--no-readme", "--wfstore-only"],
-        ["--runs", "5", "--no-readme", "--hpcflow-python", str(engine)],
-        ["--runs", "5", "--no-readme", "--hpcflow-python", str(tmp_path / "other")],
+        ["--runs", "7", "--json-runs", "7", "--no-readme", "--wfstore-only"],
+        ["--runs", "9", "--json-runs", "9", "--no-readme", "--wfstore-only"],
+        ["--runs", "5", "--json-runs", "5", "--no-readme", "--hpcflow-python", str(engine)],
+        ["--runs", "5", "--json-runs", "5", "--no-readme", "--hpcflow-python", other],
     ]
+    # the figures kept where asked, the JSON stores at 1000 runs at most
+    seen.clear()
+    assert run("bench", "--runs", 5000, "--out", tmp_path / "fig.json").exit_code == 0
+    assert seen[0][seen[0].index("--out") + 1] == str(tmp_path / "fig.json")
+    assert seen[0][seen[0].index("--json-runs") + 1] == "1000"
 
 
 def test_no_progress_when_quiet() -> None:

@@ -41,6 +41,12 @@ run_comparison: Callable[[Sequence[str]], int] = runner.main
     f"${runner.HPCFLOW_PYTHON_ENV}, else this Python if hpcflow is importable here).",
 )
 @click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Keep the comparison's figures in this JSON file (default: printed only).",
+)
+@click.option(
     "--builtin", is_flag=True, help="A quick wfstore-only timing instead of the comparison."
 )
 @QUIET
@@ -50,6 +56,7 @@ def bench(
     runs: int,
     wfstore_only: bool,
     hpcflow_python: str | None,
+    out: Path | None,
     builtin: bool,
     quiet: bool,
 ) -> None:
@@ -70,7 +77,8 @@ def bench(
     """
     ui = ui_for(ctx, quiet)
     if not builtin:
-        argv = ["--runs", str(runs), "--no-readme"]
+        # the JSON stores at no more runs than the Zarr stores (the runner's 1000 at most)
+        argv = ["--runs", str(runs), "--json-runs", str(min(runs, 1000)), "--no-readme"]
         if not wfstore_only:
             engine = runner.find_hpcflow_python(hpcflow_python)
             if engine is None:
@@ -83,7 +91,9 @@ def bench(
                 argv += ["--hpcflow-python", engine]
         if wfstore_only:
             argv.append("--wfstore-only")
-        # the results file goes to a temporary folder: only the tables are printed
+        if out is not None:
+            ctx.exit(int(run_comparison([*argv, "--out", str(out)]) or 0))
+        # the figures go to a temporary file: only the tables are printed
         with tempfile.TemporaryDirectory(prefix="wfstore-bench-") as tmp:
             rc = run_comparison([*argv, "--out", str(Path(tmp) / "compare.json")])
         ctx.exit(int(rc or 0))

@@ -432,7 +432,8 @@ def run_workload(
 
 
 def worker_main(argv: list[str]) -> int:
-    """``compare.py worker VARIANT RUNS WORKDIR RESULT [MAX_CALLS]``."""
+    """The worker's command line: ``VARIANT RUNS WORKDIR RESULT [MAX_CALLS [STOP_AFTER]]``
+    (``all`` and ``-`` for none); writes the figures to the file RESULT."""
     variant, n_runs, workdir, result = argv[0], int(argv[1]), Path(argv[2]), Path(argv[3])
     max_calls = int(argv[4]) if len(argv) > 4 and argv[4] != "all" else None
     stop_after = argv[5] if len(argv) > 5 and argv[5] != "-" else None
