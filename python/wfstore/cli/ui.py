@@ -77,7 +77,6 @@ def one_line(exc: BaseException) -> str:
     return text
 
 
-
 QUIET = click.option("-q", "--quiet", is_flag=True, help="No progress bars or status lines.")
 
 HELP = {"help_option_names": ["-h", "--help"], "max_content_width": 100}

@@ -93,7 +93,6 @@ class _Keys:
         self.get = get
 
 
-
 def _check_zip_crc(path: str, report: VerifyReport) -> set[str]:
     """Read every entry of the archive, checking its CRC-32; returns the names of
     entries that fail (already recorded in `report`)."""

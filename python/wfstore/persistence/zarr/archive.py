@@ -104,7 +104,6 @@ class ZarrArchive:
         raise UnsupportedStoreOperationError("Not a zip store!")
 
 
-
 def write_copy_log(log: str | os.PathLike[str], archive: str | os.PathLike[str]) -> None:
     """Write the log of a zip or unzip of `archive` to the file `log`: one
     ``copy <key>`` line per entry, then ``all done: N copied, 0 skipped, B bytes

@@ -36,12 +36,6 @@ NUMERIC_COMPRESSOR: dict[str, Any] = {
 }
 #: dtype kinds stored as numeric arrays: bool, signed/unsigned int, float, complex.
 _NUMERIC_KINDS = frozenset("biufc")
-#: Rows read and written at a time when rechunking over fsspec.
-_RECHUNK_WINDOW_ROWS = 1 << 16
-#: Seconds between refreshes of a link lock held by long work (a rechunk); well under
-#: the lock's ``stale_after`` (120 s by default).
-LOCK_REFRESH_S = 10.0
-#: Keys of the archive that :meth:`ZarrPersistentStore.zip` leaves out by default.
 #: Rows handed to the Rust core per call when many are appended or read, so that
 #: their encoded and decoded copies never all exist at once (bounded peak memory).
 ROW_BATCH = 65536
@@ -51,6 +45,7 @@ ROW_BATCH = 65536
 DEFAULT_RUN_CHUNK_SIZE = 100
 DEFAULT_PARAM_CHUNK_SIZE = 100
 
+#: Entries of a store that :meth:`ZarrPersistentStore.zip` leaves out by default.
 ZIP_EXCLUDE_EXECUTE = "execute"
 ZIP_EXCLUDE_BACKUPS = ("runs.bak", "base.bak")
 

@@ -141,8 +141,6 @@ class ZarrStoreParameter(StoreParameter):
         return obj
 
 
-
-
 class ZarrParameters:
     """The parameter readers and writers of
     :class:`~wfstore.persistence.zarr.store.ZarrPersistentStore` (a part of it)."""
@@ -336,9 +334,6 @@ class ZarrParameters:
             arr = self._array(PARAM_SOURCES_ARR)
             current = self._rows(arr, ids, MissingParameterData)
             arr.set(ids, [merge_param_source(current[i], sources[i]) for i in ids])
-
-
-
 
 
 def extra_parameter_sources(store: _core.Store, trim: bool) -> int:

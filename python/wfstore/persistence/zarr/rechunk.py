@@ -21,13 +21,14 @@ from wfstore.common.errors import (
 )
 from wfstore.common.names import RECHUNK_COMPLETE_MARKER, RECHUNK_OLD_SUFFIX, RECHUNK_TMP_SUFFIX
 from wfstore.persistence.resources import is_local_fs
-from wfstore.persistence.zarr.layout import (
-    _RECHUNK_WINDOW_ROWS,
-    LOCK_REFRESH_S,
-    PARAM_BASE_ARR,
-    RUNS_ARR,
-)
+from wfstore.persistence.zarr.layout import PARAM_BASE_ARR, RUNS_ARR
 from wfstore.storage.lock import StoreLock
+
+#: Rows read and written at a time when rechunking over fsspec.
+_RECHUNK_WINDOW_ROWS = 1 << 16
+#: Seconds between refreshes of a link lock held by long work (a rechunk); well under
+#: the lock's ``stale_after`` (120 s by default).
+LOCK_REFRESH_S = 10.0
 
 
 class ZarrRechunk:

@@ -775,6 +775,5 @@ class ZarrPersistentStore(
             return attrs.get(key)
 
 
-
 #: The decoder that :func:`wfstore._core.decode_runs` does the work of.
 _ZARR_EAR_DECODE = ZarrStoreEAR.decode.__func__  # type: ignore[attr-defined]

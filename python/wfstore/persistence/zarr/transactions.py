@@ -209,7 +209,6 @@ class ZarrTransactions:
             write(arr, rows)
 
 
-
 _PARAM_APPEND_KEY = re.compile(
     rf"(?:{re.escape(PARAM_BASE_ARR)}|{re.escape(PARAM_SOURCES_ARR)})/(?:\d+|\.zarray)"
 )
