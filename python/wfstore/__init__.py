@@ -8,7 +8,9 @@ skips importing it, for working on the pure-Python layers without a built extens
 from __future__ import annotations
 
 import os as _os
+import sys as _sys
 
+from wfstore.common import errors
 from wfstore.common.durability import DURABILITIES, Durability
 from wfstore.common.errors import (
     ArrayExistsError,
@@ -57,6 +59,7 @@ from wfstore.persistence import (
     ZarrPersistentStore,
     ZarrZipPersistentStore,
 )
+from wfstore.storage import fsspec as fsspec_store
 
 __all__ = [
     "DURABILITIES",
@@ -142,3 +145,8 @@ from wfstore.tools.stores import create, detect_kind, store_cls_from_str
 # shadow the built-in open()
 from wfstore.tools.stores import open as open
 from wfstore.tools.verify import BadChunk, VerifyReport, verify
+
+# The extension looks up the exception classes it raises and the fsspec adapter by
+# these module names: the modules of common.errors and storage.fsspec answer them.
+_sys.modules.setdefault("wfstore.errors", errors)
+_sys.modules.setdefault("wfstore.fsspec_store", fsspec_store)
