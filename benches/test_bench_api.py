@@ -16,7 +16,7 @@ import pytest
 from fsspec.implementations.local import LocalFileSystem
 from wfstore import _core
 from wfstore.persistence import JSONPersistentStore, ZarrPersistentStore
-from wfstore.persistence.lock import StoreLock
+from wfstore.storage.lock import StoreLock
 
 pytest.importorskip("pytest_benchmark")
 

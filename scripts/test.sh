@@ -59,6 +59,7 @@ step "Python suite (newest numpy and fsspec)"
 .venv-test/bin/python -m pip install -q --force-reinstall --no-deps "$WHEEL"
 .venv-test/bin/python -m pip install -q "$WHEEL[test]" msgpack
 .venv-test/bin/ruff check python tests benches
+.venv-test/bin/lint-imports --no-cache
 .venv-test/bin/python -m pytest -q -p no:cacheprovider tests
 
 step "benchmark runner smoke run (200 runs, wfstore only; times are not checked)"

@@ -37,14 +37,14 @@ def _runner() -> CliRunner:
     return CliRunner()
 
 
-def run_proc(*args: Any, cwd: Path, module: str = "wfstore.cli") -> subprocess.CompletedProcess:
+def run_proc(*args: Any, cwd: Path) -> subprocess.CompletedProcess:
     """Run ``python -m wfstore.cli ARGS`` as a real subprocess."""
     env = dict(os.environ)
     # the wfstore being tested (a source tree on PYTHONPATH, or installed)
     where = str(Path(wfstore.__file__).resolve().parents[1])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (where, env.get("PYTHONPATH")) if p)
     return subprocess.run(
-        [sys.executable, "-m", module, *[str(a) for a in args]],
+        [sys.executable, "-m", "wfstore.cli", *[str(a) for a in args]],
         capture_output=True,
         text=True,
         cwd=cwd,
@@ -278,9 +278,9 @@ def test_demo(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.stderr
     assert "nothing lost" in res.output and "none bad" in res.output
     info = wfstore.info(path.with_suffix(".zip"))
-    from wfstore.demo import expected_state
+    from wfstore.tools.demo import expected_state
 
-    want = {s: 0 for s in wfstore.api.RUN_STATES}
+    want = {s: 0 for s in wfstore.tools.inspect.RUN_STATES}
     for i in range(250):
         want[expected_state(i)] += 1
     assert info["counts"]["runs"] == {"total": 250, **want}
@@ -295,7 +295,7 @@ def test_durability_option(
 ) -> None:
     """``--durability`` reaches the stores of the command and of its workers; a bad
     one, given or in the environment, is a one-line error before anything is done."""
-    from wfstore.durability import ENV_VAR
+    from wfstore.common.durability import ENV_VAR
 
     monkeypatch.setenv(ENV_VAR, "normal")  # restored after the test
     path = tmp_path / "demo_wk"
@@ -318,26 +318,47 @@ def test_durability_option(
     assert files() == before
 
 
-def test_bench_alone(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli_mod, "_find_bench", lambda: None)
-    res = run("bench", "--runs", 20)
+def test_bench_builtin() -> None:
+    res = run("bench", "--runs", 20, "--builtin")
     assert res.exit_code == 0, res.stderr
     for op in ("write runs", "mark runs", "read all runs", "rechunk runs", "zip", "verify"):
         assert op in res.output
 
 
-def test_bench_delegates(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bench_runs_the_packaged_comparison(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from wfstore.cli import bench as bench_cmd
+    from wfstore.tools.bench import runner
+
     seen: list[list[str]] = []
-    monkeypatch.setattr(cli_mod, "_find_bench", lambda: lambda argv: seen.append(argv) or 0)
-    assert run("bench", "--runs", 7).exit_code == 0
+    monkeypatch.setattr(bench_cmd, "run_comparison", lambda argv: seen.append(argv) or 0)
+    monkeypatch.delenv(runner.HPCFLOW_PYTHON_ENV, raising=False)
+    # no hpcflow here: wfstore alone, and says so
+    monkeypatch.setattr(runner, "hpcflow_importable", lambda: False)
+    res = run("bench", "--runs", 7)
+    assert res.exit_code == 0 and "timing wfstore alone" in res.stderr
     assert run("bench", "--runs", 9, "--wfstore-only").exit_code == 0
+    # an engine Python from the environment, or given
+    engine = tmp_path / "python"
+    monkeypatch.setenv(runner.HPCFLOW_PYTHON_ENV, str(engine))
+    assert run("bench", "--runs", 5).exit_code == 0
+    other = str(tmp_path / "other")
+    assert run("bench", "--runs", 5, "--hpcflow-python", other).exit_code == 0
     # results go to a temporary file, never into the source tree's benches/results
     outs = [argv[argv.index("--out") + 1] for argv in seen]
     assert all(not str(Path(o)).startswith(str(REPO)) for o in outs), outs
     assert [[a for i, a in enumerate(v) if a != "--out" and v[i - 1] != "--out"] for v in seen] == [
-        ["--runs", "7", "--no-readme"],
-        ["--runs", "9", "--no-readme", "--wfstore-only"],
+        ["--runs", "7", "--json-runs", "7", "--no-readme", "--wfstore-only"],
+        ["--runs", "9", "--json-runs", "9", "--no-readme", "--wfstore-only"],
+        ["--runs", "5", "--json-runs", "5", "--no-readme", "--hpcflow-python", str(engine)],
+        ["--runs", "5", "--json-runs", "5", "--no-readme", "--hpcflow-python", other],
     ]
+    # the figures kept where asked, the JSON stores at 1000 runs at most
+    seen.clear()
+    assert run("bench", "--runs", 5000, "--out", tmp_path / "fig.json").exit_code == 0
+    assert seen[0][seen[0].index("--out") + 1] == str(tmp_path / "fig.json")
+    assert seen[0][seen[0].index("--json-runs") + 1] == "1000"
 
 
 def test_no_progress_when_quiet() -> None:
@@ -377,8 +398,8 @@ def test_every_subcommand_as_a_subprocess(fixture_copy: Any, tmp_path: Path) -> 
     assert "Traceback" not in res.stderr
 
 
-def test_python_m_wfstore_demo(tmp_path: Path) -> None:
-    res = run_proc("--runs", 15, "--workers", 1, cwd=tmp_path, module="wfstore.demo")
+def test_python_m_wfstore_cli_demo(tmp_path: Path) -> None:
+    res = run_proc("demo", "--runs", 15, "--workers", 1, cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     assert "nothing lost" in res.stdout
 

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from wfstore import _core
 from wfstore._core import NumericArray, ObjectArray, Store
-from wfstore.errors import (
+from wfstore.common.errors import (
     ArrayExistsError,
     ArrayNotFoundError,
     CorruptChunkError,

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from wfstore import _core
 from wfstore._core import ObjectArray, Store
-from wfstore.errors import CorruptChunkError
+from wfstore.common.errors import CorruptChunkError
 
 msgpack = pytest.importorskip("msgpack")
 

@@ -17,7 +17,7 @@ from fsspec.implementations.dirfs import DirFileSystem
 from fsspec.implementations.local import LocalFileSystem
 from fsspec.implementations.memory import MemoryFileSystem
 from wfstore import NumericArray, ObjectArray, Store
-from wfstore.errors import (
+from wfstore.common.errors import (
     CorruptChunkError,
     InvalidArgumentError,
     ReadOnlyStoreError,
@@ -25,7 +25,7 @@ from wfstore.errors import (
     StoreIOError,
     ZipArchiveError,
 )
-from wfstore.fsspec_store import (
+from wfstore.storage.fsspec import (
     FsspecKeyValueStore,
     FsspecZipKeyValueStore,
     default_write_mode,

@@ -7,26 +7,14 @@ arrays, codecs, rechunking, zip).
 from __future__ import annotations
 
 import atexit as _atexit
+import sys as _sys
 
 from wfstore import _core
 from wfstore._core import NumericArray, ObjectArray, Store, __version__
-from wfstore.api import (
-    BadChunk,
-    VerifyReport,
-    convert,
-    create,
-    detect_kind,
-    info,
-    store_cls_from_str,
-    use_in_hpcflow,
-    verify,
-)
 
-# `wfstore.open(path)`; left out of __all__ so that `from wfstore import *` does not
-# shadow the built-in open()
-from wfstore.api import open as open
-from wfstore.durability import DURABILITIES, Durability
-from wfstore.errors import (
+from wfstore.common import errors
+from wfstore.common.durability import DURABILITIES, Durability
+from wfstore.common.errors import (
     ArrayExistsError,
     ArrayNotFoundError,
     CodecError,
@@ -73,7 +61,7 @@ from wfstore.persistence import (
     ZarrPersistentStore,
     ZarrZipPersistentStore,
 )
-from wfstore.recovery import RepairReport, repair
+from wfstore.storage import fsspec as fsspec_store
 
 __all__ = [
     "DURABILITIES",
@@ -139,8 +127,24 @@ __all__ += ["NumericArray", "ObjectArray", "Store", "__version__"]
 
 def _drain_writeouts() -> None:
     # the write-outs commits handed to the core's background thread are all
-    # started before the interpreter exits (see `wfstore.durability`)
+    # started before the interpreter exits (see `wfstore.common.durability`)
     _core.drain_writeouts()
 
 
 _atexit.register(_drain_writeouts)
+
+from wfstore.integrations.hpcflow import use_in_hpcflow
+from wfstore.tools.convert import convert
+from wfstore.tools.inspect import info
+from wfstore.tools.repair import RepairReport, repair
+from wfstore.tools.stores import create, detect_kind, store_cls_from_str
+
+# `wfstore.open(path)`; left out of __all__ so that `from wfstore import *` does not
+# shadow the built-in open()
+from wfstore.tools.stores import open as open
+from wfstore.tools.verify import BadChunk, VerifyReport, verify
+
+# The extension looks up the exception classes it raises and the fsspec adapter by
+# these module names: the modules of common.errors and storage.fsspec answer them.
+_sys.modules.setdefault("wfstore.errors", errors)
+_sys.modules.setdefault("wfstore.fsspec_store", fsspec_store)

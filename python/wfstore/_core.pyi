@@ -44,13 +44,13 @@ class Store:
     def fsspec(fs: Any, root: _Path, write_mode: str | None = None) -> Store:
         """A store over the folder `root` (a path or URL) of the fsspec file system `fs`:
         ``Store.local`` for the local file system, else chunk bytes through fsspec
-        (``wfstore.fsspec_store.FsspecKeyValueStore``; `write_mode` ``"rename"`` or
+        (``wfstore.storage.fsspec.FsspecKeyValueStore``; `write_mode` ``"rename"`` or
         ``"direct"``, default by file system)."""
     @staticmethod
     def fsspec_zip(fs: Any, archive: _Path) -> Store:
         """A read-only store over a zip archive on the fsspec file system `fs`:
         ``Store.zip`` for the local file system, else read in place through a file
-        object of `fs` (``wfstore.fsspec_store.FsspecZipKeyValueStore``)."""
+        object of `fs` (``wfstore.storage.fsspec.FsspecZipKeyValueStore``)."""
     @property
     def location(self) -> str: ...
     @property

@@ -25,7 +25,7 @@ sys.path.insert(0, str(HERE))  # for `store_dump`, `backends`
 
 from backends import BACKENDS, Backend  # noqa: E402
 from sshd_server import SSHServer, running_sshd  # noqa: E402
-from wfstore.fsspec_store import SPARE_PREFIX  # noqa: E402
+from wfstore.storage.fsspec import SPARE_PREFIX  # noqa: E402
 
 
 def tree_digest(path: Path) -> dict[str, str]:

@@ -14,7 +14,7 @@ import wfstore
 from conftest import FIXTURES_DIR, json_fixture_names, tree_digest, zarr_fixture_names
 from store_dump import dump_store, normalise
 from wfstore import _core
-from wfstore.errors import (
+from wfstore.common.errors import (
     ParameterEncodeError,
     StoreError,
     StoreExistsError,
@@ -116,7 +116,7 @@ def test_star_import_keeps_builtin_open() -> None:
     ns: dict[str, Any] = {}
     exec("from wfstore import *", ns)
     assert "open" not in ns and "verify" in ns and "create" in ns
-    assert wfstore.open is wfstore.api.open
+    assert wfstore.open is wfstore.tools.stores.open
 
 
 def test_open_errors(tmp_path: Path) -> None:
@@ -337,7 +337,7 @@ def test_info_counts(fixture_copy: Any, name: str) -> None:
     assert counts["submissions"] == len(exp["submissions"])
     assert counts["elements"] == exp["counts"]["elements"]
     assert counts["iterations"] == exp["counts"]["iters"]
-    states = {s: 0 for s in wfstore.api.RUN_STATES}
+    states = {s: 0 for s in wfstore.tools.inspect.RUN_STATES}
     for run in exp["runs"]:
         states[_expected_state(run)] += 1
     assert counts["runs"] == {"total": exp["counts"]["runs"], **states}

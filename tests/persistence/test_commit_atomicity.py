@@ -20,7 +20,7 @@ from fsspec.implementations.local import LocalFileSystem
 from store_dump import empty_workflow_kwargs
 from wfstore import _core
 from wfstore.persistence import ZarrPersistentStore
-from wfstore.persistence.zarr_store import _appends_in_order
+from wfstore.persistence.zarr.transactions import _appends_in_order
 
 HERE = Path(__file__).resolve().parent
 
@@ -159,7 +159,7 @@ def test_a_parameter_set_elsewhere_after_the_check_is_dropped_not_stuck(
     commit: the commit raises ParameterAlreadySetError and writes nothing; the refused
     value leaves the pending changes (it can never be written), the rest stays pending
     and the next save writes it."""
-    from wfstore.errors import ParameterAlreadySetError
+    from wfstore.common.errors import ParameterAlreadySetError
 
     path = tmp_path / "wk"
     store = _store(path)
@@ -186,7 +186,7 @@ def test_setting_a_parameter_this_store_appended_unset_reads_nothing_first(
     """A job adds an output parameter and sets it: the early already-set check needs no
     read for a parameter this store object appended unset; if another process set it
     meanwhile, the commit (which reads the row under the lock) refuses it."""
-    from wfstore.errors import ParameterAlreadySetError
+    from wfstore.common.errors import ParameterAlreadySetError
 
     path = tmp_path / "wk"
     store = _store(path)
@@ -215,7 +215,7 @@ def test_setting_a_parameter_this_store_appended_unset_reads_nothing_first(
 def test_a_refused_value_holding_arrays_leaves_none_of_them(tmp_path: Path) -> None:
     """The commit encodes a value (writing its numpy arrays) before it finds the row set
     by another process: the transaction undoes those writes."""
-    from wfstore.errors import ParameterAlreadySetError
+    from wfstore.common.errors import ParameterAlreadySetError
 
     path = tmp_path / "wk"
     store = _store(path)

@@ -1,4 +1,4 @@
-"""The ``durability`` setting (``wfstore.durability``): where it comes from, that a bad
+"""The ``durability`` setting (``wfstore.common.durability``): where it comes from, that a bad
 one is refused before anything is written, and what each one does to the file system,
 read from the system calls a writer makes (``strace``)."""
 
@@ -16,7 +16,7 @@ import wfstore
 from conftest import tree_digest
 from sshd_server import unavailable
 from wfstore import InvalidArgumentError, _core
-from wfstore.durability import DURABILITIES, ENV_VAR, resolve_durability
+from wfstore.common.durability import DURABILITIES, ENV_VAR, resolve_durability
 from wfstore.persistence import JSONPersistentStore, ZarrPersistentStore
 
 

@@ -21,9 +21,9 @@ from fsspec.implementations.dirfs import DirFileSystem
 from fsspec.implementations.local import LocalFileSystem
 from store_dump import empty_workflow_kwargs
 from wfstore import _core
-from wfstore.errors import StoreIOError
-from wfstore.fsspec_store import FsspecKeyValueStore
+from wfstore.common.errors import StoreIOError
 from wfstore.persistence import ZarrPersistentStore
+from wfstore.storage.fsspec import FsspecKeyValueStore
 
 JOURNAL_PREFIX = ".wfstore-journal."
 

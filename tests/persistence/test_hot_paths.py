@@ -143,10 +143,10 @@ def test_malformed_timestamps_are_refused_as_strptime_refuses_them(text: str) ->
 def test_zarr_rows_appended_and_read_in_batches(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from wfstore.errors import MissingParameterData, MissingStoreEARError
-    from wfstore.persistence import zarr_store
+    from wfstore.common.errors import MissingParameterData, MissingStoreEARError
+    from wfstore.persistence.zarr import layout
 
-    monkeypatch.setattr(zarr_store, "ROW_BATCH", 3)
+    monkeypatch.setattr(layout, "ROW_BATCH", 3)
     store = _new(ZarrPersistentStore, tmp_path / "wk")
     it = _add_iter(store)
     runs = [store.add_EAR(it, i % 4, [i], {}, save=False) for i in range(10)]
@@ -189,7 +189,7 @@ def _runs_store(path: Path, ts_fmt: str | None = None) -> ZarrPersistentStore:
 
 
 def _read_runs(path: Path, fast: bool, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    import wfstore.persistence.zarr_store as zs
+    import wfstore.persistence.zarr.store as zs
 
     with monkeypatch.context() as m:
         if not fast:
@@ -226,7 +226,7 @@ def test_runs_decoded_in_the_core_equal_the_python_decoder(
 
 def test_a_row_that_is_not_a_run_is_reported_by_the_python_decoder(tmp_path: Path) -> None:
     from wfstore import _core
-    from wfstore.errors import CorruptChunkError
+    from wfstore.common.errors import CorruptChunkError
 
     path = tmp_path / "wk"
     store = _runs_store(path)
@@ -245,7 +245,7 @@ def test_setting_a_parameter_another_store_set_meanwhile_is_refused(
 ) -> None:
     """The commit checks the parameter's row as it is on disk, not a cached copy: a
     value another process set first is kept."""
-    from wfstore.errors import ParameterAlreadySetError
+    from wfstore.common.errors import ParameterAlreadySetError
 
     path = tmp_path / "wk"
     kw = empty_workflow_kwargs(str(path), LocalFileSystem())
@@ -304,7 +304,7 @@ def test_run_ids_checked_against_the_count_seen_then_the_store(tmp_path: Path) -
     """Per-run updates check IDs against the run count seen last, and read the store's
     count only for IDs beyond it: runs another process added are found, bad IDs are
     still refused."""
-    from wfstore.errors import MissingStoreEARError
+    from wfstore.common.errors import MissingStoreEARError
 
     path = tmp_path / "wk"
     a = _runs_store(path)
@@ -327,9 +327,9 @@ def test_appends_and_reads_in_batches_keep_every_row(
     """Appends are encoded, and runs and parameters read, a batch of ``ROW_BATCH`` rows
     at a time: with a batch of 3, eleven runs and parameters (new lookup paths in later
     batches) come back whole and in order."""
-    import wfstore.persistence.zarr_store as zs
+    from wfstore.persistence.zarr import layout
 
-    monkeypatch.setattr(zs, "ROW_BATCH", 3)
+    monkeypatch.setattr(layout, "ROW_BATCH", 3)
     path = tmp_path / "wk"
     store = _new(ZarrPersistentStore, path)
     it = _add_iter(store)
@@ -370,7 +370,7 @@ def test_param_is_set_answers_as_get_parameters(tmp_path: Path, cls: type) -> No
     assert [store._is_param_set(i) for i in (unset, value, none, file)] == [False, True, True, True]
     store.get_parameters([unset])  # cached: answered from the cache
     assert store._is_param_set(unset) is False
-    from wfstore.errors import ParameterAlreadySetError
+    from wfstore.common.errors import ParameterAlreadySetError
 
     with pytest.raises(ParameterAlreadySetError):
         store.set_parameter_value(value, 1)
@@ -383,7 +383,7 @@ def test_param_ids_added_by_another_store_are_accepted(tmp_path: Path, cls: type
     """Parameter IDs are checked against the count seen last and the store is read
     again only for an ID beyond it: a parameter another process added meanwhile can be
     set, and an ID beyond the store's count is still refused, naming it."""
-    from wfstore.errors import MissingParameterData
+    from wfstore.common.errors import MissingParameterData
 
     path = tmp_path / "wk"
     a = _new(cls, path)

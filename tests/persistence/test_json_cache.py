@@ -16,7 +16,7 @@ from fsspec.implementations.local import LocalFileSystem
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from store_dump import empty_workflow_kwargs
-from wfstore.errors import StoreResourceError
+from wfstore.common.errors import StoreResourceError
 from wfstore.persistence import JSONPersistentStore
 from wfstore.persistence.resources import JSONFileStoreResource
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import json_fixture_names, tree_digest
 from store_dump import dump_store, normalise
-from wfstore.errors import (
+from wfstore.common.errors import (
     MissingParameterData,
     MissingStoreEARError,
     MissingStoreElementError,

@@ -13,7 +13,7 @@ import pytest
 from backends import Backend
 from fsspec.implementations.local import LocalFileSystem
 from store_dump import empty_workflow_kwargs
-from wfstore.errors import (
+from wfstore.common.errors import (
     MissingParameterData,
     MissingStoreEARError,
     ParameterAlreadySetError,

@@ -1,4 +1,4 @@
-"""The store writer lock (wfstore.persistence.lock), in both its protocols: POSIX
+"""The store writer lock (wfstore.storage.lock), in both its protocols: POSIX
 record locks on ``.wfstore.lock`` ("fcntl", the default) and hard links ("link", the
 fallback for file systems that refuse record locks)."""
 
@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 
 import pytest
-from wfstore.errors import InvalidArgumentError, StoreError, StoreIOError, StoreLockError
-from wfstore.persistence import lock as lock_mod
-from wfstore.persistence.lock import ENV_VAR, LINK_LOCK_NAME, LOCK_NAME, StoreLock
+from wfstore.common.errors import InvalidArgumentError, StoreError, StoreIOError, StoreLockError
+from wfstore.storage import lock as lock_mod
+from wfstore.storage.lock import ENV_VAR, LINK_LOCK_NAME, LOCK_NAME, StoreLock
 
 HERE = Path(__file__).resolve().parent
 PROTOCOLS = ["fcntl", "link"]
@@ -62,7 +62,7 @@ def _left_files(root: Path, protocol: str) -> list[str]:
 _COUNTER = """
 import os, sys, time
 from pathlib import Path
-from wfstore.persistence.lock import StoreLock
+from wfstore.storage.lock import StoreLock
 root, n, protocol = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 lock = StoreLock(root, timeout=60)
 assert lock.protocol == "fcntl" or protocol == "link"
@@ -317,7 +317,7 @@ def test_lock_file_is_writable_by_whoever_may_write_the_store(tmp_path: Path) ->
 
 _HOLD = """
 import sys, time
-from wfstore.persistence.lock import StoreLock
+from wfstore.storage.lock import StoreLock
 lock = StoreLock(sys.argv[1], protocol=sys.argv[2])
 lock.acquire()
 print("HELD", flush=True)

@@ -170,7 +170,7 @@ def test_json_store_temporaries(tmp_path: Path) -> None:
     store.add_set_parameter({"a": 1}, {"type": "t"})
     # a JSON store's own writes use the common prefix (and leave nothing behind)
     assert not [p for p in path.iterdir() if p.name.startswith(".wfstore")]
-    docs = {n: (path / n).read_bytes() for n in wfstore.api.JSON_STORE_FILES}
+    docs = {n: (path / n).read_bytes() for n in wfstore.tools.stores.JSON_STORE_FILES}
     old = path / ".wfstore-tmp-abc.tmp"
     old.write_bytes(b"{")
     young = path / ".wfstore-tmp-def.tmp"
@@ -205,7 +205,7 @@ def test_repair_waits_for_the_writers_lock(tmp_path: Path) -> None:
     nothing is removed until it lets go."""
     import threading
 
-    from wfstore.persistence.lock import StoreLock
+    from wfstore.storage.lock import StoreLock
 
     path = tmp_path / "wk"
     _zarr_store(path)

@@ -24,7 +24,7 @@ from fsspec.implementations.local import LocalFileSystem
 from sshd_server import SSHServer, unavailable
 from store_dump import dump_store, empty_workflow_kwargs, normalise, run_scenario
 from test_zarr_engine_roundtrip import _engine, _write_with_wfstore
-from wfstore.errors import ReadOnlyStoreError, StoreError, StoreIOError
+from wfstore.common.errors import ReadOnlyStoreError, StoreError, StoreIOError
 from wfstore.persistence import (
     JSONPersistentStore,
     ZarrPersistentStore,

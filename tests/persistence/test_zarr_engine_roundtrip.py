@@ -19,7 +19,7 @@ from conftest import HERE
 from fsspec.implementations.local import LocalFileSystem
 from store_dump import dump_store, empty_workflow_kwargs, normalise, run_scenario
 from wfstore import _core
-from wfstore.errors import StorePathError
+from wfstore.common.errors import StorePathError
 from wfstore.persistence import ZarrPersistentStore, ZarrZipPersistentStore
 
 #: Run by the side venv: ``read zarr|zip PATH`` prints what hpcflow's store returns;

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from conftest import tree_digest, zarr_fixture_names, zip_fixture_names
 from store_dump import dump_store, normalise
-from wfstore.errors import (
+from wfstore.common.errors import (
     MissingParameterData,
     MissingStoreEARError,
     MissingStoreElementError,

@@ -20,7 +20,7 @@ from backends import Backend
 from fsspec.implementations.local import LocalFileSystem
 from fsspec.implementations.memory import MemoryFileSystem
 from store_dump import dump_store, empty_workflow_kwargs, normalise, run_scenario
-from wfstore.errors import (
+from wfstore.common.errors import (
     InvalidArgumentError,
     ParameterEncodeError,
     ReadOnlyStoreError,
@@ -34,13 +34,13 @@ from wfstore.persistence import (
     ZarrPersistentStore,
     ZarrZipPersistentStore,
 )
-from wfstore.persistence import lock as lock_mod
-from wfstore.persistence import zarr_store as zarr_store_mod
-from wfstore.persistence.zarr_store import (
+from wfstore.persistence.zarr import (
     DEFAULT_PARAM_CHUNK_SIZE,
     DEFAULT_RUN_CHUNK_SIZE,
     guess_chunks,
 )
+from wfstore.persistence.zarr import rechunk as rechunk_mod
+from wfstore.storage import lock as lock_mod
 
 
 class Colour(enum.Enum):
@@ -385,7 +385,7 @@ def test_rechunk_holds_the_store_lock(
     store = _scenario_store(backend, run_chunk_size=1, param_chunk_size=1)
     path = store.path
     started, go = threading.Event(), threading.Event()
-    real = zarr_store_mod._core.rechunk_object_array
+    real = rechunk_mod._core.rechunk_object_array
 
     def paused(*args: Any, **kwargs: Any) -> Any:
         started.set()
@@ -394,7 +394,7 @@ def test_rechunk_holds_the_store_lock(
         # not "recover" it meanwhile (it waits for the lock)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(zarr_store_mod._core, "rechunk_object_array", paused)
+    monkeypatch.setattr(rechunk_mod._core, "rechunk_object_array", paused)
     errors: list[BaseException] = []
 
     def run(fn: Any) -> threading.Thread:
@@ -430,7 +430,7 @@ def test_recovery_on_open_waits_for_the_lock(tmp_path: Path) -> None:
     backend = Backend("local", LocalFileSystem(), str(tmp_path))
     store = _scenario_store(backend, run_chunk_size=1)
     runs = Path(store.path, "metadata", "runs")
-    runs.rename(f"{runs}{zarr_store_mod.RECHUNK_OLD_SUFFIX}")  # the swap's first step
+    runs.rename(f"{runs}{rechunk_mod.RECHUNK_OLD_SUFFIX}")  # the swap's first step
     holder = lock_mod.StoreLock(store.path)
     holder.acquire()
     got: list[Any] = []
@@ -451,7 +451,7 @@ def test_link_lock_refreshed_by_long_rechunks(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(lock_mod.ENV_VAR, "link")
-    monkeypatch.setattr(zarr_store_mod, "LOCK_REFRESH_S", 0.0)
+    monkeypatch.setattr(rechunk_mod, "LOCK_REFRESH_S", 0.0)
     backend = Backend("local", LocalFileSystem(), str(tmp_path))
     store = _scenario_store(backend, run_chunk_size=1)
     lock = store.store_lock

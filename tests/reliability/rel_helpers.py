@@ -15,8 +15,8 @@ sys.path.insert(0, str(HERE.parent / "persistence"))  # for `store_dump`
 
 from fsspec.implementations.local import LocalFileSystem  # noqa: E402
 from store_dump import empty_workflow_kwargs, run_scenario  # noqa: E402
-from wfstore.fsspec_store import SPARE_PREFIX  # noqa: E402
 from wfstore.persistence import ZarrPersistentStore  # noqa: E402
+from wfstore.storage.fsspec import SPARE_PREFIX  # noqa: E402
 
 
 class Colour(enum.Enum):

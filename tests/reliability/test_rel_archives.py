@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from rel_helpers import open_store
 from wfstore import _core
-from wfstore.errors import StoreError, UnsafeArchiveError, ZipArchiveError
+from wfstore.common.errors import StoreError, UnsafeArchiveError, ZipArchiveError
 from wfstore.persistence import ZarrZipPersistentStore
 
 

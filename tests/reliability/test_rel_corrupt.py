@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from rel_helpers import make_store, open_store, tree_digest
 from wfstore import _core
-from wfstore.errors import (
+from wfstore.common.errors import (
     CorruptChunkError,
     MetadataError,
     RechunkError,

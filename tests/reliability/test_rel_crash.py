@@ -26,8 +26,8 @@ from pathlib import Path
 import pytest
 from rel_helpers import make_store, open_store, tree_digest
 from wfstore import _core
-from wfstore.fsspec_store import SPARE_PREFIX
 from wfstore.persistence import ZarrPersistentStore
+from wfstore.storage.fsspec import SPARE_PREFIX
 
 HERE = Path(__file__).resolve().parent
 KILLS = int(os.environ.get("WFSTORE_CRASH_KILLS", "4"))

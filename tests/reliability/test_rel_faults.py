@@ -29,7 +29,7 @@ import pytest
 from rel_helpers import make_store, open_store, tree_digest
 from store_dump import dump_store, normalise
 from wfstore import _core
-from wfstore.errors import StoreError, StoreIOError
+from wfstore.common.errors import StoreError, StoreIOError
 
 #: Free space left on the tmpfs before each operation (KiB): the fault lands at
 #: different writes of the operation.
@@ -188,7 +188,7 @@ _RLIMIT_CHILD = textwrap.dedent(
     from pathlib import Path
     import numpy as np
     from wfstore import _core
-    from wfstore.errors import StoreIOError
+    from wfstore.common.errors import StoreIOError
 
     work, limit = Path(sys.argv[1]), int(sys.argv[2])
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from rel_helpers import make_store, open_store
 from wfstore import _core
-from wfstore.errors import ParameterEncodeError, StoreError
+from wfstore.common.errors import ParameterEncodeError, StoreError
 from wfstore.persistence import StoreParameter
 
 EXAMPLES = int(os.environ.get("WFSTORE_HYPOTHESIS_EXAMPLES", "60"))

@@ -1,8 +1,8 @@
 """The persistence layer of wfstore: the abstract store API, store items, pending
 changes, store resources and the concrete stores implemented in Python."""
 
-from .base import PersistentStore
-from .items import (
+from wfstore.persistence.base import PersistentStore
+from wfstore.persistence.items import (
     PARAM_DATA_NOT_SET,
     JsonStoreEAR,
     JsonStoreElement,
@@ -19,10 +19,10 @@ from .items import (
     ZarrStoreElementIter,
     ZarrStoreTask,
 )
-from .json_store import JSONPersistentStore
-from .pending import PendingChanges
-from .zarr_store import ZarrPersistentStore, ZarrStoreParameter
-from .zip_store import ZarrZipPersistentStore
+from wfstore.persistence.json_store import JSONPersistentStore
+from wfstore.persistence.pending import PendingChanges
+from wfstore.persistence.zarr import ZarrPersistentStore, ZarrStoreParameter
+from wfstore.persistence.zip_store import ZarrZipPersistentStore
 
 __all__ = [
     "PARAM_DATA_NOT_SET",

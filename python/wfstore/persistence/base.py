@@ -30,8 +30,8 @@ from typing import Any, ClassVar, Generic, Literal, TypeVar, overload
 
 from fsspec import AbstractFileSystem
 
-from ..durability import Durability, resolve_durability
-from ..errors import (
+from wfstore.common.durability import Durability, resolve_durability
+from wfstore.common.errors import (
     MissingParameterData,
     MissingStoreEARError,
     MissingStoreElementError,
@@ -44,9 +44,8 @@ from ..errors import (
     StorePathError,
     StoreResourceError,
 )
-from ..fsspec_store import io_lock, resolve
-from .gcpause import gc_paused, untracked
-from .items import (
+from wfstore.persistence.gcpause import gc_paused, untracked
+from wfstore.persistence.items import (
     PARAM_DATA_NOT_SET,
     PersistentStoreFeatures,
     StoreEAR,
@@ -56,8 +55,9 @@ from .items import (
     StoreTask,
     merge_param_source,
 )
-from .pending import PendingChanges
-from .resources import StoreResource, is_local_fs
+from wfstore.persistence.pending import PendingChanges
+from wfstore.persistence.resources import StoreResource, is_local_fs
+from wfstore.storage.fsspec import io_lock, resolve
 
 AnySTask = TypeVar("AnySTask", bound=StoreTask)
 AnySElement = TypeVar("AnySElement", bound=StoreElement)
@@ -129,7 +129,7 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
 
     durability:
         What the store's writes survive (crashed processes, power cuts; see
-        :mod:`wfstore.durability`). If None, the class attribute
+        :mod:`wfstore.common.durability`). If None, the class attribute
         :attr:`default_durability`, else the environment variable
         ``WFSTORE_DURABILITY``, else ``"normal"``. A name that is none of ``"full"``,
         ``"normal"``, ``"process"`` raises :class:`~wfstore.InvalidArgumentError`.
@@ -183,13 +183,13 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
 
     @property
     def durability(self) -> Durability:
-        """What this store's writes survive (see :mod:`wfstore.durability`)."""
+        """What this store's writes survive (see :mod:`wfstore.common.durability`)."""
         return self._durability
 
     @classmethod
     def _resolve_durability(cls, durability: Durability | None = None) -> Durability:
         """`durability`, else the class's :attr:`default_durability`, else the
-        environment's (see :func:`wfstore.durability.resolve_durability`)."""
+        environment's (see :func:`wfstore.common.durability.resolve_durability`)."""
         return resolve_durability(
             durability if durability is not None else cls.default_durability
         )

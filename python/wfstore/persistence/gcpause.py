@@ -34,7 +34,7 @@ import gc
 import threading
 from collections.abc import Iterator
 
-from .._core import gc_untrack as untracked
+from wfstore._core import gc_untrack as untracked
 
 __all__ = ["gc_paused", "untracked"]
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
-from ..errors import ParameterAlreadySetError, ParameterEncodeError
+from wfstore.common.errors import ParameterAlreadySetError, ParameterEncodeError
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -877,7 +877,7 @@ class StoreParameter:
 
     @classmethod
     def check_encodable(cls, param_id: int | None, value: Any) -> None:
-        """Raise :class:`~wfstore.errors.ParameterEncodeError` (naming the parameter
+        """Raise :class:`~wfstore.common.errors.ParameterEncodeError` (naming the parameter
         ID and offending type) if `value` cannot be stored; nothing is written."""
 
         cls._check_value(param_id, value, [], set())

@@ -34,8 +34,8 @@ from typing import Any, ClassVar
 
 from fsspec import AbstractFileSystem
 
-from ..durability import Durability
-from ..errors import (
+from wfstore.common.durability import Durability
+from wfstore.common.errors import (
     MissingParameterData,
     MissingStoreEARError,
     MissingStoreElementError,
@@ -43,15 +43,14 @@ from ..errors import (
     MissingStoreTaskError,
     UnsupportedStoreOperationError,
 )
-from ..fsspec_store import resolve
-from .base import (
+from wfstore.persistence.base import (
     JSONDocument,
     LoopDescriptor,
     ParamSource,
     PersistentStore,
     StoreCreationInfo,
 )
-from .items import (
+from wfstore.persistence.items import (
     JsonStoreEAR,
     JsonStoreElement,
     JsonStoreElementIter,
@@ -61,7 +60,8 @@ from .items import (
     encode_timestamp,
     merge_param_source,
 )
-from .resources import WHOLE, JSONFileStoreResource
+from wfstore.persistence.resources import WHOLE, JSONFileStoreResource
+from wfstore.storage.fsspec import resolve
 
 _META = "metadata"
 _SUBS = "submissions"

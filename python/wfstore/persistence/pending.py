@@ -19,16 +19,15 @@ import copy
 import logging
 import weakref
 from collections import defaultdict
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from collections.abc import Collection, Mapping
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
-from ..errors import ParameterAlreadySetError
-from .gcpause import gc_paused
+from wfstore.common.errors import ParameterAlreadySetError
+from wfstore.persistence.gcpause import gc_paused
 
 if TYPE_CHECKING:
     from datetime import datetime
-
-    from .base import PersistentStore
 
 AnySTask = TypeVar("AnySTask")
 AnySElement = TypeVar("AnySElement")
@@ -110,6 +109,25 @@ _EMPTY: dict[str, Any] = {
 }
 
 
+class CommittingStore(Protocol):
+    """What pending changes need of the store they are committed to (a
+    :class:`~wfstore.persistence.base.PersistentStore`): its logger, commit resources,
+    transactions and caches, its getters, and the ``_append_*`` / ``_update_*`` hooks
+    each commit step calls (looked up by name, hence ``__getattr__``)."""
+
+    logger: logging.Logger
+    one_row_writes_are_atomic: bool
+    _commit_resources: Mapping[str, tuple[str, ...]]
+
+    def _commit_transaction(self, kinds: Collection[str] = ()) -> AbstractContextManager[None]: ...
+
+    def using_resource(self, res_label: str, action: str) -> AbstractContextManager[Any]: ...
+
+    def _reset_cache(self) -> None: ...
+
+    def __getattr__(self, name: str) -> Any: ...
+
+
 class PendingChanges(Generic[AnySTask, AnySElement, AnySElementIter, AnySEAR, AnySParameter]):
     """The uncommitted changes of a store.
 
@@ -145,7 +163,7 @@ class PendingChanges(Generic[AnySTask, AnySElement, AnySElementIter, AnySEAR, An
     update_loop_num_iters: dict[int, list[Any]]
     update_loop_parents: dict[int, list[str]]
 
-    def __init__(self, store: PersistentStore) -> None:
+    def __init__(self, store: CommittingStore) -> None:
         # a proxy, not a reference: a store and its pending changes would otherwise
         # form a cycle, freed only by the cyclic collector at some later moment (and
         # then its files closed at that moment, e.g. in the middle of an SFTP request)

@@ -23,10 +23,11 @@ from typing import Any, ClassVar
 
 from fsspec import AbstractFileSystem
 
-from .._core import json_spans, replace_file
-from ..durability import Durability
-from ..errors import StoreError, StoreIOError, StoreResourceError
-from ..fsspec_store import TMP_PREFIX, io_lock, is_local_fs, write_bytes
+from wfstore._core import json_spans, replace_file
+from wfstore.common.durability import Durability
+from wfstore.common.errors import StoreError, StoreIOError, StoreResourceError
+from wfstore.common.names import TMP_PREFIX
+from wfstore.storage.fsspec import io_lock, is_local_fs, write_bytes
 
 #: The actions a resource can be opened for.
 ACTIONS: tuple[str, str] = ("read", "update")
@@ -146,7 +147,7 @@ def _write_temporary(path: str, payload: bytes, durability: Durability) -> str:
 
 def _replace(tmp: str, path: str, durability: Durability) -> None:
     """Put the temporary file `tmp` in place of `path` as `durability` says (see
-    :mod:`wfstore.durability`; ``"full"`` flushes the folders afterwards, see
+    :mod:`wfstore.common.durability`; ``"full"`` flushes the folders afterwards, see
     :func:`_sync_folders`)."""
     if durability == "process":
         replace_file(tmp, path, "process")
@@ -178,11 +179,11 @@ def write_bytes_atomic(
     """Write `payload` to `path` on `fs`, so that readers never see a partial file.
 
     On the local file system the bytes go to a temporary file in the same folder,
-    which then replaces `path` as `durability` says (:mod:`wfstore.durability`:
+    which then replaces `path` as `durability` says (:mod:`wfstore.common.durability`:
     ``"full"`` flushes the file before the rename and the folder after; `fsync` is
     ``"full"``; the default, ``"normal"``, flushes nothing, as the Rust core's writes
     and hpcflow's). On any other file system they are written as
-    :func:`wfstore.fsspec_store.write_bytes` writes them (a temporary name renamed into
+    :func:`wfstore.storage.fsspec.write_bytes` writes them (a temporary name renamed into
     place, or one whole put on object stores and the memory file system).
     """
     if is_local_fs(fs):
@@ -472,7 +473,7 @@ class JSONFileStoreResource(StoreResource):
     itemised:
         Top-level keys whose list or object values are encoded item by item.
     durability:
-        What the file's writes survive (see :mod:`wfstore.durability`).
+        What the file's writes survive (see :mod:`wfstore.common.durability`).
     """
 
     #: Check every incremental encoding against a full encoding of the document (on
@@ -490,7 +491,7 @@ class JSONFileStoreResource(StoreResource):
         durability: Durability = "normal",
     ) -> None:
         super().__init__(name, logger)
-        #: What the file's writes survive (see :mod:`wfstore.durability`).
+        #: What the file's writes survive (see :mod:`wfstore.common.durability`).
         self.durability: Durability = durability
         self.path = str(path)
         self.filename = filename

@@ -15,12 +15,12 @@ import tempfile
 from pathlib import Path
 from typing import Any, ClassVar, NoReturn
 
-from .. import _core
-from ..errors import ReadOnlyStoreError, StoreIOError, UnsupportedStoreOperationError
-from ..fsspec_store import core_zip_store, io_lock
-from .items import PersistentStoreFeatures
-from .resources import is_local_fs
-from .zarr_store import ZarrPersistentStore, write_copy_log
+from wfstore import _core
+from wfstore.common.errors import ReadOnlyStoreError, StoreIOError, UnsupportedStoreOperationError
+from wfstore.persistence.items import PersistentStoreFeatures
+from wfstore.persistence.resources import is_local_fs
+from wfstore.persistence.zarr import ZarrPersistentStore, write_copy_log
+from wfstore.storage.fsspec import core_zip_store, io_lock
 
 #: Every member of the store API that writes (or would write) to the store.
 _WRITING_MEMBERS: tuple[str, ...] = (
@@ -83,9 +83,9 @@ class ZarrZipPersistentStore(ZarrPersistentStore):
     """A Zarr workflow store inside a zip archive: an archive format (e.g. for data
     repositories), read in place and never modified.
 
-    Every member that would write raises :class:`~wfstore.errors.ReadOnlyStoreError`
+    Every member that would write raises :class:`~wfstore.common.errors.ReadOnlyStoreError`
     naming the member; :meth:`unzip` expands the archive into a Zarr store;
-    :meth:`zip` refuses (:class:`~wfstore.errors.UnsupportedStoreOperationError`).
+    :meth:`zip` refuses (:class:`~wfstore.common.errors.UnsupportedStoreOperationError`).
 
     Parameters
     ----------

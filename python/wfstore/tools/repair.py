@@ -29,19 +29,25 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .durability import resolve_durability
-from .errors import InvalidArgumentError, UnsupportedStoreOperationError
-from .fsspec_store import TMP_PREFIX
+from wfstore import _core
+from wfstore.common.durability import resolve_durability
+from wfstore.common.errors import InvalidArgumentError, UnsupportedStoreOperationError
+from wfstore.common.names import (
+    JOURNAL_PREFIX,
+    RECHUNK_COMPLETE_MARKER,
+    RECHUNK_SUFFIXES,
+    TMP_PREFIX,
+)
+from wfstore.persistence.zarr import (
+    PARAM_BASE_ARR,
+    PARAM_SOURCES_ARR,
+    extra_parameter_sources,
+)
+from wfstore.storage.lock import StoreLock
+from wfstore.tools.stores import detect_kind
 
 #: Age (seconds) a temporary file or rechunk folder must reach before repair removes it.
 DEFAULT_MIN_AGE = 3600.0
-
-
-#: Suffixes of the folders a rechunk of ``<array>`` works in (the core's ``rechunk``).
-RECHUNK_SUFFIXES = (".rechunk-tmp", ".rechunk-old", ".bak.old")
-
-#: The file a rechunk writes in its new array once the array is complete.
-RECHUNK_MARKER = ".wfstore-rechunk-complete"
 
 
 @dataclass
@@ -110,7 +116,7 @@ def _walk(root: str) -> tuple[list[str], list[str]]:
         for name in files:
             if name.startswith(TMP_PREFIX):
                 temps.append(os.path.join(dirpath, name))
-            elif name == RECHUNK_MARKER:  # a swapped-in array whose marker stayed
+            elif name == RECHUNK_COMPLETE_MARKER:  # a swapped-in array whose marker stayed
                 rechunk.append(os.path.join(dirpath, name))
         for name in list(dirs):
             if name.startswith(TMP_PREFIX):
@@ -141,8 +147,6 @@ def _journal_temps(root: str, journals: list[str]) -> set[str] | None:
 
 
 def _journals(root: str) -> list[str]:
-    from .persistence.zarr_store import JOURNAL_PREFIX
-
     try:
         names = os.listdir(root)
     except FileNotFoundError:
@@ -151,7 +155,7 @@ def _journals(root: str) -> list[str]:
 
 
 def _array_of(folder: str) -> str:
-    if os.path.basename(folder) == RECHUNK_MARKER:
+    if os.path.basename(folder) == RECHUNK_COMPLETE_MARKER:
         return os.path.dirname(folder)
     for suffix in RECHUNK_SUFFIXES:
         if folder.endswith(suffix):
@@ -178,16 +182,14 @@ def repair(
     store, temporary files at least `min_age` seconds old are deleted. Nothing else is
     touched. With `dry_run`, nothing is changed (not even the lock taken).
 
-    Raises :class:`~wfstore.errors.InvalidArgumentError` for a negative or non-numeric
-    `min_age`, :class:`~wfstore.errors.StoreNotFoundError` when there is no store at
-    `path`, and :class:`~wfstore.errors.UnsupportedStoreOperationError` for a zip
+    Raises :class:`~wfstore.common.errors.InvalidArgumentError` for a negative or non-numeric
+    `min_age`, :class:`~wfstore.common.errors.StoreNotFoundError` when there is no store at
+    `path`, and :class:`~wfstore.common.errors.UnsupportedStoreOperationError` for a zip
     archive.
     """
-    from . import api
-
     min_age = _check_min_age(min_age)
     root = os.path.abspath(os.fspath(path))
-    kind = api.detect_kind(root)
+    kind = detect_kind(root)
     if kind == "zip":
         raise UnsupportedStoreOperationError(
             f"repair: {root!r} is a zip store, which is read-only: nothing in it to repair "
@@ -200,8 +202,6 @@ def repair(
     if dry_run:
         _repair_zarr(root, report)
         return report
-    from .persistence.lock import StoreLock
-
     lock = StoreLock(root)  # the writers' lock: a commit or rechunk in progress finishes
     try:
         with lock():
@@ -212,13 +212,6 @@ def repair(
 
 
 def _repair_zarr(root: str, report: RepairReport) -> None:
-    from . import _core
-    from .persistence.zarr_store import (
-        PARAM_BASE_ARR,
-        PARAM_SOURCES_ARR,
-        extra_parameter_sources,
-    )
-
     journals = _journals(root)
     if journals and not report.dry_run:
         finished = _core.recover_journals(root)

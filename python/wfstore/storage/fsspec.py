@@ -25,10 +25,10 @@ Writes over fsspec are atomic where the file system allows it (``write_mode``):
     file system, whose puts replace an object whole (readers see the old or the new
     value), and where a rename would be a copy and a delete.
 
-Every failure is raised as a :class:`wfstore.errors.StoreError` subclass naming the
-full path (URL) of the key: :class:`~wfstore.errors.StoreIOError` (an ``OSError``) for
-file-system failures, :class:`~wfstore.errors.ZipArchiveError` for an unreadable
-archive, :class:`~wfstore.errors.ReadOnlyStoreError` for writes to an archive.
+Every failure is raised as a :class:`wfstore.common.errors.StoreError` subclass naming the
+full path (URL) of the key: :class:`~wfstore.common.errors.StoreIOError` (an ``OSError``) for
+file-system failures, :class:`~wfstore.common.errors.ZipArchiveError` for an unreadable
+archive, :class:`~wfstore.common.errors.ReadOnlyStoreError` for writes to an archive.
 """
 
 from __future__ import annotations
@@ -44,17 +44,18 @@ from typing import TYPE_CHECKING, Any
 
 from fsspec import AbstractFileSystem
 
-from .errors import (
+from wfstore.common.errors import (
     InvalidArgumentError,
     ReadOnlyStoreError,
     StoreError,
     StoreIOError,
     ZipArchiveError,
 )
+from wfstore.common.names import SPARE_PREFIX, TMP_PREFIX
 
 if TYPE_CHECKING:
-    from . import _core
-    from .durability import Durability
+    from wfstore import _core
+    from wfstore.common.durability import Durability
 
 __all__ = [
     "WRITE_MODES",
@@ -78,13 +79,6 @@ _DIRECT_PROTOCOLS = frozenset(
 )
 #: Largest archive entry read into memory (as the Rust core caps it).
 MAX_ENTRY_SIZE = 1 << 30
-#: The name prefix of every temporary file or folder wfstore writes (as the core's
-#: ``atomic::TMP_PREFIX``): never read as data, left out of archives.
-TMP_PREFIX = ".wfstore-tmp-"
-#: The name prefix of the spare files a local store on ext4 without a journal keeps
-#: per folder (as the core's ``spare::SPARE_PREFIX``): never read as data, left out of
-#: archives and of key listings.
-SPARE_PREFIX = ".wfstore-spare-"
 _LOCK_ATTR = "_wfstore_io_lock"
 
 
@@ -458,10 +452,10 @@ def core_store(
     durability: Durability | None = None,
 ) -> _core.Store:
     """The core store over the folder `root` of `fs`: pure Rust on the local file
-    system, with writes of the given durability (see :mod:`wfstore.durability`;
+    system, with writes of the given durability (see :mod:`wfstore.common.durability`;
     default ``"normal"``), through :class:`FsspecKeyValueStore` on any other (whose
     file system decides what its writes survive)."""
-    from . import _core
+    from wfstore import _core
 
     if is_local_fs(fs):
         return _core.Store.local(strip_path(fs, root), durability=durability)
@@ -471,7 +465,7 @@ def core_store(
 def core_zip_store(fs: AbstractFileSystem, archive: str | os.PathLike[str]) -> _core.Store:
     """The read-only core store over the zip archive `archive` on `fs`: pure Rust on
     the local file system, through :class:`FsspecZipKeyValueStore` on any other."""
-    from . import _core
+    from wfstore import _core
 
     if is_local_fs(fs):
         return _core.Store.zip(strip_path(fs, archive))

@@ -13,14 +13,13 @@ Workers own disjoint runs, but the runs array and the parameter base hold 100 ro
 chunk (wfstore's layout), so workers update shared chunks: each such update is made
 under the store lock, and the check at the end shows that none was lost.
 
-``python -m wfstore.demo`` is the same as ``wfstore demo``.
+``wfstore demo`` (:mod:`wfstore.cli.demo`) runs it from the command line.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -28,8 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import wfstore
-from wfstore.api import run_state
+from wfstore.common.errors import InvalidArgumentError, StoreError, StoreExistsError
+from wfstore.persistence import PersistentStore, ZarrPersistentStore
+from wfstore.tools.inspect import run_state
+from wfstore.tools.stores import create, open_store
+from wfstore.tools.verify import verify as verify_store
 
 #: A progress callback factory: ``progress(label, total)`` is a context manager
 #: yielding ``advance(done, total=None)`` (a new `total` replaces the old one).
@@ -59,10 +61,10 @@ def count_files(root: Path) -> int:
 
 def build_store(
     path: Path, runs: int, progress: ProgressFactory = _no_progress
-) -> wfstore.ZarrPersistentStore:
+) -> ZarrPersistentStore:
     """Write an engine-style Zarr store with `runs` pending runs through the API."""
-    store = wfstore.create(path, kind="zarr", name="demo")
-    assert isinstance(store, wfstore.ZarrPersistentStore)
+    store = create(path, kind="zarr", name="demo")
+    assert isinstance(store, ZarrPersistentStore)
     tid = store.add_task(
         0,
         {"insert_ID": 0, "element_sets": [], "schema": ["hash:demo"], "dir_name": "task_0"},
@@ -95,7 +97,7 @@ def _worker(path: str, run_ids: list[int], batch: int, counter: Any) -> None:
 
     Runs in a separate process (started with the ``spawn`` method).
     """
-    store = wfstore.open(path)
+    store = open_store(path)
     for start in range(0, len(run_ids), batch):
         ids = run_ids[start : start + batch]
         runs = store.get_EARs(ids)
@@ -151,10 +153,10 @@ def run_workers(
             proc.join()
     failed = [p.name for p in procs if p.exitcode != 0]
     if failed:
-        raise wfstore.StoreError(f"demo workers failed: {', '.join(failed)}")
+        raise StoreError(f"demo workers failed: {', '.join(failed)}")
 
 
-def check_runs(store: wfstore.PersistentStore, runs: int) -> dict[str, int]:
+def check_runs(store: PersistentStore, runs: int) -> dict[str, int]:
     """Check every run's state and output against what the workers did; returns the
     count of runs per state. Raises StoreError naming the first runs that differ."""
     states: dict[str, int] = {}
@@ -170,7 +172,7 @@ def check_runs(store: wfstore.PersistentStore, runs: int) -> dict[str, int]:
         elif want != "skipped" and out.data != {"y": 2 * run.id_, "ok": want == "succeeded"}:
             wrong.append(run.id_)
     if wrong:
-        raise wfstore.StoreError(
+        raise StoreError(
             f"{len(wrong)} runs lost updates (first: {wrong[:10]}); states: {states}"
         )
     return states
@@ -197,11 +199,11 @@ def run_demo(
     """Run every step on a new store at `path` (which must not exist, or be an empty
     folder); the archive is written beside it as ``<path>.zip``."""
     if runs < 1 or workers < 1 or batch < 1:
-        raise wfstore.InvalidArgumentError("runs, workers and batch must be at least 1")
+        raise InvalidArgumentError("runs, workers and batch must be at least 1")
     path = Path(path).resolve()
     archive = path.parent / f"{path.name}.zip"
     if archive.exists():
-        raise wfstore.StoreExistsError(f"The archive {str(archive)!r} already exists.")
+        raise StoreExistsError(f"The archive {str(archive)!r} already exists.")
     res = DemoResult(str(path), str(archive), runs, workers)
 
     def step(name: str, fn: Callable[[], str], where: Path) -> None:
@@ -213,19 +215,19 @@ def run_demo(
 
     def work() -> str:
         run_workers(path, runs, workers, batch, progress)
-        durability = wfstore.open(path).durability  # the workers' too (the environment)
+        durability = open_store(path).durability  # the workers' too (the environment)
         return f"{workers} processes, {batch} runs per commit, durability {durability}"
 
     step("run workers", work, path)
 
     def check() -> str:
-        states = check_runs(wfstore.open(path), runs)
+        states = check_runs(open_store(path), runs)
         return "nothing lost: " + ", ".join(f"{v} {k}" for k, v in sorted(states.items()))
 
     step("check runs", check, path)
 
     def rechunk() -> str:
-        store = wfstore.open(path)
+        store = open_store(path)
         with progress("rechunk runs", 1) as advance:
             r1 = store.rechunk_runs(backup=True, status=False)
             advance(1)
@@ -240,27 +242,27 @@ def run_demo(
     step("rechunk", rechunk, path)
 
     def zip_() -> str:
-        wfstore.open(path).zip(str(archive))
+        open_store(path).zip(str(archive))
         return f"{archive.stat().st_size:,} bytes (backups left out)"
 
     step("zip", zip_, archive)
 
     def verify() -> str:
         with progress("verify archive", 1) as advance:
-            report = wfstore.verify(archive, progress=advance)
+            report = verify_store(archive, progress=advance)
         if not report.ok:
             bad = ", ".join(b.location for b in report.bad[:5])
-            raise wfstore.StoreError(f"the archive has {len(report.bad)} bad chunks: {bad}")
+            raise StoreError(f"the archive has {len(report.bad)} bad chunks: {bad}")
         return f"{report.arrays} arrays, {report.chunks} chunks, none bad"
 
     step("verify archive", verify, archive)
 
     def read_back() -> str:
-        zs, ls = wfstore.open(archive), wfstore.open(path)
+        zs, ls = open_store(archive), open_store(path)
         a = zs.get_EARs(range(runs))
         b = ls.get_EARs(range(runs))
         if a != b:
-            raise wfstore.StoreError("the runs read from the archive differ from the store")
+            raise StoreError("the runs read from the archive differ from the store")
         check_runs(zs, runs)
         return f"{runs} runs read in place, identical"
 
@@ -271,14 +273,3 @@ def run_demo(
 def _create(path: Path, runs: int, progress: ProgressFactory) -> str:
     build_store(path, runs, progress)
     return f"{runs} runs, {2 * runs} parameters"
-
-
-def main() -> None:
-    """``python -m wfstore.demo [PATH] [--runs N] [--workers P]``: ``wfstore demo``."""
-    from wfstore.cli import main as cli_main
-
-    cli_main(["demo", *sys.argv[1:]], prog_name="python -m wfstore.demo")
-
-
-if __name__ == "__main__":
-    main()

@@ -86,17 +86,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import ClassVar
 
-from ..errors import InvalidArgumentError, StoreIOError, StoreLockError
+from wfstore.common.errors import InvalidArgumentError, StoreIOError, StoreLockError
+from wfstore.common.names import LINK_LOCK_NAME, LOCK_NAME
 
 try:
     import fcntl
 except ImportError:  # pragma: no cover - not POSIX
     fcntl = None  # type: ignore[assignment]
 
-#: The lock file's name, in the store's root folder (``fcntl`` protocol; never deleted).
-LOCK_NAME = ".wfstore.lock"
-#: The lock name the ``link`` protocol links its ticket to (exists only while held).
-LINK_LOCK_NAME = ".wfstore.linklock"
 #: The environment variable that chooses the protocol: ``fcntl``, ``link`` or ``auto``.
 ENV_VAR = "WFSTORE_LOCK"
 PROTOCOLS = ("fcntl", "link")

@@ -219,7 +219,7 @@ class ConcurrentModificationError(StoreError, RuntimeError):
     conflicting step was written."""
 
 
-# --- package-level API (wfstore.api) ------------------------------------------------
+# --- package-level API (wfstore.tools.stores) ------------------------------------------------
 
 
 class UnknownStoreKindError(StoreError, ValueError):

@@ -41,7 +41,7 @@ from __future__ import annotations
 import os
 from typing import Literal, cast
 
-from wfstore.errors import InvalidArgumentError
+from wfstore.common.errors import InvalidArgumentError
 
 #: A durability setting's name.
 Durability = Literal["full", "normal", "process"]

@@ -1,0 +1,5 @@
+"""``python -m wfstore.cli ARGS``: the ``wfstore`` command."""
+
+from wfstore.cli import main
+
+main()

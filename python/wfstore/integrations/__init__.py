@@ -1,0 +1,2 @@
+"""wfstore inside workflow engines: :mod:`wfstore.integrations.hpcflow` (public name
+``wfstore.hpcflow``)."""

@@ -1,0 +1,779 @@
+"""The Zarr persistent store, format-compatible with hpcflow 0.2.0a190's Zarr store.
+
+A Zarr store is a Zarr v2 group (a folder) laid out as the engine lays it out:
+
+root ``.zattrs``
+    ``name``, ``ts_fmt``, ``ts_name_fmt``, ``creation_info``, ``template`` (whose
+    ``tasks`` and ``loops`` hold the task/loop templates), ``template_components``,
+    ``num_added_tasks``, ``tasks`` (``{"id_", "element_IDs_idx"}`` in index order),
+    ``loops``, ``submissions`` and optionally ``replaced_workflow``;
+``metadata/tasks``
+    a ragged int array (``vlen-array`` of ``<i8``) whose row ``element_IDs_idx`` holds a
+    task's element IDs;
+``metadata/elements``, ``metadata/iters``, ``metadata/runs``
+    msgpack object arrays of item rows (chunks of 1000, 1000 and
+    :data:`DEFAULT_RUN_CHUNK_SIZE`), with the lookup lists of the rows in their
+    ``.zattrs``;
+``parameters/base``, ``parameters/sources``
+    msgpack object arrays of encoded parameter values (chunks of
+    :data:`DEFAULT_PARAM_CHUNK_SIZE`, fill value 0, empty chunks not written) and of
+    parameter sources (chunks of 1000);
+``parameters/arrays/param_<ID>/arr_<N>``
+    the numpy arrays inside parameter values, as numeric arrays of their own.
+
+All chunk encoding and decoding is done by the Rust core (``wfstore._core``). On the
+local file system the core also does the I/O (``Store.local``); on any other fsspec file
+system (memory, SFTP, ...) chunk bytes move through fsspec (``Store.fsspec``, see
+:mod:`wfstore.storage.fsspec`). The root attributes are a store resource (``"attrs"``):
+loaded once per use and written once per commit. Rows are written to the arrays as
+each commit step runs.
+
+Chunk sizes: the engine writes ``runs`` and ``parameters/base`` with one row per chunk
+(one file per run and per parameter), so that its jobs can update rows without a lock.
+wfstore writes them in chunks of :data:`DEFAULT_RUN_CHUNK_SIZE` and
+:data:`DEFAULT_PARAM_CHUNK_SIZE` rows by default (``run_chunk_size`` and
+``param_chunk_size`` of :meth:`ZarrPersistentStore.write_empty_workflow`): about 100
+times fewer files to create, read, copy and count against a file-system quota. Rows are
+updated under the store lock (:mod:`wfstore.storage.lock`), whatever the chunk size
+(a rechunk holds the lock until its swap is done), so concurrent wfstore writers never
+lose an update. The format is the same Zarr v2 layout
+(the engine reads and writes any chunk size, as after its own rechunk); pass
+``run_chunk_size=1, param_chunk_size=1`` for a store that the engine's own store class
+(without wfstore's lock) will update from many processes at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import numbers
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+from fsspec import AbstractFileSystem
+
+from wfstore import _core
+from wfstore.common.durability import Durability
+from wfstore.common.errors import (
+    CorruptChunkError,
+    InvalidArgumentError,
+    MissingStoreEARError,
+    MissingStoreElementError,
+    MissingStoreElementIterationError,
+    MissingStoreTaskError,
+    StoreError,
+    StoreIOError,
+    StorePathError,
+)
+from wfstore.persistence.base import (
+    JSONDocument,
+    LoopDescriptor,
+    PersistentStore,
+    StoreCreationInfo,
+)
+from wfstore.persistence.items import (
+    PersistentStoreFeatures,
+    ZarrStoreEAR,
+    ZarrStoreElement,
+    ZarrStoreElementIter,
+    ZarrStoreTask,
+    decode_timestamp,
+)
+from wfstore.persistence.resources import CallbackStoreResource
+from wfstore.persistence.zarr import layout
+from wfstore.persistence.zarr.archive import ZarrArchive
+from wfstore.persistence.zarr.layout import (
+    _ATTRS,
+    DEFAULT_PARAM_CHUNK_SIZE,
+    DEFAULT_RUN_CHUNK_SIZE,
+    ELEMS_ARR,
+    ITERS_ARR,
+    PARAM_ARRAYS_GRP,
+    PARAM_BASE_ARR,
+    PARAM_SOURCES_ARR,
+    RUNS_ARR,
+    TASKS_ARR,
+    TASKS_CODEC,
+    _append_in_batches,
+    _check_next_ids,
+    _int_list,
+    _json_keys,
+)
+from wfstore.persistence.zarr.parameters import ZarrParameters, ZarrStoreParameter
+from wfstore.persistence.zarr.rechunk import ZarrRechunk
+from wfstore.persistence.zarr.transactions import ZarrTransactions
+from wfstore.storage.fsspec import core_store, resolve
+from wfstore.storage.lock import StoreLock
+
+_T = TypeVar("_T")
+
+
+class ZarrPersistentStore(
+    ZarrTransactions,
+    ZarrParameters,
+    ZarrArchive,
+    ZarrRechunk,
+    PersistentStore[
+        ZarrStoreTask,
+        ZarrStoreElement,
+        ZarrStoreElementIter,
+        ZarrStoreEAR,
+        ZarrStoreParameter,
+    ]
+):
+    """A workflow store kept as a Zarr v2 group in a folder.
+
+    Parameters
+    ----------
+    app:
+        The engine application object, or None.
+    workflow:
+        The engine workflow, or None.
+    path:
+        The store folder.
+    fs:
+        The fsspec file system holding the folder (local if None). The local file
+        system takes the Rust core's fast path; any other moves chunk bytes through
+        fsspec. `path` may be a URL of `fs` (e.g. ``ssh://host/path``).
+    """
+
+    _name: ClassVar[str] = "zarr"
+    _features: ClassVar[PersistentStoreFeatures] = PersistentStoreFeatures(
+        create=True,
+        edit=True,
+        jobscript_parallelism=True,
+        EAR_parallelism=True,
+        schedulers=True,
+        submission=True,
+    )
+    #: A run's fields are patched in its chunk, under the store lock: one file,
+    #: replaced atomically (see :meth:`_patch_rows`).
+    one_row_writes_are_atomic: ClassVar[bool] = True
+    _commit_resources: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        "tasks": (_ATTRS,),
+        "loops": (_ATTRS,),
+        "submissions": (_ATTRS,),
+        "submission_parts": (_ATTRS,),
+        "element_sets": (_ATTRS,),
+        "js_metadata": (_ATTRS,),
+        "template_components": (_ATTRS,),
+        "loop_num_iters": (_ATTRS,),
+        "loop_parents": (_ATTRS,),
+    }
+
+    #: Rows per chunk of ``metadata/runs`` and ``parameters/base`` in stores that
+    #: :meth:`write_empty_workflow` makes (when not given).
+    run_chunk_size: ClassVar[int] = DEFAULT_RUN_CHUNK_SIZE
+    param_chunk_size: ClassVar[int] = DEFAULT_PARAM_CHUNK_SIZE
+
+    def __init__(
+        self,
+        app: Any,
+        workflow: Any,
+        path: Path | str,
+        fs: AbstractFileSystem | None = None,
+        *,
+        durability: Durability | None = None,
+    ) -> None:
+        self._core_store: _core.Store | None = None
+        self._store_lock: StoreLock | None = None
+        self._in_txn = False
+        self._txn_holds_lock = False
+        #: chunk size of arrays as last read (says whether a row update needs the lock)
+        self.last_commit_report: dict[str, Any] | None = None
+        # the callbacks hold the store weakly (no reference cycle: see PendingChanges)
+        me = weakref.ref(self)
+        self._resources = {
+            _ATTRS: CallbackStoreResource(
+                _ATTRS,
+                load=lambda: me()._load_root_attrs(),  # type: ignore[union-attr]
+                dump=lambda attrs: me()._dump_root_attrs(attrs),  # type: ignore[union-attr]
+            )
+        }
+        super().__init__(app, workflow, path, fs, durability=durability)
+        self._resources[_ATTRS].logger = self.logger
+
+    # --- item classes ------------------------------------------------------------------
+
+    @classmethod
+    def _store_task_cls(cls) -> type[ZarrStoreTask]:
+        return ZarrStoreTask
+
+    @classmethod
+    def _store_elem_cls(cls) -> type[ZarrStoreElement]:
+        return ZarrStoreElement
+
+    @classmethod
+    def _store_iter_cls(cls) -> type[ZarrStoreElementIter]:
+        return ZarrStoreElementIter
+
+    @classmethod
+    def _store_EAR_cls(cls) -> type[ZarrStoreEAR]:
+        return ZarrStoreEAR
+
+    @classmethod
+    def _store_param_cls(cls) -> type[ZarrStoreParameter]:
+        return ZarrStoreParameter
+
+    # --- creation ----------------------------------------------------------------------
+
+    @classmethod
+    def write_empty_workflow(
+        cls,
+        app: Any,
+        *,
+        template_js: dict[str, Any],
+        template_components_js: dict[str, Any],
+        wk_path: str,
+        fs: AbstractFileSystem,
+        name: str,
+        replaced_wk: str | None,
+        creation_info: StoreCreationInfo,
+        ts_fmt: str,
+        ts_name_fmt: str,
+        compressor: str | None = "blosc",
+        compressor_kwargs: dict[str, Any] | None = None,
+        run_chunk_size: int | None = None,
+        param_chunk_size: int | None = None,
+        durability: Durability | None = None,
+    ) -> None:
+        """Write an empty Zarr workflow store at `wk_path`, its files with the given
+        durability (default: see :class:`PersistentStore`).
+
+        `compressor` (``"blosc"``, ``"zstd"`` or None) and `compressor_kwargs` (e.g.
+        ``{"cname": "zstd", "clevel": 3}``) apply to the metadata and parameter arrays.
+        `run_chunk_size` and `param_chunk_size` are the rows per chunk of
+        ``metadata/runs`` and ``parameters/base`` (default: the class attributes
+        :attr:`run_chunk_size` and :attr:`param_chunk_size`; the engine's own stores
+        use 1; see the module docstring).
+        """
+        durability = cls._resolve_durability(durability)
+        if run_chunk_size is None:
+            run_chunk_size = cls.run_chunk_size
+        if param_chunk_size is None:
+            param_chunk_size = cls.param_chunk_size
+        sizes = {"run_chunk_size": run_chunk_size, "param_chunk_size": param_chunk_size}
+        for label, size in sizes.items():
+            if not isinstance(size, numbers.Integral) or isinstance(size, bool) or size < 1:
+                raise InvalidArgumentError(f"{label} must be a positive integer, not {size!r}.")
+        fs, wk_path = resolve(fs, wk_path)
+        if compressor is not None:
+            compressor = compressor.lower()
+            if compressor not in ("blosc", "zstd"):
+                raise StorePathError(
+                    f"Unknown compressor {compressor!r}; expected 'blosc', 'zstd' or None."
+                )
+        try:
+            exists = fs.exists(f"{wk_path.rstrip('/')}/.zgroup")
+            if not exists:
+                fs.makedirs(wk_path, exist_ok=True)
+        except OSError as exc:
+            raise StoreIOError(
+                exc.errno or 0, f"cannot make the store folder {wk_path!r}: {exc}", wk_path
+            ) from exc
+        if exists:
+            raise StorePathError(f"A Zarr group already exists at {wk_path!r}.")
+        attrs: dict[str, Any] = {
+            "name": name,
+            "ts_fmt": ts_fmt,
+            "ts_name_fmt": ts_name_fmt,
+            "creation_info": creation_info,
+            "template": template_js,
+            "template_components": template_components_js,
+            "num_added_tasks": 0,
+            "tasks": [],
+            "loops": [],
+            "submissions": [],
+        }
+        if replaced_wk:
+            attrs["replaced_workflow"] = replaced_wk
+        store = core_store(fs, wk_path, durability=durability)
+        cmp: dict[str, Any] = {"compressor": compressor, "compressor_kwargs": compressor_kwargs}
+        store.create_group("metadata")
+        _core.ObjectArray.create(store, TASKS_ARR, 0, chunk_size=1, object_codec=TASKS_CODEC, **cmp)
+        _core.ObjectArray.create(
+            store, ELEMS_ARR, 0, 1000, attrs={"seq_idx": [], "src_idx": []}, **cmp
+        )
+        _core.ObjectArray.create(
+            store,
+            ITERS_ARR,
+            0,
+            1000,
+            attrs={"loops": [], "schema_parameters": [], "parameter_paths": []},
+            **cmp,
+        )
+        _core.ObjectArray.create(
+            store, RUNS_ARR, 0, int(run_chunk_size), attrs={"parameter_paths": []}, **cmp
+        )
+        store.create_group("parameters")
+        _core.ObjectArray.create(
+            store,
+            PARAM_BASE_ARR,
+            0,
+            int(param_chunk_size),
+            fill_value=0,
+            write_empty_chunks=False,
+            **cmp,
+        )
+        _core.ObjectArray.create(store, PARAM_SOURCES_ARR, 0, 1000, **cmp)
+        store.create_group(PARAM_ARRAYS_GRP)
+        # the root group last: a folder without it is not (yet) a workflow store.
+        store.create_group("", attrs)
+
+    # --- simple getters ----------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def cached_load(self) -> Iterator[None]:
+        """Keep the root attributes loaded while the ``with``-wrapped code runs."""
+        with self.using_resource(_ATTRS, "read"):
+            yield
+
+    def _attr(self, key: str) -> Any:
+        with self.using_resource(_ATTRS, "read") as attrs:
+            return attrs[key]
+
+    def get_name(self) -> str:
+        """Get the workflow name."""
+        return self._attr("name")
+
+    def get_ts_fmt(self) -> str:
+        """Get the timestamp format."""
+        return self._attr("ts_fmt")
+
+    def get_ts_name_fmt(self) -> str:
+        """Get the timestamp format for names."""
+        return self._attr("ts_name_fmt")
+
+    def get_creation_info(self) -> StoreCreationInfo:
+        """Get the workflow creation data."""
+        return copy.deepcopy(self._attr("creation_info"))
+
+    def _get_persistent_template_components(self) -> dict[str, Any]:
+        return self._attr("template_components")
+
+    def _get_persistent_template(self) -> dict[str, Any]:
+        return self._attr("template")
+
+    # --- counts ------------------------------------------------------------------------
+
+    def _get_num_persistent_tasks(self) -> int:
+        if self.use_cache and self.num_tasks_cache is not None:
+            return self.num_tasks_cache
+        num = len(self._attr("tasks"))
+        if self.use_cache:
+            self.num_tasks_cache = num
+        return num
+
+    def _get_num_persistent_loops(self) -> int:
+        return len(self._attr("loops"))
+
+    def _get_num_persistent_submissions(self) -> int:
+        return len(self._attr("submissions"))
+
+    def _get_num_persistent_elements(self) -> int:
+        return len(self._array(ELEMS_ARR))
+
+    def _get_num_persistent_elem_iters(self) -> int:
+        return len(self._array(ITERS_ARR))
+
+    def _get_num_persistent_EARs(self) -> int:
+        if self.use_cache and self.num_EARs_cache is not None:
+            return self.num_EARs_cache
+        num = len(self._array(RUNS_ARR))
+        if self.use_cache:
+            self.num_EARs_cache = num
+        return num
+
+    def _get_num_persistent_parameters(self) -> int:
+        return len(self._array(PARAM_BASE_ARR))
+
+    def _get_num_persistent_added_tasks(self) -> int:
+        return self._attr("num_added_tasks")
+
+    # --- persistent getters ------------------------------------------------------------
+
+    @staticmethod
+    def _rows(arr: _core.ObjectArray, ids: Sequence[int], error: type[Exception]) -> dict[int, Any]:
+        """Rows `ids` of `arr`, raising `error` naming the IDs out of range."""
+        n = len(arr)
+        missing = [i for i in ids if not 0 <= i < n]
+        if missing:
+            raise error(missing)
+        return dict(zip(ids, arr.get(list(ids))))
+
+    @staticmethod
+    def _decode_rows(
+        arr: _core.ObjectArray, rows: Mapping[int, Any], decode: Callable[[int, Any], _T]
+    ) -> dict[int, _T]:
+        """`decode(id, row)` for every row; a row read from disk that does not decode
+        (msgpack that is valid but not a row of this array: damaged or foreign data)
+        raises :class:`~wfstore.common.errors.CorruptChunkError` naming the array, the chunk key
+        and the row, never another exception."""
+        out: dict[int, _T] = {}
+        for i, row in rows.items():
+            try:
+                out[i] = decode(i, row)
+            except StoreError:
+                raise
+            except Exception as exc:
+                key = str(i // arr.chunk_size)
+                path = f"{arr.store.location.rstrip('/')}/{arr.path}"
+                err = CorruptChunkError(
+                    f"corrupt chunk {key} of array {path}: row {i} cannot be decoded "
+                    f"({type(exc).__name__}: {exc})"
+                )
+                err.path, err.key = path, key
+                raise err from exc
+        return out
+
+    def _get_persistent_tasks(self, id_lst: Iterable[int]) -> dict[int, ZarrStoreTask]:
+        tasks, to_load = self._get_cached_persistent_tasks(id_lst)
+        if to_load:
+            wanted = set(to_load)
+            found: dict[int, tuple[int, int]] = {}
+            for idx, t in enumerate(self._attr("tasks")):
+                if t["id_"] in wanted:
+                    found[t["id_"]] = (idx, t["element_IDs_idx"])
+            missing = [i for i in to_load if i not in found]
+            if missing:
+                raise MissingStoreTaskError(missing)
+            arr = self._array(TASKS_ARR)
+            rows = arr.get([r for _, r in found.values()])
+            by_row = {r: row for (_, r), row in zip(found.values(), rows)}
+            decoded = self._decode_rows(arr, by_row, lambda _, row: _int_list(row))
+            new = {
+                id_: ZarrStoreTask.decode({"id_": id_, "index": idx, "element_IDs": decoded[r]})
+                for id_, (idx, r) in found.items()
+            }
+            self.task_cache.update(new)
+            tasks.update(new)
+        return tasks
+
+    def _get_persistent_loops(
+        self, id_lst: Iterable[int] | None = None
+    ) -> dict[int, LoopDescriptor]:
+        wanted = None if id_lst is None else set(id_lst)
+        return {
+            idx: copy.deepcopy(loop)
+            for idx, loop in enumerate(self._attr("loops"))
+            if wanted is None or idx in wanted
+        }
+
+    def _get_persistent_submissions(
+        self, id_lst: Iterable[int] | None = None
+    ) -> dict[int, JSONDocument]:
+        wanted = None if id_lst is None else set(id_lst)
+        out = {
+            idx: copy.deepcopy(sub)
+            for idx, sub in enumerate(self._attr("submissions"))
+            if wanted is None or idx in wanted
+        }
+        for sub in out.values():
+            # attribute keys are strings; jobscript `task_elements` keys are ints:
+            for js in sub.get("jobscripts", []):
+                te = js.get("task_elements")
+                if isinstance(te, dict):
+                    js["task_elements"] = {int(k): v for k, v in te.items()}
+        return out
+
+    def _get_persistent_elements(self, id_lst: Iterable[int]) -> dict[int, ZarrStoreElement]:
+        elems, to_load = self._get_cached_persistent_elements(id_lst)
+        if to_load:
+            arr = self._array(ELEMS_ARR)
+            attrs = arr.attrs()
+            rows = self._rows(arr, to_load, MissingStoreElementError)
+            new = self._decode_rows(arr, rows, lambda _, r: ZarrStoreElement.decode(r, attrs))
+            self.element_cache.update(new)
+            elems.update(new)
+        return elems
+
+    def _get_persistent_element_iters(
+        self, id_lst: Iterable[int]
+    ) -> dict[int, ZarrStoreElementIter]:
+        iters, to_load = self._get_cached_persistent_element_iters(id_lst)
+        if to_load:
+            arr = self._array(ITERS_ARR)
+            attrs = arr.attrs()
+            rows = self._rows(arr, to_load, MissingStoreElementIterationError)
+            new = self._decode_rows(arr, rows, lambda _, r: ZarrStoreElementIter.decode(r, attrs))
+            self.element_iter_cache.update(new)
+            iters.update(new)
+        return iters
+
+    def _get_persistent_EARs(self, id_lst: Iterable[int]) -> dict[int, ZarrStoreEAR]:
+        runs, to_load = self._get_cached_persistent_EARs(id_lst)
+        if to_load:
+            ts_fmt = self.ts_fmt
+            arr = self._array(RUNS_ARR)
+            attrs = arr.attrs()
+            self._rows(arr, [i for i in to_load if not 0 <= i < len(arr)], MissingStoreEARError)
+            new = {}
+            cls = self._store_EAR_cls()
+            fast = getattr(cls.decode, "__func__", None) is _ZARR_EAR_DECODE
+            for start in range(0, len(to_load), layout.ROW_BATCH):
+                batch = to_load[start : start + layout.ROW_BATCH]
+                if fast:
+                    try:
+                        decoded = _core.decode_runs(
+                            arr, batch, cls, attrs["parameter_paths"], ts_fmt, decode_timestamp
+                        )
+                    except (ValueError, TypeError, IndexError, KeyError, OverflowError):
+                        pass  # not rows of runs: the Python decoder says what is wrong
+                    else:
+                        new.update(zip(batch, decoded))
+                        continue
+                rows = self._rows(arr, batch, MissingStoreEARError)
+                new.update(self._decode_rows(arr, rows, lambda _, r: cls.decode(r, ts_fmt, attrs)))
+                del rows
+            self.EAR_cache.update(new)
+            runs.update(new)
+        return runs
+
+    # --- writers: root attributes ------------------------------------------------------
+
+    def _append_tasks(self, tasks: Iterable[ZarrStoreTask]) -> None:
+        arr = self._array(TASKS_ARR)
+        start = len(arr)
+        rows: list[np.ndarray] = []
+        with self.using_resource(_ATTRS, "update") as attrs:
+            for task in tasks:
+                idx, meta, template = task.encode()
+                rows.append(np.asarray(meta["element_IDs"], dtype="<i8"))
+                entry = {"id_": meta["id_"], "element_IDs_idx": start + len(rows) - 1}
+                attrs["tasks"].insert(idx, entry)
+                attrs["template"]["tasks"].insert(idx, _json_keys(template))
+                attrs["num_added_tasks"] += 1
+            if rows:
+                arr.append(rows)
+
+    def _append_loops(self, loops: dict[int, LoopDescriptor]) -> None:
+        with self.using_resource(_ATTRS, "update") as attrs:
+            for loop in loops.values():
+                attrs["loops"].append(
+                    _json_keys(
+                        {
+                            "num_added_iterations": loop["num_added_iterations"],
+                            "iterable_parameters": loop["iterable_parameters"],
+                            "parents": loop["parents"],
+                        }
+                    )
+                )
+                attrs["template"]["loops"].append(_json_keys(loop["loop_template"]))
+
+    def _append_submissions(self, subs: dict[int, JSONDocument]) -> None:
+        with self.using_resource(_ATTRS, "update") as attrs:
+            for idx, sub in sorted(subs.items()):
+                if idx != len(attrs["submissions"]):
+                    raise StorePathError(
+                        f"Submission index {idx} is not the next index "
+                        f"({len(attrs['submissions'])})."
+                    )
+                attrs["submissions"].append(_json_keys(sub))
+
+    def _append_submission_parts(self, sub_parts: dict[int, dict[str, list[int]]]) -> None:
+        with self.using_resource(_ATTRS, "update") as attrs:
+            for sub_idx, parts in sub_parts.items():
+                sub = attrs["submissions"][sub_idx]
+                sub.setdefault("submission_parts", {}).update(_json_keys(parts))
+
+    def _append_element_sets(self, task_id: int, es_js: Sequence[Mapping]) -> None:
+        task_idx = self._get_task_id_to_idx_map()[task_id]
+        with self.using_resource(_ATTRS, "update") as attrs:
+            attrs["template"]["tasks"][task_idx]["element_sets"].extend(
+                _json_keys(dict(es)) for es in es_js
+            )
+
+    def _update_js_metadata(self, js_meta: dict[int, dict[int, dict[str, Any]]]) -> None:
+        with self.using_resource(_ATTRS, "update") as attrs:
+            for sub_idx, per_js in js_meta.items():
+                for js_idx, meta in per_js.items():
+                    attrs["submissions"][sub_idx]["jobscripts"][js_idx].update(_json_keys(meta))
+
+    def _update_template_components(self, tc: dict[str, Any]) -> None:
+        with self.using_resource(_ATTRS, "update") as attrs:
+            attrs["template_components"] = _json_keys(tc)
+
+    def _update_loop_num_iters(self, index: int, num_iters: list[Any]) -> None:
+        with self.using_resource(_ATTRS, "update") as attrs:
+            attrs["loops"][index]["num_added_iterations"] = _json_keys(num_iters)
+
+    def _update_loop_parents(self, index: int, parents: list[str]) -> None:
+        with self.using_resource(_ATTRS, "update") as attrs:
+            attrs["loops"][index]["parents"] = list(parents)
+
+    # --- writers: metadata arrays ------------------------------------------------------
+
+    def _append_task_element_IDs(self, task_ID: int, elem_IDs: list[int]) -> None:
+        for t in self._attr("tasks"):
+            if t["id_"] == task_ID:
+                row_idx = t["element_IDs_idx"]
+                break
+        else:
+            raise MissingStoreTaskError([task_ID])
+        with self._locked():
+            arr = self._array(TASKS_ARR)
+            current = arr.get([row_idx])[0]
+            new = np.concatenate([np.asarray(current, "<i8"), np.asarray(elem_IDs, "<i8")])
+            arr.set([row_idx], [new])
+
+    def _append_rows(self, path: str, items: Sequence[Any], encode: Callable) -> None:
+        """Append `items` encoded by ``encode(item, attrs)``, a batch of
+        :data:`ROW_BATCH` at a time (within the commit's transaction), so that only
+        one batch of encoded rows exists at once."""
+        for start in range(0, len(items), layout.ROW_BATCH):
+            batch = items[start : start + layout.ROW_BATCH]
+
+            def make_rows(arr: _core.ObjectArray, attrs: dict[str, Any]) -> list[Any]:
+                _check_next_ids(path, arr, [item.id_ for item in batch])  # noqa: B023
+                return [encode(item, attrs) for item in batch]  # noqa: B023
+
+            self._write_rows(path, make_rows, _append_in_batches)
+
+    def _append_elements(self, elems: Sequence[ZarrStoreElement]) -> None:
+        self._append_rows(ELEMS_ARR, elems, lambda e, a: e.encode(a))
+
+    def _append_elem_iters(self, iters: Sequence[ZarrStoreElementIter]) -> None:
+        self._append_rows(ITERS_ARR, iters, lambda i, a: i.encode(a))
+
+    def _append_EARs(self, EARs: Sequence[ZarrStoreEAR]) -> None:
+        ts_fmt = self.ts_fmt
+        self._append_rows(RUNS_ARR, EARs, lambda r, a: r.encode(ts_fmt, a))
+
+    def _update_rows(
+        self,
+        path: str,
+        ids: Sequence[int],
+        decode: Callable[[Any, dict], Any],
+        change: Callable[[int, Any], Any],
+        encode: Callable[[Any, dict], Any],
+        error: type[Exception],
+    ) -> None:
+        """Read rows `ids` of `path`, decode them, apply `change(id, item)`, write them
+        back (one read and one write of the array)."""
+        ids = list(ids)
+        if not ids:
+            return
+
+        def make_rows(arr: _core.ObjectArray, attrs: dict[str, Any]) -> list[Any]:
+            rows = self._rows(arr, ids, error)
+            return [encode(change(i, decode(rows[i], attrs)), attrs) for i in ids]
+
+        self._write_rows(path, make_rows, lambda arr, rows: arr.set(ids, rows))
+
+    def _update_iters(self, ids: Sequence[int], change: Callable[[int, Any], Any]) -> None:
+        self._update_rows(
+            ITERS_ARR,
+            ids,
+            ZarrStoreElementIter.decode,
+            change,
+            lambda it, a: it.encode(a),
+            MissingStoreElementIterationError,
+        )
+
+    def _append_elem_iter_IDs(self, elem_ID: int, iter_IDs: Iterable[int]) -> None:
+        iter_IDs = list(iter_IDs)
+        self._update_rows(
+            ELEMS_ARR,
+            [elem_ID],
+            ZarrStoreElement.decode,
+            lambda _, e: e.append_iteration_IDs(iter_IDs),
+            lambda e, a: e.encode(a),
+            MissingStoreElementError,
+        )
+
+    def _append_elem_iter_EAR_IDs(self, iter_ID: int, act_idx: int, EAR_IDs: Sequence[int]) -> None:
+        self._update_iters([iter_ID], lambda _, it: it.append_EAR_IDs({act_idx: list(EAR_IDs)}))
+
+    def _update_elem_iter_EARs_initialised(self, iter_ID: int) -> None:
+        self._update_iters([iter_ID], lambda _, it: it.set_EARs_initialised())
+
+    def _update_loop_index(self, iter_ID: int, loop_idx: Mapping[str, int]) -> None:
+        self._update_iters([iter_ID], lambda _, it: it.update_loop_idx(loop_idx))
+
+    def _patch_rows(
+        self, path: str, patches: Mapping[int, dict[int, Any]], error: type[Exception]
+    ) -> None:
+        """Set fields of rows of `path` in place (``{row ID: {position: value}}``):
+        one read and one write of each chunk concerned, without decoding the rows or
+        reading the array's lookup lists; under the store lock, whatever the chunk
+        size (see :meth:`_write_rows`), the array's layout read once, under it."""
+        ids = list(patches)
+        if not ids:
+            return
+        values = [patches[i] for i in ids]
+        with self._locked():
+            arr = self._array(path)
+            n = len(arr)
+            missing = [i for i in ids if not 0 <= i < n]
+            if missing:
+                raise error(missing)
+            arr.patch(ids, values)
+
+    def _patch_runs(self, patches: Mapping[int, dict[str, Any]]) -> None:
+        ts_fmt = self.ts_fmt
+        self._patch_rows(
+            RUNS_ARR,
+            {i: ZarrStoreEAR.encode_fields(ts_fmt, **fields) for i, fields in patches.items()},
+            MissingStoreEARError,
+        )
+
+    def _update_EAR_submission_indices(self, sub_indices: Mapping[int, int]) -> None:
+        self._patch_runs({i: {"submission_idx": idx} for i, idx in sub_indices.items()})
+
+    def _update_EAR_start(
+        self, EAR_id: int, s_time: datetime, s_snap: dict[str, Any] | None, s_hn: str
+    ) -> None:
+        self._patch_runs(
+            {EAR_id: {"start_time": s_time, "snapshot_start": s_snap, "run_hostname": s_hn}}
+        )
+
+    def _update_EAR_end(
+        self,
+        EAR_id: int,
+        e_time: datetime,
+        e_snap: dict[str, Any] | None,
+        ext_code: int,
+        success: bool,
+    ) -> None:
+        self._patch_runs(
+            {
+                EAR_id: {
+                    "end_time": e_time,
+                    "snapshot_end": e_snap,
+                    "exit_code": ext_code,
+                    "success": success,
+                }
+            }
+        )
+
+    def _update_EAR_skip(self, EAR_id: int) -> None:
+        self._patch_runs({EAR_id: {"skip": True}})
+
+    # --- replaced workflows ------------------------------------------------------------
+
+    def remove_replaced_dir(self) -> None:
+        """Delete the pre-existing workflow that this one replaced (if any)."""
+        with self.using_resource(_ATTRS, "update") as attrs:
+            if "replaced_workflow" in attrs:
+                self.logger.debug("removing temporarily renamed pre-existing workflow.")
+                self.remove_path(attrs["replaced_workflow"])
+                del attrs["replaced_workflow"]
+
+    def reinstate_replaced_dir(self) -> None:
+        """Move the replaced pre-existing workflow (if any) back to this path."""
+        replaced = self._attr_or_none("replaced_workflow")
+        if replaced:
+            self.logger.debug("reinstating temporarily renamed pre-existing workflow.")
+            self.rename_path(replaced, self.path)
+
+    def _attr_or_none(self, key: str) -> Any:
+        with self.using_resource(_ATTRS, "read") as attrs:
+            return attrs.get(key)
+
+
+#: The decoder that :func:`wfstore._core.decode_runs` does the work of.
+_ZARR_EAR_DECODE = ZarrStoreEAR.decode.__func__  # type: ignore[attr-defined]

@@ -1,0 +1,234 @@
+"""Commits of the Zarr store: the Rust core store it writes through, recovery of what
+crashed writers left, the store lock, and transactions (staged writes applied at once)."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import os
+import re
+from collections.abc import Callable, Collection, Iterator
+from typing import Any
+
+from wfstore import _core
+from wfstore.common.errors import (
+    StoreError,
+    StoreIOError,
+    StorePathError,
+)
+from wfstore.common.names import JOURNAL_PREFIX
+from wfstore.persistence.resources import is_local_fs
+from wfstore.persistence.zarr.layout import _ATTRS, PARAM_BASE_ARR, PARAM_SOURCES_ARR, RUNS_ARR
+from wfstore.persistence.zarr.parameters import extra_parameter_sources
+from wfstore.storage.fsspec import core_store
+from wfstore.storage.lock import StoreLock
+
+
+class ZarrTransactions:
+    """The core store, locking and commits of
+    :class:`~wfstore.persistence.zarr.store.ZarrPersistentStore` (a part of it)."""
+
+    # --- the Rust core store and arrays ------------------------------------------------
+
+    def _open_core_store(self) -> _core.Store:
+        if is_local_fs(self.fs):
+            # finish any commit or rechunk that a crashed writer left half-applied
+            _core.recover_journals(self.path)
+            self._recover_rechunks()
+            store = core_store(self.fs, self.path, durability=self.durability)
+            self._recover_parameter_append(store)
+            return store
+        store = core_store(self.fs, self.path)
+        # over other file systems commits of several keys are journaled too (where
+        # keys can be renamed): finish those a crash or a lost connection cut short
+        try:
+            names = store.list_dir("")
+        except StoreIOError as exc:  # e.g. a read-only file system that cannot list
+            self.logger.warning(f"cannot look for interrupted commits: {exc}")
+            return store
+        if not any(n.startswith(JOURNAL_PREFIX) for n in names):
+            return store
+        finished = store.recover_journals()
+        if finished:
+            self.logger.warning(
+                f"finished {finished} interrupted commit(s) in {store.location!r}"
+            )
+        return store
+
+    def _recover_parameter_append(self, store: _core.Store) -> None:
+        """Drop what a parameter append cut short left (see :func:`_appends_in_order`):
+        rows of the sources array beyond the base array's. Checked under the store lock,
+        which a live append holds until its last rename; on other file systems (no
+        lock, so the append may still be at work) the next append trims them instead."""
+        if not extra_parameter_sources(store, trim=False):
+            return
+        try:
+            with self._locked():
+                extra = extra_parameter_sources(store, trim=True)
+                if extra:
+                    self.logger.warning(
+                        f"dropped {extra} parameter source(s) of an interrupted append "
+                        f"in {store.location!r}"
+                    )
+        except StoreError as exc:  # e.g. a store this process may not write
+            self.logger.warning(f"cannot finish an interrupted parameter append: {exc}")
+
+    def _recover_rechunks(self) -> None:
+        """Finish an interrupted rechunk of ``runs``/``base`` if a crash left the array
+        missing (between the two renames of the swap), as the core's
+        ``recover_rechunk`` does. Only then: while the array is in place, another process
+        may be rechunking it, and its temporary folder must not be touched (leftovers
+        of a crash are cleared by the next rechunk)."""
+        for arr_path in (RUNS_ARR, PARAM_BASE_ARR):
+            array_dir = os.path.join(self.path, *arr_path.split("/"))
+            if not os.path.isdir(array_dir) and os.path.isdir(os.path.dirname(array_dir)):
+                # a rechunk holds the store lock until its swap is done: once we have
+                # the lock, a missing array is a crashed rechunk's
+                with self._locked():
+                    if not os.path.isdir(array_dir):
+                        _core.recover_rechunk(array_dir)
+
+    @property
+    def core_store(self) -> _core.Store:
+        """The Rust core's key-value store over this store."""
+        if self._core_store is None:
+            self._core_store = self._open_core_store()
+        return self._core_store
+
+    def _array(self, path: str, write_empty_chunks: bool = True) -> _core.ObjectArray:
+        return _core.ObjectArray.open(self.core_store, path, write_empty_chunks)
+
+    def _load_root_attrs(self) -> dict[str, Any]:
+        attrs = self.core_store.read_attrs("")
+        if not attrs and self.core_store.get(".zgroup") is None:
+            raise StorePathError(
+                f"No Zarr workflow store at {self.core_store.location!r} (no root group)."
+            )
+        return attrs
+
+    def _dump_root_attrs(self, attrs: dict[str, Any]) -> None:
+        self.core_store.write_attrs("", attrs)
+
+    # --- writing safely beside other processes ------------------------------------------
+
+    @property
+    def store_lock(self) -> StoreLock | contextlib.nullcontext[None]:
+        """The store's writer lock (see :mod:`wfstore.storage.lock`), taken by every
+        write that reads and rewrites data other processes may change: the root
+        attributes, array attributes (lookup lists), appends, and rows of chunks that
+        hold more than one row. Callable as a context manager; re-entrant."""
+        if not self._is_local_fs:
+            return contextlib.nullcontext()
+        if self._store_lock is None:
+            self._store_lock = StoreLock(self.path)
+        return self._store_lock
+
+    @property
+    def _is_local_fs(self) -> bool:
+        return is_local_fs(self.fs)
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Hold the store lock while the block runs. Inside a commit's transaction the
+        lock, once taken, is held until the transaction is applied: what was read
+        under it must not change before the staged writes reach the disk."""
+        lock = self.store_lock
+        if not isinstance(lock, StoreLock):
+            yield
+        elif self._in_txn:
+            if not self._txn_holds_lock:
+                lock.acquire()
+                self._txn_holds_lock = True
+            yield
+        else:
+            with lock():
+                yield
+
+    @contextlib.contextmanager
+    def _commit_transaction(self, kinds: Collection[str] = ()) -> Iterator[None]:
+        """One commit is one transaction of the Rust core's store: its writes are staged
+        and applied all or nothing (crash-safe on the local file system, through a
+        commit journal; see ``wfstore_core::txn``). If the commit raises, nothing of it
+        is written. A commit that only appends parameters needs no journal (see
+        :func:`_appends_in_order`)."""
+        core = self.core_store
+        if self._in_txn or not core.transactional:
+            yield
+            return
+        core.begin()
+        self._in_txn = True
+        try:
+            try:
+                yield
+            except BaseException:
+                core.rollback()
+                raise
+            journal = not _appends_in_order(kinds, core.staged_keys)
+            #: what the last commit wrote (for diagnostics and tests)
+            self.last_commit_report = core.commit(journal=journal)
+        finally:
+            self._in_txn = False
+            if self._txn_holds_lock:
+                self._txn_holds_lock = False
+                self.store_lock.release()  # type: ignore[union-attr]
+
+    @contextlib.contextmanager
+    def using_resource(self, res_label: str, action: str) -> Iterator[Any]:  # type: ignore[override]
+        """As :meth:`PersistentStore.using_resource`; updating the root attributes also
+        holds the store lock, from loading them to writing them back, so that
+        concurrent updates from other processes are never lost."""
+        if res_label == _ATTRS and action == "update":
+            with self._locked(), super().using_resource(res_label, action) as data:
+                yield data
+        else:
+            with super().using_resource(res_label, action) as data:
+                yield data
+
+    def _write_rows(
+        self,
+        path: str,
+        make_rows: Callable[[_core.ObjectArray, dict[str, Any]], Any],
+        write: Callable[[_core.ObjectArray, Any], None],
+        write_empty_chunks: bool = True,
+    ) -> None:
+        """Make rows with ``make_rows(arr, attrs)`` and store them with
+        ``write(arr, rows)``, under the store lock (the array is read once, under it).
+
+        `attrs` are the array's attributes (lookup lists), which `make_rows` may extend;
+        extended attributes are written before the rows. The lock is taken even when
+        each chunk holds one row (no other writer shares it): a rechunk holds the lock
+        while it copies and swaps the array, and a row written meanwhile would be lost
+        or land in a chunk of the new layout."""
+        with self._locked():
+            arr = self._array(path, write_empty_chunks)
+            orig = arr.attrs()
+            attrs = copy.deepcopy(orig)
+            rows = make_rows(arr, attrs)
+            if attrs != orig:
+                arr.set_attrs(attrs)
+            write(arr, rows)
+
+
+_PARAM_APPEND_KEY = re.compile(
+    rf"(?:{re.escape(PARAM_BASE_ARR)}|{re.escape(PARAM_SOURCES_ARR)})/(?:\d+|\.zarray)"
+)
+
+
+def _appends_in_order(kinds: Collection[str], staged_keys: Callable[[], list[str]]) -> bool:
+    """Whether a commit can be applied in order without a journal (saving a file
+    creation, a rename and a removal): it commits nothing but new parameters, writes
+    only chunks and shapes of the parameter base and sources arrays, and stages the
+    base array's shape, which says how many parameters there are, last. Its chunks only
+    change rows beyond the arrays' shapes, so whatever prefix of its renames a crash
+    leaves is a valid store: at most the sources array is longer than the base array,
+    which the next open of a local store or the next append trims
+    (:meth:`ZarrPersistentStore._recover_parameter_append`, ``_append_parameters``)."""
+    if set(kinds) != {"add_parameters"}:
+        return False
+    keys = staged_keys()  # (only now: a large build stages thousands)
+    if not keys:
+        return False
+    if not all(_PARAM_APPEND_KEY.fullmatch(k) for k in keys):
+        return False
+    shapes = [k for k in keys if k.endswith("/.zarray")]
+    return bool(shapes) and shapes[-1] == f"{PARAM_BASE_ARR}/.zarray"

@@ -1,0 +1,376 @@
+"""``wfstore.verify``: find every damaged chunk or metadata document of a store, and
+the traces interrupted writes left (which are not damage)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import posixpath
+import zipfile
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from fsspec import AbstractFileSystem
+
+from wfstore import _core
+from wfstore.common.errors import (
+    StoreError,
+    UnsupportedStoreOperationError,
+)
+from wfstore.common.names import (
+    JOURNAL_PREFIX,
+    RECHUNK_COMPLETE_MARKER,
+    RECHUNK_SUFFIXES,
+    TMP_PREFIX,
+)
+from wfstore.persistence.resources import is_local_fs
+from wfstore.persistence.zarr import PARAM_BASE_ARR, PARAM_SOURCES_ARR
+from wfstore.tools.stores import Progress, _fs, _norm, detect_kind, local_keys
+
+
+@dataclass(frozen=True)
+class BadChunk:
+    """One damaged item of a store.
+
+    ``array`` is the array (or group) path inside the store (``""`` for the root),
+    ``key`` the chunk key (``"3"``, ``"0.1"``) or the metadata file (``.zarray``,
+    ``.zattrs``, ``.zgroup``, ``metadata.json``, ...), ``reason`` what is wrong.
+    """
+
+    array: str
+    key: str
+    reason: str
+
+    @property
+    def location(self) -> str:
+        """``array/key`` as one path inside the store."""
+        return f"{self.array}/{self.key}" if self.array else self.key
+
+
+@dataclass
+class VerifyReport:
+    """What :func:`verify` found."""
+
+    path: str
+    kind: str
+    arrays: int = 0
+    chunks: int = 0
+    documents: int = 0
+    bad: list[BadChunk] = field(default_factory=list)
+    #: Traces of interrupted writes that are not damage (readers do not see them), and
+    #: what becomes of them: a commit journal, temporary files, a longer parameter
+    #: sources array, a rechunk's folders.
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing is damaged (whatever the notes say)."""
+        return not self.bad
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able form of the report."""
+        d = asdict(self)
+        d["ok"] = self.ok
+        return d
+
+
+def _is_doc(name: str) -> bool:
+    return name in (".zarray", ".zattrs", ".zgroup")
+
+
+def _skip(name: str) -> bool:
+    # metadata documents and wfstore's temporary files are no chunks
+    return name.startswith(".")
+
+
+class _Keys:
+    """The keys of a Zarr store (local folder or zip archive) and a reader."""
+
+    def __init__(self, keys: list[str], get: Callable[[str], bytes | None]) -> None:
+        self.keys = keys
+        self.get = get
+
+
+def _check_zip_crc(path: str, report: VerifyReport) -> set[str]:
+    """Read every entry of the archive, checking its CRC-32; returns the names of
+    entries that fail (already recorded in `report`)."""
+    bad: set[str] = set()
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            if info.is_dir():
+                continue
+            try:
+                with zf.open(info) as fh:
+                    while fh.read(1 << 20):
+                        pass
+            except (zipfile.BadZipFile, OSError, EOFError) as exc:
+                bad.add(info.filename)
+                arr, _, key = info.filename.rpartition("/")
+                report.bad.append(BadChunk(arr, key, f"archive entry unreadable: {exc}"))
+    return bad
+
+
+def verify(
+    path: str | os.PathLike[str],
+    fs: AbstractFileSystem | None = None,
+    progress: Progress | None = None,
+) -> VerifyReport:
+    """Scan the store at `path` and report every damaged chunk or metadata document.
+
+    For Zarr stores (folders or zip archives) each ``.zgroup``/``.zattrs``/``.zarray``
+    must be a JSON object; each chunk of each object array must decompress, decode
+    (msgpack) and hold exactly one chunk of rows, and each chunk of each numeric array
+    must decompress to exactly one chunk of bytes (decoding is done by the Rust core).
+    Zip archive entries are also checked against their CRC-32. For JSON stores each
+    document must parse. Nothing is written. `progress(done, total)` is called as
+    arrays are checked.
+
+    Missing chunks are not damage (Zarr reads them as the fill value; the engine leaves
+    chunks of unset parameters out). Zarr v2 has no checksums, so a bit flip that still
+    decodes into the right number of rows (or bytes) cannot be seen; anything that
+    fails to decode is reported.
+    """
+    fs = _fs(fs)
+    p = _norm(path, fs)
+    kind = detect_kind(p, fs)
+    report = VerifyReport(path=p, kind=kind)
+    if kind == "json":
+        _verify_json(p, fs, report)
+        return report
+    if not is_local_fs(fs):
+        raise UnsupportedStoreOperationError(
+            f"verify: Zarr stores are verified on the local file system only (got "
+            f"{type(fs).__name__})."
+        )
+    skip: set[str] = set()
+    if kind == "zip":
+        skip = _check_zip_crc(p, report)
+        store = _core.Store.zip(p)
+        with zipfile.ZipFile(p) as zf:
+            keys = sorted(n for n in zf.namelist() if not n.endswith("/"))
+    else:
+        store = _core.Store.local(p)
+        keys = local_keys(p)
+    _verify_zarr(store, keys, skip, report, progress)
+    _note_interrupted_writes(store, keys, report, p if kind == "zarr" else None)
+    return report
+
+
+def _note_interrupted_writes(
+    store: Any, keys: list[str], report: VerifyReport, root: str | None = None
+) -> None:
+    """Add to `report.notes` what interrupted writes (or writes in progress) left."""
+    names = [k.rpartition("/")[2] for k in keys]
+    journals = [k for k in keys if k.startswith(JOURNAL_PREFIX)]
+    if journals:
+        report.notes.append(
+            f"{len(journals)} commit journal(s) ({', '.join(journals)}): a commit in "
+            "progress, or one cut short, which is finished when a writer next opens the "
+            "store or by `wfstore repair` (readers see the store as it was before it)"
+        )
+    _note_temps(names, report)
+    base, _ = _read_doc(store, f"{PARAM_BASE_ARR}/.zarray")
+    sources, _ = _read_doc(store, f"{PARAM_SOURCES_ARR}/.zarray")
+    try:
+        extra = int(sources["shape"][0]) - int(base["shape"][0])  # type: ignore[index]
+    except (TypeError, KeyError, IndexError, ValueError):
+        extra = 0  # no parameter arrays, or damage reported above
+    if extra > 0:
+        report.notes.append(
+            f"{PARAM_SOURCES_ARR} has {extra} row(s) more than {PARAM_BASE_ARR}: a "
+            "parameter append cut short (or in progress), trimmed when the store is next "
+            "opened locally, by the next append or by `wfstore repair`"
+        )
+    found = {part for k in keys for part in k.split("/")[:-1] if part.endswith(RECHUNK_SUFFIXES)}
+    found |= {
+        k for k in keys if k.rpartition("/")[2] == RECHUNK_COMPLETE_MARKER and ".rechunk-" not in k
+    }
+    if root is not None:  # a folder's empty rechunk folders hold no keys
+        for _dirpath, dirs, _files in os.walk(root):
+            found.update(d for d in dirs if d.endswith(RECHUNK_SUFFIXES))
+    folders = sorted(found)
+    if folders:
+        report.notes.append(
+            f"traces of a rechunk cut short or in progress ({', '.join(folders)}): "
+            "finished or cleared by the next rechunk of that array or by `wfstore repair`"
+        )
+
+
+def _note_temps(names: Iterable[str], report: VerifyReport) -> None:
+    temps = [n for n in names if n.startswith(TMP_PREFIX)]
+    if temps:
+        report.notes.append(
+            f"{len(temps)} temporary file(s) (.wfstore-tmp-...) of writes cut short or in "
+            "progress: never read; `wfstore repair` removes them once they are an hour old"
+        )
+
+
+def _verify_json(path: str, fs: AbstractFileSystem, report: VerifyReport) -> None:
+    want = {"metadata.json": dict, "parameters.json": dict, "submissions.json": list}
+    for name, typ in want.items():
+        fp = posixpath.join(path, name) if not is_local_fs(fs) else os.path.join(path, name)
+        if not fs.exists(fp):
+            report.bad.append(BadChunk("", name, "missing"))
+            continue
+        report.documents += 1
+        try:
+            with fs.open(fp, "rb") as fh:
+                doc = json.loads(fh.read())
+        except (ValueError, UnicodeDecodeError) as exc:
+            report.bad.append(BadChunk("", name, f"invalid JSON: {exc}"))
+            continue
+        if not isinstance(doc, typ):
+            report.bad.append(BadChunk("", name, f"not a JSON {typ.__name__}"))
+    try:
+        names = [posixpath.basename(str(p).rstrip("/")) for p in fs.ls(path, detail=False)]
+    except OSError:
+        names = []
+    _note_temps(names, report)
+
+
+def _read_doc(store: Any, key: str) -> tuple[dict[str, Any] | None, str | None]:
+    try:
+        raw = store.get(key)
+    except StoreError as exc:
+        return None, f"unreadable: {exc}"
+    if raw is None:
+        return None, "missing"
+    try:
+        doc = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return None, f"invalid JSON: {exc}"
+    if not isinstance(doc, dict):
+        return None, "not a JSON object"
+    return doc, None
+
+
+def _verify_zarr(
+    store: Any,
+    keys: list[str],
+    skip: set[str],
+    report: VerifyReport,
+    progress: Progress | None,
+) -> None:
+    arrays: list[str] = []
+    by_dir: dict[str, list[str]] = {}
+    for key in keys:
+        folder, _, name = key.rpartition("/")
+        by_dir.setdefault(folder, []).append(name)
+        if name == ".zarray":
+            arrays.append(folder)
+    array_set = set(arrays)
+    # group documents (and .zattrs of arrays)
+    for key in keys:
+        folder, _, name = key.rpartition("/")
+        if name in (".zgroup", ".zattrs") and key not in skip:
+            report.documents += 1
+            _doc, err = _read_doc(store, key)
+            if err:
+                report.bad.append(BadChunk(folder, name, err))
+    report.arrays = len(arrays)
+    for done, arr_path in enumerate(arrays):
+        _verify_array(store, arr_path, by_dir, array_set, skip, report, _core)
+        if progress is not None:
+            progress(done + 1, len(arrays))
+
+
+def _chunk_names(arr_path: str, by_dir: dict[str, list[str]], array_set: set[str]) -> list[str]:
+    """Chunk keys (relative to the array) present under an array folder."""
+    out = [n for n in by_dir.get(arr_path, []) if not _skip(n)]
+    prefix = f"{arr_path}/" if arr_path else ""
+    for folder, names in by_dir.items():  # nested chunk keys ("/" separator)
+        if folder.startswith(prefix) and folder != arr_path and folder not in array_set:
+            rel = folder[len(prefix) :]
+            if not any(part.startswith(".") for part in rel.split("/")):
+                out.extend(f"{rel}/{n}" for n in names if not _skip(n))
+    return out
+
+
+def _verify_array(
+    store: Any,
+    arr_path: str,
+    by_dir: dict[str, list[str]],
+    array_set: set[str],
+    skip: set[str],
+    report: VerifyReport,
+    core: Any,
+) -> None:
+    def key_of(name: str) -> str:
+        return f"{arr_path}/{name}" if arr_path else name
+
+    report.documents += 1
+    if key_of(".zarray") in skip:
+        return
+    meta, err = _read_doc(store, key_of(".zarray"))
+    if meta is None:
+        report.bad.append(BadChunk(arr_path, ".zarray", err or "unreadable"))
+        return
+    names = [n for n in _chunk_names(arr_path, by_dir, array_set) if key_of(n) not in skip]
+    if meta.get("dtype") == "|O":
+        try:
+            arr = core.ObjectArray.open(store, arr_path)
+            bad = arr.verify()
+        except StoreError as exc:
+            report.bad.append(BadChunk(arr_path, ".zarray", str(exc)))
+            return
+        report.chunks += sum(1 for _ in _within_grid(names, arr.num_chunks))
+        report.bad.extend(
+            BadChunk(arr_path, key, reason) for key, reason in bad if key_of(key) not in skip
+        )
+        return
+    _verify_numeric(store, arr_path, meta, names, report, core, key_of)
+
+
+def _within_grid(names: Iterable[str], n: int) -> Iterable[str]:
+    for name in names:
+        if name.isdigit() and int(name) < n:
+            yield name
+
+
+def _verify_numeric(
+    store: Any,
+    arr_path: str,
+    meta: dict[str, Any],
+    names: list[str],
+    report: VerifyReport,
+    core: Any,
+    key_of: Callable[[str], str],
+) -> None:
+    import numpy as np
+
+    try:
+        shape = [int(s) for s in meta["shape"]]
+        chunks = [int(c) for c in meta["chunks"]]
+        itemsize = np.dtype(meta["dtype"]).itemsize
+        sep = meta.get("dimension_separator") or "."
+        compressor = meta.get("compressor")
+        if len(shape) != len(chunks) or any(c <= 0 for c in chunks):
+            raise ValueError("shape and chunks do not fit")
+    except (KeyError, TypeError, ValueError) as exc:
+        report.bad.append(BadChunk(arr_path, ".zarray", f"invalid array metadata: {exc}"))
+        return
+    grid = [math.ceil(s / c) for s, c in zip(shape, chunks)]
+    expected = math.prod(chunks) * itemsize
+    for name in sorted(names):
+        parts = name.split(sep)
+        if len(parts) != len(grid) or not all(x.isdigit() for x in parts):
+            continue  # not a chunk key of this array
+        if any(int(x) >= g for x, g in zip(parts, grid)):
+            continue  # beyond the shape: never read
+        report.chunks += 1
+        try:
+            raw = store.get(key_of(name))
+            if raw is None:
+                continue
+            data = core.decompress(raw, compressor) if compressor else raw
+        except StoreError as exc:
+            report.bad.append(BadChunk(arr_path, name, str(exc)))
+            continue
+        if meta.get("filters"):
+            continue  # filters change the size; decompressing is what is checked
+        if len(data) != expected:
+            report.bad.append(
+                BadChunk(arr_path, name, f"decodes to {len(data)} bytes, expected {expected}")
+            )
