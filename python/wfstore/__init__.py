@@ -11,7 +11,6 @@ import sys as _sys
 
 from wfstore import _core
 from wfstore._core import NumericArray, ObjectArray, Store, __version__
-
 from wfstore.common import errors
 from wfstore.common.durability import DURABILITIES, Durability
 from wfstore.common.errors import (
@@ -49,6 +48,7 @@ from wfstore.common.errors import (
     UnsupportedStoreOperationError,
     ZipArchiveError,
 )
+from wfstore.integrations.hpcflow import use_in_hpcflow
 from wfstore.persistence import (
     JSONPersistentStore,
     PersistentStore,
@@ -62,6 +62,15 @@ from wfstore.persistence import (
     ZarrZipPersistentStore,
 )
 from wfstore.storage import fsspec as fsspec_store
+from wfstore.tools.convert import convert
+from wfstore.tools.inspect import info
+from wfstore.tools.repair import RepairReport, repair
+from wfstore.tools.stores import create, detect_kind, store_cls_from_str
+
+# `wfstore.open(path)`; left out of __all__ so that `from wfstore import *` does not
+# shadow the built-in open()
+from wfstore.tools.stores import open as open
+from wfstore.tools.verify import BadChunk, VerifyReport, verify
 
 __all__ = [
     "DURABILITIES",
@@ -133,16 +142,6 @@ def _drain_writeouts() -> None:
 
 _atexit.register(_drain_writeouts)
 
-from wfstore.integrations.hpcflow import use_in_hpcflow
-from wfstore.tools.convert import convert
-from wfstore.tools.inspect import info
-from wfstore.tools.repair import RepairReport, repair
-from wfstore.tools.stores import create, detect_kind, store_cls_from_str
-
-# `wfstore.open(path)`; left out of __all__ so that `from wfstore import *` does not
-# shadow the built-in open()
-from wfstore.tools.stores import open as open
-from wfstore.tools.verify import BadChunk, VerifyReport, verify
 
 # The extension looks up the exception classes it raises and the fsspec adapter by
 # these module names: the modules of common.errors and storage.fsspec answer them.
