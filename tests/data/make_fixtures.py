@@ -6,14 +6,15 @@ hpcflow-new2 0.2.0a190 (``hpcflow-new2==0.2.0a190``, ``zarr==2.17.2``,
 ``zarr==2.17.2``; hpcflow pins numcodecs)::
 
     python tests/data/make_fixtures.py OUT [NAME ...]
-    python tests/data/make_fixtures.py --dump STORE
+    python tests/data/make_fixtures.py --dump STORE [STORE ...]
 
 The generation is the installed engine's (:func:`engine_generation`). For each of its
 fixtures NAME (default: all of its :data:`ENGINE_TESTS` and :data:`OWN_WORKFLOWS`), the
 store is written under ``OUT/NAME`` (``OUT/NAME.zip`` for an archive), with
 ``OUT/NAME.expected.json``: what the engine's own store classes return for it through
 the PersistentStore API, dumped by ``tests/persistence/store_dump.py``. ``--dump`` prints
-that for one store (the fixture tests run it in the engine's side environment).
+that for each store given, by its file name (the fixture tests run it in the engine's
+side environment).
 
 Engine fixtures come from the engine's bundled tests (``hpcflow/tests`` in site-packages):
 each named test runs alone under pytest with a fresh ``--basetemp``, and the one store
@@ -435,12 +436,16 @@ def main() -> None:
     ap.add_argument("out", type=Path, help="folder to write the fixtures into")
     ap.add_argument("names", nargs="*", help="fixtures to write (default: all)")
     ap.add_argument(
-        "--dump", action="store_true", help="print what the engine reads from the store OUT"
+        "--dump",
+        action="store_true",
+        help="print what the engine reads from the stores OUT NAME... (by file name)",
     )
     args = ap.parse_args()
     generation = engine_generation()
     if args.dump:
-        print(json.dumps(expected(args.out.resolve(), generation), indent=1, sort_keys=True))
+        stores = [args.out, *map(Path, args.names)]
+        dumps = {p.name: expected(p.resolve(), generation) for p in stores}
+        print(json.dumps(dumps, indent=1, sort_keys=True))
         return
     engine_tests, own = ENGINE_TESTS[generation], OWN_WORKFLOWS[generation]
     names = args.names or [*engine_tests, *own]

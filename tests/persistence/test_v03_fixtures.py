@@ -114,24 +114,34 @@ def test_expected_values_are_well_formed(name: str) -> None:
             assert field in run
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_engine_reads_fixture_as_expected(
-    name: str, tmp_path: Path, side_python_v03: Path
-) -> None:
-    """hpcflow 0.3.0's own classes read from (a copy of) each fixture exactly its
-    ``.expected.json``, through ``make_fixtures.py --dump`` (the code that wrote it)."""
-    src = _store_path(name)
-    dst = tmp_path / src.name
-    if src.is_dir():
-        shutil.copytree(src, dst)
-    else:
-        shutil.copyfile(src, dst)
+@pytest.fixture(scope="module")
+def engine_reads(tmp_path_factory: pytest.TempPathFactory, side_python_v03: Path) -> Any:
+    """What hpcflow 0.3.0's own classes read from a copy of every fixture, by store file
+    name, through ``make_fixtures.py --dump`` (the code that wrote the expected values),
+    in one process of the side environment."""
+    work = tmp_path_factory.mktemp("v03")
+    copies = []
+    for name in NAMES:
+        src = _store_path(name)
+        dst = work / src.name
+        if src.is_dir():
+            shutil.copytree(src, dst)
+        else:
+            shutil.copyfile(src, dst)
+        copies.append(str(dst))
     proc = subprocess.run(
-        [str(side_python_v03), str(MAKE_FIXTURES), "--dump", str(dst)],
+        [str(side_python_v03), str(MAKE_FIXTURES), "--dump", *copies],
         capture_output=True,
         text=True,
-        cwd=tmp_path,
-        timeout=300,
+        cwd=work,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
-    assert normalise(json.loads(proc.stdout)) == normalise(_expected(name))
+    return json.loads(proc.stdout)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_engine_reads_fixture_as_expected(name: str, engine_reads: dict[str, Any]) -> None:
+    """hpcflow 0.3.0's own classes read from each fixture exactly its
+    ``.expected.json``."""
+    assert normalise(engine_reads[_store_path(name).name]) == normalise(_expected(name))
