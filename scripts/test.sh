@@ -2,8 +2,10 @@
 # Build everything and run every test: Rust formatting, lints and tests, then the
 # Python suite against the built extension, in ./.venv-test (created here), and the
 # core tests (and the core over fsspec) again with the oldest pins the engine uses
-# (numpy 1.26, fsspec 2022.11). The SFTP tests need OpenSSH's sshd and the durability
-# tests strace, installed here with apt-get when missing (as root).
+# (numpy 1.26, fsspec 2022.11). Side environments hold the engines: hpcflow-new2
+# 0.2.0a190 (.venv-hpcflow) and hpcflow 0.3.0 (.venv-hpcflow03). The SFTP tests need
+# OpenSSH's sshd and the durability tests strace, installed here with apt-get when
+# missing (as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -41,6 +43,13 @@ step "side environment with the engine (hpcflow-new2 0.2.0a190) for round-trip t
 # wfstore too, for the tests of wfstore.hpcflow.register() (tests/engine):
 .venv-hpcflow/bin/python -m pip install -q --force-reinstall --no-deps "$WHEEL"
 export WFSTORE_HPCFLOW_PYTHON="$PWD/.venv-hpcflow/bin/python"
+
+step "side environment with hpcflow 0.3.0 (its fixture tests; numcodecs as hpcflow pins it)"
+[ -x .venv-hpcflow03/bin/python ] || "$PY" -m venv .venv-hpcflow03
+.venv-hpcflow03/bin/python -m pip install -q --upgrade pip
+.venv-hpcflow03/bin/python -m pip install -q "hpcflow[test]==0.3.0" "zarr==2.17.2" pytest-xdist
+.venv-hpcflow03/bin/python -m pip check
+export WFSTORE_HPCFLOW03_PYTHON="$PWD/.venv-hpcflow03/bin/python"
 
 step "OpenSSH server for the SFTP tests, strace for the durability tests (Debian packages)"
 missing=()
