@@ -118,17 +118,7 @@ __all__ = [
 ]
 
 if not _os.environ.get("WFSTORE_NO_CORE"):
-    import atexit as _atexit
-
-    from wfstore import _core
     from wfstore._core import NumericArray, ObjectArray, Store, __version__
-
-    def _drain_writeouts() -> None:
-        # the write-outs commits handed to the core's background thread are all
-        # started before the interpreter exits (see `wfstore.durability`)
-        _core.drain_writeouts()
-
-    _atexit.register(_drain_writeouts)
 
     __all__ += ["NumericArray", "ObjectArray", "Store", "__version__"]
 

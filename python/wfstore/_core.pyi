@@ -19,7 +19,7 @@ _Path: TypeAlias = str | PathLike[str]
 _Compressor: TypeAlias = str | dict[str, Any] | None
 _Progress: TypeAlias = Callable[[int, int], object] | None
 #: What a local store's writes survive (``wfstore.Durability``).
-Durability: TypeAlias = Literal["full", "normal", "process"]
+Durability: TypeAlias = Literal["full", "normal"]
 
 class Store:
     """A Zarr key-value store: a local folder, a read-only zip archive, or either on
@@ -195,26 +195,12 @@ def recover_journals(root: _Path) -> int:
 
 def write_atomic(
     path: _Path, data: bytes, fsync: bool = False, durability: Durability | None = None
-) -> Literal["renamed", "exchanged"]:
-    """Write a file atomically (temporary name in the same folder, then rename, or with
-    ``"process"`` durability an exchange of names where the file system allows it);
-    returns how the file was put in place."""
+) -> None:
+    """Write a file atomically (temporary name in the same folder, then rename)."""
 
-def spare_files_apply(folder: _Path) -> bool:
-    """Whether a store's files in `folder` are replaced through spare files
-    (``.wfstore-spare-*``: ext4 without a journal, unless ``WFSTORE_SPARE_FILES=0``)."""
-
-def drain_writeouts() -> None:
-    """Wait until the write-out of every file this process's commits handed to the
-    core's background thread has been started (``"normal"`` durability where spare
-    files apply); registered to run at interpreter exit."""
-
-def replace_file(
-    tmp: _Path, dst: _Path, durability: Durability | None = None
-) -> Literal["renamed", "exchanged"]:
-    """Put the file `tmp` in place of its sibling `dst` by one atomic step (a rename,
-    or with ``"process"`` an exchange of names then unlinking the old file, where the
-    file system allows it). On failure `dst` is unchanged and `tmp` is left to the
+def replace_file(tmp: _Path, dst: _Path, durability: Durability | None = None) -> None:
+    """Rename the file `tmp` over its sibling `dst` (with ``"full"`` durability the
+    folder is flushed after). On failure `dst` is unchanged and `tmp` is left to the
     caller (a ``StoreIOError`` naming `dst`)."""
 
 def decode_runs(
@@ -225,10 +211,6 @@ def decode_runs(
     ts_fmt: str,
     decode_ts: Callable[[Any, str], Any],
 ) -> list[Any]: ...
-def gc_untrack(*objs: Any) -> Any:
-    """Stop the cyclic collector from traversing objects that cannot be in a cycle
-    (the store's pending records); returns the first one."""
-
 def json_spans(
     data: bytes, itemised: Sequence[str]
 ) -> list[tuple[str, int, int, int, list[str] | None, list[int] | None]] | None:

@@ -36,7 +36,7 @@ from .errors import (
     UnknownStoreKindError,
     UnsupportedStoreOperationError,
 )
-from .fsspec_store import TMP_PREFIX
+from .fsspec_store import SPARE_PREFIX, TMP_PREFIX
 from .persistence import (
     JSONPersistentStore,
     PersistentStore,
@@ -406,6 +406,12 @@ def _note_temps(names: Iterable[str], report: VerifyReport) -> None:
         report.notes.append(
             f"{len(temps)} temporary file(s) (.wfstore-tmp-...) of writes cut short or in "
             "progress: never read; `wfstore repair` removes them once they are an hour old"
+        )
+    spares = [n for n in names if n.startswith(SPARE_PREFIX)]
+    if spares:
+        report.notes.append(
+            f"{len(spares)} spare file(s) ({SPARE_PREFIX}...) left by an older version: "
+            "never read; `wfstore repair` removes them"
         )
 
 

@@ -81,9 +81,9 @@ MAX_ENTRY_SIZE = 1 << 30
 #: The name prefix of every temporary file or folder wfstore writes (as the core's
 #: ``atomic::TMP_PREFIX``): never read as data, left out of archives.
 TMP_PREFIX = ".wfstore-tmp-"
-#: The name prefix of the spare files a local store on ext4 without a journal keeps
-#: per folder (as the core's ``spare::SPARE_PREFIX``): never read as data, left out of
-#: archives and of key listings.
+#: The name prefix of the spare files older versions kept in array folders (as the
+#: core's ``names::LEGACY_SPARE_PREFIX``): never read as data, left out of archives and
+#: of key listings; ``wfstore repair`` removes them.
 SPARE_PREFIX = ".wfstore-spare-"
 _LOCK_ATTR = "_wfstore_io_lock"
 

@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 
 from fsspec import AbstractFileSystem
 
-from .._core import json_spans, replace_file
+from .._core import json_spans
 from ..durability import Durability
 from ..errors import StoreError, StoreIOError, StoreResourceError
 from ..fsspec_store import TMP_PREFIX, io_lock, is_local_fs, write_bytes
@@ -145,13 +145,9 @@ def _write_temporary(path: str, payload: bytes, durability: Durability) -> str:
 
 
 def _replace(tmp: str, path: str, durability: Durability) -> None:
-    """Put the temporary file `tmp` in place of `path` as `durability` says (see
-    :mod:`wfstore.durability`; ``"full"`` flushes the folders afterwards, see
-    :func:`_sync_folders`)."""
-    if durability == "process":
-        replace_file(tmp, path, "process")
-    else:
-        os.replace(tmp, path)
+    """Rename the temporary file `tmp` over `path` (with ``"full"`` durability the
+    folders are flushed afterwards, see :func:`_sync_folders`)."""
+    os.replace(tmp, path)
 
 
 def _sync_folders(paths: Iterable[str]) -> None:

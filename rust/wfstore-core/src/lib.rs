@@ -6,11 +6,8 @@
 //! * one-dimensional object arrays whose items are msgpack values (numcodecs'
 //!   `MsgPack` object codec), compressed with Blosc, Zstd or nothing ([`ObjectArray`]);
 //! * N-dimensional numeric arrays in C order ([`NumericArray`]);
-//! * atomic writes (temporary name + rename) of every chunk and metadata file, with a
-//!   choice of what they survive ([`Durability`]: flushed, renamed, or exchanged)
-//!   ([`atomic`]); the replaced files' storage is freed off the writer's path
-//!   ([`reclaim`]), or on ext4 without a journal not created nor freed at all
-//!   ([`spare`]);
+//! * atomic writes (temporary name in the same folder + rename) of every chunk and
+//!   metadata file, flushed or not ([`Durability`], [`atomic`]);
 //! * all-or-nothing, crash-safe commits of many keys ([`txn`]);
 //! * streaming rechunking with optional backup and crash-safe swap ([`rechunk`]);
 //! * zip archives of whole stores, read in place, unzipped safely ([`zipio`]);
@@ -36,16 +33,14 @@ pub mod codec;
 pub mod error;
 pub mod jsonspan;
 pub mod meta;
+pub mod names;
 pub mod numeric;
 pub mod object;
 pub mod par;
 pub mod rechunk;
-pub mod reclaim;
-pub mod spare;
 pub mod store;
 pub mod ts;
 pub mod txn;
-pub mod writeout;
 pub mod zipio;
 
 pub use atomic::Durability;

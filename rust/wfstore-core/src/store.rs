@@ -1,6 +1,6 @@
 //! Key-value stores holding Zarr keys: a local folder and a read-only zip archive.
 
-use crate::atomic::{write_replacing, Durability};
+use crate::atomic::{write_atomic_with, Durability};
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};
 
@@ -124,7 +124,7 @@ impl Store for LocalStore {
     }
 
     fn set(&self, key: &str, value: &[u8]) -> Result<()> {
-        write_replacing(&self.checked_path(key)?, value, self.durability).map(|_| ())
+        write_atomic_with(&self.checked_path(key)?, value, self.durability)
     }
 
     fn delete(&self, key: &str) -> Result<()> {
@@ -147,8 +147,8 @@ impl Store for LocalStore {
         for ent in rd {
             let ent = ent.map_err(|e| Error::io(&p, e))?;
             if let Some(name) = ent.file_name().to_str() {
-                // spare files are not keys (see `crate::spare`)
-                if !crate::spare::is_spare_name(name) {
+                // spare files left by older versions are not keys
+                if !name.starts_with(crate::names::LEGACY_SPARE_PREFIX) {
                     out.push(name.to_string());
                 }
             }

@@ -39,10 +39,7 @@
 //!
 //! A local store's [`crate::atomic::Durability`] says what a power cut can leave:
 //! with `Full` the temporary files and their folders are flushed before the journal is
-//! written, and the keys' folders after the renames; with `Process` the commits without
-//! a journal (single keys, [`TxnStore::commit_in_order`]) put their files in place by
-//! exchanging names, while journaled ones rename (a journal's replay renames every
-//! temporary file still there, which must then hold its new value).
+//! written, and the keys' folders after the renames.
 
 use crate::atomic::{
     replace_file, sync_parent, tmp_sibling, write_atomic_with, write_temp_sibling, Durability,
@@ -262,20 +259,12 @@ impl TxnStore {
             };
         }
         // 1. new values to temporary siblings, in parallel when there are many (a
-        //    job's commit of a few small files is faster without the thread hand-off);
-        //    without a journal, into the folders' spare files where they apply
-        //    (`crate::spare`: exchanged in step 3; a journal's replay needs new files
-        //    under temporary names)
+        //    job's commit of a few small files is faster without the thread hand-off)
         let written: Vec<Result<Step>> =
             crate::par::map_ref_min(&ops, PARALLEL_WRITES_MIN, |(key, v)| match v {
                 None => Ok(Step::Delete(local.key_path(key))),
                 Some(bytes) => {
                     let dst = local.key_path(key);
-                    if !journal {
-                        if let Some(p) = crate::spare::prepare(&dst, bytes, durability)? {
-                            return Ok(Step::Spare(p, dst, Arc::clone(bytes)));
-                        }
-                    }
                     let tmp = write_temp_sibling(&dst, bytes, durability.fsync())?;
                     Ok(Step::Rename(tmp, dst))
                 }
@@ -308,13 +297,7 @@ impl TxnStore {
                 JOURNAL_COUNTER.fetch_add(1, Ordering::Relaxed)
             ));
             let text = journal_text(local.root(), &steps);
-            // a new file: nothing for `Durability::Process` to exchange with
-            let journal_durability = if full {
-                Durability::Full
-            } else {
-                Durability::Normal
-            };
-            if let Err(e) = write_atomic_with(&path, text.as_bytes(), journal_durability) {
+            if let Err(e) = write_atomic_with(&path, text.as_bytes(), durability) {
                 remove_temporaries(&steps);
                 return Err(e);
             }
@@ -329,14 +312,8 @@ impl TxnStore {
             .position(is_metadata_step)
             .unwrap_or(steps.len());
         let (chunks, metas) = steps.split_at(split);
-        // a journal's replay renames every temporary file still there, so each must
-        // hold its new value until renamed: exchanging names (`Durability::Process`)
-        // would leave old values under them for a moment
-        let how = match durability {
-            Durability::Process if journal.is_none() => Durability::Process,
-            _ => Durability::Normal, // `Full`'s folders are flushed below, once each
-        };
-        let apply = |s: &Step| apply_step(s, how);
+        // `Full`'s folders are flushed below, once each
+        let apply = |s: &Step| apply_step(s, Durability::Normal);
         let applied = crate::par::map_ref_min(chunks, PARALLEL_WRITES_MIN, apply)
             .into_iter()
             .collect::<Result<()>>()
@@ -558,15 +535,12 @@ fn journal_ops(doc: &serde_json::Value, bad: impl Fn(String) -> Error) -> Result
 
 enum Step {
     Rename(PathBuf, PathBuf),
-    /// A spare file holding the new value (and the value, should the spare be gone
-    /// when its turn comes), exchanged with the key's file (never journaled).
-    Spare(crate::spare::Prepared, PathBuf, Arc<Vec<u8>>),
     Delete(PathBuf),
 }
 
 fn is_metadata_step(s: &Step) -> bool {
     let p = match s {
-        Step::Rename(_, dst) | Step::Spare(_, dst, _) => dst,
+        Step::Rename(_, dst) => dst,
         Step::Delete(p) => p,
     };
     p.file_name()
@@ -590,7 +564,7 @@ fn sync_folders(steps: &[Step], done: bool) {
     for s in steps {
         let p = match s {
             Step::Rename(tmp, _) if !done => tmp,
-            Step::Rename(_, dst) | Step::Spare(_, dst, _) => dst,
+            Step::Rename(_, dst) => dst,
             Step::Delete(p) if done => p,
             Step::Delete(_) => continue,
         };
@@ -606,16 +580,7 @@ fn sync_folders(steps: &[Step], done: bool) {
 /// [`replace_file`]).
 fn apply_step(s: &Step, how: Durability) -> Result<()> {
     match s {
-        Step::Rename(tmp, dst) => replace_file(tmp, dst, how)
-            .map(|_| ())
-            .map_err(|e| Error::io(dst, e)),
-        Step::Spare(prepared, dst, value) => {
-            match crate::spare::put_in_place(prepared, dst, how)? {
-                Some(_) => Ok(()),
-                // the spare went meanwhile: the value is written the usual way
-                None => crate::atomic::write_atomic_with(dst, value, how).map(|_| ()),
-            }
-        }
+        Step::Rename(tmp, dst) => replace_file(tmp, dst, how).map_err(|e| Error::io(dst, e)),
         Step::Delete(p) => match std::fs::remove_file(p) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -634,14 +599,9 @@ fn rel(root: &Path, p: &Path) -> String {
 fn journal_text(root: &Path, steps: &[Step]) -> String {
     let ops: Vec<serde_json::Value> = steps
         .iter()
-        .filter_map(|s| match s {
-            Step::Rename(tmp, dst) => Some(serde_json::json!([
-                "rename",
-                rel(root, tmp),
-                rel(root, dst)
-            ])),
-            Step::Delete(p) => Some(serde_json::json!(["delete", rel(root, p)])),
-            Step::Spare(..) => None, // never in a journaled commit (see step 1)
+        .map(|s| match s {
+            Step::Rename(tmp, dst) => serde_json::json!(["rename", rel(root, tmp), rel(root, dst)]),
+            Step::Delete(p) => serde_json::json!(["delete", rel(root, p)]),
         })
         .collect();
     serde_json::json!({"pid": std::process::id(), "ops": ops}).to_string()
@@ -829,14 +789,14 @@ mod tests {
     use crate::object::{ObjectArray, ObjectArrayOptions};
     use rmpv::Value;
 
-    /// The store's files (spare files, which are not its content, left out).
+    /// The store's files.
     fn files(root: &Path) -> Vec<String> {
         fn walk(root: &Path, d: &Path, out: &mut Vec<String>) {
             for e in std::fs::read_dir(d).unwrap().flatten() {
                 let p = e.path();
                 if p.is_dir() {
                     walk(root, &p, out);
-                } else if !crate::spare::is_spare_name(&e.file_name().to_string_lossy()) {
+                } else {
                     out.push(rel(root, &p));
                 }
             }
@@ -1114,54 +1074,6 @@ mod tests {
     }
 
     #[test]
-    fn ordered_commits_go_through_spare_files_where_they_apply() {
-        // two keys per folder (as a parameter append's chunk and `.zarray`): both
-        // exchanged with the folder's two spares, which then hold the values replaced;
-        // journaled commits rename new files
-        for d in Durability::ALL {
-            let dir = tempfile::tempdir().unwrap();
-            let root = dir.path();
-            let s = TxnStore::local(LocalStore::new(root).with_durability(d), false);
-            let spares = |round: u8| -> Vec<Vec<u8>> {
-                let mut v: Vec<Vec<u8>> = (0..crate::spare::SLOTS)
-                    .filter_map(|n| {
-                        std::fs::read(root.join(format!("a/{}{n}", crate::spare::SPARE_PREFIX)))
-                            .ok()
-                    })
-                    .filter(|v| v.get(1) == Some(&round))
-                    .collect();
-                v.sort();
-                v
-            };
-            for round in 0..12u8 {
-                s.begin().unwrap();
-                s.set("a/0", &[b'c', round]).unwrap();
-                s.set("a/.zarray", &[b'm', round]).unwrap();
-                let journaled = round % 4 == 3;
-                let r = if journaled {
-                    s.commit()
-                } else {
-                    s.commit_in_order()
-                }
-                .unwrap();
-                assert_eq!(r.journaled, journaled);
-                assert_eq!(files(root), ["a/.zarray", "a/0"], "{d}");
-                for (key, tag) in [("a/0", b'c'), ("a/.zarray", b'm')] {
-                    let p = root.join(key);
-                    assert_eq!(std::fs::read(&p).unwrap(), [tag, round], "{d} {key}");
-                }
-                if round > 0 && !journaled && crate::spare::applies(root) {
-                    assert_eq!(
-                        spares(round - 1),
-                        vec![vec![b'c', round - 1], vec![b'm', round - 1]],
-                        "{d} {round}"
-                    );
-                }
-            }
-        }
-    }
-
-    #[test]
     fn every_durability_commits_the_same_files_and_fails_the_same_way() {
         for d in Durability::ALL {
             let dir = tempfile::tempdir().unwrap();
@@ -1199,7 +1111,7 @@ mod tests {
                 }
             }
             // a failing rename: without a journal its prefix stays and no temporary
-            // file remains (a folder in the way is put back where the mode exchanges)
+            // file remains
             let dir = tempfile::tempdir().unwrap();
             let root = dir.path();
             let s = TxnStore::local(LocalStore::new(root).with_durability(d), false);
@@ -1209,7 +1121,7 @@ mod tests {
         }
         // `fsync` asks for `Full` whatever the store says
         let dir = tempfile::tempdir().unwrap();
-        let local = LocalStore::new(dir.path()).with_durability(Durability::Process);
+        let local = LocalStore::new(dir.path()).with_durability(Durability::Normal);
         assert_eq!(
             TxnStore::local(local, true).durability(),
             Some(Durability::Full)

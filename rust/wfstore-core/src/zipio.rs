@@ -10,9 +10,8 @@
 //! * [`ZipStore`] reads an archive in place as a read-only [`Store`], with lock-free
 //!   positional reads of stored entries so that many threads can read at once.
 
-use crate::atomic::{tmp_sibling, TMP_PREFIX};
+use crate::atomic::tmp_sibling;
 use crate::error::{Error, Result};
-use crate::spare::is_spare_name;
 use crate::store::Store;
 use rayon::prelude::*;
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -127,7 +126,7 @@ struct SourceFile {
 /// Skipped:
 /// * any path one of whose components (relative to `src`) equals a name in `exclude`,
 ///   for example `execute`, `runs.bak` or `base.bak`;
-/// * any file or folder whose name starts with [`TMP_PREFIX`] (temporary files of
+/// * any file or folder whose name starts with [`crate::names::TMP_PREFIX`] (temporary files of
 ///   interrupted writes);
 /// * symbolic links, whether to files or folders: they are neither followed nor stored
 ///   (`src` itself may be a link to a folder);
@@ -202,7 +201,7 @@ fn collect_files(src: &Path, dst: &Path, exclude: &HashSet<&str>) -> Result<Vec<
                     format!("file name {} is not valid UTF-8", ent.path().display()),
                 ));
             };
-            if exclude.contains(name) || name.starts_with(TMP_PREFIX) || is_spare_name(name) {
+            if exclude.contains(name) || crate::names::is_scratch_name(name) {
                 continue;
             }
             if name.contains('\\') {
@@ -1203,6 +1202,7 @@ impl Store for ZipStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::names::TMP_PREFIX;
     use std::collections::BTreeMap;
     use std::io::Cursor;
 
@@ -1372,7 +1372,10 @@ mod tests {
         write(&src.join(format!("{TMP_PREFIX}half")), b"tmp");
         write(&src.join(format!("metadata/{TMP_PREFIX}dir/0")), b"tmp");
         write(
-            &src.join(format!("metadata/runs/{}0", crate::spare::SPARE_PREFIX)),
+            &src.join(format!(
+                "metadata/runs/{}0",
+                crate::names::LEGACY_SPARE_PREFIX
+            )),
             b"an old chunk",
         );
         #[cfg(unix)]

@@ -62,7 +62,7 @@ impl PyStore {
     }
 
     /// A store over the local folder `root` (created on first write). `durability`
-    /// (``"full"``, ``"normal"`` (default) or ``"process"``) sets what its writes
+    /// (``"full"`` or ``"normal"`` (default)) sets what its writes
     /// survive; ``fsync=True`` is ``"full"``.
     #[staticmethod]
     #[pyo3(signature = (root, fsync = false, durability = None))]
@@ -76,7 +76,7 @@ impl PyStore {
         })
     }
 
-    /// What a local folder's writes survive (``"full"``, ``"normal"``, ``"process"``);
+    /// What a local folder's writes survive (``"full"`` or ``"normal"``);
     /// ``None`` for other stores.
     #[getter]
     fn durability(&self) -> Option<&'static str> {

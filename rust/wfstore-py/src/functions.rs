@@ -6,7 +6,6 @@ use crate::errors::IntoPyResult;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 use std::path::PathBuf;
-use wfstore_core::atomic::Replaced;
 use wfstore_core::{codec, rechunk, zipio};
 
 /// A progress callback callable from Rust threads without the GIL held.
@@ -206,9 +205,8 @@ pub fn unzip<'py>(
 }
 
 /// Write a file atomically (temporary name in the same folder, then rename) with the
-/// given durability (``"full"``, ``"normal"`` (default) or ``"process"``; ``fsync=True``
-/// is ``"full"``). Returns ``"renamed"`` or ``"exchanged"`` (how the file was put in
-/// place).
+/// given durability (``"full"`` or ``"normal"`` (default); ``fsync=True`` is
+/// ``"full"``).
 #[pyfunction]
 #[pyo3(signature = (path, data, fsync = false, durability = None))]
 pub fn write_atomic(
@@ -217,18 +215,14 @@ pub fn write_atomic(
     data: &[u8],
     fsync: bool,
     durability: Option<&str>,
-) -> PyResult<&'static str> {
+) -> PyResult<()> {
     let durability = parse_durability(durability)?.or_full(fsync);
-    let how = py
-        .allow_threads(|| wfstore_core::atomic::write_atomic_with(&path, data, durability))
-        .py()?;
-    Ok(replaced_name(how))
+    py.allow_threads(|| wfstore_core::atomic::write_atomic_with(&path, data, durability))
+        .py()
 }
 
-/// Put the file `tmp` in place of its sibling `dst` by one atomic step with the given
-/// durability (a rename, or with ``"process"`` an exchange of names then unlinking the
-/// old file, where the file system allows it); returns ``"renamed"`` or
-/// ``"exchanged"``. On failure `dst` is unchanged and `tmp` is left to the caller.
+/// Rename the file `tmp` over its sibling `dst` (with ``"full"`` durability the folder
+/// is flushed after). On failure `dst` is unchanged and `tmp` is left to the caller.
 #[pyfunction]
 #[pyo3(signature = (tmp, dst, durability = None))]
 pub fn replace_file(
@@ -236,41 +230,11 @@ pub fn replace_file(
     tmp: PathBuf,
     dst: PathBuf,
     durability: Option<&str>,
-) -> PyResult<&'static str> {
+) -> PyResult<()> {
     let durability = parse_durability(durability)?;
-    let how = py
-        .allow_threads(|| wfstore_core::atomic::replace_file(&tmp, &dst, durability))
+    py.allow_threads(|| wfstore_core::atomic::replace_file(&tmp, &dst, durability))
         .map_err(|e| wfstore_core::Error::io(&dst, e))
-        .py()?;
-    Ok(replaced_name(how))
-}
-
-/// Whether a store's files in the folder `folder` are replaced through spare files
-/// (``.wfstore-spare-*``: ext4 without a journal, unless ``WFSTORE_SPARE_FILES=0``).
-#[pyfunction]
-pub fn spare_files_apply(py: Python<'_>, folder: PathBuf) -> bool {
-    py.allow_threads(|| wfstore_core::spare::applies(&folder))
-}
-
-/// Wait until the write-out of every file that commits of this process handed to the
-/// background thread has been started (``"normal"`` durability on ext4 without a
-/// journal; see ``wfstore.durability``). Registered to run at interpreter exit.
-#[pyfunction]
-pub fn drain_writeouts(py: Python<'_>) {
-    #[cfg(target_os = "linux")]
-    py.allow_threads(|| {
-        wfstore_core::writeout::drain();
-    });
-    #[cfg(not(target_os = "linux"))]
-    let _ = py;
-}
-
-fn replaced_name(how: Replaced) -> &'static str {
-    match how {
-        Replaced::Renamed => "renamed",
-        Replaced::Exchanged => "exchanged",
-        Replaced::Recycled => "recycled",
-    }
+        .py()
 }
 
 /// Finish the commits that crashed writers left half-applied in the local store at
@@ -279,39 +243,6 @@ fn replaced_name(how: Replaced) -> &'static str {
 pub fn recover_journals(py: Python<'_>, root: PathBuf) -> PyResult<usize> {
     py.allow_threads(|| wfstore_core::recover_journals(&root))
         .py()
-}
-
-/// Stop Python's cyclic garbage collector from traversing `objs`; returns the first one.
-///
-/// For the store's pending records only: objects the caller knows cannot be part of a
-/// reference cycle (their fields hold numbers, strings, `None` and containers of those,
-/// or objects that are themselves still tracked). Reference counting still frees them.
-/// A large batch of pending records otherwise makes every full collection walk all of
-/// them (five objects per run), which grew a 1M-run build's cost per run by ~6 us.
-/// Objects the collector does not track (numbers, strings, atomic tuples and dicts) are
-/// left as they are. Untracking never frees anything early: whatever an untracked
-/// object refers to counts as referenced from outside the collector's view.
-#[pyfunction]
-#[pyo3(signature = (*objs))]
-pub fn gc_untrack<'py>(
-    py: Python<'py>,
-    objs: &Bound<'py, pyo3::types::PyTuple>,
-) -> Bound<'py, PyAny> {
-    for o in objs.iter() {
-        let p = o.as_ptr();
-        // SAFETY: the GIL is held and `p` is a live object borrowed from `objs`.
-        // `PyObject_GC_IsTracked` is 0 for objects without GC support, so only objects
-        // the collector tracks are untracked (untracking any other object is undefined).
-        unsafe {
-            if pyo3::ffi::PyObject_GC_IsTracked(p) == 1 {
-                pyo3::ffi::PyObject_GC_UnTrack(p.cast());
-            }
-        }
-    }
-    match objs.get_item(0) {
-        Ok(first) => first,
-        Err(_) => py.None().into_bound(py),
-    }
 }
 
 /// The byte spans of the top-level members of a compact JSON object, and of the items

@@ -29,9 +29,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(functions::unzip, m)?)?;
     m.add_function(wrap_pyfunction!(functions::write_atomic, m)?)?;
     m.add_function(wrap_pyfunction!(functions::replace_file, m)?)?;
-    m.add_function(wrap_pyfunction!(functions::spare_files_apply, m)?)?;
-    m.add_function(wrap_pyfunction!(functions::drain_writeouts, m)?)?;
-    m.add_function(wrap_pyfunction!(functions::gc_untrack, m)?)?;
     m.add_function(wrap_pyfunction!(functions::json_spans, m)?)?;
     m.add_function(wrap_pyfunction!(runs::decode_runs, m)?)?;
     Ok(())
