@@ -38,11 +38,30 @@ pub fn compressor_from_py(
 #[derive(Clone)]
 pub struct PyStore {
     pub inner: Arc<dyn Store>,
+    /// The same store as a transactional one, when it is one.
+    pub txn: Option<Arc<TxnStore>>,
 }
 
 impl PyStore {
+    /// A transactional store (writes can be grouped into commits).
+    pub fn with_txn(store: TxnStore) -> Self {
+        let txn = Arc::new(store);
+        PyStore {
+            inner: txn.clone(),
+            txn: Some(txn),
+        }
+    }
+
+    /// A store without transactions (a read-only zip archive).
+    pub fn plain(store: Arc<dyn Store>) -> Self {
+        PyStore {
+            inner: store,
+            txn: None,
+        }
+    }
+
     fn txn(&self) -> PyResult<&TxnStore> {
-        self.inner.as_txn().ok_or_else(|| {
+        self.txn.as_deref().ok_or_else(|| {
             to_py(wfstore_core::Error::InvalidArgument(format!(
                 "store {} does not support transactions",
                 self.inner.location()
@@ -68,20 +87,18 @@ impl PyStore {
     #[pyo3(signature = (root, fsync = false, durability = None))]
     fn local(root: PathBuf, fsync: bool, durability: Option<&str>) -> PyResult<Self> {
         let durability = parse_durability(durability)?;
-        Ok(PyStore {
-            inner: Arc::new(TxnStore::local(
-                LocalStore::new(root).with_durability(durability),
-                fsync,
-            )),
-        })
+        Ok(PyStore::with_txn(TxnStore::local(
+            LocalStore::new(root).with_durability(durability),
+            fsync,
+        )))
     }
 
     /// What a local folder's writes survive (``"full"`` or ``"normal"``);
     /// ``None`` for other stores.
     #[getter]
     fn durability(&self) -> Option<&'static str> {
-        self.inner
-            .as_txn()
+        self.txn
+            .as_deref()
             .and_then(TxnStore::durability)
             .map(Durability::as_str)
     }
@@ -132,13 +149,13 @@ impl PyStore {
     /// Whether the store supports transactions (`begin`/`commit`/`rollback`).
     #[getter]
     fn transactional(&self) -> bool {
-        self.inner.as_txn().is_some()
+        self.txn.is_some()
     }
 
     /// Whether a transaction is open.
     #[getter]
     fn in_transaction(&self) -> bool {
-        self.inner.as_txn().is_some_and(|t| t.in_transaction())
+        self.txn.as_ref().is_some_and(|t| t.in_transaction())
     }
 
     /// A store over a Python key-value object (`get`, `set`, `delete`, `list_dir`,
@@ -147,11 +164,9 @@ impl PyStore {
     fn from_python(obj: &Bound<'_, PyAny>) -> PyResult<Self> {
         // transactional: a commit is staged, then applied through a journal when the
         // object can rename keys, else key by key (metadata last)
-        Ok(PyStore {
-            inner: Arc::new(TxnStore::new(Arc::new(crate::pystore::PythonStore::new(
-                obj,
-            )?))),
-        })
+        Ok(PyStore::with_txn(TxnStore::new(Arc::new(
+            crate::pystore::PythonStore::new(obj)?,
+        ))))
     }
 
     /// A store over the folder `root` of an fsspec file system: the local file system
@@ -188,7 +203,7 @@ impl PyStore {
     #[staticmethod]
     fn zip(py: Python<'_>, archive: PathBuf) -> PyResult<Self> {
         let z = py.allow_threads(|| ZipStore::open(&archive)).py()?;
-        Ok(PyStore { inner: Arc::new(z) })
+        Ok(PyStore::plain(Arc::new(z)))
     }
 
     #[getter]
@@ -265,6 +280,8 @@ impl PyStore {
 #[pyclass(module = "wfstore._core", name = "ObjectArray", frozen)]
 pub struct PyObjectArray {
     pub(crate) inner: Arc<wfstore_core::ObjectArray>,
+    /// The store it was opened on (with its transactions).
+    store: PyStore,
 }
 
 fn indices_from_py(ob: &Bound<'_, PyAny>) -> PyResult<Vec<u64>> {
@@ -411,6 +428,7 @@ impl PyObjectArray {
             .py()?;
         Ok(PyObjectArray {
             inner: Arc::new(arr),
+            store: store.clone(),
         })
     }
 
@@ -429,6 +447,7 @@ impl PyObjectArray {
             .py()?;
         Ok(PyObjectArray {
             inner: Arc::new(arr),
+            store: store.clone(),
         })
     }
 
@@ -439,9 +458,7 @@ impl PyObjectArray {
 
     #[getter]
     fn store(&self) -> PyStore {
-        PyStore {
-            inner: self.inner.store().clone(),
-        }
+        self.store.clone()
     }
 
     #[getter]

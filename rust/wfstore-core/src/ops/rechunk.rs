@@ -9,11 +9,11 @@
 //! new one takes the array's name. [`recover`] finishes or rolls back an interrupted
 //! rechunk and is run before every rechunk; callers opening a store should run it too.
 
-use crate::codec::ObjectCodec;
+use crate::array::codec::ObjectCodec;
+use crate::array::meta;
+use crate::array::object::{ObjectArray, ObjectArrayOptions};
 use crate::error::{Error, Result};
-use crate::meta;
-use crate::object::{ObjectArray, ObjectArrayOptions};
-use crate::store::{LocalStore, Store};
+use crate::storage::{local::LocalStore, Store};
 use rayon::prelude::*;
 use rmpv::Value;
 use std::path::{Path, PathBuf};
@@ -150,11 +150,11 @@ pub fn rechunk_object_array(
         Some(c) => c,
         None => n.max(1),
     };
-    if new_cs > crate::object::MAX_CHUNK_ROWS {
+    if new_cs > crate::array::object::MAX_CHUNK_ROWS {
         return Err(Error::InvalidArgument(format!(
             "chunk size {new_cs} of {} is above the limit of {} rows per chunk",
             dir.display(),
-            crate::object::MAX_CHUNK_ROWS
+            crate::array::object::MAX_CHUNK_ROWS
         )));
     }
     let tmp = sibling(dir, TMP_SUFFIX)?;
@@ -177,7 +177,7 @@ pub fn rechunk_object_array(
         m.shape = vec![n];
         m
     })?;
-    crate::atomic::write_atomic(&tmp.join(COMPLETE_MARKER), b"", fsync)?;
+    crate::storage::atomic::write_atomic(&tmp.join(COMPLETE_MARKER), b"", fsync)?;
     // Swap.
     let backup_path = if backup {
         let bak = sibling(dir, BACKUP_SUFFIX)?;
@@ -262,7 +262,7 @@ fn build_new_spliced(
     rmp::encode::write_uint(&mut tail, new_cs).map_err(enc)?;
     let mut bad: Vec<(String, String)> = Vec::new();
     // the old chunk being copied: (number, bytes and item spans, None if not stored)
-    let mut cur: Option<(u64, Option<crate::object::SpannedChunk>)> = None;
+    let mut cur: Option<(u64, Option<crate::array::object::SpannedChunk>)> = None;
     let mut written = 0u64;
     let mut start = 0u64;
     let mut last_progress = 0u64;
@@ -393,7 +393,7 @@ fn build_new(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::Compressor;
+    use crate::array::codec::Compressor;
     use proptest::prelude::*;
 
     fn make(dir: &Path, n: u64, cs: u64) -> Vec<Value> {

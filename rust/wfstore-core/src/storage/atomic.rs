@@ -122,7 +122,7 @@ pub fn tmp_sibling(path: &Path) -> std::path::PathBuf {
 /// Write `data` to a new temporary sibling of `path` (see [`tmp_sibling`]), creating
 /// parent folders, and return the temporary file's path; with `fsync` the file is
 /// flushed to disk. On failure nothing is left behind. Renaming the result over `path`
-/// is the caller's step (see [`write_atomic`] and the commits of [`crate::txn`]).
+/// is the caller's step (see [`write_atomic`] and the commits of [`crate::storage::txn`]).
 pub fn write_temp_sibling(path: &Path, data: &[u8], fsync: bool) -> Result<PathBuf> {
     let tmp = tmp_sibling(path);
     // The folder exists but for a new array's first chunk: create the file first and

@@ -1,0 +1,1 @@
+//! The workflow engine's (hpcflow's) row layouts, defined once.
