@@ -213,3 +213,85 @@ def test_io_lock_per_file_system(tmp_path: Path) -> None:
         pass
     # asynchronous file systems are thread-safe: no lock
     assert isinstance(io_lock(AsyncMemory(skip_instance_cache=True)), contextlib.nullcontext)
+
+
+@pytest.mark.parametrize("where", ["memory", "local-fsspec", "local"])
+def test_the_core_rechunks_through_any_store_that_moves_folders(
+    tmp_path: Path, mem: Any, where: str
+) -> None:
+    """``_core.rechunk_array`` is one code path for a local folder and an fsspec file
+    system (the core's rechunk over the ``Store`` trait): rows and attributes kept, the
+    backup made, no leftovers, and a swap cut between its two moves finished by
+    ``recover_rechunk_array`` the same way everywhere."""
+    from wfstore import _core
+
+    if where == "local":
+        st = Store.local(tmp_path / "wk")
+
+        def move(src: str, dst: str) -> None:
+            (tmp_path / "wk" / src).rename(tmp_path / "wk" / dst)
+
+    else:  # memory, or local files through Python
+        fs, root = mem if where == "memory" else (LocalFileSystem(), str(tmp_path))
+        kv = FsspecKeyValueStore(fs, f"{root}/wk")
+        st = Store.from_python(kv)
+        move = kv.rename_dir
+    rows = [{"i": i} for i in range(11)]
+    arr = ObjectArray.create(st, "metadata/runs", 0, chunk_size=2, attrs={"k": 1})
+    arr.append(rows)
+    seen: list[tuple[int, int]] = []
+    report = _core.rechunk_array(
+        st, "metadata/runs", 4, backup=True, progress=lambda d, t: seen.append((d, t))
+    )
+    assert (report["rows"], report["old_chunk_size"], report["new_chunk_size"]) == (11, 2, 4)
+    assert report["chunks_written"] == 3 and report["backup"].endswith("metadata/runs.bak")
+    assert seen[-1] == (11, 11)
+    new = ObjectArray.open(st, "metadata/runs")
+    assert new.chunk_size == 4 and new.get_range() == rows and new.attrs() == {"k": 1}
+    assert ObjectArray.open(st, "metadata/runs.bak").chunk_size == 2
+    assert st.list_dir("metadata") == ["runs", "runs.bak"]
+    assert ".wfstore-rechunk-complete" not in st.list_dir("metadata/runs")
+    assert not _core.recover_rechunk_array(st, "metadata/runs")
+
+    # a crash between the two moves of a swap: the whole new array waits under its
+    # temporary name with its marker, and the array's name is free
+    _core.rechunk_array(st, "metadata/runs", 3)
+    move("metadata/runs", "metadata/runs.rechunk-tmp")
+    st.set("metadata/runs.rechunk-tmp/.wfstore-rechunk-complete", b"")
+    assert "runs" not in st.list_dir("metadata")
+    assert _core.recover_rechunk_array(st, "metadata/runs")
+    again = ObjectArray.open(st, "metadata/runs")
+    assert again.chunk_size == 3 and again.get_range() == rows
+    assert st.list_dir("metadata") == ["runs", "runs.bak"]
+
+
+def test_rechunk_refuses_stores_that_cannot_move_folders(tmp_path: Path) -> None:
+    from wfstore import _core
+
+    class Keys:
+        location = "keys://"
+        read_only = False
+
+        def __init__(self) -> None:
+            self.d: dict[str, bytes] = {}
+
+        def get(self, key: str) -> bytes | None:
+            return self.d.get(key)
+
+        def set(self, key: str, value: bytes) -> None:
+            self.d[key] = value
+
+        def delete(self, key: str) -> None:
+            self.d.pop(key, None)
+
+        def list_dir(self, prefix: str) -> list[str]:
+            pre = prefix.strip("/") + "/"
+            return sorted({k[len(pre) :].split("/")[0] for k in self.d if k.startswith(pre)})
+
+    keys = Keys()
+    st = Store.from_python(keys)
+    ObjectArray.create(st, "a", 0, chunk_size=2).append([1, 2, 3])
+    before = dict(keys.d)
+    with pytest.raises(InvalidArgumentError, match="cannot move folders"):
+        _core.rechunk_array(st, "a", 1)
+    assert keys.d == before

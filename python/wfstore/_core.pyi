@@ -186,6 +186,22 @@ def rechunk_object_array(
     progress: _Progress = None,
 ) -> dict[str, Any]: ...
 def recover_rechunk(array_dir: _Path) -> bool: ...
+def rechunk_array(
+    store: Store,
+    path: str,
+    chunk_size: int | None = None,
+    backup: bool = False,
+    progress: _Progress = None,
+) -> dict[str, Any]:
+    """Rechunk the object array `path` of `store` (a local folder, or a Python store
+    with ``rename_dir``, such as an fsspec file system's) to `chunk_size` rows per chunk
+    (None: one chunk), keeping the old array as ``<path>.bak`` when `backup`; an
+    interrupted rechunk is finished or rolled back first."""
+
+def recover_rechunk_array(store: Store, path: str) -> bool:
+    """Finish or roll back an interrupted rechunk of the array `path` of `store`; True
+    when something was done."""
+
 def zip_dir(
     src: _Path, dst: _Path, exclude: Sequence[str] = (), progress: _Progress = None
 ) -> dict[str, int]: ...

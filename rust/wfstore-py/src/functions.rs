@@ -1,6 +1,6 @@
 //! Module-level functions: chunk codecs (bytes in, bytes out), rechunk, zip, atomic writes.
 
-use crate::arrays::{compressor_from_py, parse_durability};
+use crate::arrays::{compressor_from_py, parse_durability, PyStore};
 use crate::convert::{json_to_py, py_to_value, value_to_py};
 use crate::errors::IntoPyResult;
 use pyo3::prelude::*;
@@ -134,6 +134,10 @@ pub fn rechunk_object_array<'py>(
             )
         })
         .py()?;
+    rechunk_report(py, rep)
+}
+
+fn rechunk_report(py: Python<'_>, rep: rechunk::RechunkReport) -> PyResult<Bound<'_, PyDict>> {
     let d = PyDict::new(py);
     d.set_item("rows", rep.rows)?;
     d.set_item("old_chunk_size", rep.old_chunk_size)?;
@@ -147,6 +151,45 @@ pub fn rechunk_object_array<'py>(
 #[pyfunction]
 pub fn recover_rechunk(py: Python<'_>, array_dir: PathBuf) -> PyResult<bool> {
     py.allow_threads(|| rechunk::recover(&array_dir)).py()
+}
+
+/// Rechunk the object array `path` of `store` (any store that moves folders: a local
+/// folder, an fsspec file system) to `chunk_size` rows per chunk (None: one chunk),
+/// keeping the old array as ``<path>.bak`` when `backup`; returns the report.
+#[pyfunction]
+#[pyo3(signature = (store, path, chunk_size = None, backup = false, progress = None))]
+pub fn rechunk_array<'py>(
+    py: Python<'py>,
+    store: &PyStore,
+    path: &str,
+    chunk_size: Option<u64>,
+    backup: bool,
+    progress: Option<Py<PyAny>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let prog = Progress::new(progress);
+    let st = store.inner.clone();
+    let rep = py
+        .allow_threads(|| {
+            let f = prog.as_fn();
+            rechunk::rechunk_array(
+                st,
+                path,
+                chunk_size,
+                backup,
+                f.as_ref().map(|f| f as &(dyn Fn(u64, u64) + Sync)),
+            )
+        })
+        .py()?;
+    rechunk_report(py, rep)
+}
+
+/// Finish or roll back an interrupted rechunk of the array `path` of `store`; True
+/// when something was done.
+#[pyfunction]
+pub fn recover_rechunk_array(py: Python<'_>, store: &PyStore, path: &str) -> PyResult<bool> {
+    let st = store.inner.clone();
+    py.allow_threads(|| rechunk::recover_array(st.as_ref(), path))
+        .py()
 }
 
 fn report<'py>(py: Python<'py>, r: zipio::ZipReport) -> PyResult<Bound<'py, PyDict>> {

@@ -24,6 +24,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(functions::compressor_config, m)?)?;
     m.add_function(wrap_pyfunction!(functions::rechunk_object_array, m)?)?;
     m.add_function(wrap_pyfunction!(functions::recover_rechunk, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::rechunk_array, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::recover_rechunk_array, m)?)?;
     m.add_function(wrap_pyfunction!(functions::recover_journals, m)?)?;
     m.add_function(wrap_pyfunction!(functions::zip_dir, m)?)?;
     m.add_function(wrap_pyfunction!(functions::unzip, m)?)?;

@@ -116,6 +116,28 @@ impl Store for LocalStore {
         out.sort();
         Ok(out)
     }
+
+    fn can_rename_dir(&self) -> bool {
+        true
+    }
+
+    fn rename_dir(&self, from: &str, to: &str) -> Result<()> {
+        let (from, to) = (self.checked_path(from)?, self.checked_path(to)?);
+        std::fs::rename(&from, &to).map_err(|e| Error::io(&from, e))
+    }
+
+    fn delete_dir(&self, prefix: &str) -> Result<()> {
+        let p = self.checked_path(prefix)?;
+        match std::fs::remove_dir_all(&p) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io(p, e)),
+        }
+    }
+
+    fn dir_exists(&self, prefix: &str) -> Result<bool> {
+        Ok(self.checked_path(prefix)?.is_dir())
+    }
 }
 
 #[cfg(test)]

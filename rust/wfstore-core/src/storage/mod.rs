@@ -44,4 +44,43 @@ pub trait Store: Send + Sync {
             self.location()
         )))
     }
+    /// Whether [`Store::rename_dir`] is supported (then an array can be rechunked in
+    /// the store, see [`crate::ops::rechunk`]).
+    fn can_rename_dir(&self) -> bool {
+        false
+    }
+    /// Move the folder `from`, with every key below it, to `to`, which does not exist
+    /// (one rename where the store has folders: local folders, SFTP; key by key on
+    /// object stores); only called when [`Store::can_rename_dir`] is true.
+    fn rename_dir(&self, from: &str, to: &str) -> Result<()> {
+        Err(Error::InvalidArgument(format!(
+            "store {} cannot move folders ({from} -> {to})",
+            self.location()
+        )))
+    }
+    /// Delete the folder `prefix` and every key below it; a missing folder is not an
+    /// error. Default: each key found through [`Store::list_dir`], then the folder's
+    /// names that hold no key.
+    fn delete_dir(&self, prefix: &str) -> Result<()> {
+        delete_dir_by_keys(self, prefix)
+    }
+    /// Whether the folder `prefix` holds anything.
+    fn dir_exists(&self, prefix: &str) -> Result<bool> {
+        Ok(!self.list_dir(prefix)?.is_empty())
+    }
+}
+
+/// [`Store::delete_dir`] through the store's key calls: each key found through
+/// [`Store::list_dir`] is deleted, and each name that holds no value is deleted as a
+/// folder.
+pub fn delete_dir_by_keys<S: Store + ?Sized>(store: &S, prefix: &str) -> Result<()> {
+    for name in store.list_dir(prefix)? {
+        let key = format!("{}/{name}", prefix.trim_end_matches('/'));
+        if store.get(&key)?.is_some() {
+            store.delete(&key)?;
+        } else {
+            delete_dir_by_keys(store, &key)?;
+        }
+    }
+    Ok(())
 }

@@ -22,6 +22,19 @@ impl Staged {
     }
 }
 
+impl TxnStore {
+    /// An error when a transaction is open: folder moves and deletes are not staged.
+    fn outside_transaction(&self, what: &str) -> Result<()> {
+        if self.in_transaction() {
+            return Err(Error::InvalidArgument(format!(
+                "cannot {what} of {} while a transaction is open",
+                self.inner.location()
+            )));
+        }
+        Ok(())
+    }
+}
+
 impl Store for TxnStore {
     fn location(&self) -> String {
         self.inner.location()
@@ -65,6 +78,27 @@ impl Store for TxnStore {
 
     fn read_only(&self) -> bool {
         self.inner.read_only()
+    }
+
+    fn can_rename_dir(&self) -> bool {
+        self.inner.can_rename_dir()
+    }
+
+    fn rename_dir(&self, from: &str, to: &str) -> Result<()> {
+        self.outside_transaction("move a folder")?;
+        self.inner.rename_dir(from, to)
+    }
+
+    fn delete_dir(&self, prefix: &str) -> Result<()> {
+        self.outside_transaction("delete a folder")?;
+        self.inner.delete_dir(prefix)
+    }
+
+    fn dir_exists(&self, prefix: &str) -> Result<bool> {
+        if self.in_transaction() {
+            return Ok(!self.list_dir(prefix)?.is_empty());
+        }
+        self.inner.dir_exists(prefix)
     }
 
     fn list_dir(&self, prefix: &str) -> Result<Vec<String>> {
