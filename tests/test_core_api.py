@@ -717,3 +717,23 @@ def test_the_type_stub_declares_everything_the_extension_has() -> None:
     # and nothing the extension lacks, but for type aliases of the stub
     extra = [n for n in stubbed if not n.startswith("_") and not hasattr(_core, n)]
     assert extra == ["Durability"], extra
+
+
+def test_on_disk_names_are_exported_by_the_core_and_match_the_python_modules() -> None:
+    """Every on-disk name is defined once in the core (``wfstore_core::names``) and
+    exported by ``wfstore._core``; the Python modules' own constants (to be replaced
+    by these) agree with it."""
+    from wfstore import api, fsspec_store, recovery
+    from wfstore.persistence import lock, zarr_store
+
+    assert _core.TMP_PREFIX == fsspec_store.TMP_PREFIX == api.TMP_PREFIX == ".wfstore-tmp-"
+    assert _core.LEGACY_SPARE_PREFIX == fsspec_store.SPARE_PREFIX
+    assert _core.JOURNAL_PREFIX == zarr_store.JOURNAL_PREFIX
+    assert _core.RECHUNK_TMP_SUFFIX == zarr_store.RECHUNK_TMP_SUFFIX
+    assert _core.RECHUNK_OLD_SUFFIX == zarr_store.RECHUNK_OLD_SUFFIX
+    assert _core.RECHUNK_COMPLETE_MARKER == zarr_store.RECHUNK_COMPLETE_MARKER
+    assert _core.RECHUNK_COMPLETE_MARKER == recovery.RECHUNK_MARKER
+    assert _core.RECHUNK_SUFFIXES == recovery.RECHUNK_SUFFIXES
+    assert isinstance(_core.RECHUNK_SUFFIXES, tuple)
+    assert _core.BACKUP_SUFFIX + ".old" == _core.BACKUP_OLD_SUFFIX
+    assert (_core.LOCK_NAME, _core.LINK_LOCK_NAME) == (lock.LOCK_NAME, lock.LINK_LOCK_NAME)

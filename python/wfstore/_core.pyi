@@ -6,7 +6,7 @@ the classes of :mod:`wfstore.errors` (all subclasses of ``wfstore.StoreError``).
 
 from collections.abc import Callable, Iterable, Sequence
 from os import PathLike
-from typing import Any, Literal, TypeAlias
+from typing import Any, Final, Literal, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -20,6 +20,30 @@ _Compressor: TypeAlias = str | dict[str, Any] | None
 _Progress: TypeAlias = Callable[[int, int], object] | None
 #: What a local store's writes survive (``wfstore.Durability``).
 Durability: TypeAlias = Literal["full", "normal"]
+
+# On-disk names, defined once in the core (``wfstore_core::names``).
+#: Prefix of every temporary file wfstore writes.
+TMP_PREFIX: Final[str]
+#: Prefix of commit journals in a store's root folder.
+JOURNAL_PREFIX: Final[str]
+#: Suffix of the folder a rechunk builds the new array in.
+RECHUNK_TMP_SUFFIX: Final[str]
+#: Suffix of the old array while a rechunk without backup replaces it.
+RECHUNK_OLD_SUFFIX: Final[str]
+#: Suffix of the backup of an array a rechunk replaced.
+BACKUP_SUFFIX: Final[str]
+#: Suffix of an earlier backup while a rechunk with backup replaces it.
+BACKUP_OLD_SUFFIX: Final[str]
+#: The suffixes of the folders only an interrupted rechunk leaves.
+RECHUNK_SUFFIXES: Final[tuple[str, str, str]]
+#: The file a rechunk writes in its new array once it is complete.
+RECHUNK_COMPLETE_MARKER: Final[str]
+#: The store lock file (``fcntl`` protocol) in a store's root folder.
+LOCK_NAME: Final[str]
+#: The link lock (``link`` protocol) in a store's root folder.
+LINK_LOCK_NAME: Final[str]
+#: Prefix of the spare files older versions kept in array folders (removed by repair).
+LEGACY_SPARE_PREFIX: Final[str]
 
 class Store:
     """A Zarr key-value store: a local folder, a read-only zip archive, or either on

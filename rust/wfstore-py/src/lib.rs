@@ -8,12 +8,14 @@ mod convert;
 mod decode;
 mod errors;
 mod functions;
+mod names;
 mod pystore;
 mod runs;
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    names::add(m)?;
     m.add_class::<arrays::PyStore>()?;
     m.add_class::<arrays::PyObjectArray>()?;
     m.add_class::<arrays::PyNumericArray>()?;

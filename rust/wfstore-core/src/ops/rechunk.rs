@@ -23,14 +23,10 @@ use rmpv::Value;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// Suffix of the folder the new array is built in.
-pub const TMP_SUFFIX: &str = ".rechunk-tmp";
-/// Suffix of the old array while it is being replaced (no backup asked for).
-pub const OLD_SUFFIX: &str = ".rechunk-old";
-/// Suffix of the backup of the old array (the engine's convention).
-pub const BACKUP_SUFFIX: &str = ".bak";
-/// Marker file written in the temporary folder once the new array is complete.
-pub const COMPLETE_MARKER: &str = ".wfstore-rechunk-complete";
+pub use crate::names::{
+    BACKUP_OLD_SUFFIX, BACKUP_SUFFIX, RECHUNK_COMPLETE_MARKER as COMPLETE_MARKER,
+    RECHUNK_OLD_SUFFIX as OLD_SUFFIX, RECHUNK_TMP_SUFFIX as TMP_SUFFIX,
+};
 
 /// Rows read per step (at least one old and one new chunk are always held).
 const WINDOW_ROWS: u64 = 1 << 16;
@@ -88,7 +84,7 @@ pub fn recover_array(store: &dyn Store, array: &str) -> Result<bool> {
     let tmp = format!("{array}{TMP_SUFFIX}");
     let old = format!("{array}{OLD_SUFFIX}");
     let bak = format!("{array}{BACKUP_SUFFIX}");
-    let bak_old = format!("{array}{BACKUP_SUFFIX}.old");
+    let bak_old = format!("{array}{BACKUP_OLD_SUFFIX}");
     let mut acted = false;
     if !store.dir_exists(array)? {
         if store.get(&format!("{tmp}/{COMPLETE_MARKER}"))?.is_some() {
@@ -223,7 +219,7 @@ pub fn rechunk_array(
     let backup_key = if backup {
         let bak = format!("{name}{BACKUP_SUFFIX}");
         if store.dir_exists(&bak)? {
-            store.rename_dir(&bak, &format!("{name}{BACKUP_SUFFIX}.old"))?;
+            store.rename_dir(&bak, &format!("{name}{BACKUP_OLD_SUFFIX}"))?;
         }
         store.rename_dir(&name, &bak)?;
         Some(bak)

@@ -5,8 +5,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
-/// File-name prefix of commit journals in a store's root folder.
-pub const JOURNAL_PREFIX: &str = ".wfstore-journal.";
+pub use crate::names::JOURNAL_PREFIX;
 
 /// A journal older than this is abandoned whoever wrote it (a commit's renames take
 /// milliseconds).
