@@ -6,7 +6,7 @@ the classes of :mod:`wfstore.errors` (all subclasses of ``wfstore.StoreError``).
 
 from collections.abc import Callable, Iterable, Sequence
 from os import PathLike
-from typing import Any, Final, Literal, TypeAlias
+from typing import IO, Any, Final, Literal, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -58,6 +58,12 @@ class Store:
     @staticmethod
     def zip(archive: _Path) -> Store:
         """A read-only store over a zip archive, read in place."""
+    @staticmethod
+    def zip_file(file: IO[bytes], location: str | None = None) -> Store:
+        """A read-only store over a zip archive read from a binary file object (an
+        fsspec file, ``open(path, "rb")``, ``BytesIO``) through the core's zip reader;
+        `location` names it (default: the file's ``path`` or ``name``). The file must
+        stay open while the store is used."""
     @staticmethod
     def from_python(obj: Any) -> Store:
         """A store calling back into a Python key-value object with ``get(key) -> bytes |

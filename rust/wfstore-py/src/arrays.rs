@@ -199,6 +199,32 @@ impl PyStore {
         store.extract::<PyStore>()
     }
 
+    /// A read-only store over a zip archive read from a Python binary file object (an
+    /// fsspec file, ``open(path, "rb")``, ``BytesIO``) through the core's zip reader;
+    /// `location` names it (default: the file's ``path`` or ``name``). The file must
+    /// stay open while the store is used.
+    #[staticmethod]
+    #[pyo3(signature = (file, location = None))]
+    fn zip_file(
+        py: Python<'_>,
+        file: &Bound<'_, PyAny>,
+        location: Option<String>,
+    ) -> PyResult<Self> {
+        let location = match location {
+            Some(l) => l,
+            None => ["path", "name"]
+                .iter()
+                .find_map(|a| file.getattr(*a).ok().and_then(|v| v.str().ok()))
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "<zip file object>".to_string()),
+        };
+        let source = Arc::new(crate::pystore::PyFileSource::new(file)?);
+        let z = py
+            .allow_threads(|| ZipStore::from_source(source, &location))
+            .py()?;
+        Ok(PyStore::plain(Arc::new(z)))
+    }
+
     /// A read-only store over a zip archive.
     #[staticmethod]
     fn zip(py: Python<'_>, archive: PathBuf) -> PyResult<Self> {

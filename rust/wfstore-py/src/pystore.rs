@@ -224,3 +224,59 @@ pub fn take_python_error(e: Error) -> std::result::Result<PyErr, Error> {
         other => Err(other),
     }
 }
+
+/// The bytes of a Python binary file object (an fsspec file, `open(path, "rb")`, a
+/// `BytesIO`) read at offsets for the core's zip reader: each read seeks and reads
+/// under a Python lock (waited for without the GIL), so threads never interleave.
+pub struct PyFileSource {
+    file: Py<PyAny>,
+    lock: Py<PyAny>,
+    size: u64,
+}
+
+impl PyFileSource {
+    /// Wrap `file`, taking its length from a seek to its end.
+    pub fn new(file: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let py = file.py();
+        let size: u64 = file.call_method1("seek", (0, 2))?.extract()?;
+        Ok(PyFileSource {
+            file: file.clone().unbind(),
+            lock: py.import("threading")?.call_method0("Lock")?.unbind(),
+            size,
+        })
+    }
+
+    fn read(&self, py: Python<'_>, buf: &mut [u8], offset: u64) -> PyResult<usize> {
+        let file = self.file.bind(py);
+        file.call_method1("seek", (offset,))?;
+        let data = file.call_method1("read", (buf.len(),))?;
+        let data = match data.downcast::<PyBytes>() {
+            Ok(b) => b.clone(),
+            Err(_) => py
+                .get_type::<PyBytes>()
+                .call1((data,))?
+                .downcast_into::<PyBytes>()?,
+        };
+        let bytes = data.as_bytes();
+        let n = bytes.len().min(buf.len());
+        buf[..n].copy_from_slice(&bytes[..n]);
+        Ok(n)
+    }
+}
+
+impl wfstore_core::zipio::ReadAt for PyFileSource {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+        Python::with_gil(|py| {
+            let lock = self.lock.bind(py);
+            lock.call_method0("acquire")?;
+            let out = self.read(py, buf, offset);
+            lock.call_method0("release")?;
+            out
+        })
+        .map_err(std::io::Error::other)
+    }
+
+    fn size(&self) -> std::io::Result<u64> {
+        Ok(self.size)
+    }
+}

@@ -1,6 +1,6 @@
 //! Extracting an archive into a new folder ([`unzip`]).
 
-use super::positional::AtReader;
+use super::positional::{AtReader, ReadAt};
 use super::validate::{validate_entries, PlannedEntry};
 use super::*;
 
@@ -67,8 +67,8 @@ pub(super) fn unzip_reading(
         ));
     }
     let file = File::open(archive).map_err(|e| Error::io(archive, e))?;
-    let reader =
-        AtReader::load(Arc::new(file), in_memory_max).map_err(|e| Error::io(archive, e))?;
+    let reader = AtReader::load(Arc::new(file) as Arc<dyn ReadAt>, in_memory_max)
+        .map_err(|e| Error::io(archive, e))?;
     let mut za =
         ZipArchive::new(BufReader::new(reader.clone())).map_err(|e| from_zip(archive, e))?;
     let plan = validate_entries(&mut za, archive)?;

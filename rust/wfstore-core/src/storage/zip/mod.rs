@@ -32,6 +32,7 @@ mod validate;
 mod write;
 
 pub use extract::unzip;
+pub use positional::ReadAt;
 pub use read::ZipStore;
 pub use write::zip_dir;
 

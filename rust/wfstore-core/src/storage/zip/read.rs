@@ -1,6 +1,6 @@
 //! Reading an archive in place: [`ZipStore`].
 
-use super::positional::read_exact_at;
+use super::positional::{read_exact_at, AtReader, ReadAt};
 use super::validate::check_declared_sizes;
 use super::*;
 
@@ -47,11 +47,12 @@ pub(super) struct IndexEntry {
 /// Keys may be given with or without a leading `/`. Folders are derived from entry names
 /// (and explicit folder entries). Writes fail with [`Error::ReadOnly`].
 pub struct ZipStore {
+    /// The archive's path or location (in errors).
     pub(super) path: PathBuf,
-    /// Handle for positional reads of stored entries.
-    pub(super) file: File,
-    /// Separate handle (own file position) for compressed entries.
-    pub(super) archive: Mutex<ZipArchive<BufReader<File>>>,
+    /// The archive's bytes, read at offsets (stored entries, local headers).
+    pub(super) source: Arc<dyn ReadAt>,
+    /// A reader of the same source with its own position, for compressed entries.
+    pub(super) archive: Mutex<ZipArchive<BufReader<AtReader>>>,
     pub(super) entries: HashMap<String, IndexEntry>,
     /// Sorted names of file entries.
     pub(super) names: Vec<String>,
@@ -79,9 +80,21 @@ impl ZipStore {
     /// zip archive or an entry's data lies outside the file.
     pub fn open(path: &Path) -> Result<Self> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
-        let file_len = file.metadata().map_err(|e| Error::io(path, e))?.len();
-        let reader = BufReader::new(File::open(path).map_err(|e| Error::io(path, e))?);
-        let za = ZipArchive::new(reader).map_err(|e| from_zip(path, e))?;
+        Self::from_source(Arc::new(file), &path.display().to_string())
+    }
+
+    /// Open the archive whose bytes `source` reads (a local file, a buffer, a Python
+    /// file object through the bindings) and index its entries; `location` names it in
+    /// errors and is the store's [`Store::location`]. Reads go through `source` only.
+    ///
+    /// # Errors
+    ///
+    /// As [`ZipStore::open`].
+    pub fn from_source(source: Arc<dyn ReadAt>, location: &str) -> Result<Self> {
+        let path = Path::new(location);
+        let file_len = source.size().map_err(|e| Error::io(path, e))?;
+        let reader = AtReader::new(source.clone()).map_err(|e| Error::io(path, e))?;
+        let za = ZipArchive::new(BufReader::new(reader)).map_err(|e| from_zip(path, e))?;
         let mut entries = HashMap::with_capacity(za.len());
         let mut names = Vec::with_capacity(za.len());
         let mut dirs = Vec::new();
@@ -154,7 +167,7 @@ impl ZipStore {
         dirs.dedup();
         Ok(ZipStore {
             path: path.to_path_buf(),
-            file,
+            source,
             archive: Mutex::new(za),
             entries,
             names,
@@ -218,7 +231,7 @@ impl ZipStore {
     /// extra field), checked against the archive's length.
     fn data_start(&self, name: &str, e: &IndexEntry, header_start: u64) -> Result<u64> {
         let mut header = [0u8; LOCAL_HEADER_LEN];
-        read_exact_at(&self.file, &mut header, header_start).map_err(|err| {
+        read_exact_at(self.source.as_ref(), &mut header, header_start).map_err(|err| {
             zip_error(
                 &self.path,
                 format!("cannot read the local header of entry {name:?}: {err}"),
@@ -259,7 +272,7 @@ impl ZipStore {
             }
         };
         let mut out = vec![0u8; size];
-        match read_exact_at(&self.file, &mut out, data_start) {
+        match read_exact_at(self.source.as_ref(), &mut out, data_start) {
             Ok(()) => Ok(out),
             Err(err) if err.kind() == io::ErrorKind::Unsupported => {
                 // No positional reads on this platform: go through the archive reader.

@@ -614,7 +614,7 @@ fn positional_reader_clones_keep_their_own_position() {
     let d = tempfile::tempdir().unwrap();
     let p = d.path().join("f");
     fs::write(&p, b"0123456789").unwrap();
-    let f = || Arc::new(File::open(&p).unwrap());
+    let f = || -> Arc<dyn ReadAt> { Arc::new(File::open(&p).unwrap()) };
     for a in [
         AtReader::new(f()).unwrap(),
         AtReader::load(f(), 10).unwrap(),
@@ -628,7 +628,7 @@ fn positional_reader_clones_keep_their_own_position() {
     ));
     assert!(matches!(
         AtReader::load(f(), 9).unwrap().src,
-        AtSource::File(_)
+        AtSource::Source(_)
     ));
 }
 
@@ -716,4 +716,52 @@ fn zip64_large_file() {
     unzip(&dst, &out, None).unwrap();
     assert_eq!(fs::metadata(out.join("big")).unwrap().len(), len);
     assert_eq!(fs::read(out.join("small")).unwrap(), b"after the big one");
+}
+
+/// A source that counts its reads (and serves them from a buffer), standing for a
+/// file object of another file system.
+struct CountingSource(Vec<u8>, std::sync::atomic::AtomicUsize);
+
+impl ReadAt for CountingSource {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.0.read_at(buf, offset)
+    }
+
+    fn size(&self) -> io::Result<u64> {
+        Ok(self.0.len() as u64)
+    }
+}
+
+#[test]
+fn any_positional_source_reads_as_the_local_file_does() {
+    let d = tempfile::tempdir().unwrap();
+    let bytes = build(&[
+        Add::File("a/.zarray", b"{}", ST),
+        Add::File("a/0", &b"stored ".repeat(100), ST),
+        Add::File("b/0", &b"deflated ".repeat(100), DE),
+        Add::Dir("empty/"),
+    ]);
+    let p = d.path().join("x.zip");
+    fs::write(&p, &bytes).unwrap();
+    let local = ZipStore::open(&p).unwrap();
+    let source = Arc::new(CountingSource(
+        bytes.clone(),
+        std::sync::atomic::AtomicUsize::new(0),
+    ));
+    let other = ZipStore::from_source(source.clone(), "mem://x.zip").unwrap();
+    assert_eq!(other.location(), "mem://x.zip");
+    assert_eq!(other.keys(), local.keys());
+    for key in local.keys() {
+        assert_eq!(other.get(&key).unwrap(), local.get(&key).unwrap(), "{key}");
+    }
+    assert_eq!(other.list_dir("").unwrap(), local.list_dir("").unwrap());
+    assert!(other.get("missing").unwrap().is_none() && other.read_only());
+    assert!(source.1.load(std::sync::atomic::Ordering::SeqCst) > 0);
+    // a damaged archive is refused the same way from any source
+    let cut = bytes[..bytes.len() - 10].to_vec();
+    assert!(matches!(
+        ZipStore::from_source(Arc::new(cut), "mem://cut.zip"),
+        Err(Error::Zip { .. } | Error::Io { .. })
+    ));
 }
