@@ -737,3 +737,14 @@ def test_on_disk_names_are_exported_by_the_core_and_match_the_python_modules() -
     assert isinstance(_core.RECHUNK_SUFFIXES, tuple)
     assert _core.BACKUP_SUFFIX + ".old" == _core.BACKUP_OLD_SUFFIX
     assert (_core.LOCK_NAME, _core.LINK_LOCK_NAME) == (lock.LOCK_NAME, lock.LINK_LOCK_NAME)
+
+
+def test_the_run_row_layout_comes_from_the_core() -> None:
+    """The engine's run row layout is defined once in the core
+    (``wfstore_core::engine::runs``); the Python row encoder agrees with it."""
+    from wfstore.persistence.items import ZarrStoreEAR
+
+    fields = _core.RUN_ROW_FIELDS
+    assert len(fields) == 15 and fields[0] == "id_" and fields[-1] == "commands_idx"
+    for name, pos in ZarrStoreEAR.FIELD_POSITIONS.items():
+        assert fields[pos] == name

@@ -44,6 +44,8 @@ LOCK_NAME: Final[str]
 LINK_LOCK_NAME: Final[str]
 #: Prefix of the spare files older versions kept in array folders (removed by repair).
 LEGACY_SPARE_PREFIX: Final[str]
+#: The fields of a run row of ``metadata/runs``, in row order (the engine's layout).
+RUN_ROW_FIELDS: Final[tuple[str, ...]]
 
 class Store:
     """A Zarr key-value store: a local folder, a read-only zip archive, or either on

@@ -1,5 +1,6 @@
-//! The core's on-disk names as attributes of `wfstore._core` (`TMP_PREFIX`, ...), so
-//! the Python package defines none of its own.
+//! The core's on-disk names as attributes of `wfstore._core` (`TMP_PREFIX`, ...), and
+//! the engine's run row layout (`RUN_ROW_FIELDS`), so the Python package defines none
+//! of its own.
 
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
@@ -21,5 +22,8 @@ pub fn add(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("LOCK_NAME", names::LOCK_NAME)?;
     m.add("LINK_LOCK_NAME", names::LINK_LOCK_NAME)?;
     m.add("LEGACY_SPARE_PREFIX", names::LEGACY_SPARE_PREFIX)?;
+    // the engine's run row layout (field names in row order)
+    let fields = wfstore_core::engine::runs::RUN_ROW.map(|(name, _)| name);
+    m.add("RUN_ROW_FIELDS", PyTuple::new(m.py(), fields)?)?;
     Ok(())
 }
