@@ -6,9 +6,9 @@
 //! The row layout is the core's `wfstore_core::engine::runs::RUN_ROW` (the engine's);
 //! this file only converts to Python.
 
-use crate::arrays::PyObjectArray;
 use crate::decode::{decode_row, Fail, PyBuild, Res};
 use crate::errors::IntoPyResult;
+use crate::object_array::PyObjectArray;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString};
