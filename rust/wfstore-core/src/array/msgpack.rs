@@ -27,21 +27,7 @@ pub fn msgpack_encode_items(items: &[Value]) -> Result<Vec<u8>> {
 /// Decode a numcodecs `MsgPack` object chunk into its items, checking the trailing
 /// dtype and shape against the number of items.
 pub fn msgpack_decode_items(data: &[u8]) -> Result<Vec<Value>> {
-    let mut rd = data;
-    let v = rmpv::decode::read_value_with_max_depth(&mut rd, MAX_MSGPACK_DEPTH)
-        .map_err(|e| Error::Codec(format!("msgpack: {e}")))?;
-    if !rd.is_empty() {
-        return Err(Error::Codec(format!(
-            "msgpack: {} trailing bytes after the chunk",
-            rd.len()
-        )));
-    }
-    if let Some(path) = invalid_utf8(&v) {
-        // numcodecs' MsgPack (raw=False) fails on such strings too.
-        return Err(Error::Codec(format!(
-            "msgpack: a string is not valid UTF-8 (at {path})"
-        )));
-    }
+    let v = decode_whole(data, 0, "the chunk")?;
     let mut items = match v {
         Value::Array(a) => a,
         _ => return Err(Error::Codec("msgpack chunk is not an array".into())),
@@ -199,9 +185,9 @@ pub fn msgpack_item_spans(data: &[u8]) -> Result<Vec<std::ops::Range<usize>>> {
 
 /// Check a chunk's `[dtype, shape]` tail (dtype `|O`) and return the shape's product.
 fn check_chunk_tail(tail: &[u8]) -> Result<u64> {
-    let mut rd = tail;
+    let mut rd = Reader::new(tail);
     let mut next = || {
-        rmpv::decode::read_value_with_max_depth(&mut rd, 4)
+        rd.value(&ValueBuilder)
             .map_err(|e| Error::Codec(format!("msgpack: {e}")))
     };
     let dtype = next()?;
@@ -223,37 +209,8 @@ fn check_chunk_tail(tail: &[u8]) -> Result<u64> {
 /// Decode one msgpack value that must fill `bytes` exactly (an item of a chunk), with
 /// the checks of [`msgpack_decode_items`] (depth, UTF-8).
 pub fn msgpack_decode_value(bytes: &[u8]) -> Result<Value> {
-    let mut rd = bytes;
-    let v = rmpv::decode::read_value_with_max_depth(&mut rd, MAX_MSGPACK_DEPTH - 1)
-        .map_err(|e| Error::Codec(format!("msgpack: {e}")))?;
-    if !rd.is_empty() {
-        return Err(Error::Codec("msgpack: trailing bytes after an item".into()));
-    }
-    if let Some(path) = invalid_utf8(&v) {
-        return Err(Error::Codec(format!(
-            "msgpack: a string is not valid UTF-8 (at {path})"
-        )));
-    }
-    Ok(v)
-}
-
-/// Where in `v` a string (value or map key) is not valid UTF-8, as a path of array
-/// indices and map positions, or None if every string is valid. The depth is bounded by
-/// [`MAX_MSGPACK_DEPTH`] (the decoder's limit).
-fn invalid_utf8(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) if s.as_str().is_none() => Some("/".into()),
-        Value::Array(a) => a
-            .iter()
-            .enumerate()
-            .find_map(|(i, x)| invalid_utf8(x).map(|p| format!("/{i}{p}"))),
-        Value::Map(m) => m.iter().enumerate().find_map(|(i, (k, x))| {
-            invalid_utf8(k)
-                .map(|p| format!("/key {i}{p}"))
-                .or_else(|| invalid_utf8(x).map(|p| format!("/{i}{p}")))
-        }),
-        _ => None,
-    }
+    // at the depth of a chunk's items
+    decode_whole(bytes, 1, "an item")
 }
 
 /// Why a msgpack value could not be read from its bytes.
@@ -286,8 +243,24 @@ pub trait Build {
     fn uint(&self, u: u64) -> std::result::Result<Self::Value, Self::Error>;
     /// An integer stored with a signed marker.
     fn int(&self, i: i64) -> std::result::Result<Self::Value, Self::Error>;
-    /// A float (`f32` values widened).
+    /// A float stored as 64 bits.
     fn float(&self, f: f64) -> std::result::Result<Self::Value, Self::Error>;
+    /// A float stored as 32 bits (default: widened to [`Build::float`]).
+    fn float32(&self, f: f32) -> std::result::Result<Self::Value, Self::Error> {
+        self.float(f64::from(f))
+    }
+    /// An extension value (`tag`, `data`); default: refused, as msgpack-python's
+    /// `unpackb` without an `ext_hook` would not give a plain value.
+    fn ext(&self, tag: i8, data: &[u8]) -> std::result::Result<Self::Value, Self::Error> {
+        let _ = (tag, data);
+        Err(BadBytes("msgpack extension types are not supported".into()).into())
+    }
+    /// `e`, raised inside the item or map entry `step` of the value being read (for
+    /// builders whose errors say where; default: `e` as it is).
+    fn at(&self, e: Self::Error, step: Step) -> Self::Error {
+        let _ = step;
+        e
+    }
     /// A string (checked to be UTF-8).
     fn string(&self, s: &str) -> std::result::Result<Self::Value, Self::Error>;
     /// Binary data.
@@ -303,6 +276,18 @@ pub trait Build {
         &self,
         pairs: Vec<(Self::Value, Self::Value)>,
     ) -> std::result::Result<Self::Value, Self::Error>;
+}
+
+/// Where in a value an error was met: an array item, or a map entry's key or value
+/// (by position).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Item `n` of an array.
+    Item(usize),
+    /// The key of entry `n` of a map.
+    Key(usize),
+    /// The value of entry `n` of a map.
+    Value(usize),
 }
 
 /// A cursor over msgpack bytes: the one msgpack value decoder. It checks lengths and
@@ -451,7 +436,7 @@ impl<'a> Reader<'a> {
             },
             Marker::F32 => {
                 let bits = self.be(4)? as u32;
-                b.float(f64::from(f32::from_bits(bits)))
+                b.float32(f32::from_bits(bits))
             }
             Marker::F64 => {
                 let bits = self.be(8)?;
@@ -474,13 +459,7 @@ impl<'a> Reader<'a> {
             }
             Marker::FixArray(_) | Marker::Array16 | Marker::Array32 => {
                 let n = self.array_len(m)?.ok_or_else(short)?;
-                // every item takes a byte at least: a bad length cannot allocate much
-                let mut items = Vec::with_capacity(n.min(self.data.len() - self.pos));
-                for _ in 0..n {
-                    let im = self.marker()?;
-                    items.push(self.value_with(b, im, depth + 1, as_key)?);
-                }
-                b.array(items, as_key)
+                self.array_with(b, n, depth, as_key)
             }
             Marker::FixMap(_) | Marker::Map16 | Marker::Map32 => {
                 let n = match m {
@@ -488,15 +467,7 @@ impl<'a> Reader<'a> {
                     Marker::Map16 => self.len(2)?,
                     _ => self.len(4)?,
                 };
-                let mut pairs = Vec::with_capacity(n.min(self.data.len() - self.pos));
-                for _ in 0..n {
-                    let km = self.marker()?;
-                    let k = self.value_with(b, km, depth + 1, true)?;
-                    let vm = self.marker()?;
-                    let v = self.value_with(b, vm, depth + 1, false)?;
-                    pairs.push((k, v));
-                }
-                b.map(pairs)
+                self.map_with(b, n, depth)
             }
             Marker::FixExt1
             | Marker::FixExt2
@@ -506,46 +477,172 @@ impl<'a> Reader<'a> {
             | Marker::Ext8
             | Marker::Ext16
             | Marker::Ext32 => {
-                Err(BadBytes("msgpack extension types are not supported".into()).into())
+                let n = match m {
+                    Marker::FixExt1 => 1,
+                    Marker::FixExt2 => 2,
+                    Marker::FixExt4 => 4,
+                    Marker::FixExt8 => 8,
+                    Marker::FixExt16 => 16,
+                    Marker::Ext8 => self.len(1)?,
+                    Marker::Ext16 => self.len(2)?,
+                    _ => self.len(4)?,
+                };
+                let tag = self.take(1)?[0] as i8;
+                let data = self.take(n)?;
+                b.ext(tag, data)
             }
             Marker::Reserved => Err(BadBytes("reserved marker 0xc1".into()).into()),
         }
     }
 }
 
-/// [`Build`] of [`rmpv::Value`]s.
+/// Bad bytes met while decoding a value, and where (`/2/key 0/`: item 2, the key of
+/// its entry 0, the value itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Located {
+    /// What is wrong.
+    pub reason: String,
+    /// Where, from the top value down.
+    pub path: String,
+}
+
+impl From<BadBytes> for Located {
+    fn from(e: BadBytes) -> Self {
+        Located {
+            reason: e.0,
+            path: "/".into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Located {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (at {})", self.reason, self.path)
+    }
+}
+
+impl Reader<'_> {
+    /// The next value, nested `depth` deep (its marker not read yet).
+    fn nested<B: Build>(
+        &mut self,
+        b: &B,
+        depth: usize,
+        as_key: bool,
+    ) -> std::result::Result<B::Value, B::Error> {
+        let m = self.marker()?;
+        self.value_with(b, m, depth, as_key)
+    }
+
+    /// The `n` items of an array at nesting `depth` (kept out of
+    /// [`Reader::value_with`], whose frame every level of nesting holds).
+    #[inline(never)]
+    fn array_with<B: Build>(
+        &mut self,
+        b: &B,
+        n: usize,
+        depth: usize,
+        as_key: bool,
+    ) -> std::result::Result<B::Value, B::Error> {
+        // every item takes a byte at least: a bad length cannot allocate much
+        let mut items = Vec::with_capacity(n.min(self.data.len() - self.pos));
+        for i in 0..n {
+            match self.nested(b, depth + 1, as_key) {
+                Ok(v) => items.push(v),
+                Err(e) => return Err(b.at(e, Step::Item(i))),
+            }
+        }
+        b.array(items, as_key)
+    }
+
+    /// The `n` entries of a map at nesting `depth`.
+    #[inline(never)]
+    fn map_with<B: Build>(
+        &mut self,
+        b: &B,
+        n: usize,
+        depth: usize,
+    ) -> std::result::Result<B::Value, B::Error> {
+        let mut pairs = Vec::with_capacity(n.min(self.data.len() - self.pos));
+        for i in 0..n {
+            let k = match self.nested(b, depth + 1, true) {
+                Ok(k) => k,
+                Err(e) => return Err(b.at(e, Step::Key(i))),
+            };
+            let v = match self.nested(b, depth + 1, false) {
+                Ok(v) => v,
+                Err(e) => return Err(b.at(e, Step::Value(i))),
+            };
+            pairs.push((k, v));
+        }
+        b.map(pairs)
+    }
+}
+
+/// [`Build`] of [`rmpv::Value`]s (floats keep their width), with errors that say where
+/// they were met.
 pub struct ValueBuilder;
+
+type Built = std::result::Result<Value, Located>;
 
 impl Build for ValueBuilder {
     type Value = Value;
-    type Error = BadBytes;
-    fn nil(&self) -> Read<Value> {
+    type Error = Located;
+    fn nil(&self) -> Built {
         Ok(Value::Nil)
     }
-    fn boolean(&self, b: bool) -> Read<Value> {
+    fn boolean(&self, b: bool) -> Built {
         Ok(Value::Boolean(b))
     }
-    fn uint(&self, u: u64) -> Read<Value> {
+    fn uint(&self, u: u64) -> Built {
         Ok(Value::from(u))
     }
-    fn int(&self, i: i64) -> Read<Value> {
+    fn int(&self, i: i64) -> Built {
         Ok(Value::from(i))
     }
-    fn float(&self, f: f64) -> Read<Value> {
+    fn float(&self, f: f64) -> Built {
         Ok(Value::F64(f))
     }
-    fn string(&self, s: &str) -> Read<Value> {
+    fn float32(&self, f: f32) -> Built {
+        Ok(Value::F32(f))
+    }
+    fn string(&self, s: &str) -> Built {
         Ok(Value::from(s))
     }
-    fn bytes(&self, b: &[u8]) -> Read<Value> {
+    fn bytes(&self, b: &[u8]) -> Built {
         Ok(Value::Binary(b.to_vec()))
     }
-    fn array(&self, items: Vec<Value>, _as_key: bool) -> Read<Value> {
+    fn array(&self, items: Vec<Value>, _as_key: bool) -> Built {
         Ok(Value::Array(items))
     }
-    fn map(&self, pairs: Vec<(Value, Value)>) -> Read<Value> {
+    fn map(&self, pairs: Vec<(Value, Value)>) -> Built {
         Ok(Value::Map(pairs))
     }
+    fn ext(&self, tag: i8, data: &[u8]) -> Built {
+        Ok(Value::Ext(tag, data.to_vec()))
+    }
+    fn at(&self, mut e: Located, step: Step) -> Located {
+        e.path = match step {
+            Step::Item(n) | Step::Value(n) => format!("/{n}{}", e.path),
+            Step::Key(n) => format!("/key {n}{}", e.path),
+        };
+        e
+    }
+}
+
+/// Decode one msgpack value that fills `bytes`, read as if nested `depth` deep.
+fn decode_whole(bytes: &[u8], depth: usize, what: &str) -> Result<Value> {
+    let mut rd = Reader::new(bytes);
+    let v = rd
+        .marker()
+        .map_err(Located::from)
+        .and_then(|m| rd.value_with(&ValueBuilder, m, depth, false))
+        .map_err(|e| Error::Codec(format!("msgpack: {e}")))?;
+    if !rd.at_end() {
+        return Err(Error::Codec(format!(
+            "msgpack: trailing bytes after {what}"
+        )));
+    }
+    Ok(v)
 }
 
 #[cfg(test)]
@@ -577,12 +674,17 @@ mod tests {
         let mut rd = Reader::new(&bytes);
         assert_eq!(rd.value(&ValueBuilder).unwrap(), v);
         assert!(rd.at_end());
-        // f32 values come out widened
+        // floats keep their width; extension values are kept
         let mut f = Vec::new();
         rmp::encode::write_f32(&mut f, 0.25).unwrap();
         assert_eq!(
             Reader::new(&f).value(&ValueBuilder).unwrap(),
-            Value::F64(0.25)
+            Value::F32(0.25)
+        );
+        let ext = Value::Ext(5, vec![1, 2, 3]);
+        assert_eq!(
+            Reader::new(&encode(&ext)).value(&ValueBuilder).unwrap(),
+            ext
         );
         // cut anywhere: an error, never a panic
         for n in 0..bytes.len() {
@@ -593,10 +695,14 @@ mod tests {
         }
         let bad_utf8 = [0xa2, b'a', 0xe6];
         let err = Reader::new(&bad_utf8).value(&ValueBuilder).unwrap_err();
-        assert!(err.0.contains("UTF-8"), "{err}");
+        assert!(err.reason.contains("UTF-8") && err.path == "/", "{err}");
+        // the path says where: the key of entry 0 of item 1
+        let nested = [0x92, 0xc0, 0x81, 0xa1, 0xff, 0x01];
+        let err = Reader::new(&nested).value(&ValueBuilder).unwrap_err();
+        assert_eq!(err.path, "/1/key 0/", "{err}");
         assert!(Reader::new(&[0xc1]).value(&ValueBuilder).is_err());
         let deep = [vec![0x91u8; MAX_MSGPACK_DEPTH + 2], vec![0xc0]].concat();
         let err = Reader::new(&deep).value(&ValueBuilder).unwrap_err();
-        assert!(err.0.contains("deeply"), "{err}");
+        assert!(err.reason.contains("deeply"), "{err}");
     }
 }
