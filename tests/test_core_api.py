@@ -448,7 +448,7 @@ def test_write_atomic(tmp_path: Path) -> None:
     assert sorted(x.name for x in p.parent.iterdir()) == ["file.bin"]
 
 
-@pytest.mark.parametrize("durability", ["full", "normal", "process", None])
+@pytest.mark.parametrize("durability", ["full", "normal", None])
 def test_write_atomic_failure_leaves_no_temp(tmp_path: Path, durability: Any) -> None:
     target = tmp_path / "adir"
     (target / "sub").mkdir(parents=True)  # renaming a file over a non-empty folder fails
@@ -458,29 +458,26 @@ def test_write_atomic_failure_leaves_no_temp(tmp_path: Path, durability: Any) ->
     assert not temp_files(tmp_path)
 
 
-def test_write_atomic_and_replace_file_say_how_the_file_went_in(tmp_path: Path) -> None:
+def test_replace_file_renames_and_leaves_the_temporary_file_on_failure(tmp_path: Path) -> None:
     p = tmp_path / "f"
-    assert _core.write_atomic(p, b"1", durability="process") == "renamed"  # nothing to replace
-    assert _core.write_atomic(p, b"2", durability="process") == "exchanged"
-    assert _core.write_atomic(p, b"3", durability="normal") == "renamed"
-    assert _core.write_atomic(p, b"4", fsync=True, durability="process") == "renamed"  # full
-    assert p.read_bytes() == b"4" and sorted(x.name for x in tmp_path.iterdir()) == ["f"]
+    assert _core.write_atomic(p, b"1", durability="full") is None
     tmp = tmp_path / "new"
     tmp.write_bytes(b"5")
-    assert _core.replace_file(tmp, p, "process") == "exchanged"
+    _core.replace_file(tmp, p, "normal")
     assert p.read_bytes() == b"5" and not tmp.exists()
     tmp.write_bytes(b"6")
     with pytest.raises(StoreIOError, match="missing"):
-        _core.replace_file(tmp, tmp_path / "missing" / "f", "process")
+        _core.replace_file(tmp, tmp_path / "missing" / "f", "full")
     assert tmp.read_bytes() == b"6"  # left to the caller
-    with pytest.raises(InvalidArgumentError, match="unknown durability"):
-        _core.replace_file(tmp, p, "sync")
+    for gone in ("sync", "process"):
+        with pytest.raises(InvalidArgumentError, match="unknown durability"):
+            _core.replace_file(tmp, p, gone)  # type: ignore[arg-type]
     assert p.read_bytes() == b"5"
 
 
 def test_only_local_stores_have_a_durability(tmp_path: Path) -> None:
     assert Store.local(tmp_path).durability == "normal"
-    assert Store.local(tmp_path, durability="process").durability == "process"
+    assert Store.local(tmp_path, durability="full").durability == "full"
     assert Store.local(tmp_path, fsync=True).durability == "full"
     with pytest.raises(InvalidArgumentError, match="unknown durability"):
         Store.local(tmp_path, durability="Full")
@@ -720,3 +717,34 @@ def test_the_type_stub_declares_everything_the_extension_has() -> None:
     # and nothing the extension lacks, but for type aliases of the stub
     extra = [n for n in stubbed if not n.startswith("_") and not hasattr(_core, n)]
     assert extra == ["Durability"], extra
+
+
+def test_on_disk_names_are_exported_by_the_core_and_match_the_python_modules() -> None:
+    """Every on-disk name is defined once in the core (``wfstore_core::names``) and
+    exported by ``wfstore._core``; the Python modules' own constants (to be replaced
+    by these) agree with it."""
+    from wfstore import api, fsspec_store, recovery
+    from wfstore.persistence import lock, zarr_store
+
+    assert _core.TMP_PREFIX == fsspec_store.TMP_PREFIX == api.TMP_PREFIX == ".wfstore-tmp-"
+    assert _core.LEGACY_SPARE_PREFIX == fsspec_store.SPARE_PREFIX
+    assert _core.JOURNAL_PREFIX == zarr_store.JOURNAL_PREFIX
+    assert _core.RECHUNK_TMP_SUFFIX == zarr_store.RECHUNK_TMP_SUFFIX
+    assert _core.RECHUNK_OLD_SUFFIX == zarr_store.RECHUNK_OLD_SUFFIX
+    assert _core.RECHUNK_COMPLETE_MARKER == zarr_store.RECHUNK_COMPLETE_MARKER
+    assert _core.RECHUNK_COMPLETE_MARKER == recovery.RECHUNK_MARKER
+    assert _core.RECHUNK_SUFFIXES == recovery.RECHUNK_SUFFIXES
+    assert isinstance(_core.RECHUNK_SUFFIXES, tuple)
+    assert _core.BACKUP_SUFFIX + ".old" == _core.BACKUP_OLD_SUFFIX
+    assert (_core.LOCK_NAME, _core.LINK_LOCK_NAME) == (lock.LOCK_NAME, lock.LINK_LOCK_NAME)
+
+
+def test_the_run_row_layout_comes_from_the_core() -> None:
+    """The engine's run row layout is defined once in the core
+    (``wfstore_core::engine::runs``); the Python row encoder agrees with it."""
+    from wfstore.persistence.items import ZarrStoreEAR
+
+    fields = _core.RUN_ROW_FIELDS
+    assert len(fields) == 15 and fields[0] == "id_" and fields[-1] == "commands_idx"
+    for name, pos in ZarrStoreEAR.FIELD_POSITIONS.items():
+        assert fields[pos] == name

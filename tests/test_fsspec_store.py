@@ -213,3 +213,141 @@ def test_io_lock_per_file_system(tmp_path: Path) -> None:
         pass
     # asynchronous file systems are thread-safe: no lock
     assert isinstance(io_lock(AsyncMemory(skip_instance_cache=True)), contextlib.nullcontext)
+
+
+@pytest.mark.parametrize("where", ["memory", "local-fsspec", "local"])
+def test_the_core_rechunks_through_any_store_that_moves_folders(
+    tmp_path: Path, mem: Any, where: str
+) -> None:
+    """``_core.rechunk_array`` is one code path for a local folder and an fsspec file
+    system (the core's rechunk over the ``Store`` trait): rows and attributes kept, the
+    backup made, no leftovers, and a swap cut between its two moves finished by
+    ``recover_rechunk_array`` the same way everywhere."""
+    from wfstore import _core
+
+    if where == "local":
+        st = Store.local(tmp_path / "wk")
+
+        def move(src: str, dst: str) -> None:
+            (tmp_path / "wk" / src).rename(tmp_path / "wk" / dst)
+
+    else:  # memory, or local files through Python
+        fs, root = mem if where == "memory" else (LocalFileSystem(), str(tmp_path))
+        kv = FsspecKeyValueStore(fs, f"{root}/wk")
+        st = Store.from_python(kv)
+        move = kv.rename_dir
+    rows = [{"i": i} for i in range(11)]
+    arr = ObjectArray.create(st, "metadata/runs", 0, chunk_size=2, attrs={"k": 1})
+    arr.append(rows)
+    seen: list[tuple[int, int]] = []
+    report = _core.rechunk_array(
+        st, "metadata/runs", 4, backup=True, progress=lambda d, t: seen.append((d, t))
+    )
+    assert (report["rows"], report["old_chunk_size"], report["new_chunk_size"]) == (11, 2, 4)
+    assert report["chunks_written"] == 3 and report["backup"].endswith("metadata/runs.bak")
+    assert seen[-1] == (11, 11)
+    new = ObjectArray.open(st, "metadata/runs")
+    assert new.chunk_size == 4 and new.get_range() == rows and new.attrs() == {"k": 1}
+    assert ObjectArray.open(st, "metadata/runs.bak").chunk_size == 2
+    assert st.list_dir("metadata") == ["runs", "runs.bak"]
+    assert ".wfstore-rechunk-complete" not in st.list_dir("metadata/runs")
+    assert not _core.recover_rechunk_array(st, "metadata/runs")
+
+    # a crash between the two moves of a swap: the whole new array waits under its
+    # temporary name with its marker, and the array's name is free
+    _core.rechunk_array(st, "metadata/runs", 3)
+    move("metadata/runs", "metadata/runs.rechunk-tmp")
+    st.set("metadata/runs.rechunk-tmp/.wfstore-rechunk-complete", b"")
+    assert "runs" not in st.list_dir("metadata")
+    assert _core.recover_rechunk_array(st, "metadata/runs")
+    again = ObjectArray.open(st, "metadata/runs")
+    assert again.chunk_size == 3 and again.get_range() == rows
+    assert st.list_dir("metadata") == ["runs", "runs.bak"]
+
+
+def test_rechunk_refuses_stores_that_cannot_move_folders(tmp_path: Path) -> None:
+    from wfstore import _core
+
+    class Keys:
+        location = "keys://"
+        read_only = False
+
+        def __init__(self) -> None:
+            self.d: dict[str, bytes] = {}
+
+        def get(self, key: str) -> bytes | None:
+            return self.d.get(key)
+
+        def set(self, key: str, value: bytes) -> None:
+            self.d[key] = value
+
+        def delete(self, key: str) -> None:
+            self.d.pop(key, None)
+
+        def list_dir(self, prefix: str) -> list[str]:
+            pre = prefix.strip("/") + "/"
+            return sorted({k[len(pre) :].split("/")[0] for k in self.d if k.startswith(pre)})
+
+    keys = Keys()
+    st = Store.from_python(keys)
+    ObjectArray.create(st, "a", 0, chunk_size=2).append([1, 2, 3])
+    before = dict(keys.d)
+    with pytest.raises(InvalidArgumentError, match="cannot move folders"):
+        _core.rechunk_array(st, "a", 1)
+    assert keys.d == before
+
+
+@pytest.mark.parametrize("source", ["memory", "local-file", "bytesio"])
+def test_the_core_reads_a_zip_from_a_python_file_object(
+    tmp_path: Path, mem: Any, source: str
+) -> None:
+    """``Store.zip_file`` reads an archive through the core's zip reader from any binary
+    file object (an fsspec file, a local file, ``BytesIO``): the same keys, folders and
+    rows as ``Store.zip`` on the local file, stored and deflated entries alike, from
+    many threads at once; a damaged archive is refused as ``Store.zip`` refuses it."""
+    import io
+
+    from wfstore import _core
+
+    local = Store.local(tmp_path / "wk")
+    rows = [{"r": i, "t": "x" * (i % 7)} for i in range(300)]
+    ObjectArray.create(local, "metadata/runs", 0, chunk_size=7).append(rows)
+    local.write_attrs("", {"name": "wk"})
+    archive = tmp_path / "wk.zip"
+    _core.zip_dir(tmp_path / "wk", archive)  # stored entries, as the engine writes them
+    deflated = tmp_path / "deflated.zip"
+    with zipfile.ZipFile(deflated, "w", zipfile.ZIP_DEFLATED) as zf:
+        for p in sorted((tmp_path / "wk").rglob("*")):
+            if p.is_file():
+                zf.write(p, p.relative_to(tmp_path / "wk").as_posix())
+    fs, root = mem
+    with contextlib.ExitStack() as stack:
+        for path in (archive, deflated):
+            if source == "memory":
+                fs.pipe_file(f"{root}/{path.name}", path.read_bytes())
+                fh = stack.enter_context(fs.open(f"{root}/{path.name}", "rb"))
+            elif source == "local-file":
+                fh = stack.enter_context(open(path, "rb"))
+            else:
+                fh = io.BytesIO(path.read_bytes())
+            st = Store.zip_file(fh, location=f"archive:{path.name}")
+            ref = Store.zip(archive)
+            assert st.read_only and st.location == f"archive:{path.name}"
+            assert st.list_dir("") == ref.list_dir("") == [".zattrs", "metadata"]
+            assert st.read_attrs("") == {"name": "wk"}
+            arr = ObjectArray.open(st, "metadata/runs")
+            results: list[list[Any]] = []
+
+            def read(arr: Any = arr, results: list[list[Any]] = results) -> None:
+                results.append(arr.get(list(range(299, -1, -3))))
+
+            threads = [threading.Thread(target=read) for _ in range(6)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            assert results == [rows[::-1][::3]] * 6
+            with pytest.raises(ReadOnlyStoreError):
+                arr.set([0], [1])
+    with pytest.raises(ZipArchiveError, match="cut"):
+        Store.zip_file(io.BytesIO(archive.read_bytes()[:-30]), location="cut.zip")

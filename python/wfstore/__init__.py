@@ -6,7 +6,6 @@ arrays, codecs, rechunking, zip).
 
 from __future__ import annotations
 
-import atexit as _atexit
 import sys as _sys
 
 from wfstore import _core
@@ -132,15 +131,6 @@ __all__ = [
 ]
 
 __all__ += ["NumericArray", "ObjectArray", "Store", "__version__"]
-
-
-def _drain_writeouts() -> None:
-    # the write-outs commits handed to the core's background thread are all
-    # started before the interpreter exits (see `wfstore.common.durability`)
-    _core.drain_writeouts()
-
-
-_atexit.register(_drain_writeouts)
 
 
 # The extension looks up the exception classes it raises and the fsspec adapter by

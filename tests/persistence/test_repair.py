@@ -224,3 +224,31 @@ def test_repair_waits_for_the_writers_lock(tmp_path: Path) -> None:
         writer.release()
     t.join(30)
     assert reports and reports[0].clean and not stray.exists()
+
+
+def test_spare_files_of_older_versions_are_reported_and_removed(tmp_path: Path) -> None:
+    """Older versions kept spare files (``.wfstore-spare-*``, old chunk values) in array
+    folders; verify notes them (never as damage), repair removes them whatever their
+    age, and the store's data is unchanged."""
+    path = tmp_path / "wk"
+    _zarr_store(path)
+    params = _params(path)
+    spares = [
+        path / "parameters" / "base" / ".wfstore-spare-0",
+        path / "metadata" / "runs" / ".wfstore-spare-1",
+    ]
+    for p in spares:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(b"an old value of some chunk")
+    report = wfstore.verify(path)
+    assert report.ok, report
+    assert [n for n in report.notes if "2 spare file(s) (.wfstore-spare-...)" in n], report.notes
+    before = _snapshot(path)
+    dry = wfstore.repair(path, dry_run=True)
+    assert _snapshot(path) == before
+    assert any("would remove 2 spare file(s)" in d for d in dry.done), dry.done
+    done = wfstore.repair(path)  # young files go too: nothing writes spares any more
+    assert done.clean and any("removed 2 spare file(s)" in d for d in done.done), done.done
+    assert not any(p.exists() for p in spares)
+    assert wfstore.verify(path).notes == []
+    assert _params(path) == params

@@ -503,7 +503,7 @@ def register(
     lock (the engine's own store class, if used on such a store by many processes at
     once, would not).
 
-    `durability` (``"full"``, ``"normal"`` or ``"process"``, see
+    `durability` (``"full"`` or ``"normal"``, see
     :mod:`wfstore.common.durability`) sets what the stores' writes survive, in this process
     and, through the environment variable ``WFSTORE_DURABILITY`` (which this sets),
     in the processes it starts (job scripts submitted from it inherit it where the

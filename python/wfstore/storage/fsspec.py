@@ -325,6 +325,36 @@ class FsspecKeyValueStore:
         except Exception as exc:
             raise _io_error("rename", _url(self.fs, dst), exc) from exc
 
+    def rename_dir(self, from_key: str, to_key: str) -> None:
+        """Move the folder `from_key`, with every key below it, to `to_key` (which does
+        not exist): a rename on file systems with folders (SFTP), a copy and a delete
+        on others (memory, object stores). With it, the core rechunks arrays in the
+        store (``_core.rechunk_array``)."""
+        src, dst = self._path(from_key), self._path(to_key)
+        try:
+            with self._lock:
+                try:
+                    self.fs.mv(src, dst, recursive=True)
+                except TypeError:  # e.g. SFTP's `mv` has no `recursive` (renames folders)
+                    self.fs.mv(src, dst)
+                self._dirs.clear()
+        except Exception as exc:
+            raise _io_error("rename", _url(self.fs, dst), exc) from exc
+
+    def delete_dir(self, prefix: str) -> None:
+        """Delete the folder `prefix` and everything below it; a missing folder is not
+        an error."""
+        path = self._path(prefix)
+        try:
+            with self._lock:
+                if self.fs.exists(path):
+                    self.fs.rm(path, recursive=True)
+                self._dirs.clear()
+        except FileNotFoundError:
+            return
+        except Exception as exc:
+            raise _io_error("delete", _url(self.fs, path), exc) from exc
+
     def delete(self, key: str) -> None:
         """Delete `key`; a missing key is not an error."""
         path = self._path(key)

@@ -4,7 +4,9 @@ A process killed while writing leaves traces that readers never see
 (:func:`wfstore.verify` lists them as notes): a commit journal, temporary files
 (``.wfstore-tmp-*``), a parameter sources array longer than the base array, the folders
 of a rechunk. A writer's next open finishes the commit and trims the sources; the next
-rechunk of that array clears its folders; temporary files stay until removed.
+rechunk of that array clears its folders; temporary files stay until removed. Stores
+written by older versions may also hold spare files (``.wfstore-spare-*``, old values
+kept for reuse, never read), which nothing writes any more.
 :func:`repair` does all of it at once, under the store lock:
 
 >>> import wfstore
@@ -14,9 +16,10 @@ rechunk of that array clears its folders; temporary files stay until removed.
 Temporary files and rechunk folders are removed only once they are `min_age` seconds
 old (one hour by default): a writer that does not take the store lock (a JSON store's,
 a Rust program's rechunk, a process on another host whose clock differs) may still be
-at work with a younger one. ``dry_run=True`` changes nothing and says what would be
-done. Zarr and JSON store folders on the local file system are repaired; zip archives
-are read-only (nothing in them to repair).
+at work with a younger one; spare files are removed whatever their age.
+``dry_run=True`` changes nothing and says what would be done. Zarr and JSON store
+folders on the local file system are repaired; zip archives are read-only (nothing in
+them to repair).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from wfstore.common.names import (
     JOURNAL_PREFIX,
     RECHUNK_COMPLETE_MARKER,
     RECHUNK_SUFFIXES,
+    SPARE_PREFIX,
     TMP_PREFIX,
 )
 from wfstore.persistence.zarr import (
@@ -128,6 +132,32 @@ def _walk(root: str) -> tuple[list[str], list[str]]:
     return sorted(temps), sorted(rechunk)
 
 
+def _spares(root: str) -> list[str]:
+    """The spare files older versions left in the folders under `root`."""
+    return sorted(
+        os.path.join(dirpath, name)
+        for dirpath, _dirs, files in os.walk(root)
+        for name in files
+        if name.startswith(SPARE_PREFIX)
+    )
+
+
+def _remove_spares(root: str, report: RepairReport) -> None:
+    """Delete the spare files older versions left (no writer reads or needs them)."""
+    spares = _spares(root)
+    if not spares:
+        return
+    if not report.dry_run:
+        for p in spares:
+            _remove(p)
+    verb = "would remove" if report.dry_run else "removed"
+    shown = ", ".join(_rel(root, p) for p in spares[:5])
+    more = f", ... ({len(spares) - 5} more)" if len(spares) > 5 else ""
+    report.done.append(
+        f"{verb} {len(spares)} spare file(s) left by an older version: {shown}{more}"
+    )
+
+
 def _journal_temps(root: str, journals: list[str]) -> set[str] | None:
     """The temporary files the commit journals still name (their new values); None
     when a journal cannot be read (then no temporary file may be removed)."""
@@ -178,7 +208,8 @@ def repair(
     rechunk left missing is put back, and a rechunk's other folders are cleared once
     `min_age` seconds old; rows of the parameter sources array beyond the base array's
     (a parameter append cut short) are dropped; temporary files at least `min_age`
-    seconds old are deleted, except those a remaining journal still names. For a JSON
+    seconds old are deleted, except those a remaining journal still names; spare files
+    an older version left (``.wfstore-spare-*``) are deleted. For a JSON
     store, temporary files at least `min_age` seconds old are deleted. Nothing else is
     touched. With `dry_run`, nothing is changed (not even the lock taken).
 
@@ -252,6 +283,7 @@ def _repair_zarr(root: str, report: RepairReport) -> None:
             "(a parameter append cut short)"
         )
 
+    _remove_spares(root, report)
     named = _journal_temps(root, journals)
     if named is None:
         if temps:

@@ -23,6 +23,7 @@ from wfstore.common.names import (
     JOURNAL_PREFIX,
     RECHUNK_COMPLETE_MARKER,
     RECHUNK_SUFFIXES,
+    SPARE_PREFIX,
     TMP_PREFIX,
 )
 from wfstore.persistence.resources import is_local_fs
@@ -204,6 +205,12 @@ def _note_temps(names: Iterable[str], report: VerifyReport) -> None:
         report.notes.append(
             f"{len(temps)} temporary file(s) (.wfstore-tmp-...) of writes cut short or in "
             "progress: never read; `wfstore repair` removes them once they are an hour old"
+        )
+    spares = [n for n in names if n.startswith(SPARE_PREFIX)]
+    if spares:
+        report.notes.append(
+            f"{len(spares)} spare file(s) ({SPARE_PREFIX}...) left by an older version: "
+            "never read; `wfstore repair` removes them"
         )
 
 

@@ -2,31 +2,48 @@
 
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
-use pyo3::types::PyTuple;
+use pyo3::types::{PyTuple, PyType};
 use wfstore_core::Error;
 
-fn class_name(e: &Error) -> &'static str {
+// The exception classes of `wfstore.errors` (a Python hierarchy with `OSError`,
+// `ValueError`, ... mixed in), each imported once and then cached by pyo3.
+pyo3::import_exception!(wfstore.errors, StoreIOError);
+pyo3::import_exception!(wfstore.errors, ArrayNotFoundError);
+pyo3::import_exception!(wfstore.errors, ArrayExistsError);
+pyo3::import_exception!(wfstore.errors, MetadataError);
+pyo3::import_exception!(wfstore.errors, UnsupportedFeatureError);
+pyo3::import_exception!(wfstore.errors, CorruptChunkError);
+pyo3::import_exception!(wfstore.errors, CodecError);
+pyo3::import_exception!(wfstore.errors, EncodeError);
+pyo3::import_exception!(wfstore.errors, StoreIndexError);
+pyo3::import_exception!(wfstore.errors, InvalidArgumentError);
+pyo3::import_exception!(wfstore.errors, ReadOnlyStoreError);
+pyo3::import_exception!(wfstore.errors, RechunkError);
+pyo3::import_exception!(wfstore.errors, ZipArchiveError);
+pyo3::import_exception!(wfstore.errors, UnsafeArchiveError);
+
+/// The Python class of a core error.
+fn class<'py>(py: Python<'py>, e: &Error) -> Bound<'py, PyType> {
     match e {
-        Error::Io { .. } => "StoreIOError",
-        Error::ArrayNotFound { .. } => "ArrayNotFoundError",
-        Error::ArrayExists { .. } => "ArrayExistsError",
-        Error::Metadata { .. } => "MetadataError",
-        Error::Unsupported { .. } => "UnsupportedFeatureError",
-        Error::CorruptChunk { .. } => "CorruptChunkError",
-        Error::Codec(_) => "CodecError",
-        Error::Encode(_) => "EncodeError",
-        Error::IndexOutOfRange { .. } => "StoreIndexError",
-        Error::InvalidArgument(_) => "InvalidArgumentError",
-        Error::ReadOnly { .. } => "ReadOnlyStoreError",
-        Error::Rechunk { .. } => "RechunkError",
-        Error::Zip { .. } => "ZipArchiveError",
-        Error::UnsafeArchive { .. } => "UnsafeArchiveError",
+        Error::Io { .. } => py.get_type::<StoreIOError>(),
+        Error::ArrayNotFound { .. } => py.get_type::<ArrayNotFoundError>(),
+        Error::ArrayExists { .. } => py.get_type::<ArrayExistsError>(),
+        Error::Metadata { .. } => py.get_type::<MetadataError>(),
+        Error::Unsupported { .. } => py.get_type::<UnsupportedFeatureError>(),
+        Error::CorruptChunk { .. } => py.get_type::<CorruptChunkError>(),
+        Error::Codec(_) => py.get_type::<CodecError>(),
+        Error::Encode(_) => py.get_type::<EncodeError>(),
+        Error::IndexOutOfRange { .. } => py.get_type::<StoreIndexError>(),
+        Error::InvalidArgument(_) => py.get_type::<InvalidArgumentError>(),
+        Error::ReadOnly { .. } => py.get_type::<ReadOnlyStoreError>(),
+        Error::Rechunk { .. } => py.get_type::<RechunkError>(),
+        Error::Zip { .. } => py.get_type::<ZipArchiveError>(),
+        Error::UnsafeArchive { .. } => py.get_type::<UnsafeArchiveError>(),
     }
 }
 
 fn build(py: Python<'_>, e: &Error) -> PyResult<PyErr> {
-    let module = py.import("wfstore.errors")?;
-    let cls = module.getattr(class_name(e))?;
+    let cls = class(py, e);
     let msg = e.to_string();
     let inst = match e {
         // OSError subclasses: (errno, strerror, filename) fills the usual attributes.

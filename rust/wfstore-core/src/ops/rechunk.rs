@@ -8,25 +8,25 @@
 //! `<array>.bak.old` and deleted after the swap) or to `<array>.rechunk-old`, then the
 //! new one takes the array's name. [`recover`] finishes or rolls back an interrupted
 //! rechunk and is run before every rechunk; callers opening a store should run it too.
+//!
+//! The same steps run over any [`Store`] that moves folders ([`rechunk_array`],
+//! [`recover_array`]): a local folder, or an fsspec file system through the Python
+//! bindings, with the same names and the same recovery.
 
-use crate::codec::ObjectCodec;
+use crate::array::codec::ObjectCodec;
+use crate::array::meta;
+use crate::array::object::{ObjectArray, ObjectArrayOptions};
 use crate::error::{Error, Result};
-use crate::meta;
-use crate::object::{ObjectArray, ObjectArrayOptions};
-use crate::store::{LocalStore, Store};
+use crate::storage::{local::LocalStore, Store};
 use rayon::prelude::*;
 use rmpv::Value;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// Suffix of the folder the new array is built in.
-pub const TMP_SUFFIX: &str = ".rechunk-tmp";
-/// Suffix of the old array while it is being replaced (no backup asked for).
-pub const OLD_SUFFIX: &str = ".rechunk-old";
-/// Suffix of the backup of the old array (the engine's convention).
-pub const BACKUP_SUFFIX: &str = ".bak";
-/// Marker file written in the temporary folder once the new array is complete.
-pub const COMPLETE_MARKER: &str = ".wfstore-rechunk-complete";
+pub use crate::names::{
+    BACKUP_OLD_SUFFIX, BACKUP_SUFFIX, RECHUNK_COMPLETE_MARKER as COMPLETE_MARKER,
+    RECHUNK_OLD_SUFFIX as OLD_SUFFIX, RECHUNK_TMP_SUFFIX as TMP_SUFFIX,
+};
 
 /// Rows read per step (at least one old and one new chunk are always held).
 const WINDOW_ROWS: u64 = 1 << 16;
@@ -55,79 +55,8 @@ fn sibling(dir: &Path, suffix: &str) -> Result<PathBuf> {
     Ok(dir.with_file_name(format!("{name}{suffix}")))
 }
 
-fn remove_dir_if_exists(p: &Path) -> Result<()> {
-    match std::fs::remove_dir_all(p) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::io(p, e)),
-    }
-}
-
-fn rename(a: &Path, b: &Path) -> Result<()> {
-    std::fs::rename(a, b).map_err(|e| Error::io(a, e))
-}
-
-/// Finish or roll back a rechunk of the array folder `dir` that was interrupted.
-/// Returns whether anything was done.
-pub fn recover(dir: &Path) -> Result<bool> {
-    let tmp = sibling(dir, TMP_SUFFIX)?;
-    let old = sibling(dir, OLD_SUFFIX)?;
-    let bak_old = sibling(dir, &format!("{BACKUP_SUFFIX}.old"))?;
-    let mut acted = false;
-    if !dir.exists() {
-        if tmp.join(COMPLETE_MARKER).exists() {
-            // Crash between the two renames of the swap: the new array is whole.
-            rename(&tmp, dir)?;
-            acted = true;
-        } else if old.exists() {
-            rename(&old, dir)?;
-            acted = true;
-        }
-    }
-    if dir.exists() {
-        if tmp.exists() {
-            remove_dir_if_exists(&tmp)?;
-            acted = true;
-        }
-        if old.exists() {
-            remove_dir_if_exists(&old)?;
-            acted = true;
-        }
-        if bak_old.exists() {
-            let bak = sibling(dir, BACKUP_SUFFIX)?;
-            if bak.exists() {
-                // The swap happened: `.bak` is the new backup, `.bak.old` the one before.
-                remove_dir_if_exists(&bak_old)?;
-            } else {
-                // Crash after the earlier backup was moved aside but before the array
-                // took its place: the array is unchanged, so the backup goes back too.
-                rename(&bak_old, &bak)?;
-            }
-            acted = true;
-        }
-        let marker = dir.join(COMPLETE_MARKER);
-        if marker.exists() {
-            std::fs::remove_file(&marker).map_err(|e| Error::io(&marker, e))?;
-            acted = true;
-        }
-    }
-    Ok(acted)
-}
-
-/// Rechunk the object array in folder `dir` to chunks of `chunk_size` rows (`None`:
-/// one chunk holding every row), keeping the old array as `<dir>.bak` when `backup`.
-///
-/// Every old chunk is decoded; when any fails, nothing is changed and
-/// [`Error::Rechunk`] lists each bad chunk. `progress(rows_done, rows_total)` is called
-/// as rows are copied.
-pub fn rechunk_object_array(
-    dir: &Path,
-    chunk_size: Option<u64>,
-    backup: bool,
-    fsync: bool,
-    progress: Option<&(dyn Fn(u64, u64) + Sync)>,
-) -> Result<RechunkReport> {
-    recover(dir)?;
+/// The local store holding the array folder `dir`, and the array's key in it.
+fn local_array(dir: &Path, fsync: bool) -> Result<(LocalStore, String)> {
     let parent = dir
         .parent()
         .ok_or_else(|| Error::InvalidArgument(format!("{} has no parent folder", dir.display())))?;
@@ -136,8 +65,113 @@ pub fn rechunk_object_array(
         .ok_or_else(|| Error::InvalidArgument(format!("{} has no folder name", dir.display())))?
         .to_string_lossy()
         .into_owned();
-    let tmp_name = format!("{name}{TMP_SUFFIX}");
-    let store: Arc<dyn Store> = Arc::new(LocalStore::new(parent).with_fsync(fsync));
+    Ok((LocalStore::new(parent).with_fsync(fsync), name))
+}
+
+/// Finish or roll back a rechunk of the array folder `dir` that was interrupted.
+/// Returns whether anything was done. (A local folder's [`recover_array`].)
+pub fn recover(dir: &Path) -> Result<bool> {
+    let (store, name) = local_array(dir, false)?;
+    recover_array(&store, &name)
+}
+
+/// Finish or roll back an interrupted rechunk of the array `array` (a folder key) of
+/// `store`; returns whether anything was done. Run before every rechunk; callers
+/// opening a store for writing should run it too (under the store's lock: while the
+/// array is in place another process may be rechunking it).
+pub fn recover_array(store: &dyn Store, array: &str) -> Result<bool> {
+    let array = array.trim_matches('/');
+    let tmp = format!("{array}{TMP_SUFFIX}");
+    let old = format!("{array}{OLD_SUFFIX}");
+    let bak = format!("{array}{BACKUP_SUFFIX}");
+    let bak_old = format!("{array}{BACKUP_OLD_SUFFIX}");
+    let mut acted = false;
+    if !store.dir_exists(array)? {
+        if store.get(&format!("{tmp}/{COMPLETE_MARKER}"))?.is_some() {
+            // Crash between the two moves of the swap: the new array is whole.
+            store.rename_dir(&tmp, array)?;
+            acted = true;
+        } else if store.dir_exists(&old)? {
+            store.rename_dir(&old, array)?;
+            acted = true;
+        }
+    }
+    if store.dir_exists(array)? {
+        for leftover in [&tmp, &old] {
+            if store.dir_exists(leftover)? {
+                store.delete_dir(leftover)?;
+                acted = true;
+            }
+        }
+        if store.dir_exists(&bak_old)? {
+            if store.dir_exists(&bak)? {
+                // The swap happened: `.bak` is the new backup, `.bak.old` the one before.
+                store.delete_dir(&bak_old)?;
+            } else {
+                // Crash after the earlier backup was moved aside but before the array
+                // took its place: the array is unchanged, so the backup goes back too.
+                store.rename_dir(&bak_old, &bak)?;
+            }
+            acted = true;
+        }
+        let marker = format!("{array}/{COMPLETE_MARKER}");
+        if store.get(&marker)?.is_some() {
+            store.delete(&marker)?;
+            acted = true;
+        }
+    }
+    Ok(acted)
+}
+
+/// Rechunk the object array in folder `dir` to chunks of `chunk_size` rows (`None`:
+/// one chunk holding every row), keeping the old array as `<dir>.bak` when `backup`;
+/// with `fsync` the new files are flushed to disk before the swap. A local folder's
+/// [`rechunk_array`].
+pub fn rechunk_object_array(
+    dir: &Path,
+    chunk_size: Option<u64>,
+    backup: bool,
+    fsync: bool,
+    progress: Option<&(dyn Fn(u64, u64) + Sync)>,
+) -> Result<RechunkReport> {
+    let (store, name) = local_array(dir, fsync)?;
+    let mut report = rechunk_array(Arc::new(store), &name, chunk_size, backup, progress)?;
+    if report.backup.is_some() {
+        report.backup = Some(sibling(dir, BACKUP_SUFFIX)?);
+    }
+    Ok(report)
+}
+
+/// Rechunk the object array `array` (a folder key) of `store` to chunks of
+/// `chunk_size` rows (`None`: one chunk holding every row), keeping the old array as
+/// `<array>.bak` when `backup`. The store must move folders
+/// ([`Store::can_rename_dir`]): local folders, and fsspec file systems through the
+/// Python bindings.
+///
+/// Every old chunk is decoded; when any fails, nothing is changed and
+/// [`Error::Rechunk`] lists each bad chunk. `progress(rows_done, rows_total)` is called
+/// as rows are copied. An interrupted rechunk is finished or rolled back by
+/// [`recover_array`], which this runs first.
+pub fn rechunk_array(
+    store: Arc<dyn Store>,
+    array: &str,
+    chunk_size: Option<u64>,
+    backup: bool,
+    progress: Option<&(dyn Fn(u64, u64) + Sync)>,
+) -> Result<RechunkReport> {
+    let name = array.trim_matches('/').to_string();
+    if name.is_empty() {
+        return Err(Error::InvalidArgument(
+            "the array to rechunk must be a folder of the store, not its root".into(),
+        ));
+    }
+    if store.read_only() || !store.can_rename_dir() {
+        return Err(Error::InvalidArgument(format!(
+            "cannot rechunk {name} in store {}: it cannot move folders",
+            store.location()
+        )));
+    }
+    recover_array(store.as_ref(), &name)?;
     let src = ObjectArray::open(store.clone(), &name, true)?;
     let n = src.len();
     let old_cs = src.chunk_size();
@@ -150,54 +184,57 @@ pub fn rechunk_object_array(
         Some(c) => c,
         None => n.max(1),
     };
-    if new_cs > crate::object::MAX_CHUNK_ROWS {
+    if new_cs > crate::array::object::MAX_CHUNK_ROWS {
         return Err(Error::InvalidArgument(format!(
             "chunk size {new_cs} of {} is above the limit of {} rows per chunk",
-            dir.display(),
-            crate::object::MAX_CHUNK_ROWS
+            meta::join(&store.location(), &name),
+            crate::array::object::MAX_CHUNK_ROWS
         )));
     }
-    let tmp = sibling(dir, TMP_SUFFIX)?;
-    remove_dir_if_exists(&tmp)?;
+    let tmp_name = format!("{name}{TMP_SUFFIX}");
+    store.delete_dir(&tmp_name)?;
     let result = if matches!(src.object_codec(), ObjectCodec::MsgPack) {
         build_new_spliced(&store, &src, &tmp_name, n, old_cs, new_cs, progress)
     } else {
         build_new(&store, &src, &tmp_name, n, old_cs, new_cs, progress)
     };
-    let chunks_written = match result {
+    let built = result.and_then(|chunks_written| {
+        meta::write_array_meta(store.as_ref(), &tmp_name, &{
+            let mut m = src.meta();
+            m.chunks = vec![new_cs];
+            m.shape = vec![n];
+            m
+        })?;
+        store.set(&format!("{tmp_name}/{COMPLETE_MARKER}"), b"")?;
+        Ok(chunks_written)
+    });
+    let chunks_written = match built {
         Ok(c) => c,
         Err(e) => {
-            let _ = remove_dir_if_exists(&tmp);
+            let _ = store.delete_dir(&tmp_name);
             return Err(e);
         }
     };
-    meta::write_array_meta(store.as_ref(), &tmp_name, &{
-        let mut m = src.meta();
-        m.chunks = vec![new_cs];
-        m.shape = vec![n];
-        m
-    })?;
-    crate::atomic::write_atomic(&tmp.join(COMPLETE_MARKER), b"", fsync)?;
     // Swap.
-    let backup_path = if backup {
-        let bak = sibling(dir, BACKUP_SUFFIX)?;
-        if bak.exists() {
-            rename(&bak, &sibling(dir, &format!("{BACKUP_SUFFIX}.old"))?)?;
+    let backup_key = if backup {
+        let bak = format!("{name}{BACKUP_SUFFIX}");
+        if store.dir_exists(&bak)? {
+            store.rename_dir(&bak, &format!("{name}{BACKUP_OLD_SUFFIX}"))?;
         }
-        rename(dir, &bak)?;
+        store.rename_dir(&name, &bak)?;
         Some(bak)
     } else {
-        rename(dir, &sibling(dir, OLD_SUFFIX)?)?;
+        store.rename_dir(&name, &format!("{name}{OLD_SUFFIX}"))?;
         None
     };
-    rename(&tmp, dir)?;
-    recover(dir)?;
+    store.rename_dir(&tmp_name, &name)?;
+    recover_array(store.as_ref(), &name)?;
     Ok(RechunkReport {
         rows: n,
         old_chunk_size: old_cs,
         new_chunk_size: new_cs,
         chunks_written,
-        backup: backup_path,
+        backup: backup_key.map(|k| PathBuf::from(meta::join(&store.location(), &k))),
     })
 }
 
@@ -262,7 +299,7 @@ fn build_new_spliced(
     rmp::encode::write_uint(&mut tail, new_cs).map_err(enc)?;
     let mut bad: Vec<(String, String)> = Vec::new();
     // the old chunk being copied: (number, bytes and item spans, None if not stored)
-    let mut cur: Option<(u64, Option<crate::object::SpannedChunk>)> = None;
+    let mut cur: Option<(u64, Option<crate::array::object::SpannedChunk>)> = None;
     let mut written = 0u64;
     let mut start = 0u64;
     let mut last_progress = 0u64;
@@ -393,7 +430,7 @@ fn build_new(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::Compressor;
+    use crate::array::codec::Compressor;
     use proptest::prelude::*;
 
     fn make(dir: &Path, n: u64, cs: u64) -> Vec<Value> {
@@ -556,5 +593,164 @@ mod tests {
             .collect();
         names.sort();
         assert_eq!(names, vec!["runs", "runs.bak"]);
+    }
+
+    /// A store in memory that moves folders key by key (as an object store does),
+    /// counting the moves.
+    #[derive(Default)]
+    struct MemStore {
+        keys: std::sync::Mutex<std::collections::BTreeMap<String, Vec<u8>>>,
+        moves: std::sync::atomic::AtomicUsize,
+    }
+
+    impl Store for MemStore {
+        fn location(&self) -> String {
+            "mem://".into()
+        }
+        fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+            Ok(self.keys.lock().unwrap().get(key).cloned())
+        }
+        fn set(&self, key: &str, value: &[u8]) -> Result<()> {
+            self.keys
+                .lock()
+                .unwrap()
+                .insert(key.to_string(), value.to_vec());
+            Ok(())
+        }
+        fn delete(&self, key: &str) -> Result<()> {
+            self.keys.lock().unwrap().remove(key);
+            Ok(())
+        }
+        fn list_dir(&self, prefix: &str) -> Result<Vec<String>> {
+            let pre = format!("{}/", prefix.trim_matches('/'));
+            let keys = self.keys.lock().unwrap();
+            let mut out: Vec<String> = keys
+                .keys()
+                .filter_map(|k| k.strip_prefix(pre.as_str()))
+                .filter_map(|rest| rest.split('/').next())
+                .map(str::to_string)
+                .collect();
+            out.sort();
+            out.dedup();
+            Ok(out)
+        }
+        fn can_rename_dir(&self) -> bool {
+            true
+        }
+        fn rename_dir(&self, from: &str, to: &str) -> Result<()> {
+            self.moves.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let mut keys = self.keys.lock().unwrap();
+            let moved: Vec<String> = keys
+                .keys()
+                .filter(|k| k.starts_with(&format!("{from}/")))
+                .cloned()
+                .collect();
+            for k in moved {
+                let v = keys.remove(&k).unwrap();
+                keys.insert(format!("{to}{}", &k[from.len()..]), v);
+            }
+            Ok(())
+        }
+    }
+
+    fn mem_rows(store: &Arc<dyn Store>, name: &str) -> (u64, Vec<Value>) {
+        let a = ObjectArray::open(store.clone(), name, true).unwrap();
+        (a.chunk_size(), a.get_all().unwrap())
+    }
+
+    #[test]
+    fn any_store_that_moves_folders_is_rechunked_and_recovered_the_same_way() {
+        let mem = Arc::new(MemStore::default());
+        let store: Arc<dyn Store> = mem.clone();
+        let a = ObjectArray::create(
+            store.clone(),
+            "metadata/runs",
+            0,
+            &ObjectArrayOptions {
+                chunk_size: Some(2),
+                attrs: Some(serde_json::json!({"k": 1})),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let rows: Vec<Value> = (0..7).map(Value::from).collect();
+        a.append(rows.clone()).unwrap();
+        let done = std::sync::Mutex::new(Vec::new());
+        let progress = |d: u64, t: u64| done.lock().unwrap().push((d, t));
+        let rep = rechunk_array(
+            store.clone(),
+            "metadata/runs",
+            Some(3),
+            true,
+            Some(&progress),
+        )
+        .unwrap();
+        assert_eq!(
+            (rep.rows, rep.old_chunk_size, rep.new_chunk_size),
+            (7, 2, 3)
+        );
+        assert_eq!(rep.chunks_written, 3);
+        assert_eq!(rep.backup, Some(PathBuf::from("mem:///metadata/runs.bak")));
+        assert_eq!(done.lock().unwrap().last(), Some(&(7, 7)));
+        assert_eq!(mem_rows(&store, "metadata/runs"), (3, rows.clone()));
+        assert_eq!(mem_rows(&store, "metadata/runs.bak"), (2, rows.clone()));
+        assert_eq!(
+            store.list_dir("metadata").unwrap(),
+            vec!["runs", "runs.bak"],
+            "no temporary folder nor marker left"
+        );
+        assert!(store
+            .get("metadata/runs/.wfstore-rechunk-complete")
+            .unwrap()
+            .is_none());
+
+        // a crash between the two moves of the swap: the next recovery finishes it
+        mem.rename_dir("metadata/runs", "metadata/runs.rechunk-tmp")
+            .unwrap();
+        store
+            .set("metadata/runs.rechunk-tmp/.wfstore-rechunk-complete", b"")
+            .unwrap();
+        assert!(recover_array(store.as_ref(), "metadata/runs").unwrap());
+        assert_eq!(mem_rows(&store, "metadata/runs"), (3, rows.clone()));
+        assert_eq!(
+            store.list_dir("metadata").unwrap(),
+            vec!["runs", "runs.bak"]
+        );
+        // a crash while building: the unfinished folder goes, the array stays
+        store.set("metadata/runs.rechunk-tmp/0", b"half").unwrap();
+        assert!(recover_array(store.as_ref(), "metadata/runs").unwrap());
+        assert_eq!(
+            store.list_dir("metadata").unwrap(),
+            vec!["runs", "runs.bak"]
+        );
+        assert!(!recover_array(store.as_ref(), "metadata/runs").unwrap());
+
+        // stores that cannot move folders are refused before anything is written
+        struct NoFolders(Arc<MemStore>);
+        impl Store for NoFolders {
+            fn location(&self) -> String {
+                self.0.location()
+            }
+            fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+                self.0.get(key)
+            }
+            fn set(&self, key: &str, value: &[u8]) -> Result<()> {
+                self.0.set(key, value)
+            }
+            fn delete(&self, key: &str) -> Result<()> {
+                self.0.delete(key)
+            }
+            fn list_dir(&self, prefix: &str) -> Result<Vec<String>> {
+                self.0.list_dir(prefix)
+            }
+        }
+        let plain: Arc<dyn Store> = Arc::new(crate::storage::txn::TxnStore::new(Arc::new(
+            NoFolders(mem.clone()),
+        )));
+        let moves = mem.moves.load(std::sync::atomic::Ordering::SeqCst);
+        let err = rechunk_array(plain, "metadata/runs", Some(1), false, None).unwrap_err();
+        assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
+        assert_eq!(mem.moves.load(std::sync::atomic::Ordering::SeqCst), moves);
+        assert_eq!(mem_rows(&store, "metadata/runs"), (3, rows));
     }
 }

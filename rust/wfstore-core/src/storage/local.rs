@@ -1,49 +1,9 @@
-//! Key-value stores holding Zarr keys: a local folder and a read-only zip archive.
+//! A store over a folder of the local file system.
 
-use crate::atomic::{write_replacing, Durability};
+use super::atomic::{write_atomic_with, Durability};
+use super::Store;
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};
-
-/// A Zarr v2 key-value store. Keys are `/`-separated relative paths such as
-/// `metadata/runs/.zarray` or `metadata/runs/12`.
-pub trait Store: Send + Sync {
-    /// A human-readable location of the store (folder or archive path).
-    fn location(&self) -> String;
-    /// Read a key; `Ok(None)` when it does not exist.
-    fn get(&self, key: &str) -> Result<Option<Vec<u8>>>;
-    /// Write a key atomically (readers see the old or the new value, never a mix).
-    fn set(&self, key: &str, value: &[u8]) -> Result<()>;
-    /// Delete a key; deleting a missing key is not an error.
-    fn delete(&self, key: &str) -> Result<()>;
-    /// Whether the store refuses writes.
-    fn read_only(&self) -> bool {
-        false
-    }
-    /// Names (not full keys) directly below `prefix` (a folder key, `""` for the root).
-    fn list_dir(&self, prefix: &str) -> Result<Vec<String>>;
-    /// This store as a transactional store, if it is one (see [`crate::txn`]).
-    fn as_txn(&self) -> Option<&crate::txn::TxnStore> {
-        None
-    }
-    /// Whether [`Store::rename`] is supported (then commits of several keys through a
-    /// [`crate::txn::TxnStore`] are journaled, see [`crate::txn`]).
-    fn can_rename(&self) -> bool {
-        false
-    }
-    /// Write a key that no reader looks at yet (a commit's temporary value, renamed
-    /// into place later): it need not be written atomically. Default: [`Store::set`].
-    fn set_temp(&self, key: &str, value: &[u8]) -> Result<()> {
-        self.set(key, value)
-    }
-    /// Move key `from` to key `to`, replacing `to` (atomically where the store can);
-    /// only called when [`Store::can_rename`] is true.
-    fn rename(&self, from: &str, to: &str) -> Result<()> {
-        Err(Error::InvalidArgument(format!(
-            "store {} cannot rename keys ({from} -> {to})",
-            self.location()
-        )))
-    }
-}
 
 /// A store backed by a folder of the local file system.
 #[derive(Debug, Clone)]
@@ -124,7 +84,7 @@ impl Store for LocalStore {
     }
 
     fn set(&self, key: &str, value: &[u8]) -> Result<()> {
-        write_replacing(&self.checked_path(key)?, value, self.durability).map(|_| ())
+        write_atomic_with(&self.checked_path(key)?, value, self.durability)
     }
 
     fn delete(&self, key: &str) -> Result<()> {
@@ -147,14 +107,36 @@ impl Store for LocalStore {
         for ent in rd {
             let ent = ent.map_err(|e| Error::io(&p, e))?;
             if let Some(name) = ent.file_name().to_str() {
-                // spare files are not keys (see `crate::spare`)
-                if !crate::spare::is_spare_name(name) {
+                // spare files left by older versions are not keys
+                if !name.starts_with(crate::names::LEGACY_SPARE_PREFIX) {
                     out.push(name.to_string());
                 }
             }
         }
         out.sort();
         Ok(out)
+    }
+
+    fn can_rename_dir(&self) -> bool {
+        true
+    }
+
+    fn rename_dir(&self, from: &str, to: &str) -> Result<()> {
+        let (from, to) = (self.checked_path(from)?, self.checked_path(to)?);
+        std::fs::rename(&from, &to).map_err(|e| Error::io(&from, e))
+    }
+
+    fn delete_dir(&self, prefix: &str) -> Result<()> {
+        let p = self.checked_path(prefix)?;
+        match std::fs::remove_dir_all(&p) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io(p, e)),
+        }
+    }
+
+    fn dir_exists(&self, prefix: &str) -> Result<bool> {
+        Ok(self.checked_path(prefix)?.is_dir())
     }
 }
 

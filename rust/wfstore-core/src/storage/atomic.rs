@@ -5,48 +5,36 @@
 //! depends on the [`Durability`] chosen.
 
 use crate::error::{Error, Result};
+pub use crate::names::TMP_PREFIX;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// What a store's writes survive. In every mode a new value is written under a
-/// temporary name and put in place by one rename, so a reader, or a process killed
-/// while writing (a job past its wall time), sees the old or the new value; the modes
-/// differ in what a power cut or a kernel crash can leave.
+/// What a store's writes survive. In both modes a new value is written under a
+/// temporary name in the key's folder and put in place by one rename, so a reader, or a
+/// process killed while writing (a job past its wall time), sees the old or the new
+/// value; the modes differ in what a power cut or a kernel crash can leave.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Durability {
     /// Each new file is flushed to disk (`fsync`) before it is renamed, and its folder
     /// after: a power cut leaves the old or the new value on file systems that honour
-    /// `fsync`. The slowest mode (a flush per file).
+    /// `fsync`. Slower (a flush per file).
     Full,
     /// The new file is renamed over the old one without a flush, as zarr-python and
-    /// hpcflow write. On ext4 that rename makes the kernel start writing the new data
-    /// out (`auto_da_alloc`), so a power cut also leaves the old or the new value
-    /// there; on other file systems the last seconds of writes may be lost. The
-    /// default. (A store's keys on ext4 without a journal are written into a spare
-    /// file whose write-out is started the same way, then exchanged: [`crate::spare`].)
+    /// hpcflow write: a power cut may lose the last seconds of writes. The default.
     #[default]
     Normal,
-    /// Safe against crashed processes only. On Linux an existing file is replaced by
-    /// exchanging names with the new one (`renameat2(RENAME_EXCHANGE)`) and unlinking
-    /// the old, which skips ext4's forced write-back (on the development VM's disk
-    /// ~35 us instead of ~120 us per replaced file): a power cut within the kernel's
-    /// write-back delay (~30 s) may leave a recently replaced file empty. Journaled
-    /// commits of several files rename as [`Durability::Normal`] does (the journal's
-    /// replay needs every temporary name to hold a new value).
-    Process,
 }
 
 impl Durability {
     /// Every mode, strongest first.
-    pub const ALL: [Durability; 3] = [Durability::Full, Durability::Normal, Durability::Process];
+    pub const ALL: [Durability; 2] = [Durability::Full, Durability::Normal];
 
-    /// The mode's name: `"full"`, `"normal"` or `"process"`.
+    /// The mode's name: `"full"` or `"normal"`.
     pub fn as_str(self) -> &'static str {
         match self {
             Durability::Full => "full",
             Durability::Normal => "normal",
-            Durability::Process => "process",
         }
     }
 
@@ -81,60 +69,21 @@ impl std::str::FromStr for Durability {
             .find(|d| d.as_str() == s)
             .ok_or_else(|| {
                 Error::InvalidArgument(format!(
-                    "unknown durability {s:?} (expected \"full\", \"normal\" or \"process\")"
+                    "unknown durability {s:?} (expected \"full\" or \"normal\")"
                 ))
             })
     }
 }
 
-/// How [`replace_file`] put a new file in place.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Replaced {
-    /// Renamed over the old file, or to a name that was free.
-    Renamed,
-    /// Exchanged with the old file, which was then unlinked ([`Durability::Process`]).
-    Exchanged,
-    /// Written into a spare file of the folder, exchanged with the old file, which
-    /// became the spare ([`crate::spare`]).
-    Recycled,
-}
-
-/// Put the new file `tmp` in place of `dst` (a sibling) by one atomic step, as
-/// `durability` says: a rename (and with [`Durability::Full`] a flush of the folder
-/// after it), or with [`Durability::Process`] on Linux an exchange of the two names
-/// followed by unlinking the old file. Where the file system cannot exchange names
-/// (NFS, Lustre, ...) or `dst` does not exist, that mode renames. On failure `dst` is
-/// as it was and `tmp` is left for the caller to remove.
-///
-/// With [`Durability::Full`] and [`Durability::Normal`] the old file's storage is
-/// freed by a background thread a moment later where freeing waits for the device
-/// (ext4 without a journal mounted with `discard`, see [`crate::reclaim`]), which keeps
-/// that wait out of the replacement's time; nothing else changes. ([`Durability::Process`]
-/// replaces files whose blocks are mostly not written out yet, so freeing them is
-/// cheap and holding them would only add a few microseconds.)
-pub fn replace_file(tmp: &Path, dst: &Path, durability: Durability) -> std::io::Result<Replaced> {
-    let held = match durability {
-        Durability::Process => None,
-        Durability::Full | Durability::Normal => crate::reclaim::hold(dst),
-    };
-    let replaced = replace_now(tmp, dst, durability);
-    if let (Some(held), Ok(_)) = (held, &replaced) {
-        crate::reclaim::release_later(held);
-    }
-    replaced
-}
-
-fn replace_now(tmp: &Path, dst: &Path, durability: Durability) -> std::io::Result<Replaced> {
-    if durability == Durability::Process {
-        if let Some(done) = exchange_and_unlink(tmp, dst)? {
-            return Ok(done);
-        }
-    }
+/// Put the new file `tmp` in place of `dst` (a sibling) by one rename; with
+/// [`Durability::Full`] the folder is flushed after it. On failure `dst` is as it was
+/// and `tmp` is left for the caller to remove.
+pub fn replace_file(tmp: &Path, dst: &Path, durability: Durability) -> std::io::Result<()> {
     std::fs::rename(tmp, dst)?;
     if durability == Durability::Full {
         sync_parent(dst);
     }
-    Ok(Replaced::Renamed)
+    Ok(())
 }
 
 /// Flush the folder holding `path` (its entries), where the file system allows it.
@@ -151,47 +100,7 @@ pub fn sync_parent(path: &Path) {
     }
 }
 
-/// [`Durability::Process`]'s replacement: `Ok(None)` when the names cannot be
-/// exchanged (then the caller renames).
-#[cfg(target_os = "linux")]
-fn exchange_and_unlink(tmp: &Path, dst: &Path) -> std::io::Result<Option<Replaced>> {
-    use rustix::fs::{renameat_with, RenameFlags, CWD};
-    use rustix::io::Errno;
-    match renameat_with(CWD, tmp, CWD, dst, RenameFlags::EXCHANGE) {
-        Ok(()) => {}
-        // no `dst` to replace (a rename cannot meet the forced write-back then), or a
-        // file system that cannot exchange names
-        Err(Errno::NOENT | Errno::INVAL | Errno::NOSYS | Errno::NOTSUP | Errno::XDEV) => {
-            return Ok(None)
-        }
-        Err(e) => return Err(e.into()),
-    }
-    // `tmp` now names the old file
-    match std::fs::remove_file(tmp) {
-        Ok(()) => Ok(Some(Replaced::Exchanged)),
-        Err(e) if std::fs::symlink_metadata(tmp).is_ok_and(|m| m.is_dir()) => {
-            // `dst` was a folder, which a rename would not have replaced: put it back
-            renameat_with(CWD, tmp, CWD, dst, RenameFlags::EXCHANGE)?;
-            Err(std::io::Error::new(
-                std::io::ErrorKind::IsADirectory,
-                format!("cannot replace a folder by a file ({e})"),
-            ))
-        }
-        // the new value is in place; the old one stays under its temporary name,
-        // which no reader looks at
-        Err(_) => Ok(Some(Replaced::Exchanged)),
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn exchange_and_unlink(_tmp: &Path, _dst: &Path) -> std::io::Result<Option<Replaced>> {
-    Ok(None)
-}
-
 static COUNTER: AtomicU64 = AtomicU64::new(0);
-
-/// Prefix of every temporary file wfstore writes; such files are never read as data.
-pub const TMP_PREFIX: &str = ".wfstore-tmp-";
 
 /// A temporary sibling name for `path`, unique within this process and across processes.
 pub fn tmp_sibling(path: &Path) -> std::path::PathBuf {
@@ -213,7 +122,7 @@ pub fn tmp_sibling(path: &Path) -> std::path::PathBuf {
 /// Write `data` to a new temporary sibling of `path` (see [`tmp_sibling`]), creating
 /// parent folders, and return the temporary file's path; with `fsync` the file is
 /// flushed to disk. On failure nothing is left behind. Renaming the result over `path`
-/// is the caller's step (see [`write_atomic`] and the commits of [`crate::txn`]).
+/// is the caller's step (see [`write_atomic`] and the commits of [`crate::storage::txn`]).
 pub fn write_temp_sibling(path: &Path, data: &[u8], fsync: bool) -> Result<PathBuf> {
     let tmp = tmp_sibling(path);
     // The folder exists but for a new array's first chunk: create the file first and
@@ -253,22 +162,11 @@ pub fn write_temp_sibling(path: &Path, data: &[u8], fsync: bool) -> Result<PathB
 /// else [`Durability::Normal`]). On failure the temporary file is removed and `path` is
 /// left as it was.
 pub fn write_atomic(path: &Path, data: &[u8], fsync: bool) -> Result<()> {
-    write_atomic_with(path, data, Durability::Normal.or_full(fsync)).map(|_| ())
+    write_atomic_with(path, data, Durability::Normal.or_full(fsync))
 }
 
-/// [`write_atomic_with`] for a file that is replaced again and again (a store's keys):
-/// through the folder's spare files where that pays ([`crate::spare`]), else as
-/// [`write_atomic_with`].
-pub fn write_replacing(path: &Path, data: &[u8], durability: Durability) -> Result<Replaced> {
-    match crate::spare::write_replacing(path, data, durability)? {
-        Some(done) => Ok(done),
-        None => write_atomic_with(path, data, durability),
-    }
-}
-
-/// [`write_atomic`] with the given [`Durability`]; returns how the file was put in
-/// place.
-pub fn write_atomic_with(path: &Path, data: &[u8], durability: Durability) -> Result<Replaced> {
+/// [`write_atomic`] with the given [`Durability`].
+pub fn write_atomic_with(path: &Path, data: &[u8], durability: Durability) -> Result<()> {
     let tmp = write_temp_sibling(path, data, durability.fsync())?;
     replace_file(&tmp, path, durability).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
@@ -311,16 +209,15 @@ pub(crate) mod tests {
             assert_eq!(d.to_string(), d.as_str());
         }
         assert_eq!(Durability::default(), Durability::Normal);
-        assert!(Durability::Full.fsync() && !Durability::Process.fsync());
-        assert_eq!(Durability::Process.or_full(true), Durability::Full);
-        assert_eq!(Durability::Process.or_full(false), Durability::Process);
-        let err = "fast".parse::<Durability>().unwrap_err();
-        assert!(matches!(err, Error::InvalidArgument(_)));
-        let msg = err.to_string();
-        assert!(
-            msg.contains("\"fast\"") && msg.contains("\"process\""),
-            "{msg}"
-        );
+        assert!(Durability::Full.fsync() && !Durability::Normal.fsync());
+        assert_eq!(Durability::Normal.or_full(true), Durability::Full);
+        assert_eq!(Durability::Normal.or_full(false), Durability::Normal);
+        for gone in ["fast", "process"] {
+            let err = gone.parse::<Durability>().unwrap_err();
+            assert!(matches!(err, Error::InvalidArgument(_)));
+            let msg = err.to_string();
+            assert!(msg.contains(gone) && msg.contains("\"normal\""), "{msg}");
+        }
     }
 
     #[test]
@@ -328,17 +225,10 @@ pub(crate) mod tests {
         for d in Durability::ALL {
             let dir = tempfile::tempdir().unwrap();
             let p = dir.path().join("sub/0");
-            // a new file: renamed into place whatever the mode
-            assert_eq!(write_atomic_with(&p, b"one", d).unwrap(), Replaced::Renamed);
+            write_atomic_with(&p, b"one", d).unwrap();
             // a reader holding the old file keeps reading the old bytes
             let mut held = std::fs::File::open(&p).unwrap();
-            let replaced = write_atomic_with(&p, b"two", d).unwrap();
-            let expected = if d == Durability::Process && cfg!(target_os = "linux") {
-                Replaced::Exchanged
-            } else {
-                Replaced::Renamed
-            };
-            assert_eq!(replaced, expected, "{d}");
+            write_atomic_with(&p, b"two", d).unwrap();
             assert_eq!(std::fs::read(&p).unwrap(), b"two", "{d}");
             let mut old = Vec::new();
             std::io::Read::read_to_end(&mut held, &mut old).unwrap();
@@ -372,19 +262,6 @@ pub(crate) mod tests {
             assert!(replace_file(&tmp, &dst, d).is_err(), "{d}");
             assert_eq!(std::fs::read(&tmp).unwrap(), b"new", "{d}");
         }
-    }
-
-    #[test]
-    fn failure_leaves_target_and_no_temp() {
-        let d = tempfile::tempdir().unwrap();
-        // The target is a non-empty folder: rename over it fails.
-        let p = d.path().join("target");
-        std::fs::create_dir(&p).unwrap();
-        std::fs::write(p.join("x"), b"keep").unwrap();
-        assert!(write_atomic(&p, b"data", false).is_err());
-        assert_eq!(std::fs::read(p.join("x")).unwrap(), b"keep");
-        let n = std::fs::read_dir(d.path()).unwrap().count();
-        assert_eq!(n, 1);
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! Zarr v2 metadata documents: `.zarray`, `.zattrs`, `.zgroup`, written as zarr-python 2
 //! writes them (sorted keys, four-space indent).
 
-use crate::codec::Compressor;
+use crate::array::codec::Compressor;
 use crate::error::{Error, Result};
-use crate::store::Store;
+use crate::storage::Store;
 use rmpv::Value;
 use serde_json::{json, Map, Value as Json};
 
@@ -101,11 +101,11 @@ impl ArrayMeta {
             return Err(bad(format!("shape {shape:?} has more than 2^64 items")));
         }
         match chunks.iter().try_fold(1u64, |a, &d| a.checked_mul(d)) {
-            Some(n) if n <= crate::codec::MAX_DECODED_BYTES as u64 => {}
+            Some(n) if n <= crate::array::codec::MAX_DECODED_BYTES as u64 => {}
             _ => {
                 return Err(bad(format!(
                     "chunks {chunks:?} hold more items than a chunk can decode to ({} bytes)",
-                    crate::codec::MAX_DECODED_BYTES
+                    crate::array::codec::MAX_DECODED_BYTES
                 )))
             }
         }

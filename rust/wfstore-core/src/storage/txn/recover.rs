@@ -1,0 +1,147 @@
+//! Finishing the commits that crashed writers left half-applied.
+
+use super::journal::{
+    check_journal_key, journal_abandoned, journal_ops, pid_alive, JournalOp, JOURNAL_PREFIX,
+    JOURNAL_STALE_AFTER,
+};
+use super::TxnStore;
+use crate::error::{Error, Result};
+use crate::names::TMP_PREFIX;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+impl TxnStore {
+    /// Finish the commits that crashed writers (or lost connections) left half-applied
+    /// in this store: on a local folder as [`recover_journals`] does; on a store that
+    /// renames keys, every journal at its root written by a process of this host that
+    /// is gone, or older than [`JOURNAL_STALE_AFTER`] by the time it holds, has its
+    /// remaining renames and deletes done and is removed. Returns the number finished.
+    pub fn recover_journals(&self) -> Result<usize> {
+        if let Some(local) = &self.local {
+            return recover_journals(local.root());
+        }
+        let inner = &self.inner;
+        if inner.read_only() || !inner.can_rename() {
+            return Ok(0);
+        }
+        let bad = |name: &str, reason: String| Error::Metadata {
+            path: inner.location(),
+            key: name.to_string(),
+            reason,
+        };
+        let mut done = 0;
+        for name in inner.list_dir("")? {
+            if !name.starts_with(JOURNAL_PREFIX) || name.starts_with(TMP_PREFIX) {
+                continue;
+            }
+            let Some(bytes) = inner.get(&name)? else {
+                continue; // finished meanwhile by its writer
+            };
+            let doc: serde_json::Value = serde_json::from_slice(&bytes)
+                .map_err(|e| bad(&name, format!("unreadable commit journal: {e}")))?;
+            if !journal_abandoned(&doc) {
+                continue;
+            }
+            for op in journal_ops(&doc, |reason| bad(&name, reason))? {
+                match op {
+                    JournalOp::Rename(tmp, key) => {
+                        check_journal_key(&inner.location(), &tmp)?;
+                        check_journal_key(&inner.location(), &key)?;
+                        if inner.get(&tmp)?.is_some() {
+                            inner.rename(&tmp, &key)?;
+                        }
+                    }
+                    JournalOp::Delete(key) => {
+                        check_journal_key(&inner.location(), &key)?;
+                        inner.delete(&key)?;
+                    }
+                }
+            }
+            inner.delete(&name)?;
+            done += 1;
+        }
+        Ok(done)
+    }
+}
+
+/// Finish the commits that crashed writers left half-applied in the local store at
+/// `root`: every abandoned journal's remaining renames and deletes are done and the
+/// journal removed. A journal is abandoned when its process (on this host) is gone or
+/// it is older than [`JOURNAL_STALE_AFTER`]. Returns the number of journals finished.
+pub fn recover_journals(root: &Path) -> Result<usize> {
+    let rd = match std::fs::read_dir(root) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(Error::io(root, e)),
+    };
+    let mut done = 0;
+    for ent in rd.flatten() {
+        let name = ent.file_name().to_string_lossy().into_owned();
+        if !name.starts_with(JOURNAL_PREFIX) || name.starts_with(TMP_PREFIX) {
+            continue;
+        }
+        let path = ent.path();
+        let pid: Option<u32> = name[JOURNAL_PREFIX.len()..]
+            .split('.')
+            .next()
+            .and_then(|p| p.parse().ok());
+        let age = ent
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| SystemTime::now().duration_since(t).ok())
+            .unwrap_or_default();
+        let abandoned = age > JOURNAL_STALE_AFTER
+            || pid.is_some_and(|p| p != std::process::id() && !pid_alive(p));
+        if !abandoned {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        let doc: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::Metadata {
+            path: root.display().to_string(),
+            key: name.clone(),
+            reason: format!("unreadable commit journal: {e}"),
+        })?;
+        let bad = |reason: String| Error::Metadata {
+            path: root.display().to_string(),
+            key: name.clone(),
+            reason,
+        };
+        for op in journal_ops(&doc, bad)? {
+            match op {
+                JournalOp::Rename(tmp, dst) => {
+                    let (tmp, dst) = (safe_join(root, &tmp)?, safe_join(root, &dst)?);
+                    if tmp.exists() {
+                        std::fs::rename(&tmp, &dst).map_err(|e| Error::io(&dst, e))?;
+                    }
+                }
+                JournalOp::Delete(p) => {
+                    let p = safe_join(root, &p)?;
+                    match std::fs::remove_file(&p) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(Error::io(&p, e)),
+                    }
+                }
+            }
+        }
+        std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+        done += 1;
+    }
+    Ok(done)
+}
+
+/// `root/rel` for a journal's relative path, refusing paths that leave `root`.
+fn safe_join(root: &Path, rel: &str) -> Result<PathBuf> {
+    let p = Path::new(rel);
+    if p.is_absolute()
+        || p.components()
+            .any(|c| !matches!(c, std::path::Component::Normal(_)))
+    {
+        return Err(Error::InvalidArgument(format!(
+            "commit journal in {} names a path outside the store: {rel:?}",
+            root.display()
+        )));
+    }
+    Ok(root.join(p))
+}
