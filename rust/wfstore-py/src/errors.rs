@@ -1,26 +1,26 @@
-//! Mapping of core errors onto the Python exception classes of `wfstore.errors`.
+//! Mapping of core errors onto the Python exception classes of `wfstore.common.errors`.
 
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyTuple, PyType};
 use wfstore_core::Error;
 
-// The exception classes of `wfstore.errors` (a Python hierarchy with `OSError`,
+// The exception classes of `wfstore.common.errors` (a Python hierarchy with `OSError`,
 // `ValueError`, ... mixed in), each imported once and then cached by pyo3.
-pyo3::import_exception!(wfstore.errors, StoreIOError);
-pyo3::import_exception!(wfstore.errors, ArrayNotFoundError);
-pyo3::import_exception!(wfstore.errors, ArrayExistsError);
-pyo3::import_exception!(wfstore.errors, MetadataError);
-pyo3::import_exception!(wfstore.errors, UnsupportedFeatureError);
-pyo3::import_exception!(wfstore.errors, CorruptChunkError);
-pyo3::import_exception!(wfstore.errors, CodecError);
-pyo3::import_exception!(wfstore.errors, EncodeError);
-pyo3::import_exception!(wfstore.errors, StoreIndexError);
-pyo3::import_exception!(wfstore.errors, InvalidArgumentError);
-pyo3::import_exception!(wfstore.errors, ReadOnlyStoreError);
-pyo3::import_exception!(wfstore.errors, RechunkError);
-pyo3::import_exception!(wfstore.errors, ZipArchiveError);
-pyo3::import_exception!(wfstore.errors, UnsafeArchiveError);
+pyo3::import_exception!(wfstore.common.errors, StoreIOError);
+pyo3::import_exception!(wfstore.common.errors, ArrayNotFoundError);
+pyo3::import_exception!(wfstore.common.errors, ArrayExistsError);
+pyo3::import_exception!(wfstore.common.errors, MetadataError);
+pyo3::import_exception!(wfstore.common.errors, UnsupportedFeatureError);
+pyo3::import_exception!(wfstore.common.errors, CorruptChunkError);
+pyo3::import_exception!(wfstore.common.errors, CodecError);
+pyo3::import_exception!(wfstore.common.errors, EncodeError);
+pyo3::import_exception!(wfstore.common.errors, StoreIndexError);
+pyo3::import_exception!(wfstore.common.errors, InvalidArgumentError);
+pyo3::import_exception!(wfstore.common.errors, ReadOnlyStoreError);
+pyo3::import_exception!(wfstore.common.errors, RechunkError);
+pyo3::import_exception!(wfstore.common.errors, ZipArchiveError);
+pyo3::import_exception!(wfstore.common.errors, UnsafeArchiveError);
 
 /// The Python class of a core error.
 fn class<'py>(py: Python<'py>, e: &Error) -> Bound<'py, PyType> {
