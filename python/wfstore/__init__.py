@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sys as _sys
 
-from wfstore import _core
 from wfstore._core import NumericArray, ObjectArray, Store, __version__
 from wfstore.common import errors
 from wfstore.common.durability import DURABILITIES, Durability
