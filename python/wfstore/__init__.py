@@ -66,7 +66,7 @@ from wfstore.storage import fsspec as fsspec_store
 from wfstore.tools.convert import convert
 from wfstore.tools.inspect import info
 from wfstore.tools.repair import RepairReport, repair
-from wfstore.tools.stores import create, detect_kind, store_cls_from_str
+from wfstore.tools.stores import create, detect_generation, detect_kind, store_cls_from_str
 
 # `wfstore.open(path)`; left out of __all__ so that `from wfstore import *` does not
 # shadow the built-in open()
@@ -125,6 +125,7 @@ __all__ = [
     "ZipArchiveError",
     "convert",
     "create",
+    "detect_generation",
     "detect_kind",
     "info",
     "repair",
