@@ -40,6 +40,11 @@ from wfstore.persistence.v03 import (
     V03ZarrZipPersistentStore,
 )
 from wfstore.persistence.v03 import zarr_store as v03_zarr
+from wfstore.persistence.v03.items import (
+    RNG_LOOKUP_KEY,
+    V03StoreParameter,
+    V03ZarrStoreParameter,
+)
 
 FIXTURES = Path(__file__).resolve().parent.parent / "data" / "hpcflow-0.3.0"
 A190_FIXTURES = FIXTURES.parent / "hpcflow-0.2.0a190"
@@ -305,3 +310,20 @@ def test_a_changed_file_is_read_again(fixture_copy) -> None:
     tmp.write_bytes(msgpack.packb(entries))
     os.replace(tmp, run_file)
     assert store.get_EARs([0])[0].exit_code == 3
+
+
+@pytest.mark.parametrize("at", [[], ["rng"]])
+def test_numpy_generators_are_decoded(at: list[str]) -> None:
+    """A numpy random generator is stored as its bit generator's state (big integers
+    as strings) and comes back as a generator in that state."""
+    rng = np.random.default_rng(7)
+    state = rng.bit_generator.state
+    state["state"] = {k: str(v) for k, v in state["state"].items()}
+    data: Any = {"rng": state, "x": (1, 2)} if at else state
+    encoded = {"data": data, "type_lookup": {RNG_LOOKUP_KEY: [at]}}
+    for cls in (V03StoreParameter, V03ZarrStoreParameter):
+        value = cls.decode(3, encoded, {"type": "local_input"}).data
+        got = value["rng"] if at else value
+        assert isinstance(got, np.random.Generator)
+        assert got.integers(10**9) == np.random.default_rng(7).integers(10**9)
+    assert encoded["data"] is data and isinstance(data, dict), "the stored value is untouched"

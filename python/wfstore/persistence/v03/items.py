@@ -207,7 +207,41 @@ class V03StoreEAR(StoreEAR[list, dict]):
 ArrayReader = Callable[[DataPath, "int | None", bool], np.ndarray]
 
 
-class V03ZarrStoreParameter(StoreParameter):
+#: The ``type_lookup`` key of numpy random generators (their bit generator's state).
+RNG_LOOKUP_KEY = "numpy.random._generator.Generator"
+
+
+class V03StoreParameter(StoreParameter):
+    """A parameter of an hpcflow 0.3 store: a190's value encoding, plus numpy random
+    generators, kept as their bit generator's state (its two big integers as strings)
+    with their paths in ``type_lookup["numpy.random._generator.Generator"]``."""
+
+    _extra_lookup_keys: ClassVar[tuple[str, ...]] = (RNG_LOOKUP_KEY,)
+
+    def encode(self, **kwargs: Any) -> dict[str, Any] | int:
+        raise _no_writes("parameters")
+
+    @classmethod
+    def _decode_special(
+        cls, obj: Any, type_lookup: dict[str, Any], path: DataPath, **kwargs: Any
+    ) -> Any:
+        for rng_path in type_lookup.get(RNG_LOOKUP_KEY) or []:
+            rel = relative_path(rng_path, path)
+            if rel is not None:
+                obj = _place(obj, rel, _generator(_get(obj, rel)))
+        return obj
+
+
+def _generator(state: dict[str, Any]) -> np.random.Generator:
+    state = copy.deepcopy(state)
+    state["state"]["state"] = int(state["state"]["state"])
+    state["state"]["inc"] = int(state["state"]["inc"])
+    rng = np.random.Generator(getattr(np.random, state["bit_generator"])())
+    rng.bit_generator.state = state
+    return rng
+
+
+class V03ZarrStoreParameter(V03StoreParameter):
     """A parameter of an hpcflow 0.3 Zarr store.
 
     A numpy array in a value is replaced by its position in ``type_lookup["arrays"]``,
@@ -219,15 +253,13 @@ class V03ZarrStoreParameter(StoreParameter):
     """
 
     _store_kind: ClassVar[str] = "zarr"
-    _extra_lookup_keys: ClassVar[tuple[str, ...]] = ("arrays", "masked_arrays")
-
-    def encode(self, **kwargs: Any) -> dict[str, Any] | int:
-        raise _no_writes("parameters")
+    _extra_lookup_keys: ClassVar[tuple[str, ...]] = (RNG_LOOKUP_KEY, "arrays", "masked_arrays")
 
     @classmethod
     def _decode_special(
         cls, obj: Any, type_lookup: dict[str, Any], path: DataPath, **kwargs: Any
     ) -> Any:
+        obj = super()._decode_special(obj, type_lookup, path, **kwargs)
         arrays = type_lookup.get("arrays") or []
         masked = type_lookup.get("masked_arrays") or []
         if not arrays and not masked:

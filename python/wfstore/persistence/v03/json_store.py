@@ -24,7 +24,6 @@ from wfstore.common.errors import (
     MissingStoreItemError,
 )
 from wfstore.persistence.base import ParamSource
-from wfstore.persistence.items import StoreParameter
 from wfstore.persistence.resources import is_local_fs
 from wfstore.persistence.v03 import layout
 from wfstore.persistence.v03.files import FileMemo, always_new, local_stamp
@@ -32,6 +31,7 @@ from wfstore.persistence.v03.items import (
     V03JsonStoreElement,
     V03JsonStoreElementIter,
     V03StoreEAR,
+    V03StoreParameter,
     V03StoreTask,
 )
 from wfstore.persistence.v03.store import V03PersistentStore
@@ -98,8 +98,8 @@ class V03JSONPersistentStore(V03PersistentStore):
         return V03StoreEAR
 
     @classmethod
-    def _store_param_cls(cls) -> type[StoreParameter]:
-        return StoreParameter
+    def _store_param_cls(cls) -> type[V03StoreParameter]:
+        return V03StoreParameter
 
     # --- metadata -----------------------------------------------------------------------
 
@@ -237,13 +237,13 @@ class V03JSONPersistentStore(V03PersistentStore):
 
     def _get_persistent_parameters(
         self, id_lst: Iterable[int], **kwargs: Any
-    ) -> dict[int, StoreParameter]:
+    ) -> dict[int, V03StoreParameter]:
         params, to_load = self._get_cached_persistent_parameters(id_lst)
         if to_load:
             data = self._param_docs(to_load, "data")
             sources = self._param_docs(to_load, "sources")
             new = {
-                i: StoreParameter.decode(i, data[i], copy.deepcopy(sources[i])) for i in to_load
+                i: V03StoreParameter.decode(i, data[i], copy.deepcopy(sources[i])) for i in to_load
             }
             self.parameter_cache.update(new)
             params.update(new)
