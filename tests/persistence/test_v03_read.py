@@ -327,3 +327,19 @@ def test_numpy_generators_are_decoded(at: list[str]) -> None:
         assert isinstance(got, np.random.Generator)
         assert got.integers(10**9) == np.random.default_rng(7).integers(10**9)
     assert encoded["data"] is data and isinstance(data, dict), "the stored value is untouched"
+
+
+@pytest.mark.parametrize("name", ["wk_seq_zarr", "wk_seq_json", "wk_array_outputs_zarr"])
+def test_reads_on_another_file_system(name: str, mem: tuple[Any, str]) -> None:
+    """On a file system other than the local one (fsspec's memory file system here),
+    where files are decoded anew on every read, the store reads the same."""
+    fs, root = mem
+    src = _source(name)
+    for p in src.rglob("*"):
+        if p.is_file():
+            fs.pipe_file(f"{root}/{name}/{p.relative_to(src).as_posix()}", p.read_bytes())
+    store = wfstore.open(f"{root}/{name}", fs)
+    assert isinstance(store, V03PersistentStore)
+    expected = _expected(name)
+    got = dump_store(store, expected["kind"], generation="0.3.0")
+    assert normalise(got) == normalise(expected)
