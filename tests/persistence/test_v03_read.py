@@ -343,3 +343,13 @@ def test_reads_on_another_file_system(name: str, mem: tuple[Any, str]) -> None:
     expected = _expected(name)
     got = dump_store(store, expected["kind"], generation="0.3.0")
     assert normalise(got) == normalise(expected)
+
+
+def test_short_chunk_is_corrupt(fixture_copy) -> None:
+    """A chunk holding fewer rows than the array's chunk size is damage, named."""
+    path = fixture_copy("wk_seq_zarr")
+    chunk = _core.encode_object_chunk([{"type": "local_input"}], "blosc")
+    (path / "parameters/sources/0").write_bytes(chunk)
+    with pytest.raises(CorruptChunkError, match="1 rows, expected 100000") as info:
+        wfstore.open(path).get_parameter_sources([0])
+    assert info.value.key == "parameters/sources/0"

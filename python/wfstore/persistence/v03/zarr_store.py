@@ -139,7 +139,10 @@ def _chunk_decoder(store: _core.Store) -> Callable[[bytes, str], Any]:
             metas[path] = meta
         try:
             if meta.get("dtype") == "|O":
-                return _core.decode_object_chunk(raw, meta.get("compressor"))
+                items = _core.decode_object_chunk(raw, meta.get("compressor"))
+                if len(items) != meta["chunks"][0]:  # Zarr v2 chunks are always whole
+                    raise ValueError(f"{len(items)} rows, expected {meta['chunks'][0]}")
+                return items
             dtype = np.dtype([tuple(f) for f in meta["dtype"]])
             rows = np.frombuffer(_core.decompress(raw, meta.get("compressor")), dtype=dtype)
             if len(rows) != meta["chunks"][0]:
