@@ -17,6 +17,7 @@ from wfstore.common.errors import (
     CodecError,
     ConcurrentModificationError,
     CorruptChunkError,
+    CorruptFileError,
     EncodeError,
     InvalidArgumentError,
     MetadataError,
@@ -63,7 +64,7 @@ from wfstore.storage import fsspec as fsspec_store
 from wfstore.tools.convert import convert
 from wfstore.tools.inspect import info
 from wfstore.tools.repair import RepairReport, repair
-from wfstore.tools.stores import create, detect_kind, store_cls_from_str
+from wfstore.tools.stores import create, detect_generation, detect_kind, store_cls_from_str
 
 # `wfstore.open(path)`; left out of __all__ so that `from wfstore import *` does not
 # shadow the built-in open()
@@ -78,6 +79,7 @@ __all__ = [
     "CodecError",
     "ConcurrentModificationError",
     "CorruptChunkError",
+    "CorruptFileError",
     "Durability",
     "EncodeError",
     "InvalidArgumentError",
@@ -121,6 +123,7 @@ __all__ = [
     "ZipArchiveError",
     "convert",
     "create",
+    "detect_generation",
     "detect_kind",
     "info",
     "repair",
