@@ -909,6 +909,100 @@ def jobs_rows(results: list[dict], workload: str, runs: int) -> list[list[str]]:
     return rows
 
 
+#: Issue 20's targets, on the sequence workload at 10,000 runs: minimum speed-up of a
+#: phase per variant (open + read, make).
+TARGET_RATIOS = {
+    ("read", "wfstore-engine"): 9.0,
+    ("read", "wfstore-own"): 9.0,
+    ("make", "wfstore-engine"): 5.0,
+    ("make", "wfstore-own"): 6.0,
+}
+TARGET_SHARE = 0.25
+TARGET_JOBS_STORE = 5.0  # the engine's store cost per run over wfstore's
+TARGET_RUNS, TARGET_SCALE_RUNS, TARGET_SCALE_SLACK = 10_000, 100_000, 0.20
+
+
+def _ratio(results: list[dict], v: str, key: str, runs: int) -> float | None:
+    base = _find(results, "hpcflow", "sequence", runs)
+    r = _find(results, v, "sequence", runs)
+    if not (base and r and key in base["phases"] and key in r["phases"]):
+        return None
+    return float(base["phases"][key]["seconds"] / r["phases"][key]["seconds"])
+
+
+def check_targets(results: list[dict]) -> list[tuple[str, bool | None, str]]:
+    """(what, met (None: not measured), figures) for each of issue 20's targets."""
+    out: list[tuple[str, bool | None, str]] = []
+    n = TARGET_RUNS
+    base = _find(results, "hpcflow", "sequence", n)
+    ours = [v for v in VARIANTS if v != "hpcflow"]
+    where = f"sequence, {n:,} runs"
+    for (key, v), want in TARGET_RATIOS.items():
+        got = _ratio(results, v, key, n)
+        what = f"{PHASE_LABELS[key]} >= {want:.0f}x ({v}, {where})"
+        out.append((what, None if got is None else got >= want, _x(got)))
+    for v in ours:
+        r = _find(results, v, "sequence", n)
+        shares = [
+            (ph["store_share"], k)
+            for k, ph in (r["phases"].items() if r else [])
+            if ph.get("store_share") is not None
+        ]
+        what = f"store's share <= {TARGET_SHARE:.0%} in every phase ({v}, {where})"
+        if not shares:
+            out.append((what, None, "not measured"))
+        else:
+            worst = max(shares)
+            fig = f"largest {worst[0]:.0%} ({PHASE_LABELS[worst[1]]})"
+            out.append((what, worst[0] <= TARGET_SHARE, fig))
+        what = f"peak RSS no more than the engine's store's in every phase ({v}, {where})"
+        if not (r and base):
+            out.append((what, None, "not measured"))
+        else:
+            over = [
+                (ph["peak_rss_mib"] - base["phases"][k]["peak_rss_mib"], k)
+                for k, ph in r["phases"].items()
+                if k in base["phases"]
+            ]
+            worst_rss = max(over)
+            fig = f"largest difference {worst_rss[0]:+.0f} MiB ({PHASE_LABELS[worst_rss[1]]})"
+            out.append((what, worst_rss[0] <= 0, fig))
+        bj = base["phases"].get("jobs") if base else None
+        j = r["phases"].get("jobs") if r else None
+        what = (
+            f"jobs: store cost per run <= 1/{TARGET_JOBS_STORE:.0f} of the engine's store's ({v})"
+        )
+        if not (bj and j and bj.get("store_per_run_s") and j.get("store_per_run_s")):
+            out.append((what, None, "not measured"))
+        else:
+            got = bj["store_per_run_s"] / j["store_per_run_s"]
+            fig = f"{fmt_s(j['store_per_run_s'])} vs {fmt_s(bj['store_per_run_s'])} ({got:.1f}x)"
+            out.append((what, got >= TARGET_JOBS_STORE, fig))
+    big = TARGET_SCALE_RUNS
+    for v in ours:
+        pairs = [(k, _ratio(results, v, k, n), _ratio(results, v, k, big)) for k in PHASE_KEYS]
+        pairs = [(k, lo, hi) for k, lo, hi in pairs if lo and hi]
+        what = (
+            f"at {big:,} runs every phase's ratio within {TARGET_SCALE_SLACK:.0%} of its "
+            f"{n:,}-run ratio or better ({v})"
+        )
+        if not pairs:
+            out.append((what, None, "not measured"))
+            continue
+        worst_k, worst_lo, worst_hi = min(pairs, key=lambda t: t[2] / t[1])
+        fig = f"worst {PHASE_LABELS[worst_k]}: {worst_lo:.1f}x -> {worst_hi:.1f}x"
+        out.append((what, worst_hi >= (1 - TARGET_SCALE_SLACK) * worst_lo, fig))
+    return out
+
+
+def _x(ratio: float | None) -> str:
+    return "not measured" if ratio is None else f"{ratio:.1f}x"
+
+
+def _status(ok: bool | None) -> str:
+    return "met" if ok else ("NOT met" if ok is False else "not measured")
+
+
 def _groups(results: list[dict]) -> list[tuple[str, int]]:
     seen = []
     for r in results:
@@ -950,6 +1044,8 @@ def render_report(data: dict) -> str:
                 "from the run with the store's methods wrapped)\n\n"
                 + markdown_table(JOBS_HEADER, jr)
             )
+    lines = [f"* {_status(ok)}: {what}: {fig}" for what, ok, fig in check_targets(results)]
+    parts.append("**Targets** (issue 20)\n\n" + "\n".join(lines))
     return "\n\n".join(parts) + "\n"
 
 
@@ -973,6 +1069,9 @@ def print_report(data: dict) -> None:
         if jr:
             print(f"\njobs phase, per run ({data['procs']} processes)")
             print(text_table(JOBS_HEADER, jr))
+    print()
+    for what, ok, fig in check_targets(results):
+        print(f"[{_status(ok)}] {what}: {fig}")
 
 
 def finish_report(data: dict, readme: Path | None, plot_path: Path | None) -> None:

@@ -185,3 +185,40 @@ def test_a_tiny_run_reports_every_phase_of_every_variant(
     assert plot.exists() or "no plot" in proc.stderr
     # the console tables too
     assert "jobs phase, per run" in proc.stdout
+
+
+def test_targets_are_checked_on_the_sequence_workload(engine: ModuleType) -> None:
+    def res(variant: str, runs: int, seconds: float, share: float, rss: float) -> dict:
+        phases = {
+            k: {"seconds": seconds, "store_share": share, "peak_rss_mib": rss, "files": 1}
+            for k in engine.PHASE_KEYS
+        }
+        phases["jobs"]["store_per_run_s"] = seconds / 100
+        return {"variant": variant, "workload": "sequence", "runs": runs, "phases": phases}
+
+    results = [
+        res("hpcflow", 10_000, 100.0, 0.9, 200),
+        res("wfstore-engine", 10_000, 10.0, 0.2, 150),  # 10x everywhere
+        res("wfstore-own", 10_000, 12.5, 0.3, 250),  # 8x, share and RSS over
+        res("hpcflow", 100_000, 1000.0, 0.9, 400),
+        res("wfstore-engine", 100_000, 125.0, 0.2, 300),  # 8x: within 20% of 10x
+        res("wfstore-own", 100_000, 200.0, 0.2, 300),  # 5x: not within 20% of 8x
+    ]
+    got = {what: ok for what, ok, _ in engine.check_targets(results)}
+    assert all(ok is not None for ok in got.values()), got
+
+    def ok(*words: str) -> bool | None:
+        (hit,) = [v for w, v in got.items() if all(x in w for x in words)]
+        return hit
+
+    assert ok("open + read", "wfstore-engine") is True
+    assert ok("open + read", "wfstore-own") is False
+    assert ok("make", ">= 5x", "wfstore-engine") is True
+    assert ok("make", ">= 6x", "wfstore-own") is True
+    assert ok("share", "wfstore-engine") is True and ok("share", "wfstore-own") is False
+    assert ok("RSS", "wfstore-engine") is True and ok("RSS", "wfstore-own") is False
+    assert ok("jobs", "wfstore-engine") is True and ok("jobs", "wfstore-own") is True
+    assert ok("100,000", "wfstore-engine") is True and ok("100,000", "wfstore-own") is False
+    # without the engine's own store only the store's share (not a ratio) is measured
+    alone = {what: ok for what, ok, _ in engine.check_targets(results[1:3])}
+    assert {w for w, v in alone.items() if v is not None} == {w for w in alone if "share" in w}
