@@ -785,7 +785,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--plot", type=Path, default=HERE / "results" / "engine_time.png")
     ap.add_argument("--no-plot", action="store_true")
     ap.add_argument("--readme", type=Path, default=None, help="rewrite its bench block")
-    ap.add_argument("--tmp", type=Path, default=None, help="folder for the workflows")
+    ap.add_argument("--tmp", type=Path, default=None, help="folder for the workflows (kept)")
     ap.add_argument("--keep", action="store_true", help="keep the workflows")
     a = ap.parse_args(argv)
     if not hpcflow_importable():
@@ -802,17 +802,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         if v not in VARIANTS:
             raise SystemExit(f"error: unknown variant {v!r} (one of {', '.join(VARIANTS)})")
     sizes = [a.runs] + ([100_000] if a.scale and a.runs != 100_000 else [])
-    tmp_ctx = (
-        contextlib.nullcontext(str(a.tmp))
-        if a.tmp or a.keep
-        else tempfile.TemporaryDirectory(prefix="engine-bench-")
-    )
     if a.tmp:
         a.tmp.mkdir(parents=True, exist_ok=True)
+    tmp_ctx: Any = (
+        contextlib.nullcontext(str(a.tmp))
+        if a.tmp
+        else contextlib.nullcontext(tempfile.mkdtemp(prefix="engine-bench-"))
+        if a.keep
+        else tempfile.TemporaryDirectory(prefix="engine-bench-")
+    )
     results: list[dict[str, Any]] = []
     t_all = time.perf_counter()
     with tmp_ctx as tmp_name:
-        tmp_root = Path(tmp_name or tempfile.mkdtemp(prefix="engine-bench-"))
+        tmp_root = Path(tmp_name)
         for n in sizes:
             for w in workloads:
                 for v in variants:
@@ -828,7 +830,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     res["share_method"] = a.share
                     results.append(res)
                     print(f"   done in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
-        if a.tmp is None and a.keep:
+        if a.tmp or a.keep:
             print(f"workflows kept in {tmp_root}", file=sys.stderr)
     data = {
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
