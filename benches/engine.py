@@ -41,6 +41,9 @@ default each variant's chain of phases runs twice (``--share separate``): once p
 for the times, RSS and files, once wrapped for the store's share; ``--share inline``
 wraps the timed chain (faster, times inflated by the wrappers), ``--share off`` skips it.
 
+Benchmark a release build of wfstore (``maturin build --release``; the test command's
+wheel is unoptimised, and its Rust core several times slower).
+
 Usage (with the engine's Python: hpcflow-new2 0.2.0a190, zarr 2.17.2, wfstore)::
 
     python benches/engine.py                                # 10k runs, every workload
