@@ -222,3 +222,34 @@ def test_targets_are_checked_on_the_sequence_workload(engine: ModuleType) -> Non
     # without the engine's own store only the store's share (not a ratio) is measured
     alone = {what: ok for what, ok, _ in engine.check_targets(results[1:3])}
     assert {w for w, v in alone.items() if v is not None} == {w for w in alone if "share" in w}
+
+
+def test_the_store_share_of_a_wrapped_run_is_applied_to_the_timed_one(
+    engine: ModuleType,
+) -> None:
+    from engine_bench.runner import merge_share  # (benches/ is on the path: see engine)
+
+    timed = {
+        "phases": {
+            "make": {"seconds": 2.0},
+            "jobs": {"seconds": 5.0, "busy_seconds": 8.0, "runs": 40},
+        }
+    }
+    wrapped = {
+        "phases": {
+            "make": {"seconds": 4.0, "store_seconds": 1.0, "store_calls": 9},
+            "jobs": {
+                "seconds": 10.0,
+                "store_seconds": 12.0,
+                "store_calls": 99,
+                "store_share": 0.75,
+                "store_per_run_s": 0.3,
+            },
+        }
+    }
+    out = merge_share(timed, wrapped)["phases"]
+    assert out["make"]["seconds"] == 2.0 and out["make"]["store_share"] == 0.25
+    jobs = out["jobs"]
+    assert jobs["seconds"] == 5.0 and jobs["store_share"] == 0.75
+    assert jobs["store_per_run_s"] == 0.75 * 8.0 / 40  # the timed processes' time
+    assert jobs["store_per_run_wrapped_s"] == 0.3

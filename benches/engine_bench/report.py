@@ -230,9 +230,9 @@ def render_report(data: dict) -> str:
         if jr:
             parts.append(
                 f"*Jobs phase, {workload}, {runs:,} runs, per run* (set start, save an "
-                "output, set end, in each of the job processes; the store's figures come "
-                "from the run with the store's methods wrapped)\n\n"
-                + markdown_table(JOBS_HEADER, jr)
+                "output, set end, in each of the job processes; store per run: the "
+                "store's share of the job processes' time, which includes opening the "
+                "workflow, per run)\n\n" + markdown_table(JOBS_HEADER, jr)
             )
     lines = [f"* {_status(ok)}: {what}: {fig}" for what, ok, fig in check_targets(results)]
     parts.append("**Targets** (issue 20)\n\n" + "\n".join(lines))

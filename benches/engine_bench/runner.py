@@ -82,8 +82,13 @@ def merge_share(timed: dict[str, Any], wrapped: dict[str, Any]) -> dict[str, Any
         if not w or w.get("store_seconds") is None:
             continue
         if key == "jobs":
-            for k in ("store_seconds", "store_calls", "store_share", "store_per_run_s"):
+            for k in ("store_seconds", "store_calls", "store_share"):
                 ph[k] = w.get(k)
+            # the store's share of the wrapped job processes' time, applied to the timed
+            # ones' (as for the other phases); what the wrapped run measured is kept
+            ph["store_per_run_wrapped_s"] = w.get("store_per_run_s")
+            if w.get("store_share") is not None:
+                ph["store_per_run_s"] = w["store_share"] * ph["busy_seconds"] / ph["runs"]
         else:
             ph["store_seconds"] = w["store_seconds"]
             ph["store_calls"] = w["store_calls"]
