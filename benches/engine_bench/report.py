@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from pathlib import Path
@@ -297,6 +298,14 @@ def time_series(data: dict) -> dict[str, dict[str, list[tuple[float, float]]]]:
 # Not specific to this runner: to move to wfstore.tools.bench.report at merge.
 
 
+def _minor_label(value: float, _pos: object = None) -> str:
+    """A log axis' minor tick label: only at 2 and 5 times a power of ten."""
+    if value <= 0:
+        return ""
+    lead = value / 10 ** math.floor(math.log10(value))
+    return f"{value:g}" if round(lead, 6) in (2.0, 5.0) else ""
+
+
 def plot_lines(
     panels: dict[str, dict[str, list[tuple[float, float]]]],
     out: Path,
@@ -312,6 +321,7 @@ def plot_lines(
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import FuncFormatter, NullFormatter
     except ImportError:
         print("matplotlib is not importable: no plot", file=sys.stderr)
         return False
@@ -337,6 +347,15 @@ def plot_lines(
             )
         ax.set_xscale("log")
         ax.set_yscale("log")
+        # plain numbers, not powers of ten; minor ticks labelled at 2 and 5 (x: none)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_minor_formatter(FuncFormatter(_minor_label))
+        ys = [p[1] for points in series.values() for p in points if p[1] > 0]
+        if ys and max(ys) / min(ys) < 2.6:  # wide enough for a labelled 1, 2 or 5
+            mid = math.sqrt(max(ys) * min(ys))
+            ax.set_ylim(mid / 1.62, mid * 1.62)
         ax.set_title(label, fontsize=9)
         ax.set_xlabel(xlabel, fontsize=8)
         ax.set_ylabel(ylabel, fontsize=8)
