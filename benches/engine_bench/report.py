@@ -159,7 +159,8 @@ def check_targets(results: list[dict]) -> list[tuple[str, bool | None, str]]:
         bj = base["phases"].get("jobs") if base else None
         j = r["phases"].get("jobs") if r else None
         what = (
-            f"jobs: store cost per run <= 1/{TARGET_JOBS_STORE:.0f} of the engine's store's ({v})"
+            f"jobs: store cost per run <= 1/{TARGET_JOBS_STORE:.0f} of the engine's store's "
+            f"({v}, {where})"
         )
         if not (bj and j and bj.get("store_per_run_s") and j.get("store_per_run_s")):
             out.append((what, None, "not measured"))
@@ -186,6 +187,10 @@ def check_targets(results: list[dict]) -> list[tuple[str, bool | None, str]]:
 
 def _x(ratio: float | None) -> str:
     return "not measured" if ratio is None else f"{ratio:.1f}x"
+
+
+def _target_line(what: str, ok: bool | None, figures: str) -> str:
+    return f"{_status(ok)}: {what}" + ("" if ok is None else f": {figures}")
 
 
 def _status(ok: bool | None) -> str:
@@ -235,7 +240,7 @@ def render_report(data: dict) -> str:
                 "store's share of the job processes' time, which includes opening the "
                 "workflow, per run)\n\n" + markdown_table(JOBS_HEADER, jr)
             )
-    lines = [f"* {_status(ok)}: {what}: {fig}" for what, ok, fig in check_targets(results)]
+    lines = [f"* {_target_line(what, ok, fig)}" for what, ok, fig in check_targets(results)]
     parts.append("**Targets** (issue 20)\n\n" + "\n".join(lines))
     return "\n\n".join(parts) + "\n"
 
@@ -262,7 +267,7 @@ def print_report(data: dict) -> None:
             print(text_table(JOBS_HEADER, jr))
     print()
     for what, ok, fig in check_targets(results):
-        print(f"[{_status(ok)}] {what}: {fig}")
+        print(f"[{_status(ok)}] {what}" + ("" if ok is None else f": {fig}"))
 
 
 def finish_report(data: dict, readme: Path | None, plot_path: Path | None) -> None:
