@@ -75,6 +75,10 @@ step "benchmark runner smoke run (200 runs, wfstore only; times are not checked)
 .venv-test/bin/python benches/compare.py --runs 200 --json-runs 200 --wfstore-only --no-readme \
     --out "$(mktemp -d)/compare.json"
 
+step "engine-level benchmark runner smoke run (40 runs, sequence workload, every variant; times are not checked)"
+.venv-hpcflow/bin/python benches/engine.py --runs 40 --workloads sequence --share inline --no-plot \
+    --out "$(mktemp -d)/engine.json"
+
 step "core and CLI tests with the engine's pins (numpy 1.26, fsspec 2022.11, click 8.1.3, rich 13.4.2)"
 [ -x .venv-pins/bin/python ] || "$PY" -m venv .venv-pins
 .venv-pins/bin/python -m pip install -q --upgrade pip
