@@ -150,7 +150,7 @@ def test_a_tiny_run_reports_every_phase_of_every_variant(
     out = tmp_path / "engine.json"
     plot = tmp_path / "engine.png"
     readme = tmp_path / "README.md"
-    readme.write_text("intro\n<!-- bench:start -->\nold\n<!-- bench:end -->\nend\n")
+    readme.write_text("intro\n<!-- engine-bench:start -->\nold\n<!-- engine-bench:end -->\nend\n")
     cmd = [py, str(RUNNER), "--runs", "40", "--workloads", "sequence", "--share", "inline"]
     cmd += ["--out", str(out), "--plot", str(plot), "--readme", str(readme)]
     cmd += ["--tmp", str(tmp_path / "work")]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 from pathlib import Path
@@ -14,9 +13,14 @@ from .common import (
     WORKLOADS,
     fmt_s,
     markdown_table,
+    plot_lines,
     text_table,
     update_readme,
 )
+
+#: The markers of the README's engine benchmark table, which :func:`finish_report` rewrites.
+README_START = "<!-- engine-bench:start -->"
+README_END = "<!-- engine-bench:end -->"
 
 # --- report (engine) ------------------------------------------------------------------
 
@@ -280,7 +284,7 @@ def finish_report(data: dict, readme: Path | None, plot_path: Path | None) -> No
             rel = os.path.relpath(plot_path, readme.parent if readme else Path.cwd())
             md += f"\n![time against the number of runs]({rel})\n"
     if readme is not None:
-        update_readme(readme, md)
+        update_readme(readme, md, README_START, README_END)
         print(f"updated {readme}", file=sys.stderr)
 
 
@@ -297,81 +301,3 @@ def time_series(data: dict) -> dict[str, dict[str, list[tuple[float, float]]]]:
         if panel:
             out[PHASE_LABELS[key]] = {k: sorted(v) for k, v in panel.items()}
     return out
-
-
-# --- report (to share) ----------------------------------------------------------------
-# Not specific to this runner: to move to wfstore.tools.bench.report at merge.
-
-
-def _minor_label(value: float, _pos: object = None) -> str:
-    """A log axis' minor tick label: only at 2 and 5 times a power of ten."""
-    if value <= 0:
-        return ""
-    lead = value / 10 ** math.floor(math.log10(value))
-    return f"{value:g}" if round(lead, 6) in (2.0, 5.0) else ""
-
-
-def plot_lines(
-    panels: dict[str, dict[str, list[tuple[float, float]]]],
-    out: Path,
-    title: str,
-    xlabel: str = "number of runs",
-    ylabel: str = "time (s)",
-) -> bool:
-    """One log-log panel per key of `panels`, a line per series (colour: the series
-    name's first word, e.g. the variant; line style: what follows it). False (and a
-    message) if matplotlib is not importable."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        from matplotlib.ticker import FuncFormatter, NullFormatter
-    except ImportError:
-        print("matplotlib is not importable: no plot", file=sys.stderr)
-        return False
-    names = sorted({s for panel in panels.values() for s in panel})
-    heads = sorted({n.split(" ")[0] for n in names})
-    tails = sorted({n.partition(" ")[2] for n in names})
-    styles = ["-", "--", ":", "-."]
-    markers = ["o", "s", "^", "D"]
-    cols = min(4, max(1, len(panels)))
-    rows = (len(panels) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.0 * rows + 0.8), squeeze=False)
-    for ax, (label, series) in zip(axes.flat, panels.items()):
-        for name, points in sorted(series.items()):
-            head, _, tail = name.partition(" ")
-            i, j = heads.index(head), tails.index(tail)
-            ax.plot(
-                [p[0] for p in points],
-                [p[1] for p in points],
-                styles[j % len(styles)],
-                marker=markers[j % len(markers)],
-                color=f"C{i}",
-                label=name,
-            )
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        # plain numbers, not powers of ten; minor ticks labelled at 2 and 5 (x: none)
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-        ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-        ax.yaxis.set_minor_formatter(FuncFormatter(_minor_label))
-        ys = [p[1] for points in series.values() for p in points if p[1] > 0]
-        if ys and max(ys) / min(ys) < 2.6:  # wide enough for a labelled 1, 2 or 5
-            mid = math.sqrt(max(ys) * min(ys))
-            ax.set_ylim(mid / 1.62, mid * 1.62)
-        ax.set_title(label, fontsize=9)
-        ax.set_xlabel(xlabel, fontsize=8)
-        ax.set_ylabel(ylabel, fontsize=8)
-        ax.grid(True, which="both", alpha=0.3)
-    for ax in list(axes.flat)[len(panels) :]:
-        ax.axis("off")
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(3, len(labels)), fontsize=7)
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout(rect=(0, 0.06 + 0.02 * ((len(labels) - 1) // 3), 1, 0.97))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return True
