@@ -87,7 +87,15 @@ impl TxnStore {
         let applied = crate::util::par::map_ref_min(chunks, PARALLEL_WRITES_MIN, apply)
             .into_iter()
             .collect::<Result<()>>()
-            .and_then(|()| metas.iter().try_for_each(apply));
+            .and_then(|()| {
+                // without a journal the order is what keeps each prefix valid: with
+                // `Full` the chunks' renames are on disk before a shape that shows
+                // them (file systems may persist renames out of order)
+                if full && journal.is_none() && !metas.is_empty() {
+                    sync_folders(chunks, true);
+                }
+                metas.iter().try_for_each(apply)
+            });
         if let Err(e) = applied {
             if journal.is_none() {
                 // nothing will finish these renames: the values not yet in place go

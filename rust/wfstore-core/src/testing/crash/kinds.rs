@@ -5,6 +5,8 @@
 //! (sampling, with a seed, only where an operation has too many) and prints the counts.
 
 use super::{disk_contents, record, states, Budget, Fs, Model, Op};
+use crate::array::codec::Compressor;
+use crate::array::numeric::NumericArray;
 use crate::array::object::{ObjectArray, ObjectArrayOptions};
 use crate::error::Error;
 use crate::ops::rechunk;
@@ -37,8 +39,9 @@ const KNOWN_RECHUNK_NORMAL: &str = "without fsync the new array's files are not 
 /// A commit without a flush on a file system that may reorder renames.
 const KNOWN_COMMIT_NORMAL: &str = "with durability normal, on a file system that may \
     persist renames out of order (the weak model, not ext4's ordered mode), an array's \
-    new .zarray can reach the disk without the renamed chunk holding its new rows: \
-    those rows read as the fill value instead of failing to decode";
+    new .zarray can reach the disk without the renamed chunk holding its new rows \
+    (or a new numpy array's chunk): those rows read as the fill value instead of \
+    failing to decode";
 /// Unzip flushes nothing.
 const KNOWN_UNZIP: &str = "unzip flushes nothing before renaming the folder into place: a \
     power cut can leave empty or zero-filled files in the store folder under its final name";
@@ -247,6 +250,18 @@ fn batch_commit(d: Durability, budget: Budget) -> Outcome {
             x.set(&[0], vec![s("X0")]).unwrap();
             x.append(vec![s("X3")]).unwrap();
             y.set(&[1], vec![s("Y1")]).unwrap();
+            NumericArray::create(
+                txn.clone(),
+                "parameters/arrays/0",
+                "<f8",
+                &[3],
+                None,
+                Compressor::default(),
+                serde_json::json!(0.0),
+                &numeric_bytes(),
+                false,
+            )
+            .unwrap();
             txn.commit().unwrap();
         },
         &|root, acked| {
@@ -254,6 +269,32 @@ fn batch_commit(d: Durability, budget: Budget) -> Outcome {
             let normal = d == Durability::Normal;
             let (_, x) = rows(root, "metadata/runs", normal)?;
             let (_, y) = rows(root, "parameters/base", normal)?;
+            // the numpy array added by the commit: absent, whole, or (normal) damage
+            let st: Arc<dyn Store> = Arc::new(LocalStore::new(root));
+            let has_numeric = match NumericArray::open(st, "parameters/arrays/0") {
+                Ok(a) => match a.read() {
+                    Ok(bytes) if bytes == numeric_bytes() => true,
+                    Ok(bytes) if bytes.iter().all(|b| *b == 0) => {
+                        return Err("parameters/arrays/0 holds 0, never written there (the \
+                                    fill value: its chunk missing)"
+                            .into())
+                    }
+                    Ok(bytes) => return Err(format!("numeric array holds {bytes:?}")),
+                    Err(_) if normal => true,
+                    Err(e) => return Err(format!("numeric array: {e}")),
+                },
+                Err(Error::Metadata { .. }) if normal => true,
+                Err(e)
+                    if LocalStore::new(root)
+                        .get("parameters/arrays/0/.zarray")
+                        .ok()
+                        .flatten()
+                        .is_some() =>
+                {
+                    return Err(format!("numeric array does not open: {e}"))
+                }
+                Err(_) => false,
+            };
             if normal {
                 let xa: Vec<Vec<&str>> = (0..x.len())
                     .map(|i| {
@@ -268,15 +309,63 @@ fn batch_commit(d: Durability, budget: Budget) -> Outcome {
                 rows_among(&y, &[vec!["y0"], vec!["y1", "Y1"]], "parameters/base")?;
                 return Ok(());
             }
-            let is_old = exact(&x, &x_old) && exact(&y, &y_old);
-            let is_new = exact(&x, &x_new) && exact(&y, &y_new);
+            let is_old = exact(&x, &x_old) && exact(&y, &y_old) && !has_numeric;
+            let is_new = exact(&x, &x_new) && exact(&y, &y_new) && has_numeric;
             if acked && !is_new {
                 return Err(format!(
                     "acknowledged commit not whole: runs {x:?}, base {y:?}"
                 ));
             }
             if !is_old && !is_new {
-                return Err(format!("commit half applied: runs {x:?}, base {y:?}"));
+                return Err(format!(
+                    "commit half applied: runs {x:?}, base {y:?}, numeric array {has_numeric}"
+                ));
+            }
+            Ok(())
+        },
+    )
+}
+
+/// The bytes of the numpy array a batch commit adds.
+fn numeric_bytes() -> Vec<u8> {
+    [1.5f64, -2.0, 3.25]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect()
+}
+
+/// A parameter append: rows beyond the array's shape, committed without a journal
+/// (`commit_in_order`), the shape renamed last.
+fn append_kind(d: Durability, budget: Budget) -> Outcome {
+    let old = ["p0", "p1", "p2"];
+    let new = ["p0", "p1", "p2", "P3", "P4", "P5"];
+    explore(
+        &format!("parameter append ({d})"),
+        budget,
+        &|root| make_array(root, "parameters/base", &old, 2),
+        &|root| {
+            let txn = Arc::new(TxnStore::local(
+                LocalStore::new(root).with_durability(d),
+                false,
+            ));
+            let a = ObjectArray::open(txn.clone(), "parameters/base", true).unwrap();
+            txn.begin().unwrap();
+            a.append(vec![s("P3"), s("P4"), s("P5")]).unwrap();
+            txn.commit_in_order().unwrap();
+        },
+        &|root, acked| {
+            recover_journals(root).map_err(|e| format!("recovery: {e}"))?;
+            let normal = d == Durability::Normal;
+            let (_, got) = rows(root, "parameters/base", normal)?;
+            let allowed: Vec<Vec<&str>> = (0..got.len().max(3))
+                .map(|i| new.get(i).into_iter().copied().collect())
+                .collect();
+            rows_among(&got, &allowed, "parameters/base")?;
+            if !got.is_empty() && got.len() != 3 && got.len() != 6 {
+                return Err(format!("parameters/base has {} rows", got.len()));
+            }
+            if acked && !normal && !exact(&got, &new) {
+                return Err(format!("acknowledged append lost: {got:?}"));
             }
             Ok(())
         },
@@ -416,9 +505,15 @@ fn unzip_kind(budget: Budget) -> Outcome {
 /// Every operation kind, explored within `budget`.
 pub(crate) fn all_kinds(budget: Budget) -> Vec<Outcome> {
     let mut out = Vec::new();
+    let mut out = Reporting(&mut out);
     for d in Durability::ALL {
         out.push(row_update(d, budget));
         let mut o = batch_commit(d, budget);
+        if d == Durability::Normal {
+            o.known = Some((KNOWN_COMMIT_NORMAL, "holds 0, never written there"));
+        }
+        out.push(o);
+        let mut o = append_kind(d, budget);
         if d == Durability::Normal {
             o.known = Some((KNOWN_COMMIT_NORMAL, "holds 0, never written there"));
         }
@@ -435,7 +530,33 @@ pub(crate) fn all_kinds(budget: Budget) -> Vec<Outcome> {
     let mut o = unzip_kind(budget);
     o.known = Some((KNOWN_UNZIP, ""));
     out.push(o);
-    out
+    std::mem::take(out.0)
+}
+
+/// Outcomes, each printed as it is added.
+struct Reporting<'a>(&'a mut Vec<Outcome>);
+
+impl Reporting<'_> {
+    fn push(&mut self, o: Outcome) {
+        let flag = match (o.failed.is_empty(), o.known.is_some()) {
+            (true, _) => "",
+            (false, true) => " (known)",
+            (false, false) => " (NEW)",
+        };
+        println!(
+            "crash states: {:<34} {:>6} explored, {:>5} failed{flag}",
+            o.kind,
+            o.explored,
+            o.failed.len(),
+        );
+        if let (false, Some((why, _))) = (o.failed.is_empty(), o.known) {
+            println!("  known: {why}");
+        }
+        for msg in o.failed.iter().take(3) {
+            println!("  e.g. {msg}");
+        }
+        self.0.push(o);
+    }
 }
 
 #[test]
@@ -445,34 +566,13 @@ fn crash_states_of_every_operation_kind() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(22);
-    let budget = Budget {
-        cap: if exhaustive { 4096 } else { 4 },
-        seed,
-    };
-    let outcomes = all_kinds(budget);
+    let cap = std::env::var("WFSTORE_CRASH_CAP")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(if exhaustive { 256 } else { 4 });
+    let outcomes = all_kinds(Budget { cap, seed });
     let (mut n, mut f, mut unknown) = (0, 0, Vec::new());
     for o in &outcomes {
-        println!(
-            "crash states: {:<34} {:>6} explored, {:>5} failed{}",
-            o.kind,
-            o.explored,
-            o.failed.len(),
-            if o.failed.is_empty() {
-                ""
-            } else if o.known.is_some() {
-                " (known)"
-            } else {
-                " (NEW)"
-            }
-        );
-        if !o.failed.is_empty() {
-            if let Some((why, _)) = o.known {
-                println!("  known: {why}");
-            }
-        }
-        for msg in o.failed.iter().take(3) {
-            println!("  e.g. {msg}");
-        }
         n += o.explored;
         f += o.failed.len();
         let known = |m: &String| o.known.is_some_and(|(_, text)| m.contains(text));
@@ -573,4 +673,37 @@ fn a_journal_a_power_cut_emptied_is_set_aside_and_the_store_opens() {
         let (_, got) = rows(root, "runs", false).unwrap();
         assert!(exact(&got, &["a0", "a1"]));
     }
+}
+
+#[test]
+fn a_full_commit_in_order_flushes_the_chunks_before_the_shape() {
+    // regression: a commit without a journal (a parameter append) relies on its
+    // renames persisting in order; with `Full` on a file system that reorders, the
+    // new shape could persist before the chunks holding the new rows, which then
+    // read as the fill value
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().canonicalize().unwrap();
+    make_array(&root, "p", &["p0", "p1", "p2"], 2);
+    let ops = recording(&root, || {
+        let txn = Arc::new(TxnStore::local(
+            LocalStore::new(&root).with_durability(Durability::Full),
+            false,
+        ));
+        let a = ObjectArray::open(txn.clone(), "p", true).unwrap();
+        txn.begin().unwrap();
+        a.append(vec![s("P3"), s("P4")]).unwrap();
+        txn.commit_in_order().unwrap();
+    });
+    let renamed = |name: &str| {
+        ops.iter()
+            .position(|o| matches!(o, Op::Rename { to, .. } if to == name))
+            .unwrap()
+    };
+    let (chunk, shape) = (renamed("p/2").max(renamed("p/1")), renamed("p/.zarray"));
+    assert!(
+        ops[chunk..shape]
+            .iter()
+            .any(|o| matches!(o, Op::FsyncDir { path } if path == "p")),
+        "{ops:?}"
+    );
 }
