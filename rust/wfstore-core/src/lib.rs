@@ -39,6 +39,8 @@ pub mod error;
 pub mod names;
 pub mod ops;
 pub mod storage;
+#[cfg(test)]
+mod testing;
 pub mod util;
 
 // The modules' earlier paths, kept for callers.

@@ -4,6 +4,7 @@
 //! processes see the old or the new value, never a mix. What a power cut can leave
 //! depends on the [`Durability`] chosen.
 
+use super::fsops;
 use crate::error::{Error, Result};
 pub use crate::names::TMP_PREFIX;
 use std::io::Write;
@@ -79,7 +80,7 @@ impl std::str::FromStr for Durability {
 /// [`Durability::Full`] the folder is flushed after it. On failure `dst` is as it was
 /// and `tmp` is left for the caller to remove.
 pub fn replace_file(tmp: &Path, dst: &Path, durability: Durability) -> std::io::Result<()> {
-    std::fs::rename(tmp, dst)?;
+    fsops::rename(tmp, dst)?;
     if durability == Durability::Full {
         sync_parent(dst);
     }
@@ -94,9 +95,7 @@ pub fn sync_parent(path: &Path) {
         } else {
             parent
         };
-        if let Ok(d) = std::fs::File::open(parent) {
-            let _ = d.sync_all();
-        }
+        fsops::sync_dir(parent);
     }
 }
 
@@ -128,11 +127,16 @@ pub fn write_temp_sibling(path: &Path, data: &[u8], fsync: bool) -> Result<PathB
     // The folder exists but for a new array's first chunk: create the file first and
     // the folders only if that fails (no check per write: a call to the file server on
     // network file systems).
-    let file = match std::fs::File::create(&tmp) {
+    let file = match fsops::File::create(&tmp) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => match path.parent() {
             Some(parent) if !parent.as_os_str().is_empty() => {
-                std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-                std::fs::File::create(&tmp)
+                let missing: Vec<&Path> = parent.ancestors().take_while(|a| !a.is_dir()).collect();
+                fsops::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+                if fsync {
+                    // each new folder's entry is on disk with the file's
+                    missing.iter().for_each(|dir| sync_parent(dir));
+                }
+                fsops::File::create(&tmp)
             }
             _ => Err(e),
         },
@@ -149,7 +153,7 @@ pub fn write_temp_sibling(path: &Path, data: &[u8], fsync: bool) -> Result<PathB
     match res {
         Ok(()) => Ok(tmp),
         Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
+            let _ = fsops::remove_file(&tmp);
             Err(Error::io(path, e))
         }
     }
@@ -169,7 +173,7 @@ pub fn write_atomic(path: &Path, data: &[u8], fsync: bool) -> Result<()> {
 pub fn write_atomic_with(path: &Path, data: &[u8], durability: Durability) -> Result<()> {
     let tmp = write_temp_sibling(path, data, durability.fsync())?;
     replace_file(&tmp, path, durability).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
+        let _ = fsops::remove_file(&tmp);
         Error::io(path, e)
     })
 }

@@ -1,7 +1,7 @@
 //! A store over a folder of the local file system.
 
 use super::atomic::{write_atomic_with, Durability};
-use super::Store;
+use super::{fsops, Store};
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};
 
@@ -89,7 +89,7 @@ impl Store for LocalStore {
 
     fn delete(&self, key: &str) -> Result<()> {
         let p = self.checked_path(key)?;
-        match std::fs::remove_file(&p) {
+        match fsops::remove_file(&p) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(Error::io(p, e)),
@@ -123,12 +123,21 @@ impl Store for LocalStore {
 
     fn rename_dir(&self, from: &str, to: &str) -> Result<()> {
         let (from, to) = (self.checked_path(from)?, self.checked_path(to)?);
-        std::fs::rename(&from, &to).map_err(|e| Error::io(&from, e))
+        fsops::rename(&from, &to).map_err(|e| Error::io(&from, e))?;
+        if self.durability == Durability::Full {
+            // the move is on disk before anything that follows it (a rechunk's next
+            // move, or the old array's removal)
+            super::atomic::sync_parent(&to);
+            if from.parent() != to.parent() {
+                super::atomic::sync_parent(&from);
+            }
+        }
+        Ok(())
     }
 
     fn delete_dir(&self, prefix: &str) -> Result<()> {
         let p = self.checked_path(prefix)?;
-        match std::fs::remove_dir_all(&p) {
+        match fsops::remove_dir_all(&p) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(Error::io(p, e)),

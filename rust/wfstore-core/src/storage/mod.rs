@@ -3,6 +3,7 @@
 //! writes ([`atomic`]) and all-or-nothing commits over any store ([`txn::TxnStore`]).
 
 pub mod atomic;
+pub(crate) mod fsops;
 pub mod local;
 pub mod txn;
 pub mod zip;

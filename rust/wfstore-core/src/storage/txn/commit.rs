@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::storage::atomic::{
     replace_file, sync_parent, tmp_sibling, write_atomic_with, write_temp_sibling, Durability,
 };
+use crate::storage::fsops;
 use crate::storage::local::LocalStore;
 use crate::storage::Store;
 use std::path::{Path, PathBuf};
@@ -86,7 +87,15 @@ impl TxnStore {
         let applied = crate::util::par::map_ref_min(chunks, PARALLEL_WRITES_MIN, apply)
             .into_iter()
             .collect::<Result<()>>()
-            .and_then(|()| metas.iter().try_for_each(apply));
+            .and_then(|()| {
+                // without a journal the order is what keeps each prefix valid: with
+                // `Full` the chunks' renames are on disk before a shape that shows
+                // them (file systems may persist renames out of order)
+                if full && journal.is_none() && !metas.is_empty() {
+                    sync_folders(chunks, true);
+                }
+                metas.iter().try_for_each(apply)
+            });
         if let Err(e) = applied {
             if journal.is_none() {
                 // nothing will finish these renames: the values not yet in place go
@@ -100,7 +109,7 @@ impl TxnStore {
         }
         // 4. done
         if let Some(journal) = journal {
-            std::fs::remove_file(&journal).map_err(|e| Error::io(&journal, e))?;
+            fsops::remove_file(&journal).map_err(|e| Error::io(&journal, e))?;
         }
         Ok(())
     }
@@ -184,7 +193,7 @@ pub(super) fn is_metadata_step(s: &Step) -> bool {
 pub(super) fn remove_temporaries(steps: &[Step]) {
     for s in steps {
         if let Step::Rename(tmp, _) = s {
-            let _ = std::fs::remove_file(tmp);
+            let _ = fsops::remove_file(tmp);
         }
     }
 }
@@ -213,7 +222,7 @@ pub(super) fn sync_folders(steps: &[Step], done: bool) {
 pub(super) fn apply_step(s: &Step, how: Durability) -> Result<()> {
     match s {
         Step::Rename(tmp, dst) => replace_file(tmp, dst, how).map_err(|e| Error::io(dst, e)),
-        Step::Delete(p) => match std::fs::remove_file(p) {
+        Step::Delete(p) => match fsops::remove_file(p) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(Error::io(p, e)),

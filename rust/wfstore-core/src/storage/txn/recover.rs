@@ -7,6 +7,7 @@ use super::journal::{
 use super::TxnStore;
 use crate::error::{Error, Result};
 use crate::names::TMP_PREFIX;
+use crate::storage::fsops;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -96,12 +97,18 @@ pub fn recover_journals(root: &Path) -> Result<usize> {
         if !abandoned {
             continue;
         }
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-        let doc: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::Metadata {
-            path: root.display().to_string(),
-            key: name.clone(),
-            reason: format!("unreadable commit journal: {e}"),
-        })?;
+        let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        let Ok(doc) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+            // A journal is written whole and renamed into place, so one that does not
+            // parse is what a power cut leaves of a commit made without a flush (its
+            // data lost, cut short or zero-filled): the renames it named cannot be
+            // known. It is set aside under a temporary name (cleared by repair, the
+            // temporary files it named with it) so that the store opens.
+            let aside = root.join(format!("{TMP_PREFIX}{name}.unreadable"));
+            fsops::rename(&path, &aside).map_err(|e| Error::io(&path, e))?;
+            done += 1;
+            continue;
+        };
         let bad = |reason: String| Error::Metadata {
             path: root.display().to_string(),
             key: name.clone(),
@@ -112,12 +119,12 @@ pub fn recover_journals(root: &Path) -> Result<usize> {
                 JournalOp::Rename(tmp, dst) => {
                     let (tmp, dst) = (safe_join(root, &tmp)?, safe_join(root, &dst)?);
                     if tmp.exists() {
-                        std::fs::rename(&tmp, &dst).map_err(|e| Error::io(&dst, e))?;
+                        fsops::rename(&tmp, &dst).map_err(|e| Error::io(&dst, e))?;
                     }
                 }
                 JournalOp::Delete(p) => {
                     let p = safe_join(root, &p)?;
-                    match std::fs::remove_file(&p) {
+                    match fsops::remove_file(&p) {
                         Ok(()) => {}
                         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                         Err(e) => return Err(Error::io(&p, e)),
@@ -125,7 +132,7 @@ pub fn recover_journals(root: &Path) -> Result<usize> {
                 }
             }
         }
-        std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+        fsops::remove_file(&path).map_err(|e| Error::io(&path, e))?;
         done += 1;
     }
     Ok(done)

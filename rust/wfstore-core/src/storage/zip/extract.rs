@@ -75,11 +75,11 @@ pub(super) fn unzip_reading(
 
     if let Some(parent) = dest.parent() {
         if !parent.as_os_str().is_empty() {
-            fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+            fsops::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
         }
     }
     let tmp = tmp_sibling(dest);
-    fs::create_dir(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    fsops::create_dir(&tmp).map_err(|e| Error::io(&tmp, e))?;
     let result = extract_into(&za, &reader, archive, &plan, &tmp, progress).and_then(|report| {
         if fs::symlink_metadata(dest).is_ok() {
             return Err(zip_error(
@@ -90,7 +90,7 @@ pub(super) fn unzip_reading(
                 ),
             ));
         }
-        fs::rename(&tmp, dest).map_err(|e| Error::io(dest, e))?;
+        fsops::rename(&tmp, dest).map_err(|e| Error::io(dest, e))?;
         Ok(report)
     });
     // No fsync here (unlike `zip_dir`, whose archive is the copy users keep): the
@@ -101,7 +101,7 @@ pub(super) fn unzip_reading(
     match result {
         Ok(report) => Ok(report),
         Err(e) => {
-            let _ = fs::remove_dir_all(&tmp);
+            let _ = fsops::remove_dir_all(&tmp);
             Err(e)
         }
     }
@@ -126,13 +126,13 @@ pub(super) fn extract_into(
         let mut path = root.to_path_buf();
         path.extend(&p.components);
         if p.is_dir {
-            fs::create_dir_all(&path).map_err(|e| Error::io(&path, e))?;
+            fsops::create_dir_all(&path).map_err(|e| Error::io(&path, e))?;
             made_dirs.insert(path);
             continue;
         }
         if let Some(parent) = path.parent() {
             if !made_dirs.contains(parent) {
-                fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+                fsops::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
                 made_dirs.insert(parent.to_path_buf());
             }
         }
@@ -153,11 +153,7 @@ pub(super) fn extract_into(
         let mut buf = vec![0u8; COPY_BUFFER];
         let mut bytes = 0;
         for (p, path) in group {
-            let mut out = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(path)
-                .map_err(|e| Error::io(path, e))?;
+            let mut out = fsops::File::create_new(path).map_err(|e| Error::io(path, e))?;
             let mut entry = za.by_index(p.index).map_err(|e| from_zip(archive, e))?;
             bytes += copy_counted(&mut entry, &mut out, &mut buf, archive, path, p)?;
             if let Some(cb) = progress {

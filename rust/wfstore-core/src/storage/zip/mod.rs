@@ -12,10 +12,11 @@
 
 use crate::error::{Error, Result};
 use crate::storage::atomic::tmp_sibling;
+use crate::storage::fsops;
 use crate::storage::Store;
 use rayon::prelude::*;
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -105,12 +106,5 @@ fn from_zip(path: &Path, e: ZipError) -> Error {
 
 /// Flush a folder's entry list to disk (best effort; not every platform supports it).
 fn sync_dir(dir: &Path) {
-    let dir = if dir.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        dir
-    };
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
+    fsops::sync_dir(dir)
 }

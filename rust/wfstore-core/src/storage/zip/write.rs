@@ -146,7 +146,7 @@ pub(super) fn write_archive(
                 "destination appeared while the archive was written; refusing to overwrite it",
             ));
         }
-        fs::rename(&tmp, dst).map_err(|e| Error::io(dst, e))?;
+        fsops::rename(&tmp, dst).map_err(|e| Error::io(dst, e))?;
         Ok(report)
     });
     match result {
@@ -157,7 +157,7 @@ pub(super) fn write_archive(
             Ok(report)
         }
         Err(e) => {
-            let _ = fs::remove_file(&tmp);
+            let _ = fsops::remove_file(&tmp);
             Err(e)
         }
     }
@@ -169,11 +169,7 @@ pub(super) fn write_archive_to(
     dst: &Path,
     progress: Progress<'_>,
 ) -> Result<ZipReport> {
-    let out = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(tmp)
-        .map_err(|e| Error::io(tmp, e))?;
+    let out = fsops::File::create_new(tmp).map_err(|e| Error::io(tmp, e))?;
     let mut writer = ZipWriter::new(BufWriter::with_capacity(1 << 20, out));
     let base = SimpleFileOptions::default()
         .compression_method(CompressionMethod::Stored)
