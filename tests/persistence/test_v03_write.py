@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from wfstore.persistence.v03 import V03ZarrPersistentStore, layout, writes
 from wfstore.persistence.v03.files import decode_param_file, decode_run_file
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
 FIXTURES = HERE.parent / "data" / "hpcflow-0.3.0"
 MAKE_FIXTURES = HERE.parent / "data" / "make_fixtures.py"
 ENGINE_WRITE = HERE / "v03_engine_write.py"
@@ -293,3 +295,101 @@ def test_engine_writes_the_same(tmp_path: Path, side_python_v03: Path) -> None:
     assert engine_ours != expected  # the writes show
     for path in (ours, theirs):
         assert normalise(dump_store(wfstore.open(path), "zarr", "0.3.0")) == engine_ours
+
+
+# --- the 0.3.0 store API's execution-time members ---------------------------------------
+
+
+def _strip_times(dump: dict[str, Any]) -> dict[str, Any]:
+    """A store dump without the run start and end times (taken at the call)."""
+    out = json.loads(json.dumps(dump))
+    for key in ("runs", "iter_dicts", "elements"):
+        _drop_times(out.get(key))
+    return out
+
+
+def _drop_times(obj: Any) -> None:
+    if isinstance(obj, dict):
+        for k in ("start_time", "end_time"):
+            if k in obj:
+                obj[k] = "<time>" if obj[k] is not None else None
+        for v in obj.values():
+            _drop_times(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            _drop_times(v)
+
+
+def test_api_writes_show_pending_and_commit(tmp_path: Path) -> None:
+    """The members queue; ``get_EARs`` shows queued changes (a pending skip as True);
+    ``save()`` writes them; a failed batch writes nothing."""
+    path = _copy("wk_seq_zarr", tmp_path / "wk")
+    before = _files(path)
+    store = wfstore.open(path)
+    store.set_EAR_skip({3: 2}, save=False)
+    dt = store.set_multi_run_starts([0], [None], 77, save=False)
+    assert store.has_pending
+    run0, run3 = store.get_EARs([0, 3])
+    assert (run0.start_time, run0.port_number, run3.skip) == (dt, 77, True)
+    assert _files(path) == before
+    store.save()
+    assert not store.has_pending
+    again = wfstore.open(path)
+    assert again.get_EAR_skipped(3) == 2
+    assert again.get_EARs([0])[0].port_number == 77
+    written = _files(path)
+    with pytest.raises(RuntimeError, match="boom"), store.batch_update():
+        store.set_EAR_end(0, 1, False, False)
+        raise RuntimeError("boom")
+    assert not store.has_pending
+    assert _files(path) == written
+    with pytest.raises(wfstore.StoreError):  # an input is not a run output
+        store.set_parameter_values({2: 5})
+    with pytest.raises(wfstore.StoreError):  # already set (0.3.0 refuses too)
+        store.set_parameter_values({7: 5})
+    assert not store.has_pending
+
+
+def test_api_writes_match_the_engine(tmp_path: Path, side_python_v03: Path) -> None:
+    """The same calls on wfstore's store and on 0.3.0's own: 0.3.0's classes read the
+    two copies the same (times aside, which are taken at the call), and wfstore reads
+    both as 0.3.0 does."""
+    from v03_engine_write import apply_api
+
+    ours = _copy("wk_seq_zarr", tmp_path / "ours")
+    theirs = _copy("wk_seq_zarr", tmp_path / "theirs")
+    t0 = datetime.now(timezone.utc)
+    apply_api(wfstore.open(ours))
+    env = {**os.environ, "HOME": str(tmp_path)}
+    proc = subprocess.run(
+        [str(side_python_v03), str(ENGINE_WRITE), "--api", str(theirs)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    proc = subprocess.run(
+        [str(side_python_v03), str(MAKE_FIXTURES), "--dump", str(ours), str(theirs)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    dumps = json.loads(proc.stdout)
+    engine_ours = normalise(_strip_times(dumps["ours"]))
+    assert engine_ours == normalise(_strip_times(dumps["theirs"]))
+    for path in (ours, theirs):
+        mine = dump_store(wfstore.open(path), "zarr", "0.3.0")
+        assert normalise(_strip_times(mine)) == engine_ours
+    runs = wfstore.open(ours).get_EARs([0, 1, 2, 3])
+    for run in runs:
+        assert run.end_time is not None and t0 <= run.end_time
+    assert [r.exit_code for r in runs] == [7, 0, 1, 9]
+    assert [r.skip for r in runs] == [0, 4, 0, 2]
+    params = wfstore.open(ours).get_parameters([6, 9])
+    assert params[0].data == {"a": (1, 2.5), "b": [{"c": {3}}, "d"], "e": None}
+    assert not params[1].is_set

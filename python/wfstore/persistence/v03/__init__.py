@@ -8,7 +8,9 @@ Modules: :mod:`.layout` (where 0.3 keeps things; telling its stores from a190's)
 :mod:`.store` (what the three kinds share), :mod:`.zarr_store` (Zarr folder and zip
 archive) and :mod:`.json_store`; :mod:`.writes` writes run files and parameter files as
 0.3.0 does (``V03ZarrPersistentStore.write_run_fields`` / ``write_output_values`` on a
-store 0.3.0 made). The engine's writing members still raise ``ReadOnlyStoreError``.
+store 0.3.0 made), :mod:`.execution` 0.3.0's execution-time members on it (run starts,
+ends, skips, output values). The other writing members still raise
+``ReadOnlyStoreError``.
 """
 
 from wfstore.persistence.v03.json_store import V03JSONPersistentStore

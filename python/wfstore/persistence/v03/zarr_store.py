@@ -37,6 +37,7 @@ from wfstore.persistence.base import ParamSource
 from wfstore.persistence.resources import is_local_fs
 from wfstore.persistence.v03 import layout, writes
 from wfstore.persistence.v03.arrays import OutputArchive, decode_output_archive
+from wfstore.persistence.v03.execution import RunTimePending, V03RunTimeWrites
 from wfstore.persistence.v03.files import (
     FileMemo,
     always_new,
@@ -160,8 +161,9 @@ def _chunk_decoder(store: _core.Store) -> Callable[[bytes, str], Any]:
     return decode
 
 
-class V03ZarrPersistentStore(V03PersistentStore):
-    """An hpcflow 0.3 Zarr store (a folder), read-only.
+class V03ZarrPersistentStore(V03RunTimeWrites, V03PersistentStore):
+    """An hpcflow 0.3 Zarr store (a folder): read, and written at execution time (run
+    starts, ends, skips and output values, :mod:`~wfstore.persistence.v03.execution`).
 
     Parameters
     ----------
@@ -185,6 +187,7 @@ class V03ZarrPersistentStore(V03PersistentStore):
         durability: Durability | None = None,
     ) -> None:
         super().__init__(app, workflow, path, fs, durability=durability)
+        self._run_pending = RunTimePending()
         self.core_store = self._open_core_store()
         self._stamp_fn = stamp = self._stamp()
         self._chunks: FileMemo[Any] = FileMemo(
@@ -787,6 +790,9 @@ class V03ZarrZipPersistentStore(V03ZarrPersistentStore):
 
     def _begin_read(self) -> None:
         return None
+
+    def _require_writable(self) -> None:
+        raise ReadOnlyStoreError("a zipped hpcflow 0.3 store is read-only")
 
     def write_run_fields(self, updates: Mapping[int, Mapping[str, Any]]) -> None:
         raise ReadOnlyStoreError("a zipped hpcflow 0.3 store is read-only")
