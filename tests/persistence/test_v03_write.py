@@ -350,14 +350,16 @@ def test_api_writes_show_pending_and_commit(tmp_path: Path) -> None:
     assert not store.has_pending
 
 
-def test_api_writes_match_the_engine(tmp_path: Path, side_python_v03: Path) -> None:
+@pytest.mark.parametrize("name", ["wk_seq_zarr", "wk_seq_json"])
+def test_api_writes_match_the_engine(name: str, tmp_path: Path, side_python_v03: Path) -> None:
     """The same calls on wfstore's store and on 0.3.0's own: 0.3.0's classes read the
     two copies the same (times aside, which are taken at the call), and wfstore reads
     both as 0.3.0 does."""
     from v03_engine_write import apply_api
 
-    ours = _copy("wk_seq_zarr", tmp_path / "ours")
-    theirs = _copy("wk_seq_zarr", tmp_path / "theirs")
+    kind = "json" if name.endswith("json") else "zarr"
+    ours = _copy(name, tmp_path / "ours")
+    theirs = _copy(name, tmp_path / "theirs")
     t0 = datetime.now(timezone.utc)
     apply_api(wfstore.open(ours))
     env = {**os.environ, "HOME": str(tmp_path)}
@@ -383,7 +385,7 @@ def test_api_writes_match_the_engine(tmp_path: Path, side_python_v03: Path) -> N
     engine_ours = normalise(_strip_times(dumps["ours"]))
     assert engine_ours == normalise(_strip_times(dumps["theirs"]))
     for path in (ours, theirs):
-        mine = dump_store(wfstore.open(path), "zarr", "0.3.0")
+        mine = dump_store(wfstore.open(path), kind, "0.3.0")
         assert normalise(_strip_times(mine)) == engine_ours
     runs = wfstore.open(ours).get_EARs([0, 1, 2, 3])
     for run in runs:

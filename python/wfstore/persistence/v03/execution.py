@@ -92,6 +92,8 @@ class V03RunTimeWrites:
     provides ``write_run_fields``, ``write_output_values`` and the readers)."""
 
     _run_pending: RunTimePending
+    #: Whether only run outputs take values (0.3.0's Zarr store; its JSON store sets any).
+    _outputs_only: bool = True
 
     # (provided by the store class)
     _app: Any
@@ -232,7 +234,7 @@ class V03RunTimeWrites:
         out: dict[int, Any] = {}
         for pid, value in values.items():
             param = params[pid]
-            if param.source.get("type") != "EAR_output":
+            if self._outputs_only and param.source.get("type") != "EAR_output":
                 raise StoreError(f"parameter {pid}: expected run-output parameters only")
             if value is _UNSET:
                 out[pid] = None
