@@ -250,14 +250,18 @@ def test_writes_are_refused(name: str, fixture_copy) -> None:
     path = fixture_copy(name)
     before = _digest(path)
     store = wfstore.open(path)
-    for call in (
+    refused = [
         lambda: store.add_task(0, {}),
-        lambda: store.set_EAR_start(0),
         lambda: store.add_elements(0, 0, [], []),
-        lambda: store.set_parameter_values({0: 1}),
         lambda: store.update_at_submit_metadata({}),
-    ):
-        with pytest.raises(ReadOnlyStoreError, match="does not write them yet"):
+    ]
+    if name.endswith("_zip"):  # folders take execution-time writes (test_v03_write)
+        refused += [
+            lambda: store.set_EAR_start(0, None, None),
+            lambda: store.set_parameter_values({0: 1}),
+        ]
+    for call in refused:
+        with pytest.raises(ReadOnlyStoreError, match=r"does not write them yet|read-only"):
             call()
     assert _digest(path) == before
 

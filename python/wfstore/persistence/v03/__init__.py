@@ -6,7 +6,10 @@ Modules: :mod:`.layout` (where 0.3 keeps things; telling its stores from a190's)
 :mod:`.files` (run files and parameter files, decoded once until they change),
 :mod:`.arrays` (array-output NPZ archives), :mod:`.items` (0.3's store items),
 :mod:`.store` (what the three kinds share), :mod:`.zarr_store` (Zarr folder and zip
-archive) and :mod:`.json_store`. Reading only so far: members that write raise
+archive) and :mod:`.json_store`; :mod:`.writes` writes run files and parameter files as
+0.3.0 does (``V03ZarrPersistentStore.write_run_fields`` / ``write_output_values`` on a
+store 0.3.0 made), :mod:`.execution` 0.3.0's execution-time members on it (run starts,
+ends, skips, output values). The other writing members still raise
 ``ReadOnlyStoreError``.
 """
 

@@ -7,13 +7,15 @@ from __future__ import annotations
 import copy
 import json
 import posixpath
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 from fsspec import AbstractFileSystem
 
+from wfstore import _core
 from wfstore.common.durability import Durability
 from wfstore.common.errors import (
     MetadataError,
@@ -26,6 +28,7 @@ from wfstore.common.errors import (
 from wfstore.persistence.base import ParamSource
 from wfstore.persistence.resources import is_local_fs
 from wfstore.persistence.v03 import layout
+from wfstore.persistence.v03.execution import RunTimePending, V03RunTimeWrites
 from wfstore.persistence.v03.files import FileMemo, always_new, local_stamp
 from wfstore.persistence.v03.items import (
     V03JsonStoreElement,
@@ -44,10 +47,15 @@ def _decode_json(raw: bytes, key: str) -> Any:
         raise MetadataError(f"{key} of the JSON store cannot be decoded: {exc}") from None
 
 
-class V03JSONPersistentStore(V03PersistentStore):
-    """An hpcflow 0.3 JSON store (a folder of four JSON files), read-only."""
+class V03JSONPersistentStore(V03RunTimeWrites, V03PersistentStore):
+    """An hpcflow 0.3 JSON store (a folder of four JSON files): read, and written at
+    execution time (run starts, ends, skips and parameter values,
+    :mod:`~wfstore.persistence.v03.execution`) into ``runs.json`` and
+    ``parameters.json``."""
 
     _name: ClassVar[str] = "json"
+    #: 0.3.0's JSON store sets the value of any parameter, not only run outputs.
+    _outputs_only: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -63,6 +71,7 @@ class V03JSONPersistentStore(V03PersistentStore):
             local_stamp(str(self.path)) if is_local_fs(self.fs) else always_new
         )
         self._files: FileMemo[Any] = FileMemo(self._read, stamp, _decode_json)
+        self._run_pending = RunTimePending()
 
     def _read(self, name: str) -> bytes | None:
         p = posixpath.join(str(self.path), name)
@@ -225,6 +234,57 @@ class V03JSONPersistentStore(V03PersistentStore):
         for i, row in enumerate(rows):
             out[i] = fill if row is None else tuple(row)
         return out
+
+    # --- execution-time writes ----------------------------------------------------------
+
+    def _write_doc(self, name: str, doc: Any) -> None:
+        """Replace the file `name` with `doc` as 0.3.0 writes it (``json.dump``, indent
+        2), atomically on a local folder (temporary name, then rename, with the store's
+        durability)."""
+        data = json.dumps(doc, indent=2).encode()
+        p = posixpath.join(str(self.path), name)
+        if is_local_fs(self.fs):
+            _core.write_atomic(p, data, durability=self.durability)
+        else:
+            self.fs.pipe_file(p, data)
+
+    def write_run_fields(self, updates: Mapping[int, Mapping[str, Any]]) -> None:
+        """Set execution-time fields of runs in ``runs.json`` (times as datetimes,
+        written in the workflow's timestamp format), as 0.3.0's JSON store does."""
+        if not updates:
+            return
+        doc = copy.deepcopy(self._doc(layout.JSON_RUNS))
+        runs = doc["runs"]
+        bad = [i for i in updates if not 0 <= i < len(runs)]
+        if bad:
+            raise MissingStoreEARError(bad)
+        ts_fmt = self.ts_fmt
+        for run_id, fields in updates.items():
+            for name, value in fields.items():
+                if name not in layout.RUN_FILE_FIELDS:
+                    raise KeyError(f"not a run execution field: {name!r}")
+                if isinstance(value, datetime):
+                    value = value.strftime(ts_fmt)
+                runs[run_id][name] = value
+        self._write_doc(layout.JSON_RUNS, doc)
+        for run_id in updates:
+            self.EAR_cache.pop(run_id, None)
+
+    def write_output_values(self, values: Mapping[int, Any]) -> list[int]:
+        """Write encoded parameter values (None: unset) into ``parameters.json``;
+        returns [] (a JSON store has a place for every value)."""
+        if not values:
+            return []
+        doc = copy.deepcopy(self._doc(layout.JSON_PARAMETERS))
+        missing = [i for i in values if str(i) not in doc["data"]]
+        if missing:
+            raise MissingParameterData(missing)
+        for i, value in values.items():
+            doc["data"][str(i)] = value
+        self._write_doc(layout.JSON_PARAMETERS, doc)
+        for i in values:
+            self.parameter_cache.pop(i, None)
+        return []
 
     # --- parameters ---------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -30,12 +30,14 @@ from wfstore.common.errors import (
     MissingStoreElementIterationError,
     MissingStoreItemError,
     MissingStoreTaskError,
+    ReadOnlyStoreError,
     StoreError,
 )
 from wfstore.persistence.base import ParamSource
 from wfstore.persistence.resources import is_local_fs
-from wfstore.persistence.v03 import layout
+from wfstore.persistence.v03 import layout, writes
 from wfstore.persistence.v03.arrays import OutputArchive, decode_output_archive
+from wfstore.persistence.v03.execution import RunTimePending, V03RunTimeWrites
 from wfstore.persistence.v03.files import (
     FileMemo,
     always_new,
@@ -159,8 +161,9 @@ def _chunk_decoder(store: _core.Store) -> Callable[[bytes, str], Any]:
     return decode
 
 
-class V03ZarrPersistentStore(V03PersistentStore):
-    """An hpcflow 0.3 Zarr store (a folder), read-only.
+class V03ZarrPersistentStore(V03RunTimeWrites, V03PersistentStore):
+    """An hpcflow 0.3 Zarr store (a folder): read, and written at execution time (run
+    starts, ends, skips and output values, :mod:`~wfstore.persistence.v03.execution`).
 
     Parameters
     ----------
@@ -184,6 +187,7 @@ class V03ZarrPersistentStore(V03PersistentStore):
         durability: Durability | None = None,
     ) -> None:
         super().__init__(app, workflow, path, fs, durability=durability)
+        self._run_pending = RunTimePending()
         self.core_store = self._open_core_store()
         self._stamp_fn = stamp = self._stamp()
         self._chunks: FileMemo[Any] = FileMemo(
@@ -563,6 +567,82 @@ class V03ZarrPersistentStore(V03PersistentStore):
             return shard
         return self._archives.get(layout.consolidated_output_key(name))
 
+    # --- execution-time writes (run files, parameter files) ------------------------------
+
+    def _file_writer(self) -> _core.Store:
+        """The core store run files and parameter files are written through: on a local
+        folder with the store's durability (``"full"``: file and folder flushed, as
+        0.3.0's ``atomic_write``), else the store's own."""
+        if not hasattr(self, "_file_store"):
+            if is_local_fs(self.fs):
+                self._file_store = core_store(self.fs, self.path, durability=self.durability)
+            else:
+                self._file_store = self.core_store
+        return self._file_store
+
+    def write_run_fields(self, updates: Mapping[int, Mapping[str, Any]]) -> None:
+        """Set execution-time fields of submitted runs in their run files, as 0.3.0's
+        ``_update_run_execution_metadata`` does: `updates` maps run IDs to field names
+        (``skip``, ``success``, ``start_time``, ``end_time`` (datetimes),
+        ``snapshot_start``, ``snapshot_end``, ``exit_code``, ``run_hostname``,
+        ``port_number``) and values. Each run file is read, updated and written back
+        once. A run without a run file (not submitted) raises ``ValueError`` before
+        anything is written."""
+        if not updates:
+            return
+        self._begin_read()
+        sub_dat = self._run_sub_dat(list(updates))
+        ts_fmt = self.get_ts_fmt()
+        per_file: dict[tuple[int, int], dict[int, dict[int, Any]]] = {}
+        for run_id, fields in updates.items():
+            sub_idx, _cmd, file_id, file_idx = sub_dat[run_id]
+            if sub_idx is None or file_id is None or file_idx is None:
+                raise ValueError(f"run {run_id} has no run file (it is not submitted)")
+            per_file.setdefault((sub_idx, file_id), {})[file_idx] = writes.run_fields(
+                fields, ts_fmt
+            )
+        store = self._file_writer()
+        for (sub_idx, file_id), file_updates in per_file.items():
+            writes.update_run_file(store, sub_idx, file_id, file_updates)
+        for run_id in updates:
+            self.EAR_cache.pop(run_id, None)
+
+    def write_output_values(self, values: Mapping[int, Any]) -> list[int]:
+        """Write encoded values (``{"data", "type_lookup"}``, ``{"file"}`` or None for
+        unset) of run-output parameters to their parameter files, as 0.3.0 places them:
+        file ``run_file_ID + 1`` of the source run's submission, entry ``run_file_idx``,
+        key ``output_idx``. Each file is read, updated and written back once.
+
+        Returns the IDs not written because their source run has no run file yet
+        (0.3.0 drops those values silently). A parameter that is not a run output
+        raises ``ValueError`` before anything is written."""
+        if not values:
+            return []
+        self._begin_read()
+        ids = list(values)
+        sources = dict(zip(ids, self._sources(ids)))
+        placed: dict[int, tuple[int, int]] = {}
+        for i, src in sources.items():
+            if src.get("type") != "EAR_output" or src.get("output_idx") is None:
+                raise ValueError(f"parameter {i} is not a run output: {src!r}")
+            if src.get("EAR_ID") is not None:
+                placed[i] = (int(src["EAR_ID"]), int(src["output_idx"]))
+        sub_dat = self._run_sub_dat(sorted({run for run, _ in placed.values()}))
+        per_file: dict[tuple[int, int], dict[tuple[int, Any], Any]] = {}
+        dropped = [i for i in ids if i not in placed]
+        for i, (run, out_idx) in placed.items():
+            sub_idx, _cmd, file_id, file_idx = sub_dat[run]
+            if sub_idx is None or file_id is None or file_idx is None:
+                dropped.append(i)
+                continue
+            per_file.setdefault((sub_idx, file_id + 1), {})[(file_idx, out_idx)] = values[i]
+        store = self._file_writer()
+        for (sub_idx, number), file_updates in per_file.items():
+            writes.update_param_file(store, sub_idx, number, file_updates)
+        for i in ids:
+            self.parameter_cache.pop(i, None)
+        return sorted(dropped)
+
     # --- submissions --------------------------------------------------------------------
 
     def _submission_group(self, sub_idx: int) -> str:
@@ -710,6 +790,15 @@ class V03ZarrZipPersistentStore(V03ZarrPersistentStore):
 
     def _begin_read(self) -> None:
         return None
+
+    def _require_writable(self) -> None:
+        raise ReadOnlyStoreError("a zipped hpcflow 0.3 store is read-only")
+
+    def write_run_fields(self, updates: Mapping[int, Mapping[str, Any]]) -> None:
+        raise ReadOnlyStoreError("a zipped hpcflow 0.3 store is read-only")
+
+    def write_output_values(self, values: Mapping[int, Any]) -> list[int]:
+        raise ReadOnlyStoreError("a zipped hpcflow 0.3 store is read-only")
 
     def get_binary_file(self, path: str | Path) -> bytes:
         """The bytes of an entry of the archive (`path` relative to its root)."""
