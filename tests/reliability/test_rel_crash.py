@@ -26,8 +26,8 @@ from pathlib import Path
 import pytest
 from rel_helpers import make_store, open_store, tree_digest
 from wfstore import _core
+from wfstore.common.names import LEGACY_SPARE_PREFIX
 from wfstore.persistence import ZarrPersistentStore
-from wfstore.storage.fsspec import SPARE_PREFIX
 
 HERE = Path(__file__).resolve().parent
 KILLS = int(os.environ.get("WFSTORE_CRASH_KILLS", "4"))
@@ -84,7 +84,7 @@ def test_rechunk_killed(tmp_path: Path, backup: bool) -> None:
         # nothing left inside the array folder but chunks, metadata and spare files
         left = os.listdir(runs)
         assert all(
-            n[0].isdigit() or n in (".zarray", ".zattrs") or n.startswith(SPARE_PREFIX)
+            n[0].isdigit() or n in (".zarray", ".zattrs") or n.startswith(LEGACY_SPARE_PREFIX)
             for n in left
         ), left
     print(f"rechunk (backup={backup}): {KILLS} kills, {interrupted} left a rechunk to recover")

@@ -17,6 +17,7 @@ from typing import Any, ClassVar, NoReturn
 
 from wfstore import _core
 from wfstore.common.errors import ReadOnlyStoreError, StoreIOError, UnsupportedStoreOperationError
+from wfstore.common.names import TMP_PREFIX
 from wfstore.persistence.items import PersistentStoreFeatures
 from wfstore.persistence.resources import is_local_fs
 from wfstore.persistence.zarr import ZarrPersistentStore, write_copy_log
@@ -169,7 +170,7 @@ class ZarrZipPersistentStore(ZarrPersistentStore):
                 write_copy_log(log, self.path)
             return str(dst)
         dst.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix=".wfstore-unzip-", dir=dst.parent) as local:
+        with tempfile.TemporaryDirectory(prefix=f"{TMP_PREFIX}unzip-", dir=dst.parent) as local:
             archive = os.path.join(local, "store.zip")
             try:
                 with io_lock(self.fs):

@@ -51,7 +51,7 @@ from wfstore.common.errors import (
     StoreIOError,
     ZipArchiveError,
 )
-from wfstore.common.names import SPARE_PREFIX, TMP_PREFIX
+from wfstore.common.names import LEGACY_SPARE_PREFIX, TMP_PREFIX
 
 if TYPE_CHECKING:
     from wfstore import _core
@@ -383,7 +383,7 @@ class FsspecKeyValueStore:
             if not full or self.fs._strip_protocol(full).rstrip("/") == here:
                 continue
             name = full.rsplit("/", 1)[-1]
-            if name and not name.startswith((TMP_PREFIX, SPARE_PREFIX)):
+            if name and not name.startswith((TMP_PREFIX, LEGACY_SPARE_PREFIX)):
                 names.add(name)
         return sorted(names)
 

@@ -37,9 +37,9 @@ from wfstore.common.durability import resolve_durability
 from wfstore.common.errors import InvalidArgumentError, UnsupportedStoreOperationError
 from wfstore.common.names import (
     JOURNAL_PREFIX,
+    LEGACY_SPARE_PREFIX,
     RECHUNK_COMPLETE_MARKER,
     RECHUNK_SUFFIXES,
-    SPARE_PREFIX,
     TMP_PREFIX,
 )
 from wfstore.persistence.zarr import (
@@ -138,7 +138,7 @@ def _spares(root: str) -> list[str]:
         os.path.join(dirpath, name)
         for dirpath, _dirs, files in os.walk(root)
         for name in files
-        if name.startswith(SPARE_PREFIX)
+        if name.startswith(LEGACY_SPARE_PREFIX)
     )
 
 

@@ -21,9 +21,9 @@ from wfstore.common.errors import (
 )
 from wfstore.common.names import (
     JOURNAL_PREFIX,
+    LEGACY_SPARE_PREFIX,
     RECHUNK_COMPLETE_MARKER,
     RECHUNK_SUFFIXES,
-    SPARE_PREFIX,
     TMP_PREFIX,
 )
 from wfstore.persistence.resources import is_local_fs
@@ -185,8 +185,12 @@ def _note_interrupted_writes(
             "opened locally, by the next append or by `wfstore repair`"
         )
     found = {part for k in keys for part in k.split("/")[:-1] if part.endswith(RECHUNK_SUFFIXES)}
+    # a marker left in an array swapped in (one inside a rechunk's folder is found above)
     found |= {
-        k for k in keys if k.rpartition("/")[2] == RECHUNK_COMPLETE_MARKER and ".rechunk-" not in k
+        k
+        for k in keys
+        if k.rpartition("/")[2] == RECHUNK_COMPLETE_MARKER
+        and not any(part.endswith(RECHUNK_SUFFIXES) for part in k.split("/")[:-1])
     }
     if root is not None:  # a folder's empty rechunk folders hold no keys
         for _dirpath, dirs, _files in os.walk(root):
@@ -206,10 +210,10 @@ def _note_temps(names: Iterable[str], report: VerifyReport) -> None:
             f"{len(temps)} temporary file(s) (.wfstore-tmp-...) of writes cut short or in "
             "progress: never read; `wfstore repair` removes them once they are an hour old"
         )
-    spares = [n for n in names if n.startswith(SPARE_PREFIX)]
+    spares = [n for n in names if n.startswith(LEGACY_SPARE_PREFIX)]
     if spares:
         report.notes.append(
-            f"{len(spares)} spare file(s) ({SPARE_PREFIX}...) left by an older version: "
+            f"{len(spares)} spare file(s) ({LEGACY_SPARE_PREFIX}...) left by an older version: "
             "never read; `wfstore repair` removes them"
         )
 

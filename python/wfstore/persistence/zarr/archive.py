@@ -13,10 +13,10 @@ from wfstore.common.errors import (
     StoreIOError,
     UnsupportedStoreOperationError,
 )
+from wfstore.common.names import LINK_LOCK_NAME, LOCK_NAME, TMP_PREFIX
 from wfstore.persistence.resources import is_local_fs
 from wfstore.persistence.zarr.layout import ZIP_EXCLUDE_BACKUPS, ZIP_EXCLUDE_EXECUTE
 from wfstore.storage.fsspec import io_lock
-from wfstore.storage.lock import LINK_LOCK_NAME, LOCK_NAME
 
 
 class ZarrArchive:
@@ -64,13 +64,13 @@ class ZarrArchive:
             exclude.append(ZIP_EXCLUDE_EXECUTE)
         if not include_rechunk_backups:
             exclude.extend(ZIP_EXCLUDE_BACKUPS)
-        tmp = dst.with_name(f".{dst.name}.wfstore-zip")
+        tmp = dst.with_name(f"{TMP_PREFIX}{dst.name}")
         if tmp.exists():
             tmp.unlink()
         if is_local_fs(self.fs):
             _core.zip_dir(self.path, tmp, exclude, progress=self._progress(False, "zip"))
         else:
-            with tempfile.TemporaryDirectory(prefix=".wfstore-zip-", dir=dst.parent) as local:
+            with tempfile.TemporaryDirectory(prefix=f"{TMP_PREFIX}zip-", dir=dst.parent) as local:
                 with io_lock(self.fs):
                     self._download(local, exclude)
                 _core.zip_dir(local, tmp, exclude, progress=self._progress(False, "zip"))

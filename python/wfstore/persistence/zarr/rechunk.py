@@ -19,7 +19,12 @@ from wfstore.common.errors import (
     StoreIOError,
     UnsupportedStoreOperationError,
 )
-from wfstore.common.names import RECHUNK_COMPLETE_MARKER, RECHUNK_OLD_SUFFIX, RECHUNK_TMP_SUFFIX
+from wfstore.common.names import (
+    BACKUP_SUFFIX,
+    RECHUNK_COMPLETE_MARKER,
+    RECHUNK_OLD_SUFFIX,
+    RECHUNK_TMP_SUFFIX,
+)
 from wfstore.persistence.resources import is_local_fs
 from wfstore.persistence.zarr.layout import PARAM_BASE_ARR, RUNS_ARR
 from wfstore.storage.lock import StoreLock
@@ -89,7 +94,7 @@ class ZarrRechunk:
         )
         # as the engine does, an existing backup (the array as it was before the first
         # rechunk) is kept, and no new backup is made:
-        backup_dir = f"{array_dir}.bak"
+        backup_dir = f"{array_dir}{BACKUP_SUFFIX}"
         progress = self._progress(status, f"Rechunking {name}")
         if local:
             # under the store lock: writers wait (up to the lock's timeout) rather than
@@ -210,7 +215,7 @@ class ZarrRechunk:
                 with contextlib.suppress(Exception):
                     self._fs_remove_dir(tmp_dir)
                 raise
-            backup_dir = f"{array_dir}.bak" if backup else None
+            backup_dir = f"{array_dir}{BACKUP_SUFFIX}" if backup else None
             self._fs_move_dir(array_dir, backup_dir or f"{array_dir}{RECHUNK_OLD_SUFFIX}")
             self._fs_move_dir(tmp_dir, array_dir)
             self._recover_rechunk_over_fsspec(array_dir)
