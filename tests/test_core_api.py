@@ -315,8 +315,8 @@ def test_rechunk_preserves_rows(n: int, old: int, new: Any, backup: bool) -> Non
         root = Path(d)
         rows = _make(root, n, old, attrs={"k": [1, "v"]})
         calls: list[tuple[int, int]] = []
-        report = _core.rechunk_object_array(
-            root / "arr", new, backup=backup, progress=lambda a, b: calls.append((a, b))
+        report = _core.rechunk_array(
+            Store.local(root), "arr", new, backup=backup, progress=lambda a, b: calls.append((a, b))
         )
         expected_chunk = new if new is not None else max(n, 1)
         assert report["rows"] == n
@@ -342,7 +342,7 @@ def test_rechunk_preserves_rows(n: int, old: int, new: Any, backup: bool) -> Non
 def test_rechunk_backup_readable_by_zarr(tmp_path: Path) -> None:
     zarr = pytest.importorskip("zarr")
     rows = _make(tmp_path, 25, 1, attrs={"a": 1})
-    report = _core.rechunk_object_array(tmp_path / "arr", 10, backup=True)
+    report = _core.rechunk_array(Store.local(tmp_path), "arr", 10, backup=True)
     assert Path(report["backup"]) == tmp_path / "arr.bak"
     bak = zarr.open_array(str(tmp_path / "arr.bak"), mode="r")
     assert bak.chunks == (1,)
@@ -352,7 +352,7 @@ def test_rechunk_backup_readable_by_zarr(tmp_path: Path) -> None:
     assert new.chunks == (10,)
     assert list(new[:]) == rows
     # rechunking again replaces the old backup with the current array
-    _core.rechunk_object_array(tmp_path / "arr", 4, backup=True)
+    _core.rechunk_array(Store.local(tmp_path), "arr", 4, backup=True)
     assert zarr.open_array(str(tmp_path / "arr.bak"), mode="r").chunks == (10,)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["arr", "arr.bak"]
 
@@ -364,17 +364,17 @@ def test_rechunk_bad_chunks_leaves_array_unchanged(tmp_path: Path) -> None:
     (d / "5").write_bytes(b"garbage")
     before = tree_digest(tmp_path)
     with pytest.raises(RechunkError) as ei:
-        _core.rechunk_object_array(d, 10, backup=True)
+        _core.rechunk_array(Store.local(tmp_path), "arr", 10, backup=True)
     assert isinstance(ei.value, StoreError)
     assert sorted(k for k, _ in ei.value.bad_chunks) == ["2", "5"]
     assert all(r for _, r in ei.value.bad_chunks)
     assert tree_digest(tmp_path) == before
-    assert not _core.recover_rechunk(d)
+    assert not _core.recover_rechunk_array(Store.local(tmp_path), "arr")
 
 
 def test_rechunk_missing_array(tmp_path: Path) -> None:
     with pytest.raises(ArrayNotFoundError):
-        _core.rechunk_object_array(tmp_path / "nothing", 3)
+        _core.rechunk_array(Store.local(tmp_path), "nothing", 3)
 
 
 def test_recover_rechunk_rolls_back_incomplete(tmp_path: Path) -> None:
@@ -383,10 +383,10 @@ def test_recover_rechunk_rolls_back_incomplete(tmp_path: Path) -> None:
     tmp = tmp_path / "arr.rechunk-tmp"
     tmp.mkdir()
     (tmp / "0").write_bytes(b"partial")
-    assert _core.recover_rechunk(tmp_path / "arr") is True
+    assert _core.recover_rechunk_array(Store.local(tmp_path), "arr") is True
     assert not tmp.exists()
     assert ObjectArray.open(Store.local(tmp_path), "arr").get_range() == rows
-    assert _core.recover_rechunk(tmp_path / "arr") is False
+    assert _core.recover_rechunk_array(Store.local(tmp_path), "arr") is False
 
 
 # --------------------------------------------------------------------------------------

@@ -210,14 +210,6 @@ def decompress(data: bytes, compressor: _Compressor) -> bytes: ...
 def compressor_config(
     name: _Compressor, kwargs: dict[str, Any] | None = None
 ) -> dict[str, Any] | None: ...
-def rechunk_object_array(
-    array_dir: _Path,
-    chunk_size: int | None = None,
-    backup: bool = True,
-    fsync: bool = False,
-    progress: _Progress = None,
-) -> dict[str, Any]: ...
-def recover_rechunk(array_dir: _Path) -> bool: ...
 def rechunk_array(
     store: Store,
     path: str,

@@ -255,6 +255,7 @@ def _repair_zarr(root: str, report: RepairReport) -> None:
         else:
             report.kept.append(f"{name}: commit journal of a writer that may still be at work")
 
+    core = _core.Store.local(root, durability=resolve_durability())
     temps, rechunk = _walk(root)
     now = time.time()
     arrays: dict[str, list[str]] = {}
@@ -270,11 +271,10 @@ def _repair_zarr(root: str, report: RepairReport) -> None:
         if report.dry_run:
             what = "would put back the array" if missing else "would clear the leftovers"
         else:
-            _core.recover_rechunk(array_dir)
+            _core.recover_rechunk_array(core, _rel(root, array_dir))
             what = "put back the array" if missing else "cleared the leftovers"
         report.done.append(f"{what} of an interrupted rechunk ({rel})")
 
-    core = _core.Store.local(root, durability=resolve_durability())
     extra = extra_parameter_sources(core, trim=not report.dry_run)
     if extra:
         verb = "would drop" if report.dry_run else "dropped"

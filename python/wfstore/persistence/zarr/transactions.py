@@ -34,8 +34,8 @@ class ZarrTransactions:
         if is_local_fs(self.fs):
             # finish any commit or rechunk that a crashed writer left half-applied
             _core.recover_journals(self.path)
-            self._recover_rechunks()
             store = core_store(self.fs, self.path, durability=self.durability)
+            self._recover_rechunks(store)
             self._recover_parameter_append(store)
             return store
         store = core_store(self.fs, self.path)
@@ -73,10 +73,10 @@ class ZarrTransactions:
         except StoreError as exc:  # e.g. a store this process may not write
             self.logger.warning(f"cannot finish an interrupted parameter append: {exc}")
 
-    def _recover_rechunks(self) -> None:
+    def _recover_rechunks(self, store: _core.Store) -> None:
         """Finish an interrupted rechunk of ``runs``/``base`` if a crash left the array
-        missing (between the two renames of the swap), as the core's
-        ``recover_rechunk`` does. Only then: while the array is in place, another process
+        missing (between the two renames of the swap), by the core's
+        ``recover_rechunk_array``. Only then: while the array is in place, another process
         may be rechunking it, and its temporary folder must not be touched (leftovers
         of a crash are cleared by the next rechunk)."""
         for arr_path in (RUNS_ARR, PARAM_BASE_ARR):
@@ -86,7 +86,7 @@ class ZarrTransactions:
                 # the lock, a missing array is a crashed rechunk's
                 with self._locked():
                     if not os.path.isdir(array_dir):
-                        _core.recover_rechunk(array_dir)
+                        _core.recover_rechunk_array(store, arr_path)
 
     @property
     def core_store(self) -> _core.Store:
