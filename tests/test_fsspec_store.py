@@ -1,4 +1,4 @@
-"""The core over non-local fsspec file systems: ``Store.fsspec``/``Store.fsspec_zip``
+"""The core over non-local fsspec file systems: ``core_store``/``Store.zip_file``
 (chunk bytes through fsspec, codecs in Rust), atomic writes, errors naming the path,
 Python exceptions passed through, parallel chunk work calling back into Python."""
 
@@ -25,12 +25,13 @@ from wfstore.common.errors import (
     StoreIOError,
     ZipArchiveError,
 )
+from wfstore.persistence import ZarrZipPersistentStore
 from wfstore.storage.fsspec import (
     FsspecKeyValueStore,
-    FsspecZipKeyValueStore,
     default_write_mode,
     io_lock,
 )
+from wfstore.storage.keys import store_keys
 
 
 def test_local_fs_takes_the_rust_fast_path(tmp_path: Path) -> None:
@@ -177,7 +178,8 @@ def test_zip_archive_over_fsspec(tmp_path: Path, mem: Any) -> None:
                 zf.write(p, p.relative_to(tmp_path / "wk").as_posix())
     fs.pipe_file(f"{root}/wk.zip", archive.read_bytes())
 
-    st = Store.fsspec_zip(fs, f"{root}/wk.zip")
+    fh = fs.open(f"{root}/wk.zip", "rb")
+    st = Store.zip_file(fh, f"memory://{root}/wk.zip")
     assert st.read_only and st.location == f"memory://{root}/wk.zip"
     assert st.read_attrs("") == {"name": "wk"}
     assert st.list_dir("") == [".zattrs", "metadata"]
@@ -186,14 +188,22 @@ def test_zip_archive_over_fsspec(tmp_path: Path, mem: Any) -> None:
     with pytest.raises(ReadOnlyStoreError):
         ObjectArray.open(st, "metadata/runs").set([0], [1])
     with pytest.raises(ReadOnlyStoreError):
-        FsspecZipKeyValueStore(fs, f"{root}/wk.zip").set("k", b"")
+        st.set("k", b"")
     assert fs.cat_file(f"{root}/wk.zip") == archive.read_bytes()
+    # the core's zip reader reads through the file object: the same as from the file
+    local_zip = Store.zip(archive)
+    assert store_keys(st) == store_keys(local_zip) == sorted(
+        n for n in zipfile.ZipFile(archive).namelist() if not n.endswith("/")
+    )
+    assert all(st.get(k) == local_zip.get(k) for k in store_keys(st))
+    fh.close()
 
     fs.pipe_file(f"{root}/bad.zip", b"PK not really")
-    with pytest.raises(ZipArchiveError, match=r"bad\.zip"):
-        Store.fsspec_zip(fs, f"{root}/bad.zip")
+    with fs.open(f"{root}/bad.zip", "rb") as bad, pytest.raises(ZipArchiveError, match=r"bad\.zip"):
+        Store.zip_file(bad)
+    # the zip store opens the archive on its file system and names a missing one
     with pytest.raises(StoreIOError, match=r"nothing\.zip") as info:
-        Store.fsspec_zip(fs, f"{root}/nothing.zip")
+        ZarrZipPersistentStore(None, None, f"{root}/nothing.zip", fs).get_name()
     assert isinstance(info.value, StoreError) and info.value.errno == 2
 
 

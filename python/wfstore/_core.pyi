@@ -61,11 +61,15 @@ class Store:
     def zip(archive: _Path) -> Store:
         """A read-only store over a zip archive, read in place."""
     @staticmethod
-    def zip_file(file: IO[bytes], location: str | None = None) -> Store:
+    def zip_file(
+        file: IO[bytes], location: str | None = None, lock: Any | None = None
+    ) -> Store:
         """A read-only store over a zip archive read from a binary file object (an
         fsspec file, ``open(path, "rb")``, ``BytesIO``) through the core's zip reader;
-        `location` names it (default: the file's ``path`` or ``name``). The file must
-        stay open while the store is used."""
+        `location` names it (default: the file's ``path`` or ``name``). Each read of the
+        file holds `lock` (a ``threading`` lock; default: one of its own), e.g. the
+        file system's :func:`wfstore.storage.fsspec.io_lock`. The file must stay open
+        while the store is used."""
     @staticmethod
     def from_python(obj: Any) -> Store:
         """A store calling back into a Python key-value object with ``get(key) -> bytes |
@@ -78,11 +82,6 @@ class Store:
         ``Store.local`` for the local file system, else chunk bytes through fsspec
         (``wfstore.storage.fsspec.FsspecKeyValueStore``; `write_mode` ``"rename"`` or
         ``"direct"``, default by file system)."""
-    @staticmethod
-    def fsspec_zip(fs: Any, archive: _Path) -> Store:
-        """A read-only store over a zip archive on the fsspec file system `fs`:
-        ``Store.zip`` for the local file system, else read in place through a file
-        object of `fs` (``wfstore.storage.fsspec.FsspecZipKeyValueStore``)."""
     @property
     def location(self) -> str: ...
     @property

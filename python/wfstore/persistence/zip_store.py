@@ -2,18 +2,20 @@
 
 A zip store is a Zarr store written into a zip archive with its keys at the archive's
 root (as :meth:`ZarrPersistentStore.zip` writes it). It is read in place: by the Rust
-core on the local file system (``Store.zip``), through a file object of any other fsspec
-file system (``Store.fsspec_zip``; entries still decoded by the core). It cannot be
+core's zip reader: on the local file system from the file (``Store.zip``), on any other
+fsspec file system through a file object of it (``Store.zip_file``). It cannot be
 changed, only unzipped into a Zarr store.
 """
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import tempfile
+import threading
 from pathlib import Path
-from typing import Any, ClassVar, NoReturn
+from typing import IO, Any, ClassVar, NoReturn
 
 from wfstore import _core
 from wfstore.common.errors import ReadOnlyStoreError, StoreIOError, UnsupportedStoreOperationError
@@ -21,7 +23,7 @@ from wfstore.common.names import TMP_PREFIX
 from wfstore.persistence.items import PersistentStoreFeatures
 from wfstore.persistence.resources import is_local_fs
 from wfstore.persistence.zarr import ZarrPersistentStore, write_copy_log
-from wfstore.storage.fsspec import core_zip_store, io_lock
+from wfstore.storage.fsspec import io_lock, url
 
 #: Every member of the store API that writes (or would write) to the store.
 _WRITING_MEMBERS: tuple[str, ...] = (
@@ -112,8 +114,33 @@ class ZarrZipPersistentStore(ZarrPersistentStore):
         submission=False,
     )
 
+    #: The archive's file object on a file system other than the local one (kept open
+    #: while the core store reads through it).
+    _zip_file: IO[bytes] | None = None
+
     def _open_core_store(self) -> _core.Store:
-        return core_zip_store(self.fs, self.path)
+        if is_local_fs(self.fs):
+            return _core.Store.zip(self.path)
+        location = url(self.fs, self.path)
+        # reads of the archive take turns with the file system's other calls (one SFTP
+        # connection is not to be used by two threads at once)
+        lock = io_lock(self.fs)
+        if not hasattr(lock, "acquire"):  # an asynchronous file system: the file's own
+            lock = threading.Lock()
+        try:
+            with lock:
+                fh = self.fs.open(self.path, "rb")
+        except FileNotFoundError as exc:
+            raise StoreIOError(
+                errno.ENOENT, f"zip archive {location} does not exist", location
+            ) from exc
+        try:
+            store = _core.Store.zip_file(fh, location, lock)
+        except BaseException:
+            fh.close()
+            raise
+        self._zip_file = fh
+        return store
 
     @property
     def is_submittable(self) -> bool:
@@ -165,9 +192,9 @@ class ZarrZipPersistentStore(ZarrPersistentStore):
         if dst.exists():
             raise FileExistsError(f"Directory at path already exists: {str(dst)!r}.")
         if is_local_fs(self.fs):
-            _core.unzip(self.path, dst)
+            report = _core.unzip(self.path, dst)
             if log is not None:
-                write_copy_log(log, self.path)
+                write_copy_log(log, self.path, report["bytes"])
             return str(dst)
         dst.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=f"{TMP_PREFIX}unzip-", dir=dst.parent) as local:
@@ -177,14 +204,17 @@ class ZarrZipPersistentStore(ZarrPersistentStore):
                     self.fs.get_file(self.path, archive)
             except Exception as exc:
                 raise StoreIOError(0, f"cannot copy {self.path!r}: {exc}", self.path) from exc
-            _core.unzip(archive, dst)
+            report = _core.unzip(archive, dst)
             if log is not None:
-                write_copy_log(log, archive)
+                write_copy_log(log, archive, report["bytes"])
         return str(dst)
 
     def delete_no_confirm(self) -> None:
         """Delete the archive."""
         self._core_store = None
+        if self._zip_file is not None:
+            self._zip_file.close()
+            self._zip_file = None
         super().delete_no_confirm()
 
 

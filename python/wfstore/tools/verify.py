@@ -28,6 +28,7 @@ from wfstore.common.names import (
 )
 from wfstore.persistence.resources import is_local_fs
 from wfstore.persistence.zarr import PARAM_BASE_ARR, PARAM_SOURCES_ARR
+from wfstore.storage.keys import store_keys
 from wfstore.tools.stores import Progress, _fs, _norm, detect_kind, local_keys
 
 
@@ -149,8 +150,7 @@ def verify(
     if kind == "zip":
         skip = _check_zip_crc(p, report)
         store = _core.Store.zip(p)
-        with zipfile.ZipFile(p) as zf:
-            keys = sorted(n for n in zf.namelist() if not n.endswith("/"))
+        keys = store_keys(store)
     else:
         store = _core.Store.local(p)
         keys = local_keys(p)

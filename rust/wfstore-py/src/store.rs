@@ -161,30 +161,18 @@ impl PyStore {
         store.extract::<PyStore>()
     }
 
-    /// A read-only store over a zip archive on an fsspec file system (local archives
-    /// take the Rust fast path, `Store.zip`).
-    #[staticmethod]
-    fn fsspec_zip(
-        py: Python<'_>,
-        fs: &Bound<'_, PyAny>,
-        archive: &Bound<'_, PyAny>,
-    ) -> PyResult<Self> {
-        let store = py
-            .import("wfstore.fsspec_store")?
-            .call_method1("core_zip_store", (fs, archive))?;
-        store.extract::<PyStore>()
-    }
-
     /// A read-only store over a zip archive read from a Python binary file object (an
     /// fsspec file, ``open(path, "rb")``, ``BytesIO``) through the core's zip reader;
-    /// `location` names it (default: the file's ``path`` or ``name``). The file must
-    /// stay open while the store is used.
+    /// `location` names it (default: the file's ``path`` or ``name``); `lock` (a
+    /// ``threading`` lock) is held by each read of the file, default: a lock of its
+    /// own. The file must stay open while the store is used.
     #[staticmethod]
-    #[pyo3(signature = (file, location = None))]
+    #[pyo3(signature = (file, location = None, lock = None))]
     fn zip_file(
         py: Python<'_>,
         file: &Bound<'_, PyAny>,
         location: Option<String>,
+        lock: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let location = match location {
             Some(l) => l,
@@ -194,7 +182,7 @@ impl PyStore {
                 .map(|s| s.to_string())
                 .unwrap_or_else(|| "<zip file object>".to_string()),
         };
-        let source = Arc::new(crate::pystore::PyFileSource::new(file)?);
+        let source = Arc::new(crate::pystore::PyFileSource::new(file, lock)?);
         let z = py
             .allow_threads(|| ZipStore::from_source(source, &location))
             .py()?;

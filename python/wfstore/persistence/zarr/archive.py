@@ -17,6 +17,7 @@ from wfstore.common.names import LINK_LOCK_NAME, LOCK_NAME, TMP_PREFIX
 from wfstore.persistence.resources import is_local_fs
 from wfstore.persistence.zarr.layout import ZIP_EXCLUDE_BACKUPS, ZIP_EXCLUDE_EXECUTE
 from wfstore.storage.fsspec import io_lock
+from wfstore.storage.keys import store_keys
 
 
 class ZarrArchive:
@@ -68,15 +69,15 @@ class ZarrArchive:
         if tmp.exists():
             tmp.unlink()
         if is_local_fs(self.fs):
-            _core.zip_dir(self.path, tmp, exclude, progress=self._progress(False, "zip"))
+            report = _core.zip_dir(self.path, tmp, exclude, progress=self._progress(False, "zip"))
         else:
             with tempfile.TemporaryDirectory(prefix=f"{TMP_PREFIX}zip-", dir=dst.parent) as local:
                 with io_lock(self.fs):
                     self._download(local, exclude)
-                _core.zip_dir(local, tmp, exclude, progress=self._progress(False, "zip"))
+                report = _core.zip_dir(local, tmp, exclude, progress=self._progress(False, "zip"))
         os.replace(tmp, dst)
         if log is not None:
-            write_copy_log(log, dst)
+            write_copy_log(log, dst, report["bytes"])
         return str(dst)
 
     def _download(self, local: str, exclude: Sequence[str]) -> None:
@@ -104,15 +105,15 @@ class ZarrArchive:
         raise UnsupportedStoreOperationError("Not a zip store!")
 
 
-def write_copy_log(log: str | os.PathLike[str], archive: str | os.PathLike[str]) -> None:
-    """Write the log of a zip or unzip of `archive` to the file `log`: one
-    ``copy <key>`` line per entry, then ``all done: N copied, 0 skipped, B bytes
-    copied`` (the lines of zarr's ``copy_store``, which the engine's zip uses)."""
-    import zipfile
-
-    with zipfile.ZipFile(archive) as zf:
-        infos = [i for i in zf.infolist() if not i.is_dir()]
-    lines = [f"copy {i.filename}" for i in infos]
-    total = sum(i.file_size for i in infos)
-    lines.append(f"all done: {len(infos):,} copied, 0 skipped, {total:,} bytes copied")
+def write_copy_log(
+    log: str | os.PathLike[str], archive: str | os.PathLike[str], total_bytes: int
+) -> None:
+    """Write the log of a zip or unzip of `archive` (`total_bytes` copied, as the core's
+    zip or unzip reports them) to the file `log`: one ``copy <key>`` line per entry,
+    then ``all done: N copied, 0 skipped, B bytes copied`` (the lines of zarr's
+    ``copy_store``, which the engine's zip uses). The entries are listed by the core's
+    zip reader."""
+    keys = store_keys(_core.Store.zip(os.fspath(archive)))
+    lines = [f"copy {key}" for key in keys]
+    lines.append(f"all done: {len(keys):,} copied, 0 skipped, {total_bytes:,} bytes copied")
     Path(log).write_text("\n".join(lines) + "\n")
