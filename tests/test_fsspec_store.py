@@ -28,6 +28,7 @@ from wfstore.common.errors import (
 from wfstore.persistence import ZarrZipPersistentStore
 from wfstore.storage.fsspec import (
     FsspecKeyValueStore,
+    core_store,
     default_write_mode,
     io_lock,
 )
@@ -35,7 +36,7 @@ from wfstore.storage.keys import store_keys
 
 
 def test_local_fs_takes_the_rust_fast_path(tmp_path: Path) -> None:
-    st = Store.fsspec(LocalFileSystem(), tmp_path / "wk")
+    st = core_store(LocalFileSystem(), tmp_path / "wk")
     assert "FsspecKeyValueStore" not in repr(st) and st.location == str(tmp_path / "wk")
     ObjectArray.create(st, "a", 0, chunk_size=2).append([1, 2, 3])
     assert len(ObjectArray.open(Store.local(tmp_path / "wk"), "a")) == 3
@@ -43,13 +44,13 @@ def test_local_fs_takes_the_rust_fast_path(tmp_path: Path) -> None:
 
 def test_object_and_numeric_arrays_over_memory_fs(mem: Any) -> None:
     fs, root = mem
-    st = Store.fsspec(fs, f"memory://{root}/wk")
+    st = core_store(fs, f"memory://{root}/wk")
     assert st.location == f"memory://{root}/wk" and not st.read_only
     rows = [{"i": i, "t": [i, "x"]} for i in range(500)]
     arr = ObjectArray.create(st, "metadata/runs", 0, chunk_size=1, compressor="blosc")
     arr.append(rows)  # 500 chunks written by the core's threads, through Python
     assert sorted(st.list_dir("metadata/runs"))[:3] == [".zarray", "0", "1"]
-    again = ObjectArray.open(Store.fsspec(fs, root + "/wk"), "metadata/runs")
+    again = ObjectArray.open(core_store(fs, root + "/wk"), "metadata/runs")
     assert again.get(list(range(499, -1, -1))) == rows[::-1]
     again.set([3, 400], [None, {"new": True}])
     assert arr.get([3, 400]) == [None, {"new": True}]
@@ -64,7 +65,7 @@ def test_object_and_numeric_arrays_over_memory_fs(mem: Any) -> None:
 
 def test_python_threads_share_a_store(mem: Any) -> None:
     fs, root = mem
-    st = Store.fsspec(fs, root)
+    st = core_store(fs, root)
     arr = ObjectArray.create(st, "a", 0, chunk_size=3)
     arr.append(list(range(300)))
     errors: list[BaseException] = []
@@ -86,7 +87,7 @@ def test_python_threads_share_a_store(mem: Any) -> None:
 
 def test_corrupt_chunk_over_fsspec_names_the_url(mem: Any) -> None:
     fs, root = mem
-    st = Store.fsspec(fs, root)
+    st = core_store(fs, root)
     ObjectArray.create(st, "a", 0, chunk_size=2, compressor="zstd").append([1, 2, 3])
     fs.pipe_file(f"{root}/a/1", b"junk")
     with pytest.raises(CorruptChunkError) as info:
@@ -101,7 +102,7 @@ def test_write_modes(tmp_path: Path, mem: Any) -> None:
     dirfs = DirFileSystem(str(tmp_path), fs=LocalFileSystem())
     assert default_write_mode(dirfs) == "rename"
     with pytest.raises(InvalidArgumentError, match="write_mode"):
-        Store.fsspec(fs, root, write_mode="append")
+        core_store(fs, root, write_mode="append")
     for mode in ("rename", "direct"):
         kv = FsspecKeyValueStore(dirfs, f"wk-{mode}", write_mode=mode)
         st = Store.from_python(kv)
@@ -118,7 +119,7 @@ def test_failed_rename_write_keeps_the_old_value(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     dirfs = DirFileSystem(str(tmp_path), fs=LocalFileSystem())
-    st = Store.fsspec(dirfs, "wk")
+    st = core_store(dirfs, "wk")
     arr = ObjectArray.create(st, "a", 0, chunk_size=10)
     arr.append(["old"])
     chunk = (tmp_path / "wk" / "a" / "0").read_bytes()

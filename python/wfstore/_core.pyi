@@ -1,7 +1,7 @@
 """Type stubs of the Rust extension ``wfstore._core``.
 
 Every function releases the GIL while it does I/O or codec work. Errors are raised as
-the classes of :mod:`wfstore.errors` (all subclasses of ``wfstore.StoreError``).
+the classes of :mod:`wfstore.common.errors` (all subclasses of ``wfstore.StoreError``).
 """
 
 from collections.abc import Callable, Iterable, Sequence
@@ -76,12 +76,6 @@ class Store:
         None``, ``set(key, value)``, ``delete(key)``, ``list_dir(prefix) -> list[str]`` and
         the attributes ``location`` and ``read_only``. Exceptions it raises reach the
         caller unchanged."""
-    @staticmethod
-    def fsspec(fs: Any, root: _Path, write_mode: str | None = None) -> Store:
-        """A store over the folder `root` (a path or URL) of the fsspec file system `fs`:
-        ``Store.local`` for the local file system, else chunk bytes through fsspec
-        (``wfstore.storage.fsspec.FsspecKeyValueStore``; `write_mode` ``"rename"`` or
-        ``"direct"``, default by file system)."""
     @property
     def location(self) -> str: ...
     @property

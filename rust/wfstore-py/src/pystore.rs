@@ -1,5 +1,5 @@
 //! A [`Store`] whose keys live behind a Python object, such as the fsspec adapters of
-//! `wfstore.fsspec_store`: every array operation of the core works unchanged over any
+//! `wfstore.storage.fsspec`: every array operation of the core works unchanged over any
 //! fsspec file system, with chunk bytes moved by Python and encoded/decoded in Rust.
 //!
 //! The object provides `get(key) -> bytes | None`, `set(key, value)`, `delete(key)`,

@@ -135,7 +135,7 @@ impl PyStore {
     }
 
     /// A store over a Python key-value object (`get`, `set`, `delete`, `list_dir`,
-    /// `location`, `read_only`), such as the fsspec adapters of `wfstore.fsspec_store`.
+    /// `location`, `read_only`), such as `wfstore.storage.fsspec.FsspecKeyValueStore`.
     #[staticmethod]
     fn from_python(obj: &Bound<'_, PyAny>) -> PyResult<Self> {
         // transactional: a commit is staged, then applied through a journal when the
@@ -143,22 +143,6 @@ impl PyStore {
         Ok(PyStore::with_txn(TxnStore::new(Arc::new(
             crate::pystore::PythonStore::new(obj)?,
         ))))
-    }
-
-    /// A store over the folder `root` of an fsspec file system: the local file system
-    /// takes the Rust fast path (`Store.local`), any other moves bytes through fsspec.
-    #[staticmethod]
-    #[pyo3(signature = (fs, root, write_mode = None))]
-    fn fsspec(
-        py: Python<'_>,
-        fs: &Bound<'_, PyAny>,
-        root: &Bound<'_, PyAny>,
-        write_mode: Option<&str>,
-    ) -> PyResult<Self> {
-        let store = py
-            .import("wfstore.fsspec_store")?
-            .call_method1("core_store", (fs, root, write_mode))?;
-        store.extract::<PyStore>()
     }
 
     /// A read-only store over a zip archive read from a Python binary file object (an
