@@ -223,8 +223,11 @@ def zip_dir(
     src: _Path, dst: _Path, exclude: Sequence[str] = (), progress: _Progress = None
 ) -> dict[str, int]: ...
 def unzip(archive: _Path, dest: _Path, progress: _Progress = None) -> dict[str, int]: ...
-def recover_journals(root: _Path) -> int:
-    """Finish commits that crashed writers left half-applied; returns how many."""
+def recover_journals(root: _Path, locked: bool = False) -> int:
+    """Finish commits that crashed writers left half-applied; returns how many. With
+    `locked` (the caller holds the store lock, which every journaled commit holds until
+    its journal is gone) every journal is finished; without, only those whose writer
+    was a process of this host that is gone, or older than a minute."""
 
 def write_atomic(
     path: _Path, data: bytes, fsync: bool = False, durability: Durability | None = None

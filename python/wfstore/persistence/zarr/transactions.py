@@ -16,7 +16,7 @@ from wfstore.common.errors import (
     StoreIOError,
     StorePathError,
 )
-from wfstore.common.names import JOURNAL_PREFIX
+from wfstore.common.names import JOURNAL_PREFIX, TMP_PREFIX
 from wfstore.persistence.resources import is_local_fs
 from wfstore.persistence.zarr.layout import _ATTRS, PARAM_BASE_ARR, PARAM_SOURCES_ARR, RUNS_ARR
 from wfstore.persistence.zarr.parameters import extra_parameter_sources
@@ -33,7 +33,7 @@ class ZarrTransactions:
     def _open_core_store(self) -> _core.Store:
         if is_local_fs(self.fs):
             # finish any commit or rechunk that a crashed writer left half-applied
-            _core.recover_journals(self.path)
+            self._recover_journals()
             store = core_store(self.fs, self.path, durability=self.durability)
             self._recover_rechunks(store)
             self._recover_parameter_append(store)
@@ -54,6 +54,27 @@ class ZarrTransactions:
                 f"finished {finished} interrupted commit(s) in {store.location!r}"
             )
         return store
+
+    def _recover_journals(self) -> None:
+        """Finish the commits crashed writers left half-applied (their journals), under
+        the store lock only: a journaled commit holds the lock from writing its journal
+        to deleting it (see :meth:`_commit_transaction`), so a journal seen under the
+        lock is a dead writer's, whichever host of a shared file system it ran on. When
+        the lock cannot be had, the journals are left for the next opener."""
+        try:
+            names = os.listdir(self.path)
+        except OSError:
+            return
+        if not any(n.startswith(JOURNAL_PREFIX) and not n.startswith(TMP_PREFIX) for n in names):
+            return
+        try:
+            with self._locked():
+                finished = _core.recover_journals(self.path, locked=True)
+        except StoreError as exc:  # e.g. a store this process may not write, a busy lock
+            self.logger.warning(f"cannot finish interrupted commits now: {exc}")
+            return
+        if finished:
+            self.logger.info(f"finished {finished} interrupted commit(s) in {self.path!r}")
 
     def _recover_parameter_append(self, store: _core.Store) -> None:
         """Drop what a parameter append cut short left (see :func:`_appends_in_order`):
@@ -160,10 +181,16 @@ class ZarrTransactions:
         try:
             try:
                 yield
+                journal = not _appends_in_order(kinds, core.staged_keys)
+                if journal:
+                    # a journaled commit holds the store lock until its journal is
+                    # deleted (in a transaction the lock, once taken, is held to its
+                    # end), so that openers replay only dead writers' journals
+                    with self._locked():
+                        pass
             except BaseException:
                 core.rollback()
                 raise
-            journal = not _appends_in_order(kinds, core.staged_keys)
             #: what the last commit wrote (for diagnostics and tests)
             self.last_commit_report = core.commit(journal=journal)
         finally:
