@@ -32,7 +32,6 @@ from wfstore.storage.fsspec import (
     default_write_mode,
     io_lock,
 )
-from wfstore.storage.keys import store_keys
 
 
 def test_local_fs_takes_the_rust_fast_path(tmp_path: Path) -> None:
@@ -193,10 +192,12 @@ def test_zip_archive_over_fsspec(tmp_path: Path, mem: Any) -> None:
     assert fs.cat_file(f"{root}/wk.zip") == archive.read_bytes()
     # the core's zip reader reads through the file object: the same as from the file
     local_zip = Store.zip(archive)
-    assert store_keys(st) == store_keys(local_zip) == sorted(
-        n for n in zipfile.ZipFile(archive).namelist() if not n.endswith("/")
-    )
-    assert all(st.get(k) == local_zip.get(k) for k in store_keys(st))
+    infos = [i for i in zipfile.ZipFile(archive).infolist() if not i.is_dir()]
+    entries = sorted((i.filename, i.file_size) for i in infos)
+    assert st.zip_entries() == local_zip.zip_entries() == entries
+    for name, _size in entries:
+        st.check_zip_entry(name)
+        assert st.get(name) == local_zip.get(name)
     fh.close()
 
     fs.pipe_file(f"{root}/bad.zip", b"PK not really")

@@ -76,6 +76,13 @@ class Store:
         None``, ``set(key, value)``, ``delete(key)``, ``list_dir(prefix) -> list[str]`` and
         the attributes ``location`` and ``read_only``. Exceptions it raises reach the
         caller unchanged."""
+    def zip_entries(self) -> list[tuple[str, int]]:
+        """A zip archive's file entries as ``(name, uncompressed size)``, sorted by
+        name (``InvalidArgumentError`` for other stores)."""
+    def check_zip_entry(self, name: str) -> None:
+        """Read a zip archive's entry whole, checking its CRC-32 (``get`` checks
+        deflated entries only); raises ``ZipArchiveError`` (or ``UnsafeArchiveError``)
+        saying what is wrong."""
     @property
     def location(self) -> str: ...
     @property

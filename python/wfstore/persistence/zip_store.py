@@ -192,9 +192,9 @@ class ZarrZipPersistentStore(ZarrPersistentStore):
         if dst.exists():
             raise FileExistsError(f"Directory at path already exists: {str(dst)!r}.")
         if is_local_fs(self.fs):
-            report = _core.unzip(self.path, dst)
+            _core.unzip(self.path, dst)
             if log is not None:
-                write_copy_log(log, self.path, report["bytes"])
+                write_copy_log(log, self.path)
             return str(dst)
         dst.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=f"{TMP_PREFIX}unzip-", dir=dst.parent) as local:
@@ -204,9 +204,9 @@ class ZarrZipPersistentStore(ZarrPersistentStore):
                     self.fs.get_file(self.path, archive)
             except Exception as exc:
                 raise StoreIOError(0, f"cannot copy {self.path!r}: {exc}", self.path) from exc
-            report = _core.unzip(archive, dst)
+            _core.unzip(archive, dst)
             if log is not None:
-                write_copy_log(log, archive, report["bytes"])
+                write_copy_log(log, archive)
         return str(dst)
 
     def delete_no_confirm(self) -> None:

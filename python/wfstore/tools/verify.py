@@ -7,7 +7,6 @@ import json
 import math
 import os
 import posixpath
-import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -28,7 +27,6 @@ from wfstore.common.names import (
 )
 from wfstore.persistence.resources import is_local_fs
 from wfstore.persistence.zarr import PARAM_BASE_ARR, PARAM_SOURCES_ARR
-from wfstore.storage.keys import store_keys
 from wfstore.tools.stores import Progress, _fs, _norm, detect_kind, local_keys
 
 
@@ -95,22 +93,17 @@ class _Keys:
         self.get = get
 
 
-def _check_zip_crc(path: str, report: VerifyReport) -> set[str]:
-    """Read every entry of the archive, checking its CRC-32; returns the names of
-    entries that fail (already recorded in `report`)."""
+def _check_zip_crc(store: _core.Store, keys: list[str], report: VerifyReport) -> set[str]:
+    """Read every entry `keys` of the archive `store` through the core, checking its
+    CRC-32; returns the names of entries that fail (already recorded in `report`)."""
     bad: set[str] = set()
-    with zipfile.ZipFile(path) as zf:
-        for info in zf.infolist():
-            if info.is_dir():
-                continue
-            try:
-                with zf.open(info) as fh:
-                    while fh.read(1 << 20):
-                        pass
-            except (zipfile.BadZipFile, OSError, EOFError) as exc:
-                bad.add(info.filename)
-                arr, _, key = info.filename.rpartition("/")
-                report.bad.append(BadChunk(arr, key, f"archive entry unreadable: {exc}"))
+    for name in keys:
+        try:
+            store.check_zip_entry(name)
+        except (StoreError, OSError) as exc:
+            bad.add(name)
+            arr, _, key = name.rpartition("/")
+            report.bad.append(BadChunk(arr, key, f"archive entry unreadable: {exc}"))
     return bad
 
 
@@ -148,9 +141,9 @@ def verify(
         )
     skip: set[str] = set()
     if kind == "zip":
-        skip = _check_zip_crc(p, report)
         store = _core.Store.zip(p)
-        keys = store_keys(store)
+        keys = [name for name, _size in store.zip_entries()]
+        skip = _check_zip_crc(store, keys, report)
     else:
         store = _core.Store.local(p)
         keys = local_keys(p)

@@ -16,6 +16,8 @@ pub struct PyStore {
     pub inner: Arc<dyn Store>,
     /// The same store as a transactional one, when it is one.
     pub txn: Option<Arc<TxnStore>>,
+    /// The same store as a zip archive, when it is one.
+    pub zip: Option<Arc<ZipStore>>,
 }
 
 impl PyStore {
@@ -25,15 +27,27 @@ impl PyStore {
         PyStore {
             inner: txn.clone(),
             txn: Some(txn),
+            zip: None,
         }
     }
 
-    /// A store without transactions (a read-only zip archive).
-    pub fn plain(store: Arc<dyn Store>) -> Self {
+    /// A read-only zip archive (no transactions).
+    pub fn zip_archive(store: ZipStore) -> Self {
+        let zip = Arc::new(store);
         PyStore {
-            inner: store,
+            inner: zip.clone(),
             txn: None,
+            zip: Some(zip),
         }
+    }
+
+    fn zip_store(&self) -> PyResult<&ZipStore> {
+        self.zip.as_deref().ok_or_else(|| {
+            to_py(wfstore_core::Error::InvalidArgument(format!(
+                "store {} is not a zip archive",
+                self.inner.location()
+            )))
+        })
     }
 
     fn txn(&self) -> PyResult<&TxnStore> {
@@ -170,14 +184,26 @@ impl PyStore {
         let z = py
             .allow_threads(|| ZipStore::from_source(source, &location))
             .py()?;
-        Ok(PyStore::plain(Arc::new(z)))
+        Ok(PyStore::zip_archive(z))
     }
 
     /// A read-only store over a zip archive.
     #[staticmethod]
     fn zip(py: Python<'_>, archive: PathBuf) -> PyResult<Self> {
         let z = py.allow_threads(|| ZipStore::open(&archive)).py()?;
-        Ok(PyStore::plain(Arc::new(z)))
+        Ok(PyStore::zip_archive(z))
+    }
+
+    /// A zip archive's file entries as ``(name, uncompressed size)``, sorted by name.
+    fn zip_entries(&self) -> PyResult<Vec<(String, u64)>> {
+        Ok(self.zip_store()?.entries())
+    }
+
+    /// Read a zip archive's entry `name` whole, checking its CRC-32 (``get`` checks
+    /// deflated entries only); raises what is wrong with it.
+    fn check_zip_entry(&self, py: Python<'_>, name: &str) -> PyResult<()> {
+        let zip = self.zip_store()?;
+        py.allow_threads(|| zip.check_entry(name)).py()
     }
 
     #[getter]

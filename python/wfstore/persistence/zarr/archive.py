@@ -17,7 +17,6 @@ from wfstore.common.names import LINK_LOCK_NAME, LOCK_NAME, TMP_PREFIX
 from wfstore.persistence.resources import is_local_fs
 from wfstore.persistence.zarr.layout import ZIP_EXCLUDE_BACKUPS, ZIP_EXCLUDE_EXECUTE
 from wfstore.storage.fsspec import io_lock
-from wfstore.storage.keys import store_keys
 
 
 class ZarrArchive:
@@ -69,15 +68,15 @@ class ZarrArchive:
         if tmp.exists():
             tmp.unlink()
         if is_local_fs(self.fs):
-            report = _core.zip_dir(self.path, tmp, exclude, progress=self._progress(False, "zip"))
+            _core.zip_dir(self.path, tmp, exclude, progress=self._progress(False, "zip"))
         else:
             with tempfile.TemporaryDirectory(prefix=f"{TMP_PREFIX}zip-", dir=dst.parent) as local:
                 with io_lock(self.fs):
                     self._download(local, exclude)
-                report = _core.zip_dir(local, tmp, exclude, progress=self._progress(False, "zip"))
+                _core.zip_dir(local, tmp, exclude, progress=self._progress(False, "zip"))
         os.replace(tmp, dst)
         if log is not None:
-            write_copy_log(log, dst, report["bytes"])
+            write_copy_log(log, dst)
         return str(dst)
 
     def _download(self, local: str, exclude: Sequence[str]) -> None:
@@ -105,15 +104,13 @@ class ZarrArchive:
         raise UnsupportedStoreOperationError("Not a zip store!")
 
 
-def write_copy_log(
-    log: str | os.PathLike[str], archive: str | os.PathLike[str], total_bytes: int
-) -> None:
-    """Write the log of a zip or unzip of `archive` (`total_bytes` copied, as the core's
-    zip or unzip reports them) to the file `log`: one ``copy <key>`` line per entry,
-    then ``all done: N copied, 0 skipped, B bytes copied`` (the lines of zarr's
-    ``copy_store``, which the engine's zip uses). The entries are listed by the core's
-    zip reader."""
-    keys = store_keys(_core.Store.zip(os.fspath(archive)))
-    lines = [f"copy {key}" for key in keys]
-    lines.append(f"all done: {len(keys):,} copied, 0 skipped, {total_bytes:,} bytes copied")
+def write_copy_log(log: str | os.PathLike[str], archive: str | os.PathLike[str]) -> None:
+    """Write the log of a zip or unzip of `archive` to the file `log`: one
+    ``copy <key>`` line per entry, then ``all done: N copied, 0 skipped, B bytes
+    copied`` (the lines of zarr's ``copy_store``, which the engine's zip uses); the
+    entries are listed by the core's zip reader."""
+    entries = _core.Store.zip(os.fspath(archive)).zip_entries()
+    lines = [f"copy {name}" for name, _size in entries]
+    total = sum(size for _name, size in entries)
+    lines.append(f"all done: {len(entries):,} copied, 0 skipped, {total:,} bytes copied")
     Path(log).write_text("\n".join(lines) + "\n")
