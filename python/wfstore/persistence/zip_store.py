@@ -3,19 +3,18 @@
 A zip store is a Zarr store written into a zip archive with its keys at the archive's
 root (as :meth:`ZarrPersistentStore.zip` writes it). It is read in place: by the Rust
 core's zip reader: on the local file system from the file (``Store.zip``), on any other
-fsspec file system through a file object of it (``Store.zip_file``). It cannot be
+fsspec file system through a file object of it (``Store.zip_file``, see
+:func:`wfstore.storage.fsspec.core_zip_store`). It cannot be
 changed, only unzipped into a Zarr store.
 """
 
 from __future__ import annotations
 
-import errno
 import functools
 import os
 import tempfile
-import threading
 from pathlib import Path
-from typing import IO, Any, ClassVar, NoReturn
+from typing import Any, ClassVar, NoReturn
 
 from wfstore import _core
 from wfstore.common.errors import ReadOnlyStoreError, StoreIOError, UnsupportedStoreOperationError
@@ -23,7 +22,7 @@ from wfstore.common.names import TMP_PREFIX
 from wfstore.persistence.items import PersistentStoreFeatures
 from wfstore.persistence.resources import is_local_fs
 from wfstore.persistence.zarr import ZarrPersistentStore, write_copy_log
-from wfstore.storage.fsspec import io_lock, url
+from wfstore.storage.fsspec import core_zip_store, io_lock
 
 #: Every member of the store API that writes (or would write) to the store.
 _WRITING_MEMBERS: tuple[str, ...] = (
@@ -114,33 +113,8 @@ class ZarrZipPersistentStore(ZarrPersistentStore):
         submission=False,
     )
 
-    #: The archive's file object on a file system other than the local one (kept open
-    #: while the core store reads through it).
-    _zip_file: IO[bytes] | None = None
-
     def _open_core_store(self) -> _core.Store:
-        if is_local_fs(self.fs):
-            return _core.Store.zip(self.path)
-        location = url(self.fs, self.path)
-        # reads of the archive take turns with the file system's other calls (one SFTP
-        # connection is not to be used by two threads at once)
-        lock = io_lock(self.fs)
-        if not hasattr(lock, "acquire"):  # an asynchronous file system: the file's own
-            lock = threading.Lock()
-        try:
-            with lock:
-                fh = self.fs.open(self.path, "rb")
-        except FileNotFoundError as exc:
-            raise StoreIOError(
-                errno.ENOENT, f"zip archive {location} does not exist", location
-            ) from exc
-        try:
-            store = _core.Store.zip_file(fh, location, lock)
-        except BaseException:
-            fh.close()
-            raise
-        self._zip_file = fh
-        return store
+        return core_zip_store(self.fs, self.path)
 
     @property
     def is_submittable(self) -> bool:
@@ -212,9 +186,6 @@ class ZarrZipPersistentStore(ZarrPersistentStore):
     def delete_no_confirm(self) -> None:
         """Delete the archive."""
         self._core_store = None
-        if self._zip_file is not None:
-            self._zip_file.close()
-            self._zip_file = None
         super().delete_no_confirm()
 
 

@@ -6,7 +6,8 @@ On any other fsspec file system (memory, SFTP, object stores, ...) the core call
 into :class:`FsspecKeyValueStore` for each key of a folder, so chunk bytes move through
 fsspec while they are still encoded and decoded by the Rust core, and every array
 operation works unchanged. A zip archive on such a file system is read by the core's
-zip reader through a file object of it (``Store.zip_file(fs.open(path, "rb"))``).
+zip reader through a file object of it (:func:`core_zip_store`:
+``Store.zip_file(fs.open(path, "rb"))``).
 
 Writes over fsspec are atomic where the file system allows it (``write_mode``):
 
@@ -30,6 +31,7 @@ file-system failures.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import threading
 import uuid
@@ -53,6 +55,7 @@ __all__ = [
     "WRITE_MODES",
     "FsspecKeyValueStore",
     "core_store",
+    "core_zip_store",
     "default_write_mode",
     "io_lock",
     "is_local_fs",
@@ -392,3 +395,35 @@ def core_store(
     if is_local_fs(fs):
         return _core.Store.local(strip_path(fs, root), durability=durability)
     return _core.Store.from_python(FsspecKeyValueStore(fs, root, write_mode))
+
+
+def core_zip_store(fs: AbstractFileSystem, archive: str | os.PathLike[str]) -> _core.Store:
+    """The read-only core store over the zip archive `archive` on `fs`, read by the
+    core's zip reader: from the file on the local file system (``Store.zip``), through
+    a file object of `fs` on any other (``Store.zip_file``; the store keeps the file
+    open). Its reads take turns with the file system's other calls (:func:`io_lock`:
+    one SFTP connection is not used by two threads at once). A missing archive raises
+    ``StoreIOError`` (``ENOENT``) naming it."""
+    from wfstore import _core
+
+    path = strip_path(fs, archive)
+    if is_local_fs(fs):
+        return _core.Store.zip(path)
+    location = url(fs, path)
+    lock: Any = io_lock(fs)
+    if not hasattr(lock, "acquire"):  # an asynchronous file system: the file's own
+        lock = threading.Lock()
+    try:
+        with lock:
+            fh = fs.open(path, "rb")
+    except FileNotFoundError as exc:
+        raise StoreIOError(
+            errno.ENOENT, f"zip archive {location} does not exist", location
+        ) from exc
+    except Exception as exc:
+        raise _io_error("open", location, exc) from exc
+    try:
+        return _core.Store.zip_file(fh, location, lock)
+    except BaseException:
+        fh.close()
+        raise

@@ -22,7 +22,6 @@ from typing import Any
 from fsspec import AbstractFileSystem
 from fsspec.implementations.local import LocalFileSystem
 
-from wfstore import _core
 from wfstore.common.durability import Durability
 from wfstore.common.errors import (
     StoreError,
@@ -38,6 +37,7 @@ from wfstore.persistence import (
     ZarrZipPersistentStore,
 )
 from wfstore.persistence.resources import is_local_fs
+from wfstore.storage.fsspec import core_zip_store
 
 #: Store classes by kind name.
 STORE_CLASSES: dict[str, type[PersistentStore]] = {
@@ -106,12 +106,7 @@ def detect_kind(path: str | os.PathLike[str], fs: AbstractFileSystem | None = No
             "(.zgroup, .zattrs, metadata/) nor a JSON store (metadata.json)."
         )
     try:
-        # the archive's root names, read by the core's zip reader
-        if is_local_fs(fs):
-            names = set(_core.Store.zip(p).list_dir(""))
-        else:
-            with fs.open(p, "rb") as fh:
-                names = set(_core.Store.zip_file(fh, p).list_dir(""))
+        names = set(core_zip_store(fs, p).list_dir(""))  # read by the core's zip reader
     except (StoreError, OSError) as exc:
         raise StoreNotFoundError(
             f"No workflow store at {p!r}: a file that is not a zip archive ({exc})."
