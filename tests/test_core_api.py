@@ -315,8 +315,8 @@ def test_rechunk_preserves_rows(n: int, old: int, new: Any, backup: bool) -> Non
         root = Path(d)
         rows = _make(root, n, old, attrs={"k": [1, "v"]})
         calls: list[tuple[int, int]] = []
-        report = _core.rechunk_object_array(
-            root / "arr", new, backup=backup, progress=lambda a, b: calls.append((a, b))
+        report = _core.rechunk_array(
+            Store.local(root), "arr", new, backup=backup, progress=lambda a, b: calls.append((a, b))
         )
         expected_chunk = new if new is not None else max(n, 1)
         assert report["rows"] == n
@@ -342,7 +342,7 @@ def test_rechunk_preserves_rows(n: int, old: int, new: Any, backup: bool) -> Non
 def test_rechunk_backup_readable_by_zarr(tmp_path: Path) -> None:
     zarr = pytest.importorskip("zarr")
     rows = _make(tmp_path, 25, 1, attrs={"a": 1})
-    report = _core.rechunk_object_array(tmp_path / "arr", 10, backup=True)
+    report = _core.rechunk_array(Store.local(tmp_path), "arr", 10, backup=True)
     assert Path(report["backup"]) == tmp_path / "arr.bak"
     bak = zarr.open_array(str(tmp_path / "arr.bak"), mode="r")
     assert bak.chunks == (1,)
@@ -352,7 +352,7 @@ def test_rechunk_backup_readable_by_zarr(tmp_path: Path) -> None:
     assert new.chunks == (10,)
     assert list(new[:]) == rows
     # rechunking again replaces the old backup with the current array
-    _core.rechunk_object_array(tmp_path / "arr", 4, backup=True)
+    _core.rechunk_array(Store.local(tmp_path), "arr", 4, backup=True)
     assert zarr.open_array(str(tmp_path / "arr.bak"), mode="r").chunks == (10,)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["arr", "arr.bak"]
 
@@ -364,17 +364,17 @@ def test_rechunk_bad_chunks_leaves_array_unchanged(tmp_path: Path) -> None:
     (d / "5").write_bytes(b"garbage")
     before = tree_digest(tmp_path)
     with pytest.raises(RechunkError) as ei:
-        _core.rechunk_object_array(d, 10, backup=True)
+        _core.rechunk_array(Store.local(tmp_path), "arr", 10, backup=True)
     assert isinstance(ei.value, StoreError)
     assert sorted(k for k, _ in ei.value.bad_chunks) == ["2", "5"]
     assert all(r for _, r in ei.value.bad_chunks)
     assert tree_digest(tmp_path) == before
-    assert not _core.recover_rechunk(d)
+    assert not _core.recover_rechunk_array(Store.local(tmp_path), "arr")
 
 
 def test_rechunk_missing_array(tmp_path: Path) -> None:
     with pytest.raises(ArrayNotFoundError):
-        _core.rechunk_object_array(tmp_path / "nothing", 3)
+        _core.rechunk_array(Store.local(tmp_path), "nothing", 3)
 
 
 def test_recover_rechunk_rolls_back_incomplete(tmp_path: Path) -> None:
@@ -383,10 +383,10 @@ def test_recover_rechunk_rolls_back_incomplete(tmp_path: Path) -> None:
     tmp = tmp_path / "arr.rechunk-tmp"
     tmp.mkdir()
     (tmp / "0").write_bytes(b"partial")
-    assert _core.recover_rechunk(tmp_path / "arr") is True
+    assert _core.recover_rechunk_array(Store.local(tmp_path), "arr") is True
     assert not tmp.exists()
     assert ObjectArray.open(Store.local(tmp_path), "arr").get_range() == rows
-    assert _core.recover_rechunk(tmp_path / "arr") is False
+    assert _core.recover_rechunk_array(Store.local(tmp_path), "arr") is False
 
 
 # --------------------------------------------------------------------------------------
@@ -719,32 +719,112 @@ def test_the_type_stub_declares_everything_the_extension_has() -> None:
     assert extra == ["Durability"], extra
 
 
-def test_on_disk_names_are_exported_by_the_core_and_match_the_python_modules() -> None:
-    """Every on-disk name is defined once in the core (``wfstore_core::names``) and
-    exported by ``wfstore._core``; the Python modules' own constants (to be replaced
-    by these) agree with it."""
-    from wfstore import api, fsspec_store, recovery
-    from wfstore.persistence import lock, zarr_store
+def test_on_disk_names_are_what_the_engine_and_zarr_need() -> None:
+    """The core's on-disk names (``wfstore_core::names``, re-exported by
+    ``wfstore.common.names``): a rechunk's backup is where the engine puts its own
+    (``<array>.bak``), and none of wfstore's own files can be taken for a Zarr key."""
+    from wfstore.common import names
 
-    assert _core.TMP_PREFIX == fsspec_store.TMP_PREFIX == api.TMP_PREFIX == ".wfstore-tmp-"
-    assert _core.LEGACY_SPARE_PREFIX == fsspec_store.SPARE_PREFIX
-    assert _core.JOURNAL_PREFIX == zarr_store.JOURNAL_PREFIX
-    assert _core.RECHUNK_TMP_SUFFIX == zarr_store.RECHUNK_TMP_SUFFIX
-    assert _core.RECHUNK_OLD_SUFFIX == zarr_store.RECHUNK_OLD_SUFFIX
-    assert _core.RECHUNK_COMPLETE_MARKER == zarr_store.RECHUNK_COMPLETE_MARKER
-    assert _core.RECHUNK_COMPLETE_MARKER == recovery.RECHUNK_MARKER
-    assert _core.RECHUNK_SUFFIXES == recovery.RECHUNK_SUFFIXES
-    assert isinstance(_core.RECHUNK_SUFFIXES, tuple)
-    assert _core.BACKUP_SUFFIX + ".old" == _core.BACKUP_OLD_SUFFIX
-    assert (_core.LOCK_NAME, _core.LINK_LOCK_NAME) == (lock.LOCK_NAME, lock.LINK_LOCK_NAME)
+    assert names.TMP_PREFIX is _core.TMP_PREFIX and names.LOCK_NAME is _core.LOCK_NAME
+    # the engine's rechunk keeps the old array as `<array>.bak`: the same name, so
+    # either finds (and the zip leaves out) the other's backup
+    assert _core.BACKUP_SUFFIX == ".bak"
+    assert _core.BACKUP_OLD_SUFFIX == _core.BACKUP_SUFFIX + ".old"
+    # only an interrupted rechunk leaves these; a backup is kept, not cleared
+    assert _core.RECHUNK_SUFFIXES == (
+        _core.RECHUNK_TMP_SUFFIX,
+        _core.RECHUNK_OLD_SUFFIX,
+        _core.BACKUP_OLD_SUFFIX,
+    )
+    assert _core.BACKUP_SUFFIX not in _core.RECHUNK_SUFFIXES
+    files = [
+        _core.TMP_PREFIX,
+        _core.JOURNAL_PREFIX,
+        _core.RECHUNK_COMPLETE_MARKER,
+        _core.LOCK_NAME,
+        _core.LINK_LOCK_NAME,
+        _core.LEGACY_SPARE_PREFIX,
+    ]
+    assert len(set(files)) == len(files)
+    for name in files:
+        # hidden, and never a chunk key (digits and dots) nor a Zarr v2 document
+        assert name.startswith(".wfstore"), name
+        assert not name.replace(".", "").isdigit()
+        assert name not in (".zarray", ".zattrs", ".zgroup", ".zmetadata")
+    # an array's folders during a rechunk are never array names of the engine's layout
+    for suffix in (*_core.RECHUNK_SUFFIXES, _core.BACKUP_SUFFIX):
+        assert suffix.startswith(".") and not suffix[1:].isdigit()
+
+
+def test_the_python_package_spells_no_on_disk_name_itself() -> None:
+    """The names are defined once: no module of the package has a string literal
+    (docstrings and messages aside) that starts with one of them."""
+    import ast
+
+    import wfstore
+
+    names = (
+        _core.TMP_PREFIX,
+        _core.JOURNAL_PREFIX,
+        _core.RECHUNK_COMPLETE_MARKER,
+        _core.LOCK_NAME,
+        _core.LINK_LOCK_NAME,
+        _core.LEGACY_SPARE_PREFIX,
+        _core.RECHUNK_TMP_SUFFIX,
+        _core.RECHUNK_OLD_SUFFIX,
+        _core.BACKUP_SUFFIX,
+    )
+    found = []
+    for path in Path(wfstore.__file__).parent.rglob("*.py"):
+        tree = ast.parse(path.read_text(), str(path))
+        docstrings = {
+            id(node.body[0].value)
+            for node in ast.walk(tree)
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef))
+            and node.body
+            and isinstance(node.body[0], ast.Expr)
+        }
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and id(node) not in docstrings
+                and node.value.startswith(names)
+            ):
+                found.append(f"{path.name}:{node.lineno}: {node.value!r}")
+    assert found == []
 
 
 def test_the_run_row_layout_comes_from_the_core() -> None:
     """The engine's run row layout is defined once in the core
-    (``wfstore_core::engine::runs``); the Python row encoder agrees with it."""
+    (``wfstore_core::engine::runs``): a run's field patches land where the Python row
+    encoder puts the fields, and the core's run decoder reads what it wrote."""
+    from datetime import datetime
+
     from wfstore.persistence.items import ZarrStoreEAR
 
     fields = _core.RUN_ROW_FIELDS
     assert len(fields) == 15 and fields[0] == "id_" and fields[-1] == "commands_idx"
-    for name, pos in ZarrStoreEAR.FIELD_POSITIONS.items():
-        assert fields[pos] == name
+    ts_fmt = "%Y-%m-%d %H:%M:%S.%f"
+    when = datetime(2026, 12, 5, 9, 30, 1, 250)
+    values = {
+        "submission_idx": 3,
+        "skip": True,
+        "success": False,
+        "start_time": when,
+        "end_time": when,
+        "snapshot_start": {"a": 1},
+        "snapshot_end": {"b": 2},
+        "exit_code": 7,
+        "metadata": {"m": [1]},
+        "run_hostname": "node-1",
+    }
+    run = ZarrStoreEAR(
+        id_=0, is_pending=False, elem_iter_ID=1, action_idx=2, commands_idx=[0],
+        data_idx={"inputs.p1": 5}, **values,
+    )
+    row = run.encode(ts_fmt, {"parameter_paths": []})
+    patch = ZarrStoreEAR.encode_fields(ts_fmt, **values)
+    assert set(patch) == {fields.index(name) for name in values}
+    for pos, value in patch.items():
+        assert row[pos] == value, fields[pos]

@@ -1,4 +1,4 @@
-"""The core over non-local fsspec file systems: ``Store.fsspec``/``Store.fsspec_zip``
+"""The core over non-local fsspec file systems: ``core_store``/``Store.zip_file``
 (chunk bytes through fsspec, codecs in Rust), atomic writes, errors naming the path,
 Python exceptions passed through, parallel chunk work calling back into Python."""
 
@@ -25,16 +25,17 @@ from wfstore.common.errors import (
     StoreIOError,
     ZipArchiveError,
 )
+from wfstore.persistence import ZarrZipPersistentStore
 from wfstore.storage.fsspec import (
     FsspecKeyValueStore,
-    FsspecZipKeyValueStore,
+    core_store,
     default_write_mode,
     io_lock,
 )
 
 
 def test_local_fs_takes_the_rust_fast_path(tmp_path: Path) -> None:
-    st = Store.fsspec(LocalFileSystem(), tmp_path / "wk")
+    st = core_store(LocalFileSystem(), tmp_path / "wk")
     assert "FsspecKeyValueStore" not in repr(st) and st.location == str(tmp_path / "wk")
     ObjectArray.create(st, "a", 0, chunk_size=2).append([1, 2, 3])
     assert len(ObjectArray.open(Store.local(tmp_path / "wk"), "a")) == 3
@@ -42,13 +43,13 @@ def test_local_fs_takes_the_rust_fast_path(tmp_path: Path) -> None:
 
 def test_object_and_numeric_arrays_over_memory_fs(mem: Any) -> None:
     fs, root = mem
-    st = Store.fsspec(fs, f"memory://{root}/wk")
+    st = core_store(fs, f"memory://{root}/wk")
     assert st.location == f"memory://{root}/wk" and not st.read_only
     rows = [{"i": i, "t": [i, "x"]} for i in range(500)]
     arr = ObjectArray.create(st, "metadata/runs", 0, chunk_size=1, compressor="blosc")
     arr.append(rows)  # 500 chunks written by the core's threads, through Python
     assert sorted(st.list_dir("metadata/runs"))[:3] == [".zarray", "0", "1"]
-    again = ObjectArray.open(Store.fsspec(fs, root + "/wk"), "metadata/runs")
+    again = ObjectArray.open(core_store(fs, root + "/wk"), "metadata/runs")
     assert again.get(list(range(499, -1, -1))) == rows[::-1]
     again.set([3, 400], [None, {"new": True}])
     assert arr.get([3, 400]) == [None, {"new": True}]
@@ -63,7 +64,7 @@ def test_object_and_numeric_arrays_over_memory_fs(mem: Any) -> None:
 
 def test_python_threads_share_a_store(mem: Any) -> None:
     fs, root = mem
-    st = Store.fsspec(fs, root)
+    st = core_store(fs, root)
     arr = ObjectArray.create(st, "a", 0, chunk_size=3)
     arr.append(list(range(300)))
     errors: list[BaseException] = []
@@ -85,7 +86,7 @@ def test_python_threads_share_a_store(mem: Any) -> None:
 
 def test_corrupt_chunk_over_fsspec_names_the_url(mem: Any) -> None:
     fs, root = mem
-    st = Store.fsspec(fs, root)
+    st = core_store(fs, root)
     ObjectArray.create(st, "a", 0, chunk_size=2, compressor="zstd").append([1, 2, 3])
     fs.pipe_file(f"{root}/a/1", b"junk")
     with pytest.raises(CorruptChunkError) as info:
@@ -100,7 +101,7 @@ def test_write_modes(tmp_path: Path, mem: Any) -> None:
     dirfs = DirFileSystem(str(tmp_path), fs=LocalFileSystem())
     assert default_write_mode(dirfs) == "rename"
     with pytest.raises(InvalidArgumentError, match="write_mode"):
-        Store.fsspec(fs, root, write_mode="append")
+        core_store(fs, root, write_mode="append")
     for mode in ("rename", "direct"):
         kv = FsspecKeyValueStore(dirfs, f"wk-{mode}", write_mode=mode)
         st = Store.from_python(kv)
@@ -117,7 +118,7 @@ def test_failed_rename_write_keeps_the_old_value(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     dirfs = DirFileSystem(str(tmp_path), fs=LocalFileSystem())
-    st = Store.fsspec(dirfs, "wk")
+    st = core_store(dirfs, "wk")
     arr = ObjectArray.create(st, "a", 0, chunk_size=10)
     arr.append(["old"])
     chunk = (tmp_path / "wk" / "a" / "0").read_bytes()
@@ -177,7 +178,8 @@ def test_zip_archive_over_fsspec(tmp_path: Path, mem: Any) -> None:
                 zf.write(p, p.relative_to(tmp_path / "wk").as_posix())
     fs.pipe_file(f"{root}/wk.zip", archive.read_bytes())
 
-    st = Store.fsspec_zip(fs, f"{root}/wk.zip")
+    fh = fs.open(f"{root}/wk.zip", "rb")
+    st = Store.zip_file(fh, f"memory://{root}/wk.zip")
     assert st.read_only and st.location == f"memory://{root}/wk.zip"
     assert st.read_attrs("") == {"name": "wk"}
     assert st.list_dir("") == [".zattrs", "metadata"]
@@ -186,14 +188,24 @@ def test_zip_archive_over_fsspec(tmp_path: Path, mem: Any) -> None:
     with pytest.raises(ReadOnlyStoreError):
         ObjectArray.open(st, "metadata/runs").set([0], [1])
     with pytest.raises(ReadOnlyStoreError):
-        FsspecZipKeyValueStore(fs, f"{root}/wk.zip").set("k", b"")
+        st.set("k", b"")
     assert fs.cat_file(f"{root}/wk.zip") == archive.read_bytes()
+    # the core's zip reader reads through the file object: the same as from the file
+    local_zip = Store.zip(archive)
+    infos = [i for i in zipfile.ZipFile(archive).infolist() if not i.is_dir()]
+    entries = sorted((i.filename, i.file_size) for i in infos)
+    assert st.zip_entries() == local_zip.zip_entries() == entries
+    for name, _size in entries:
+        st.check_zip_entry(name)
+        assert st.get(name) == local_zip.get(name)
+    fh.close()
 
     fs.pipe_file(f"{root}/bad.zip", b"PK not really")
-    with pytest.raises(ZipArchiveError, match=r"bad\.zip"):
-        Store.fsspec_zip(fs, f"{root}/bad.zip")
+    with fs.open(f"{root}/bad.zip", "rb") as bad, pytest.raises(ZipArchiveError, match=r"bad\.zip"):
+        Store.zip_file(bad)
+    # the zip store opens the archive on its file system and names a missing one
     with pytest.raises(StoreIOError, match=r"nothing\.zip") as info:
-        Store.fsspec_zip(fs, f"{root}/nothing.zip")
+        ZarrZipPersistentStore(None, None, f"{root}/nothing.zip", fs).get_name()
     assert isinstance(info.value, StoreError) and info.value.errno == 2
 
 

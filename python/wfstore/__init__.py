@@ -6,10 +6,7 @@ arrays, codecs, rechunking, zip).
 
 from __future__ import annotations
 
-import sys as _sys
-
 from wfstore._core import NumericArray, ObjectArray, Store, __version__
-from wfstore.common import errors
 from wfstore.common.durability import DURABILITIES, Durability
 from wfstore.common.errors import (
     ArrayExistsError,
@@ -60,7 +57,6 @@ from wfstore.persistence import (
     ZarrPersistentStore,
     ZarrZipPersistentStore,
 )
-from wfstore.storage import fsspec as fsspec_store
 from wfstore.tools.convert import convert
 from wfstore.tools.inspect import info
 from wfstore.tools.repair import RepairReport, repair
@@ -134,8 +130,3 @@ __all__ = [
 
 __all__ += ["NumericArray", "ObjectArray", "Store", "__version__"]
 
-
-# The extension looks up the exception classes it raises and the fsspec adapter by
-# these module names: the modules of common.errors and storage.fsspec answer them.
-_sys.modules.setdefault("wfstore.errors", errors)
-_sys.modules.setdefault("wfstore.fsspec_store", fsspec_store)

@@ -1,7 +1,7 @@
 """Type stubs of the Rust extension ``wfstore._core``.
 
 Every function releases the GIL while it does I/O or codec work. Errors are raised as
-the classes of :mod:`wfstore.errors` (all subclasses of ``wfstore.StoreError``).
+the classes of :mod:`wfstore.common.errors` (all subclasses of ``wfstore.StoreError``).
 """
 
 from collections.abc import Callable, Iterable, Sequence
@@ -61,28 +61,28 @@ class Store:
     def zip(archive: _Path) -> Store:
         """A read-only store over a zip archive, read in place."""
     @staticmethod
-    def zip_file(file: IO[bytes], location: str | None = None) -> Store:
+    def zip_file(
+        file: IO[bytes], location: str | None = None, lock: Any | None = None
+    ) -> Store:
         """A read-only store over a zip archive read from a binary file object (an
         fsspec file, ``open(path, "rb")``, ``BytesIO``) through the core's zip reader;
-        `location` names it (default: the file's ``path`` or ``name``). The file must
-        stay open while the store is used."""
+        `location` names it (default: the file's ``path`` or ``name``). Each read of the
+        file holds `lock` (a ``threading`` lock; default: one of its own), e.g. the
+        file system's :func:`wfstore.storage.fsspec.io_lock`. The file must stay open
+        while the store is used."""
     @staticmethod
     def from_python(obj: Any) -> Store:
         """A store calling back into a Python key-value object with ``get(key) -> bytes |
         None``, ``set(key, value)``, ``delete(key)``, ``list_dir(prefix) -> list[str]`` and
         the attributes ``location`` and ``read_only``. Exceptions it raises reach the
         caller unchanged."""
-    @staticmethod
-    def fsspec(fs: Any, root: _Path, write_mode: str | None = None) -> Store:
-        """A store over the folder `root` (a path or URL) of the fsspec file system `fs`:
-        ``Store.local`` for the local file system, else chunk bytes through fsspec
-        (``wfstore.storage.fsspec.FsspecKeyValueStore``; `write_mode` ``"rename"`` or
-        ``"direct"``, default by file system)."""
-    @staticmethod
-    def fsspec_zip(fs: Any, archive: _Path) -> Store:
-        """A read-only store over a zip archive on the fsspec file system `fs`:
-        ``Store.zip`` for the local file system, else read in place through a file
-        object of `fs` (``wfstore.storage.fsspec.FsspecZipKeyValueStore``)."""
+    def zip_entries(self) -> list[tuple[str, int]]:
+        """A zip archive's file entries as ``(name, uncompressed size)``, sorted by
+        name (``InvalidArgumentError`` for other stores)."""
+    def check_zip_entry(self, name: str) -> None:
+        """Read a zip archive's entry whole, checking its CRC-32 (``get`` checks
+        deflated entries only); raises ``ZipArchiveError`` (or ``UnsafeArchiveError``)
+        saying what is wrong."""
     @property
     def location(self) -> str: ...
     @property
@@ -210,14 +210,6 @@ def decompress(data: bytes, compressor: _Compressor) -> bytes: ...
 def compressor_config(
     name: _Compressor, kwargs: dict[str, Any] | None = None
 ) -> dict[str, Any] | None: ...
-def rechunk_object_array(
-    array_dir: _Path,
-    chunk_size: int | None = None,
-    backup: bool = True,
-    fsync: bool = False,
-    progress: _Progress = None,
-) -> dict[str, Any]: ...
-def recover_rechunk(array_dir: _Path) -> bool: ...
 def rechunk_array(
     store: Store,
     path: str,
@@ -238,8 +230,11 @@ def zip_dir(
     src: _Path, dst: _Path, exclude: Sequence[str] = (), progress: _Progress = None
 ) -> dict[str, int]: ...
 def unzip(archive: _Path, dest: _Path, progress: _Progress = None) -> dict[str, int]: ...
-def recover_journals(root: _Path) -> int:
-    """Finish commits that crashed writers left half-applied; returns how many."""
+def recover_journals(root: _Path, locked: bool = False) -> int:
+    """Finish commits that crashed writers left half-applied; returns how many. With
+    `locked` (the caller holds the store lock, which every journaled commit holds until
+    its journal is gone) every journal is finished; without, only those whose writer
+    was a process of this host that is gone, or older than a minute."""
 
 def write_atomic(
     path: _Path, data: bytes, fsync: bool = False, durability: Durability | None = None

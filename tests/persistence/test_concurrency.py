@@ -18,8 +18,9 @@ import pytest
 from fsspec.implementations.local import LocalFileSystem
 from store_dump import empty_workflow_kwargs
 from wfstore.common.errors import ConcurrentModificationError
+from wfstore.common.names import LINK_LOCK_NAME, LOCK_NAME
 from wfstore.persistence import ZarrPersistentStore
-from wfstore.storage.lock import ENV_VAR, LINK_LOCK_NAME, LOCK_NAME
+from wfstore.storage.lock import ENV_VAR
 
 HERE = Path(__file__).resolve().parent
 #: 8 job processes in CI; scripts/stress_concurrency.sh sets more of both

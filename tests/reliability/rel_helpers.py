@@ -15,8 +15,8 @@ sys.path.insert(0, str(HERE.parent / "persistence"))  # for `store_dump`
 
 from fsspec.implementations.local import LocalFileSystem  # noqa: E402
 from store_dump import empty_workflow_kwargs, run_scenario  # noqa: E402
+from wfstore.common.names import LEGACY_SPARE_PREFIX  # noqa: E402
 from wfstore.persistence import ZarrPersistentStore  # noqa: E402
-from wfstore.storage.fsspec import SPARE_PREFIX  # noqa: E402
 
 
 class Colour(enum.Enum):
@@ -30,7 +30,7 @@ def tree_digest(path: Path) -> dict[str, str]:
     files (``.wfstore-spare-*``: no content of the store, left out of archives) left out."""
     out: dict[str, str] = {}
     for p in sorted(path.rglob("*")):
-        if p.name.startswith(SPARE_PREFIX):
+        if p.name.startswith(LEGACY_SPARE_PREFIX):
             continue
         rel = str(p.relative_to(path))
         out[rel] = hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "<dir>"

@@ -34,12 +34,16 @@ from typing import Any
 
 from wfstore import _core
 from wfstore.common.durability import resolve_durability
-from wfstore.common.errors import InvalidArgumentError, UnsupportedStoreOperationError
+from wfstore.common.errors import (
+    InvalidArgumentError,
+    StoreError,
+    UnsupportedStoreOperationError,
+)
 from wfstore.common.names import (
     JOURNAL_PREFIX,
+    LEGACY_SPARE_PREFIX,
     RECHUNK_COMPLETE_MARKER,
     RECHUNK_SUFFIXES,
-    SPARE_PREFIX,
     TMP_PREFIX,
 )
 from wfstore.persistence.zarr import (
@@ -138,7 +142,7 @@ def _spares(root: str) -> list[str]:
         os.path.join(dirpath, name)
         for dirpath, _dirs, files in os.walk(root)
         for name in files
-        if name.startswith(SPARE_PREFIX)
+        if name.startswith(LEGACY_SPARE_PREFIX)
     )
 
 
@@ -204,7 +208,8 @@ def repair(
     documentation).
 
     For a Zarr store, under the store lock (waiting for it as writers do): commit
-    journals whose writer is gone are finished (as a writer's open does); an array a
+    journals are finished (a journaled commit holds the lock while its journal exists,
+    so under the lock every journal is a dead writer's, as for an open); an array a
     rechunk left missing is put back, and a rechunk's other folders are cleared once
     `min_age` seconds old; rows of the parameter sources array beyond the base array's
     (a parameter append cut short) are dropped; temporary files at least `min_age`
@@ -245,16 +250,21 @@ def repair(
 def _repair_zarr(root: str, report: RepairReport) -> None:
     journals = _journals(root)
     if journals and not report.dry_run:
-        finished = _core.recover_journals(root)
+        try:
+            finished = _core.recover_journals(root, locked=True)  # (under the lock)
+        except StoreError as exc:  # an unreadable journal: kept, with its temporaries
+            finished = 0
+            report.kept.append(f"commit journals not finished: {exc}")
         if finished:
             report.done.append(f"finished {finished} interrupted commit(s) from their journals")
         journals = _journals(root)
     for name in journals:
         if report.dry_run:
-            report.done.append(f"would finish the commit in {name} if its writer is gone")
+            report.done.append(f"would finish the commit in {name}")
         else:
-            report.kept.append(f"{name}: commit journal of a writer that may still be at work")
+            report.kept.append(f"{name}: commit journal that could not be finished")
 
+    core = _core.Store.local(root, durability=resolve_durability())
     temps, rechunk = _walk(root)
     now = time.time()
     arrays: dict[str, list[str]] = {}
@@ -270,11 +280,10 @@ def _repair_zarr(root: str, report: RepairReport) -> None:
         if report.dry_run:
             what = "would put back the array" if missing else "would clear the leftovers"
         else:
-            _core.recover_rechunk(array_dir)
+            _core.recover_rechunk_array(core, _rel(root, array_dir))
             what = "put back the array" if missing else "cleared the leftovers"
         report.done.append(f"{what} of an interrupted rechunk ({rel})")
 
-    core = _core.Store.local(root, durability=resolve_durability())
     extra = extra_parameter_sources(core, trim=not report.dry_run)
     if extra:
         verb = "would drop" if report.dry_run else "dropped"

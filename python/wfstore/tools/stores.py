@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import posixpath
 import uuid
-import zipfile
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -25,6 +24,7 @@ from fsspec.implementations.local import LocalFileSystem
 
 from wfstore.common.durability import Durability
 from wfstore.common.errors import (
+    StoreError,
     StoreExistsError,
     StoreNotFoundError,
     UnknownStoreKindError,
@@ -123,14 +123,12 @@ def detect_kind(path: str | os.PathLike[str], fs: AbstractFileSystem | None = No
             f"No workflow store at {p!r}: the folder holds neither a Zarr store "
             "(.zgroup, .zattrs, metadata/) nor a JSON store (metadata.json)."
         )
-    with fs.open(p, "rb") as fh:
-        try:
-            with zipfile.ZipFile(fh) as zf:
-                names = set(zf.namelist())
-        except (zipfile.BadZipFile, OSError) as exc:
-            raise StoreNotFoundError(
-                f"No workflow store at {p!r}: a file that is not a zip archive ({exc})."
-            ) from None
+    try:
+        names = set(core_zip_store(fs, p).list_dir(""))  # read by the core's zip reader
+    except (StoreError, OSError) as exc:
+        raise StoreNotFoundError(
+            f"No workflow store at {p!r}: a file that is not a zip archive ({exc})."
+        ) from None
     if ".zgroup" in names and ".zattrs" in names:
         return "zip"
     raise StoreNotFoundError(

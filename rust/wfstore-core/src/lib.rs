@@ -62,6 +62,6 @@ pub use array::object::{EncodedRows, ObjectArray, ObjectArrayOptions};
 pub use error::{Error, Result};
 pub use storage::atomic::Durability;
 pub use storage::local::LocalStore;
-pub use storage::txn::{recover_journals, TxnStore};
+pub use storage::txn::{recover_journals, recover_journals_under_lock, TxnStore};
 pub use storage::zip::ZipStore;
 pub use storage::Store;

@@ -69,7 +69,7 @@ fn build(py: Python<'_>, e: &Error) -> PyResult<PyErr> {
     Ok(PyErr::from_value(inst))
 }
 
-/// Convert a core error into the matching `wfstore.errors` exception; an exception
+/// Convert a core error into the matching `wfstore.common.errors` exception; an exception
 /// raised by a Python store callback is re-raised as it was.
 pub fn to_py(e: Error) -> PyErr {
     let e = match crate::pystore::take_python_error(e) {
@@ -78,7 +78,9 @@ pub fn to_py(e: Error) -> PyErr {
     };
     Python::with_gil(|py| {
         build(py, &e).unwrap_or_else(|import_err| {
-            PyRuntimeError::new_err(format!("{e} (and wfstore.errors failed: {import_err})"))
+            PyRuntimeError::new_err(format!(
+                "{e} (and wfstore.common.errors failed: {import_err})"
+            ))
         })
     })
 }

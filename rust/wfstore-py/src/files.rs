@@ -39,9 +39,18 @@ pub fn replace_file(
 }
 
 /// Finish the commits that crashed writers left half-applied in the local store at
-/// `root`; returns how many were finished.
+/// `root`; returns how many were finished. With `locked` (the caller holds the store
+/// lock) every journal is a dead writer's; without, only those of gone processes of
+/// this host or old ones.
 #[pyfunction]
-pub fn recover_journals(py: Python<'_>, root: PathBuf) -> PyResult<usize> {
-    py.allow_threads(|| wfstore_core::recover_journals(&root))
-        .py()
+#[pyo3(signature = (root, locked = false))]
+pub fn recover_journals(py: Python<'_>, root: PathBuf, locked: bool) -> PyResult<usize> {
+    py.allow_threads(|| {
+        if locked {
+            wfstore_core::recover_journals_under_lock(&root)
+        } else {
+            wfstore_core::recover_journals(&root)
+        }
+    })
+    .py()
 }

@@ -34,8 +34,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(codec::compress, m)?)?;
     m.add_function(wrap_pyfunction!(codec::decompress, m)?)?;
     m.add_function(wrap_pyfunction!(codec::compressor_config, m)?)?;
-    m.add_function(wrap_pyfunction!(rechunk::rechunk_object_array, m)?)?;
-    m.add_function(wrap_pyfunction!(rechunk::recover_rechunk, m)?)?;
     m.add_function(wrap_pyfunction!(rechunk::rechunk_array, m)?)?;
     m.add_function(wrap_pyfunction!(rechunk::recover_rechunk_array, m)?)?;
     m.add_function(wrap_pyfunction!(files::recover_journals, m)?)?;

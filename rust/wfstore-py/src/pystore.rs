@@ -1,5 +1,5 @@
 //! A [`Store`] whose keys live behind a Python object, such as the fsspec adapters of
-//! `wfstore.fsspec_store`: every array operation of the core works unchanged over any
+//! `wfstore.storage.fsspec`: every array operation of the core works unchanged over any
 //! fsspec file system, with chunk bytes moved by Python and encoded/decoded in Rust.
 //!
 //! The object provides `get(key) -> bytes | None`, `set(key, value)`, `delete(key)`,
@@ -227,7 +227,9 @@ pub fn take_python_error(e: Error) -> std::result::Result<PyErr, Error> {
 
 /// The bytes of a Python binary file object (an fsspec file, `open(path, "rb")`, a
 /// `BytesIO`) read at offsets for the core's zip reader: each read seeks and reads
-/// under a Python lock (waited for without the GIL), so threads never interleave.
+/// under a Python lock (waited for without the GIL), so threads never interleave: the
+/// caller's (for a file system whose other calls must not overlap it, such as SFTP's
+/// one connection), else one of its own.
 pub struct PyFileSource {
     file: Py<PyAny>,
     lock: Py<PyAny>,
@@ -235,13 +237,28 @@ pub struct PyFileSource {
 }
 
 impl PyFileSource {
-    /// Wrap `file`, taking its length from a seek to its end.
-    pub fn new(file: &Bound<'_, PyAny>) -> PyResult<Self> {
+    /// Wrap `file`, taking its length from a seek to its end (`tell`: some files'
+    /// `seek`, such as SFTP's, return nothing); `lock` (with `acquire` and `release`)
+    /// is held by every read, default: a new `threading.Lock`.
+    pub fn new(file: &Bound<'_, PyAny>, lock: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
         let py = file.py();
-        let size: u64 = file.call_method1("seek", (0, 2))?.extract()?;
+        let lock = match lock {
+            Some(l) => l.clone().unbind(),
+            None => py.import("threading")?.call_method0("Lock")?.unbind(),
+        };
+        let size: u64 = {
+            let lock = lock.bind(py);
+            lock.call_method0("acquire")?;
+            let size = file
+                .call_method1("seek", (0, 2))
+                .and_then(|_| file.call_method0("tell"))
+                .and_then(|t| t.extract());
+            lock.call_method0("release")?;
+            size?
+        };
         Ok(PyFileSource {
             file: file.clone().unbind(),
-            lock: py.import("threading")?.call_method0("Lock")?.unbind(),
+            lock,
             size,
         })
     }

@@ -1,39 +1,11 @@
-//! Rechunking object arrays.
+//! Rechunking object arrays of any store (`wfstore_core::rechunk`).
 
 use crate::errors::IntoPyResult;
 use crate::progress::Progress;
 use crate::store::PyStore;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use std::path::PathBuf;
 use wfstore_core::rechunk;
-
-/// Rechunk the object array in folder `array_dir`.
-#[pyfunction]
-#[pyo3(signature = (array_dir, chunk_size = None, backup = true, fsync = false, progress = None))]
-pub fn rechunk_object_array<'py>(
-    py: Python<'py>,
-    array_dir: PathBuf,
-    chunk_size: Option<u64>,
-    backup: bool,
-    fsync: bool,
-    progress: Option<Py<PyAny>>,
-) -> PyResult<Bound<'py, PyDict>> {
-    let prog = Progress::new(progress);
-    let rep = py
-        .allow_threads(|| {
-            let f = prog.as_fn();
-            rechunk::rechunk_object_array(
-                &array_dir,
-                chunk_size,
-                backup,
-                fsync,
-                f.as_ref().map(|f| f as &(dyn Fn(u64, u64) + Sync)),
-            )
-        })
-        .py()?;
-    rechunk_report(py, rep)
-}
 
 fn rechunk_report(py: Python<'_>, rep: rechunk::RechunkReport) -> PyResult<Bound<'_, PyDict>> {
     let d = PyDict::new(py);
@@ -43,12 +15,6 @@ fn rechunk_report(py: Python<'_>, rep: rechunk::RechunkReport) -> PyResult<Bound
     d.set_item("chunks_written", rep.chunks_written)?;
     d.set_item("backup", rep.backup.map(|p| p.display().to_string()))?;
     Ok(d)
-}
-
-/// Finish or roll back an interrupted rechunk of `array_dir`; True when something was done.
-#[pyfunction]
-pub fn recover_rechunk(py: Python<'_>, array_dir: PathBuf) -> PyResult<bool> {
-    py.allow_threads(|| rechunk::recover(&array_dir)).py()
 }
 
 /// Rechunk the object array `path` of `store` (any store that moves folders: a local

@@ -16,6 +16,8 @@ pub struct PyStore {
     pub inner: Arc<dyn Store>,
     /// The same store as a transactional one, when it is one.
     pub txn: Option<Arc<TxnStore>>,
+    /// The same store as a zip archive, when it is one.
+    pub zip: Option<Arc<ZipStore>>,
 }
 
 impl PyStore {
@@ -25,15 +27,27 @@ impl PyStore {
         PyStore {
             inner: txn.clone(),
             txn: Some(txn),
+            zip: None,
         }
     }
 
-    /// A store without transactions (a read-only zip archive).
-    pub fn plain(store: Arc<dyn Store>) -> Self {
+    /// A read-only zip archive (no transactions).
+    pub fn zip_archive(store: ZipStore) -> Self {
+        let zip = Arc::new(store);
         PyStore {
-            inner: store,
+            inner: zip.clone(),
             txn: None,
+            zip: Some(zip),
         }
+    }
+
+    fn zip_store(&self) -> PyResult<&ZipStore> {
+        self.zip.as_deref().ok_or_else(|| {
+            to_py(wfstore_core::Error::InvalidArgument(format!(
+                "store {} is not a zip archive",
+                self.inner.location()
+            )))
+        })
     }
 
     fn txn(&self) -> PyResult<&TxnStore> {
@@ -135,7 +149,7 @@ impl PyStore {
     }
 
     /// A store over a Python key-value object (`get`, `set`, `delete`, `list_dir`,
-    /// `location`, `read_only`), such as the fsspec adapters of `wfstore.fsspec_store`.
+    /// `location`, `read_only`), such as `wfstore.storage.fsspec.FsspecKeyValueStore`.
     #[staticmethod]
     fn from_python(obj: &Bound<'_, PyAny>) -> PyResult<Self> {
         // transactional: a commit is staged, then applied through a journal when the
@@ -145,46 +159,18 @@ impl PyStore {
         ))))
     }
 
-    /// A store over the folder `root` of an fsspec file system: the local file system
-    /// takes the Rust fast path (`Store.local`), any other moves bytes through fsspec.
-    #[staticmethod]
-    #[pyo3(signature = (fs, root, write_mode = None))]
-    fn fsspec(
-        py: Python<'_>,
-        fs: &Bound<'_, PyAny>,
-        root: &Bound<'_, PyAny>,
-        write_mode: Option<&str>,
-    ) -> PyResult<Self> {
-        let store = py
-            .import("wfstore.fsspec_store")?
-            .call_method1("core_store", (fs, root, write_mode))?;
-        store.extract::<PyStore>()
-    }
-
-    /// A read-only store over a zip archive on an fsspec file system (local archives
-    /// take the Rust fast path, `Store.zip`).
-    #[staticmethod]
-    fn fsspec_zip(
-        py: Python<'_>,
-        fs: &Bound<'_, PyAny>,
-        archive: &Bound<'_, PyAny>,
-    ) -> PyResult<Self> {
-        let store = py
-            .import("wfstore.fsspec_store")?
-            .call_method1("core_zip_store", (fs, archive))?;
-        store.extract::<PyStore>()
-    }
-
     /// A read-only store over a zip archive read from a Python binary file object (an
     /// fsspec file, ``open(path, "rb")``, ``BytesIO``) through the core's zip reader;
-    /// `location` names it (default: the file's ``path`` or ``name``). The file must
-    /// stay open while the store is used.
+    /// `location` names it (default: the file's ``path`` or ``name``); `lock` (a
+    /// ``threading`` lock) is held by each read of the file, default: a lock of its
+    /// own. The file must stay open while the store is used.
     #[staticmethod]
-    #[pyo3(signature = (file, location = None))]
+    #[pyo3(signature = (file, location = None, lock = None))]
     fn zip_file(
         py: Python<'_>,
         file: &Bound<'_, PyAny>,
         location: Option<String>,
+        lock: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let location = match location {
             Some(l) => l,
@@ -194,18 +180,30 @@ impl PyStore {
                 .map(|s| s.to_string())
                 .unwrap_or_else(|| "<zip file object>".to_string()),
         };
-        let source = Arc::new(crate::pystore::PyFileSource::new(file)?);
+        let source = Arc::new(crate::pystore::PyFileSource::new(file, lock)?);
         let z = py
             .allow_threads(|| ZipStore::from_source(source, &location))
             .py()?;
-        Ok(PyStore::plain(Arc::new(z)))
+        Ok(PyStore::zip_archive(z))
     }
 
     /// A read-only store over a zip archive.
     #[staticmethod]
     fn zip(py: Python<'_>, archive: PathBuf) -> PyResult<Self> {
         let z = py.allow_threads(|| ZipStore::open(&archive)).py()?;
-        Ok(PyStore::plain(Arc::new(z)))
+        Ok(PyStore::zip_archive(z))
+    }
+
+    /// A zip archive's file entries as ``(name, uncompressed size)``, sorted by name.
+    fn zip_entries(&self) -> PyResult<Vec<(String, u64)>> {
+        Ok(self.zip_store()?.entries())
+    }
+
+    /// Read a zip archive's entry `name` whole, checking its CRC-32 (``get`` checks
+    /// deflated entries only); raises what is wrong with it.
+    fn check_zip_entry(&self, py: Python<'_>, name: &str) -> PyResult<()> {
+        let zip = self.zip_store()?;
+        py.allow_threads(|| zip.check_entry(name)).py()
     }
 
     #[getter]

@@ -6,21 +6,22 @@
 //! file written once it is complete. The swap is two renames: the old array goes to
 //! `<array>.bak` (when a backup is asked for; any earlier backup is first renamed to
 //! `<array>.bak.old` and deleted after the swap) or to `<array>.rechunk-old`, then the
-//! new one takes the array's name. [`recover`] finishes or rolls back an interrupted
-//! rechunk and is run before every rechunk; callers opening a store should run it too.
+//! new one takes the array's name. [`recover_array`] finishes or rolls back an
+//! interrupted rechunk and is run before every rechunk; callers opening a store should
+//! run it too.
 //!
-//! The same steps run over any [`Store`] that moves folders ([`rechunk_array`],
-//! [`recover_array`]): a local folder, or an fsspec file system through the Python
-//! bindings, with the same names and the same recovery.
+//! The steps run over any [`Store`] that moves folders ([`rechunk_array`]): a local
+//! folder, or an fsspec file system through the Python bindings, with the same names and
+//! the same recovery.
 
 use crate::array::codec::ObjectCodec;
 use crate::array::meta;
 use crate::array::object::{ObjectArray, ObjectArrayOptions};
 use crate::error::{Error, Result};
-use crate::storage::{local::LocalStore, Store};
+use crate::storage::Store;
 use rayon::prelude::*;
 use rmpv::Value;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use crate::names::{
@@ -44,35 +45,6 @@ pub struct RechunkReport {
     pub chunks_written: u64,
     /// Where the backup is, when one was made.
     pub backup: Option<PathBuf>,
-}
-
-fn sibling(dir: &Path, suffix: &str) -> Result<PathBuf> {
-    let name = dir
-        .file_name()
-        .ok_or_else(|| Error::InvalidArgument(format!("{} has no folder name", dir.display())))?
-        .to_string_lossy()
-        .into_owned();
-    Ok(dir.with_file_name(format!("{name}{suffix}")))
-}
-
-/// The local store holding the array folder `dir`, and the array's key in it.
-fn local_array(dir: &Path, fsync: bool) -> Result<(LocalStore, String)> {
-    let parent = dir
-        .parent()
-        .ok_or_else(|| Error::InvalidArgument(format!("{} has no parent folder", dir.display())))?;
-    let name = dir
-        .file_name()
-        .ok_or_else(|| Error::InvalidArgument(format!("{} has no folder name", dir.display())))?
-        .to_string_lossy()
-        .into_owned();
-    Ok((LocalStore::new(parent).with_fsync(fsync), name))
-}
-
-/// Finish or roll back a rechunk of the array folder `dir` that was interrupted.
-/// Returns whether anything was done. (A local folder's [`recover_array`].)
-pub fn recover(dir: &Path) -> Result<bool> {
-    let (store, name) = local_array(dir, false)?;
-    recover_array(&store, &name)
 }
 
 /// Finish or roll back an interrupted rechunk of the array `array` (a folder key) of
@@ -121,25 +93,6 @@ pub fn recover_array(store: &dyn Store, array: &str) -> Result<bool> {
         }
     }
     Ok(acted)
-}
-
-/// Rechunk the object array in folder `dir` to chunks of `chunk_size` rows (`None`:
-/// one chunk holding every row), keeping the old array as `<dir>.bak` when `backup`;
-/// with `fsync` the new files are flushed to disk before the swap. A local folder's
-/// [`rechunk_array`].
-pub fn rechunk_object_array(
-    dir: &Path,
-    chunk_size: Option<u64>,
-    backup: bool,
-    fsync: bool,
-    progress: Option<&(dyn Fn(u64, u64) + Sync)>,
-) -> Result<RechunkReport> {
-    let (store, name) = local_array(dir, fsync)?;
-    let mut report = rechunk_array(Arc::new(store), &name, chunk_size, backup, progress)?;
-    if report.backup.is_some() {
-        report.backup = Some(sibling(dir, BACKUP_SUFFIX)?);
-    }
-    Ok(report)
 }
 
 /// Rechunk the object array `array` (a folder key) of `store` to chunks of
@@ -431,7 +384,25 @@ fn build_new(
 mod tests {
     use super::*;
     use crate::array::codec::Compressor;
+    use crate::storage::local::LocalStore;
     use proptest::prelude::*;
+    use std::path::Path;
+
+    /// [`rechunk_array`] of the array `runs` in the local folder `root`.
+    fn rechunk_runs(root: &Path, chunk_size: Option<u64>, backup: bool) -> Result<RechunkReport> {
+        rechunk_array(
+            Arc::new(LocalStore::new(root)),
+            "runs",
+            chunk_size,
+            backup,
+            None,
+        )
+    }
+
+    /// [`recover_array`] of the array `runs` in the local folder `root`.
+    fn recover_runs(root: &Path) -> Result<bool> {
+        recover_array(&LocalStore::new(root), "runs")
+    }
 
     fn make(dir: &Path, n: u64, cs: u64) -> Vec<Value> {
         make_with(dir, n, cs, false, false)
@@ -493,7 +464,7 @@ mod tests {
         fn rechunk_preserves_every_row(n in 0u64..300, old in 1u64..40, new in proptest::option::of(1u64..70), backup in any::<bool>()) {
             let d = tempfile::tempdir().unwrap();
             let rows = make(d.path(), n, old);
-            let rep = rechunk_object_array(&d.path().join("runs"), new, backup, false, None).unwrap();
+            let rep = rechunk_runs(d.path(), new, backup).unwrap();
             let (cs, got) = read(d.path(), "runs");
             prop_assert_eq!(cs, new.unwrap_or(n.max(1)));
             prop_assert_eq!(got, rows.clone());
@@ -511,7 +482,7 @@ mod tests {
         fn rechunk_of_either_codec_with_unwritten_chunks(n in 0u64..200, old in 1u64..20, new in proptest::option::of(1u64..50), vlen in any::<bool>()) {
             let d = tempfile::tempdir().unwrap();
             let rows = make_with(d.path(), n, old, vlen, true);
-            rechunk_object_array(&d.path().join("runs"), new, false, false, None).unwrap();
+            rechunk_runs(d.path(), new, false).unwrap();
             let (cs, got) = read(d.path(), "runs");
             prop_assert_eq!(cs, new.unwrap_or(n.max(1)));
             prop_assert_eq!(got, rows);
@@ -524,8 +495,7 @@ mod tests {
         let rows = make(d.path(), 10, 2);
         std::fs::write(d.path().join("runs/1"), b"xx").unwrap();
         std::fs::write(d.path().join("runs/3"), b"yy").unwrap();
-        let e =
-            rechunk_object_array(&d.path().join("runs"), Some(5), true, false, None).unwrap_err();
+        let e = rechunk_runs(d.path(), Some(5), true).unwrap_err();
         match &e {
             Error::Rechunk { bad_chunks, .. } => {
                 assert_eq!(
@@ -549,7 +519,7 @@ mod tests {
             rows[2..4].iter().chain(&rows[6..8]).cloned().collect(),
         )
         .unwrap();
-        rechunk_object_array(&d.path().join("runs"), None, false, false, None).unwrap();
+        rechunk_runs(d.path(), None, false).unwrap();
         let a = ObjectArray::open(store, "runs", true).unwrap();
         assert_eq!(a.attrs().unwrap(), serde_json::json!({"k": 1}));
         assert_eq!(a.get_all().unwrap(), rows);
@@ -559,16 +529,15 @@ mod tests {
     fn recover_finishes_interrupted_swap() {
         let d = tempfile::tempdir().unwrap();
         let rows = make(d.path(), 7, 2);
-        let dir = d.path().join("runs");
-        rechunk_object_array(&dir, Some(3), true, false, None).unwrap();
+        rechunk_runs(d.path(), Some(3), true).unwrap();
         // Simulate a crash between the renames: array moved to .bak, new one complete in tmp.
-        std::fs::rename(&dir, d.path().join("runs.rechunk-tmp")).unwrap();
+        std::fs::rename(d.path().join("runs"), d.path().join("runs.rechunk-tmp")).unwrap();
         std::fs::write(d.path().join("runs.rechunk-tmp").join(COMPLETE_MARKER), b"").unwrap();
-        assert!(recover(&dir).unwrap());
+        assert!(recover_runs(d.path()).unwrap());
         assert_eq!(read(d.path(), "runs"), (3, rows.clone()));
         // Crash while building: tmp incomplete, array whole.
         std::fs::create_dir(d.path().join("runs.rechunk-tmp")).unwrap();
-        assert!(recover(&dir).unwrap());
+        assert!(recover_runs(d.path()).unwrap());
         assert!(!d.path().join("runs.rechunk-tmp").exists());
         assert_eq!(read(d.path(), "runs"), (3, rows.clone()));
     }
@@ -577,14 +546,13 @@ mod tests {
     fn recover_keeps_the_earlier_backup() {
         let d = tempfile::tempdir().unwrap();
         let rows = make(d.path(), 7, 2);
-        let dir = d.path().join("runs");
-        rechunk_object_array(&dir, Some(3), true, false, None).unwrap();
+        rechunk_runs(d.path(), Some(3), true).unwrap();
         // A second rechunk with a backup, killed after the earlier backup was moved to
         // `.bak.old` and before the array was moved to `.bak`.
         std::fs::create_dir(d.path().join("runs.rechunk-tmp")).unwrap();
         std::fs::write(d.path().join("runs.rechunk-tmp").join(COMPLETE_MARKER), b"").unwrap();
         std::fs::rename(d.path().join("runs.bak"), d.path().join("runs.bak.old")).unwrap();
-        assert!(recover(&dir).unwrap());
+        assert!(recover_runs(d.path()).unwrap());
         assert_eq!(read(d.path(), "runs"), (3, rows.clone()));
         assert_eq!(read(d.path(), "runs.bak"), (2, rows));
         let mut names: Vec<String> = std::fs::read_dir(d.path())

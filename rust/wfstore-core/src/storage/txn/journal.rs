@@ -22,9 +22,9 @@ pub(super) fn new_journal_name() -> String {
     )
 }
 
-/// The journal document naming `ops`: with `remote` (a store that is not a local
-/// folder) also this host's name and the time, since other hosts cannot check the
-/// writer's process.
+/// The journal document naming `ops`, the writer's pid and host (a pid says nothing
+/// to another host sharing the file system); with `remote` (a store that is not a
+/// local folder, whose journals have no modification time to read) also the time.
 pub(super) fn journal_text(ops: &[JournalOp], remote: bool) -> String {
     let ops: Vec<serde_json::Value> = ops
         .iter()
@@ -34,8 +34,10 @@ pub(super) fn journal_text(ops: &[JournalOp], remote: bool) -> String {
         })
         .collect();
     let mut doc = serde_json::json!({"pid": std::process::id(), "ops": ops});
+    if let Some(host) = this_host() {
+        doc["host"] = serde_json::json!(host);
+    }
     if remote {
-        doc["host"] = serde_json::json!(this_host());
         doc["time"] = serde_json::json!(SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map(|d| d.as_secs_f64())
@@ -68,8 +70,16 @@ pub(super) fn journal_abandoned(doc: &serde_json::Value) -> bool {
     if now - time > JOURNAL_STALE_AFTER.as_secs_f64() {
         return true;
     }
-    let same_host =
-        doc["host"].as_str().is_some() && doc["host"].as_str() == this_host().as_deref();
+    writer_gone(doc)
+}
+
+/// Whether a journal's writer is known to be gone: a process of this host (the
+/// journal names this host) that no longer runs. A pid of another host, or of a
+/// journal naming no host (older versions), is never judged.
+pub(super) fn writer_gone(doc: &serde_json::Value) -> bool {
+    let same_host = doc["host"]
+        .as_str()
+        .is_some_and(|h| Some(h) == this_host().as_deref());
     match doc["pid"].as_u64().and_then(|p| u32::try_from(p).ok()) {
         Some(pid) if same_host => pid != std::process::id() && !pid_alive(pid),
         _ => false,

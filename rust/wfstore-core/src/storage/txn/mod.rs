@@ -21,9 +21,12 @@
 //!    are not yet there;
 //! 4. the journal is removed.
 //!
-//! A crash during step 3 leaves a journal behind; [`recover_journals`] (called when a
-//! store is opened for writing) finishes its renames, so the commit is either wholly
-//! absent (crash before step 2 completed) or wholly present.
+//! A crash during step 3 leaves a journal behind; [`recover_journals_under_lock`]
+//! (called with the store lock held when a store is opened) finishes its renames, so
+//! the commit is either wholly absent (crash before step 2 completed) or wholly
+//! present. The journal names the writer's pid and host: without the lock
+//! ([`recover_journals`]) only a journal of a gone process of this host, or an old
+//! one, is finished, never one whose pid belongs to another host.
 //!
 //! Any other store that can rename keys ([`Store::can_rename`], e.g. an fsspec file
 //! system through the Python bindings) gets the same protocol through its own calls
@@ -49,7 +52,7 @@ mod stage;
 mod tests;
 
 pub use journal::{JOURNAL_PREFIX, JOURNAL_STALE_AFTER};
-pub use recover::recover_journals;
+pub use recover::{recover_journals, recover_journals_under_lock};
 
 use super::atomic::Durability;
 use super::local::LocalStore;

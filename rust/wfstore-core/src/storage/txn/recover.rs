@@ -1,7 +1,7 @@
 //! Finishing the commits that crashed writers left half-applied.
 
 use super::journal::{
-    check_journal_key, journal_abandoned, journal_ops, pid_alive, JournalOp, JOURNAL_PREFIX,
+    check_journal_key, journal_abandoned, journal_ops, writer_gone, JournalOp, JOURNAL_PREFIX,
     JOURNAL_STALE_AFTER,
 };
 use super::TxnStore;
@@ -66,10 +66,24 @@ impl TxnStore {
 }
 
 /// Finish the commits that crashed writers left half-applied in the local store at
-/// `root`: every abandoned journal's remaining renames and deletes are done and the
-/// journal removed. A journal is abandoned when its process (on this host) is gone or
-/// it is older than [`JOURNAL_STALE_AFTER`]. Returns the number of journals finished.
+/// `root`, without the store lock: every abandoned journal's remaining renames and
+/// deletes are done and the journal removed. A journal is abandoned when it is older
+/// than [`JOURNAL_STALE_AFTER`] or its writer, a process of this host, is gone; the pid
+/// of a journal from another host (on a shared file system) is never judged. Returns
+/// the number of journals finished. Writers should call
+/// [`recover_journals_under_lock`] instead.
 pub fn recover_journals(root: &Path) -> Result<usize> {
+    recover_local(root, false)
+}
+
+/// [`recover_journals`] for a caller holding the store lock, which every journaled
+/// commit of the Python package holds from writing its journal to deleting it: every
+/// journal seen is a dead writer's, whichever host it ran on, and is finished.
+pub fn recover_journals_under_lock(root: &Path) -> Result<usize> {
+    recover_local(root, true)
+}
+
+fn recover_local(root: &Path, under_lock: bool) -> Result<usize> {
     let rd = match std::fs::read_dir(root) {
         Ok(rd) => rd,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
@@ -82,33 +96,35 @@ pub fn recover_journals(root: &Path) -> Result<usize> {
             continue;
         }
         let path = ent.path();
-        let pid: Option<u32> = name[JOURNAL_PREFIX.len()..]
-            .split('.')
-            .next()
-            .and_then(|p| p.parse().ok());
         let age = ent
             .metadata()
             .and_then(|m| m.modified())
             .ok()
             .and_then(|t| SystemTime::now().duration_since(t).ok())
             .unwrap_or_default();
-        let abandoned = age > JOURNAL_STALE_AFTER
-            || pid.is_some_and(|p| p != std::process::id() && !pid_alive(p));
-        if !abandoned {
-            continue;
-        }
-        let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            // finished meanwhile by its writer
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(Error::io(&path, e)),
+        };
         let Ok(doc) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
             // A journal is written whole and renamed into place, so one that does not
             // parse is what a power cut leaves of a commit made without a flush (its
             // data lost, cut short or zero-filled): the renames it named cannot be
-            // known. It is set aside under a temporary name (cleared by repair, the
-            // temporary files it named with it) so that the store opens.
-            let aside = root.join(format!("{TMP_PREFIX}{name}.unreadable"));
-            fsops::rename(&path, &aside).map_err(|e| Error::io(&path, e))?;
-            done += 1;
+            // known. Once it is surely abandoned it is set aside under a temporary name
+            // (cleared by repair, the temporary files it named with it) so that the
+            // store opens.
+            if under_lock || age > JOURNAL_STALE_AFTER {
+                let aside = root.join(format!("{TMP_PREFIX}{name}.unreadable"));
+                fsops::rename(&path, &aside).map_err(|e| Error::io(&path, e))?;
+                done += 1;
+            }
             continue;
         };
+        if !(under_lock || age > JOURNAL_STALE_AFTER || writer_gone(&doc)) {
+            continue;
+        }
         let bad = |reason: String| Error::Metadata {
             path: root.display().to_string(),
             key: name.clone(),

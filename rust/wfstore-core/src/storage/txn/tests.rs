@@ -380,8 +380,59 @@ fn journal_paths_outside_the_store_are_refused() {
         r#"{"ops":[["delete","../x"]]}"#,
     )
     .unwrap();
+    // (a journal naming no host is finished under the store lock only)
     assert!(matches!(
-        recover_journals(d.path()),
+        recover_journals_under_lock(d.path()),
         Err(Error::InvalidArgument(_))
     ));
+}
+
+/// A journal renaming `tmp` (holding `new`) over `key`, naming `pid` and `host`.
+fn write_journal(root: &Path, pid: u32, host: Option<&str>, key: &str, new: &[u8]) -> String {
+    let tmp = format!("{TMP_PREFIX}{pid}-{}", key.replace('/', "-"));
+    std::fs::write(root.join(&tmp), new).unwrap();
+    let mut doc = serde_json::json!({"pid": pid, "ops": [["rename", tmp, key]]});
+    if let Some(h) = host {
+        doc["host"] = serde_json::json!(h);
+    }
+    let name = format!("{JOURNAL_PREFIX}{pid}.0");
+    std::fs::write(root.join(&name), doc.to_string()).unwrap();
+    name
+}
+
+#[test]
+fn local_journals_name_their_host_and_other_hosts_pids_are_never_judged() {
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path();
+    let text = journal_text(&[JournalOp::Delete("k".into())], false);
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(doc["pid"], std::process::id());
+    assert_eq!(doc["host"].as_str(), this_host().as_deref());
+    assert!(
+        doc.get("time").is_none(),
+        "a local journal's age is its file's"
+    );
+
+    let dead = 4_000_000_000u32; // no such process here
+    std::fs::write(root.join("k"), b"old").unwrap();
+    // another host's writer, and a journal of an older version (no host): their pids
+    // say nothing here, so without the lock neither is finished
+    let other = write_journal(root, dead, Some("another-node.cluster"), "k", b"other");
+    assert_eq!(recover_journals(root).unwrap(), 0);
+    std::fs::remove_file(root.join(&other)).unwrap();
+    std::fs::remove_file(root.join(format!("{TMP_PREFIX}{dead}-k"))).unwrap();
+    let legacy = write_journal(root, dead - 1, None, "k", b"legacy");
+    assert_eq!(recover_journals(root).unwrap(), 0);
+    assert_eq!(std::fs::read(root.join("k")).unwrap(), b"old");
+    // under the store lock every journal is a dead writer's: finished
+    assert_eq!(recover_journals_under_lock(root).unwrap(), 1);
+    assert_eq!(std::fs::read(root.join("k")).unwrap(), b"legacy");
+    assert!(!root.join(&legacy).exists());
+    // a gone process of this host is judged without the lock
+    if let Some(host) = this_host() {
+        write_journal(root, dead, Some(&host), "k", b"mine");
+        assert_eq!(recover_journals(root).unwrap(), 1);
+        assert_eq!(std::fs::read(root.join("k")).unwrap(), b"mine");
+    }
+    assert_eq!(files(root), vec!["k"]);
 }

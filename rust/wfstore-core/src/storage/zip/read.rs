@@ -186,7 +186,39 @@ impl ZipStore {
         self.names.clone()
     }
 
-    fn read_deflated(&self, name: &str, e: &IndexEntry) -> Result<Vec<u8>> {
+    /// Names and uncompressed sizes of all file entries, sorted by name.
+    pub fn entries(&self) -> Vec<(String, u64)> {
+        self.names
+            .iter()
+            .filter_map(|n| self.entries.get(n).map(|e| (n.clone(), e.size)))
+            .collect()
+    }
+
+    /// Read the entry `name` whole, checking its CRC-32 (which `get` checks for
+    /// deflated entries only); an error says what is wrong. A missing entry is
+    /// [`Error::InvalidArgument`].
+    pub fn check_entry(&self, name: &str) -> Result<()> {
+        let name = name.trim_start_matches('/');
+        let Some(e) = self.entries.get(name) else {
+            return Err(Error::InvalidArgument(format!(
+                "zip archive {} has no entry {name:?}",
+                self.path.display()
+            )));
+        };
+        match &e.access {
+            Access::Refused {
+                reason,
+                unsafe_entry: true,
+            } => Err(unsafe_entry(&self.path, name, reason.clone())),
+            Access::Refused { reason, .. } => Err(zip_error(&self.path, reason.clone())),
+            // the archive reader checks sizes and the CRC-32 of either method
+            _ => self.read_through_archive(name, e).map(|_| ()),
+        }
+    }
+
+    /// The entry read through the shared archive reader: decompressed (deflated),
+    /// its size and CRC-32 checked.
+    fn read_through_archive(&self, name: &str, e: &IndexEntry) -> Result<Vec<u8>> {
         let size = usize::try_from(e.size)
             .map_err(|_| zip_error(&self.path, format!("entry {name:?} is too large")))?;
         let mut guard = self
@@ -310,7 +342,7 @@ impl Store for ZipStore {
             } => self
                 .read_stored(name, e, *header_start, data_start)
                 .map(Some),
-            Access::Deflated => self.read_deflated(name, e).map(Some),
+            Access::Deflated => self.read_through_archive(name, e).map(Some),
             Access::Refused {
                 reason,
                 unsafe_entry: true,

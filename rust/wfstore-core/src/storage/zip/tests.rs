@@ -761,3 +761,40 @@ fn any_positional_source_reads_as_the_local_file_does() {
         Err(Error::Zip { .. } | Error::Io { .. })
     ));
 }
+
+#[test]
+fn entries_and_a_crc_check_that_get_skips_for_stored_entries() {
+    let d = tempfile::tempdir().unwrap();
+    let src = d.path().join("store");
+    let expected = sample_store(&src);
+    let dst = d.path().join("store.zip");
+    zip_dir(&src, &dst, &[], None).unwrap();
+    let z = ZipStore::open(&dst).unwrap();
+    let want: Vec<(String, u64)> = expected
+        .iter()
+        .map(|(k, v)| (k.clone(), v.len() as u64))
+        .collect();
+    assert_eq!(z.entries(), want);
+    for (name, _) in &want {
+        z.check_entry(name).unwrap();
+    }
+    assert!(matches!(
+        z.check_entry("nothing"),
+        Err(Error::InvalidArgument(_))
+    ));
+    // flip the last byte of one entry's data: `get` (stored: no CRC check) returns the
+    // changed bytes, `check_entry` reports the entry
+    let (name, value) = expected.iter().find(|(_, v)| !v.is_empty()).unwrap();
+    let mut bytes = fs::read(&dst).unwrap();
+    let at = bytes
+        .windows(value.len())
+        .position(|w| w == value.as_slice())
+        .unwrap()
+        + value.len()
+        - 1;
+    bytes[at] ^= 0xff;
+    fs::write(&dst, &bytes).unwrap();
+    let z = ZipStore::open(&dst).unwrap();
+    assert_ne!(z.get(name).unwrap().as_deref(), Some(value.as_slice()));
+    assert!(z.check_entry(name).is_err());
+}
