@@ -59,6 +59,63 @@ from wfstore.persistence.pending import PendingChanges
 from wfstore.persistence.resources import StoreResource, is_local_fs
 from wfstore.storage.fsspec import io_lock, resolve
 
+#: Every member of the store API (hpcflow 0.2.0a190's) that writes or would write to the
+#: store: what a read-only store refuses.
+WRITING_MEMBERS: tuple[str, ...] = (
+    "add_template_components",
+    "add_task",
+    "add_loop",
+    "add_submission",
+    "add_element_set",
+    "add_element",
+    "add_element_iteration",
+    "add_EAR",
+    "add_submission_part",
+    "add_set_parameter",
+    "add_unset_parameter",
+    "add_file",
+    "set_file",
+    "set_parameter_value",
+    "update_param_source",
+    "update_loop_num_iters",
+    "update_loop_parents",
+    "set_EAR_submission_index",
+    "set_EAR_start",
+    "set_EAR_end",
+    "set_EAR_skip",
+    "set_EARs_initialised",
+    "set_jobscript_metadata",
+    "remove_replaced_dir",
+    "reinstate_replaced_dir",
+    "rechunk_parameter_base",
+    "rechunk_runs",
+    "_append_tasks",
+    "_append_loops",
+    "_append_submissions",
+    "_append_submission_parts",
+    "_append_task_element_IDs",
+    "_append_elements",
+    "_append_element_sets",
+    "_append_elem_iter_IDs",
+    "_append_elem_iters",
+    "_append_elem_iter_EAR_IDs",
+    "_append_EARs",
+    "_append_files",
+    "_append_parameters",
+    "_set_parameter_values",
+    "_update_elem_iter_EARs_initialised",
+    "_update_EAR_submission_indices",
+    "_update_EAR_start",
+    "_update_EAR_end",
+    "_update_EAR_skip",
+    "_update_js_metadata",
+    "_update_parameter_sources",
+    "_update_template_components",
+    "_update_loop_index",
+    "_update_loop_num_iters",
+    "_update_loop_parents",
+)
+
 AnySTask = TypeVar("AnySTask", bound=StoreTask)
 AnySElement = TypeVar("AnySElement", bound=StoreElement)
 AnySElementIter = TypeVar("AnySElementIter", bound=StoreElementIter)

@@ -15,7 +15,7 @@ from typing import Any, ClassVar, NoReturn
 import numpy as np
 
 from wfstore.common.errors import ReadOnlyStoreError, UnsupportedStoreOperationError
-from wfstore.persistence.base import PersistentStore
+from wfstore.persistence.base import WRITING_MEMBERS, PersistentStore
 from wfstore.persistence.items import PersistentStoreFeatures
 from wfstore.persistence.v03.layout import (
     GENERATION,
@@ -23,59 +23,11 @@ from wfstore.persistence.v03.layout import (
     SUBMISSION_AT_SUBMIT_KEYS,
 )
 
-#: Members of the store API that write (a190's and the hooks behind them); 0.3's new
-#: writing members are listed in :data:`V03_WRITING_MEMBERS`.
-_WRITING_MEMBERS: tuple[str, ...] = (
-    "add_template_components",
-    "add_task",
-    "add_loop",
-    "add_submission",
-    "add_element_set",
-    "add_element",
-    "add_element_iteration",
-    "add_EAR",
-    "add_submission_part",
-    "add_set_parameter",
-    "add_unset_parameter",
-    "add_file",
-    "set_file",
-    "set_parameter_value",
-    "update_param_source",
-    "update_loop_num_iters",
-    "update_loop_parents",
-    "set_EAR_submission_index",
-    "set_EAR_start",
-    "set_EAR_end",
-    "set_EAR_skip",
-    "set_EARs_initialised",
-    "set_jobscript_metadata",
-    "remove_replaced_dir",
-    "reinstate_replaced_dir",
-    "_append_tasks",
-    "_append_loops",
-    "_append_submissions",
-    "_append_submission_parts",
-    "_append_task_element_IDs",
-    "_append_elements",
-    "_append_element_sets",
-    "_append_elem_iter_IDs",
-    "_append_elem_iters",
-    "_append_elem_iter_EAR_IDs",
-    "_append_EARs",
-    "_append_parameters",
-    "_set_parameter_values",
-    "_update_elem_iter_EARs_initialised",
-    "_update_EAR_submission_indices",
-    "_update_EAR_start",
-    "_update_EAR_end",
-    "_update_EAR_skip",
-    "_update_js_metadata",
-    "_update_parameter_sources",
-    "_update_template_components",
-    "_update_loop_index",
-    "_update_loop_num_iters",
-    "_update_loop_parents",
-)
+#: Members of the store API that write (a190's, less the rechunks, which 0.3 stores
+#: refuse as unsupported, and the file hook); 0.3's new writing members are listed in
+#: :data:`V03_WRITING_MEMBERS`.
+_NOT_REFUSED = ("rechunk_runs", "rechunk_parameter_base", "_append_files")
+_WRITING_MEMBERS: tuple[str, ...] = tuple(m for m in WRITING_MEMBERS if m not in _NOT_REFUSED)
 
 #: The writing members hpcflow 0.3 added to the API.
 V03_WRITING_MEMBERS: tuple[str, ...] = (
