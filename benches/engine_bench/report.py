@@ -193,10 +193,6 @@ def _x(ratio: float | None) -> str:
     return "not measured" if ratio is None else f"{ratio:.1f}x"
 
 
-def _target_line(what: str, ok: bool | None, figures: str) -> str:
-    return f"{_status(ok)}: {what}" + ("" if ok is None else f": {figures}")
-
-
 def _status(ok: bool | None) -> str:
     return "met" if ok else ("NOT met" if ok is False else "not measured")
 
@@ -244,8 +240,6 @@ def render_report(data: dict) -> str:
                 "store's share of the job processes' time, which includes opening the "
                 "workflow, per run)\n\n" + markdown_table(JOBS_HEADER, jr)
             )
-    lines = [f"* {_target_line(what, ok, fig)}" for what, ok, fig in check_targets(results)]
-    parts.append("**Targets** (issue 20)\n\n" + "\n".join(lines))
     return "\n\n".join(parts) + "\n"
 
 
