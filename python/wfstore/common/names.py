@@ -28,3 +28,9 @@ RECHUNK_COMPLETE_MARKER = ".wfstore-rechunk-complete"
 LOCK_NAME = ".wfstore.lock"
 #: The lock name the ``link`` protocol links its ticket to (exists only while held).
 LINK_LOCK_NAME = ".wfstore.linklock"
+
+#: The store-wide change marker at a store's root: every commit advances it, under the
+#: store lock, to a "dirty" value before changing data files and to a new "clean" one
+#: after (see :mod:`wfstore.persistence.readcache`). Python-only for now (the core
+#: writes no marker; its commits are driven from Python, which advances it).
+CHANGE_MARKER_NAME = ".wfstore-changes"

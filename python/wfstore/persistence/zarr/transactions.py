@@ -16,11 +16,12 @@ from wfstore.common.errors import (
     StoreIOError,
     StorePathError,
 )
-from wfstore.common.names import JOURNAL_PREFIX
-from wfstore.persistence.resources import is_local_fs
+from wfstore.common.names import CHANGE_MARKER_NAME, JOURNAL_PREFIX
+from wfstore.persistence.readcache import CLEAN, DIRTY, ReadCache, marker_counter, marker_value
+from wfstore.persistence.resources import is_local_fs, write_bytes_atomic
 from wfstore.persistence.zarr.layout import _ATTRS, PARAM_BASE_ARR, PARAM_SOURCES_ARR, RUNS_ARR
 from wfstore.persistence.zarr.parameters import extra_parameter_sources
-from wfstore.storage.fsspec import core_store
+from wfstore.storage.fsspec import core_store, io_lock
 from wfstore.storage.lock import StoreLock
 
 
@@ -131,18 +132,94 @@ class ZarrTransactions:
     def _locked(self) -> Iterator[None]:
         """Hold the store lock while the block runs. Inside a commit's transaction the
         lock, once taken, is held until the transaction is applied: what was read
-        under it must not change before the staged writes reach the disk."""
+        under it must not change before the staged writes reach the disk. Outside one,
+        the block is a write session (:meth:`_write_session`): the change marker is
+        advanced around it."""
         lock = self.store_lock
-        if not isinstance(lock, StoreLock):
-            yield
-        elif self._in_txn:
-            if not self._txn_holds_lock:
+        if self._in_txn:
+            if isinstance(lock, StoreLock) and not self._txn_holds_lock:
                 lock.acquire()
                 self._txn_holds_lock = True
             yield
         else:
-            with lock():
+            with self._write_session():
                 yield
+
+    # --- the change marker and the read cache --------------------------------------------
+
+    @property
+    def _marker_path(self) -> str:
+        return f"{self.path.rstrip('/')}/{CHANGE_MARKER_NAME}"
+
+    def _read_change_marker(self) -> bytes | None:
+        """The change marker's value (None if there is none or it cannot be read: then
+        nothing is trusted), opened and read, not stat'ed (see
+        :mod:`wfstore.persistence.readcache`)."""
+        path = self._marker_path
+        if self._is_local_fs:
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except OSError:
+                return None
+            try:
+                return os.read(fd, 256)
+            except OSError:
+                return None
+            finally:
+                os.close(fd)
+        try:
+            with io_lock(self.fs):
+                return bytes(self.fs.cat_file(path))
+        except Exception:  # no marker, or unreadable: trust nothing
+            return None
+
+    def _write_change_marker(self, state: bytes) -> bytes:
+        """Advance the change marker to a new value in `state` (under the store lock,
+        which the caller holds); returns the value."""
+        value = marker_value(state, marker_counter(self._read_change_marker()) + 1)
+        write_bytes_atomic(self.fs, self._marker_path, value, durability=self.durability)
+        return value
+
+    @contextlib.contextmanager
+    def _write_session(self) -> Iterator[None]:
+        """Hold the store lock while the block changes data files, with the change
+        marker made dirty before the block and clean after it (the second even if the
+        block raised: its files are then as it left them, and no longer changing).
+        Re-entrant: a nested session is part of the outer one. This store object's read
+        cache is emptied at the end (what it wrote may be in cached chunks)."""
+        if self._wdepth:
+            self._wdepth += 1
+            try:
+                yield
+            finally:
+                self._wdepth -= 1
+            return
+        lock = self.store_lock
+        with lock() if isinstance(lock, StoreLock) else contextlib.nullcontext():
+            self._wdepth = 1
+            value: bytes | None = None
+            try:
+                # before any data file changes: a reader that cached data under the old
+                # (clean) value never trusts them again, whatever happens next
+                self._write_change_marker(DIRTY)
+                yield
+            finally:
+                self._wdepth = 0
+                try:
+                    value = self._write_change_marker(CLEAN)
+                except Exception as exc:  # the marker stays dirty: safe
+                    self.logger.warning(f"cannot advance the change marker: {exc}")
+                self._rcache.written(value)
+
+    def _reader(self) -> ReadCache | None:
+        """The read cache, made valid for use now (the marker read once per
+        operation), or None while this object writes (a commit reads what it stages
+        and what it holds the lock for, never the cache)."""
+        if self._in_txn or self._wdepth:
+            return None
+        rc = self._rcache
+        rc.ready()
+        return rc
 
     @contextlib.contextmanager
     def _commit_transaction(self, kinds: Collection[str] = ()) -> Iterator[None]:
@@ -152,8 +229,12 @@ class ZarrTransactions:
         is written. A commit that only appends parameters needs no journal (see
         :func:`_appends_in_order`)."""
         core = self.core_store
-        if self._in_txn or not core.transactional:
+        if self._in_txn:
             yield
+            return
+        if not core.transactional:
+            with self._write_session():
+                yield
             return
         core.begin()
         self._in_txn = True
@@ -164,8 +245,11 @@ class ZarrTransactions:
                 core.rollback()
                 raise
             journal = not _appends_in_order(kinds, core.staged_keys)
-            #: what the last commit wrote (for diagnostics and tests)
-            self.last_commit_report = core.commit(journal=journal)
+            # the files change only now: a write session around the apply (the marker
+            # dirty before the first rename, clean after the last)
+            with self._write_session():
+                #: what the last commit wrote (for diagnostics and tests)
+                self.last_commit_report = core.commit(journal=journal)
         finally:
             self._in_txn = False
             if self._txn_holds_lock:
