@@ -349,3 +349,16 @@ def test_pending_lookups_do_not_grow_with_the_number_pending(tmp_path: Path) -> 
     assert marker_counter(_marker(tmp_path / "large")) == counter + 2
     assert large._pending.set_EARs_initialised == {}
     assert all(r.skip for r in large.get_EARs(l_runs))
+
+
+def test_a_rechunk_by_another_store_object_is_seen(tmp_path: Path) -> None:
+    """Cached chunks and metadata of the old layout are dropped: the marker changed."""
+    path = tmp_path / "wk"
+    _make(path)
+    reader = ZarrPersistentStore(None, None, path)
+    first = [r.commands_idx for r in reader.get_EARs(list(range(N_RUNS)))]
+    ZarrPersistentStore(None, None, path).rechunk_runs(chunk_size=3, status=False)
+    rc = reader.read_cache
+    d = rc.decodes
+    assert [r.commands_idx for r in reader.get_EARs(list(range(N_RUNS)))] == first
+    assert rc.decodes == d + -(-N_RUNS // 3)  # read again, in the new chunks

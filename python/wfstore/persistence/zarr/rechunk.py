@@ -110,9 +110,12 @@ class ZarrRechunk:
                 )
         else:
             keep_old_backup = backup and bool(self.fs.isdir(backup_dir))
-            report = self._rechunk_over_fsspec(
-                arr_path, chunk_size, backup and not keep_old_backup, progress
-            )
+            # a write session (no lock over fsspec): the change marker says the array
+            # changed, so readers drop the chunks and metadata they hold
+            with self._write_session():
+                report = self._rechunk_over_fsspec(
+                    arr_path, chunk_size, backup and not keep_old_backup, progress
+                )
         self._reset_cache()
         if keep_old_backup:
             report["backup"] = backup_dir
