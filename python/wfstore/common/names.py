@@ -33,4 +33,4 @@ LINK_LOCK_NAME = ".wfstore.linklock"
 #: store lock, to a "dirty" value before changing data files and to a new "clean" one
 #: after (see :mod:`wfstore.persistence.readcache`). Python-only for now (the core
 #: writes no marker; its commits are driven from Python, which advances it).
-CHANGE_MARKER_NAME = ".wfstore-changes"
+CHANGE_MARKER_NAME = ".wfstore.changes"

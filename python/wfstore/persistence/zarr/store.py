@@ -336,7 +336,7 @@ class ZarrPersistentStore(
             fs,
             f"{wk_path.rstrip('/')}/{CHANGE_MARKER_NAME}",
             marker_value(CLEAN, 0),
-            durability=durability,
+            durability="normal",  # see ZarrTransactions._write_change_marker
         )
 
     # --- simple getters ----------------------------------------------------------------

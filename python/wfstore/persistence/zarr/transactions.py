@@ -177,7 +177,10 @@ class ZarrTransactions:
         """Advance the change marker to a new value in `state` (under the store lock,
         which the caller holds); returns the value."""
         value = marker_value(state, marker_counter(self._read_change_marker()) + 1)
-        write_bytes_atomic(self.fs, self._marker_path, value, durability=self.durability)
+        # replaced atomically but never flushed, whatever the store's durability: the
+        # marker only tells live processes whether their in-memory caches are valid,
+        # and no cache survives a power cut
+        write_bytes_atomic(self.fs, self._marker_path, value, durability="normal")
         return value
 
     @contextlib.contextmanager
