@@ -180,7 +180,16 @@ class ZarrTransactions:
         # replaced atomically but never flushed, whatever the store's durability: the
         # marker only tells live processes whether their in-memory caches are valid,
         # and no cache survives a power cut
-        write_bytes_atomic(self.fs, self._marker_path, value, durability="normal")
+        try:
+            write_bytes_atomic(self.fs, self._marker_path, value, durability="normal")
+        except StoreError:
+            raise
+        except OSError as exc:  # e.g. a full disk: as every other write fails
+            raise StoreIOError(
+                exc.errno or 0,
+                f"cannot write the change marker {self._marker_path!r}: {exc}",
+                self._marker_path,
+            ) from exc
         return value
 
     @contextlib.contextmanager
