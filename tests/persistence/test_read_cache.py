@@ -124,9 +124,10 @@ def test_repeated_reads_with_nothing_written_do_not_decode_again(tmp_path: Path)
     rc = store.read_cache
     first = _read_all(store)
     decodes, meta = rc.decodes, rc.meta_reads
-    # runs, parameters, sources: N_RUNS / CHUNK chunks each (sources in chunks of
-    # 1000), the iteration's and the element's: one each; not one per row read
-    assert decodes == 2 * N_RUNS // CHUNK + 1 + 1 + 1
+    # runs, parameters: N_RUNS / CHUNK chunks each, sources: one chunk (of 1000), each
+    # decoded twice (its first row alone, then, at the next row, the whole chunk);
+    # the iteration's and the element's: once each; not once per row read
+    assert decodes == 2 * (2 * N_RUNS // CHUNK + 1) + 1 + 1
     assert meta <= 2 * 5  # .zarray and .zattrs of five arrays, once
     marker_reads = rc.marker_reads
     again = _read_all(store)
@@ -175,8 +176,9 @@ def test_a_store_without_marker_keeps_nothing_across_operations(tmp_path: Path) 
     # within one operation a chunk is still read once
     with store.cached_load():
         d = rc.decodes
-        store.get_EARs([0])
+        store.get_EARs([0, 1])
         store.get_EARs([1])
+        store.get_EARs([0])
         assert rc.decodes == d + 1
 
 
@@ -226,8 +228,10 @@ def test_another_process_commit_is_seen_at_the_next_read(tmp_path: Path) -> None
     reader = ZarrPersistentStore(None, None, path)
     rc = reader.read_cache
     assert reader.get_EARs([3])[0].end_time is None
-    assert reader.get_EARs([4])[0].end_time is None  # same chunk: a lookup
+    assert reader.get_EARs([4])[0].end_time is None  # same chunk: now read whole
     decodes = rc.decodes
+    assert reader.get_EARs([5])[0].end_time is None  # a lookup
+    assert rc.decodes == decodes
     _writer(path, 3)  # process B commits run 3's start and end
     run3, run4 = reader.get_EARs([3, 4])
     assert run3.end_time is not None and run3.success is True
@@ -362,3 +366,22 @@ def test_a_rechunk_by_another_store_object_is_seen(tmp_path: Path) -> None:
     d = rc.decodes
     assert [r.commands_idx for r in reader.get_EARs(list(range(N_RUNS)))] == first
     assert rc.decodes == d + -(-N_RUNS // 3)  # read again, in the new chunks
+
+
+def test_a_chunk_is_read_whole_at_its_second_read(tmp_path: Path) -> None:
+    """First read of a chunk: the rows asked for (a job that reads a row and then
+    commits pays for one row); a second read needing other rows: the whole chunk."""
+    path = tmp_path / "wk"
+    _make(path)
+    store = ZarrPersistentStore(None, None, path)
+    rc = store.read_cache
+    store.get_EARs([12])
+    full, held = rc.chunks.get(("metadata/runs", 1))
+    assert not full and list(held) == [12]
+    store.get_EARs([12])  # held: a lookup
+    assert rc.decodes == 1
+    store.get_EARs([13])
+    full, held = rc.chunks.get(("metadata/runs", 1))
+    assert full and sorted(held) == list(range(10, 20))
+    store.get_EARs(list(range(10, 20)))
+    assert rc.decodes == 2

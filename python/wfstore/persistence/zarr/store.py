@@ -395,10 +395,16 @@ class ZarrPersistentStore(
         ids: Sequence[int],
         error: type[Exception],
     ) -> dict[int, Any]:
-        """Rows `ids` of `arr` (raising `error` naming the IDs out of range), from the
-        chunks held in the read cache `rc`; the chunks not held are read whole, at most
-        :data:`~wfstore.persistence.zarr.layout.ROW_BATCH` rows per call, and kept.
-        Rows come from the cache: callers must not change them (or what they hold)."""
+        """Rows `ids` of `arr` (raising `error` naming the IDs out of range), through
+        the read cache `rc`, at most :data:`~wfstore.persistence.zarr.layout.ROW_BATCH`
+        rows per call to the core. Rows come from the cache: callers must not change
+        them (or what they hold).
+
+        A chunk's rows are kept as they are read: at its first read only the rows
+        asked for (a job that reads one row, then commits, which empties the cache,
+        converts one row, not a thousand), at a second read that needs rows it does not
+        hold the whole chunk; after that every row of it is a lookup. (The core decodes
+        the whole chunk in either case.)"""
         if rc is None or rc.chunks.max_bytes <= 0:
             rows = self._rows(arr, ids, error)
             if rc is not None:
@@ -409,39 +415,46 @@ class ZarrPersistentStore(
         if missing:
             raise error(missing)
         cs, path, chunks = arr.chunk_size, arr.path, rc.chunks
-        held: dict[int, list[Any]] = {}
-        to_read: list[int] = []
+        wanted: dict[int, list[int]] = {}
         for i in ids:
-            c = i // cs
-            if c in held:
-                continue
-            rows = chunks.get((path, c))
-            if rows is None:
-                held[c] = rows = []  # filled below
-                to_read.append(c)
+            wanted.setdefault(i // cs, []).append(i)
+        out: dict[int, Any] = {}
+        plan: list[tuple[int, list[int]]] = []  # (chunk, row IDs to read)
+        for c, rows_wanted in wanted.items():
+            entry = chunks.get((path, c))
+            if entry is not None:
+                full, held = entry
+                if full or all(i in held for i in rows_wanted):
+                    for i in rows_wanted:
+                        out[i] = held[i]
+                    continue
+                plan.append((c, list(range(c * cs, min(c * cs + cs, n)))))  # whole
             else:
-                held[c] = rows
+                plan.append((c, sorted(set(rows_wanted))))
         start = 0
-        while start < len(to_read):
-            # whole chunks, about ROW_BATCH rows per call (at least one chunk)
-            batch: list[int] = []
+        while start < len(plan):
+            # about ROW_BATCH rows per call (at least one chunk's)
+            batch: list[tuple[int, list[int]]] = []
             n_rows = 0
-            while start < len(to_read) and (not batch or n_rows + cs <= layout.ROW_BATCH):
-                batch.append(to_read[start])
-                n_rows += cs
+            while start < len(plan) and (
+                not batch or n_rows + len(plan[start][1]) <= layout.ROW_BATCH
+            ):
+                batch.append(plan[start])
+                n_rows += len(plan[start][1])
                 start += 1
-            row_ids = [j for c in batch for j in range(c * cs, min(c * cs + cs, n))]
-            got = arr.get(row_ids)
+            got = arr.get([j for _, row_ids in batch for j in row_ids])
             rc.decodes += len(batch)
             pos = 0
-            for c in batch:
-                k = min(c * cs + cs, n) - c * cs
-                rows = got[pos : pos + k]
-                pos += k
-                held[c].extend(rows)
-                chunks.put((path, c), held[c], approx_size(rows))
+            for c, row_ids in batch:
+                rows = got[pos : pos + len(row_ids)]
+                pos += len(row_ids)
+                held = dict(zip(row_ids, rows))
+                full = len(row_ids) == min(c * cs + cs, n) - c * cs
+                chunks.put((path, c), (full, held), approx_size(rows) + 48 * len(rows))
+                for i in wanted[c]:
+                    out[i] = held[i]
             del got
-        return {i: held[i // cs][i - (i // cs) * cs] for i in ids}
+        return {i: out[i] for i in ids}
 
     def _attr(self, key: str) -> Any:
         with self.using_resource(_ATTRS, "read") as attrs:
