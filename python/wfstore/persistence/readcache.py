@@ -62,8 +62,9 @@ def _max_bytes_from_env() -> int:
 
 def marker_value(state: bytes, counter: int) -> bytes:
     """A new marker value: `state`, the `counter` and a random tag (unique whatever the
-    counter: a marker file deleted and made again never repeats an old value)."""
-    return b"%s %d %s\n" % (state, counter, os.urandom(8).hex().encode())
+    counter: a marker file deleted and made again never repeats an old value). Every
+    value has the same length (the marker is rewritten in place)."""
+    return b"%s %020d %s\n" % (state, counter, os.urandom(8).hex().encode())
 
 
 def marker_counter(value: bytes | None) -> int:

@@ -177,10 +177,26 @@ class ZarrTransactions:
         """Advance the change marker to a new value in `state` (under the store lock,
         which the caller holds); returns the value."""
         value = marker_value(state, marker_counter(self._read_change_marker()) + 1)
-        # replaced atomically but never flushed, whatever the store's durability: the
-        # marker only tells live processes whether their in-memory caches are valid,
-        # and no cache survives a power cut
+        # never flushed, whatever the store's durability: the marker only tells live
+        # processes whether their in-memory caches are valid, and no cache survives a
+        # power cut. Rewritten in place on the local file system (a rename over an
+        # existing file can wait for its data to reach the disk, ext4's auto_da_alloc:
+        # two per commit would cost more than the commit); a reader racing the write
+        # may read a mix of the two values, which is neither, so "changed": safe. A
+        # writer dying mid-write leaves a value that is not clean: safe.
         try:
+            if self._is_local_fs:
+                try:
+                    fd = os.open(self._marker_path, os.O_WRONLY | os.O_CREAT, 0o666)
+                except PermissionError:  # made by another user: replace it instead
+                    write_bytes_atomic(self.fs, self._marker_path, value, durability="normal")
+                    return value
+                try:
+                    os.pwrite(fd, value, 0)
+                    os.ftruncate(fd, len(value))
+                finally:
+                    os.close(fd)  # (on NFS the close sends the bytes: close-to-open)
+                return value
             write_bytes_atomic(self.fs, self._marker_path, value, durability="normal")
         except StoreError:
             raise
