@@ -456,6 +456,31 @@ class ZarrPersistentStore(
             del got
         return {i: out[i] for i in ids}
 
+    @staticmethod
+    def _held_rows(
+        rc: ReadCache, arr: _core.ObjectArray, ids: Sequence[int]
+    ) -> tuple[dict[int, Any] | None, bool]:
+        """``(rows, True)`` if the read cache holds every row `ids` of `arr`; else
+        ``(None, seen)``, `seen` saying whether any of their chunks was read while the
+        cache was valid (the others are now marked as read: an entry holding no row, so
+        that :meth:`_read_rows` reads them whole next time)."""
+        cs, path, chunks = arr.chunk_size, arr.path, rc.chunks
+        out: dict[int, Any] = {}
+        for i in ids:
+            entry = chunks.get((path, i // cs))
+            if entry is None or (not entry[0] and i not in entry[1]):
+                break
+            out[i] = entry[1][i]
+        else:
+            return out, True
+        seen = False
+        for c in {i // cs for i in ids}:
+            if (path, c) in chunks:
+                seen = True
+            else:
+                chunks.put((path, c), (False, {}), 64)
+        return None, seen
+
     def _attr(self, key: str) -> Any:
         with self.using_resource(_ATTRS, "read") as attrs:
             return attrs[key]
@@ -646,13 +671,21 @@ class ZarrPersistentStore(
                 raise MissingStoreEARError(missing)
             new: dict[int, ZarrStoreEAR] = {}
             cls = self._store_EAR_cls()
-            # without the chunk cache, the core reads and builds the runs at once
-            fast = getattr(cls.decode, "__func__", None) is _ZARR_EAR_DECODE and (
-                rc is None or rc.chunks.max_bytes <= 0
-            )
+            fast = getattr(cls.decode, "__func__", None) is _ZARR_EAR_DECODE
+            caching = rc is not None and rc.chunks.max_bytes > 0
             for start in range(0, len(to_load), layout.ROW_BATCH):
                 batch = to_load[start : start + layout.ROW_BATCH]
-                if fast:
+                held, seen = self._held_rows(rc, arr, batch) if caching else (None, False)
+                if held is not None:
+                    rows = {i: _own_run_row(r) for i, r in held.items()}
+                    new.update(
+                        self._decode_rows(arr, rows, lambda _, r: cls.decode(r, ts_fmt, attrs))
+                    )
+                    continue
+                if fast and not seen:
+                    # chunks not read since the cache was last valid: the core reads and
+                    # builds the runs at once (the chunks are marked as seen: read again,
+                    # they are read whole into the cache)
                     try:
                         decoded = _core.decode_runs(
                             arr, batch, cls, attrs["parameter_paths"], ts_fmt, decode_timestamp
