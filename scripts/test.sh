@@ -2,8 +2,10 @@
 # Build everything and run every test: Rust formatting, lints and tests, then the
 # Python suite against the built extension, in ./.venv-test (created here), and the
 # core tests (and the core over fsspec) again with the oldest pins the engine uses
-# (numpy 1.26, fsspec 2022.11). The SFTP tests need OpenSSH's sshd and the durability
-# tests strace, installed here with apt-get when missing (as root).
+# (numpy 1.26, fsspec 2022.11). Side environments hold the engines: hpcflow-new2
+# 0.2.0a190 (.venv-hpcflow) and hpcflow 0.3.0 (.venv-hpcflow03). The SFTP tests need
+# OpenSSH's sshd and the durability tests strace, installed here with apt-get when
+# missing (as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -42,6 +44,13 @@ step "side environment with the engine (hpcflow-new2 0.2.0a190) for round-trip t
 .venv-hpcflow/bin/python -m pip install -q --force-reinstall --no-deps "$WHEEL"
 export WFSTORE_HPCFLOW_PYTHON="$PWD/.venv-hpcflow/bin/python"
 
+step "side environment with hpcflow 0.3.0 (its fixture tests; numcodecs as hpcflow pins it)"
+[ -x .venv-hpcflow03/bin/python ] || "$PY" -m venv .venv-hpcflow03
+.venv-hpcflow03/bin/python -m pip install -q --upgrade pip
+.venv-hpcflow03/bin/python -m pip install -q "hpcflow[test]==0.3.0" "zarr==2.17.2" pytest-xdist
+.venv-hpcflow03/bin/python -m pip check
+export WFSTORE_HPCFLOW03_PYTHON="$PWD/.venv-hpcflow03/bin/python"
+
 step "OpenSSH server for the SFTP tests, strace for the durability tests (Debian packages)"
 missing=()
 { [ -x /usr/sbin/sshd ] && command -v ssh-keygen >/dev/null; } || missing+=(openssh-server)
@@ -65,6 +74,10 @@ step "Python suite (newest numpy and fsspec)"
 step "benchmark runner smoke run (200 runs, wfstore only; times are not checked)"
 .venv-test/bin/python benches/compare.py --runs 200 --json-runs 200 --wfstore-only --no-readme \
     --out "$(mktemp -d)/compare.json"
+
+step "engine-level benchmark runner smoke run (40 runs, sequence workload, every variant; times are not checked)"
+.venv-hpcflow/bin/python benches/engine.py --runs 40 --workloads sequence --share inline --no-plot \
+    --out "$(mktemp -d)/engine.json"
 
 step "core and CLI tests with the engine's pins (numpy 1.26, fsspec 2022.11, click 8.1.3, rich 13.4.2)"
 [ -x .venv-pins/bin/python ] || "$PY" -m venv .venv-pins

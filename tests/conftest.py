@@ -1,5 +1,6 @@
 """Shared, generic fixtures: the engine-written fixture stores (``tests/data``) and the
-engine's side environment (hpcflow 0.2.0a190), for every test folder."""
+engines' side environments (hpcflow-new2 0.2.0a190, hpcflow 0.3.0), for every test
+folder."""
 
 from __future__ import annotations
 
@@ -8,45 +9,84 @@ import shutil
 import sys
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import fsspec
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-#: Root of the engine-written (hpcflow 0.2.0a190) fixture stores, kept in the repository
-#: (``tests/data/README.md`` lists them; ``tests/data/make_fixtures.py`` wrote them).
-FIXTURES_ROOT = REPO_ROOT / "tests" / "data" / "hpcflow-0.2.0a190"
-#: The side environment scripts/test.sh makes for the engine (hpcflow-new2 0.2.0a190).
-REPO_HPCFLOW_VENV = REPO_ROOT / ".venv-hpcflow"
 
 
-def hpcflow_python() -> Path | None:
-    """The Python of the engine's side environment (hpcflow-new2==0.2.0a190, zarr 2.17.2,
-    numcodecs<0.13): ``$WFSTORE_HPCFLOW_PYTHON`` if set, else the repository's
-    ``.venv-hpcflow``; None when that interpreter does not exist."""
-    env = os.environ.get("WFSTORE_HPCFLOW_PYTHON")
+@dataclass(frozen=True)
+class EngineGeneration:
+    """Where one engine generation's fixtures and side environment are."""
+
+    #: the engine's version, as the fixtures folder names it
+    version: str
+    #: the side environment scripts/test.sh makes for it, in the repository
+    venv: Path
+    #: the variable that points tests at another such environment's Python
+    env_var: str
+    #: what to install into a new virtual environment to make one by hand
+    pip_args: str
+
+    @property
+    def fixtures_root(self) -> Path:
+        """The stores this engine wrote (``tests/data/README.md`` lists them;
+        ``tests/data/make_fixtures.py`` wrote them)."""
+        return REPO_ROOT / "tests" / "data" / f"hpcflow-{self.version}"
+
+
+#: The engine generations wfstore serves, by version.
+ENGINES: dict[str, EngineGeneration] = {
+    "0.2.0a190": EngineGeneration(
+        "0.2.0a190",
+        REPO_ROOT / ".venv-hpcflow",
+        "WFSTORE_HPCFLOW_PYTHON",
+        "hpcflow-new2==0.2.0a190 zarr==2.17.2 'numcodecs<0.13'",
+    ),
+    "0.3.0": EngineGeneration(
+        "0.3.0",
+        REPO_ROOT / ".venv-hpcflow03",
+        "WFSTORE_HPCFLOW03_PYTHON",
+        "'hpcflow[test]==0.3.0' zarr==2.17.2 pytest-xdist",
+    ),
+}
+#: Root of the hpcflow 0.2.0a190 fixture stores, kept in the repository.
+FIXTURES_ROOT = ENGINES["0.2.0a190"].fixtures_root
+#: The side environment scripts/test.sh makes for hpcflow-new2 0.2.0a190.
+REPO_HPCFLOW_VENV = ENGINES["0.2.0a190"].venv
+
+
+def hpcflow_python(version: str = "0.2.0a190") -> Path | None:
+    """The Python of the side environment of the engine `version` (see :data:`ENGINES`):
+    its ``env_var`` if set, else the repository's environment; None when that
+    interpreter does not exist."""
+    engine = ENGINES[version]
+    env = os.environ.get(engine.env_var)
     if env:
         path = Path(env)
     elif sys.platform == "win32":
-        path = REPO_HPCFLOW_VENV / "Scripts" / "python.exe"
+        path = engine.venv / "Scripts" / "python.exe"
     else:
-        path = REPO_HPCFLOW_VENV / "bin" / "python"
+        path = engine.venv / "bin" / "python"
     return path if path.is_file() else None
 
 
-def require_hpcflow_python() -> Path:
+def require_hpcflow_python(version: str = "0.2.0a190") -> Path:
     """:func:`hpcflow_python`, or skip the calling test (fail it under ``CI``, where
     scripts/test.sh makes the environment)."""
-    python = hpcflow_python()
+    python = hpcflow_python(version)
     if python is not None:
         return python
-    where = os.environ.get("WFSTORE_HPCFLOW_PYTHON") or str(REPO_HPCFLOW_VENV)
+    engine = ENGINES[version]
+    where = os.environ.get(engine.env_var) or str(engine.venv)
+    name = engine.venv.name
     msg = (
-        f"no engine side environment at {where}: run scripts/test.sh, or make one with "
-        "`python3 -m venv .venv-hpcflow && .venv-hpcflow/bin/pip install "
-        "hpcflow-new2==0.2.0a190 zarr==2.17.2 'numcodecs<0.13'`, or set "
-        "WFSTORE_HPCFLOW_PYTHON to such an environment's python"
+        f"no side environment of hpcflow {version} at {where}: run scripts/test.sh, or "
+        f"make one with `python3 -m venv {name} && {name}/bin/pip install "
+        f"{engine.pip_args}`, or set {engine.env_var} to such an environment's python"
     )
     if os.environ.get("CI"):
         pytest.fail(f"CI is set but there is {msg}")
@@ -55,8 +95,15 @@ def require_hpcflow_python() -> Path:
 
 @pytest.fixture(scope="session")
 def side_python() -> Path:
-    """The engine side environment's Python (see :func:`require_hpcflow_python`)."""
+    """The hpcflow-new2 0.2.0a190 side environment's Python (see
+    :func:`require_hpcflow_python`)."""
     return require_hpcflow_python()
+
+
+@pytest.fixture(scope="session")
+def side_python_v03() -> Path:
+    """The hpcflow 0.3.0 side environment's Python (see :func:`require_hpcflow_python`)."""
+    return require_hpcflow_python("0.3.0")
 
 
 @pytest.fixture(scope="session")

@@ -107,7 +107,7 @@ def test_benches_compare_is_the_packaged_runner_with_the_trees_defaults(tmp_path
         check=False,
     )
     assert res.returncode == 0, res.stderr
-    assert "python benches/compare.py" in res.stdout and "README.md" in res.stdout
+    assert "python benches/compare.py" in res.stdout and "benchmarks.md" in res.stdout
 
 
 def test_the_unzip_floor_copies_the_tree_and_is_reported(tmp_path: Path) -> None:

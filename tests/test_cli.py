@@ -299,12 +299,12 @@ def test_durability_option(
 
     monkeypatch.setenv(ENV_VAR, "normal")  # restored after the test
     path = tmp_path / "demo_wk"
-    res = run("--durability", "process", "demo", path, "--runs", 100, "--workers", 2)
+    res = run("--durability", "full", "demo", path, "--runs", 100, "--workers", 2)
     assert res.exit_code == 0, res.stderr
-    assert "nothing lost" in res.output and "durability process" in res.output
-    assert os.environ[ENV_VAR] == "process"
+    assert "nothing lost" in res.output and "durability full" in res.output
+    assert os.environ[ENV_VAR] == "full"
     res = run("--durability", "fast", "inspect", path.with_suffix(".zip"))
-    assert res.exit_code == 2 and "'fast'" in res.stderr and "process" in res.stderr
+    assert res.exit_code == 2 and "'fast'" in res.stderr and "'normal'" in res.stderr
     monkeypatch.setenv(ENV_VAR, "fast")
     store = fixture_copy("wk_seq_json")
     def files() -> list[tuple[str, bytes]]:

@@ -315,8 +315,8 @@ def test_rechunk_preserves_rows(n: int, old: int, new: Any, backup: bool) -> Non
         root = Path(d)
         rows = _make(root, n, old, attrs={"k": [1, "v"]})
         calls: list[tuple[int, int]] = []
-        report = _core.rechunk_object_array(
-            root / "arr", new, backup=backup, progress=lambda a, b: calls.append((a, b))
+        report = _core.rechunk_array(
+            Store.local(root), "arr", new, backup=backup, progress=lambda a, b: calls.append((a, b))
         )
         expected_chunk = new if new is not None else max(n, 1)
         assert report["rows"] == n
@@ -342,7 +342,7 @@ def test_rechunk_preserves_rows(n: int, old: int, new: Any, backup: bool) -> Non
 def test_rechunk_backup_readable_by_zarr(tmp_path: Path) -> None:
     zarr = pytest.importorskip("zarr")
     rows = _make(tmp_path, 25, 1, attrs={"a": 1})
-    report = _core.rechunk_object_array(tmp_path / "arr", 10, backup=True)
+    report = _core.rechunk_array(Store.local(tmp_path), "arr", 10, backup=True)
     assert Path(report["backup"]) == tmp_path / "arr.bak"
     bak = zarr.open_array(str(tmp_path / "arr.bak"), mode="r")
     assert bak.chunks == (1,)
@@ -352,7 +352,7 @@ def test_rechunk_backup_readable_by_zarr(tmp_path: Path) -> None:
     assert new.chunks == (10,)
     assert list(new[:]) == rows
     # rechunking again replaces the old backup with the current array
-    _core.rechunk_object_array(tmp_path / "arr", 4, backup=True)
+    _core.rechunk_array(Store.local(tmp_path), "arr", 4, backup=True)
     assert zarr.open_array(str(tmp_path / "arr.bak"), mode="r").chunks == (10,)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["arr", "arr.bak"]
 
@@ -364,17 +364,17 @@ def test_rechunk_bad_chunks_leaves_array_unchanged(tmp_path: Path) -> None:
     (d / "5").write_bytes(b"garbage")
     before = tree_digest(tmp_path)
     with pytest.raises(RechunkError) as ei:
-        _core.rechunk_object_array(d, 10, backup=True)
+        _core.rechunk_array(Store.local(tmp_path), "arr", 10, backup=True)
     assert isinstance(ei.value, StoreError)
     assert sorted(k for k, _ in ei.value.bad_chunks) == ["2", "5"]
     assert all(r for _, r in ei.value.bad_chunks)
     assert tree_digest(tmp_path) == before
-    assert not _core.recover_rechunk(d)
+    assert not _core.recover_rechunk_array(Store.local(tmp_path), "arr")
 
 
 def test_rechunk_missing_array(tmp_path: Path) -> None:
     with pytest.raises(ArrayNotFoundError):
-        _core.rechunk_object_array(tmp_path / "nothing", 3)
+        _core.rechunk_array(Store.local(tmp_path), "nothing", 3)
 
 
 def test_recover_rechunk_rolls_back_incomplete(tmp_path: Path) -> None:
@@ -383,10 +383,10 @@ def test_recover_rechunk_rolls_back_incomplete(tmp_path: Path) -> None:
     tmp = tmp_path / "arr.rechunk-tmp"
     tmp.mkdir()
     (tmp / "0").write_bytes(b"partial")
-    assert _core.recover_rechunk(tmp_path / "arr") is True
+    assert _core.recover_rechunk_array(Store.local(tmp_path), "arr") is True
     assert not tmp.exists()
     assert ObjectArray.open(Store.local(tmp_path), "arr").get_range() == rows
-    assert _core.recover_rechunk(tmp_path / "arr") is False
+    assert _core.recover_rechunk_array(Store.local(tmp_path), "arr") is False
 
 
 # --------------------------------------------------------------------------------------
@@ -448,7 +448,7 @@ def test_write_atomic(tmp_path: Path) -> None:
     assert sorted(x.name for x in p.parent.iterdir()) == ["file.bin"]
 
 
-@pytest.mark.parametrize("durability", ["full", "normal", "process", None])
+@pytest.mark.parametrize("durability", ["full", "normal", None])
 def test_write_atomic_failure_leaves_no_temp(tmp_path: Path, durability: Any) -> None:
     target = tmp_path / "adir"
     (target / "sub").mkdir(parents=True)  # renaming a file over a non-empty folder fails
@@ -458,29 +458,26 @@ def test_write_atomic_failure_leaves_no_temp(tmp_path: Path, durability: Any) ->
     assert not temp_files(tmp_path)
 
 
-def test_write_atomic_and_replace_file_say_how_the_file_went_in(tmp_path: Path) -> None:
+def test_replace_file_renames_and_leaves_the_temporary_file_on_failure(tmp_path: Path) -> None:
     p = tmp_path / "f"
-    assert _core.write_atomic(p, b"1", durability="process") == "renamed"  # nothing to replace
-    assert _core.write_atomic(p, b"2", durability="process") == "exchanged"
-    assert _core.write_atomic(p, b"3", durability="normal") == "renamed"
-    assert _core.write_atomic(p, b"4", fsync=True, durability="process") == "renamed"  # full
-    assert p.read_bytes() == b"4" and sorted(x.name for x in tmp_path.iterdir()) == ["f"]
+    assert _core.write_atomic(p, b"1", durability="full") is None
     tmp = tmp_path / "new"
     tmp.write_bytes(b"5")
-    assert _core.replace_file(tmp, p, "process") == "exchanged"
+    _core.replace_file(tmp, p, "normal")
     assert p.read_bytes() == b"5" and not tmp.exists()
     tmp.write_bytes(b"6")
     with pytest.raises(StoreIOError, match="missing"):
-        _core.replace_file(tmp, tmp_path / "missing" / "f", "process")
+        _core.replace_file(tmp, tmp_path / "missing" / "f", "full")
     assert tmp.read_bytes() == b"6"  # left to the caller
-    with pytest.raises(InvalidArgumentError, match="unknown durability"):
-        _core.replace_file(tmp, p, "sync")
+    for gone in ("sync", "process"):
+        with pytest.raises(InvalidArgumentError, match="unknown durability"):
+            _core.replace_file(tmp, p, gone)  # type: ignore[arg-type]
     assert p.read_bytes() == b"5"
 
 
 def test_only_local_stores_have_a_durability(tmp_path: Path) -> None:
     assert Store.local(tmp_path).durability == "normal"
-    assert Store.local(tmp_path, durability="process").durability == "process"
+    assert Store.local(tmp_path, durability="full").durability == "full"
     assert Store.local(tmp_path, fsync=True).durability == "full"
     with pytest.raises(InvalidArgumentError, match="unknown durability"):
         Store.local(tmp_path, durability="Full")
@@ -720,3 +717,114 @@ def test_the_type_stub_declares_everything_the_extension_has() -> None:
     # and nothing the extension lacks, but for type aliases of the stub
     extra = [n for n in stubbed if not n.startswith("_") and not hasattr(_core, n)]
     assert extra == ["Durability"], extra
+
+
+def test_on_disk_names_are_what_the_engine_and_zarr_need() -> None:
+    """The core's on-disk names (``wfstore_core::names``, re-exported by
+    ``wfstore.common.names``): a rechunk's backup is where the engine puts its own
+    (``<array>.bak``), and none of wfstore's own files can be taken for a Zarr key."""
+    from wfstore.common import names
+
+    assert names.TMP_PREFIX is _core.TMP_PREFIX and names.LOCK_NAME is _core.LOCK_NAME
+    # the engine's rechunk keeps the old array as `<array>.bak`: the same name, so
+    # either finds (and the zip leaves out) the other's backup
+    assert _core.BACKUP_SUFFIX == ".bak"
+    assert _core.BACKUP_OLD_SUFFIX == _core.BACKUP_SUFFIX + ".old"
+    # only an interrupted rechunk leaves these; a backup is kept, not cleared
+    assert _core.RECHUNK_SUFFIXES == (
+        _core.RECHUNK_TMP_SUFFIX,
+        _core.RECHUNK_OLD_SUFFIX,
+        _core.BACKUP_OLD_SUFFIX,
+    )
+    assert _core.BACKUP_SUFFIX not in _core.RECHUNK_SUFFIXES
+    files = [
+        _core.TMP_PREFIX,
+        _core.JOURNAL_PREFIX,
+        _core.RECHUNK_COMPLETE_MARKER,
+        _core.LOCK_NAME,
+        _core.LINK_LOCK_NAME,
+        _core.LEGACY_SPARE_PREFIX,
+    ]
+    assert len(set(files)) == len(files)
+    for name in files:
+        # hidden, and never a chunk key (digits and dots) nor a Zarr v2 document
+        assert name.startswith(".wfstore"), name
+        assert not name.replace(".", "").isdigit()
+        assert name not in (".zarray", ".zattrs", ".zgroup", ".zmetadata")
+    # an array's folders during a rechunk are never array names of the engine's layout
+    for suffix in (*_core.RECHUNK_SUFFIXES, _core.BACKUP_SUFFIX):
+        assert suffix.startswith(".") and not suffix[1:].isdigit()
+
+
+def test_the_python_package_spells_no_on_disk_name_itself() -> None:
+    """The names are defined once: no module of the package has a string literal
+    (docstrings and messages aside) that starts with one of them."""
+    import ast
+
+    import wfstore
+
+    names = (
+        _core.TMP_PREFIX,
+        _core.JOURNAL_PREFIX,
+        _core.RECHUNK_COMPLETE_MARKER,
+        _core.LOCK_NAME,
+        _core.LINK_LOCK_NAME,
+        _core.LEGACY_SPARE_PREFIX,
+        _core.RECHUNK_TMP_SUFFIX,
+        _core.RECHUNK_OLD_SUFFIX,
+        _core.BACKUP_SUFFIX,
+    )
+    found = []
+    for path in Path(wfstore.__file__).parent.rglob("*.py"):
+        tree = ast.parse(path.read_text(), str(path))
+        docstrings = {
+            id(node.body[0].value)
+            for node in ast.walk(tree)
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef))
+            and node.body
+            and isinstance(node.body[0], ast.Expr)
+        }
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and id(node) not in docstrings
+                and node.value.startswith(names)
+            ):
+                found.append(f"{path.name}:{node.lineno}: {node.value!r}")
+    assert found == []
+
+
+def test_the_run_row_layout_comes_from_the_core() -> None:
+    """The engine's run row layout is defined once in the core
+    (``wfstore_core::engine::runs``): a run's field patches land where the Python row
+    encoder puts the fields, and the core's run decoder reads what it wrote."""
+    from datetime import datetime
+
+    from wfstore.persistence.items import ZarrStoreEAR
+
+    fields = _core.RUN_ROW_FIELDS
+    assert len(fields) == 15 and fields[0] == "id_" and fields[-1] == "commands_idx"
+    ts_fmt = "%Y-%m-%d %H:%M:%S.%f"
+    when = datetime(2026, 12, 5, 9, 30, 1, 250)
+    values = {
+        "submission_idx": 3,
+        "skip": True,
+        "success": False,
+        "start_time": when,
+        "end_time": when,
+        "snapshot_start": {"a": 1},
+        "snapshot_end": {"b": 2},
+        "exit_code": 7,
+        "metadata": {"m": [1]},
+        "run_hostname": "node-1",
+    }
+    run = ZarrStoreEAR(
+        id_=0, is_pending=False, elem_iter_ID=1, action_idx=2, commands_idx=[0],
+        data_idx={"inputs.p1": 5}, **values,
+    )
+    row = run.encode(ts_fmt, {"parameter_paths": []})
+    patch = ZarrStoreEAR.encode_fields(ts_fmt, **values)
+    assert set(patch) == {fields.index(name) for name in values}
+    for pos, value in patch.items():
+        assert row[pos] == value, fields[pos]

@@ -1,4 +1,4 @@
-"""The core over non-local fsspec file systems: ``Store.fsspec``/``Store.fsspec_zip``
+"""The core over non-local fsspec file systems: ``core_store``/``Store.zip_file``
 (chunk bytes through fsspec, codecs in Rust), atomic writes, errors naming the path,
 Python exceptions passed through, parallel chunk work calling back into Python."""
 
@@ -25,16 +25,17 @@ from wfstore.common.errors import (
     StoreIOError,
     ZipArchiveError,
 )
+from wfstore.persistence import ZarrZipPersistentStore
 from wfstore.storage.fsspec import (
     FsspecKeyValueStore,
-    FsspecZipKeyValueStore,
+    core_store,
     default_write_mode,
     io_lock,
 )
 
 
 def test_local_fs_takes_the_rust_fast_path(tmp_path: Path) -> None:
-    st = Store.fsspec(LocalFileSystem(), tmp_path / "wk")
+    st = core_store(LocalFileSystem(), tmp_path / "wk")
     assert "FsspecKeyValueStore" not in repr(st) and st.location == str(tmp_path / "wk")
     ObjectArray.create(st, "a", 0, chunk_size=2).append([1, 2, 3])
     assert len(ObjectArray.open(Store.local(tmp_path / "wk"), "a")) == 3
@@ -42,13 +43,13 @@ def test_local_fs_takes_the_rust_fast_path(tmp_path: Path) -> None:
 
 def test_object_and_numeric_arrays_over_memory_fs(mem: Any) -> None:
     fs, root = mem
-    st = Store.fsspec(fs, f"memory://{root}/wk")
+    st = core_store(fs, f"memory://{root}/wk")
     assert st.location == f"memory://{root}/wk" and not st.read_only
     rows = [{"i": i, "t": [i, "x"]} for i in range(500)]
     arr = ObjectArray.create(st, "metadata/runs", 0, chunk_size=1, compressor="blosc")
     arr.append(rows)  # 500 chunks written by the core's threads, through Python
     assert sorted(st.list_dir("metadata/runs"))[:3] == [".zarray", "0", "1"]
-    again = ObjectArray.open(Store.fsspec(fs, root + "/wk"), "metadata/runs")
+    again = ObjectArray.open(core_store(fs, root + "/wk"), "metadata/runs")
     assert again.get(list(range(499, -1, -1))) == rows[::-1]
     again.set([3, 400], [None, {"new": True}])
     assert arr.get([3, 400]) == [None, {"new": True}]
@@ -63,7 +64,7 @@ def test_object_and_numeric_arrays_over_memory_fs(mem: Any) -> None:
 
 def test_python_threads_share_a_store(mem: Any) -> None:
     fs, root = mem
-    st = Store.fsspec(fs, root)
+    st = core_store(fs, root)
     arr = ObjectArray.create(st, "a", 0, chunk_size=3)
     arr.append(list(range(300)))
     errors: list[BaseException] = []
@@ -85,7 +86,7 @@ def test_python_threads_share_a_store(mem: Any) -> None:
 
 def test_corrupt_chunk_over_fsspec_names_the_url(mem: Any) -> None:
     fs, root = mem
-    st = Store.fsspec(fs, root)
+    st = core_store(fs, root)
     ObjectArray.create(st, "a", 0, chunk_size=2, compressor="zstd").append([1, 2, 3])
     fs.pipe_file(f"{root}/a/1", b"junk")
     with pytest.raises(CorruptChunkError) as info:
@@ -100,7 +101,7 @@ def test_write_modes(tmp_path: Path, mem: Any) -> None:
     dirfs = DirFileSystem(str(tmp_path), fs=LocalFileSystem())
     assert default_write_mode(dirfs) == "rename"
     with pytest.raises(InvalidArgumentError, match="write_mode"):
-        Store.fsspec(fs, root, write_mode="append")
+        core_store(fs, root, write_mode="append")
     for mode in ("rename", "direct"):
         kv = FsspecKeyValueStore(dirfs, f"wk-{mode}", write_mode=mode)
         st = Store.from_python(kv)
@@ -117,7 +118,7 @@ def test_failed_rename_write_keeps_the_old_value(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     dirfs = DirFileSystem(str(tmp_path), fs=LocalFileSystem())
-    st = Store.fsspec(dirfs, "wk")
+    st = core_store(dirfs, "wk")
     arr = ObjectArray.create(st, "a", 0, chunk_size=10)
     arr.append(["old"])
     chunk = (tmp_path / "wk" / "a" / "0").read_bytes()
@@ -177,7 +178,8 @@ def test_zip_archive_over_fsspec(tmp_path: Path, mem: Any) -> None:
                 zf.write(p, p.relative_to(tmp_path / "wk").as_posix())
     fs.pipe_file(f"{root}/wk.zip", archive.read_bytes())
 
-    st = Store.fsspec_zip(fs, f"{root}/wk.zip")
+    fh = fs.open(f"{root}/wk.zip", "rb")
+    st = Store.zip_file(fh, f"memory://{root}/wk.zip")
     assert st.read_only and st.location == f"memory://{root}/wk.zip"
     assert st.read_attrs("") == {"name": "wk"}
     assert st.list_dir("") == [".zattrs", "metadata"]
@@ -186,14 +188,24 @@ def test_zip_archive_over_fsspec(tmp_path: Path, mem: Any) -> None:
     with pytest.raises(ReadOnlyStoreError):
         ObjectArray.open(st, "metadata/runs").set([0], [1])
     with pytest.raises(ReadOnlyStoreError):
-        FsspecZipKeyValueStore(fs, f"{root}/wk.zip").set("k", b"")
+        st.set("k", b"")
     assert fs.cat_file(f"{root}/wk.zip") == archive.read_bytes()
+    # the core's zip reader reads through the file object: the same as from the file
+    local_zip = Store.zip(archive)
+    infos = [i for i in zipfile.ZipFile(archive).infolist() if not i.is_dir()]
+    entries = sorted((i.filename, i.file_size) for i in infos)
+    assert st.zip_entries() == local_zip.zip_entries() == entries
+    for name, _size in entries:
+        st.check_zip_entry(name)
+        assert st.get(name) == local_zip.get(name)
+    fh.close()
 
     fs.pipe_file(f"{root}/bad.zip", b"PK not really")
-    with pytest.raises(ZipArchiveError, match=r"bad\.zip"):
-        Store.fsspec_zip(fs, f"{root}/bad.zip")
+    with fs.open(f"{root}/bad.zip", "rb") as bad, pytest.raises(ZipArchiveError, match=r"bad\.zip"):
+        Store.zip_file(bad)
+    # the zip store opens the archive on its file system and names a missing one
     with pytest.raises(StoreIOError, match=r"nothing\.zip") as info:
-        Store.fsspec_zip(fs, f"{root}/nothing.zip")
+        ZarrZipPersistentStore(None, None, f"{root}/nothing.zip", fs).get_name()
     assert isinstance(info.value, StoreError) and info.value.errno == 2
 
 
@@ -213,3 +225,141 @@ def test_io_lock_per_file_system(tmp_path: Path) -> None:
         pass
     # asynchronous file systems are thread-safe: no lock
     assert isinstance(io_lock(AsyncMemory(skip_instance_cache=True)), contextlib.nullcontext)
+
+
+@pytest.mark.parametrize("where", ["memory", "local-fsspec", "local"])
+def test_the_core_rechunks_through_any_store_that_moves_folders(
+    tmp_path: Path, mem: Any, where: str
+) -> None:
+    """``_core.rechunk_array`` is one code path for a local folder and an fsspec file
+    system (the core's rechunk over the ``Store`` trait): rows and attributes kept, the
+    backup made, no leftovers, and a swap cut between its two moves finished by
+    ``recover_rechunk_array`` the same way everywhere."""
+    from wfstore import _core
+
+    if where == "local":
+        st = Store.local(tmp_path / "wk")
+
+        def move(src: str, dst: str) -> None:
+            (tmp_path / "wk" / src).rename(tmp_path / "wk" / dst)
+
+    else:  # memory, or local files through Python
+        fs, root = mem if where == "memory" else (LocalFileSystem(), str(tmp_path))
+        kv = FsspecKeyValueStore(fs, f"{root}/wk")
+        st = Store.from_python(kv)
+        move = kv.rename_dir
+    rows = [{"i": i} for i in range(11)]
+    arr = ObjectArray.create(st, "metadata/runs", 0, chunk_size=2, attrs={"k": 1})
+    arr.append(rows)
+    seen: list[tuple[int, int]] = []
+    report = _core.rechunk_array(
+        st, "metadata/runs", 4, backup=True, progress=lambda d, t: seen.append((d, t))
+    )
+    assert (report["rows"], report["old_chunk_size"], report["new_chunk_size"]) == (11, 2, 4)
+    assert report["chunks_written"] == 3 and report["backup"].endswith("metadata/runs.bak")
+    assert seen[-1] == (11, 11)
+    new = ObjectArray.open(st, "metadata/runs")
+    assert new.chunk_size == 4 and new.get_range() == rows and new.attrs() == {"k": 1}
+    assert ObjectArray.open(st, "metadata/runs.bak").chunk_size == 2
+    assert st.list_dir("metadata") == ["runs", "runs.bak"]
+    assert ".wfstore-rechunk-complete" not in st.list_dir("metadata/runs")
+    assert not _core.recover_rechunk_array(st, "metadata/runs")
+
+    # a crash between the two moves of a swap: the whole new array waits under its
+    # temporary name with its marker, and the array's name is free
+    _core.rechunk_array(st, "metadata/runs", 3)
+    move("metadata/runs", "metadata/runs.rechunk-tmp")
+    st.set("metadata/runs.rechunk-tmp/.wfstore-rechunk-complete", b"")
+    assert "runs" not in st.list_dir("metadata")
+    assert _core.recover_rechunk_array(st, "metadata/runs")
+    again = ObjectArray.open(st, "metadata/runs")
+    assert again.chunk_size == 3 and again.get_range() == rows
+    assert st.list_dir("metadata") == ["runs", "runs.bak"]
+
+
+def test_rechunk_refuses_stores_that_cannot_move_folders(tmp_path: Path) -> None:
+    from wfstore import _core
+
+    class Keys:
+        location = "keys://"
+        read_only = False
+
+        def __init__(self) -> None:
+            self.d: dict[str, bytes] = {}
+
+        def get(self, key: str) -> bytes | None:
+            return self.d.get(key)
+
+        def set(self, key: str, value: bytes) -> None:
+            self.d[key] = value
+
+        def delete(self, key: str) -> None:
+            self.d.pop(key, None)
+
+        def list_dir(self, prefix: str) -> list[str]:
+            pre = prefix.strip("/") + "/"
+            return sorted({k[len(pre) :].split("/")[0] for k in self.d if k.startswith(pre)})
+
+    keys = Keys()
+    st = Store.from_python(keys)
+    ObjectArray.create(st, "a", 0, chunk_size=2).append([1, 2, 3])
+    before = dict(keys.d)
+    with pytest.raises(InvalidArgumentError, match="cannot move folders"):
+        _core.rechunk_array(st, "a", 1)
+    assert keys.d == before
+
+
+@pytest.mark.parametrize("source", ["memory", "local-file", "bytesio"])
+def test_the_core_reads_a_zip_from_a_python_file_object(
+    tmp_path: Path, mem: Any, source: str
+) -> None:
+    """``Store.zip_file`` reads an archive through the core's zip reader from any binary
+    file object (an fsspec file, a local file, ``BytesIO``): the same keys, folders and
+    rows as ``Store.zip`` on the local file, stored and deflated entries alike, from
+    many threads at once; a damaged archive is refused as ``Store.zip`` refuses it."""
+    import io
+
+    from wfstore import _core
+
+    local = Store.local(tmp_path / "wk")
+    rows = [{"r": i, "t": "x" * (i % 7)} for i in range(300)]
+    ObjectArray.create(local, "metadata/runs", 0, chunk_size=7).append(rows)
+    local.write_attrs("", {"name": "wk"})
+    archive = tmp_path / "wk.zip"
+    _core.zip_dir(tmp_path / "wk", archive)  # stored entries, as the engine writes them
+    deflated = tmp_path / "deflated.zip"
+    with zipfile.ZipFile(deflated, "w", zipfile.ZIP_DEFLATED) as zf:
+        for p in sorted((tmp_path / "wk").rglob("*")):
+            if p.is_file():
+                zf.write(p, p.relative_to(tmp_path / "wk").as_posix())
+    fs, root = mem
+    with contextlib.ExitStack() as stack:
+        for path in (archive, deflated):
+            if source == "memory":
+                fs.pipe_file(f"{root}/{path.name}", path.read_bytes())
+                fh = stack.enter_context(fs.open(f"{root}/{path.name}", "rb"))
+            elif source == "local-file":
+                fh = stack.enter_context(open(path, "rb"))
+            else:
+                fh = io.BytesIO(path.read_bytes())
+            st = Store.zip_file(fh, location=f"archive:{path.name}")
+            ref = Store.zip(archive)
+            assert st.read_only and st.location == f"archive:{path.name}"
+            assert st.list_dir("") == ref.list_dir("") == [".zattrs", "metadata"]
+            assert st.read_attrs("") == {"name": "wk"}
+            arr = ObjectArray.open(st, "metadata/runs")
+            results: list[list[Any]] = []
+
+            def read(arr: Any = arr, results: list[list[Any]] = results) -> None:
+                results.append(arr.get(list(range(299, -1, -3))))
+
+            threads = [threading.Thread(target=read) for _ in range(6)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            assert results == [rows[::-1][::3]] * 6
+            with pytest.raises(ReadOnlyStoreError):
+                arr.set([0], [1])
+    with pytest.raises(ZipArchiveError, match="cut"):
+        Store.zip_file(io.BytesIO(archive.read_bytes()[:-30]), location="cut.zip")

@@ -6,12 +6,7 @@ arrays, codecs, rechunking, zip).
 
 from __future__ import annotations
 
-import atexit as _atexit
-import sys as _sys
-
-from wfstore import _core
 from wfstore._core import NumericArray, ObjectArray, Store, __version__
-from wfstore.common import errors
 from wfstore.common.durability import DURABILITIES, Durability
 from wfstore.common.errors import (
     ArrayExistsError,
@@ -19,6 +14,7 @@ from wfstore.common.errors import (
     CodecError,
     ConcurrentModificationError,
     CorruptChunkError,
+    CorruptFileError,
     EncodeError,
     InvalidArgumentError,
     MetadataError,
@@ -61,11 +57,10 @@ from wfstore.persistence import (
     ZarrPersistentStore,
     ZarrZipPersistentStore,
 )
-from wfstore.storage import fsspec as fsspec_store
 from wfstore.tools.convert import convert
 from wfstore.tools.inspect import info
 from wfstore.tools.repair import RepairReport, repair
-from wfstore.tools.stores import create, detect_kind, store_cls_from_str
+from wfstore.tools.stores import create, detect_generation, detect_kind, store_cls_from_str
 
 # `wfstore.open(path)`; left out of __all__ so that `from wfstore import *` does not
 # shadow the built-in open()
@@ -80,6 +75,7 @@ __all__ = [
     "CodecError",
     "ConcurrentModificationError",
     "CorruptChunkError",
+    "CorruptFileError",
     "Durability",
     "EncodeError",
     "InvalidArgumentError",
@@ -123,6 +119,7 @@ __all__ = [
     "ZipArchiveError",
     "convert",
     "create",
+    "detect_generation",
     "detect_kind",
     "info",
     "repair",
@@ -133,17 +130,3 @@ __all__ = [
 
 __all__ += ["NumericArray", "ObjectArray", "Store", "__version__"]
 
-
-def _drain_writeouts() -> None:
-    # the write-outs commits handed to the core's background thread are all
-    # started before the interpreter exits (see `wfstore.common.durability`)
-    _core.drain_writeouts()
-
-
-_atexit.register(_drain_writeouts)
-
-
-# The extension looks up the exception classes it raises and the fsspec adapter by
-# these module names: the modules of common.errors and storage.fsspec answer them.
-_sys.modules.setdefault("wfstore.errors", errors)
-_sys.modules.setdefault("wfstore.fsspec_store", fsspec_store)

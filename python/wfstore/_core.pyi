@@ -1,12 +1,12 @@
 """Type stubs of the Rust extension ``wfstore._core``.
 
 Every function releases the GIL while it does I/O or codec work. Errors are raised as
-the classes of :mod:`wfstore.errors` (all subclasses of ``wfstore.StoreError``).
+the classes of :mod:`wfstore.common.errors` (all subclasses of ``wfstore.StoreError``).
 """
 
 from collections.abc import Callable, Iterable, Sequence
 from os import PathLike
-from typing import Any, Literal, TypeAlias
+from typing import IO, Any, Final, Literal, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -19,7 +19,35 @@ _Path: TypeAlias = str | PathLike[str]
 _Compressor: TypeAlias = str | dict[str, Any] | None
 _Progress: TypeAlias = Callable[[int, int], object] | None
 #: What a local store's writes survive (``wfstore.Durability``).
-Durability: TypeAlias = Literal["full", "normal", "process"]
+Durability: TypeAlias = Literal["full", "normal"]
+
+# On-disk names, defined once in the core (``wfstore_core::names``).
+#: Prefix of every temporary file wfstore writes.
+TMP_PREFIX: Final[str]
+#: Prefix of commit journals in a store's root folder.
+JOURNAL_PREFIX: Final[str]
+#: Suffix of the folder a rechunk builds the new array in.
+RECHUNK_TMP_SUFFIX: Final[str]
+#: Suffix of the old array while a rechunk without backup replaces it.
+RECHUNK_OLD_SUFFIX: Final[str]
+#: Suffix of the backup of an array a rechunk replaced.
+BACKUP_SUFFIX: Final[str]
+#: Suffix of an earlier backup while a rechunk with backup replaces it.
+BACKUP_OLD_SUFFIX: Final[str]
+#: The suffixes of the folders only an interrupted rechunk leaves.
+RECHUNK_SUFFIXES: Final[tuple[str, str, str]]
+#: The file a rechunk writes in its new array once it is complete.
+RECHUNK_COMPLETE_MARKER: Final[str]
+#: The store lock file (``fcntl`` protocol) in a store's root folder.
+LOCK_NAME: Final[str]
+#: The link lock (``link`` protocol) in a store's root folder.
+LINK_LOCK_NAME: Final[str]
+#: The store-wide change marker in a store's root folder (advanced by every commit).
+CHANGE_MARKER_NAME: Final[str]
+#: Prefix of the spare files older versions kept in array folders (removed by repair).
+LEGACY_SPARE_PREFIX: Final[str]
+#: The fields of a run row of ``metadata/runs``, in row order (the engine's layout).
+RUN_ROW_FIELDS: Final[tuple[str, ...]]
 
 class Store:
     """A Zarr key-value store: a local folder, a read-only zip archive, or either on
@@ -35,22 +63,28 @@ class Store:
     def zip(archive: _Path) -> Store:
         """A read-only store over a zip archive, read in place."""
     @staticmethod
+    def zip_file(
+        file: IO[bytes], location: str | None = None, lock: Any | None = None
+    ) -> Store:
+        """A read-only store over a zip archive read from a binary file object (an
+        fsspec file, ``open(path, "rb")``, ``BytesIO``) through the core's zip reader;
+        `location` names it (default: the file's ``path`` or ``name``). Each read of the
+        file holds `lock` (a ``threading`` lock; default: one of its own), e.g. the
+        file system's :func:`wfstore.storage.fsspec.io_lock`. The file must stay open
+        while the store is used."""
+    @staticmethod
     def from_python(obj: Any) -> Store:
         """A store calling back into a Python key-value object with ``get(key) -> bytes |
         None``, ``set(key, value)``, ``delete(key)``, ``list_dir(prefix) -> list[str]`` and
         the attributes ``location`` and ``read_only``. Exceptions it raises reach the
         caller unchanged."""
-    @staticmethod
-    def fsspec(fs: Any, root: _Path, write_mode: str | None = None) -> Store:
-        """A store over the folder `root` (a path or URL) of the fsspec file system `fs`:
-        ``Store.local`` for the local file system, else chunk bytes through fsspec
-        (``wfstore.storage.fsspec.FsspecKeyValueStore``; `write_mode` ``"rename"`` or
-        ``"direct"``, default by file system)."""
-    @staticmethod
-    def fsspec_zip(fs: Any, archive: _Path) -> Store:
-        """A read-only store over a zip archive on the fsspec file system `fs`:
-        ``Store.zip`` for the local file system, else read in place through a file
-        object of `fs` (``wfstore.storage.fsspec.FsspecZipKeyValueStore``)."""
+    def zip_entries(self) -> list[tuple[str, int]]:
+        """A zip archive's file entries as ``(name, uncompressed size)``, sorted by
+        name (``InvalidArgumentError`` for other stores)."""
+    def check_zip_entry(self, name: str) -> None:
+        """Read a zip archive's entry whole, checking its CRC-32 (``get`` checks
+        deflated entries only); raises ``ZipArchiveError`` (or ``UnsafeArchiveError``)
+        saying what is wrong."""
     @property
     def location(self) -> str: ...
     @property
@@ -178,43 +212,40 @@ def decompress(data: bytes, compressor: _Compressor) -> bytes: ...
 def compressor_config(
     name: _Compressor, kwargs: dict[str, Any] | None = None
 ) -> dict[str, Any] | None: ...
-def rechunk_object_array(
-    array_dir: _Path,
+def rechunk_array(
+    store: Store,
+    path: str,
     chunk_size: int | None = None,
-    backup: bool = True,
-    fsync: bool = False,
+    backup: bool = False,
     progress: _Progress = None,
-) -> dict[str, Any]: ...
-def recover_rechunk(array_dir: _Path) -> bool: ...
+) -> dict[str, Any]:
+    """Rechunk the object array `path` of `store` (a local folder, or a Python store
+    with ``rename_dir``, such as an fsspec file system's) to `chunk_size` rows per chunk
+    (None: one chunk), keeping the old array as ``<path>.bak`` when `backup`; an
+    interrupted rechunk is finished or rolled back first."""
+
+def recover_rechunk_array(store: Store, path: str) -> bool:
+    """Finish or roll back an interrupted rechunk of the array `path` of `store`; True
+    when something was done."""
+
 def zip_dir(
     src: _Path, dst: _Path, exclude: Sequence[str] = (), progress: _Progress = None
 ) -> dict[str, int]: ...
 def unzip(archive: _Path, dest: _Path, progress: _Progress = None) -> dict[str, int]: ...
-def recover_journals(root: _Path) -> int:
-    """Finish commits that crashed writers left half-applied; returns how many."""
+def recover_journals(root: _Path, locked: bool = False) -> int:
+    """Finish commits that crashed writers left half-applied; returns how many. With
+    `locked` (the caller holds the store lock, which every journaled commit holds until
+    its journal is gone) every journal is finished; without, only those whose writer
+    was a process of this host that is gone, or older than a minute."""
 
 def write_atomic(
     path: _Path, data: bytes, fsync: bool = False, durability: Durability | None = None
-) -> Literal["renamed", "exchanged"]:
-    """Write a file atomically (temporary name in the same folder, then rename, or with
-    ``"process"`` durability an exchange of names where the file system allows it);
-    returns how the file was put in place."""
+) -> None:
+    """Write a file atomically (temporary name in the same folder, then rename)."""
 
-def spare_files_apply(folder: _Path) -> bool:
-    """Whether a store's files in `folder` are replaced through spare files
-    (``.wfstore-spare-*``: ext4 without a journal, unless ``WFSTORE_SPARE_FILES=0``)."""
-
-def drain_writeouts() -> None:
-    """Wait until the write-out of every file this process's commits handed to the
-    core's background thread has been started (``"normal"`` durability where spare
-    files apply); registered to run at interpreter exit."""
-
-def replace_file(
-    tmp: _Path, dst: _Path, durability: Durability | None = None
-) -> Literal["renamed", "exchanged"]:
-    """Put the file `tmp` in place of its sibling `dst` by one atomic step (a rename,
-    or with ``"process"`` an exchange of names then unlinking the old file, where the
-    file system allows it). On failure `dst` is unchanged and `tmp` is left to the
+def replace_file(tmp: _Path, dst: _Path, durability: Durability | None = None) -> None:
+    """Rename the file `tmp` over its sibling `dst` (with ``"full"`` durability the
+    folder is flushed after). On failure `dst` is unchanged and `tmp` is left to the
     caller (a ``StoreIOError`` naming `dst`)."""
 
 def decode_runs(
@@ -225,10 +256,6 @@ def decode_runs(
     ts_fmt: str,
     decode_ts: Callable[[Any, str], Any],
 ) -> list[Any]: ...
-def gc_untrack(*objs: Any) -> Any:
-    """Stop the cyclic collector from traversing objects that cannot be in a cycle
-    (the store's pending records); returns the first one."""
-
 def json_spans(
     data: bytes, itemised: Sequence[str]
 ) -> list[tuple[str, int, int, int, list[str] | None, list[int] | None]] | None:

@@ -116,8 +116,8 @@ unzipped = wz.unzip(path=str(tmp / "unzipped"))
 out["unzipped_p2"] = hf.Workflow(unzipped).tasks[0].elements[0].outputs.p2.value
 
 # wfstore's own layout, asked for: the engine's jobs update runs of shared chunks;
-# with "process" durability (chunks replaced by exchanging names), in the jobs too
-wfh.register(run_chunk_size=100, param_chunk_size=100, durability="process")
+# with "full" durability (every file flushed), in the jobs too
+wfh.register(run_chunk_size=100, param_chunk_size=100, durability="full")
 (tmp / "chunked").mkdir()
 wkc = make_test_data_YAML_workflow("workflow_1.yaml", path=tmp / "chunked", store="zarr")
 wkc.submit(wait=True, add_to_known=False, status=False)
@@ -228,14 +228,14 @@ def test_missing_items_raise_the_engine_error_class(scenario: dict[str, Any]) ->
 
 
 def test_engine_jobs_work_with_wfstores_chunked_layout(scenario: dict[str, Any]) -> None:
-    """... and with ``durability="process"`` given to ``register()``: its stores, and
-    (through the environment) its jobs' stores, replace chunks by exchanging names."""
+    """... and with ``durability="full"`` given to ``register()``: its stores, and
+    (through the environment) its jobs' stores, flush every file."""
     assert scenario["chunked"] == {
         "chunks": [100, 100],
         "p2": scenario["p2_after_submit"],
         "all_ended": True,
         "same_p2_as_engine_layout": True,
-        "durability": ["process", "process", ["process"]],
+        "durability": ["full", "full", ["full"]],
     }
 
 

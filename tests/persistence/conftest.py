@@ -25,8 +25,7 @@ sys.path.insert(0, str(HERE))  # for `store_dump`, `backends`
 
 from backends import BACKENDS, Backend  # noqa: E402
 from sshd_server import SSHServer, running_sshd  # noqa: E402
-from wfstore.common.names import CHANGE_MARKER_NAME  # noqa: E402
-from wfstore.storage.fsspec import SPARE_PREFIX  # noqa: E402
+from wfstore.common.names import CHANGE_MARKER_NAME, LEGACY_SPARE_PREFIX  # noqa: E402
 
 
 def tree_digest(path: Path) -> dict[str, str]:
@@ -36,7 +35,9 @@ def tree_digest(path: Path) -> dict[str, str]:
     return {
         str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(path.rglob("*"))
-        if p.is_file() and not p.name.startswith(SPARE_PREFIX) and p.name != CHANGE_MARKER_NAME
+        if p.is_file()
+        and not p.name.startswith(LEGACY_SPARE_PREFIX)
+        and p.name != CHANGE_MARKER_NAME
     }
 
 

@@ -23,9 +23,11 @@ def tag(obj: Any) -> Any:
         if isinstance(obj, np.ma.MaskedArray):
             return {"__masked__": {"data": tag(obj.data), "mask": tag(obj.mask)}}
         if isinstance(obj, np.ndarray):
+            # a structured dtype as its fields' (name, type) pairs:
+            dtype = [list(f) for f in obj.dtype.descr] if obj.dtype.names else obj.dtype.str
             return {
                 "__ndarray__": {
-                    "dtype": obj.dtype.str,
+                    "dtype": dtype,
                     "shape": list(obj.shape),
                     "data": obj.tolist(),
                 }
@@ -42,11 +44,20 @@ def tag(obj: Any) -> Any:
         return {str(k): tag(v) for k, v in obj.items()}
     if isinstance(obj, list):
         return [tag(i) for i in obj]
+    if np is not None and isinstance(obj, np.generic):
+        return obj.item()
     return obj
 
 
-def dump_store(store: Any, kind: str) -> dict[str, Any]:
-    """Everything `store` returns through the API, over all IDs, as tagged JSON."""
+#: The engine generations whose PersistentStore API :func:`dump_store` knows.
+GENERATIONS = ("0.2.0a190", "0.3.0")
+
+
+def dump_store(store: Any, kind: str, generation: str = "0.2.0a190") -> dict[str, Any]:
+    """Everything `store` returns through the API of the engine `generation`
+    (:data:`GENERATIONS`), over all IDs, as tagged JSON."""
+    if generation not in GENERATIONS:
+        raise ValueError(f"unknown engine generation {generation!r}")
     n_elems = store._get_num_total_elements()
     n_iters = store._get_num_total_elem_iters()
     n_runs = store._get_num_total_EARs()
@@ -77,7 +88,54 @@ def dump_store(store: Any, kind: str) -> dict[str, Any]:
         "parameter_sources": store.get_parameter_sources(params),
         "parameter_set": store.get_parameter_set_statuses(params),
     }
+    if generation != "0.2.0a190":
+        out.update(_dump_v03(store, out["submissions"], n_iters))
     return json.loads(json.dumps(tag(out)))
+
+
+def _dump_v03(store: Any, submissions: dict[int, Any], n_iters: int) -> dict[str, Any]:
+    """What hpcflow 0.3's PersistentStore adds: element-iteration dicts (with their runs),
+    run folders, and the submit-time metadata and jobscript-block arrays of every
+    submission, each getter handed what the engine hands it (the value kept in the
+    submission's document: None where the store keeps it apart)."""
+    subs: dict[str, Any] = {}
+    for sub_idx, sub in submissions.items():
+        jobscripts = []
+        for js_idx, js in enumerate(sub.get("jobscripts") or []):
+            blocks = []
+            for blk_idx, blk in enumerate(js.get("blocks") or []):
+                where = (sub_idx, js_idx, blk_idx)
+                blocks.append(
+                    {
+                        "run_IDs": store.get_jobscript_block_run_ID_array(
+                            *where, blk.get("EAR_ID")
+                        ),
+                        "task_elements": store.get_jobscript_block_task_elements_map(
+                            *where, blk.get("task_elements")
+                        ),
+                        "task_actions": store.get_jobscript_block_task_actions_array(
+                            *where, blk.get("task_actions")
+                        ),
+                        "dependencies": store.get_jobscript_block_dependencies(
+                            *where, blk.get("dependencies")
+                        ),
+                    }
+                )
+            at_submit = store.get_jobscript_at_submit_metadata(
+                sub_idx, js_idx, js.get("at_submit_metadata")
+            )
+            jobscripts.append({"at_submit_metadata": at_submit, "blocks": blocks})
+        subs[str(sub_idx)] = {
+            "at_submit_metadata": store.get_submission_at_submit_metadata(
+                sub_idx, sub.get("at_submit_metadata")
+            ),
+            "jobscripts": jobscripts,
+        }
+    return {
+        "iter_dicts": store.get_element_iteration_dicts(range(n_iters)),
+        "run_dirs": store.get_dirs_array(),
+        "submissions_at_submit": subs,
+    }
 
 
 def normalise(obj: Any) -> Any:

@@ -403,13 +403,12 @@ def test_writer_killed_at_random_moments(tmp_path: Path) -> None:
     _core.recover_journals(path)
 
 
-@pytest.mark.parametrize("durability", ["normal", "process"])
+@pytest.mark.parametrize("durability", ["normal", "full"])
 def test_output_writer_killed_at_random_moments(tmp_path: Path, durability: str) -> None:
     """SIGKILL a writer that adds and sets parameters (the additions committed without
     a journal): every acknowledged parameter is there and set, every parameter there
     has its own source, the sources array is never shorter than the base array, and
-    the next writer carries on. With ``"process"`` durability its chunks and
-    ``.zarray`` files are replaced by exchanging names, then unlinking the old file."""
+    the next writer carries on, whatever the durability."""
     path = tmp_path / "wk"
     _store(path)
     rng = random.Random(11)

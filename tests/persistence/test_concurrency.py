@@ -18,8 +18,9 @@ import pytest
 from fsspec.implementations.local import LocalFileSystem
 from store_dump import empty_workflow_kwargs
 from wfstore.common.errors import ConcurrentModificationError
+from wfstore.common.names import LINK_LOCK_NAME, LOCK_NAME
 from wfstore.persistence import ZarrPersistentStore
-from wfstore.storage.lock import ENV_VAR, LINK_LOCK_NAME, LOCK_NAME
+from wfstore.storage.lock import ENV_VAR
 
 HERE = Path(__file__).resolve().parent
 #: 8 job processes in CI; scripts/stress_concurrency.sh sets more of both
@@ -63,13 +64,13 @@ def _build(path: Path, n_runs: int) -> ZarrPersistentStore:
 
 @pytest.mark.parametrize(
     ("lock_protocol", "durability"),
-    [("fcntl", "normal"), ("link", "normal"), ("fcntl", "process")],
+    [("fcntl", "normal"), ("link", "normal"), ("fcntl", "full")],
 )
 def test_concurrent_writers_lose_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lock_protocol: str, durability: str
 ) -> None:
     """Job processes update one store at once and no update is lost, with either lock
-    protocol, and with chunks replaced by exchanging names (``"process"`` durability)."""
+    protocol, and with every file flushed (``"full"`` durability)."""
     monkeypatch.setenv(ENV_VAR, lock_protocol)  # for this process and the workers
     monkeypatch.setenv("WFSTORE_DURABILITY", durability)
     path = tmp_path / "wk"

@@ -17,7 +17,6 @@ from conftest import tree_digest
 from sshd_server import unavailable
 from wfstore import InvalidArgumentError, _core
 from wfstore.common.durability import DURABILITIES, ENV_VAR, resolve_durability
-from wfstore.common.names import CHANGE_MARKER_NAME
 from wfstore.persistence import JSONPersistentStore, ZarrPersistentStore
 
 
@@ -43,8 +42,9 @@ def test_the_setting_comes_from_the_argument_the_class_the_environment_or_the_de
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert resolve_durability() == "normal"
-    monkeypatch.setenv(ENV_VAR, " process ")
-    assert resolve_durability() == "process"
+    monkeypatch.setenv(ENV_VAR, " full ")
+    assert resolve_durability() == "full"
+    assert resolve_durability("normal") == "normal"
     assert resolve_durability("full") == "full"
     monkeypatch.setenv(ENV_VAR, "")
     assert resolve_durability() == "normal"
@@ -55,15 +55,27 @@ def test_the_setting_comes_from_the_argument_the_class_the_environment_or_the_de
     assert wfstore.open(path).core_store.durability == "normal"  # type: ignore[attr-defined]
     monkeypatch.setenv(ENV_VAR, "full")
     assert wfstore.open(path).core_store.durability == "full"  # type: ignore[attr-defined]
-    store = wfstore.open(path, durability="process")
-    assert store.durability == store.core_store.durability == "process"  # type: ignore[attr-defined]
+    monkeypatch.delenv(ENV_VAR)
+    store = wfstore.open(path, durability="full")
+    assert store.durability == store.core_store.durability == "full"  # type: ignore[attr-defined]
     monkeypatch.setattr(ZarrPersistentStore, "default_durability", "normal")
     assert ZarrPersistentStore(None, None, path).core_store.durability == "normal"
 
     jpath = tmp_path / "wk.json"
-    js = wfstore.create(jpath, kind="json", durability="process")
-    assert isinstance(js, JSONPersistentStore) and js.durability == "process"
-    assert {r.durability for r in js._resources.values()} == {"process"}  # type: ignore[attr-defined]
+    js = wfstore.create(jpath, kind="json", durability="full")
+    assert isinstance(js, JSONPersistentStore) and js.durability == "full"
+    assert {r.durability for r in js._resources.values()} == {"full"}  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("gone", ["process", "exchange"])
+def test_only_full_and_normal_exist(tmp_path: Path, gone: str) -> None:
+    # the names of write modes that no longer exist are refused like any other
+    assert DURABILITIES == ("full", "normal")
+    with pytest.raises(InvalidArgumentError, match=rf"durability must be one of .*'{gone}'"):
+        wfstore.create(tmp_path / "wk", durability=gone)  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgumentError):
+        _core.Store.local(tmp_path / "wk", durability=gone)  # type: ignore[arg-type]
+    assert not (tmp_path / "wk").exists()
 
 
 @pytest.mark.parametrize("kind", ["zarr", "json"])
@@ -100,7 +112,6 @@ from wfstore import _core
 path, jpath, durability = sys.argv[1:]
 
 def mark(name):  # a system call naming the phase, for the trace
-    _core.drain_writeouts()  # the write-outs handed on so far are in the last phase
     os.access(f"/wfstore-mark-{name}", os.F_OK)
 
 store = wfstore.open(path, durability=durability)
@@ -119,7 +130,7 @@ js = wfstore.open(jpath, durability=durability)
 js.run_dir_snapshot = lambda: None
 js.set_EAR_start(0)
 mark("rechunk")
-store.rechunk_runs(backup=False, status=False)  # new files only: nothing to exchange
+store.rechunk_runs(backup=False, status=False)
 mark("end")
 """
 
@@ -149,13 +160,9 @@ def _traced(trace: Path, calls: str, args: list[str], env: dict[str, str]) -> li
     return trace.read_text().splitlines()
 
 
-def _calls_by_phase(
-    tmp_path: Path, durability: str, spares: bool = False, env: dict[str, str] | None = None
-) -> dict[str, list[str]]:
-    """Run the child writer under strace; its renames, exchanges, unlinks and flushes
-    by phase, each line starting with the calling thread's ID. Without `spares`, with
-    spare files off (``WFSTORE_SPARE_FILES=0``): each write renames a new file as on
-    any file system. `env`: more environment variables for the child."""
+def _calls_by_phase(tmp_path: Path, durability: str) -> dict[str, list[str]]:
+    """Run the child writer under strace; its renames and flushes by phase, each line
+    starting with the calling thread's ID."""
     _need_strace()
     path, jpath = tmp_path / "wk", tmp_path / "wk.json"
     if not path.exists():
@@ -165,7 +172,7 @@ def _calls_by_phase(
         tmp_path / f"trace-{durability}.txt",
         "access,faccessat,faccessat2,rename,renameat,renameat2,fsync,fdatasync,sync_file_range",
         [CHILD, str(path), str(jpath), durability],
-        {"WFSTORE_SPARE_FILES": "1" if spares else "0", **(env or {})},
+        {},
     )
     phases: dict[str, list[str]] = {}
     current = None
@@ -211,94 +218,6 @@ def test_full_flushes_every_commit_and_never_exchanges(tmp_path: Path) -> None:
         assert _flushes(calls) >= 2, (phase, calls)
 
 
-def test_process_exchanges_where_no_journal_needs_the_temporary_names(tmp_path: Path) -> None:
-    phases = _calls_by_phase(tmp_path, "process")
-    for phase in PHASES:
-        calls = phases[phase]
-        assert _flushes(calls) == 0, (phase, calls)
-        if phase in ("journaled", "rechunk"):
-            # a journal's replay renames what is under the temporary names: those
-            # must hold new values, so these commits rename (as a rechunk does, whose
-            # files are new)
-            assert calls and _exchanges(calls) == 0, (phase, calls)
-        else:
-            assert _exchanges(calls) >= 1, (phase, calls)
-
-
-@pytest.mark.parametrize("durability", DURABILITIES)
-def test_spare_files_are_exchanged_where_they_apply(tmp_path: Path, durability: str) -> None:
-    # ext4 without a journal (the development VM's disk): a single-key commit writes
-    # into a spare file and exchanges it with the old file, starting its write-out
-    # (`"normal"`, as a rename's `auto_da_alloc` would) or flushing it (`"full"`)
-    if not _core.spare_files_apply(tmp_path):
-        pytest.skip(f"spare files do not apply on the file system of {tmp_path}")
-    phases = _calls_by_phase(tmp_path, durability, spares=True)
-    calls = phases["single"]
-    exchanges = [c for c in calls if "RENAME_EXCHANGE" in c]
-    assert len(exchanges) == 1 and ".wfstore-spare-" in exchanges[0], calls
-    # (the store's change marker is renamed into place: it is never flushed or
-    # exchanged, see ZarrTransactions._write_change_marker)
-    renames = [c for c in calls if re.search(r"\brename\(", c) and CHANGE_MARKER_NAME not in c]
-    assert not renames, calls
-    expected = {"full": (2, 0), "normal": (0, 1), "process": (0, 0)}[durability]
-    assert (min(_flushes(calls), 2), _write_outs(calls)) == expected, calls
-    # journaled commits rename new files as without spares
-    assert _exchanges(phases["journaled"]) == 0, phases["journaled"]
-    assert not list((tmp_path / "wk").rglob(".wfstore-tmp-*"))
-
-
-@pytest.mark.parametrize("deferred", [True, False])
-def test_normal_starts_write_outs_on_a_background_thread_unless_told_not_to(
-    tmp_path: Path, deferred: bool
-) -> None:
-    # `"normal"` through spare files: the write-out of a replaced file is started by
-    # the core's background thread once the file is in place (the commit does not wait
-    # for the device), or, with WFSTORE_DEFERRED_WRITEOUT=0, by the committing thread
-    # before the exchange
-    if not _core.spare_files_apply(tmp_path):
-        pytest.skip(f"spare files do not apply on the file system of {tmp_path}")
-    env = {"WFSTORE_DEFERRED_WRITEOUT": "1" if deferred else "0"}
-    phases = _calls_by_phase(tmp_path, "normal", spares=True, env=env)
-    for phase in ("single", "append"):
-        calls = phases[phase]
-        exchanges = [c for c in calls if "RENAME_EXCHANGE" in c]
-        outs = [c for c in calls if "sync_file_range(" in c]
-        assert exchanges and len(outs) == len(exchanges), (phase, calls)
-        committer = {c.split()[0] for c in exchanges}
-        assert len(committer) == 1, calls
-        if deferred:
-            # after each exchange, from another thread
-            assert not {c.split()[0] for c in outs} & committer, calls
-            assert calls.index(outs[0]) > calls.index(exchanges[0]), calls
-        else:
-            assert {c.split()[0] for c in outs} == committer, calls
-            assert calls.index(outs[-1]) < calls.index(exchanges[0]), calls
-
-
-def test_write_outs_handed_on_are_started_before_the_interpreter_exits(tmp_path: Path) -> None:
-    # a job that commits and exits at once: the atexit hook drains the queue
-    if not _core.spare_files_apply(tmp_path):
-        pytest.skip(f"spare files do not apply on the file system of {tmp_path}")
-    _need_strace()
-    path = tmp_path / "wk"
-    _build(wfstore.create(path))
-    code = "import sys, wfstore; s = wfstore.open(sys.argv[1]); s.set_EAR_start(0)"
-    lines = _traced(
-        tmp_path / "trace.txt",
-        "renameat2,sync_file_range,exit_group",
-        [code, str(path)],
-        {"WFSTORE_SPARE_FILES": "1", "WFSTORE_DEFERRED_WRITEOUT": "1"},
-    )
-    # (the thread is usually done before the exit anyway: the hook is checked apart)
-    check = "import wfstore; wfstore._core.drain_writeouts = lambda: print('drained')"
-    out = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True)
-    assert out.stdout.strip() == "drained", out
-    exchange = next(i for i, c in enumerate(lines) if "RENAME_EXCHANGE" in c)
-    outs = [i for i, c in enumerate(lines) if "sync_file_range(" in c]
-    end = next(i for i, c in enumerate(lines) if "exit_group(" in c)
-    assert outs and exchange < outs[0] < end, lines
-
-
 @pytest.mark.parametrize("durability", DURABILITIES)
 def test_every_setting_reads_back_what_it_wrote(tmp_path: Path, durability: str) -> None:
     for kind in ("zarr", "json"):
@@ -317,61 +236,6 @@ def test_every_setting_reads_back_what_it_wrote(tmp_path: Path, durability: str)
         left = [
             q.name
             for q in path.rglob("*")
-            if q.name.startswith(".wfstore-") and not q.name.startswith(".wfstore-spare-")
+            if q.name.startswith(".wfstore-")
         ]
         assert left == [], left
-
-
-def _dirty_pages(path: Path) -> int | None:
-    """Pages of the file at `path` still dirty in the page cache (neither written out
-    nor being written), from Linux's ``cachestat`` (6.5); None without it."""
-    import ctypes
-
-    class _Range(ctypes.Structure):
-        _fields_ = [("off", ctypes.c_uint64), ("len", ctypes.c_uint64)]
-
-    class _Stat(ctypes.Structure):
-        _fields_ = [(n, ctypes.c_uint64) for n in ("cache", "dirty", "wb", "ev", "rev")]
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        st = _Stat()
-        rng = _Range(0, 0)
-        if libc.syscall(451, fd, ctypes.byref(rng), ctypes.byref(st), 0) != 0:
-            return None
-        return int(st.dirty)
-    finally:
-        os.close(fd)
-
-
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
-def test_a_forked_child_starts_the_write_outs_of_its_own_commits(tmp_path: Path) -> None:
-    if not _core.spare_files_apply(tmp_path):
-        pytest.skip(f"spare files do not apply on the file system of {tmp_path}")
-    path = tmp_path / "wk"
-    store = wfstore.create(path)
-    store.run_dir_snapshot = lambda: None  # type: ignore[attr-defined]
-    runs = _build(store)
-    store.set_EAR_start(runs[0])  # the parent's thread is running
-    chunk = path / "metadata" / "runs" / "0"
-    os.sync()
-    if _dirty_pages(chunk) is None:
-        pytest.skip("no cachestat on this kernel")
-    pid = os.fork()
-    if pid == 0:  # the child: its commit's write-out is started by a thread of its own
-        code = 1
-        try:
-            store.set_EAR_start(runs[1])
-            _core.drain_writeouts()
-            code = 0 if _dirty_pages(chunk) == 0 else 2
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
-    assert wfstore.open(path).get_EARs([runs[1]])[0].start_time is not None
-    # (the check can fail: a value written and not handed on stays dirty)
-    os.sync()
-    with open(chunk, "r+b") as fh:
-        fh.write(fh.read(1))
-    assert _dirty_pages(chunk) == 1

@@ -23,7 +23,7 @@ from store_dump import empty_workflow_kwargs
 from wfstore import _core
 from wfstore.common.errors import StoreIOError
 from wfstore.persistence import ZarrPersistentStore
-from wfstore.storage.fsspec import FsspecKeyValueStore
+from wfstore.storage.fsspec import FsspecKeyValueStore, core_store
 
 JOURNAL_PREFIX = ".wfstore-journal."
 
@@ -105,7 +105,7 @@ def write(fs: Any, path: str, data: bytes) -> None:
 
 def test_commit_of_several_keys_is_journaled_and_leaves_nothing(fs_root: tuple[Any, str]) -> None:
     fs, root = fs_root
-    store = _core.Store.fsspec(fs, root)
+    store = core_store(fs, root)
     store.set("a/gone", b"x")
     report = write_three(store, b"new:")
     assert report["journaled"] is True and report["written"] == 3 and report["deleted"] == 1
@@ -119,12 +119,12 @@ def test_commit_of_several_keys_is_journaled_and_leaves_nothing(fs_root: tuple[A
 
 def test_commit_cut_short_while_renaming_is_finished_on_open(fs_root: tuple[Any, str]) -> None:
     fs, root = fs_root
-    _core.Store.fsspec(fs, root).set("a/gone", b"x")
-    write_three(_core.Store.fsspec(fs, root), b"old:")
+    core_store(fs, root).set("a/gone", b"x")
+    write_three(core_store(fs, root), b"old:")
     flaky = _core.Store.from_python(Flaky(fs, root, "rename", fail_at=2))
     with pytest.raises(ConnectionError, match="connection lost in rename"):
         write_three(flaky, b"new:")
-    reader = _core.Store.fsspec(fs, root)
+    reader = core_store(fs, root)
     # half-applied: the first key is new, the second still old, a journal says what
     # is left
     assert reader.get("a/0") == b"new:a/0" and reader.get("a/1") == b"old:a/1"
@@ -148,7 +148,7 @@ def test_journal_of_another_host_is_recovered_when_stale(fs_root: tuple[Any, str
     flaky = _core.Store.from_python(Flaky(fs, root, "rename", fail_at=1))
     with pytest.raises(ConnectionError):
         write_three(flaky, b"new:")
-    reader = _core.Store.fsspec(fs, root)
+    reader = core_store(fs, root)
     age_journal(fs, root, pid=1, host="another-node")
     assert reader.recover_journals() == 0  # its process may be alive over there
     age_journal(fs, root, time=time.time() - 3600)
@@ -159,11 +159,11 @@ def test_journal_of_another_host_is_recovered_when_stale(fs_root: tuple[Any, str
 
 def test_commit_failing_before_its_journal_changes_nothing(fs_root: tuple[Any, str]) -> None:
     fs, root = fs_root
-    write_three(_core.Store.fsspec(fs, root), b"old:")
+    write_three(core_store(fs, root), b"old:")
     flaky = _core.Store.from_python(Flaky(fs, root, "set_temp", fail_at=2))
     with pytest.raises(ConnectionError, match="set_temp"):
         write_three(flaky, b"new:")
-    reader = _core.Store.fsspec(fs, root)
+    reader = core_store(fs, root)
     assert [reader.get(k) for k in ("a/0", "a/1", "a/.zarray")] == [
         b"old:a/0",
         b"old:a/1",
@@ -174,7 +174,7 @@ def test_commit_failing_before_its_journal_changes_nothing(fs_root: tuple[Any, s
 
 def test_journal_naming_a_key_outside_the_store_is_refused(fs_root: tuple[Any, str]) -> None:
     fs, root = fs_root
-    store = _core.Store.fsspec(fs, root)
+    store = core_store(fs, root)
     store.set("a/0", b"x")
     doc = {"pid": 1, "host": "h", "time": 0.0, "ops": [["delete", "../elsewhere"]]}
     write(fs, f"{root}/{JOURNAL_PREFIX}1.0", json.dumps(doc).encode())

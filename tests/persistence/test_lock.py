@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 from wfstore.common.errors import InvalidArgumentError, StoreError, StoreIOError, StoreLockError
+from wfstore.common.names import LINK_LOCK_NAME, LOCK_NAME
 from wfstore.storage import lock as lock_mod
-from wfstore.storage.lock import ENV_VAR, LINK_LOCK_NAME, LOCK_NAME, StoreLock
+from wfstore.storage.lock import ENV_VAR, StoreLock
 
 HERE = Path(__file__).resolve().parent
 PROTOCOLS = ["fcntl", "link"]

@@ -126,9 +126,13 @@ def test_min_age_zero_removes_young_temporaries(tmp_path: Path) -> None:
     assert not stray.exists() and not folder.exists()
 
 
-def test_a_live_journal_and_its_temporaries_stay(tmp_path: Path) -> None:
-    """A journal whose writer is alive (this process) is not finished, and the
-    temporary file holding its new value is not removed, whatever min_age says."""
+def test_a_journal_under_the_lock_is_finished_and_an_unreadable_one_kept(
+    tmp_path: Path,
+) -> None:
+    """Repair holds the store lock, which a journaled commit holds while its journal
+    exists: a journal it sees is a dead writer's even when its pid names a live
+    process (here this one: a reused pid), and is finished. An unreadable journal is
+    kept, and so is every temporary file, whatever min_age says."""
     path = tmp_path / "wk"
     _zarr_store(path)
     tmp = path / "metadata" / ".wfstore-tmp-.zattrs-live"
@@ -139,14 +143,16 @@ def test_a_live_journal_and_its_temporaries_stay(tmp_path: Path) -> None:
     op = ["rename", "metadata/.wfstore-tmp-.zattrs-live", "metadata/.zattrs"]
     journal.write_text(json.dumps({"pid": os.getpid(), "ops": [op]}))
     report = wfstore.repair(path, min_age=0)
-    assert journal.exists() and tmp.exists() and not other.exists()
-    assert any(journal.name in k for k in report.kept), report.kept
-    assert any("named by a commit journal" in k for k in report.kept), report.kept
+    assert not journal.exists() and not tmp.exists() and not other.exists()
+    assert (path / "metadata" / ".zattrs").read_text() == "{}"
+    assert any("finished 1 interrupted commit" in d for d in report.done), report.done
     # an unreadable journal: no temporary file is removed at all
     journal.write_text("{not json")
+    tmp.write_text("{}")
     other.write_text("{}")
     report = wfstore.repair(path, min_age=0)
-    assert other.exists() and tmp.exists()
+    assert journal.exists() and other.exists() and tmp.exists()
+    assert any(journal.name in k for k in report.kept), report.kept
     assert any("cannot be read" in k for k in report.kept), report.kept
     journal.unlink()
 
@@ -224,3 +230,31 @@ def test_repair_waits_for_the_writers_lock(tmp_path: Path) -> None:
         writer.release()
     t.join(30)
     assert reports and reports[0].clean and not stray.exists()
+
+
+def test_spare_files_of_older_versions_are_reported_and_removed(tmp_path: Path) -> None:
+    """Older versions kept spare files (``.wfstore-spare-*``, old chunk values) in array
+    folders; verify notes them (never as damage), repair removes them whatever their
+    age, and the store's data is unchanged."""
+    path = tmp_path / "wk"
+    _zarr_store(path)
+    params = _params(path)
+    spares = [
+        path / "parameters" / "base" / ".wfstore-spare-0",
+        path / "metadata" / "runs" / ".wfstore-spare-1",
+    ]
+    for p in spares:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(b"an old value of some chunk")
+    report = wfstore.verify(path)
+    assert report.ok, report
+    assert [n for n in report.notes if "2 spare file(s) (.wfstore-spare-...)" in n], report.notes
+    before = _snapshot(path)
+    dry = wfstore.repair(path, dry_run=True)
+    assert _snapshot(path) == before
+    assert any("would remove 2 spare file(s)" in d for d in dry.done), dry.done
+    done = wfstore.repair(path)  # young files go too: nothing writes spares any more
+    assert done.clean and any("removed 2 spare file(s)" in d for d in done.done), done.done
+    assert not any(p.exists() for p in spares)
+    assert wfstore.verify(path).notes == []
+    assert _params(path) == params

@@ -36,7 +36,8 @@ def main() -> None:
     for i in itertools.count():
         if op.startswith("rechunk"):
             size = (7, None, 1, 13)[i % 4]
-            _core.rechunk_object_array(work / "store" / "runs", size, backup=op.endswith("bak"))
+            store = _core.Store.local(work / "store")
+            _core.rechunk_array(store, "runs", size, backup=op.endswith("bak"))
         elif op == "zip":
             _core.zip_dir(work / "store", work / f"out-{i}.zip")
         elif op == "unzip":

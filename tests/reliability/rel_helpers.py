@@ -15,9 +15,8 @@ sys.path.insert(0, str(HERE.parent / "persistence"))  # for `store_dump`
 
 from fsspec.implementations.local import LocalFileSystem  # noqa: E402
 from store_dump import empty_workflow_kwargs, run_scenario  # noqa: E402
-from wfstore.common.names import CHANGE_MARKER_NAME  # noqa: E402
+from wfstore.common.names import CHANGE_MARKER_NAME, LEGACY_SPARE_PREFIX  # noqa: E402
 from wfstore.persistence import ZarrPersistentStore  # noqa: E402
-from wfstore.storage.fsspec import SPARE_PREFIX  # noqa: E402
 
 
 class Colour(enum.Enum):
@@ -32,7 +31,7 @@ def tree_digest(path: Path) -> dict[str, str]:
     change marker left out."""
     out: dict[str, str] = {}
     for p in sorted(path.rglob("*")):
-        if p.name.startswith(SPARE_PREFIX) or p.name == CHANGE_MARKER_NAME:
+        if p.name.startswith(LEGACY_SPARE_PREFIX) or p.name == CHANGE_MARKER_NAME:
             continue  # (the change marker: readers' bookkeeping, advanced by failed
             # writes too, as they cannot know whether anything was written)
         rel = str(p.relative_to(path))

@@ -227,7 +227,7 @@ CORE_CASES: dict[str, tuple[Call, type[Exception]]] = {
     ),
     "open missing": (lambda a: _core.ObjectArray.open(a.store, "nope"), StoreError),
     "rechunk missing": (
-        lambda a: _core.rechunk_object_array(Path(a.store.location) / "nope"),
+        lambda a: _core.rechunk_array(a.store, "nope"),
         StoreError,
     ),
 }

@@ -26,8 +26,8 @@ from pathlib import Path
 import pytest
 from rel_helpers import make_store, open_store, tree_digest
 from wfstore import _core
+from wfstore.common.names import LEGACY_SPARE_PREFIX
 from wfstore.persistence import ZarrPersistentStore
-from wfstore.storage.fsspec import SPARE_PREFIX
 
 HERE = Path(__file__).resolve().parent
 KILLS = int(os.environ.get("WFSTORE_CRASH_KILLS", "4"))
@@ -70,7 +70,7 @@ def test_rechunk_killed(tmp_path: Path, backup: bool) -> None:
     for _ in range(KILLS):
         _run_and_kill(op, tmp_path, rng, 0.4)
         runs = tmp_path / "store" / "runs"
-        interrupted += _core.recover_rechunk(runs)
+        interrupted += _core.recover_rechunk_array(_core.Store.local(tmp_path / "store"), "runs")
         arr = _core.ObjectArray.open(_core.Store.local(tmp_path / "store"), "runs")
         assert arr.chunk_size in (1, 7, 13, len(ROWS))
         assert arr.get_range() == ROWS
@@ -84,7 +84,7 @@ def test_rechunk_killed(tmp_path: Path, backup: bool) -> None:
         # nothing left inside the array folder but chunks, metadata and spare files
         left = os.listdir(runs)
         assert all(
-            n[0].isdigit() or n in (".zarray", ".zattrs") or n.startswith(SPARE_PREFIX)
+            n[0].isdigit() or n in (".zarray", ".zattrs") or n.startswith(LEGACY_SPARE_PREFIX)
             for n in left
         ), left
     print(f"rechunk (backup={backup}): {KILLS} kills, {interrupted} left a rechunk to recover")
@@ -103,7 +103,7 @@ def test_rechunk_killed_then_store_opened(tmp_path: Path) -> None:
         assert store.get_EARs(range(5)) == runs
         # leftovers of the interrupted rechunk (never read) are cleared by the next
         # rechunk, or here:
-        _core.recover_rechunk(wk / "metadata" / "runs")
+        _core.recover_rechunk_array(_core.Store.local(wk), "metadata/runs")
         names = sorted(p.name for p in (wk / "metadata").iterdir() if p.name != ".zgroup")
         assert names in (
             ["elements", "iters", "runs", "tasks"],

@@ -104,7 +104,7 @@ def _core_ops(store: _core.Store, wk: Path, tmpfs: Path, big: Path) -> dict[str,
         "numeric": lambda: _core.NumericArray.create(
             store, "num", np.arange(20000.0), chunks=[5000]
         ),
-        "rechunk": lambda: _core.rechunk_object_array(wk / "runs", None, backup=True),
+        "rechunk": lambda: _core.rechunk_array(store, "runs", None, backup=True),
         "zip": lambda: _core.zip_dir(wk, tmpfs / "wk.zip"),
         "unzip": lambda: _core.unzip(big, tmpfs / "unzipped"),
     }
@@ -201,7 +201,7 @@ _RLIMIT_CHILD = textwrap.dedent(
         "numeric": lambda: _core.NumericArray.create(
             store, "num", np.arange(limit / 2), compressor=None
         ),
-        "rechunk": lambda: _core.rechunk_object_array(work / "wk" / "runs", None),
+        "rechunk": lambda: _core.rechunk_array(store, "runs", None, backup=True),
         "zip": lambda: _core.zip_dir(work / "wk", work / "wk.zip"),
         "unzip": lambda: _core.unzip(work / "big.zip", work / "unzipped"),
     }

@@ -9,25 +9,11 @@ against the cost of each write:
 ``"full"``
     Each new file is flushed to disk (``fsync``) before it is renamed, and its folder
     after: the old or the new value survives a power cut on file systems that honour
-    ``fsync``. The slowest (a disk flush per file).
+    ``fsync``. Slower (a disk flush per file).
 ``"normal"`` (the default)
     The new file is renamed over the old one without a flush, as zarr-python and
-    hpcflow write. On ext4 such a rename makes the kernel write the new data out at
-    once (``auto_da_alloc``), so a power cut leaves the old or the new value there
-    too; on other file systems the last seconds of writes may be lost. (On ext4
-    without a journal a store's commits write into a spare file of the folder and
-    exchange it with the old file, and a background thread of the core starts its
-    write-out moments later, which the interpreter's exit waits for;
-    ``WFSTORE_DEFERRED_WRITEOUT=0`` starts it before the exchange instead: see
-    ``wfstore_core::spare``, ``wfstore_core::writeout`` and the README's Durability
-    section.)
-``"process"``
-    Safe against crashed processes only. On Linux a file is replaced by exchanging
-    names with the new one (``renameat2(RENAME_EXCHANGE)``) and unlinking the old,
-    which skips ext4's forced write-out (a single-run commit 2-3x faster on the
-    development VM's disk): a power cut within the kernel's write-back delay (~30 s)
-    may leave a recently replaced file empty, losing its rows. Zarr commits that need
-    a journal rename as ``"normal"`` does. For scratch workflows that can be re-run.
+    hpcflow write: a power cut may lose the last seconds of writes (what remains
+    depends on the file system).
 
 The setting applies to stores on the local file system (and to ``"full"``'s flushes
 nowhere else: over fsspec the remote file system decides). It is taken, in order, from
@@ -44,10 +30,10 @@ from typing import Literal, cast
 from wfstore.common.errors import InvalidArgumentError
 
 #: A durability setting's name.
-Durability = Literal["full", "normal", "process"]
+Durability = Literal["full", "normal"]
 
 #: Every setting, strongest first.
-DURABILITIES: tuple[Durability, ...] = ("full", "normal", "process")
+DURABILITIES: tuple[Durability, ...] = ("full", "normal")
 
 #: The environment variable read when a store class sets no durability.
 ENV_VAR = "WFSTORE_DURABILITY"

@@ -148,6 +148,11 @@ class CorruptChunkError(StoreError):
     key: str | None = None
 
 
+class CorruptFileError(CorruptChunkError):
+    """A store file that is not a Zarr chunk (an hpcflow 0.3 run file, parameter file or
+    array-output archive) cannot be decoded. ``path`` and ``key`` name the file."""
+
+
 class CodecError(StoreError):
     """A codec failed on bytes given directly (not read from a store)."""
 

@@ -1,7 +1,9 @@
 """Drop-in persistence for hpcflow: make the engine keep every workflow through wfstore.
 
 Call :func:`register` once, in a process where hpcflow (hpcflow-new2 0.2.0a190) is
-importable, before opening or creating workflows::
+importable, before opening or creating workflows (it checks the installed engine's
+generation first, :func:`engine_generation`; hpcflow 0.3.x is recognised but refused for
+now, its own store classes left in place)::
 
     import wfstore.hpcflow
     wfstore.hpcflow.register()
@@ -49,6 +51,7 @@ from wfstore.common.durability import Durability, check_durability
 
 __all__ = [
     "ArrayView",
+    "engine_generation",
     "engine_store_classes",
     "is_registered",
     "main",
@@ -481,6 +484,46 @@ def _wrapped_invocation(original: property) -> property:
 
 # --- registration -----------------------------------------------------------------------
 
+#: The store generation of the engines whose stores :func:`register` installs: hpcflow-new2
+#: 0.2.0a190 (import name ``hpcflow``, version ``0.2.*``).
+A190_GENERATION = "0.2.0a190"
+#: The store generation of hpcflow 0.3.x (PyPI ``hpcflow``; docs/hpcflow-0.3-format.md).
+V03_GENERATION = "0.3.0"
+
+
+def engine_generation() -> str:
+    """The store generation of the hpcflow installed here, from its version
+    (``hpcflow.__version__``; imports the ``hpcflow`` package only, not its app):
+    ``"0.2.0a190"`` for hpcflow-new2 0.2.x, ``"0.3.0"`` for hpcflow 0.3.x. Another
+    version raises :class:`~wfstore.common.errors.UnsupportedFeatureError`;
+    ``ImportError`` when hpcflow is not installed."""
+    import hpcflow
+
+    version = str(getattr(hpcflow, "__version__", ""))
+    if version.startswith("0.2."):
+        return A190_GENERATION
+    if version.startswith("0.3."):
+        return V03_GENERATION
+    raise _wf_errors.UnsupportedFeatureError(
+        f"hpcflow {version or '(unknown version)'} is installed: wfstore serves "
+        "hpcflow-new2 0.2.0a190 and hpcflow 0.3.x stores only."
+    )
+
+
+def _check_engine_generation() -> None:
+    """Refuse an engine whose store classes wfstore cannot stand in for, before
+    anything is changed. hpcflow 0.3.x: wfstore reads its stores (``wfstore.open``) and
+    updates their run files and parameter files, but does not yet implement its
+    writing store API, so its own classes are left in place."""
+    generation = engine_generation()
+    if generation != A190_GENERATION:
+        raise _wf_errors.UnsupportedFeatureError(
+            f"hpcflow with store generation {generation} is installed: wfstore cannot "
+            "yet serve as its store classes (it reads such stores through wfstore.open); "
+            "the engine keeps its own store classes."
+        )
+
+
 
 def _replace(obj: Any, name: str, value: Any) -> None:
     _SAVED.append((obj, name, getattr(obj, name)))
@@ -503,12 +546,17 @@ def register(
     lock (the engine's own store class, if used on such a store by many processes at
     once, would not).
 
-    `durability` (``"full"``, ``"normal"`` or ``"process"``, see
+    `durability` (``"full"`` or ``"normal"``, see
     :mod:`wfstore.common.durability`) sets what the stores' writes survive, in this process
     and, through the environment variable ``WFSTORE_DURABILITY`` (which this sets),
     in the processes it starts (job scripts submitted from it inherit it where the
     scheduler passes the environment on, as Slurm does by default). Without it,
-    stores take ``WFSTORE_DURABILITY`` if set, else ``"normal"``."""
+    stores take ``WFSTORE_DURABILITY`` if set, else ``"normal"``.
+
+    The installed engine's generation is checked first (:func:`engine_generation`):
+    only hpcflow-new2 0.2.0a190's store classes are replaced so far; with hpcflow 0.3.x
+    (or an unknown version) this raises
+    :class:`~wfstore.common.errors.UnsupportedFeatureError` and changes nothing."""
     if durability is not None:
         check_durability(durability)
     sizes = {"run_chunk_size": run_chunk_size, "param_chunk_size": param_chunk_size}
@@ -519,6 +567,9 @@ def register(
             raise _wf_errors.InvalidArgumentError(
                 f"{label} must be a positive integer, not {size!r}."
             )
+    with _LOCK:
+        if not _SAVED:
+            _check_engine_generation()
     zarr_cls = store_classes()["zarr"]
     for label, size in sizes.items():
         if size is not None:

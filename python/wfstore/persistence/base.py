@@ -45,7 +45,7 @@ from wfstore.common.errors import (
     StorePathError,
     StoreResourceError,
 )
-from wfstore.persistence.gcpause import gc_paused, untracked
+from wfstore.persistence.gcpause import gc_paused
 from wfstore.persistence.items import (
     PARAM_DATA_NOT_SET,
     PersistentStoreFeatures,
@@ -153,7 +153,7 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
         :mod:`wfstore.common.durability`). If None, the class attribute
         :attr:`default_durability`, else the environment variable
         ``WFSTORE_DURABILITY``, else ``"normal"``. A name that is none of ``"full"``,
-        ``"normal"``, ``"process"`` raises :class:`~wfstore.InvalidArgumentError`.
+        ``"normal"`` raises :class:`~wfstore.InvalidArgumentError`.
     """
 
     #: The durability of stores of this class that nothing else sets (``None``: the
@@ -788,17 +788,15 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
         self.logger.debug("Adding store element.")
         new_ID = self._get_num_total_elements()
         index = self._get_task_total_num_elements(task_ID)
-        self._pending.add_elements[new_ID] = untracked(
-            self._store_elem_cls()(
-                id_=new_ID,
-                is_pending=True,
-                index=index,
-                es_idx=es_idx,
-                seq_idx=seq_idx,
-                src_idx=src_idx,
-                task_ID=task_ID,
-                iteration_IDs=untracked([]),
-            )
+        self._pending.add_elements[new_ID] = self._store_elem_cls()(
+            id_=new_ID,
+            is_pending=True,
+            index=index,
+            es_idx=es_idx,
+            seq_idx=seq_idx,
+            src_idx=src_idx,
+            task_ID=task_ID,
+            iteration_IDs=[],
         )
         self._pending.add_elem_IDs[task_ID].append(new_ID)
         self._maybe_save(save)
@@ -816,21 +814,17 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
         self.logger.debug("Adding store element-iteration.")
         self._check_ids([element_ID], self._get_num_total_elements(), MissingStoreElementError)
         new_ID = self._get_num_total_elem_iters()
-        self._pending.add_elem_iters[new_ID] = untracked(
-            self._store_iter_cls()(
-                id_=new_ID,
-                is_pending=True,
-                element_ID=element_ID,
-                EARs_initialised=False,
-                EAR_IDs=None,
-                data_idx=data_idx,
-                schema_parameters=untracked(list(schema_parameters)),
-                loop_idx=dict(loop_idx or {}),
-            )
+        self._pending.add_elem_iters[new_ID] = self._store_iter_cls()(
+            id_=new_ID,
+            is_pending=True,
+            element_ID=element_ID,
+            EARs_initialised=False,
+            EAR_IDs=None,
+            data_idx=data_idx,
+            schema_parameters=list(schema_parameters),
+            loop_idx=dict(loop_idx or {}),
         )
-        iter_IDs = self._pending.add_elem_iter_IDs[element_ID]
-        iter_IDs.append(new_ID)
-        untracked(iter_IDs)
+        self._pending.add_elem_iter_IDs[element_ID].append(new_ID)
         self._maybe_save(save)
         return new_ID
 
@@ -849,21 +843,16 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
             [elem_iter_ID], self._get_num_total_elem_iters(), MissingStoreElementIterationError
         )
         new_ID = self._get_num_total_EARs()
-        self._pending.add_EARs[new_ID] = untracked(
-            self._store_EAR_cls()(
-                id_=new_ID,
-                is_pending=True,
-                elem_iter_ID=elem_iter_ID,
-                action_idx=action_idx,
-                commands_idx=untracked(list(commands_idx)),
-                data_idx=data_idx,
-                metadata=metadata or {},
-            )
+        self._pending.add_EARs[new_ID] = self._store_EAR_cls()(
+            id_=new_ID,
+            is_pending=True,
+            elem_iter_ID=elem_iter_ID,
+            action_idx=action_idx,
+            commands_idx=list(commands_idx),
+            data_idx=data_idx,
+            metadata=metadata or {},
         )
-        by_action = self._pending.add_elem_iter_EAR_IDs[elem_iter_ID]
-        EAR_IDs = by_action[action_idx]
-        EAR_IDs.append(new_ID)
-        untracked(by_action, EAR_IDs)
+        self._pending.add_elem_iter_EAR_IDs[elem_iter_ID][action_idx].append(new_ID)
         self._maybe_save(save)
         return new_ID
 
@@ -887,15 +876,13 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
         if is_set and file is None:
             self._store_param_cls().check_encodable(new_ID, data)
         self.logger.debug(f"Adding store parameter {new_ID}{'' if is_set else ' (unset)'}.")
-        self._pending.add_parameters[new_ID] = untracked(
-            self._store_param_cls()(
-                id_=new_ID,
-                is_pending=True,
-                is_set=is_set,
-                data=data if is_set else PARAM_DATA_NOT_SET,
-                file=file,
-                source=source,
-            )
+        self._pending.add_parameters[new_ID] = self._store_param_cls()(
+            id_=new_ID,
+            is_pending=True,
+            is_set=is_set,
+            data=data if is_set else PARAM_DATA_NOT_SET,
+            file=file,
+            source=source,
         )
         self._maybe_save(save)
         return new_ID

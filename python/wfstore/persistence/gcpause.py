@@ -17,14 +17,7 @@ rather than the next young one. This is skipped when the application has frozen
 objects itself (``gc.get_freeze_count()``), which ``unfreeze`` would release.
 
 A large *build* (``add_*`` calls with ``save=False``, then one commit) runs in the
-caller's code, so it cannot be paused. Its pending records are handed to
-``untracked`` (``_core.gc_untrack``) when they are made: the collector stops
-traversing them, as CPython itself stops traversing tuples and dicts that hold only
-atomic values. Records hold IDs, strings and small lists and dicts of those, so they
-cannot be part of a reference cycle; reference counting frees them after the commit.
-Values the caller passes in (parameter data, metadata) are not untracked. Without
-this, every full collection during a 1M-run build walked five objects per run, and
-the build's cost per run grew from ~14 us at 10k runs to ~20 us at 1M.
+caller's code, so it cannot be paused.
 """
 
 from __future__ import annotations
@@ -34,9 +27,7 @@ import gc
 import threading
 from collections.abc import Iterator
 
-from wfstore._core import gc_untrack as untracked
-
-__all__ = ["gc_paused", "untracked"]
+__all__ = ["gc_paused"]
 
 _lock = threading.Lock()
 _depth = 0

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
+from wfstore import _core
 from wfstore.common.errors import ParameterAlreadySetError, ParameterEncodeError
 
 if TYPE_CHECKING:
@@ -703,16 +704,9 @@ class ZarrStoreEAR(StoreEAR[list, dict]):
 
     #: Row positions of the fields a run's updates change (see :meth:`encode_fields`).
     FIELD_POSITIONS: ClassVar[dict[str, int]] = {
-        "submission_idx": 4,
-        "skip": 5,
-        "success": 6,
-        "start_time": 7,
-        "end_time": 8,
-        "snapshot_start": 9,
-        "snapshot_end": 10,
-        "exit_code": 11,
-        "metadata": 12,
-        "run_hostname": 13,
+        name: pos
+        for pos, name in enumerate(_core.RUN_ROW_FIELDS)
+        if name not in ("id_", "elem_iter_ID", "action_idx", "data_idx", "commands_idx")
     }
     _TIMESTAMP_FIELDS: ClassVar[frozenset[str]] = frozenset(("start_time", "end_time"))
 

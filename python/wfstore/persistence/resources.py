@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 
 from fsspec import AbstractFileSystem
 
-from wfstore._core import json_spans, replace_file
+from wfstore._core import json_spans
 from wfstore.common.durability import Durability
 from wfstore.common.errors import StoreError, StoreIOError, StoreResourceError
 from wfstore.common.names import TMP_PREFIX
@@ -146,13 +146,9 @@ def _write_temporary(path: str, payload: bytes, durability: Durability) -> str:
 
 
 def _replace(tmp: str, path: str, durability: Durability) -> None:
-    """Put the temporary file `tmp` in place of `path` as `durability` says (see
-    :mod:`wfstore.common.durability`; ``"full"`` flushes the folders afterwards, see
-    :func:`_sync_folders`)."""
-    if durability == "process":
-        replace_file(tmp, path, "process")
-    else:
-        os.replace(tmp, path)
+    """Rename the temporary file `tmp` over `path` (with ``"full"`` durability the
+    folders are flushed afterwards, see :func:`_sync_folders`)."""
+    os.replace(tmp, path)
 
 
 def _sync_folders(paths: Iterable[str]) -> None:

@@ -2,8 +2,9 @@
 
 A zip store is a Zarr store written into a zip archive with its keys at the archive's
 root (as :meth:`ZarrPersistentStore.zip` writes it). It is read in place: by the Rust
-core on the local file system (``Store.zip``), through a file object of any other fsspec
-file system (``Store.fsspec_zip``; entries still decoded by the core). It cannot be
+core's zip reader: on the local file system from the file (``Store.zip``), on any other
+fsspec file system through a file object of it (``Store.zip_file``, see
+:func:`wfstore.storage.fsspec.core_zip_store`). It cannot be
 changed, only unzipped into a Zarr store.
 """
 
@@ -17,6 +18,7 @@ from typing import Any, ClassVar, NoReturn
 
 from wfstore import _core
 from wfstore.common.errors import ReadOnlyStoreError, StoreIOError, UnsupportedStoreOperationError
+from wfstore.common.names import TMP_PREFIX
 from wfstore.persistence.items import PersistentStoreFeatures
 from wfstore.persistence.resources import is_local_fs
 from wfstore.persistence.zarr import ZarrPersistentStore, write_copy_log
@@ -173,7 +175,7 @@ class ZarrZipPersistentStore(ZarrPersistentStore):
                 write_copy_log(log, self.path)
             return str(dst)
         dst.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix=".wfstore-unzip-", dir=dst.parent) as local:
+        with tempfile.TemporaryDirectory(prefix=f"{TMP_PREFIX}unzip-", dir=dst.parent) as local:
             archive = os.path.join(local, "store.zip")
             try:
                 with io_lock(self.fs):

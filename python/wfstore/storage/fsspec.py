@@ -3,13 +3,11 @@
 The Rust core reads and writes Zarr keys through a key-value :class:`wfstore._core.Store`.
 On the local file system that store is pure Rust (``Store.local``, ``Store.zip``).
 On any other fsspec file system (memory, SFTP, object stores, ...) the core calls back
-into one of the adapters below for each key, so chunk bytes move through fsspec while
-they are still encoded and decoded by the Rust core, and every array operation works
-unchanged:
-
-* :class:`FsspecKeyValueStore`: a folder of a file system, read and written;
-* :class:`FsspecZipKeyValueStore`: a zip archive on a file system, read in place
-  (read-only) through a file object of the file system.
+into :class:`FsspecKeyValueStore` for each key of a folder, so chunk bytes move through
+fsspec while they are still encoded and decoded by the Rust core, and every array
+operation works unchanged. A zip archive on such a file system is read by the core's
+zip reader through a file object of it (:func:`core_zip_store`:
+``Store.zip_file(fs.open(path, "rb"))``).
 
 Writes over fsspec are atomic where the file system allows it (``write_mode``):
 
@@ -27,18 +25,16 @@ Writes over fsspec are atomic where the file system allows it (``write_mode``):
 
 Every failure is raised as a :class:`wfstore.common.errors.StoreError` subclass naming the
 full path (URL) of the key: :class:`~wfstore.common.errors.StoreIOError` (an ``OSError``) for
-file-system failures, :class:`~wfstore.common.errors.ZipArchiveError` for an unreadable
-archive, :class:`~wfstore.common.errors.ReadOnlyStoreError` for writes to an archive.
+file-system failures.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno as _errno
+import errno
 import os
 import threading
 import uuid
-import zipfile
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
@@ -46,12 +42,10 @@ from fsspec import AbstractFileSystem
 
 from wfstore.common.errors import (
     InvalidArgumentError,
-    ReadOnlyStoreError,
     StoreError,
     StoreIOError,
-    ZipArchiveError,
 )
-from wfstore.common.names import SPARE_PREFIX, TMP_PREFIX
+from wfstore.common.names import LEGACY_SPARE_PREFIX, TMP_PREFIX
 
 if TYPE_CHECKING:
     from wfstore import _core
@@ -60,7 +54,6 @@ if TYPE_CHECKING:
 __all__ = [
     "WRITE_MODES",
     "FsspecKeyValueStore",
-    "FsspecZipKeyValueStore",
     "core_store",
     "core_zip_store",
     "default_write_mode",
@@ -68,6 +61,7 @@ __all__ = [
     "is_local_fs",
     "resolve",
     "strip_path",
+    "url",
     "write_bytes",
 ]
 
@@ -77,8 +71,6 @@ WRITE_MODES: tuple[str, str] = ("rename", "direct")
 _DIRECT_PROTOCOLS = frozenset(
     {"memory", "s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oss", "r2"}
 )
-#: Largest archive entry read into memory (as the Rust core caps it).
-MAX_ENTRY_SIZE = 1 << 30
 _LOCK_ATTR = "_wfstore_io_lock"
 
 
@@ -126,7 +118,7 @@ def resolve(
     return fs, strip_path(fs, path)
 
 
-def _url(fs: AbstractFileSystem, path: str) -> str:
+def url(fs: AbstractFileSystem, path: str) -> str:
     """`path` as a URL naming its file system and host if any (``memory:///wk``,
     ``sftp://host/wk``)."""
     host = getattr(fs, "host", None)
@@ -219,7 +211,7 @@ def write_bytes(
         with io_lock(fs):
             _put(fs, path, payload, mode, make_parent=True)
     except Exception as exc:
-        raise _io_error("write", _url(fs, path), exc) from exc
+        raise _io_error("write", url(fs, path), exc) from exc
 
 
 def io_lock(fs: AbstractFileSystem) -> AbstractContextManager[Any]:
@@ -264,7 +256,7 @@ class FsspecKeyValueStore:
         self.fs = fs
         self.root = strip_path(fs, root).rstrip("/") or "/"
         self.write_mode = _check_mode(write_mode, fs)
-        self.location = _url(fs, self.root)
+        self.location = url(fs, self.root)
         self._lock = io_lock(fs)
         self._dirs: set[str] = set()
 
@@ -283,7 +275,7 @@ class FsspecKeyValueStore:
         except (FileNotFoundError, IsADirectoryError):
             return None
         except Exception as exc:
-            raise _io_error("read", _url(self.fs, path), exc) from exc
+            raise _io_error("read", url(self.fs, path), exc) from exc
 
     def set(self, key: str, value: bytes) -> None:
         """Write `key` (atomically where the file system allows)."""
@@ -310,7 +302,7 @@ class FsspecKeyValueStore:
                     _put(self.fs, path, value, mode, True)
                 self._dirs.add(parent)
         except Exception as exc:
-            raise _io_error("write", _url(self.fs, path), exc) from exc
+            raise _io_error("write", url(self.fs, path), exc) from exc
 
     def rename(self, from_key: str, to_key: str) -> None:
         """Move `from_key` to `to_key`, replacing it (``fs.mv``: an atomic rename on
@@ -323,7 +315,37 @@ class FsspecKeyValueStore:
             with self._lock:
                 self.fs.mv(src, dst)
         except Exception as exc:
-            raise _io_error("rename", _url(self.fs, dst), exc) from exc
+            raise _io_error("rename", url(self.fs, dst), exc) from exc
+
+    def rename_dir(self, from_key: str, to_key: str) -> None:
+        """Move the folder `from_key`, with every key below it, to `to_key` (which does
+        not exist): a rename on file systems with folders (SFTP), a copy and a delete
+        on others (memory, object stores). With it, the core rechunks arrays in the
+        store (``_core.rechunk_array``)."""
+        src, dst = self._path(from_key), self._path(to_key)
+        try:
+            with self._lock:
+                try:
+                    self.fs.mv(src, dst, recursive=True)
+                except TypeError:  # e.g. SFTP's `mv` has no `recursive` (renames folders)
+                    self.fs.mv(src, dst)
+                self._dirs.clear()
+        except Exception as exc:
+            raise _io_error("rename", url(self.fs, dst), exc) from exc
+
+    def delete_dir(self, prefix: str) -> None:
+        """Delete the folder `prefix` and everything below it; a missing folder is not
+        an error."""
+        path = self._path(prefix)
+        try:
+            with self._lock:
+                if self.fs.exists(path):
+                    self.fs.rm(path, recursive=True)
+                self._dirs.clear()
+        except FileNotFoundError:
+            return
+        except Exception as exc:
+            raise _io_error("delete", url(self.fs, path), exc) from exc
 
     def delete(self, key: str) -> None:
         """Delete `key`; a missing key is not an error."""
@@ -334,7 +356,7 @@ class FsspecKeyValueStore:
         except FileNotFoundError:
             return
         except Exception as exc:
-            raise _io_error("delete", _url(self.fs, path), exc) from exc
+            raise _io_error("delete", url(self.fs, path), exc) from exc
 
     def list_dir(self, prefix: str = "") -> list[str]:
         """Names directly below the folder key `prefix` (``[]`` if there is none)."""
@@ -345,7 +367,7 @@ class FsspecKeyValueStore:
         except FileNotFoundError:
             return []
         except Exception as exc:
-            raise _io_error("list", _url(self.fs, path), exc) from exc
+            raise _io_error("list", url(self.fs, path), exc) from exc
         here = path.rstrip("/")
         names = set()
         for entry in entries:
@@ -353,96 +375,9 @@ class FsspecKeyValueStore:
             if not full or self.fs._strip_protocol(full).rstrip("/") == here:
                 continue
             name = full.rsplit("/", 1)[-1]
-            if name and not name.startswith((TMP_PREFIX, SPARE_PREFIX)):
+            if name and not name.startswith((TMP_PREFIX, LEGACY_SPARE_PREFIX)):
                 names.add(name)
         return sorted(names)
-
-
-class FsspecZipKeyValueStore:
-    """The keys of a Zarr store inside the zip archive `archive` on the fsspec file
-    system `fs`, read in place through a file object of `fs` (read-only), for
-    :meth:`wfstore._core.Store.from_python`.
-
-    Entries are read one at a time under a lock (the archive shares one file object;
-    the lock is the file system's :func:`io_lock` for synchronous file systems).
-    """
-
-    read_only = True
-
-    def __init__(self, fs: AbstractFileSystem, archive: str | os.PathLike[str]) -> None:
-        self.fs = fs
-        self.path = strip_path(fs, archive)
-        self.location = _url(fs, self.path)
-        # one shared file object: reads are serialised even on asynchronous file systems
-        self._lock: AbstractContextManager[Any] = (
-            threading.RLock() if getattr(_innermost(fs), "async_impl", False) else io_lock(fs)
-        )
-        with self._lock:
-            try:
-                self._fh = fs.open(self.path, "rb")
-            except FileNotFoundError as exc:
-                raise StoreIOError(
-                    _errno.ENOENT, f"zip archive {self.location} does not exist", self.location
-                ) from exc
-            except Exception as exc:
-                raise _io_error("open", self.location, exc) from exc
-            try:
-                self._zip = zipfile.ZipFile(self._fh)
-                infos = self._zip.infolist()
-            except Exception as exc:
-                self._fh.close()
-                raise ZipArchiveError(
-                    f"zip archive {self.location}: cannot be read ({type(exc).__name__}: {exc})"
-                ) from exc
-        self._entries: dict[str, zipfile.ZipInfo] = {}
-        self._children: dict[str, set[str]] = {}
-        for info in infos:
-            name = info.filename.lstrip("/")
-            parts = [p for p in name.split("/") if p]
-            if not parts:
-                continue
-            if not info.is_dir():
-                self._entries["/".join(parts)] = info
-            for depth in range(len(parts)):
-                self._children.setdefault("/".join(parts[:depth]), set()).add(parts[depth])
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.location!r})"
-
-    def close(self) -> None:
-        """Close the archive and its file object."""
-        with self._lock:
-            self._zip.close()
-            self._fh.close()
-
-    def get(self, key: str) -> bytes | None:
-        """The bytes of the entry `key`, or None if there is none."""
-        info = self._entries.get(key.strip("/"))
-        if info is None:
-            return None
-        where = f"zip archive {self.location}, entry {info.filename!r}"
-        if info.file_size > MAX_ENTRY_SIZE:
-            raise ZipArchiveError(
-                f"{where}: {info.file_size} bytes is more than the {MAX_ENTRY_SIZE} "
-                "bytes read at once"
-            )
-        try:
-            with self._lock:
-                return self._zip.read(info)
-        except Exception as exc:
-            raise ZipArchiveError(f"{where}: cannot be read ({type(exc).__name__}: {exc})") from exc
-
-    def set(self, key: str, value: bytes) -> None:
-        """Refused: the archive is read-only."""
-        raise ReadOnlyStoreError(f"store {self.location} is read-only (writing {key!r})")
-
-    def delete(self, key: str) -> None:
-        """Refused: the archive is read-only."""
-        raise ReadOnlyStoreError(f"store {self.location} is read-only (deleting {key!r})")
-
-    def list_dir(self, prefix: str = "") -> list[str]:
-        """Names directly below the folder key `prefix`."""
-        return sorted(self._children.get(prefix.strip("/"), ()))
 
 
 def core_store(
@@ -463,10 +398,32 @@ def core_store(
 
 
 def core_zip_store(fs: AbstractFileSystem, archive: str | os.PathLike[str]) -> _core.Store:
-    """The read-only core store over the zip archive `archive` on `fs`: pure Rust on
-    the local file system, through :class:`FsspecZipKeyValueStore` on any other."""
+    """The read-only core store over the zip archive `archive` on `fs`, read by the
+    core's zip reader: from the file on the local file system (``Store.zip``), through
+    a file object of `fs` on any other (``Store.zip_file``; the store keeps the file
+    open). Its reads take turns with the file system's other calls (:func:`io_lock`:
+    one SFTP connection is not used by two threads at once). A missing archive raises
+    ``StoreIOError`` (``ENOENT``) naming it."""
     from wfstore import _core
 
+    path = strip_path(fs, archive)
     if is_local_fs(fs):
-        return _core.Store.zip(strip_path(fs, archive))
-    return _core.Store.from_python(FsspecZipKeyValueStore(fs, archive))
+        return _core.Store.zip(path)
+    location = url(fs, path)
+    lock: Any = io_lock(fs)
+    if not hasattr(lock, "acquire"):  # an asynchronous file system: the file's own
+        lock = threading.Lock()
+    try:
+        with lock:
+            fh = fs.open(path, "rb")
+    except FileNotFoundError as exc:
+        raise StoreIOError(
+            errno.ENOENT, f"zip archive {location} does not exist", location
+        ) from exc
+    except Exception as exc:
+        raise _io_error("open", location, exc) from exc
+    try:
+        return _core.Store.zip_file(fh, location, lock)
+    except BaseException:
+        fh.close()
+        raise

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from wfstore import _core
 from wfstore.tools.stores import local_keys, open
 
 
@@ -84,15 +84,14 @@ def info(path: str | os.PathLike[str]) -> dict[str, Any]:
         },
     }
     if store._name == "zip":
-        with zipfile.ZipFile(p) as zf:
-            infos = [i for i in zf.infolist() if not i.is_dir()]
-            keys = sorted(i.filename for i in infos)
-            out["files"] = {
-                "count": len(infos),
-                "bytes": sum(i.file_size for i in infos),
-                "archive_bytes": os.path.getsize(p),
-            }
-            out["arrays"] = _array_layouts(keys, zf.read)
+        archive = _core.Store.zip(p)  # read by the core's zip reader
+        entries = archive.zip_entries()
+        out["files"] = {
+            "count": len(entries),
+            "bytes": sum(size for _name, size in entries),
+            "archive_bytes": os.path.getsize(p),
+        }
+        out["arrays"] = _array_layouts([name for name, _size in entries], archive.get)
     else:
         keys = local_keys(p)
         out["files"] = {

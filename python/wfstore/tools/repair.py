@@ -4,7 +4,9 @@ A process killed while writing leaves traces that readers never see
 (:func:`wfstore.verify` lists them as notes): a commit journal, temporary files
 (``.wfstore-tmp-*``), a parameter sources array longer than the base array, the folders
 of a rechunk. A writer's next open finishes the commit and trims the sources; the next
-rechunk of that array clears its folders; temporary files stay until removed.
+rechunk of that array clears its folders; temporary files stay until removed. Stores
+written by older versions may also hold spare files (``.wfstore-spare-*``, old values
+kept for reuse, never read), which nothing writes any more.
 :func:`repair` does all of it at once, under the store lock:
 
 >>> import wfstore
@@ -14,9 +16,10 @@ rechunk of that array clears its folders; temporary files stay until removed.
 Temporary files and rechunk folders are removed only once they are `min_age` seconds
 old (one hour by default): a writer that does not take the store lock (a JSON store's,
 a Rust program's rechunk, a process on another host whose clock differs) may still be
-at work with a younger one. ``dry_run=True`` changes nothing and says what would be
-done. Zarr and JSON store folders on the local file system are repaired; zip archives
-are read-only (nothing in them to repair).
+at work with a younger one; spare files are removed whatever their age.
+``dry_run=True`` changes nothing and says what would be done. Zarr and JSON store
+folders on the local file system are repaired; zip archives are read-only (nothing in
+them to repair).
 """
 
 from __future__ import annotations
@@ -31,9 +34,14 @@ from typing import Any
 
 from wfstore import _core
 from wfstore.common.durability import resolve_durability
-from wfstore.common.errors import InvalidArgumentError, UnsupportedStoreOperationError
+from wfstore.common.errors import (
+    InvalidArgumentError,
+    StoreError,
+    UnsupportedStoreOperationError,
+)
 from wfstore.common.names import (
     JOURNAL_PREFIX,
+    LEGACY_SPARE_PREFIX,
     RECHUNK_COMPLETE_MARKER,
     RECHUNK_SUFFIXES,
     TMP_PREFIX,
@@ -128,6 +136,32 @@ def _walk(root: str) -> tuple[list[str], list[str]]:
     return sorted(temps), sorted(rechunk)
 
 
+def _spares(root: str) -> list[str]:
+    """The spare files older versions left in the folders under `root`."""
+    return sorted(
+        os.path.join(dirpath, name)
+        for dirpath, _dirs, files in os.walk(root)
+        for name in files
+        if name.startswith(LEGACY_SPARE_PREFIX)
+    )
+
+
+def _remove_spares(root: str, report: RepairReport) -> None:
+    """Delete the spare files older versions left (no writer reads or needs them)."""
+    spares = _spares(root)
+    if not spares:
+        return
+    if not report.dry_run:
+        for p in spares:
+            _remove(p)
+    verb = "would remove" if report.dry_run else "removed"
+    shown = ", ".join(_rel(root, p) for p in spares[:5])
+    more = f", ... ({len(spares) - 5} more)" if len(spares) > 5 else ""
+    report.done.append(
+        f"{verb} {len(spares)} spare file(s) left by an older version: {shown}{more}"
+    )
+
+
 def _journal_temps(root: str, journals: list[str]) -> set[str] | None:
     """The temporary files the commit journals still name (their new values); None
     when a journal cannot be read (then no temporary file may be removed)."""
@@ -174,11 +208,13 @@ def repair(
     documentation).
 
     For a Zarr store, under the store lock (waiting for it as writers do): commit
-    journals whose writer is gone are finished (as a writer's open does); an array a
+    journals are finished (a journaled commit holds the lock while its journal exists,
+    so under the lock every journal is a dead writer's, as for an open); an array a
     rechunk left missing is put back, and a rechunk's other folders are cleared once
     `min_age` seconds old; rows of the parameter sources array beyond the base array's
     (a parameter append cut short) are dropped; temporary files at least `min_age`
-    seconds old are deleted, except those a remaining journal still names. For a JSON
+    seconds old are deleted, except those a remaining journal still names; spare files
+    an older version left (``.wfstore-spare-*``) are deleted. For a JSON
     store, temporary files at least `min_age` seconds old are deleted. Nothing else is
     touched. With `dry_run`, nothing is changed (not even the lock taken).
 
@@ -214,16 +250,21 @@ def repair(
 def _repair_zarr(root: str, report: RepairReport) -> None:
     journals = _journals(root)
     if journals and not report.dry_run:
-        finished = _core.recover_journals(root)
+        try:
+            finished = _core.recover_journals(root, locked=True)  # (under the lock)
+        except StoreError as exc:  # an unreadable journal: kept, with its temporaries
+            finished = 0
+            report.kept.append(f"commit journals not finished: {exc}")
         if finished:
             report.done.append(f"finished {finished} interrupted commit(s) from their journals")
         journals = _journals(root)
     for name in journals:
         if report.dry_run:
-            report.done.append(f"would finish the commit in {name} if its writer is gone")
+            report.done.append(f"would finish the commit in {name}")
         else:
-            report.kept.append(f"{name}: commit journal of a writer that may still be at work")
+            report.kept.append(f"{name}: commit journal that could not be finished")
 
+    core = _core.Store.local(root, durability=resolve_durability())
     temps, rechunk = _walk(root)
     now = time.time()
     arrays: dict[str, list[str]] = {}
@@ -239,11 +280,10 @@ def _repair_zarr(root: str, report: RepairReport) -> None:
         if report.dry_run:
             what = "would put back the array" if missing else "would clear the leftovers"
         else:
-            _core.recover_rechunk(array_dir)
+            _core.recover_rechunk_array(core, _rel(root, array_dir))
             what = "put back the array" if missing else "cleared the leftovers"
         report.done.append(f"{what} of an interrupted rechunk ({rel})")
 
-    core = _core.Store.local(root, durability=resolve_durability())
     extra = extra_parameter_sources(core, trim=not report.dry_run)
     if extra:
         verb = "would drop" if report.dry_run else "dropped"
@@ -252,6 +292,7 @@ def _repair_zarr(root: str, report: RepairReport) -> None:
             "(a parameter append cut short)"
         )
 
+    _remove_spares(root, report)
     named = _journal_temps(root, journals)
     if named is None:
         if temps:

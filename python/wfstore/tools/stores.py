@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import posixpath
 import uuid
-import zipfile
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -25,6 +24,7 @@ from fsspec.implementations.local import LocalFileSystem
 
 from wfstore.common.durability import Durability
 from wfstore.common.errors import (
+    StoreError,
     StoreExistsError,
     StoreNotFoundError,
     UnknownStoreKindError,
@@ -37,6 +37,14 @@ from wfstore.persistence import (
     ZarrZipPersistentStore,
 )
 from wfstore.persistence.resources import is_local_fs
+from wfstore.persistence.v03 import GENERATION as V03_GENERATION
+from wfstore.persistence.v03 import (
+    V03_STORE_CLASSES,
+    V03PersistentStore,
+    is_v03_json_files,
+    is_v03_zarr,
+)
+from wfstore.storage.fsspec import core_store, core_zip_store
 
 #: Store classes by kind name.
 STORE_CLASSES: dict[str, type[PersistentStore]] = {
@@ -54,15 +62,26 @@ JSON_STORE_FILES = ("metadata.json", "parameters.json", "submissions.json")
 
 Progress = Callable[[int, int], object]
 
+#: The engine generations whose stores wfstore opens: hpcflow-new2 0.2.0a190 (read and
+#: written) and hpcflow 0.3.0 (read).
+A190_GENERATION = "0.2.0a190"
+GENERATIONS = (A190_GENERATION, V03_GENERATION)
 
-def store_cls_from_str(kind: str) -> type[PersistentStore]:
-    """The store class for a kind name: ``"json"``, ``"zarr"`` or ``"zip"``.
+
+def store_cls_from_str(kind: str, generation: str = A190_GENERATION) -> type[PersistentStore]:
+    """The store class for a kind name: ``"json"``, ``"zarr"`` or ``"zip"``, of the
+    engine `generation` (:data:`GENERATIONS`; hpcflow 0.3's classes only read).
 
     Raises :class:`~wfstore.common.errors.UnknownStoreKindError` (a ``ValueError``) naming
-    the valid kinds for any other name.
+    the valid kinds for any other name, and for an unknown generation.
     """
+    if generation not in GENERATIONS:
+        raise UnknownStoreKindError(
+            f"Unknown engine generation {generation!r}; wfstore knows {', '.join(GENERATIONS)}."
+        )
+    classes: dict[str, Any] = V03_STORE_CLASSES if generation == V03_GENERATION else STORE_CLASSES
     try:
-        return STORE_CLASSES[kind]
+        return classes[kind]
     except (KeyError, TypeError):
         valid = ", ".join(repr(k) for k in STORE_CLASSES)
         raise UnknownStoreKindError(
@@ -104,19 +123,36 @@ def detect_kind(path: str | os.PathLike[str], fs: AbstractFileSystem | None = No
             f"No workflow store at {p!r}: the folder holds neither a Zarr store "
             "(.zgroup, .zattrs, metadata/) nor a JSON store (metadata.json)."
         )
-    with fs.open(p, "rb") as fh:
-        try:
-            with zipfile.ZipFile(fh) as zf:
-                names = set(zf.namelist())
-        except (zipfile.BadZipFile, OSError) as exc:
-            raise StoreNotFoundError(
-                f"No workflow store at {p!r}: a file that is not a zip archive ({exc})."
-            ) from None
+    try:
+        names = set(core_zip_store(fs, p).list_dir(""))  # read by the core's zip reader
+    except (StoreError, OSError) as exc:
+        raise StoreNotFoundError(
+            f"No workflow store at {p!r}: a file that is not a zip archive ({exc})."
+        ) from None
     if ".zgroup" in names and ".zattrs" in names:
         return "zip"
     raise StoreNotFoundError(
         f"No workflow store at {p!r}: the zip archive holds no Zarr store at its root."
     )
+
+
+def detect_generation(
+    path: str | os.PathLike[str], fs: AbstractFileSystem | None = None, kind: str | None = None
+) -> str:
+    """The engine generation whose layout the store at `path` (of `kind`, detected if
+    None) has: ``"0.3.0"`` when its runs are kept the hpcflow 0.3 way (a Zarr store's
+    ``metadata/run_metadata`` array, which 0.3 writes with the empty workflow and
+    hpcflow-new2 0.2.0a190 never writes; a JSON store's ``runs.json``), else
+    ``"0.2.0a190"``."""
+    fs = _fs(fs)
+    p = _norm(path, fs)
+    kind = kind or detect_kind(p, fs)
+    if kind == "json":
+        join = os.path.join if is_local_fs(fs) else posixpath.join
+        names = {n for n in (*JSON_STORE_FILES, "runs.json") if fs.isfile(join(p, n))}
+        return V03_GENERATION if is_v03_json_files(names) else A190_GENERATION
+    store = core_zip_store(fs, p) if kind == "zip" else core_store(fs, p)
+    return V03_GENERATION if is_v03_zarr(store) else A190_GENERATION
 
 
 def open(
@@ -125,13 +161,20 @@ def open(
     *,
     durability: Durability | None = None,
 ) -> PersistentStore:
-    """Open the store at `path`, whatever its kind (see :func:`detect_kind`), with
-    writes of the given durability (see :mod:`wfstore.common.durability`; default: the
-    environment variable ``WFSTORE_DURABILITY``, else ``"normal"``)."""
+    """Open the store at `path`, whatever its kind (see :func:`detect_kind`) and engine
+    generation (see :func:`detect_generation`: an hpcflow 0.3 store opens read-only),
+    with writes of the given durability (see :mod:`wfstore.common.durability`; default:
+    the environment variable ``WFSTORE_DURABILITY``, else ``"normal"``)."""
     fs = _fs(fs)
     p = _norm(path, fs)
-    cls = store_cls_from_str(detect_kind(p, fs))
+    kind = detect_kind(p, fs)
+    cls = store_cls_from_str(kind, detect_generation(p, fs, kind))
     return cls(None, None, p, fs, durability=durability)
+
+
+def is_v03_store(store: PersistentStore) -> bool:
+    """Whether `store` is an hpcflow 0.3 store (opened read-only)."""
+    return isinstance(store, V03PersistentStore)
 
 
 def create(

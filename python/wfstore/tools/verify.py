@@ -7,7 +7,6 @@ import json
 import math
 import os
 import posixpath
-import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -21,6 +20,7 @@ from wfstore.common.errors import (
 )
 from wfstore.common.names import (
     JOURNAL_PREFIX,
+    LEGACY_SPARE_PREFIX,
     RECHUNK_COMPLETE_MARKER,
     RECHUNK_SUFFIXES,
     TMP_PREFIX,
@@ -93,22 +93,17 @@ class _Keys:
         self.get = get
 
 
-def _check_zip_crc(path: str, report: VerifyReport) -> set[str]:
-    """Read every entry of the archive, checking its CRC-32; returns the names of
-    entries that fail (already recorded in `report`)."""
+def _check_zip_crc(store: _core.Store, keys: list[str], report: VerifyReport) -> set[str]:
+    """Read every entry `keys` of the archive `store` through the core, checking its
+    CRC-32; returns the names of entries that fail (already recorded in `report`)."""
     bad: set[str] = set()
-    with zipfile.ZipFile(path) as zf:
-        for info in zf.infolist():
-            if info.is_dir():
-                continue
-            try:
-                with zf.open(info) as fh:
-                    while fh.read(1 << 20):
-                        pass
-            except (zipfile.BadZipFile, OSError, EOFError) as exc:
-                bad.add(info.filename)
-                arr, _, key = info.filename.rpartition("/")
-                report.bad.append(BadChunk(arr, key, f"archive entry unreadable: {exc}"))
+    for name in keys:
+        try:
+            store.check_zip_entry(name)
+        except (StoreError, OSError) as exc:
+            bad.add(name)
+            arr, _, key = name.rpartition("/")
+            report.bad.append(BadChunk(arr, key, f"archive entry unreadable: {exc}"))
     return bad
 
 
@@ -146,10 +141,9 @@ def verify(
         )
     skip: set[str] = set()
     if kind == "zip":
-        skip = _check_zip_crc(p, report)
         store = _core.Store.zip(p)
-        with zipfile.ZipFile(p) as zf:
-            keys = sorted(n for n in zf.namelist() if not n.endswith("/"))
+        keys = [name for name, _size in store.zip_entries()]
+        skip = _check_zip_crc(store, keys, report)
     else:
         store = _core.Store.local(p)
         keys = local_keys(p)
@@ -184,8 +178,12 @@ def _note_interrupted_writes(
             "opened locally, by the next append or by `wfstore repair`"
         )
     found = {part for k in keys for part in k.split("/")[:-1] if part.endswith(RECHUNK_SUFFIXES)}
+    # a marker left in an array swapped in (one inside a rechunk's folder is found above)
     found |= {
-        k for k in keys if k.rpartition("/")[2] == RECHUNK_COMPLETE_MARKER and ".rechunk-" not in k
+        k
+        for k in keys
+        if k.rpartition("/")[2] == RECHUNK_COMPLETE_MARKER
+        and not any(part.endswith(RECHUNK_SUFFIXES) for part in k.split("/")[:-1])
     }
     if root is not None:  # a folder's empty rechunk folders hold no keys
         for _dirpath, dirs, _files in os.walk(root):
@@ -204,6 +202,12 @@ def _note_temps(names: Iterable[str], report: VerifyReport) -> None:
         report.notes.append(
             f"{len(temps)} temporary file(s) (.wfstore-tmp-...) of writes cut short or in "
             "progress: never read; `wfstore repair` removes them once they are an hour old"
+        )
+    spares = [n for n in names if n.startswith(LEGACY_SPARE_PREFIX)]
+    if spares:
+        report.notes.append(
+            f"{len(spares)} spare file(s) ({LEGACY_SPARE_PREFIX}...) left by an older version: "
+            "never read; `wfstore repair` removes them"
         )
 
 

@@ -105,11 +105,12 @@ fn rechunk_bench(c: &mut Criterion) {
         b.iter_batched(
             || {
                 let d = tmp_dir("rechunk");
-                let arr = write_runs(d.path(), STORE_ROWS);
-                (d, arr)
+                write_runs(d.path(), STORE_ROWS);
+                d
             },
-            |(d, arr)| {
-                rechunk::rechunk_object_array(&arr, None, true, false, None).expect("rechunk");
+            |d| {
+                let store = Arc::new(LocalStore::new(d.path()));
+                rechunk::rechunk_array(store, "metadata/runs", None, true, None).expect("rechunk");
                 d
             },
             BatchSize::PerIteration,

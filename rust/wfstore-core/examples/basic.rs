@@ -32,7 +32,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     runs.append(rows.clone())?;
     runs.set(&[0, 99], vec![Value::from("first"), Value::from("last")])?;
     println!("rows 0 and 99: {:?}", runs.get(&[0, 99])?);
-    let rep = rechunk::rechunk_object_array(&root.join("metadata/runs"), None, true, false, None)?;
+    let rep = rechunk::rechunk_array(store.clone(), "metadata/runs", None, true, None)?;
     println!(
         "rechunked {} rows: chunk size {} -> {}",
         rep.rows, rep.old_chunk_size, rep.new_chunk_size

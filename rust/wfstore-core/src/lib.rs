@@ -6,16 +6,18 @@
 //! * one-dimensional object arrays whose items are msgpack values (numcodecs'
 //!   `MsgPack` object codec), compressed with Blosc, Zstd or nothing ([`ObjectArray`]);
 //! * N-dimensional numeric arrays in C order ([`NumericArray`]);
-//! * atomic writes (temporary name + rename) of every chunk and metadata file, with a
-//!   choice of what they survive ([`Durability`]: flushed, renamed, or exchanged)
-//!   ([`atomic`]); the replaced files' storage is freed off the writer's path
-//!   ([`reclaim`]), or on ext4 without a journal not created nor freed at all
-//!   ([`spare`]);
-//! * all-or-nothing, crash-safe commits of many keys ([`txn`]);
-//! * streaming rechunking with optional backup and crash-safe swap ([`rechunk`]);
-//! * zip archives of whole stores, read in place, unzipped safely ([`zipio`]);
+//! * atomic writes (temporary name in the same folder + rename) of every chunk and
+//!   metadata file, flushed or not ([`Durability`], [`storage::atomic`]);
+//! * all-or-nothing, crash-safe commits of many keys ([`storage::txn`]);
+//! * streaming rechunking with optional backup and crash-safe swap ([`ops::rechunk`]);
+//! * zip archives of whole stores, read in place, unzipped safely ([`storage::zip`]);
 //! * the byte spans of a compact JSON document's entries, for JSON stores' commits
-//!   ([`jsonspan`]).
+//!   ([`ops::jsonspan`]).
+//!
+//! The modules are layered, each using only those listed before it: [`error`] and
+//! [`names`]; [`util`]; [`storage`] (the [`Store`] trait, local folders, zip archives,
+//! transactions); [`array`] (Zarr metadata, codecs, object and numeric arrays); [`ops`]
+//! (rechunk, JSON spans); [`engine`] (the workflow engine's row layouts).
 //!
 //! ```no_run
 //! use wfstore_core::{LocalStore, ObjectArray, ObjectArrayOptions};
@@ -31,29 +33,35 @@
 
 #![warn(missing_docs)]
 
-pub mod atomic;
-pub mod codec;
+pub mod array;
+pub mod engine;
 pub mod error;
-pub mod jsonspan;
-pub mod meta;
-pub mod numeric;
-pub mod object;
-pub mod par;
-pub mod rechunk;
-pub mod reclaim;
-pub mod spare;
-pub mod store;
-pub mod ts;
-pub mod txn;
-pub mod writeout;
-pub mod zipio;
+pub mod names;
+pub mod ops;
+pub mod storage;
+#[cfg(test)]
+mod testing;
+pub mod util;
 
-pub use atomic::Durability;
-pub use codec::Compressor;
-pub use codec::ObjectCodec;
+// The modules' earlier paths, kept for callers.
+pub use array::{codec, meta, numeric, object};
+pub use ops::{jsonspan, rechunk};
+pub use storage::zip as zipio;
+pub use storage::{atomic, txn};
+pub use util::{par, ts};
+
+/// The stores ([`Store`], [`LocalStore`]) under their earlier path.
+pub mod store {
+    pub use crate::storage::local::LocalStore;
+    pub use crate::storage::Store;
+}
+
+pub use array::codec::{Compressor, ObjectCodec};
+pub use array::numeric::NumericArray;
+pub use array::object::{EncodedRows, ObjectArray, ObjectArrayOptions};
 pub use error::{Error, Result};
-pub use numeric::NumericArray;
-pub use object::{EncodedRows, ObjectArray, ObjectArrayOptions};
-pub use store::{LocalStore, Store};
-pub use txn::{recover_journals, TxnStore};
-pub use zipio::ZipStore;
+pub use storage::atomic::Durability;
+pub use storage::local::LocalStore;
+pub use storage::txn::{recover_journals, recover_journals_under_lock, TxnStore};
+pub use storage::zip::ZipStore;
+pub use storage::Store;

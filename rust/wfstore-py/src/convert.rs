@@ -1,7 +1,7 @@
 //! Conversion between Python objects and msgpack values (as msgpack-python does with
 //! `use_bin_type=True, raw=False`), and between Python objects and JSON.
 
-use crate::errors::to_py;
+use crate::errors::{to_py, IntoPyResult};
 use pyo3::exceptions::{PyOverflowError, PyRecursionError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::{
@@ -9,7 +9,9 @@ use pyo3::types::{
 };
 use rmpv::Value;
 use serde_json::Value as Json;
+use wfstore_core::atomic::Durability;
 use wfstore_core::codec::MAX_MSGPACK_DEPTH;
+use wfstore_core::Compressor;
 
 /// Python object -> msgpack value. Tuples become arrays (msgpack has no tuple).
 pub fn py_to_value(ob: &Bound<'_, PyAny>) -> PyResult<Value> {
@@ -165,4 +167,29 @@ pub fn opt_json(ob: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Json>> {
         Some(o) if o.is_none() => Ok(None),
         Some(o) => Ok(Some(py_to_json(o)?)),
     }
+}
+
+/// Compressor from `None`, a name (`"blosc"`, `"zstd"`, `"none"`) with keyword
+/// arguments, or a numcodecs configuration mapping.
+pub fn compressor_from_py(
+    compressor: Option<&Bound<'_, PyAny>>,
+    kwargs: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Compressor> {
+    let kw = opt_json(kwargs)?;
+    match compressor {
+        None => Ok(Compressor::None),
+        Some(c) if c.is_none() => Ok(Compressor::None),
+        Some(c) => {
+            if let Ok(name) = c.extract::<String>() {
+                Compressor::from_name(Some(&name), kw.as_ref()).py()
+            } else {
+                Compressor::from_config(&py_to_json(c)?).py()
+            }
+        }
+    }
+}
+
+/// A durability name from Python (``None``: the default).
+pub fn parse_durability(name: Option<&str>) -> PyResult<Durability> {
+    name.map_or(Ok(Durability::default()), |n| n.parse().py())
 }

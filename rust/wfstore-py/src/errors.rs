@@ -1,32 +1,49 @@
-//! Mapping of core errors onto the Python exception classes of `wfstore.errors`.
+//! Mapping of core errors onto the Python exception classes of `wfstore.common.errors`.
 
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
-use pyo3::types::PyTuple;
+use pyo3::types::{PyTuple, PyType};
 use wfstore_core::Error;
 
-fn class_name(e: &Error) -> &'static str {
+// The exception classes of `wfstore.common.errors` (a Python hierarchy with `OSError`,
+// `ValueError`, ... mixed in), each imported once and then cached by pyo3.
+pyo3::import_exception!(wfstore.common.errors, StoreIOError);
+pyo3::import_exception!(wfstore.common.errors, ArrayNotFoundError);
+pyo3::import_exception!(wfstore.common.errors, ArrayExistsError);
+pyo3::import_exception!(wfstore.common.errors, MetadataError);
+pyo3::import_exception!(wfstore.common.errors, UnsupportedFeatureError);
+pyo3::import_exception!(wfstore.common.errors, CorruptChunkError);
+pyo3::import_exception!(wfstore.common.errors, CodecError);
+pyo3::import_exception!(wfstore.common.errors, EncodeError);
+pyo3::import_exception!(wfstore.common.errors, StoreIndexError);
+pyo3::import_exception!(wfstore.common.errors, InvalidArgumentError);
+pyo3::import_exception!(wfstore.common.errors, ReadOnlyStoreError);
+pyo3::import_exception!(wfstore.common.errors, RechunkError);
+pyo3::import_exception!(wfstore.common.errors, ZipArchiveError);
+pyo3::import_exception!(wfstore.common.errors, UnsafeArchiveError);
+
+/// The Python class of a core error.
+fn class<'py>(py: Python<'py>, e: &Error) -> Bound<'py, PyType> {
     match e {
-        Error::Io { .. } => "StoreIOError",
-        Error::ArrayNotFound { .. } => "ArrayNotFoundError",
-        Error::ArrayExists { .. } => "ArrayExistsError",
-        Error::Metadata { .. } => "MetadataError",
-        Error::Unsupported { .. } => "UnsupportedFeatureError",
-        Error::CorruptChunk { .. } => "CorruptChunkError",
-        Error::Codec(_) => "CodecError",
-        Error::Encode(_) => "EncodeError",
-        Error::IndexOutOfRange { .. } => "StoreIndexError",
-        Error::InvalidArgument(_) => "InvalidArgumentError",
-        Error::ReadOnly { .. } => "ReadOnlyStoreError",
-        Error::Rechunk { .. } => "RechunkError",
-        Error::Zip { .. } => "ZipArchiveError",
-        Error::UnsafeArchive { .. } => "UnsafeArchiveError",
+        Error::Io { .. } => py.get_type::<StoreIOError>(),
+        Error::ArrayNotFound { .. } => py.get_type::<ArrayNotFoundError>(),
+        Error::ArrayExists { .. } => py.get_type::<ArrayExistsError>(),
+        Error::Metadata { .. } => py.get_type::<MetadataError>(),
+        Error::Unsupported { .. } => py.get_type::<UnsupportedFeatureError>(),
+        Error::CorruptChunk { .. } => py.get_type::<CorruptChunkError>(),
+        Error::Codec(_) => py.get_type::<CodecError>(),
+        Error::Encode(_) => py.get_type::<EncodeError>(),
+        Error::IndexOutOfRange { .. } => py.get_type::<StoreIndexError>(),
+        Error::InvalidArgument(_) => py.get_type::<InvalidArgumentError>(),
+        Error::ReadOnly { .. } => py.get_type::<ReadOnlyStoreError>(),
+        Error::Rechunk { .. } => py.get_type::<RechunkError>(),
+        Error::Zip { .. } => py.get_type::<ZipArchiveError>(),
+        Error::UnsafeArchive { .. } => py.get_type::<UnsafeArchiveError>(),
     }
 }
 
 fn build(py: Python<'_>, e: &Error) -> PyResult<PyErr> {
-    let module = py.import("wfstore.errors")?;
-    let cls = module.getattr(class_name(e))?;
+    let cls = class(py, e);
     let msg = e.to_string();
     let inst = match e {
         // OSError subclasses: (errno, strerror, filename) fills the usual attributes.
@@ -52,7 +69,7 @@ fn build(py: Python<'_>, e: &Error) -> PyResult<PyErr> {
     Ok(PyErr::from_value(inst))
 }
 
-/// Convert a core error into the matching `wfstore.errors` exception; an exception
+/// Convert a core error into the matching `wfstore.common.errors` exception; an exception
 /// raised by a Python store callback is re-raised as it was.
 pub fn to_py(e: Error) -> PyErr {
     let e = match crate::pystore::take_python_error(e) {
@@ -61,7 +78,9 @@ pub fn to_py(e: Error) -> PyErr {
     };
     Python::with_gil(|py| {
         build(py, &e).unwrap_or_else(|import_err| {
-            PyRuntimeError::new_err(format!("{e} (and wfstore.errors failed: {import_err})"))
+            PyRuntimeError::new_err(format!(
+                "{e} (and wfstore.common.errors failed: {import_err})"
+            ))
         })
     })
 }

@@ -1,12 +1,14 @@
 //! A [`Store`] whose keys live behind a Python object, such as the fsspec adapters of
-//! `wfstore.fsspec_store`: every array operation of the core works unchanged over any
+//! `wfstore.storage.fsspec`: every array operation of the core works unchanged over any
 //! fsspec file system, with chunk bytes moved by Python and encoded/decoded in Rust.
 //!
 //! The object provides `get(key) -> bytes | None`, `set(key, value)`, `delete(key)`,
 //! `list_dir(prefix) -> list[str]` and the attributes `location` (str) and
 //! `read_only` (bool); optionally `rename(from_key, to_key)` (replacing `to_key`: then
-//! commits of several keys are journaled, see `wfstore_core::txn`) and
-//! `set_temp(key, value)` (a write no reader sees yet, which need not be atomic). Calls are made with the GIL taken from whichever thread needs
+//! commits of several keys are journaled, see `wfstore_core::txn`),
+//! `set_temp(key, value)` (a write no reader sees yet, which need not be atomic),
+//! `rename_dir(from, to)` and `delete_dir(prefix)` (moving and deleting folders: then
+//! arrays can be rechunked in the store, see `wfstore_core::rechunk`). Calls are made with the GIL taken from whichever thread needs
 //! them (core threads run without it); an exception raised by the object is carried
 //! through the core unchanged and re-raised to the caller as it was raised.
 
@@ -24,6 +26,10 @@ pub struct PythonStore {
     can_rename: bool,
     /// whether the object has `set_temp(key, value)` (a write readers never see)
     has_set_temp: bool,
+    /// whether the object has `rename_dir(from, to)` (then arrays can be rechunked)
+    can_rename_dir: bool,
+    /// whether the object has `delete_dir(prefix)`
+    has_delete_dir: bool,
 }
 
 impl PythonStore {
@@ -48,6 +54,8 @@ impl PythonStore {
             read_only,
             can_rename: obj.hasattr("rename")?,
             has_set_temp: obj.hasattr("set_temp")?,
+            can_rename_dir: obj.hasattr("rename_dir")?,
+            has_delete_dir: obj.hasattr("delete_dir")?,
         })
     }
 
@@ -69,6 +77,21 @@ impl PythonStore {
                 .call_method1(method, (key, PyBytes::new(py, value)))
                 .map(|_| ())
                 .map_err(|e| self.error(key, e))
+        })
+    }
+
+    /// Call the moving method `method(from, to)` of the Python store (refused on a
+    /// read-only store).
+    fn call2(&self, method: &str, from: &str, to: &str) -> Result<()> {
+        if self.read_only {
+            return Err(self.read_only_error());
+        }
+        Python::with_gil(|py| {
+            self.obj
+                .bind(py)
+                .call_method1(method, (from, to))
+                .map(|_| ())
+                .map_err(|e| self.error(to, e))
         })
     }
 
@@ -135,15 +158,30 @@ impl Store for PythonStore {
     }
 
     fn rename(&self, from: &str, to: &str) -> Result<()> {
+        self.call2("rename", from, to)
+    }
+
+    fn can_rename_dir(&self) -> bool {
+        self.can_rename_dir && !self.read_only
+    }
+
+    fn rename_dir(&self, from: &str, to: &str) -> Result<()> {
+        self.call2("rename_dir", from, to)
+    }
+
+    fn delete_dir(&self, prefix: &str) -> Result<()> {
+        if !self.has_delete_dir {
+            return wfstore_core::storage::delete_dir_by_keys(self, prefix);
+        }
         if self.read_only {
             return Err(self.read_only_error());
         }
         Python::with_gil(|py| {
             self.obj
                 .bind(py)
-                .call_method1("rename", (from, to))
+                .call_method1("delete_dir", (prefix,))
                 .map(|_| ())
-                .map_err(|e| self.error(to, e))
+                .map_err(|e| self.error(prefix, e))
         })
     }
 
@@ -184,5 +222,78 @@ pub fn take_python_error(e: Error) -> std::result::Result<PyErr, Error> {
             Err(Error::Io { path, source })
         }
         other => Err(other),
+    }
+}
+
+/// The bytes of a Python binary file object (an fsspec file, `open(path, "rb")`, a
+/// `BytesIO`) read at offsets for the core's zip reader: each read seeks and reads
+/// under a Python lock (waited for without the GIL), so threads never interleave: the
+/// caller's (for a file system whose other calls must not overlap it, such as SFTP's
+/// one connection), else one of its own.
+pub struct PyFileSource {
+    file: Py<PyAny>,
+    lock: Py<PyAny>,
+    size: u64,
+}
+
+impl PyFileSource {
+    /// Wrap `file`, taking its length from a seek to its end (`tell`: some files'
+    /// `seek`, such as SFTP's, return nothing); `lock` (with `acquire` and `release`)
+    /// is held by every read, default: a new `threading.Lock`.
+    pub fn new(file: &Bound<'_, PyAny>, lock: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
+        let py = file.py();
+        let lock = match lock {
+            Some(l) => l.clone().unbind(),
+            None => py.import("threading")?.call_method0("Lock")?.unbind(),
+        };
+        let size: u64 = {
+            let lock = lock.bind(py);
+            lock.call_method0("acquire")?;
+            let size = file
+                .call_method1("seek", (0, 2))
+                .and_then(|_| file.call_method0("tell"))
+                .and_then(|t| t.extract());
+            lock.call_method0("release")?;
+            size?
+        };
+        Ok(PyFileSource {
+            file: file.clone().unbind(),
+            lock,
+            size,
+        })
+    }
+
+    fn read(&self, py: Python<'_>, buf: &mut [u8], offset: u64) -> PyResult<usize> {
+        let file = self.file.bind(py);
+        file.call_method1("seek", (offset,))?;
+        let data = file.call_method1("read", (buf.len(),))?;
+        let data = match data.downcast::<PyBytes>() {
+            Ok(b) => b.clone(),
+            Err(_) => py
+                .get_type::<PyBytes>()
+                .call1((data,))?
+                .downcast_into::<PyBytes>()?,
+        };
+        let bytes = data.as_bytes();
+        let n = bytes.len().min(buf.len());
+        buf[..n].copy_from_slice(&bytes[..n]);
+        Ok(n)
+    }
+}
+
+impl wfstore_core::zipio::ReadAt for PyFileSource {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+        Python::with_gil(|py| {
+            let lock = self.lock.bind(py);
+            lock.call_method0("acquire")?;
+            let out = self.read(py, buf, offset);
+            lock.call_method0("release")?;
+            out
+        })
+        .map_err(std::io::Error::other)
+    }
+
+    fn size(&self) -> std::io::Result<u64> {
+        Ok(self.size)
     }
 }

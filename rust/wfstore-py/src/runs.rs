@@ -3,23 +3,26 @@
 //! Reading every run of a large workflow is the store's hottest read. Decoding the
 //! rows to Python lists and then building each run in Python costs two conversions per
 //! field; here each row's msgpack values become the run object's attributes directly.
-//! The row layout is the engine's (see `ZarrStoreEAR` in `items.py`):
-//! `[id_, elem_iter_ID, action_idx, [[path_idx, param_ID]...], submission_idx, skip,
-//! success, start_time, end_time, snapshot_start, snapshot_end, exit_code, metadata,
-//! run_hostname, commands_idx]`.
+//! The row layout is the core's `wfstore_core::engine::runs::RUN_ROW` (the engine's);
+//! this file only converts to Python.
 
-use crate::arrays::PyObjectArray;
-use crate::decode::{decode_row, Fail, Reader, Res};
+use crate::decode::{decode_row, Fail, PyBuild, Res};
 use crate::errors::IntoPyResult;
+use crate::object_array::PyObjectArray;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 use rmp::Marker;
 use std::cell::RefCell;
 use std::collections::HashMap;
+use wfstore_core::array::msgpack::Reader;
+use wfstore_core::engine::runs::{run_field_position, RunField, DEFAULT_TS_FORMAT, RUN_ROW};
 use wfstore_core::ts::{self, parse_iso_space};
 
-const FIELDS: [&str; 16] = [
+/// The run object's attributes in the order its class's `__init__` sets them (the
+/// row's fields and `is_pending`), which keeps instances in the class's shared-key
+/// layout.
+const ATTRS: [&str; 16] = [
     "id_",
     "is_pending",
     "elem_iter_ID",
@@ -72,7 +75,7 @@ impl<'py> Ctx<'py> {
                 };
             }
         }
-        let v = rd.value_from(py, m, 1, false)?;
+        let v = rd.value_with(&PyBuild(py), m, 1, false)?;
         Ok(self.decode_ts.call1((v, &self.ts_fmt))?)
     }
 
@@ -127,7 +130,7 @@ impl<'py> Ctx<'py> {
             let k = rd.uint(m)?.ok_or_else(|| bad("bad parameter path index"))?;
             let path = self.paths.get_item(k as usize)?;
             let m = rd.marker()?;
-            d.set_item(path, rd.value_from(py, m, 2, false)?)?;
+            d.set_item(path, rd.value_with(&PyBuild(py), m, 2, false)?)?;
         }
         Ok(d)
     }
@@ -161,7 +164,7 @@ fn datetime_state(y: i64, mo: u32, d: u32, h: u32, mi: u32, s: u32, us: u32) -> 
 /// The next value of a row, as a Python object.
 fn plain<'py>(py: Python<'py>, rd: &mut Reader<'_>) -> Res<Bound<'py, PyAny>> {
     let m = rd.marker()?;
-    rd.value_from(py, m, 1, false)
+    rd.value_with(&PyBuild(py), m, 1, false)
 }
 
 /// Runs `ids` of the runs array `arr` as instances of `cls` (a dataclass whose fields
@@ -186,7 +189,7 @@ pub fn decode_runs<'py>(
         .py()?
         .ok_or_else(|| PyValueError::new_err("the runs array is not msgpack-encoded"))?;
     let dt_mod = py.import("datetime")?;
-    let iso = ts_fmt.extract::<String>().ok().as_deref() == Some("%Y-%m-%d %H:%M:%S.%f");
+    let iso = ts_fmt.extract::<String>().ok().as_deref() == Some(DEFAULT_TS_FORMAT);
     let ctx = Ctx {
         py,
         paths: parameter_paths,
@@ -201,59 +204,44 @@ pub fn decode_runs<'py>(
         .import("builtins")?
         .getattr("object")?
         .getattr("__new__")?;
-    let keys: Vec<Bound<'py, PyString>> = FIELDS.iter().map(|k| PyString::intern(py, k)).collect();
+    let keys: Vec<Bound<'py, PyString>> = ATTRS.iter().map(|k| PyString::intern(py, k)).collect();
+    // each attribute's position in the row (`is_pending` is not stored)
+    let positions: Vec<Option<usize>> = ATTRS.iter().map(|a| run_field_position(a)).collect();
     let false_ = false.into_pyobject(py)?.to_owned().into_any();
     let mut out = Vec::with_capacity(rows.items.len());
     for k in 0..rows.items.len() {
         let obj = decode_row(&arr.inner, &rows, k, |rd| {
             let m = rd.marker()?;
-            if rd.array_len(m)? != Some(15) {
+            if rd.array_len(m)? != Some(RUN_ROW.len()) {
                 return Err(Fail::Py(PyValueError::new_err("a row is not a run")));
             }
-            let id = plain(py, rd)?;
-            let elem_iter = plain(py, rd)?;
-            let action_idx = plain(py, rd)?;
-            let data_idx = ctx.data_idx(rd)?;
-            let sub_idx = plain(py, rd)?;
-            let skip = plain(py, rd)?;
-            let success = plain(py, rd)?;
-            let start = ctx.timestamp(rd)?;
-            let end = ctx.timestamp(rd)?;
-            let snap_start = plain(py, rd)?;
-            let snap_end = plain(py, rd)?;
-            let exit_code = plain(py, rd)?;
-            let metadata = plain(py, rd)?;
-            let hostname = plain(py, rd)?;
-            let cmds = plain(py, rd)?;
-            if !cmds.is_instance_of::<PyList>() {
-                return Err(Fail::Py(PyValueError::new_err(
-                    "commands_idx is not a list",
-                )));
+            let mut row: Vec<Bound<'py, PyAny>> = Vec::with_capacity(RUN_ROW.len());
+            for (_, kind) in RUN_ROW {
+                let v = match kind {
+                    RunField::Plain => plain(py, rd)?,
+                    RunField::DataIdx => ctx.data_idx(rd)?.into_any(),
+                    RunField::Timestamp => ctx.timestamp(rd)?,
+                    RunField::CommandsIdx => {
+                        let v = plain(py, rd)?;
+                        if !v.is_instance_of::<PyList>() {
+                            return Err(Fail::Py(PyValueError::new_err(
+                                "commands_idx is not a list",
+                            )));
+                        }
+                        v
+                    }
+                };
+                row.push(v);
             }
             // attributes set one by one, as `__init__` would: the instance then keeps
             // them in the class's shared-key layout (a fresh dict per run would take
             // about four times the memory, which counts at a million runs)
             let obj = new.call1((cls,))?;
-            let fields: [&Bound<'py, PyAny>; 16] = [
-                &id,
-                &false_,
-                &elem_iter,
-                &action_idx,
-                &cmds,
-                data_idx.as_any(),
-                &sub_idx,
-                &skip,
-                &success,
-                &start,
-                &end,
-                &snap_start,
-                &snap_end,
-                &exit_code,
-                &metadata,
-                &hostname,
-            ];
-            for (key, v) in keys.iter().zip(fields) {
-                obj.setattr(key, v)?;
+            for (key, pos) in keys.iter().zip(&positions) {
+                match pos {
+                    Some(p) => obj.setattr(key, &row[*p])?,
+                    None => obj.setattr(key, &false_)?, // `is_pending`
+                }
             }
             Ok(obj)
         })?;

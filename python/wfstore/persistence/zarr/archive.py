@@ -13,11 +13,10 @@ from wfstore.common.errors import (
     StoreIOError,
     UnsupportedStoreOperationError,
 )
-from wfstore.common.names import CHANGE_MARKER_NAME
+from wfstore.common.names import CHANGE_MARKER_NAME, LINK_LOCK_NAME, LOCK_NAME, TMP_PREFIX
 from wfstore.persistence.resources import is_local_fs
 from wfstore.persistence.zarr.layout import ZIP_EXCLUDE_BACKUPS, ZIP_EXCLUDE_EXECUTE
 from wfstore.storage.fsspec import io_lock
-from wfstore.storage.lock import LINK_LOCK_NAME, LOCK_NAME
 
 
 class ZarrArchive:
@@ -66,13 +65,13 @@ class ZarrArchive:
             exclude.append(ZIP_EXCLUDE_EXECUTE)
         if not include_rechunk_backups:
             exclude.extend(ZIP_EXCLUDE_BACKUPS)
-        tmp = dst.with_name(f".{dst.name}.wfstore-zip")
+        tmp = dst.with_name(f"{TMP_PREFIX}{dst.name}")
         if tmp.exists():
             tmp.unlink()
         if is_local_fs(self.fs):
             _core.zip_dir(self.path, tmp, exclude, progress=self._progress(False, "zip"))
         else:
-            with tempfile.TemporaryDirectory(prefix=".wfstore-zip-", dir=dst.parent) as local:
+            with tempfile.TemporaryDirectory(prefix=f"{TMP_PREFIX}zip-", dir=dst.parent) as local:
                 with io_lock(self.fs):
                     self._download(local, exclude)
                 _core.zip_dir(local, tmp, exclude, progress=self._progress(False, "zip"))
@@ -109,12 +108,10 @@ class ZarrArchive:
 def write_copy_log(log: str | os.PathLike[str], archive: str | os.PathLike[str]) -> None:
     """Write the log of a zip or unzip of `archive` to the file `log`: one
     ``copy <key>`` line per entry, then ``all done: N copied, 0 skipped, B bytes
-    copied`` (the lines of zarr's ``copy_store``, which the engine's zip uses)."""
-    import zipfile
-
-    with zipfile.ZipFile(archive) as zf:
-        infos = [i for i in zf.infolist() if not i.is_dir()]
-    lines = [f"copy {i.filename}" for i in infos]
-    total = sum(i.file_size for i in infos)
-    lines.append(f"all done: {len(infos):,} copied, 0 skipped, {total:,} bytes copied")
+    copied`` (the lines of zarr's ``copy_store``, which the engine's zip uses); the
+    entries are listed by the core's zip reader."""
+    entries = _core.Store.zip(os.fspath(archive)).zip_entries()
+    lines = [f"copy {name}" for name, _size in entries]
+    total = sum(size for _name, size in entries)
+    lines.append(f"all done: {len(entries):,} copied, 0 skipped, {total:,} bytes copied")
     Path(log).write_text("\n".join(lines) + "\n")

@@ -11,6 +11,7 @@ import numpy as np
 
 from wfstore import _core
 from wfstore.common.errors import ConcurrentModificationError
+from wfstore.common.names import BACKUP_SUFFIX
 
 _ATTRS = "attrs"
 
@@ -47,7 +48,7 @@ DEFAULT_PARAM_CHUNK_SIZE = 100
 
 #: Entries of a store that :meth:`ZarrPersistentStore.zip` leaves out by default.
 ZIP_EXCLUDE_EXECUTE = "execute"
-ZIP_EXCLUDE_BACKUPS = ("runs.bak", "base.bak")
+ZIP_EXCLUDE_BACKUPS = (f"runs{BACKUP_SUFFIX}", f"base{BACKUP_SUFFIX}")
 
 
 def guess_chunks(shape: Sequence[int], itemsize: int) -> list[int]:

@@ -23,7 +23,7 @@ root ``.zattrs``
 
 All chunk encoding and decoding is done by the Rust core (``wfstore._core``). On the
 local file system the core also does the I/O (``Store.local``); on any other fsspec file
-system (memory, SFTP, ...) chunk bytes move through fsspec (``Store.fsspec``, see
+system (memory, SFTP, ...) chunk bytes move through fsspec (``core_store`` of
 :mod:`wfstore.storage.fsspec`). The root attributes are a store resource (``"attrs"``):
 loaded once per use and written once per commit. Rows are written to the arrays as
 each commit step runs.

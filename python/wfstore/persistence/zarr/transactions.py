@@ -16,7 +16,7 @@ from wfstore.common.errors import (
     StoreIOError,
     StorePathError,
 )
-from wfstore.common.names import CHANGE_MARKER_NAME, JOURNAL_PREFIX
+from wfstore.common.names import CHANGE_MARKER_NAME, JOURNAL_PREFIX, TMP_PREFIX
 from wfstore.persistence.readcache import CLEAN, DIRTY, ReadCache, marker_counter, marker_value
 from wfstore.persistence.resources import is_local_fs, write_bytes_atomic
 from wfstore.persistence.zarr.layout import _ATTRS, PARAM_BASE_ARR, PARAM_SOURCES_ARR, RUNS_ARR
@@ -34,9 +34,9 @@ class ZarrTransactions:
     def _open_core_store(self) -> _core.Store:
         if is_local_fs(self.fs):
             # finish any commit or rechunk that a crashed writer left half-applied
-            _core.recover_journals(self.path)
-            self._recover_rechunks()
+            self._recover_journals()
             store = core_store(self.fs, self.path, durability=self.durability)
+            self._recover_rechunks(store)
             self._recover_parameter_append(store)
             return store
         store = core_store(self.fs, self.path)
@@ -56,6 +56,27 @@ class ZarrTransactions:
             )
         return store
 
+    def _recover_journals(self) -> None:
+        """Finish the commits crashed writers left half-applied (their journals), under
+        the store lock only: a journaled commit holds the lock from writing its journal
+        to deleting it (see :meth:`_commit_transaction`), so a journal seen under the
+        lock is a dead writer's, whichever host of a shared file system it ran on. When
+        the lock cannot be had, the journals are left for the next opener."""
+        try:
+            names = os.listdir(self.path)
+        except OSError:
+            return
+        if not any(n.startswith(JOURNAL_PREFIX) and not n.startswith(TMP_PREFIX) for n in names):
+            return
+        try:
+            with self._locked():
+                finished = _core.recover_journals(self.path, locked=True)
+        except StoreError as exc:  # e.g. a store this process may not write, a busy lock
+            self.logger.warning(f"cannot finish interrupted commits now: {exc}")
+            return
+        if finished:
+            self.logger.info(f"finished {finished} interrupted commit(s) in {self.path!r}")
+
     def _recover_parameter_append(self, store: _core.Store) -> None:
         """Drop what a parameter append cut short left (see :func:`_appends_in_order`):
         rows of the sources array beyond the base array's. Checked under the store lock,
@@ -74,10 +95,10 @@ class ZarrTransactions:
         except StoreError as exc:  # e.g. a store this process may not write
             self.logger.warning(f"cannot finish an interrupted parameter append: {exc}")
 
-    def _recover_rechunks(self) -> None:
+    def _recover_rechunks(self, store: _core.Store) -> None:
         """Finish an interrupted rechunk of ``runs``/``base`` if a crash left the array
-        missing (between the two renames of the swap), as the core's
-        ``recover_rechunk`` does. Only then: while the array is in place, another process
+        missing (between the two renames of the swap), by the core's
+        ``recover_rechunk_array``. Only then: while the array is in place, another process
         may be rechunking it, and its temporary folder must not be touched (leftovers
         of a crash are cleared by the next rechunk)."""
         for arr_path in (RUNS_ARR, PARAM_BASE_ARR):
@@ -87,7 +108,7 @@ class ZarrTransactions:
                 # the lock, a missing array is a crashed rechunk's
                 with self._locked():
                     if not os.path.isdir(array_dir):
-                        _core.recover_rechunk(array_dir)
+                        _core.recover_rechunk_array(store, arr_path)
 
     @property
     def core_store(self) -> _core.Store:
@@ -269,10 +290,16 @@ class ZarrTransactions:
         try:
             try:
                 yield
+                journal = not _appends_in_order(kinds, core.staged_keys)
+                if journal:
+                    # a journaled commit holds the store lock until its journal is
+                    # deleted (in a transaction the lock, once taken, is held to its
+                    # end), so that openers replay only dead writers' journals
+                    with self._locked():
+                        pass
             except BaseException:
                 core.rollback()
                 raise
-            journal = not _appends_in_order(kinds, core.staged_keys)
             # the files change only now: a write session around the apply (the marker
             # dirty before the first rename, clean after the last)
             with self._write_session():

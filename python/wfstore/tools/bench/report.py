@@ -4,6 +4,7 @@ targets checked, the plot, and the README's table between its markers."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -47,7 +48,7 @@ def best_of(results: list[dict]) -> dict:
     return out
 
 
-def _fmt_s(s: float | None) -> str:
+def fmt_s(s: float | None) -> str:
     if s is None:
         return "-"
     if s >= 1:
@@ -90,8 +91,8 @@ def comparison_rows(base: dict | None, ours: dict, keys: list[str]) -> list[list
         rows.append(
             [
                 PHASE_LABELS[key],
-                _fmt_s(tb) + (per if tb else ""),
-                _fmt_s(to) + per,
+                fmt_s(tb) + (per if tb else ""),
+                fmt_s(to) + per,
                 ratio,
                 rss,
                 files,
@@ -152,8 +153,8 @@ def check_targets(
             budget = _phase_time(hz["phases"]["unzip"], "unzip") / 10
             figures += (
                 f"; creating its {tf['files']:,} files and {tf['folders']:,} folders with "
-                f"plain system calls takes {_fmt_s(tf['seconds'])} on this disk, the 10x "
-                f"budget being {_fmt_s(budget)}"
+                f"plain system calls takes {fmt_s(tf['seconds'])} on this disk, the 10x "
+                f"budget being {fmt_s(budget)}"
             )
         out.append(
             (
@@ -180,8 +181,8 @@ def check_targets(
                 f"{wz_any['runs']:,} runs; {inter['pairs']:,} commits and writes in turn "
                 "in one loop)",
                 c <= 2 * w,
-                f"{_fmt_s(c)} per commit vs {_fmt_s(w)} per write ({c / w:.1f}x; medians "
-                f"{_fmt_s(inter['commit_median_s'])} vs {_fmt_s(inter['write_median_s'])})",
+                f"{fmt_s(c)} per commit vs {fmt_s(w)} per write ({c / w:.1f}x; medians "
+                f"{fmt_s(inter['commit_median_s'])} vs {fmt_s(inter['write_median_s'])})",
             )
         )
     elif wz_any and (wz_any.get("floor") or prim):
@@ -192,7 +193,7 @@ def check_targets(
                 "single-run commit within 2x of an atomic 200-byte write (Zarr, "
                 f"{wz_any['runs']:,} runs; write timed in the same process)",
                 c <= 2 * w,
-                f"{_fmt_s(c)} per commit vs {_fmt_s(w)} per write ({c / w:.1f}x)",
+                f"{fmt_s(c)} per commit vs {fmt_s(w)} per write ({c / w:.1f}x)",
             )
         )
     hj = _find(results, "hpcflow-json")
@@ -203,7 +204,7 @@ def check_targets(
             (
                 f"JSON store >= 20x faster per single-run commit ({hj['runs']:,} runs)",
                 r >= 20,
-                f"{_fmt_s(commit_time(hj))} vs {_fmt_s(commit_time(wj))} ({r:.1f}x)",
+                f"{fmt_s(commit_time(hj))} vs {fmt_s(commit_time(wj))} ({r:.1f}x)",
             )
         )
     big = _find(results, "wfstore-zarr", 1_000_000)
@@ -214,7 +215,7 @@ def check_targets(
                 (
                     f"1M runs: {PHASE_LABELS[key]} within 60 s",
                     ph["seconds"] <= 60,
-                    _fmt_s(ph["seconds"]),
+                    fmt_s(ph["seconds"]),
                 )
             )
         out.append(
@@ -265,8 +266,8 @@ def render_report(data: dict) -> str:
     if prim:
         parts.append(
             f"Floor measured in the same run: an atomic 200-byte write (temporary name, then "
-            f"rename) {_fmt_s(prim['atomic_write_200B_s'])}, a small-file read "
-            f"{_fmt_s(prim['small_read_s'])}."
+            f"rename) {fmt_s(prim['atomic_write_200B_s'])}, a small-file read "
+            f"{fmt_s(prim['small_read_s'])}."
         )
     r = _find(results, "wfstore-zarr", 10_000) or _find(results, "wfstore-zarr")
     tf = r.get("tree_floor") if r else None
@@ -275,7 +276,7 @@ def render_report(data: dict) -> str:
             f"Unzip's floor, measured in the same run: creating the unzipped store's "
             f"{tf['files']:,} files and {tf['folders']:,} folders with plain system calls "
             f"(Python's `os`, in a new folder beside it, after a `sync` as every phase; "
-            f"wfstore's Zarr store at {r['runs']:,} runs) {_fmt_s(tf['seconds'])}."
+            f"wfstore's Zarr store at {r['runs']:,} runs) {fmt_s(tf['seconds'])}."
         )
     inter = r.get("interleaved") if r else None
     if r and inter:
@@ -283,9 +284,9 @@ def render_report(data: dict) -> str:
             f"Single-run commits (`set_EAR_submission_index`) and atomic 200-byte writes "
             f"over a file on disk, timed in turn in one loop ({inter['pairs']:,} of each, "
             f"wfstore's Zarr store at {r['runs']:,} runs): "
-            f"{_fmt_s(inter['commit_mean_s'])} per commit vs "
-            f"{_fmt_s(inter['write_mean_s'])} per write (medians "
-            f"{_fmt_s(inter['commit_median_s'])} vs {_fmt_s(inter['write_median_s'])})."
+            f"{fmt_s(inter['commit_mean_s'])} per commit vs "
+            f"{fmt_s(inter['write_mean_s'])} per write (medians "
+            f"{fmt_s(inter['commit_median_s'])} vs {fmt_s(inter['write_median_s'])})."
         )
     for kind, keys in (("zarr", [k for k, _, _ in PHASES]), ("json", JSON_PHASES)):
         ours = [r for r in results if r["variant"] == f"wfstore-{kind}"]
@@ -326,7 +327,7 @@ def render_report(data: dict) -> str:
                 for v in ("hpcflow-zarr", "wfstore-zarr"):
                     r = _find(results, v, n)
                     ph = r["phases"].get(key) if r else None
-                    cells.append(_fmt_s(ph["seconds"] / r["runs"]) if ph and r else "-")
+                    cells.append(fmt_s(ph["seconds"] / r["runs"]) if ph and r else "-")
                 row.append(" / ".join(cells))
             rows.append(row)
         peak = ["peak RSS MiB (whole process)"]
@@ -394,14 +395,17 @@ def plot(data: dict, out: Path) -> bool:
     return True
 
 
-def update_readme(readme: Path, block: str) -> None:
-    """Replace the text between the bench markers of `readme` by `block`."""
+def update_readme(
+    readme: Path, block: str, start: str = README_START, end: str = README_END
+) -> None:
+    """Replace what stands between the markers `start` and `end` in `readme` by
+    `block` (both runners use this: each has its own markers)."""
     text = readme.read_text()
-    if README_START not in text or README_END not in text:
-        raise SystemExit(f"error: {readme} has no {README_START} ... {README_END} block")
-    head, rest = text.split(README_START, 1)
-    _, tail = rest.split(README_END, 1)
-    readme.write_text(f"{head}{README_START}\n{block}{README_END}{tail}")
+    if start not in text or end not in text:
+        raise SystemExit(f"error: {readme} has no {start} ... {end} block")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    readme.write_text(f"{head}{start}\n{block}{end}{tail}")
 
 
 def report(data: dict, readme: Path | None, plot_path: Path | None) -> None:
@@ -419,8 +423,8 @@ def print_tables(data: dict) -> None:
     prim = data.get("primitives")
     if prim:
         print(
-            f"atomic 200-byte write: {_fmt_s(prim['atomic_write_200B_s'])}   "
-            f"small-file read: {_fmt_s(prim['small_read_s'])}"
+            f"atomic 200-byte write: {fmt_s(prim['atomic_write_200B_s'])}   "
+            f"small-file read: {fmt_s(prim['small_read_s'])}"
         )
     for r in sorted(results, key=lambda r: (r["variant"], r["runs"])):
         if not r["variant"].startswith("wfstore"):
@@ -438,3 +442,80 @@ def print_tables(data: dict) -> None:
     for what, ok, fig in check_targets(results, prim or {}):
         status = "met" if ok else ("NOT met" if ok is False else "not measured")
         print(f"[{status}] {what}: {fig}")
+
+
+# --- plots shared by the runners ------------------------------------------------------
+
+
+def _minor_label(value: float, _pos: object = None) -> str:
+    """A log axis' minor tick label: only at 2 and 5 times a power of ten."""
+    if value <= 0:
+        return ""
+    lead = value / 10 ** math.floor(math.log10(value))
+    return f"{value:g}" if round(lead, 6) in (2.0, 5.0) else ""
+
+
+def plot_lines(
+    panels: dict[str, dict[str, list[tuple[float, float]]]],
+    out: Path,
+    title: str,
+    xlabel: str = "number of runs",
+    ylabel: str = "time (s)",
+) -> bool:
+    """One log-log panel per key of `panels`, a line per series (colour: the series
+    name's first word, e.g. the variant; line style: what follows it). False (and a
+    message) if matplotlib is not importable."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        from matplotlib.ticker import FuncFormatter, NullFormatter
+    except ImportError:
+        print("matplotlib is not importable: no plot", file=sys.stderr)
+        return False
+    names = sorted({s for panel in panels.values() for s in panel})
+    heads = sorted({n.split(" ")[0] for n in names})
+    tails = sorted({n.partition(" ")[2] for n in names})
+    styles = ["-", "--", ":", "-."]
+    markers = ["o", "s", "^", "D"]
+    cols = min(4, max(1, len(panels)))
+    rows = (len(panels) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.0 * rows + 0.8), squeeze=False)
+    for ax, (label, series) in zip(axes.flat, panels.items()):
+        for name, points in sorted(series.items()):
+            head, _, tail = name.partition(" ")
+            i, j = heads.index(head), tails.index(tail)
+            ax.plot(
+                [p[0] for p in points],
+                [p[1] for p in points],
+                styles[j % len(styles)],
+                marker=markers[j % len(markers)],
+                color=f"C{i}",
+                label=name,
+            )
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        # plain numbers, not powers of ten; minor ticks labelled at 2 and 5 (x: none)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_minor_formatter(FuncFormatter(_minor_label))
+        ys = [p[1] for points in series.values() for p in points if p[1] > 0]
+        if ys and max(ys) / min(ys) < 2.6:  # wide enough for a labelled 1, 2 or 5
+            mid = math.sqrt(max(ys) * min(ys))
+            ax.set_ylim(mid / 1.62, mid * 1.62)
+        ax.set_title(label, fontsize=9)
+        ax.set_xlabel(xlabel, fontsize=8)
+        ax.set_ylabel(ylabel, fontsize=8)
+        ax.grid(True, which="both", alpha=0.3)
+    for ax in list(axes.flat)[len(panels) :]:
+        ax.axis("off")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(3, len(labels)), fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout(rect=(0, 0.06 + 0.02 * ((len(labels) - 1) // 3), 1, 0.97))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return True

@@ -54,7 +54,7 @@ JSON_PHASES = ["build", "sub_idx", "start", "end", "outputs", "read_runs", "read
 # --- measuring ---------------------------------------------------------------------------
 
 
-def _reset_peak_rss() -> bool:
+def reset_peak_rss() -> bool:
     """Reset this process's peak RSS (Linux ``clear_refs`` 5); False if not possible."""
     try:
         with open("/proc/self/clear_refs", "w") as fh:
@@ -64,7 +64,7 @@ def _reset_peak_rss() -> bool:
         return False
 
 
-def _peak_rss_mib() -> float:
+def peak_rss_mib() -> float:
     """Peak RSS since the last reset (``VmHWM``), else since the process started."""
     try:
         with open("/proc/self/status") as fh:
@@ -277,13 +277,13 @@ def run_workload(
     fs = LocalFileSystem()
     phases: dict[str, dict[str, Any]] = {}
     tree_floor: dict[str, float] | None = None  # (Zarr stores, after the unzip)
-    can_reset = _reset_peak_rss()
+    can_reset = reset_peak_rss()
 
     def measure(key: str, fn: Callable[[], Any], calls: int = 1, files_at: Path = path) -> Any:
         # the disk starts each phase clean: data an earlier phase (or variant) left
         # dirty is written back now, not billed to this phase
         os.sync()
-        _reset_peak_rss()
+        reset_peak_rss()
         t0 = time.perf_counter()
         out = fn()
         secs = time.perf_counter() - t0
@@ -291,7 +291,7 @@ def run_workload(
             "seconds": secs,
             "calls": calls,
             "per_call_s": secs / calls,
-            "peak_rss_mib": _peak_rss_mib(),
+            "peak_rss_mib": peak_rss_mib(),
             "files": count_files(files_at),
         }
         return out

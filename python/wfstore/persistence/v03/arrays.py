@@ -1,0 +1,86 @@
+"""hpcflow 0.3's array outputs: NPZ archives compressed with zstd (one per output name
+and run file, or one consolidated archive per output name), each holding the arrays of
+several runs (zero padded to the largest shape) and per-entry metadata."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from dataclasses import dataclass
+
+import numpy as np
+
+from wfstore import _core
+from wfstore.common.errors import CorruptFileError, StoreError
+
+#: The per-entry metadata members of an archive (besides ``data`` and ``shape``).
+METADATA_MEMBERS = (
+    "task_insert_ID",
+    "task_idx",
+    "element_idx",
+    "element_ID",
+    "iteration_idx",
+    "iteration_ID",
+    "action_idx",
+    "run_idx",
+    "run_ID",
+)
+
+
+@dataclass
+class OutputArchive:
+    """A decoded array-output archive."""
+
+    key: str
+    data: np.ndarray
+    run_ID: np.ndarray
+    #: Each entry's real shape (entries x ndim), when the entries' shapes differ.
+    shape: np.ndarray | None
+
+    def entry(self, run_id: int) -> np.ndarray:
+        """The array of run `run_id` (its padding cut off); the archive must hold
+        exactly one entry of that run."""
+        where = np.flatnonzero(self.run_ID == run_id)
+        if len(where) != 1:
+            raise _corrupt(self.key, f"{len(where)} entries of run {run_id}, expected one")
+        i = int(where[0])
+        shape = self.data.shape[1:] if self.shape is None else tuple(int(d) for d in self.shape[i])
+        return np.array(self.data[i][tuple(slice(0, d) for d in shape)])
+
+
+def _corrupt(key: str, reason: object) -> CorruptFileError:
+    err = CorruptFileError(f"array-output archive {key!r} cannot be decoded: {reason}")
+    err.path = key
+    err.key = key
+    return err
+
+
+def decode_output_archive(raw: bytes, key: str) -> OutputArchive:
+    """Decode an archive read from `key` (zstd by the core, NPZ by numpy without
+    pickles); a damaged or malformed archive raises :class:`CorruptFileError` naming
+    `key`."""
+    try:
+        buf = _core.decompress(raw, "zstd")
+        with np.load(io.BytesIO(buf), allow_pickle=False) as npz:
+            names = set(npz.files)
+            missing = {"data", *METADATA_MEMBERS} - names
+            if missing:
+                raise ValueError(f"members {sorted(missing)} missing")
+            data = npz["data"]
+            run_ids = npz["run_ID"]
+            shape = npz["shape"] if "shape" in names else None
+            for name in METADATA_MEMBERS:
+                member = npz[name]
+                if member.ndim != 1 or len(member) != len(data):
+                    raise ValueError(f"member {name!r} does not have one value per entry")
+    except (StoreError, ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+        raise _corrupt(key, exc) from None
+    if data.ndim < 1:
+        raise _corrupt(key, "data has no entry axis")
+    if shape is not None and (
+        shape.shape != (len(data), data.ndim - 1)
+        or np.any(shape < 0)
+        or np.any(shape > np.asarray(data.shape[1:]))
+    ):
+        raise _corrupt(key, "invalid shape member")
+    return OutputArchive(key=key, data=data, run_ID=run_ids, shape=shape)

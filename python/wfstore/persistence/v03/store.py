@@ -1,0 +1,268 @@
+"""What every hpcflow 0.3 store of wfstore shares: the shared store API
+(:class:`wfstore.persistence.base.PersistentStore`: its getters, ID checks, caches)
+with 0.3's changes to the getters and the getters 0.3 added.
+
+Reading only, for now: every member that writes raises ``ReadOnlyStoreError``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, ClassVar, NoReturn
+
+import numpy as np
+
+from wfstore.common.errors import ReadOnlyStoreError, UnsupportedStoreOperationError
+from wfstore.persistence.base import PersistentStore
+from wfstore.persistence.items import PersistentStoreFeatures
+from wfstore.persistence.v03.layout import (
+    GENERATION,
+    JOBSCRIPT_AT_SUBMIT_KEYS,
+    SUBMISSION_AT_SUBMIT_KEYS,
+)
+
+#: Members of the store API that write (a190's and the hooks behind them); 0.3's new
+#: writing members are listed in :data:`V03_WRITING_MEMBERS`.
+_WRITING_MEMBERS: tuple[str, ...] = (
+    "add_template_components",
+    "add_task",
+    "add_loop",
+    "add_submission",
+    "add_element_set",
+    "add_element",
+    "add_element_iteration",
+    "add_EAR",
+    "add_submission_part",
+    "add_set_parameter",
+    "add_unset_parameter",
+    "add_file",
+    "set_file",
+    "set_parameter_value",
+    "update_param_source",
+    "update_loop_num_iters",
+    "update_loop_parents",
+    "set_EAR_submission_index",
+    "set_EAR_start",
+    "set_EAR_end",
+    "set_EAR_skip",
+    "set_EARs_initialised",
+    "set_jobscript_metadata",
+    "remove_replaced_dir",
+    "reinstate_replaced_dir",
+    "_append_tasks",
+    "_append_loops",
+    "_append_submissions",
+    "_append_submission_parts",
+    "_append_task_element_IDs",
+    "_append_elements",
+    "_append_element_sets",
+    "_append_elem_iter_IDs",
+    "_append_elem_iters",
+    "_append_elem_iter_EAR_IDs",
+    "_append_EARs",
+    "_append_parameters",
+    "_set_parameter_values",
+    "_update_elem_iter_EARs_initialised",
+    "_update_EAR_submission_indices",
+    "_update_EAR_start",
+    "_update_EAR_end",
+    "_update_EAR_skip",
+    "_update_js_metadata",
+    "_update_parameter_sources",
+    "_update_template_components",
+    "_update_loop_index",
+    "_update_loop_num_iters",
+    "_update_loop_parents",
+)
+
+#: The writing members hpcflow 0.3 added to the API.
+V03_WRITING_MEMBERS: tuple[str, ...] = (
+    "add_elements",
+    "add_element_iterations",
+    "set_run_submission_data",
+    "set_multi_run_starts",
+    "set_multi_run_ends",
+    "set_parameter_values",
+    "unset_parameter_value",
+    "set_run_dirs",
+    "update_at_submit_metadata",
+    "update_iter_data_indices",
+    "update_run_data_indices",
+)
+
+
+def _refuse(name: str) -> Callable[..., NoReturn]:
+    def refuse(self: V03PersistentStore, *args: Any, **kwargs: Any) -> NoReturn:
+        raise ReadOnlyStoreError(
+            f"{type(self).__name__}.{name}: wfstore reads hpcflow {GENERATION} stores "
+            "but does not write them yet."
+        )
+
+    refuse.__name__ = name
+    return refuse
+
+
+class V03PersistentStore(PersistentStore):
+    """An hpcflow 0.3 store, read through the shared store API.
+
+    0.3's getters that differ from a190's: :meth:`get_EAR_skipped` gives the skip
+    reason (an int); runs carry 0.3's fields. Getters 0.3 added:
+    :meth:`get_element_iteration_dicts`, the at-submit metadata and jobscript-block
+    getters (here: the value the submission document keeps, as 0.3's JSON store; the
+    Zarr store reads its submission arrays), :meth:`get_dirs_array`,
+    :meth:`get_binary_file` and :meth:`get_text_file`.
+    """
+
+    #: The engine generation whose stores the class reads.
+    generation: ClassVar[str] = GENERATION
+    _features: ClassVar[PersistentStoreFeatures] = PersistentStoreFeatures(
+        create=False,
+        edit=False,
+        jobscript_parallelism=False,
+        EAR_parallelism=False,
+        schedulers=False,
+        submission=False,
+    )
+
+    for _name_ in (*_WRITING_MEMBERS, *V03_WRITING_MEMBERS):
+        vars()[_name_] = _refuse(_name_)
+    del _name_
+
+    @classmethod
+    def write_empty_workflow(cls, *args: Any, **kwargs: Any) -> NoReturn:
+        raise ReadOnlyStoreError(
+            f"wfstore cannot create hpcflow {GENERATION} stores yet (reading only)."
+        )
+
+    @property
+    def is_submittable(self) -> bool:
+        """Not while wfstore only reads these stores."""
+        return False
+
+    def _unsupported(self, what: str) -> NoReturn:
+        raise UnsupportedStoreOperationError(
+            f"{what} of hpcflow {GENERATION} stores is not supported by wfstore yet."
+        )
+
+    def zip(self, *args: Any, **kwargs: Any) -> NoReturn:
+        self._unsupported("zipping")
+
+    def unzip(self, *args: Any, **kwargs: Any) -> NoReturn:
+        self._unsupported("unzipping")
+
+    def rechunk_parameter_base(self, *args: Any, **kwargs: Any) -> NoReturn:
+        self._unsupported("rechunking")
+
+    def rechunk_runs(self, *args: Any, **kwargs: Any) -> NoReturn:
+        self._unsupported("rechunking")
+
+    @contextlib.contextmanager
+    def cached_load(self) -> Iterator[None]:
+        """Keep items read while the ``with``-wrapped code runs (decoded files are
+        kept regardless, until they change)."""
+        with self.cache_ctx():
+            yield
+
+    # --- getters whose answer 0.3 changed ------------------------------------------------
+
+    def get_EAR_skipped(self, EAR_ID: int) -> int:  # type: ignore[override]
+        """The run's skip reason (0: not skipped)."""
+        return int(self.get_EARs([EAR_ID])[0].skip)
+
+    def get_element_iteration_dicts(self, iter_IDs: Iterable[int]) -> list[dict[str, Any]]:
+        """The engine's element-iteration data of the given iterations, each with its
+        runs' data (all runs read in one call)."""
+        iters = self.get_element_iterations(iter_IDs)
+        run_ids = [r for it in iters for ids in (it.EAR_IDs or {}).values() for r in ids]
+        runs = {r.id_: r.to_dict() for r in self.get_EARs(run_ids)} if run_ids else {}
+        out = []
+        for it in iters:
+            EARs = None
+            if it.EAR_IDs is not None:
+                EARs = {act: [runs[r] for r in ids] for act, ids in it.EAR_IDs.items()}
+            out.append(it.to_dict(EARs))
+        return out
+
+    def get_task_elements(
+        self, task_id: int, idx_lst: Iterable[int] | None = None
+    ) -> Iterator[Mapping[str, Any]]:
+        """Element data by index within a task, with their iterations and runs (each
+        kind read in one call)."""
+        elem_IDs = self.get_task(task_id).element_IDs
+        if idx_lst is not None:
+            elem_IDs = [elem_IDs[i] for i in idx_lst]
+        elems = self.get_elements(elem_IDs)
+        iters = self.get_element_iteration_dicts([i for e in elems for i in e.iteration_IDs])
+        pos = 0
+        for elem in elems:
+            n = len(elem.iteration_IDs)
+            yield elem.to_dict(iters[pos : pos + n])
+            pos += n
+
+    # --- getters 0.3 added -------------------------------------------------------------
+
+    def get_submission_at_submit_metadata(
+        self, sub_idx: int, metadata_attr: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        """A submission's at-submit metadata (``submission_parts``)."""
+        return metadata_attr or dict.fromkeys(SUBMISSION_AT_SUBMIT_KEYS)
+
+    def get_jobscript_at_submit_metadata(
+        self, sub_idx: int, js_idx: int, metadata_attr: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        """A jobscript's at-submit metadata (``submit_cmdline``, ``scheduler_job_ID``,
+        ``process_ID``, ``submit_time``)."""
+        return metadata_attr or dict.fromkeys(JOBSCRIPT_AT_SUBMIT_KEYS)
+
+    def get_jobscript_block_run_ID_array(
+        self, sub_idx: int, js_idx: int, blk_idx: int, run_ID_arr: Any
+    ) -> np.ndarray:
+        """A jobscript block's run IDs (actions x elements)."""
+        return np.asarray(self._given(run_ID_arr, "run IDs"))
+
+    def get_jobscript_block_task_elements_map(
+        self, sub_idx: int, js_idx: int, blk_idx: int, task_elems_map: Any
+    ) -> dict[int, list[int]]:
+        """A jobscript block's map of block element to task elements."""
+        return self._given(task_elems_map, "task elements")
+
+    def get_jobscript_block_task_actions_array(
+        self, sub_idx: int, js_idx: int, blk_idx: int, task_actions_arr: Any
+    ) -> np.ndarray:
+        """A jobscript block's ``[task insert ID, action index, element]`` rows."""
+        return np.asarray(self._given(task_actions_arr, "task actions"))
+
+    def get_jobscript_block_dependencies(
+        self, sub_idx: int, js_idx: int, blk_idx: int, js_dependencies: Any
+    ) -> dict[tuple[int, int], Any]:
+        """A jobscript block's dependencies on other blocks."""
+        return self._given(js_dependencies, "dependencies")
+
+    @staticmethod
+    def _given(value: Any, what: str) -> Any:
+        if value is None:
+            raise UnsupportedStoreOperationError(
+                f"this store keeps a jobscript block's {what} in the submission document; "
+                "none was given"
+            )
+        return value
+
+    def get_dirs_array(self) -> np.ndarray:
+        """Every run's folder indices (a structured array, one row per run)."""
+        raise NotImplementedError
+
+    def get_binary_file(self, path: str | Path) -> bytes:
+        """The bytes of a file of the workflow: `path` absolute, or relative to the
+        workflow's folder. A missing file raises ``FileNotFoundError``."""
+        p = Path(path)
+        if not p.is_absolute():
+            p = Path(self.path) / p
+        if not p.is_file():
+            raise FileNotFoundError(f"File at location {str(p)!r} does not exist.")
+        return p.read_bytes()
+
+    def get_text_file(self, path: str | Path) -> str:
+        """The text of a file of the workflow (UTF-8); see :meth:`get_binary_file`."""
+        return self.get_binary_file(path).decode()

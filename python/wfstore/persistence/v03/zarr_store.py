@@ -1,0 +1,809 @@
+"""hpcflow 0.3's Zarr store (a folder) and its zip archive, read through the Rust core.
+
+Runs are read from three places (``run_metadata``, ``run_sub_dat``, the run files),
+parameter values from parameter files and, for numpy values, from Zarr arrays or NPZ
+archives. Each chunk of an object array (a ``sources`` chunk holds 100,000 rows), each
+run file, parameter file and archive is decoded once and kept, indexed, until it
+changes on disk (:class:`~wfstore.persistence.v03.files.FileMemo`): reading every
+element of a workflow decodes each of them once, not once per element.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+from fsspec import AbstractFileSystem
+
+from wfstore import _core
+from wfstore.common.durability import Durability
+from wfstore.common.errors import (
+    CorruptChunkError,
+    MetadataError,
+    MissingParameterData,
+    MissingStoreEARError,
+    MissingStoreElementError,
+    MissingStoreElementIterationError,
+    MissingStoreItemError,
+    MissingStoreTaskError,
+    ReadOnlyStoreError,
+    StoreError,
+)
+from wfstore.persistence.base import ParamSource
+from wfstore.persistence.resources import is_local_fs
+from wfstore.persistence.v03 import layout, writes
+from wfstore.persistence.v03.arrays import OutputArchive, decode_output_archive
+from wfstore.persistence.v03.execution import RunTimePending, V03RunTimeWrites
+from wfstore.persistence.v03.files import (
+    FileMemo,
+    always_new,
+    decode_param_file,
+    decode_run_file,
+    local_stamp,
+)
+from wfstore.persistence.v03.items import (
+    V03StoreEAR,
+    V03StoreTask,
+    V03ZarrStoreElement,
+    V03ZarrStoreElementIter,
+    V03ZarrStoreParameter,
+)
+from wfstore.persistence.v03.store import V03PersistentStore
+from wfstore.storage.fsspec import core_store, core_zip_store
+
+_SubDat = tuple["int | None", "int | None", "int | None", "int | None"]
+_UNSUBMITTED: _SubDat = (None, None, None, None)
+
+
+class _ChunkedReader:
+    """Rows of a one-dimensional Zarr array (object or structured dtype) of a core
+    store, each chunk decoded once through `memo` until it changes."""
+
+    def __init__(self, store: _core.Store, path: str, memo: FileMemo[Any]) -> None:
+        raw = store.get(f"{path}/.zarray")
+        if raw is None:
+            raise MetadataError(f"no array at {path!r} (no .zarray)")
+        try:
+            meta = json.loads(raw)
+            (self.length,) = meta["shape"]
+            (self.chunk,) = meta["chunks"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise MetadataError(f"invalid metadata .zarray of {path}: {exc}") from None
+        self.path = path
+        self.meta = meta
+        self._memo = memo
+
+    def __len__(self) -> int:
+        return self.length
+
+    def rows(self, ids: Sequence[int], error: type[MissingStoreItemError]) -> list[Any]:
+        """The rows `ids` (in that order); IDs beyond the array raise `error`."""
+        bad = [i for i in ids if not 0 <= i < self.length]
+        if bad:
+            raise error(bad)
+        out = []
+        for i in ids:
+            c, j = divmod(i, self.chunk)
+            rows = self._memo.get(f"{self.path}/{c}")
+            out.append(self._fill(j) if rows is None else rows[j])
+        return out
+
+    def _fill(self, j: int) -> Any:
+        raise NotImplementedError
+
+
+class _ObjectReader(_ChunkedReader):
+    """An object array of msgpack rows (numcodecs' ``MsgPack`` filter)."""
+
+    def _fill(self, j: int) -> Any:
+        return self.meta.get("fill_value", 0)
+
+
+class _StructReader(_ChunkedReader):
+    """A structured-dtype array (``run_sub_dat``, ``run_dirs``)."""
+
+    def __init__(self, store: _core.Store, path: str, memo: FileMemo[Any]) -> None:
+        super().__init__(store, path, memo)
+        try:
+            self.dtype = np.dtype([tuple(f) for f in self.meta["dtype"]])
+        except (TypeError, ValueError, KeyError) as exc:
+            raise MetadataError(f"invalid dtype in .zarray of {path}: {exc}") from None
+        self.fill_row = layout.structured_fill(self.meta.get("fill_value"), self.dtype, path)[0]
+
+    def _fill(self, j: int) -> Any:
+        return self.fill_row
+
+    def all(self) -> np.ndarray:
+        """Every row, as one structured array."""
+        out = np.empty(self.length, dtype=self.dtype)
+        for c in range((self.length + self.chunk - 1) // self.chunk):
+            start, stop = c * self.chunk, min((c + 1) * self.chunk, self.length)
+            rows = self._memo.get(f"{self.path}/{c}")
+            out[start:stop] = self.fill_row if rows is None else rows[: stop - start]
+        return out
+
+
+def _chunk_decoder(store: _core.Store) -> Callable[[bytes, str], Any]:
+    """Decodes a chunk of any array of `store` by its ``.zarray`` (looked up once per
+    array): object chunks by the core's msgpack decoder, structured chunks by the
+    core's decompressor and numpy."""
+    metas: dict[str, dict[str, Any]] = {}
+
+    def decode(raw: bytes, key: str) -> Any:
+        path = key.rsplit("/", 1)[0]
+        meta = metas.get(path)
+        if meta is None:
+            meta = json.loads(store.get(f"{path}/.zarray") or b"{}")
+            metas[path] = meta
+        try:
+            if meta.get("dtype") == "|O":
+                items = _core.decode_object_chunk(raw, meta.get("compressor"))
+                if len(items) != meta["chunks"][0]:  # Zarr v2 chunks are always whole
+                    raise ValueError(f"{len(items)} rows, expected {meta['chunks'][0]}")
+                return items
+            dtype = np.dtype([tuple(f) for f in meta["dtype"]])
+            rows = np.frombuffer(_core.decompress(raw, meta.get("compressor")), dtype=dtype)
+            if len(rows) != meta["chunks"][0]:
+                raise ValueError(f"{len(rows)} rows, expected {meta['chunks'][0]}")
+            return rows
+        except CorruptChunkError as exc:
+            exc.path, exc.key = path, key
+            raise
+        except (StoreError, ValueError, TypeError, KeyError) as exc:
+            err = CorruptChunkError(f"chunk {key!r} of {path} cannot be decoded: {exc}")
+            err.path, err.key = path, key
+            raise err from None
+
+    return decode
+
+
+class V03ZarrPersistentStore(V03RunTimeWrites, V03PersistentStore):
+    """An hpcflow 0.3 Zarr store (a folder): read, and written at execution time (run
+    starts, ends, skips and output values, :mod:`~wfstore.persistence.v03.execution`).
+
+    Parameters
+    ----------
+    app, workflow:
+        The engine's application and workflow objects, or None (standalone).
+    path:
+        The store's folder.
+    fs:
+        Its fsspec file system (local if None).
+    """
+
+    _name: ClassVar[str] = "zarr"
+
+    def __init__(
+        self,
+        app: Any,
+        workflow: Any,
+        path: Path | str,
+        fs: AbstractFileSystem | None = None,
+        *,
+        durability: Durability | None = None,
+    ) -> None:
+        super().__init__(app, workflow, path, fs, durability=durability)
+        self._run_pending = RunTimePending()
+        self.core_store = self._open_core_store()
+        self._stamp_fn = stamp = self._stamp()
+        self._chunks: FileMemo[Any] = FileMemo(
+            self.core_store.get, stamp, _chunk_decoder(self.core_store)
+        )
+        self._run_files: FileMemo[list[Any]] = FileMemo(
+            self.core_store.get, stamp, decode_run_file
+        )
+        self._param_files: FileMemo[list[dict[str, Any]]] = FileMemo(
+            self.core_store.get, stamp, decode_param_file
+        )
+        self._archives: FileMemo[OutputArchive] = FileMemo(
+            self.core_store.get, stamp, decode_output_archive
+        )
+        self._root_attrs: FileMemo[dict[str, Any]] = FileMemo(
+            self.core_store.get, stamp, _decode_attrs
+        )
+
+    def _open_core_store(self) -> _core.Store:
+        return core_store(self.fs, self.path)
+
+    def _stamp(self) -> Callable[[str], object] | None:
+        if is_local_fs(self.fs):
+            return local_stamp(str(self.path))
+        # another file system: no cheap change test, so decoded files are kept for
+        # one call only (each getter clears them when it starts)
+        return always_new
+
+    def _begin_read(self) -> None:
+        if self._stamp_fn is always_new:
+            for memo in (self._chunks, self._run_files, self._param_files, self._archives):
+                memo.clear()
+
+    # --- item classes -------------------------------------------------------------------
+
+    @classmethod
+    def _store_task_cls(cls) -> type[V03StoreTask]:
+        return V03StoreTask
+
+    @classmethod
+    def _store_elem_cls(cls) -> type[V03ZarrStoreElement]:
+        return V03ZarrStoreElement
+
+    @classmethod
+    def _store_iter_cls(cls) -> type[V03ZarrStoreElementIter]:
+        return V03ZarrStoreElementIter
+
+    @classmethod
+    def _store_EAR_cls(cls) -> type[V03StoreEAR]:
+        return V03StoreEAR
+
+    @classmethod
+    def _store_param_cls(cls) -> type[V03ZarrStoreParameter]:
+        return V03ZarrStoreParameter
+
+    # --- root attributes ----------------------------------------------------------------
+
+    def _attrs(self) -> dict[str, Any]:
+        attrs = self._root_attrs.get(".zattrs")
+        if attrs is None:
+            raise MetadataError(f"no root attributes (.zattrs) in {self.core_store.location}")
+        return attrs
+
+    def get_name(self) -> str:
+        return self._attrs()["name"]
+
+    def get_ts_fmt(self) -> str:
+        return self._attrs()["ts_fmt"]
+
+    def get_ts_name_fmt(self) -> str:
+        return self._attrs()["ts_name_fmt"]
+
+    def get_creation_info(self) -> Any:
+        return copy.deepcopy(self._attrs()["creation_info"])
+
+    def _get_persistent_template_components(self) -> dict[str, Any]:
+        return copy.deepcopy(self._attrs()["template_components"])
+
+    def _get_persistent_template(self) -> dict[str, Any]:
+        return copy.deepcopy(self._attrs()["template"])
+
+    def _get_num_persistent_tasks(self) -> int:
+        return len(self._attrs()["tasks"])
+
+    def _get_num_persistent_loops(self) -> int:
+        return len(self._attrs()["loops"])
+
+    def _get_num_persistent_submissions(self) -> int:
+        return len(self._attrs()["submissions"])
+
+    def _get_num_persistent_added_tasks(self) -> int:
+        return int(self._attrs()["num_added_tasks"])
+
+    def _get_persistent_loops(self, id_lst: Iterable[int] | None = None) -> dict[int, Any]:
+        loops = self._attrs()["loops"]
+        ids = range(len(loops)) if id_lst is None else [i for i in id_lst if 0 <= i < len(loops)]
+        return {i: copy.deepcopy(loops[i]) for i in ids}
+
+    def _get_persistent_submissions(self, id_lst: Iterable[int] | None = None) -> dict[int, Any]:
+        subs = self._attrs()["submissions"]
+        ids = range(len(subs)) if id_lst is None else [i for i in id_lst if 0 <= i < len(subs)]
+        return {i: copy.deepcopy(subs[i]) for i in ids}
+
+    # --- arrays -------------------------------------------------------------------------
+
+    def _objects(self, path: str) -> _ObjectReader:
+        return _ObjectReader(self.core_store, path, self._chunks)
+
+    def _structs(self, path: str) -> _StructReader:
+        return _StructReader(self.core_store, path, self._chunks)
+
+    def _array_attrs(self, path: str) -> dict[str, Any]:
+        return self.core_store.read_attrs(path)
+
+    def _get_num_persistent_elements(self) -> int:
+        return len(self._objects(layout.ELEMS_ARR))
+
+    def _get_num_persistent_elem_iters(self) -> int:
+        return len(self._objects(layout.ITERS_ARR))
+
+    def _get_num_persistent_EARs(self) -> int:
+        return len(self._objects(layout.RUN_META_ARR))
+
+    def _get_num_persistent_parameters(self) -> int:
+        return len(self._objects(layout.PARAM_SOURCES_ARR))
+
+    def _get_persistent_parameter_IDs(self) -> list[int]:
+        return list(range(self._get_num_persistent_parameters()))
+
+    def _get_persistent_tasks(self, id_lst: Iterable[int]) -> dict[int, V03StoreTask]:
+        tasks, to_load = self._get_cached_persistent_tasks(id_lst)
+        if to_load:
+            self._begin_read()
+            wanted = set(to_load)
+            meta = [
+                (idx, t) for idx, t in enumerate(self._attrs()["tasks"]) if t["id_"] in wanted
+            ]
+            # (a small array of vlen-array rows, read through the core's ObjectArray)
+            arr = _core.ObjectArray.open(self.core_store, layout.TASKS_ARR)
+            rows_at = [t["element_IDs_idx"] for _, t in meta]
+            bad = [i for i in rows_at if not 0 <= i < len(arr)]
+            if bad:
+                raise MissingStoreTaskError(bad)
+            rows = arr.get(rows_at) if rows_at else []
+            new = {
+                t["id_"]: V03StoreTask.decode(
+                    {"id_": t["id_"], "index": idx, "element_IDs": list(row)}
+                )
+                for (idx, t), row in zip(meta, rows)
+            }
+            self.task_cache.update(new)
+            tasks.update(new)
+        return tasks
+
+    def _get_persistent_elements(self, id_lst: Iterable[int]) -> dict[int, V03ZarrStoreElement]:
+        elems, to_load = self._get_cached_persistent_elements(id_lst)
+        if to_load:
+            self._begin_read()
+            rows = self._objects(layout.ELEMS_ARR).rows(to_load, MissingStoreElementError)
+            attrs = self._array_attrs(layout.ELEMS_ARR)
+            new = {i: V03ZarrStoreElement.decode(r, attrs) for i, r in zip(to_load, rows)}
+            self.element_cache.update(new)
+            elems.update(new)
+        return elems
+
+    def _get_persistent_element_iters(
+        self, id_lst: Iterable[int]
+    ) -> dict[int, V03ZarrStoreElementIter]:
+        iters, to_load = self._get_cached_persistent_element_iters(id_lst)
+        if to_load:
+            self._begin_read()
+            rows = self._objects(layout.ITERS_ARR).rows(to_load, MissingStoreElementIterationError)
+            attrs = self._array_attrs(layout.ITERS_ARR)
+            new = {i: V03ZarrStoreElementIter.decode(r, attrs) for i, r in zip(to_load, rows)}
+            self.element_iter_cache.update(new)
+            iters.update(new)
+        return iters
+
+    # --- runs ---------------------------------------------------------------------------
+
+    def _run_sub_dat(self, run_ids: Sequence[int]) -> dict[int, _SubDat]:
+        """Each run's ``(submission_idx, commands_file_ID, run_file_ID, run_file_idx)``
+        (None where not set; a run beyond ``run_sub_dat``, which is resized after
+        ``run_metadata`` grows, is not submitted)."""
+        arr = self._structs(layout.RUN_SUB_DAT_ARR)
+        inside = [i for i in run_ids if 0 <= i < len(arr)]
+        out = dict.fromkeys(run_ids, _UNSUBMITTED)
+        for i, row in zip(inside, arr.rows(inside, MissingStoreEARError)):
+            out[i] = layout.run_sub_dat_tuple(row)
+        return out
+
+    def _run_exec_data(self, sub_dat: dict[int, _SubDat]) -> dict[int, list[Any] | None]:
+        """Each run's run-file entry (None: no file or entry yet), each run file read
+        once."""
+        out: dict[int, list[Any] | None] = {}
+        for run_id, (sub_idx, _cmd, file_id, file_idx) in sub_dat.items():
+            entry = None
+            if sub_idx is not None and file_id is not None and file_idx is not None:
+                entries = self._run_files.get(layout.run_file_key(sub_idx, file_id))
+                if entries is not None and file_idx < len(entries):
+                    entry = entries[file_idx]
+            out[run_id] = entry
+        return out
+
+    def _get_persistent_EARs(self, id_lst: Iterable[int]) -> dict[int, V03StoreEAR]:
+        runs, to_load = self._get_cached_persistent_EARs(id_lst)
+        if to_load:
+            self._begin_read()
+            meta_rows = self._objects(layout.RUN_META_ARR).rows(to_load, MissingStoreEARError)
+            attrs = self._array_attrs(layout.RUN_META_ARR)
+            sub_dat = self._run_sub_dat(to_load)
+            exec_dat = self._run_exec_data(sub_dat)
+            ts_fmt = self.get_ts_fmt()
+            new = {
+                i: V03StoreEAR.decode_parts(row, sub_dat[i], exec_dat[i], ts_fmt, attrs)
+                for i, row in zip(to_load, meta_rows)
+            }
+            self.EAR_cache.update(new)
+            runs.update(new)
+        return runs
+
+    def get_dirs_array(self) -> np.ndarray:
+        self._begin_read()
+        return self._structs(layout.RUN_DIRS_ARR).all()
+
+    # --- parameters ---------------------------------------------------------------------
+
+    def _sources(self, ids: Sequence[int]) -> list[ParamSource]:
+        return self._objects(layout.PARAM_SOURCES_ARR).rows(ids, MissingParameterData)
+
+    def _get_persistent_param_sources(self, id_lst: Iterable[int]) -> dict[int, ParamSource]:
+        sources, to_load = self._get_cached_persistent_param_sources(id_lst)
+        if to_load:
+            self._begin_read()
+            new = dict(zip(to_load, self._sources(to_load)))
+            self.param_sources_cache.update(new)
+            sources.update(copy.deepcopy(new))
+        return sources
+
+    def _base_values(self, ids: Sequence[int]) -> tuple[dict[int, Any], dict[int, ParamSource]]:
+        """The encoded value of each parameter (None: not set or nowhere to be found)
+        and its source; every sources chunk and parameter file is decoded at most
+        once."""
+        sources = dict(zip(ids, self._sources(ids)))
+        values: dict[int, Any] = {}
+        outputs: dict[int, tuple[int, int]] = {}
+        for i, src in sources.items():
+            if src.get("type") == "EAR_output":
+                if src.get("EAR_ID") is not None and src.get("output_idx") is not None:
+                    outputs[i] = (int(src["EAR_ID"]), int(src["output_idx"]))
+                else:
+                    values[i] = None
+            else:
+                values[i] = self._param_entry(0, 0, 0, src.get("non_output_idx"))
+        if outputs:
+            sub_dat = self._run_sub_dat(sorted({run for run, _ in outputs.values()}))
+            for i, (run, out_idx) in outputs.items():
+                sub_idx, _cmd, file_id, file_idx = sub_dat[run]
+                if sub_idx is None or file_id is None or file_idx is None:
+                    values[i] = None  # the run has no run file yet: nowhere to be
+                else:
+                    values[i] = self._param_entry(sub_idx, file_id + 1, file_idx, out_idx)
+        return values, sources
+
+    def _param_entry(self, sub_idx: int, number: int, idx: int, key: Any) -> Any:
+        if key is None:
+            return None
+        entries = self._param_files.get(layout.param_file_key(sub_idx, number))
+        if entries is None or idx >= len(entries):
+            return None
+        return entries[idx].get(str(key))
+
+    def _get_persistent_parameters(
+        self, id_lst: Iterable[int], *, dataset_copy: bool = False, **kwargs: Any
+    ) -> dict[int, V03ZarrStoreParameter]:
+        params, to_load = self._get_cached_persistent_parameters(id_lst)
+        if to_load:
+            self._begin_read()
+            values, sources = self._base_values(to_load)
+            has_outputs = None
+            new = {}
+            for i in to_load:
+                value, src = values[i], sources[i]
+                context = None
+                if (
+                    isinstance(value, dict)
+                    and value.get("type_lookup")
+                    and src.get("type") == "EAR_output"
+                ):
+                    if has_outputs is None:
+                        has_outputs = bool(self.core_store.list_dir(layout.ARRAY_OUTPUTS_DIR))
+                    if has_outputs or _has_npz_entries(value["type_lookup"]):
+                        context = self._output_context(i, src)
+                new[i] = V03ZarrStoreParameter.decode(
+                    id_=i,
+                    data=value,
+                    source=copy.deepcopy(src),
+                    read_array=self._array_reader(i, context),
+                    **kwargs,
+                )
+            self.parameter_cache.update(new)
+            params.update(new)
+        return params
+
+    def _get_persistent_parameter_set_status(self, id_lst: Iterable[int]) -> dict[int, bool]:
+        self._begin_read()
+        ids = list(id_lst)
+        values, _ = self._base_values(ids)
+        # as hpcflow 0.3 answers: a value counts as set unless it is None (an unset
+        # non-output parameter, stored as 0, counts as set)
+        return {i: values[i] is not None for i in ids}
+
+    # --- numpy arrays -------------------------------------------------------------------
+
+    def _output_context(self, param_id: int, src: ParamSource) -> tuple[V03StoreEAR, str] | None:
+        """The run whose output parameter `param_id` is, and the output's name."""
+        run = self.get_EARs([int(src["EAR_ID"])])[0]
+        for name, pid in run.data_idx.items():
+            if name.startswith("outputs.") and pid == param_id:
+                return run, name[len("outputs.") :]
+        return None
+
+    def _disabled_outputs(self, run: V03StoreEAR) -> list[str]:
+        """The output names the run's task does not write to NPZ archives (its own
+        ``disable_array_outputs`` and its schemas')."""
+        it = self.get_element_iterations([run.elem_iter_ID])[0]
+        task_ID = self.get_elements([it.element_ID])[0].task_ID
+        attrs = self._attrs()
+        names: list[str] = []
+        for task in attrs["template"].get("tasks") or []:
+            if task.get("id_") != task_ID:
+                continue
+            names += task.get("disable_array_outputs") or []
+            for schema in task.get("schema") or []:
+                if isinstance(schema, str) and schema.startswith("hash:"):
+                    schema = attrs["template_components"].get("task_schemas", {}).get(schema[5:])
+                if isinstance(schema, dict):
+                    names += schema.get("disable_array_outputs") or []
+        return [n[len("outputs.") :] if n.startswith("outputs.") else n for n in names]
+
+    def _array_reader(
+        self, param_id: int, context: tuple[V03StoreEAR, str] | None
+    ) -> Callable[[list[Any], int | None, bool], np.ndarray]:
+        group = layout.legacy_array_group(param_id)
+        disabled: list[str] | None = None
+
+        def read(path: list[Any], number: int | None, mask: bool) -> np.ndarray:
+            nonlocal disabled
+            if context is not None:
+                run, output = context
+                name = ".".join([output, *map(str, path)])
+                if disabled is None:
+                    disabled = self._disabled_outputs(run)
+                off = any(d and (name == d or name.startswith(f"{d}.")) for d in disabled)
+                if mask:
+                    name = f"{name}.{layout.MASK_SUFFIX}"
+                archive = (
+                    self._output_archive(name, run.run_file_ID)
+                    if run.run_file_ID is not None
+                    else None
+                )
+                if (number is None or not off) and archive is not None:
+                    return archive.entry(run.id_)
+                if number is None:
+                    raise MissingParameterData([param_id])
+            elif number is None:
+                raise MissingParameterData([param_id])
+            return _core.NumericArray.open(self.core_store, f"{group}/arr_{number}").read()
+
+        return read
+
+    def _output_archive(self, name: str, run_file_id: int) -> OutputArchive | None:
+        """The archive holding the entries of run file `run_file_id` of output `name`:
+        its shard, else the output's consolidated archive, else None."""
+        shard = self._archives.get(layout.array_output_key(name, run_file_id))
+        if shard is not None:
+            return shard
+        return self._archives.get(layout.consolidated_output_key(name))
+
+    # --- execution-time writes (run files, parameter files) ------------------------------
+
+    def _file_writer(self) -> _core.Store:
+        """The core store run files and parameter files are written through: on a local
+        folder with the store's durability (``"full"``: file and folder flushed, as
+        0.3.0's ``atomic_write``), else the store's own."""
+        if not hasattr(self, "_file_store"):
+            if is_local_fs(self.fs):
+                self._file_store = core_store(self.fs, self.path, durability=self.durability)
+            else:
+                self._file_store = self.core_store
+        return self._file_store
+
+    def write_run_fields(self, updates: Mapping[int, Mapping[str, Any]]) -> None:
+        """Set execution-time fields of submitted runs in their run files, as 0.3.0's
+        ``_update_run_execution_metadata`` does: `updates` maps run IDs to field names
+        (``skip``, ``success``, ``start_time``, ``end_time`` (datetimes),
+        ``snapshot_start``, ``snapshot_end``, ``exit_code``, ``run_hostname``,
+        ``port_number``) and values. Each run file is read, updated and written back
+        once. A run without a run file (not submitted) raises ``ValueError`` before
+        anything is written."""
+        if not updates:
+            return
+        self._begin_read()
+        sub_dat = self._run_sub_dat(list(updates))
+        ts_fmt = self.get_ts_fmt()
+        per_file: dict[tuple[int, int], dict[int, dict[int, Any]]] = {}
+        for run_id, fields in updates.items():
+            sub_idx, _cmd, file_id, file_idx = sub_dat[run_id]
+            if sub_idx is None or file_id is None or file_idx is None:
+                raise ValueError(f"run {run_id} has no run file (it is not submitted)")
+            per_file.setdefault((sub_idx, file_id), {})[file_idx] = writes.run_fields(
+                fields, ts_fmt
+            )
+        store = self._file_writer()
+        for (sub_idx, file_id), file_updates in per_file.items():
+            writes.update_run_file(store, sub_idx, file_id, file_updates)
+        for run_id in updates:
+            self.EAR_cache.pop(run_id, None)
+
+    def write_output_values(self, values: Mapping[int, Any]) -> list[int]:
+        """Write encoded values (``{"data", "type_lookup"}``, ``{"file"}`` or None for
+        unset) of run-output parameters to their parameter files, as 0.3.0 places them:
+        file ``run_file_ID + 1`` of the source run's submission, entry ``run_file_idx``,
+        key ``output_idx``. Each file is read, updated and written back once.
+
+        Returns the IDs not written because their source run has no run file yet
+        (0.3.0 drops those values silently). A parameter that is not a run output
+        raises ``ValueError`` before anything is written."""
+        if not values:
+            return []
+        self._begin_read()
+        ids = list(values)
+        sources = dict(zip(ids, self._sources(ids)))
+        placed: dict[int, tuple[int, int]] = {}
+        for i, src in sources.items():
+            if src.get("type") != "EAR_output" or src.get("output_idx") is None:
+                raise ValueError(f"parameter {i} is not a run output: {src!r}")
+            if src.get("EAR_ID") is not None:
+                placed[i] = (int(src["EAR_ID"]), int(src["output_idx"]))
+        sub_dat = self._run_sub_dat(sorted({run for run, _ in placed.values()}))
+        per_file: dict[tuple[int, int], dict[tuple[int, Any], Any]] = {}
+        dropped = [i for i in ids if i not in placed]
+        for i, (run, out_idx) in placed.items():
+            sub_idx, _cmd, file_id, file_idx = sub_dat[run]
+            if sub_idx is None or file_id is None or file_idx is None:
+                dropped.append(i)
+                continue
+            per_file.setdefault((sub_idx, file_id + 1), {})[(file_idx, out_idx)] = values[i]
+        store = self._file_writer()
+        for (sub_idx, number), file_updates in per_file.items():
+            writes.update_param_file(store, sub_idx, number, file_updates)
+        for i in ids:
+            self.parameter_cache.pop(i, None)
+        return sorted(dropped)
+
+    # --- submissions --------------------------------------------------------------------
+
+    def _submission_group(self, sub_idx: int) -> str:
+        return f"{layout.SUBMISSIONS_GRP}/{sub_idx}"
+
+    def get_submission_at_submit_metadata(
+        self, sub_idx: int, metadata_attr: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        attrs = self.core_store.read_attrs(self._submission_group(sub_idx))
+        return {k: attrs.get(k) for k in layout.SUBMISSION_AT_SUBMIT_KEYS}
+
+    def get_jobscript_at_submit_metadata(
+        self, sub_idx: int, js_idx: int, metadata_attr: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        arr = _core.ObjectArray.open(
+            self.core_store, f"{self._submission_group(sub_idx)}/{layout.JS_AT_SUBMIT_MD}"
+        )
+        row = arr.get([js_idx])[0] if 0 <= js_idx < len(arr) else None
+        if not isinstance(row, list):  # not set yet (no chunk: the fill value)
+            return dict.fromkeys(layout.JOBSCRIPT_AT_SUBMIT_KEYS)
+        return dict(zip(layout.JOBSCRIPT_AT_SUBMIT_KEYS, row))
+
+    def _block_array(self, sub_idx: int, name: str) -> tuple[np.ndarray, dict[str, Any]]:
+        path = f"{self._submission_group(sub_idx)}/{name}"
+        data = _core.NumericArray.open(self.core_store, path).read()
+        return data, self.core_store.read_attrs(path)
+
+    @staticmethod
+    def _block_number(shapes: list[list[Any]], js_idx: int, blk_idx: int) -> int:
+        return sum(len(js) for js in shapes[:js_idx]) + blk_idx
+
+    def get_jobscript_block_run_ID_array(
+        self, sub_idx: int, js_idx: int, blk_idx: int, run_ID_arr: Any
+    ) -> np.ndarray:
+        if run_ID_arr is not None:
+            return np.asarray(run_ID_arr)
+        data, attrs = self._block_array(sub_idx, layout.JS_RUN_IDS)
+        shapes = attrs["block_shapes"]
+        n_acts, n_elems = shapes[js_idx][blk_idx]
+        return data[self._block_number(shapes, js_idx, blk_idx), :n_acts, :n_elems]
+
+    def get_jobscript_block_task_elements_map(
+        self, sub_idx: int, js_idx: int, blk_idx: int, task_elems_map: Any
+    ) -> dict[int, list[int]]:
+        if task_elems_map is not None:
+            return task_elems_map
+        data, attrs = self._block_array(sub_idx, layout.JS_TASK_ELEMS)
+        shapes = attrs["block_shapes"]
+        n_cols, n_rows = shapes[js_idx][blk_idx]  # [columns - 1, rows]
+        block = data[self._block_number(shapes, js_idx, blk_idx), :n_rows, : n_cols + 1]
+        return {int(row[0]): row[1:].tolist() for row in block}
+
+    def get_jobscript_block_task_actions_array(
+        self, sub_idx: int, js_idx: int, blk_idx: int, task_actions_arr: Any
+    ) -> np.ndarray:
+        if task_actions_arr is not None:
+            return np.asarray(task_actions_arr)
+        data, attrs = self._block_array(sub_idx, layout.JS_TASK_ACTS)
+        counts = attrs["block_num_acts"]
+        start = sum(sum(js) for js in counts[:js_idx]) + sum(counts[js_idx][:blk_idx])
+        return data[start : start + counts[js_idx][blk_idx]]
+
+    def get_jobscript_block_dependencies(
+        self, sub_idx: int, js_idx: int, blk_idx: int, js_dependencies: Any
+    ) -> dict[tuple[int, int], Any]:
+        if js_dependencies is not None:
+            return js_dependencies
+        data, _ = self._block_array(sub_idx, layout.JS_DEPS)
+        return decode_block_dependencies(data.tolist()).get((js_idx, blk_idx), {})
+
+    def get_binary_file(self, path: str | Path) -> bytes:
+        """The bytes of a file of the workflow (read through the core store): `path`
+        absolute (within the workflow's folder) or relative to it."""
+        key = _relative_key(path, str(self.path))
+        data = self.core_store.get(key)
+        if data is None:
+            raise FileNotFoundError(f"File at location {key!r} does not exist.")
+        return data
+
+
+def decode_block_dependencies(flat: list[int]) -> dict[tuple[int, int], Any]:
+    """The jobscript-block dependencies of a submission from its ``js_deps`` array:
+    per block ``[L, js, blk, D...]``; each ``D = [M, dep_js, dep_blk, is_array,
+    E...]``; each ``E = [len + 1, element, *elements]``."""
+    out: dict[tuple[int, int], Any] = {}
+    pos = 0
+    while pos < len(flat):
+        end = pos + 1 + flat[pos]
+        js, blk = flat[pos + 1], flat[pos + 2]
+        deps: dict[tuple[int, int], Any] = {}
+        p = pos + 3
+        while p < end:
+            d_end = p + 1 + flat[p]
+            dep_js, dep_blk, is_array = flat[p + 1], flat[p + 2], flat[p + 3]
+            mapping: dict[int, list[int]] = {}
+            q = p + 4
+            while q < d_end:
+                e_end = q + 1 + flat[q]
+                mapping[flat[q + 1]] = flat[q + 2 : e_end]
+                q = e_end
+            deps[(dep_js, dep_blk)] = {
+                "js_element_mapping": mapping,
+                "is_array": bool(is_array),
+            }
+            p = d_end
+        out[(js, blk)] = deps
+        pos = end
+    return out
+
+
+def _relative_key(path: str | Path, root: str) -> str:
+    p = Path(path)
+    if p.is_absolute():
+        p = p.relative_to(root)
+    return p.as_posix()
+
+
+def _has_npz_entries(type_lookup: dict[str, Any]) -> bool:
+    """Whether a value has numpy arrays kept in NPZ archives (a null array number)."""
+    return any(n is None for _, n in type_lookup.get("arrays") or []) or any(
+        pair[0] is None for _, pair in type_lookup.get("masked_arrays") or []
+    )
+
+
+def _decode_attrs(raw: bytes, key: str) -> dict[str, Any]:
+    try:
+        attrs = json.loads(raw)
+    except ValueError as exc:
+        raise MetadataError(f"invalid attributes {key!r}: {exc}") from None
+    if not isinstance(attrs, dict):
+        raise MetadataError(f"invalid attributes {key!r}: not an object")
+    return attrs
+
+
+class V03ZarrZipPersistentStore(V03ZarrPersistentStore):
+    """An hpcflow 0.3 Zarr store in a zip archive (``Workflow.zip``), read in place."""
+
+    _name: ClassVar[str] = "zip"
+
+    def _open_core_store(self) -> _core.Store:
+        return core_zip_store(self.fs, self.path)
+
+    def _stamp(self) -> Callable[[str], object] | None:
+        return None  # an archive's entries never change
+
+    def _begin_read(self) -> None:
+        return None
+
+    def _require_writable(self) -> None:
+        raise ReadOnlyStoreError("a zipped hpcflow 0.3 store is read-only")
+
+    def write_run_fields(self, updates: Mapping[int, Mapping[str, Any]]) -> None:
+        raise ReadOnlyStoreError("a zipped hpcflow 0.3 store is read-only")
+
+    def write_output_values(self, values: Mapping[int, Any]) -> list[int]:
+        raise ReadOnlyStoreError("a zipped hpcflow 0.3 store is read-only")
+
+    def get_binary_file(self, path: str | Path) -> bytes:
+        """The bytes of an entry of the archive (`path` relative to its root)."""
+        key = Path(path).as_posix()
+        data = self.core_store.get(key)
+        if data is None:
+            raise FileNotFoundError(f"File within zip at location {key!r} does not exist.")
+        return data

@@ -1,0 +1,273 @@
+//! Numpy dtypes of numeric and bool arrays (`<f8`, `|b1`, `>i4`, `<c16`, ...): parsing,
+//! fill values and the encoding of scalars.
+
+use crate::error::{Error, Result};
+use rmpv::Value;
+use serde_json::Value as Json;
+
+/// A parsed numpy dtype string of a numeric or bool type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DType {
+    /// numpy kind: `b` bool, `i` signed, `u` unsigned, `f` float, `c` complex.
+    pub kind: char,
+    /// Bytes per item.
+    pub size: usize,
+    /// Whether items are stored big-endian.
+    pub big_endian: bool,
+}
+
+impl DType {
+    /// Parse strings such as `<f8`, `|b1`, `>i4`, `<c16`.
+    pub fn parse(s: &str) -> Option<DType> {
+        let mut ch = s.chars();
+        let order = ch.next()?;
+        let kind = ch.next()?;
+        let size: usize = ch.as_str().parse().ok()?;
+        let ok = match kind {
+            'b' => size == 1,
+            'i' | 'u' => matches!(size, 1 | 2 | 4 | 8),
+            'f' => matches!(size, 2 | 4 | 8),
+            'c' => matches!(size, 8 | 16),
+            _ => false,
+        };
+        if !ok || !matches!(order, '<' | '>' | '|' | '=') {
+            return None;
+        }
+        Some(DType {
+            kind,
+            size,
+            big_endian: order == '>',
+        })
+    }
+
+    /// The bytes of one item holding the zarr fill value `fill` (`null` gives zeros).
+    pub fn fill_bytes(&self, fill: &Json) -> Result<Vec<u8>> {
+        let bad = || {
+            Error::Encode(format!(
+                "fill value {fill} does not fit dtype {}{}",
+                self.kind, self.size
+            ))
+        };
+        let float = |v: &Json| -> Option<f64> {
+            match v {
+                Json::Number(n) => n.as_f64(),
+                Json::String(s) if s == "NaN" => Some(f64::NAN),
+                Json::String(s) if s == "Infinity" => Some(f64::INFINITY),
+                Json::String(s) if s == "-Infinity" => Some(f64::NEG_INFINITY),
+                Json::Bool(b) => Some(f64::from(u8::from(*b))),
+                _ => None,
+            }
+        };
+        let mut le: Vec<u8> = match (self.kind, fill) {
+            (_, Json::Null) => vec![0u8; self.size],
+            ('b', v) => vec![u8::from(
+                v.as_bool()
+                    .or_else(|| v.as_i64().map(|i| i != 0))
+                    .ok_or_else(bad)?,
+            )],
+            ('i', v) => {
+                let i = v
+                    .as_i64()
+                    .or_else(|| v.as_bool().map(i64::from))
+                    .ok_or_else(bad)?;
+                i.to_le_bytes()[..self.size].to_vec()
+            }
+            ('u', v) => {
+                let u = v
+                    .as_u64()
+                    .or_else(|| v.as_bool().map(u64::from))
+                    .ok_or_else(bad)?;
+                u.to_le_bytes()[..self.size].to_vec()
+            }
+            ('f', v) => {
+                let f = float(v).ok_or_else(bad)?;
+                match self.size {
+                    4 => (f as f32).to_le_bytes().to_vec(),
+                    8 => f.to_le_bytes().to_vec(),
+                    _ => f16_bits(f).to_le_bytes().to_vec(),
+                }
+            }
+            ('c', v) => {
+                let (re, im) = match v {
+                    Json::Array(a) if a.len() == 2 => {
+                        (float(&a[0]).ok_or_else(bad)?, float(&a[1]).ok_or_else(bad)?)
+                    }
+                    other => (float(other).ok_or_else(bad)?, 0.0),
+                };
+                if self.size == 8 {
+                    [(re as f32).to_le_bytes(), (im as f32).to_le_bytes()].concat()
+                } else {
+                    [re.to_le_bytes(), im.to_le_bytes()].concat()
+                }
+            }
+            _ => return Err(bad()),
+        };
+        if self.big_endian {
+            let half = if self.kind == 'c' {
+                self.size / 2
+            } else {
+                self.size
+            };
+            for part in le.chunks_mut(half) {
+                part.reverse();
+            }
+        }
+        Ok(le)
+    }
+}
+
+/// A float as zarr-python writes it in `.zarray`: non-finite values as strings.
+pub fn float_fill_json(f: f64) -> Json {
+    if f.is_nan() {
+        Json::from("NaN")
+    } else if f == f64::INFINITY {
+        Json::from("Infinity")
+    } else if f == f64::NEG_INFINITY {
+        Json::from("-Infinity")
+    } else {
+        Json::from(f)
+    }
+}
+
+impl DType {
+    /// The fill value as zarr-python records it for this dtype: floats as floats, a
+    /// real number given for a complex dtype as `[re, 0.0]`. Invalid values are left
+    /// for [`DType::fill_bytes`] to refuse.
+    pub fn normalize_fill(&self, fill: &Json) -> Json {
+        let as_float = |v: &Json| -> Option<Json> {
+            match v {
+                Json::Number(n) => n.as_f64().map(float_fill_json),
+                Json::String(s) if ["NaN", "Infinity", "-Infinity"].contains(&s.as_str()) => {
+                    Some(v.clone())
+                }
+                _ => None,
+            }
+        };
+        match (self.kind, fill) {
+            ('f', v) => as_float(v).unwrap_or_else(|| v.clone()),
+            ('c', Json::Array(a)) if a.len() == 2 => match (as_float(&a[0]), as_float(&a[1])) {
+                (Some(re), Some(im)) => Json::Array(vec![re, im]),
+                _ => fill.clone(),
+            },
+            ('c', v) => match as_float(v) {
+                Some(re) => Json::Array(vec![re, Json::from(0.0)]),
+                None => v.clone(),
+            },
+            _ => fill.clone(),
+        }
+    }
+}
+
+impl std::fmt::Display for DType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let order = if self.size == 1 {
+            '|'
+        } else if self.big_endian {
+            '>'
+        } else {
+            '<'
+        };
+        write!(f, "{order}{}{}", self.kind, self.size)
+    }
+}
+
+impl DType {
+    /// Encode one scalar (bool, integer or float msgpack value) as an item of this dtype.
+    pub fn encode_scalar(&self, v: &Value) -> Result<Vec<u8>> {
+        let bad = || Error::Encode(format!("{v} is not a valid {self} item"));
+        let mut le: Vec<u8> = match self.kind {
+            'b' => vec![u8::from(v.as_bool().ok_or_else(bad)?)],
+            'i' => {
+                let i = v.as_i64().ok_or_else(bad)?;
+                let bits = self.size * 8;
+                if bits < 64 && (i < -(1i64 << (bits - 1)) || i >= (1i64 << (bits - 1))) {
+                    return Err(bad());
+                }
+                i.to_le_bytes()[..self.size].to_vec()
+            }
+            'u' => {
+                let u = v.as_u64().ok_or_else(bad)?;
+                if self.size < 8 && u >= (1u64 << (self.size * 8)) {
+                    return Err(bad());
+                }
+                u.to_le_bytes()[..self.size].to_vec()
+            }
+            'f' => {
+                let f = v
+                    .as_f64()
+                    .or_else(|| v.as_i64().map(|i| i as f64))
+                    .ok_or_else(bad)?;
+                match self.size {
+                    4 => (f as f32).to_le_bytes().to_vec(),
+                    8 => f.to_le_bytes().to_vec(),
+                    _ => f16_bits(f).to_le_bytes().to_vec(),
+                }
+            }
+            _ => return Err(bad()),
+        };
+        if self.big_endian {
+            le.reverse();
+        }
+        Ok(le)
+    }
+
+    /// Decode one item of this dtype (`b`, `i`, `u` or `f`; `bytes.len() == size`).
+    pub fn decode_scalar(&self, bytes: &[u8]) -> Value {
+        let mut b = [0u8; 8];
+        b[..bytes.len().min(8)].copy_from_slice(&bytes[..bytes.len().min(8)]);
+        if self.big_endian {
+            b[..self.size].reverse();
+        }
+        match self.kind {
+            'b' => Value::from(b[0] != 0),
+            'i' => {
+                let shift = 64 - 8 * self.size as u32;
+                Value::from((i64::from_le_bytes(b) << shift) >> shift)
+            }
+            'u' => Value::from(u64::from_le_bytes(b)),
+            'f' => Value::from(match self.size {
+                4 => f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+                8 => f64::from_le_bytes(b),
+                _ => f16_to_f64(u16::from_le_bytes([b[0], b[1]])),
+            }),
+            _ => Value::Nil,
+        }
+    }
+}
+
+fn f16_to_f64(h: u16) -> f64 {
+    let sign = if h & 0x8000 != 0 { -1.0 } else { 1.0 };
+    let exp = i32::from((h >> 10) & 0x1f);
+    let frac = f64::from(h & 0x3ff);
+    match exp {
+        0 => sign * frac * 2f64.powi(-24),
+        31 if frac == 0.0 => sign * f64::INFINITY,
+        31 => f64::NAN,
+        e => sign * (1.0 + frac / 1024.0) * 2f64.powi(e - 15),
+    }
+}
+
+fn f16_bits(f: f64) -> u16 {
+    // Fill values of half floats: exact for the common 0, NaN and infinities.
+    if f.is_nan() {
+        0x7e00
+    } else if f == f64::INFINITY {
+        0x7c00
+    } else if f == f64::NEG_INFINITY {
+        0xfc00
+    } else {
+        let f = f as f32;
+        let b = f.to_bits();
+        let sign = ((b >> 16) & 0x8000) as u16;
+        let exp = ((b >> 23) & 0xff) as i32 - 127 + 15;
+        if f == 0.0 {
+            sign
+        } else if exp >= 31 {
+            sign | 0x7c00
+        } else if exp <= 0 {
+            sign
+        } else {
+            sign | ((exp as u16) << 10) | ((b >> 13) & 0x3ff) as u16
+        }
+    }
+}

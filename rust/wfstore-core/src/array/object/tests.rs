@@ -1,0 +1,400 @@
+//! Tests of object arrays.
+
+use super::*;
+use crate::array::codec::Compressor;
+use crate::storage::local::LocalStore;
+use proptest::prelude::*;
+
+fn new_store() -> (tempfile::TempDir, Arc<dyn Store>) {
+    let d = tempfile::tempdir().unwrap();
+    let s: Arc<dyn Store> = Arc::new(LocalStore::new(d.path()));
+    (d, s)
+}
+
+fn vals(r: std::ops::Range<i64>) -> Vec<Value> {
+    r.map(|i| Value::Map(vec![(Value::from("i"), Value::from(i))]))
+        .collect()
+}
+
+/// A store recording the keys written to it.
+struct Counting {
+    inner: LocalStore,
+    sets: std::sync::Mutex<Vec<String>>,
+}
+
+impl Store for Counting {
+    fn location(&self) -> String {
+        self.inner.location()
+    }
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        self.inner.get(key)
+    }
+    fn set(&self, key: &str, value: &[u8]) -> Result<()> {
+        self.sets.lock().unwrap().push(key.to_string());
+        self.inner.set(key, value)
+    }
+    fn delete(&self, key: &str) -> Result<()> {
+        self.inner.delete(key)
+    }
+    fn list_dir(&self, prefix: &str) -> Result<Vec<String>> {
+        self.inner.list_dir(prefix)
+    }
+}
+
+#[test]
+fn updates_that_change_nothing_write_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let c = Arc::new(Counting {
+        inner: LocalStore::new(d.path()),
+        sets: Default::default(),
+    });
+    let s: Arc<dyn Store> = c.clone();
+    for write_empty_chunks in [true, false] {
+        let path = format!("p{write_empty_chunks}");
+        let opts = ObjectArrayOptions {
+            chunk_size: Some(10),
+            fill_value: Value::from(0),
+            write_empty_chunks,
+            ..Default::default()
+        };
+        let a = ObjectArray::create(s.clone(), &path, 0, &opts).unwrap();
+        a.append(vec![Value::from("a"), Value::from("b")]).unwrap();
+        let written = |c: &Counting| std::mem::take(&mut *c.sets.lock().unwrap());
+        written(&c);
+        // an appended row equal to the fill value the padded chunk holds: only the
+        // metadata (the new length) is written
+        a.append(vec![Value::from(0)]).unwrap();
+        assert_eq!(written(&c), vec![format!("{path}/.zarray")]);
+        // a row set to its value, a field patched to its value: nothing written
+        a.set(&[1], vec![Value::from("b")]).unwrap();
+        assert_eq!(written(&c), Vec::<String>::new());
+        a.set(
+            &[0],
+            vec![Value::Array(vec![Value::from(1), Value::from("x")])],
+        )
+        .unwrap();
+        written(&c);
+        a.patch(&[0], vec![vec![(1, Value::from("x"))]]).unwrap();
+        assert_eq!(written(&c), Vec::<String>::new());
+        // a real change is written, and read back
+        a.patch(&[0], vec![vec![(1, Value::from("y"))]]).unwrap();
+        a.set(&[2], vec![Value::from("c")]).unwrap();
+        assert_eq!(written(&c), vec![format!("{path}/0"), format!("{path}/0")]);
+        let b = ObjectArray::open(s.clone(), &path, write_empty_chunks).unwrap();
+        assert_eq!(
+            b.get_all().unwrap(),
+            vec![
+                Value::Array(vec![Value::from(1), Value::from("y")]),
+                Value::from("b"),
+                Value::from("c")
+            ]
+        );
+    }
+}
+
+#[test]
+fn append_get_set_resize() {
+    let (_d, s) = new_store();
+    let a = ObjectArray::create(
+        s.clone(),
+        "metadata/runs",
+        0,
+        &ObjectArrayOptions {
+            chunk_size: Some(3),
+            compressor: Compressor::default(),
+            fill_value: Value::from(0),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    a.append(vals(0..7)).unwrap();
+    assert_eq!(a.len(), 7);
+    assert_eq!(
+        a.get(&[6, 0, 6, 3]).unwrap(),
+        vec![
+            vals(6..7)[0].clone(),
+            vals(0..1)[0].clone(),
+            vals(6..7)[0].clone(),
+            vals(3..4)[0].clone()
+        ]
+    );
+    a.set(&[1, 5], vec![Value::from("x"), Value::from("y")])
+        .unwrap();
+    let b = ObjectArray::open(s.clone(), "metadata/runs", true).unwrap();
+    let all = b.get_all().unwrap();
+    assert_eq!(all[1], Value::from("x"));
+    assert_eq!(all[5], Value::from("y"));
+    assert_eq!(all[4], vals(4..5)[0]);
+    a.resize(4).unwrap();
+    a.resize(9).unwrap();
+    let all = a.get_all().unwrap();
+    assert_eq!(all.len(), 9);
+    assert!(all[4..].iter().all(|v| *v == Value::from(0)), "{all:?}");
+    assert!(matches!(
+        a.get(&[9]),
+        Err(Error::IndexOutOfRange {
+            index: 9,
+            len: 9,
+            ..
+        })
+    ));
+    assert!(matches!(
+        a.set(&[1], vec![]),
+        Err(Error::InvalidArgument(_))
+    ));
+}
+
+#[test]
+fn patch_sets_fields_of_rows_and_names_bad_rows() {
+    let (_d, store) = new_store();
+    let a = ObjectArray::create(
+        store.clone(),
+        "rows",
+        0,
+        &ObjectArrayOptions {
+            chunk_size: Some(3),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let rows: Vec<Value> = (0..7)
+        .map(|i| Value::Array(vec![Value::from(i), Value::Nil, Value::from("x")]))
+        .collect();
+    a.append(rows).unwrap();
+    a.patch(
+        &[1, 5, 6],
+        vec![
+            vec![(1, Value::from(10))],
+            vec![(1, Value::from(50)), (2, Value::from("y"))],
+            vec![],
+        ],
+    )
+    .unwrap();
+    let got = a.get_all().unwrap();
+    assert_eq!(
+        got[1],
+        Value::Array(vec![Value::from(1), Value::from(10), Value::from("x")])
+    );
+    assert_eq!(
+        got[5],
+        Value::Array(vec![Value::from(5), Value::from(50), Value::from("y")])
+    );
+    assert_eq!(
+        got[0],
+        Value::Array(vec![Value::from(0), Value::Nil, Value::from("x")])
+    );
+    // out of range index, position past the row's end, and a row that is no list
+    assert!(matches!(
+        a.patch(&[7], vec![vec![]]),
+        Err(Error::IndexOutOfRange { .. })
+    ));
+    let e = a.patch(&[2], vec![vec![(3, Value::Nil)]]).unwrap_err();
+    assert!(e.to_string().contains("row 2 has 3 fields"), "{e}");
+    a.set(&[4], vec![Value::from(4)]).unwrap();
+    let e = a.patch(&[4], vec![vec![(0, Value::Nil)]]).unwrap_err();
+    assert!(e.to_string().contains("row 4 is not a list"), "{e}");
+    // a failed patch wrote nothing
+    assert_eq!(a.get(&[2]).unwrap()[0], got[2]);
+}
+
+#[test]
+fn empty_chunks_not_written_when_asked() {
+    let (d, s) = new_store();
+    let a = ObjectArray::create(
+        s,
+        "p",
+        4,
+        &ObjectArrayOptions {
+            chunk_size: Some(2),
+            compressor: Compressor::default(),
+            fill_value: Value::from(0),
+            write_empty_chunks: false,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    a.set(&[0, 1], vec![Value::from(0), Value::from(0)])
+        .unwrap();
+    assert!(!d.path().join("p/0").exists());
+    a.set(&[2], vec![Value::from(5)]).unwrap();
+    assert!(d.path().join("p/1").exists());
+    a.set(&[2], vec![Value::from(0)]).unwrap();
+    assert!(!d.path().join("p/1").exists());
+}
+
+#[test]
+fn corrupt_chunk_named_and_others_readable() {
+    let (d, s) = new_store();
+    let a = ObjectArray::create(
+        s,
+        "r",
+        0,
+        &ObjectArrayOptions {
+            chunk_size: Some(2),
+            compressor: Compressor::default(),
+            fill_value: Value::Nil,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    a.append(vals(0..6)).unwrap();
+    std::fs::write(d.path().join("r/1"), b"garbage").unwrap();
+    let e = a.get(&[2]).unwrap_err();
+    assert!(
+        matches!(&e, Error::CorruptChunk { key, .. } if key == "1"),
+        "{e}"
+    );
+    assert_eq!(a.get(&[0, 5]).unwrap().len(), 2);
+    assert_eq!(a.verify().unwrap().len(), 1);
+}
+
+#[test]
+fn exists_and_missing_errors() {
+    let (_d, s) = new_store();
+    ObjectArray::create(
+        s.clone(),
+        "x",
+        0,
+        &ObjectArrayOptions {
+            chunk_size: Some(2),
+            compressor: Compressor::None,
+            fill_value: Value::Nil,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(matches!(
+        ObjectArray::create(
+            s.clone(),
+            "x",
+            0,
+            &ObjectArrayOptions {
+                chunk_size: Some(2),
+                compressor: Compressor::None,
+                fill_value: Value::Nil,
+                ..Default::default()
+            }
+        ),
+        Err(Error::ArrayExists { .. })
+    ));
+    assert!(matches!(
+        ObjectArray::open(s, "y", true),
+        Err(Error::ArrayNotFound { .. })
+    ));
+}
+
+#[test]
+fn encoded_rows_check_indices_and_codec() {
+    let (_d, s) = new_store();
+    let a = ObjectArray::create(s.clone(), "a", 0, &ObjectArrayOptions::default()).unwrap();
+    a.append(vals(0..3)).unwrap();
+    assert!(matches!(
+        a.get_encoded(&[3]),
+        Err(Error::IndexOutOfRange { index: 3, .. })
+    ));
+    let enc = a.get_encoded(&[2, 0, 2]).unwrap().unwrap();
+    assert_eq!(enc.chunks.len(), 1);
+    assert_eq!(enc.items[0], enc.items[2]);
+    let v = ObjectArray::create(
+        s,
+        "v",
+        0,
+        &ObjectArrayOptions {
+            object_codec: ObjectCodec::VLenUtf8,
+            fill_value: Value::from(""),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    v.append(vec![Value::from("a")]).unwrap();
+    assert!(v.get_encoded(&[0]).unwrap().is_none());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+    #[test]
+    fn random_patches_match_model(n in 1u64..40, cs in 1u64..9, patches in proptest::collection::vec((0u64..40, 0usize..3, any::<i32>()), 0..30)) {
+        let (_d, s) = new_store();
+        let a = ObjectArray::create(s, "a", 0, &ObjectArrayOptions { chunk_size: Some(cs), ..Default::default() }).unwrap();
+        let row = |i: u64| Value::Array(vec![Value::from(i), Value::from("s"), Value::Nil]);
+        a.append((0..n).map(row).collect()).unwrap();
+        let mut model: Vec<Value> = (0..n).map(row).collect();
+        let p: Vec<(u64, usize, i32)> = patches.into_iter().filter(|(i, ..)| *i < n).collect();
+        let idx: Vec<u64> = p.iter().map(|(i, ..)| *i).collect();
+        a.patch(&idx, p.iter().map(|(_, pos, v)| vec![(*pos, Value::from(*v))]).collect()).unwrap();
+        for (i, pos, v) in &p {
+            if let Value::Array(r) = &mut model[*i as usize] { r[*pos] = Value::from(*v); }
+        }
+        prop_assert_eq!(a.get_all().unwrap(), model.clone());
+        // single rows read back through the partial decoder too
+        for i in 0..n {
+            prop_assert_eq!(&a.get(&[i]).unwrap()[0], &model[i as usize]);
+        }
+    }
+
+    #[test]
+    fn encoded_rows_decode_as_get(n in 0u64..50, cs in 1u64..9, writes in proptest::collection::vec((0u64..50, any::<i32>()), 0..30), wanted in proptest::collection::vec(0u64..50, 0..40)) {
+        let (_d, s) = new_store();
+        // absent chunks (all fill values, not written) must read as the fill value
+        let a = ObjectArray::create(s, "a", n, &ObjectArrayOptions { chunk_size: Some(cs), fill_value: Value::Nil, write_empty_chunks: false, ..Default::default() }).unwrap();
+        let w: Vec<(u64, i32)> = writes.into_iter().filter(|(i, _)| *i < n).collect();
+        let idx: Vec<u64> = w.iter().map(|(i, _)| *i).collect();
+        a.set(&idx, w.iter().map(|(_, v)| Value::Array(vec![Value::from(*v), Value::from("x")])).collect()).unwrap();
+        let wanted: Vec<u64> = wanted.into_iter().filter(|i| *i < n).collect();
+        let enc = a.get_encoded(&wanted).unwrap().unwrap();
+        prop_assert_eq!(enc.items.len(), wanted.len());
+        let decoded: Vec<Value> = enc.items.iter().map(|(slot, r)| msgpack_decode_value(&enc.chunks[*slot].1[r.clone()]).unwrap()).collect();
+        prop_assert_eq!(decoded, a.get(&wanted).unwrap());
+    }
+
+    #[test]
+    fn set_unless_map_sets_all_or_names_the_rows_holding_maps(
+        rows in proptest::collection::vec(0u8..3, 0..50),
+        cs in 1u64..9,
+        empty in any::<bool>(),
+        writes in proptest::collection::vec((0usize..50, any::<i32>()), 0..12),
+    ) {
+        // a row is nil (the fill), a number, or a map (a set parameter)
+        let row = |k: u8, i: usize| match k {
+            0 => Value::Nil,
+            1 => Value::from(i as i64),
+            _ => Value::Map(vec![(Value::from("data"), Value::from(i as i64))]),
+        };
+        let (_d, s) = new_store();
+        let opts = ObjectArrayOptions { chunk_size: Some(cs), compressor: Compressor::default(), fill_value: Value::Nil, write_empty_chunks: empty, ..Default::default() };
+        let a = ObjectArray::create(s, "a", 0, &opts).unwrap();
+        let model: Vec<Value> = rows.iter().enumerate().map(|(i, k)| row(*k, i)).collect();
+        a.append(model.clone()).unwrap();
+        let w: Vec<(u64, Value)> = writes.into_iter().filter(|(i, _)| *i < rows.len())
+            .map(|(i, v)| (i as u64, Value::Map(vec![(Value::from("data"), Value::from(v))]))).collect();
+        let idx: Vec<u64> = w.iter().map(|(i, _)| *i).collect();
+        let mut expected_maps: Vec<u64> = Vec::new();
+        for &i in &idx {
+            if rows[i as usize] == 2 && !expected_maps.contains(&i) { expected_maps.push(i); }
+        }
+        let got = a.set_unless_map(&idx, w.iter().map(|(_, v)| v.clone()).collect()).unwrap();
+        prop_assert_eq!(&got, &expected_maps);
+        let mut after = model.clone();
+        if expected_maps.is_empty() {
+            for (i, v) in &w { after[*i as usize] = v.clone(); }
+        }
+        let fresh = ObjectArray::open(a.store().clone(), "a", empty).unwrap();
+        prop_assert_eq!(fresh.get_all().unwrap(), after);
+    }
+
+    #[test]
+    fn random_sets_match_model(n in 0u64..60, cs in 1u64..9, writes in proptest::collection::vec((0u64..60, any::<i32>()), 0..40)) {
+        let (_d, s) = new_store();
+        let a = ObjectArray::create(s, "a", 0, &ObjectArrayOptions { chunk_size: Some(cs), compressor: Compressor::default(), fill_value: Value::from(0), ..Default::default() }).unwrap();
+        a.append((0..n).map(Value::from).collect()).unwrap();
+        let mut model: Vec<Value> = (0..n).map(Value::from).collect();
+        let w: Vec<(u64, i32)> = writes.into_iter().filter(|(i, _)| *i < n).collect();
+        let idx: Vec<u64> = w.iter().map(|(i, _)| *i).collect();
+        a.set(&idx, w.iter().map(|(_, v)| Value::from(*v)).collect()).unwrap();
+        for (i, v) in &w { model[*i as usize] = Value::from(*v); }
+        prop_assert_eq!(a.get_all().unwrap(), model.clone());
+        let rev: Vec<u64> = (0..n).rev().collect();
+        let mut m2 = model.clone(); m2.reverse();
+        prop_assert_eq!(a.get(&rev).unwrap(), m2);
+    }
+}

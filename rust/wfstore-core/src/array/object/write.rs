@@ -1,0 +1,397 @@
+//! Writing rows of an object array: set, patch, append, resize, attributes.
+
+use super::*;
+
+impl ObjectArray {
+    /// The checks of a write of `n` items at `indices`: as many items as indices, a
+    /// writable store, every index below `len`.
+    fn check_write(&self, indices: &[u64], n: usize, what: &str, len: u64) -> Result<()> {
+        if indices.len() != n {
+            return Err(Error::InvalidArgument(format!(
+                "{} indices but {n} {what}",
+                indices.len()
+            )));
+        }
+        if self.store.read_only() {
+            return Err(Error::ReadOnly {
+                path: self.store.location(),
+            });
+        }
+        self.check_indices(indices, len)
+    }
+
+    fn write_rows(&self, indices: &[u64], values: Vec<Value>, len: u64) -> Result<()> {
+        self.check_write(indices, values.len(), "values", len)?;
+        let (cs, comp) = {
+            let m = self.meta_ref();
+            (m.chunks[0], m.compressor.clone())
+        };
+        let mut by_chunk: BTreeMap<u64, Vec<(usize, Value)>> = BTreeMap::new();
+        for (&i, v) in indices.iter().zip(values) {
+            by_chunk
+                .entry(i / cs)
+                .or_default()
+                .push(((i % cs) as usize, v));
+        }
+        let groups: Vec<(u64, Vec<(usize, Value)>)> = by_chunk.into_iter().collect();
+        par::map_owned(groups, |(c, rows)| {
+            let mut covered = vec![false; cs as usize];
+            for (off, _) in &rows {
+                covered[*off] = true;
+            }
+            // Rows past the end of the array in the last chunk are fill values.
+            let valid = len.saturating_sub(c * cs).min(cs) as usize;
+            let full = covered[..valid].iter().all(|b| *b);
+            // A few rows of a stored chunk: splice them in, leaving the other rows'
+            // bytes as they are. Rows that are all fill values may leave a chunk of only
+            // fill values, which is deleted rather than written without
+            // `write_empty_chunks`: they are spliced only when they change nothing.
+            let all_fill = rows.iter().all(|(_, v)| *v == self.fill);
+            if !full && rows.len() * 4 < cs as usize {
+                if let Some((data, spans)) = self.msgpack_chunk_spans(c)? {
+                    let new_rows = encode_rows(rows.iter().map(|(off, v)| (*off, v)))?;
+                    if unchanged(&data, &spans, &new_rows) {
+                        return Ok(());
+                    }
+                    if self.write_empty_chunks || !all_fill {
+                        return self.splice_items(c, &data, &spans, &new_rows, &comp);
+                    }
+                }
+            }
+            let mut items = if full {
+                vec![self.fill.clone(); cs as usize]
+            } else {
+                self.read_chunk(c)?
+            };
+            for (off, v) in rows {
+                items[off] = v;
+            }
+            self.write_rows_of(c, items, len, &comp)
+        })
+        .into_iter()
+        .collect()
+    }
+
+    /// Overwrite the rows at `indices` with `values` (one value per index; a repeated
+    /// index takes its last value).
+    pub fn set(&self, indices: &[u64], values: Vec<Value>) -> Result<()> {
+        self.write_rows(indices, values, self.len())
+    }
+
+    /// Write chunk `c` as `items`, its rows past the array's end (`len` rows) made
+    /// fill values.
+    fn write_rows_of(
+        &self,
+        c: u64,
+        mut items: Vec<Value>,
+        len: u64,
+        comp: &Compressor,
+    ) -> Result<()> {
+        let cs = items.len() as u64;
+        let valid = len.saturating_sub(c * cs).min(cs) as usize;
+        for it in items.iter_mut().skip(valid) {
+            *it = self.fill.clone();
+        }
+        self.write_chunk(c, &items, comp)
+    }
+
+    /// [`Self::set`], but only where no row to set holds a map now (an unset
+    /// parameter's row is the fill value or a number; a set one is a map). Each chunk
+    /// concerned is read once, for the check and the write. Returns the indices whose
+    /// rows hold a map, in the order given, and then writes nothing.
+    pub fn set_unless_map(&self, indices: &[u64], values: Vec<Value>) -> Result<Vec<u64>> {
+        let len = self.len();
+        self.check_write(indices, values.len(), "values", len)?;
+        let (cs, comp) = {
+            let m = self.meta_ref();
+            (m.chunks[0], m.compressor.clone())
+        };
+        let mut by_chunk: BTreeMap<u64, Vec<(u64, Value)>> = BTreeMap::new();
+        for (&i, v) in indices.iter().zip(values) {
+            by_chunk.entry(i / cs).or_default().push((i, v));
+        }
+        enum Held {
+            Spans(SpannedChunk),
+            Items(Vec<Value>),
+        }
+        let mut held = Vec::with_capacity(by_chunk.len());
+        let mut maps: Vec<u64> = Vec::new();
+        for (c, rows) in by_chunk {
+            let h = match self.msgpack_chunk_spans(c)? {
+                Some((data, spans)) => {
+                    maps.extend(rows.iter().map(|(i, _)| *i).filter(|i| {
+                        let sp = &spans[(i % cs) as usize];
+                        matches!(data.get(sp.start), Some(0x80..=0x8f | 0xde | 0xdf))
+                    }));
+                    Held::Spans((data, spans))
+                }
+                None => {
+                    let items = self.read_chunk(c)?;
+                    maps.extend(
+                        rows.iter()
+                            .map(|(i, _)| *i)
+                            .filter(|i| matches!(items[(i % cs) as usize], Value::Map(_))),
+                    );
+                    Held::Items(items)
+                }
+            };
+            held.push((c, rows, h));
+        }
+        if !maps.is_empty() {
+            let mut left: BTreeSet<u64> = maps.into_iter().collect();
+            return Ok(indices.iter().copied().filter(|i| left.remove(i)).collect());
+        }
+        for (c, rows, h) in held {
+            match h {
+                Held::Spans((data, spans)) => {
+                    let all_fill = rows.iter().all(|(_, v)| *v == self.fill);
+                    if all_fill && !self.write_empty_chunks {
+                        // the chunk may become all fill values: the general way
+                        let (idx, vals): (Vec<u64>, Vec<Value>) = rows.into_iter().unzip();
+                        self.write_rows(&idx, vals, len)?;
+                        continue;
+                    }
+                    let new_rows = encode_rows(rows.iter().map(|(i, v)| ((i % cs) as usize, v)))?;
+                    self.splice_items(c, &data, &spans, &new_rows, &comp)?;
+                }
+                Held::Items(mut items) => {
+                    for (i, v) in rows {
+                        items[(i % cs) as usize] = v;
+                    }
+                    self.write_rows_of(c, items, len, &comp)?;
+                }
+            }
+        }
+        Ok(Vec::new())
+    }
+
+    /// Change fields of rows in place: for each `indices[k]`, the row (a msgpack array)
+    /// gets `patches[k]`'s `(position, value)` pairs. Each chunk concerned is read once
+    /// and written once; the other fields of the rows are not decoded into anything
+    /// but their msgpack values, so no lookup lists are needed. A row that is not an
+    /// array long enough for a position is reported as a corrupt chunk naming the row.
+    pub fn patch(&self, indices: &[u64], patches: Vec<RowPatch>) -> Result<()> {
+        let (len, cs, comp) = {
+            let m = self.meta_ref();
+            (m.shape[0], m.chunks[0], m.compressor.clone())
+        };
+        self.check_write(indices, patches.len(), "patches", len)?;
+        let mut by_chunk: BTreeMap<u64, Vec<(u64, RowPatch)>> = BTreeMap::new();
+        for (&i, p) in indices.iter().zip(patches) {
+            by_chunk.entry(i / cs).or_default().push((i, p));
+        }
+        let groups: Vec<_> = by_chunk.into_iter().collect();
+        par::map_owned(groups, |(c, rows)| {
+            if let Some((data, spans)) = self.msgpack_chunk_spans(c)? {
+                return self.patch_spans(c, &data, &spans, rows, &comp);
+            }
+            let mut items = self.read_chunk(c)?;
+            for (i, fields) in rows {
+                self.apply_patch(c, i, &mut items[(i % cs) as usize], fields)?;
+            }
+            self.write_chunk(c, &items, &comp)
+        })
+        .into_iter()
+        .collect()
+    }
+
+    /// Set `fields` of `row` (row `i`, in chunk `c`), which must be a list long enough.
+    fn apply_patch(&self, c: u64, i: u64, row: &mut Value, fields: RowPatch) -> Result<()> {
+        let row = match row {
+            Value::Array(row) => row,
+            other => return Err(self.corrupt(c, format!("row {i} is not a list but {other}"))),
+        };
+        for (pos, v) in fields {
+            let n = row.len();
+            match row.get_mut(pos) {
+                Some(slot) => *slot = v,
+                None => {
+                    return Err(self.corrupt(
+                        c,
+                        format!("row {i} has {n} fields, field {pos} cannot be set"),
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// [`Self::patch`] of the rows of one stored msgpack chunk: only the patched rows
+    /// are decoded and encoded again; the other rows' bytes are copied as they are.
+    fn patch_spans(
+        &self,
+        c: u64,
+        data: &[u8],
+        spans: &[Range<usize>],
+        rows: Vec<(u64, RowPatch)>,
+        comp: &Compressor,
+    ) -> Result<()> {
+        let cs = spans.len() as u64;
+        let mut new_rows: BTreeMap<usize, Vec<u8>> = BTreeMap::new();
+        for (i, fields) in rows {
+            let off = (i % cs) as usize;
+            let mut value = match new_rows.get(&off) {
+                Some(bytes) => self.decode_span(c, bytes, &(0..bytes.len()))?,
+                None => self.decode_span(c, data, &spans[off])?,
+            };
+            self.apply_patch(c, i, &mut value, fields)?;
+            let mut buf = Vec::new();
+            rmpv::encode::write_value(&mut buf, &value)
+                .map_err(|e| Error::Encode(e.to_string()))?;
+            new_rows.insert(off, buf);
+        }
+        self.splice_items(c, data, spans, &new_rows, comp)
+    }
+
+    /// Write chunk `c` as `data` (its uncompressed msgpack, items at `spans`) with the
+    /// items at the offsets of `new_rows` replaced by those encoded bytes.
+    fn splice_items(
+        &self,
+        c: u64,
+        data: &[u8],
+        spans: &[Range<usize>],
+        new_rows: &BTreeMap<usize, Vec<u8>>,
+        comp: &Compressor,
+    ) -> Result<()> {
+        if unchanged(data, spans, new_rows) {
+            return Ok(());
+        }
+        let mut out = Vec::with_capacity(data.len() + 64);
+        let mut at = 0;
+        for (off, bytes) in new_rows {
+            let sp = &spans[*off];
+            out.extend_from_slice(&data[at..sp.start]);
+            out.extend_from_slice(bytes);
+            at = sp.end;
+        }
+        out.extend_from_slice(&data[at..]);
+        let stored = comp.compress(&out, 1)?;
+        self.store.set(&self.chunk_key(c), &stored)
+    }
+
+    /// Append rows at the end. Chunks are written before `.zarray` grows, so a reader
+    /// never sees the new length without the new rows.
+    pub fn append(&self, values: Vec<Value>) -> Result<u64> {
+        let old = self.len();
+        let n = values.len() as u64;
+        if n == 0 {
+            return Ok(old);
+        }
+        let indices: Vec<u64> = (old..old + n).collect();
+        self.write_rows(&indices, values, old + n)?;
+        let mut m = self.meta();
+        m.shape[0] = old + n;
+        meta::write_array_meta(self.store.as_ref(), &self.path, &m)?;
+        *self.meta_mut() = m;
+        Ok(old + n)
+    }
+
+    /// Change the number of rows. Growing adds fill values; shrinking deletes chunks
+    /// past the end and clears the dropped rows of the last chunk, so that growing again
+    /// never brings old rows back.
+    pub fn resize(&self, new_len: u64) -> Result<()> {
+        if self.store.read_only() {
+            return Err(Error::ReadOnly {
+                path: self.store.location(),
+            });
+        }
+        let mut m = self.meta();
+        let old = m.shape[0];
+        let cs = m.chunks[0];
+        // The length is written before rows past it are cleared: a failure part-way
+        // then never loses a row inside the length recorded in `.zarray`.
+        m.shape[0] = new_len;
+        meta::write_array_meta(self.store.as_ref(), &self.path, &m)?;
+        *self.meta_mut() = m.clone();
+        // Rows from `lo` on must read as the fill value: clear them in the chunk that
+        // holds `lo` and delete whole chunks after it (when shrinking, the old rows; when
+        // growing, leftovers of writes that failed before their length was recorded).
+        let lo = new_len.min(old);
+        let hi_chunks = new_len.max(old).div_ceil(cs);
+        if lo % cs != 0 {
+            let c = lo / cs;
+            if self.store.get(&self.chunk_key(c))?.is_some() {
+                let mut items = self.read_chunk(c)?;
+                let mut changed = false;
+                for it in items.iter_mut().skip((lo % cs) as usize) {
+                    if *it != self.fill {
+                        *it = self.fill.clone();
+                        changed = true;
+                    }
+                }
+                if changed {
+                    self.write_chunk(c, &items, &m.compressor)?;
+                }
+            }
+        }
+        let first_whole = lo.div_ceil(cs);
+        if new_len < old {
+            for c in first_whole..hi_chunks {
+                self.store.delete(&self.chunk_key(c))?;
+            }
+        } else if first_whole < hi_chunks {
+            for name in self.store.list_dir(&self.path)? {
+                if let Ok(c) = name.parse::<u64>() {
+                    if (first_whole..hi_chunks).contains(&c) {
+                        self.store.delete(&self.chunk_key(c))?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The array's attributes (`.zattrs`), `{}` when none.
+    pub fn attrs(&self) -> Result<Json> {
+        meta::read_attrs(self.store.as_ref(), &self.path)
+    }
+
+    /// Replace the array's attributes.
+    pub fn set_attrs(&self, attrs: &Json) -> Result<()> {
+        if self.store.read_only() {
+            return Err(Error::ReadOnly {
+                path: self.store.location(),
+            });
+        }
+        meta::write_attrs(self.store.as_ref(), &self.path, attrs)
+    }
+
+    /// Decode every stored chunk and list those that fail as (chunk key, reason).
+    pub fn verify(&self) -> Result<Vec<(String, String)>> {
+        let n = self.len().div_ceil(self.chunk_size());
+        let bad: Vec<(String, String)> = (0..n)
+            .into_par_iter()
+            .filter_map(|c| match self.read_chunk(c) {
+                Ok(_) => None,
+                Err(Error::CorruptChunk { key, reason, .. }) => Some(Ok((key, reason))),
+                Err(e) => Some(Err(e)),
+            })
+            .collect::<Result<_>>()?;
+        Ok(bad)
+    }
+}
+
+/// Each row's msgpack bytes, by its offset in its chunk.
+fn encode_rows<'a>(
+    rows: impl Iterator<Item = (usize, &'a Value)>,
+) -> Result<BTreeMap<usize, Vec<u8>>> {
+    let mut out = BTreeMap::new();
+    for (off, v) in rows {
+        let mut buf = Vec::new();
+        rmpv::encode::write_value(&mut buf, v).map_err(|e| Error::Encode(e.to_string()))?;
+        out.insert(off, buf);
+    }
+    Ok(out)
+}
+
+/// Whether replacing the items at the offsets of `new_rows` by those encoded bytes
+/// leaves chunk `data` (items at `spans`) as it is: such a write is skipped, so an
+/// update that changes nothing (an appended row equal to what the padded last chunk
+/// holds, a field set to its value) costs no file write.
+fn unchanged(data: &[u8], spans: &[Range<usize>], new_rows: &BTreeMap<usize, Vec<u8>>) -> bool {
+    new_rows.iter().all(|(off, bytes)| {
+        spans
+            .get(*off)
+            .is_some_and(|sp| data[sp.clone()] == bytes[..])
+    })
+}

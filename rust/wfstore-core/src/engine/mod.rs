@@ -1,0 +1,3 @@
+//! The workflow engine's (hpcflow's) row layouts, defined once.
+
+pub mod runs;

@@ -1,0 +1,3 @@
+//! Test support of the core (compiled for the crate's tests only).
+
+pub(crate) mod crash;

@@ -1,0 +1,3 @@
+. "$HPCFLOW_JS_FUNCS_PATH"
+
+exit 98

@@ -1,0 +1,9 @@
+wkflow_app () {
+(
+    /work/wt-v03/.venv-hpcflow03/bin/python "/work/wt-v03/.venv-hpcflow03/lib/python3.11/site-packages/hpcflow/cli.py"\
+        --with-config log_file_path "$HPCFLOW_LOG_PATH"\
+        --config-dir "/tmp/wfstore-fixtures-1iy9jn79/test_element_get_group_zarr_0/app_config0"\
+        --config-key "default"\
+        "$@"
+)
+}
