@@ -112,14 +112,13 @@ fn recover_local(root: &Path, under_lock: bool) -> Result<usize> {
             // A journal is written whole and renamed into place, so one that does not
             // parse is what a power cut leaves of a commit made without a flush (its
             // data lost, cut short or zero-filled): the renames it named cannot be
-            // known. Once it is surely abandoned it is set aside under a temporary name
+            // known. A live writer's journal always parses (it is complete before its
+            // rename), so this one is abandoned: it is set aside under a temporary name
             // (cleared by repair, the temporary files it named with it) so that the
             // store opens.
-            if under_lock || age > JOURNAL_STALE_AFTER {
-                let aside = root.join(format!("{TMP_PREFIX}{name}.unreadable"));
-                fsops::rename(&path, &aside).map_err(|e| Error::io(&path, e))?;
-                done += 1;
-            }
+            let aside = root.join(format!("{TMP_PREFIX}{name}.unreadable"));
+            fsops::rename(&path, &aside).map_err(|e| Error::io(&path, e))?;
+            done += 1;
             continue;
         };
         if !(under_lock || age > JOURNAL_STALE_AFTER || writer_gone(&doc)) {

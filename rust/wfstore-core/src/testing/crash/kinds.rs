@@ -383,11 +383,12 @@ fn rechunk_kind(d: Durability, backup: bool, budget: Budget) -> Outcome {
         budget,
         &|root| make_array(root, "runs", &old, 2),
         &|root| {
-            rechunk::rechunk_object_array(&root.join("runs"), Some(3), backup, d.fsync(), None)
-                .unwrap();
+            let store = Arc::new(LocalStore::new(root).with_durability(d));
+            rechunk::rechunk_array(store, "runs", Some(3), backup, None).unwrap();
         },
         &|root, acked| {
-            rechunk::recover(&root.join("runs")).map_err(|e| format!("recovery: {e}"))?;
+            rechunk::recover_array(&LocalStore::new(root), "runs")
+                .map_err(|e| format!("recovery: {e}"))?;
             let normal = d == Durability::Normal;
             // the docs promise a whole array whatever the durability: no damage
             let (cs, got) = rows(root, "runs", false)?;
@@ -604,7 +605,8 @@ fn a_full_rechunk_flushes_the_folder_after_each_move() {
     make_array(&root, "runs", &["r0", "r1", "r2"], 2);
     for backup in [false, true] {
         let ops = recording(&root, || {
-            rechunk::rechunk_object_array(&root.join("runs"), Some(3), backup, true, None).unwrap();
+            let store = Arc::new(LocalStore::new(&root).with_durability(Durability::Full));
+            rechunk::rechunk_array(store, "runs", Some(3), backup, None).unwrap();
         });
         let folder_moves: Vec<usize> = (0..ops.len())
             .filter(|&i| matches!(&ops[i], Op::Rename { from, .. } if !from.contains('/')))
