@@ -20,7 +20,14 @@ from hypothesis import strategies as st
 from store_dump import empty_workflow_kwargs
 from wfstore.common.names import CHANGE_MARKER_NAME
 from wfstore.persistence import ZarrPersistentStore
-from wfstore.persistence.readcache import LRUBytes, is_clean, marker_counter
+from wfstore.persistence.readcache import (
+    CLEAN,
+    LRUBytes,
+    ReadCache,
+    is_clean,
+    marker_counter,
+    marker_value,
+)
 
 N_RUNS = 40
 CHUNK = 10
@@ -196,10 +203,10 @@ _WRITER = textwrap.dedent(
         # die between the data's renames and the clean marker (as a killed process)
         orig = ZarrTransactions._write_change_marker
 
-        def write(self, state):
+        def write(self, state, *args):
             if state == b"clean":
                 os._exit(3)
-            return orig(self, state)
+            return orig(self, state, *args)
 
         ZarrTransactions._write_change_marker = write
     store = ZarrPersistentStore(None, None, path)
@@ -270,6 +277,66 @@ def test_a_writer_dying_before_the_clean_marker_leaves_no_stale_reader(tmp_path:
     assert rc.decodes == d  # cached again
 
 
+def test_written_forgets_only_its_keys_when_no_other_writer_came_between() -> None:
+    rc = ReadCache(lambda: None, max_bytes=10_000)
+    v1, v2, v3 = (marker_value(CLEAN, n) for n in (1, 2, 3))
+    rc.label = v1
+    rc.chunks.put(("a", 0), "x", 1)
+    rc.chunks.put(("a", 1), "y", 1)
+    rc.meta["a"] = [None, None]
+    rc.meta["b"] = [None, None]
+    rc.written(v2, v1, ["a/0", "b/.zarray", "c/0.0", ".zattrs"])
+    assert rc.chunks.keys() == [("a", 1)] and list(rc.meta) == ["a"] and rc.label == v2
+    # the marker held another value than the cache's at the write's start: another
+    # writer came between, everything is forgotten
+    rc.written(v3, v1, ["a/0"])
+    assert len(rc.chunks) == 0 and not rc.meta and rc.label == v3
+    # keys not known: everything too
+    rc.chunks.put(("a", 1), "y", 1)
+    rc.written(marker_value(CLEAN, 5), v3, None)
+    assert len(rc.chunks) == 0
+
+
+def test_own_commit_forgets_only_what_it_wrote(tmp_path: Path) -> None:
+    """A store's own commit, with no other writer since its cache was last valid,
+    forgets only the chunks (and metadata) it wrote: the other chunks stay lookups,
+    the written one is read again and shows the change. The marker is read once per
+    commit (under the lock) and once per read operation."""
+    path = tmp_path / "wk"
+    _make(path)
+    store = ZarrPersistentStore(None, None, path)
+    rc = store.read_cache
+    for _ in range(2):  # (a chunk's second read takes it whole)
+        store.get_EARs([3, 4, 25, 26])
+    d, reads = rc.decodes, rc.marker_reads
+    store.set_EAR_start(3)  # one commit: runs chunk 0 (and nothing of chunk 2)
+    assert rc.partial_drops == 1
+    assert rc.marker_reads - reads == 1  # read at the commit's start only
+    assert store.get_EARs([25])[0].start_time is None
+    assert rc.decodes == d  # chunk 2 kept
+    assert store.get_EARs([3])[0].start_time is not None
+    assert rc.decodes == d + 1  # chunk 0 read again: it was written
+
+
+def test_own_commit_after_another_process_commit_forgets_everything(tmp_path: Path) -> None:
+    """When another process committed since this store's cache was last valid, the
+    store's own commit cannot tell what changed: the cache is emptied (by the commit,
+    or by a read the commit makes first), and every read after it shows the other
+    process's changes."""
+    path = tmp_path / "wk"
+    _make(path)
+    store = ZarrPersistentStore(None, None, path)
+    rc = store.read_cache
+    for _ in range(2):
+        store.get_EARs([3, 25])
+    invalidations, drops = rc.invalidations, rc.partial_drops
+    _writer(path, 26)  # process B: run 26 (chunk 2) started and ended
+    store.set_EAR_start(3)
+    assert rc.invalidations == invalidations + 1 or rc.partial_drops == drops
+    assert store.get_EARs([26])[0].end_time is not None
+    assert store.get_EARs([3])[0].start_time is not None
+
+
 @pytest.mark.parametrize("one_row", [True, False])
 def test_the_marker_is_dirty_while_data_files_change_and_clean_after(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, one_row: bool
@@ -285,9 +352,9 @@ def test_the_marker_is_dirty_while_data_files_change_and_clean_after(
     events: list[tuple[bytes, bytes]] = []
     orig = ZarrTransactions._write_change_marker
 
-    def record(self: Any, state: bytes) -> bytes:
+    def record(self: Any, state: bytes, *args: Any) -> bytes:
         events.append((state, chunk.read_bytes()))
-        return orig(self, state)
+        return orig(self, state, *args)
 
     monkeypatch.setattr(ZarrTransactions, "_write_change_marker", record)
     before = chunk.read_bytes()

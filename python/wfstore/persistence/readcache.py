@@ -35,7 +35,7 @@ from __future__ import annotations
 import os
 import sys
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Collection, Hashable
 from typing import Any
 
 #: The marker's value while a commit is changing data files (followed by the counter
@@ -190,6 +190,8 @@ class ReadCache:
         self.meta_reads = 0
         self.marker_reads = 0
         self.invalidations = 0
+        #: Commits of this object after which only what they wrote was forgotten.
+        self.partial_drops = 0
 
     # --- operations ------------------------------------------------------------------
 
@@ -220,13 +222,37 @@ class ReadCache:
             self.clear()
             self.label = value if is_clean(value) else None
 
-    def written(self, value: bytes | None) -> None:
-        """This store object changed the store and then set the marker to `value`:
-        forget everything (what it wrote may be in cached chunks) and take `value` as
-        the label of what is read next."""
-        self.clear()
+    def written(
+        self,
+        value: bytes | None,
+        before: bytes | None = None,
+        keys: Collection[str] | None = None,
+    ) -> None:
+        """This store object changed the store and then set the marker to `value`;
+        the marker held `before` when it started (under the store lock). If `keys`
+        (the store keys it wrote) are given and `before` is the clean value the cache
+        is valid under (no other writer changed the store since), only the chunks and
+        metadata of those keys are forgotten; else everything (what it wrote may be in
+        cached chunks). `value` is the label of what is read next."""
+        if keys is not None and is_clean(value) and is_clean(before) and before == self.label:
+            self.forget_keys(keys)
+            self.partial_drops += 1
+        else:
+            self.clear()
         self.label = value if is_clean(value) else None
         self.checked = self.depth > 0
+
+    def forget_keys(self, keys: Collection[str]) -> None:
+        """Forget the chunks and array metadata of store `keys` (``<array>/<chunk>``,
+        ``<array>/.zarray``, ``<array>/.zattrs``; other keys concern nothing cached)."""
+        for key in keys:
+            arr, _, name = key.rpartition("/")
+            if name in (".zarray", ".zattrs"):
+                self.meta.pop(arr, None)
+            elif name.isdigit():
+                self.chunks.pop((arr, int(name)))
+            # (other keys, e.g. chunks of numpy arrays of more than one dimension,
+            # name nothing this cache holds: it keeps 1-D object arrays only)
 
     def clear(self) -> None:
         """Forget every cached chunk and array."""

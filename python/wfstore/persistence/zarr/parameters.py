@@ -35,6 +35,7 @@ from wfstore.persistence.zarr.layout import (
     _append_in_batches,
     _check_next_ids,
     _numeric_fill_value,
+    chunk_keys,
     guess_chunks,
 )
 
@@ -333,15 +334,18 @@ class ZarrParameters:
             make_rows,
             lambda arr, rows: arr.set(ids, rows),
             write_empty_chunks=False,
+            ids=ids,
         )
         self._appended_unset.difference_update(ids)
 
     def _update_parameter_sources(self, sources: Mapping[int, ParamSource]) -> None:
         ids = list(sources)
-        with self._locked():
+        written: list[str] = []
+        with self._locked(written):
             arr = self._array(PARAM_SOURCES_ARR)
             current = self._rows(arr, ids, MissingParameterData)
             arr.set(ids, [merge_param_source(current[i], sources[i]) for i in ids])
+            written.extend(chunk_keys(arr, ids))
 
 
 def extra_parameter_sources(store: _core.Store, trim: bool) -> int:

@@ -104,6 +104,7 @@ from wfstore.persistence.zarr.layout import (
     _check_next_ids,
     _int_list,
     _json_keys,
+    chunk_keys,
 )
 from wfstore.persistence.zarr.parameters import ZarrParameters, ZarrStoreParameter
 from wfstore.persistence.zarr.rechunk import ZarrRechunk
@@ -187,6 +188,8 @@ class ZarrPersistentStore(
         self._txn_holds_lock = False
         #: depth of nested write sessions (see `_write_session`)
         self._wdepth = 0
+        #: the store keys the current write session wrote (None: not known)
+        self._session_keys: list[str] | None = None
         # the callbacks hold the store weakly (no reference cycle: see PendingChanges)
         me_ = weakref.ref(self)
         #: decoded chunks and array metadata, kept while the change marker is unchanged
@@ -837,7 +840,7 @@ class ZarrPersistentStore(
             rows = self._rows(arr, ids, error)
             return [encode(change(i, decode(rows[i], attrs)), attrs) for i in ids]
 
-        self._write_rows(path, make_rows, lambda arr, rows: arr.set(ids, rows))
+        self._write_rows(path, make_rows, lambda arr, rows: arr.set(ids, rows), ids=ids)
 
     def _update_iters(self, ids: Sequence[int], change: Callable[[int, Any], Any]) -> None:
         self._update_rows(
@@ -880,13 +883,15 @@ class ZarrPersistentStore(
         if not ids:
             return
         values = [patches[i] for i in ids]
-        with self._locked():
+        written: list[str] = []
+        with self._locked(written):
             arr = self._array(path)
             n = len(arr)
             missing = [i for i in ids if not 0 <= i < n]
             if missing:
                 raise error(missing)
             arr.patch(ids, values)
+            written.extend(chunk_keys(arr, ids))
 
     def _patch_runs(self, patches: Mapping[int, dict[str, Any]]) -> None:
         ts_fmt = self.ts_fmt

@@ -7,7 +7,7 @@ import contextlib
 import copy
 import os
 import re
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import Any
 
 from wfstore import _core
@@ -19,7 +19,13 @@ from wfstore.common.errors import (
 from wfstore.common.names import CHANGE_MARKER_NAME, JOURNAL_PREFIX, TMP_PREFIX
 from wfstore.persistence.readcache import CLEAN, DIRTY, ReadCache, marker_counter, marker_value
 from wfstore.persistence.resources import is_local_fs, write_bytes_atomic
-from wfstore.persistence.zarr.layout import _ATTRS, PARAM_BASE_ARR, PARAM_SOURCES_ARR, RUNS_ARR
+from wfstore.persistence.zarr.layout import (
+    _ATTRS,
+    PARAM_BASE_ARR,
+    PARAM_SOURCES_ARR,
+    RUNS_ARR,
+    chunk_keys,
+)
 from wfstore.persistence.zarr.parameters import extra_parameter_sources
 from wfstore.storage.fsspec import core_store, io_lock
 from wfstore.storage.lock import StoreLock
@@ -150,12 +156,13 @@ class ZarrTransactions:
         return is_local_fs(self.fs)
 
     @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
+    def _locked(self, written: list[str] | None = None) -> Iterator[None]:
         """Hold the store lock while the block runs. Inside a commit's transaction the
         lock, once taken, is held until the transaction is applied: what was read
         under it must not change before the staged writes reach the disk. Outside one,
         the block is a write session (:meth:`_write_session`): the change marker is
-        advanced around it."""
+        advanced around it. `written`, if given, is a list the block fills with every
+        store key it writes (see :meth:`_write_session`); None: not known."""
         lock = self.store_lock
         if self._in_txn:
             if isinstance(lock, StoreLock) and not self._txn_holds_lock:
@@ -163,7 +170,7 @@ class ZarrTransactions:
                 self._txn_holds_lock = True
             yield
         else:
-            with self._write_session():
+            with self._write_session(written):
                 yield
 
     # --- the change marker and the read cache --------------------------------------------
@@ -194,10 +201,10 @@ class ZarrTransactions:
         except Exception:  # no marker, or unreadable: trust nothing
             return None
 
-    def _write_change_marker(self, state: bytes) -> bytes:
-        """Advance the change marker to a new value in `state` (under the store lock,
-        which the caller holds); returns the value."""
-        value = marker_value(state, marker_counter(self._read_change_marker()) + 1)
+    def _write_change_marker(self, state: bytes, counter: int) -> bytes:
+        """Set the change marker to a new value in `state` with `counter` (under the
+        store lock, which the caller holds); returns the value."""
+        value = marker_value(state, counter)
         # never flushed, whatever the store's durability: the marker only tells live
         # processes whether their in-memory caches are valid, and no cache survives a
         # power cut. Rewritten in place on the local file system (a rename over an
@@ -230,35 +237,56 @@ class ZarrTransactions:
         return value
 
     @contextlib.contextmanager
-    def _write_session(self) -> Iterator[None]:
+    def _write_session(self, keys: list[str] | None = None) -> Iterator[None]:
         """Hold the store lock while the block changes data files, with the change
         marker made dirty before the block and clean after it (the second even if the
         block raised: its files are then as it left them, and no longer changing).
-        Re-entrant: a nested session is part of the outer one. This store object's read
-        cache is emptied at the end (what it wrote may be in cached chunks)."""
+        Re-entrant: a nested session is part of the outer one.
+
+        The marker is read once, at the start (under the lock, nobody else changes it
+        until the end). This store object's read cache is then brought up to date:
+        when the block completed, `keys` (a list the block fills with the store keys
+        it writes, nested sessions' included) are given and the marker at the start
+        held the clean value the cache was last valid under (no other writer in
+        between), only those keys' chunks and metadata are dropped; else the whole
+        cache is emptied (what the block wrote may be in cached chunks)."""
         if self._wdepth:
             self._wdepth += 1
             try:
                 yield
             finally:
                 self._wdepth -= 1
+                outer = self._session_keys
+                if keys is None:
+                    self._session_keys = None  # a nested write not known: nor the whole
+                elif outer is not None and outer is not keys:
+                    outer.extend(keys)
             return
         lock = self.store_lock
-        with lock() if isinstance(lock, StoreLock) else contextlib.nullcontext():
+        locked = isinstance(lock, StoreLock)
+        with lock() if locked else contextlib.nullcontext():
             self._wdepth = 1
+            self._session_keys = keys
             value: bytes | None = None
+            completed = False
+            before = self._read_change_marker()
+            counter = marker_counter(before)
             try:
                 # before any data file changes: a reader that cached data under the old
                 # (clean) value never trusts them again, whatever happens next
-                self._write_change_marker(DIRTY)
+                self._write_change_marker(DIRTY, counter + 1)
                 yield
+                completed = True
             finally:
                 self._wdepth = 0
                 try:
-                    value = self._write_change_marker(CLEAN)
+                    value = self._write_change_marker(CLEAN, counter + 2)
                 except Exception as exc:  # the marker stays dirty: safe
                     self.logger.warning(f"cannot advance the change marker: {exc}")
-                self._rcache.written(value)
+                # (without a store lock, another writer may have written meanwhile)
+                written = self._session_keys if completed and locked else None
+                self._session_keys = None
+                self._rcache.written(value, before, written)
 
     def _reader(self) -> ReadCache | None:
         """The read cache, made valid for use now (the marker read once per
@@ -301,8 +329,9 @@ class ZarrTransactions:
                 core.rollback()
                 raise
             # the files change only now: a write session around the apply (the marker
-            # dirty before the first rename, clean after the last)
-            with self._write_session():
+            # dirty before the first rename, clean after the last); the keys it writes
+            # are what this store's read cache drops
+            with self._write_session(list(core.staged_keys())):
                 #: what the last commit wrote (for diagnostics and tests)
                 self.last_commit_report = core.commit(journal=journal)
         finally:
@@ -329,6 +358,7 @@ class ZarrTransactions:
         make_rows: Callable[[_core.ObjectArray, dict[str, Any]], Any],
         write: Callable[[_core.ObjectArray, Any], None],
         write_empty_chunks: bool = True,
+        ids: Sequence[int] | None = None,
     ) -> None:
         """Make rows with ``make_rows(arr, attrs)`` and store them with
         ``write(arr, rows)``, under the store lock (the array is read once, under it).
@@ -337,15 +367,23 @@ class ZarrTransactions:
         extended attributes are written before the rows. The lock is taken even when
         each chunk holds one row (no other writer shares it): a rechunk holds the lock
         while it copies and swaps the array, and a row written meanwhile would be lost
-        or land in a chunk of the new layout."""
-        with self._locked():
+        or land in a chunk of the new layout.
+
+        `ids`: the rows `write` sets, if it sets only those (then the keys written
+        are known, see :meth:`_write_session`)."""
+        written: list[str] | None = None if ids is None else []
+        with self._locked(written):
             arr = self._array(path, write_empty_chunks)
             orig = arr.attrs()
             attrs = copy.deepcopy(orig)
             rows = make_rows(arr, attrs)
             if attrs != orig:
                 arr.set_attrs(attrs)
+                if written is not None:
+                    written.append(f"{arr.path}/.zattrs")
             write(arr, rows)
+            if written is not None:
+                written.extend(chunk_keys(arr, ids))  # type: ignore[arg-type]
 
 
 _PARAM_APPEND_KEY = re.compile(
