@@ -48,6 +48,8 @@ step "side environment with hpcflow 0.3.0 (its fixture tests; numcodecs as hpcfl
 [ -x .venv-hpcflow03/bin/python ] || "$PY" -m venv .venv-hpcflow03
 .venv-hpcflow03/bin/python -m pip install -q --upgrade pip
 .venv-hpcflow03/bin/python -m pip install -q "hpcflow[test]==0.3.0" "zarr==2.17.2" pytest-xdist
+# wfstore too, for the tests of the engine generation check (tests/engine):
+.venv-hpcflow03/bin/python -m pip install -q --force-reinstall --no-deps "$WHEEL"
 .venv-hpcflow03/bin/python -m pip check
 export WFSTORE_HPCFLOW03_PYTHON="$PWD/.venv-hpcflow03/bin/python"
 
