@@ -42,6 +42,8 @@ RECHUNK_COMPLETE_MARKER: Final[str]
 LOCK_NAME: Final[str]
 #: The link lock (``link`` protocol) in a store's root folder.
 LINK_LOCK_NAME: Final[str]
+#: The store-wide change marker in a store's root folder (advanced by every commit).
+CHANGE_MARKER_NAME: Final[str]
 #: Prefix of the spare files older versions kept in array folders (removed by repair).
 LEGACY_SPARE_PREFIX: Final[str]
 #: The fields of a run row of ``metadata/runs``, in row order (the engine's layout).

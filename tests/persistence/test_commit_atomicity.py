@@ -142,7 +142,7 @@ def test_one_run_update_is_written_without_a_transaction(
     monkeypatch.setattr(store, "_patch_runs", failing_once)
     with pytest.raises(OSError, match="disk gone"):
         store.set_EAR_skip(runs[0])
-    assert store._pending.set_EAR_skips == [runs[0]]
+    assert list(store._pending.set_EAR_skips) == [runs[0]]
     store.save()
     assert not store._pending
     fresh = ZarrPersistentStore(None, None, path).get_EARs(runs)

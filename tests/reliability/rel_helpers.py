@@ -15,7 +15,7 @@ sys.path.insert(0, str(HERE.parent / "persistence"))  # for `store_dump`
 
 from fsspec.implementations.local import LocalFileSystem  # noqa: E402
 from store_dump import empty_workflow_kwargs, run_scenario  # noqa: E402
-from wfstore.common.names import LEGACY_SPARE_PREFIX  # noqa: E402
+from wfstore.common.names import CHANGE_MARKER_NAME, LEGACY_SPARE_PREFIX  # noqa: E402
 from wfstore.persistence import ZarrPersistentStore  # noqa: E402
 
 
@@ -27,11 +27,13 @@ class Colour(enum.Enum):
 
 def tree_digest(path: Path) -> dict[str, str]:
     """Relative path -> sha256 of every file under `path` (folders as ``<dir>``), spare
-    files (``.wfstore-spare-*``: no content of the store, left out of archives) left out."""
+    files (``.wfstore-spare-*``: no content of the store, left out of archives) and the
+    change marker left out."""
     out: dict[str, str] = {}
     for p in sorted(path.rglob("*")):
-        if p.name.startswith(LEGACY_SPARE_PREFIX):
-            continue
+        if p.name.startswith(LEGACY_SPARE_PREFIX) or p.name == CHANGE_MARKER_NAME:
+            continue  # (the change marker: readers' bookkeeping, advanced by failed
+            # writes too, as they cannot know whether anything was written)
         rel = str(p.relative_to(path))
         out[rel] = hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "<dir>"
     return out

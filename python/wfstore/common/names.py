@@ -8,6 +8,7 @@ from __future__ import annotations
 from wfstore._core import (
     BACKUP_OLD_SUFFIX,
     BACKUP_SUFFIX,
+    CHANGE_MARKER_NAME,
     JOURNAL_PREFIX,
     LEGACY_SPARE_PREFIX,
     LINK_LOCK_NAME,
@@ -22,6 +23,7 @@ from wfstore._core import (
 __all__ = [
     "BACKUP_OLD_SUFFIX",
     "BACKUP_SUFFIX",
+    "CHANGE_MARKER_NAME",
     "JOURNAL_PREFIX",
     "LEGACY_SPARE_PREFIX",
     "LINK_LOCK_NAME",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import logging
 import numbers
 import os
@@ -161,6 +162,26 @@ _GC_PAUSE_ITEMS = 100
 def _is_id(obj: Any) -> bool:
     """Whether `obj` can be an item ID: an integer (numpy integers too), not a bool."""
     return type(obj) is int or (isinstance(obj, numbers.Integral) and not isinstance(obj, bool))
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _read_operation(method: _F) -> _F:
+    """Make `method` one read operation of its store (see
+    :meth:`PersistentStore._begin_read`): stores that cache what they read check once
+    per operation whether the store changed. Nested operations are part of the
+    outermost one."""
+
+    @functools.wraps(method)
+    def wrapper(self: PersistentStore, *args: Any, **kwargs: Any) -> Any:
+        self._begin_read()
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self._end_read()
+
+    return wrapper  # type: ignore[return-value]
 
 
 def current_timestamp() -> datetime:
@@ -453,13 +474,25 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
 
     @contextlib.contextmanager
     def cache_ctx(self) -> Iterator[None]:
-        """Context manager for using the persistent element/iteration/run cache."""
+        """Context manager for using the persistent element/iteration/run cache (the
+        block is one read operation: see :meth:`_begin_read`)."""
         self._use_cache = True
+        self._begin_read()
         try:
             yield
         finally:
+            self._end_read()
             self._use_cache = False
             self._reset_cache()
+
+    def _begin_read(self) -> None:
+        """Enter a read operation: each public getter call, and each ``cached_load()``
+        or ``cache_ctx()`` block, is one (nested ones are part of the outermost).
+        Stores that keep what they read across operations check here, once per
+        operation, whether other processes changed the store. Nothing by default."""
+
+    def _end_read(self) -> None:
+        """Leave a read operation (see :meth:`_begin_read`)."""
 
     def _split_cached(
         self, ids: Iterable[int], cache: dict[int, _T]
@@ -1124,7 +1157,7 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
     def set_EAR_skip(self, EAR_ID: int, save: bool = True) -> None:
         """Mark an element action run as skipped."""
         self._check_EAR_ids([EAR_ID])
-        self._pending.set_EAR_skips.append(EAR_ID)
+        self._pending.set_EAR_skips[EAR_ID] = None
         self._maybe_save(save)
 
     def set_EARs_initialised(self, iter_ID: int, save: bool = True) -> None:
@@ -1132,7 +1165,7 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
         self._check_ids(
             [iter_ID], self._get_num_total_elem_iters(), MissingStoreElementIterationError
         )
-        self._pending.set_EARs_initialised.append(iter_ID)
+        self._pending.set_EARs_initialised[iter_ID] = None
         self._maybe_save(save)
 
     def set_jobscript_metadata(
@@ -1171,6 +1204,7 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
 
     # --- getters ---------------------------------------------------------------------
 
+    @_read_operation
     def get_template_components(self) -> dict[str, Any]:
         """Get all template components, including pending."""
         tc = copy.deepcopy(self._get_persistent_template_components())
@@ -1180,6 +1214,7 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
                 tc.setdefault(kind, {}).update(pend)
         return tc
 
+    @_read_operation
     def get_template(self) -> dict[str, Any]:
         """Get the workflow template."""
         return self._get_persistent_template()
@@ -1187,6 +1222,7 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
     def _get_task_id_to_idx_map(self) -> dict[int, int]:
         return {task.id_: task.index for task in self.get_tasks()}
 
+    @_read_operation
     def get_task(self, task_idx: int) -> AnySTask:
         """Get a task by its index in the workflow."""
         tasks = self.get_tasks()
@@ -1219,6 +1255,7 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
             raise error(missing)
         return ids, items
 
+    @_read_operation
     def get_tasks_by_IDs(self, ids: Iterable[int]) -> Sequence[AnySTask]:
         """Get tasks with the given IDs."""
         ids, tasks = self._fetch(
@@ -1226,6 +1263,7 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
         )
         return [self._with_pending_elem_IDs(tasks[i]) for i in ids]
 
+    @_read_operation
     def get_tasks(self) -> list[AnySTask]:
         """Retrieve all tasks, including pending (ordered by index)."""
         tasks = dict(self._get_persistent_tasks(range(self._get_num_persistent_tasks())))
@@ -1243,6 +1281,7 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
             loop["parents"] = self._pending.update_loop_parents[loop_ID]
         return loop
 
+    @_read_operation
     def get_loops_by_IDs(self, ids: Iterable[int]) -> dict[int, LoopDescriptor]:
         """Retrieve loops by index (ID), including pending."""
         ids, loops = self._fetch(
@@ -1250,18 +1289,21 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
         )
         return {i: self._with_pending_loop_changes(i, loops[i]) for i in ids}
 
+    @_read_operation
     def get_loops(self) -> dict[int, LoopDescriptor]:
         """Retrieve all loops, including pending."""
         loops = dict(self._get_persistent_loops())
         loops.update(self._pending.add_loops)
         return {i: self._with_pending_loop_changes(i, loops[i]) for i in sorted(loops)}
 
+    @_read_operation
     def get_submissions(self) -> dict[int, JSONDocument]:
         """Retrieve all submissions, including pending."""
         subs = dict(self._get_persistent_submissions())
         subs.update(self._pending.add_submissions)
         return dict(sorted(subs.items()))
 
+    @_read_operation
     def get_submissions_by_ID(self, ids: Iterable[int]) -> dict[int, JSONDocument]:
         """Get submissions with the given IDs (ordered by ID; unknown IDs are
         ignored, as in the engine)."""
@@ -1272,6 +1314,7 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
         subs.update((i, pend[i]) for i in ids if i in pend)
         return dict(sorted(subs.items()))
 
+    @_read_operation
     def get_elements(self, ids: Iterable[int]) -> Sequence[AnySElement]:
         """Get elements with the given IDs."""
         ids, elems = self._fetch(
@@ -1287,6 +1330,7 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
             out.append(elem.append_iteration_IDs(pend) if pend else elem)
         return out
 
+    @_read_operation
     def get_element_iterations(self, ids: Iterable[int]) -> Sequence[AnySElementIter]:
         """Get element iterations with the given IDs."""
         ids, iters = self._fetch(
@@ -1295,18 +1339,20 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
             self._get_persistent_element_iters,
             MissingStoreElementIterationError,
         )
+        pend = self._pending
+        pend_EARs, pend_loops = pend.add_elem_iter_EAR_IDs, pend.update_loop_indices
+        initialised = pend.set_EARs_initialised
+        if not (pend_EARs or pend_loops or initialised):
+            return [iters[i] for i in ids]
         out = []
         for i in ids:
-            it = iters[i]
-            if pend_EARs := self._pending.add_elem_iter_EAR_IDs.get(i):
-                it = it.append_EAR_IDs(pend_EARs)
-            if pend_loop := self._pending.update_loop_indices.get(i):
-                it = it.update_loop_idx(pend_loop)
-            if i in self._pending.set_EARs_initialised:
-                it = it.set_EARs_initialised()
-            out.append(it)
+            # pending changes merged in one copy (dict look-ups only: O(1) per item)
+            out.append(
+                iters[i].with_pending(pend_EARs.get(i), pend_loops.get(i), i in initialised)
+            )
         return out
 
+    @_read_operation
     def get_EARs(self, ids: Iterable[int]) -> Sequence[AnySEAR]:
         """Get element action runs with the given IDs."""
         ids, runs = self._fetch(
@@ -1337,10 +1383,12 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
             out.append(run)
         return out
 
+    @_read_operation
     def get_EAR_skipped(self, EAR_ID: int) -> bool:
         """Whether the element action run with the given ID was skipped."""
         return bool(self.get_EARs([EAR_ID])[0].skip)
 
+    @_read_operation
     def get_parameters(self, ids: Iterable[int], **kwargs: Any) -> list[AnySParameter]:
         """Get parameters with the given IDs.
 
@@ -1355,6 +1403,7 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
         )
         return [params[i] for i in ids]
 
+    @_read_operation
     def get_parameter_set_statuses(self, ids: Iterable[int]) -> list[bool]:
         """Get whether the parameters with the given IDs are set."""
         pend = self._pending.add_parameters
@@ -1366,6 +1415,7 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
         )
         return [status[i] for i in ids]
 
+    @_read_operation
     def get_parameter_sources(self, ids: Iterable[int]) -> list[ParamSource]:
         """Get the sources of the parameters with the given IDs (with pending
         updates merged in)."""
@@ -1382,6 +1432,7 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
             out.append(merge_param_source(sources[i], upd) if upd else sources[i])
         return out
 
+    @_read_operation
     def check_parameters_exist(self, ids: Sequence[int]) -> Iterator[bool]:
         """For each parameter ID, return True if it exists, else False."""
         ids = list(ids)

@@ -73,6 +73,25 @@ def encode_timestamp(dt: datetime | None, ts_fmt: str) -> str | None:
 _ISO_SPACE_FMT = "%Y-%m-%d %H:%M:%S.%f"
 
 
+_D = TypeVar("_D")
+
+
+def _replace(obj: _D, **changes: Any) -> _D:
+    """``dataclasses.replace(obj, **changes)`` for the store's item classes, without
+    its field-by-field ``__init__`` call (the engine merges pending changes into items
+    in loops of thousands): a shallow copy of the instance with `changes` set. Classes
+    with ``__post_init__`` or without an instance ``__dict__`` go through
+    ``dataclasses.replace``."""
+    cls = type(obj)
+    if hasattr(cls, "__post_init__") or not hasattr(obj, "__dict__"):
+        return dataclasses.replace(obj, **changes)  # type: ignore[type-var]
+    new = object.__new__(cls)
+    d = new.__dict__
+    d.update(obj.__dict__)
+    d.update(changes)
+    return new
+
+
 def decode_timestamp(value: str | datetime | None, ts_fmt: str) -> datetime | None:
     """Parse a stored (naive, UTC) timestamp into an aware datetime in the local
     time zone, as the engine does."""
@@ -168,7 +187,7 @@ class StoreTask(ABC, Generic[SerFormT]):
 
     def append_element_IDs(self, pend_IDs: Iterable[int]) -> Self:
         """Return a copy with `pend_IDs` appended to the element IDs."""
-        return dataclasses.replace(self, element_IDs=[*self.element_IDs, *pend_IDs])
+        return _replace(self, element_IDs=[*self.element_IDs, *pend_IDs])
 
 
 class JsonStoreTask(StoreTask[dict]):
@@ -277,7 +296,7 @@ class StoreElement(ABC, Generic[SerFormT, ContextT]):
 
     def append_iteration_IDs(self, pend_IDs: Iterable[int]) -> Self:
         """Return a copy with `pend_IDs` appended to the iteration IDs."""
-        return dataclasses.replace(self, iteration_IDs=[*self.iteration_IDs, *pend_IDs])
+        return _replace(self, iteration_IDs=[*self.iteration_IDs, *pend_IDs])
 
 
 class JsonStoreElement(StoreElement[dict, None]):
@@ -411,15 +430,35 @@ class StoreElementIter(ABC, Generic[SerFormT, ContextT]):
         new = {k: list(v) for k, v in (self.EAR_IDs or {}).items()}
         for act_idx, ids in pend_IDs.items():
             new.setdefault(act_idx, []).extend(ids)
-        return dataclasses.replace(self, EAR_IDs=new)
+        return _replace(self, EAR_IDs=new)
 
     def update_loop_idx(self, loop_idx: Mapping[str, int]) -> Self:
         """Return a copy with the loop index updated by `loop_idx`."""
-        return dataclasses.replace(self, loop_idx={**self.loop_idx, **loop_idx})
+        return _replace(self, loop_idx={**self.loop_idx, **loop_idx})
+
+    def with_pending(
+        self,
+        EAR_IDs: Mapping[int, Sequence[int]] | None,
+        loop_idx: Mapping[str, int] | None,
+        initialised: bool,
+    ) -> Self:
+        """What :meth:`append_EAR_IDs`, :meth:`update_loop_idx` and
+        :meth:`set_EARs_initialised` give in turn (each only if given), in one copy."""
+        changes: dict[str, Any] = {}
+        if EAR_IDs:
+            new = {k: list(v) for k, v in (self.EAR_IDs or {}).items()}
+            for act_idx, ids in EAR_IDs.items():
+                new.setdefault(act_idx, []).extend(ids)
+            changes["EAR_IDs"] = new
+        if loop_idx:
+            changes["loop_idx"] = {**self.loop_idx, **loop_idx}
+        if initialised:
+            changes["EARs_initialised"] = True
+        return _replace(self, **changes) if changes else self
 
     def set_EARs_initialised(self) -> Self:
         """Return a copy with ``EARs_initialised`` set."""
-        return dataclasses.replace(self, EARs_initialised=True)
+        return _replace(self, EARs_initialised=True)
 
 
 class JsonStoreElementIter(StoreElementIter[dict, None]):
@@ -604,7 +643,7 @@ class StoreEAR(ABC, Generic[SerFormT, ContextT]):
             "exit_code": exit_code,
             "run_hostname": run_hostname,
         }
-        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+        return _replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
 class JsonStoreEAR(StoreEAR[dict, None]):
@@ -976,17 +1015,17 @@ class StoreParameter:
         """Return a copy with the value set."""
         if self.is_set:
             raise ParameterAlreadySetError(self.id_)
-        return dataclasses.replace(self, is_set=True, data=value, file=None)
+        return _replace(self, is_set=True, data=value, file=None)
 
     def set_file(self, value: dict[str, Any]) -> Self:
         """Return a copy with the file set."""
         if self.is_set:
             raise ParameterAlreadySetError(self.id_)
-        return dataclasses.replace(self, is_set=True, data=None, file=value)
+        return _replace(self, is_set=True, data=None, file=value)
 
     def update_source(self, src: Mapping[str, Any]) -> Self:
         """Return a copy with the source updated by `src` (keys sorted)."""
-        return dataclasses.replace(self, source=merge_param_source(self.source, src))
+        return _replace(self, source=merge_param_source(self.source, src))
 
 
 def merge_param_source(source: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:

@@ -95,9 +95,9 @@ _EMPTY: dict[str, Any] = {
     "add_elem_iter_IDs": lambda: defaultdict(list),
     "add_elem_iter_EAR_IDs": lambda: defaultdict(lambda: defaultdict(list)),
     "add_submission_parts": lambda: defaultdict(dict),
-    "set_EARs_initialised": list,
+    "set_EARs_initialised": dict,
     "set_EAR_submission_indices": dict,
-    "set_EAR_skips": list,
+    "set_EAR_skips": dict,
     "set_EAR_starts": dict,
     "set_EAR_ends": dict,
     "set_js_metadata": lambda: defaultdict(lambda: defaultdict(dict)),
@@ -151,9 +151,11 @@ class PendingChanges(Generic[AnySTask, AnySElement, AnySElementIter, AnySEAR, An
     add_elem_iter_IDs: dict[int, list[int]]
     add_elem_iter_EAR_IDs: dict[int, dict[int, list[int]]]
     add_submission_parts: dict[int, dict[str, list[int]]]
-    set_EARs_initialised: list[int]
+    #: iteration IDs (keys; values None): an ordered set, so that membership is O(1)
+    set_EARs_initialised: dict[int, None]
     set_EAR_submission_indices: dict[int, int]
-    set_EAR_skips: list[int]
+    #: run IDs (keys; values None): an ordered set
+    set_EAR_skips: dict[int, None]
     set_EAR_starts: dict[int, tuple[datetime, Any, str]]
     set_EAR_ends: dict[int, tuple[datetime, Any, int, bool]]
     set_js_metadata: dict[int, dict[int, dict[str, Any]]]
@@ -327,7 +329,9 @@ class PendingChanges(Generic[AnySTask, AnySElement, AnySElementIter, AnySEAR, An
             self.add_elem_iter_EAR_IDs = _keep(
                 self.add_elem_iter_EAR_IDs, ids, "add_elem_iter_EAR_IDs"
             )
-            self.set_EARs_initialised = [i for i in self.set_EARs_initialised if i not in ids]
+            self.set_EARs_initialised = {
+                i: None for i in self.set_EARs_initialised if i not in ids
+            }
         self._clear("add_elem_iters")
 
     def commit_elem_iter_EAR_IDs(self) -> None:
@@ -354,7 +358,7 @@ class PendingChanges(Generic[AnySTask, AnySElement, AnySElementIter, AnySEAR, An
             self.set_EAR_submission_indices = {
                 k: v for k, v in self.set_EAR_submission_indices.items() if k not in ids
             }
-            self.set_EAR_skips = [i for i in self.set_EAR_skips if i not in ids]
+            self.set_EAR_skips = {i: None for i in self.set_EAR_skips if i not in ids}
             self.set_EAR_starts = {k: v for k, v in self.set_EAR_starts.items() if k not in ids}
             self.set_EAR_ends = {k: v for k, v in self.set_EAR_ends.items() if k not in ids}
         self._clear("add_EARs")

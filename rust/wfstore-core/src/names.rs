@@ -30,6 +30,10 @@ pub const LOCK_NAME: &str = ".wfstore.lock";
 /// The link lock in a store's root folder (`link` protocol, for file systems without
 /// working `fcntl` locks); its tickets are named `<LINK_LOCK_NAME>.<host>.<pid>.<id>`.
 pub const LINK_LOCK_NAME: &str = ".wfstore.linklock";
+/// The store-wide change marker in a store's root folder: the Python package's commits
+/// advance it under the store lock (a "dirty" value before data files change, a new
+/// "clean" one after) so that other processes' read caches see every commit.
+pub const CHANGE_MARKER_NAME: &str = ".wfstore.changes";
 
 /// Prefix of the spare files older versions kept in array folders. Nothing creates them
 /// any more; `wfstore repair` removes those left in existing stores and `verify`
@@ -54,6 +58,7 @@ mod tests {
             RECHUNK_COMPLETE_MARKER,
             LOCK_NAME,
             LINK_LOCK_NAME,
+            CHANGE_MARKER_NAME,
             LEGACY_SPARE_PREFIX,
         ];
         assert!(all.iter().all(|n| n.starts_with(".wfstore")));

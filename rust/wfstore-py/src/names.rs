@@ -21,6 +21,7 @@ pub fn add(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("RECHUNK_COMPLETE_MARKER", names::RECHUNK_COMPLETE_MARKER)?;
     m.add("LOCK_NAME", names::LOCK_NAME)?;
     m.add("LINK_LOCK_NAME", names::LINK_LOCK_NAME)?;
+    m.add("CHANGE_MARKER_NAME", names::CHANGE_MARKER_NAME)?;
     m.add("LEGACY_SPARE_PREFIX", names::LEGACY_SPARE_PREFIX)?;
     // the engine's run row layout (field names in row order)
     let fields = wfstore_core::engine::runs::RUN_ROW.map(|(name, _)| name);

@@ -13,7 +13,7 @@ from wfstore.common.errors import (
     StoreIOError,
     UnsupportedStoreOperationError,
 )
-from wfstore.common.names import LINK_LOCK_NAME, LOCK_NAME, TMP_PREFIX
+from wfstore.common.names import CHANGE_MARKER_NAME, LINK_LOCK_NAME, LOCK_NAME, TMP_PREFIX
 from wfstore.persistence.resources import is_local_fs
 from wfstore.persistence.zarr.layout import ZIP_EXCLUDE_BACKUPS, ZIP_EXCLUDE_EXECUTE
 from wfstore.storage.fsspec import io_lock
@@ -58,8 +58,9 @@ class ZarrArchive:
                 f"File at path already exists: {str(dst)!r}. Pass `overwrite=True` to "
                 "overwrite the existing file."
             )
-        # the store lock's files are the writers' business, not the workflow's
-        exclude: list[str] = [LOCK_NAME, LINK_LOCK_NAME]
+        # the store lock's files and the change marker are the writers' and readers'
+        # business, not the workflow's
+        exclude: list[str] = [LOCK_NAME, LINK_LOCK_NAME, CHANGE_MARKER_NAME]
         if not include_execute:
             exclude.append(ZIP_EXCLUDE_EXECUTE)
         if not include_rechunk_backups:

@@ -4,7 +4,7 @@ and the small helpers that read and write rows of the engine's arrays."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -118,3 +118,9 @@ def _check_next_ids(path: str, arr: _core.ObjectArray, ids: Sequence[int]) -> No
             f"next IDs are {expected!r} (another process added items since these IDs "
             "were given out); nothing was appended."
         )
+
+
+def chunk_keys(arr: _core.ObjectArray, ids: Iterable[int]) -> list[str]:
+    """The store keys of the chunks of (1-D) `arr` that hold rows `ids`."""
+    cs = arr.chunk_size
+    return [f"{arr.path}/{c}" for c in sorted({i // cs for i in ids})]

@@ -35,6 +35,7 @@ from wfstore.persistence.zarr.layout import (
     _append_in_batches,
     _check_next_ids,
     _numeric_fill_value,
+    chunk_keys,
     guess_chunks,
 )
 
@@ -172,7 +173,9 @@ class ZarrParameters:
         cached, _ = self._get_cached_persistent_parameters([param_id])
         if param_id in cached:
             return cached[param_id].is_set
-        row = self._rows(self._array(PARAM_BASE_ARR), [param_id], MissingParameterData)
+        rc = self._reader()
+        base = self._read_array(rc, PARAM_BASE_ARR)
+        row = self._read_rows(rc, base, [param_id], MissingParameterData)
         return isinstance(row[param_id], dict)
 
     def _get_persistent_parameters(
@@ -182,24 +185,26 @@ class ZarrParameters:
         # engine's choice between zarr arrays and copies) changes nothing.
         params, to_load = self._get_cached_persistent_parameters(id_lst)
         if to_load:
-            base = self._array(PARAM_BASE_ARR)
-            src_arr = self._array(PARAM_SOURCES_ARR)
+            rc = self._reader()
+            base = self._read_array(rc, PARAM_BASE_ARR)
+            src_arr = self._read_array(rc, PARAM_SOURCES_ARR)
             for bad in (base, src_arr):
                 self._rows(bad, [i for i in to_load if not 0 <= i < len(bad)], MissingParameterData)
             # a batch of raw rows at a time: only one batch's rows exist besides the
             # decoded parameters
             for start in range(0, len(to_load), layout.ROW_BATCH):
                 batch = to_load[start : start + layout.ROW_BATCH]
-                data = self._rows(base, batch, MissingParameterData)
-                sources = self._rows(src_arr, batch, MissingParameterData)
+                data = self._read_rows(rc, base, batch, MissingParameterData)
+                sources = self._read_rows(rc, src_arr, batch, MissingParameterData)
                 new = self._decode_rows(
                     base,
                     data,
                     lambda i, row: ZarrStoreParameter.decode(
                         id_=i,
-                        data=row,
-                        source=sources[i],  # noqa: B023
-                        fresh=True,  # rows just read, dropped after the batch
+                        data=row if rc is None else _own_param_row(row),
+                        source=sources[i] if rc is None else copy.deepcopy(sources[i]),  # noqa: B023
+                        # rows just read, dropped after the batch; or the cache's
+                        fresh=rc is None,
                         read_array=self._array_reader(i),
                         **kwargs,
                     ),
@@ -212,13 +217,17 @@ class ZarrParameters:
     def _get_persistent_param_sources(self, id_lst: Iterable[int]) -> dict[int, ParamSource]:
         sources, to_load = self._get_cached_persistent_param_sources(id_lst)
         if to_load:
-            new = self._rows(self._array(PARAM_SOURCES_ARR), to_load, MissingParameterData)
+            rc = self._reader()
+            arr = self._read_array(rc, PARAM_SOURCES_ARR)
+            new = copy.deepcopy(self._read_rows(rc, arr, to_load, MissingParameterData))
             self.param_sources_cache.update(new)
             sources.update(copy.deepcopy(new))
         return sources
 
     def _get_persistent_parameter_set_status(self, id_lst: Iterable[int]) -> dict[int, bool]:
-        data = self._rows(self._array(PARAM_BASE_ARR), list(id_lst), MissingParameterData)
+        rc = self._reader()
+        arr = self._read_array(rc, PARAM_BASE_ARR)
+        data = self._read_rows(rc, arr, list(id_lst), MissingParameterData)
         # As the engine (hpcflow 0.2.0a190) answers: a stored parameter counts as set
         # unless its data is None, so an unset one (stored as 0) counts as set too.
         # Engine code relies on this answer; `get_parameters(...)[i].is_set` is exact.
@@ -325,15 +334,18 @@ class ZarrParameters:
             make_rows,
             lambda arr, rows: arr.set(ids, rows),
             write_empty_chunks=False,
+            ids=ids,
         )
         self._appended_unset.difference_update(ids)
 
     def _update_parameter_sources(self, sources: Mapping[int, ParamSource]) -> None:
         ids = list(sources)
-        with self._locked():
+        written: list[str] = []
+        with self._locked(written):
             arr = self._array(PARAM_SOURCES_ARR)
             current = self._rows(arr, ids, MissingParameterData)
             arr.set(ids, [merge_param_source(current[i], sources[i]) for i in ids])
+            written.extend(chunk_keys(arr, ids))
 
 
 def extra_parameter_sources(store: _core.Store, trim: bool) -> int:
@@ -355,3 +367,11 @@ def extra_parameter_sources(store: _core.Store, trim: bool) -> int:
 
 #: Parameter IDs a store object remembers as appended unset by itself, at most.
 _MAX_APPENDED_UNSET = 4096
+
+
+def _own_param_row(row: Any) -> Any:
+    """`row` (a cached parameter row) with a copy of the file details that the decoder
+    hands out as they are (its value it copies itself)."""
+    if isinstance(row, dict) and "file" in row:
+        return {**row, "file": copy.deepcopy(row["file"])}
+    return row

@@ -69,6 +69,7 @@ from wfstore.common.errors import (
     StoreIOError,
     StorePathError,
 )
+from wfstore.common.names import CHANGE_MARKER_NAME
 from wfstore.persistence.base import (
     JSONDocument,
     LoopDescriptor,
@@ -83,7 +84,8 @@ from wfstore.persistence.items import (
     ZarrStoreTask,
     decode_timestamp,
 )
-from wfstore.persistence.resources import CallbackStoreResource
+from wfstore.persistence.readcache import CLEAN, ReadCache, approx_size, marker_value
+from wfstore.persistence.resources import CallbackStoreResource, write_bytes_atomic
 from wfstore.persistence.zarr import layout
 from wfstore.persistence.zarr.archive import ZarrArchive
 from wfstore.persistence.zarr.layout import (
@@ -102,6 +104,7 @@ from wfstore.persistence.zarr.layout import (
     _check_next_ids,
     _int_list,
     _json_keys,
+    chunk_keys,
 )
 from wfstore.persistence.zarr.parameters import ZarrParameters, ZarrStoreParameter
 from wfstore.persistence.zarr.rechunk import ZarrRechunk
@@ -183,6 +186,14 @@ class ZarrPersistentStore(
         self._store_lock: StoreLock | None = None
         self._in_txn = False
         self._txn_holds_lock = False
+        #: depth of nested write sessions (see `_write_session`)
+        self._wdepth = 0
+        #: the store keys the current write session wrote (None: not known)
+        self._session_keys: list[str] | None = None
+        # the callbacks hold the store weakly (no reference cycle: see PendingChanges)
+        me_ = weakref.ref(self)
+        #: decoded chunks and array metadata, kept while the change marker is unchanged
+        self._rcache = ReadCache(lambda: me_()._read_change_marker())  # type: ignore[union-attr]
         #: chunk size of arrays as last read (says whether a row update needs the lock)
         self.last_commit_report: dict[str, Any] | None = None
         # the callbacks hold the store weakly (no reference cycle: see PendingChanges)
@@ -323,14 +334,155 @@ class ZarrPersistentStore(
         store.create_group(PARAM_ARRAYS_GRP)
         # the root group last: a folder without it is not (yet) a workflow store.
         store.create_group("", attrs)
+        # a change marker from the start, so that readers may cache from the start
+        write_bytes_atomic(
+            fs,
+            f"{wk_path.rstrip('/')}/{CHANGE_MARKER_NAME}",
+            marker_value(CLEAN, 0),
+            durability="normal",  # see ZarrTransactions._write_change_marker
+        )
 
     # --- simple getters ----------------------------------------------------------------
 
     @contextlib.contextmanager
     def cached_load(self) -> Iterator[None]:
-        """Keep the root attributes loaded while the ``with``-wrapped code runs."""
-        with self.using_resource(_ATTRS, "read"):
-            yield
+        """Keep the root attributes loaded while the ``with``-wrapped code runs; the
+        block is one read operation (the change marker is read once, see
+        :mod:`wfstore.persistence.readcache`)."""
+        self._begin_read()
+        try:
+            with self.using_resource(_ATTRS, "read"):
+                yield
+        finally:
+            self._end_read()
+
+    def _begin_read(self) -> None:
+        self._rcache.begin()
+
+    def _end_read(self) -> None:
+        self._rcache.end()
+
+    @property
+    def read_cache(self) -> ReadCache:
+        """This store object's cache of decoded chunks and array metadata (see
+        :mod:`wfstore.persistence.readcache`; its counters are for tests and
+        diagnostics)."""
+        return self._rcache
+
+    def _read_array(self, rc: ReadCache | None, path: str) -> _core.ObjectArray:
+        """Array `path` for reading: its metadata from the read cache `rc` if held
+        there, else read (and kept in `rc`)."""
+        if rc is None:
+            return self._array(path)
+        entry = rc.meta.get(path)
+        if entry is None:
+            entry = rc.meta[path] = [self._array(path), None]
+            rc.meta_reads += 1
+        return entry[0]
+
+    def _read_attrs(self, rc: ReadCache | None, arr: _core.ObjectArray) -> dict[str, Any]:
+        """The attributes (lookup lists) of `arr`, from the read cache if held there.
+        Not a copy: callers must not change them."""
+        entry = None if rc is None else rc.meta.get(arr.path)
+        if entry is None or entry[0] is not arr:
+            return arr.attrs()
+        if entry[1] is None:
+            entry[1] = arr.attrs()
+            rc.meta_reads += 1  # type: ignore[union-attr]
+        return entry[1]
+
+    def _read_rows(
+        self,
+        rc: ReadCache | None,
+        arr: _core.ObjectArray,
+        ids: Sequence[int],
+        error: type[Exception],
+    ) -> dict[int, Any]:
+        """Rows `ids` of `arr` (raising `error` naming the IDs out of range), through
+        the read cache `rc`, at most :data:`~wfstore.persistence.zarr.layout.ROW_BATCH`
+        rows per call to the core. Rows come from the cache: callers must not change
+        them (or what they hold).
+
+        A chunk's rows are kept as they are read: at its first read only the rows
+        asked for (a job that reads one row, then commits, which empties the cache,
+        converts one row, not a thousand), at a second read that needs rows it does not
+        hold the whole chunk; after that every row of it is a lookup. (The core decodes
+        the whole chunk in either case.)"""
+        if rc is None or rc.chunks.max_bytes <= 0:
+            rows = self._rows(arr, ids, error)
+            if rc is not None:
+                rc.decodes += len({i // arr.chunk_size for i in ids})
+            return rows
+        n = len(arr)
+        missing = [i for i in ids if not 0 <= i < n]
+        if missing:
+            raise error(missing)
+        cs, path, chunks = arr.chunk_size, arr.path, rc.chunks
+        wanted: dict[int, list[int]] = {}
+        for i in ids:
+            wanted.setdefault(i // cs, []).append(i)
+        out: dict[int, Any] = {}
+        plan: list[tuple[int, list[int]]] = []  # (chunk, row IDs to read)
+        for c, rows_wanted in wanted.items():
+            entry = chunks.get((path, c))
+            if entry is not None:
+                full, held = entry
+                if full or all(i in held for i in rows_wanted):
+                    for i in rows_wanted:
+                        out[i] = held[i]
+                    continue
+                plan.append((c, list(range(c * cs, min(c * cs + cs, n)))))  # whole
+            else:
+                plan.append((c, sorted(set(rows_wanted))))
+        start = 0
+        while start < len(plan):
+            # about ROW_BATCH rows per call (at least one chunk's)
+            batch: list[tuple[int, list[int]]] = []
+            n_rows = 0
+            while start < len(plan) and (
+                not batch or n_rows + len(plan[start][1]) <= layout.ROW_BATCH
+            ):
+                batch.append(plan[start])
+                n_rows += len(plan[start][1])
+                start += 1
+            got = arr.get([j for _, row_ids in batch for j in row_ids])
+            rc.decodes += len(batch)
+            pos = 0
+            for c, row_ids in batch:
+                rows = got[pos : pos + len(row_ids)]
+                pos += len(row_ids)
+                held = dict(zip(row_ids, rows))
+                full = len(row_ids) == min(c * cs + cs, n) - c * cs
+                chunks.put((path, c), (full, held), approx_size(rows) + 48 * len(rows))
+                for i in wanted[c]:
+                    out[i] = held[i]
+            del got
+        return {i: out[i] for i in ids}
+
+    @staticmethod
+    def _held_rows(
+        rc: ReadCache, arr: _core.ObjectArray, ids: Sequence[int]
+    ) -> tuple[dict[int, Any] | None, bool]:
+        """``(rows, True)`` if the read cache holds every row `ids` of `arr`; else
+        ``(None, seen)``, `seen` saying whether any of their chunks was read while the
+        cache was valid (the others are now marked as read: an entry holding no row, so
+        that :meth:`_read_rows` reads them whole next time)."""
+        cs, path, chunks = arr.chunk_size, arr.path, rc.chunks
+        out: dict[int, Any] = {}
+        for i in ids:
+            entry = chunks.get((path, i // cs))
+            if entry is None or (not entry[0] and i not in entry[1]):
+                break
+            out[i] = entry[1][i]
+        else:
+            return out, True
+        seen = False
+        for c in {i // cs for i in ids}:
+            if (path, c) in chunks:
+                seen = True
+            else:
+                chunks.put((path, c), (False, {}), 64)
+        return None, seen
 
     def _attr(self, key: str) -> Any:
         with self.using_resource(_ATTRS, "read") as attrs:
@@ -375,21 +527,21 @@ class ZarrPersistentStore(
         return len(self._attr("submissions"))
 
     def _get_num_persistent_elements(self) -> int:
-        return len(self._array(ELEMS_ARR))
+        return len(self._read_array(self._reader(), ELEMS_ARR))
 
     def _get_num_persistent_elem_iters(self) -> int:
-        return len(self._array(ITERS_ARR))
+        return len(self._read_array(self._reader(), ITERS_ARR))
 
     def _get_num_persistent_EARs(self) -> int:
         if self.use_cache and self.num_EARs_cache is not None:
             return self.num_EARs_cache
-        num = len(self._array(RUNS_ARR))
+        num = len(self._read_array(self._reader(), RUNS_ARR))
         if self.use_cache:
             self.num_EARs_cache = num
         return num
 
     def _get_num_persistent_parameters(self) -> int:
-        return len(self._array(PARAM_BASE_ARR))
+        return len(self._read_array(self._reader(), PARAM_BASE_ARR))
 
     def _get_num_persistent_added_tasks(self) -> int:
         return self._attr("num_added_tasks")
@@ -441,9 +593,11 @@ class ZarrPersistentStore(
             missing = [i for i in to_load if i not in found]
             if missing:
                 raise MissingStoreTaskError(missing)
-            arr = self._array(TASKS_ARR)
-            rows = arr.get([r for _, r in found.values()])
-            by_row = {r: row for (_, r), row in zip(found.values(), rows)}
+            rc = self._reader()
+            arr = self._read_array(rc, TASKS_ARR)
+            by_row = self._read_rows(
+                rc, arr, [r for _, r in found.values()], MissingStoreTaskError
+            )
             decoded = self._decode_rows(arr, by_row, lambda _, row: _int_list(row))
             new = {
                 id_: ZarrStoreTask.decode({"id_": id_, "index": idx, "element_IDs": decoded[r]})
@@ -483,9 +637,11 @@ class ZarrPersistentStore(
     def _get_persistent_elements(self, id_lst: Iterable[int]) -> dict[int, ZarrStoreElement]:
         elems, to_load = self._get_cached_persistent_elements(id_lst)
         if to_load:
-            arr = self._array(ELEMS_ARR)
-            attrs = arr.attrs()
-            rows = self._rows(arr, to_load, MissingStoreElementError)
+            rc = self._reader()
+            arr = self._read_array(rc, ELEMS_ARR)
+            attrs = self._read_attrs(rc, arr)
+            rows = self._read_rows(rc, arr, to_load, MissingStoreElementError)
+            # the decoders build new containers: nothing handed out is the cache's
             new = self._decode_rows(arr, rows, lambda _, r: ZarrStoreElement.decode(r, attrs))
             self.element_cache.update(new)
             elems.update(new)
@@ -496,9 +652,10 @@ class ZarrPersistentStore(
     ) -> dict[int, ZarrStoreElementIter]:
         iters, to_load = self._get_cached_persistent_element_iters(id_lst)
         if to_load:
-            arr = self._array(ITERS_ARR)
-            attrs = arr.attrs()
-            rows = self._rows(arr, to_load, MissingStoreElementIterationError)
+            rc = self._reader()
+            arr = self._read_array(rc, ITERS_ARR)
+            attrs = self._read_attrs(rc, arr)
+            rows = self._read_rows(rc, arr, to_load, MissingStoreElementIterationError)
             new = self._decode_rows(arr, rows, lambda _, r: ZarrStoreElementIter.decode(r, attrs))
             self.element_iter_cache.update(new)
             iters.update(new)
@@ -508,15 +665,30 @@ class ZarrPersistentStore(
         runs, to_load = self._get_cached_persistent_EARs(id_lst)
         if to_load:
             ts_fmt = self.ts_fmt
-            arr = self._array(RUNS_ARR)
-            attrs = arr.attrs()
-            self._rows(arr, [i for i in to_load if not 0 <= i < len(arr)], MissingStoreEARError)
-            new = {}
+            rc = self._reader()
+            arr = self._read_array(rc, RUNS_ARR)
+            attrs = self._read_attrs(rc, arr)
+            n = len(arr)
+            missing = [i for i in to_load if not 0 <= i < n]
+            if missing:
+                raise MissingStoreEARError(missing)
+            new: dict[int, ZarrStoreEAR] = {}
             cls = self._store_EAR_cls()
             fast = getattr(cls.decode, "__func__", None) is _ZARR_EAR_DECODE
+            caching = rc is not None and rc.chunks.max_bytes > 0
             for start in range(0, len(to_load), layout.ROW_BATCH):
                 batch = to_load[start : start + layout.ROW_BATCH]
-                if fast:
+                held, seen = self._held_rows(rc, arr, batch) if caching else (None, False)
+                if held is not None:
+                    rows = {i: _own_run_row(r) for i, r in held.items()}
+                    new.update(
+                        self._decode_rows(arr, rows, lambda _, r: cls.decode(r, ts_fmt, attrs))
+                    )
+                    continue
+                if fast and not seen:
+                    # chunks not read since the cache was last valid: the core reads and
+                    # builds the runs at once (the chunks are marked as seen: read again,
+                    # they are read whole into the cache)
                     try:
                         decoded = _core.decode_runs(
                             arr, batch, cls, attrs["parameter_paths"], ts_fmt, decode_timestamp
@@ -524,9 +696,15 @@ class ZarrPersistentStore(
                     except (ValueError, TypeError, IndexError, KeyError, OverflowError):
                         pass  # not rows of runs: the Python decoder says what is wrong
                     else:
+                        if rc is not None:
+                            rc.decodes += len({i // arr.chunk_size for i in batch})
                         new.update(zip(batch, decoded))
                         continue
-                rows = self._rows(arr, batch, MissingStoreEARError)
+                rows = self._read_rows(rc, arr, batch, MissingStoreEARError)
+                if rc is not None and rc.chunks.max_bytes > 0:
+                    # the decoder hands these fields out as they are: copies, not the
+                    # cache's own
+                    rows = {i: _own_run_row(r) for i, r in rows.items()}
                 new.update(self._decode_rows(arr, rows, lambda _, r: cls.decode(r, ts_fmt, attrs)))
                 del rows
             self.EAR_cache.update(new)
@@ -662,7 +840,7 @@ class ZarrPersistentStore(
             rows = self._rows(arr, ids, error)
             return [encode(change(i, decode(rows[i], attrs)), attrs) for i in ids]
 
-        self._write_rows(path, make_rows, lambda arr, rows: arr.set(ids, rows))
+        self._write_rows(path, make_rows, lambda arr, rows: arr.set(ids, rows), ids=ids)
 
     def _update_iters(self, ids: Sequence[int], change: Callable[[int, Any], Any]) -> None:
         self._update_rows(
@@ -705,13 +883,15 @@ class ZarrPersistentStore(
         if not ids:
             return
         values = [patches[i] for i in ids]
-        with self._locked():
+        written: list[str] = []
+        with self._locked(written):
             arr = self._array(path)
             n = len(arr)
             missing = [i for i in ids if not 0 <= i < n]
             if missing:
                 raise error(missing)
             arr.patch(ids, values)
+            written.extend(chunk_keys(arr, ids))
 
     def _patch_runs(self, patches: Mapping[int, dict[str, Any]]) -> None:
         ts_fmt = self.ts_fmt
@@ -777,3 +957,25 @@ class ZarrPersistentStore(
 
 #: The decoder that :func:`wfstore._core.decode_runs` does the work of.
 _ZARR_EAR_DECODE = ZarrStoreEAR.decode.__func__  # type: ignore[attr-defined]
+
+#: Positions in a run's row of values that its decoder hands out as they are.
+_RUN_SHARED_FIELDS = (9, 10, 12)
+
+
+def _own_run_row(row: Any) -> Any:
+    """`row` (a cached run row) with copies of the values that the run decoder hands
+    out as they are (snapshots, metadata), so that nobody changes the cache's."""
+    if not isinstance(row, list) or len(row) <= max(_RUN_SHARED_FIELDS):
+        return row
+    out = None
+    for k in _RUN_SHARED_FIELDS:
+        value = row[k]
+        if isinstance(value, (dict, list)) and value:
+            if out is None:
+                out = list(row)
+            out[k] = copy.deepcopy(value)
+        elif isinstance(value, dict):
+            if out is None:
+                out = list(row)
+            out[k] = {}
+    return row if out is None else out

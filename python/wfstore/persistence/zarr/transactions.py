@@ -7,7 +7,7 @@ import contextlib
 import copy
 import os
 import re
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import Any
 
 from wfstore import _core
@@ -16,11 +16,18 @@ from wfstore.common.errors import (
     StoreIOError,
     StorePathError,
 )
-from wfstore.common.names import JOURNAL_PREFIX, TMP_PREFIX
-from wfstore.persistence.resources import is_local_fs
-from wfstore.persistence.zarr.layout import _ATTRS, PARAM_BASE_ARR, PARAM_SOURCES_ARR, RUNS_ARR
+from wfstore.common.names import CHANGE_MARKER_NAME, JOURNAL_PREFIX, TMP_PREFIX
+from wfstore.persistence.readcache import CLEAN, DIRTY, ReadCache, marker_counter, marker_value
+from wfstore.persistence.resources import is_local_fs, write_bytes_atomic
+from wfstore.persistence.zarr.layout import (
+    _ATTRS,
+    PARAM_BASE_ARR,
+    PARAM_SOURCES_ARR,
+    RUNS_ARR,
+    chunk_keys,
+)
 from wfstore.persistence.zarr.parameters import extra_parameter_sources
-from wfstore.storage.fsspec import core_store
+from wfstore.storage.fsspec import core_store, io_lock
 from wfstore.storage.lock import StoreLock
 
 
@@ -149,21 +156,147 @@ class ZarrTransactions:
         return is_local_fs(self.fs)
 
     @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
+    def _locked(self, written: list[str] | None = None) -> Iterator[None]:
         """Hold the store lock while the block runs. Inside a commit's transaction the
         lock, once taken, is held until the transaction is applied: what was read
-        under it must not change before the staged writes reach the disk."""
+        under it must not change before the staged writes reach the disk. Outside one,
+        the block is a write session (:meth:`_write_session`): the change marker is
+        advanced around it. `written`, if given, is a list the block fills with every
+        store key it writes (see :meth:`_write_session`); None: not known."""
         lock = self.store_lock
-        if not isinstance(lock, StoreLock):
-            yield
-        elif self._in_txn:
-            if not self._txn_holds_lock:
+        if self._in_txn:
+            if isinstance(lock, StoreLock) and not self._txn_holds_lock:
                 lock.acquire()
                 self._txn_holds_lock = True
             yield
         else:
-            with lock():
+            with self._write_session(written):
                 yield
+
+    # --- the change marker and the read cache --------------------------------------------
+
+    @property
+    def _marker_path(self) -> str:
+        return f"{self.path.rstrip('/')}/{CHANGE_MARKER_NAME}"
+
+    def _read_change_marker(self) -> bytes | None:
+        """The change marker's value (None if there is none or it cannot be read: then
+        nothing is trusted), opened and read, not stat'ed (see
+        :mod:`wfstore.persistence.readcache`)."""
+        path = self._marker_path
+        if self._is_local_fs:
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except OSError:
+                return None
+            try:
+                return os.read(fd, 256)
+            except OSError:
+                return None
+            finally:
+                os.close(fd)
+        try:
+            with io_lock(self.fs):
+                return bytes(self.fs.cat_file(path))
+        except Exception:  # no marker, or unreadable: trust nothing
+            return None
+
+    def _write_change_marker(self, state: bytes, counter: int) -> bytes:
+        """Set the change marker to a new value in `state` with `counter` (under the
+        store lock, which the caller holds); returns the value."""
+        value = marker_value(state, counter)
+        # never flushed, whatever the store's durability: the marker only tells live
+        # processes whether their in-memory caches are valid, and no cache survives a
+        # power cut. Rewritten in place on the local file system (a rename over an
+        # existing file can wait for its data to reach the disk, ext4's auto_da_alloc:
+        # two per commit would cost more than the commit); a reader racing the write
+        # may read a mix of the two values, which is neither, so "changed": safe. A
+        # writer dying mid-write leaves a value that is not clean: safe.
+        try:
+            if self._is_local_fs:
+                try:
+                    fd = os.open(self._marker_path, os.O_WRONLY | os.O_CREAT, 0o666)
+                except PermissionError:  # made by another user: replace it instead
+                    write_bytes_atomic(self.fs, self._marker_path, value, durability="normal")
+                    return value
+                try:
+                    os.pwrite(fd, value, 0)
+                    os.ftruncate(fd, len(value))
+                finally:
+                    os.close(fd)  # (on NFS the close sends the bytes: close-to-open)
+                return value
+            write_bytes_atomic(self.fs, self._marker_path, value, durability="normal")
+        except StoreError:
+            raise
+        except OSError as exc:  # e.g. a full disk: as every other write fails
+            raise StoreIOError(
+                exc.errno or 0,
+                f"cannot write the change marker {self._marker_path!r}: {exc}",
+                self._marker_path,
+            ) from exc
+        return value
+
+    @contextlib.contextmanager
+    def _write_session(self, keys: list[str] | None = None) -> Iterator[None]:
+        """Hold the store lock while the block changes data files, with the change
+        marker made dirty before the block and clean after it (the second even if the
+        block raised: its files are then as it left them, and no longer changing).
+        Re-entrant: a nested session is part of the outer one.
+
+        The marker is read once, at the start (under the lock, nobody else changes it
+        until the end). This store object's read cache is then brought up to date:
+        when the block completed, `keys` (a list the block fills with the store keys
+        it writes, nested sessions' included) are given and the marker at the start
+        held the clean value the cache was last valid under (no other writer in
+        between), only those keys' chunks and metadata are dropped; else the whole
+        cache is emptied (what the block wrote may be in cached chunks)."""
+        if self._wdepth:
+            self._wdepth += 1
+            try:
+                yield
+            finally:
+                self._wdepth -= 1
+                outer = self._session_keys
+                if keys is None:
+                    self._session_keys = None  # a nested write not known: nor the whole
+                elif outer is not None and outer is not keys:
+                    outer.extend(keys)
+            return
+        lock = self.store_lock
+        locked = isinstance(lock, StoreLock)
+        with lock() if locked else contextlib.nullcontext():
+            self._wdepth = 1
+            self._session_keys = keys
+            value: bytes | None = None
+            completed = False
+            before = self._read_change_marker()
+            counter = marker_counter(before)
+            try:
+                # before any data file changes: a reader that cached data under the old
+                # (clean) value never trusts them again, whatever happens next
+                self._write_change_marker(DIRTY, counter + 1)
+                yield
+                completed = True
+            finally:
+                self._wdepth = 0
+                try:
+                    value = self._write_change_marker(CLEAN, counter + 2)
+                except Exception as exc:  # the marker stays dirty: safe
+                    self.logger.warning(f"cannot advance the change marker: {exc}")
+                # (without a store lock, another writer may have written meanwhile)
+                written = self._session_keys if completed and locked else None
+                self._session_keys = None
+                self._rcache.written(value, before, written)
+
+    def _reader(self) -> ReadCache | None:
+        """The read cache, made valid for use now (the marker read once per
+        operation), or None while this object writes (a commit reads what it stages
+        and what it holds the lock for, never the cache)."""
+        if self._in_txn or self._wdepth:
+            return None
+        rc = self._rcache
+        rc.ready()
+        return rc
 
     @contextlib.contextmanager
     def _commit_transaction(self, kinds: Collection[str] = ()) -> Iterator[None]:
@@ -173,8 +306,12 @@ class ZarrTransactions:
         is written. A commit that only appends parameters needs no journal (see
         :func:`_appends_in_order`)."""
         core = self.core_store
-        if self._in_txn or not core.transactional:
+        if self._in_txn:
             yield
+            return
+        if not core.transactional:
+            with self._write_session():
+                yield
             return
         core.begin()
         self._in_txn = True
@@ -191,8 +328,12 @@ class ZarrTransactions:
             except BaseException:
                 core.rollback()
                 raise
-            #: what the last commit wrote (for diagnostics and tests)
-            self.last_commit_report = core.commit(journal=journal)
+            # the files change only now: a write session around the apply (the marker
+            # dirty before the first rename, clean after the last); the keys it writes
+            # are what this store's read cache drops
+            with self._write_session(list(core.staged_keys())):
+                #: what the last commit wrote (for diagnostics and tests)
+                self.last_commit_report = core.commit(journal=journal)
         finally:
             self._in_txn = False
             if self._txn_holds_lock:
@@ -217,6 +358,7 @@ class ZarrTransactions:
         make_rows: Callable[[_core.ObjectArray, dict[str, Any]], Any],
         write: Callable[[_core.ObjectArray, Any], None],
         write_empty_chunks: bool = True,
+        ids: Sequence[int] | None = None,
     ) -> None:
         """Make rows with ``make_rows(arr, attrs)`` and store them with
         ``write(arr, rows)``, under the store lock (the array is read once, under it).
@@ -225,15 +367,23 @@ class ZarrTransactions:
         extended attributes are written before the rows. The lock is taken even when
         each chunk holds one row (no other writer shares it): a rechunk holds the lock
         while it copies and swaps the array, and a row written meanwhile would be lost
-        or land in a chunk of the new layout."""
-        with self._locked():
+        or land in a chunk of the new layout.
+
+        `ids`: the rows `write` sets, if it sets only those (then the keys written
+        are known, see :meth:`_write_session`)."""
+        written: list[str] | None = None if ids is None else []
+        with self._locked(written):
             arr = self._array(path, write_empty_chunks)
             orig = arr.attrs()
             attrs = copy.deepcopy(orig)
             rows = make_rows(arr, attrs)
             if attrs != orig:
                 arr.set_attrs(attrs)
+                if written is not None:
+                    written.append(f"{arr.path}/.zattrs")
             write(arr, rows)
+            if written is not None:
+                written.extend(chunk_keys(arr, ids))  # type: ignore[arg-type]
 
 
 _PARAM_APPEND_KEY = re.compile(

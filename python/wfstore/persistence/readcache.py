@@ -1,0 +1,260 @@
+"""The read cache of a store object: decoded chunks and array metadata, kept while a
+store-wide change marker says that nothing changed.
+
+**What is cached.** :class:`ReadCache` holds, per store object, the rows of the chunks
+read (msgpack-decoded, keyed by ``(array path, chunk index)``) in a least-recently-used
+map bounded in bytes (:class:`LRUBytes`; a chunk's size is an estimate, see
+:func:`approx_size`), and the metadata of the arrays read (``.zarray`` and ``.zattrs``).
+A read of a row whose chunk is cached is a lookup, not a decode.
+
+**When it is valid.** Every commit of wfstore advances the *change marker*, a small file
+at the store's root (:data:`~wfstore.common.names.CHANGE_MARKER_NAME`), twice, under the
+store lock: to a *dirty* value before it changes any data file, and to a new *clean*
+value once all of them are in place. Every value is new (a counter and a random tag).
+A reader reads the marker once per operation, before it reads cached data in that
+operation; cached data are used only when the marker holds the same clean value as when
+they were read, else the cache is emptied first. Why this is enough:
+
+* data read while the marker is clean value ``V`` were read after ``V`` was written,
+  so after every data change that any commit made before ``V``;
+* any later change of a data file is preceded by a dirty value (written before the
+  change, under the lock) and so the marker can never hold ``V`` again;
+* a writer that dies between the two leaves the marker dirty, which readers never trust
+  (every operation reads afresh) until the next commit writes a clean value; a crash
+  can therefore cost speed, never leave a reader with stale data.
+
+The marker is opened and read (not only stat'ed): on NFS, opening a file revalidates it
+(close-to-open consistency), while attributes are cached for up to a minute. A store
+without the marker (written by the engine's own classes, or by wfstore before the
+marker existed) is treated as changed at every operation: no data are kept from one
+operation to the next. See ``docs/concurrency.md``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections import OrderedDict
+from collections.abc import Callable, Collection, Hashable
+from typing import Any
+
+#: The marker's value while a commit is changing data files (followed by the counter
+#: and a random tag): readers never trust it.
+DIRTY = b"dirty"
+#: The marker's value once a commit's data files are in place.
+CLEAN = b"clean"
+
+#: Default bound of a store object's chunk cache, in bytes (estimated; see
+#: :func:`approx_size`). Set ``WFSTORE_READ_CACHE_BYTES`` to change it; 0 turns the
+#: cache of chunks off.
+DEFAULT_MAX_BYTES = 256 * 1024 * 1024
+
+
+def _max_bytes_from_env() -> int:
+    value = os.environ.get("WFSTORE_READ_CACHE_BYTES", "").strip()
+    if not value:
+        return DEFAULT_MAX_BYTES
+    try:
+        return max(0, int(value))
+    except ValueError:
+        return DEFAULT_MAX_BYTES
+
+
+def marker_value(state: bytes, counter: int) -> bytes:
+    """A new marker value: `state`, the `counter` and a random tag (unique whatever the
+    counter: a marker file deleted and made again never repeats an old value). Every
+    value has the same length (the marker is rewritten in place)."""
+    return b"%s %020d %s\n" % (state, counter, os.urandom(8).hex().encode())
+
+
+def marker_counter(value: bytes | None) -> int:
+    """The counter in a marker value (0 if there is none or it cannot be read)."""
+    if not value:
+        return 0
+    parts = value.split()
+    try:
+        return int(parts[1]) if len(parts) >= 2 else 0
+    except ValueError:
+        return 0
+
+
+def is_clean(value: bytes | None) -> bool:
+    """Whether `value` (None: no marker) says that no commit is changing data."""
+    return value is not None and value.startswith(CLEAN + b" ")
+
+
+def approx_size(rows: list[Any]) -> int:
+    """An estimate of the memory that `rows` (msgpack-decoded values) take: the deep
+    size of up to three sampled rows, times the number of rows, plus the list."""
+    n = len(rows)
+    if not n:
+        return sys.getsizeof(rows)
+    picks = {0, n // 2, n - 1}
+    sampled = sum(_deep_size(rows[i]) for i in picks)
+    return sys.getsizeof(rows) + (sampled * n) // len(picks)
+
+
+def _deep_size(obj: Any, depth: int = 0) -> int:
+    size = sys.getsizeof(obj)
+    if depth > 8:
+        return size
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            size += _deep_size(k, depth + 1) + _deep_size(v, depth + 1)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            size += _deep_size(v, depth + 1)
+    return size
+
+
+class LRUBytes:
+    """A least-recently-used map whose values' sizes (given with each value) add up to
+    at most `max_bytes`: putting a value evicts the least recently used ones until it
+    fits; a value larger than the bound is not kept."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._data: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
+        #: The sum of the sizes of the values held.
+        self.total = 0
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self._data
+
+    def get(self, key: Hashable) -> Any:
+        """The value of `key` (None if absent), now the most recently used."""
+        entry = self._data.get(key)
+        if entry is None:
+            return None
+        self._data.move_to_end(key)
+        return entry[0]
+
+    def put(self, key: Hashable, value: Any, size: int) -> None:
+        """Keep `value` under `key` (replacing any value of it), evicting as needed."""
+        old = self._data.pop(key, None)
+        if old is not None:
+            self.total -= old[1]
+        size = max(0, int(size))
+        if size > self.max_bytes:
+            return
+        while self._data and self.total + size > self.max_bytes:
+            _, (_, dropped) = self._data.popitem(last=False)
+            self.total -= dropped
+        self._data[key] = (value, size)
+        self.total += size
+
+    def pop(self, key: Hashable) -> None:
+        """Forget `key` (if held)."""
+        old = self._data.pop(key, None)
+        if old is not None:
+            self.total -= old[1]
+
+    def clear(self) -> None:
+        """Forget everything."""
+        self._data.clear()
+        self.total = 0
+
+    def keys(self) -> list[Hashable]:
+        """The keys held, least recently used first."""
+        return list(self._data)
+
+
+class ReadCache:
+    """The cached chunks and array metadata of one store object, and when they may be
+    used (see the module docstring).
+
+    `read_marker` returns the change marker's current value (None: no marker).
+    """
+
+    def __init__(
+        self, read_marker: Callable[[], bytes | None], max_bytes: int | None = None
+    ) -> None:
+        self._read_marker = read_marker
+        #: Decoded chunks: ``(array path, chunk index) -> rows``.
+        self.chunks = LRUBytes(_max_bytes_from_env() if max_bytes is None else max_bytes)
+        #: Array metadata: ``array path -> (array object, attributes or None)``.
+        self.meta: dict[str, list[Any]] = {}
+        #: The clean marker value the cached data were read under (None: they may be
+        #: used only within the current operation).
+        self.label: bytes | None = None
+        #: Depth of nested read operations (see :meth:`begin` and :meth:`end`).
+        self.depth = 0
+        #: Whether the marker was read in the current outermost operation.
+        self.checked = False
+        #: Counters (for tests and diagnostics): chunks decoded, metadata documents
+        #: read, marker reads, and times the cache was emptied because of the marker.
+        self.decodes = 0
+        self.meta_reads = 0
+        self.marker_reads = 0
+        self.invalidations = 0
+        #: Commits of this object after which only what they wrote was forgotten.
+        self.partial_drops = 0
+
+    # --- operations ------------------------------------------------------------------
+
+    def begin(self) -> None:
+        """Enter a read operation; the marker is read when the operation first uses the
+        cache (nested operations share the outermost one's reading)."""
+        if self.depth == 0:
+            self.checked = False
+        self.depth += 1
+
+    def end(self) -> None:
+        """Leave a read operation."""
+        self.depth -= 1
+
+    def ready(self) -> None:
+        """Make the cache valid for use now: read the marker once per outermost
+        operation (and at every use outside any operation), emptying the cache if the
+        marker is not the clean value its data were read under."""
+        if self.depth and self.checked:
+            return
+        value = self._read_marker()
+        self.marker_reads += 1
+        if self.depth:
+            self.checked = True
+        if value is None or value != self.label or not is_clean(value):
+            if self.chunks or self.meta:
+                self.invalidations += 1
+            self.clear()
+            self.label = value if is_clean(value) else None
+
+    def written(
+        self,
+        value: bytes | None,
+        before: bytes | None = None,
+        keys: Collection[str] | None = None,
+    ) -> None:
+        """This store object changed the store and then set the marker to `value`;
+        the marker held `before` when it started (under the store lock). If `keys`
+        (the store keys it wrote) are given and `before` is the clean value the cache
+        is valid under (no other writer changed the store since), only the chunks and
+        metadata of those keys are forgotten; else everything (what it wrote may be in
+        cached chunks). `value` is the label of what is read next."""
+        if keys is not None and is_clean(value) and is_clean(before) and before == self.label:
+            self.forget_keys(keys)
+            self.partial_drops += 1
+        else:
+            self.clear()
+        self.label = value if is_clean(value) else None
+        self.checked = self.depth > 0
+
+    def forget_keys(self, keys: Collection[str]) -> None:
+        """Forget the chunks and array metadata of store `keys` (``<array>/<chunk>``,
+        ``<array>/.zarray``, ``<array>/.zattrs``; other keys concern nothing cached)."""
+        for key in keys:
+            arr, _, name = key.rpartition("/")
+            if name in (".zarray", ".zattrs"):
+                self.meta.pop(arr, None)
+            elif name.isdigit():
+                self.chunks.pop((arr, int(name)))
+            # (other keys, e.g. chunks of numpy arrays of more than one dimension,
+            # name nothing this cache holds: it keeps 1-D object arrays only)
+
+    def clear(self) -> None:
+        """Forget every cached chunk and array."""
+        self.chunks.clear()
+        self.meta.clear()

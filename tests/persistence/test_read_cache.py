@@ -1,0 +1,469 @@
+"""The Zarr store's read cache (issue 20): decoded chunks and array metadata kept while
+the store-wide change marker is unchanged, and correct while other processes write.
+Decodes, metadata reads and marker reads are counted by the cache itself; nothing here
+is timed."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fsspec.implementations.local import LocalFileSystem
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from store_dump import empty_workflow_kwargs
+from wfstore.common.names import CHANGE_MARKER_NAME
+from wfstore.persistence import ZarrPersistentStore
+from wfstore.persistence.readcache import (
+    CLEAN,
+    LRUBytes,
+    ReadCache,
+    is_clean,
+    marker_counter,
+    marker_value,
+)
+
+N_RUNS = 40
+CHUNK = 10
+
+
+def _make(path: Path, chunk: int = CHUNK) -> None:
+    """A store of one task, one element, one iteration, N_RUNS runs (`chunk` rows per
+    chunk of runs and parameters) and N_RUNS parameters."""
+    kwargs = empty_workflow_kwargs(str(path), LocalFileSystem())
+    ZarrPersistentStore.write_empty_workflow(
+        None, **kwargs, run_chunk_size=chunk, param_chunk_size=chunk
+    )
+    store = ZarrPersistentStore(None, None, path)
+    t = store.add_task(0, {"element_sets": []}, save=False)
+    e = store.add_element(t, 0, {}, {}, save=False)
+    it = store.add_element_iteration(e, {}, [], save=False)
+    for i in range(N_RUNS):
+        p = store.add_set_parameter({"v": i}, {"type": "x", "i": i}, save=False)
+        store.add_EAR(it, 0, [i], {"inputs.p1": p}, save=False)
+    store.save()
+
+
+def _read_all(store: ZarrPersistentStore) -> list[Any]:
+    """One-row reads of everything, as the engine makes them."""
+    out: list[Any] = []
+    for i in range(N_RUNS):
+        out.append(store.get_EARs([i])[0])
+        out.append(store.get_parameters([i])[0].data)
+        out.append(store.get_parameter_sources([i])[0])
+    out.append(store.get_element_iterations([0])[0])
+    out.append(store.get_elements([0])[0])
+    return out
+
+
+def _marker(path: Path) -> bytes:
+    return (path / CHANGE_MARKER_NAME).read_bytes()
+
+
+# --- the LRU ----------------------------------------------------------------------------
+
+_ops = st.lists(
+    st.one_of(
+        st.tuples(st.just("put"), st.integers(0, 12), st.integers(0, 120)),
+        st.tuples(st.just("get"), st.integers(0, 12), st.just(0)),
+        st.tuples(st.just("pop"), st.integers(0, 12), st.just(0)),
+    ),
+    max_size=80,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(max_bytes=st.integers(0, 300), ops=_ops)
+def test_lru_matches_a_model_and_stays_within_its_bound(
+    max_bytes: int, ops: list[tuple[str, int, int]]
+) -> None:
+    """Against a model (an ordered dict, least recently used first): the same keys in
+    the same order, the same values, sizes that add up to at most the bound."""
+    lru = LRUBytes(max_bytes)
+    model: OrderedDict[int, tuple[str, int]] = OrderedDict()
+    for n, (op, key, size) in enumerate(ops):
+        if op == "put":
+            value = f"v{n}"
+            lru.put(key, value, size)
+            model.pop(key, None)
+            if size <= max_bytes:
+                while model and sum(s for _, s in model.values()) + size > max_bytes:
+                    model.popitem(last=False)
+                model[key] = (value, size)
+        elif op == "get":
+            got = lru.get(key)
+            if key in model:
+                model.move_to_end(key)
+                assert got == model[key][0]
+            else:
+                assert got is None
+        else:
+            lru.pop(key)
+            model.pop(key, None)
+        assert lru.keys() == list(model)
+        assert lru.total == sum(s for _, s in model.values()) <= max_bytes
+
+
+def test_chunk_cache_keeps_within_its_byte_bound(tmp_path: Path) -> None:
+    path = tmp_path / "wk"
+    _make(path)
+    store = ZarrPersistentStore(None, None, path)
+    store.read_cache.chunks.max_bytes = 6000  # a few chunks' worth
+    _read_all(store)
+    chunks = store.read_cache.chunks
+    assert 0 < chunks.total <= 6000
+    assert len(chunks) < 2 * N_RUNS // CHUNK  # some were evicted
+
+
+# --- reads that are lookups ---------------------------------------------------------------
+
+
+def test_repeated_reads_with_nothing_written_do_not_decode_again(tmp_path: Path) -> None:
+    path = tmp_path / "wk"
+    _make(path)
+    store = ZarrPersistentStore(None, None, path)
+    rc = store.read_cache
+    first = _read_all(store)
+    decodes, meta = rc.decodes, rc.meta_reads
+    # runs, parameters: N_RUNS / CHUNK chunks each, sources: one chunk (of 1000), each
+    # decoded twice (its first row alone, then, at the next row, the whole chunk);
+    # the iteration's and the element's: once each; not once per row read
+    assert decodes == 2 * (2 * N_RUNS // CHUNK + 1) + 1 + 1
+    assert meta <= 2 * 5  # .zarray and .zattrs of five arrays, once
+    marker_reads = rc.marker_reads
+    again = _read_all(store)
+    assert again == first
+    assert (rc.decodes, rc.meta_reads) == (decodes, meta)
+    # one marker read per read operation (a getter call): 3 per run, 2 more
+    assert rc.marker_reads - marker_reads == 3 * N_RUNS + 2
+
+
+def test_cached_load_reads_the_marker_once(tmp_path: Path) -> None:
+    path = tmp_path / "wk"
+    _make(path)
+    store = ZarrPersistentStore(None, None, path)
+    rc = store.read_cache
+    with store.cached_load():
+        before = rc.marker_reads
+        _read_all(store)
+        _read_all(store)
+        assert rc.marker_reads - before == 1
+
+
+def test_handed_out_values_are_not_the_caches_own(tmp_path: Path) -> None:
+    path = tmp_path / "wk"
+    _make(path)
+    store = ZarrPersistentStore(None, None, path)
+    store.get_parameters([0])[0].data["v"] = "changed"
+    store.get_parameter_sources([0])[0]["i"] = "changed"
+    store.get_EARs([0])[0].commands_idx.append(99)
+    assert store.get_parameters([0])[0].data == {"v": 0}
+    assert store.get_parameter_sources([0])[0]["i"] == 0
+    assert store.get_EARs([0])[0].commands_idx == [0]
+
+
+def test_a_store_without_marker_keeps_nothing_across_operations(tmp_path: Path) -> None:
+    """Stores written by the engine's own classes have no marker: every operation
+    reads afresh (and sees everything written)."""
+    path = tmp_path / "wk"
+    _make(path)
+    (path / CHANGE_MARKER_NAME).unlink()
+    store = ZarrPersistentStore(None, None, path)
+    rc = store.read_cache
+    store.get_EARs([0])
+    decodes = rc.decodes
+    store.get_EARs([0])
+    assert rc.decodes == decodes + 1
+    # within one operation a chunk is still read once
+    with store.cached_load():
+        store.get_EARs([0, 1])  # (runs are built by the core at a chunk's first read)
+        store.get_EARs([1])  # now read whole
+        d = rc.decodes
+        store.get_EARs([0])
+        store.get_EARs([1])
+        assert rc.decodes == d
+
+
+# --- other processes' commits --------------------------------------------------------------
+
+_WRITER = textwrap.dedent(
+    """
+    import os, sys
+    from wfstore.persistence import ZarrPersistentStore
+    from wfstore.persistence.zarr.transactions import ZarrTransactions
+
+    path, run, crash = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "crash"
+    if crash:
+        # die between the data's renames and the clean marker (as a killed process)
+        orig = ZarrTransactions._write_change_marker
+
+        def write(self, state, *args):
+            if state == b"clean":
+                os._exit(3)
+            return orig(self, state, *args)
+
+        ZarrTransactions._write_change_marker = write
+    store = ZarrPersistentStore(None, None, path)
+    store.set_EAR_start(run)
+    store.set_EAR_end(run, 0, True)
+    """
+)
+
+
+def _writer(path: Path, run: int, crash: bool = False) -> int:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.run(
+        [sys.executable, "-c", _WRITER, str(path), str(run), "crash" if crash else "ok"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if not crash:
+        assert proc.returncode == 0, proc.stderr
+    return proc.returncode
+
+
+def test_another_process_commit_is_seen_at_the_next_read(tmp_path: Path) -> None:
+    path = tmp_path / "wk"
+    _make(path)
+    reader = ZarrPersistentStore(None, None, path)
+    rc = reader.read_cache
+    assert reader.get_EARs([3])[0].end_time is None
+    assert reader.get_EARs([4])[0].end_time is None  # same chunk: now read whole
+    decodes = rc.decodes
+    assert reader.get_EARs([5])[0].end_time is None  # a lookup
+    assert rc.decodes == decodes
+    _writer(path, 3)  # process B commits run 3's start and end
+    run3, run4 = reader.get_EARs([3, 4])
+    assert run3.end_time is not None and run3.success is True
+    assert run4.end_time is None
+    assert rc.decodes == decodes + 1  # the changed chunk was read again
+    assert is_clean(_marker(path))
+    # and nothing written since: read once more (whole), then lookups
+    reader.get_EARs([3])
+    reader.get_EARs([4])
+    assert rc.decodes == decodes + 2
+
+
+def test_a_writer_dying_before_the_clean_marker_leaves_no_stale_reader(tmp_path: Path) -> None:
+    """A writer killed after its data are in place but before the marker's clean value:
+    the marker stays dirty (written before the data changed), which no reader trusts,
+    so the reader that had cached the old chunk reads the new data, at every
+    operation, until a commit makes the marker clean again."""
+    path = tmp_path / "wk"
+    _make(path)
+    reader = ZarrPersistentStore(None, None, path)
+    rc = reader.read_cache
+    assert reader.get_EARs([5])[0].start_time is None
+    assert _writer(path, 5, crash=True) == 3
+    assert _marker(path).startswith(b"dirty ")
+    assert reader.get_EARs([5])[0].start_time is not None  # the new data
+    d = rc.decodes
+    reader.get_EARs([5])
+    assert rc.decodes == d + 1  # a dirty marker: nothing kept across operations
+    _writer(path, 6)  # the next commit: clean again
+    assert is_clean(_marker(path))
+    reader.get_EARs([5, 6])
+    reader.get_EARs([5, 6])
+    d = rc.decodes
+    assert reader.get_EARs([6])[0].end_time is not None
+    assert rc.decodes == d  # cached again
+
+
+def test_written_forgets_only_its_keys_when_no_other_writer_came_between() -> None:
+    rc = ReadCache(lambda: None, max_bytes=10_000)
+    v1, v2, v3 = (marker_value(CLEAN, n) for n in (1, 2, 3))
+    rc.label = v1
+    rc.chunks.put(("a", 0), "x", 1)
+    rc.chunks.put(("a", 1), "y", 1)
+    rc.meta["a"] = [None, None]
+    rc.meta["b"] = [None, None]
+    rc.written(v2, v1, ["a/0", "b/.zarray", "c/0.0", ".zattrs"])
+    assert rc.chunks.keys() == [("a", 1)] and list(rc.meta) == ["a"] and rc.label == v2
+    # the marker held another value than the cache's at the write's start: another
+    # writer came between, everything is forgotten
+    rc.written(v3, v1, ["a/0"])
+    assert len(rc.chunks) == 0 and not rc.meta and rc.label == v3
+    # keys not known: everything too
+    rc.chunks.put(("a", 1), "y", 1)
+    rc.written(marker_value(CLEAN, 5), v3, None)
+    assert len(rc.chunks) == 0
+
+
+def test_own_commit_forgets_only_what_it_wrote(tmp_path: Path) -> None:
+    """A store's own commit, with no other writer since its cache was last valid,
+    forgets only the chunks (and metadata) it wrote: the other chunks stay lookups,
+    the written one is read again and shows the change. The marker is read once per
+    commit (under the lock) and once per read operation."""
+    path = tmp_path / "wk"
+    _make(path)
+    store = ZarrPersistentStore(None, None, path)
+    rc = store.read_cache
+    for _ in range(2):  # (a chunk's second read takes it whole)
+        store.get_EARs([3, 4, 25, 26])
+    d, reads = rc.decodes, rc.marker_reads
+    store.set_EAR_start(3)  # one commit: runs chunk 0 (and nothing of chunk 2)
+    assert rc.partial_drops == 1
+    assert rc.marker_reads - reads == 1  # read at the commit's start only
+    assert store.get_EARs([25])[0].start_time is None
+    assert rc.decodes == d  # chunk 2 kept
+    assert store.get_EARs([3])[0].start_time is not None
+    assert rc.decodes == d + 1  # chunk 0 read again: it was written
+
+
+def test_own_commit_after_another_process_commit_forgets_everything(tmp_path: Path) -> None:
+    """When another process committed since this store's cache was last valid, the
+    store's own commit cannot tell what changed: the cache is emptied (by the commit,
+    or by a read the commit makes first), and every read after it shows the other
+    process's changes."""
+    path = tmp_path / "wk"
+    _make(path)
+    store = ZarrPersistentStore(None, None, path)
+    rc = store.read_cache
+    for _ in range(2):
+        store.get_EARs([3, 25])
+    invalidations, drops = rc.invalidations, rc.partial_drops
+    _writer(path, 26)  # process B: run 26 (chunk 2) started and ended
+    store.set_EAR_start(3)
+    assert rc.invalidations == invalidations + 1 or rc.partial_drops == drops
+    assert store.get_EARs([26])[0].end_time is not None
+    assert store.get_EARs([3])[0].start_time is not None
+
+
+@pytest.mark.parametrize("one_row", [True, False])
+def test_the_marker_is_dirty_while_data_files_change_and_clean_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, one_row: bool
+) -> None:
+    """The ordering the cache relies on: at the dirty write the data file still holds
+    the old row; at the clean write it holds the new one (a job's one-row commit, and
+    a commit of several changes through the transaction)."""
+    from wfstore.persistence.zarr.transactions import ZarrTransactions
+
+    path = tmp_path / "wk"
+    _make(path, chunk=1)  # one run per chunk file: runs/7 is run 7's file
+    chunk = path / "metadata" / "runs" / "7"
+    events: list[tuple[bytes, bytes]] = []
+    orig = ZarrTransactions._write_change_marker
+
+    def record(self: Any, state: bytes, *args: Any) -> bytes:
+        events.append((state, chunk.read_bytes()))
+        return orig(self, state, *args)
+
+    monkeypatch.setattr(ZarrTransactions, "_write_change_marker", record)
+    before = chunk.read_bytes()
+    store = ZarrPersistentStore(None, None, path)
+    counter = marker_counter(_marker(path))
+    if one_row:
+        store.set_EAR_start(7)
+    else:
+        with store.batch_update():
+            store.set_EAR_start(7)
+            store.set_EAR_submission_index(8, 0)
+    after = chunk.read_bytes()
+    assert after != before
+    assert events == [(b"dirty", before), (b"clean", after)]
+    assert marker_counter(_marker(path)) == counter + 2
+
+
+# --- pending changes: per-item work that does not grow with their number -------------------
+
+
+class _CountingID(int):
+    """An ID that counts the equality tests made with it (a scan of a list of N pending
+    IDs makes N; a dict or set look-up at most one)."""
+
+    eq_calls = 0
+
+    def __eq__(self, other: object) -> bool:
+        _CountingID.eq_calls += 1
+        return int(self) == other
+
+    __hash__ = int.__hash__
+
+
+def _pending_store(path: Path, n: int) -> tuple[ZarrPersistentStore, list[int], list[int]]:
+    kwargs = empty_workflow_kwargs(str(path), LocalFileSystem())
+    ZarrPersistentStore.write_empty_workflow(None, **kwargs)
+    store = ZarrPersistentStore(None, None, path)
+    t = store.add_task(0, {"element_sets": []}, save=False)
+    e = store.add_element(t, 0, {}, {}, save=False)
+    iters = [store.add_element_iteration(e, {}, [], save=False) for _ in range(n)]
+    runs = [store.add_EAR(iters[0], 0, [], {}, save=False) for _ in range(n)]
+    store.save()
+    for i in iters:
+        store.set_EARs_initialised(i, save=False)
+    for r in runs:
+        store.set_EAR_skip(r, save=False)
+    return store, iters, runs
+
+
+def _eq_calls_of_lookups(store: ZarrPersistentStore, it: int, run: int) -> int:
+    _CountingID.eq_calls = 0
+    got_it = store.get_element_iterations([_CountingID(it)])[0]
+    got_run = store.get_EARs([_CountingID(run)])[0]
+    assert got_it.EARs_initialised and got_run.skip
+    return _CountingID.eq_calls
+
+
+def test_pending_lookups_do_not_grow_with_the_number_pending(tmp_path: Path) -> None:
+    small, s_iters, s_runs = _pending_store(tmp_path / "small", 20)
+    large, l_iters, l_runs = _pending_store(tmp_path / "large", 400)
+    n_small = _eq_calls_of_lookups(small, s_iters[-1], s_runs[-1])
+    n_large = _eq_calls_of_lookups(large, l_iters[-1], l_runs[-1])
+    assert n_small == n_large <= 20
+    counter = marker_counter(_marker(tmp_path / "large"))
+    large.save()  # all of it in one commit: one write session, one transaction
+    assert marker_counter(_marker(tmp_path / "large")) == counter + 2
+    assert large._pending.set_EARs_initialised == {}
+    assert all(r.skip for r in large.get_EARs(l_runs))
+
+
+def test_a_rechunk_by_another_store_object_is_seen(tmp_path: Path) -> None:
+    """Cached chunks and metadata of the old layout are dropped: the marker changed."""
+    path = tmp_path / "wk"
+    _make(path)
+    reader = ZarrPersistentStore(None, None, path)
+    first = [r.commands_idx for r in reader.get_EARs(list(range(N_RUNS)))]
+    ZarrPersistentStore(None, None, path).rechunk_runs(chunk_size=3, status=False)
+    rc = reader.read_cache
+    d = rc.decodes
+    assert [r.commands_idx for r in reader.get_EARs(list(range(N_RUNS)))] == first
+    assert rc.decodes == d + -(-N_RUNS // 3)  # read again, in the new chunks
+
+
+def test_a_chunk_is_read_whole_at_its_second_read(tmp_path: Path) -> None:
+    """First read of a chunk: the rows asked for (a job that reads a row and then
+    commits pays for one row); a second read needing other rows: the whole chunk."""
+    path = tmp_path / "wk"
+    _make(path)
+    store = ZarrPersistentStore(None, None, path)
+    rc = store.read_cache
+    key = ("parameters/base", 1)
+    store.get_parameters([12])
+    full, held = rc.chunks.get(key)
+    assert not full and list(held) == [12]
+    d = rc.decodes
+    store.get_parameters([12])  # held: a lookup
+    assert rc.decodes == d
+    store.get_parameters([13])
+    full, held = rc.chunks.get(key)
+    assert full and sorted(held) == list(range(10, 20))
+    d = rc.decodes
+    store.get_parameters(list(range(10, 20)))
+    assert rc.decodes == d
+    # runs: a first read is built by the core (no row kept, the chunk marked as read),
+    # the second reads the chunk whole into the cache
+    store.get_EARs([12])
+    assert rc.chunks.get(("metadata/runs", 1)) == (False, {})
+    store.get_EARs([13])
+    assert rc.chunks.get(("metadata/runs", 1))[0] is True
+    d = rc.decodes
+    store.get_EARs(list(range(10, 20)))
+    assert rc.decodes == d
