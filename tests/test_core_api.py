@@ -828,3 +828,37 @@ def test_the_run_row_layout_comes_from_the_core() -> None:
     assert set(patch) == {fields.index(name) for name in values}
     for pos, value in patch.items():
         assert row[pos] == value, fields[pos]
+
+
+def _stub_report_keys() -> dict[str, set[str]]:
+    """The keys of the report TypedDicts the stub declares (``_CommitReport``, ...)."""
+    import ast
+
+    import wfstore
+
+    tree = ast.parse((Path(wfstore.__file__).parent / "_core.pyi").read_text())
+    return {
+        node.name: {
+            t.target.id
+            for t in node.body
+            if isinstance(t, ast.AnnAssign) and isinstance(t.target, ast.Name)
+        }
+        for node in tree.body
+        if isinstance(node, ast.ClassDef) and node.name.endswith("Report")
+    }
+
+
+def test_reports_have_the_keys_the_stub_declares(tmp_path: Path) -> None:
+    keys = _stub_report_keys()
+    assert set(keys) == {"_CommitReport", "_RechunkReport", "_ZipReport"}
+    store = Store.local(tmp_path / "s")
+    a = ObjectArray.create(store, "arr", chunk_size=2)
+    a.append([1, 2, 3])
+    store.begin()
+    store.set("arr/extra", b"x")
+    assert set(store.commit()) == keys["_CommitReport"]
+    report = _core.rechunk_array(store, "arr", 3, backup=True)
+    assert set(report) == keys["_RechunkReport"]
+    zipped = _core.zip_dir(tmp_path / "s", tmp_path / "s.zip")
+    assert set(zipped) == keys["_ZipReport"]
+    assert set(_core.unzip(tmp_path / "s.zip", tmp_path / "u")) == keys["_ZipReport"]

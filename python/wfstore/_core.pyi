@@ -6,7 +6,7 @@ the classes of :mod:`wfstore.common.errors` (all subclasses of ``wfstore.StoreEr
 
 from collections.abc import Callable, Iterable, Sequence
 from os import PathLike
-from typing import IO, Any, Final, Literal, TypeAlias
+from typing import IO, Any, Final, Literal, TypeAlias, TypedDict
 
 import numpy as np
 import numpy.typing as npt
@@ -20,6 +20,22 @@ _Compressor: TypeAlias = str | dict[str, Any] | None
 _Progress: TypeAlias = Callable[[int, int], object] | None
 #: What a local store's writes survive (``wfstore.Durability``).
 Durability: TypeAlias = Literal["full", "normal"]
+
+class _CommitReport(TypedDict):
+    written: int  # keys written
+    deleted: int  # keys deleted
+    journaled: bool  # applied through a journal
+
+class _RechunkReport(TypedDict):
+    rows: int
+    old_chunk_size: int
+    new_chunk_size: int
+    chunks_written: int
+    backup: str | None  # the backup folder, when one was kept
+
+class _ZipReport(TypedDict):
+    entries: int
+    bytes: int
 
 # On-disk names, defined once in the core (``wfstore_core::names``).
 #: Prefix of every temporary file wfstore writes.
@@ -103,7 +119,7 @@ class Store:
     def in_transaction(self) -> bool: ...
     def begin(self) -> None:
         """Stage writes and deletes in memory (reads see them) until commit/rollback."""
-    def commit(self, journal: bool = True) -> dict[str, Any]:
+    def commit(self, journal: bool = True) -> _CommitReport:
         """Apply the staged changes all or nothing; ``{"written", "deleted", "journaled"}``.
         ``journal=False``: in order without a journal (chunks, then metadata keys as
         staged), for appends made visible by the last metadata key staged."""
@@ -218,7 +234,7 @@ def rechunk_array(
     chunk_size: int | None = None,
     backup: bool = False,
     progress: _Progress = None,
-) -> dict[str, Any]:
+) -> _RechunkReport:
     """Rechunk the object array `path` of `store` (a local folder, or a Python store
     with ``rename_dir``, such as an fsspec file system's) to `chunk_size` rows per chunk
     (None: one chunk), keeping the old array as ``<path>.bak`` when `backup`; an
@@ -230,8 +246,8 @@ def recover_rechunk_array(store: Store, path: str) -> bool:
 
 def zip_dir(
     src: _Path, dst: _Path, exclude: Sequence[str] = (), progress: _Progress = None
-) -> dict[str, int]: ...
-def unzip(archive: _Path, dest: _Path, progress: _Progress = None) -> dict[str, int]: ...
+) -> _ZipReport: ...
+def unzip(archive: _Path, dest: _Path, progress: _Progress = None) -> _ZipReport: ...
 def recover_journals(root: _Path, locked: bool = False) -> int:
     """Finish commits that crashed writers left half-applied; returns how many. With
     `locked` (the caller holds the store lock, which every journaled commit holds until
