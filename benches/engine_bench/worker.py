@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from wfstore.tools.bench.workload import engine_zip_closer
+
 from .common import ENTRY, LOOP_ITERATIONS, OWN_CHUNK, count_files, peak_rss_mib, reset_peak_rss
 from .storetime import StoreTimer
 
@@ -135,32 +137,6 @@ def output_value(workload: str, run_id: int, array_size: int) -> Any:
     return run_id
 
 
-def _zip_closer() -> Callable[[], None]:
-    """The engine's zip leaves its ``ZipFileSystem`` open (the archive gets its central
-    directory only when closed): record those opened and close them in the phase."""
-    try:
-        from fsspec.implementations.zip import ZipFileSystem
-    except ImportError:
-        return lambda: None
-    opened: list[Any] = []
-    orig_init = ZipFileSystem.__init__
-
-    def recording_init(self: Any, *args: Any, **kwargs: Any) -> None:
-        orig_init(self, *args, **kwargs)
-        opened.append(self)
-
-    ZipFileSystem.__init__ = recording_init  # type: ignore[method-assign]
-
-    def close() -> None:
-        while opened:
-            zfs = opened.pop()
-            zf = getattr(zfs, "zip", None)
-            if zf is not None and zf.fp is not None and zf.mode != "r":
-                zfs.close()
-
-    return close
-
-
 @contextlib.contextmanager
 def quiet() -> Iterator[None]:
     """What the engine prints (the listing, rechunk's timings) goes to devnull."""
@@ -182,7 +158,7 @@ def phase_main(spec: dict[str, Any]) -> int:
     if spec["wrap"]:
         timer = StoreTimer()
         timer.wrap_classes(store_classes())
-    closer = _zip_closer() if phase == "zip" else (lambda: None)
+    closer = engine_zip_closer() if phase == "zip" else (lambda: None)
     figures: dict[str, Any] = {}
 
     def measure(fn: Callable[[], Any]) -> Any:

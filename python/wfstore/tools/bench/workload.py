@@ -195,6 +195,34 @@ def split_variant(variant: str) -> tuple[str, str, str | None]:
     return engine, kind, durability or None
 
 
+def engine_zip_closer() -> Callable[[], None]:
+    """hpcflow's ``zip()`` leaves its ``ZipFileSystem`` open ("remains open for instance
+    lifetime"), so the archive has no central directory until it is closed: record the
+    instances opened from now on; the function returned closes them (as part of a timed
+    zip phase). Shared by both benchmark runners."""
+    try:
+        from fsspec.implementations.zip import ZipFileSystem
+    except ImportError:
+        return lambda: None
+    opened: list[Any] = []
+    orig_init = ZipFileSystem.__init__
+
+    def recording_init(self: Any, *args: Any, **kwargs: Any) -> None:
+        orig_init(self, *args, **kwargs)
+        opened.append(self)
+
+    ZipFileSystem.__init__ = recording_init  # type: ignore[method-assign]
+
+    def close() -> None:
+        while opened:
+            zfs = opened.pop()
+            zf = getattr(zfs, "zip", None)
+            if zf is not None and zf.fp is not None and zf.mode != "r":
+                zfs.close()
+
+    return close
+
+
 def _store_classes(variant: str) -> tuple[Any, Any, Any]:
     """(store class, function finishing an archive written by ``zip()``, function
     opening the zip store)."""
@@ -213,25 +241,7 @@ def _store_classes(variant: str) -> tuple[Any, Any, Any]:
             fs = ZipFileSystem(fo=str(archive), mode="r")
             return ZarrZipPersistentStore(app, wk, "", fs)
 
-        # hpcflow's zip() leaves its ZipFileSystem open ("remains open for instance
-        # lifetime"), so the archive has no central directory until it is closed; the
-        # instances are recorded here and closed as part of the timed zip phase.
-        opened: list[Any] = []
-        orig_init = ZipFileSystem.__init__
-
-        def recording_init(self: Any, *args: Any, **kwargs: Any) -> None:
-            orig_init(self, *args, **kwargs)
-            opened.append(self)
-
-        ZipFileSystem.__init__ = recording_init  # type: ignore[method-assign]
-
-        def finish_zip() -> None:
-            while opened:
-                zfs = opened.pop()
-                if zfs.zip.fp is not None and zfs.zip.mode != "r":
-                    zfs.close()
-
-        return ZarrPersistentStore, finish_zip, open_zip
+        return ZarrPersistentStore, engine_zip_closer(), open_zip
     from wfstore.persistence import (
         JSONPersistentStore,
         ZarrPersistentStore,
