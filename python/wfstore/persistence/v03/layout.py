@@ -74,6 +74,9 @@ ARRAY_SHARD = 500
 #: output's consolidated archive.
 MASK_SUFFIX = "__mask__"
 CONSOLIDATED_ARCHIVE = "consolidated.npz.zst"
+#: The suffix of the temporary files of 0.3.0's own atomic writes
+#: (``<file>.<uuid4 hex>.partial``), left behind when a writer is killed.
+ENGINE_PARTIAL_SUFFIX = ".partial"
 
 # --- JSON store ----------------------------------------------------------------------
 
