@@ -1,0 +1,53 @@
+"""Child processes of the hpcflow 0.3.0 concurrency and SIGKILL tests.
+
+    python v03_workers.py record STORE WORKER RUN...   # record starts, outputs, ends
+    python v03_workers.py consolidate STORE STAGE N    # SIGKILL itself at (STAGE, N)
+
+``record``: through wfstore's 0.3 store, for each run: ``set_EAR_start`` and save,
+``set_parameter_values`` of its output (a value with the worker's and run's numbers)
+and ``set_EAR_end`` (exit code = worker) and save; prints ``ACK <run>`` after each
+run's last save. ``consolidate``: consolidates submission 0 (10 runs per file) and
+kills itself with SIGKILL after step N of STAGE (``written``, ``swapped``,
+``removed``) of :func:`wfstore.persistence.v03.consolidate.consolidate_submission`.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+
+import wfstore
+from wfstore.persistence.v03 import consolidate as cons
+
+
+def value(worker: int, run: int) -> dict[str, object]:
+    return {"worker": worker, "run": run, "v": [run] * 3}
+
+
+def record(path: str, worker: int, runs: list[int]) -> None:
+    store = wfstore.open(path)
+    outs = {r.id_: r.data_idx["outputs.p2"] for r in store.get_EARs(runs)}
+    for r in runs:
+        store.set_EAR_start(r, None, None)
+        store.save()
+        store.set_parameter_values({outs[r]: value(worker, r)})
+        store.set_EAR_end(r, worker, r % 2 == 0, False)
+        store.save()
+        print(f"ACK {r}", flush=True)
+
+
+def consolidate(path: str, stage: str, n: int) -> None:
+    def hook(s: str, i: int) -> None:
+        if s == stage and i == n:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    cons.consolidate_submission(wfstore.open(path), 0, 10, hook=hook)
+    print("DONE", flush=True)
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "record":
+        record(sys.argv[2], int(sys.argv[3]), [int(a) for a in sys.argv[4:]])
+    else:
+        consolidate(sys.argv[2], sys.argv[3], int(sys.argv[4]))
