@@ -282,3 +282,15 @@ def test_rechunk_zip_unzip_read_by_the_engine(
     for name in own:  # the engine's fixtures, zipped by wfstore: as the folders read
         folder = json.loads((FIXTURES / f"{name[:-4]}.expected.json").read_text())
         assert without_kind(dumps[name]) == without_kind(folder), name
+
+
+def test_json_store_verify_and_inspect(tmp_path: Path) -> None:
+    """A 0.3.0 JSON store: inspect names the generation; verify checks runs.json too."""
+    wk = _copy("wk_seq_json", tmp_path)
+    info = wfstore.info(wk)
+    assert (info["kind"], info["generation"]) == ("json", "0.3.0")
+    assert wfstore.info(FIXTURES / "wk_seq_zarr_zip.zip")["generation"] == "0.3.0"
+    assert wfstore.verify(wk).ok
+    (wk / "runs.json").write_text("[1, 2")
+    bad = wfstore.verify(wk).bad
+    assert [(b.key, b.reason.split(":")[0]) for b in bad] == [("runs.json", "invalid JSON")]

@@ -263,8 +263,11 @@ def _note_temps(names: Iterable[str], report: VerifyReport) -> None:
 
 def _verify_json(path: str, fs: AbstractFileSystem, report: VerifyReport) -> None:
     want = {"metadata.json": dict, "parameters.json": dict, "submissions.json": list}
+    join = posixpath.join if not is_local_fs(fs) else os.path.join
+    if fs.exists(join(path, v03_layout.JSON_RUNS)):  # hpcflow 0.3's runs and run folders
+        want[v03_layout.JSON_RUNS] = dict
     for name, typ in want.items():
-        fp = posixpath.join(path, name) if not is_local_fs(fs) else os.path.join(path, name)
+        fp = join(path, name)
         if not fs.exists(fp):
             report.bad.append(BadChunk("", name, "missing"))
             continue
