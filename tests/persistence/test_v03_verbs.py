@@ -294,3 +294,21 @@ def test_json_store_verify_and_inspect(tmp_path: Path) -> None:
     (wk / "runs.json").write_text("[1, 2")
     bad = wfstore.verify(wk).bad
     assert [(b.key, b.reason.split(":")[0]) for b in bad] == [("runs.json", "invalid JSON")]
+
+
+@pytest.mark.parametrize("left", [".rechunk-old", ".rechunk-tmp"])
+def test_open_puts_back_an_array_a_killed_rechunk_left_missing(tmp_path: Path, left: str) -> None:
+    """A rechunk killed between the two renames of its swap leaves run_metadata missing
+    (the old array moved aside, or the new one complete beside it): opening the store
+    puts it back and every run reads."""
+    from wfstore.common.names import RECHUNK_COMPLETE_MARKER
+
+    wk = _copy("wk_seq_zarr", tmp_path)
+    want = [r.end_time for r in wfstore.open(wk).get_EARs(range(4))]
+    arr = wk / "metadata/run_metadata"
+    aside = wk / f"metadata/run_metadata{left}"
+    arr.rename(aside)
+    if left == ".rechunk-tmp":  # the new array, complete
+        (aside / RECHUNK_COMPLETE_MARKER).write_bytes(b"")
+    assert [r.end_time for r in wfstore.open(wk).get_EARs(range(4))] == want
+    assert arr.is_dir() and not aside.exists()

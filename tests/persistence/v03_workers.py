@@ -2,6 +2,7 @@
 
     python v03_workers.py record STORE WORKER RUN...   # record starts, outputs, ends
     python v03_workers.py consolidate STORE STAGE N    # SIGKILL itself at (STAGE, N)
+    python v03_workers.py rechunk STORE runs|params N  # SIGKILL at the N-th progress call
 
 ``record``: through wfstore's 0.3 store, for each run: ``set_EAR_start`` and save,
 ``set_parameter_values`` of its output (a value with the worker's and run's numbers)
@@ -46,8 +47,31 @@ def consolidate(path: str, stage: str, n: int) -> None:
     print("DONE", flush=True)
 
 
+def rechunk(path: str, which: str, calls: int) -> None:
+    """Rechunk run_metadata (``runs``) or sources (``params``) one row per chunk,
+    SIGKILLed at the `calls`-th progress report of the core's rechunk."""
+    seen = 0
+
+    def progress(status: bool, label: str) -> object:
+        def report(done: int, total: int) -> None:
+            nonlocal seen
+            seen += 1
+            if seen == calls:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+        return report
+
+    store = wfstore.open(path)
+    store._progress = progress
+    fn = store.rechunk_runs if which == "runs" else store.rechunk_parameter_base
+    fn(chunk_size=1, backup=True, status=False)
+    print("DONE", flush=True)
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "record":
         record(sys.argv[2], int(sys.argv[3]), [int(a) for a in sys.argv[4:]])
+    elif sys.argv[1] == "rechunk":
+        rechunk(sys.argv[2], sys.argv[3], int(sys.argv[4]))
     else:
         consolidate(sys.argv[2], sys.argv[3], int(sys.argv[4]))

@@ -152,6 +152,22 @@ class V03Maintenance:
             _consolidate._forget(self)
         return done
 
+    def _recover_missing_arrays(self: V03ZarrPersistentStore) -> None:
+        """On opening a local 0.3 Zarr folder: put back ``run_metadata`` or ``sources``
+        if a rechunk was killed between the two renames of its swap (the array is
+        missing, its new or old copy beside it), under the store lock (a rechunk holds
+        it until its swap is done). Nothing is done while the arrays are in place."""
+        if self._name != "zarr" or not is_local_fs(self.fs):
+            return
+        root = str(self.path)
+        for arr in (RECHUNK_RUNS_ARR, RECHUNK_PARAMS_ARR):
+            array_dir = os.path.join(root, *arr.split("/"))
+            if os.path.isdir(array_dir) or not os.path.isdir(os.path.dirname(array_dir)):
+                continue
+            with StoreLock(root)():
+                if not os.path.isdir(array_dir):
+                    _core.recover_rechunk_array(self.core_store, arr)
+
     def consolidate_runs(
         self: V03ZarrPersistentStore,
         submissions: Sequence[int] | None = None,

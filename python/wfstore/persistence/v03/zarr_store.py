@@ -190,6 +190,7 @@ class V03ZarrPersistentStore(V03Maintenance, V03RunTimeWrites, V03PersistentStor
         super().__init__(app, workflow, path, fs, durability=durability)
         self._run_pending = RunTimePending()
         self.core_store = self._open_core_store()
+        self._recover_missing_arrays()  # a rechunk killed between its two renames
         self._stamp_fn = stamp = self._stamp()
         self._chunks: FileMemo[Any] = FileMemo(
             self.core_store.get, stamp, _chunk_decoder(self.core_store)
