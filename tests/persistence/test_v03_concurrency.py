@@ -20,11 +20,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 import wfstore
 from v03_helpers import finish_runs, make_submitted
-from v03_workers import value
+from v03_workers import same_value, value
 from wfstore.persistence.v03 import consolidate as cons
 
 HERE = Path(__file__).resolve().parent
@@ -57,7 +56,7 @@ def _start(args: list[str]) -> subprocess.Popen[str]:
     )
 
 
-def _lost(path: Path, acked: dict[int, int]) -> list[Any]:
+def _lost(path: Path, acked: dict[int, int], numpy: bool = False) -> list[Any]:
     """Updates of the acknowledged runs (run -> worker) that the store does not hold."""
     store = wfstore.open(path)
     runs = store.get_EARs(sorted(acked))
@@ -73,14 +72,22 @@ def _lost(path: Path, acked: dict[int, int]) -> list[Any]:
             or run.success is not (run.id_ % 2 == 0)
         ):
             lost.append(("run", run.id_))
-        if params[run.id_].data != value(w, run.id_):
+        if not same_value(params[run.id_].data, value(w, run.id_, numpy)):
             lost.append(("output", run.id_, params[run.id_].data))
     return lost
 
 
-def test_concurrent_writers_lose_nothing(tmp_path: Path, submitted: Path) -> None:
-    """8 processes record starts, outputs and ends of their own runs at once: every
-    update is there afterwards; the store verifies clean; hpcflow's view is complete."""
+NUMPY_XFAIL = pytest.mark.xfail(
+    strict=True,
+    reason="numpy output values (0.3.0's NPZ array outputs) are not written by wfstore's "
+    "0.3 store on this branch (helper 'create' adds them: then drop this mark)",
+)
+
+
+@pytest.mark.parametrize("numpy", [False, pytest.param(True, marks=NUMPY_XFAIL)])
+def test_concurrent_writers_lose_nothing(tmp_path: Path, submitted: Path, numpy: bool) -> None:
+    """8 processes record starts, outputs (with numpy arrays too) and ends of their own
+    runs at once: every update is there afterwards and the store verifies clean."""
     path = tmp_path / "wk"
     shutil.copytree(submitted, path)
     store = wfstore.open(path)
@@ -89,14 +96,15 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path, submitted: Path) -> Non
     procs = []
     for w in range(WORKERS):
         runs = [r for r in range(N_RUNS) if r % WORKERS == w]
-        procs.append((w, _start(["record", str(path), str(w), *map(str, runs)])))
+        verb = "record-numpy" if numpy else "record"
+        procs.append((w, _start([verb, str(path), str(w), *map(str, runs)])))
     acked: dict[int, int] = {}
     for w, p in procs:
         out, err = p.communicate(timeout=300)
         assert p.returncode == 0, err
         acked.update({int(ln.split()[1]): w for ln in out.splitlines() if ln.startswith("ACK")})
     assert sorted(acked) == list(range(N_RUNS))
-    assert _lost(path, acked) == []
+    assert _lost(path, acked, numpy) == []
     assert wfstore.verify(path).ok
     print(f"0.3.0 store: {WORKERS} writer processes, {3 * N_RUNS} updates, 0 lost")
 
@@ -181,24 +189,3 @@ def test_sigkilled_rechunk_reads_every_value(tmp_path: Path, submitted: Path, wh
     )
     assert rep["new_chunk_size"] == 1
     assert _view(path) == before
-
-
-@pytest.mark.xfail(
-    strict=True,
-    raises=wfstore.UnsupportedStoreOperationError,
-    reason="numpy output values (0.3.0's NPZ array outputs) are not written by wfstore's "
-    "0.3 store yet (helper 'create' adds them); then the workers record numpy arrays too",
-)
-def test_numpy_outputs_recorded(tmp_path: Path, submitted: Path) -> None:
-    """A run's numpy output recorded through wfstore's 0.3 store reads back (strict
-    xfail until wfstore writes NPZ array outputs: this then fails, and the concurrency
-    workers above gain numpy values)."""
-    path = tmp_path / "wk"
-    shutil.copytree(submitted, path)
-    store = wfstore.open(path)
-    (run,) = store.get_EARs([0])
-    store.set_EAR_start(0, None, None)
-    store.set_parameter_values({run.data_idx["outputs.p2"]: np.arange(4.0)})
-    store.save()
-    got = wfstore.open(path).get_parameters([run.data_idx["outputs.p2"]])[0].data
-    assert np.array_equal(got, np.arange(4.0))
