@@ -231,6 +231,7 @@ def test_cut_short_consolidation_reads_and_is_finished(
         cons.consolidate_submission(wfstore.open(path), 0, 10, hook=stop)
     assert _wfstore_view(path) == before
     assert len(cons.unreferenced_files(wfstore.open(path))) > 0
+    assert any("no run points at" in n for n in wfstore.verify(path).notes)
     rep = wfstore.repair(path)
     assert any("no run points at" in d for d in rep.done)
     assert cons.unreferenced_files(wfstore.open(path)) == []

@@ -28,9 +28,10 @@ from wfstore.common.names import (
 from wfstore.persistence.resources import is_local_fs
 from wfstore.persistence.v03 import layout as v03_layout
 from wfstore.persistence.v03.arrays import decode_output_archive
+from wfstore.persistence.v03.consolidate import unreferenced_files
 from wfstore.persistence.v03.files import decode_param_file, decode_run_file
 from wfstore.persistence.zarr import PARAM_BASE_ARR, PARAM_SOURCES_ARR
-from wfstore.tools.stores import Progress, _fs, _norm, detect_kind, local_keys
+from wfstore.tools.stores import Progress, _fs, _norm, detect_kind, local_keys, open_store
 
 
 @dataclass(frozen=True)
@@ -157,7 +158,24 @@ def verify(
     _note_interrupted_writes(store, keys, report, p if kind == "zarr" else None)
     if f"{v03_layout.RUN_META_ARR}/.zarray" in keys:
         _verify_v03_files(store, keys, skip, report)
+        if kind == "zarr" and report.ok:
+            _note_unreferenced(p, report)
     return report
+
+
+def _note_unreferenced(path: str, report: VerifyReport) -> None:
+    """Note the run files and parameter files of finished submissions that no run
+    points at (a consolidation cut short), which are never read."""
+    try:
+        doomed = unreferenced_files(open_store(path))
+    except StoreError:
+        return  # damage is reported by the checks above
+    if doomed:
+        report.notes.append(
+            f"{len(doomed)} run/parameter file(s) of finished submissions no run points at "
+            "(a consolidation cut short): never read; `wfstore consolidate` or `wfstore "
+            "repair` removes them"
+        )
 
 
 def _v03_decoder(key: str) -> Callable[[bytes, str], object] | None:
