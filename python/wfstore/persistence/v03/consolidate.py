@@ -286,7 +286,11 @@ def _consolidate_locked(
         _swap_rows(writer, sub_dat, runs, new_ids, per_file, hook)
         _forget(store)
         report.run_file_ids = new_ids
-    report.removed = _remove_unreferenced(store, writer, sub_idx, hook)
+    # removals need no flush: one lost to a power cut leaves a file no row points at,
+    # which the next consolidation or `wfstore repair` removes (the rows' new values,
+    # written with "full" durability above, are on disk before any removal)
+    remover = core_store(store.fs, store.path, durability="normal")
+    report.removed = _remove_unreferenced(store, remover, sub_idx, hook)
     report.files_after = len(_files_under(writer, run_dir)) + len(_files_under(writer, par_dir))
     _forget(store)
     return report
