@@ -12,6 +12,8 @@ finishes it.
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import shutil
 import signal
@@ -20,9 +22,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import wfstore
-from v03_helpers import finish_runs, make_submitted
+from v03_helpers import engine_dump, finish_runs, make_submitted, without_run_files
 from v03_workers import same_value, value
 from wfstore.persistence.v03 import consolidate as cons
 
@@ -142,25 +145,61 @@ def _view(path: Path) -> Any:
     )
 
 
+def _small_sub_dat_chunks(path: Path, rows: int) -> None:
+    """Rewrite ``metadata/run_sub_dat`` with `rows` rows per chunk (0.3.0 writes 200,000,
+    so a consolidation's row swap touches one chunk; with several, a kill can fall
+    between chunk replacements)."""
+    from wfstore import _core
+
+    arr = path / "metadata" / "run_sub_dat"
+    meta = json.loads((arr / ".zarray").read_text())
+    dtype = np.dtype([tuple(f) for f in meta["dtype"]])
+    raw = _core.decompress((arr / "0").read_bytes(), meta["compressor"])
+    data = np.frombuffer(raw, dtype=dtype)[: meta["shape"][0]]
+    (arr / "0").unlink()
+    for c in range(-(-len(data) // rows)):
+        chunk = np.full(rows, np.frombuffer(base64.b64decode(meta["fill_value"]), dtype)[0])
+        part = data[c * rows : (c + 1) * rows]
+        chunk[: len(part)] = part
+        packed = _core.compress(chunk.tobytes(), meta["compressor"], dtype.itemsize)
+        (arr / str(c)).write_bytes(packed)
+    meta["chunks"] = [rows]
+    (arr / ".zarray").write_text(json.dumps(meta, indent=4, sort_keys=True))
+
+
 @pytest.mark.parametrize(
     ("stage", "n"),
-    [("written", 0), ("written", 3), ("swapped", 0), ("removed", 0), ("removed", 40)],
+    [
+        ("written", 0),
+        ("written", 3),
+        ("swapped", 0),
+        ("swapped", 2),
+        ("removed", 0),
+        ("removed", 40),
+    ],
 )
 def test_sigkilled_consolidation_reads_every_value(
-    tmp_path: Path, submitted: Path, stage: str, n: int
+    tmp_path: Path, submitted: Path, side_python_v03: Path, stage: str, n: int
 ) -> None:
-    """Consolidation killed with SIGKILL after new files are written, after the rows
-    moved, and while old files are removed: every value reads as before, verify is
-    clean, and consolidating again finishes (4 run files left)."""
+    """Consolidation killed with SIGKILL after new files are written, between and after
+    the ``run_sub_dat`` chunk replacements (some runs pointing at old files, some at
+    new), and while old files are removed: every value reads as before (through
+    wfstore and hpcflow 0.3.0's own classes), verify is clean, and consolidating again
+    finishes (5 run files left)."""
     path = tmp_path / "wk"
     shutil.copytree(submitted, path)
+    _small_sub_dat_chunks(path, 7)  # 7 chunks: the swap is 7 replacements
     finish_runs(path, list(range(N_RUNS)), skip=(7,))
     before = _view(path)
+    orig = tmp_path / "orig"
+    shutil.copytree(path, orig)
     p = _start(["consolidate", str(path), stage, str(n)])
     out, err = p.communicate(timeout=120)
     assert p.returncode == -signal.SIGKILL, (out, err)
     assert _view(path) == before
     assert wfstore.verify(path).ok
+    dumps = engine_dump(side_python_v03, orig, path)
+    assert without_run_files(dumps["wk"]) == without_run_files(dumps["orig"])
     (rep,) = wfstore.open(path).consolidate_runs(runs_per_file=10)
     assert rep["files_after"] == 2 * -(-N_RUNS // 10) + 1
     assert cons.unreferenced_files(wfstore.open(path)) == []

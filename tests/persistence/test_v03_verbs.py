@@ -15,7 +15,14 @@ import pytest
 import wfstore
 from click.testing import CliRunner
 from store_dump import normalise
-from v03_helpers import engine_dump, finish_runs, make_submitted, output_params, run_value
+from v03_helpers import (
+    engine_dump,
+    finish_runs,
+    make_submitted,
+    output_params,
+    run_value,
+    without_run_files,
+)
 from wfstore.cli import app
 from wfstore.persistence.v03 import consolidate as cons
 from wfstore.persistence.v03 import layout
@@ -42,27 +49,6 @@ def _cli(*args: str) -> Any:
 def _files(root: Path, folder: str) -> list[str]:
     base = root / folder
     return sorted(str(p.relative_to(root)) for p in base.rglob("*") if p.is_file())
-
-
-def _without_run_files(dump: dict[str, Any]) -> dict[str, Any]:
-    """`dump` with the runs' run-file ID and index (which consolidation changes) left
-    out; the rest must read the same."""
-    text = json.dumps(dump)
-    obj = json.loads(text)
-
-    def strip(o: Any) -> None:
-        if isinstance(o, dict):
-            o.pop("run_file_ID", None)
-            o.pop("run_file_idx", None)
-            for v in o.values():
-                strip(v)
-        elif isinstance(o, list):
-            for v in o:
-                strip(v)
-
-    strip(obj)
-    out: dict[str, Any] = normalise(obj)
-    return out
 
 
 # --- verify ------------------------------------------------------------------------------
@@ -188,7 +174,7 @@ def test_consolidate_read_by_the_engine(
     outs = output_params(store, [0, 31])
     assert store.get_parameters([outs[31]])[0].data == run_value(31)
     dumps = engine_dump(side_python_v03, orig, cons_path)
-    assert _without_run_files(dumps["cons"]) == _without_run_files(dumps["orig"])
+    assert without_run_files(dumps["cons"]) == without_run_files(dumps["orig"])
     assert wfstore.verify(cons_path).ok
     again = wfstore.open(cons_path).consolidate_runs(runs_per_file=10)
     assert again[0]["already"] and again[0]["removed"] == 0

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import wfstore
+from store_dump import normalise
 
 HERE = Path(__file__).resolve().parent
 MAKE_SUBMITTED = HERE / "v03_make_submitted.py"
@@ -66,3 +67,24 @@ def engine_dump(side_python: Path, *paths: Path) -> dict[str, Any]:
     assert res.returncode == 0, res.stderr[-3000:]
     dumps: dict[str, Any] = json.loads(res.stdout)
     return dumps
+
+
+def without_run_files(dump: dict[str, Any]) -> dict[str, Any]:
+    """`dump` with the runs' run-file ID and index (which consolidation changes) left
+    out; the rest must read the same."""
+    text = json.dumps(dump)
+    obj = json.loads(text)
+
+    def strip(o: Any) -> None:
+        if isinstance(o, dict):
+            o.pop("run_file_ID", None)
+            o.pop("run_file_idx", None)
+            for v in o.values():
+                strip(v)
+        elif isinstance(o, list):
+            for v in o:
+                strip(v)
+
+    strip(obj)
+    out: dict[str, Any] = normalise(obj)
+    return out
