@@ -58,6 +58,7 @@ from wfstore.persistence import (
     ZarrPersistentStore,
     ZarrZipPersistentStore,
 )
+from wfstore.tools.consolidate import consolidate
 from wfstore.tools.convert import convert
 from wfstore.tools.inspect import info
 from wfstore.tools.repair import RepairReport, repair
@@ -119,6 +120,7 @@ __all__ = [
     "ZarrPersistentStore",
     "ZarrZipPersistentStore",
     "ZipArchiveError",
+    "consolidate",
     "convert",
     "create",
     "detect_generation",

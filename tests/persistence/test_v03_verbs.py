@@ -189,7 +189,7 @@ def test_consolidate_refusals(tmp_path: Path, side_python_v03: Path) -> None:
     files = _files(path, "metadata/run_multi")
     with pytest.raises(wfstore.SubmissionNotFinishedError, match=r"1 run\(s\).*\(3\)"):
         wfstore.open(path).consolidate_runs([0])
-    assert wfstore.open(path).consolidate_runs() == []  # no finished submission
+    assert wfstore.consolidate(path) == []  # no finished submission
     assert _files(path, "metadata/run_multi") == files
     npz = _copy("wk_array_outputs_zarr", tmp_path)
     with pytest.raises(wfstore.UnsupportedStoreOperationError, match="consolidate_array_outputs"):
