@@ -299,3 +299,20 @@ def test_open_puts_back_an_array_a_killed_rechunk_left_missing(tmp_path: Path, l
         (aside / RECHUNK_COMPLETE_MARKER).write_bytes(b"")
     assert [r.end_time for r in wfstore.open(wk).get_EARs(range(4))] == want
     assert arr.is_dir() and not aside.exists()
+
+
+def test_consolidate_with_consolidated_array_outputs(
+    tmp_path: Path, side_python_v03: Path
+) -> None:
+    """Array outputs 0.3.0 merged into ``consolidated.npz.zst`` are found by run ID, so
+    the runs may move to other run files: after consolidation (4 runs of 2 run files in
+    one) 0.3.0 reads every value, masked numpy outputs included, as before."""
+    orig = tmp_path / "orig"
+    _cli("unzip", str(FIXTURES / "wk_array_outputs_consolidated_zip.zip"), str(orig))
+    cons_path = tmp_path / "cons"
+    shutil.copytree(orig, cons_path)
+    (rep,) = wfstore.consolidate(cons_path)
+    assert rep["runs"] == 4 and len(_files(cons_path, "metadata/run_multi")) == 1
+    dumps = engine_dump(side_python_v03, orig, cons_path)
+    assert without_run_files(dumps["cons"]) == without_run_files(dumps["orig"])
+    assert {r["run_file_ID"] for r in dumps["cons"]["runs"]} == set(rep["run_file_ids"])
