@@ -38,6 +38,7 @@ from wfstore.common.errors import (
     StoreNotFoundError,
     StorePathError,
     StoreResourceError,
+    SubmissionNotFinishedError,
     UnknownStoreKindError,
     UnsafeArchiveError,
     UnsupportedFeatureError,
@@ -57,6 +58,7 @@ from wfstore.persistence import (
     ZarrPersistentStore,
     ZarrZipPersistentStore,
 )
+from wfstore.tools.consolidate import consolidate
 from wfstore.tools.convert import convert
 from wfstore.tools.inspect import info
 from wfstore.tools.repair import RepairReport, repair
@@ -109,6 +111,7 @@ __all__ = [
     "StorePathError",
     "StoreResourceError",
     "StoreTask",
+    "SubmissionNotFinishedError",
     "UnknownStoreKindError",
     "UnsafeArchiveError",
     "UnsupportedFeatureError",
@@ -117,6 +120,7 @@ __all__ = [
     "ZarrPersistentStore",
     "ZarrZipPersistentStore",
     "ZipArchiveError",
+    "consolidate",
     "convert",
     "create",
     "detect_generation",

@@ -1,6 +1,6 @@
 """The ``wfstore`` console command.
 
-Subcommands: ``demo``, ``inspect``, ``verify``, ``repair``, ``rechunk``, ``zip``,
+Subcommands: ``demo``, ``inspect``, ``verify``, ``repair``, ``rechunk``, ``consolidate``, ``zip``,
 ``unzip``, ``convert`` and ``bench``; ``wfstore COMMAND --help`` shows each one's options with an
 example. Errors are printed as one line (``error: ...``) without a traceback.
 
@@ -17,7 +17,18 @@ from typing import Any
 import click
 
 import wfstore
-from wfstore.cli import bench, convert, demo, inspect, rechunk, repair, unzip, verify, zip
+from wfstore.cli import (
+    bench,
+    consolidate,
+    convert,
+    demo,
+    inspect,
+    rechunk,
+    repair,
+    unzip,
+    verify,
+    zip,
+)
 from wfstore.cli.ui import EXIT_ERROR, HELP, QUIET, one_line
 from wfstore.common.durability import DURABILITIES, ENV_VAR
 from wfstore.common.errors import StoreError
@@ -73,6 +84,7 @@ for _command in (
     verify.verify,
     repair.repair,
     rechunk.rechunk,
+    consolidate.consolidate,
     zip.zip_cmd,
     unzip.unzip,
     convert.convert,

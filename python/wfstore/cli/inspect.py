@@ -47,6 +47,7 @@ def inspect(ctx: click.Context, path: Path, as_json: bool, quiet: bool) -> None:
     app = created.get("app_info", {}) if isinstance(created, dict) else {}
     head.add_row("name", str(data["name"]))
     head.add_row("kind", data["kind"])
+    head.add_row("engine", f"hpcflow {data['generation']}")
     head.add_row(
         "created",
         f"{created.get('create_time', '?')} by "

@@ -13,12 +13,17 @@ from wfstore.cli.ui import (
     open_zarr,
     ui_for,
 )
+from wfstore.tools.stores import is_v03_store
 
 
 @click.command(context_settings=HELP)
 @click.argument("path", type=click.Path(path_type=Path))
-@click.option("--runs", "do_runs", is_flag=True, help="Rechunk metadata/runs.")
-@click.option("--params", "do_params", is_flag=True, help="Rechunk parameters/base.")
+@click.option(
+    "--runs", "do_runs", is_flag=True, help="Rechunk metadata/runs (hpcflow 0.3: run_metadata)."
+)
+@click.option(
+    "--params", "do_params", is_flag=True, help="Rechunk parameters/base (hpcflow 0.3: sources)."
+)
 @click.option(
     "--chunk-size",
     type=click.IntRange(min=1),
@@ -41,7 +46,9 @@ def rechunk(
 
     With neither --runs nor --params both are rechunked. The old array is kept as
     runs.bak / base.bak unless --no-backup (an existing backup is kept as it is).
-    An interrupted rechunk leaves the old or the new array whole.
+    An interrupted rechunk leaves the old or the new array whole. On an hpcflow 0.3
+    store the arrays are metadata/run_metadata and parameters/sources (backups
+    run_metadata.bak, sources.bak); its run files are merged by `wfstore consolidate`.
 
     \b
     Example:
@@ -51,9 +58,12 @@ def rechunk(
     store = open_zarr(path, "rechunk")
     if not do_runs and not do_params:
         do_runs = do_params = True
-    todo = [("runs", store.rechunk_runs)] if do_runs else []
+    v03 = is_v03_store(store)
+    todo = [("metadata/run_metadata" if v03 else "runs", store.rechunk_runs)] if do_runs else []
     if do_params:
-        todo.append(("parameters/base", store.rechunk_parameter_base))
+        todo.append(
+            ("parameters/sources" if v03 else "parameters/base", store.rechunk_parameter_base)
+        )
     for name, fn in todo:
         with core_progress(ui, store, f"rechunk {name}"):
             rep = fn(chunk_size=chunk_size, backup=not no_backup, status=False)

@@ -82,9 +82,11 @@ QUIET = click.option("-q", "--quiet", is_flag=True, help="No progress bars or st
 HELP = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-def open_zarr(path: Path, what: str) -> wfstore.ZarrPersistentStore:
+def open_zarr(path: Path, what: str) -> Any:
+    """The Zarr store folder at `path`, of either engine generation
+    (``wfstore.ZarrPersistentStore`` or hpcflow 0.3's ``V03ZarrPersistentStore``)."""
     store = wfstore.open(path)
-    if type(store) is not wfstore.ZarrPersistentStore:
+    if store._name != "zarr" or not hasattr(store, "rechunk_runs"):
         raise wfstore.UnsupportedStoreOperationError(
             f"{what} needs a Zarr store folder; {str(path)!r} is a {store._name} store."
         )

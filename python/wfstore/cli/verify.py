@@ -43,7 +43,9 @@ def verify(ctx: click.Context, path: Path, as_json: bool, quiet: bool) -> None:
     elif report.ok:
         ui.out.print(
             f"ok: {report.path} ({report.kind}): {report.arrays} arrays, "
-            f"{report.chunks:,} chunks, {report.documents} documents, none damaged"
+            f"{report.chunks:,} chunks, {report.documents} documents"
+            + (f", {report.files:,} run/parameter/array files" if report.files else "")
+            + ", none damaged"
         )
     else:
         table = Table(title=f"{len(report.bad)} damaged in {report.path}")

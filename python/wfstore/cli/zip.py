@@ -25,7 +25,11 @@ from wfstore.cli.ui import (
     help="Archive path, or a folder for <name>.zip (default: PATH.zip).",
 )
 @click.option("--include-execute", is_flag=True, help="Keep the execute folder.")
-@click.option("--include-backups", is_flag=True, help="Keep runs.bak and base.bak.")
+@click.option(
+    "--include-backups",
+    is_flag=True,
+    help="Keep rechunk backups (runs.bak, base.bak; hpcflow 0.3: run_metadata.bak, sources.bak).",
+)
 @click.option("--overwrite", is_flag=True, help="Replace an existing archive.")
 @QUIET
 @click.pass_context

@@ -169,6 +169,11 @@ class InvalidArgumentError(StoreError, ValueError):
     """Arguments that do not fit together."""
 
 
+class SubmissionNotFinishedError(StoreError):
+    """A submission some runs of which have neither ended nor been skipped (its files
+    may still be written by jobs), where a finished one is needed (consolidation)."""
+
+
 class ReadOnlyStoreError(StoreError):
     """A write to a read-only store (such as a zip archive)."""
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from wfstore import _core
-from wfstore.tools.stores import local_keys, open
+from wfstore.tools.stores import A190_GENERATION, local_keys, open
 
 
 def run_state(run: Any) -> str:
@@ -71,6 +71,7 @@ def info(path: str | os.PathLike[str]) -> dict[str, Any]:
     out: dict[str, Any] = {
         "path": p,
         "kind": store._name,
+        "generation": getattr(store, "generation", A190_GENERATION),
         "name": store.get_name(),
         "creation_info": store.get_creation_info(),
         "counts": {

@@ -46,13 +46,16 @@ from wfstore.common.names import (
     RECHUNK_SUFFIXES,
     TMP_PREFIX,
 )
+from wfstore.persistence.v03 import GENERATION as V03_GENERATION
+from wfstore.persistence.v03 import layout as v03_layout
+from wfstore.persistence.v03.consolidate import unreferenced_files
 from wfstore.persistence.zarr import (
     PARAM_BASE_ARR,
     PARAM_SOURCES_ARR,
     extra_parameter_sources,
 )
 from wfstore.storage.lock import StoreLock
-from wfstore.tools.stores import detect_kind
+from wfstore.tools.stores import detect_generation, detect_kind, open_store
 
 #: Age (seconds) a temporary file or rechunk folder must reach before repair removes it.
 DEFAULT_MIN_AGE = 3600.0
@@ -284,7 +287,11 @@ def _repair_zarr(root: str, report: RepairReport) -> None:
             what = "put back the array" if missing else "cleared the leftovers"
         report.done.append(f"{what} of an interrupted rechunk ({rel})")
 
-    extra = extra_parameter_sources(core, trim=not report.dry_run)
+    if detect_generation(root, kind="zarr") == V03_GENERATION:
+        _repair_v03(root, report)
+        extra = 0  # hpcflow 0.3 has no parameter base array to trim the sources to
+    else:
+        extra = extra_parameter_sources(core, trim=not report.dry_run)
     if extra:
         verb = "would drop" if report.dry_run else "dropped"
         report.done.append(
@@ -302,6 +309,37 @@ def _repair_zarr(root: str, report: RepairReport) -> None:
             )
         return
     _remove_temps(root, report, named, temps)
+
+
+def _repair_v03(root: str, report: RepairReport) -> None:
+    """What hpcflow 0.3 stores add: the temporary files of 0.3.0's own atomic writes
+    (``*.partial``, at least `min_age` old) and the run files and output parameter files
+    of finished submissions that no run points at (a consolidation cut short: the
+    consolidated files are in use, the old ones never read again)."""
+    partial = sorted(
+        os.path.join(dirpath, name)
+        for dirpath, _dirs, files in os.walk(root)
+        for name in files
+        if name.endswith(v03_layout.ENGINE_PARTIAL_SUFFIX)
+    )
+    _remove_temps(root, report, set(), partial)
+    try:
+        store = open_store(root)
+        doomed = unreferenced_files(store)
+    except StoreError as exc:
+        report.kept.append(f"run files and parameter files not checked: {exc}")
+        return
+    if not doomed:
+        return
+    if not report.dry_run:
+        for key in doomed:
+            _remove(os.path.join(root, *key.split("/")))
+    verb = "would remove" if report.dry_run else "removed"
+    more = f", ... ({len(doomed) - 5} more)" if len(doomed) > 5 else ""
+    report.done.append(
+        f"{verb} {len(doomed)} run/parameter file(s) of finished submissions no run points at "
+        f"(a consolidation cut short): {', '.join(doomed[:5])}{more}"
+    )
 
 
 def _remove_temps(root: str, report: RepairReport, named: set[str], temps: list[str]) -> None:

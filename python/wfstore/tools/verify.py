@@ -26,8 +26,12 @@ from wfstore.common.names import (
     TMP_PREFIX,
 )
 from wfstore.persistence.resources import is_local_fs
+from wfstore.persistence.v03 import layout as v03_layout
+from wfstore.persistence.v03.arrays import decode_output_archive
+from wfstore.persistence.v03.consolidate import unreferenced_files
+from wfstore.persistence.v03.files import decode_param_file, decode_run_file
 from wfstore.persistence.zarr import PARAM_BASE_ARR, PARAM_SOURCES_ARR
-from wfstore.tools.stores import Progress, _fs, _norm, detect_kind, local_keys
+from wfstore.tools.stores import Progress, _fs, _norm, detect_kind, local_keys, open_store
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,9 @@ class VerifyReport:
     arrays: int = 0
     chunks: int = 0
     documents: int = 0
+    #: hpcflow 0.3 files that are not Zarr chunks (run files, parameter files, NPZ
+    #: array-output archives), each decoded
+    files: int = 0
     bad: list[BadChunk] = field(default_factory=list)
     #: Traces of interrupted writes that are not damage (readers do not see them), and
     #: what becomes of them: a commit journal, temporary files, a longer parameter
@@ -149,7 +156,68 @@ def verify(
         keys = local_keys(p)
     _verify_zarr(store, keys, skip, report, progress)
     _note_interrupted_writes(store, keys, report, p if kind == "zarr" else None)
+    if f"{v03_layout.RUN_META_ARR}/.zarray" in keys:
+        _verify_v03_files(store, keys, skip, report)
+        if kind == "zarr" and report.ok:
+            _note_unreferenced(p, report)
     return report
+
+
+def _note_unreferenced(path: str, report: VerifyReport) -> None:
+    """Note the run files and parameter files of finished submissions that no run
+    points at (a consolidation cut short), which are never read."""
+    try:
+        doomed = unreferenced_files(open_store(path))
+    except StoreError:
+        return  # damage is reported by the checks above
+    if doomed:
+        report.notes.append(
+            f"{len(doomed)} run/parameter file(s) of finished submissions no run points at "
+            "(a consolidation cut short): never read; `wfstore consolidate` or `wfstore "
+            "repair` removes them"
+        )
+
+
+def _v03_decoder(key: str) -> Callable[[bytes, str], object] | None:
+    """The decoder of an hpcflow 0.3 file by its key (None: not such a file)."""
+    parts = key.split("/")
+    numbered = len(parts) == 5 and all(x.isdigit() for x in parts[2:])
+    if key.startswith(f"{v03_layout.RUN_FILES_DIR}/") and numbered:
+        return decode_run_file
+    if key.startswith(f"{v03_layout.PARAM_FILES_DIR}/") and numbered:
+        return decode_param_file
+    if key.startswith(f"{v03_layout.ARRAY_OUTPUTS_DIR}/") and key.endswith(".npz.zst"):
+        return decode_output_archive
+    return None
+
+
+def _verify_v03_files(store: Any, keys: list[str], skip: set[str], report: VerifyReport) -> None:
+    """Decode every run file, parameter file and NPZ array-output archive of an
+    hpcflow 0.3 store; each that fails is reported by its folder and name. Notes the
+    temporary files 0.3.0's own writes leave when cut short (``*.partial``)."""
+    partial = 0
+    for key in keys:
+        if key.endswith(v03_layout.ENGINE_PARTIAL_SUFFIX):
+            partial += 1
+            continue
+        decode = _v03_decoder(key)
+        if decode is None or key in skip:
+            continue
+        report.files += 1
+        folder, _, name = key.rpartition("/")
+        try:
+            raw = store.get(key)
+            if raw is None:
+                continue
+            decode(raw, key)
+        except StoreError as exc:
+            report.bad.append(BadChunk(folder, name, str(exc)))
+    if partial:
+        report.notes.append(
+            f"{partial} temporary file(s) (*{v03_layout.ENGINE_PARTIAL_SUFFIX}) of hpcflow 0.3.0 "
+            "writes cut short or in progress: never read; `wfstore repair` removes them once "
+            "they are old enough"
+        )
 
 
 def _note_interrupted_writes(
@@ -213,8 +281,11 @@ def _note_temps(names: Iterable[str], report: VerifyReport) -> None:
 
 def _verify_json(path: str, fs: AbstractFileSystem, report: VerifyReport) -> None:
     want = {"metadata.json": dict, "parameters.json": dict, "submissions.json": list}
+    join = posixpath.join if not is_local_fs(fs) else os.path.join
+    if fs.exists(join(path, v03_layout.JSON_RUNS)):  # hpcflow 0.3's runs and run folders
+        want[v03_layout.JSON_RUNS] = dict
     for name, typ in want.items():
-        fp = posixpath.join(path, name) if not is_local_fs(fs) else os.path.join(path, name)
+        fp = join(path, name)
         if not fs.exists(fp):
             report.bad.append(BadChunk("", name, "missing"))
             continue
@@ -347,7 +418,10 @@ def _verify_numeric(
     try:
         shape = [int(s) for s in meta["shape"]]
         chunks = [int(c) for c in meta["chunks"]]
-        itemsize = np.dtype(meta["dtype"]).itemsize
+        dt = meta["dtype"]
+        # a structured dtype (hpcflow 0.3's run_sub_dat, run_dirs) is a list of fields
+        dtype = np.dtype([tuple(f) for f in dt]) if isinstance(dt, list) else np.dtype(dt)
+        itemsize = dtype.itemsize
         sep = meta.get("dimension_separator") or "."
         compressor = meta.get("compressor")
         if len(shape) != len(chunks) or any(c <= 0 for c in chunks):

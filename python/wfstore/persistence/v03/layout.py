@@ -74,6 +74,9 @@ ARRAY_SHARD = 500
 #: output's consolidated archive.
 MASK_SUFFIX = "__mask__"
 CONSOLIDATED_ARCHIVE = "consolidated.npz.zst"
+#: The suffix of the temporary files of 0.3.0's own atomic writes
+#: (``<file>.<uuid4 hex>.partial``), left behind when a writer is killed.
+ENGINE_PARTIAL_SUFFIX = ".partial"
 
 # --- JSON store ----------------------------------------------------------------------
 
@@ -144,7 +147,9 @@ def is_v03_zarr(store: _core.Store) -> bool:
     where hpcflow-new2 0.2.0a190 has the one array ``metadata/runs``. Neither engine
     writes the other's array, and both write theirs with the empty workflow, so the
     array decides a store of either generation from its creation on."""
-    return store.get(f"{RUN_META_ARR}/.zarray") is not None
+    # run_sub_dat too: a rechunk of run_metadata killed between the two renames of its
+    # swap leaves that array missing until the store is opened (and it is put back)
+    return any(store.get(f"{a}/.zarray") is not None for a in (RUN_META_ARR, RUN_SUB_DAT_ARR))
 
 
 def is_v03_json_files(names: set[str]) -> bool:

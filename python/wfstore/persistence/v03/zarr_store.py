@@ -52,6 +52,7 @@ from wfstore.persistence.v03.items import (
     V03ZarrStoreElementIter,
     V03ZarrStoreParameter,
 )
+from wfstore.persistence.v03.maintenance import V03Maintenance
 from wfstore.persistence.v03.store import V03PersistentStore
 from wfstore.storage.fsspec import core_store, core_zip_store
 
@@ -161,7 +162,7 @@ def _chunk_decoder(store: _core.Store) -> Callable[[bytes, str], Any]:
     return decode
 
 
-class V03ZarrPersistentStore(V03RunTimeWrites, V03PersistentStore):
+class V03ZarrPersistentStore(V03Maintenance, V03RunTimeWrites, V03PersistentStore):
     """An hpcflow 0.3 Zarr store (a folder): read, and written at execution time (run
     starts, ends, skips and output values, :mod:`~wfstore.persistence.v03.execution`).
 
@@ -189,6 +190,7 @@ class V03ZarrPersistentStore(V03RunTimeWrites, V03PersistentStore):
         super().__init__(app, workflow, path, fs, durability=durability)
         self._run_pending = RunTimePending()
         self.core_store = self._open_core_store()
+        self._recover_missing_arrays()  # a rechunk killed between its two renames
         self._stamp_fn = stamp = self._stamp()
         self._chunks: FileMemo[Any] = FileMemo(
             self.core_store.get, stamp, _chunk_decoder(self.core_store)

@@ -1,0 +1,226 @@
+"""Whole-store operations on hpcflow 0.3 Zarr stores, which 0.3.0 itself lacks or does
+through zarr: ``rechunk_runs`` / ``rechunk_parameter_base`` (0.3.0 raises
+``NotImplementedError``), ``zip`` / ``unzip``, and :meth:`consolidate_runs` (see
+:mod:`.consolidate`).
+
+The rechunks are the core's generic rechunk (``_core.rechunk_array`` over the store's
+core store: streaming, the same crash-safe swap and recovery as for 0.2.0a190 stores),
+applied to 0.3's object arrays: ``metadata/run_metadata`` (the runs' creation data;
+their execution data is in run files, see :meth:`consolidate_runs`) and
+``parameters/sources`` (0.3 keeps parameter *values* in parameter files, so its
+parameter "base" that can be rechunked is the sources array). The old array is kept as
+``<array>.bak`` if asked, and left out of zip archives unless asked.
+
+``zip`` writes the engine's layout through the core (stored entries at the archive
+root: the Zarr keys, run files, parameter files, NPZ archives and ``artifacts/``;
+``execute`` and rechunk backups left out), which 0.3.0's ``ZarrZipPersistentStore``
+reads; ``unzip`` expands an archive with the core's checked extraction.
+"""
+
+from __future__ import annotations
+
+import numbers
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from wfstore import _core
+from wfstore.common.errors import (
+    InvalidArgumentError,
+    ReadOnlyStoreError,
+    UnsupportedStoreOperationError,
+)
+from wfstore.common.names import (
+    BACKUP_SUFFIX,
+    CHANGE_MARKER_NAME,
+    LINK_LOCK_NAME,
+    LOCK_NAME,
+    TMP_PREFIX,
+)
+from wfstore.persistence.resources import is_local_fs
+from wfstore.persistence.v03 import consolidate as _consolidate
+from wfstore.persistence.v03 import layout
+from wfstore.storage.lock import StoreLock
+
+#: A :class:`~wfstore.persistence.v03.zarr_store.V03ZarrPersistentStore` (not imported:
+#: that module imports this one).
+V03ZarrPersistentStore = Any
+
+#: The arrays the two rechunks work on.
+RECHUNK_RUNS_ARR = layout.RUN_META_ARR
+RECHUNK_PARAMS_ARR = layout.PARAM_SOURCES_ARR
+#: Folders a zip leaves out unless asked: the job folders and the rechunk backups.
+ZIP_EXCLUDE_EXECUTE = "execute"
+ZIP_EXCLUDE_BACKUPS = tuple(
+    f"{p.rsplit('/', 1)[-1]}{BACKUP_SUFFIX}" for p in (RECHUNK_RUNS_ARR, RECHUNK_PARAMS_ARR)
+)
+
+
+def _status(status: bool, label: str) -> Callable[[int, int], None] | None:
+    if not status:
+        return None
+
+    def report(done: int, total: int) -> None:
+        end = "\n" if done >= total else ""
+        print(f"\r{label}: {done}/{total}", end=end, file=sys.stderr, flush=True)
+
+    return report
+
+
+class V03Maintenance:
+    """Rechunk, zip, unzip and consolidation of
+    :class:`~wfstore.persistence.v03.zarr_store.V03ZarrPersistentStore` (a part of
+    it)."""
+
+    def _progress(self, status: bool, label: str) -> Callable[[int, int], None] | None:
+        """Progress reports of long work (replaced by the command line's bars)."""
+        return _status(status, label)
+
+    def _local_root(self: V03ZarrPersistentStore, what: str) -> str:
+        if self._name != "zarr":
+            raise ReadOnlyStoreError(f"cannot {what} {self.path!r}: a zip archive is read-only")
+        if not is_local_fs(self.fs):
+            raise UnsupportedStoreOperationError(
+                f"{what} of hpcflow 0.3 stores works on the local file system only"
+            )
+        return str(self.path)
+
+    def _rechunk(
+        self: V03ZarrPersistentStore,
+        arr_path: str,
+        chunk_size: int | None,
+        backup: bool,
+        status: bool,
+    ) -> Any:
+        root = self._local_root("rechunk")  # type: ignore[misc]
+        if self.has_pending:
+            raise UnsupportedStoreOperationError("Commit (save) pending changes before rechunking.")
+        if chunk_size is not None and (
+            not isinstance(chunk_size, numbers.Integral)
+            or isinstance(chunk_size, bool)
+            or chunk_size < 1
+        ):
+            raise InvalidArgumentError(
+                f"Rechunking {arr_path}: chunk_size must be None or a positive integer, "
+                f"not {chunk_size!r}."
+            )
+        name = arr_path.rsplit("/", 1)[-1]
+        backup_dir = os.path.join(root, *f"{arr_path}{BACKUP_SUFFIX}".split("/"))
+        store = self.core_store
+        with StoreLock(root)():
+            _core.recover_rechunk_array(store, arr_path)
+            keep_old_backup = backup and os.path.isdir(backup_dir)
+            report = _core.rechunk_array(
+                store,
+                arr_path,
+                chunk_size,
+                backup=backup and not keep_old_backup,
+                progress=self._progress(status, f"Rechunking {name}"),  # type: ignore[attr-defined]
+            )
+        _consolidate._forget(self)
+        if report.get("backup") or keep_old_backup:
+            report["backup"] = backup_dir
+        return report
+
+    def rechunk_runs(
+        self, chunk_size: int | None = None, backup: bool = True, status: bool = True
+    ) -> Any:
+        """Rechunk ``metadata/run_metadata`` (default: one chunk), keeping the old array
+        as ``run_metadata.bak`` if `backup`; returns the core's rechunk report. The
+        runs' execution data (run files) is consolidated by :meth:`consolidate_runs`."""
+        return self._rechunk(RECHUNK_RUNS_ARR, chunk_size, backup, status)  # type: ignore[attr-defined]
+
+    def rechunk_parameter_base(
+        self, chunk_size: int | None = None, backup: bool = True, status: bool = True
+    ) -> Any:
+        """Rechunk ``parameters/sources`` (default: one chunk), keeping the old array as
+        ``sources.bak`` if `backup`; returns the core's rechunk report."""
+        return self._rechunk(RECHUNK_PARAMS_ARR, chunk_size, backup, status)  # type: ignore[attr-defined]
+
+    def recover_rechunks(self: V03ZarrPersistentStore) -> list[str]:
+        """Finish or roll back rechunks a crash interrupted; returns the arrays acted
+        on."""
+        root = self._local_root("recover")  # type: ignore[misc]
+        done = []
+        with StoreLock(root)():
+            for arr in (RECHUNK_RUNS_ARR, RECHUNK_PARAMS_ARR):
+                if _core.recover_rechunk_array(self.core_store, arr):
+                    done.append(arr)
+        if done:
+            _consolidate._forget(self)
+        return done
+
+    def _recover_missing_arrays(self: V03ZarrPersistentStore) -> None:
+        """On opening a local 0.3 Zarr folder: put back ``run_metadata`` or ``sources``
+        if a rechunk was killed between the two renames of its swap (the array is
+        missing, its new or old copy beside it), under the store lock (a rechunk holds
+        it until its swap is done). Nothing is done while the arrays are in place."""
+        if self._name != "zarr" or not is_local_fs(self.fs):
+            return
+        root = str(self.path)
+        for arr in (RECHUNK_RUNS_ARR, RECHUNK_PARAMS_ARR):
+            array_dir = os.path.join(root, *arr.split("/"))
+            if os.path.isdir(array_dir) or not os.path.isdir(os.path.dirname(array_dir)):
+                continue
+            with StoreLock(root)():
+                if not os.path.isdir(array_dir):
+                    _core.recover_rechunk_array(self.core_store, arr)
+
+    def consolidate_runs(
+        self: V03ZarrPersistentStore,
+        submissions: Sequence[int] | None = None,
+        runs_per_file: int = _consolidate.DEFAULT_RUNS_PER_FILE,
+    ) -> list[dict[str, Any]]:
+        """Put the run files and output parameter files of finished submissions (default:
+        every finished one) into files of `runs_per_file` runs each, which hpcflow
+        0.3.0 reads unchanged (:mod:`wfstore.persistence.v03.consolidate`); returns a
+        report per submission."""
+        self._local_root("consolidate")  # type: ignore[misc]
+        return [r.to_dict() for r in _consolidate.consolidate(self, submissions, runs_per_file)]
+
+    def zip(
+        self: V03ZarrPersistentStore,
+        path: str = ".",
+        log: str | None = None,
+        overwrite: bool = False,
+        include_execute: bool = False,
+        include_rechunk_backups: bool = False,
+    ) -> str:
+        """Write the store into a zip archive that hpcflow 0.3.0 reads in place
+        (`path`: the archive, or an existing folder for ``<name>.zip``); returns its
+        path once complete. `log` is not written (0.3.0's own zip logs nothing)."""
+        root = self._local_root("zip")  # type: ignore[misc]
+        dst = Path(path).resolve()
+        if dst.is_dir():
+            dst = (dst / self.get_name()).with_suffix(".zip")
+        if dst.exists() and not overwrite:
+            raise FileExistsError(
+                f"File at path already exists: {str(dst)!r}. Pass `overwrite=True` to "
+                "overwrite the existing file."
+            )
+        exclude = [LOCK_NAME, LINK_LOCK_NAME, CHANGE_MARKER_NAME]
+        if not include_execute:
+            exclude.append(ZIP_EXCLUDE_EXECUTE)
+        if not include_rechunk_backups:
+            exclude.extend(ZIP_EXCLUDE_BACKUPS)
+        tmp = dst.with_name(f"{TMP_PREFIX}{dst.name}")
+        if tmp.exists():
+            tmp.unlink()
+        _core.zip_dir(root, tmp, exclude, progress=self._progress(False, "zip"))  # type: ignore[attr-defined]
+        os.replace(tmp, dst)
+        return str(dst)
+
+    def unzip(self: V03ZarrPersistentStore, path: str = ".", log: str | None = None) -> str:
+        """Expand this zip archive into a new Zarr store folder `path` (an existing
+        folder gets ``<name>``); returns its path."""
+        if self._name != "zip":
+            raise UnsupportedStoreOperationError("Not a zip store!")
+        dst = Path(path).resolve()
+        if dst.is_dir():
+            dst = dst / self.get_name()
+        if dst.exists():
+            raise FileExistsError(f"Cannot unzip into {str(dst)!r}: it exists.")
+        _core.unzip(str(self.path), dst, progress=self._progress(False, "unzip"))  # type: ignore[attr-defined]
+        return str(dst)

@@ -1,0 +1,318 @@
+"""wfstore's whole-store verbs on hpcflow 0.3.0 stores: verify (naming damaged run files
+and parameter files), repair, rechunk, zip, unzip and consolidation, checked against what
+0.3.0's own classes read (in the 0.3.0 side environment) where the store changes."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import wfstore
+from click.testing import CliRunner
+from store_dump import normalise
+from v03_helpers import (
+    engine_dump,
+    finish_runs,
+    make_submitted,
+    output_params,
+    run_value,
+    without_run_files,
+)
+from wfstore.cli import app
+from wfstore.persistence.v03 import consolidate as cons
+from wfstore.persistence.v03 import layout
+
+HERE = Path(__file__).resolve().parent
+FIXTURES = HERE.parent / "data" / "hpcflow-0.3.0"
+ZARR_FIXTURES = sorted(
+    p.name for p in FIXTURES.iterdir() if p.is_dir() and (p / "metadata").is_dir()
+)
+ZIP_FIXTURES = sorted(p.name for p in FIXTURES.glob("*.zip"))
+N_RUNS = 32
+
+
+def _copy(name: str, dst: Path) -> Path:
+    out = dst / name
+    shutil.copytree(FIXTURES / name, out)
+    return out
+
+
+def _cli(*args: str) -> Any:
+    return CliRunner().invoke(app.cli, list(args), catch_exceptions=False)
+
+
+def _files(root: Path, folder: str) -> list[str]:
+    base = root / folder
+    return sorted(str(p.relative_to(root)) for p in base.rglob("*") if p.is_file())
+
+
+# --- verify ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ZARR_FIXTURES + ZIP_FIXTURES)
+def test_verify_engine_stores_ok(name: str) -> None:
+    """Every store hpcflow 0.3.0 wrote verifies clean (run_sub_dat and run_dirs, of
+    structured dtypes, were once reported), its run files, parameter files and NPZ
+    archives decoded."""
+    report = wfstore.verify(FIXTURES / name)
+    assert report.ok, report.bad
+    if name in ZARR_FIXTURES:
+        on_disk = [
+            p
+            for d in (layout.RUN_FILES_DIR, layout.PARAM_FILES_DIR, layout.ARRAY_OUTPUTS_DIR)
+            for p in (FIXTURES / name / d).rglob("*")
+            if p.is_file()
+        ]
+        assert report.files == len(on_disk) > 0
+
+
+def test_verify_names_damaged_run_and_parameter_files(tmp_path: Path) -> None:
+    """A damaged run file, parameter file and NPZ archive are each reported by folder
+    and name, and reading them through the store raises CorruptFileError naming the
+    file."""
+    wk = _copy("wk_array_outputs_zarr", tmp_path)
+    assert wfstore.verify(wk).ok
+    run_file = wk / "metadata/run_multi/0/0/0"
+    param_file = wk / "parameters/base_multi/0/0/1"
+    npz = sorted((wk / "parameters/array_outputs/p2").rglob("*.npz.zst"))[0]
+    run_file.write_bytes(b"\xc1not msgpack")
+    param_file.write_bytes(layout.PARAM_FILE_MAGIC + b"not zstd")
+    npz.write_bytes(b"not an archive")
+    report = wfstore.verify(wk)
+    found = {b.location for b in report.bad}
+    assert found == {
+        "metadata/run_multi/0/0/0",
+        "parameters/base_multi/0/0/1",
+        str(npz.relative_to(wk)),
+    }
+    res = _cli("verify", str(wk))
+    assert res.exit_code == 1 and "run_multi/0/0" in res.output
+    store = wfstore.open(wk)
+    with pytest.raises(wfstore.CorruptFileError) as err:
+        store.get_EARs([0])
+    assert err.value.path == "metadata/run_multi/0/0/0"
+
+
+# --- repair ------------------------------------------------------------------------------
+
+
+def test_repair_clears_engine_partials(tmp_path: Path) -> None:
+    """0.3.0's temporary files of writes cut short are noted by verify and removed by
+    repair once old enough; the store's own files stay."""
+    wk = _copy("wk_seq_zarr", tmp_path)
+    before = _files(wk, "metadata/run_multi")
+    tmp = wk / "metadata/run_multi/0/0/0.0123abcd.partial"
+    tmp.write_bytes(b"half")
+    assert any(".partial" in n for n in wfstore.verify(wk).notes)
+    assert wfstore.repair(wk).kept  # too young
+    assert tmp.exists()
+    old = time.time() - 7200
+    os.utime(tmp, (old, old))
+    dry = wfstore.repair(wk, dry_run=True)
+    assert tmp.exists() and any("would remove 1 temporary" in d for d in dry.done)
+    done = wfstore.repair(wk)
+    assert not tmp.exists() and done.clean
+    assert _files(wk, "metadata/run_multi") == before
+    assert wfstore.verify(wk).ok
+
+
+# --- consolidation --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def finished_store(tmp_path_factory: pytest.TempPathFactory, side_python_v03: Path) -> Path:
+    """A 0.3.0-made store of 32 runs, each in its own run file, all finished through
+    wfstore (run 5 skipped)."""
+    path = make_submitted(side_python_v03, tmp_path_factory.mktemp("sub") / "made", N_RUNS)
+    finish_runs(path, list(range(N_RUNS)), skip=(5,))
+    return path
+
+
+def _wfstore_view(path: Path) -> dict[str, Any]:
+    store = wfstore.open(path)
+    runs = store.get_EARs(range(N_RUNS))
+    params = store.get_parameters(range(store._get_num_total_parameters()))
+    return {
+        "runs": [
+            (r.start_time, r.end_time, r.skip, r.exit_code, r.success, r.run_hostname)
+            for r in runs
+        ],
+        "params": [p.data for p in params],
+    }
+
+
+def test_consolidate_read_by_the_engine(
+    tmp_path: Path, finished_store: Path, side_python_v03: Path
+) -> None:
+    """A finished submission's 32 run files and 32 parameter files become 4 + 4 (10
+    runs per file); 0.3.0's own classes and wfstore read every value as before; a
+    second run does nothing."""
+    orig = tmp_path / "orig"
+    shutil.copytree(finished_store, orig)
+    cons_path = tmp_path / "cons"
+    shutil.copytree(finished_store, cons_path)
+    before = _wfstore_view(orig)
+    assert len(_files(orig, "metadata/run_multi")) == N_RUNS
+    res = _cli("consolidate", str(cons_path), "--runs-per-file", "10", "--json")
+    assert res.exit_code == 0, res.output
+    (rep,) = json.loads(res.output)
+    assert rep["runs"] == N_RUNS and not rep["already"]
+    # 32 run files, 31 output files (run 5 skipped), the non-output file
+    assert rep["files_before"] == 2 * N_RUNS and rep["files_after"] == 4 + 4 + 1
+    assert len(_files(cons_path, "metadata/run_multi")) == 4
+    assert _wfstore_view(cons_path) == before
+    store = wfstore.open(cons_path)
+    runs = store.get_EARs(range(N_RUNS))
+    assert [(r.run_file_ID, r.run_file_idx) for r in runs[:11]] == [
+        (rep["run_file_ids"][0], i) for i in range(10)
+    ] + [(rep["run_file_ids"][1], 0)]
+    outs = output_params(store, [0, 31])
+    assert store.get_parameters([outs[31]])[0].data == run_value(31)
+    dumps = engine_dump(side_python_v03, orig, cons_path)
+    assert without_run_files(dumps["cons"]) == without_run_files(dumps["orig"])
+    assert wfstore.verify(cons_path).ok
+    again = wfstore.open(cons_path).consolidate_runs(runs_per_file=10)
+    assert again[0]["already"] and again[0]["removed"] == 0
+
+
+def test_consolidate_refusals(tmp_path: Path, side_python_v03: Path) -> None:
+    """Refused, changing nothing: a submission with runs not finished (naming them),
+    NPZ shard archives of the submission's array outputs, a zip archive, an a190 or
+    JSON store."""
+    path = make_submitted(side_python_v03, tmp_path / "made", 4)
+    finish_runs(path, [0, 1, 2])
+    files = _files(path, "metadata/run_multi")
+    with pytest.raises(wfstore.SubmissionNotFinishedError, match=r"1 run\(s\).*\(3\)"):
+        wfstore.open(path).consolidate_runs([0])
+    assert wfstore.consolidate(path) == []  # no finished submission
+    assert _files(path, "metadata/run_multi") == files
+    npz = _copy("wk_array_outputs_zarr", tmp_path)
+    with pytest.raises(wfstore.UnsupportedStoreOperationError, match="consolidate_array_outputs"):
+        wfstore.open(npz).consolidate_runs()
+    with pytest.raises(wfstore.ReadOnlyStoreError):
+        wfstore.open(FIXTURES / "wk_seq_zarr_zip.zip").consolidate_runs()
+    res = CliRunner().invoke(app.cli, ["consolidate", str(FIXTURES / "wk_seq_json")])
+    assert res.exit_code == 2 and "0.3 Zarr store folder" in res.output
+
+
+def test_cut_short_consolidation_reads_and_is_finished(
+    tmp_path: Path, finished_store: Path
+) -> None:
+    """Stopped after the rows moved but before old files went: every value reads the
+    same, verify is clean, repair (or another run) removes the old files."""
+    path = tmp_path / "wk"
+    shutil.copytree(finished_store, path)
+    before = _wfstore_view(path)
+
+    def stop(stage: str, n: int) -> None:
+        if stage == "removed" and n == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        cons.consolidate_submission(wfstore.open(path), 0, 10, hook=stop)
+    assert _wfstore_view(path) == before
+    assert len(cons.unreferenced_files(wfstore.open(path))) > 0
+    assert any("no run points at" in n for n in wfstore.verify(path).notes)
+    rep = wfstore.repair(path)
+    assert any("no run points at" in d for d in rep.done)
+    assert cons.unreferenced_files(wfstore.open(path)) == []
+    assert len(_files(path, "metadata/run_multi")) == 4
+    assert _wfstore_view(path) == before
+
+
+# --- rechunk, zip, unzip -------------------------------------------------------------
+
+
+def test_rechunk_zip_unzip_read_by_the_engine(
+    tmp_path: Path, finished_store: Path, side_python_v03: Path
+) -> None:
+    """rechunk (run_metadata and sources, backups kept), zip and unzip of 0.3.0 stores:
+    0.3.0's own classes read the results as the originals (engine fixtures zipped by
+    wfstore, NPZ array outputs among them, as the fixture folders)."""
+    rech = tmp_path / "rech"
+    shutil.copytree(finished_store, rech)
+    res = _cli("rechunk", str(rech), "--chunk-size", "7")
+    assert res.exit_code == 0, res.output
+    assert "metadata/run_metadata: 32 rows" in res.output
+    assert (rech / "metadata/run_metadata.bak").is_dir()
+    assert (rech / "parameters/sources.bak").is_dir()
+    meta = json.loads((rech / "metadata/run_metadata/.zarray").read_text())
+    assert meta["chunks"] == [7] and meta["dimension_separator"] == "/"
+    zipped = tmp_path / "zipped.zip"
+    res = _cli("zip", str(rech), "-o", str(zipped))
+    assert res.exit_code == 0, res.output
+    res = _cli("unzip", str(zipped), str(tmp_path / "unzipped"))
+    assert res.exit_code == 0, res.output
+    own = {}
+    for name in ("wk_seq_zarr", "wk_array_outputs_zarr"):
+        src = _copy(name, tmp_path)
+        own[f"{name}.zip"] = Path(wfstore.open(src).zip(str(tmp_path / f"{name}.zip")))
+    for p in (rech, zipped, tmp_path / "unzipped", *own.values()):
+        assert wfstore.verify(p).ok
+    dumps = engine_dump(
+        side_python_v03, finished_store, rech, zipped, tmp_path / "unzipped", *own.values()
+    )
+
+    def without_kind(d: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = normalise(d)
+        out.pop("kind")
+        return out
+
+    ref = without_kind(dumps[finished_store.name])
+    for name in ("rech", "zipped.zip", "unzipped"):
+        assert without_kind(dumps[name]) == ref, name
+    for name in own:  # the engine's fixtures, zipped by wfstore: as the folders read
+        folder = json.loads((FIXTURES / f"{name[:-4]}.expected.json").read_text())
+        assert without_kind(dumps[name]) == without_kind(folder), name
+
+
+def test_json_store_verify_and_inspect(tmp_path: Path) -> None:
+    """A 0.3.0 JSON store: inspect names the generation; verify checks runs.json too."""
+    wk = _copy("wk_seq_json", tmp_path)
+    info = wfstore.info(wk)
+    assert (info["kind"], info["generation"]) == ("json", "0.3.0")
+    assert wfstore.info(FIXTURES / "wk_seq_zarr_zip.zip")["generation"] == "0.3.0"
+    assert wfstore.verify(wk).ok
+    (wk / "runs.json").write_text("[1, 2")
+    bad = wfstore.verify(wk).bad
+    assert [(b.key, b.reason.split(":")[0]) for b in bad] == [("runs.json", "invalid JSON")]
+
+
+@pytest.mark.parametrize("left", [".rechunk-old", ".rechunk-tmp"])
+def test_open_puts_back_an_array_a_killed_rechunk_left_missing(tmp_path: Path, left: str) -> None:
+    """A rechunk killed between the two renames of its swap leaves run_metadata missing
+    (the old array moved aside, or the new one complete beside it): opening the store
+    puts it back and every run reads."""
+    from wfstore.common.names import RECHUNK_COMPLETE_MARKER
+
+    wk = _copy("wk_seq_zarr", tmp_path)
+    want = [r.end_time for r in wfstore.open(wk).get_EARs(range(4))]
+    arr = wk / "metadata/run_metadata"
+    aside = wk / f"metadata/run_metadata{left}"
+    arr.rename(aside)
+    if left == ".rechunk-tmp":  # the new array, complete
+        (aside / RECHUNK_COMPLETE_MARKER).write_bytes(b"")
+    assert [r.end_time for r in wfstore.open(wk).get_EARs(range(4))] == want
+    assert arr.is_dir() and not aside.exists()
+
+
+def test_consolidate_with_consolidated_array_outputs(
+    tmp_path: Path, side_python_v03: Path
+) -> None:
+    """Array outputs 0.3.0 merged into ``consolidated.npz.zst`` are found by run ID, so
+    the runs may move to other run files: after consolidation (4 runs of 2 run files in
+    one) 0.3.0 reads every value, masked numpy outputs included, as before."""
+    orig = tmp_path / "orig"
+    _cli("unzip", str(FIXTURES / "wk_array_outputs_consolidated_zip.zip"), str(orig))
+    cons_path = tmp_path / "cons"
+    shutil.copytree(orig, cons_path)
+    (rep,) = wfstore.consolidate(cons_path)
+    assert rep["runs"] == 4 and len(_files(cons_path, "metadata/run_multi")) == 1
+    dumps = engine_dump(side_python_v03, orig, cons_path)
+    assert without_run_files(dumps["cons"]) == without_run_files(dumps["orig"])
+    assert {r["run_file_ID"] for r in dumps["cons"]["runs"]} == set(rep["run_file_ids"])
