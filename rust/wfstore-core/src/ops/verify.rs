@@ -23,6 +23,9 @@ use std::sync::Arc;
 
 // hpcflow 0.3.0's layout (docs/hpcflow-0.3-format.md; the engine's names, not
 // wfstore's, as in python/wfstore/persistence/v03/layout.py)
+/// The groups holding the engines' arrays (both generations): a chunk key in one of
+/// their folders belongs to an array.
+const ARRAY_GROUPS: [&str; 2] = ["metadata", "parameters"];
 /// The folder of run files (`<sub>/<shard>/<number>`, plain msgpack).
 const V03_RUN_FILES_DIR: &str = "metadata/run_multi";
 /// The folder of parameter files (`<sub>/<shard>/<number>`).
@@ -111,31 +114,32 @@ fn verify_folder(store: &Arc<dyn Store>, folder: &str, out: &mut Vec<Damage>) ->
         return Ok(()); // nested chunk keys belong to the array
     }
     let files_of = |dir: &str| folder == dir || folder.starts_with(&format!("{dir}/"));
+    let in_arrays = ARRAY_GROUPS
+        .iter()
+        .any(|g| folder.starts_with(&format!("{g}/")));
     for n in &names {
         if n.starts_with('.') || is_trace(n) {
             continue;
         }
-        match store.get(&key(n))? {
-            Some(bytes) if files_of(V03_RUN_FILES_DIR) => {
-                if let Err(reason) = run_file(&bytes) {
-                    out.push(damage(folder, n, format!("run file: {reason}")));
-                }
+        if store.dir_exists(&key(n))? {
+            verify_folder(store, &key(n), out)?;
+        } else if files_of(V03_RUN_FILES_DIR) {
+            if let Some(Err(reason)) = store.get(&key(n))?.map(|b| run_file(&b)) {
+                out.push(damage(folder, n, format!("run file: {reason}")));
             }
-            Some(bytes) if files_of(V03_PARAM_FILES_DIR) => {
-                if let Err(reason) = param_file(&bytes) {
-                    out.push(damage(folder, n, format!("parameter file: {reason}")));
-                }
+        } else if files_of(V03_PARAM_FILES_DIR) {
+            if let Some(Err(reason)) = store.get(&key(n))?.map(|b| param_file(&b)) {
+                out.push(damage(folder, n, format!("parameter file: {reason}")));
             }
-            // a chunk key in a folder that holds no array: what a crash leaves of a new
-            // array whose `.zarray` never reached the disk (never read, but damage
-            // for the next writer that creates the array around it)
-            Some(_) if is_chunk_key(n) => out.push(damage(
+        } else if in_arrays && is_chunk_key(n) {
+            // a chunk key in a folder of the arrays' groups that holds no array: what
+            // a crash leaves of a new array whose `.zarray` never reached the disk
+            // (never read, but in the way of the next writer that creates the array)
+            out.push(damage(
                 folder,
                 n,
                 "a chunk without its array's .zarray (never read)".into(),
-            )),
-            Some(_) => {}
-            None => verify_folder(store, &key(n), out)?,
+            ));
         }
     }
     Ok(())
@@ -186,25 +190,7 @@ fn verify_array(store: &Arc<dyn Store>, path: &str, out: &mut Vec<Damage>) -> Re
         Err(e) => return unreadable(e.to_string(), out),
     };
     let bad = if meta.dtype == "|O" {
-        ObjectArray::open(store.clone(), path, true).and_then(|a| {
-            let mut bad = a.verify()?;
-            // chunk files beyond the shape are not read, but an append that reaches
-            // them may rewrite them in part: one that does not decode is damage too
-            let n = a.len().div_ceil(a.chunk_size());
-            for name in chunk_files()? {
-                match name.parse::<u64>() {
-                    Ok(c) if c >= n => match a.read_chunk(c) {
-                        Err(Error::CorruptChunk { key, reason, .. }) => {
-                            bad.push((key, format!("beyond the array's shape: {reason}")))
-                        }
-                        Err(e) => return Err(e),
-                        Ok(_) => {}
-                    },
-                    _ => {}
-                }
-            }
-            Ok(bad)
-        })
+        ObjectArray::open(store.clone(), path, true).and_then(|a| a.verify())
     } else {
         NumericArray::open(store.clone(), path).and_then(|a| a.verify())
     };

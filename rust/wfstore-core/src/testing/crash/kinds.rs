@@ -1062,6 +1062,157 @@ fn a_full_commit_in_order_flushes_the_chunks_before_the_shape() {
     );
 }
 
+/// The inode numbers of the files below `dir` of the folder `root`.
+fn files_below(root: &Path, dir: &str) -> Vec<u64> {
+    let fs = Fs::snapshot(root);
+    fs.tree
+        .iter()
+        .filter(|(k, _)| k.starts_with(&format!("{dir}/")))
+        .filter_map(|(_, n)| match n {
+            super::Node::File(i) => Some(*i),
+            super::Node::Dir => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_normal_rechunk_flushes_the_new_array_before_the_swap() {
+    // regression (crash states of rechunk with "normal"): the swap's moves could reach
+    // the disk before the new array's files, leaving empty or zero-filled chunks and
+    // `.zarray` under the array's name
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().canonicalize().unwrap();
+    make_array(&root, "runs", &["r0", "r1", "r2"], 2);
+    let ops = recording(&root, || {
+        let store = Arc::new(LocalStore::new(&root).with_durability(Durability::Normal));
+        rechunk::rechunk_array(store, "runs", Some(3), false, None).unwrap();
+    });
+    // the new array's files (now under "runs") are each flushed before the first move
+    let tmp_files = files_below(&root, "runs");
+    let first_move = ops
+        .iter()
+        .position(|o| matches!(o, Op::Rename { from, .. } if from == "runs"))
+        .unwrap();
+    for ino in &tmp_files {
+        assert!(
+            ops[..first_move]
+                .iter()
+                .any(|o| matches!(o, Op::Fsync { ino: i } if i == ino)),
+            "file {ino} not flushed before the swap: {ops:?}"
+        );
+    }
+    let tmp = format!("runs{}", rechunk::TMP_SUFFIX);
+    for dir in [tmp.as_str(), ""] {
+        assert!(
+            ops[..first_move]
+                .iter()
+                .any(|o| matches!(o, Op::FsyncDir { path } if path == dir)),
+            "folder {dir:?} not flushed before the swap: {ops:?}"
+        );
+    }
+}
+
+#[test]
+fn unzip_flushes_every_file_and_folder_before_its_rename() {
+    // regression (crash states of unzip): a power cut could leave empty or zero-filled
+    // files in the store folder under its final name
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().canonicalize().unwrap();
+    make_store(&root.join("src"));
+    zip_dir(&root.join("src"), &root.join("s.zip"), &[], None).unwrap();
+    let ops = recording(&root, || {
+        unzip(&root.join("s.zip"), &root.join("out"), None).unwrap();
+    });
+    let rename = ops
+        .iter()
+        .position(|o| matches!(o, Op::Rename { to, .. } if to == "out"))
+        .unwrap();
+    let created: Vec<u64> = ops
+        .iter()
+        .filter_map(|o| match o {
+            Op::Create { ino, .. } => Some(*ino),
+            _ => None,
+        })
+        .collect();
+    assert!(created.len() >= 3, "{ops:?}");
+    for ino in created {
+        assert!(
+            ops[..rename]
+                .iter()
+                .any(|o| matches!(o, Op::Fsync { ino: i } if *i == ino)),
+            "extracted file {ino} not flushed before the rename: {ops:?}"
+        );
+    }
+    let made: Vec<&String> = ops
+        .iter()
+        .filter_map(|o| match o {
+            Op::Mkdir { path } => Some(path),
+            _ => None,
+        })
+        .collect();
+    for dir in made {
+        assert!(
+            ops[..rename]
+                .iter()
+                .any(|o| matches!(o, Op::FsyncDir { path } if path == dir)),
+            "folder {dir} not flushed before the rename: {ops:?}"
+        );
+    }
+}
+
+#[test]
+fn journal_recovery_flushes_its_renames_before_removing_the_journal() {
+    // regression (crash states of repair, weak model): the journal's removal could
+    // reach the disk before a rename it named, leaving the commit part applied with
+    // nothing left to finish it
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().canonicalize().unwrap();
+    make_array(&root, "runs", &["a0", "a1", "a2"], 2);
+    let tmp = format!("runs/{}x", crate::names::TMP_PREFIX);
+    std::fs::write(root.join(&tmp), std::fs::read(root.join("runs/1")).unwrap()).unwrap();
+    let journal = format!("{}1.0", crate::names::JOURNAL_PREFIX);
+    std::fs::write(
+        root.join(&journal),
+        serde_json::json!({"pid": 999_999_999u32, "ops": [["rename", tmp, "runs/1"]]}).to_string(),
+    )
+    .unwrap();
+    let ops = recording(&root, || {
+        crate::storage::txn::recover_journals_under_lock(&root).unwrap();
+    });
+    let renamed = ops
+        .iter()
+        .position(|o| matches!(o, Op::Rename { to, .. } if to == "runs/1"))
+        .unwrap();
+    let removed = ops
+        .iter()
+        .position(|o| matches!(o, Op::Unlink { path } if *path == journal))
+        .unwrap();
+    assert!(
+        ops[renamed..removed]
+            .iter()
+            .any(|o| matches!(o, Op::FsyncDir { path } if path == "runs")),
+        "{ops:?}"
+    );
+}
+
+#[test]
+fn write_files_atomic_leaves_nothing_when_a_file_cannot_be_written() {
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path();
+    std::fs::write(root.join("a.json"), b"old").unwrap();
+    for dur in Durability::ALL {
+        let files = vec![
+            (root.join("a.json"), b"new".to_vec()),
+            // its folder is a file
+            (root.join("a.json/b.json"), b"new".to_vec()),
+        ];
+        let err = crate::storage::atomic::write_files_atomic(&files, dur).unwrap_err();
+        assert!(err.to_string().contains("a.json"), "{err}");
+        assert_eq!(std::fs::read(root.join("a.json")).unwrap(), b"old");
+        assert_eq!(names(root), ["a.json"], "{dur}");
+    }
+}
+
 #[test]
 fn no_code_of_the_core_changes_files_but_through_fsops() {
     // the replayed recordings catch a bypass on the paths the kinds exercise; this
