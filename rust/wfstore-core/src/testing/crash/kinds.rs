@@ -924,7 +924,7 @@ fn crash_states_of_every_operation_kind() {
     let cap = std::env::var("WFSTORE_CRASH_CAP")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(if exhaustive { 256 } else { 4 });
+        .unwrap_or(if exhaustive { 256 } else { 16 });
     let outcomes = all_kinds(Budget { cap, seed });
     let (mut n, mut failed) = (0, Vec::new());
     for o in &outcomes {
