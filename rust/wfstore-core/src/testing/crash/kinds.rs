@@ -1,5 +1,11 @@
 //! The operations whose crash states are checked, and the checks.
 //!
+//! Every state is checked twice: by the operation's own rules (after the recovery the
+//! docs prescribe: opening the store, `wfstore repair`), and key by key: each key
+//! holds a value it held at some time of the operation (old, new, or in between),
+//! is absent where it was absent at some time, or is named as damaged by the core's
+//! verification ([`crate::ops::verify`], the rules of `wfstore verify`).
+//!
 //! `cargo test` explores a bounded sample of each operation's crash states (seconds);
 //! `scripts/crash_states.sh` sets `WFSTORE_CRASH_EXHAUSTIVE=1` to explore them all
 //! (sampling, with a seed, only where an operation has too many) and prints the counts.
