@@ -6,7 +6,7 @@
 # persistence model, built from the recorded file operations and checked in a fresh
 # folder each. `cargo test` runs a bounded sample of the same; this runs them all
 # (sampled with a seed only where a crash point has more than WFSTORE_CRASH_CAP
-# choices, default 256). About 10 minutes on two busy cores.
+# choices, default 256). 2 to 10 minutes on two busy cores (release build).
 #
 #   scripts/crash_states.sh [SEED]        (default 22)
 #
