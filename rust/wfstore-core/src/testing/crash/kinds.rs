@@ -516,7 +516,11 @@ fn rechunk_kind(d: Durability, backup: bool, budget: Budget) -> Outcome {
         budget,
         &|root| make_array(root, "runs", &old, 2),
         &|root| {
-            let store = Arc::new(LocalStore::new(root).with_durability(d));
+            // as the Python package rechunks: through the store's transaction wrapper
+            let store = Arc::new(TxnStore::local(
+                LocalStore::new(root).with_durability(d),
+                false,
+            ));
             rechunk::rechunk_array(store, "runs", Some(3), backup, None).unwrap();
         },
         &|root, acked| {
@@ -1089,8 +1093,12 @@ fn a_normal_rechunk_flushes_the_new_array_before_the_swap() {
     let d = tempfile::tempdir().unwrap();
     let root = d.path().canonicalize().unwrap();
     make_array(&root, "runs", &["r0", "r1", "r2"], 2);
+    // as the Python package rechunks: through the store's transaction wrapper
     let ops = recording(&root, || {
-        let store = Arc::new(LocalStore::new(&root).with_durability(Durability::Normal));
+        let store = Arc::new(TxnStore::local(
+            LocalStore::new(&root).with_durability(Durability::Normal),
+            false,
+        ));
         rechunk::rechunk_array(store, "runs", Some(3), false, None).unwrap();
     });
     // the new array's files (now under "runs") are each flushed before the first move
