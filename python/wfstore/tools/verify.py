@@ -123,9 +123,12 @@ def verify(
     arrays are checked.
 
     Missing chunks are not damage (Zarr reads them as the fill value; the engine leaves
-    chunks of unset parameters out). Zarr v2 has no checksums, so a bit flip that still
-    decodes into the right number of rows (or bytes) cannot be seen; anything that
-    fails to decode is reported.
+    chunks of unset parameters out). What a power cut can leave is: the chunks of an
+    array whose ``.zarray`` is damaged are reported with it, and so are chunk files
+    beyond an object array's shape that do not decode and chunk files in ``metadata/``
+    or ``parameters/`` with no ``.zarray`` beside them (docs/reliability.md). Zarr v2
+    has no checksums, so a bit flip that still decodes into the right number of rows
+    (or bytes) cannot be seen; anything that fails to decode is reported.
     """
     fs = _fs(fs)
     p = _norm(path, fs)
