@@ -123,7 +123,7 @@ def verify(
     arrays are checked.
 
     Missing chunks are not damage (Zarr reads them as the fill value; the engine leaves
-    chunks of unset parameters out). What a power cut can leave is: the chunks of an
+    chunks of unset parameters out). As a power cut can leave them, the chunks of an
     array whose ``.zarray`` is damaged are reported with it, and so are chunk files
     beyond an object array's shape that do not decode and chunk files in ``metadata/``
     or ``parameters/`` with no ``.zarray`` beside them (docs/reliability.md). Zarr v2
