@@ -178,13 +178,15 @@ pub fn write_atomic_with(path: &Path, data: &[u8], durability: Durability) -> Re
     })
 }
 
+/// Threads flushing files at once in [`sync_tree`].
+const SYNC_THREADS: usize = 16;
+
 /// Flush everything below the folder `dir` to stable storage: each file's data, each
 /// folder's entries (deepest first), then `dir`'s own entry in its parent. Used before
 /// a bulk operation puts a folder it built under its final name (a rechunk's swap, an
 /// unzip's rename), whatever the durability: on a power cut the folder under that
 /// name must then be whole, never empty or zero-filled files.
 pub fn sync_tree(dir: &Path) -> Result<()> {
-    use rayon::prelude::*;
     let mut files = Vec::new();
     let mut dirs = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -200,10 +202,24 @@ pub fn sync_tree(dir: &Path) -> Result<()> {
         }
         dirs.push(d);
     }
-    // several flushes at once: the device (or the file servers) take them together
-    files
-        .par_iter()
-        .try_for_each(|f| fsops::sync_file(f).map_err(|e| Error::io(f, e)))?;
+    // many flushes in flight at once (more than the cores: each mostly waits), so
+    // that the file system commits them together instead of one journal commit each
+    let per = files.len().div_ceil(SYNC_THREADS).max(1);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = files
+            .chunks(per)
+            .map(|group| {
+                scope.spawn(move || {
+                    group
+                        .iter()
+                        .try_for_each(|f| fsops::sync_file(f).map_err(|e| Error::io(f, e)))
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .try_for_each(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+    })?;
     for d in dirs.iter().rev() {
         fsops::sync_dir(d);
     }
