@@ -259,6 +259,13 @@ def write_atomic(
 ) -> None:
     """Write a file atomically (temporary name in the same folder, then rename)."""
 
+def write_files_atomic(
+    files: list[tuple[_Path, bytes]], durability: Durability | None = None
+) -> None:
+    """Write several files atomically: every value to a temporary sibling, then the
+    renames in order (``"full"``: flushed before the first rename and after the last).
+    A failure before the renames leaves every file as it was (a ``StoreIOError``)."""
+
 def replace_file(tmp: _Path, dst: _Path, durability: Durability | None = None) -> None:
     """Rename the file `tmp` over its sibling `dst` (with ``"full"`` durability the
     folder is flushed after). On failure `dst` is unchanged and `tmp` is left to the

@@ -205,6 +205,8 @@ def test_verify_lists_exactly_the_damaged_keys(fixture_copy: Any) -> None:
         ("parameters/arrays/param_5/arr_0", "0"),
         ("metadata/iters", ".zattrs"),
         ("parameters/arrays/param_8/arr_1", ".zarray"),
+        # no reader can read the chunks of an array whose .zarray is damaged
+        ("parameters/arrays/param_8/arr_1", "0"),
         ("parameters", ".zgroup"),
     }
     assert len(report.bad) == len(got)
@@ -213,6 +215,7 @@ def test_verify_lists_exactly_the_damaged_keys(fixture_copy: Any) -> None:
     assert "expected" in reasons[("parameters/arrays/param_5/arr_0", "0")]
     assert "invalid JSON" in reasons[("metadata/iters", ".zattrs")]
     assert "not a JSON object" in reasons[("parameters", ".zgroup")]
+    assert ".zarray is damaged" in reasons[("parameters/arrays/param_8/arr_1", "0")]
     assert report.to_dict()["ok"] is False
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from store_dump import empty_workflow_kwargs
 from wfstore.common.errors import StoreResourceError
-from wfstore.persistence import JSONPersistentStore
+from wfstore.persistence import JSONPersistentStore, resources
 from wfstore.persistence.resources import JSONFileStoreResource
 
 
@@ -126,20 +125,28 @@ def test_failed_commit_leaves_files_and_cache_as_before(
     # a commit changing both documents; writing the second temporary file fails:
     store.set_EAR_start(runs[0], save=False)
     p = store.add_set_parameter({"new": True}, {"type": "local_input"}, save=False)
-    real_mkstemp = tempfile.mkstemp
-    calls: list[str] = []
+    # (the core's write fails for the second file: its folder is a file)
+    real_write = resources._core.write_files_atomic
+    calls: list[list[str]] = []
 
-    def mkstemp_failing_second(*args: Any, **kwargs: Any) -> Any:
-        calls.append("mkstemp")
-        if len(calls) == 2:
-            raise OSError(28, "No space left on device")
-        return real_mkstemp(*args, **kwargs)
+    def second_fails(files: list[tuple[str, bytes]], durability: Any = None) -> None:
+        calls.append([os.path.basename(path) for path, _ in files])
+        bad = [
+            (
+                path
+                if i == 0
+                else os.path.join(folder, "metadata.json", "x", os.path.basename(path)),
+                b,
+            )
+            for i, (path, b) in enumerate(files)
+        ]
+        real_write(bad, durability)
 
-    monkeypatch.setattr(tempfile, "mkstemp", mkstemp_failing_second)
-    with pytest.raises(OSError, match="No space left"):
+    monkeypatch.setattr(resources._core, "write_files_atomic", second_fails)
+    with pytest.raises(OSError, match=r"metadata\.json"):
         store.save()
     monkeypatch.undo()
-    assert calls == ["mkstemp", "mkstemp"]
+    assert [sorted(c) for c in calls] == [["metadata.json", "parameters.json"]]
     assert {f: (folder / f).read_bytes() for f in before} == before
     assert sorted(os.listdir(folder)) == ["metadata.json", "parameters.json", "submissions.json"]
     # the store reads what the files hold; the changes are still pending:
@@ -441,5 +448,9 @@ def test_files_in_another_form_are_encoded_whole_on_first_commit(
     assert raw == json.dumps(json.loads(raw), separators=(",", ":")).encode()
     fresh = JSONPersistentStore(None, None, store.path)
     assert [r.start_time is not None for r in fresh.get_EARs(runs)] == [
-        False, False, True, False, False
+        False,
+        False,
+        True,
+        False,
+        False,
     ]

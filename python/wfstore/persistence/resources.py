@@ -16,17 +16,16 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar
 
 from fsspec import AbstractFileSystem
 
+from wfstore import _core
 from wfstore._core import json_spans
 from wfstore.common.durability import Durability
 from wfstore.common.errors import StoreError, StoreIOError, StoreResourceError
-from wfstore.common.names import TMP_PREFIX
 from wfstore.storage.fsspec import io_lock, is_local_fs, write_bytes
 
 #: The actions a resource can be opened for.
@@ -127,44 +126,6 @@ class StoreResource(ABC):
             self._fingerprint = None
 
 
-def _write_temporary(path: str, payload: bytes, durability: Durability) -> str:
-    """Write `payload` to a new temporary file beside `path` (flushed to disk with
-    ``"full"`` durability) and return its path."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=TMP_PREFIX, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-            if durability == "full":
-                fh.flush()
-                os.fsync(fh.fileno())
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return tmp
-
-
-def _replace(tmp: str, path: str, durability: Durability) -> None:
-    """Rename the temporary file `tmp` over `path` (with ``"full"`` durability the
-    folders are flushed afterwards, see :func:`_sync_folders`)."""
-    os.replace(tmp, path)
-
-
-def _sync_folders(paths: Iterable[str]) -> None:
-    """Flush the folders holding `paths` to disk, each once, where the system can."""
-    for folder in {os.path.dirname(os.path.abspath(p)) for p in paths}:
-        try:
-            fd = os.open(folder, os.O_RDONLY)
-        except OSError:
-            continue
-        try:
-            with contextlib.suppress(OSError):
-                os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def write_bytes_atomic(
     fs: AbstractFileSystem,
     path: str,
@@ -206,22 +167,8 @@ def write_files_atomic(
         for path, payload in files:
             write_bytes(fs, path, payload)
         return
-    staged: list[tuple[str, str]] = []
-    try:
-        for path, payload in files:
-            staged.append((_write_temporary(path, payload, durability), path))
-        if durability == "full":  # the temporary files' entries before the renames
-            _sync_folders(tmp for tmp, _ in staged)
-        while staged:
-            tmp, path = staged[0]
-            _replace(tmp, path, durability)
-            staged.pop(0)
-        if durability == "full":
-            _sync_folders(path for path, _ in files)
-    finally:
-        for tmp, _ in staged:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+    # the core's one write path (recorded by its crash-state tests)
+    _core.write_files_atomic([(path, payload) for path, payload in files], durability)
 
 
 def _not_serialisable(obj: Any) -> Any:

@@ -130,9 +130,12 @@ def verify(
     arrays are checked.
 
     Missing chunks are not damage (Zarr reads them as the fill value; the engine leaves
-    chunks of unset parameters out). Zarr v2 has no checksums, so a bit flip that still
-    decodes into the right number of rows (or bytes) cannot be seen; anything that
-    fails to decode is reported.
+    chunks of unset parameters out). As a power cut can leave them, the chunks of an
+    array whose ``.zarray`` is damaged are reported with it, and so are chunk files
+    beyond an object array's shape that do not decode and chunk files in ``metadata/``
+    or ``parameters/`` with no ``.zarray`` beside them (docs/reliability.md). Zarr v2
+    has no checksums, so a bit flip that still decodes into the right number of rows
+    (or bytes) cannot be seen; anything that fails to decode is reported.
     """
     fs = _fs(fs)
     p = _norm(path, fs)
@@ -345,10 +348,39 @@ def _verify_zarr(
             if err:
                 report.bad.append(BadChunk(folder, name, err))
     report.arrays = len(arrays)
+    _orphan_chunks(by_dir, array_set, skip, report)
     for done, arr_path in enumerate(arrays):
         _verify_array(store, arr_path, by_dir, array_set, skip, report, _core)
         if progress is not None:
             progress(done + 1, len(arrays))
+
+
+#: The groups holding the engines' arrays (both generations), and hpcflow 0.3.0's
+#: folders of run and parameter files (no Zarr chunks) within them.
+_ARRAY_GROUPS = ("metadata/", "parameters/")
+_V03_FILE_DIRS = ("metadata/run_multi", "parameters/base_multi")
+
+
+def _orphan_chunks(
+    by_dir: dict[str, list[str]], array_set: set[str], skip: set[str], report: VerifyReport
+) -> None:
+    """Report chunk keys in a folder of the arrays' groups that holds no array (not
+    below one): what a crash leaves of a new array whose ``.zarray`` never reached the
+    disk. Never read, but in the way of the next writer that creates the array."""
+    for folder, names in by_dir.items():
+        if not folder.startswith(_ARRAY_GROUPS) or folder in array_set:
+            continue
+        parts = folder.split("/")
+        if any("/".join(parts[:i]) in array_set for i in range(1, len(parts))):
+            continue  # nested chunk keys of an array
+        if any(folder == d or folder.startswith(d + "/") for d in _V03_FILE_DIRS):
+            continue
+        for name in sorted(names):
+            if f"{folder}/{name}" in skip or not all(p.isdigit() for p in name.split(".")):
+                continue
+            report.bad.append(
+                BadChunk(folder, name, "a chunk without its array's .zarray (never read)")
+            )
 
 
 def _chunk_names(arr_path: str, by_dir: dict[str, list[str]], array_set: set[str]) -> list[str]:
@@ -378,17 +410,25 @@ def _verify_array(
     report.documents += 1
     if key_of(".zarray") in skip:
         return
+    names = [n for n in _chunk_names(arr_path, by_dir, array_set) if key_of(n) not in skip]
+
+    def unreadable(reason: str) -> None:
+        # no reader can read the chunks of an array whose metadata is damaged
+        report.bad.append(BadChunk(arr_path, ".zarray", reason))
+        report.bad.extend(
+            BadChunk(arr_path, n, "unreadable: the array's .zarray is damaged") for n in names
+        )
+
     meta, err = _read_doc(store, key_of(".zarray"))
     if meta is None:
-        report.bad.append(BadChunk(arr_path, ".zarray", err or "unreadable"))
+        unreadable(err or "unreadable")
         return
-    names = [n for n in _chunk_names(arr_path, by_dir, array_set) if key_of(n) not in skip]
     if meta.get("dtype") == "|O":
         try:
             arr = core.ObjectArray.open(store, arr_path)
             bad = arr.verify()
         except StoreError as exc:
-            report.bad.append(BadChunk(arr_path, ".zarray", str(exc)))
+            unreadable(str(exc))
             return
         report.chunks += sum(1 for _ in _within_grid(names, arr.num_chunks))
         report.bad.extend(
@@ -428,6 +468,9 @@ def _verify_numeric(
             raise ValueError("shape and chunks do not fit")
     except (KeyError, TypeError, ValueError) as exc:
         report.bad.append(BadChunk(arr_path, ".zarray", f"invalid array metadata: {exc}"))
+        report.bad.extend(
+            BadChunk(arr_path, n, "unreadable: the array's .zarray is damaged") for n in names
+        )
         return
     grid = [math.ceil(s / c) for s, c in zip(shape, chunks)]
     expected = math.prod(chunks) * itemsize

@@ -22,6 +22,22 @@ pub fn write_atomic(
         .py()
 }
 
+/// Write several files so that each is replaced whole and a failure while writing
+/// changes none of them: every value to its temporary sibling first, then the renames
+/// in the given order (with ``"full"`` durability the files and folders are flushed
+/// before the first rename and the folders after the last).
+#[pyfunction]
+#[pyo3(signature = (files, durability = None))]
+pub fn write_files_atomic(
+    py: Python<'_>,
+    files: Vec<(PathBuf, Vec<u8>)>,
+    durability: Option<&str>,
+) -> PyResult<()> {
+    let durability = parse_durability(durability)?;
+    py.allow_threads(|| wfstore_core::atomic::write_files_atomic(&files, durability))
+        .py()
+}
+
 /// Rename the file `tmp` over its sibling `dst` (with ``"full"`` durability the folder
 /// is flushed after). On failure `dst` is unchanged and `tmp` is left to the caller.
 #[pyfunction]

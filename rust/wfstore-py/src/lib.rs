@@ -41,6 +41,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(zip::unzip, m)?)?;
     m.add_function(wrap_pyfunction!(files::write_atomic, m)?)?;
     m.add_function(wrap_pyfunction!(files::replace_file, m)?)?;
+    m.add_function(wrap_pyfunction!(files::write_files_atomic, m)?)?;
     m.add_function(wrap_pyfunction!(jsonspan::json_spans, m)?)?;
     m.add_function(wrap_pyfunction!(runs::decode_runs, m)?)?;
     Ok(())

@@ -301,6 +301,49 @@ impl NumericArray {
         self.meta.chunks.iter().product::<u64>() as usize
     }
 
+    /// The decompressed bytes of the chunk at grid position `pos` (`None` when it is
+    /// absent: fill values); a chunk that does not decompress to exactly one chunk of
+    /// bytes is [`Error::CorruptChunk`] naming its key.
+    fn read_chunk(&self, pos: &[u64]) -> Result<Option<Vec<u8>>> {
+        let key = self.meta.chunk_key(pos);
+        let Some(b) = self.store.get(&meta::join(&self.path, &key))? else {
+            return Ok(None);
+        };
+        let corrupt = |reason: String| Error::CorruptChunk {
+            path: meta::join(&self.store.location(), &self.path),
+            key: key.clone(),
+            reason,
+        };
+        let raw = self
+            .meta
+            .compressor
+            .decompress(&b)
+            .map_err(|e| corrupt(e.to_string()))?;
+        let want = self.chunk_items() * self.dtype.size;
+        if raw.len() != want {
+            return Err(corrupt(format!(
+                "decodes to {} bytes, expected {want}",
+                raw.len()
+            )));
+        }
+        Ok(Some(raw))
+    }
+
+    /// Every chunk within the shape that cannot be read, as (chunk key, reason) (see
+    /// [`crate::array::object::ObjectArray::verify`]); absent chunks are fill values,
+    /// not damage.
+    pub fn verify(&self) -> Result<Vec<(String, String)>> {
+        let positions = grid_positions(&self.meta.grid())?;
+        positions
+            .par_iter()
+            .filter_map(|pos| match self.read_chunk(pos) {
+                Ok(_) => None,
+                Err(Error::CorruptChunk { key, reason, .. }) => Some(Ok((key, reason))),
+                Err(e) => Some(Err(e)),
+            })
+            .collect()
+    }
+
     /// Read the whole array as C-order bytes in the stored byte order.
     pub fn read(&self) -> Result<Vec<u8>> {
         let isz = self.dtype.size;
@@ -313,35 +356,9 @@ impl NumericArray {
             )
         })?;
         let positions = grid_positions(&self.meta.grid())?;
-        let citems = self.chunk_items();
         let decoded: Vec<Option<Vec<u8>>> = positions
             .par_iter()
-            .map(|pos| {
-                let key = self.meta.chunk_key(pos);
-                match self.store.get(&meta::join(&self.path, &key))? {
-                    None => Ok(None),
-                    Some(b) => {
-                        let corrupt = |reason: String| Error::CorruptChunk {
-                            path: meta::join(&self.store.location(), &self.path),
-                            key: key.clone(),
-                            reason,
-                        };
-                        let raw = self
-                            .meta
-                            .compressor
-                            .decompress(&b)
-                            .map_err(|e| corrupt(e.to_string()))?;
-                        if raw.len() != citems * isz {
-                            return Err(corrupt(format!(
-                                "decodes to {} bytes, expected {}",
-                                raw.len(),
-                                citems * isz
-                            )));
-                        }
-                        Ok(Some(raw))
-                    }
-                }
-            })
+            .map(|pos| self.read_chunk(pos))
             .collect::<Result<_>>()?;
         for _ in 0..n {
             out.extend_from_slice(&self.fill);

@@ -159,6 +159,10 @@ pub fn rechunk_array(
             m
         })?;
         store.set(&format!("{tmp_name}/{COMPLETE_MARKER}"), b"")?;
+        // whatever the durability, the new array is on disk before the swap's moves
+        // can be: a power cut leaves the old or the new array whole, never empty files
+        // under the array's name (one flush per file, against a rewrite of every chunk)
+        store.flush_dir(&tmp_name)?;
         Ok(chunks_written)
     });
     let chunks_written = match built {

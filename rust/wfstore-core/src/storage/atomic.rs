@@ -178,6 +178,103 @@ pub fn write_atomic_with(path: &Path, data: &[u8], durability: Durability) -> Re
     })
 }
 
+/// Threads flushing files at once in [`sync_tree`].
+const SYNC_THREADS: usize = 16;
+
+/// Flush everything below the folder `dir` to stable storage: each file's data, each
+/// folder's entries (deepest first), then `dir`'s own entry in its parent. Used before
+/// a bulk operation puts a folder it built under its final name (a rechunk's swap, an
+/// unzip's rename), whatever the durability: on a power cut the folder under that
+/// name must then be whole, never empty or zero-filled files.
+pub fn sync_tree(dir: &Path) -> Result<()> {
+    let mut files = Vec::new();
+    let mut dirs = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for ent in std::fs::read_dir(&d).map_err(|e| Error::io(&d, e))? {
+            let ent = ent.map_err(|e| Error::io(&d, e))?;
+            let kind = ent.file_type().map_err(|e| Error::io(ent.path(), e))?;
+            if kind.is_dir() {
+                stack.push(ent.path());
+            } else if kind.is_file() {
+                files.push(ent.path());
+            }
+        }
+        dirs.push(d);
+    }
+    // many flushes in flight at once (more than the cores: each mostly waits), so
+    // that the file system commits them together instead of one journal commit each
+    let per = files.len().div_ceil(SYNC_THREADS).max(1);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = files
+            .chunks(per)
+            .map(|group| {
+                scope.spawn(move || {
+                    group
+                        .iter()
+                        .try_for_each(|f| fsops::sync_file(f).map_err(|e| Error::io(f, e)))
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .try_for_each(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+    })?;
+    for d in dirs.iter().rev() {
+        fsops::sync_dir(d);
+    }
+    sync_parent(dir);
+    Ok(())
+}
+
+/// Write several files so that each is replaced whole and a failure while writing
+/// changes none of them: every value goes to its temporary sibling first (see
+/// [`write_temp_sibling`]), then each is renamed over its file, in the given order.
+/// With [`Durability::Full`] the temporary files and their folders are flushed
+/// before the first rename and the files' folders after the last. A crash between
+/// the renames can leave some files new and the others old (a JSON store's documents
+/// of one commit; see docs/durability.md). On failure before the renames every
+/// temporary file is removed.
+pub fn write_files_atomic(files: &[(PathBuf, Vec<u8>)], durability: Durability) -> Result<()> {
+    let mut staged: Vec<(PathBuf, &Path)> = Vec::with_capacity(files.len());
+    let drop_staged = |staged: &[(PathBuf, &Path)]| {
+        for (tmp, _) in staged {
+            let _ = fsops::remove_file(tmp);
+        }
+    };
+    for (path, data) in files {
+        match write_temp_sibling(path, data, durability.fsync()) {
+            Ok(tmp) => staged.push((tmp, path)),
+            Err(e) => {
+                drop_staged(&staged);
+                return Err(e);
+            }
+        }
+    }
+    let full = durability == Durability::Full;
+    let sync_folders = |paths: &mut dyn Iterator<Item = &Path>| {
+        let mut seen = std::collections::HashSet::new();
+        for p in paths {
+            if seen.insert(p.parent().map(Path::to_path_buf)) {
+                sync_parent(p);
+            }
+        }
+    };
+    if full {
+        sync_folders(&mut staged.iter().map(|(tmp, _)| tmp.as_path()));
+    }
+    for (i, (tmp, path)) in staged.iter().enumerate() {
+        if let Err(e) = fsops::rename(tmp, path) {
+            drop_staged(&staged[i..]);
+            return Err(Error::io(path, e));
+        }
+    }
+    if full {
+        sync_folders(&mut staged.iter().map(|(_, path)| *path));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;

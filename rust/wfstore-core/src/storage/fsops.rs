@@ -162,6 +162,15 @@ pub fn remove_dir_all(path: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Flush the data of the existing file `path` to stable storage (opening it and
+/// `fsync`ing it).
+pub fn sync_file(path: &Path) -> io::Result<()> {
+    let f = std::fs::File::open(path)?;
+    f.sync_all()?;
+    rec::fsync(path, &f);
+    Ok(())
+}
+
 /// Flush the folder `dir`'s entries to stable storage, where the platform allows it
 /// (opening a folder and `fsync`ing it; errors are ignored, as some file systems
 /// refuse it).

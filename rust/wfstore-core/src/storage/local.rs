@@ -135,6 +135,13 @@ impl Store for LocalStore {
         Ok(())
     }
 
+    fn flush_dir(&self, prefix: &str) -> Result<()> {
+        if self.durability == Durability::Full {
+            return Ok(()); // each file and folder was flushed as it was written
+        }
+        super::atomic::sync_tree(&self.checked_path(prefix)?)
+    }
+
     fn delete_dir(&self, prefix: &str) -> Result<()> {
         let p = self.checked_path(prefix)?;
         match fsops::remove_dir_all(&p) {

@@ -59,6 +59,14 @@ pub trait Store: Send + Sync {
             self.location()
         )))
     }
+    /// Make the folder `prefix` and every key below it durable (on stable storage)
+    /// before a bulk operation puts it under its final name (a rechunk's swap).
+    /// Default: nothing (stores whose writes are durable when they return, or whose
+    /// durability is the remote service's).
+    fn flush_dir(&self, prefix: &str) -> Result<()> {
+        let _ = prefix;
+        Ok(())
+    }
     /// Delete the folder `prefix` and every key below it; a missing folder is not an
     /// error. Default: each key found through [`Store::list_dir`], then the folder's
     /// names that hold no key.

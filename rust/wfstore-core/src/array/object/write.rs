@@ -356,13 +356,29 @@ impl ObjectArray {
         meta::write_attrs(self.store.as_ref(), &self.path, attrs)
     }
 
-    /// Decode every stored chunk and list those that fail as (chunk key, reason).
+    /// Decode every stored chunk and list those that fail as (chunk key, reason):
+    /// the chunks within the shape, and chunk files beyond it (not read, but what a
+    /// crash can leave of an append whose shape never reached the disk; the next
+    /// append reaching them may rewrite them in part).
     pub fn verify(&self) -> Result<Vec<(String, String)>> {
         let n = self.len().div_ceil(self.chunk_size());
-        let bad: Vec<(String, String)> = (0..n)
+        let beyond = self
+            .store
+            .list_dir(&self.path)?
+            .into_iter()
+            .filter_map(|name| {
+                name.parse::<u64>()
+                    .ok()
+                    .filter(|&c| c >= n && c.to_string() == name)
+            });
+        let chunks: Vec<u64> = (0..n).chain(beyond).collect();
+        let bad: Vec<(String, String)> = chunks
             .into_par_iter()
             .filter_map(|c| match self.read_chunk(c) {
                 Ok(_) => None,
+                Err(Error::CorruptChunk { key, reason, .. }) if c >= n => {
+                    Some(Ok((key, format!("beyond the array's shape: {reason}"))))
+                }
                 Err(Error::CorruptChunk { key, reason, .. }) => Some(Ok((key, reason))),
                 Err(e) => Some(Err(e)),
             })

@@ -129,12 +129,18 @@ fn recover_local(root: &Path, under_lock: bool) -> Result<usize> {
             key: name.clone(),
             reason,
         };
+        let mut folders: Vec<PathBuf> = Vec::new();
         for op in journal_ops(&doc, bad)? {
             match op {
                 JournalOp::Rename(tmp, dst) => {
                     let (tmp, dst) = (safe_join(root, &tmp)?, safe_join(root, &dst)?);
                     if tmp.exists() {
                         fsops::rename(&tmp, &dst).map_err(|e| Error::io(&dst, e))?;
+                    }
+                    if let Some(dir) = dst.parent() {
+                        if !folders.iter().any(|f| f == dir) {
+                            folders.push(dir.to_path_buf());
+                        }
                     }
                 }
                 JournalOp::Delete(p) => {
@@ -146,6 +152,13 @@ fn recover_local(root: &Path, under_lock: bool) -> Result<usize> {
                     }
                 }
             }
+        }
+        // whatever the durability (recovery is rare), the renames are on disk before
+        // the journal's removal can be: a file system that persists them out of order
+        // could otherwise keep the removal and lose a rename, leaving the commit part
+        // applied with nothing left to finish it
+        for dir in &folders {
+            fsops::sync_dir(dir);
         }
         fsops::remove_file(&path).map_err(|e| Error::io(&path, e))?;
         done += 1;

@@ -89,6 +89,11 @@ impl Store for TxnStore {
         self.inner.rename_dir(from, to)
     }
 
+    fn flush_dir(&self, prefix: &str) -> Result<()> {
+        self.outside_transaction("flush a folder")?;
+        self.inner.flush_dir(prefix)
+    }
+
     fn delete_dir(&self, prefix: &str) -> Result<()> {
         self.outside_transaction("delete a folder")?;
         self.inner.delete_dir(prefix)

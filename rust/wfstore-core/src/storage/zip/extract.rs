@@ -3,6 +3,7 @@
 use super::positional::{AtReader, ReadAt};
 use super::validate::{validate_entries, PlannedEntry};
 use super::*;
+use crate::storage::atomic::sync_tree;
 
 /// Extract `archive` into the new folder `dest`.
 ///
@@ -25,8 +26,9 @@ use super::*;
 ///
 /// Extraction goes into a temporary sibling folder of `dest`, renamed to `dest` at the
 /// end, so an interrupted unzip leaves nothing under `dest`; on error the temporary folder
-/// is removed. Missing parent folders of `dest` are created. Nothing is flushed to disk
-/// (`fsync`): the archive is the durable copy.
+/// is removed. Missing parent folders of `dest` are created. Before the rename every
+/// extracted file and folder is flushed to disk (`fsync`), so that after a power cut a
+/// folder under `dest` is whole; the rename itself is not flushed.
 ///
 /// `progress`, if given, is called with `(0, total)` and then `(done, total)` after each
 /// file, `total` being the number of file entries.
@@ -90,14 +92,13 @@ pub(super) fn unzip_reading(
                 ),
             ));
         }
+        // every file and folder on disk before the rename can be: after a power cut a
+        // store folder under its final name is whole (the rename itself is not
+        // flushed: the folder may then be missing, and the archive is still there)
+        sync_tree(&tmp)?;
         fsops::rename(&tmp, dest).map_err(|e| Error::io(dest, e))?;
         Ok(report)
     });
-    // No fsync here (unlike `zip_dir`, whose archive is the copy users keep): the
-    // archive stays the durable copy, and a store's commits do not fsync either. The
-    // rename makes the folder appear whole or not at all to other processes and after
-    // a crash of this one; syncing the parent would force the file system to write
-    // every extracted file at once (up to ~10 ms for a small store on a busy disk).
     match result {
         Ok(report) => Ok(report),
         Err(e) => {
