@@ -82,6 +82,7 @@ from wfstore.persistence.items import (
     ZarrStoreElement,
     ZarrStoreElementIter,
     ZarrStoreTask,
+    copy_tree,
     decode_timestamp,
 )
 from wfstore.persistence.readcache import CLEAN, ReadCache, approx_size, marker_value
@@ -973,7 +974,7 @@ def _own_run_row(row: Any) -> Any:
         if isinstance(value, (dict, list)) and value:
             if out is None:
                 out = list(row)
-            out[k] = copy.deepcopy(value)
+            out[k] = copy_tree(value)
         elif isinstance(value, dict):
             if out is None:
                 out = list(row)
