@@ -204,6 +204,7 @@ class ZarrPersistentStore(
                 _ATTRS,
                 load=lambda: me()._load_root_attrs(),  # type: ignore[union-attr]
                 dump=lambda attrs: me()._dump_root_attrs(attrs),  # type: ignore[union-attr]
+                load_shared=lambda: me()._root_attrs_for_read(),  # type: ignore[union-attr]
             )
         }
         super().__init__(app, workflow, path, fs, durability=durability)
@@ -485,6 +486,21 @@ class ZarrPersistentStore(
                 chunks.put((path, c), (False, {}), 64)
         return None, seen
 
+    def _root_attrs_for_read(self) -> tuple[dict[str, Any], bool]:
+        """The root attributes for a read use, and whether they are the read cache's
+        (parsed once while the change marker is unchanged, as array metadata are: at
+        10,000 runs with a submission they are over a megabyte of JSON, which a job
+        would otherwise parse at every call). Callers hand out copies of what may be
+        changed."""
+        rc = self._reader()
+        if rc is None:
+            return self._load_root_attrs(), False
+        entry = rc.meta.get(_ROOT)
+        if entry is None:
+            entry = rc.meta[_ROOT] = [None, self._load_root_attrs()]
+            rc.meta_reads += 1
+        return entry[1], True
+
     def _attr(self, key: str) -> Any:
         with self.using_resource(_ATTRS, "read") as attrs:
             return attrs[key]
@@ -509,7 +525,7 @@ class ZarrPersistentStore(
         return self._attr("template_components")
 
     def _get_persistent_template(self) -> dict[str, Any]:
-        return self._attr("template")
+        return copy_tree(self._attr("template"))
 
     # --- counts ------------------------------------------------------------------------
 
@@ -955,6 +971,10 @@ class ZarrPersistentStore(
         with self.using_resource(_ATTRS, "read") as attrs:
             return attrs.get(key)
 
+
+#: The read cache's metadata key of the root group's attributes (``.zattrs`` at the
+#: root: a commit that writes them forgets them, see ``ReadCache.forget_keys``).
+_ROOT = ""
 
 #: The decoder that :func:`wfstore._core.decode_runs` does the work of.
 _ZARR_EAR_DECODE = ZarrStoreEAR.decode.__func__  # type: ignore[attr-defined]
