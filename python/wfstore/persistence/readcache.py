@@ -332,6 +332,12 @@ class ReadCache:
         self.marker_reads += 1
         if self.depth:
             self.checked = True
+        label = self.label
+        if label is not None and value is not None and value.startswith(label):
+            # the first line unchanged: no commit since (a commit's dirty first line
+            # is written before any data file changes; a read mixing two values' first
+            # lines matches neither, their tags being random), history not read
+            return
         head, entries = parse_marker(value)
         if head is not None and head == self.label and is_clean(head):
             return
