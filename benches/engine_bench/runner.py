@@ -202,6 +202,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--tmp", type=Path, default=None, help="folder for the workflows (kept)")
     ap.add_argument("--keep", action="store_true", help="keep the workflows")
     a = ap.parse_args(argv)
+    if a.hpcflow03_python:  # (the phases run in other folders)
+        a.hpcflow03_python = os.path.abspath(a.hpcflow03_python)
     if not hpcflow_importable():
         raise SystemExit(
             "error: hpcflow is not importable here: run this with the engine's Python "
