@@ -4,7 +4,8 @@ store-wide change marker says that nothing changed.
 **What is cached.** :class:`ReadCache` holds, per store object, the rows of the chunks
 read (msgpack-decoded, keyed by ``(array path, chunk index)``) in a least-recently-used
 map bounded in bytes (:class:`LRUBytes`; a chunk's size is an estimate, see
-:func:`approx_size`), and the metadata of the arrays read (``.zarray`` and ``.zattrs``).
+:func:`approx_size`), and the metadata of the arrays read (``.zarray`` and ``.zattrs``;
+the root group's attributes under the path ``""``).
 A read of a row whose chunk is cached is a lookup, not a decode.
 
 **When it is valid.** Every commit of wfstore advances the *change marker*, a small file
@@ -22,6 +23,16 @@ they were read, else the cache is emptied first. Why this is enough:
 * a writer that dies between the two leaves the marker dirty, which readers never trust
   (every operation reads afresh) until the next commit writes a clean value; a crash
   can therefore cost speed, never leave a reader with stale data.
+
+**What changed.** A clean value also carries the marker's *history*: the last
+:data:`HISTORY` commits, each with its clean value's counter and tag and the store keys
+it changed (or "not known"), checksummed (:func:`marker_value`, :func:`parse_marker`).
+Each commit extends the history it read under the lock; one that finds the marker dirty
+or unreadable records "not known" (it cannot vouch for what a dead writer changed). A
+reader whose label is in the history and after which every entry's keys are known
+forgets only those keys' chunks and metadata (:func:`keys_since`); else everything.
+Keys named after ``V``'s entry are every key changed since ``V``, for the reasons
+above. A marker whose first line is the label is valid without reading the history.
 
 The marker is opened and read (not only stat'ed): on NFS, opening a file revalidates it
 (close-to-open consistency), while attributes are cached for up to a minute. A store
