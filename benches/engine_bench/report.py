@@ -342,6 +342,7 @@ def render_report(data: dict, compact: bool = False) -> str:
         + (f", the first {data['job_runs']:,} runs" if data.get("job_runs") else "")
         + f". Ratios: against the same engine generation's own store. Store share: "
         f"{_share_note(data['share_method'])}"
+        + (f" {data['note']}" if data.get("note") else "")
     ]
     for workload, runs in _groups(results):
         if compact:
