@@ -12,7 +12,14 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:  # loaded by path (the tests), not run as a script
     sys.path.insert(0, str(HERE))
 
-from engine_bench.common import PHASE_KEYS, PHASE_LABELS, PHASES, VARIANTS, WORKLOADS  # noqa: E402
+from engine_bench.common import (  # noqa: E402
+    PHASE_KEYS,
+    PHASE_LABELS,
+    PHASES,
+    VARIANTS,
+    VARIANTS_03,
+    WORKLOADS,
+)
 from engine_bench.report import check_targets, render_report  # noqa: E402
 from engine_bench.runner import main  # noqa: E402
 from engine_bench.storetime import StoreTimer  # noqa: E402
@@ -22,6 +29,7 @@ __all__ = [
     "PHASE_KEYS",
     "PHASE_LABELS",
     "VARIANTS",
+    "VARIANTS_03",
     "WORKLOADS",
     "StoreTimer",
     "check_targets",

@@ -1,6 +1,6 @@
-"""Engine-level benchmark (``python benches/engine.py``): real hpcflow 0.2.0a190
-workflows driven through the engine, on the engine's own Zarr store and on wfstore
-registered in its place, in one run.
+"""Engine-level benchmark (``python benches/engine.py``): real hpcflow workflows
+(hpcflow-new2 0.2.0a190 and hpcflow 0.3.0) driven through the engine, on the engine's
+own Zarr store and on wfstore registered in its place, in one run.
 
 Variants (each phase of each variant in a process of its own):
 
@@ -8,7 +8,15 @@ Variants (each phase of each variant in a process of its own):
 * ``wfstore-engine``: ``wfstore.hpcflow.register()``, the engine's layout (one run and
   one parameter per chunk file);
 * ``wfstore-own``: ``register(run_chunk_size=100, param_chunk_size=100)``, wfstore's
-  own layout.
+  own layout;
+* ``hpcflow-0.3``: hpcflow 0.3.0's own Zarr store, and ``wfstore-0.3``: wfstore
+  registered under hpcflow 0.3.0; both run by another Python (``--hpcflow03-python``,
+  default ``$WFSTORE_HPCFLOW03_PYTHON``: hpcflow 0.3.0, zarr 2.17.2 and wfstore). Each is
+  probed first and skipped, saying why, when it cannot run (no such Python; while
+  ``register()`` refuses hpcflow 0.3.x, ``wfstore-0.3``). A phase a store cannot do is
+  skipped, saying why (0.3.0's own store cannot rechunk). Ratios are against the same
+  engine generation's own store; 0.3.0's jobs call ``set_EAR_start(run, None, None)``
+  and ``set_EAR_end((jobscript, block, action), run, 0)`` as its job scripts do.
 
 Workloads (N runs, ``--runs``, 10,000 by default; ``--scale`` adds 100,000):
 

@@ -10,7 +10,23 @@ HERE = Path(__file__).resolve().parent.parent
 #: The entry point the worker and job processes run.
 ENTRY = HERE / "engine.py"
 
-VARIANTS = ("hpcflow", "wfstore-engine", "wfstore-own")
+#: hpcflow-new2 0.2.0a190's variants (run by the runner's own Python).
+VARIANTS_A190 = ("hpcflow", "wfstore-engine", "wfstore-own")
+#: hpcflow 0.3.0's (run by the Python of ``--hpcflow03-python``): its own Zarr store, and
+#: wfstore registered in its place (skipped, saying why, while ``register()`` refuses
+#: hpcflow 0.3.x).
+VARIANTS_03 = ("hpcflow-0.3", "wfstore-0.3")
+VARIANTS = VARIANTS_A190 + VARIANTS_03
+#: The variant each is compared with: its engine generation's own store.
+BASELINE = {
+    "hpcflow": "hpcflow",
+    "wfstore-engine": "hpcflow",
+    "wfstore-own": "hpcflow",
+    "hpcflow-0.3": "hpcflow-0.3",
+    "wfstore-0.3": "hpcflow-0.3",
+}
+#: The engines' own stores.
+ENGINE_VARIANTS = ("hpcflow", "hpcflow-0.3")
 #: wfstore's own layout: rows per chunk of the runs and of the parameter base.
 OWN_CHUNK = 100
 WORKLOADS = ("sequence", "loop", "arrays")
@@ -43,6 +59,8 @@ from wfstore.tools.bench.report import (  # noqa: E402
 from wfstore.tools.bench.workload import count_files, peak_rss_mib, reset_peak_rss  # noqa: E402
 
 __all__ = [
+    "BASELINE",
+    "ENGINE_VARIANTS",
     "ENTRY",
     "HERE",
     "LOOP_ITERATIONS",
@@ -51,6 +69,8 @@ __all__ = [
     "PHASE_KEYS",
     "PHASE_LABELS",
     "VARIANTS",
+    "VARIANTS_03",
+    "VARIANTS_A190",
     "WORKLOADS",
     "count_files",
     "fmt_s",

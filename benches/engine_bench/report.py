@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 
 from .common import (
+    BASELINE,
+    ENGINE_VARIANTS,
     PHASE_KEYS,
     PHASE_LABELS,
     VARIANTS,
@@ -36,11 +38,18 @@ def _pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.0f}%"
 
 
-TABLE_HEADER = ["phase", "variant", "time", "vs hpcflow", "store share", "peak RSS MiB", "files"]
+TABLE_HEADER = [
+    "phase",
+    "variant",
+    "time",
+    "vs engine's store",
+    "store share",
+    "peak RSS MiB",
+    "files",
+]
 
 
 def phase_rows(results: list[dict], workload: str, runs: int) -> list[list[str]]:
-    base = _find(results, "hpcflow", workload, runs)
     rows = []
     for key in PHASE_KEYS:
         for v in VARIANTS:
@@ -48,6 +57,7 @@ def phase_rows(results: list[dict], workload: str, runs: int) -> list[list[str]]
             ph = r["phases"].get(key) if r else None
             if ph is None:
                 continue
+            base = _find(results, BASELINE[v], workload, runs)
             b = base["phases"].get(key) if base else None
             ratio = f"{b['seconds'] / ph['seconds']:.1f}x" if b and ph["seconds"] else "-"
             rows.append(
@@ -69,7 +79,7 @@ JOBS_HEADER = [
     "per run",
     "store per run",
     "store share",
-    "store per run vs hpcflow",
+    "store per run vs engine's store",
     "opening (per process)",
 ]
 
@@ -77,14 +87,14 @@ JOBS_HEADER = [
 def jobs_rows(results: list[dict], workload: str, runs: int) -> list[list[str]]:
     """The jobs phase per run: the time a process spends per run (timed run), and
     what of it is the store's (measured where the store's methods are wrapped)."""
-    base = _find(results, "hpcflow", workload, runs)
-    bj = base["phases"].get("jobs") if base else None
     rows = []
     for v in VARIANTS:
         r = _find(results, v, workload, runs)
         j = r["phases"].get("jobs") if r else None
         if not j:
             continue
+        base = _find(results, BASELINE[v], workload, runs)
+        bj = base["phases"].get("jobs") if base else None
         spr = j.get("store_per_run_s")
         ratio = "-"
         if bj and bj.get("store_per_run_s") and spr:
@@ -113,10 +123,14 @@ TARGET_RATIOS = {
 TARGET_SHARE = 0.25
 TARGET_JOBS_STORE = 5.0  # the engine's store cost per run over wfstore's
 TARGET_RUNS, TARGET_SCALE_RUNS, TARGET_SCALE_SLACK = 10_000, 100_000, 0.20
+#: Issue 21's targets for wfstore registered under hpcflow 0.3.0, against 0.3.0's own
+#: store (same workload and size): minimum speed-ups (make: no slower), and in the jobs
+#: phase a store cost per run no more than its (ratio >= 1); files no more than its.
+TARGET_03_RATIOS = {"read": 50.0, "make": 1.0}
 
 
 def _ratio(results: list[dict], v: str, key: str, runs: int) -> float | None:
-    base = _find(results, "hpcflow", "sequence", runs)
+    base = _find(results, BASELINE[v], "sequence", runs)
     r = _find(results, v, "sequence", runs)
     if not (base and r and key in base["phases"] and key in r["phases"]):
         return None
@@ -128,7 +142,7 @@ def check_targets(results: list[dict]) -> list[tuple[str, bool | None, str]]:
     out: list[tuple[str, bool | None, str]] = []
     n = TARGET_RUNS
     base = _find(results, "hpcflow", "sequence", n)
-    ours = [v for v in VARIANTS if v != "hpcflow"]
+    ours = ["wfstore-engine", "wfstore-own"]
     where = f"sequence, {n:,} runs"
     for (key, v), want in TARGET_RATIOS.items():
         got = _ratio(results, v, key, n)
@@ -186,6 +200,49 @@ def check_targets(results: list[dict]) -> list[tuple[str, bool | None, str]]:
         worst_k, worst_lo, worst_hi = min(pairs, key=lambda t: t[2] / t[1])
         fig = f"worst {PHASE_LABELS[worst_k]}: {worst_lo:.1f}x -> {worst_hi:.1f}x"
         out.append((what, worst_hi >= (1 - TARGET_SCALE_SLACK) * worst_lo, fig))
+    out.extend(check_targets_03(results))
+    return out
+
+
+def check_targets_03(results: list[dict]) -> list[tuple[str, bool | None, str]]:
+    """Issue 21's targets for ``wfstore-0.3`` against ``hpcflow-0.3`` (sequence,
+    10,000 runs); "not measured" while either is missing or skipped."""
+    n, v = TARGET_RUNS, "wfstore-0.3"
+    where = f"{v}, sequence, {n:,} runs"
+    r = _find(results, v, "sequence", n)
+    base = _find(results, "hpcflow-0.3", "sequence", n)
+    why = (r or {}).get("skipped") or (base or {}).get("skipped")
+    out: list[tuple[str, bool | None, str]] = []
+    for key, want in TARGET_03_RATIOS.items():
+        got = _ratio(results, v, key, n)
+        out.append(
+            (
+                f"{PHASE_LABELS[key]} >= {want:.0f}x vs hpcflow 0.3.0's store ({where})",
+                None if got is None else got >= want,
+                _x(got) if not why else why,
+            )
+        )
+    bj = (base or {}).get("phases", {}).get("jobs")
+    j = (r or {}).get("phases", {}).get("jobs")
+    what = f"jobs: store cost per run <= hpcflow 0.3.0's store's ({where})"
+    if bj and j and bj.get("store_per_run_s") and j.get("store_per_run_s"):
+        ok = j["store_per_run_s"] <= bj["store_per_run_s"]
+        out.append((what, ok, f"{fmt_s(j['store_per_run_s'])} vs {fmt_s(bj['store_per_run_s'])}"))
+    else:
+        out.append((what, None, why or "not measured"))
+    what = f"files no more than hpcflow 0.3.0's store's in every phase ({where})"
+    if r and base and r["phases"] and base["phases"]:
+        over = [
+            (ph["files"] - base["phases"][k]["files"], k)
+            for k, ph in r["phases"].items()
+            if k in base["phases"]
+        ]
+        worst = max(over)
+        out.append(
+            (what, worst[0] <= 0, f"largest difference {worst[0]:+,} ({PHASE_LABELS[worst[1]]})")
+        )
+    else:
+        out.append((what, None, why or "not measured"))
     return out
 
 
@@ -207,30 +264,98 @@ def _groups(results: list[dict]) -> list[tuple[str, int]]:
     return sorted(seen, key=lambda k: (order.get(k[0], 99), k[1]))
 
 
+def _elements(results: list[dict], workload: str, runs: int) -> str:
+    for x in results:
+        if (x["workload"], x["runs"]) == (workload, runs) and "elements" in x:
+            return f"{x['elements']:,} elements"
+    return "not run"
+
+
 def _title(data: dict, results: list[dict], workload: str, runs: int) -> str:
-    r = next(x for x in results if (x["workload"], x["runs"]) == (workload, runs))
-    return f"**{workload}, {runs:,} runs** ({r['elements']:,} elements)"
+    return f"**{workload}, {runs:,} runs** ({_elements(results, workload, runs)})"
 
 
-def render_report(data: dict) -> str:
-    """The markdown report: per workload and size, every phase of every variant, and
-    the jobs phase per run."""
+def skipped_notes(results: list[dict], workload: str, runs: int) -> list[str]:
+    """What was skipped, and why: whole variants, and phases a store cannot do."""
+    out = []
+    for v in VARIANTS:
+        r = _find(results, v, workload, runs)
+        if r is None:
+            continue
+        if r.get("skipped"):
+            out.append(f"{v}: skipped ({r['skipped']})")
+        for key, why in (r.get("skipped_phases") or {}).items():
+            out.append(f"{v}, {PHASE_LABELS[key]}: skipped ({why})")
+    return out
+
+
+def compact_rows(
+    results: list[dict], workload: str, runs: int
+) -> tuple[list[str], list[list[str]]]:
+    """One row per phase, one column per variant run: time, ratio against its engine
+    generation's own store, and the store's share; then rows for the largest peak RSS
+    and the files after make."""
+    vs = [v for v in VARIANTS if (r := _find(results, v, workload, runs)) and r["phases"]]
+    header = ["phase", *vs]
+    rows = []
+    for key in PHASE_KEYS:
+        row = [PHASE_LABELS[key]]
+        for v in vs:
+            ph = _find(results, v, workload, runs)["phases"].get(key)  # type: ignore[index]
+            if ph is None:
+                row.append("-")
+                continue
+            cell = fmt_s(ph["seconds"])
+            base = _find(results, BASELINE[v], workload, runs)
+            b = base["phases"].get(key) if base and v not in ENGINE_VARIANTS else None
+            extra = []
+            if b and ph["seconds"]:
+                extra.append(f"{b['seconds'] / ph['seconds']:.1f}x")
+            if ph.get("store_share") is not None:
+                extra.append(f"store {_pct(ph['store_share'])}")
+            row.append(cell + (f" ({', '.join(extra)})" if extra else ""))
+        rows.append(row)
+    rss = ["peak RSS, largest of the phases (MiB)"]
+    files = ["files after make"]
+    for v in vs:
+        phs = _find(results, v, workload, runs)["phases"]  # type: ignore[index]
+        rss.append(f"{max(ph['peak_rss_mib'] for ph in phs.values()):.0f}")
+        files.append(f"{phs['make']['files']:,}" if "make" in phs else "-")
+    return header, [*rows, rss, files]
+
+
+def render_report(data: dict, compact: bool = False) -> str:
+    """The markdown report: per workload and size, every phase of every variant (with
+    `compact`, as the README shows it: a column per variant), and the jobs phase per
+    run."""
     vers = data.get("versions", {})
+    v03 = data.get("versions_03") or {}
     results = data["results"]
     parts = [
         f"Measured {data['date']} on {data['machine']} by `{data['command']}` (hpcflow-new2 "
-        f"{vers.get('hpcflow', '-')}, zarr {vers.get('zarr', '-')}, wfstore "
+        f"{vers.get('hpcflow', '-')}"
+        + (f", hpcflow {v03['hpcflow']}" if v03.get("hpcflow") else "")
+        + f", zarr {vers.get('zarr', '-')}, wfstore "
         f"{vers.get('wfstore', '-')}, Python {vers.get('python', '-')}), each phase in a "
         f"process of its own, interpreter start-up and imports not timed; jobs: "
         f"{data['procs']} processes"
         + (f", the first {data['job_runs']:,} runs" if data.get("job_runs") else "")
-        + f". Store share: {_share_note(data['share_method'])}"
+        + f". Ratios: against the same engine generation's own store. Store share: "
+        f"{_share_note(data['share_method'])}"
+        + (f" {data['note']}" if data.get("note") else "")
     ]
     for workload, runs in _groups(results):
+        if compact:
+            header, rows = compact_rows(results, workload, runs)
+            table = markdown_table(header, rows)
+        else:
+            table = markdown_table(TABLE_HEADER, phase_rows(results, workload, runs))
+        notes = skipped_notes(results, workload, runs)
         parts.append(
             _title(data, results, workload, runs)
             + "\n\n"
-            + markdown_table(TABLE_HEADER, phase_rows(results, workload, runs))
+            + table
+            + ("\n\n" + "; ".join(notes) + "." if notes else "")
         )
         jr = jobs_rows(results, workload, runs)
         if jr:
@@ -256,24 +381,26 @@ def _share_note(method: str) -> str:
 def print_report(data: dict) -> None:
     results = data["results"]
     for workload, runs in _groups(results):
-        r = next(x for x in results if (x["workload"], x["runs"]) == (workload, runs))
-        print(f"\n{workload}, {runs:,} runs ({r['elements']:,} elements)")
+        print(f"\n{workload}, {runs:,} runs ({_elements(results, workload, runs)})")
         print(text_table(TABLE_HEADER, phase_rows(results, workload, runs)))
+        for note in skipped_notes(results, workload, runs):
+            print(note)
         jr = jobs_rows(results, workload, runs)
         if jr:
             print(f"\njobs phase, per run ({data['procs']} processes)")
             print(text_table(JOBS_HEADER, jr))
     print()
     for what, ok, fig in check_targets(results):
-        print(f"[{_status(ok)}] {what}" + ("" if ok is None else f": {fig}"))
+        shown = ok is not None or fig not in ("not measured", "-")
+        print(f"[{_status(ok)}] {what}" + (f": {fig}" if shown else ""))
 
 
 def finish_report(data: dict, readme: Path | None, plot_path: Path | None) -> None:
     print_report(data)
-    md = render_report(data)
+    md = render_report(data, compact=True)
     if plot_path is not None:
         series = time_series(data)
-        if plot_lines(series, plot_path, "hpcflow 0.2.0a190 through the engine: time per phase"):
+        if plot_lines(series, plot_path, "hpcflow through the engine: time per phase"):
             print(f"plot: {plot_path}", file=sys.stderr)
             rel = os.path.relpath(plot_path, readme.parent if readme else Path.cwd())
             md += f"\n![time against the number of runs]({rel})\n"

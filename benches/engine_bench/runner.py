@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from . import __doc__ as _pkg_doc
-from .common import ENTRY, HERE, PHASE_KEYS, VARIANTS, WORKLOADS
+from .common import ENTRY, HERE, PHASE_KEYS, VARIANTS, VARIANTS_03, WORKLOADS
 from .report import finish_report
-from .worker import job_main, phase_main
+from .worker import job_main, phase_main, probe_main
 
 
 def run_chain(
@@ -34,10 +34,14 @@ def run_chain(
     procs: int,
     array_size: int,
     job_runs: int | None = None,
+    python: str | None = None,
 ) -> dict[str, Any]:
-    """Every phase of one variant on one new workflow, each in a new process."""
+    """Every phase of one variant on one new workflow, each in a new process (of
+    `python`, by default this one). A phase the store cannot do is recorded in
+    ``skipped`` with the reason, not in ``phases``."""
     workdir = Path(tempfile.mkdtemp(prefix=f"{variant}-{workload}-{n_runs}-", dir=tmp_root))
     phases: dict[str, Any] = {}
+    skipped: dict[str, str] = {}
     env = dict(os.environ)
     env.pop("WFSTORE_DURABILITY", None)  # the default durability is what is measured
     for key in PHASE_KEYS:
@@ -54,7 +58,7 @@ def run_chain(
             "array_size": array_size,
             "job_runs": job_runs,
         }
-        cmd = [sys.executable, str(ENTRY), "phase", json.dumps(spec)]
+        cmd = [python or sys.executable, str(ENTRY), "phase", json.dumps(spec)]
         proc = subprocess.run(
             cmd, env=env, cwd=workdir, capture_output=True, text=True, check=False
         )
@@ -63,9 +67,13 @@ def run_chain(
                 f"error: {variant} / {workload} / {n_runs} runs: phase {key} failed "
                 f"(exit {proc.returncode}):\n{proc.stderr[-4000:]}"
             )
-        phases[key] = json.loads(result.read_text())
+        got = json.loads(result.read_text())
+        if "skipped" in got:
+            skipped[key] = got["skipped"]
+        else:
+            phases[key] = got
     state = json.loads((workdir / "state.json").read_text())
-    return {
+    out = {
         "variant": variant,
         "workload": workload,
         "runs": state["runs"],
@@ -73,6 +81,28 @@ def run_chain(
         "phases": phases,
         "workdir": str(workdir),
     }
+    if skipped:
+        out["skipped_phases"] = skipped
+    return out
+
+
+def probe(variant: str, python: str | None, tmp_root: Path) -> dict[str, Any]:
+    """Whether `variant` runs under `python` (see ``worker.probe_main``)."""
+    if python is None:
+        return {
+            "ok": False,
+            "reason": "no hpcflow 0.3.0 Python given (--hpcflow03-python, or "
+            "WFSTORE_HPCFLOW03_PYTHON)",
+        }
+    workdir = Path(tempfile.mkdtemp(prefix=f"probe-{variant}-", dir=tmp_root))
+    spec = json.dumps({"variant": variant, "workdir": str(workdir)})
+    proc = subprocess.run(
+        [python, str(ENTRY), "probe", spec], capture_output=True, text=True, check=False
+    )
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        return {"ok": False, "reason": f"{python} failed: {proc.stderr.strip()[-300:]}"}
+    return dict(json.loads(lines[-1]))
 
 
 def merge_share(timed: dict[str, Any], wrapped: dict[str, Any]) -> dict[str, Any]:
@@ -127,6 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return phase_main(json.loads(argv[1]))
     if argv[:1] == ["job"]:
         return job_main(json.loads(argv[1]))
+    if argv[:1] == ["probe"]:
+        return probe_main(json.loads(argv[1]))
     if argv[:1] == ["report"]:
         ap = argparse.ArgumentParser(prog="engine.py report")
         ap.add_argument("results", type=Path)
@@ -152,6 +184,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     ap.add_argument("--array-size", type=int, default=1000, help="float64 values per array")
     ap.add_argument(
+        "--hpcflow03-python",
+        default=os.environ.get("WFSTORE_HPCFLOW03_PYTHON") or None,
+        help="a Python with hpcflow 0.3.0 and wfstore, for the 0.3 variants "
+        "(default: $WFSTORE_HPCFLOW03_PYTHON; without one they are skipped)",
+    )
+    ap.add_argument(
         "--share",
         choices=("separate", "inline", "off"),
         default="separate",
@@ -164,6 +202,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--tmp", type=Path, default=None, help="folder for the workflows (kept)")
     ap.add_argument("--keep", action="store_true", help="keep the workflows")
     a = ap.parse_args(argv)
+    if a.hpcflow03_python:  # (the phases run in other folders)
+        a.hpcflow03_python = os.path.abspath(a.hpcflow03_python)
     if not hpcflow_importable():
         raise SystemExit(
             "error: hpcflow is not importable here: run this with the engine's Python "
@@ -188,15 +228,39 @@ def main(argv: Sequence[str] | None = None) -> int:
         else tempfile.TemporaryDirectory(prefix="engine-bench-")
     )
     results: list[dict[str, Any]] = []
+    versions03: dict[str, str] = {}
     t_all = time.perf_counter()
     with tmp_ctx as tmp_name:
         tmp_root = Path(tmp_name)
+        runnable: dict[str, str | None] = {}  # variant -> why it is skipped (None: runs)
+        for v in variants:
+            if v in VARIANTS_03:
+                got = probe(v, a.hpcflow03_python, tmp_root)
+                runnable[v] = None if got.get("ok") else str(got.get("reason"))
+                versions03.update(got.get("versions") or {})
+                if runnable[v]:
+                    print(f"-- {v}: skipped: {runnable[v]}", file=sys.stderr, flush=True)
+            else:
+                runnable[v] = None
         for n in sizes:
             for w in workloads:
                 for v in variants:
+                    if runnable[v] is not None:
+                        results.append(
+                            {
+                                "variant": v,
+                                "workload": w,
+                                "runs": n,
+                                "phases": {},
+                                "skipped": runnable[v],
+                            }
+                        )
+                        continue
                     print(f"-- {v} / {w} / {n:,} runs ...", file=sys.stderr, flush=True)
                     t0 = time.perf_counter()
                     kw = {"procs": a.procs, "array_size": a.array_size, "job_runs": a.job_runs}
+                    if v in VARIANTS_03:
+                        kw["python"] = a.hpcflow03_python
                     res = run_chain(v, w, n, tmp_root, wrap=a.share == "inline", **kw)
                     if a.share == "separate":
                         wrapped = run_chain(v, w, n, tmp_root, wrap=True, **kw)
@@ -213,6 +277,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "machine": f"{platform.node()} ({platform.machine()}, {os.cpu_count()} CPUs)",
         "command": "python benches/engine.py " + " ".join(argv),
         "versions": _engine_versions(),
+        "versions_03": versions03,
         "procs": a.procs,
         "job_runs": a.job_runs,
         "array_size": a.array_size,

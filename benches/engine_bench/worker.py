@@ -4,6 +4,7 @@ one phase timed, and the job processes of the jobs phase."""
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import os
 import subprocess
@@ -15,15 +16,23 @@ from typing import Any
 
 from wfstore.tools.bench.workload import engine_zip_closer
 
-from .common import ENTRY, LOOP_ITERATIONS, OWN_CHUNK, count_files, peak_rss_mib, reset_peak_rss
+from .common import (
+    ENGINE_VARIANTS,
+    ENTRY,
+    LOOP_ITERATIONS,
+    OWN_CHUNK,
+    count_files,
+    peak_rss_mib,
+    reset_peak_rss,
+)
 from .storetime import StoreTimer
 
 
 def setup_engine(variant: str, workdir: Path) -> Any:
     """The engine's app, with wfstore registered for the wfstore variants and the
-    engine's configuration (an ``env_1`` environment, which the test schemas use) in
-    `workdir`."""
-    if variant != "hpcflow":
+    engine's configuration (an environment named as the engine's test schemas name
+    theirs: ``env_1`` in 0.2.0a190, ``env1`` in 0.3.0) in `workdir`."""
+    if variant not in ENGINE_VARIANTS:
         import wfstore.hpcflow as wfh
 
         if variant == "wfstore-own":
@@ -34,10 +43,37 @@ def setup_engine(variant: str, workdir: Path) -> Any:
 
     envs = workdir / "envs.yaml"
     if not envs.exists():
-        envs.write_text("- name: env_1\n")
+        envs.write_text("- name: env_1\n- name: env1\n")
     (workdir / "config").mkdir(exist_ok=True)
-    hf.load_config(config_dir=workdir / "config", warn=False, environment_sources=[str(envs)])
+    sources = [str(envs)]
+    param = inspect.signature(hf.load_config).parameters.get("overrides")
+    if param is not None and param.kind is not param.VAR_KEYWORD:  # hpcflow 0.3
+        hf.load_config(
+            config_dir=workdir / "config", warn=False, overrides={"environment_sources": sources}
+        )
+    else:
+        hf.load_config(config_dir=workdir / "config", warn=False, environment_sources=sources)
     return hf
+
+
+def probe_main(spec: dict[str, Any]) -> int:
+    """Whether `spec["variant"]` can run under this Python: prints a JSON line with
+    ``ok``, the versions, and the reason if not (e.g. ``register()`` refusing the
+    engine generation)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out: dict[str, Any] = {"ok": True, "versions": {}}
+    for name, dist in (("hpcflow", "hpcflow"), ("hpcflow", "hpcflow-new2"), ("zarr", "zarr")):
+        with contextlib.suppress(PackageNotFoundError):
+            out["versions"].setdefault(name, version(dist))
+    with contextlib.suppress(PackageNotFoundError):
+        out["versions"]["wfstore"] = version("wfstore")
+    try:
+        setup_engine(spec["variant"], Path(spec["workdir"]))
+    except Exception as exc:  # reported: the variant is skipped, saying why
+        out.update(ok=False, reason=f"{type(exc).__name__}: {exc}")
+    print(json.dumps(out), flush=True)
+    return 0
 
 
 def store_classes() -> list[type]:
@@ -112,16 +148,21 @@ def read_everything(wk: Any) -> tuple[int, int]:
 
 
 def job_plan(wk: Any, sub: Any) -> list[list[Any]]:
-    """[element key, run ID, jobscript index, jobscript action index, output name] of
-    every run of the submission, element by element as a job array runs them."""
+    """[element key, run ID, jobscript index, action index, output name, block index]
+    of every run of the submission, element by element as a job array runs them (the
+    action index within the jobscript in 0.2.0a190, within its block in 0.3.0, whose
+    jobscripts are made of blocks; the block index None in 0.2.0a190)."""
     rows: list[list[Any]] = []
     for js in sub.jobscripts:
-        ids = js.EAR_ID
-        for e in range(ids.shape[1]):
-            for a in range(ids.shape[0]):
-                run_id = int(ids[a, e])
-                if run_id >= 0:
-                    rows.append([f"{js.index}:{e}", run_id, int(js.index), a, None])
+        blocks = getattr(js, "blocks", None)
+        parts = [(b.index, b.EAR_ID) for b in blocks] if blocks else [(None, js.EAR_ID)]
+        for blk_idx, ids in parts:
+            for e in range(ids.shape[1]):
+                for a in range(ids.shape[0]):
+                    run_id = int(ids[a, e])
+                    if run_id >= 0:
+                        key = f"{js.index}:{blk_idx or 0}:{e}"
+                        rows.append([key, run_id, int(js.index), a, None, blk_idx])
     runs = wk.get_EARs_from_IDs([r[1] for r in rows])
     for row, run in zip(rows, runs):
         outs = sorted(k for k in run.data_idx if k.startswith("outputs."))
@@ -211,8 +252,13 @@ def phase_main(spec: dict[str, Any]) -> int:
         assert measure(read_zip) == state["runs"]
     elif phase == "rechunk":
         wk = hf.Workflow(state["path"])
-        with quiet():
-            measure(lambda: wk.rechunk(backup=True, status=False))
+        try:
+            with quiet():
+                measure(lambda: wk.rechunk(backup=True, status=False))
+        except NotImplementedError as exc:  # hpcflow 0.3.0's own store
+            figures.clear()
+            why = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            figures["skipped"] = f"the store cannot rechunk ({why})"
     else:
         raise SystemExit(f"error: unknown phase {phase!r}")
     where = state.get("zip") if phase in ("zip", "read_zip") else state["path"]
@@ -318,12 +364,20 @@ def job_main(spec: dict[str, Any]) -> int:
     t0 = time.perf_counter()
     wk = hf.Workflow(state["path"])
     t1 = time.perf_counter()
-    for _, run_id, js_idx, js_act_idx, output in rows:
-        wk.set_EAR_start(run_id)
+    gen03 = "port_number" in inspect.signature(wk.set_EAR_start).parameters
+    for _, run_id, js_idx, act_idx, output, blk_idx in rows:
+        if gen03:  # hpcflow 0.3.0: as its job scripts call it (no run folder, no port)
+            wk.set_EAR_start(run_id, None, None)
+        else:
+            wk.set_EAR_start(run_id)
         if output is not None:
             value = output_value(spec["workload"], run_id, spec["array_size"])
             wk.save_parameter(output, value, run_id)
-        wk.set_EAR_end(js_idx, js_act_idx, run_id, 0)
+        if gen03:
+            run = wk.get_EARs_from_IDs([run_id])[0]
+            wk.set_EAR_end((js_idx, blk_idx, act_idx), run, 0)
+        else:
+            wk.set_EAR_end(js_idx, act_idx, run_id, 0)
     t2 = time.perf_counter()
     t_end = time.monotonic()
     res = {

@@ -404,3 +404,120 @@ def test_param_ids_added_by_another_store_are_accepted(tmp_path: Path, cls: type
         a.set_parameter_value(-1, 2)
     got = cls(None, None, path).get_parameters([p0, p1])
     assert [p.data for p in got] == [0, 1] and got[1].source["type"] == "y"
+
+
+def _task_with_elements(store: Any, n: int) -> tuple[int, list[int]]:
+    t = store.add_task(store._get_num_total_tasks(), {"element_sets": []}, save=False)
+    elems = []
+    for _ in range(n):
+        e = store.add_element(t, 0, {}, {}, save=False)
+        it = store.add_element_iteration(e, {}, [], save=False)
+        store.add_EAR(it, 0, [0], {}, save=False)
+        store.set_EARs_initialised(it, save=False)
+        elems.append(e)
+    return t, elems
+
+
+@pytest.mark.parametrize("cls", STORES)
+@pytest.mark.parametrize("committed", [False, True])
+def test_task_elements_read_per_batch_not_per_element(
+    tmp_path: Path, cls: type, committed: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """get_task_elements reads each kind of item once per batch of elements (the
+    engine reads whole tasks this way), and yields what the per-element reads gave."""
+    store = _new(cls, tmp_path / "wk")
+    t, elems = _task_with_elements(store, 7)
+    if committed:
+        store.save()
+        store = cls(None, None, tmp_path / "wk")
+    calls: dict[str, int] = {"get_element_iterations": 0, "get_EARs": 0}
+    for name in calls:
+        orig = getattr(store, name)
+
+        def counted(ids: Any, _orig: Any = orig, _name: str = name) -> Any:
+            calls[_name] += 1
+            return _orig(ids)
+
+        monkeypatch.setattr(store, name, counted)
+    got = list(store.get_task_elements(t))
+    assert calls == {"get_element_iterations": 1, "get_EARs": 1}
+    assert [d["id_"] for d in got] == elems
+    for d, e in zip(got, elems):
+        (it,) = store.get_element_iterations(store.get_elements([e])[0].iteration_IDs)
+        runs = [r.to_dict() for r in store.get_EARs(it.EAR_IDs[0])]
+        assert d["iterations"] == [it.to_dict({0: runs})]
+    # positions within the task, as a list indexes them (negative too)
+    picked = list(store.get_task_elements(t, [3, 0, -1]))
+    assert [d["id_"] for d in picked] == [elems[3], elems[0], elems[-1]]
+    with pytest.raises(IndexError):
+        list(store.get_task_elements(t, [7]))
+
+
+@pytest.mark.parametrize("cls", STORES)
+def test_tasks_asked_for_once_per_element_are_built_once(
+    tmp_path: Path, cls: type, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine asks for a task once per element of it: the task with its pending
+    element IDs appended is built once per call, not once per repeated ID, and the
+    element positions of get_task_elements never build it."""
+    store = _new(cls, tmp_path / "wk")
+    t, elems = _task_with_elements(store, 5)
+    task_cls = type(store.get_tasks()[0])
+    built = []
+    orig = task_cls.append_element_IDs
+
+    def counting(self: Any, pend: Any) -> Any:
+        built.append(len(pend))
+        return orig(self, pend)
+
+    monkeypatch.setattr(task_cls, "append_element_IDs", counting)
+    got = store.get_tasks_by_IDs([t] * 5)
+    assert len(built) == 1 and [x.element_IDs for x in got] == [elems] * 5
+    del built[:]
+    assert [d["id_"] for d in store.get_task_elements(t, [2])] == [elems[2]]
+    assert built == []
+
+
+def test_debug_records_built_only_when_a_handler_takes_them(tmp_path: Path) -> None:
+    """The engine's loggers are at debug level with handlers at higher ones: a record
+    per item added is built only when some handler would emit it."""
+    import logging
+
+    class App:  # the engine's app as the store sees it: its persistence logger
+        persistence_logger = logging.getLogger("wfstore-test-app.persistence")
+
+    logger = App.persistence_logger
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    records: list[logging.LogRecord] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    made = []
+    factory = logging.getLogRecordFactory()
+
+    def counting_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        rec = factory(*args, **kwargs)
+        made.append(rec)
+        return rec
+
+    handler = Collect(level=logging.INFO)
+    logger.addHandler(handler)
+    logging.setLogRecordFactory(counting_factory)
+    try:
+        ZarrPersistentStore.write_empty_workflow(
+            None, **empty_workflow_kwargs(str(tmp_path / "wk"), LocalFileSystem())
+        )
+        store = ZarrPersistentStore(App(), None, tmp_path / "wk")
+        _task_with_elements(store, 3)
+        assert made == [] and records == []
+        handler.setLevel(logging.DEBUG)
+        _task_with_elements(store, 1)
+        msgs = [r.getMessage() for r in records]
+        assert "Adding store element." in msgs and "Adding store EAR." in msgs
+        assert len(made) == len(records)
+    finally:
+        logging.setLogRecordFactory(factory)
+        logger.removeHandler(handler)

@@ -157,6 +157,9 @@ _LOGGER = logging.getLogger("wfstore")
 #: to set off a full collection of everything the process holds: 10-15 ms measured
 #: for a read of 1,000 runs in a process that held a few 100,000 objects).
 _GC_PAUSE_ITEMS = 100
+#: Elements read per batch by :meth:`PersistentStore.get_task_elements` (their
+#: iterations and runs read in one call each per batch).
+_ELEMENT_BATCH = 1000
 
 
 def _is_id(obj: Any) -> bool:
@@ -182,6 +185,21 @@ def _read_operation(method: _F) -> _F:
             self._end_read()
 
     return wrapper  # type: ignore[return-value]
+
+
+def debug_handled(logger: logging.Logger) -> bool:
+    """Whether a debug record of `logger` reaches a handler that emits it: one in the
+    chain of loggers it propagates to, at debug level or below. (Without handlers,
+    logging's last resort handles warnings and above only.)"""
+    lg: logging.Logger | None = logger
+    while lg is not None:
+        for h in lg.handlers:
+            if h.level <= logging.DEBUG:
+                return True
+        if not lg.propagate:
+            return False
+        lg = lg.parent
+    return False
 
 
 def current_timestamp() -> datetime:
@@ -379,8 +397,21 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
     @property
     def logger(self) -> logging.Logger:
         """The logger to use: the engine's persistence logger, else ``wfstore``."""
-        app_logger = getattr(self._app, "persistence_logger", None)
-        return app_logger if app_logger is not None else _LOGGER
+        logger = self.__dict__.get("_logger")
+        if logger is None:  # looked up once (the engine's property builds it each time)
+            app_logger = getattr(self._app, "persistence_logger", None)
+            logger = app_logger if app_logger is not None else _LOGGER
+            self.__dict__["_logger"] = logger
+        return logger
+
+    def _debug(self, msg: str, *args: Any) -> None:
+        """Log `msg` (%-formatted with `args`) at debug level, as the engine's own store
+        does for each item it adds, but only if a handler will take the record: the
+        engine's loggers are enabled at debug level with handlers at higher ones, so
+        otherwise tens of thousands of records per workflow are built and dropped."""
+        logger = self.logger
+        if logger.isEnabledFor(logging.DEBUG) and debug_handled(logger):
+            logger.debug(msg, *args)
 
     @property
     def ts_fmt(self) -> str:
@@ -788,7 +819,7 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
 
     def add_task(self, idx: int, task_template: Mapping, save: bool = True) -> int:
         """Add a new task to the workflow at position `idx`; return its ID."""
-        self.logger.debug("Adding store task.")
+        self._debug("Adding store task.")
         new_ID = self._get_num_total_added_tasks()
         self._pending.add_tasks[new_ID] = self._store_task_cls()(
             id_=new_ID,
@@ -810,7 +841,7 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
         save: bool = True,
     ) -> None:
         """Add a new loop to the workflow."""
-        self.logger.debug("Adding store loop.")
+        self._debug("Adding store loop.")
         new_idx = self._get_num_total_loops()
         self._pending.add_loops[new_idx] = {
             "loop_template": dict(loop_template),
@@ -824,7 +855,7 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
 
     def add_submission(self, sub_idx: int, sub_js: JSONDocument, save: bool = True) -> None:
         """Add a new submission."""
-        self.logger.debug("Adding store submission.")
+        self._debug("Adding store submission.")
         self._pending.add_submissions[sub_idx] = sub_js
         self._maybe_save(save)
 
@@ -842,7 +873,7 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
         save: bool = True,
     ) -> int:
         """Add a new element to a task; return its ID."""
-        self.logger.debug("Adding store element.")
+        self._debug("Adding store element.")
         new_ID = self._get_num_total_elements()
         index = self._get_task_total_num_elements(task_ID)
         self._pending.add_elements[new_ID] = self._store_elem_cls()(
@@ -868,7 +899,7 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
         save: bool = True,
     ) -> int:
         """Add a new iteration to an element; return its ID."""
-        self.logger.debug("Adding store element-iteration.")
+        self._debug("Adding store element-iteration.")
         self._check_ids([element_ID], self._get_num_total_elements(), MissingStoreElementError)
         new_ID = self._get_num_total_elem_iters()
         self._pending.add_elem_iters[new_ID] = self._store_iter_cls()(
@@ -895,7 +926,7 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
         save: bool = True,
     ) -> int:
         """Add a new EAR to an element iteration; return its ID."""
-        self.logger.debug("Adding store EAR.")
+        self._debug("Adding store EAR.")
         self._check_ids(
             [elem_iter_ID], self._get_num_total_elem_iters(), MissingStoreElementIterationError
         )
@@ -932,7 +963,7 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
         new_ID = self._get_num_total_parameters()
         if is_set and file is None:
             self._store_param_cls().check_encodable(new_ID, data)
-        self.logger.debug(f"Adding store parameter {new_ID}{'' if is_set else ' (unset)'}.")
+        self._debug("Adding store parameter %d%s.", new_ID, "" if is_set else " (unset)")
         self._pending.add_parameters[new_ID] = self._store_param_cls()(
             id_=new_ID,
             is_pending=True,
@@ -1057,7 +1088,7 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
         self, param_id: int, value: Any, is_file: bool = False, save: bool = True
     ) -> None:
         """Set the value of a parameter."""
-        self.logger.debug(f"Setting store parameter ID {param_id} ({type(value)!r}).")
+        self._debug("Setting store parameter ID %d (%r).", param_id, type(value))
         self._check_param_ids([param_id])
         pending = self._pending.set_parameters.get(param_id)
         if pending is not None or self._is_param_set(param_id):
@@ -1243,13 +1274,19 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
     ) -> tuple[list[int], dict[int, _T]]:
         """Get persistent and pending items, raising `error` naming missing IDs."""
         ids = list(ids)
-        bad = [i for i in ids if not _is_id(i)]
+        bad = [i for i in ids if type(i) is not int and not _is_id(i)]
         if bad:
             raise error(bad)
-        persistent = [i for i in dict.fromkeys(ids) if i not in pending]
-        with gc_paused(len(persistent) >= _GC_PAUSE_ITEMS, keep=True):
-            items: dict[int, _T] = dict(load(persistent)) if persistent else {}
-        items.update((i, pending[i]) for i in ids if i in pending)
+        unique = list(dict.fromkeys(ids)) if len(ids) > 1 else ids
+        persistent = [i for i in unique if i not in pending] if pending else unique
+        items: dict[int, _T]
+        if len(persistent) >= _GC_PAUSE_ITEMS:
+            with gc_paused(True, keep=True):
+                items = dict(load(persistent))
+        else:  # (one ID per call, as the engine mostly asks: no context manager)
+            items = dict(load(persistent)) if persistent else {}
+        if pending:
+            items.update((i, pending[i]) for i in ids if i in pending)
         missing = [i for i in ids if i not in items]
         if missing:
             raise error(missing)
@@ -1261,7 +1298,10 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
         ids, tasks = self._fetch(
             ids, self._pending.add_tasks, self._get_persistent_tasks, MissingStoreTaskError
         )
-        return [self._with_pending_elem_IDs(tasks[i]) for i in ids]
+        # one merged task per distinct ID (the engine asks for a task once per element
+        # of it: a copy of its element list for each would be quadratic)
+        merged = {i: self._with_pending_elem_IDs(tasks[i]) for i in dict.fromkeys(ids)}
+        return [merged[i] for i in ids]
 
     @_read_operation
     def get_tasks(self) -> list[AnySTask]:
@@ -1447,20 +1487,55 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
     ) -> Iterator[Mapping[str, Any]]:
         """Get element data by indices within a given task, including the elements'
         iterations and their runs."""
-        elem_IDs = self.get_task(task_id).element_IDs
-        if idx_lst is not None:
-            elem_IDs = [elem_IDs[i] for i in idx_lst]
-        for elem in self.get_elements(elem_IDs):
-            iters = []
-            for it in self.get_element_iterations(elem.iteration_IDs):
-                EARs = None
-                if it.EAR_IDs is not None:
-                    EARs = {
-                        act: [r.to_dict() for r in self.get_EARs(run_ids)]
-                        for act, run_ids in it.EAR_IDs.items()
-                    }
-                iters.append(it.to_dict(EARs))
-            yield elem.to_dict(iters)
+        elem_IDs = self._task_element_IDs(task_id, idx_lst)
+        # a batch of elements at a time, each kind of item read in one call per batch
+        # (not one per element: the engine reads whole tasks this way)
+        for start in range(0, len(elem_IDs), _ELEMENT_BATCH):
+            elems = self.get_elements(elem_IDs[start : start + _ELEMENT_BATCH])
+            iter_IDs = [i for elem in elems for i in elem.iteration_IDs]
+            iters = dict(zip(iter_IDs, self.get_element_iterations(iter_IDs)))
+            run_IDs = [
+                r for it in iters.values() for ids in (it.EAR_IDs or {}).values() for r in ids
+            ]
+            runs = dict(zip(run_IDs, self.get_EARs(run_IDs))) if run_IDs else {}
+            for elem in elems:
+                out_iters = []
+                for i in elem.iteration_IDs:
+                    it = iters[i]
+                    EARs = None
+                    if it.EAR_IDs is not None:
+                        EARs = {
+                            act: [runs[r].to_dict() for r in ids]
+                            for act, ids in it.EAR_IDs.items()
+                        }
+                    out_iters.append(it.to_dict(EARs))
+                yield elem.to_dict(out_iters)
+            del elems, iters, runs
+
+    @_read_operation
+    def _task_element_IDs(self, task_idx: int, idx_lst: Iterable[int] | None) -> list[int]:
+        """The element IDs of the task at index `task_idx` (pending ones included), or
+        those at positions `idx_lst` of them, without building the task with its
+        pending element IDs appended (a copy of its whole list per call: the engine
+        asks for one element at a time while it adds thousands)."""
+        tasks = dict(self._get_persistent_tasks(range(self._get_num_persistent_tasks())))
+        tasks.update(self._pending.add_tasks)
+        ordered = sorted(tasks.values(), key=lambda t: t.index)
+        if not 0 <= task_idx < len(ordered):
+            raise MissingStoreTaskError([task_idx])
+        task = ordered[task_idx]
+        base = task.element_IDs
+        pend = self._pending.add_elem_IDs.get(task.id_) or ()
+        if idx_lst is None:
+            return [*base, *pend]
+        n_base, n = len(base), len(base) + len(pend)
+        out = []
+        for i in idx_lst:
+            j = i + n if i < 0 else i  # as a list's indexing
+            if not 0 <= j < n:
+                raise IndexError(f"element index {i} out of range for task {task_idx}")
+            out.append(base[j] if j < n_base else pend[j - n_base])
+        return out
 
     # --- persistent-data hooks (implemented by concrete stores) ------------------------
 

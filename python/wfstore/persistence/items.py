@@ -75,6 +75,26 @@ _ISO_SPACE_FMT = "%Y-%m-%d %H:%M:%S.%f"
 
 _D = TypeVar("_D")
 
+#: Types a copy of a decoded tree shares rather than copies (immutable).
+_ATOMS = frozenset({int, float, str, bool, type(None), bytes})
+
+
+def copy_tree(obj: _D) -> _D:
+    """A deep copy of `obj`, a value as the msgpack decoder builds it (dicts, lists and
+    immutable scalars, no container reachable twice): ``copy.deepcopy`` without its
+    memo, several times faster. Anything else inside is copied by ``copy.deepcopy``."""
+    t = type(obj)
+    if t is dict:
+        return {  # type: ignore[return-value]
+            k: v if type(v) in _ATOMS else copy_tree(v)
+            for k, v in obj.items()  # type: ignore[attr-defined]
+        }
+    if t is list:
+        return [v if type(v) in _ATOMS else copy_tree(v) for v in obj]  # type: ignore[return-value,attr-defined]
+    if t in _ATOMS:
+        return obj
+    return copy.deepcopy(obj)
+
 
 def _replace(obj: _D, **changes: Any) -> _D:
     """``dataclasses.replace(obj, **changes)`` for the store's item classes, without
@@ -985,7 +1005,7 @@ class StoreParameter:
         base = list(path or [])
         obj = _get_at(data["data"], base)
         if not fresh:
-            obj = copy.deepcopy(obj)
+            obj = copy_tree(obj)
         lookup = data.get("type_lookup") or {}
         obj = cls._decode_special(obj, lookup, base, **kwargs)
 

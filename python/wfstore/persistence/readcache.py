@@ -4,7 +4,8 @@ store-wide change marker says that nothing changed.
 **What is cached.** :class:`ReadCache` holds, per store object, the rows of the chunks
 read (msgpack-decoded, keyed by ``(array path, chunk index)``) in a least-recently-used
 map bounded in bytes (:class:`LRUBytes`; a chunk's size is an estimate, see
-:func:`approx_size`), and the metadata of the arrays read (``.zarray`` and ``.zattrs``).
+:func:`approx_size`), and the metadata of the arrays read (``.zarray`` and ``.zattrs``;
+the root group's attributes under the path ``""``).
 A read of a row whose chunk is cached is a lookup, not a decode.
 
 **When it is valid.** Every commit of wfstore advances the *change marker*, a small file
@@ -23,6 +24,16 @@ they were read, else the cache is emptied first. Why this is enough:
   (every operation reads afresh) until the next commit writes a clean value; a crash
   can therefore cost speed, never leave a reader with stale data.
 
+**What changed.** A clean value also carries the marker's *history*: the last
+:data:`HISTORY` commits, each with its clean value's counter and tag and the store keys
+it changed (or "not known"), checksummed (:func:`marker_value`, :func:`parse_marker`).
+Each commit extends the history it read under the lock; one that finds the marker dirty
+or unreadable records "not known" (it cannot vouch for what a dead writer changed). A
+reader whose label is in the history and after which every entry's keys are known
+forgets only those keys' chunks and metadata (:func:`keys_since`); else everything.
+Keys named after ``V``'s entry are every key changed since ``V``, for the reasons
+above. A marker whose first line is the label is valid without reading the history.
+
 The marker is opened and read (not only stat'ed): on NFS, opening a file revalidates it
 (close-to-open consistency), while attributes are cached for up to a minute. A store
 without the marker (written by the engine's own classes, or by wfstore before the
@@ -34,8 +45,9 @@ from __future__ import annotations
 
 import os
 import sys
+import zlib
 from collections import OrderedDict
-from collections.abc import Callable, Collection, Hashable
+from collections.abc import Callable, Collection, Hashable, Sequence
 from typing import Any
 
 #: The marker's value while a commit is changing data files (followed by the counter
@@ -60,18 +72,129 @@ def _max_bytes_from_env() -> int:
         return DEFAULT_MAX_BYTES
 
 
-def marker_value(state: bytes, counter: int) -> bytes:
-    """A new marker value: `state`, the `counter` and a random tag (unique whatever the
-    counter: a marker file deleted and made again never repeats an old value). Every
-    value has the same length (the marker is rewritten in place)."""
-    return b"%s %020d %s\n" % (state, counter, os.urandom(8).hex().encode())
+#: Commits the marker remembers, each with the store keys it changed, so that a reader
+#: whose cache is up to this many commits old forgets only what they changed.
+HISTORY = 16
+#: A commit that changed more keys than this is remembered as having changed unknown
+#: keys (readers then forget everything).
+HISTORY_KEYS = 64
+
+#: One remembered commit: the counter and tag of the clean value it wrote, and the
+#: store keys it changed (None: not known).
+Entry = tuple[int, bytes, "tuple[str, ...] | None"]
+
+#: `changed` of :func:`marker_value` when the value records no commit of its own.
+NO_ENTRY: Any = object()
+
+
+def marker_value(
+    state: bytes,
+    counter: int,
+    history: Sequence[Entry] = (),
+    changed: Any = NO_ENTRY,
+) -> bytes:
+    """A new marker value: a first line of `state`, the `counter` and a random tag
+    (unique whatever the counter: a marker file deleted and made again never repeats an
+    old value; every first line has the same length), then, if there is any, the
+    history: the remembered commits (`history`, then this value's own commit if
+    `changed`, the keys it changed or None, is given; the last :data:`HISTORY`), one
+    line each, and a checksum line over everything before it (a reader that reads a
+    value while it is rewritten in place sees a mix, whose checksum fails: "changed")."""
+    tag = os.urandom(8).hex().encode()
+    head = b"%s %020d %s\n" % (state, counter, tag)
+    entries = list(history)
+    if changed is not NO_ENTRY:
+        entries.append((counter, tag, _entry_keys(changed)))
+    entries = entries[-HISTORY:]
+    if not entries:
+        return head
+    body = head + b"".join(_entry_line(e) for e in entries)
+    return body + b"x %08x\n" % zlib.crc32(body)
+
+
+def _entry_keys(keys: Collection[str] | None) -> tuple[str, ...] | None:
+    if keys is None or len(keys) > HISTORY_KEYS:
+        return None
+    out = tuple(dict.fromkeys(keys))
+    if any(not k or any(c.isspace() for c in k) for k in out):
+        return None  # (store keys never hold white space; if one did: not known)
+    return out
+
+
+def _entry_line(e: Entry) -> bytes:
+    counter, tag, keys = e
+    tail = b" ?" if keys is None else b"".join(b" " + k.encode() for k in keys)
+    return b"e %d %s%s\n" % (counter, tag, tail)
+
+
+def parse_marker(value: bytes | None) -> tuple[bytes | None, list[Entry] | None]:
+    """``(first line, history)`` of a marker value; ``(None, None)`` if there is no
+    value or it is not whole (a checksum that fails: read while rewritten). A value
+    without history (as wfstore wrote before it kept one) has an empty history."""
+    if not value:
+        return None, None
+    head, nl, rest = value.partition(b"\n")
+    head = head + nl
+    if not rest:
+        return head, []
+    body, _, last = value.rstrip(b"\n").rpartition(b"\n")
+    parts = last.split()
+    try:
+        ok = len(parts) == 2 and parts[0] == b"x" and int(parts[1], 16) == zlib.crc32(body + b"\n")
+    except ValueError:
+        ok = False
+    if not ok:
+        return None, None
+    entries: list[Entry] = []
+    for line in body.split(b"\n")[1:]:
+        f = line.split()
+        if len(f) < 3 or f[0] != b"e":
+            return None, None
+        try:
+            counter = int(f[1])
+        except ValueError:
+            return None, None
+        keys = None if f[3:] == [b"?"] else tuple(k.decode() for k in f[3:])
+        entries.append((counter, f[2], keys))
+    return head, entries
+
+
+def head_id(head: bytes | None) -> tuple[int, bytes] | None:
+    """The counter and tag of a marker value's first line (None if unreadable)."""
+    if not head:
+        return None
+    parts = head.split()
+    if len(parts) != 3:
+        return None
+    try:
+        return int(parts[1]), parts[2]
+    except ValueError:
+        return None
+
+
+def keys_since(entries: Sequence[Entry], label: bytes | None) -> list[str] | None:
+    """The store keys changed by the commits remembered after the one that wrote the
+    clean value `label` (a first line); None if that commit is not remembered or any
+    later one changed keys not known."""
+    ident = head_id(label)
+    if ident is None:
+        return None
+    at = next((i for i, e in enumerate(entries) if e[:2] == ident), None)
+    if at is None:
+        return None
+    out: list[str] = []
+    for _, _, keys in entries[at + 1 :]:
+        if keys is None:
+            return None
+        out.extend(keys)
+    return out
 
 
 def marker_counter(value: bytes | None) -> int:
     """The counter in a marker value (0 if there is none or it cannot be read)."""
     if not value:
         return 0
-    parts = value.split()
+    parts = value.split(b"\n", 1)[0].split()
     try:
         return int(parts[1]) if len(parts) >= 2 else 0
     except ValueError:
@@ -192,6 +315,8 @@ class ReadCache:
         self.invalidations = 0
         #: Commits of this object after which only what they wrote was forgotten.
         self.partial_drops = 0
+        #: Times other writers' commits made the cache forget only what they changed.
+        self.narrowed = 0
 
     # --- operations ------------------------------------------------------------------
 
@@ -208,19 +333,36 @@ class ReadCache:
 
     def ready(self) -> None:
         """Make the cache valid for use now: read the marker once per outermost
-        operation (and at every use outside any operation), emptying the cache if the
-        marker is not the clean value its data were read under."""
+        operation (and at every use outside any operation). If it is not the clean
+        value the cached data were read under, forget what the commits since changed
+        when the marker's history names them all (:func:`keys_since`), else
+        everything."""
         if self.depth and self.checked:
             return
         value = self._read_marker()
         self.marker_reads += 1
         if self.depth:
             self.checked = True
-        if value is None or value != self.label or not is_clean(value):
-            if self.chunks or self.meta:
-                self.invalidations += 1
-            self.clear()
-            self.label = value if is_clean(value) else None
+        label = self.label
+        if label is not None and value is not None and value.startswith(label):
+            # the first line unchanged: no commit since (a commit's dirty first line
+            # is written before any data file changes; a read mixing two values' first
+            # lines matches neither, their tags being random), history not read
+            return
+        head, entries = parse_marker(value)
+        if head is not None and head == self.label and is_clean(head):
+            return
+        if is_clean(head) and self.label is not None and entries:
+            keys = keys_since(entries, self.label)
+            if keys is not None:
+                self.forget_keys(keys)
+                self.narrowed += 1
+                self.label = head
+                return
+        if self.chunks or self.meta:
+            self.invalidations += 1
+        self.clear()
+        self.label = head if is_clean(head) else None
 
     def written(
         self,
@@ -230,16 +372,24 @@ class ReadCache:
     ) -> None:
         """This store object changed the store and then set the marker to `value`;
         the marker held `before` when it started (under the store lock). If `keys`
-        (the store keys it wrote) are given and `before` is the clean value the cache
-        is valid under (no other writer changed the store since), only the chunks and
-        metadata of those keys are forgotten; else everything (what it wrote may be in
-        cached chunks). `value` is the label of what is read next."""
-        if keys is not None and is_clean(value) and is_clean(before) and before == self.label:
-            self.forget_keys(keys)
+        (the store keys it wrote) are given, only the chunks and metadata of the keys
+        changed since the cache was valid are forgotten: those the history of `value`
+        names after the cache's label, or `keys` alone when `before` is that label (no
+        other writer in between); else everything (what it wrote may be in cached
+        chunks). `value` is the label of what is read next."""
+        head, entries = parse_marker(value)
+        since = None
+        if keys is not None and is_clean(head) and self.label is not None:
+            if entries:
+                since = keys_since(entries, self.label)
+            if since is None and parse_marker(before)[0] == self.label:
+                since = list(keys)
+        if since is not None:
+            self.forget_keys(since)
             self.partial_drops += 1
         else:
             self.clear()
-        self.label = value if is_clean(value) else None
+        self.label = head if is_clean(head) else None
         self.checked = self.depth > 0
 
     def forget_keys(self, keys: Collection[str]) -> None:

@@ -59,6 +59,10 @@ class StoreResource(ABC):
         #: Data currently open per action (None when not open).
         self.data: dict[str, Any] = dict.fromkeys(ACTIONS)
         self._fingerprint: str | None = None
+        #: The data the last :meth:`_load_for_read` handed out if shared (a cache's),
+        #: and whether the open read use holds them.
+        self._shared: Any = None
+        self._read_shared = False
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}(name={self.name!r})"
@@ -88,13 +92,29 @@ class StoreResource(ABC):
         self._check_action(action)
         if action == "read":
             upd = self.data["update"]
-            data = copy.deepcopy(upd) if upd is not None else self._load()
+            if upd is not None:
+                data = copy.deepcopy(upd)
+                self._read_shared = False
+            else:
+                data = self._load_for_read()
+                self._read_shared = data is not None and data is self._shared
         else:
             rd = self.data["read"]
+            if rd is not None and self._read_shared:
+                # the read data are a cache's (shared between operations): the update
+                # changes a copy, which the open read use then sees as well
+                rd = self.data["read"] = copy.deepcopy(rd)
+                self._read_shared = False
             data = rd if rd is not None else self._load()
             self._fingerprint = self._fingerprint_opened(data)
         self.data[action] = data
         return data
+
+    def _load_for_read(self) -> Any:
+        """Read the resource for a read use: by default as :meth:`_load`. A resource
+        may return data it keeps between uses (see ``CallbackStoreResource``'s
+        `load_shared`); they are never changed in place (an update copies them)."""
+        return self._load()
 
     def _fingerprint_opened(self, data: Any) -> Any:
         """The fingerprint of `data` as opened for update (None: changes cannot be
@@ -526,6 +546,7 @@ class JSONFileStoreResource(StoreResource):
             upd = self.data["update"]
             if upd is not None:
                 data = copy.deepcopy(upd)
+                self._read_shared = False
             else:
                 data = self.current()
                 self._doc = None  # lent: the cache parses its own copy next time
@@ -725,6 +746,9 @@ class CallbackStoreResource(StoreResource):
         Writes the data.
     logger:
         Logger for debug messages.
+    load_shared:
+        Optional: returns ``(data, shared)`` for read uses, `shared` saying that the
+        data are kept between uses (a read cache's): never changed in place.
     """
 
     def __init__(
@@ -733,13 +757,24 @@ class CallbackStoreResource(StoreResource):
         load: Callable[[], Any],
         dump: Callable[[Any], None],
         logger: logging.Logger | None = None,
+        load_shared: Callable[[], tuple[Any, bool]] | None = None,
     ) -> None:
         super().__init__(name, logger)
         self._load_cb = load
         self._dump_cb = dump
+        self._load_shared_cb = load_shared
 
     def _load(self) -> Any:
         return self._load_cb()
+
+    def _load_for_read(self) -> Any:
+        """`load_shared` (if given) returns ``(data, shared)``: `shared` says that the
+        data are kept between uses (a read cache's), so an update copies them."""
+        if self._load_shared_cb is None:
+            return self._load_cb()
+        data, shared = self._load_shared_cb()
+        self._shared = data if shared else None
+        return data
 
     def _dump(self, data: Any) -> None:
         self._dump_cb(data)

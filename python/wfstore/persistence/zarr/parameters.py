@@ -22,6 +22,7 @@ from wfstore.persistence.base import (
 from wfstore.persistence.items import (
     DataPath,
     StoreParameter,
+    copy_tree,
     merge_param_source,
     relative_path,
 )
@@ -188,8 +189,10 @@ class ZarrParameters:
             rc = self._reader()
             base = self._read_array(rc, PARAM_BASE_ARR)
             src_arr = self._read_array(rc, PARAM_SOURCES_ARR)
-            for bad in (base, src_arr):
-                self._rows(bad, [i for i in to_load if not 0 <= i < len(bad)], MissingParameterData)
+            n = min(len(base), len(src_arr))
+            missing = [i for i in to_load if not 0 <= i < n]
+            if missing:
+                raise MissingParameterData(missing)
             # a batch of raw rows at a time: only one batch's rows exist besides the
             # decoded parameters
             for start in range(0, len(to_load), layout.ROW_BATCH):
@@ -202,7 +205,7 @@ class ZarrParameters:
                     lambda i, row: ZarrStoreParameter.decode(
                         id_=i,
                         data=row if rc is None else _own_param_row(row),
-                        source=sources[i] if rc is None else copy.deepcopy(sources[i]),  # noqa: B023
+                        source=sources[i] if rc is None else copy_tree(sources[i]),  # noqa: B023
                         # rows just read, dropped after the batch; or the cache's
                         fresh=rc is None,
                         read_array=self._array_reader(i),
@@ -373,5 +376,5 @@ def _own_param_row(row: Any) -> Any:
     """`row` (a cached parameter row) with a copy of the file details that the decoder
     hands out as they are (its value it copies itself)."""
     if isinstance(row, dict) and "file" in row:
-        return {**row, "file": copy.deepcopy(row["file"])}
+        return {**row, "file": copy_tree(row["file"])}
     return row

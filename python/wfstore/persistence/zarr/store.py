@@ -82,6 +82,7 @@ from wfstore.persistence.items import (
     ZarrStoreElement,
     ZarrStoreElementIter,
     ZarrStoreTask,
+    copy_tree,
     decode_timestamp,
 )
 from wfstore.persistence.readcache import CLEAN, ReadCache, approx_size, marker_value
@@ -203,6 +204,7 @@ class ZarrPersistentStore(
                 _ATTRS,
                 load=lambda: me()._load_root_attrs(),  # type: ignore[union-attr]
                 dump=lambda attrs: me()._dump_root_attrs(attrs),  # type: ignore[union-attr]
+                load_shared=lambda: me()._root_attrs_for_read(),  # type: ignore[union-attr]
             )
         }
         super().__init__(app, workflow, path, fs, durability=durability)
@@ -414,10 +416,15 @@ class ZarrPersistentStore(
                 rc.decodes += len({i // arr.chunk_size for i in ids})
             return rows
         n = len(arr)
+        cs, path, chunks = arr.chunk_size, arr.path, rc.chunks
+        if len(ids) == 1 and 0 <= ids[0] < n:  # (the engine's one ID per call)
+            i = ids[0]
+            entry = chunks.get((path, i // cs))
+            if entry is not None and (entry[0] or i in entry[1]):
+                return {i: entry[1][i]}
         missing = [i for i in ids if not 0 <= i < n]
         if missing:
             raise error(missing)
-        cs, path, chunks = arr.chunk_size, arr.path, rc.chunks
         wanted: dict[int, list[int]] = {}
         for i in ids:
             wanted.setdefault(i // cs, []).append(i)
@@ -484,6 +491,21 @@ class ZarrPersistentStore(
                 chunks.put((path, c), (False, {}), 64)
         return None, seen
 
+    def _root_attrs_for_read(self) -> tuple[dict[str, Any], bool]:
+        """The root attributes for a read use, and whether they are the read cache's
+        (parsed once while the change marker is unchanged, as array metadata are: at
+        10,000 runs with a submission they are over a megabyte of JSON, which a job
+        would otherwise parse at every call). Callers hand out copies of what may be
+        changed."""
+        rc = self._reader()
+        if rc is None:
+            return self._load_root_attrs(), False
+        entry = rc.meta.get(_ROOT)
+        if entry is None:
+            entry = rc.meta[_ROOT] = [None, self._load_root_attrs()]
+            rc.meta_reads += 1
+        return entry[1], True
+
     def _attr(self, key: str) -> Any:
         with self.using_resource(_ATTRS, "read") as attrs:
             return attrs[key]
@@ -508,7 +530,7 @@ class ZarrPersistentStore(
         return self._attr("template_components")
 
     def _get_persistent_template(self) -> dict[str, Any]:
-        return self._attr("template")
+        return copy_tree(self._attr("template"))
 
     # --- counts ------------------------------------------------------------------------
 
@@ -955,6 +977,10 @@ class ZarrPersistentStore(
             return attrs.get(key)
 
 
+#: The read cache's metadata key of the root group's attributes (``.zattrs`` at the
+#: root: a commit that writes them forgets them, see ``ReadCache.forget_keys``).
+_ROOT = ""
+
 #: The decoder that :func:`wfstore._core.decode_runs` does the work of.
 _ZARR_EAR_DECODE = ZarrStoreEAR.decode.__func__  # type: ignore[attr-defined]
 
@@ -973,7 +999,7 @@ def _own_run_row(row: Any) -> Any:
         if isinstance(value, (dict, list)) and value:
             if out is None:
                 out = list(row)
-            out[k] = copy.deepcopy(value)
+            out[k] = copy_tree(value)
         elif isinstance(value, dict):
             if out is None:
                 out = list(row)

@@ -17,7 +17,18 @@ from wfstore.common.errors import (
     StorePathError,
 )
 from wfstore.common.names import CHANGE_MARKER_NAME, JOURNAL_PREFIX, TMP_PREFIX
-from wfstore.persistence.readcache import CLEAN, DIRTY, ReadCache, marker_counter, marker_value
+from wfstore.persistence.readcache import (
+    CLEAN,
+    DIRTY,
+    NO_ENTRY,
+    Entry,
+    ReadCache,
+    head_id,
+    is_clean,
+    marker_counter,
+    marker_value,
+    parse_marker,
+)
 from wfstore.persistence.resources import is_local_fs, write_bytes_atomic
 from wfstore.persistence.zarr.layout import (
     _ATTRS,
@@ -29,6 +40,9 @@ from wfstore.persistence.zarr.layout import (
 from wfstore.persistence.zarr.parameters import extra_parameter_sources
 from wfstore.storage.fsspec import core_store, io_lock
 from wfstore.storage.lock import StoreLock
+
+#: Bytes per read of the change marker (one read holds a marker and a short history).
+_MARKER_READ = 16384
 
 
 class ZarrTransactions:
@@ -190,7 +204,10 @@ class ZarrTransactions:
             except OSError:
                 return None
             try:
-                return os.read(fd, 256)
+                chunks = [os.read(fd, _MARKER_READ)]
+                while len(chunks[-1]) == _MARKER_READ and len(chunks) < 64:
+                    chunks.append(os.read(fd, _MARKER_READ))  # (a long history)
+                return b"".join(chunks)
             except OSError:
                 return None
             finally:
@@ -201,10 +218,13 @@ class ZarrTransactions:
         except Exception:  # no marker, or unreadable: trust nothing
             return None
 
-    def _write_change_marker(self, state: bytes, counter: int) -> bytes:
-        """Set the change marker to a new value in `state` with `counter` (under the
-        store lock, which the caller holds); returns the value."""
-        value = marker_value(state, counter)
+    def _write_change_marker(
+        self, state: bytes, counter: int, history: Sequence[Entry] = (), changed: Any = NO_ENTRY
+    ) -> bytes:
+        """Set the change marker to a new value in `state` with `counter`, `history`
+        and this commit's `changed` keys (see :func:`~wfstore.persistence.readcache.marker_value`;
+        under the store lock, which the caller holds); returns the value."""
+        value = marker_value(state, counter, history, changed)
         # never flushed, whatever the store's durability: the marker only tells live
         # processes whether their in-memory caches are valid, and no cache survives a
         # power cut. Rewritten in place on the local file system (a rename over an
@@ -271,6 +291,7 @@ class ZarrTransactions:
             completed = False
             before = self._read_change_marker()
             counter = marker_counter(before)
+            history = self._marker_history(before)
             try:
                 # before any data file changes: a reader that cached data under the old
                 # (clean) value never trusts them again, whatever happens next
@@ -279,14 +300,36 @@ class ZarrTransactions:
                 completed = True
             finally:
                 self._wdepth = 0
-                try:
-                    value = self._write_change_marker(CLEAN, counter + 2)
-                except Exception as exc:  # the marker stays dirty: safe
-                    self.logger.warning(f"cannot advance the change marker: {exc}")
                 # (without a store lock, another writer may have written meanwhile)
                 written = self._session_keys if completed and locked else None
+                try:
+                    # the history names what this commit changed, if it is known and
+                    # follows the last remembered commit (not a crashed writer's)
+                    changed = written if history is not None else None
+                    value = self._write_change_marker(
+                        CLEAN, counter + 2, history or (), changed
+                    )
+                except Exception as exc:  # the marker stays dirty: safe
+                    self.logger.warning(f"cannot advance the change marker: {exc}")
                 self._session_keys = None
                 self._rcache.written(value, before, written)
+
+    @staticmethod
+    def _marker_history(before: bytes | None) -> list[Entry] | None:
+        """The commits remembered by the marker value `before` (read at a commit's
+        start, under the lock), to be carried on; None if the changes since the last
+        of them are not known (the marker dirty: a writer died; or unreadable). A clean
+        value without history (as written by a new store, or by wfstore before it kept
+        one) starts one with its own commit, whose changes are not needed."""
+        head, entries = parse_marker(before)
+        ident = head_id(head)
+        if not is_clean(head) or entries is None or ident is None:
+            return None
+        if not entries:
+            return [(ident[0], ident[1], None)]
+        if entries[-1][:2] != ident:
+            return None
+        return entries
 
     def _reader(self) -> ReadCache | None:
         """The read cache, made valid for use now (the marker read once per
