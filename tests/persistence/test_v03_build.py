@@ -166,10 +166,8 @@ def test_submission_data_run_dirs_and_outputs(tmp_path: Path) -> None:
     store.set_parameter_values({b["p_out"][0]: 101, b["p_out"][1]: [102]})
     store = V03ZarrPersistentStore(None, None, path)
     runs = store.get_EARs(b["runs"])
-    assert [(r.submission_idx, r.commands_file_ID, r.run_file_ID, r.run_file_idx) for r in runs] == [
-        (0, None, 0, 0),
-        (0, None, 0, 1),
-    ]
+    sub_dat = [(r.submission_idx, r.commands_file_ID, r.run_file_ID, r.run_file_idx) for r in runs]
+    assert sub_dat == [(0, None, 0, 0), (0, None, 0, 1)]
     assert all(r.port_number == 1234 and r.start_time is not None for r in runs)
     assert store.get_dirs_array().tolist() == dirs.tolist()
     assert [p.data for p in store.get_parameters(b["p_out"])] == [101, [102]]
