@@ -228,3 +228,57 @@ def test_block_dependencies_encode_as_the_reader_decodes(blocks: list[Any]) -> N
         flat += _encode_block_dependencies(js, blk, deps)
         expected[(js, blk)] = deps
     assert decode_block_dependencies(flat) == expected
+
+
+def test_array_outputs_match_the_engine(tmp_path: Path, side_python_v03: Path) -> None:
+    """Numpy arrays in run outputs: wfstore writes them to 0.3.0's NPZ archives, the
+    same files (byte for byte) as 0.3.0's own store writes for the same calls on a copy
+    of the same store, and both stores read the same through 0.3.0's classes and
+    wfstore's."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    import wfstore
+
+    here = Path(__file__).resolve().parent
+    sys.path.insert(0, str(here))
+    from store_dump import dump_store, normalise
+    from v03_engine_write import apply_arrays
+
+    fixture = here.parent / "data" / "hpcflow-0.3.0" / "wk_seq_zarr"
+    ours, theirs = tmp_path / "ours", tmp_path / "theirs"
+    shutil.copytree(fixture, ours)
+    shutil.copytree(fixture, theirs)
+    apply_arrays(wfstore.open(ours))
+    env = {**os.environ, "HOME": str(tmp_path)}
+    for args in (
+        [str(here / "v03_engine_write.py"), "--arrays", str(theirs)],
+        [str(here.parent / "data" / "make_fixtures.py"), "--dump", str(ours), str(theirs)],
+    ):
+        proc = subprocess.run(
+            [str(side_python_v03), *args],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env=env,
+            timeout=300,
+        )
+        assert proc.returncode == 0, proc.stderr[-4000:]
+    dumps = json.loads(proc.stdout)
+    assert normalise(dumps["ours"]) == normalise(dumps["theirs"])
+    found = (ours / layout.ARRAY_OUTPUTS_DIR).rglob("*.zst")
+    archives = sorted(p.relative_to(ours).as_posix() for p in found)
+    assert archives == [
+        "parameters/array_outputs/p2.a/0/0.npz.zst",
+        "parameters/array_outputs/p2/0/0.npz.zst",
+    ]
+    for rel in archives:
+        assert (ours / rel).read_bytes() == (theirs / rel).read_bytes(), rel
+    mine = normalise(dump_store(wfstore.open(ours), "zarr", "0.3.0"))
+    assert mine == normalise(dump_store(wfstore.open(theirs), "zarr", "0.3.0"))
+    values = wfstore.open(ours).get_parameters([6, 8, 9])
+    assert values[0].data.tolist() == [0, 1, 2, 3]
+    assert values[1].data.tolist() == list(range(6))
+    assert values[2].data.tolist() == list(range(10, 0, -1))

@@ -326,7 +326,7 @@ class V03ZarrStoreParameter(V03StoreParameter):
                 f"parameter {self.id_}: masked numpy arrays are not written to hpcflow "
                 "0.3 stores by wfstore yet"
             )
-        if obj.dtype.kind not in "biuf":
+        if obj.dtype.hasobject:
             raise UnsupportedStoreOperationError(
                 f"parameter {self.id_}: numpy arrays of dtype {obj.dtype} cannot be stored"
             )

@@ -168,7 +168,7 @@ def _chunk_decoder(store: _core.Store) -> Callable[[bytes, str], Any]:
     return decode
 
 
-class V03ZarrPersistentStore(V03BuildMembers, V03RunTimeWrites, V03ZarrWrites, V03PersistentStore):
+class V03ZarrPersistentStore(V03BuildMembers, V03ZarrWrites, V03RunTimeWrites, V03PersistentStore):
     """An hpcflow 0.3 Zarr store (a folder): read, and written at execution time (run
     starts, ends, skips and output values, :mod:`~wfstore.persistence.v03.execution`).
 

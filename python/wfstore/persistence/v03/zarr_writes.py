@@ -13,9 +13,10 @@ encoded here with numpy and compressed by the core (``_core.compress``), their
 ``.zarray`` documents written as zarr 2 writes them; parameter file 0 (non-output
 values) through :mod:`.writes`.
 
-What 0.3.0 writes and this module does not yet: masked numpy arrays, and NPZ archives
-of array outputs (numpy arrays in run outputs are kept as legacy Zarr arrays
-``arr_k`` of the parameter's group, which 0.3.0 reads as well: docs §1.7, §1.8).
+What 0.3.0 writes and this module does not yet: masked numpy arrays (refused with
+``UnsupportedStoreOperationError``). Numpy arrays in run outputs go to their NPZ
+archives (docs §1.8), in inputs to legacy arrays ``arr_k`` of the parameter's sharded
+group (§1.7), as 0.3.0 places them.
 """
 
 from __future__ import annotations
@@ -38,11 +39,13 @@ from wfstore.common.errors import (
     StoreError,
     StoreIOError,
     StorePathError,
+    UnsupportedStoreOperationError,
 )
 from wfstore.common.names import CHANGE_MARKER_NAME
 from wfstore.persistence.readcache import CLEAN, marker_value
 from wfstore.persistence.resources import is_local_fs, write_bytes_atomic
 from wfstore.persistence.v03 import layout, writes
+from wfstore.persistence.v03.arrays import append_output_entry
 from wfstore.persistence.v03.items import V03StoreEAR, V03ZarrStoreElement, V03ZarrStoreElementIter
 from wfstore.persistence.zarr.layout import (
     _ATTRS,
@@ -664,6 +667,11 @@ class V03ZarrWrites(ZarrTransactions):
         state: dict[str, int] = {}
 
         def write(arr: np.ndarray, path: list[Any]) -> int:
+            if arr.dtype.kind not in "biuf":
+                raise UnsupportedStoreOperationError(
+                    f"parameter {param_id}: numpy arrays of dtype {arr.dtype} are not "
+                    "written to Zarr arrays by wfstore (numeric and bool only)"
+                )
             if "next" not in state:
                 existing = store.list_dir(group)
                 if ".zgroup" not in existing:
@@ -686,6 +694,49 @@ class V03ZarrWrites(ZarrTransactions):
             return number
 
         return write
+
+    def _output_array_writer(self, param_id: int, source: Mapping[str, Any]) -> Any:
+        """``write(array, path)`` for a run output's value: into the output's NPZ
+        archive of the source run's run file (returns None), as 0.3.0 does unless the
+        output is in its task's ``disable_array_outputs`` (then a legacy array)."""
+        legacy = self._legacy_array_writer(param_id)
+        context = self._output_context(param_id, source)  # type: ignore[attr-defined]
+        if context is None:
+            return legacy
+        run, output = context
+        disabled = self._disabled_outputs(run)  # type: ignore[attr-defined]
+
+        def write(arr: np.ndarray, path: list[Any]) -> int | None:
+            name = ".".join([output, *map(str, path)])
+            if any(d and (name == d or name.startswith(f"{d}.")) for d in disabled):
+                return legacy(arr, path)
+            self._append_array_output(name, run, arr)
+            return None
+
+        return write
+
+    def _append_array_output(self, name: str, run: V03StoreEAR, value: np.ndarray) -> None:
+        if run.run_file_ID is None:
+            raise StoreError(
+                f"cannot save array output {name!r}: run {run.id_} has no run file yet"
+            )
+        it = self.get_element_iterations([run.elem_iter_ID])[0]  # type: ignore[attr-defined]
+        elem = self.get_elements([it.element_ID])[0]  # type: ignore[attr-defined]
+        task_idx = self._get_task_id_to_idx_map()[elem.task_ID]  # type: ignore[attr-defined]
+        metadata = {
+            "task_insert_ID": elem.task_ID,
+            "task_idx": task_idx,
+            "element_idx": elem.index,
+            "element_ID": elem.id_,
+            "iteration_idx": elem.iteration_IDs.index(it.id_),
+            "iteration_ID": it.id_,
+            "action_idx": run.action_idx,
+            "run_idx": (it.EAR_IDs or {}).get(run.action_idx, [run.id_]).index(run.id_),
+            "run_ID": run.id_,
+        }
+        key = layout.array_output_key(name, run.run_file_ID)
+        store = self.core_store
+        store.set(key, append_output_entry(store.get(key), key, value, metadata))
 
     def _append_parameters(self, params: Sequence[Any]) -> None:
         if not params:
@@ -724,8 +775,15 @@ class V03ZarrWrites(ZarrTransactions):
             if p.source.get("type") != "EAR_output":
                 raise StoreError(f"parameter {pid}: expected run-output parameters only")
             p = p.set_file(value) if is_file else p.set_data(value)
-            values[pid] = p.encode(write_array=self._legacy_array_writer(pid))
+            values[pid] = p.encode(write_array=self._output_array_writer(pid, p.source))
         self.write_output_values(values)  # type: ignore[attr-defined]
+
+    def _encode_output(self, param: Any, value: Any) -> Any:
+        """A run output's value encoded as 0.3.0 encodes it, its numpy arrays written
+        to their NPZ archives (see :meth:`_output_array_writer`)."""
+        return param.set_data(value).encode(
+            write_array=self._output_array_writer(param.id_, param.source)
+        )
 
     def _update_parameter_sources(self, sources: Mapping[int, Any]) -> None:
         ids = list(sources)
