@@ -259,6 +259,21 @@ class V03StoreParameter(StoreParameter):
 
     _extra_lookup_keys: ClassVar[tuple[str, ...]] = (RNG_LOOKUP_KEY,)
 
+    @classmethod
+    def _is_special(cls, obj: Any) -> bool:
+        return isinstance(obj, np.random.Generator)
+
+    def _encode_special(
+        self, obj: Any, path: DataPath, type_lookup: dict[str, list], **kwargs: Any
+    ) -> Any:
+        """A numpy random generator: its bit generator's state, the two big integers
+        as strings (msgpack holds 64 bits), its path in ``type_lookup``."""
+        type_lookup[RNG_LOOKUP_KEY].append(list(path))
+        state = copy.deepcopy(obj.bit_generator.state)
+        state["state"]["state"] = str(state["state"]["state"])
+        state["state"]["inc"] = str(state["state"]["inc"])
+        return self._encode_value(state, path, type_lookup, **kwargs)
+
     def encode(self, **kwargs: Any) -> dict[str, Any] | int:
         """The encoded value as 0.3.0 stores it: 0 when not set, ``{"file": ...}``, or
         ``{"data", "type_lookup"}`` with only the ``type_lookup`` keys that have
@@ -305,15 +320,18 @@ class V03ZarrStoreParameter(V03StoreParameter):
 
     @classmethod
     def _is_special(cls, obj: Any) -> bool:
-        return isinstance(obj, np.ndarray)
+        return isinstance(obj, (np.ndarray, np.random.Generator))
 
     def _encode_special(
         self, obj: Any, path: DataPath, type_lookup: dict[str, list], **kwargs: Any
     ) -> Any:
-        """A numpy array: written by the store's `write_array` keyword argument
+        """A numpy random generator: see :class:`V03StoreParameter`. A numpy array:
+        written by the store's `write_array` keyword argument
         (``write_array(array, path) -> k``: legacy Zarr array ``arr_k``, or None: an
         NPZ array-output entry), replaced in the value by its position in
         ``type_lookup["arrays"]``. Masked arrays are not written yet."""
+        if isinstance(obj, np.random.Generator):
+            return super()._encode_special(obj, path, type_lookup, **kwargs)
         write_array: Callable[[np.ndarray, DataPath], int | None] | None = kwargs.get(
             "write_array"
         )

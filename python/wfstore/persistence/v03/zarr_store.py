@@ -33,6 +33,7 @@ from wfstore.common.errors import (
     MissingStoreTaskError,
     ReadOnlyStoreError,
     StoreError,
+    UnsupportedStoreOperationError,
 )
 from wfstore.persistence.base import ParamSource
 from wfstore.persistence.items import PersistentStoreFeatures
@@ -846,6 +847,16 @@ class V03ZarrZipPersistentStore(V03ZarrPersistentStore):
 
     def _require_writable(self) -> None:
         raise ReadOnlyStoreError("a zipped hpcflow 0.3 store is read-only")
+
+    def zip(self, *args: Any, **kwargs: Any) -> str:
+        raise UnsupportedStoreOperationError("Not a Zarr store!")
+
+    def unzip(self, path: str = ".", log: str | None = None, status: bool = True) -> str:
+        """Expand the archive into a new 0.3 Zarr store folder (as the shared zip
+        store's ``unzip``)."""
+        from wfstore.persistence.zip_store import ZarrZipPersistentStore
+
+        return ZarrZipPersistentStore.unzip(self, path, log)  # type: ignore[arg-type]
 
     for _name_ in (*BUILD_MEMBERS, "remove_replaced_dir", "reinstate_replaced_dir"):
         vars()[_name_] = _read_only(_name_)

@@ -47,6 +47,7 @@ from wfstore.persistence.resources import is_local_fs, write_bytes_atomic
 from wfstore.persistence.v03 import layout, writes
 from wfstore.persistence.v03.arrays import append_output_entry
 from wfstore.persistence.v03.items import V03StoreEAR, V03ZarrStoreElement, V03ZarrStoreElementIter
+from wfstore.persistence.zarr.archive import ZarrArchive
 from wfstore.persistence.zarr.layout import (
     _ATTRS,
     NUMERIC_COMPRESSOR,
@@ -54,6 +55,8 @@ from wfstore.persistence.zarr.layout import (
     _append_in_batches,
     _check_next_ids,
     _json_keys,
+    _numeric_fill_value,
+    guess_chunks,
 )
 from wfstore.persistence.zarr.transactions import ZarrTransactions
 from wfstore.storage.fsspec import core_store, resolve
@@ -65,6 +68,9 @@ from wfstore.storage.fsspec import core_store, resolve
 TASKS_CHUNK = 1
 ITEMS_CHUNK = 100_000
 RUNS_CHUNK = 200_000
+#: The chunk-size limits 0.3.0 gives zarr's chunk guess for legacy parameter arrays.
+LEGACY_CHUNK_MIN = 500 * 1024 * 1024
+LEGACY_CHUNK_MAX = 1024 * 1024 * 1024
 
 #: ``run_sub_dat``'s dtype (all ones of a field: not set).
 RUN_SUB_DAT_DTYPE = np.dtype(
@@ -195,7 +201,7 @@ class _DenseArray:
             self.write_chunk(int(c), chunk)
 
 
-class V03ZarrWrites(ZarrTransactions):
+class V03ZarrWrites(ZarrArchive, ZarrTransactions):
     """``write_empty_workflow`` and the commit hooks of wfstore's 0.3 Zarr store (a
     part of :class:`~wfstore.persistence.v03.zarr_store.V03ZarrPersistentStore`)."""
 
@@ -209,6 +215,44 @@ class V03ZarrWrites(ZarrTransactions):
         "loop_num_iters": (_ATTRS,),
         "loop_parents": (_ATTRS,),
     }
+
+    # --- 0.3.0's static helpers the engine's tests call -----------------------------------
+
+    @staticmethod
+    def _encode_jobscript_block_dependencies(sub_js: Mapping[str, Any]) -> np.ndarray:
+        """All blocks' dependencies of a submission document as 0.3.0's ``js_deps``
+        array (each block's ``dependencies`` set to None, as 0.3.0 does)."""
+        flat: list[int] = []
+        for js in sub_js["jobscripts"]:
+            for blk in js["blocks"]:
+                flat += _encode_block_dependencies(js["index"], blk["index"], blk["dependencies"])
+                blk["dependencies"] = None
+        return np.asarray(flat)
+
+    @staticmethod
+    def _decode_jobscript_block_dependencies(arr: Any) -> dict[tuple[int, int], Any]:
+        """The inverse of :meth:`_encode_jobscript_block_dependencies`."""
+        from wfstore.persistence.v03.zarr_store import decode_block_dependencies
+
+        return decode_block_dependencies([int(x) for x in np.asarray(arr).ravel()])
+
+    def zip(
+        self,
+        path: str = ".",
+        log: str | None = None,
+        overwrite: bool = False,
+        include_execute: bool = False,
+        include_rechunk_backups: bool = False,
+        status: bool = True,
+    ) -> str:
+        """Write the store into a zip archive (as the shared Zarr store's
+        :meth:`~wfstore.persistence.zarr.archive.ZarrArchive.zip`: run files,
+        parameter files and NPZ archives as loose entries, as 0.3.0 zips them)."""
+        return super().zip(path, log, overwrite, include_execute, include_rechunk_backups)
+
+    @staticmethod
+    def _progress(status: bool, label: str) -> Any:
+        return None
 
     # --- creation -----------------------------------------------------------------------
 
@@ -688,8 +732,12 @@ class V03ZarrWrites(ZarrTransactions):
                 store,
                 f"{group}/arr_{number}",
                 np.ascontiguousarray(arr),
-                chunks=[max(1, n) for n in arr.shape] or None,
+                chunks=guess_chunks(
+                    arr.shape, arr.dtype.itemsize, LEGACY_CHUNK_MIN, LEGACY_CHUNK_MAX
+                )
+                or None,
                 compressor=dict(NUMERIC_COMPRESSOR),
+                fill_value=_numeric_fill_value(arr.dtype),
             )
             return number
 
