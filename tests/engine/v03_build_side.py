@@ -1,4 +1,4 @@
-"""Run in the hpcflow 0.3.0 side environment by tests/engine/test_v03_build.py.
+"""Run in the hpcflow 0.3.0 side environment by tests/engine/test_v03_engine_build.py.
 
 ``make WORK``: with wfstore registered, build the sequence workflow (one task, four
 elements) in a Zarr store, submit it with the direct scheduler and wait; print the

@@ -4,7 +4,7 @@ parameters, loops and a submission are committed in one transaction each save an
 back as given; a commit that fails writes nothing and leaves the changes pending; the
 jobscript-block dependencies are encoded as 0.3.0's ``js_deps`` records (property test
 against the reader's decoder). The engine's own round trip (build, submit, read by
-0.3.0's own classes) is tests/engine/test_v03_build.py.
+0.3.0's own classes) is tests/engine/test_v03_engine_build.py.
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ from wfstore.persistence.items import (
     ensure_in,
     relative_path,
 )
+from wfstore.persistence.v03 import layout
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -327,23 +328,25 @@ class V03ZarrStoreParameter(V03StoreParameter):
     ) -> Any:
         """A numpy random generator: see :class:`V03StoreParameter`. A numpy array:
         written by the store's `write_array` keyword argument
-        (``write_array(array, path) -> k``: legacy Zarr array ``arr_k``, or None: an
-        NPZ array-output entry), replaced in the value by its position in
-        ``type_lookup["arrays"]``. Masked arrays are not written yet."""
+        (``write_array(array, path, suffix=None) -> k``: legacy Zarr array ``arr_k``,
+        or None: an NPZ array-output entry), replaced in the value by its position in
+        ``type_lookup["arrays"]``; a masked array by its fill value, its data and mask
+        arrays' numbers in ``type_lookup["masked_arrays"]``."""
         if isinstance(obj, np.random.Generator):
             return super()._encode_special(obj, path, type_lookup, **kwargs)
-        write_array: Callable[[np.ndarray, DataPath], int | None] | None = kwargs.get(
-            "write_array"
-        )
+        write_array: Callable[..., int | None] | None = kwargs.get("write_array")
         if write_array is None:
             raise UnsupportedStoreOperationError(
                 f"parameter {self.id_}: numpy arrays can only be encoded by a Zarr store"
             )
         if isinstance(obj, np.ma.MaskedArray):
-            raise UnsupportedStoreOperationError(
-                f"parameter {self.id_}: masked numpy arrays are not written to hpcflow "
-                "0.3 stores by wfstore yet"
-            )
+            # as 0.3.0: data then mask written as arrays (the mask of the data's shape,
+            # an NPZ mask under ``<name>.__mask__``), their numbers in
+            # ``masked_arrays``, the fill value in the value
+            k_data = write_array(np.asarray(obj.data), list(path))
+            k_mask = write_array(np.ma.getmaskarray(obj), list(path), layout.MASK_SUFFIX)
+            type_lookup["masked_arrays"].append([list(path), [k_data, k_mask]])
+            return obj.fill_value.item()
         if obj.dtype.hasobject:
             raise UnsupportedStoreOperationError(
                 f"parameter {self.id_}: numpy arrays of dtype {obj.dtype} cannot be stored"

@@ -376,6 +376,21 @@ class V03ZarrWrites(ZarrArchive, ZarrTransactions):
             return core_store(self.fs, self.path, durability=self.durability)  # type: ignore[attr-defined]
         return super()._open_core_store()
 
+    def _load_root_attrs(self) -> dict[str, Any]:
+        raw = self.core_store.get(".zattrs")
+        if raw is None:
+            if self.core_store.get(".zgroup") is None:
+                raise StorePathError(
+                    f"No Zarr workflow store at {self.core_store.location!r} (no root group)."
+                )
+            return {}
+        return json.loads(raw)
+
+    def _dump_root_attrs(self, attrs: dict[str, Any]) -> None:
+        # (encoded here, not by the core: 0.3.0's templates hold integers beyond 64
+        # bits, such as 128-bit random seeds, which JSON keeps and zarr writes)
+        self.core_store.set(".zattrs", _zarr_json(attrs))
+
     def _writing(self) -> bool:
         """Whether a commit or write session of this object is under way (its reads
         then go to the store, staged writes included, not to decoded-file memos)."""
@@ -710,7 +725,7 @@ class V03ZarrWrites(ZarrArchive, ZarrTransactions):
         store = self.core_store
         state: dict[str, int] = {}
 
-        def write(arr: np.ndarray, path: list[Any]) -> int:
+        def write(arr: np.ndarray, path: list[Any], suffix: str | None = None) -> int:
             if arr.dtype.kind not in "biuf":
                 raise UnsupportedStoreOperationError(
                     f"parameter {param_id}: numpy arrays of dtype {arr.dtype} are not "
@@ -744,47 +759,93 @@ class V03ZarrWrites(ZarrArchive, ZarrTransactions):
         return write
 
     def _output_array_writer(self, param_id: int, source: Mapping[str, Any]) -> Any:
-        """``write(array, path)`` for a run output's value: into the output's NPZ
-        archive of the source run's run file (returns None), as 0.3.0 does unless the
-        output is in its task's ``disable_array_outputs`` (then a legacy array)."""
+        """``write(array, path, suffix=None)`` for a run output's value: into the
+        output's NPZ archive of the source run's run file (returns None), as 0.3.0 does
+        unless the output is in its task's ``disable_array_outputs`` (then a legacy
+        array). The run is the engine's (``workflow.get_EARs_from_IDs``, as 0.3.0 looks
+        it up) when the store has a workflow, else the store's."""
         legacy = self._legacy_array_writer(param_id)
-        context = self._output_context(param_id, source)  # type: ignore[attr-defined]
-        if context is None:
+        target = self._array_output_target(param_id, source)
+        if target is None:
             return legacy
-        run, output = context
-        disabled = self._disabled_outputs(run)  # type: ignore[attr-defined]
+        output, run_file_ID, metadata, is_disabled = target
 
-        def write(arr: np.ndarray, path: list[Any]) -> int | None:
+        def write(arr: np.ndarray, path: list[Any], suffix: str | None = None) -> int | None:
             name = ".".join([output, *map(str, path)])
-            if any(d and (name == d or name.startswith(f"{d}.")) for d in disabled):
+            if is_disabled(name):
                 return legacy(arr, path)
-            self._append_array_output(name, run, arr)
+            if run_file_ID is None:
+                raise StoreError(
+                    f"cannot save array output {name!r}: run {metadata['run_ID']} has no "
+                    "run file yet"
+                )
+            full = f"{name}.{suffix}" if suffix else name
+            key = layout.array_output_key(full, run_file_ID)
+            store = self.core_store
+            store.set(key, append_output_entry(store.get(key), key, arr, metadata))
             return None
 
         return write
 
-    def _append_array_output(self, name: str, run: V03StoreEAR, value: np.ndarray) -> None:
-        if run.run_file_ID is None:
-            raise StoreError(
-                f"cannot save array output {name!r}: run {run.id_} has no run file yet"
+    def _array_output_target(self, param_id: int, source: Mapping[str, Any]) -> Any:
+        """``(output name, run file ID, entry metadata, is_disabled(name))`` of a run
+        output, or None when `param_id` is not one."""
+        if source.get("type") != "EAR_output" or source.get("EAR_ID") is None:
+            return None
+        wk = self._workflow  # type: ignore[attr-defined]
+        if wk is not None and hasattr(wk, "get_EARs_from_IDs"):
+            run = wk.get_EARs_from_IDs(source["EAR_ID"])
+            names = [
+                k for k, v in run.data_idx.items() if k.startswith("outputs.") and v == param_id
+            ]
+            if not names:
+                return None
+            metadata = {
+                "task_insert_ID": run.task.insert_ID,
+                "task_idx": run.task.index,
+                "element_idx": run.element.index,
+                "element_ID": run.element.id_,
+                "iteration_idx": run.element_iteration.index,
+                "iteration_ID": run.element_iteration.id_,
+                "action_idx": run.element_action.action_idx,
+                "run_idx": run.index,
+                "run_ID": run.id_,
+            }
+            return (
+                names[0][len("outputs.") :],
+                run.run_file_ID,
+                metadata,
+                run.task._is_array_output_disabled,
             )
-        it = self.get_element_iterations([run.elem_iter_ID])[0]  # type: ignore[attr-defined]
+        context = self._output_context(param_id, source)  # type: ignore[attr-defined]
+        if context is None:
+            return None
+        srun, output = context
+        disabled = self._disabled_outputs(srun)  # type: ignore[attr-defined]
+        it = self.get_element_iterations([srun.elem_iter_ID])[0]  # type: ignore[attr-defined]
         elem = self.get_elements([it.element_ID])[0]  # type: ignore[attr-defined]
-        task_idx = self._get_task_id_to_idx_map()[elem.task_ID]  # type: ignore[attr-defined]
         metadata = {
             "task_insert_ID": elem.task_ID,
-            "task_idx": task_idx,
+            "task_idx": self._get_task_id_to_idx_map()[elem.task_ID],  # type: ignore[attr-defined]
             "element_idx": elem.index,
             "element_ID": elem.id_,
             "iteration_idx": elem.iteration_IDs.index(it.id_),
             "iteration_ID": it.id_,
-            "action_idx": run.action_idx,
-            "run_idx": (it.EAR_IDs or {}).get(run.action_idx, [run.id_]).index(run.id_),
-            "run_ID": run.id_,
+            "action_idx": srun.action_idx,
+            "run_idx": (it.EAR_IDs or {}).get(srun.action_idx, [srun.id_]).index(srun.id_),
+            "run_ID": srun.id_,
         }
-        key = layout.array_output_key(name, run.run_file_ID)
-        store = self.core_store
-        store.set(key, append_output_entry(store.get(key), key, value, metadata))
+
+        def is_disabled(name: str) -> bool:
+            return any(d and (name == d or name.startswith(f"{d}.")) for d in disabled)
+
+        return output, srun.run_file_ID, metadata, is_disabled
+
+    def _param_data_arr_grp_names(self, parameter_idx: int) -> tuple[str, str, str, str]:
+        """The names of parameter `parameter_idx`'s legacy array groups (outer,
+        middle, inner shard, parameter), as 0.3.0 names them."""
+        parts = layout.legacy_array_group(parameter_idx).split("/")[-4:]
+        return parts[0], parts[1], parts[2], parts[3]
 
     def _append_parameters(self, params: Sequence[Any]) -> None:
         if not params:
@@ -854,9 +915,14 @@ class V03ZarrWrites(ZarrArchive, ZarrTransactions):
                 del attrs["replaced_workflow"]
 
     def reinstate_replaced_dir(self) -> None:
-        """Move the replaced workflow (if any) back to this path."""
-        with self.using_resource(_ATTRS, "read") as attrs:
-            replaced = attrs.get("replaced_workflow")
+        """Move the replaced workflow (if any) back to this path (also after this
+        store was deleted, as the engine does when making a workflow fails: then as
+        the root attributes said when the store was opened)."""
+        try:
+            with self.using_resource(_ATTRS, "read") as attrs:
+                replaced = attrs.get("replaced_workflow")
+        except StorePathError:
+            replaced = getattr(self, "_replaced_at_open", None)
         if replaced:
             self.rename_path(replaced, self.path)  # type: ignore[attr-defined]
 
