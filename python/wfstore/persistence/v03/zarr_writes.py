@@ -97,6 +97,15 @@ def _zarr_json(doc: dict[str, Any]) -> bytes:
     ).encode("ascii")
 
 
+def _nested(store: _core.Store, path: str) -> None:
+    """Mark the array `path` as 0.3.0's ``metadata`` group (a nested directory store)
+    marks its arrays: ``"dimension_separator": "/"`` (the core writes ``"."``; the two
+    give the same keys in one dimension, and the core keeps the separator it finds)."""
+    meta = json.loads(store.get(f"{path}/.zarray") or b"{}")
+    meta["dimension_separator"] = "/"
+    store.set(f"{path}/.zarray", _zarr_json(meta))
+
+
 def _compressor(name: str | None, kwargs: dict[str, Any] | None) -> dict[str, Any] | None:
     return _core.compressor_config(name, kwargs) if name else None
 
@@ -329,6 +338,8 @@ class V03ZarrWrites(ZarrArchive, ZarrTransactions):
         _core.ObjectArray.create(
             store, layout.RUN_META_ARR, 0, RUNS_CHUNK, attrs={"parameter_paths": []}, **obj
         )
+        for path in (layout.TASKS_ARR, layout.ELEMS_ARR, layout.ITERS_ARR, layout.RUN_META_ARR):
+            _nested(store, path)
         _DenseArray.create(
             store,
             layout.RUN_DIRS_ARR,
@@ -461,6 +472,7 @@ class V03ZarrWrites(ZarrArchive, ZarrTransactions):
             compressor=dict(NUMERIC_COMPRESSOR),
             write_empty_chunks=False,
         )
+        _nested(store, f"{grp}/{layout.JS_AT_SUBMIT_MD}")
         run_ids, task_elems, task_acts, deps = [], [], [], []
         run_shapes, elem_shapes, act_counts = [], [], []
         for js in jobscripts:
