@@ -419,8 +419,15 @@ class V03ZarrPersistentStore(V03BuildMembers, V03ZarrWrites, V03RunTimeWrites, V
 
     def _run_sub_dat(self, run_ids: Sequence[int]) -> dict[int, _SubDat]:
         """Each run's ``(submission_idx, commands_file_ID, run_file_ID, run_file_idx)``
-        (None where not set; a run beyond ``run_sub_dat``, which is resized after
-        ``run_metadata`` grows, is not submitted)."""
+        (None where not set), through :meth:`_get_run_submission_metadata` (0.3.0's
+        name for it, which the engine's tests replace)."""
+        return self._get_run_submission_metadata(run_ids)
+
+    def _get_run_submission_metadata(self, run_ids: Iterable[int]) -> dict[int, _SubDat]:
+        """Each run's ``run_sub_dat`` values (None where not set; a run beyond
+        ``run_sub_dat``, which is resized after ``run_metadata`` grows, is not
+        submitted)."""
+        run_ids = list(run_ids)
         arr = self._structs(layout.RUN_SUB_DAT_ARR)
         inside = [i for i in run_ids if 0 <= i < len(arr)]
         out = dict.fromkeys(run_ids, _UNSUBMITTED)
