@@ -1,4 +1,6 @@
-"""hpcflow 0.3's Zarr store (a folder) and its zip archive, read through the Rust core.
+"""hpcflow 0.3's Zarr store (a folder: created, built and written by wfstore through
+:mod:`.building`, :mod:`.zarr_writes` and :mod:`.execution`) and its zip archive
+(read-only), read through the Rust core.
 
 Runs are read from three places (``run_metadata``, ``run_sub_dat``, the run files),
 parameter values from parameter files and, for numpy values, from Zarr arrays or NPZ
@@ -170,8 +172,10 @@ def _chunk_decoder(store: _core.Store) -> Callable[[bytes, str], Any]:
 
 
 class V03ZarrPersistentStore(V03BuildMembers, V03ZarrWrites, V03RunTimeWrites, V03PersistentStore):
-    """An hpcflow 0.3 Zarr store (a folder): read, and written at execution time (run
-    starts, ends, skips and output values, :mod:`~wfstore.persistence.v03.execution`).
+    """An hpcflow 0.3 Zarr store (a folder): created (``write_empty_workflow``), built
+    and submitted (0.3.0's ``PersistentStore`` members, :mod:`.building`, committed by
+    :mod:`.zarr_writes` in one transaction per save), and written at execution time
+    (run starts, ends, skips and output values, :mod:`.execution`), in 0.3.0's layout.
 
     Parameters
     ----------
