@@ -66,3 +66,28 @@ def test_engine_builds_submits_and_reads_back_through_wfstore(
         p2[run["id_"]] = params[run["data_idx"]["outputs.p2"]]["data"]
     assert sorted(p1.values()) == [1, 2, 3, 4]
     assert all(int(p2[i]) == p1[i] + 100 for i in p1)  # (parsed from stdout: a string)
+
+
+def test_layout_matches_the_engines(side_python_v03: Path, tmp_path: Path) -> None:
+    """The same workflow made and run by 0.3.0's own Zarr store and through wfstore: the
+    same files (but wfstore's lock and change marker), every ``.zarray`` and ``.zgroup``
+    byte for byte, and the ``tasks`` chunk too."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    ours = Path(_side(side_python_v03, "make", str(tmp_path / "a"), "zarr", cwd=tmp_path)["path"])
+    theirs = Path(
+        _side(side_python_v03, "make", str(tmp_path / "b"), "zarr", "--own", cwd=tmp_path)["path"]
+    )
+
+    def files(root: Path) -> set[str]:
+        skip = ("artifacts/", "execute/", ".wfstore")
+        return {
+            p.relative_to(root).as_posix()
+            for p in root.rglob("*")
+            if p.is_file() and not p.relative_to(root).as_posix().startswith(skip)
+        }
+
+    assert files(ours) == files(theirs)
+    for rel in sorted(files(ours)):
+        if rel.endswith((".zarray", ".zgroup")) or rel == "metadata/tasks/0":
+            assert (ours / rel).read_bytes() == (theirs / rel).read_bytes(), rel

@@ -3,6 +3,7 @@
 ``make WORK [KIND]``: with wfstore registered, build the sequence workflow (one task,
 four elements) in a store of KIND (zarr, default, or json), submit it with the direct
 scheduler and wait; print the store's path and the job scripts' command lines (JSON).
+``make WORK KIND --own``: the same with 0.3.0's own classes.
 ``dump PATH [--wfstore]``: what the engine reads from the store (make_fixtures.expected),
 through 0.3.0's own classes, or through wfstore's when ``--wfstore`` (JSON).
 """
@@ -19,7 +20,7 @@ sys.path.insert(0, str(HERE.parent / "data"))
 
 def main() -> None:
     cmd, arg = sys.argv[1], Path(sys.argv[2])
-    if cmd == "make" or "--wfstore" in sys.argv:
+    if (cmd == "make" and "--own" not in sys.argv) or "--wfstore" in sys.argv:
         import wfstore.hpcflow as wfh
 
         wfh.register()

@@ -60,6 +60,7 @@ def test_empty_workflow_has_03_layout(tmp_path: Path) -> None:
     path = tmp_path / "wk"
     store = _new_store(path)
     for arr, chunk in (
+        (layout.TASKS_ARR, 100),
         (layout.ELEMS_ARR, 100_000),
         (layout.ITERS_ARR, 100_000),
         (layout.RUN_META_ARR, 200_000),

@@ -61,11 +61,9 @@ from wfstore.persistence.zarr.layout import (
 from wfstore.persistence.zarr.transactions import ZarrTransactions
 from wfstore.storage.fsspec import core_store, resolve
 
-#: Rows per chunk of 0.3.0's arrays. ``tasks``: 0.3.0 writes 100 rows a chunk, padding
-#: the rows beyond the array with ``[0]``, which the core's ``vlen-array`` encoder does
-#: not write (it refuses the fill value 0); one row a chunk needs no padding and reads
-#: the same in 0.3.0 (any chunking does).
-TASKS_CHUNK = 1
+#: Rows per chunk of 0.3.0's arrays (``tasks``: its rows beyond the array are padded
+#: with ``[0]``, as zarr-python pads them, by the core's ``vlen-array`` encoder).
+TASKS_CHUNK = 100
 ITEMS_CHUNK = 100_000
 RUNS_CHUNK = 200_000
 #: The chunk-size limits 0.3.0 gives zarr's chunk guess for legacy parameter arrays.
