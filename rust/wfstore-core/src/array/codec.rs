@@ -618,7 +618,7 @@ mod tests {
         fn vlen_array_numbers_decode_as_one_element_arrays(x in any::<i32>(), pad in 0usize..5) {
             let c = ObjectCodec::VLenArray(DType::parse("<i4").unwrap());
             let mut items = vec![Value::Array(vec![Value::from(x)])];
-            items.extend(std::iter::repeat(Value::from(x)).take(pad));
+            items.extend(std::iter::repeat_n(Value::from(x), pad));
             let dec = c.decode(&c.encode(&items).unwrap()).unwrap();
             prop_assert_eq!(dec, vec![Value::Array(vec![Value::from(x)]); pad + 1]);
         }
