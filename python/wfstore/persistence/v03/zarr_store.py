@@ -733,6 +733,15 @@ class V03ZarrPersistentStore(V03BuildMembers, V03ZarrWrites, V03RunTimeWrites, V
             self.parameter_cache.pop(i, None)
         return sorted(dropped)
 
+    def _get_submission_metadata_group_path(self, sub_idx: int) -> Path:
+        """The folder of submission `sub_idx`'s group (0.3.0's helper)."""
+        return Path(self.path) / layout.SUBMISSIONS_GRP / str(sub_idx)
+
+    def _get_jobscripts_at_submit_metadata_arr_path(self, sub_idx: int) -> Path:
+        """The folder of submission `sub_idx`'s ``js_at_submit_md`` array (0.3.0's
+        helper)."""
+        return self._get_submission_metadata_group_path(sub_idx) / layout.JS_AT_SUBMIT_MD
+
     def _get_run_file_lookup(
         self,
         id_lst: Iterable[int],
@@ -943,8 +952,12 @@ class V03ZarrZipPersistentStore(V03ZarrPersistentStore):
         raise ReadOnlyStoreError("a zipped hpcflow 0.3 store is read-only")
 
     def get_binary_file(self, path: str | Path) -> bytes:
-        """The bytes of an entry of the archive (`path` relative to its root)."""
-        key = Path(path).as_posix()
+        """The bytes of an entry of the archive: `path` relative to its root, or
+        absolute below the archive's own path (as the engine forms paths in it)."""
+        p = Path(path)
+        if p.is_absolute() and p.is_relative_to(str(self.path)):
+            p = p.relative_to(str(self.path))
+        key = p.as_posix()
         data = self.core_store.get(key)
         if data is None:
             raise FileNotFoundError(f"File within zip at location {key!r} does not exist.")
