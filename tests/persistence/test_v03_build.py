@@ -24,8 +24,8 @@ from wfstore.persistence.v03 import (
     V03ZarrPersistentStore,
     layout,
 )
+from wfstore.persistence.v03.blocks import encode_block_dependencies
 from wfstore.persistence.v03.zarr_store import decode_block_dependencies
-from wfstore.persistence.v03.zarr_writes import _encode_block_dependencies
 
 TS = "%Y-%m-%d %H:%M:%S.%f"
 
@@ -253,7 +253,7 @@ def test_block_dependencies_encode_as_the_reader_decodes(blocks: list[Any]) -> N
     flat: list[int] = []
     expected: dict[Any, Any] = {}
     for js, blk, deps in blocks:
-        flat += _encode_block_dependencies(js, blk, deps)
+        flat += encode_block_dependencies(js, blk, deps)
         expected[(js, blk)] = deps
     assert decode_block_dependencies(flat) == expected
 

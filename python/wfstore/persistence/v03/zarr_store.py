@@ -43,6 +43,7 @@ from wfstore.persistence.readcache import ReadCache
 from wfstore.persistence.resources import CallbackStoreResource, is_local_fs
 from wfstore.persistence.v03 import layout, writes
 from wfstore.persistence.v03.arrays import OutputArchive, decode_output_archive
+from wfstore.persistence.v03.blocks import decode_block_dependencies
 from wfstore.persistence.v03.building import BUILD_MEMBERS, V03BuildMembers
 from wfstore.persistence.v03.execution import RunTimePending, V03RunTimeWrites
 from wfstore.persistence.v03.files import (
@@ -61,6 +62,7 @@ from wfstore.persistence.v03.items import (
 )
 from wfstore.persistence.v03.store import V03PersistentStore
 from wfstore.persistence.v03.zarr_writes import V03ZarrWrites
+from wfstore.persistence.zarr.archive import write_copy_log
 from wfstore.persistence.zarr.layout import _ATTRS
 from wfstore.storage.fsspec import core_zip_store
 from wfstore.storage.lock import StoreLock
@@ -847,36 +849,6 @@ class V03ZarrPersistentStore(V03BuildMembers, V03ZarrWrites, V03RunTimeWrites, V
         return data
 
 
-def decode_block_dependencies(flat: list[int]) -> dict[tuple[int, int], Any]:
-    """The jobscript-block dependencies of a submission from its ``js_deps`` array:
-    per block ``[L, js, blk, D...]``; each ``D = [M, dep_js, dep_blk, is_array,
-    E...]``; each ``E = [len + 1, element, *elements]``."""
-    out: dict[tuple[int, int], Any] = {}
-    pos = 0
-    while pos < len(flat):
-        end = pos + 1 + flat[pos]
-        js, blk = flat[pos + 1], flat[pos + 2]
-        deps: dict[tuple[int, int], Any] = {}
-        p = pos + 3
-        while p < end:
-            d_end = p + 1 + flat[p]
-            dep_js, dep_blk, is_array = flat[p + 1], flat[p + 2], flat[p + 3]
-            mapping: dict[int, list[int]] = {}
-            q = p + 4
-            while q < d_end:
-                e_end = q + 1 + flat[q]
-                mapping[flat[q + 1]] = flat[q + 2 : e_end]
-                q = e_end
-            deps[(dep_js, dep_blk)] = {
-                "js_element_mapping": mapping,
-                "is_array": bool(is_array),
-            }
-            p = d_end
-        out[(js, blk)] = deps
-        pos = end
-    return out
-
-
 def _relative_key(path: str | Path, root: str) -> str:
     p = Path(path)
     if p.is_absolute():
@@ -935,11 +907,20 @@ class V03ZarrZipPersistentStore(V03ZarrPersistentStore):
         raise UnsupportedStoreOperationError("Not a Zarr store!")
 
     def unzip(self, path: str = ".", log: str | None = None, status: bool = True) -> str:
-        """Expand the archive into a new 0.3 Zarr store folder (as the shared zip
-        store's ``unzip``)."""
-        from wfstore.persistence.zip_store import ZarrZipPersistentStore
-
-        return ZarrZipPersistentStore.unzip(self, path, log)  # type: ignore[arg-type]
+        """Expand the archive (a local file) into a new 0.3 Zarr store folder: `path`,
+        or a folder named after the workflow in the existing folder `path`; `log`
+        receives zarr's ``copy_store`` lines (by the core's zip reader and extractor)."""
+        if not is_local_fs(self.fs):
+            raise UnsupportedStoreOperationError("unzip reads local archives only")
+        dst = Path(path).resolve()
+        if dst.is_dir():
+            dst = dst / self._workflow_name()
+        if dst.exists():
+            raise FileExistsError(f"Directory at path already exists: {str(dst)!r}.")
+        _core.unzip(str(self.path), str(dst))
+        if log is not None:
+            write_copy_log(log, str(self.path))
+        return str(dst)
 
     for _name_ in (*BUILD_MEMBERS, "remove_replaced_dir", "reinstate_replaced_dir"):
         vars()[_name_] = _read_only(_name_)

@@ -46,6 +46,7 @@ from wfstore.persistence.readcache import CLEAN, marker_value
 from wfstore.persistence.resources import is_local_fs, write_bytes_atomic
 from wfstore.persistence.v03 import layout, writes
 from wfstore.persistence.v03.arrays import append_output_entry
+from wfstore.persistence.v03.blocks import decode_block_dependencies, encode_block_dependencies
 from wfstore.persistence.v03.items import V03StoreEAR, V03ZarrStoreElement, V03ZarrStoreElementIter
 from wfstore.persistence.zarr.archive import ZarrArchive
 from wfstore.persistence.zarr.layout import (
@@ -232,15 +233,13 @@ class V03ZarrWrites(ZarrArchive, ZarrTransactions):
         flat: list[int] = []
         for js in sub_js["jobscripts"]:
             for blk in js["blocks"]:
-                flat += _encode_block_dependencies(js["index"], blk["index"], blk["dependencies"])
+                flat += encode_block_dependencies(js["index"], blk["index"], blk["dependencies"])
                 blk["dependencies"] = None
         return np.asarray(flat)
 
     @staticmethod
     def _decode_jobscript_block_dependencies(arr: Any) -> dict[tuple[int, int], Any]:
         """The inverse of :meth:`_encode_jobscript_block_dependencies`."""
-        from wfstore.persistence.v03.zarr_store import decode_block_dependencies
-
         return decode_block_dependencies([int(x) for x in np.asarray(arr).ravel()])
 
     def zip(
@@ -491,7 +490,7 @@ class V03ZarrWrites(ZarrArchive, ZarrTransactions):
                 task_acts.append(ta)
                 act_counts[-1].append(int(ta.shape[0]))
                 deps.extend(
-                    _encode_block_dependencies(js["index"], blk["index"], blk["dependencies"])
+                    encode_block_dependencies(js["index"], blk["index"], blk["dependencies"])
                 )
                 for key in ("EAR_ID", "task_elements", "task_actions", "dependencies"):
                     blk[key] = None
@@ -935,18 +934,3 @@ class V03ZarrWrites(ZarrArchive, ZarrTransactions):
             replaced = getattr(self, "_replaced_at_open", None)
         if replaced:
             self.rename_path(replaced, self.path)  # type: ignore[attr-defined]
-
-
-def _encode_block_dependencies(js_idx: int, blk_idx: int, deps: Any) -> list[int]:
-    """One block's dependencies as ``[L, js, blk, D...]`` (docs §1.3; the inverse of
-    :func:`~wfstore.persistence.v03.zarr_store.decode_block_dependencies`)."""
-    body: list[int] = []
-    items = deps.items() if isinstance(deps, Mapping) else deps
-    for key, dep in items:
-        dep_js, dep_blk = (int(x) for x in key)
-        rec = [dep_js, dep_blk, int(bool(dep["is_array"]))]
-        for elem, elems in dep["js_element_mapping"].items():
-            rec += [len(elems) + 1, int(elem), *map(int, elems)]
-        body += [len(rec), *rec]
-    out = [int(js_idx), int(blk_idx), *body]
-    return [len(out), *out]
