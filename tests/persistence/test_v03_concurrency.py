@@ -80,14 +80,7 @@ def _lost(path: Path, acked: dict[int, int], numpy: bool = False) -> list[Any]:
     return lost
 
 
-NUMPY_XFAIL = pytest.mark.xfail(
-    strict=True,
-    reason="numpy output values (0.3.0's NPZ array outputs) are not written by wfstore's "
-    "0.3 store on this branch (helper 'create' adds them: then drop this mark)",
-)
-
-
-@pytest.mark.parametrize("numpy", [False, pytest.param(True, marks=NUMPY_XFAIL)])
+@pytest.mark.parametrize("numpy", [False, True])
 def test_concurrent_writers_lose_nothing(tmp_path: Path, submitted: Path, numpy: bool) -> None:
     """8 processes record starts, outputs (with numpy arrays too) and ends of their own
     runs at once: every update is there afterwards and the store verifies clean."""

@@ -2,8 +2,8 @@
 
 Call :func:`register` once, in a process where hpcflow (hpcflow-new2 0.2.0a190) is
 importable, before opening or creating workflows (it checks the installed engine's
-generation first, :func:`engine_generation`; hpcflow 0.3.x is recognised but refused for
-now, its own store classes left in place)::
+generation first, :func:`engine_generation`, and installs the matching classes: those of
+hpcflow-new2 0.2.0a190's stores, or of hpcflow 0.3.x's, :mod:`wfstore.persistence.v03`)::
 
     import wfstore.hpcflow
     wfstore.hpcflow.register()
@@ -88,6 +88,10 @@ _ERROR_PAIRS: tuple[tuple[type[BaseException], str], ...] = (
     (_wf_errors.MissingStoreEARError, "MissingStoreEARError"),
     (_wf_errors.MissingParameterData, "MissingParameterData"),
 )
+#: Pairs of errors only hpcflow 0.3.x has (looked up when present).
+_ERROR_PAIRS_V03: tuple[tuple[type[BaseException], str], ...] = (
+    (_wf_errors.ParametersMetadataReadOnlyError, "ParametersMetadataReadOnlyError"),
+)
 
 _DUAL_ERRORS: dict[type[BaseException], type[BaseException]] = {}
 
@@ -95,7 +99,8 @@ _DUAL_ERRORS: dict[type[BaseException], type[BaseException]] = {}
 def _build_dual_errors() -> None:
     from hpcflow.sdk.core import errors as eng_errors
 
-    for wf_cls, eng_name in _ERROR_PAIRS:
+    pairs = [*_ERROR_PAIRS, *((w, n) for w, n in _ERROR_PAIRS_V03 if hasattr(eng_errors, n))]
+    for wf_cls, eng_name in pairs:
         eng_cls = getattr(eng_errors, eng_name)
         _DUAL_ERRORS[wf_cls] = type(
             wf_cls.__name__,
@@ -332,10 +337,10 @@ class ArrayView:
 # --- the adapter store classes ---------------------------------------------------------
 
 
-def _make_classes() -> dict[str, type]:
+def _make_classes(generation: str = "0.2.0a190") -> dict[str, type]:
     from fsspec.implementations.local import LocalFileSystem
 
-    from wfstore.persistence import json_store, zip_store
+    from wfstore.persistence import json_store, v03, zip_store
     from wfstore.persistence import zarr as zarr_store
 
     class _ZarrArrays:
@@ -378,7 +383,10 @@ def _make_classes() -> dict[str, type]:
             path = zarr_store.PARAM_BASE_ARR
             return ArrayView(self._array(path), path, report)
 
-    class JSONStore(json_store.JSONPersistentStore):
+    v03_mode = generation == V03_GENERATION
+    json_base: type = v03.V03JSONPersistentStore if v03_mode else json_store.JSONPersistentStore
+
+    class JSONStore(json_base):  # type: ignore[valid-type,misc]
         """wfstore's JSON store, as the engine's ``"json"`` store class."""
 
         __module__ = PUBLIC_NAME
@@ -392,7 +400,10 @@ def _make_classes() -> dict[str, type]:
         run_chunk_size = 1
         param_chunk_size = 1
 
-    class ZipStore(_ZarrArrays, zip_store.ZarrZipPersistentStore):
+    zip_base: type = v03.V03ZarrZipPersistentStore if v03_mode else zip_store.ZarrZipPersistentStore
+    zip_mixins: tuple[type, ...] = () if v03_mode else (_ZarrArrays,)
+
+    class ZipStore(*zip_mixins, zip_base):  # type: ignore[misc]
         """wfstore's zip store, as the engine's ``"zip"`` store class.
 
         The engine opens an archive as an fsspec ``ZipFileSystem`` over the ``.zip``
@@ -451,10 +462,20 @@ def _make_classes() -> dict[str, type]:
             with self._archive_fs():
                 return super().copy(path)
 
+    if v03_mode:
+
+        class V03ZarrStore(v03.V03ZarrPersistentStore):
+            """wfstore's hpcflow 0.3 Zarr store, as the engine's ``"zarr"`` store
+            class (0.3.0's layout)."""
+
+            __module__ = PUBLIC_NAME
+
+        ZarrStore = V03ZarrStore  # type: ignore[misc]
     JSONStore.__name__ = JSONStore.__qualname__ = "JSONPersistentStore"
     ZarrStore.__name__ = ZarrStore.__qualname__ = "ZarrPersistentStore"
     ZipStore.__name__ = ZipStore.__qualname__ = "ZarrZipPersistentStore"
     classes: dict[str, type] = {"json": JSONStore, "zarr": ZarrStore, "zip": ZipStore}
+
     for cls in classes.values():
         _wrap_api(cls)
     return classes
@@ -464,8 +485,12 @@ def store_classes() -> dict[str, type]:
     """The store classes :func:`register` gives the engine, by format name."""
     with _LOCK:
         if not _CLASSES:
+            try:
+                generation = engine_generation()
+            except (ImportError, _wf_errors.UnsupportedFeatureError):
+                generation = A190_GENERATION
             _build_dual_errors()
-            _CLASSES.update(_make_classes())
+            _CLASSES.update(_make_classes(generation))
         return dict(_CLASSES)
 
 
@@ -511,17 +536,9 @@ def engine_generation() -> str:
 
 
 def _check_engine_generation() -> None:
-    """Refuse an engine whose store classes wfstore cannot stand in for, before
-    anything is changed. hpcflow 0.3.x: wfstore reads its stores (``wfstore.open``) and
-    updates their run files and parameter files, but does not yet implement its
-    writing store API, so its own classes are left in place."""
-    generation = engine_generation()
-    if generation != A190_GENERATION:
-        raise _wf_errors.UnsupportedFeatureError(
-            f"hpcflow with store generation {generation} is installed: wfstore cannot "
-            "yet serve as its store classes (it reads such stores through wfstore.open); "
-            "the engine keeps its own store classes."
-        )
+    """Refuse an engine whose store classes wfstore cannot stand in for (an unknown
+    version), before anything is changed."""
+    engine_generation()
 
 
 
@@ -554,8 +571,8 @@ def register(
     stores take ``WFSTORE_DURABILITY`` if set, else ``"normal"``.
 
     The installed engine's generation is checked first (:func:`engine_generation`):
-    only hpcflow-new2 0.2.0a190's store classes are replaced so far; with hpcflow 0.3.x
-    (or an unknown version) this raises
+    hpcflow-new2 0.2.0a190 gets wfstore's a190 store classes, hpcflow 0.3.x its 0.3
+    classes (:mod:`wfstore.persistence.v03`, 0.3.0's layout); an unknown version raises
     :class:`~wfstore.common.errors.UnsupportedFeatureError` and changes nothing."""
     if durability is not None:
         check_durability(durability)
@@ -584,6 +601,8 @@ def register(
     with _LOCK:
         if _SAVED:
             return
+        if engine_generation() == V03_GENERATION:
+            import hpcflow.app  # noqa: F401  (0.3.x: its modules import in this order only)
         import hpcflow.sdk.persistence.discovery as discovery
         import hpcflow.sdk.persistence.json as eng_json
         import hpcflow.sdk.persistence.zarr as eng_zarr
@@ -593,17 +612,19 @@ def register(
         table = discovery._ALL_STORE_CLS
         try:
             for fmt in FORMATS:
-                _SAVED.append((table, fmt, table[fmt]))
-                table[fmt] = classes[fmt]  # type: ignore[index]
-            _replace(eng_json, "JSONPersistentStore", classes["json"])
-            _replace(eng_zarr, "ZarrPersistentStore", classes["zarr"])
-            _replace(eng_zarr, "ZarrZipPersistentStore", classes["zip"])
-            for name, fmt in (
-                ("JSONPersistentStore", "json"),
-                ("ZarrPersistentStore", "zarr"),
-                ("ZarrZipPersistentStore", "zip"),
+                if fmt in classes:
+                    _SAVED.append((table, fmt, table[fmt]))
+                    table[fmt] = classes[fmt]  # type: ignore[index]
+            for module, name, fmt in (
+                (eng_json, "JSONPersistentStore", "json"),
+                (eng_zarr, "ZarrPersistentStore", "zarr"),
+                (eng_zarr, "ZarrZipPersistentStore", "zip"),
+                (discovery, "JSONPersistentStore", "json"),
+                (discovery, "ZarrPersistentStore", "zarr"),
+                (discovery, "ZarrZipPersistentStore", "zip"),
             ):
-                _replace(discovery, name, classes[fmt])
+                if fmt in classes:
+                    _replace(module, name, classes[fmt])
             _replace(
                 RunTimeInfo,
                 "invocation_command",

@@ -10,8 +10,8 @@ The members take 0.3.0's signatures (``set_EAR_start(EAR_ID, run_dir, port_numbe
 pending skip as True). The queue is the layer's own: the shared
 :class:`~wfstore.persistence.pending.PendingChanges` keeps a190's shapes.
 
-Output values: non-numpy values only so far (a numpy array in a value, which 0.3.0
-writes to an NPZ archive, raises ``UnsupportedStoreOperationError`` at ``save()``).
+Output values with numpy arrays: a Zarr store writes them as 0.3.0 does (NPZ archives,
+:mod:`.zarr_writes`, through ``_encode_output``); a JSON store refuses them, as 0.3.0's.
 """
 
 from __future__ import annotations
@@ -241,8 +241,13 @@ class V03RunTimeWrites:
                 continue
             if param.is_set:
                 raise ParameterAlreadySetError(pid)
-            out[pid] = encode_v03_value(param, value)
+            out[pid] = self._encode_output(param, value)
         return out
+
+    def _encode_output(self, param: Any, value: Any) -> Any:
+        """A run output's encoded value (a store that writes numpy arrays overrides
+        this: the Zarr store, to NPZ archives)."""
+        return encode_v03_value(param, value)
 
     @property
     def has_pending(self) -> bool:
@@ -251,7 +256,7 @@ class V03RunTimeWrites:
     def save(self) -> None:
         if not self._batch_active:
             self._commit_run_time()
-        super().save()  # type: ignore[misc]
+            super().save()  # type: ignore[misc]
 
     @contextlib.contextmanager
     def batch_update(self) -> Iterator[None]:

@@ -23,7 +23,6 @@ import numbers
 import os
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 from wfstore import _core
@@ -34,10 +33,6 @@ from wfstore.common.errors import (
 )
 from wfstore.common.names import (
     BACKUP_SUFFIX,
-    CHANGE_MARKER_NAME,
-    LINK_LOCK_NAME,
-    LOCK_NAME,
-    TMP_PREFIX,
 )
 from wfstore.persistence.resources import is_local_fs
 from wfstore.persistence.v03 import consolidate as _consolidate
@@ -70,9 +65,13 @@ def _status(status: bool, label: str) -> Callable[[int, int], None] | None:
 
 
 class V03Maintenance:
-    """Rechunk, zip, unzip and consolidation of
+    """Rechunk and consolidation of
     :class:`~wfstore.persistence.v03.zarr_store.V03ZarrPersistentStore` (a part of
-    it)."""
+    it; zip is the shared :class:`~wfstore.persistence.zarr.archive.ZarrArchive`'s,
+    leaving out these rechunk backups)."""
+
+    #: the rechunk backups a zip leaves out unless asked (read by ``ZarrArchive.zip``)
+    _zip_backups: tuple[str, ...] = ZIP_EXCLUDE_BACKUPS
 
     def _progress(self, status: bool, label: str) -> Callable[[int, int], None] | None:
         """Progress reports of long work (replaced by the command line's bars)."""
@@ -179,48 +178,3 @@ class V03Maintenance:
         report per submission."""
         self._local_root("consolidate")  # type: ignore[misc]
         return [r.to_dict() for r in _consolidate.consolidate(self, submissions, runs_per_file)]
-
-    def zip(
-        self: V03ZarrPersistentStore,
-        path: str = ".",
-        log: str | None = None,
-        overwrite: bool = False,
-        include_execute: bool = False,
-        include_rechunk_backups: bool = False,
-    ) -> str:
-        """Write the store into a zip archive that hpcflow 0.3.0 reads in place
-        (`path`: the archive, or an existing folder for ``<name>.zip``); returns its
-        path once complete. `log` is not written (0.3.0's own zip logs nothing)."""
-        root = self._local_root("zip")  # type: ignore[misc]
-        dst = Path(path).resolve()
-        if dst.is_dir():
-            dst = (dst / self.get_name()).with_suffix(".zip")
-        if dst.exists() and not overwrite:
-            raise FileExistsError(
-                f"File at path already exists: {str(dst)!r}. Pass `overwrite=True` to "
-                "overwrite the existing file."
-            )
-        exclude = [LOCK_NAME, LINK_LOCK_NAME, CHANGE_MARKER_NAME]
-        if not include_execute:
-            exclude.append(ZIP_EXCLUDE_EXECUTE)
-        if not include_rechunk_backups:
-            exclude.extend(ZIP_EXCLUDE_BACKUPS)
-        tmp = dst.with_name(f"{TMP_PREFIX}{dst.name}")
-        if tmp.exists():
-            tmp.unlink()
-        _core.zip_dir(root, tmp, exclude, progress=self._progress(False, "zip"))  # type: ignore[attr-defined]
-        os.replace(tmp, dst)
-        return str(dst)
-
-    def unzip(self: V03ZarrPersistentStore, path: str = ".", log: str | None = None) -> str:
-        """Expand this zip archive into a new Zarr store folder `path` (an existing
-        folder gets ``<name>``); returns its path."""
-        if self._name != "zip":
-            raise UnsupportedStoreOperationError("Not a zip store!")
-        dst = Path(path).resolve()
-        if dst.is_dir():
-            dst = dst / self.get_name()
-        if dst.exists():
-            raise FileExistsError(f"Cannot unzip into {str(dst)!r}: it exists.")
-        _core.unzip(str(self.path), dst, progress=self._progress(False, "unzip"))  # type: ignore[attr-defined]
-        return str(dst)

@@ -2,7 +2,9 @@
 (:class:`wfstore.persistence.base.PersistentStore`: its getters, ID checks, caches)
 with 0.3's changes to the getters and the getters 0.3 added.
 
-Reading only, for now: every member that writes raises ``ReadOnlyStoreError``.
+Every member that writes raises ``ReadOnlyStoreError`` here; the kinds that write
+(Zarr folder, JSON store) put :mod:`.building`, :mod:`.execution` and their kind's
+writer before this class in their bases (a zip archive stays read-only).
 """
 
 from __future__ import annotations
@@ -14,7 +16,11 @@ from typing import Any, ClassVar, NoReturn
 
 import numpy as np
 
-from wfstore.common.errors import ReadOnlyStoreError, UnsupportedStoreOperationError
+from wfstore.common.errors import (
+    ParametersMetadataReadOnlyError,
+    ReadOnlyStoreError,
+    UnsupportedStoreOperationError,
+)
 from wfstore.persistence.base import WRITING_MEMBERS, PersistentStore
 from wfstore.persistence.items import PersistentStoreFeatures
 from wfstore.persistence.v03.layout import (
@@ -90,7 +96,7 @@ class V03PersistentStore(PersistentStore):
 
     @property
     def is_submittable(self) -> bool:
-        """Not while wfstore only reads these stores."""
+        """Not for a kind that is read-only (the zip archive)."""
         return False
 
     def _unsupported(self, what: str) -> NoReturn:
@@ -116,6 +122,34 @@ class V03PersistentStore(PersistentStore):
         kept regardless, until they change)."""
         with self.cache_ctx():
             yield
+
+    @contextlib.contextmanager
+    def parameters_metadata_cache(self) -> Iterator[None]:
+        """0.3.0's cache of parameter sources for the block (sources chunks are
+        decoded once and kept until they change anyway): while it is in use, adding
+        parameters or changing their sources raises
+        :class:`~wfstore.common.errors.ParametersMetadataReadOnlyError`, as in 0.3.0."""
+        if getattr(self, "_params_md_cache", False):
+            yield
+            return
+        self._params_md_cache = True
+        try:
+            yield
+        finally:
+            self._params_md_cache = False
+
+    def _check_params_metadata_writable(self) -> None:
+        if getattr(self, "_params_md_cache", False):
+            raise ParametersMetadataReadOnlyError(
+                "Cannot use the `parameters_metadata_cache` when writing parameter-"
+                "associated data!"
+            )
+
+    @contextlib.contextmanager
+    def parameters_array_cache(self) -> Iterator[None]:
+        """0.3.0's cache of array-group listings for the block (see
+        :meth:`parameters_metadata_cache`)."""
+        yield
 
     # --- getters whose answer 0.3 changed ------------------------------------------------
 

@@ -1,4 +1,6 @@
-"""hpcflow 0.3's Zarr store (a folder) and its zip archive, read through the Rust core.
+"""hpcflow 0.3's Zarr store (a folder: created, built and written by wfstore through
+:mod:`.building`, :mod:`.zarr_writes` and :mod:`.execution`) and its zip archive
+(read-only), read through the Rust core.
 
 Runs are read from three places (``run_metadata``, ``run_sub_dat``, the run files),
 parameter values from parameter files and, for numpy values, from Zarr arrays or NPZ
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import json
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -32,11 +35,16 @@ from wfstore.common.errors import (
     MissingStoreTaskError,
     ReadOnlyStoreError,
     StoreError,
+    UnsupportedStoreOperationError,
 )
 from wfstore.persistence.base import ParamSource
-from wfstore.persistence.resources import is_local_fs
+from wfstore.persistence.items import PersistentStoreFeatures
+from wfstore.persistence.readcache import ReadCache
+from wfstore.persistence.resources import CallbackStoreResource, is_local_fs
 from wfstore.persistence.v03 import layout, writes
 from wfstore.persistence.v03.arrays import OutputArchive, decode_output_archive
+from wfstore.persistence.v03.blocks import decode_block_dependencies
+from wfstore.persistence.v03.building import BUILD_MEMBERS, V03BuildMembers
 from wfstore.persistence.v03.execution import RunTimePending, V03RunTimeWrites
 from wfstore.persistence.v03.files import (
     FileMemo,
@@ -54,7 +62,11 @@ from wfstore.persistence.v03.items import (
 )
 from wfstore.persistence.v03.maintenance import V03Maintenance
 from wfstore.persistence.v03.store import V03PersistentStore
-from wfstore.storage.fsspec import core_store, core_zip_store
+from wfstore.persistence.v03.zarr_writes import V03ZarrWrites
+from wfstore.persistence.zarr.archive import write_copy_log
+from wfstore.persistence.zarr.layout import _ATTRS
+from wfstore.storage.fsspec import core_zip_store
+from wfstore.storage.lock import StoreLock
 
 _SubDat = tuple["int | None", "int | None", "int | None", "int | None"]
 _UNSUBMITTED: _SubDat = (None, None, None, None)
@@ -64,12 +76,24 @@ class _ChunkedReader:
     """Rows of a one-dimensional Zarr array (object or structured dtype) of a core
     store, each chunk decoded once through `memo` until it changes."""
 
-    def __init__(self, store: _core.Store, path: str, memo: FileMemo[Any]) -> None:
-        raw = store.get(f"{path}/.zarray")
-        if raw is None:
-            raise MetadataError(f"no array at {path!r} (no .zarray)")
+    def __init__(
+        self,
+        store: _core.Store,
+        path: str,
+        memo: FileMemo[Any],
+        metas: FileMemo[Any] | None = None,
+    ) -> None:
+        # (`metas`: decoded .zarray documents, kept until they change)
+        meta = metas.get(f"{path}/.zarray") if metas is not None else None
+        if meta is None:
+            raw = store.get(f"{path}/.zarray")
+            if raw is None:
+                raise MetadataError(f"no array at {path!r} (no .zarray)")
+            try:
+                meta = json.loads(raw)
+            except ValueError as exc:
+                raise MetadataError(f"invalid metadata .zarray of {path}: {exc}") from None
         try:
-            meta = json.loads(raw)
             (self.length,) = meta["shape"]
             (self.chunk,) = meta["chunks"]
         except (ValueError, KeyError, TypeError) as exc:
@@ -107,8 +131,14 @@ class _ObjectReader(_ChunkedReader):
 class _StructReader(_ChunkedReader):
     """A structured-dtype array (``run_sub_dat``, ``run_dirs``)."""
 
-    def __init__(self, store: _core.Store, path: str, memo: FileMemo[Any]) -> None:
-        super().__init__(store, path, memo)
+    def __init__(
+        self,
+        store: _core.Store,
+        path: str,
+        memo: FileMemo[Any],
+        metas: FileMemo[Any] | None = None,
+    ) -> None:
+        super().__init__(store, path, memo, metas)
         try:
             self.dtype = np.dtype([tuple(f) for f in self.meta["dtype"]])
         except (TypeError, ValueError, KeyError) as exc:
@@ -162,9 +192,13 @@ def _chunk_decoder(store: _core.Store) -> Callable[[bytes, str], Any]:
     return decode
 
 
-class V03ZarrPersistentStore(V03Maintenance, V03RunTimeWrites, V03PersistentStore):
-    """An hpcflow 0.3 Zarr store (a folder): read, and written at execution time (run
-    starts, ends, skips and output values, :mod:`~wfstore.persistence.v03.execution`).
+class V03ZarrPersistentStore(
+    V03Maintenance, V03BuildMembers, V03ZarrWrites, V03RunTimeWrites, V03PersistentStore
+):
+    """An hpcflow 0.3 Zarr store (a folder): created (``write_empty_workflow``), built
+    and submitted (0.3.0's ``PersistentStore`` members, :mod:`.building`, committed by
+    :mod:`.zarr_writes` in one transaction per save), and written at execution time
+    (run starts, ends, skips and output values, :mod:`.execution`), in 0.3.0's layout.
 
     Parameters
     ----------
@@ -177,6 +211,14 @@ class V03ZarrPersistentStore(V03Maintenance, V03RunTimeWrites, V03PersistentStor
     """
 
     _name: ClassVar[str] = "zarr"
+    _features: ClassVar[PersistentStoreFeatures] = PersistentStoreFeatures(
+        create=True,
+        edit=True,
+        jobscript_parallelism=True,
+        EAR_parallelism=True,
+        schedulers=True,
+        submission=True,
+    )
 
     def __init__(
         self,
@@ -187,29 +229,63 @@ class V03ZarrPersistentStore(V03Maintenance, V03RunTimeWrites, V03PersistentStor
         *,
         durability: Durability | None = None,
     ) -> None:
+        # the shared Zarr commit machinery's state (ZarrTransactions)
+        self._core_store: _core.Store | None = None
+        self._store_lock: StoreLock | None = None
+        self._in_txn = False
+        self._txn_holds_lock = False
+        self._wdepth = 0
+        self._session_keys: list[str] | None = None
+        self.last_commit_report: dict[str, Any] | None = None
+        me = weakref.ref(self)
+        self._rcache = ReadCache(lambda: me()._read_change_marker())  # type: ignore[union-attr]
+        self._resources = {
+            _ATTRS: CallbackStoreResource(
+                _ATTRS,
+                load=lambda: me()._load_root_attrs(),  # type: ignore[union-attr]
+                dump=lambda attrs: me()._dump_root_attrs(attrs),  # type: ignore[union-attr]
+            )
+        }
         super().__init__(app, workflow, path, fs, durability=durability)
+        self._resources[_ATTRS].logger = self.logger
         self._run_pending = RunTimePending()
-        self.core_store = self._open_core_store()
+        self._init_build()
+        self._core_store = self._open_core_store()
         self._recover_missing_arrays()  # a rechunk killed between its two renames
-        self._stamp_fn = stamp = self._stamp()
+        base_stamp = self._stamp()
+        self._stamp_fn = base_stamp
+
+        def stamp(key: str) -> object:
+            store = me()
+            if store is not None and store._writing():
+                return object()  # a commit reads what it staged: never a memo
+            return None if base_stamp is None else base_stamp(key)
+
+        stamp_fn = stamp if base_stamp is not None else None
         self._chunks: FileMemo[Any] = FileMemo(
-            self.core_store.get, stamp, _chunk_decoder(self.core_store)
+            self.core_store.get, stamp_fn, _chunk_decoder(self.core_store)
         )
         self._run_files: FileMemo[list[Any]] = FileMemo(
-            self.core_store.get, stamp, decode_run_file
+            self.core_store.get, stamp_fn, decode_run_file
         )
         self._param_files: FileMemo[list[dict[str, Any]]] = FileMemo(
-            self.core_store.get, stamp, decode_param_file
+            self.core_store.get, stamp_fn, decode_param_file
         )
         self._archives: FileMemo[OutputArchive] = FileMemo(
-            self.core_store.get, stamp, decode_output_archive
+            self.core_store.get, stamp_fn, decode_output_archive
         )
         self._root_attrs: FileMemo[dict[str, Any]] = FileMemo(
-            self.core_store.get, stamp, _decode_attrs
+            self.core_store.get, stamp_fn, _decode_attrs
         )
-
-    def _open_core_store(self) -> _core.Store:
-        return core_store(self.fs, self.path)
+        self._metas: FileMemo[dict[str, Any]] = FileMemo(
+            self.core_store.get, stamp_fn, _decode_attrs
+        )
+        try:
+            opened = self._root_attrs.get(".zattrs") or {}
+        except StoreError:
+            opened = {}
+        #: the workflow this one replaced, as the root attributes said at the open
+        self._replaced_at_open = opened.get("replaced_workflow")
 
     def _stamp(self) -> Callable[[str], object] | None:
         if is_local_fs(self.fs):
@@ -220,7 +296,13 @@ class V03ZarrPersistentStore(V03Maintenance, V03RunTimeWrites, V03PersistentStor
 
     def _begin_read(self) -> None:
         if self._stamp_fn is always_new:
-            for memo in (self._chunks, self._run_files, self._param_files, self._archives):
+            for memo in (
+                self._chunks,
+                self._run_files,
+                self._param_files,
+                self._archives,
+                self._metas,
+            ):
                 memo.clear()
 
     # --- item classes -------------------------------------------------------------------
@@ -248,6 +330,10 @@ class V03ZarrPersistentStore(V03Maintenance, V03RunTimeWrites, V03PersistentStor
     # --- root attributes ----------------------------------------------------------------
 
     def _attrs(self) -> dict[str, Any]:
+        if (_ATTRS, "update") in self._resources_in_use or self._writing():
+            # a commit: the root attributes as it is changing them
+            with self.using_resource(_ATTRS, "read") as data:
+                return data
         attrs = self._root_attrs.get(".zattrs")
         if attrs is None:
             raise MetadataError(f"no root attributes (.zattrs) in {self.core_store.location}")
@@ -296,10 +382,10 @@ class V03ZarrPersistentStore(V03Maintenance, V03RunTimeWrites, V03PersistentStor
     # --- arrays -------------------------------------------------------------------------
 
     def _objects(self, path: str) -> _ObjectReader:
-        return _ObjectReader(self.core_store, path, self._chunks)
+        return _ObjectReader(self.core_store, path, self._chunks, self._metas)
 
     def _structs(self, path: str) -> _StructReader:
-        return _StructReader(self.core_store, path, self._chunks)
+        return _StructReader(self.core_store, path, self._chunks, self._metas)
 
     def _array_attrs(self, path: str) -> dict[str, Any]:
         return self.core_store.read_attrs(path)
@@ -324,9 +410,7 @@ class V03ZarrPersistentStore(V03Maintenance, V03RunTimeWrites, V03PersistentStor
         if to_load:
             self._begin_read()
             wanted = set(to_load)
-            meta = [
-                (idx, t) for idx, t in enumerate(self._attrs()["tasks"]) if t["id_"] in wanted
-            ]
+            meta = [(idx, t) for idx, t in enumerate(self._attrs()["tasks"]) if t["id_"] in wanted]
             # (a small array of vlen-array rows, read through the core's ObjectArray)
             arr = _core.ObjectArray.open(self.core_store, layout.TASKS_ARR)
             rows_at = [t["element_IDs_idx"] for _, t in meta]
@@ -372,8 +456,15 @@ class V03ZarrPersistentStore(V03Maintenance, V03RunTimeWrites, V03PersistentStor
 
     def _run_sub_dat(self, run_ids: Sequence[int]) -> dict[int, _SubDat]:
         """Each run's ``(submission_idx, commands_file_ID, run_file_ID, run_file_idx)``
-        (None where not set; a run beyond ``run_sub_dat``, which is resized after
-        ``run_metadata`` grows, is not submitted)."""
+        (None where not set), through :meth:`_get_run_submission_metadata` (0.3.0's
+        name for it, which the engine's tests replace)."""
+        return self._get_run_submission_metadata(run_ids)
+
+    def _get_run_submission_metadata(self, run_ids: Iterable[int]) -> dict[int, _SubDat]:
+        """Each run's ``run_sub_dat`` values (None where not set; a run beyond
+        ``run_sub_dat``, which is resized after ``run_metadata`` grows, is not
+        submitted)."""
+        run_ids = list(run_ids)
         arr = self._structs(layout.RUN_SUB_DAT_ARR)
         inside = [i for i in run_ids if 0 <= i < len(arr)]
         out = dict.fromkeys(run_ids, _UNSUBMITTED)
@@ -572,15 +663,11 @@ class V03ZarrPersistentStore(V03Maintenance, V03RunTimeWrites, V03PersistentStor
     # --- execution-time writes (run files, parameter files) ------------------------------
 
     def _file_writer(self) -> _core.Store:
-        """The core store run files and parameter files are written through: on a local
-        folder with the store's durability (``"full"``: file and folder flushed, as
-        0.3.0's ``atomic_write``), else the store's own."""
-        if not hasattr(self, "_file_store"):
-            if is_local_fs(self.fs):
-                self._file_store = core_store(self.fs, self.path, durability=self.durability)
-            else:
-                self._file_store = self.core_store
-        return self._file_store
+        """The core store run files and parameter files are written through (the
+        store's own: on a local folder with the store's durability, ``"full"``
+        flushing file and folder as 0.3.0's ``atomic_write``; inside a commit, its
+        transaction)."""
+        return self.core_store
 
     def write_run_fields(self, updates: Mapping[int, Mapping[str, Any]]) -> None:
         """Set execution-time fields of submitted runs in their run files, as 0.3.0's
@@ -629,21 +716,56 @@ class V03ZarrPersistentStore(V03Maintenance, V03RunTimeWrites, V03PersistentStor
                 raise ValueError(f"parameter {i} is not a run output: {src!r}")
             if src.get("EAR_ID") is not None:
                 placed[i] = (int(src["EAR_ID"]), int(src["output_idx"]))
-        sub_dat = self._run_sub_dat(sorted({run for run, _ in placed.values()}))
+        runs = sorted({run for run, _ in placed.values()})
+        lookup = self._get_run_file_lookup(runs, file_offset=1)
+        where = {
+            run: (sub_idx, number, idx)
+            for sub_idx, files in lookup.items()
+            for number, runs in files.items()
+            for run, idx in runs.items()
+        }
         per_file: dict[tuple[int, int], dict[tuple[int, Any], Any]] = {}
         dropped = [i for i in ids if i not in placed]
         for i, (run, out_idx) in placed.items():
-            sub_idx, _cmd, file_id, file_idx = sub_dat[run]
-            if sub_idx is None or file_id is None or file_idx is None:
+            if run not in where:
                 dropped.append(i)
                 continue
-            per_file.setdefault((sub_idx, file_id + 1), {})[(file_idx, out_idx)] = values[i]
+            sub_idx, number, file_idx = where[run]
+            per_file.setdefault((sub_idx, number), {})[(file_idx, out_idx)] = values[i]
         store = self._file_writer()
         for (sub_idx, number), file_updates in per_file.items():
             writes.update_param_file(store, sub_idx, number, file_updates)
         for i in ids:
             self.parameter_cache.pop(i, None)
         return sorted(dropped)
+
+    def _get_submission_metadata_group_path(self, sub_idx: int) -> Path:
+        """The folder of submission `sub_idx`'s group (0.3.0's helper)."""
+        return Path(self.path) / layout.SUBMISSIONS_GRP / str(sub_idx)
+
+    def _get_jobscripts_at_submit_metadata_arr_path(self, sub_idx: int) -> Path:
+        """The folder of submission `sub_idx`'s ``js_at_submit_md`` array (0.3.0's
+        helper)."""
+        return self._get_submission_metadata_group_path(sub_idx) / layout.JS_AT_SUBMIT_MD
+
+    def _get_run_file_lookup(
+        self,
+        id_lst: Iterable[int],
+        submission_metadata: Mapping[int, Any] | None = None,
+        file_offset: int = 0,
+    ) -> dict[int, dict[int, dict[int, int]]]:
+        """Where runs' data live: ``{submission: {run file ID + file_offset: {run ID:
+        run-file index}}}``, runs without a run file left out (0.3.0's lookup, which
+        output values are placed by: file offset 1 for parameter files)."""
+        ids = list(id_lst)
+        sub_dat = submission_metadata if submission_metadata is not None else self._run_sub_dat(ids)
+        out: dict[int, dict[int, dict[int, int]]] = {}
+        for run_id in ids:
+            sub_idx, _cmd, file_id, file_idx = sub_dat[run_id]
+            if sub_idx is None or file_id is None or file_idx is None:
+                continue
+            out.setdefault(sub_idx, {}).setdefault(file_id + file_offset, {})[run_id] = file_idx
+        return out
 
     # --- submissions --------------------------------------------------------------------
 
@@ -717,42 +839,18 @@ class V03ZarrPersistentStore(V03Maintenance, V03RunTimeWrites, V03PersistentStor
 
     def get_binary_file(self, path: str | Path) -> bytes:
         """The bytes of a file of the workflow (read through the core store): `path`
-        absolute (within the workflow's folder) or relative to it."""
+        absolute or relative to the workflow's folder (an absolute path outside it is
+        read from the local file system, as 0.3.0 reads it)."""
+        p = Path(path)
+        if p.is_absolute() and not p.is_relative_to(str(self.path)):
+            if not p.is_file():
+                raise FileNotFoundError(f"File at location {str(p)!r} does not exist.")
+            return p.read_bytes()
         key = _relative_key(path, str(self.path))
         data = self.core_store.get(key)
         if data is None:
             raise FileNotFoundError(f"File at location {key!r} does not exist.")
         return data
-
-
-def decode_block_dependencies(flat: list[int]) -> dict[tuple[int, int], Any]:
-    """The jobscript-block dependencies of a submission from its ``js_deps`` array:
-    per block ``[L, js, blk, D...]``; each ``D = [M, dep_js, dep_blk, is_array,
-    E...]``; each ``E = [len + 1, element, *elements]``."""
-    out: dict[tuple[int, int], Any] = {}
-    pos = 0
-    while pos < len(flat):
-        end = pos + 1 + flat[pos]
-        js, blk = flat[pos + 1], flat[pos + 2]
-        deps: dict[tuple[int, int], Any] = {}
-        p = pos + 3
-        while p < end:
-            d_end = p + 1 + flat[p]
-            dep_js, dep_blk, is_array = flat[p + 1], flat[p + 2], flat[p + 3]
-            mapping: dict[int, list[int]] = {}
-            q = p + 4
-            while q < d_end:
-                e_end = q + 1 + flat[q]
-                mapping[flat[q + 1]] = flat[q + 2 : e_end]
-                q = e_end
-            deps[(dep_js, dep_blk)] = {
-                "js_element_mapping": mapping,
-                "is_array": bool(is_array),
-            }
-            p = d_end
-        out[(js, blk)] = deps
-        pos = end
-    return out
 
 
 def _relative_key(path: str | Path, root: str) -> str:
@@ -769,6 +867,14 @@ def _has_npz_entries(type_lookup: dict[str, Any]) -> bool:
     )
 
 
+def _read_only(name: str) -> Callable[..., Any]:
+    def refuse(self: Any, *args: Any, **kwargs: Any) -> Any:
+        raise ReadOnlyStoreError(f"{name}: a zipped hpcflow 0.3 store is read-only")
+
+    refuse.__name__ = name
+    return refuse
+
+
 def _decode_attrs(raw: bytes, key: str) -> dict[str, Any]:
     try:
         attrs = json.loads(raw)
@@ -783,9 +889,14 @@ class V03ZarrZipPersistentStore(V03ZarrPersistentStore):
     """An hpcflow 0.3 Zarr store in a zip archive (``Workflow.zip``), read in place."""
 
     _name: ClassVar[str] = "zip"
+    _features = V03PersistentStore._features
 
     def _open_core_store(self) -> _core.Store:
         return core_zip_store(self.fs, self.path)
+
+    @property
+    def is_submittable(self) -> bool:
+        return False
 
     def _stamp(self) -> Callable[[str], object] | None:
         return None  # an archive's entries never change
@@ -796,6 +907,29 @@ class V03ZarrZipPersistentStore(V03ZarrPersistentStore):
     def _require_writable(self) -> None:
         raise ReadOnlyStoreError("a zipped hpcflow 0.3 store is read-only")
 
+    def zip(self, *args: Any, **kwargs: Any) -> str:
+        raise UnsupportedStoreOperationError("Not a Zarr store!")
+
+    def unzip(self, path: str = ".", log: str | None = None, status: bool = True) -> str:
+        """Expand the archive (a local file) into a new 0.3 Zarr store folder: `path`,
+        or a folder named after the workflow in the existing folder `path`; `log`
+        receives zarr's ``copy_store`` lines (by the core's zip reader and extractor)."""
+        if not is_local_fs(self.fs):
+            raise UnsupportedStoreOperationError("unzip reads local archives only")
+        dst = Path(path).resolve()
+        if dst.is_dir():
+            dst = dst / self._workflow_name()
+        if dst.exists():
+            raise FileExistsError(f"Directory at path already exists: {str(dst)!r}.")
+        _core.unzip(str(self.path), str(dst))
+        if log is not None:
+            write_copy_log(log, str(self.path))
+        return str(dst)
+
+    for _name_ in (*BUILD_MEMBERS, "remove_replaced_dir", "reinstate_replaced_dir"):
+        vars()[_name_] = _read_only(_name_)
+    del _name_
+
     def write_run_fields(self, updates: Mapping[int, Mapping[str, Any]]) -> None:
         raise ReadOnlyStoreError("a zipped hpcflow 0.3 store is read-only")
 
@@ -803,8 +937,12 @@ class V03ZarrZipPersistentStore(V03ZarrPersistentStore):
         raise ReadOnlyStoreError("a zipped hpcflow 0.3 store is read-only")
 
     def get_binary_file(self, path: str | Path) -> bytes:
-        """The bytes of an entry of the archive (`path` relative to its root)."""
-        key = Path(path).as_posix()
+        """The bytes of an entry of the archive: `path` relative to its root, or
+        absolute below the archive's own path (as the engine forms paths in it)."""
+        p = Path(path)
+        if p.is_absolute() and p.is_relative_to(str(self.path)):
+            p = p.relative_to(str(self.path))
+        key = p.as_posix()
         data = self.core_store.get(key)
         if data is None:
             raise FileNotFoundError(f"File within zip at location {key!r} does not exist.")

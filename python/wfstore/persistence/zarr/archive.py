@@ -23,6 +23,9 @@ class ZarrArchive:
     """``zip`` and ``unzip`` of
     :class:`~wfstore.persistence.zarr.store.ZarrPersistentStore` (a part of it)."""
 
+    #: the rechunk backups a zip leaves out unless asked (a generation's layer may differ)
+    _zip_backups: tuple[str, ...] = ZIP_EXCLUDE_BACKUPS
+
     # --- archive and rechunk -----------------------------------------------------------
 
     def _workflow_name(self) -> str:
@@ -64,7 +67,7 @@ class ZarrArchive:
         if not include_execute:
             exclude.append(ZIP_EXCLUDE_EXECUTE)
         if not include_rechunk_backups:
-            exclude.extend(ZIP_EXCLUDE_BACKUPS)
+            exclude.extend(self._zip_backups)
         tmp = dst.with_name(f"{TMP_PREFIX}{dst.name}")
         if tmp.exists():
             tmp.unlink()

@@ -414,6 +414,12 @@ impl ObjectCodec {
                     }
                     b
                 }
+                // a number is a one-element array: zarr-python pads a chunk's rows beyond
+                // the array with the fill value so (`[0]` for hpcflow 0.3.0's `tasks`)
+                (
+                    ObjectCodec::VLenArray(dt),
+                    v @ (Value::Integer(_) | Value::F32(_) | Value::F64(_)),
+                ) => dt.encode_scalar(v)?,
                 (c, v) => return Err(Error::Encode(format!("{c:?} cannot encode {v}"))),
             };
             let n =
@@ -609,6 +615,15 @@ mod tests {
         }
 
         #[test]
+        fn vlen_array_numbers_decode_as_one_element_arrays(x in any::<i32>(), pad in 0usize..5) {
+            let c = ObjectCodec::VLenArray(DType::parse("<i4").unwrap());
+            let mut items = vec![Value::Array(vec![Value::from(x)])];
+            items.extend(std::iter::repeat_n(Value::from(x), pad));
+            let dec = c.decode(&c.encode(&items).unwrap()).unwrap();
+            prop_assert_eq!(dec, vec![Value::Array(vec![Value::from(x)]); pad + 1]);
+        }
+
+        #[test]
         fn item_spans_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
             let _ = msgpack_item_spans(&bytes);
         }
@@ -682,6 +697,24 @@ mod tests {
         let s = vec![Value::from("héllo"), Value::from("")];
         assert_eq!(u.decode(&u.encode(&s).unwrap()).unwrap(), s);
         assert!(ObjectCodec::from_filters(&Some(vec![json!({"id": "pickle"})])).is_err());
+    }
+
+    #[test]
+    fn vlen_array_encodes_a_number_as_one_element() {
+        // zarr-python's padding of a vlen-array chunk with the fill value 0 (hpcflow
+        // 0.3.0's `metadata/tasks`, 100 rows a chunk): each padding row is `[0]`
+        let c = ObjectCodec::VLenArray(DType::parse("<i8").unwrap());
+        let enc = c
+            .encode(&[Value::Array(vec![Value::from(7)]), Value::from(0)])
+            .unwrap();
+        let mut want = vec![2, 0, 0, 0, 8, 0, 0, 0];
+        want.extend(7i64.to_le_bytes());
+        want.extend([8, 0, 0, 0]);
+        want.extend(0i64.to_le_bytes());
+        assert_eq!(enc, want);
+        let back = c.decode(&enc).unwrap();
+        assert_eq!(back[1], Value::Array(vec![Value::from(0)]));
+        assert!(c.encode(&[Value::from("x")]).is_err());
     }
 
     #[test]
