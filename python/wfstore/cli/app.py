@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 import wfstore
-from wfstore.cli import bench, convert, demo, inspect, rechunk, repair, unzip, verify, zip
+from wfstore.cli import bench, convert, demo, inspect, migrate, rechunk, repair, unzip, verify, zip
 from wfstore.cli.ui import EXIT_ERROR, HELP, QUIET, one_line
 from wfstore.common.durability import DURABILITIES, ENV_VAR
 from wfstore.common.errors import StoreError
@@ -76,6 +76,7 @@ for _command in (
     zip.zip_cmd,
     unzip.unzip,
     convert.convert,
+    migrate.migrate,
     bench.bench,
 ):
     cli.add_command(_command)

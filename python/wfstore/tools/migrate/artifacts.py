@@ -15,7 +15,10 @@ _SUB = r"artifacts/submissions/(?P<sub>\d+)/"
 _MOVES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(_SUB + r"js_(?P<js>\d+)\.(?P<ext>sh|ps1)$"), "jobscripts/js_{js}.{ext}"),
     (re.compile(_SUB + r"js_(?P<js>\d+)_EAR_IDs\.txt$"), "js_run_ids/js_{js}_EAR_IDs.txt"),
-    (re.compile(_SUB + r"js_(?P<js>\d+)_(?P<std>stdout|stderr|std)\.log$"), "js_std/{js}/js_{js}_{std}.log"),
+    (
+        re.compile(_SUB + r"js_(?P<js>\d+)_(?P<std>stdout|stderr|std)\.log$"),
+        "js_std/{js}/js_{js}_{std}.log",
+    ),
 ]
 _ASIDE = [
     re.compile(_SUB + r"js_\d+_run_dirs\.txt$"),

@@ -73,7 +73,12 @@ def output_slots(wf: A190Workflow, runs: list[PlannedRun]) -> dict[tuple[int, in
                 flow.append(name)
         for act_idx in sorted(acts):
             for name in acts[act_idx]["in"] + sorted(
-                acts[act_idx]["out"], key=lambda n: (n not in schema_out, schema_out.index(n) if n in schema_out else 0, n)
+                acts[act_idx]["out"],
+                key=lambda n: (
+                    n not in schema_out,
+                    schema_out.index(n) if n in schema_out else 0,
+                    n,
+                ),
             ):
                 if name not in flow:
                     flow.append(name)
@@ -103,7 +108,11 @@ def plan_parameters(
             key = None
             if run is not None:
                 key = next((k for k, v in run.data_idx.items() if v == param.id_), None)
-            if run is None or key is None or key not in slots.get((run.task_ID, run.action_idx), {}):
+            if (
+                run is None
+                or key is None
+                or key not in slots.get((run.task_ID, run.action_idx), {})
+            ):
                 raise_unplaceable(param.id_, source)
             assert run is not None and key is not None
             source["output_idx"] = slots[(run.task_ID, run.action_idx)][key]

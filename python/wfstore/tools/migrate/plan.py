@@ -74,8 +74,7 @@ def plan_migration(src: str | os.PathLike[str], *, force: bool = False) -> Migra
             report.refusals.append(msg + " (its job would write the old layout; use --force)")
     if len(wf.submissions) >= MAX_SUBMISSIONS:
         report.refusals.append(
-            f"{len(wf.submissions)} submissions: hpcflow 0.3.0 keeps at most "
-            f"{MAX_SUBMISSIONS - 1}"
+            f"{len(wf.submissions)} submissions: hpcflow 0.3.0 keeps at most {MAX_SUBMISSIONS - 1}"
         )
     template = rewrite_template(wf.template, wf.creation_info, wf.name, report)
     components = rewrite_template_components(wf.template_components)

@@ -88,15 +88,16 @@ def _terminating_loops(wf: A190Workflow) -> set[str]:
     }
 
 
-def infer_skip_reason(wf: A190Workflow, run: Any, iters: dict[int, Any], terminating: set[str]) -> tuple[int, str]:
+def infer_skip_reason(
+    wf: A190Workflow, run: Any, iters: dict[int, Any], terminating: set[str]
+) -> tuple[int, str]:
     """The 0.3.0 skip reason of a run a190 marked skipped, and why it was chosen."""
     loop_idx = iters[run.elem_iter_ID].loop_idx or {}
     for name in sorted(terminating):
         if loop_idx.get(name, 0) > 0:
             return (
                 SKIP_LOOP_TERMINATION,
-                f"iteration {loop_idx[name]} of loop {name!r}, which has a termination "
-                "condition",
+                f"iteration {loop_idx[name]} of loop {name!r}, which has a termination condition",
             )
     return SKIP_UPSTREAM_FAILURE, "not in a later iteration of a terminating loop"
 

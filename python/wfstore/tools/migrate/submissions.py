@@ -22,7 +22,14 @@ AT_SUBMIT_KEYS = ("submit_cmdline", "scheduler_job_ID", "process_ID", "submit_ti
 #: Jobscript keys that move into its block.
 BLOCK_KEYS = ("EAR_ID", "task_elements", "task_actions", "task_insert_IDs", "task_loop_idx")
 #: Jobscript keys 0.3.0 keeps as attributes of the jobscript.
-ATTR_KEYS = ("submit_hostname", "submit_machine", "version_info", "os_name", "shell_name", "scheduler_name")
+ATTR_KEYS = (
+    "submit_hostname",
+    "submit_machine",
+    "version_info",
+    "os_name",
+    "shell_name",
+    "scheduler_name",
+)
 #: a190 jobscript keys 0.3.0 has no place for (``running``: a190's run-time flag).
 DROPPED_KEYS = ("running", "dependencies")
 
@@ -56,7 +63,12 @@ def _block_dependencies(deps: Any) -> list[list[Any]]:
     out = []
     for js_idx, dep in sorted((deps or {}).items(), key=lambda kv: int(kv[0])):
         mapping = {int(k): list(v) for k, v in (dep.get("js_element_mapping") or {}).items()}
-        out.append([[int(js_idx), 0], {"js_element_mapping": mapping, "is_array": bool(dep.get("is_array"))}])
+        out.append(
+            [
+                [int(js_idx), 0],
+                {"js_element_mapping": mapping, "is_array": bool(dep.get("is_array"))},
+            ]
+        )
     return out
 
 
@@ -69,7 +81,9 @@ def plan_submission(idx: int, sub: dict[str, Any], report: MigrationReport) -> P
         for key, (value, why) in RESOURCE_DEFAULTS.items():
             if key not in resources:
                 resources[key] = value
-                report.defaulted(f"submission {idx} jobscript {js_idx}", f"resources.{key}", value, why)
+                report.defaulted(
+                    f"submission {idx} jobscript {js_idx}", f"resources.{key}", value, why
+                )
         block: dict[str, Any] = {"index": 0}
         for key in BLOCK_KEYS:
             block[key] = js.get(key)
