@@ -26,6 +26,7 @@ from wfstore.common.names import MIGRATION_REPORT_NAME, TMP_PREFIX
 from wfstore.tools.migrate.plan import TARGET_GENERATION, MigrationPlan, plan_migration
 from wfstore.tools.migrate.report import MigrationReport
 from wfstore.tools.migrate.source import read_file
+from wfstore.tools.migrate.writer import Creator, write_store
 
 #: ``--to`` names: the generation each writes.
 TARGETS = {"hpcflow-0.3": TARGET_GENERATION}
@@ -35,12 +36,14 @@ REVERSE_TARGET = "hpcflow-0.2.0a190"
 Progress = Callable[[int, int], object]
 
 __all__ = [
+    "Creator",
     "REVERSE_TARGET",
     "TARGETS",
     "MigrationPlan",
     "MigrationReport",
     "migrate",
     "plan_migration",
+    "write_migrated",
 ]
 
 
@@ -89,17 +92,22 @@ def migrate(
     return report
 
 
-def write_migrated(plan: MigrationPlan, dst_path: str, progress: Progress | None = None) -> None:
+def write_migrated(
+    plan: MigrationPlan,
+    dst_path: str,
+    progress: Progress | None = None,
+    creator: Creator | None = None,
+) -> None:
     """Write `plan` at `dst_path`: built under a temporary name in the same folder,
     then renamed (a zip archive: zipped from the temporary folder by the core, which
-    writes the archive under a temporary name too)."""
-    from wfstore.tools.migrate.writer import write_store
+    writes the archive under a temporary name too). `creator`: see
+    :class:`~wfstore.tools.migrate.writer.Creator`."""
 
     kind = plan.source.kind
     parent = os.path.dirname(dst_path) or "."
     tmp = os.path.join(parent, f"{TMP_PREFIX}migrate-{uuid.uuid4().hex}")
     try:
-        write_store(plan, tmp, "json" if kind == "json" else "zarr", progress)
+        write_store(plan, tmp, "json" if kind == "json" else "zarr", progress, creator)
         for rel, target in plan.files.items():
             out = os.path.join(tmp, *target.split("/"))
             os.makedirs(os.path.dirname(out), exist_ok=True)

@@ -2,8 +2,7 @@
 (its runs, task elements, task actions and loop indices), its dependencies re-keyed by
 (jobscript, block 0); the values a190 kept inline at submission (command line,
 scheduler job ID, process ID, submit time; the submission's parts) become 0.3.0's
-at-submit metadata; host, machine, version and shell information stay jobscript
-attributes. Resources a190 never recorded take the values listed in
+at-submit metadata; host, machine and version information stay jobscript attributes. Resources a190 never recorded take the values listed in
 :data:`RESOURCE_DEFAULTS` and are reported; the standard streams stay separate
 (``combine_jobscript_std`` false) so that 0.3.0 finds a190's logs where
 :mod:`.artifacts` puts them.
@@ -22,16 +21,11 @@ AT_SUBMIT_KEYS = ("submit_cmdline", "scheduler_job_ID", "process_ID", "submit_ti
 #: Jobscript keys that move into its block.
 BLOCK_KEYS = ("EAR_ID", "task_elements", "task_actions", "task_insert_IDs", "task_loop_idx")
 #: Jobscript keys 0.3.0 keeps as attributes of the jobscript.
-ATTR_KEYS = (
-    "submit_hostname",
-    "submit_machine",
-    "version_info",
-    "os_name",
-    "shell_name",
-    "scheduler_name",
-)
-#: a190 jobscript keys 0.3.0 has no place for (``running``: a190's run-time flag).
-DROPPED_KEYS = ("running", "dependencies")
+ATTR_KEYS = ("submit_hostname", "submit_machine", "version_info")
+#: a190 jobscript keys 0.3.0 has no place for: ``running`` (a190's run-time flag);
+#: ``os_name``, ``shell_name``, ``scheduler_name`` (0.3.0 takes them from the resources,
+#: which hold the same values).
+DROPPED_KEYS = ("running", "os_name", "shell_name", "scheduler_name")
 
 #: Resources 0.3.0 has and a190 never recorded, with the value a migrated jobscript
 #: gets, and why.

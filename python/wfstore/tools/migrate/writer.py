@@ -12,6 +12,7 @@ The store is written at a temporary path the caller chose; the caller renames it
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Callable
 from typing import Any
@@ -49,18 +50,38 @@ def _num_actions(plan: MigrationPlan, task: Any) -> int:
     return max(n_schema, max(acts, default=-1) + 1)
 
 
+@dataclasses.dataclass
+class Creator:
+    """What creates the 0.3.0 store's items: a store class with 0.3.0's
+    ``write_empty_workflow`` and creation members, and the app it is given. The default
+    (None) is wfstore's own 0.3.0 class of the kind. Tests may pass hpcflow 0.3.0's own
+    store class as a stand-in, to check the mapping against the engine while wfstore's
+    0.3.0 creation is not in the build; the run-time data (historical run fields,
+    output values) are always written by wfstore's 0.3.0 layer."""
+
+    store_cls: Any = None
+    app: Any = None
+    #: the workflow object the store class is given, made from the store's path
+    make_workflow: Callable[[str], Any] | None = None
+
+
 def write_store(
-    plan: MigrationPlan, path: str, kind: str, progress: Progress | None = None
+    plan: MigrationPlan,
+    path: str,
+    kind: str,
+    progress: Progress | None = None,
+    creator: Creator | None = None,
 ) -> None:
     """Write `plan` as a new 0.3.0 store of `kind` (``"zarr"`` or ``"json"``) at
     `path` (which must not exist)."""
     wf = plan.source
-    cls: Any = V03_STORE_CLASSES[kind]
+    creator = creator or Creator()
+    cls: Any = creator.store_cls or V03_STORE_CLASSES[kind]
     fs = LocalFileSystem()
     tick = (lambda i: progress(i, STEPS)) if progress else (lambda i: None)
     try:
         cls.write_empty_workflow(
-            None,
+            creator.app,
             template_js={**plan.template, "tasks": [], "loops": []},
             template_components_js=plan.template_components,
             wk_path=path,
@@ -73,11 +94,14 @@ def write_store(
         )
     except (ReadOnlyStoreError, NotImplementedError) as exc:
         raise _unavailable("create an hpcflow 0.3.0 store", exc) from None
-    store = cls(None, None, path, fs)
+    workflow = creator.make_workflow(path) if creator.make_workflow else None
+    store = cls(creator.app, workflow, path, fs)
     try:
         _write_items(plan, store, tick)
+        _write_run_time(plan, V03_STORE_CLASSES[kind](None, None, path, fs))
     except (ReadOnlyStoreError, NotImplementedError) as exc:
         raise _unavailable("write items into an hpcflow 0.3.0 store", exc) from None
+    tick(STEPS)
 
 
 def _write_items(plan: MigrationPlan, store: Any, tick: Callable[[int], object]) -> None:
@@ -94,7 +118,6 @@ def _write_items(plan: MigrationPlan, store: Any, tick: Callable[[int], object])
         else:
             new_id = store.add_unset_parameter(dict(p.source), save=False)
         _same_id("parameter", p.id_, new_id)
-    store.save()
     tick(1)
     # tasks in ID order, each at the index it has among the tasks added before it
     tasks = sorted(wf.tasks, key=lambda t: t.id_)
@@ -103,7 +126,6 @@ def _write_items(plan: MigrationPlan, store: Any, tick: Callable[[int], object])
         store.add_task(
             idx, plan.template["tasks"][task.index], _num_actions(plan, task), save=False
         )
-    store.save()
     tick(2)
     elems = sorted(wf.elements, key=lambda e: e.id_)
     for (task_ID, es_idx), group in itertools.groupby(elems, key=lambda e: (e.task_ID, e.es_idx)):
@@ -115,7 +137,6 @@ def _write_items(plan: MigrationPlan, store: Any, tick: Callable[[int], object])
             [dict(e.src_idx) for e in grp],
             save=False,
         )
-    store.save()
     tick(3)
     task_of = wf.task_of_iter()
     elem_by_id = {e.id_: e for e in wf.elements}
@@ -137,7 +158,6 @@ def _write_items(plan: MigrationPlan, store: Any, tick: Callable[[int], object])
         )
         for it, new_id in zip(grp, new_ids or []):
             _same_id("iteration", it.id_, new_id)
-    store.save()
     tick(4)
     for run in plan.runs:
         new_id = store.add_EAR(
@@ -155,7 +175,6 @@ def _write_items(plan: MigrationPlan, store: Any, tick: Callable[[int], object])
     for it in iters:
         if it.EARs_initialised:
             store.set_EARs_initialised(it.id_, save=False)
-    store.save()
     tick(5)
     for loop in plan.loops:
         store.add_loop(
@@ -167,6 +186,8 @@ def _write_items(plan: MigrationPlan, store: Any, tick: Callable[[int], object])
             [],
             save=False,
         )
+    store.save()  # the workflow made: one commit, as 0.3.0 makes one (in batch mode)
+    # then its submissions, as 0.3.0 submits
     for sub in plan.submissions:
         store.add_submission(sub.index, sub.document, save=False)
         store.update_at_submit_metadata(sub.index, sub.submission_parts, save=False)
@@ -180,7 +201,10 @@ def _write_items(plan: MigrationPlan, store: Any, tick: Callable[[int], object])
             )
     store.save()
     tick(6)
-    # run-time data with its historical values
+
+
+def _write_run_time(plan: MigrationPlan, store: Any) -> None:
+    """The run-time data with its historical values, by wfstore's 0.3.0 layer."""
     fields = {r.id_: r.run_file_fields() for r in plan.runs if r.submission_idx is not None}
     if fields:
         store.write_run_fields(fields)
@@ -188,7 +212,6 @@ def _write_items(plan: MigrationPlan, store: Any, tick: Callable[[int], object])
     if outputs:
         params = dict(zip([p.id_ for p in outputs], store.get_parameters([p.id_ for p in outputs])))
         store.write_output_values({p.id_: encode_v03_value(params[p.id_], p.data) for p in outputs})
-    tick(7)
 
 
 def _same_id(what: str, expected: int, got: Any) -> None:
