@@ -36,9 +36,9 @@ REVERSE_TARGET = "hpcflow-0.2.0a190"
 Progress = Callable[[int, int], object]
 
 __all__ = [
-    "Creator",
     "REVERSE_TARGET",
     "TARGETS",
+    "Creator",
     "MigrationPlan",
     "MigrationReport",
     "migrate",

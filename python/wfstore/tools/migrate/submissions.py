@@ -2,8 +2,9 @@
 (its runs, task elements, task actions and loop indices), its dependencies re-keyed by
 (jobscript, block 0); the values a190 kept inline at submission (command line,
 scheduler job ID, process ID, submit time; the submission's parts) become 0.3.0's
-at-submit metadata; host, machine and version information stay jobscript attributes. Resources a190 never recorded take the values listed in
-:data:`RESOURCE_DEFAULTS` and are reported; the standard streams stay separate
+at-submit metadata; host, machine and version information stay jobscript attributes.
+Resources a190 never recorded take the values listed in :data:`RESOURCE_DEFAULTS` and
+are reported; the standard streams stay separate
 (``combine_jobscript_std`` false) so that 0.3.0 finds a190's logs where
 :mod:`.artifacts` puts them.
 """
