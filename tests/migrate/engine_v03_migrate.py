@@ -22,7 +22,9 @@ def main() -> None:
         plan,
         dst,
         creator=Creator(
-            cls, hf, lambda path: SimpleNamespace(_in_batch_mode=False, _app=hf, url=path)
+            cls, hf, lambda path: SimpleNamespace(
+        _in_batch_mode=False, _app=hf, url=path, ts_fmt=plan.source.ts_fmt
+    )
         ),
     )
     print(dst)
