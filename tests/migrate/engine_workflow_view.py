@@ -1,7 +1,7 @@
 """Run in either engine's side environment (hpcflow-new2 0.2.0a190 or hpcflow 0.3.0):
-what the engine's ``Workflow`` object shows of a workflow, as JSON. argv[1]: the
-workflow path. The same script in both environments, so that a migrated workflow seen
-by 0.3.0 can be compared with its source seen by a190."""
+what the engine's ``Workflow`` object shows of workflows, as JSON. argv: workflow
+paths; prints ``{path: view}``. The same script in both environments, so that a
+migrated workflow seen by 0.3.0 can be compared with its source seen by a190."""
 
 from __future__ import annotations
 
@@ -22,7 +22,11 @@ def value(v: Any) -> Any:
     if hasattr(v, "oindex") and hasattr(v, "dtype"):
         v = v[...]
     if isinstance(v, np.ma.MaskedArray):
-        return {"__masked__": v.data.tolist(), "mask": np.ma.getmaskarray(v).tolist(), "dtype": str(v.dtype)}
+        return {
+            "__masked__": v.data.tolist(),
+            "mask": np.ma.getmaskarray(v).tolist(),
+            "dtype": str(v.dtype),
+        }
     if isinstance(v, np.ndarray):
         return {"__ndarray__": v.tolist(), "dtype": str(v.dtype)}
     if isinstance(v, np.generic):
@@ -77,7 +81,12 @@ def iteration_view(it: Any) -> dict[str, Any]:
 
 
 def main() -> None:
-    wf = hf.Workflow(sys.argv[1])
+    print(json.dumps({path: view(path) for path in sys.argv[1:]}, default=repr))
+
+
+def view(path: str) -> dict[str, Any]:
+    """What the engine shows of the workflow at `path`."""
+    wf = hf.Workflow(path)
     out: dict[str, Any] = {
         "name": wf.name,
         "num_EARs": wf.num_EARs,
@@ -87,7 +96,11 @@ def main() -> None:
                 "index": t.index,
                 "name": t.name,
                 "elements": [
-                    {"id": el.id_, "index": el.index, "iterations": [iteration_view(i) for i in el.iterations]}
+                    {
+                        "id": el.id_,
+                        "index": el.index,
+                        "iterations": [iteration_view(i) for i in el.iterations],
+                    }
                     for el in t.elements
                 ],
             }
@@ -96,7 +109,9 @@ def main() -> None:
         "loops": [
             {
                 "name": lp.name,
-                "num_added_iterations": sorted([list(k), v] for k, v in lp.num_added_iterations.items()),
+                "num_added_iterations": sorted(
+                    [list(k), v] for k, v in lp.num_added_iterations.items()
+                ),
                 "iterable_parameters": lp.iterable_parameters,
             }
             for lp in wf.loops
@@ -113,9 +128,11 @@ def main() -> None:
                         "process_ID": js.process_ID,
                         "submit_cmdline": js.submit_cmdline,
                         "submit_hostname": js.submit_hostname,
-                        "run_IDs": sorted(int(i) for i in np.asarray(_run_ids(js)).ravel() if int(i) >= 0),
-                        "stdout": _std(js, "stdout"),
-                        "stderr": _std(js, "stderr"),
+                        "run_IDs": sorted(
+                            int(i) for i in np.asarray(_run_ids(js)).ravel() if int(i) >= 0
+                        ),
+                        "stdout": _std(js, "stdout", path),
+                        "stderr": _std(js, "stderr", path),
                     }
                     for js in sub.jobscripts
                 ],
@@ -123,7 +140,7 @@ def main() -> None:
             for sub in wf.submissions
         ],
     }
-    print(json.dumps(out, default=repr))
+    return out
 
 
 def _run_ids(js: Any) -> Any:
@@ -132,14 +149,14 @@ def _run_ids(js: Any) -> Any:
     return js.EAR_ID
 
 
-def _std(js: Any, which: str) -> str | None:
+def _std(js: Any, which: str, wf_path: str) -> str | None:
     """The jobscript's standard output or error as the engine finds it."""
     try:
         if hasattr(js, "get_stdout"):  # 0.3.0
             return js.get_stdout() if which == "stdout" else js.get_stderr()
         path = js.direct_stdout_path if which == "stdout" else js.direct_stderr_path
-        if sys.argv[1].endswith(".zip"):  # a190 gives paths inside the archive
-            with zipfile.ZipFile(sys.argv[1]) as zf:
+        if wf_path.endswith(".zip"):  # a190 gives paths inside the archive
+            with zipfile.ZipFile(wf_path) as zf:
                 name = f"artifacts/submissions/{js.submission.index}/{Path(path).name}"
                 return zf.read(name).decode()
         return path.read_text()
