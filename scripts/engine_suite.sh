@@ -17,9 +17,8 @@
 #
 # ENGINE_GENERATION=0.3.0 runs hpcflow 0.3.0's own suite instead (PyPI `hpcflow`, with
 # `-p hpcflow.pytest_plugin`; environment default ./.venv-engine03, reports default
-# ./target/engine-suite-0.3.0). wfstore.hpcflow.register() refuses hpcflow 0.3.x until
-# wfstore implements 0.3's writing store API (issue 21), so for now only the engine's own
-# stores run there: the baseline pass set the wfstore run will be compared against.
+# ./target/engine-suite-0.3.0), compared the same way: wfstore.hpcflow.register() installs
+# wfstore's 0.3 Zarr and zip classes there (the engine keeps its own JSON class).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -38,7 +37,7 @@ case $GENERATION in
         REPORTS=${ENGINE_REPORTS:-$ROOT/target/engine-suite-0.3.0}
         ENGINE_PINS=("hpcflow[test]==0.3.0" "zarr==2.17.2" pytest-xdist)
         ENGINE_PLUGINS=(-p hpcflow.pytest_plugin)
-        WFSTORE_SIDE=0  # register() refuses hpcflow 0.3.x so far
+        WFSTORE_SIDE=${WFSTORE_SIDE:-1}  # 0: the engine's own stores only (a baseline)
         ;;
     *) echo "unknown ENGINE_GENERATION: $GENERATION (0.2.0a190, 0.3.0)" >&2; exit 2 ;;
 esac
@@ -103,7 +102,7 @@ for sel in "${SELECTIONS[@]}"; do
         *) echo "unknown selection: $sel (unit, integration)" >&2; exit 2 ;;
     esac
     if [ "$WFSTORE_SIDE" = 0 ]; then
-        step "$sel: hpcflow $GENERATION's own stores only (wfstore.hpcflow.register() refuses it so far)"
+        step "$sel: hpcflow $GENERATION's own stores only (WFSTORE_SIDE=0)"
         run "$sel" engine "${args[@]}" || status=1
         continue
     fi

@@ -1,9 +1,9 @@
 """``wfstore.hpcflow.register()`` checks which engine generation is installed.
 
 hpcflow-new2 0.2.0a190 gets wfstore's store classes (tests/engine/test_hpcflow_adapter.py).
-hpcflow 0.3.x is recognised by its version, and, while wfstore does not implement 0.3's
-writing store API, refused before anything changes: the engine keeps its own store
-classes and job-script command. Checked with a stand-in ``hpcflow`` module here, and
+hpcflow 0.3.x is recognised by its version and gets wfstore's 0.3 Zarr and zip classes
+(and the job-script command), its own JSON class kept. Checked with a stand-in
+``hpcflow`` module here, and
 with the real engines in their side environments (``side_python_v03``,
 ``side_python``), where this wfstore must be installed (scripts/test.sh installs it).
 """
@@ -11,7 +11,6 @@ with the real engines in their side environments (``side_python_v03``,
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import types
@@ -59,19 +58,6 @@ def test_unknown_engine_version_is_refused(fake_hpcflow, version: str) -> None:
         wfh.engine_generation()
 
 
-def test_register_refuses_hpcflow_03_and_changes_nothing(fake_hpcflow, monkeypatch) -> None:
-    """With hpcflow 0.3 installed, register() raises before it touches anything:
-    nothing is saved to restore, the durability environment variable is left alone."""
-    fake_hpcflow("0.3.0")
-    monkeypatch.delenv("WFSTORE_DURABILITY", raising=False)
-    assert not wfh.is_registered()
-    with pytest.raises(UnsupportedFeatureError, match=r"store generation 0\.3\.0"):
-        wfh.register(run_chunk_size=100, durability="full")
-    assert not wfh.is_registered()
-    assert wfh.engine_store_classes() == {}
-    assert "WFSTORE_DURABILITY" not in os.environ
-
-
 #: Run by an engine's Python: what register() does there, as JSON.
 PROBE = r"""
 import json
@@ -109,14 +95,17 @@ def _probe(python: Path) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def test_real_hpcflow_03_is_recognised_and_keeps_its_classes(side_python_v03: Path) -> None:
+def test_real_hpcflow_03_gets_wfstores_03_classes(side_python_v03: Path) -> None:
+    """With hpcflow 0.3.x, register() installs wfstore's 0.3 Zarr and zip classes
+    (the engine keeps its JSON class: wfstore does not build 0.3 JSON stores yet) and
+    the job-script command that registers wfstore in each job."""
     out = _probe(side_python_v03)
     assert out["generation"] == "0.3.0"
-    assert out["error"] and "store generation 0.3.0" in out["error"]
-    assert out["registered"] is False
-    assert out["classes_unchanged"] is True
-    assert all(m.startswith("hpcflow.") for m in out["class_modules"])
-    assert out["invocation_unchanged"] is True
+    assert out["error"] is None
+    assert out["registered"] is True
+    assert out["classes_unchanged"] is False
+    assert out["class_modules"] == ["hpcflow.sdk.persistence.json", "wfstore.hpcflow"]
+    assert out["invocation_unchanged"] is False
 
 
 def test_real_hpcflow_a190_is_recognised(side_python: Path) -> None:

@@ -245,15 +245,17 @@ def test_missing_ids_raise(fixture_copy) -> None:
         assert info.value.id_lst == [n]
 
 
-@pytest.mark.parametrize("name", ["wk_seq_zarr", "wk_seq_json", "wk_seq_zarr_zip"])
+@pytest.mark.parametrize("name", ["wk_seq_json", "wk_seq_zarr_zip"])
 def test_writes_are_refused(name: str, fixture_copy) -> None:
+    """A JSON store does not build yet, a zip archive never (Zarr folders build:
+    tests/persistence/test_v03_build.py)."""
     path = fixture_copy(name)
     before = _digest(path)
     store = wfstore.open(path)
     refused = [
-        lambda: store.add_task(0, {}),
+        lambda: store.add_task(0, {}, 1),
         lambda: store.add_elements(0, 0, [], []),
-        lambda: store.update_at_submit_metadata({}),
+        lambda: store.update_at_submit_metadata(0, {"x": [0]}),
     ]
     if name.endswith("_zip"):  # folders take execution-time writes (test_v03_write)
         refused += [

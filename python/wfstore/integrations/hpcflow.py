@@ -332,10 +332,10 @@ class ArrayView:
 # --- the adapter store classes ---------------------------------------------------------
 
 
-def _make_classes() -> dict[str, type]:
+def _make_classes(generation: str = "0.2.0a190") -> dict[str, type]:
     from fsspec.implementations.local import LocalFileSystem
 
-    from wfstore.persistence import json_store, zip_store
+    from wfstore.persistence import json_store, v03, zip_store
     from wfstore.persistence import zarr as zarr_store
 
     class _ZarrArrays:
@@ -392,7 +392,11 @@ def _make_classes() -> dict[str, type]:
         run_chunk_size = 1
         param_chunk_size = 1
 
-    class ZipStore(_ZarrArrays, zip_store.ZarrZipPersistentStore):
+    v03_mode = generation == V03_GENERATION
+    zip_base: type = v03.V03ZarrZipPersistentStore if v03_mode else zip_store.ZarrZipPersistentStore
+    zip_mixins: tuple[type, ...] = () if v03_mode else (_ZarrArrays,)
+
+    class ZipStore(*zip_mixins, zip_base):  # type: ignore[misc]
         """wfstore's zip store, as the engine's ``"zip"`` store class.
 
         The engine opens an archive as an fsspec ``ZipFileSystem`` over the ``.zip``
@@ -451,10 +455,23 @@ def _make_classes() -> dict[str, type]:
             with self._archive_fs():
                 return super().copy(path)
 
+    if v03_mode:
+
+        class V03ZarrStore(v03.V03ZarrPersistentStore):
+            """wfstore's hpcflow 0.3 Zarr store, as the engine's ``"zarr"`` store
+            class (0.3.0's layout)."""
+
+            __module__ = PUBLIC_NAME
+
+        ZarrStore = V03ZarrStore  # type: ignore[misc]
     JSONStore.__name__ = JSONStore.__qualname__ = "JSONPersistentStore"
     ZarrStore.__name__ = ZarrStore.__qualname__ = "ZarrPersistentStore"
     ZipStore.__name__ = ZipStore.__qualname__ = "ZarrZipPersistentStore"
     classes: dict[str, type] = {"json": JSONStore, "zarr": ZarrStore, "zip": ZipStore}
+    if v03_mode:
+        # (0.3's JSON store is read and updated at run time by wfstore, but not built
+        # yet: the engine keeps its own JSON store class)
+        del classes["json"]
     for cls in classes.values():
         _wrap_api(cls)
     return classes
@@ -464,8 +481,12 @@ def store_classes() -> dict[str, type]:
     """The store classes :func:`register` gives the engine, by format name."""
     with _LOCK:
         if not _CLASSES:
+            try:
+                generation = engine_generation()
+            except (ImportError, _wf_errors.UnsupportedFeatureError):
+                generation = A190_GENERATION
             _build_dual_errors()
-            _CLASSES.update(_make_classes())
+            _CLASSES.update(_make_classes(generation))
         return dict(_CLASSES)
 
 
@@ -515,13 +536,7 @@ def _check_engine_generation() -> None:
     anything is changed. hpcflow 0.3.x: wfstore reads its stores (``wfstore.open``) and
     updates their run files and parameter files, but does not yet implement its
     writing store API, so its own classes are left in place."""
-    generation = engine_generation()
-    if generation != A190_GENERATION:
-        raise _wf_errors.UnsupportedFeatureError(
-            f"hpcflow with store generation {generation} is installed: wfstore cannot "
-            "yet serve as its store classes (it reads such stores through wfstore.open); "
-            "the engine keeps its own store classes."
-        )
+    engine_generation()
 
 
 
@@ -584,6 +599,8 @@ def register(
     with _LOCK:
         if _SAVED:
             return
+        if engine_generation() == V03_GENERATION:
+            import hpcflow.app  # noqa: F401  (0.3.x: its modules import in this order only)
         import hpcflow.sdk.persistence.discovery as discovery
         import hpcflow.sdk.persistence.json as eng_json
         import hpcflow.sdk.persistence.zarr as eng_zarr
@@ -593,17 +610,19 @@ def register(
         table = discovery._ALL_STORE_CLS
         try:
             for fmt in FORMATS:
-                _SAVED.append((table, fmt, table[fmt]))
-                table[fmt] = classes[fmt]  # type: ignore[index]
-            _replace(eng_json, "JSONPersistentStore", classes["json"])
-            _replace(eng_zarr, "ZarrPersistentStore", classes["zarr"])
-            _replace(eng_zarr, "ZarrZipPersistentStore", classes["zip"])
-            for name, fmt in (
-                ("JSONPersistentStore", "json"),
-                ("ZarrPersistentStore", "zarr"),
-                ("ZarrZipPersistentStore", "zip"),
+                if fmt in classes:
+                    _SAVED.append((table, fmt, table[fmt]))
+                    table[fmt] = classes[fmt]  # type: ignore[index]
+            for module, name, fmt in (
+                (eng_json, "JSONPersistentStore", "json"),
+                (eng_zarr, "ZarrPersistentStore", "zarr"),
+                (eng_zarr, "ZarrZipPersistentStore", "zip"),
+                (discovery, "JSONPersistentStore", "json"),
+                (discovery, "ZarrPersistentStore", "zarr"),
+                (discovery, "ZarrZipPersistentStore", "zip"),
             ):
-                _replace(discovery, name, classes[fmt])
+                if fmt in classes:
+                    _replace(module, name, classes[fmt])
             _replace(
                 RunTimeInfo,
                 "invocation_command",

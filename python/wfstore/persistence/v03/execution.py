@@ -251,7 +251,7 @@ class V03RunTimeWrites:
     def save(self) -> None:
         if not self._batch_active:
             self._commit_run_time()
-        super().save()  # type: ignore[misc]
+            super().save()  # type: ignore[misc]
 
     @contextlib.contextmanager
     def batch_update(self) -> Iterator[None]:

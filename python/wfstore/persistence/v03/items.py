@@ -28,17 +28,13 @@ from wfstore.persistence.items import (
     ZarrStoreElement,
     ZarrStoreElementIter,
     decode_timestamp,
+    encode_timestamp,
+    ensure_in,
     relative_path,
 )
 
 if TYPE_CHECKING:
     from typing_extensions import Self
-
-
-def _no_writes(kind: str) -> UnsupportedStoreOperationError:
-    return UnsupportedStoreOperationError(
-        f"hpcflow 0.3 {kind} are read-only in wfstore so far (writes are the next step)."
-    )
 
 
 @dataclass
@@ -49,7 +45,11 @@ class V03StoreTask(StoreTask[dict]):
     num_actions: int | None = None
 
     def encode(self) -> tuple[int, dict, dict[str, Any]]:
-        raise _no_writes("tasks")
+        """``(index, {"id_", "element_IDs"}, template "tasks" entry)``: the template
+        entry is the task template with the task's ID first; ``num_actions`` is not
+        stored (as in 0.3.0)."""
+        meta = {"id_": self.id_, "element_IDs": list(self.element_IDs)}
+        return self.index, meta, {"id_": self.id_, **(self.task_template or {})}
 
     @classmethod
     def decode(cls, task_dat: dict) -> Self:
@@ -117,7 +117,48 @@ class V03StoreEAR(StoreEAR[list, dict]):
     iteration_idx: int | None = None
 
     def encode(self, ts_fmt: str, context: dict) -> list:
-        raise _no_writes("runs")
+        """The run's ``run_metadata`` row (see :meth:`encode_creation`)."""
+        return self.encode_creation(context)
+
+    def encode_creation(self, context: dict) -> list:
+        """The run's ``run_metadata`` row ``[id_, elem_iter_ID, action_idx,
+        [[path_i, param_ID]...], commands_idx]``, data keys as indices into
+        `context`'s ``parameter_paths`` (new keys appended to it). Its ``metadata``,
+        ``task_ID``, ``element_idx`` and ``iteration_idx`` are not stored (as in 0.3.0)."""
+        return [
+            self.id_,
+            self.elem_iter_ID,
+            self.action_idx,
+            [[ensure_in(k, context["parameter_paths"]), v] for k, v in self.data_idx.items()],
+            list(self.commands_idx),
+        ]
+
+    def to_json(self, ts_fmt: str) -> dict[str, Any]:
+        """The run's ``runs.json`` document (0.3.0's JSON store: every field but the
+        pending flag; ``run_file_ID`` / ``run_file_idx`` only once set)."""
+        doc = {
+            "id_": self.id_,
+            "elem_iter_ID": self.elem_iter_ID,
+            "action_idx": self.action_idx,
+            "commands_idx": list(self.commands_idx),
+            "data_idx": dict(self.data_idx),
+            "submission_idx": self.submission_idx,
+            "commands_file_ID": self.commands_file_ID,
+            "success": self.success,
+            "skip": self.skip,
+            "start_time": encode_timestamp(self.start_time, ts_fmt),
+            "end_time": encode_timestamp(self.end_time, ts_fmt),
+            "snapshot_start": self.snapshot_start,
+            "snapshot_end": self.snapshot_end,
+            "exit_code": self.exit_code,
+            "metadata": self.metadata,
+            "run_hostname": self.run_hostname,
+            "port_number": self.port_number,
+        }
+        if self.run_file_ID is not None:
+            doc["run_file_ID"] = self.run_file_ID
+            doc["run_file_idx"] = self.run_file_idx
+        return doc
 
     @classmethod
     def decode(cls, EAR_dat: list, ts_fmt: str, context: dict) -> Self:
@@ -219,7 +260,14 @@ class V03StoreParameter(StoreParameter):
     _extra_lookup_keys: ClassVar[tuple[str, ...]] = (RNG_LOOKUP_KEY,)
 
     def encode(self, **kwargs: Any) -> dict[str, Any] | int:
-        raise _no_writes("parameters")
+        """The encoded value as 0.3.0 stores it: 0 when not set, ``{"file": ...}``, or
+        ``{"data", "type_lookup"}`` with only the ``type_lookup`` keys that have
+        entries (0.3.0 fills a ``defaultdict(list)``)."""
+        encoded = super().encode(**kwargs)
+        if isinstance(encoded, dict) and "type_lookup" in encoded:
+            lookup = {k: v for k, v in encoded["type_lookup"].items() if v}
+            return {"data": encoded["data"], "type_lookup": lookup}
+        return encoded
 
     @classmethod
     def _decode_special(
@@ -254,6 +302,37 @@ class V03ZarrStoreParameter(V03StoreParameter):
 
     _store_kind: ClassVar[str] = "zarr"
     _extra_lookup_keys: ClassVar[tuple[str, ...]] = (RNG_LOOKUP_KEY, "arrays", "masked_arrays")
+
+    @classmethod
+    def _is_special(cls, obj: Any) -> bool:
+        return isinstance(obj, np.ndarray)
+
+    def _encode_special(
+        self, obj: Any, path: DataPath, type_lookup: dict[str, list], **kwargs: Any
+    ) -> Any:
+        """A numpy array: written by the store's `write_array` keyword argument
+        (``write_array(array, path) -> k``: legacy Zarr array ``arr_k``, or None: an
+        NPZ array-output entry), replaced in the value by its position in
+        ``type_lookup["arrays"]``. Masked arrays are not written yet."""
+        write_array: Callable[[np.ndarray, DataPath], int | None] | None = kwargs.get(
+            "write_array"
+        )
+        if write_array is None:
+            raise UnsupportedStoreOperationError(
+                f"parameter {self.id_}: numpy arrays can only be encoded by a Zarr store"
+            )
+        if isinstance(obj, np.ma.MaskedArray):
+            raise UnsupportedStoreOperationError(
+                f"parameter {self.id_}: masked numpy arrays are not written to hpcflow "
+                "0.3 stores by wfstore yet"
+            )
+        if obj.dtype.kind not in "biuf":
+            raise UnsupportedStoreOperationError(
+                f"parameter {self.id_}: numpy arrays of dtype {obj.dtype} cannot be stored"
+            )
+        number = write_array(obj, list(path))
+        type_lookup["arrays"].append([list(path), number])
+        return len(type_lookup["arrays"]) - 1
 
     @classmethod
     def _decode_special(

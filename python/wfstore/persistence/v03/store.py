@@ -117,6 +117,19 @@ class V03PersistentStore(PersistentStore):
         with self.cache_ctx():
             yield
 
+    @contextlib.contextmanager
+    def parameters_metadata_cache(self) -> Iterator[None]:
+        """0.3.0's cache of parameter sources for the block: sources chunks are
+        decoded once and kept until they change anyway, so this only marks the
+        block."""
+        yield
+
+    @contextlib.contextmanager
+    def parameters_array_cache(self) -> Iterator[None]:
+        """0.3.0's cache of array-group listings for the block (see
+        :meth:`parameters_metadata_cache`)."""
+        yield
+
     # --- getters whose answer 0.3 changed ------------------------------------------------
 
     def get_EAR_skipped(self, EAR_ID: int) -> int:  # type: ignore[override]

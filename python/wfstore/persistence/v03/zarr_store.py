@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -34,9 +35,12 @@ from wfstore.common.errors import (
     StoreError,
 )
 from wfstore.persistence.base import ParamSource
-from wfstore.persistence.resources import is_local_fs
+from wfstore.persistence.items import PersistentStoreFeatures
+from wfstore.persistence.readcache import ReadCache
+from wfstore.persistence.resources import CallbackStoreResource, is_local_fs
 from wfstore.persistence.v03 import layout, writes
 from wfstore.persistence.v03.arrays import OutputArchive, decode_output_archive
+from wfstore.persistence.v03.building import BUILD_MEMBERS, V03BuildMembers
 from wfstore.persistence.v03.execution import RunTimePending, V03RunTimeWrites
 from wfstore.persistence.v03.files import (
     FileMemo,
@@ -53,7 +57,10 @@ from wfstore.persistence.v03.items import (
     V03ZarrStoreParameter,
 )
 from wfstore.persistence.v03.store import V03PersistentStore
-from wfstore.storage.fsspec import core_store, core_zip_store
+from wfstore.persistence.v03.zarr_writes import V03ZarrWrites
+from wfstore.persistence.zarr.layout import _ATTRS
+from wfstore.storage.fsspec import core_zip_store
+from wfstore.storage.lock import StoreLock
 
 _SubDat = tuple["int | None", "int | None", "int | None", "int | None"]
 _UNSUBMITTED: _SubDat = (None, None, None, None)
@@ -161,7 +168,7 @@ def _chunk_decoder(store: _core.Store) -> Callable[[bytes, str], Any]:
     return decode
 
 
-class V03ZarrPersistentStore(V03RunTimeWrites, V03PersistentStore):
+class V03ZarrPersistentStore(V03BuildMembers, V03RunTimeWrites, V03ZarrWrites, V03PersistentStore):
     """An hpcflow 0.3 Zarr store (a folder): read, and written at execution time (run
     starts, ends, skips and output values, :mod:`~wfstore.persistence.v03.execution`).
 
@@ -176,6 +183,14 @@ class V03ZarrPersistentStore(V03RunTimeWrites, V03PersistentStore):
     """
 
     _name: ClassVar[str] = "zarr"
+    _features: ClassVar[PersistentStoreFeatures] = PersistentStoreFeatures(
+        create=True,
+        edit=True,
+        jobscript_parallelism=True,
+        EAR_parallelism=True,
+        schedulers=True,
+        submission=True,
+    )
 
     def __init__(
         self,
@@ -186,28 +201,53 @@ class V03ZarrPersistentStore(V03RunTimeWrites, V03PersistentStore):
         *,
         durability: Durability | None = None,
     ) -> None:
+        # the shared Zarr commit machinery's state (ZarrTransactions)
+        self._core_store: _core.Store | None = None
+        self._store_lock: StoreLock | None = None
+        self._in_txn = False
+        self._txn_holds_lock = False
+        self._wdepth = 0
+        self._session_keys: list[str] | None = None
+        self.last_commit_report: dict[str, Any] | None = None
+        me = weakref.ref(self)
+        self._rcache = ReadCache(lambda: me()._read_change_marker())  # type: ignore[union-attr]
+        self._resources = {
+            _ATTRS: CallbackStoreResource(
+                _ATTRS,
+                load=lambda: me()._load_root_attrs(),  # type: ignore[union-attr]
+                dump=lambda attrs: me()._dump_root_attrs(attrs),  # type: ignore[union-attr]
+            )
+        }
         super().__init__(app, workflow, path, fs, durability=durability)
+        self._resources[_ATTRS].logger = self.logger
         self._run_pending = RunTimePending()
-        self.core_store = self._open_core_store()
-        self._stamp_fn = stamp = self._stamp()
+        self._init_build()
+        self._core_store = self._open_core_store()
+        base_stamp = self._stamp()
+        self._stamp_fn = base_stamp
+
+        def stamp(key: str) -> object:
+            store = me()
+            if store is not None and store._writing():
+                return object()  # a commit reads what it staged: never a memo
+            return None if base_stamp is None else base_stamp(key)
+
+        stamp_fn = stamp if base_stamp is not None else None
         self._chunks: FileMemo[Any] = FileMemo(
-            self.core_store.get, stamp, _chunk_decoder(self.core_store)
+            self.core_store.get, stamp_fn, _chunk_decoder(self.core_store)
         )
         self._run_files: FileMemo[list[Any]] = FileMemo(
-            self.core_store.get, stamp, decode_run_file
+            self.core_store.get, stamp_fn, decode_run_file
         )
         self._param_files: FileMemo[list[dict[str, Any]]] = FileMemo(
-            self.core_store.get, stamp, decode_param_file
+            self.core_store.get, stamp_fn, decode_param_file
         )
         self._archives: FileMemo[OutputArchive] = FileMemo(
-            self.core_store.get, stamp, decode_output_archive
+            self.core_store.get, stamp_fn, decode_output_archive
         )
         self._root_attrs: FileMemo[dict[str, Any]] = FileMemo(
-            self.core_store.get, stamp, _decode_attrs
+            self.core_store.get, stamp_fn, _decode_attrs
         )
-
-    def _open_core_store(self) -> _core.Store:
-        return core_store(self.fs, self.path)
 
     def _stamp(self) -> Callable[[str], object] | None:
         if is_local_fs(self.fs):
@@ -246,6 +286,10 @@ class V03ZarrPersistentStore(V03RunTimeWrites, V03PersistentStore):
     # --- root attributes ----------------------------------------------------------------
 
     def _attrs(self) -> dict[str, Any]:
+        if (_ATTRS, "update") in self._resources_in_use or self._writing():
+            # a commit: the root attributes as it is changing them
+            with self.using_resource(_ATTRS, "read") as data:
+                return data
         attrs = self._root_attrs.get(".zattrs")
         if attrs is None:
             raise MetadataError(f"no root attributes (.zattrs) in {self.core_store.location}")
@@ -570,15 +614,11 @@ class V03ZarrPersistentStore(V03RunTimeWrites, V03PersistentStore):
     # --- execution-time writes (run files, parameter files) ------------------------------
 
     def _file_writer(self) -> _core.Store:
-        """The core store run files and parameter files are written through: on a local
-        folder with the store's durability (``"full"``: file and folder flushed, as
-        0.3.0's ``atomic_write``), else the store's own."""
-        if not hasattr(self, "_file_store"):
-            if is_local_fs(self.fs):
-                self._file_store = core_store(self.fs, self.path, durability=self.durability)
-            else:
-                self._file_store = self.core_store
-        return self._file_store
+        """The core store run files and parameter files are written through (the
+        store's own: on a local folder with the store's durability, ``"full"``
+        flushing file and folder as 0.3.0's ``atomic_write``; inside a commit, its
+        transaction)."""
+        return self.core_store
 
     def write_run_fields(self, updates: Mapping[int, Mapping[str, Any]]) -> None:
         """Set execution-time fields of submitted runs in their run files, as 0.3.0's
@@ -767,6 +807,14 @@ def _has_npz_entries(type_lookup: dict[str, Any]) -> bool:
     )
 
 
+def _read_only(name: str) -> Callable[..., Any]:
+    def refuse(self: Any, *args: Any, **kwargs: Any) -> Any:
+        raise ReadOnlyStoreError(f"{name}: a zipped hpcflow 0.3 store is read-only")
+
+    refuse.__name__ = name
+    return refuse
+
+
 def _decode_attrs(raw: bytes, key: str) -> dict[str, Any]:
     try:
         attrs = json.loads(raw)
@@ -781,9 +829,14 @@ class V03ZarrZipPersistentStore(V03ZarrPersistentStore):
     """An hpcflow 0.3 Zarr store in a zip archive (``Workflow.zip``), read in place."""
 
     _name: ClassVar[str] = "zip"
+    _features = V03PersistentStore._features
 
     def _open_core_store(self) -> _core.Store:
         return core_zip_store(self.fs, self.path)
+
+    @property
+    def is_submittable(self) -> bool:
+        return False
 
     def _stamp(self) -> Callable[[str], object] | None:
         return None  # an archive's entries never change
@@ -793,6 +846,10 @@ class V03ZarrZipPersistentStore(V03ZarrPersistentStore):
 
     def _require_writable(self) -> None:
         raise ReadOnlyStoreError("a zipped hpcflow 0.3 store is read-only")
+
+    for _name_ in (*BUILD_MEMBERS, "remove_replaced_dir", "reinstate_replaced_dir"):
+        vars()[_name_] = _read_only(_name_)
+    del _name_
 
     def write_run_fields(self, updates: Mapping[int, Mapping[str, Any]]) -> None:
         raise ReadOnlyStoreError("a zipped hpcflow 0.3 store is read-only")

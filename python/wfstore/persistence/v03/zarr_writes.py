@@ -1,0 +1,770 @@
+"""Creating and building hpcflow 0.3's Zarr store: ``write_empty_workflow`` and the
+commit hooks (``_append_*`` / ``_update_*``) that the shared pending changes and
+:mod:`.building` call, writing 0.3.0's layout (docs/hpcflow-0.3-format.md §1, §3).
+
+Built on the shared Zarr machinery of :class:`~wfstore.persistence.zarr.transactions.
+ZarrTransactions`: every commit is one transaction of the core store (staged, then
+applied all or nothing through a journal), rows that other processes may change are
+written under the store lock, the change marker advances around each commit. Object
+arrays (``tasks``, ``elements``, ``iters``, ``run_metadata``, ``sources``,
+``js_at_submit_md``) go through the core's ``ObjectArray``; the structured arrays
+(``run_sub_dat``, ``run_dirs``) and the integer arrays of a submission group are
+encoded here with numpy and compressed by the core (``_core.compress``), their
+``.zarray`` documents written as zarr 2 writes them; parameter file 0 (non-output
+values) through :mod:`.writes`.
+
+What 0.3.0 writes and this module does not yet: masked numpy arrays, and NPZ archives
+of array outputs (numpy arrays in run outputs are kept as legacy Zarr arrays
+``arr_k`` of the parameter's group, which 0.3.0 reads as well: docs §1.7, §1.8).
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+from fsspec import AbstractFileSystem
+
+from wfstore import _core
+from wfstore.common.durability import Durability
+from wfstore.common.errors import (
+    MissingStoreElementError,
+    MissingStoreElementIterationError,
+    MissingStoreTaskError,
+    StoreError,
+    StoreIOError,
+    StorePathError,
+)
+from wfstore.common.names import CHANGE_MARKER_NAME
+from wfstore.persistence.readcache import CLEAN, marker_value
+from wfstore.persistence.resources import is_local_fs, write_bytes_atomic
+from wfstore.persistence.v03 import layout, writes
+from wfstore.persistence.v03.items import V03StoreEAR, V03ZarrStoreElement, V03ZarrStoreElementIter
+from wfstore.persistence.zarr.layout import (
+    _ATTRS,
+    NUMERIC_COMPRESSOR,
+    TASKS_CODEC,
+    _append_in_batches,
+    _check_next_ids,
+    _json_keys,
+)
+from wfstore.persistence.zarr.transactions import ZarrTransactions
+from wfstore.storage.fsspec import core_store, resolve
+
+#: Rows per chunk of 0.3.0's arrays. ``tasks``: 0.3.0 writes 100 rows a chunk, padding
+#: the rows beyond the array with ``[0]``, which the core's ``vlen-array`` encoder does
+#: not write (it refuses the fill value 0); one row a chunk needs no padding and reads
+#: the same in 0.3.0 (any chunking does).
+TASKS_CHUNK = 1
+ITEMS_CHUNK = 100_000
+RUNS_CHUNK = 200_000
+
+#: ``run_sub_dat``'s dtype (all ones of a field: not set).
+RUN_SUB_DAT_DTYPE = np.dtype(
+    [
+        ("submission_idx", "u1"),
+        ("commands_file_ID", "<u4"),
+        ("run_file_ID", "<u2"),
+        ("run_file_idx", "<u4"),
+    ]
+)
+
+
+def _all_ones(dtype: np.dtype) -> np.ndarray:
+    row = np.zeros(1, dtype=dtype)
+    for name in dtype.names or ():
+        row[name] = np.iinfo(dtype.fields[name][0]).max  # type: ignore[index]
+    return row
+
+
+def _zarr_json(doc: dict[str, Any]) -> bytes:
+    """A metadata document as zarr 2 writes it (sorted keys, four-space indent)."""
+    return json.dumps(
+        doc, indent=4, sort_keys=True, ensure_ascii=True, separators=(",", ": ")
+    ).encode("ascii")
+
+
+def _compressor(name: str | None, kwargs: dict[str, Any] | None) -> dict[str, Any] | None:
+    return _core.compressor_config(name, kwargs) if name else None
+
+
+def _dtype_doc(dtype: np.dtype) -> Any:
+    if dtype.names:
+        return [[n, dtype.fields[n][0].str] for n in dtype.names]  # type: ignore[index]
+    return dtype.str
+
+
+class _DenseArray:
+    """A Zarr v2 numeric or structured array of a core store, encoded with numpy:
+    `chunks` rows per chunk along the first axis (whole along the others), chunk keys
+    joined with ``/`` (0.3.0's ``metadata`` group is a nested directory store)."""
+
+    def __init__(self, store: _core.Store, path: str) -> None:
+        raw = store.get(f"{path}/.zarray")
+        if raw is None:
+            raise StorePathError(f"no array at {path!r} of {store.location}")
+        self.meta = json.loads(raw)
+        self.store = store
+        self.path = path
+        dt = self.meta["dtype"]
+        self.dtype = np.dtype([tuple(f) for f in dt]) if isinstance(dt, list) else np.dtype(dt)
+        fill = self.meta.get("fill_value")
+        if self.dtype.names:
+            self.fill = np.frombuffer(base64.b64decode(fill), dtype=self.dtype, count=1)[0]
+        else:
+            self.fill = fill or 0
+
+    @staticmethod
+    def create(
+        store: _core.Store,
+        path: str,
+        dtype: np.dtype,
+        shape: Sequence[int],
+        chunks: Sequence[int],
+        compressor: dict[str, Any] | None,
+        fill: Any,
+        sep: str = "/",
+    ) -> None:
+        if dtype.names:
+            fill_doc: Any = base64.b64encode(np.asarray(fill, dtype=dtype).tobytes()).decode()
+        else:
+            fill_doc = fill
+        doc = {
+            "chunks": list(chunks),
+            "compressor": compressor,
+            "dimension_separator": sep,
+            "dtype": _dtype_doc(dtype),
+            "fill_value": fill_doc,
+            "filters": None,
+            "order": "C",
+            "shape": list(shape),
+            "zarr_format": 2,
+        }
+        store.set(f"{path}/.zarray", _zarr_json(doc))
+
+    @property
+    def shape(self) -> list[int]:
+        return list(self.meta["shape"])
+
+    def _key(self, c: int) -> str:
+        nd = len(self.meta["shape"])
+        sep = self.meta.get("dimension_separator") or "."
+        return f"{self.path}/" + sep.join([str(c)] + ["0"] * (nd - 1))
+
+    def _chunk_shape(self) -> list[int]:
+        return list(self.meta["chunks"])
+
+    def read_chunk(self, c: int) -> np.ndarray:
+        raw = self.store.get(self._key(c))
+        shape = self._chunk_shape()
+        if raw is None:
+            out = np.empty(shape, dtype=self.dtype)
+            out[...] = self.fill
+            return out
+        data = _core.decompress(raw, self.meta.get("compressor"))
+        return np.frombuffer(data, dtype=self.dtype).reshape(shape).copy()
+
+    def write_chunk(self, c: int, data: np.ndarray) -> None:
+        cfg = self.meta.get("compressor")
+        raw = np.ascontiguousarray(data, dtype=self.dtype).tobytes()
+        if cfg is not None:
+            raw = _core.compress(raw, cfg, typesize=self.dtype.itemsize)
+        self.store.set(self._key(c), raw)
+
+    def resize(self, length: int) -> None:
+        self.meta["shape"][0] = int(length)
+        self.store.set(f"{self.path}/.zarray", _zarr_json(self.meta))
+
+    def set_rows(self, ids: np.ndarray, values: np.ndarray) -> None:
+        """Set rows `ids` (each chunk read and written once); skips writing a chunk
+        that holds only fill values when the array says so (``run_dirs``)."""
+        n = self._chunk_shape()[0]
+        order = np.argsort(ids, kind="stable")
+        ids, values = np.asarray(ids)[order], np.asarray(values)[order]
+        for c in np.unique(ids // n):
+            sel = (ids // n) == c
+            chunk = self.read_chunk(int(c))
+            chunk[ids[sel] - c * n] = values[sel]
+            self.write_chunk(int(c), chunk)
+
+
+class V03ZarrWrites(ZarrTransactions):
+    """``write_empty_workflow`` and the commit hooks of wfstore's 0.3 Zarr store (a
+    part of :class:`~wfstore.persistence.v03.zarr_store.V03ZarrPersistentStore`)."""
+
+    _commit_resources: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        "tasks": (_ATTRS,),
+        "loops": (_ATTRS,),
+        "submissions": (_ATTRS,),
+        "element_sets": (_ATTRS,),
+        "js_metadata": (_ATTRS,),
+        "template_components": (_ATTRS,),
+        "loop_num_iters": (_ATTRS,),
+        "loop_parents": (_ATTRS,),
+    }
+
+    # --- creation -----------------------------------------------------------------------
+
+    @classmethod
+    def write_empty_workflow(
+        cls,
+        app: Any,
+        *,
+        template_js: dict[str, Any],
+        template_components_js: dict[str, Any],
+        wk_path: str,
+        fs: AbstractFileSystem,
+        name: str,
+        replaced_wk: str | None,
+        ts_fmt: str,
+        ts_name_fmt: str,
+        creation_info: dict[str, Any],
+        compressor: str | None = "blosc",
+        compressor_kwargs: dict[str, Any] | None = None,
+        durability: Durability | None = None,
+    ) -> None:
+        """Write an empty hpcflow 0.3 Zarr workflow store at `wk_path`, as 0.3.0 lays
+        it out (its arrays, chunk sizes and attributes; `compressor` ``"blosc"``,
+        ``"zstd"`` or None for the arrays 0.3.0 lets it choose). The root group is
+        written last: a folder without it is not a workflow store yet."""
+        durability = cls._resolve_durability(durability)  # type: ignore[attr-defined]
+        fs, wk_path = resolve(fs, wk_path)
+        try:
+            exists = fs.exists(f"{wk_path.rstrip('/')}/.zgroup")
+            if not exists:
+                fs.makedirs(wk_path, exist_ok=True)
+        except OSError as exc:
+            raise StoreIOError(
+                exc.errno or 0, f"cannot make the store folder {wk_path!r}: {exc}", wk_path
+            ) from exc
+        if exists:
+            raise StorePathError(f"A Zarr group already exists at {wk_path!r}.")
+        if compressor is not None and compressor.lower() not in ("blosc", "zstd"):
+            raise StorePathError(
+                f"Unknown compressor {compressor!r}; expected 'blosc', 'zstd' or None."
+            )
+        cmp = _compressor(compressor.lower() if compressor else None, compressor_kwargs)
+        attrs: dict[str, Any] = {
+            "name": name,
+            "ts_fmt": ts_fmt,
+            "ts_name_fmt": ts_name_fmt,
+            "creation_info": creation_info,
+            "template": template_js,
+            "template_components": template_components_js,
+            "num_added_tasks": 0,
+            "tasks": [],
+            "loops": [],
+            "submissions": [],
+        }
+        if replaced_wk:
+            attrs["replaced_workflow"] = replaced_wk
+        store = core_store(fs, wk_path, durability=durability)
+        store.create_group("metadata")
+        obj = {"compressor": cmp}
+        _core.ObjectArray.create(
+            store, layout.TASKS_ARR, 0, TASKS_CHUNK, object_codec=TASKS_CODEC, **obj
+        )
+        _core.ObjectArray.create(
+            store, layout.ELEMS_ARR, 0, ITEMS_CHUNK, attrs={"seq_idx": [], "src_idx": []}, **obj
+        )
+        _core.ObjectArray.create(
+            store,
+            layout.ITERS_ARR,
+            0,
+            ITEMS_CHUNK,
+            attrs={"loops": [], "schema_parameters": [], "parameter_paths": []},
+            **obj,
+        )
+        _core.ObjectArray.create(
+            store, layout.RUN_META_ARR, 0, RUNS_CHUNK, attrs={"parameter_paths": []}, **obj
+        )
+        _DenseArray.create(
+            store,
+            layout.RUN_DIRS_ARR,
+            layout.RUN_DIRS_DTYPE,
+            [0],
+            [ITEMS_CHUNK],
+            dict(NUMERIC_COMPRESSOR),
+            _all_ones(layout.RUN_DIRS_DTYPE)[0],
+        )
+        store.create_group("parameters")
+        _core.ObjectArray.create(
+            store,
+            layout.PARAM_SOURCES_ARR,
+            0,
+            ITEMS_CHUNK,
+            attrs={"num_non_output_params": 0},
+            **obj,
+        )
+        store.create_group(layout.PARAM_ARRAYS_GRP)
+        store.create_group(layout.SUBMISSIONS_GRP)
+        _DenseArray.create(
+            store,
+            layout.RUN_SUB_DAT_ARR,
+            RUN_SUB_DAT_DTYPE,
+            [0],
+            [RUNS_CHUNK],
+            cmp,
+            _all_ones(RUN_SUB_DAT_DTYPE)[0],
+        )
+        store.create_group("", attrs)
+        write_bytes_atomic(
+            fs,
+            f"{wk_path.rstrip('/')}/{CHANGE_MARKER_NAME}",
+            marker_value(CLEAN, 0),
+            durability="normal",
+        )
+
+    # --- the core store (shared machinery, 0.3's recovery) -------------------------------
+
+    def _open_core_store(self) -> _core.Store:
+        if is_local_fs(self.fs):  # type: ignore[attr-defined]
+            # finish a commit a crashed writer left half-applied (0.3 stores have no
+            # rechunk of their own yet, so nothing else to finish)
+            self._recover_journals()
+            return core_store(self.fs, self.path, durability=self.durability)  # type: ignore[attr-defined]
+        return super()._open_core_store()
+
+    def _writing(self) -> bool:
+        """Whether a commit or write session of this object is under way (its reads
+        then go to the store, staged writes included, not to decoded-file memos)."""
+        return bool(self._in_txn or self._wdepth)
+
+    # --- root attributes ----------------------------------------------------------------
+
+    def _append_tasks(self, tasks: Iterable[Any]) -> None:
+        arr = self._array(layout.TASKS_ARR)
+        start = len(arr)
+        rows: list[np.ndarray] = []
+        with self.using_resource(_ATTRS, "update") as attrs:
+            for task in tasks:
+                idx, meta, template = task.encode()
+                rows.append(np.asarray(meta["element_IDs"], dtype="<i8"))
+                attrs["tasks"].insert(
+                    idx, {"id_": meta["id_"], "element_IDs_idx": start + len(rows) - 1}
+                )
+                attrs["template"]["tasks"].insert(idx, _json_keys(template))
+                attrs["num_added_tasks"] += 1
+            if rows:
+                with self._locked():
+                    arr.append(rows)
+
+    def _append_loops(self, loops: dict[int, Any]) -> None:
+        with self.using_resource(_ATTRS, "update") as attrs:
+            for loop in loops.values():
+                attrs["loops"].append(
+                    _json_keys(
+                        {
+                            "num_added_iterations": loop["num_added_iterations"],
+                            "iterable_parameters": loop["iterable_parameters"],
+                            "output_parameters": loop.get("output_parameters", {}),
+                            "parents": loop["parents"],
+                        }
+                    )
+                )
+                attrs["template"]["loops"].append(_json_keys(loop["loop_template"]))
+
+    def _append_submissions(self, subs: dict[int, Any]) -> None:
+        with self._locked():
+            for sub_idx, sub in sorted(subs.items()):
+                sub = copy.deepcopy(sub)
+                self._write_submission_group(int(sub_idx), sub)
+                subs[sub_idx] = sub
+        with self.using_resource(_ATTRS, "update") as attrs:
+            for idx, sub in sorted(subs.items()):
+                if idx != len(attrs["submissions"]):
+                    raise StorePathError(
+                        f"Submission index {idx} is not the next index "
+                        f"({len(attrs['submissions'])})."
+                    )
+                attrs["submissions"].append(_json_keys(sub))
+
+    def _write_submission_group(self, sub_idx: int, sub: dict[str, Any]) -> None:
+        """Write ``metadata/submissions/<sub_idx>`` (its attributes and five arrays),
+        moving each block's ``EAR_ID``, ``task_elements``, ``task_actions`` and
+        ``dependencies`` out of `sub` (set to None there, as 0.3.0 does)."""
+        store = self.core_store
+        grp = f"{layout.SUBMISSIONS_GRP}/{sub_idx}"
+        store.create_group(grp, {"submission_parts": {}})
+        jobscripts = sub["jobscripts"]
+        _core.ObjectArray.create(
+            store,
+            f"{grp}/{layout.JS_AT_SUBMIT_MD}",
+            len(jobscripts),
+            1,
+            compressor=dict(NUMERIC_COMPRESSOR),
+            write_empty_chunks=False,
+        )
+        run_ids, task_elems, task_acts, deps = [], [], [], []
+        run_shapes, elem_shapes, act_counts = [], [], []
+        for js in jobscripts:
+            run_shapes.append([])
+            elem_shapes.append([])
+            act_counts.append([])
+            for blk in js["blocks"]:
+                arr = np.asarray(blk["EAR_ID"], dtype=np.int64)
+                if arr.ndim != 2:
+                    arr = arr.reshape(arr.shape[0] if arr.ndim else 0, -1)
+                run_ids.append(arr)
+                run_shapes[-1].append(list(arr.shape))
+                rows = [[int(k), *map(int, v)] for k, v in blk["task_elements"].items()]
+                te = np.asarray(rows, dtype=np.int64)
+                task_elems.append(te)
+                elem_shapes[-1].append([te.shape[1] - 1, te.shape[0]])
+                ta = np.asarray(blk["task_actions"], dtype=np.int64).reshape(-1, 3)
+                task_acts.append(ta)
+                act_counts[-1].append(int(ta.shape[0]))
+                deps.extend(
+                    _encode_block_dependencies(js["index"], blk["index"], blk["dependencies"])
+                )
+                for key in ("EAR_ID", "task_elements", "task_actions", "dependencies"):
+                    blk[key] = None
+        n_blk = len(run_ids)
+        combined = np.full(
+            (
+                n_blk,
+                max((a.shape[0] for a in run_ids), default=0),
+                max((a.shape[1] for a in run_ids), default=0),
+            ),
+            -1,
+            dtype="<i4",
+        )
+        for i, a in enumerate(run_ids):
+            combined[i, : a.shape[0], : a.shape[1]] = a
+        self._whole_array(f"{grp}/{layout.JS_RUN_IDS}", combined, {"block_shapes": run_shapes})
+        te_all = np.full(
+            (
+                n_blk,
+                max((a.shape[0] for a in task_elems), default=0),
+                max((a.shape[1] for a in task_elems), default=0),
+            ),
+            np.iinfo(np.int32).max,
+            dtype="<i4",
+        )
+        for i, a in enumerate(task_elems):
+            te_all[i, : a.shape[0], : a.shape[1]] = a
+        self._whole_array(f"{grp}/{layout.JS_TASK_ELEMS}", te_all, {"block_shapes": elem_shapes})
+        acts = np.vstack(task_acts).astype("<i8") if task_acts else np.zeros((0, 3), "<i8")
+        self._whole_array(f"{grp}/{layout.JS_TASK_ACTS}", acts, {"block_num_acts": act_counts})
+        self._whole_array(f"{grp}/{layout.JS_DEPS}", np.asarray(deps, dtype="<i8"), None)
+
+    def _whole_array(self, path: str, data: np.ndarray, attrs: dict[str, Any] | None) -> None:
+        """`data` as a numeric array of one chunk (0.3.0's ``chunks=(None, ...)``)."""
+        store = self.core_store
+        chunks = [max(1, n) for n in data.shape]
+        _DenseArray.create(store, path, data.dtype, data.shape, chunks, dict(NUMERIC_COMPRESSOR), 0)
+        if data.size:
+            arr = _DenseArray(store, path)
+            padded = np.zeros(chunks, dtype=data.dtype)
+            padded[tuple(slice(0, n) for n in data.shape)] = data
+            arr.write_chunk(0, padded)
+        if attrs is not None:
+            store.write_attrs(path, attrs)
+
+    def _update_at_submit_metadata(self, at_submit: dict[int, dict[str, Any]]) -> None:
+        store = self.core_store
+        with self._locked():
+            for sub_idx, parts in at_submit.items():
+                grp = f"{layout.SUBMISSIONS_GRP}/{sub_idx}"
+                attrs = store.read_attrs(grp)
+                attrs.setdefault("submission_parts", {}).update(_json_keys(parts))
+                store.write_attrs(grp, attrs)
+
+    def _append_element_sets(self, task_id: int, es_js: Sequence[Mapping]) -> None:
+        task_idx = self._get_task_id_to_idx_map()[task_id]  # type: ignore[attr-defined]
+        with self.using_resource(_ATTRS, "update") as attrs:
+            attrs["template"]["tasks"][task_idx]["element_sets"].extend(
+                _json_keys(dict(es)) for es in es_js
+            )
+
+    def _update_js_metadata(self, js_meta: dict[int, dict[int, dict[str, Any]]]) -> None:
+        at_submit = layout.JOBSCRIPT_AT_SUBMIT_KEYS
+        rest: dict[tuple[int, int], dict[str, Any]] = {}
+        with self._locked():
+            for sub_idx, per_js in js_meta.items():
+                arr = None
+                for js_idx, meta in per_js.items():
+                    other = {k: v for k, v in meta.items() if k not in at_submit}
+                    if other:
+                        rest[(sub_idx, js_idx)] = other
+                    row = [meta.get(k) for k in at_submit]
+                    if any(row):
+                        if arr is None:
+                            arr = _core.ObjectArray.open(
+                                self.core_store,
+                                f"{layout.SUBMISSIONS_GRP}/{sub_idx}/{layout.JS_AT_SUBMIT_MD}",
+                                False,
+                            )
+                        arr.set([js_idx], [_json_keys(row)])
+        if rest:
+            with self.using_resource(_ATTRS, "update") as attrs:
+                for (sub_idx, js_idx), meta in rest.items():
+                    attrs["submissions"][sub_idx]["jobscripts"][js_idx].update(_json_keys(meta))
+
+    def _update_template_components(self, tc: dict[str, Any]) -> None:
+        with self.using_resource(_ATTRS, "update") as attrs:
+            attrs["template_components"] = _json_keys(tc)
+
+    def _update_loop_num_iters(self, index: int, num_iters: list[Any]) -> None:
+        with self.using_resource(_ATTRS, "update") as attrs:
+            attrs["loops"][index]["num_added_iterations"] = _json_keys(num_iters)
+
+    def _update_loop_parents(self, index: int, parents: list[str]) -> None:
+        with self.using_resource(_ATTRS, "update") as attrs:
+            attrs["loops"][index]["parents"] = list(parents)
+
+    # --- metadata arrays ----------------------------------------------------------------
+
+    def _append_task_element_IDs(self, task_ID: int, elem_IDs: list[int]) -> None:
+        with self.using_resource(_ATTRS, "read") as attrs:
+            rows = [t["element_IDs_idx"] for t in attrs["tasks"] if t["id_"] == task_ID]
+        if not rows:
+            raise MissingStoreTaskError([task_ID])
+        with self._locked():
+            arr = self._array(layout.TASKS_ARR)
+            current = arr.get([rows[0]])[0]
+            new = np.concatenate([np.asarray(current, "<i8"), np.asarray(elem_IDs, "<i8")])
+            arr.set([rows[0]], [new])
+
+    def _append_rows(self, path: str, items: Sequence[Any], encode: Any) -> None:
+        def make_rows(arr: _core.ObjectArray, attrs: dict[str, Any]) -> list[Any]:
+            _check_next_ids(path, arr, [item.id_ for item in items])
+            return [encode(item, attrs) for item in items]
+
+        self._write_rows(path, make_rows, _append_in_batches)
+
+    def _update_rows(
+        self, path: str, ids: Sequence[int], decode: Any, change: Any, encode: Any, error: type
+    ) -> None:
+        ids = list(ids)
+        if not ids:
+            return
+
+        def make_rows(arr: _core.ObjectArray, attrs: dict[str, Any]) -> list[Any]:
+            bad = [i for i in ids if not 0 <= i < len(arr)]
+            if bad:
+                raise error(bad)
+            rows = arr.get(ids)
+            return [encode(change(i, decode(r, attrs)), attrs) for i, r in zip(ids, rows)]
+
+        self._write_rows(path, make_rows, lambda arr, rows: arr.set(ids, rows), ids=ids)
+
+    def _update_iters(self, changes: Mapping[int, Any]) -> None:
+        self._update_rows(
+            layout.ITERS_ARR,
+            list(changes),
+            V03ZarrStoreElementIter.decode,
+            lambda i, it: changes[i](it),
+            lambda it, a: it.encode(a),
+            MissingStoreElementIterationError,
+        )
+
+    def _append_elements(self, elems: Sequence[Any]) -> None:
+        self._append_rows(layout.ELEMS_ARR, elems, lambda e, a: e.encode(a))
+
+    def _append_elem_iters(self, iters: Sequence[Any]) -> None:
+        self._append_rows(layout.ITERS_ARR, iters, lambda i, a: i.encode(a))
+
+    def _append_elem_iter_IDs(self, elem_ID: int, iter_IDs: Iterable[int]) -> None:
+        iter_IDs = list(iter_IDs)
+        self._update_rows(
+            layout.ELEMS_ARR,
+            [elem_ID],
+            V03ZarrStoreElement.decode,
+            lambda _, e: e.append_iteration_IDs(iter_IDs),
+            lambda e, a: e.encode(a),
+            MissingStoreElementError,
+        )
+
+    def _append_elem_iter_EAR_IDs(self, iter_ID: int, act_idx: int, EAR_IDs: Sequence[int]) -> None:
+        ids = list(EAR_IDs)
+        self._update_iters({iter_ID: lambda it: it.append_EAR_IDs({act_idx: ids})})
+
+    def _update_elem_iter_EARs_initialised(self, iter_ID: int) -> None:
+        self._update_iters({iter_ID: lambda it: it.set_EARs_initialised()})
+
+    def _update_loop_index(self, iter_ID: int, loop_idx: Mapping[str, int]) -> None:
+        self._update_iters({iter_ID: lambda it: it.update_loop_idx(loop_idx)})
+
+    def _update_iter_data_indices(self, data: dict[int, dict[str, Any]]) -> None:
+        import dataclasses
+
+        self._update_iters(
+            {
+                i: (lambda it, d=d: dataclasses.replace(it, data_idx={**it.data_idx, **d}))
+                for i, d in data.items()
+            }
+        )
+
+    def _append_EARs(self, EARs: Sequence[V03StoreEAR]) -> None:
+        if not EARs:
+            return
+        self._append_rows(layout.RUN_META_ARR, EARs, lambda r, a: r.encode_creation(a))
+        need = max(r.id_ for r in EARs) + 1
+        with self._locked():
+            for path in (layout.RUN_SUB_DAT_ARR, layout.RUN_DIRS_ARR):
+                arr = _DenseArray(self.core_store, path)
+                if need > arr.shape[0]:
+                    arr.resize(need)
+
+    def _update_run_data_indices(self, data: dict[int, dict[str, Any]]) -> None:
+        import dataclasses
+
+        ids = list(data)
+        self._update_rows(
+            layout.RUN_META_ARR,
+            ids,
+            lambda row, attrs: V03StoreEAR.decode_parts(row, (None,) * 4, None, "", attrs),  # type: ignore[arg-type]
+            lambda i, run: dataclasses.replace(run, data_idx={**run.data_idx, **data[i]}),
+            lambda run, a: run.encode_creation(a),
+            StoreError,
+        )
+
+    def _update_EAR_submission_data(
+        self, sub_data: Mapping[int, tuple[int, int | None, int, int]]
+    ) -> None:
+        fill = _all_ones(RUN_SUB_DAT_DTYPE)[0]
+        ids = np.fromiter(sub_data, dtype=np.int64, count=len(sub_data))
+        values = np.empty(len(ids), dtype=RUN_SUB_DAT_DTYPE)
+        for k, run_id in enumerate(ids):
+            sub_idx, cmd, file_id, file_idx = sub_data[int(run_id)]
+            values[k] = (
+                sub_idx,
+                fill["commands_file_ID"] if cmd is None else cmd,
+                file_id,
+                file_idx,
+            )
+        with self._locked():
+            arr = _DenseArray(self.core_store, layout.RUN_SUB_DAT_ARR)
+            need = int(ids.max()) + 1
+            if need > arr.shape[0]:
+                arr.resize(need)
+            arr.set_rows(ids, values)
+
+    def _set_run_dirs(self, run_dir_arr: np.ndarray, run_idx: np.ndarray) -> None:
+        values = np.asarray(run_dir_arr)
+        if values.dtype != layout.RUN_DIRS_DTYPE:
+            values = np.asarray([tuple(r) for r in values.tolist()], dtype=layout.RUN_DIRS_DTYPE)
+        with self._locked():
+            _DenseArray(self.core_store, layout.RUN_DIRS_ARR).set_rows(
+                np.asarray(run_idx, dtype=np.int64).ravel(), values.ravel()
+            )
+
+    # --- parameters ---------------------------------------------------------------------
+
+    def _legacy_array_writer(self, param_id: int) -> Any:
+        """``write(array, path) -> k``: the array as the next ``arr_k`` of the
+        parameter's sharded group (groups made as needed)."""
+        group = layout.legacy_array_group(param_id)
+        store = self.core_store
+        state: dict[str, int] = {}
+
+        def write(arr: np.ndarray, path: list[Any]) -> int:
+            if "next" not in state:
+                existing = store.list_dir(group)
+                if ".zgroup" not in existing:
+                    parts = group.split("/")
+                    for n in range(2, len(parts) + 1):
+                        sub = "/".join(parts[:n])
+                        if store.get(f"{sub}/.zgroup") is None:
+                            store.create_group(sub)
+                nums = [int(n[4:]) for n in existing if n.startswith("arr_") and n[4:].isdigit()]
+                state["next"] = max(nums, default=-1) + 1
+            number = state["next"]
+            state["next"] += 1
+            _core.NumericArray.create(
+                store,
+                f"{group}/arr_{number}",
+                np.ascontiguousarray(arr),
+                chunks=[max(1, n) for n in arr.shape] or None,
+                compressor=dict(NUMERIC_COMPRESSOR),
+            )
+            return number
+
+        return write
+
+    def _append_parameters(self, params: Sequence[Any]) -> None:
+        if not params:
+            return
+        non_output: dict[tuple[int, Any], Any] = {}
+        with self._locked():
+            sources = self._array(layout.PARAM_SOURCES_ARR)
+            _check_next_ids(layout.PARAM_SOURCES_ARR, sources, [p.id_ for p in params])
+            src_attrs = sources.attrs()
+            count = int(src_attrs.get("num_non_output_params", 0))
+            rows = []
+            for p in params:
+                source = dict(p.source)
+                if source.get("type") != "EAR_output":
+                    enc = p.encode(write_array=self._legacy_array_writer(p.id_))
+                    source["non_output_idx"] = count
+                    non_output[(0, count)] = enc
+                    count += 1
+                elif p.is_set:
+                    raise StoreError(f"parameter {p.id_}: a run output cannot be added already set")
+                p.source = source
+                rows.append(dict(sorted(source.items())))
+            if non_output:
+                writes.update_param_file(self.core_store, 0, 0, non_output)
+            _append_in_batches(sources, rows)
+            if count != src_attrs.get("num_non_output_params"):
+                src_attrs["num_non_output_params"] = count
+                sources.set_attrs(src_attrs)
+
+    def _set_parameter_values(self, set_parameters: dict[int, tuple[Any, bool]]) -> None:
+        ids = list(set_parameters)
+        params = dict(zip(ids, self.get_parameters(ids)))  # type: ignore[attr-defined]
+        values: dict[int, Any] = {}
+        for pid, (value, is_file) in set_parameters.items():
+            p = params[pid]
+            if p.source.get("type") != "EAR_output":
+                raise StoreError(f"parameter {pid}: expected run-output parameters only")
+            p = p.set_file(value) if is_file else p.set_data(value)
+            values[pid] = p.encode(write_array=self._legacy_array_writer(pid))
+        self.write_output_values(values)  # type: ignore[attr-defined]
+
+    def _update_parameter_sources(self, sources: Mapping[int, Any]) -> None:
+        ids = list(sources)
+
+        def make_rows(arr: _core.ObjectArray, attrs: dict[str, Any]) -> list[Any]:
+            current = arr.get(ids)
+            return [dict(sorted({**cur, **sources[i]}.items())) for i, cur in zip(ids, current)]
+
+        self._write_rows(
+            layout.PARAM_SOURCES_ARR, make_rows, lambda arr, rows: arr.set(ids, rows), ids=ids
+        )
+
+    # --- replaced workflows -------------------------------------------------------------
+
+    def remove_replaced_dir(self) -> None:
+        """Delete the workflow this one replaced (if any)."""
+        with self.using_resource(_ATTRS, "update") as attrs:
+            if "replaced_workflow" in attrs:
+                self.remove_path(attrs["replaced_workflow"])  # type: ignore[attr-defined]
+                del attrs["replaced_workflow"]
+
+    def reinstate_replaced_dir(self) -> None:
+        """Move the replaced workflow (if any) back to this path."""
+        with self.using_resource(_ATTRS, "read") as attrs:
+            replaced = attrs.get("replaced_workflow")
+        if replaced:
+            self.rename_path(replaced, self.path)  # type: ignore[attr-defined]
+
+
+def _encode_block_dependencies(js_idx: int, blk_idx: int, deps: Any) -> list[int]:
+    """One block's dependencies as ``[L, js, blk, D...]`` (docs §1.3; the inverse of
+    :func:`~wfstore.persistence.v03.zarr_store.decode_block_dependencies`)."""
+    body: list[int] = []
+    items = deps.items() if isinstance(deps, Mapping) else deps
+    for key, dep in items:
+        dep_js, dep_blk = (int(x) for x in key)
+        rec = [dep_js, dep_blk, int(bool(dep["is_array"]))]
+        for elem, elems in dep["js_element_mapping"].items():
+            rec += [len(elems) + 1, int(elem), *map(int, elems)]
+        body += [len(rec), *rec]
+    out = [int(js_idx), int(blk_idx), *body]
+    return [len(out), *out]

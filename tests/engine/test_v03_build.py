@@ -1,0 +1,63 @@
+"""wfstore builds and runs hpcflow 0.3.0 workflows: with ``wfstore.hpcflow.register()``
+in the 0.3.0 side environment (``side_python_v03``), the engine creates a Zarr store
+through wfstore's 0.3 classes, submits it with the direct scheduler (the job scripts
+run ``python -m wfstore.hpcflow``, so the jobs write through wfstore too) and waits;
+then 0.3.0's own classes (wfstore not registered) read the store exactly as wfstore's
+classes read it, and the outputs are the task's (p2 = p1 + 100).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "persistence"))
+
+from store_dump import normalise  # noqa: E402
+from test_hpcflow_adapter import _engine_env  # noqa: E402
+
+SIDE = HERE / "v03_build_side.py"
+
+
+def _side(python: Path, *args: str, cwd: Path) -> dict:
+    env = _engine_env(python)
+    env["PATH"] = f"{python.parent}{os.pathsep}{env.get('PATH', '')}"
+    proc = subprocess.run(
+        [str(python), str(SIDE), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_engine_builds_submits_and_reads_back_through_wfstore(
+    side_python_v03: Path, tmp_path: Path
+) -> None:
+    made = _side(side_python_v03, "make", str(tmp_path), cwd=tmp_path)
+    assert made["store_class"] == "wfstore.hpcflow.ZarrPersistentStore"
+    assert any("wfstore.hpcflow" in s for s in made["scripts"])
+    path = made["path"]
+    own = _side(side_python_v03, "dump", path, cwd=tmp_path)
+    ours = _side(side_python_v03, "dump", path, "--wfstore", cwd=tmp_path)
+    # (times compared as instants: wfstore reads them as UTC, 0.3.0 as naive UTC)
+    assert normalise(own) == normalise(ours)
+    p1, p2 = {}, {}
+    runs = own["runs"]
+    assert len(runs) == 4
+    assert all(r["success"] is True and r["exit_code"] == 0 for r in runs)
+    assert all(r["run_file_ID"] is not None for r in runs)
+    params = {p["id_"]: p for p in own["parameters"]}
+    for run in runs:
+        p1[run["id_"]] = params[run["data_idx"]["inputs.p1"]]["data"]
+        p2[run["id_"]] = params[run["data_idx"]["outputs.p2"]]["data"]
+    assert sorted(p1.values()) == [1, 2, 3, 4]
+    assert all(int(p2[i]) == p1[i] + 100 for i in p1)  # (parsed from stdout: a string)

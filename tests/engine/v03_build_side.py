@@ -1,0 +1,52 @@
+"""Run in the hpcflow 0.3.0 side environment by tests/engine/test_v03_build.py.
+
+``make WORK``: with wfstore registered, build the sequence workflow (one task, four
+elements) in a Zarr store, submit it with the direct scheduler and wait; print the
+store's path and the job scripts' command lines (JSON).
+``dump PATH [--wfstore]``: what the engine reads from the store (make_fixtures.expected),
+through 0.3.0's own classes, or through wfstore's when ``--wfstore`` (JSON).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "data"))
+
+
+def main() -> None:
+    cmd, arg = sys.argv[1], Path(sys.argv[2])
+    if cmd == "make" or "--wfstore" in sys.argv:
+        import wfstore.hpcflow as wfh
+
+        wfh.register()
+    from hpcflow.app import app as hf
+
+    if cmd == "make":
+        hf.load_config(config_dir=arg / "config", warn=False)
+        seq = hf.ValueSequence("inputs.p1", values=[1, 2, 3, 4], nesting_order=0)
+        tasks = [hf.Task(schema=hf.task_schemas.test_t1_conditional_OS, sequences=[seq])]
+        (arg / "wk").mkdir()
+        wk = hf.Workflow.from_template_data(
+            template_name="wk_seq", tasks=tasks, path=arg / "wk", workflow_name="wk_seq",
+            store="zarr",
+        )
+        store_cls = type(wk._store)
+        wk.submit(wait=True, add_to_known=False, status=False)
+        scripts = sorted((Path(wk.path) / "artifacts").rglob("*.sh"))
+        print(json.dumps({
+            "path": str(wk.path),
+            "store_class": f"{store_cls.__module__}.{store_cls.__name__}",
+            "scripts": [p.read_text() for p in scripts],
+        }))
+        return
+    import make_fixtures
+
+    print(json.dumps(make_fixtures.expected(arg, "0.3.0"), sort_keys=True, default=str))
+
+
+if __name__ == "__main__":
+    main()
