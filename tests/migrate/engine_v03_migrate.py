@@ -1,7 +1,9 @@
-"""Run in the hpcflow 0.3.0 side environment: migrate an a190 workflow with hpcflow
-0.3.0's own store class standing in for the creation members (see
-``wfstore.tools.migrate.writer.Creator``); the run-time data are written by wfstore.
-argv: SRC DST [SRC DST ...]."""
+"""Run in the hpcflow 0.3.0 side environment: migrate a190 workflows. argv: SRC DST
+[SRC DST ...]; prints one line per pair: ``DST wfstore`` when ``wfstore.migrate``
+wrote it (wfstore's own 0.3.0 layer, the product), ``DST stand-in`` when this build of
+wfstore cannot yet write some of it (``MigrationUnavailableError``, or a value kind the
+layer refuses) and hpcflow 0.3.0's own store class stood in for the creation members
+(``wfstore.tools.migrate.writer.Creator``; the run-time data still written by wfstore)."""
 
 from __future__ import annotations
 
@@ -11,12 +13,20 @@ from types import SimpleNamespace
 import hpcflow.app as hf
 from hpcflow.sdk.persistence.json import JSONPersistentStore
 from hpcflow.sdk.persistence.zarr import ZarrPersistentStore
-from wfstore.tools.migrate import Creator, plan_migration, write_migrated
+from wfstore.common.errors import MigrationUnavailableError, UnsupportedStoreOperationError
+from wfstore.tools.migrate import Creator, migrate, plan_migration, write_migrated
 
 
 def main() -> None:
     args = sys.argv[1:]
     for src, dst in zip(args[::2], args[1::2]):
+        try:
+            migrate(src, dst)
+        except (MigrationUnavailableError, UnsupportedStoreOperationError):
+            pass
+        else:
+            print(dst, "wfstore")
+            continue
         plan = plan_migration(src)
         cls = JSONPersistentStore if plan.source.kind == "json" else ZarrPersistentStore
         ts_fmt = plan.source.ts_fmt
@@ -25,7 +35,7 @@ def main() -> None:
             return SimpleNamespace(_in_batch_mode=False, _app=hf, url=path, ts_fmt=ts_fmt)
 
         write_migrated(plan, dst, creator=Creator(cls, hf, make_workflow))
-        print(dst)
+        print(dst, "stand-in")
 
 
 if __name__ == "__main__":

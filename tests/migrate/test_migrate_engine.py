@@ -66,7 +66,8 @@ def migrated(
         dst = root / name / ("migrated.zip" if name.endswith(".zip") else "migrated")
         pairs.append((src, dst))
     before = {name: _digest(src) for name, (src, _) in zip(FIXTURES, pairs)}
-    _run(side_python_v03, "engine_v03_migrate.py", *[p for pair in pairs for p in pair])
+    made = _run(side_python_v03, "engine_v03_migrate.py", *[p for pair in pairs for p in pair])
+    writer = dict(line.rsplit(" ", 1) for line in made.splitlines() if line.strip())
     a190 = json.loads(_run(side_python, "engine_workflow_view.py", *[s for s, _ in pairs]))
     v03 = json.loads(_run(side_python_v03, "engine_workflow_view.py", *[d for _, d in pairs]))
     return {
@@ -76,6 +77,7 @@ def migrated(
             "before": before[name],
             "a190": a190[str(src)],
             "v03": v03[str(dst)],
+            "writer": writer[str(dst)],
         }
         for name, (src, dst) in zip(FIXTURES, pairs)
     }
@@ -95,6 +97,20 @@ def test_v03_shows_what_a190_showed(name: str, migrated: dict[str, Any]) -> None
             assert eb == ea
         assert tb == ta
     assert b == a
+
+
+#: Fixtures this build of wfstore cannot yet migrate by itself, and why: their stores
+#: are made with hpcflow 0.3.0's class standing in for the creation members.
+STAND_IN = {
+    "wk_seq_json": "wfstore cannot create 0.3.0 JSON stores yet",
+    "wk_arrays_zarr": "wfstore does not write masked arrays into 0.3.0 stores yet",
+}
+
+
+def test_written_by_wfstore(migrated: dict[str, Any]) -> None:
+    """Every fixture but those listed in STAND_IN migrates through wfstore alone."""
+    by = {name: case["writer"] for name, case in migrated.items()}
+    assert {n for n, w in by.items() if w != "wfstore"} == set(STAND_IN)
 
 
 def test_views_cover_what_must_be_carried(migrated: dict[str, Any]) -> None:
