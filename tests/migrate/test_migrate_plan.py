@@ -32,7 +32,7 @@ from wfstore.common.names import MIGRATION_KEPT_DIR
 from wfstore.tools.migrate import migrate
 from wfstore.tools.migrate.artifacts import target_path
 from wfstore.tools.migrate.plan import plan_migration
-from wfstore.tools.migrate.runs import SKIP_LOOP_TERMINATION, SKIP_NONE
+from wfstore.tools.migrate.runs import SKIP_LOOP_TERMINATION, SKIP_NONE, id_ranges
 from wfstore.tools.migrate.template import default_random_seed, rewrite_resources
 
 HERE = Path(__file__).resolve().parent
@@ -232,16 +232,16 @@ def test_preflight_refuses_unfinished_runs(tmp_path: Path) -> None:
     dst = tmp_path / "out"
     with pytest.raises(MigrationRefusedError) as err:
         migrate(src, dst)
-    assert err.value.reasons[0].startswith("run 1 of submission 0 is running")
-    assert err.value.reasons[1].startswith("run 2 of submission 0 is pending")
+    assert err.value.reasons[0].startswith("submission 0: 1 run(s) pending (runs 2)")
+    assert err.value.reasons[1].startswith("submission 0: 1 run(s) running (runs 1)")
     assert not dst.exists()
     assert _digest(src) == before
     # --force: planned, the runs carried as they are and reported
     report = migrate(src, dst, force=True, dry_run=True)
     assert report.refusals == [] and report.forced
-    assert {(i.what, i.value) for i in report.inferred if i.field == "state"} == {
-        ("run 1", "running"),
-        ("run 2", "pending"),
+    assert {(i.field, i.value) for i in report.inferred if i.what == "submission 0"} == {
+        ("runs running", "1"),
+        ("runs pending", "2"),
     }
     assert not dst.exists()
 
@@ -261,6 +261,35 @@ def test_migrate_writes_nothing_it_cannot_finish(name: str, tmp_path: Path) -> N
     assert sorted(os.listdir(tmp_path)) == sorted(
         [name] + (["out.zip" if name.endswith(".zip") else "out"] if dst.exists() else [])
     )
+
+
+def test_never_submitted_submission_is_not_active(tmp_path: Path) -> None:
+    """A submission a190 made but never submitted (no jobscript submit time, job ID or
+    process ID) has pending runs that no job will write: carried, and reported."""
+    src = _copy("wk_seq_json", tmp_path)
+    md = json.loads((src / "metadata.json").read_text())
+    for run in md["runs"]:
+        run.update(start_time=None, end_time=None, success=None, exit_code=None)
+    (src / "metadata.json").write_text(json.dumps(md))
+    subs = json.loads((src / "submissions.json").read_text())
+    for js in subs[0]["jobscripts"]:
+        js.update(submit_time=None, scheduler_job_ID=None, process_ID=None)
+    (src / "submissions.json").write_text(json.dumps(subs))
+    report = migrate(src, tmp_path / "out", dry_run=True)
+    assert report.refusals == []
+    assert ("submission 0", "submitted", False) in {
+        (i.what, i.field, i.value) for i in report.inferred
+    }
+    # and with the jobscript submitted, the same runs are refused
+    subs[0]["jobscripts"][0]["process_ID"] = 4242
+    (src / "submissions.json").write_text(json.dumps(subs))
+    with pytest.raises(MigrationRefusedError, match="4 run\\(s\\) pending \\(runs 0-3\\)"):
+        migrate(src, tmp_path / "out", dry_run=True)
+
+
+def test_id_ranges() -> None:
+    assert id_ranges([7, 1, 2, 3, 9, 10]) == "1-3, 7, 9-10"
+    assert id_ranges([]) == ""
 
 
 def test_refusals_of_arguments(tmp_path: Path) -> None:
@@ -296,7 +325,7 @@ def test_cli_dry_run_and_refusal(tmp_path: Path) -> None:
     src = _make_running(tmp_path)
     res = runner.invoke(cli, ["migrate", str(src), str(tmp_path / "o"), "--to", "hpcflow-0.3"])
     assert res.exit_code == 2
-    assert "run 1 of submission 0 is running" in res.output
+    assert "submission 0: 1 run(s) running (runs 1)" in res.output
     assert not (tmp_path / "o").exists()
 
 

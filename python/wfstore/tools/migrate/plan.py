@@ -13,7 +13,13 @@ from wfstore.tools.migrate.artifacts import target_path
 from wfstore.tools.migrate.loops import PlannedLoop, plan_loops
 from wfstore.tools.migrate.parameters import PlannedParameter, plan_parameters
 from wfstore.tools.migrate.report import MigrationReport
-from wfstore.tools.migrate.runs import PlannedRun, plan_runs, unfinished_runs
+from wfstore.tools.migrate.runs import (
+    PlannedRun,
+    active_submissions,
+    id_ranges,
+    plan_runs,
+    unfinished_runs,
+)
 from wfstore.tools.migrate.source import A190Workflow, read_a190
 from wfstore.tools.migrate.submissions import PlannedSubmission, plan_submission
 from wfstore.tools.migrate.template import rewrite_template, rewrite_template_components
@@ -66,12 +72,24 @@ def plan_migration(src: str | os.PathLike[str], *, force: bool = False) -> Migra
         "submissions": len(wf.submissions),
         "files": len(wf.files),
     }
-    for run_id, sub_idx, state in unfinished_runs(wf):
-        msg = f"run {run_id} of submission {sub_idx} is {state}"
+    for (sub_idx, state), ids in sorted(unfinished_runs(wf).items()):
+        what = f"submission {sub_idx}: {len(ids)} run(s) {state} (runs {id_ranges(ids)})"
         if force:
-            report.infer(f"run {run_id}", "state", state, "carried as it is (--force)")
+            report.infer(
+                f"submission {sub_idx}",
+                f"runs {state}",
+                id_ranges(ids),
+                "carried as they are (--force)",
+            )
         else:
-            report.refusals.append(msg + " (its job would write the old layout; use --force)")
+            report.refusals.append(what + "; their jobs would write the old layout (use --force)")
+    for sub_idx in sorted(set(wf.submissions) - active_submissions(wf)):
+        report.infer(
+            f"submission {sub_idx}",
+            "submitted",
+            False,
+            "made but never submitted; carried unsubmitted",
+        )
     if len(wf.submissions) >= MAX_SUBMISSIONS:
         report.refusals.append(
             f"{len(wf.submissions)} submissions: hpcflow 0.3.0 keeps at most {MAX_SUBMISSIONS - 1}"

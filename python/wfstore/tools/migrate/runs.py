@@ -69,15 +69,49 @@ class PlannedRun:
         }
 
 
-def unfinished_runs(wf: A190Workflow) -> list[tuple[int, int, str]]:
-    """Runs of a submission that are still pending or running: ``(run ID, submission
-    index, "pending" | "running")``. Their jobs would go on writing a190's layout."""
-    out = []
-    for run in wf.runs:
-        if run.submission_idx is None or run.skip or run.end_time is not None:
-            continue
-        out.append((run.id_, run.submission_idx, "running" if run.start_time else "pending"))
+def active_submissions(wf: A190Workflow) -> set[int]:
+    """Submissions with a jobscript that was submitted (it has a submit time, a
+    scheduler job ID or a process ID): their jobs may still run. A submission a190 made
+    but never submitted has none."""
+    out = set()
+    for idx, sub in wf.submissions.items():
+        for js in sub.get("jobscripts") or []:
+            if any(
+                js.get(k) is not None for k in ("submit_time", "scheduler_job_ID", "process_ID")
+            ):
+                out.add(idx)
     return out
+
+
+def unfinished_runs(wf: A190Workflow) -> dict[tuple[int, str], list[int]]:
+    """Runs still pending or running in an active submission (:func:`active_submissions`),
+    by ``(submission index, "pending" | "running")``: their jobs would go on writing
+    a190's layout."""
+    active = active_submissions(wf)
+    out: dict[tuple[int, str], list[int]] = {}
+    for run in sorted(wf.runs, key=lambda r: r.id_):
+        sub = run.submission_idx
+        if sub is None or sub not in active or run.skip or run.end_time is not None:
+            continue
+        out.setdefault((sub, "running" if run.start_time else "pending"), []).append(run.id_)
+    return out
+
+
+def id_ranges(ids: list[int]) -> str:
+    """Sorted IDs as ranges: ``[1, 2, 3, 7]`` -> ``"1-3, 7"``."""
+    parts: list[str] = []
+    start = prev = None
+    for i in sorted(ids):
+        if start is None:
+            start = prev = i
+        elif i == prev + 1:
+            prev = i
+        else:
+            parts.append(f"{start}" if start == prev else f"{start}-{prev}")
+            start = prev = i
+    if start is not None:
+        parts.append(f"{start}" if start == prev else f"{start}-{prev}")
+    return ", ".join(parts)
 
 
 def _terminating_loops(wf: A190Workflow) -> set[str]:
