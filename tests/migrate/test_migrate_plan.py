@@ -136,7 +136,7 @@ def test_loop_skips_are_loop_termination() -> None:
     skipped = {r.id_: r.skip for r in plan.runs if r.skip}
     assert skipped == {10: SKIP_LOOP_TERMINATION, 11: SKIP_LOOP_TERMINATION}
     inferred = {i.what for i in plan.report.inferred if i.field == "skip_reason"}
-    assert inferred == {"run 10", "run 11"}
+    assert inferred == {"runs 10-11"}
     (loop,) = plan.loops
     assert loop.iterable_parameters == {"p1": {"input_task": 0, "output_tasks": [0]}}
     assert loop.output_parameters == {"p1": 0}
@@ -319,7 +319,7 @@ def test_cli_dry_run_and_refusal(tmp_path: Path) -> None:
         ],
     )
     assert res.exit_code == 0, res.output
-    assert "run 10: skip_reason = 2" in res.output
+    assert "runs 10-11: skip_reason = 2" in res.output
     assert "resources.any.random_seed" in res.output
     assert not (tmp_path / "o").exists()
     src = _make_running(tmp_path)

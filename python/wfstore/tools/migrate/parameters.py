@@ -19,7 +19,7 @@ import dataclasses
 from typing import Any
 
 from wfstore.tools.migrate.report import MigrationReport
-from wfstore.tools.migrate.runs import PlannedRun
+from wfstore.tools.migrate.runs import PlannedRun, id_ranges
 from wfstore.tools.migrate.source import A190Workflow
 from wfstore.tools.migrate.template import schema_param_types
 
@@ -99,6 +99,7 @@ def plan_parameters(
     by_run = {r.id_: r for r in runs}
     slots = output_slots(wf, runs)
     next_non_output = 0
+    unset: list[int] = []
     out: list[PlannedParameter] = []
     for param in sorted(wf.params, key=lambda p: p.id_):
         source = dict(param.source)
@@ -121,13 +122,7 @@ def plan_parameters(
             source["non_output_idx"] = next_non_output
             next_non_output += 1
         if not param.is_set:
-            report.infer(
-                f"parameter {param.id_}",
-                "is_set",
-                False,
-                "unset in hpcflow-new2 0.2.0a190 (its set-status getter reports it set: the "
-                "stored row is the fill value); carried unset",
-            )
+            unset.append(param.id_)
         out.append(
             PlannedParameter(
                 id_=param.id_,
@@ -137,6 +132,14 @@ def plan_parameters(
                 file=param.file,
                 output_of=output_of,
             )
+        )
+    if unset:
+        report.infer(
+            f"parameters {id_ranges(unset)}",
+            "is_set",
+            False,
+            "unset in hpcflow-new2 0.2.0a190 (its set-status getter reports them set: the "
+            "stored rows are the fill value); carried unset",
         )
     return out
 

@@ -143,6 +143,8 @@ def plan_runs(wf: A190Workflow, report: MigrationReport) -> list[PlannedRun]:
     elems = {e.id_: e for e in wf.elements}
     terminating = _terminating_loops(wf)
     next_idx: dict[int, int] = {}
+    inferred: dict[tuple[int, str], list[int]] = {}
+    with_metadata: list[int] = []
     out: list[PlannedRun] = []
     for run in sorted(wf.runs, key=lambda r: r.id_):
         it = iters[run.elem_iter_ID]
@@ -150,7 +152,7 @@ def plan_runs(wf: A190Workflow, report: MigrationReport) -> list[PlannedRun]:
         skip = SKIP_NONE
         if run.skip:
             skip, why = infer_skip_reason(wf, run, iters, terminating)
-            report.infer(f"run {run.id_}", "skip_reason", skip, why)
+            inferred.setdefault((skip, why), []).append(run.id_)
         sub = run.submission_idx
         file_id = file_idx = None
         if sub is not None:
@@ -182,10 +184,14 @@ def plan_runs(wf: A190Workflow, report: MigrationReport) -> list[PlannedRun]:
             )
         )
         if run.metadata:
-            report.aside(
-                f"run {run.id_}",
-                "metadata",
-                run.metadata,
-                "0.3.0's Zarr store keeps no run metadata; kept in the migration report",
-            )
+            with_metadata.append(run.id_)
+    for (skip, why), ids in sorted(inferred.items()):
+        report.infer(f"runs {id_ranges(ids)}", "skip_reason", skip, why)
+    if with_metadata:
+        report.aside(
+            f"runs {id_ranges(with_metadata)}",
+            "metadata",
+            {r.id_: r.metadata for r in out if r.metadata},
+            "0.3.0's Zarr store keeps no run metadata; kept in the migration report",
+        )
     return out

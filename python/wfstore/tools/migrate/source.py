@@ -120,26 +120,28 @@ def read_a190(path: str | os.PathLike[str]) -> A190Workflow:
     """
     p = os.path.abspath(os.fspath(path))
     store, kind = _open_a190(p)
-    n_elems = store._get_num_total_elements()
-    n_iters = store._get_num_total_elem_iters()
-    n_runs = store._get_num_total_EARs()
-    n_params = store._get_num_total_parameters()
+    with store.cached_load():
+        n_elems = store._get_num_total_elements()
+        n_iters = store._get_num_total_elem_iters()
+        n_runs = store._get_num_total_EARs()
+        n_params = store._get_num_total_parameters()
     files = _zip_files(p) if kind == "zip" else _folder_files(p, STORE_ENTRIES[kind])
-    return A190Workflow(
-        path=p,
-        kind=kind,
-        name=store.get_name(),
-        ts_fmt=store.get_ts_fmt(),
-        ts_name_fmt=store.get_ts_name_fmt(),
-        creation_info=store.get_creation_info(),
-        template=store.get_template(),
-        template_components=store.get_template_components(),
-        tasks=list(store.get_tasks()),
-        elements=list(store.get_elements(range(n_elems))) if n_elems else [],
-        iters=list(store.get_element_iterations(range(n_iters))) if n_iters else [],
-        runs=list(store.get_EARs(range(n_runs))) if n_runs else [],
-        params=list(store.get_parameters(range(n_params))) if n_params else [],
-        loops=dict(store.get_loops()),
-        submissions=dict(store.get_submissions()),
-        files=files,
-    )
+    with store.cached_load():  # the root attributes read once, not once per getter
+        return A190Workflow(
+            path=p,
+            kind=kind,
+            name=store.get_name(),
+            ts_fmt=store.get_ts_fmt(),
+            ts_name_fmt=store.get_ts_name_fmt(),
+            creation_info=store.get_creation_info(),
+            template=store.get_template(),
+            template_components=store.get_template_components(),
+            tasks=list(store.get_tasks()),
+            elements=list(store.get_elements(range(n_elems))) if n_elems else [],
+            iters=list(store.get_element_iterations(range(n_iters))) if n_iters else [],
+            runs=list(store.get_EARs(range(n_runs))) if n_runs else [],
+            params=list(store.get_parameters(range(n_params))) if n_params else [],
+            loops=dict(store.get_loops()),
+            submissions=dict(store.get_submissions()),
+            files=files,
+        )
