@@ -62,6 +62,7 @@ from wfstore.persistence import (
 )
 from wfstore.tools.convert import convert
 from wfstore.tools.inspect import info
+from wfstore.tools.migrate import migrate
 from wfstore.tools.repair import RepairReport, repair
 from wfstore.tools.stores import create, detect_generation, detect_kind, store_cls_from_str
 
@@ -128,6 +129,7 @@ __all__ = [
     "detect_generation",
     "detect_kind",
     "info",
+    "migrate",
     "repair",
     "store_cls_from_str",
     "use_in_hpcflow",

@@ -292,6 +292,30 @@ def test_id_ranges() -> None:
     assert id_ranges([]) == ""
 
 
+@pytest.mark.parametrize("name", ["wk_seq_zarr", "wk_seq_zarr_zip.zip"])
+def test_interrupted_migration_leaves_nothing(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Interrupted after the store's items are written (before its run-time data): no
+    DST, no temporary folder beside it; then the same migration succeeds."""
+    import wfstore.tools.migrate.writer as writer
+
+    def interrupt(plan: Any, store: Any) -> None:
+        raise KeyboardInterrupt
+
+    src = _copy(name, tmp_path)
+    dst = tmp_path / ("out.zip" if name.endswith(".zip") else "out")
+    monkeypatch.setattr(writer, "_write_run_time", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        migrate(src, dst)
+    assert sorted(os.listdir(tmp_path)) == [name]
+    monkeypatch.undo()
+    report = migrate(src, dst)
+    assert dst.exists() and report.refusals == []
+    assert sorted(os.listdir(tmp_path)) == sorted([name, dst.name])
+    assert wfstore.detect_generation(dst) == "0.3.0"
+
+
 def test_refusals_of_arguments(tmp_path: Path) -> None:
     (tmp_path / "exists").mkdir()
     with pytest.raises(StoreExistsError):
