@@ -28,7 +28,7 @@ from wfstore.common.errors import (
     StoreExistsError,
     UnknownStoreKindError,
 )
-from wfstore.common.names import MIGRATION_KEPT_DIR
+from wfstore.common.names import MIGRATION_KEPT_DIR, MIGRATION_REPORT_NAME
 from wfstore.tools.migrate import migrate
 from wfstore.tools.migrate.artifacts import target_path
 from wfstore.tools.migrate.plan import plan_migration
@@ -351,6 +351,22 @@ def test_cli_dry_run_and_refusal(tmp_path: Path) -> None:
     assert res.exit_code == 2
     assert "submission 0: 1 run(s) running (runs 1)" in res.output
     assert not (tmp_path / "o").exists()
+
+
+def test_cli_migrates(tmp_path: Path) -> None:
+    src = _copy("test_loop_termination_multi_el0", tmp_path)
+    res = CliRunner().invoke(cli, ["migrate", str(src), str(tmp_path / "o"), "--to", "hpcflow-0.3"])
+    assert res.exit_code == 0, res.output
+    assert str(tmp_path / "o") in res.output
+    assert wfstore.detect_generation(tmp_path / "o") == "0.3.0"
+    store = wfstore.open(tmp_path / "o")
+    assert [r.skip for r in store.get_EARs([9, 10, 11])] == [
+        0,
+        SKIP_LOOP_TERMINATION,
+        SKIP_LOOP_TERMINATION,
+    ]
+    report = json.loads((tmp_path / "o" / MIGRATION_REPORT_NAME).read_text())
+    assert report["inferred"][0]["what"] == "runs 10-11"
 
 
 def test_templates_parse_in_hpcflow_03(tmp_path: Path, side_python_v03: Path) -> None:
