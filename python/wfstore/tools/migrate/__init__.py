@@ -23,6 +23,7 @@ from wfstore.common.errors import (
     UnknownStoreKindError,
 )
 from wfstore.common.names import MIGRATION_REPORT_NAME, TMP_PREFIX
+from wfstore.persistence.gcpause import gc_paused
 from wfstore.tools.migrate.plan import TARGET_GENERATION, MigrationPlan, plan_migration
 from wfstore.tools.migrate.report import MigrationReport
 from wfstore.tools.migrate.source import read_file
@@ -82,13 +83,16 @@ def migrate(
     dst_path = os.path.abspath(os.fspath(dst))
     if os.path.lexists(dst_path):
         raise StoreExistsError(f"cannot migrate into {dst_path!r}: it exists")
-    plan = plan_migration(src, force=force)
-    report = plan.report
-    if report.refusals:
-        raise MigrationRefusedError(report.refusals)
-    if dry_run:
-        return report
-    write_migrated(plan, dst_path, progress)
+    # a bulk read and a bulk build of objects that all live on: the cyclic collector
+    # would walk them again and again (see wfstore.persistence.gcpause)
+    with gc_paused():
+        plan = plan_migration(src, force=force)
+        report = plan.report
+        if report.refusals:
+            raise MigrationRefusedError(report.refusals)
+        if dry_run:
+            return report
+        write_migrated(plan, dst_path, progress)
     return report
 
 
