@@ -98,8 +98,20 @@ def main() -> None:
         ):
             wd = work / "v03" if name == "make_v03" else work
             proc = subprocess.run(
-                [python, str(HERE), "--step", name, "--workdir", str(wd), "--runs", str(args.runs),
-                 "--a190-python", args.a190_python, "--v03-python", args.v03_python],
+                [
+                    python,
+                    str(HERE),
+                    "--step",
+                    name,
+                    "--workdir",
+                    str(wd),
+                    "--runs",
+                    str(args.runs),
+                    "--a190-python",
+                    args.a190_python,
+                    "--v03-python",
+                    args.v03_python,
+                ],
                 capture_output=True,
                 text=True,
             )
