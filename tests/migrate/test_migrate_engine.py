@@ -211,3 +211,27 @@ def test_v03_goes_on(
     assert out["new_output"] == 42 and out["new_run_status"] == "success"
     assert out["new_run_submission"] == len(migrated[name]["a190"]["submissions"])
     assert out["runs_after"] > out["runs_before"]
+
+
+def test_speed_runner_smoke(side_python: Path, side_python_v03: Path) -> None:
+    """``benches/migrate_speed.py`` runs its three steps end to end (a tiny workflow; the
+    figures are in docs/migration.md)."""
+    bench = HERE.parent.parent / "benches" / "migrate_speed.py"
+    proc = subprocess.run(
+        [
+            str(side_python),
+            str(bench),
+            "--runs",
+            "20",
+            "--a190-python",
+            str(side_python),
+            "--v03-python",
+            str(side_python_v03),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.splitlines()[-1])
+    assert out["runs"] == 20
+    assert set(out) == {"runs", "make_a190_s", "migrate_s", "make_v03_s", "migrate_over_make_v03"}
