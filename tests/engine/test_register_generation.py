@@ -1,8 +1,8 @@
 """``wfstore.hpcflow.register()`` checks which engine generation is installed.
 
 hpcflow-new2 0.2.0a190 gets wfstore's store classes (tests/engine/test_hpcflow_adapter.py).
-hpcflow 0.3.x is recognised by its version and gets wfstore's 0.3 Zarr and zip classes
-(and the job-script command), its own JSON class kept. Checked with a stand-in
+hpcflow 0.3.x is recognised by its version and gets wfstore's 0.3 Zarr, zip and JSON
+classes (and the job-script command). Checked with a stand-in
 ``hpcflow`` module here, and
 with the real engines in their side environments (``side_python_v03``,
 ``side_python``), where this wfstore must be installed (scripts/test.sh installs it).
@@ -96,15 +96,14 @@ def _probe(python: Path) -> dict:
 
 
 def test_real_hpcflow_03_gets_wfstores_03_classes(side_python_v03: Path) -> None:
-    """With hpcflow 0.3.x, register() installs wfstore's 0.3 Zarr and zip classes
-    (the engine keeps its JSON class: wfstore does not build 0.3 JSON stores yet) and
-    the job-script command that registers wfstore in each job."""
+    """With hpcflow 0.3.x, register() installs wfstore's 0.3 Zarr, zip and JSON
+    classes and the job-script command that registers wfstore in each job."""
     out = _probe(side_python_v03)
     assert out["generation"] == "0.3.0"
     assert out["error"] is None
     assert out["registered"] is True
     assert out["classes_unchanged"] is False
-    assert out["class_modules"] == ["hpcflow.sdk.persistence.json", "wfstore.hpcflow"]
+    assert out["class_modules"] == ["wfstore.hpcflow"]
     assert out["invocation_unchanged"] is False
 
 

@@ -1,8 +1,8 @@
-"""Run in the hpcflow 0.3.0 side environment by tests/engine/test_v03_build.py.
+"""Run in the hpcflow 0.3.0 side environment by tests/engine/test_v03_engine_build.py.
 
-``make WORK``: with wfstore registered, build the sequence workflow (one task, four
-elements) in a Zarr store, submit it with the direct scheduler and wait; print the
-store's path and the job scripts' command lines (JSON).
+``make WORK [KIND]``: with wfstore registered, build the sequence workflow (one task,
+four elements) in a store of KIND (zarr, default, or json), submit it with the direct
+scheduler and wait; print the store's path and the job scripts' command lines (JSON).
 ``dump PATH [--wfstore]``: what the engine reads from the store (make_fixtures.expected),
 through 0.3.0's own classes, or through wfstore's when ``--wfstore`` (JSON).
 """
@@ -31,17 +31,24 @@ def main() -> None:
         tasks = [hf.Task(schema=hf.task_schemas.test_t1_conditional_OS, sequences=[seq])]
         (arg / "wk").mkdir()
         wk = hf.Workflow.from_template_data(
-            template_name="wk_seq", tasks=tasks, path=arg / "wk", workflow_name="wk_seq",
-            store="zarr",
+            template_name="wk_seq",
+            tasks=tasks,
+            path=arg / "wk",
+            workflow_name="wk_seq",
+            store=sys.argv[3] if len(sys.argv) > 3 and not sys.argv[3].startswith("-") else "zarr",
         )
         store_cls = type(wk._store)
         wk.submit(wait=True, add_to_known=False, status=False)
         scripts = sorted((Path(wk.path) / "artifacts").rglob("*.sh"))
-        print(json.dumps({
-            "path": str(wk.path),
-            "store_class": f"{store_cls.__module__}.{store_cls.__name__}",
-            "scripts": [p.read_text() for p in scripts],
-        }))
+        print(
+            json.dumps(
+                {
+                    "path": str(wk.path),
+                    "store_class": f"{store_cls.__module__}.{store_cls.__name__}",
+                    "scripts": [p.read_text() for p in scripts],
+                }
+            )
+        )
         return
     import make_fixtures
 

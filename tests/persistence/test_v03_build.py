@@ -4,7 +4,7 @@ parameters, loops and a submission are committed in one transaction each save an
 back as given; a commit that fails writes nothing and leaves the changes pending; the
 jobscript-block dependencies are encoded as 0.3.0's ``js_deps`` records (property test
 against the reader's decoder). The engine's own round trip (build, submit, read by
-0.3.0's own classes) is tests/engine/test_v03_build.py.
+0.3.0's own classes) is tests/engine/test_v03_engine_build.py.
 """
 
 from __future__ import annotations
@@ -18,15 +18,26 @@ import pytest
 from fsspec.implementations.local import LocalFileSystem
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from wfstore.persistence.v03 import V03ZarrPersistentStore, layout
+from wfstore.persistence.v03 import (
+    V03JSONPersistentStore,
+    V03PersistentStore,
+    V03ZarrPersistentStore,
+    layout,
+)
 from wfstore.persistence.v03.zarr_store import decode_block_dependencies
 from wfstore.persistence.v03.zarr_writes import _encode_block_dependencies
 
 TS = "%Y-%m-%d %H:%M:%S.%f"
 
 
-def _new_store(path: Path) -> V03ZarrPersistentStore:
-    V03ZarrPersistentStore.write_empty_workflow(
+KINDS: dict[str, type[V03PersistentStore]] = {
+    "zarr": V03ZarrPersistentStore,
+    "json": V03JSONPersistentStore,
+}
+
+
+def _new_store(path: Path, kind: str = "zarr") -> Any:
+    KINDS[kind].write_empty_workflow(
         None,
         template_js={"tasks": [], "loops": [], "name": "wk"},
         template_components_js={},
@@ -38,7 +49,7 @@ def _new_store(path: Path) -> V03ZarrPersistentStore:
         ts_name_fmt="%Y-%m-%d_%H%M%S",
         creation_info={"app_info": {}, "create_time": "t", "id": "x"},
     )
-    return V03ZarrPersistentStore(None, None, path)
+    return KINDS[kind](None, None, path)
 
 
 def _zarray(path: Path, arr: str) -> dict[str, Any]:
@@ -58,6 +69,9 @@ def test_empty_workflow_has_03_layout(tmp_path: Path) -> None:
     ):
         meta = _zarray(path, arr)
         assert meta["chunks"] == [chunk] and meta["shape"] == [0], arr
+        # 0.3.0's metadata group is a nested directory store; its sources array is not
+        sep = "." if arr.startswith("parameters/") else "/"
+        assert meta["dimension_separator"] == sep, arr
     assert json.loads((path / layout.PARAM_SOURCES_ARR / ".zattrs").read_text()) == {
         "num_non_output_params": 0
     }
@@ -107,10 +121,11 @@ def _build(store: V03ZarrPersistentStore) -> dict[str, Any]:
     return out
 
 
-def test_build_reads_back(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["zarr", "json"])
+def test_build_reads_back(tmp_path: Path, kind: str) -> None:
     path = tmp_path / "wk"
-    b = _build(_new_store(path))
-    store = V03ZarrPersistentStore(None, None, path)  # a fresh object: from disk
+    b = _build(_new_store(path, kind))
+    store = KINDS[kind](None, None, path)  # a fresh object: from disk
     (task,) = store.get_tasks()
     assert task.element_IDs == b["elems"]
     elems = store.get_elements(b["elems"])
@@ -123,17 +138,19 @@ def test_build_reads_back(tmp_path: Path) -> None:
     params = store.get_parameters(b["p_in"])
     assert [p.data for p in params] == [1, {"x": (2, 3)}]
     srcs = store.get_parameter_sources([*b["p_in"], *b["p_out"]])
-    assert [s.get("non_output_idx") for s in srcs] == [0, 1, None, None]
     assert [s.get("EAR_ID") for s in srcs[2:]] == b["runs"]
     assert store.get_parameter_set_statuses(b["p_out"]) == [False, False]
-    attrs = json.loads((path / layout.PARAM_SOURCES_ARR / ".zattrs").read_text())
-    assert attrs == {"num_non_output_params": 2}
+    if kind == "zarr":  # (0.3.0's JSON sources have no non_output_idx)
+        assert [s.get("non_output_idx") for s in srcs] == [0, 1, None, None]
+        attrs = json.loads((path / layout.PARAM_SOURCES_ARR / ".zattrs").read_text())
+        assert attrs == {"num_non_output_params": 2}
 
 
-def test_submission_data_run_dirs_and_outputs(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["zarr", "json"])
+def test_submission_data_run_dirs_and_outputs(tmp_path: Path, kind: str) -> None:
     path = tmp_path / "wk"
-    b = _build(_new_store(path))
-    store = V03ZarrPersistentStore(None, None, path)
+    b = _build(_new_store(path, kind))
+    store = KINDS[kind](None, None, path)
     sub = {
         "index": 0,
         "at_submit_metadata": {"submission_parts": {}},
@@ -164,37 +181,47 @@ def test_submission_data_run_dirs_and_outputs(tmp_path: Path) -> None:
         assert [r.run_file_idx for r in store.get_EARs(b["runs"])] == [0, 1]
     store.set_multi_run_starts(b["runs"], [None, None], 1234)
     store.set_parameter_values({b["p_out"][0]: 101, b["p_out"][1]: [102]})
-    store = V03ZarrPersistentStore(None, None, path)
+    store = KINDS[kind](None, None, path)
     runs = store.get_EARs(b["runs"])
     sub_dat = [(r.submission_idx, r.commands_file_ID, r.run_file_ID, r.run_file_idx) for r in runs]
     assert sub_dat == [(0, None, 0, 0), (0, None, 0, 1)]
     assert all(r.port_number == 1234 and r.start_time is not None for r in runs)
     assert store.get_dirs_array().tolist() == dirs.tolist()
     assert [p.data for p in store.get_parameters(b["p_out"])] == [101, [102]]
-    assert store.get_submission_at_submit_metadata(0, None) == {
+    (sub_read,) = store.get_submissions().values()
+    js_doc = sub_read["jobscripts"][0]
+    given = (sub_read.get("at_submit_metadata"), js_doc.get("at_submit_metadata"))
+    if kind == "zarr":  # (kept apart from the document: the getters read them)
+        given = (None, None)
+    assert store.get_submission_at_submit_metadata(0, given[0]) == {
         "submission_parts": {"2026-01-01 00:00:00.0": [0]}
     }
-    md = store.get_jobscript_at_submit_metadata(0, 0, None)
+    md = store.get_jobscript_at_submit_metadata(0, 0, given[1])
     assert md["submit_cmdline"] == ["bash", "x"] and md["process_ID"] == 7
-    (sub_read,) = store.get_submissions().values()
-    blk = sub_read["jobscripts"][0]["blocks"][0]
-    assert blk["EAR_ID"] is None  # moved to the submission group, as 0.3.0 does
+    blk = js_doc["blocks"][0]
     assert sub_read["jobscripts"][0]["shell_idx"] == 0
+    if kind == "json":  # kept in the document, passed back in by the engine
+        assert blk["EAR_ID"] == [b["runs"]] and blk["task_elements"] == {0: b["elems"]}
+        return
+    assert blk["EAR_ID"] is None  # moved to the submission group, as 0.3.0 does
     assert store.get_jobscript_block_run_ID_array(0, 0, 0, None).tolist() == [b["runs"]]
     assert store.get_jobscript_block_task_elements_map(0, 0, 0, None) == {0: b["elems"]}
     assert store.get_jobscript_block_task_actions_array(0, 0, 0, None).tolist() == [[0, 0, 0]]
     assert store.get_jobscript_block_dependencies(0, 0, 0, None) == {}
 
 
-def test_failed_commit_writes_nothing_and_stays_pending(tmp_path: Path, monkeypatch) -> None:
+@pytest.mark.parametrize("kind", ["zarr", "json"])
+def test_failed_commit_writes_nothing_and_stays_pending(
+    tmp_path: Path, monkeypatch, kind: str
+) -> None:
     path = tmp_path / "wk"
-    store = _new_store(path)
+    store = _new_store(path, kind)
     before = {p: p.read_bytes() for p in path.rglob("*") if p.is_file() and "wfstore" not in p.name}
 
     def boom(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("injected")
 
-    monkeypatch.setattr(V03ZarrPersistentStore, "_update_iter_data_indices", boom)
+    monkeypatch.setattr(KINDS[kind], "_update_iter_data_indices", boom)
     with pytest.raises(RuntimeError, match="injected"):
         with store.batch_update():
             t = store.add_task(0, {"name": "t1", "element_sets": []}, 1, save=False)
@@ -202,7 +229,7 @@ def test_failed_commit_writes_nothing_and_stays_pending(tmp_path: Path, monkeypa
             store.update_iter_data_indices({0: {"inputs.p1": 0}})
     after = {p: p.read_bytes() for p in path.rglob("*") if p.is_file() and "wfstore" not in p.name}
     assert after == before
-    fresh = V03ZarrPersistentStore(None, None, path)
+    fresh = KINDS[kind](None, None, path)
     assert fresh.get_tasks() == []
 
 
@@ -228,3 +255,57 @@ def test_block_dependencies_encode_as_the_reader_decodes(blocks: list[Any]) -> N
         flat += _encode_block_dependencies(js, blk, deps)
         expected[(js, blk)] = deps
     assert decode_block_dependencies(flat) == expected
+
+
+def test_array_outputs_match_the_engine(tmp_path: Path, side_python_v03: Path) -> None:
+    """Numpy arrays in run outputs: wfstore writes them to 0.3.0's NPZ archives, the
+    same files (byte for byte) as 0.3.0's own store writes for the same calls on a copy
+    of the same store, and both stores read the same through 0.3.0's classes and
+    wfstore's."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    import wfstore
+
+    here = Path(__file__).resolve().parent
+    sys.path.insert(0, str(here))
+    from store_dump import dump_store, normalise
+    from v03_engine_write import apply_arrays
+
+    fixture = here.parent / "data" / "hpcflow-0.3.0" / "wk_seq_zarr"
+    ours, theirs = tmp_path / "ours", tmp_path / "theirs"
+    shutil.copytree(fixture, ours)
+    shutil.copytree(fixture, theirs)
+    apply_arrays(wfstore.open(ours))
+    env = {**os.environ, "HOME": str(tmp_path)}
+    for args in (
+        [str(here / "v03_engine_write.py"), "--arrays", str(theirs)],
+        [str(here.parent / "data" / "make_fixtures.py"), "--dump", str(ours), str(theirs)],
+    ):
+        proc = subprocess.run(
+            [str(side_python_v03), *args],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env=env,
+            timeout=300,
+        )
+        assert proc.returncode == 0, proc.stderr[-4000:]
+    dumps = json.loads(proc.stdout)
+    assert normalise(dumps["ours"]) == normalise(dumps["theirs"])
+    found = (ours / layout.ARRAY_OUTPUTS_DIR).rglob("*.zst")
+    archives = sorted(p.relative_to(ours).as_posix() for p in found)
+    assert archives == [
+        "parameters/array_outputs/p2.a/0/0.npz.zst",
+        "parameters/array_outputs/p2/0/0.npz.zst",
+    ]
+    for rel in archives:
+        assert (ours / rel).read_bytes() == (theirs / rel).read_bytes(), rel
+    mine = normalise(dump_store(wfstore.open(ours), "zarr", "0.3.0"))
+    assert mine == normalise(dump_store(wfstore.open(theirs), "zarr", "0.3.0"))
+    values = wfstore.open(ours).get_parameters([6, 8, 9])
+    assert values[0].data.tolist() == [0, 1, 2, 3]
+    assert values[1].data.tolist() == list(range(6))
+    assert values[2].data.tolist() == list(range(10, 0, -1))

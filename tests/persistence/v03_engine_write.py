@@ -3,6 +3,7 @@
 
     python v03_engine_write.py STORE SPEC.json
     python v03_engine_write.py --api STORE
+    python v03_engine_write.py --arrays STORE
 
 
 SPEC: ``{"runs": {run_ID: {field: value}}, "outputs": {param_ID: encoded value}}``;
@@ -14,7 +15,8 @@ submission, entry ``run_file_idx``, key ``output_idx``). The wfstore side of the
 comparison is ``V03ZarrPersistentStore.write_run_fields`` / ``write_output_values``
 (tests/persistence/test_v03_write.py).
 
-``--api`` makes the calls of :func:`apply_api` (0.3.0's execution-time store members)
+``--arrays`` makes those of :func:`apply_arrays` (numpy array outputs, to NPZ
+archives); ``--api`` makes the calls of :func:`apply_api` (0.3.0's execution-time store members)
 on the store 0.3.0's ``Workflow`` opens; the test makes the same calls on wfstore's
 store.
 """
@@ -63,13 +65,27 @@ def apply_api(store: Any) -> None:
     store.save()
 
 
+def apply_arrays(store: Any) -> None:
+    """Run outputs holding numpy arrays on wk_seq_zarr (outputs 6-9; runs 0-3 share
+    run file 0): 0.3.0 writes them to NPZ archives ``parameters/array_outputs/p2/...``,
+    appending one entry per run (shapes and dtypes differ between entries)."""
+    import numpy as np
+
+    for pid in (6, 7, 8, 9):  # (set by the run: unset first)
+        store.unset_parameter_value(pid)
+    store.set_parameter_values({6: np.arange(4, dtype=np.int64)})
+    store.set_parameter_values({7: {"a": np.ones((2, 3)), "b": 1}, 8: np.arange(6)})
+    store.set_parameter_values({9: np.arange(10, 0, -1)})
+
+
 def main() -> None:
     from hpcflow.app import app as hf
 
-    if sys.argv[1] == "--api":
+    if sys.argv[1] in ("--api", "--arrays"):
+        apply = apply_api if sys.argv[1] == "--api" else apply_arrays
         with tempfile.TemporaryDirectory(prefix="wfstore-v03-write-config-") as cfg:
             hf.load_config(config_dir=Path(cfg), warn=False)
-            apply_api(hf.Workflow(sys.argv[2])._store)
+            apply(hf.Workflow(sys.argv[2])._store)
         return
     store_path, spec_path = Path(sys.argv[1]), Path(sys.argv[2])
     spec = json.loads(spec_path.read_text())

@@ -2,8 +2,8 @@
 
 Call :func:`register` once, in a process where hpcflow (hpcflow-new2 0.2.0a190) is
 importable, before opening or creating workflows (it checks the installed engine's
-generation first, :func:`engine_generation`; hpcflow 0.3.x is recognised but refused for
-now, its own store classes left in place)::
+generation first, :func:`engine_generation`, and installs the matching classes: those of
+hpcflow-new2 0.2.0a190's stores, or of hpcflow 0.3.x's, :mod:`wfstore.persistence.v03`)::
 
     import wfstore.hpcflow
     wfstore.hpcflow.register()
@@ -378,7 +378,10 @@ def _make_classes(generation: str = "0.2.0a190") -> dict[str, type]:
             path = zarr_store.PARAM_BASE_ARR
             return ArrayView(self._array(path), path, report)
 
-    class JSONStore(json_store.JSONPersistentStore):
+    v03_mode = generation == V03_GENERATION
+    json_base: type = v03.V03JSONPersistentStore if v03_mode else json_store.JSONPersistentStore
+
+    class JSONStore(json_base):  # type: ignore[valid-type,misc]
         """wfstore's JSON store, as the engine's ``"json"`` store class."""
 
         __module__ = PUBLIC_NAME
@@ -392,7 +395,6 @@ def _make_classes(generation: str = "0.2.0a190") -> dict[str, type]:
         run_chunk_size = 1
         param_chunk_size = 1
 
-    v03_mode = generation == V03_GENERATION
     zip_base: type = v03.V03ZarrZipPersistentStore if v03_mode else zip_store.ZarrZipPersistentStore
     zip_mixins: tuple[type, ...] = () if v03_mode else (_ZarrArrays,)
 
@@ -468,10 +470,7 @@ def _make_classes(generation: str = "0.2.0a190") -> dict[str, type]:
     ZarrStore.__name__ = ZarrStore.__qualname__ = "ZarrPersistentStore"
     ZipStore.__name__ = ZipStore.__qualname__ = "ZarrZipPersistentStore"
     classes: dict[str, type] = {"json": JSONStore, "zarr": ZarrStore, "zip": ZipStore}
-    if v03_mode:
-        # (0.3's JSON store is read and updated at run time by wfstore, but not built
-        # yet: the engine keeps its own JSON store class)
-        del classes["json"]
+
     for cls in classes.values():
         _wrap_api(cls)
     return classes
@@ -532,10 +531,8 @@ def engine_generation() -> str:
 
 
 def _check_engine_generation() -> None:
-    """Refuse an engine whose store classes wfstore cannot stand in for, before
-    anything is changed. hpcflow 0.3.x: wfstore reads its stores (``wfstore.open``) and
-    updates their run files and parameter files, but does not yet implement its
-    writing store API, so its own classes are left in place."""
+    """Refuse an engine whose store classes wfstore cannot stand in for (an unknown
+    version), before anything is changed."""
     engine_generation()
 
 
@@ -569,8 +566,8 @@ def register(
     stores take ``WFSTORE_DURABILITY`` if set, else ``"normal"``.
 
     The installed engine's generation is checked first (:func:`engine_generation`):
-    only hpcflow-new2 0.2.0a190's store classes are replaced so far; with hpcflow 0.3.x
-    (or an unknown version) this raises
+    hpcflow-new2 0.2.0a190 gets wfstore's a190 store classes, hpcflow 0.3.x its 0.3
+    classes (:mod:`wfstore.persistence.v03`, 0.3.0's layout); an unknown version raises
     :class:`~wfstore.common.errors.UnsupportedFeatureError` and changes nothing."""
     if durability is not None:
         check_durability(durability)

@@ -84,3 +84,60 @@ def decode_output_archive(raw: bytes, key: str) -> OutputArchive:
     ):
         raise _corrupt(key, "invalid shape member")
     return OutputArchive(key=key, data=data, run_ID=run_ids, shape=shape)
+
+
+def append_output_entry(
+    raw: bytes | None, key: str, value: np.ndarray, metadata: dict[str, int]
+) -> bytes:
+    """The bytes of the array-output archive `key` (its current bytes `raw`, None when
+    there is none) with one more entry, as 0.3.0 appends one: `value` as a new row of
+    ``data`` (zero padded to the largest shape; fixed-width strings widened, other
+    dtype changes and a change of ``ndim`` refused), `metadata` (the
+    :data:`METADATA_MEMBERS`) appended (``int32`` in an archive written once, ``int64``
+    after an append), ``shape`` written when the entries' shapes differ; NPZ without
+    pickles, zstd level 1."""
+    value = np.asarray(value)
+    if value.dtype.hasobject:
+        raise StoreError(f"array output {key!r}: object arrays cannot be stored")
+    data = value[np.newaxis, ...]
+    shapes = np.asarray([value.shape], dtype=np.int32)
+    meta = {k: np.asarray([int(metadata[k])], dtype=np.int32) for k in METADATA_MEMBERS}
+    if raw is not None:
+        buf = _core.decompress(raw, "zstd")
+        with np.load(io.BytesIO(buf), allow_pickle=False) as npz:
+            prev = {name: npz[name] for name in npz.files}
+        old = prev["data"]
+        if old.ndim != value.ndim + 1:
+            raise StoreError(
+                f"array output {key!r}: {value.ndim} dimensions, earlier entries "
+                f"{old.ndim - 1}"
+            )
+        dtype = _widened(key, old.dtype, value.dtype)
+        old_shapes = (
+            prev["shape"]
+            if "shape" in prev
+            else np.broadcast_to(old.shape[1:], (old.shape[0], value.ndim)).copy()
+        )
+        shapes = np.concatenate((old_shapes, shapes), axis=0)
+        top = tuple(max(old.shape[a + 1], value.shape[a]) for a in range(value.ndim))
+        data = np.zeros((old.shape[0] + 1, *top), dtype=dtype)
+        data[(slice(None, -1), *(slice(0, n) for n in old.shape[1:]))] = old
+        data[(-1, *(slice(0, n) for n in value.shape))] = value
+        meta = {
+            k: np.append(prev[k], np.asarray([int(metadata[k])], dtype=np.int64))
+            for k in METADATA_MEMBERS
+        }
+    members: dict[str, np.ndarray] = {"data": data, **meta}
+    if not np.all(shapes == shapes[0]):
+        members["shape"] = shapes
+    out = io.BytesIO()
+    np.savez(out, **members)
+    return _core.compress(out.getvalue(), {"id": "zstd", "level": 1})
+
+
+def _widened(key: str, old: np.dtype, new: np.dtype) -> np.dtype:
+    if old == new:
+        return old
+    if old.kind == new.kind and old.kind in "SU":
+        return old if old.itemsize >= new.itemsize else new
+    raise StoreError(f"array output {key!r}: dtype {new} does not match earlier entries' {old}")

@@ -32,6 +32,7 @@ from wfstore.persistence.items import (
     ensure_in,
     relative_path,
 )
+from wfstore.persistence.v03 import layout
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -259,6 +260,21 @@ class V03StoreParameter(StoreParameter):
 
     _extra_lookup_keys: ClassVar[tuple[str, ...]] = (RNG_LOOKUP_KEY,)
 
+    @classmethod
+    def _is_special(cls, obj: Any) -> bool:
+        return isinstance(obj, np.random.Generator)
+
+    def _encode_special(
+        self, obj: Any, path: DataPath, type_lookup: dict[str, list], **kwargs: Any
+    ) -> Any:
+        """A numpy random generator: its bit generator's state, the two big integers
+        as strings (msgpack holds 64 bits), its path in ``type_lookup``."""
+        type_lookup[RNG_LOOKUP_KEY].append(list(path))
+        state = copy.deepcopy(obj.bit_generator.state)
+        state["state"]["state"] = str(state["state"]["state"])
+        state["state"]["inc"] = str(state["state"]["inc"])
+        return self._encode_value(state, path, type_lookup, **kwargs)
+
     def encode(self, **kwargs: Any) -> dict[str, Any] | int:
         """The encoded value as 0.3.0 stores it: 0 when not set, ``{"file": ...}``, or
         ``{"data", "type_lookup"}`` with only the ``type_lookup`` keys that have
@@ -305,28 +321,33 @@ class V03ZarrStoreParameter(V03StoreParameter):
 
     @classmethod
     def _is_special(cls, obj: Any) -> bool:
-        return isinstance(obj, np.ndarray)
+        return isinstance(obj, (np.ndarray, np.random.Generator))
 
     def _encode_special(
         self, obj: Any, path: DataPath, type_lookup: dict[str, list], **kwargs: Any
     ) -> Any:
-        """A numpy array: written by the store's `write_array` keyword argument
-        (``write_array(array, path) -> k``: legacy Zarr array ``arr_k``, or None: an
-        NPZ array-output entry), replaced in the value by its position in
-        ``type_lookup["arrays"]``. Masked arrays are not written yet."""
-        write_array: Callable[[np.ndarray, DataPath], int | None] | None = kwargs.get(
-            "write_array"
-        )
+        """A numpy random generator: see :class:`V03StoreParameter`. A numpy array:
+        written by the store's `write_array` keyword argument
+        (``write_array(array, path, suffix=None) -> k``: legacy Zarr array ``arr_k``,
+        or None: an NPZ array-output entry), replaced in the value by its position in
+        ``type_lookup["arrays"]``; a masked array by its fill value, its data and mask
+        arrays' numbers in ``type_lookup["masked_arrays"]``."""
+        if isinstance(obj, np.random.Generator):
+            return super()._encode_special(obj, path, type_lookup, **kwargs)
+        write_array: Callable[..., int | None] | None = kwargs.get("write_array")
         if write_array is None:
             raise UnsupportedStoreOperationError(
                 f"parameter {self.id_}: numpy arrays can only be encoded by a Zarr store"
             )
         if isinstance(obj, np.ma.MaskedArray):
-            raise UnsupportedStoreOperationError(
-                f"parameter {self.id_}: masked numpy arrays are not written to hpcflow "
-                "0.3 stores by wfstore yet"
-            )
-        if obj.dtype.kind not in "biuf":
+            # as 0.3.0: data then mask written as arrays (the mask of the data's shape,
+            # an NPZ mask under ``<name>.__mask__``), their numbers in
+            # ``masked_arrays``, the fill value in the value
+            k_data = write_array(np.asarray(obj.data), list(path))
+            k_mask = write_array(np.ma.getmaskarray(obj), list(path), layout.MASK_SUFFIX)
+            type_lookup["masked_arrays"].append([list(path), [k_data, k_mask]])
+            return obj.fill_value.item()
+        if obj.dtype.hasobject:
             raise UnsupportedStoreOperationError(
                 f"parameter {self.id_}: numpy arrays of dtype {obj.dtype} cannot be stored"
             )

@@ -26,8 +26,10 @@ from wfstore.common.errors import (
     MissingStoreItemError,
 )
 from wfstore.persistence.base import ParamSource
+from wfstore.persistence.items import PersistentStoreFeatures
 from wfstore.persistence.resources import is_local_fs
 from wfstore.persistence.v03 import layout
+from wfstore.persistence.v03.building import V03BuildMembers
 from wfstore.persistence.v03.execution import RunTimePending, V03RunTimeWrites
 from wfstore.persistence.v03.files import FileMemo, always_new, local_stamp
 from wfstore.persistence.v03.items import (
@@ -37,6 +39,7 @@ from wfstore.persistence.v03.items import (
     V03StoreParameter,
     V03StoreTask,
 )
+from wfstore.persistence.v03.json_writes import V03JSONWrites
 from wfstore.persistence.v03.store import V03PersistentStore
 
 
@@ -47,13 +50,24 @@ def _decode_json(raw: bytes, key: str) -> Any:
         raise MetadataError(f"{key} of the JSON store cannot be decoded: {exc}") from None
 
 
-class V03JSONPersistentStore(V03RunTimeWrites, V03PersistentStore):
-    """An hpcflow 0.3 JSON store (a folder of four JSON files): read, and written at
-    execution time (run starts, ends, skips and parameter values,
-    :mod:`~wfstore.persistence.v03.execution`) into ``runs.json`` and
-    ``parameters.json``."""
+class V03JSONPersistentStore(
+    V03BuildMembers, V03JSONWrites, V03RunTimeWrites, V03PersistentStore
+):
+    """An hpcflow 0.3 JSON store (a folder of four JSON files): created, built and
+    submitted (:mod:`~wfstore.persistence.v03.building`,
+    :mod:`~wfstore.persistence.v03.json_writes`), and written at execution time (run
+    starts, ends, skips and parameter values, :mod:`~wfstore.persistence.v03.execution`)
+    into ``runs.json`` and ``parameters.json``."""
 
     _name: ClassVar[str] = "json"
+    _features: ClassVar[PersistentStoreFeatures] = PersistentStoreFeatures(
+        create=True,
+        edit=True,
+        jobscript_parallelism=False,
+        EAR_parallelism=False,
+        schedulers=True,
+        submission=True,
+    )
     #: 0.3.0's JSON store sets the value of any parameter, not only run outputs.
     _outputs_only: ClassVar[bool] = False
 
@@ -72,6 +86,13 @@ class V03JSONPersistentStore(V03RunTimeWrites, V03PersistentStore):
         )
         self._files: FileMemo[Any] = FileMemo(self._read, stamp, _decode_json)
         self._run_pending = RunTimePending()
+        self._init_build()
+        try:
+            opened = self._file_doc(layout.JSON_METADATA)
+        except MetadataError:
+            opened = {}
+        #: the workflow this one replaced, as the metadata said at the open
+        self._replaced_at_open = opened.get("replaced_workflow")
 
     def _read(self, name: str) -> bytes | None:
         p = posixpath.join(str(self.path), name)
@@ -79,7 +100,8 @@ class V03JSONPersistentStore(V03RunTimeWrites, V03PersistentStore):
             return None
         return self.fs.cat_file(p)
 
-    def _doc(self, name: str) -> Any:
+    def _file_doc(self, name: str) -> Any:
+        """Document `name` as its file holds it (decoded once until it changes)."""
         doc = self._files.get(name)
         if doc is None:
             raise MetadataError(f"{name} is missing from the JSON store {self.path}")
@@ -237,7 +259,7 @@ class V03JSONPersistentStore(V03RunTimeWrites, V03PersistentStore):
 
     # --- execution-time writes ----------------------------------------------------------
 
-    def _write_doc(self, name: str, doc: Any) -> None:
+    def _write_file_doc(self, name: str, doc: Any) -> None:
         """Replace the file `name` with `doc` as 0.3.0 writes it (``json.dump``, indent
         2), atomically on a local folder (temporary name, then rename, with the store's
         durability)."""

@@ -33,6 +33,7 @@ from wfstore.common.errors import (
     MissingStoreTaskError,
     ReadOnlyStoreError,
     StoreError,
+    UnsupportedStoreOperationError,
 )
 from wfstore.persistence.base import ParamSource
 from wfstore.persistence.items import PersistentStoreFeatures
@@ -168,7 +169,7 @@ def _chunk_decoder(store: _core.Store) -> Callable[[bytes, str], Any]:
     return decode
 
 
-class V03ZarrPersistentStore(V03BuildMembers, V03RunTimeWrites, V03ZarrWrites, V03PersistentStore):
+class V03ZarrPersistentStore(V03BuildMembers, V03ZarrWrites, V03RunTimeWrites, V03PersistentStore):
     """An hpcflow 0.3 Zarr store (a folder): read, and written at execution time (run
     starts, ends, skips and output values, :mod:`~wfstore.persistence.v03.execution`).
 
@@ -248,6 +249,12 @@ class V03ZarrPersistentStore(V03BuildMembers, V03RunTimeWrites, V03ZarrWrites, V
         self._root_attrs: FileMemo[dict[str, Any]] = FileMemo(
             self.core_store.get, stamp_fn, _decode_attrs
         )
+        try:
+            opened = self._root_attrs.get(".zattrs") or {}
+        except StoreError:
+            opened = {}
+        #: the workflow this one replaced, as the root attributes said at the open
+        self._replaced_at_open = opened.get("replaced_workflow")
 
     def _stamp(self) -> Callable[[str], object] | None:
         if is_local_fs(self.fs):
@@ -366,9 +373,7 @@ class V03ZarrPersistentStore(V03BuildMembers, V03RunTimeWrites, V03ZarrWrites, V
         if to_load:
             self._begin_read()
             wanted = set(to_load)
-            meta = [
-                (idx, t) for idx, t in enumerate(self._attrs()["tasks"]) if t["id_"] in wanted
-            ]
+            meta = [(idx, t) for idx, t in enumerate(self._attrs()["tasks"]) if t["id_"] in wanted]
             # (a small array of vlen-array rows, read through the core's ObjectArray)
             arr = _core.ObjectArray.open(self.core_store, layout.TASKS_ARR)
             rows_at = [t["element_IDs_idx"] for _, t in meta]
@@ -414,8 +419,15 @@ class V03ZarrPersistentStore(V03BuildMembers, V03RunTimeWrites, V03ZarrWrites, V
 
     def _run_sub_dat(self, run_ids: Sequence[int]) -> dict[int, _SubDat]:
         """Each run's ``(submission_idx, commands_file_ID, run_file_ID, run_file_idx)``
-        (None where not set; a run beyond ``run_sub_dat``, which is resized after
-        ``run_metadata`` grows, is not submitted)."""
+        (None where not set), through :meth:`_get_run_submission_metadata` (0.3.0's
+        name for it, which the engine's tests replace)."""
+        return self._get_run_submission_metadata(run_ids)
+
+    def _get_run_submission_metadata(self, run_ids: Iterable[int]) -> dict[int, _SubDat]:
+        """Each run's ``run_sub_dat`` values (None where not set; a run beyond
+        ``run_sub_dat``, which is resized after ``run_metadata`` grows, is not
+        submitted)."""
+        run_ids = list(run_ids)
         arr = self._structs(layout.RUN_SUB_DAT_ARR)
         inside = [i for i in run_ids if 0 <= i < len(arr)]
         out = dict.fromkeys(run_ids, _UNSUBMITTED)
@@ -667,21 +679,47 @@ class V03ZarrPersistentStore(V03BuildMembers, V03RunTimeWrites, V03ZarrWrites, V
                 raise ValueError(f"parameter {i} is not a run output: {src!r}")
             if src.get("EAR_ID") is not None:
                 placed[i] = (int(src["EAR_ID"]), int(src["output_idx"]))
-        sub_dat = self._run_sub_dat(sorted({run for run, _ in placed.values()}))
+        runs = sorted({run for run, _ in placed.values()})
+        lookup = self._get_run_file_lookup(runs, file_offset=1)
+        where = {
+            run: (sub_idx, number, idx)
+            for sub_idx, files in lookup.items()
+            for number, runs in files.items()
+            for run, idx in runs.items()
+        }
         per_file: dict[tuple[int, int], dict[tuple[int, Any], Any]] = {}
         dropped = [i for i in ids if i not in placed]
         for i, (run, out_idx) in placed.items():
-            sub_idx, _cmd, file_id, file_idx = sub_dat[run]
-            if sub_idx is None or file_id is None or file_idx is None:
+            if run not in where:
                 dropped.append(i)
                 continue
-            per_file.setdefault((sub_idx, file_id + 1), {})[(file_idx, out_idx)] = values[i]
+            sub_idx, number, file_idx = where[run]
+            per_file.setdefault((sub_idx, number), {})[(file_idx, out_idx)] = values[i]
         store = self._file_writer()
         for (sub_idx, number), file_updates in per_file.items():
             writes.update_param_file(store, sub_idx, number, file_updates)
         for i in ids:
             self.parameter_cache.pop(i, None)
         return sorted(dropped)
+
+    def _get_run_file_lookup(
+        self,
+        id_lst: Iterable[int],
+        submission_metadata: Mapping[int, Any] | None = None,
+        file_offset: int = 0,
+    ) -> dict[int, dict[int, dict[int, int]]]:
+        """Where runs' data live: ``{submission: {run file ID + file_offset: {run ID:
+        run-file index}}}``, runs without a run file left out (0.3.0's lookup, which
+        output values are placed by: file offset 1 for parameter files)."""
+        ids = list(id_lst)
+        sub_dat = submission_metadata if submission_metadata is not None else self._run_sub_dat(ids)
+        out: dict[int, dict[int, dict[int, int]]] = {}
+        for run_id in ids:
+            sub_idx, _cmd, file_id, file_idx = sub_dat[run_id]
+            if sub_idx is None or file_id is None or file_idx is None:
+                continue
+            out.setdefault(sub_idx, {}).setdefault(file_id + file_offset, {})[run_id] = file_idx
+        return out
 
     # --- submissions --------------------------------------------------------------------
 
@@ -755,7 +793,13 @@ class V03ZarrPersistentStore(V03BuildMembers, V03RunTimeWrites, V03ZarrWrites, V
 
     def get_binary_file(self, path: str | Path) -> bytes:
         """The bytes of a file of the workflow (read through the core store): `path`
-        absolute (within the workflow's folder) or relative to it."""
+        absolute or relative to the workflow's folder (an absolute path outside it is
+        read from the local file system, as 0.3.0 reads it)."""
+        p = Path(path)
+        if p.is_absolute() and not p.is_relative_to(str(self.path)):
+            if not p.is_file():
+                raise FileNotFoundError(f"File at location {str(p)!r} does not exist.")
+            return p.read_bytes()
         key = _relative_key(path, str(self.path))
         data = self.core_store.get(key)
         if data is None:
@@ -846,6 +890,16 @@ class V03ZarrZipPersistentStore(V03ZarrPersistentStore):
 
     def _require_writable(self) -> None:
         raise ReadOnlyStoreError("a zipped hpcflow 0.3 store is read-only")
+
+    def zip(self, *args: Any, **kwargs: Any) -> str:
+        raise UnsupportedStoreOperationError("Not a Zarr store!")
+
+    def unzip(self, path: str = ".", log: str | None = None, status: bool = True) -> str:
+        """Expand the archive into a new 0.3 Zarr store folder (as the shared zip
+        store's ``unzip``)."""
+        from wfstore.persistence.zip_store import ZarrZipPersistentStore
+
+        return ZarrZipPersistentStore.unzip(self, path, log)  # type: ignore[arg-type]
 
     for _name_ in (*BUILD_MEMBERS, "remove_replaced_dir", "reinstate_replaced_dir"):
         vars()[_name_] = _read_only(_name_)

@@ -13,9 +13,10 @@ encoded here with numpy and compressed by the core (``_core.compress``), their
 ``.zarray`` documents written as zarr 2 writes them; parameter file 0 (non-output
 values) through :mod:`.writes`.
 
-What 0.3.0 writes and this module does not yet: masked numpy arrays, and NPZ archives
-of array outputs (numpy arrays in run outputs are kept as legacy Zarr arrays
-``arr_k`` of the parameter's group, which 0.3.0 reads as well: docs §1.7, §1.8).
+What 0.3.0 writes and this module does not yet: masked numpy arrays (refused with
+``UnsupportedStoreOperationError``). Numpy arrays in run outputs go to their NPZ
+archives (docs §1.8), in inputs to legacy arrays ``arr_k`` of the parameter's sharded
+group (§1.7), as 0.3.0 places them.
 """
 
 from __future__ import annotations
@@ -38,12 +39,15 @@ from wfstore.common.errors import (
     StoreError,
     StoreIOError,
     StorePathError,
+    UnsupportedStoreOperationError,
 )
 from wfstore.common.names import CHANGE_MARKER_NAME
 from wfstore.persistence.readcache import CLEAN, marker_value
 from wfstore.persistence.resources import is_local_fs, write_bytes_atomic
 from wfstore.persistence.v03 import layout, writes
+from wfstore.persistence.v03.arrays import append_output_entry
 from wfstore.persistence.v03.items import V03StoreEAR, V03ZarrStoreElement, V03ZarrStoreElementIter
+from wfstore.persistence.zarr.archive import ZarrArchive
 from wfstore.persistence.zarr.layout import (
     _ATTRS,
     NUMERIC_COMPRESSOR,
@@ -51,6 +55,8 @@ from wfstore.persistence.zarr.layout import (
     _append_in_batches,
     _check_next_ids,
     _json_keys,
+    _numeric_fill_value,
+    guess_chunks,
 )
 from wfstore.persistence.zarr.transactions import ZarrTransactions
 from wfstore.storage.fsspec import core_store, resolve
@@ -62,6 +68,9 @@ from wfstore.storage.fsspec import core_store, resolve
 TASKS_CHUNK = 1
 ITEMS_CHUNK = 100_000
 RUNS_CHUNK = 200_000
+#: The chunk-size limits 0.3.0 gives zarr's chunk guess for legacy parameter arrays.
+LEGACY_CHUNK_MIN = 500 * 1024 * 1024
+LEGACY_CHUNK_MAX = 1024 * 1024 * 1024
 
 #: ``run_sub_dat``'s dtype (all ones of a field: not set).
 RUN_SUB_DAT_DTYPE = np.dtype(
@@ -86,6 +95,15 @@ def _zarr_json(doc: dict[str, Any]) -> bytes:
     return json.dumps(
         doc, indent=4, sort_keys=True, ensure_ascii=True, separators=(",", ": ")
     ).encode("ascii")
+
+
+def _nested(store: _core.Store, path: str) -> None:
+    """Mark the array `path` as 0.3.0's ``metadata`` group (a nested directory store)
+    marks its arrays: ``"dimension_separator": "/"`` (the core writes ``"."``; the two
+    give the same keys in one dimension, and the core keeps the separator it finds)."""
+    meta = json.loads(store.get(f"{path}/.zarray") or b"{}")
+    meta["dimension_separator"] = "/"
+    store.set(f"{path}/.zarray", _zarr_json(meta))
 
 
 def _compressor(name: str | None, kwargs: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -192,7 +210,7 @@ class _DenseArray:
             self.write_chunk(int(c), chunk)
 
 
-class V03ZarrWrites(ZarrTransactions):
+class V03ZarrWrites(ZarrArchive, ZarrTransactions):
     """``write_empty_workflow`` and the commit hooks of wfstore's 0.3 Zarr store (a
     part of :class:`~wfstore.persistence.v03.zarr_store.V03ZarrPersistentStore`)."""
 
@@ -206,6 +224,44 @@ class V03ZarrWrites(ZarrTransactions):
         "loop_num_iters": (_ATTRS,),
         "loop_parents": (_ATTRS,),
     }
+
+    # --- 0.3.0's static helpers the engine's tests call -----------------------------------
+
+    @staticmethod
+    def _encode_jobscript_block_dependencies(sub_js: Mapping[str, Any]) -> np.ndarray:
+        """All blocks' dependencies of a submission document as 0.3.0's ``js_deps``
+        array (each block's ``dependencies`` set to None, as 0.3.0 does)."""
+        flat: list[int] = []
+        for js in sub_js["jobscripts"]:
+            for blk in js["blocks"]:
+                flat += _encode_block_dependencies(js["index"], blk["index"], blk["dependencies"])
+                blk["dependencies"] = None
+        return np.asarray(flat)
+
+    @staticmethod
+    def _decode_jobscript_block_dependencies(arr: Any) -> dict[tuple[int, int], Any]:
+        """The inverse of :meth:`_encode_jobscript_block_dependencies`."""
+        from wfstore.persistence.v03.zarr_store import decode_block_dependencies
+
+        return decode_block_dependencies([int(x) for x in np.asarray(arr).ravel()])
+
+    def zip(
+        self,
+        path: str = ".",
+        log: str | None = None,
+        overwrite: bool = False,
+        include_execute: bool = False,
+        include_rechunk_backups: bool = False,
+        status: bool = True,
+    ) -> str:
+        """Write the store into a zip archive (as the shared Zarr store's
+        :meth:`~wfstore.persistence.zarr.archive.ZarrArchive.zip`: run files,
+        parameter files and NPZ archives as loose entries, as 0.3.0 zips them)."""
+        return super().zip(path, log, overwrite, include_execute, include_rechunk_backups)
+
+    @staticmethod
+    def _progress(status: bool, label: str) -> Any:
+        return None
 
     # --- creation -----------------------------------------------------------------------
 
@@ -282,6 +338,8 @@ class V03ZarrWrites(ZarrTransactions):
         _core.ObjectArray.create(
             store, layout.RUN_META_ARR, 0, RUNS_CHUNK, attrs={"parameter_paths": []}, **obj
         )
+        for path in (layout.TASKS_ARR, layout.ELEMS_ARR, layout.ITERS_ARR, layout.RUN_META_ARR):
+            _nested(store, path)
         _DenseArray.create(
             store,
             layout.RUN_DIRS_ARR,
@@ -328,6 +386,21 @@ class V03ZarrWrites(ZarrTransactions):
             self._recover_journals()
             return core_store(self.fs, self.path, durability=self.durability)  # type: ignore[attr-defined]
         return super()._open_core_store()
+
+    def _load_root_attrs(self) -> dict[str, Any]:
+        raw = self.core_store.get(".zattrs")
+        if raw is None:
+            if self.core_store.get(".zgroup") is None:
+                raise StorePathError(
+                    f"No Zarr workflow store at {self.core_store.location!r} (no root group)."
+                )
+            return {}
+        return json.loads(raw)
+
+    def _dump_root_attrs(self, attrs: dict[str, Any]) -> None:
+        # (encoded here, not by the core: 0.3.0's templates hold integers beyond 64
+        # bits, such as 128-bit random seeds, which JSON keeps and zarr writes)
+        self.core_store.set(".zattrs", _zarr_json(attrs))
 
     def _writing(self) -> bool:
         """Whether a commit or write session of this object is under way (its reads
@@ -399,6 +472,7 @@ class V03ZarrWrites(ZarrTransactions):
             compressor=dict(NUMERIC_COMPRESSOR),
             write_empty_chunks=False,
         )
+        _nested(store, f"{grp}/{layout.JS_AT_SUBMIT_MD}")
         run_ids, task_elems, task_acts, deps = [], [], [], []
         run_shapes, elem_shapes, act_counts = [], [], []
         for js in jobscripts:
@@ -663,7 +737,12 @@ class V03ZarrWrites(ZarrTransactions):
         store = self.core_store
         state: dict[str, int] = {}
 
-        def write(arr: np.ndarray, path: list[Any]) -> int:
+        def write(arr: np.ndarray, path: list[Any], suffix: str | None = None) -> int:
+            if arr.dtype.kind not in "biuf":
+                raise UnsupportedStoreOperationError(
+                    f"parameter {param_id}: numpy arrays of dtype {arr.dtype} are not "
+                    "written to Zarr arrays by wfstore (numeric and bool only)"
+                )
             if "next" not in state:
                 existing = store.list_dir(group)
                 if ".zgroup" not in existing:
@@ -680,12 +759,105 @@ class V03ZarrWrites(ZarrTransactions):
                 store,
                 f"{group}/arr_{number}",
                 np.ascontiguousarray(arr),
-                chunks=[max(1, n) for n in arr.shape] or None,
+                chunks=guess_chunks(
+                    arr.shape, arr.dtype.itemsize, LEGACY_CHUNK_MIN, LEGACY_CHUNK_MAX
+                )
+                or None,
                 compressor=dict(NUMERIC_COMPRESSOR),
+                fill_value=_numeric_fill_value(arr.dtype),
             )
             return number
 
         return write
+
+    def _output_array_writer(self, param_id: int, source: Mapping[str, Any]) -> Any:
+        """``write(array, path, suffix=None)`` for a run output's value: into the
+        output's NPZ archive of the source run's run file (returns None), as 0.3.0 does
+        unless the output is in its task's ``disable_array_outputs`` (then a legacy
+        array). The run is the engine's (``workflow.get_EARs_from_IDs``, as 0.3.0 looks
+        it up) when the store has a workflow, else the store's."""
+        legacy = self._legacy_array_writer(param_id)
+        target = self._array_output_target(param_id, source)
+        if target is None:
+            return legacy
+        output, run_file_ID, metadata, is_disabled = target
+
+        def write(arr: np.ndarray, path: list[Any], suffix: str | None = None) -> int | None:
+            name = ".".join([output, *map(str, path)])
+            if is_disabled(name):
+                return legacy(arr, path)
+            if run_file_ID is None:
+                raise StoreError(
+                    f"cannot save array output {name!r}: run {metadata['run_ID']} has no "
+                    "run file yet"
+                )
+            full = f"{name}.{suffix}" if suffix else name
+            key = layout.array_output_key(full, run_file_ID)
+            store = self.core_store
+            store.set(key, append_output_entry(store.get(key), key, arr, metadata))
+            return None
+
+        return write
+
+    def _array_output_target(self, param_id: int, source: Mapping[str, Any]) -> Any:
+        """``(output name, run file ID, entry metadata, is_disabled(name))`` of a run
+        output, or None when `param_id` is not one."""
+        if source.get("type") != "EAR_output" or source.get("EAR_ID") is None:
+            return None
+        wk = self._workflow  # type: ignore[attr-defined]
+        if wk is not None and hasattr(wk, "get_EARs_from_IDs"):
+            run = wk.get_EARs_from_IDs(source["EAR_ID"])
+            names = [
+                k for k, v in run.data_idx.items() if k.startswith("outputs.") and v == param_id
+            ]
+            if not names:
+                return None
+            metadata = {
+                "task_insert_ID": run.task.insert_ID,
+                "task_idx": run.task.index,
+                "element_idx": run.element.index,
+                "element_ID": run.element.id_,
+                "iteration_idx": run.element_iteration.index,
+                "iteration_ID": run.element_iteration.id_,
+                "action_idx": run.element_action.action_idx,
+                "run_idx": run.index,
+                "run_ID": run.id_,
+            }
+            return (
+                names[0][len("outputs.") :],
+                run.run_file_ID,
+                metadata,
+                run.task._is_array_output_disabled,
+            )
+        context = self._output_context(param_id, source)  # type: ignore[attr-defined]
+        if context is None:
+            return None
+        srun, output = context
+        disabled = self._disabled_outputs(srun)  # type: ignore[attr-defined]
+        it = self.get_element_iterations([srun.elem_iter_ID])[0]  # type: ignore[attr-defined]
+        elem = self.get_elements([it.element_ID])[0]  # type: ignore[attr-defined]
+        metadata = {
+            "task_insert_ID": elem.task_ID,
+            "task_idx": self._get_task_id_to_idx_map()[elem.task_ID],  # type: ignore[attr-defined]
+            "element_idx": elem.index,
+            "element_ID": elem.id_,
+            "iteration_idx": elem.iteration_IDs.index(it.id_),
+            "iteration_ID": it.id_,
+            "action_idx": srun.action_idx,
+            "run_idx": (it.EAR_IDs or {}).get(srun.action_idx, [srun.id_]).index(srun.id_),
+            "run_ID": srun.id_,
+        }
+
+        def is_disabled(name: str) -> bool:
+            return any(d and (name == d or name.startswith(f"{d}.")) for d in disabled)
+
+        return output, srun.run_file_ID, metadata, is_disabled
+
+    def _param_data_arr_grp_names(self, parameter_idx: int) -> tuple[str, str, str, str]:
+        """The names of parameter `parameter_idx`'s legacy array groups (outer,
+        middle, inner shard, parameter), as 0.3.0 names them."""
+        parts = layout.legacy_array_group(parameter_idx).split("/")[-4:]
+        return parts[0], parts[1], parts[2], parts[3]
 
     def _append_parameters(self, params: Sequence[Any]) -> None:
         if not params:
@@ -724,8 +896,15 @@ class V03ZarrWrites(ZarrTransactions):
             if p.source.get("type") != "EAR_output":
                 raise StoreError(f"parameter {pid}: expected run-output parameters only")
             p = p.set_file(value) if is_file else p.set_data(value)
-            values[pid] = p.encode(write_array=self._legacy_array_writer(pid))
+            values[pid] = p.encode(write_array=self._output_array_writer(pid, p.source))
         self.write_output_values(values)  # type: ignore[attr-defined]
+
+    def _encode_output(self, param: Any, value: Any) -> Any:
+        """A run output's value encoded as 0.3.0 encodes it, its numpy arrays written
+        to their NPZ archives (see :meth:`_output_array_writer`)."""
+        return param.set_data(value).encode(
+            write_array=self._output_array_writer(param.id_, param.source)
+        )
 
     def _update_parameter_sources(self, sources: Mapping[int, Any]) -> None:
         ids = list(sources)
@@ -748,9 +927,14 @@ class V03ZarrWrites(ZarrTransactions):
                 del attrs["replaced_workflow"]
 
     def reinstate_replaced_dir(self) -> None:
-        """Move the replaced workflow (if any) back to this path."""
-        with self.using_resource(_ATTRS, "read") as attrs:
-            replaced = attrs.get("replaced_workflow")
+        """Move the replaced workflow (if any) back to this path (also after this
+        store was deleted, as the engine does when making a workflow fails: then as
+        the root attributes said when the store was opened)."""
+        try:
+            with self.using_resource(_ATTRS, "read") as attrs:
+                replaced = attrs.get("replaced_workflow")
+        except StorePathError:
+            replaced = getattr(self, "_replaced_at_open", None)
         if replaced:
             self.rename_path(replaced, self.path)  # type: ignore[attr-defined]
 

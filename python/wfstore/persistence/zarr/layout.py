@@ -51,13 +51,19 @@ ZIP_EXCLUDE_EXECUTE = "execute"
 ZIP_EXCLUDE_BACKUPS = (f"runs{BACKUP_SUFFIX}", f"base{BACKUP_SUFFIX}")
 
 
-def guess_chunks(shape: Sequence[int], itemsize: int) -> list[int]:
+def guess_chunks(
+    shape: Sequence[int],
+    itemsize: int,
+    low: int = 128 * 1024,
+    high: int = 64 * 1024 * 1024,
+) -> list[int]:
     """Chunk shape for a numeric array, chosen as zarr-python 2 chooses it when none is
-    given: aim for a chunk size between 128 KiB and 64 MiB that grows with the array's
-    size, halving the dimensions in turn (first to last) until the chunk fits."""
+    given: aim for a chunk size between `low` (128 KiB) and `high` (64 MiB) that grows
+    with the array's size, halving the dimensions in turn (first to last) until the
+    chunk fits (hpcflow 0.3.0 sets the limits to 500 MiB and 1 GiB)."""
     if not shape:
         return []
-    step, low, high = 256 * 1024, 128 * 1024, 64 * 1024 * 1024
+    step = 256 * 1024
     chunks = [float(max(int(s), 1)) for s in shape]
     total = math.prod(chunks) * itemsize
     target = step * 2 ** math.log10(total / (1024.0 * 1024.0))

@@ -1,7 +1,8 @@
 """wfstore builds and runs hpcflow 0.3.0 workflows: with ``wfstore.hpcflow.register()``
 in the 0.3.0 side environment (``side_python_v03``), the engine creates a Zarr store
-through wfstore's 0.3 classes, submits it with the direct scheduler (the job scripts
-run ``python -m wfstore.hpcflow``, so the jobs write through wfstore too) and waits;
+(or a JSON store) through wfstore's 0.3 classes, submits it with the direct scheduler
+(the job scripts run ``python -m wfstore.hpcflow``, so the jobs write through wfstore
+too) and waits;
 then 0.3.0's own classes (wfstore not registered) read the store exactly as wfstore's
 classes read it, and the outputs are the task's (p2 = p1 + 100).
 """
@@ -13,6 +14,8 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -39,11 +42,13 @@ def _side(python: Path, *args: str, cwd: Path) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.parametrize("kind", ["zarr", "json"])
 def test_engine_builds_submits_and_reads_back_through_wfstore(
-    side_python_v03: Path, tmp_path: Path
+    side_python_v03: Path, tmp_path: Path, kind: str
 ) -> None:
-    made = _side(side_python_v03, "make", str(tmp_path), cwd=tmp_path)
-    assert made["store_class"] == "wfstore.hpcflow.ZarrPersistentStore"
+    made = _side(side_python_v03, "make", str(tmp_path), kind, cwd=tmp_path)
+    cls = "ZarrPersistentStore" if kind == "zarr" else "JSONPersistentStore"
+    assert made["store_class"] == f"wfstore.hpcflow.{cls}"
     assert any("wfstore.hpcflow" in s for s in made["scripts"])
     path = made["path"]
     own = _side(side_python_v03, "dump", path, cwd=tmp_path)
