@@ -6,13 +6,10 @@ numpy and masked arrays, tuples, sets and parameter-value objects, submissions a
 jobscripts' standard streams), and 0.3.0 goes on with them (a loop iteration added, a
 task added and submitted).
 
-Each engine runs in its side environment (``side_python``, ``side_python_v03``), the
-same view script in both (``engine_workflow_view.py``). The migrated stores are made
-by ``engine_v03_migrate.py``: wfstore's mapping and run-time writes, with hpcflow
-0.3.0's own store class standing in for the creation members
-(``wfstore.tools.migrate.writer.Creator``) while wfstore's 0.3.0 layer cannot create
-stores; with it, the same tests run on ``wfstore.tools.migrate.migrate`` unchanged but
-for that script.
+The migrations run here, in the test process, where no engine is installed: wfstore
+alone writes the 0.3.0 stores. Each engine runs in its side environment
+(``side_python``, ``side_python_v03``), the same view script in both
+(``engine_workflow_view.py``).
 """
 
 from __future__ import annotations
@@ -27,6 +24,7 @@ from typing import Any
 import pytest
 import wfstore
 from wfstore.common.names import MIGRATION_KEPT_DIR, MIGRATION_REPORT_NAME
+from wfstore.tools.migrate import migrate
 from wfstore.tools.migrate.plan import plan_migration
 
 HERE = Path(__file__).resolve().parent
@@ -66,8 +64,7 @@ def migrated(
         dst = root / name / ("migrated.zip" if name.endswith(".zip") else "migrated")
         pairs.append((src, dst))
     before = {name: _digest(src) for name, (src, _) in zip(FIXTURES, pairs)}
-    made = _run(side_python_v03, "engine_v03_migrate.py", *[p for pair in pairs for p in pair])
-    writer = dict(line.rsplit(" ", 1) for line in made.splitlines() if line.strip())
+    reports = {name: migrate(src, dst) for name, (src, dst) in zip(FIXTURES, pairs)}
     a190 = json.loads(_run(side_python, "engine_workflow_view.py", *[s for s, _ in pairs]))
     v03 = json.loads(_run(side_python_v03, "engine_workflow_view.py", *[d for _, d in pairs]))
     return {
@@ -77,7 +74,7 @@ def migrated(
             "before": before[name],
             "a190": a190[str(src)],
             "v03": v03[str(dst)],
-            "writer": writer[str(dst)],
+            "report": reports[name],
         }
         for name, (src, dst) in zip(FIXTURES, pairs)
     }
@@ -99,18 +96,10 @@ def test_v03_shows_what_a190_showed(name: str, migrated: dict[str, Any]) -> None
     assert b == a
 
 
-#: Fixtures this build of wfstore cannot yet migrate by itself, and why: their stores
-#: are made with hpcflow 0.3.0's class standing in for the creation members.
-STAND_IN = {
-    "wk_seq_json": "wfstore cannot create 0.3.0 JSON stores yet",
-    "wk_arrays_zarr": "wfstore does not write masked arrays into 0.3.0 stores yet",
-}
-
-
-def test_written_by_wfstore(migrated: dict[str, Any]) -> None:
-    """Every fixture but those listed in STAND_IN migrates through wfstore alone."""
-    by = {name: case["writer"] for name, case in migrated.items()}
-    assert {n for n, w in by.items() if w != "wfstore"} == set(STAND_IN)
+def test_no_engine_in_the_migrating_process() -> None:
+    """The stores compared here were written without either engine."""
+    with pytest.raises(ImportError):
+        import hpcflow  # noqa: F401
 
 
 def test_views_cover_what_must_be_carried(migrated: dict[str, Any]) -> None:
@@ -179,7 +168,7 @@ def test_verify_finds_nothing_an_engine_made_store_lacks(migrated: dict[str, Any
     native = HERE.parent / "data" / "hpcflow-0.3.0" / "wk_seq_zarr"
     allowed = {(b.array, b.key) for b in wfstore.verify(native).bad}
     for name, case in migrated.items():
-        if name.endswith(".zip") or case["writer"] != "wfstore":
+        if name.endswith(".zip"):
             continue
         bad = {(b.array, b.key) for b in wfstore.verify(case["dst"]).bad}
         assert bad <= allowed, name

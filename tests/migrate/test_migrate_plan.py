@@ -2,9 +2,8 @@
 pre-flight check, the report and the command, on every a190 fixture (Zarr, JSON, zip).
 
 The rewritten templates are parsed by hpcflow 0.3.0 itself in its side environment
-(``side_python_v03``). Writing the migrated store needs wfstore's 0.3.0 store creation;
-until this build has it, a migration refuses with ``MigrationUnavailableError`` and
-leaves nothing at DST, which is tested here too.
+(``side_python_v03``); the migrated stores opened by 0.3.0 are compared with their
+sources in ``test_migrate_engine.py``.
 """
 
 from __future__ import annotations
@@ -247,20 +246,20 @@ def test_preflight_refuses_unfinished_runs(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("name", ["wk_seq_zarr", "wk_seq_json", "wk_seq_zarr_zip.zip"])
-def test_migrate_writes_nothing_it_cannot_finish(name: str, tmp_path: Path) -> None:
+def test_migrate_writes_dst_of_the_same_kind(name: str, tmp_path: Path) -> None:
+    """DST is a 0.3.0 store of SRC's kind, holding the report; SRC is unchanged and
+    nothing else appears beside them."""
     src = _copy(name, tmp_path)
     before = _digest(src)
     dst = tmp_path / ("out.zip" if name.endswith(".zip") else "out")
-    try:
-        report = migrate(src, dst)
-    except MigrationUnavailableError:
-        assert not dst.exists()
-    else:  # pragma: no cover - once wfstore creates 0.3.0 stores
-        assert dst.exists() and report.refusals == []
+    report = migrate(src, dst)
+    assert report.refusals == []
     assert _digest(src) == before
-    assert sorted(os.listdir(tmp_path)) == sorted(
-        [name] + (["out.zip" if name.endswith(".zip") else "out"] if dst.exists() else [])
-    )
+    assert sorted(os.listdir(tmp_path)) == sorted([name, dst.name])
+    assert wfstore.detect_kind(dst) == wfstore.detect_kind(src)
+    assert wfstore.detect_generation(dst) == "0.3.0"
+    stored = json.loads(wfstore.open(dst).get_binary_file(MIGRATION_REPORT_NAME))
+    assert stored == json.loads(report.to_json())
 
 
 def test_never_submitted_submission_is_not_active(tmp_path: Path) -> None:
@@ -285,6 +284,16 @@ def test_never_submitted_submission_is_not_active(tmp_path: Path) -> None:
     (src / "submissions.json").write_text(json.dumps(subs))
     with pytest.raises(MigrationRefusedError, match="4 run\\(s\\) pending \\(runs 0-3\\)"):
         migrate(src, tmp_path / "out", dry_run=True)
+
+
+def test_file_parameters_refused_before_writing(tmp_path: Path) -> None:
+    src = _copy("wk_seq_json", tmp_path)
+    doc = json.loads((src / "parameters.json").read_text())
+    doc["data"]["2"] = {"file": {"path": "a.txt", "store_contents": False}}
+    (src / "parameters.json").write_text(json.dumps(doc))
+    with pytest.raises(MigrationRefusedError, match="parameters 2: file parameters"):
+        migrate(src, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
 
 
 def test_id_ranges() -> None:

@@ -27,7 +27,7 @@ from wfstore.persistence.gcpause import gc_paused
 from wfstore.tools.migrate.plan import TARGET_GENERATION, MigrationPlan, plan_migration
 from wfstore.tools.migrate.report import MigrationReport
 from wfstore.tools.migrate.source import read_file
-from wfstore.tools.migrate.writer import Creator, write_store
+from wfstore.tools.migrate.writer import write_store
 
 #: ``--to`` names: the generation each writes.
 TARGETS = {"hpcflow-0.3": TARGET_GENERATION}
@@ -39,7 +39,6 @@ Progress = Callable[[int, int], object]
 __all__ = [
     "REVERSE_TARGET",
     "TARGETS",
-    "Creator",
     "MigrationPlan",
     "MigrationReport",
     "migrate",
@@ -100,18 +99,16 @@ def write_migrated(
     plan: MigrationPlan,
     dst_path: str,
     progress: Progress | None = None,
-    creator: Creator | None = None,
 ) -> None:
     """Write `plan` at `dst_path`: built under a temporary name in the same folder,
     then renamed (a zip archive: zipped from the temporary folder by the core, which
-    writes the archive under a temporary name too). `creator`: see
-    :class:`~wfstore.tools.migrate.writer.Creator`."""
+    writes the archive under a temporary name too)."""
 
     kind = plan.source.kind
     parent = os.path.dirname(dst_path) or "."
     tmp = os.path.join(parent, f"{TMP_PREFIX}migrate-{uuid.uuid4().hex}")
     try:
-        write_store(plan, tmp, "json" if kind == "json" else "zarr", progress, creator)
+        write_store(plan, tmp, "json" if kind == "json" else "zarr", progress)
         for rel, target in plan.files.items():
             out = os.path.join(tmp, *target.split("/"))
             os.makedirs(os.path.dirname(out), exist_ok=True)

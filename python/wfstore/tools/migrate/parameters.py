@@ -133,6 +133,12 @@ def plan_parameters(
                 output_of=output_of,
             )
         )
+    files = [p.id_ for p in out if p.file is not None]
+    if files:
+        report.refusals.append(
+            f"parameters {id_ranges(files)}: file parameters are not carried to hpcflow "
+            "0.3.0 by this version of wfstore"
+        )
     if unset:
         report.infer(
             f"parameters {id_ranges(unset)}",

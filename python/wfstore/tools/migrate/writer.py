@@ -4,15 +4,14 @@ layer (:mod:`wfstore.persistence.v03`): its store-creation members
 ``add_EAR``, ``add_loop``, ``add_submission``, ``set_run_submission_data``, the
 parameter members) in the order 0.3.0 makes a workflow, then the run-time data with
 its historical values (``write_run_fields``: start and end times, snapshots, exit
-codes, host names, skip reasons; ``write_output_values``: outputs into their runs'
-parameter files).
+codes, host names, skip reasons), then the outputs (``set_parameter_values``, which
+puts them into their runs' parameter files, numpy arrays into NPZ archives).
 
 The store is written at a temporary path the caller chose; the caller renames it.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 from collections.abc import Callable
 from typing import Any
@@ -21,7 +20,6 @@ from fsspec.implementations.local import LocalFileSystem
 
 from wfstore.common.errors import MigrationUnavailableError, ReadOnlyStoreError
 from wfstore.persistence.v03 import V03_STORE_CLASSES
-from wfstore.persistence.v03.execution import encode_v03_value
 from wfstore.tools.migrate.plan import MigrationPlan
 
 Progress = Callable[[int, int], object]
@@ -50,38 +48,21 @@ def _num_actions(plan: MigrationPlan, task: Any) -> int:
     return max(n_schema, max(acts, default=-1) + 1)
 
 
-@dataclasses.dataclass
-class Creator:
-    """What creates the 0.3.0 store's items: a store class with 0.3.0's
-    ``write_empty_workflow`` and creation members, and the app it is given. The default
-    (None) is wfstore's own 0.3.0 class of the kind. Tests may pass hpcflow 0.3.0's own
-    store class as a stand-in, to check the mapping against the engine while wfstore's
-    0.3.0 creation is not in the build; the run-time data (historical run fields,
-    output values) are always written by wfstore's 0.3.0 layer."""
-
-    store_cls: Any = None
-    app: Any = None
-    #: the workflow object the store class is given, made from the store's path
-    make_workflow: Callable[[str], Any] | None = None
-
-
 def write_store(
     plan: MigrationPlan,
     path: str,
     kind: str,
     progress: Progress | None = None,
-    creator: Creator | None = None,
 ) -> None:
     """Write `plan` as a new 0.3.0 store of `kind` (``"zarr"`` or ``"json"``) at
     `path` (which must not exist)."""
     wf = plan.source
-    creator = creator or Creator()
-    cls: Any = creator.store_cls or V03_STORE_CLASSES[kind]
+    cls: Any = V03_STORE_CLASSES[kind]
     fs = LocalFileSystem()
     tick = (lambda i: progress(i, STEPS)) if progress else (lambda i: None)
     try:
         cls.write_empty_workflow(
-            creator.app,
+            None,
             template_js={**plan.template, "tasks": [], "loops": []},
             template_components_js=plan.template_components,
             wk_path=path,
@@ -94,11 +75,10 @@ def write_store(
         )
     except (ReadOnlyStoreError, NotImplementedError) as exc:
         raise _unavailable("create an hpcflow 0.3.0 store", exc) from None
-    workflow = creator.make_workflow(path) if creator.make_workflow else None
-    store = cls(creator.app, workflow, path, fs)
+    store = cls(None, None, path, fs)
     try:
         _write_items(plan, store, tick)
-        _write_run_time(plan, V03_STORE_CLASSES[kind](None, None, path, fs))
+        _write_run_time(plan, store)
     except (ReadOnlyStoreError, NotImplementedError) as exc:
         raise _unavailable("write items into an hpcflow 0.3.0 store", exc) from None
     tick(STEPS)
@@ -208,10 +188,11 @@ def _write_run_time(plan: MigrationPlan, store: Any) -> None:
     fields = {r.id_: r.run_file_fields() for r in plan.runs if r.submission_idx is not None}
     if fields:
         store.write_run_fields(fields)
-    outputs = [p for p in plan.parameters if p.is_output and p.is_set]
+    # output values through the layer's 0.3.0 API member, which places them by their
+    # runs' run files (parameter files; numpy arrays into NPZ archives)
+    outputs = {p.id_: p.data for p in plan.parameters if p.is_output and p.is_set}
     if outputs:
-        params = dict(zip([p.id_ for p in outputs], store.get_parameters([p.id_ for p in outputs])))
-        store.write_output_values({p.id_: encode_v03_value(params[p.id_], p.data) for p in outputs})
+        store.set_parameter_values(outputs)
 
 
 def _same_id(what: str, expected: int, got: Any) -> None:
