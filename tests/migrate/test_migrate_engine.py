@@ -224,3 +224,37 @@ def test_speed_runner_smoke(side_python: Path, side_python_v03: Path) -> None:
     out = json.loads(proc.stdout.splitlines()[-1])
     assert out["runs"] == 20
     assert set(out) == {"runs", "make_a190_s", "migrate_s", "make_v03_s", "migrate_over_make_v03"}
+
+
+def test_array_outputs(tmp_path: Path, side_python: Path, side_python_v03: Path) -> None:
+    """Runs whose outputs are numpy arrays (made by a190 at test time): an output of one
+    dtype and number of dimensions goes into 0.3.0's NPZ archives; one whose arrays
+    differ (a masked array, int arrays of 1 and 2 dimensions) is disabled for NPZ in its
+    task and kept as plain arrays, reported; 0.3.0 shows every value as a190 did."""
+    run_dir = tmp_path / "run"  # a190 snapshots the working folder at each run start
+    run_dir.mkdir()
+    (tmp_path / "config").mkdir()
+    proc = subprocess.run(
+        [
+            str(side_python),
+            str(HERE / "engine_a190_array_outputs.py"),
+            str(tmp_path),
+            str(tmp_path / "config"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=run_dir,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    src = Path(proc.stdout.splitlines()[-1])
+    dst = tmp_path / "migrated"
+    report = migrate(src, dst)
+    disabled = [(i.what, i.value) for i in report.inferred if i.field == "disable_array_outputs"]
+    assert disabled == [("task 1", "p3")]
+    assert (dst / "parameters" / "array_outputs" / "p2" / "0" / "0.npz.zst").is_file()
+    assert not (dst / "parameters" / "array_outputs" / "p3").exists()
+    a = json.loads(_run(side_python, "engine_workflow_view.py", src))[str(src)]
+    b = json.loads(_run(side_python_v03, "engine_workflow_view.py", dst))[str(dst)]
+    text = json.dumps(a)
+    assert "__masked__" in text and "int32" in text and "float64" in text
+    assert b == a

@@ -18,6 +18,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import numpy as np
+
 from wfstore.tools.migrate.report import MigrationReport
 from wfstore.tools.migrate.runs import PlannedRun, id_ranges
 from wfstore.tools.migrate.source import A190Workflow
@@ -147,6 +149,50 @@ def plan_parameters(
             "unset in hpcflow-new2 0.2.0a190 (its set-status getter reports them set: the "
             "stored rows are the fill value); carried unset",
         )
+    return out
+
+
+def _array_signatures(
+    value: Any, path: tuple[Any, ...], out: dict[tuple[Any, ...], tuple[str, int, bool]]
+) -> None:
+    if isinstance(value, np.ndarray):
+        out[path] = (value.dtype.str, value.ndim, np.ma.isMaskedArray(value))
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _array_signatures(v, (*path, k), out)
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            _array_signatures(v, (*path, i), out)
+
+
+def mixed_array_outputs(
+    params: list[PlannedParameter], runs: list[PlannedRun]
+) -> dict[str, tuple[set[int], set[tuple[str, int, bool]]]]:
+    """Outputs whose numpy arrays 0.3.0 cannot keep in NPZ archives: an archive holds
+    one output's arrays (at one path inside the value) of every run of a run-file ID,
+    of one dtype and number of dimensions (and masked or not). Returns output name ->
+    (the tasks that output it, the signatures found)."""
+    by_run = {r.id_: r for r in runs}
+    seen: dict[tuple[str, tuple[Any, ...]], set[tuple[str, int, bool]]] = {}
+    tasks: dict[str, set[int]] = {}
+    for p in params:
+        if not (p.is_output and p.is_set) or p.output_of is None:
+            continue
+        run = by_run[p.output_of]
+        key = next((k for k, v in run.data_idx.items() if v == p.id_), None)
+        if key is None or not key.startswith("outputs."):
+            continue
+        name = key[len("outputs.") :]
+        found: dict[tuple[Any, ...], tuple[str, int, bool]] = {}
+        _array_signatures(p.data, (), found)
+        for path, sig in found.items():
+            seen.setdefault((name, path), set()).add(sig)
+            tasks.setdefault(name, set()).add(run.task_ID)
+    out: dict[str, tuple[set[int], set[tuple[str, int, bool]]]] = {}
+    for (name, _path), sigs in seen.items():
+        if len(sigs) > 1:
+            entry = out.setdefault(name, (tasks[name], set()))
+            entry[1].update(sigs)
     return out
 
 

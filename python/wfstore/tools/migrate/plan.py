@@ -11,7 +11,11 @@ from typing import Any
 from wfstore.common.errors import MigrationError
 from wfstore.tools.migrate.artifacts import target_path
 from wfstore.tools.migrate.loops import PlannedLoop, plan_loops
-from wfstore.tools.migrate.parameters import PlannedParameter, plan_parameters
+from wfstore.tools.migrate.parameters import (
+    PlannedParameter,
+    mixed_array_outputs,
+    plan_parameters,
+)
 from wfstore.tools.migrate.report import MigrationReport
 from wfstore.tools.migrate.runs import (
     PlannedRun,
@@ -45,6 +49,11 @@ class MigrationPlan:
     #: source file (relative path) -> its path in the migrated workflow
     files: dict[str, str]
     report: MigrationReport
+
+
+def _signature(sig: tuple[str, int, bool]) -> str:
+    dtype, ndim, masked = sig
+    return f"{dtype} {ndim}-d" + (" masked" if masked else "")
 
 
 def plan_migration(src: str | os.PathLike[str], *, force: bool = False) -> MigrationPlan:
@@ -102,6 +111,19 @@ def plan_migration(src: str | os.PathLike[str], *, force: bool = False) -> Migra
     except MigrationError as exc:
         report.refusals.append(str(exc))
         params = []
+    for name, (task_ids, sigs) in sorted(mixed_array_outputs(params, runs).items()):
+        kinds = ", ".join(_signature(sig) for sig in sorted(sigs))
+        for task in template["tasks"]:
+            task_id = task.get("insert_ID", task.get("id_"))
+            if task_id in task_ids:
+                task["disable_array_outputs"] = sorted({*task["disable_array_outputs"], name})
+                report.infer(
+                    f"task {task_id}",
+                    "disable_array_outputs",
+                    name,
+                    f"its array values differ ({kinds}): 0.3.0 keeps them as plain arrays, "
+                    "not in NPZ archives",
+                )
     subs = [plan_submission(i, s, report) for i, s in sorted(wf.submissions.items())]
     loops = plan_loops(wf, template, report)
     files = {rel: target_path(rel, report) for rel in wf.files}
