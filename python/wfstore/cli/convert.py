@@ -18,12 +18,17 @@ from wfstore.cli.ui import (
 @click.argument("src", type=click.Path(path_type=Path))
 @click.argument("dst", type=click.Path(path_type=Path))
 @click.option(
-    "--to", "to", required=True, type=click.Choice(["json", "zarr"]), help="Kind of the new store."
+    "--to",
+    "to",
+    required=True,
+    type=click.Choice(["json", "zarr", "zip"]),
+    help="Kind of the new store (zip: hpcflow 0.3 stores).",
 )
 @QUIET
 @click.pass_context
 def convert(ctx: click.Context, src: Path, dst: Path, to: str, quiet: bool) -> None:
-    """Copy the store SRC (any kind) into a new store DST of another kind.
+    """Copy the store SRC (any kind) into a new store DST of another kind, of the same
+    engine generation (hpcflow 0.3 stores also to a zip archive).
 
     Everything the store API returns is the same in the copy; other files of the
     workflow folder (artifacts, ...) are copied as they are. Values JSON cannot hold

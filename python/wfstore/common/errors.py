@@ -97,7 +97,7 @@ class ParameterEncodeError(StoreError, ValueError):
         super().__init__(
             f"Parameter ID {param_id!r}: a value of type "
             f"{value_type.__module__}.{value_type.__qualname__}{where} cannot be stored "
-            f"in a {store_kind!r} store."
+            f"in a {store_kind!r} store (it cannot be serialised there)."
         )
 
 
@@ -107,6 +107,11 @@ class ParameterAlreadySetError(StoreError, RuntimeError):
     def __init__(self, param_id: int) -> None:
         self.param_id = param_id
         super().__init__(f"Parameter ID {param_id!r} is already set.")
+
+
+class ParametersMetadataReadOnlyError(StoreError, RuntimeError):
+    """Parameters were to be added or their sources changed while the parameters-metadata
+    cache of an hpcflow 0.3 store is in use (``parameters_metadata_cache()``)."""
 
 
 class UnsupportedStoreOperationError(StoreError, TypeError):

@@ -88,6 +88,10 @@ _ERROR_PAIRS: tuple[tuple[type[BaseException], str], ...] = (
     (_wf_errors.MissingStoreEARError, "MissingStoreEARError"),
     (_wf_errors.MissingParameterData, "MissingParameterData"),
 )
+#: Pairs of errors only hpcflow 0.3.x has (looked up when present).
+_ERROR_PAIRS_V03: tuple[tuple[type[BaseException], str], ...] = (
+    (_wf_errors.ParametersMetadataReadOnlyError, "ParametersMetadataReadOnlyError"),
+)
 
 _DUAL_ERRORS: dict[type[BaseException], type[BaseException]] = {}
 
@@ -95,7 +99,8 @@ _DUAL_ERRORS: dict[type[BaseException], type[BaseException]] = {}
 def _build_dual_errors() -> None:
     from hpcflow.sdk.core import errors as eng_errors
 
-    for wf_cls, eng_name in _ERROR_PAIRS:
+    pairs = [*_ERROR_PAIRS, *((w, n) for w, n in _ERROR_PAIRS_V03 if hasattr(eng_errors, n))]
+    for wf_cls, eng_name in pairs:
         eng_cls = getattr(eng_errors, eng_name)
         _DUAL_ERRORS[wf_cls] = type(
             wf_cls.__name__,

@@ -15,7 +15,14 @@ from wfstore.common.errors import (
 from wfstore.persistence import (
     PersistentStore,
 )
-from wfstore.tools.stores import JSON_STORE_FILES, Progress, _norm, create, open
+from wfstore.tools.stores import (
+    JSON_STORE_FILES,
+    Progress,
+    _norm,
+    create,
+    is_v03_store,
+    open,
+)
 
 #: Top-level entries that make up the store data of each kind (everything else in a
 #: workflow folder, such as ``artifacts`` or ``execute``, is copied as it is).
@@ -41,7 +48,8 @@ def convert(
     **store_kwargs: Any,
 ) -> PersistentStore:
     """Write a copy of the store at `src` as a new store of kind `to` (``"json"`` or
-    ``"zarr"``) at `dst`, through the store API, and return it opened.
+    ``"zarr"``; for an hpcflow 0.3 store also ``"zip"``) at `dst`, of the same engine
+    generation, through the store API, and return it opened.
 
     Everything the API returns is the same in the copy (template, template components,
     tasks, loops, submissions, elements, iterations, runs with their times, parameters
@@ -51,12 +59,14 @@ def convert(
     """
     import shutil
 
+    source = open(src)
+    if is_v03_store(source):
+        return _convert_v03(source, dst, to, progress, **store_kwargs)
     if to not in _STORE_ENTRIES:
         raise UnknownStoreKindError(
             f"Cannot convert to {to!r}; the kinds a store can be converted to are "
             "'json' and 'zarr' (zip a Zarr store to get a zip store)."
         )
-    source = open(src)
     src_kind = source._name
     dst_path = _norm(dst, LocalFileSystem())
     if os.path.abspath(source.path) == dst_path:
@@ -141,3 +151,80 @@ def _convert_into(
         doc["template"]["tasks"] = template["tasks"]
     if progress:
         progress(6, steps)
+
+
+#: Top-level entries of the store data of hpcflow 0.3 stores, by kind.
+_V03_ENTRIES = {
+    "json": {"metadata.json", "runs.json", "parameters.json", "submissions.json"},
+    "zarr": {".zgroup", ".zattrs", "metadata", "parameters"},
+}
+
+
+def _convert_v03(
+    source: PersistentStore,
+    dst: str | os.PathLike[str],
+    to: str,
+    progress: Progress | None,
+    **store_kwargs: Any,
+) -> PersistentStore:
+    """:func:`convert` of an hpcflow 0.3 store (:mod:`wfstore.tools.convert_v03`):
+    to ``"zarr"`` or ``"json"`` through the store API, to ``"zip"`` by zipping a Zarr
+    store (the source, or a Zarr copy of it made first)."""
+    import shutil
+    import tempfile
+
+    from wfstore.persistence.v03 import GENERATION
+    from wfstore.tools.convert_v03 import convert_v03
+
+    if to not in ("json", "zarr", "zip"):
+        raise UnknownStoreKindError(
+            f"Cannot convert to {to!r}; an hpcflow 0.3 store converts to 'json', 'zarr' "
+            "or 'zip'."
+        )
+    src_kind = source._name
+    dst_path = _norm(dst, LocalFileSystem())
+    if os.path.abspath(source.path) == dst_path:
+        raise StoreExistsError(f"Cannot convert {dst_path!r} onto itself.")
+    if to == "zip":
+        if os.path.exists(dst_path):
+            raise StoreExistsError(f"Cannot convert to {dst_path!r}: it exists.")
+        if src_kind == "zarr":
+            return open(source.zip(dst_path))
+        with tempfile.TemporaryDirectory(dir=os.path.dirname(dst_path)) as tmp:
+            folder = _convert_v03(source, os.path.join(tmp, "wk"), "zarr", None, **store_kwargs)
+            return open(folder.zip(dst_path))
+    template = source.get_template()
+    target = create(
+        dst_path,
+        kind=to,
+        name=source.get_name(),
+        generation=GENERATION,
+        template_js={**template, "tasks": [], "loops": []},
+        template_components_js=source.get_template_components(),
+        creation_info=source.get_creation_info(),
+        ts_fmt=source.get_ts_fmt(),
+        ts_name_fmt=source.get_ts_name_fmt(),
+        **store_kwargs,
+    )
+    try:
+        convert_v03(source, target, template, progress)  # type: ignore[arg-type]
+        # the task templates exactly as the source has them
+        with target._commit_transaction():
+            if to == "json":
+                target._ed("metadata.json")["template"]["tasks"] = template["tasks"]  # type: ignore[attr-defined]
+            else:
+                with target.using_resource("attrs", "update") as attrs:
+                    attrs["template"]["tasks"] = template["tasks"]
+        if src_kind != "zip":
+            for entry in sorted(os.listdir(source.path)):
+                if entry in _V03_ENTRIES[src_kind] or entry.startswith(".wfstore"):
+                    continue
+                s, d = os.path.join(source.path, entry), os.path.join(dst_path, entry)
+                if os.path.isdir(s):
+                    shutil.copytree(s, d, symlinks=True)
+                else:
+                    shutil.copy2(s, d)
+    except BaseException:
+        shutil.rmtree(dst_path, ignore_errors=True)
+        raise
+    return open(dst_path)

@@ -62,15 +62,15 @@ JSON_STORE_FILES = ("metadata.json", "parameters.json", "submissions.json")
 
 Progress = Callable[[int, int], object]
 
-#: The engine generations whose stores wfstore opens: hpcflow-new2 0.2.0a190 (read and
-#: written) and hpcflow 0.3.0 (read).
+#: The engine generations whose stores wfstore opens, creates and writes: hpcflow-new2
+#: 0.2.0a190 and hpcflow 0.3.0.
 A190_GENERATION = "0.2.0a190"
 GENERATIONS = (A190_GENERATION, V03_GENERATION)
 
 
 def store_cls_from_str(kind: str, generation: str = A190_GENERATION) -> type[PersistentStore]:
     """The store class for a kind name: ``"json"``, ``"zarr"`` or ``"zip"``, of the
-    engine `generation` (:data:`GENERATIONS`; hpcflow 0.3's classes only read).
+    engine `generation` (:data:`GENERATIONS`).
 
     Raises :class:`~wfstore.common.errors.UnknownStoreKindError` (a ``ValueError``) naming
     the valid kinds for any other name, and for an unknown generation.
@@ -162,9 +162,9 @@ def open(
     durability: Durability | None = None,
 ) -> PersistentStore:
     """Open the store at `path`, whatever its kind (see :func:`detect_kind`) and engine
-    generation (see :func:`detect_generation`: an hpcflow 0.3 store opens read-only),
-    with writes of the given durability (see :mod:`wfstore.common.durability`; default:
-    the environment variable ``WFSTORE_DURABILITY``, else ``"normal"``)."""
+    generation (see :func:`detect_generation`), with writes of the given durability
+    (see :mod:`wfstore.common.durability`; default: the environment variable
+    ``WFSTORE_DURABILITY``, else ``"normal"``)."""
     fs = _fs(fs)
     p = _norm(path, fs)
     kind = detect_kind(p, fs)
@@ -173,7 +173,7 @@ def open(
 
 
 def is_v03_store(store: PersistentStore) -> bool:
-    """Whether `store` is an hpcflow 0.3 store (opened read-only)."""
+    """Whether `store` is an hpcflow 0.3 store."""
     return isinstance(store, V03PersistentStore)
 
 
@@ -184,10 +184,12 @@ def create(
     fs: AbstractFileSystem | None = None,
     *,
     durability: Durability | None = None,
+    generation: str = A190_GENERATION,
     **store_kwargs: Any,
 ) -> PersistentStore:
     """Write an empty standalone store of `kind` at `path` and return it opened, its
-    writes of the given durability (see :func:`open`).
+    writes of the given durability (see :func:`open`), in the layout of the engine
+    `generation` (:data:`GENERATIONS`; default hpcflow-new2 0.2.0a190's).
 
     `name` defaults to the last component of `path` (without a suffix). Extra keyword
     arguments go to the class's ``write_empty_workflow`` (for Zarr: ``compressor``,
@@ -197,9 +199,9 @@ def create(
     Refuses (:class:`~wfstore.common.errors.StoreExistsError`) an existing file or non-empty
     folder; zip stores are made by zipping a Zarr store, not created empty.
     """
-    cls = store_cls_from_str(kind)
+    cls = store_cls_from_str(kind, generation)
     durability = cls._resolve_durability(durability)  # a bad name: before any write
-    if cls is ZarrZipPersistentStore:
+    if kind == "zip":
         raise UnsupportedStoreOperationError(
             "A zip store cannot be created empty: create a 'zarr' store and zip it."
         )

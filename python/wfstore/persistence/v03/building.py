@@ -40,12 +40,9 @@ SHARED_BUILD_MEMBERS: tuple[str, ...] = (
     "add_template_components",
     "add_submission",
     "add_element_set",
-    "add_set_parameter",
-    "add_unset_parameter",
     "add_file",
     "set_file",
     "set_parameter_value",
-    "update_param_source",
     "update_loop_num_iters",
     "update_loop_parents",
     "set_EARs_initialised",
@@ -94,6 +91,9 @@ class BuildPending:
 #: The members of :class:`V03BuildMembers` that queue changes.
 BUILD_MEMBERS: tuple[str, ...] = (
     *SHARED_BUILD_MEMBERS,
+    "add_set_parameter",
+    "add_unset_parameter",
+    "update_param_source",
     "add_task",
     "add_loop",
     "add_elements",
@@ -161,6 +161,28 @@ class V03BuildMembers:
     for _name_ in SHARED_BUILD_MEMBERS:
         vars()[_name_] = getattr(PersistentStore, _name_)
     del _name_
+
+    def _add_parameter(self, *args: Any, **kwargs: Any) -> int:
+        self._check_params_metadata_writable()  # type: ignore[attr-defined]
+        return super()._add_parameter(*args, **kwargs)  # type: ignore[misc]
+
+    def add_set_parameter(self, data: Any, source: Any, save: bool = True) -> int:
+        """Add a parameter set to `data` (not while the parameters-metadata cache is in
+        use); returns its ID."""
+        self._check_params_metadata_writable()  # type: ignore[attr-defined]
+        return self._add_parameter(is_set=True, source=source, data=data, save=save)
+
+    def add_unset_parameter(self, source: Any, save: bool = True) -> int:
+        """Add an unset parameter (not while the parameters-metadata cache is in use);
+        returns its ID."""
+        self._check_params_metadata_writable()  # type: ignore[attr-defined]
+        return self._add_parameter(is_set=False, source=source, save=save)
+
+    def update_param_source(self, param_sources: Mapping[int, Any], save: bool = True) -> None:
+        """Merge into parameters' sources (not while the parameters-metadata cache is
+        in use)."""
+        self._check_params_metadata_writable()  # type: ignore[attr-defined]
+        PersistentStore.update_param_source(self, param_sources, save)  # type: ignore[arg-type]
 
     @property
     def is_submittable(self) -> bool:

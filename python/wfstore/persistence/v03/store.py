@@ -14,7 +14,11 @@ from typing import Any, ClassVar, NoReturn
 
 import numpy as np
 
-from wfstore.common.errors import ReadOnlyStoreError, UnsupportedStoreOperationError
+from wfstore.common.errors import (
+    ParametersMetadataReadOnlyError,
+    ReadOnlyStoreError,
+    UnsupportedStoreOperationError,
+)
 from wfstore.persistence.base import WRITING_MEMBERS, PersistentStore
 from wfstore.persistence.items import PersistentStoreFeatures
 from wfstore.persistence.v03.layout import (
@@ -119,10 +123,25 @@ class V03PersistentStore(PersistentStore):
 
     @contextlib.contextmanager
     def parameters_metadata_cache(self) -> Iterator[None]:
-        """0.3.0's cache of parameter sources for the block: sources chunks are
-        decoded once and kept until they change anyway, so this only marks the
-        block."""
-        yield
+        """0.3.0's cache of parameter sources for the block (sources chunks are
+        decoded once and kept until they change anyway): while it is in use, adding
+        parameters or changing their sources raises
+        :class:`~wfstore.common.errors.ParametersMetadataReadOnlyError`, as in 0.3.0."""
+        if getattr(self, "_params_md_cache", False):
+            yield
+            return
+        self._params_md_cache = True
+        try:
+            yield
+        finally:
+            self._params_md_cache = False
+
+    def _check_params_metadata_writable(self) -> None:
+        if getattr(self, "_params_md_cache", False):
+            raise ParametersMetadataReadOnlyError(
+                "Cannot use the `parameters_metadata_cache` when writing parameter-"
+                "associated data!"
+            )
 
     @contextlib.contextmanager
     def parameters_array_cache(self) -> Iterator[None]:
