@@ -10,6 +10,8 @@ Usage::
         --a190-python .venv-hpcflow/bin/python --v03-python .venv-hpcflow03/bin/python
 
 prints one JSON object: the seconds of each step and the ratio.
+``MIGRATE_SPEED_SUBMIT=0`` makes the source without its submission;
+``MIGRATE_SPEED_A190_OWN=1`` with a190's own store instead of wfstore registered.
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ def _engine(workdir: Path, register: bool) -> Any:
 def step(name: str, workdir: Path, n_runs: int) -> float:
     """One timed step in this process; returns its seconds."""
     if name == "make_a190":  # the source: a190's layout (wfstore's engine layout, faster)
-        hf = _engine(workdir, register=True)
+        hf = _engine(workdir, register=os.environ.get("MIGRATE_SPEED_A190_OWN") != "1")
         t0 = time.perf_counter()
         wk = _make(hf, n_runs, workdir)
         if os.environ.get("MIGRATE_SPEED_SUBMIT", "1") != "0":
