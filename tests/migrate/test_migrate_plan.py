@@ -331,6 +331,12 @@ def test_refusals_of_arguments(tmp_path: Path) -> None:
         migrate(A190 / "wk_seq_json", tmp_path / "exists")
     with pytest.raises(UnknownStoreKindError):
         migrate(A190 / "wk_seq_json", tmp_path / "x", to="hpcflow-9")
+    src = _copy("wk_seq_json", tmp_path)
+    before = _digest(src)
+    for inside in (src / "migrated", src / "artifacts" / "migrated"):
+        with pytest.raises(wfstore.StorePathError, match="inside the source"):
+            migrate(src, inside)
+    assert _digest(src) == before
     with pytest.raises(MigrationUnavailableError):
         migrate(A190 / "wk_seq_json", tmp_path / "x", to="hpcflow-0.2.0a190")
     v03 = HERE.parent / "data" / "hpcflow-0.3.0" / "wk_seq_json"

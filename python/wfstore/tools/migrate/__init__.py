@@ -20,6 +20,7 @@ from wfstore.common.errors import (
     MigrationRefusedError,
     MigrationUnavailableError,
     StoreExistsError,
+    StorePathError,
     UnknownStoreKindError,
 )
 from wfstore.common.names import MIGRATION_REPORT_NAME, TMP_PREFIX
@@ -82,6 +83,14 @@ def migrate(
     dst_path = os.path.abspath(os.fspath(dst))
     if os.path.lexists(dst_path):
         raise StoreExistsError(f"cannot migrate into {dst_path!r}: it exists")
+    src_path = os.path.realpath(os.fspath(src))
+    if os.path.realpath(os.path.dirname(dst_path)).startswith(src_path + os.sep) or (
+        os.path.realpath(os.path.dirname(dst_path)) == src_path
+    ):
+        raise StorePathError(
+            f"cannot migrate into {dst_path!r}: it is inside the source {src_path!r}, "
+            "which a migration never writes"
+        )
     # a bulk read and a bulk build of objects that all live on: the cyclic collector
     # would walk them again and again (see wfstore.persistence.gcpause)
     with gc_paused():
