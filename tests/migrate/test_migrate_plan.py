@@ -243,6 +243,12 @@ def test_preflight_refuses_unfinished_runs(tmp_path: Path) -> None:
         ("runs pending", "2"),
     }
     assert not dst.exists()
+    # and written: the running run keeps its start, the pending one has none
+    migrate(src, dst, force=True)
+    run1, run2 = wfstore.open(dst).get_EARs([1, 2])
+    assert run1.start_time is not None and run1.end_time is None
+    assert run2.start_time is None and run2.end_time is None
+    assert json.loads((dst / MIGRATION_REPORT_NAME).read_text())["forced"] is True
 
 
 @pytest.mark.parametrize("name", ["wk_seq_zarr", "wk_seq_json", "wk_seq_zarr_zip.zip"])
