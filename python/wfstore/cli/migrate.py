@@ -56,4 +56,4 @@ def migrate(
         f"{len(report.inferred)} inferred, {len(report.defaults)} defaulted, "
         f"{len(report.kept_aside)} kept aside (see the report in the store)"
     )
-    click.echo(dst)
+    click.echo(dst.resolve())
