@@ -309,3 +309,32 @@ def test_array_outputs_match_the_engine(tmp_path: Path, side_python_v03: Path) -
     assert values[0].data.tolist() == [0, 1, 2, 3]
     assert values[1].data.tolist() == list(range(6))
     assert values[2].data.tolist() == list(range(10, 0, -1))
+
+
+@pytest.mark.parametrize("kind", ["zarr", "json"])
+def test_data_indices_and_loops(tmp_path: Path, kind: str) -> None:
+    """``update_iter_data_indices`` / ``update_run_data_indices`` (committed by the next
+    save, as 0.3.0's) merge into the rows; ``add_loop`` keeps ``output_parameters``."""
+    path = tmp_path / "wk"
+    store = _new_store(path, kind)
+    b = _build(store)
+    store.update_iter_data_indices({b["iters"][0]: {"inputs.p9": 42}})
+    store.update_run_data_indices({b["runs"][1]: {"outputs.p9": 43}})
+    assert store.has_pending
+    store.add_loop(
+        {"name": "lp", "tasks": [0], "num_iterations": 2},
+        {"p1": {"input_task": 0, "output_tasks": [0]}},
+        {"p2": 0},
+        [],
+        {(): 1},
+        b["iters"],
+    )
+    fresh = KINDS[kind](None, None, path)
+    it = fresh.get_element_iterations([b["iters"][0]])[0]
+    assert it.data_idx["inputs.p9"] == 42 and it.data_idx["inputs.p1"] == b["p_in"][0]
+    assert it.loop_idx == {"lp": 0}
+    run = fresh.get_EARs([b["runs"][1]])[0]
+    assert run.data_idx["outputs.p9"] == 43 and run.data_idx["inputs.p1"] == b["p_in"][1]
+    (loop,) = fresh.get_loops().values()
+    assert loop["output_parameters"] == {"p2": 0}
+    assert loop["num_added_iterations"] == [[[], 1]]

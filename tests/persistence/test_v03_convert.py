@@ -113,3 +113,14 @@ def test_engine_reads_converted_stores_as_their_sources(
     dumps = json.loads(proc.stdout)
     assert normalise(dumps["copy"]) == normalise(dumps["wk_array_outputs_zarr"])
     assert normalise(dumps["back"]) == normalise(dumps["wk_seq_zarr"])
+
+
+def test_unzip_and_zip(tmp_path: Path) -> None:
+    """A 0.3 zip archive unzips into a 0.3 Zarr folder (writable) that zips again; all
+    three read the same."""
+    archive = FIXTURES / "wk_seq_zarr_zip.zip"
+    folder = Path(wfstore.open(archive).unzip(str(tmp_path / "out")))
+    store = wfstore.open(folder)
+    assert store._name == "zarr" and store.features.create
+    again = Path(store.zip(str(tmp_path / "again.zip")))
+    assert _dump(folder) == _dump(archive) == _dump(again)

@@ -1,16 +1,29 @@
-"""hpcflow 0.3.0's stores (PyPI ``hpcflow``), read by wfstore: the generation layer
-over the shared store API (:mod:`wfstore.persistence.base`, :mod:`.items`) and the Rust
-core (chunks, codecs, msgpack).
+"""hpcflow 0.3.0's stores (PyPI ``hpcflow``): the generation layer over the shared store
+API (:mod:`wfstore.persistence.base`, :mod:`.items`, :mod:`.pending`), the shared Zarr
+commit machinery (:mod:`wfstore.persistence.zarr.transactions`) and the Rust core
+(chunks, codecs, msgpack, transactions).
 
 Modules: :mod:`.layout` (where 0.3 keeps things; telling its stores from a190's),
 :mod:`.files` (run files and parameter files, decoded once until they change),
 :mod:`.arrays` (array-output NPZ archives), :mod:`.items` (0.3's store items),
 :mod:`.store` (what the three kinds share), :mod:`.zarr_store` (Zarr folder and zip
-archive) and :mod:`.json_store`; :mod:`.writes` writes run files and parameter files as
-0.3.0 does (``V03ZarrPersistentStore.write_run_fields`` / ``write_output_values`` on a
-store 0.3.0 made), :mod:`.execution` 0.3.0's execution-time members on it (run starts,
-ends, skips, output values). The other writing members still raise
-``ReadOnlyStoreError``.
+archive) and :mod:`.json_store`; writing: :mod:`.building` (the building and
+submitting members), :mod:`.zarr_writes` / :mod:`.json_writes` (creation and commit
+hooks per kind), :mod:`.execution` (execution-time members: run starts, ends, skips,
+output values) and :mod:`.writes` (run files and parameter files).
+
+Stable entry points (other tools, e.g. a migration, write 0.3 stores through these):
+
+* the store classes :class:`V03ZarrPersistentStore`, :class:`V03JSONPersistentStore`
+  (``write_empty_workflow`` and 0.3.0's ``PersistentStore`` API) and
+  :class:`V03ZarrZipPersistentStore` (read-only); :data:`V03_STORE_CLASSES`;
+* ``V03ZarrPersistentStore.write_run_fields(updates)`` and
+  ``write_output_values(values)`` (also on the JSON store): set run-file fields
+  (historical start/end times, exit codes, ...) and encoded output values of
+  submitted runs directly, without the execution-time queue;
+* ``store._build_pending`` (:class:`~.building.BuildPending`) and ``store._pending``
+  take queued changes the public members do not expose (e.g. run submission data
+  for existing runs), committed by ``save()``.
 """
 
 from wfstore.persistence.v03.json_store import V03JSONPersistentStore

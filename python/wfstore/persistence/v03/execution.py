@@ -10,8 +10,8 @@ The members take 0.3.0's signatures (``set_EAR_start(EAR_ID, run_dir, port_numbe
 pending skip as True). The queue is the layer's own: the shared
 :class:`~wfstore.persistence.pending.PendingChanges` keeps a190's shapes.
 
-Output values: non-numpy values only so far (a numpy array in a value, which 0.3.0
-writes to an NPZ archive, raises ``UnsupportedStoreOperationError`` at ``save()``).
+Output values with numpy arrays: a Zarr store writes them as 0.3.0 does (NPZ archives,
+:mod:`.zarr_writes`, through ``_encode_output``); a JSON store refuses them, as 0.3.0's.
 """
 
 from __future__ import annotations

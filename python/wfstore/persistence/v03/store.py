@@ -2,7 +2,9 @@
 (:class:`wfstore.persistence.base.PersistentStore`: its getters, ID checks, caches)
 with 0.3's changes to the getters and the getters 0.3 added.
 
-Reading only, for now: every member that writes raises ``ReadOnlyStoreError``.
+Every member that writes raises ``ReadOnlyStoreError`` here; the kinds that write
+(Zarr folder, JSON store) put :mod:`.building`, :mod:`.execution` and their kind's
+writer before this class in their bases (a zip archive stays read-only).
 """
 
 from __future__ import annotations
@@ -94,7 +96,7 @@ class V03PersistentStore(PersistentStore):
 
     @property
     def is_submittable(self) -> bool:
-        """Not while wfstore only reads these stores."""
+        """Not for a kind that is read-only (the zip archive)."""
         return False
 
     def _unsupported(self, what: str) -> NoReturn:

@@ -1,4 +1,6 @@
-"""hpcflow 0.3's Zarr store (a folder) and its zip archive, read through the Rust core.
+"""hpcflow 0.3's Zarr store (a folder: created, built and written by wfstore through
+:mod:`.building`, :mod:`.zarr_writes` and :mod:`.execution`) and its zip archive
+(read-only), read through the Rust core.
 
 Runs are read from three places (``run_metadata``, ``run_sub_dat``, the run files),
 parameter values from parameter files and, for numpy values, from Zarr arrays or NPZ
@@ -71,12 +73,24 @@ class _ChunkedReader:
     """Rows of a one-dimensional Zarr array (object or structured dtype) of a core
     store, each chunk decoded once through `memo` until it changes."""
 
-    def __init__(self, store: _core.Store, path: str, memo: FileMemo[Any]) -> None:
-        raw = store.get(f"{path}/.zarray")
-        if raw is None:
-            raise MetadataError(f"no array at {path!r} (no .zarray)")
+    def __init__(
+        self,
+        store: _core.Store,
+        path: str,
+        memo: FileMemo[Any],
+        metas: FileMemo[Any] | None = None,
+    ) -> None:
+        # (`metas`: decoded .zarray documents, kept until they change)
+        meta = metas.get(f"{path}/.zarray") if metas is not None else None
+        if meta is None:
+            raw = store.get(f"{path}/.zarray")
+            if raw is None:
+                raise MetadataError(f"no array at {path!r} (no .zarray)")
+            try:
+                meta = json.loads(raw)
+            except ValueError as exc:
+                raise MetadataError(f"invalid metadata .zarray of {path}: {exc}") from None
         try:
-            meta = json.loads(raw)
             (self.length,) = meta["shape"]
             (self.chunk,) = meta["chunks"]
         except (ValueError, KeyError, TypeError) as exc:
@@ -114,8 +128,14 @@ class _ObjectReader(_ChunkedReader):
 class _StructReader(_ChunkedReader):
     """A structured-dtype array (``run_sub_dat``, ``run_dirs``)."""
 
-    def __init__(self, store: _core.Store, path: str, memo: FileMemo[Any]) -> None:
-        super().__init__(store, path, memo)
+    def __init__(
+        self,
+        store: _core.Store,
+        path: str,
+        memo: FileMemo[Any],
+        metas: FileMemo[Any] | None = None,
+    ) -> None:
+        super().__init__(store, path, memo, metas)
         try:
             self.dtype = np.dtype([tuple(f) for f in self.meta["dtype"]])
         except (TypeError, ValueError, KeyError) as exc:
@@ -170,8 +190,10 @@ def _chunk_decoder(store: _core.Store) -> Callable[[bytes, str], Any]:
 
 
 class V03ZarrPersistentStore(V03BuildMembers, V03ZarrWrites, V03RunTimeWrites, V03PersistentStore):
-    """An hpcflow 0.3 Zarr store (a folder): read, and written at execution time (run
-    starts, ends, skips and output values, :mod:`~wfstore.persistence.v03.execution`).
+    """An hpcflow 0.3 Zarr store (a folder): created (``write_empty_workflow``), built
+    and submitted (0.3.0's ``PersistentStore`` members, :mod:`.building`, committed by
+    :mod:`.zarr_writes` in one transaction per save), and written at execution time
+    (run starts, ends, skips and output values, :mod:`.execution`), in 0.3.0's layout.
 
     Parameters
     ----------
@@ -249,6 +271,9 @@ class V03ZarrPersistentStore(V03BuildMembers, V03ZarrWrites, V03RunTimeWrites, V
         self._root_attrs: FileMemo[dict[str, Any]] = FileMemo(
             self.core_store.get, stamp_fn, _decode_attrs
         )
+        self._metas: FileMemo[dict[str, Any]] = FileMemo(
+            self.core_store.get, stamp_fn, _decode_attrs
+        )
         try:
             opened = self._root_attrs.get(".zattrs") or {}
         except StoreError:
@@ -265,7 +290,13 @@ class V03ZarrPersistentStore(V03BuildMembers, V03ZarrWrites, V03RunTimeWrites, V
 
     def _begin_read(self) -> None:
         if self._stamp_fn is always_new:
-            for memo in (self._chunks, self._run_files, self._param_files, self._archives):
+            for memo in (
+                self._chunks,
+                self._run_files,
+                self._param_files,
+                self._archives,
+                self._metas,
+            ):
                 memo.clear()
 
     # --- item classes -------------------------------------------------------------------
@@ -345,10 +376,10 @@ class V03ZarrPersistentStore(V03BuildMembers, V03ZarrWrites, V03RunTimeWrites, V
     # --- arrays -------------------------------------------------------------------------
 
     def _objects(self, path: str) -> _ObjectReader:
-        return _ObjectReader(self.core_store, path, self._chunks)
+        return _ObjectReader(self.core_store, path, self._chunks, self._metas)
 
     def _structs(self, path: str) -> _StructReader:
-        return _StructReader(self.core_store, path, self._chunks)
+        return _StructReader(self.core_store, path, self._chunks, self._metas)
 
     def _array_attrs(self, path: str) -> dict[str, Any]:
         return self.core_store.read_attrs(path)
