@@ -11,7 +11,9 @@ Usage::
 
 prints one JSON object: the seconds of each step and the ratio.
 ``MIGRATE_SPEED_SUBMIT=0`` makes the source without its submission;
-``MIGRATE_SPEED_A190_OWN=1`` with a190's own store instead of wfstore registered.
+``MIGRATE_SPEED_A190_OWN=1`` with a190's own store instead of wfstore registered;
+``MIGRATE_SPEED_TASKS=K``: a chain of K tasks of N/K elements (both engines' make
+steps grow faster than the elements of a task: 2 tasks of 50,000 need over 20 GB).
 """
 
 from __future__ import annotations
@@ -30,12 +32,16 @@ HERE = Path(__file__).resolve()
 
 
 def _make(hf: Any, n_runs: int, path: Path) -> Any:
+    """The ``sequence`` workload: a chain of ``MIGRATE_SPEED_TASKS`` tasks (default 2,
+    as the engine runner's), ``p<i>`` in and ``p<i+1>`` out, N/tasks elements each."""
     from hpcflow.sdk.core.test_utils import make_workflow
 
+    n_tasks = int(os.environ.get("MIGRATE_SPEED_TASKS", "2"))
+    spec = [({f"p{i}": None}, (f"p{i + 1}",), f"t{i}") for i in range(1, n_tasks + 1)]
     return make_workflow(
-        [({"p1": None}, ("p2",), "t1"), ({"p2": None}, ("p3",), "t2")],
+        spec,
         path=path,
-        local_sequences={0: [("inputs.p1", max(1, n_runs // 2), 0)]},
+        local_sequences={0: [("inputs.p1", max(1, n_runs // n_tasks), 0)]},
         name="sequence",
         overwrite=True,
     )
