@@ -39,7 +39,8 @@ WHEEL=$(ls target/wheels/wfstore-*.whl)
 step "side environment with the engine (hpcflow-new2 0.2.0a190) for round-trip tests"
 [ -x .venv-hpcflow/bin/python ] || "$PY" -m venv .venv-hpcflow
 .venv-hpcflow/bin/python -m pip install -q --upgrade pip
-.venv-hpcflow/bin/python -m pip install -q "hpcflow-new2==0.2.0a190" "zarr==2.17.2" "numcodecs<0.13"
+# pytest: a fixture's parameter class lives in the engine's own tests (tests/migrate)
+.venv-hpcflow/bin/python -m pip install -q "hpcflow-new2==0.2.0a190" "zarr==2.17.2" "numcodecs<0.13" pytest
 # wfstore too, for the tests of wfstore.hpcflow.register() (tests/engine):
 .venv-hpcflow/bin/python -m pip install -q --force-reinstall --no-deps "$WHEEL"
 export WFSTORE_HPCFLOW_PYTHON="$PWD/.venv-hpcflow/bin/python"

@@ -44,7 +44,7 @@ ENGINES: dict[str, EngineGeneration] = {
         "0.2.0a190",
         REPO_ROOT / ".venv-hpcflow",
         "WFSTORE_HPCFLOW_PYTHON",
-        "hpcflow-new2==0.2.0a190 zarr==2.17.2 'numcodecs<0.13'",
+        "hpcflow-new2==0.2.0a190 zarr==2.17.2 'numcodecs<0.13' pytest",
     ),
     "0.3.0": EngineGeneration(
         "0.3.0",

@@ -18,6 +18,9 @@ from wfstore.common.errors import (
     EncodeError,
     InvalidArgumentError,
     MetadataError,
+    MigrationError,
+    MigrationRefusedError,
+    MigrationUnavailableError,
     MissingParameterData,
     MissingStoreEARError,
     MissingStoreElementError,
@@ -61,6 +64,7 @@ from wfstore.persistence import (
 from wfstore.tools.consolidate import consolidate
 from wfstore.tools.convert import convert
 from wfstore.tools.inspect import info
+from wfstore.tools.migrate import migrate
 from wfstore.tools.repair import RepairReport, repair
 from wfstore.tools.stores import create, detect_generation, detect_kind, store_cls_from_str
 
@@ -83,6 +87,9 @@ __all__ = [
     "InvalidArgumentError",
     "JSONPersistentStore",
     "MetadataError",
+    "MigrationError",
+    "MigrationRefusedError",
+    "MigrationUnavailableError",
     "MissingParameterData",
     "MissingStoreEARError",
     "MissingStoreElementError",
@@ -126,6 +133,7 @@ __all__ = [
     "detect_generation",
     "detect_kind",
     "info",
+    "migrate",
     "repair",
     "store_cls_from_str",
     "use_in_hpcflow",

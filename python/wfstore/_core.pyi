@@ -62,6 +62,10 @@ LINK_LOCK_NAME: Final[str]
 CHANGE_MARKER_NAME: Final[str]
 #: Prefix of the spare files older versions kept in array folders (removed by repair).
 LEGACY_SPARE_PREFIX: Final[str]
+#: The migration report ``wfstore migrate`` stores in the root of the store it made.
+MIGRATION_REPORT_NAME: Final[str]
+#: The folder of a migrated store keeping the source's files the target has no place for.
+MIGRATION_KEPT_DIR: Final[str]
 #: The fields of a run row of ``metadata/runs``, in row order (the engine's layout).
 RUN_ROW_FIELDS: Final[tuple[str, ...]]
 

@@ -1,7 +1,7 @@
 """The ``wfstore`` console command.
 
 Subcommands: ``demo``, ``inspect``, ``verify``, ``repair``, ``rechunk``, ``consolidate``, ``zip``,
-``unzip``, ``convert`` and ``bench``; ``wfstore COMMAND --help`` shows each one's options with an
+``unzip``, ``convert``, ``migrate`` and ``bench``; ``wfstore COMMAND --help`` shows each one's options with an
 example. Errors are printed as one line (``error: ...``) without a traceback.
 
 Exit status: 0 on success; 1 when ``verify`` finds damage; 2 on any error (bad
@@ -23,6 +23,7 @@ from wfstore.cli import (
     convert,
     demo,
     inspect,
+    migrate,
     rechunk,
     repair,
     unzip,
@@ -88,6 +89,7 @@ for _command in (
     zip.zip_cmd,
     unzip.unzip,
     convert.convert,
+    migrate.migrate,
     bench.bench,
 ):
     cli.add_command(_command)

@@ -247,3 +247,30 @@ class StoreNotFoundError(StorePathError, FileNotFoundError):
 
 class StoreExistsError(StorePathError, FileExistsError):
     """A store was to be created where a non-empty file or folder already exists."""
+
+
+# --- migration between engine generations (wfstore.tools.migrate) ---------------------
+
+
+class MigrationError(StoreError):
+    """A store cannot be migrated to another engine generation."""
+
+
+class MigrationRefusedError(MigrationError):
+    """The pre-flight check found what a migration cannot carry; nothing was written.
+
+    Parameters
+    ----------
+    reasons:
+        One line per refusal, each naming what it concerns (a submission, a run, ...).
+    """
+
+    def __init__(self, reasons: Iterable[str]) -> None:
+        self.reasons: list[str] = list(reasons)
+        super().__init__(
+            "migration refused (nothing was written): " + "; ".join(self.reasons)
+        )
+
+
+class MigrationUnavailableError(MigrationError, NotImplementedError):
+    """A migration step this build of wfstore cannot perform (named in the message)."""

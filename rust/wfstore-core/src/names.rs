@@ -40,6 +40,14 @@ pub const CHANGE_MARKER_NAME: &str = ".wfstore.changes";
 /// reports them.
 pub const LEGACY_SPARE_PREFIX: &str = ".wfstore-spare-";
 
+/// The migration report `wfstore migrate` stores in the root folder of the store it
+/// made (JSON: what was inferred, defaulted or kept aside).
+pub const MIGRATION_REPORT_NAME: &str = ".wfstore-migration.json";
+/// The folder in the root of a migrated store that keeps the source's files the
+/// target generation has no place for (hpcflow-new2 0.2.0a190's run folders,
+/// `abort_EARs.txt`), under their original relative paths.
+pub const MIGRATION_KEPT_DIR: &str = ".wfstore-migrated-aside";
+
 /// Whether `name` (a file name) is a file wfstore writes beside the keys, never a key:
 /// a temporary file or a legacy spare file.
 pub fn is_scratch_name(name: &str) -> bool {
@@ -60,6 +68,8 @@ mod tests {
             LINK_LOCK_NAME,
             CHANGE_MARKER_NAME,
             LEGACY_SPARE_PREFIX,
+            MIGRATION_REPORT_NAME,
+            MIGRATION_KEPT_DIR,
         ];
         assert!(all.iter().all(|n| n.starts_with(".wfstore")));
         let set: std::collections::HashSet<_> = all.iter().collect();

@@ -23,6 +23,8 @@ pub fn add(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("LINK_LOCK_NAME", names::LINK_LOCK_NAME)?;
     m.add("CHANGE_MARKER_NAME", names::CHANGE_MARKER_NAME)?;
     m.add("LEGACY_SPARE_PREFIX", names::LEGACY_SPARE_PREFIX)?;
+    m.add("MIGRATION_REPORT_NAME", names::MIGRATION_REPORT_NAME)?;
+    m.add("MIGRATION_KEPT_DIR", names::MIGRATION_KEPT_DIR)?;
     // the engine's run row layout (field names in row order)
     let fields = wfstore_core::engine::runs::RUN_ROW.map(|(name, _)| name);
     m.add("RUN_ROW_FIELDS", PyTuple::new(m.py(), fields)?)?;
