@@ -1,8 +1,9 @@
 """The ``wfstore`` console command.
 
-Subcommands: ``demo``, ``inspect``, ``verify``, ``repair``, ``rechunk``, ``consolidate``, ``zip``,
-``unzip``, ``convert``, ``migrate`` and ``bench``; ``wfstore COMMAND --help`` shows each one's options with an
-example. Errors are printed as one line (``error: ...``) without a traceback.
+Subcommands: ``demo``, ``inspect``, ``verify``, ``repair``, ``rechunk``, ``consolidate``,
+``zip``, ``unzip``, ``convert``, ``migrate`` and ``bench``; ``wfstore COMMAND --help`` shows
+each one's options with an example. Errors are printed as one line (``error: ...``)
+without a traceback.
 
 Exit status: 0 on success; 1 when ``verify`` finds damage; 2 on any error (bad
 arguments included); 130 when interrupted.
