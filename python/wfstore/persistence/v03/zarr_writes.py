@@ -49,6 +49,7 @@ from wfstore.persistence.v03.arrays import append_output_entry
 from wfstore.persistence.v03.blocks import decode_block_dependencies, encode_block_dependencies
 from wfstore.persistence.v03.items import V03StoreEAR, V03ZarrStoreElement, V03ZarrStoreElementIter
 from wfstore.persistence.zarr.archive import ZarrArchive
+from wfstore.persistence.zarr.attrs import ZarrAttrUpdates
 from wfstore.persistence.zarr.layout import (
     _ATTRS,
     NUMERIC_COMPRESSOR,
@@ -209,7 +210,7 @@ class _DenseArray:
             self.write_chunk(int(c), chunk)
 
 
-class V03ZarrWrites(ZarrArchive, ZarrTransactions):
+class V03ZarrWrites(ZarrArchive, ZarrAttrUpdates, ZarrTransactions):
     """``write_empty_workflow`` and the commit hooks of wfstore's 0.3 Zarr store (a
     part of :class:`~wfstore.persistence.v03.zarr_store.V03ZarrPersistentStore`)."""
 
@@ -541,13 +542,6 @@ class V03ZarrWrites(ZarrArchive, ZarrTransactions):
                 attrs.setdefault("submission_parts", {}).update(_json_keys(parts))
                 store.write_attrs(grp, attrs)
 
-    def _append_element_sets(self, task_id: int, es_js: Sequence[Mapping]) -> None:
-        task_idx = self._get_task_id_to_idx_map()[task_id]  # type: ignore[attr-defined]
-        with self.using_resource(_ATTRS, "update") as attrs:
-            attrs["template"]["tasks"][task_idx]["element_sets"].extend(
-                _json_keys(dict(es)) for es in es_js
-            )
-
     def _update_js_metadata(self, js_meta: dict[int, dict[int, dict[str, Any]]]) -> None:
         at_submit = layout.JOBSCRIPT_AT_SUBMIT_KEYS
         rest: dict[tuple[int, int], dict[str, Any]] = {}
@@ -571,18 +565,6 @@ class V03ZarrWrites(ZarrArchive, ZarrTransactions):
             with self.using_resource(_ATTRS, "update") as attrs:
                 for (sub_idx, js_idx), meta in rest.items():
                     attrs["submissions"][sub_idx]["jobscripts"][js_idx].update(_json_keys(meta))
-
-    def _update_template_components(self, tc: dict[str, Any]) -> None:
-        with self.using_resource(_ATTRS, "update") as attrs:
-            attrs["template_components"] = _json_keys(tc)
-
-    def _update_loop_num_iters(self, index: int, num_iters: list[Any]) -> None:
-        with self.using_resource(_ATTRS, "update") as attrs:
-            attrs["loops"][index]["num_added_iterations"] = _json_keys(num_iters)
-
-    def _update_loop_parents(self, index: int, parents: list[str]) -> None:
-        with self.using_resource(_ATTRS, "update") as attrs:
-            attrs["loops"][index]["parents"] = list(parents)
 
     # --- metadata arrays ----------------------------------------------------------------
 

@@ -89,6 +89,7 @@ from wfstore.persistence.readcache import CLEAN, ReadCache, approx_size, marker_
 from wfstore.persistence.resources import CallbackStoreResource, write_bytes_atomic
 from wfstore.persistence.zarr import layout
 from wfstore.persistence.zarr.archive import ZarrArchive
+from wfstore.persistence.zarr.attrs import ZarrAttrUpdates
 from wfstore.persistence.zarr.layout import (
     _ATTRS,
     DEFAULT_PARAM_CHUNK_SIZE,
@@ -118,6 +119,7 @@ _T = TypeVar("_T")
 
 class ZarrPersistentStore(
     ZarrTransactions,
+    ZarrAttrUpdates,
     ZarrParameters,
     ZarrArchive,
     ZarrRechunk,
@@ -780,30 +782,11 @@ class ZarrPersistentStore(
                 sub = attrs["submissions"][sub_idx]
                 sub.setdefault("submission_parts", {}).update(_json_keys(parts))
 
-    def _append_element_sets(self, task_id: int, es_js: Sequence[Mapping]) -> None:
-        task_idx = self._get_task_id_to_idx_map()[task_id]
-        with self.using_resource(_ATTRS, "update") as attrs:
-            attrs["template"]["tasks"][task_idx]["element_sets"].extend(
-                _json_keys(dict(es)) for es in es_js
-            )
-
     def _update_js_metadata(self, js_meta: dict[int, dict[int, dict[str, Any]]]) -> None:
         with self.using_resource(_ATTRS, "update") as attrs:
             for sub_idx, per_js in js_meta.items():
                 for js_idx, meta in per_js.items():
                     attrs["submissions"][sub_idx]["jobscripts"][js_idx].update(_json_keys(meta))
-
-    def _update_template_components(self, tc: dict[str, Any]) -> None:
-        with self.using_resource(_ATTRS, "update") as attrs:
-            attrs["template_components"] = _json_keys(tc)
-
-    def _update_loop_num_iters(self, index: int, num_iters: list[Any]) -> None:
-        with self.using_resource(_ATTRS, "update") as attrs:
-            attrs["loops"][index]["num_added_iterations"] = _json_keys(num_iters)
-
-    def _update_loop_parents(self, index: int, parents: list[str]) -> None:
-        with self.using_resource(_ATTRS, "update") as attrs:
-            attrs["loops"][index]["parents"] = list(parents)
 
     # --- writers: metadata arrays ------------------------------------------------------
 
