@@ -66,11 +66,24 @@ def run_view(r: Any) -> dict[str, Any]:
     }
 
 
+def file_view(wf: Any, param_id: int) -> dict[str, Any]:
+    """A file parameter as the engine hands it out (``Workflow.get_parameter_data``:
+    the file's reference), with the text of the file it names (a workflow folder)."""
+    ref = wf.get_parameter_data(param_id)
+    text = None
+    if isinstance(ref, dict) and ref.get("path") and Path(wf.path).is_dir():
+        where = Path(wf.path, ref["path"])
+        text = where.read_text() if where.is_file() else None
+    return {"file": value(ref), "text": text}
+
+
 def iteration_view(it: Any) -> dict[str, Any]:
     data = {}
     for path in sorted(it.get_data_idx()):
         if path.startswith(("inputs.", "outputs.")):
             data[path] = value(it.get(path))
+        elif path.startswith(("input_files.", "output_files.")):
+            data[path] = file_view(it.workflow, it.get_data_idx()[path])
     return {
         "id": it.id_,
         "index": it.index,

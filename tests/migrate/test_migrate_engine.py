@@ -291,3 +291,70 @@ def test_output_slots_are_v03s(migrated: dict[str, Any], side_python_v03: Path) 
                 assert stored == want, (path, run_id)
             several = several or len(pairs) > 1
     assert several
+
+
+@pytest.mark.parametrize("store", ["zarr", "json"])
+def test_file_parameters(
+    tmp_path: Path, side_python: Path, side_python_v03: Path, store: str
+) -> None:
+    """File parameters (made by a190 at test time): a given input file (under
+    ``artifacts/input_files/``), input files an input-file generator made and output
+    files a run wrote (under ``artifacts/tasks/``, set on the runs' ends). 0.3.0's
+    ``Workflow`` hands out the same file references as a190's did, naming files with
+    the same contents; 0.3.0 parses the rewritten output-file parsers without a
+    deprecation warning (a190's ``save_files`` is gone from them); ``wfstore verify``
+    finds nothing it does not find on a store 0.3.0 made."""
+    (tmp_path / "config").mkdir()
+    (tmp_path / "cwd").mkdir()
+    proc = subprocess.run(
+        [
+            str(side_python),
+            str(HERE / "engine_a190_files.py"),
+            str(tmp_path),
+            str(tmp_path / "config"),
+            store,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path / "cwd",
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    src = Path(proc.stdout.splitlines()[-1])
+    before = _digest(src)
+    dst = tmp_path / "migrated"
+    report = migrate(src, dst)
+    assert report.refusals == []
+    assert _digest(src) == before
+    a = json.loads(_run(side_python, "engine_workflow_view.py", src))[str(src)]
+    v03 = subprocess.run(
+        [str(side_python_v03), str(HERE / "engine_workflow_view.py"), str(dst)],
+        capture_output=True,
+        text=True,
+    )
+    assert v03.returncode == 0, v03.stderr[-3000:]
+    assert "save_files" not in v03.stderr
+    b = json.loads(v03.stdout)[str(dst)]
+    files = {
+        (key, v["file"]["path"], v["text"])
+        for t in a["tasks"]
+        for el in t["elements"]
+        for it in el["iterations"]
+        for key, v in it["data"].items()
+        if key.startswith(("input_files.", "output_files."))
+    }
+    assert len(files) == 6 and all(text for _, _, text in files)
+    assert (
+        "input_files.my_in",
+        "artifacts/input_files/0/my_in.txt",
+        "a given input file\n",
+    ) in files
+    assert (
+        "output_files.my_out",
+        "artifacts/tasks/t_0/e_1/my_out.txt",
+        "written by run 4\n",
+    ) in files
+    assert b == a
+    if store == "zarr":
+        native = HERE.parent / "data" / "hpcflow-0.3.0" / "wk_seq_zarr"
+        allowed = {(x.array, x.key) for x in wfstore.verify(native).bad}
+        assert {(x.array, x.key) for x in wfstore.verify(dst).bad} <= allowed

@@ -292,14 +292,55 @@ def test_never_submitted_submission_is_not_active(tmp_path: Path) -> None:
         migrate(src, tmp_path / "out", dry_run=True)
 
 
-def test_file_parameters_refused_before_writing(tmp_path: Path) -> None:
+def _with_file_parameter(tmp_path: Path, ref: dict[str, Any]) -> Path:
+    """wk_seq_json with its parameter 2 (an element's input) made a file parameter."""
     src = _copy("wk_seq_json", tmp_path)
     doc = json.loads((src / "parameters.json").read_text())
-    doc["data"]["2"] = {"file": {"path": "a.txt", "store_contents": False}}
+    doc["data"]["2"] = {"file": ref}
     (src / "parameters.json").write_text(json.dumps(doc))
-    with pytest.raises(MigrationRefusedError, match="parameters 2: file parameters"):
-        migrate(src, tmp_path / "out")
-    assert not (tmp_path / "out").exists()
+    return src
+
+
+def _migrated_param(dst: Path, param_id: int) -> Any:
+    return json.loads((dst / "parameters.json").read_text())["data"][str(param_id)]
+
+
+def test_file_parameter_carried(tmp_path: Path) -> None:
+    """A file reference is carried as it is (a file outside the workflow folder, not
+    stored: nothing to copy, nothing to report)."""
+    ref = {"path": "a.txt", "store_contents": False}
+    src = _with_file_parameter(tmp_path, ref)
+    report = migrate(src, tmp_path / "out")
+    assert _migrated_param(tmp_path / "out", 2) == {"file": ref}
+    assert not [i for i in report.inferred if i.what.startswith("parameter")]
+
+
+def test_file_parameter_of_a_moved_file(tmp_path: Path) -> None:
+    """A stored file the migration keeps aside (a190's run folders): the reference
+    follows the file, and is reported."""
+    rel = "execute/task_0/e_0/r_0/out.txt"
+    src = _with_file_parameter(tmp_path, {"path": rel, "store_contents": True})
+    (src / rel).parent.mkdir(parents=True)
+    (src / rel).write_text("contents\n")
+    report = migrate(src, tmp_path / "out")
+    moved = f"{MIGRATION_KEPT_DIR}/{rel}"
+    assert _migrated_param(tmp_path / "out", 2) == {"file": {"path": moved, "store_contents": True}}
+    assert (tmp_path / "out" / moved).read_text() == "contents\n"
+    assert [(i.what, i.field, i.value) for i in report.inferred if i.field == "file.path"] == [
+        ("parameter 2", "file.path", moved)
+    ]
+
+
+def test_file_parameter_of_a_missing_file(tmp_path: Path) -> None:
+    """A stored file missing from SRC: the reference is carried as a190 recorded it,
+    and reported."""
+    ref = {"path": "artifacts/input_files/0/gone.txt", "store_contents": True}
+    src = _with_file_parameter(tmp_path, ref)
+    report = migrate(src, tmp_path / "out")
+    assert _migrated_param(tmp_path / "out", 2) == {"file": ref}
+    assert [(i.what, i.field) for i in report.inferred if i.field == "file"] == [
+        ("parameters 2", "file")
+    ]
 
 
 def test_id_ranges() -> None:

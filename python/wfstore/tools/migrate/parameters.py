@@ -7,7 +7,15 @@ under ``output_idx``: the slot of the output within its action, in 0.3.0's order
 action's outputs as parameters first appear in the schema's flow: schema inputs, each
 action's inputs and outputs in action order, schema outputs; then the action's input
 files and output files). Values are carried decoded (numpy and masked arrays, tuples,
-sets, parameter-value objects' data, files), so the 0.3.0 layer encodes them its own way.
+sets, parameter-value objects' data), so the 0.3.0 layer encodes them its own way.
+
+File parameters (``{"store_contents", "path"}``, the path relative to the workflow
+folder) are carried as they are: a190 and 0.3.0 keep a file's contents at the same
+places (``artifacts/input_files/<n>/`` for given input files, ``artifacts/tasks/...``
+for files a run made), which the migration copies with the workflow folder's other
+files. A path whose file the migration moves (kept aside) is rewritten to its new
+place; a stored file missing from the source folder is carried as a190 recorded it.
+Both are reported (:func:`place_files`).
 
 a190 reports an unset parameter whose base row holds its fill value as set; it is
 carried unset (0.3.0 reports it so) and listed in the report.
@@ -135,12 +143,6 @@ def plan_parameters(
                 output_of=output_of,
             )
         )
-    files = [p.id_ for p in out if p.file is not None]
-    if files:
-        report.refusals.append(
-            f"parameters {id_ranges(files)}: file parameters are not carried to hpcflow "
-            "0.3.0 by this version of wfstore"
-        )
     if unset:
         report.infer(
             f"parameters {id_ranges(unset)}",
@@ -150,6 +152,39 @@ def plan_parameters(
             "stored rows are the fill value); carried unset",
         )
     return out
+
+
+def place_files(
+    params: list[PlannedParameter], files: dict[str, str], report: MigrationReport
+) -> None:
+    """Point each file parameter of `params` at its file's place in the migrated folder
+    (`files`: source path -> migrated path, relative to the workflow folder); report
+    paths rewritten and stored files the source folder lacks."""
+    missing: list[int] = []
+    for p in params:
+        if p.file is None:
+            continue
+        path = str(p.file.get("path", "")).replace("\\", "/")
+        target = files.get(path)
+        if target is None:
+            if p.file.get("store_contents"):
+                missing.append(p.id_)
+            continue
+        if target != path:
+            p.file = {**p.file, "path": target}
+            report.infer(
+                f"parameter {p.id_}",
+                "file.path",
+                target,
+                f"its file {path!r} is kept elsewhere in the migrated workflow",
+            )
+    if missing:
+        report.infer(
+            f"parameters {id_ranges(missing)}",
+            "file",
+            "carried as recorded",
+            "their stored files are not in the source workflow folder",
+        )
 
 
 def _array_signatures(

@@ -14,6 +14,7 @@ from wfstore.tools.migrate.loops import PlannedLoop, plan_loops
 from wfstore.tools.migrate.parameters import (
     PlannedParameter,
     mixed_array_outputs,
+    place_files,
     plan_parameters,
 )
 from wfstore.tools.migrate.report import MigrationReport
@@ -127,4 +128,5 @@ def plan_migration(src: str | os.PathLike[str], *, force: bool = False) -> Migra
     subs = [plan_submission(i, s, report) for i, s in sorted(wf.submissions.items())]
     loops = plan_loops(wf, template, report)
     files = {rel: target_path(rel, report) for rel in wf.files}
+    place_files(params, files, report)
     return MigrationPlan(wf, template, components, runs, params, subs, loops, files, report)

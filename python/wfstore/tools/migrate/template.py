@@ -7,7 +7,9 @@ Mechanical renames and removals, and the traps (docs/migration.md):
   missing key as true, which would merge the environments into the resources again for
   element sets that already exist); ``multi_path_sequences`` empty;
 * actions: ``save_files`` removed, ``script_data_files_use_opt`` renamed
-  ``data_files_use_opt``; ``program_data_in`` / ``program_data_out`` written as ``{}``
+  ``data_files_use_opt``; output file parsers lose ``save_files`` too (the files it
+  named that the parser does not read become ``generates_files``, as 0.3.0 reads a
+  legacy ``save_files``); ``program_data_in`` / ``program_data_out`` written as ``{}``
   (0.3.0's own value for actions without a program, so schema hashes are as a native
   store's);
 * resources (every scope, in the template, element sets and jobscripts):
@@ -53,8 +55,29 @@ def _is_scope(key: str) -> bool:
     return key == "any" or key.startswith(("main", "processing", "input_file", "output_file"))
 
 
+def _rewrite_output_file_parser(ofp: dict[str, Any]) -> dict[str, Any]:
+    """An output file parser without a190's ``save_files``: 0.3.0 removed it; the files
+    it named that the parser does not read (``from_files``) are files the parser
+    script writes, which 0.3.0 declares in ``generates_files`` (0.3.0's own reading of
+    a legacy ``save_files``, which it does with a deprecation warning)."""
+    out = {k: v for k, v in ofp.items() if k != "save_files"}
+    legacy = ofp.get("save_files")
+    if isinstance(legacy, list):
+        reads = list(ofp.get("from_files") or [])
+        declared = list(ofp.get("generates_files") or [])
+        written = [f for f in legacy if f not in reads and f not in declared]
+        if written:
+            out["generates_files"] = declared + written
+    return out
+
+
 def _rewrite_action(action: dict[str, Any]) -> dict[str, Any]:
     out = {ACTION_RENAMES.get(k, k): v for k, v in action.items() if k not in ACTION_REMOVED}
+    if isinstance(out.get("output_file_parsers"), list):
+        out["output_file_parsers"] = [
+            _rewrite_output_file_parser(o) if isinstance(o, dict) else o
+            for o in out["output_file_parsers"]
+        ]
     out.setdefault("program_data_in", {})
     out.setdefault("program_data_out", {})
     if out["program_data_in"] is None:

@@ -5,7 +5,11 @@ layer (:mod:`wfstore.persistence.v03`): its store-creation members
 parameter members) in the order 0.3.0 makes a workflow, then the run-time data with
 its historical values (``write_run_fields``: start and end times, snapshots, exit
 codes, host names, skip reasons), then the outputs (``set_parameter_values``, which
-puts them into their runs' parameter files, numpy arrays into NPZ archives).
+puts them into their runs' parameter files, numpy arrays into NPZ archives; the files
+runs made by ``set_parameter_value(..., is_file=True)``, as 0.3.0's ``set_file`` does).
+Given input files are added with their file reference (``_add_parameter(file=...)``,
+as 0.3.0's ``add_file`` does); the files' contents are copied by the caller with the
+workflow folder's other files.
 
 The store is written at a temporary path the caller chose; the caller renames it.
 """
@@ -89,11 +93,12 @@ def _write_items(plan: MigrationPlan, store: Any, tick: Callable[[int], object])
     # parameters, in ID order (IDs are given in order); outputs unset until their runs
     # have run files
     for p in plan.parameters:
-        if p.file is not None:
-            raise MigrationUnavailableError(
-                f"parameter {p.id_}: file parameters are not written by this build"
+        if p.is_set and not p.is_output and p.file is not None:
+            # a given input file: its contents are copied with the folder's files
+            new_id = store._add_parameter(
+                is_set=True, source=dict(p.source), file=dict(p.file), save=False
             )
-        if p.is_set and not p.is_output:
+        elif p.is_set and not p.is_output:
             new_id = store.add_set_parameter(p.data, dict(p.source), save=False)
         else:
             new_id = store.add_unset_parameter(dict(p.source), save=False)
@@ -190,9 +195,18 @@ def _write_run_time(plan: MigrationPlan, store: Any) -> None:
         store.write_run_fields(fields)
     # output values through the layer's 0.3.0 API member, which places them by their
     # runs' run files (parameter files; numpy arrays into NPZ archives)
-    outputs = {p.id_: p.data for p in plan.parameters if p.is_output and p.is_set}
+    outputs = {
+        p.id_: p.data for p in plan.parameters if p.is_output and p.is_set and p.file is None
+    }
     if outputs:
         store.set_parameter_values(outputs)
+    # files runs made (input files generated, output files saved): as 0.3.0 sets them
+    # (``set_file``'s parameter step), into their runs' parameter files
+    out_files = [p for p in plan.parameters if p.is_output and p.is_set and p.file is not None]
+    for p in out_files:
+        store.set_parameter_value(p.id_, dict(p.file), is_file=True, save=False)
+    if out_files:
+        store.save()
 
 
 def _same_id(what: str, expected: int, got: Any) -> None:
