@@ -62,6 +62,7 @@ from wfstore.persistence.v03.items import (
 )
 from wfstore.persistence.v03.maintenance import V03Maintenance
 from wfstore.persistence.v03.store import V03PersistentStore
+from wfstore.persistence.v03.zarr_groups import V03ZarrGroups
 from wfstore.persistence.v03.zarr_writes import V03ZarrWrites
 from wfstore.persistence.zarr.archive import write_copy_log
 from wfstore.persistence.zarr.layout import _ATTRS
@@ -193,7 +194,12 @@ def _chunk_decoder(store: _core.Store) -> Callable[[bytes, str], Any]:
 
 
 class V03ZarrPersistentStore(
-    V03Maintenance, V03BuildMembers, V03ZarrWrites, V03RunTimeWrites, V03PersistentStore
+    V03Maintenance,
+    V03BuildMembers,
+    V03ZarrWrites,
+    V03RunTimeWrites,
+    V03ZarrGroups,
+    V03PersistentStore,
 ):
     """An hpcflow 0.3 Zarr store (a folder): created (``write_empty_workflow``), built
     and submitted (0.3.0's ``PersistentStore`` members, :mod:`.building`, committed by
