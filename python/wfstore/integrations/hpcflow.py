@@ -117,6 +117,17 @@ def _build_dual_errors() -> None:
         (_wf_errors.UnsupportedStoreOperationError, ValueError),
         {"__module__": PUBLIC_NAME},
     )
+    # hpcflow 0.3.0's reader of array-output archives raises zstandard's error for an
+    # archive that is not a zstd frame (zstandard is one of its dependencies):
+    try:
+        from zstandard import ZstdError
+    except ImportError:
+        return
+    _DUAL_ERRORS[_wf_errors.ArchiveCompressionError] = type(
+        "ArchiveCompressionError",
+        (_wf_errors.ArchiveCompressionError, ZstdError),
+        {"__module__": PUBLIC_NAME},
+    )
 
 
 def _as_engine_error(exc: BaseException) -> BaseException | None:

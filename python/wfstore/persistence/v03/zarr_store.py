@@ -27,6 +27,7 @@ from wfstore.common.durability import Durability
 from wfstore.common.errors import (
     CorruptChunkError,
     MetadataError,
+    MissingArrayOutputError,
     MissingParameterData,
     MissingStoreEARError,
     MissingStoreElementError,
@@ -651,12 +652,23 @@ class V03ZarrPersistentStore(
                 if (number is None or not off) and archive is not None:
                     return archive.entry(run.id_)
                 if number is None:
-                    raise MissingParameterData([param_id])
+                    raise self._missing_archive(name, run.run_file_ID)
             elif number is None:
                 raise MissingParameterData([param_id])
             return _core.NumericArray.open(self.core_store, f"{group}/arr_{number}").read()
 
         return read
+
+    def _missing_archive(self, name: str, run_file_id: int | None) -> MissingArrayOutputError:
+        """The error for output array `name`, kept only in an NPZ archive, whose
+        archive (of run file `run_file_id`) does not exist."""
+        key = layout.array_output_key(name, run_file_id) if run_file_id is not None else None
+        err = MissingArrayOutputError(
+            f"Missing NPZ archive for array output {name!r}: "
+            f"{key if key is None else str(Path(self.path) / key)}."
+        )
+        err.path = key
+        return err
 
     def _output_archive(self, name: str, run_file_id: int) -> OutputArchive | None:
         """The archive holding the entries of run file `run_file_id` of output `name`:
