@@ -18,8 +18,9 @@
 # ENGINE_GENERATION=0.3.0 runs hpcflow 0.3.0's own suite instead (PyPI `hpcflow`, with
 # `-p hpcflow.pytest_plugin`; environment default ./.venv-engine03, reports default
 # ./target/engine-suite-0.3.0), compared the same way: wfstore.hpcflow.register() installs
-# wfstore's 0.3 Zarr, zip and JSON classes there; tests of 0.3.0's private Zarr internals
-# (tests/engine/engine03_private_tests.txt) are reported, not counted. WFSTORE_SIDE=0 runs
+# wfstore's 0.3 Zarr, zip and JSON classes there; tests of 0.3.0's own store internals
+# that do not pass with wfstore (tests/engine/engine03_private_tests.txt, with the
+# reasons) are reported, not counted. WFSTORE_SIDE=0 runs
 # the engine's own stores only.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -9,10 +9,13 @@ from __future__ import annotations
 from wfstore._core import NumericArray, ObjectArray, Store, __version__
 from wfstore.common.durability import DURABILITIES, Durability
 from wfstore.common.errors import (
+    ArchiveCompressionError,
     ArrayExistsError,
     ArrayNotFoundError,
+    ArrayOutputDtypeError,
     CodecError,
     ConcurrentModificationError,
+    CorruptArchiveError,
     CorruptChunkError,
     CorruptFileError,
     EncodeError,
@@ -21,6 +24,7 @@ from wfstore.common.errors import (
     MigrationError,
     MigrationRefusedError,
     MigrationUnavailableError,
+    MissingArrayOutputError,
     MissingParameterData,
     MissingStoreEARError,
     MissingStoreElementError,
@@ -75,11 +79,14 @@ from wfstore.tools.verify import BadChunk, VerifyReport, verify
 
 __all__ = [
     "DURABILITIES",
+    "ArchiveCompressionError",
     "ArrayExistsError",
     "ArrayNotFoundError",
+    "ArrayOutputDtypeError",
     "BadChunk",
     "CodecError",
     "ConcurrentModificationError",
+    "CorruptArchiveError",
     "CorruptChunkError",
     "CorruptFileError",
     "Durability",
@@ -90,6 +97,7 @@ __all__ = [
     "MigrationError",
     "MigrationRefusedError",
     "MigrationUnavailableError",
+    "MissingArrayOutputError",
     "MissingParameterData",
     "MissingStoreEARError",
     "MissingStoreElementError",

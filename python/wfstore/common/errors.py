@@ -158,6 +158,30 @@ class CorruptFileError(CorruptChunkError):
     array-output archive) cannot be decoded. ``path`` and ``key`` name the file."""
 
 
+class CorruptArchiveError(CorruptFileError, ValueError):
+    """An hpcflow 0.3 array-output archive (``*.npz.zst``) cannot be decoded (a
+    ``ValueError`` too, as hpcflow 0.3.0's own reader raises). ``path`` and ``key``
+    name the archive."""
+
+
+class ArchiveCompressionError(CorruptArchiveError):
+    """An hpcflow 0.3 array-output archive is not a valid zstd frame. With the engine
+    registered (:func:`wfstore.hpcflow.register`) it reaches the engine as
+    ``zstandard.ZstdError`` too, which hpcflow 0.3.0's reader raises there."""
+
+
+class MissingArrayOutputError(StoreError, FileNotFoundError):
+    """A run output's numpy array is kept only in an hpcflow 0.3 array-output archive
+    (NPZ) and that archive does not exist. ``path`` names the archive expected."""
+
+    path: str | None = None
+
+
+class ArrayOutputDtypeError(StoreError, TypeError):
+    """A numpy array appended to an hpcflow 0.3 array-output archive has a dtype the
+    archive's earlier entries cannot take."""
+
+
 class CodecError(StoreError):
     """A codec failed on bytes given directly (not read from a store)."""
 

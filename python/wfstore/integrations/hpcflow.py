@@ -40,7 +40,7 @@ import runpy
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 import numpy as np
@@ -115,6 +115,17 @@ def _build_dual_errors() -> None:
     _DUAL_ERRORS[_wf_errors.UnsupportedStoreOperationError] = type(
         "UnsupportedStoreOperationError",
         (_wf_errors.UnsupportedStoreOperationError, ValueError),
+        {"__module__": PUBLIC_NAME},
+    )
+    # hpcflow 0.3.0's reader of array-output archives raises zstandard's error for an
+    # archive that is not a zstd frame (zstandard is one of its dependencies):
+    try:
+        from zstandard import ZstdError
+    except ImportError:
+        return
+    _DUAL_ERRORS[_wf_errors.ArchiveCompressionError] = type(
+        "ArchiveCompressionError",
+        (_wf_errors.ArchiveCompressionError, ZstdError),
         {"__module__": PUBLIC_NAME},
     )
 
@@ -227,6 +238,42 @@ def _wrap_api(cls: type) -> None:
             continue
         wrap = _translating_cm if name in _CONTEXT_MANAGERS else _translating
         setattr(cls, name, wrap(raw))
+
+
+# --- zip archives ---------------------------------------------------------------------
+
+
+class _InArchivePaths:
+    """The engine's ``ZipFileSystem`` of a zipped store, given to the engine as the
+    store's ``fs``: everything is the file system's own, but a path below the archive's
+    own path (``<archive>/parameters/...``, which the engine forms from the store's
+    ``path``; wfstore's zip store has the archive's path, 0.3.0's the empty path inside
+    it) is taken as the path inside the archive."""
+
+    #: the path-taking calls whose paths are mapped
+    _PATH_CALLS = frozenset(
+        "exists isfile isdir info ls glob find walk open cat cat_file size".split()
+    )
+
+    def __init__(self, fs: Any, archive: str) -> None:
+        self._fs = fs
+        self._prefix = archive.rstrip("/") + "/"
+
+    def _inner(self, path: Any) -> Any:
+        text = path.as_posix() if isinstance(path, PurePath) else path
+        if isinstance(text, str) and text.startswith(self._prefix):
+            return text[len(self._prefix) :]
+        return path
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._fs, name)
+        if name not in self._PATH_CALLS:
+            return attr
+
+        def call(path: Any, *args: Any, **kwargs: Any) -> Any:
+            return attr(self._inner(path), *args, **kwargs)
+
+        return call
 
 
 # --- array views ----------------------------------------------------------------------
@@ -409,15 +456,17 @@ def _make_classes(generation: str = "0.2.0a190") -> dict[str, type]:
         The engine opens an archive as an fsspec ``ZipFileSystem`` over the ``.zip``
         file, with an empty path inside it; the archive is read in place by the Rust
         core, and ``fs`` stays the ``ZipFileSystem`` (the engine's ``Workflow.url``
-        reads the archive path from it)."""
+        reads the archive path from it), as :class:`_InArchivePaths`: ``path`` is the
+        archive's, so paths the engine forms from it are taken as inside the
+        archive."""
 
         __module__ = PUBLIC_NAME
 
         def __init__(self, app: Any, workflow: Any, path: Any, fs: Any = None) -> None:
             self._engine_fs = None
             if fs is not None and getattr(fs, "protocol", None) == "zip":
-                self._engine_fs = fs
                 path = fs.of.path
+                self._engine_fs = _InArchivePaths(fs, str(path))
                 fs = None
             super().__init__(app, workflow, path, fs)
 

@@ -11,7 +11,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from wfstore import _core
-from wfstore.common.errors import CorruptFileError, StoreError
+from wfstore.common.errors import (
+    ArchiveCompressionError,
+    ArrayOutputDtypeError,
+    CorruptArchiveError,
+    StoreError,
+)
 
 #: The per-entry metadata members of an archive (besides ``data`` and ``shape``).
 METADATA_MEMBERS = (
@@ -48,8 +53,10 @@ class OutputArchive:
         return np.array(self.data[i][tuple(slice(0, d) for d in shape)])
 
 
-def _corrupt(key: str, reason: object) -> CorruptFileError:
-    err = CorruptFileError(f"array-output archive {key!r} cannot be decoded: {reason}")
+def _corrupt(
+    key: str, reason: object, cls: type[CorruptArchiveError] = CorruptArchiveError
+) -> CorruptArchiveError:
+    err = cls(f"array-output archive {key!r} cannot be decoded: {reason}")
     err.path = key
     err.key = key
     return err
@@ -57,10 +64,13 @@ def _corrupt(key: str, reason: object) -> CorruptFileError:
 
 def decode_output_archive(raw: bytes, key: str) -> OutputArchive:
     """Decode an archive read from `key` (zstd by the core, NPZ by numpy without
-    pickles); a damaged or malformed archive raises :class:`CorruptFileError` naming
-    `key`."""
+    pickles); a damaged or malformed archive raises :class:`CorruptArchiveError`
+    naming `key` (:class:`ArchiveCompressionError` when it is not a zstd frame)."""
     try:
         buf = _core.decompress(raw, "zstd")
+    except StoreError as exc:
+        raise _corrupt(key, exc, ArchiveCompressionError) from None
+    try:
         with np.load(io.BytesIO(buf), allow_pickle=False) as npz:
             names = set(npz.files)
             missing = {"data", *METADATA_MEMBERS} - names
@@ -140,4 +150,6 @@ def _widened(key: str, old: np.dtype, new: np.dtype) -> np.dtype:
         return old
     if old.kind == new.kind and old.kind in "SU":
         return old if old.itemsize >= new.itemsize else new
-    raise StoreError(f"array output {key!r}: dtype {new} does not match earlier entries' {old}")
+    raise ArrayOutputDtypeError(
+        f"array output {key!r}: dtype {new} does not match the earlier entries' dtype {old}"
+    )

@@ -27,6 +27,7 @@ from wfstore.common.durability import Durability
 from wfstore.common.errors import (
     CorruptChunkError,
     MetadataError,
+    MissingArrayOutputError,
     MissingParameterData,
     MissingStoreEARError,
     MissingStoreElementError,
@@ -62,6 +63,7 @@ from wfstore.persistence.v03.items import (
 )
 from wfstore.persistence.v03.maintenance import V03Maintenance
 from wfstore.persistence.v03.store import V03PersistentStore
+from wfstore.persistence.v03.zarr_groups import V03ZarrGroups
 from wfstore.persistence.v03.zarr_writes import V03ZarrWrites
 from wfstore.persistence.zarr.archive import write_copy_log
 from wfstore.persistence.zarr.layout import _ATTRS
@@ -193,7 +195,12 @@ def _chunk_decoder(store: _core.Store) -> Callable[[bytes, str], Any]:
 
 
 class V03ZarrPersistentStore(
-    V03Maintenance, V03BuildMembers, V03ZarrWrites, V03RunTimeWrites, V03PersistentStore
+    V03Maintenance,
+    V03BuildMembers,
+    V03ZarrWrites,
+    V03RunTimeWrites,
+    V03ZarrGroups,
+    V03PersistentStore,
 ):
     """An hpcflow 0.3 Zarr store (a folder): created (``write_empty_workflow``), built
     and submitted (0.3.0's ``PersistentStore`` members, :mod:`.building`, committed by
@@ -645,12 +652,23 @@ class V03ZarrPersistentStore(
                 if (number is None or not off) and archive is not None:
                     return archive.entry(run.id_)
                 if number is None:
-                    raise MissingParameterData([param_id])
+                    raise self._missing_archive(name, run.run_file_ID)
             elif number is None:
                 raise MissingParameterData([param_id])
             return _core.NumericArray.open(self.core_store, f"{group}/arr_{number}").read()
 
         return read
+
+    def _missing_archive(self, name: str, run_file_id: int | None) -> MissingArrayOutputError:
+        """The error for output array `name`, kept only in an NPZ archive, whose
+        archive (of run file `run_file_id`) does not exist."""
+        key = layout.array_output_key(name, run_file_id) if run_file_id is not None else None
+        err = MissingArrayOutputError(
+            f"Missing NPZ archive for array output {name!r}: "
+            f"{key if key is None else str(Path(self.path) / key)}."
+        )
+        err.path = key
+        return err
 
     def _output_archive(self, name: str, run_file_id: int) -> OutputArchive | None:
         """The archive holding the entries of run file `run_file_id` of output `name`:
