@@ -285,6 +285,11 @@ def test_never_submitted_submission_is_not_active(tmp_path: Path) -> None:
     assert ("submission 0", "submitted", False) in {
         (i.what, i.field, i.value) for i in report.inferred
     }
+    # migrated, it has the folders 0.3.0 makes when it adds a submission (its submit()
+    # writes the jobscript functions into js_funcs/)
+    migrate(src, tmp_path / "written")
+    for name in ("tmp", "app_std", "jobscripts", "js_std", "js_funcs", "js_run_ids", "scripts"):
+        assert (tmp_path / "written" / "artifacts" / "submissions" / "0" / name).is_dir(), name
     # and with the jobscript submitted, the same runs are refused
     subs[0]["jobscripts"][0]["process_ID"] = 4242
     (src / "submissions.json").write_text(json.dumps(subs))

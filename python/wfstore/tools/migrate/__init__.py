@@ -25,6 +25,7 @@ from wfstore.common.errors import (
 )
 from wfstore.common.names import MIGRATION_REPORT_NAME, TMP_PREFIX
 from wfstore.persistence.gcpause import gc_paused
+from wfstore.tools.migrate.artifacts import submission_dirs
 from wfstore.tools.migrate.plan import TARGET_GENERATION, MigrationPlan, plan_migration
 from wfstore.tools.migrate.report import MigrationReport
 from wfstore.tools.migrate.source import read_file
@@ -122,6 +123,9 @@ def write_migrated(
             out = os.path.join(tmp, *target.split("/"))
             os.makedirs(os.path.dirname(out), exist_ok=True)
             _core.write_atomic(out, read_file(plan.source.files[rel]))
+        for sub in plan.submissions:
+            for rel in submission_dirs(sub.index):
+                os.makedirs(os.path.join(tmp, *rel.split("/")), exist_ok=True)
         _core.write_atomic(os.path.join(tmp, MIGRATION_REPORT_NAME), plan.report.to_json())
         if kind == "zip":
             _core.zip_dir(tmp, dst_path)

@@ -27,6 +27,26 @@ _ASIDE = [
 ]
 
 
+#: The folders hpcflow 0.3.0 makes for each submission when it adds one (its
+#: ``Submission`` folder names; a190 made fewer): a carried submission gets them so that
+#: 0.3.0 can go on to submit one a190 made but never submitted.
+SUBMISSION_DIRS = (
+    "tmp",
+    "app_std",
+    "jobscripts",
+    "js_std",
+    "js_funcs",
+    "js_run_ids",
+    "scripts",
+    "commands",
+)
+
+
+def submission_dirs(sub_idx: int) -> list[str]:
+    """The folders (relative paths) 0.3.0 expects of submission `sub_idx`."""
+    return [f"artifacts/submissions/{sub_idx}/{name}" for name in SUBMISSION_DIRS]
+
+
 def target_path(rel: str, report: MigrationReport | None = None) -> str:
     """Where the file `rel` of an a190 workflow folder goes in the 0.3.0 one."""
     for pattern, fmt in _MOVES:
