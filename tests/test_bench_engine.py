@@ -285,3 +285,12 @@ def test_the_store_share_of_a_wrapped_run_is_applied_to_the_timed_one(
     assert jobs["seconds"] == 5.0 and jobs["store_share"] == 0.75
     assert jobs["store_per_run_s"] == 0.75 * 8.0 / 40  # the timed processes' time
     assert jobs["store_per_run_wrapped_s"] == 0.3
+
+
+def test_a_phase_selection_brings_what_its_phases_need(engine: ModuleType) -> None:
+    from engine_bench.runner import phases_to_run
+
+    assert phases_to_run(["jobs"]) == ["make", "submission", "jobs"]
+    assert phases_to_run(["read_zip", "read"]) == ["make", "read", "zip", "read_zip"]
+    with pytest.raises(SystemExit, match="unknown phase 'jobz'"):
+        phases_to_run(["jobz"])

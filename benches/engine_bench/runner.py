@@ -35,6 +35,7 @@ def run_chain(
     array_size: int,
     job_runs: int | None = None,
     python: str | None = None,
+    phase_keys: Sequence[str] = PHASE_KEYS,
 ) -> dict[str, Any]:
     """Every phase of one variant on one new workflow, each in a new process (of
     `python`, by default this one). A phase the store cannot do is recorded in
@@ -44,7 +45,7 @@ def run_chain(
     skipped: dict[str, str] = {}
     env = dict(os.environ)
     env.pop("WFSTORE_DURABILITY", None)  # the default durability is what is measured
-    for key in PHASE_KEYS:
+    for key in phase_keys:
         result = workdir / f"{key}.json"
         spec = {
             "variant": variant,
@@ -84,6 +85,23 @@ def run_chain(
     if skipped:
         out["skipped_phases"] = skipped
     return out
+
+
+#: Phases that need another one to have run before them on the same workflow.
+PHASE_NEEDS = {"jobs": "submission", "read_zip": "zip"}
+
+
+def phases_to_run(asked: Sequence[str]) -> list[str]:
+    """`asked` with what it needs (make always; a submission before jobs; the zip before
+    reading it), in the order the phases run."""
+    unknown = [k for k in asked if k not in PHASE_KEYS]
+    if unknown:
+        raise SystemExit(
+            f"error: unknown phase {unknown[0]!r} (one of {', '.join(PHASE_KEYS)})"
+        )
+    want = {"make", *asked}
+    want |= {PHASE_NEEDS[k] for k in asked if k in PHASE_NEEDS}
+    return [k for k in PHASE_KEYS if k in want]
 
 
 def probe(variant: str, python: str | None, tmp_root: Path) -> dict[str, Any]:
@@ -182,6 +200,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=None,
         help="runs done in the jobs phase (default: all; its figure is per run)",
     )
+    ap.add_argument(
+        "--phases",
+        default=",".join(PHASE_KEYS),
+        help="comma-separated phases (default: all; make, and what a phase needs, always run)",
+    )
     ap.add_argument("--array-size", type=int, default=1000, help="float64 values per array")
     ap.add_argument(
         "--hpcflow03-python",
@@ -217,6 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for v in variants:
         if v not in VARIANTS:
             raise SystemExit(f"error: unknown variant {v!r} (one of {', '.join(VARIANTS)})")
+    phase_keys = phases_to_run([k for k in a.phases.split(",") if k])
     sizes = [a.runs] + ([100_000] if a.scale and a.runs != 100_000 else [])
     if a.tmp:
         a.tmp.mkdir(parents=True, exist_ok=True)
@@ -258,7 +282,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                         continue
                     print(f"-- {v} / {w} / {n:,} runs ...", file=sys.stderr, flush=True)
                     t0 = time.perf_counter()
-                    kw = {"procs": a.procs, "array_size": a.array_size, "job_runs": a.job_runs}
+                    kw: dict[str, Any] = {
+                        "procs": a.procs,
+                        "array_size": a.array_size,
+                        "job_runs": a.job_runs,
+                        "phase_keys": phase_keys,
+                    }
                     if v in VARIANTS_03:
                         kw["python"] = a.hpcflow03_python
                     res = run_chain(v, w, n, tmp_root, wrap=a.share == "inline", **kw)
