@@ -310,35 +310,24 @@ def render_report(data: dict) -> str:
             f"{fmt_s(inter['write_mean_s'])} per write (medians "
             f"{fmt_s(inter['commit_median_s'])} vs {fmt_s(inter['write_median_s'])})."
         )
-    for kind, keys in (("zarr", [k for k, _, _ in PHASES]), ("json", JSON_PHASES)):
-        ours = [r for r in results if r["variant"] == f"wfstore-{kind}"]
-        for o in sorted(ours, key=lambda r: r["runs"]):
-            base = _find(results, f"hpcflow-{kind}", o["runs"])
+    # wfstore's store of each kind beside the engine's own of the same generation
+    for variant, name, note in (
+        ("wfstore-zarr", "Zarr store", ""),
+        ("wfstore-json", "JSON store", ""),
+        ("wfstore03-zarr", "hpcflow 0.3 Zarr store", "; hpcflow 0.3.0's store has no rechunk"),
+    ):
+        for o in sorted((r for r in results if r["variant"] == variant), key=lambda r: r["runs"]):
+            base = _find(results, engine_variant(variant), o["runs"])
             title = (
-                f"**{STORE_NAMES[kind]} store, {o['runs']:,} runs** "
+                f"**{name}, {o['runs']:,} runs** "
                 f"({o['elements']:,} elements, {o['parameters']:,} parameters"
             )
             if o.get("max_calls"):
                 title += f"; one-commit phases timed over the first {o['max_calls']:,} calls"
-            title += ")"
-            rows = comparison_rows(base, o, keys)
+            title += note + ")"
+            rows = comparison_rows(base, o, phase_keys(variant))
             header = CMP_HEADER if base else ["phase", "-", "wfstore", "-", "peak RSS MiB", "files"]
             parts.append(title + "\n\n" + markdown_table(header, rows))
-    # hpcflow 0.3's workload: 0.3.0's own Zarr store and wfstore's 0.3 Zarr store
-    for o in sorted(
-        (r for r in results if r["variant"] == "wfstore03-zarr"), key=lambda r: r["runs"]
-    ):
-        base = _find(results, "hpcflow03-zarr", o["runs"])
-        title = (
-            f"**hpcflow 0.3 Zarr store, {o['runs']:,} runs** (0.3.0's own store against "
-            f"wfstore's; {o['elements']:,} elements, {o['parameters']:,} parameters"
-        )
-        if o.get("max_calls"):
-            title += f"; one-commit phases timed over the first {o['max_calls']:,} calls"
-        title += "; 0.3.0's store has no rechunk)"
-        header = CMP_HEADER if base else ["phase", "-", "wfstore", "-", "peak RSS MiB", "files"]
-        rows = comparison_rows(base, o, phase_keys(o["variant"]))
-        parts.append(title + "\n\n" + markdown_table(header, rows))
     # wfstore's stores with a durability asked for (opt-in, not the targets' default)
     calls = [k for k, _, kind in PHASES if kind == "calls"]
     for o in sorted(

@@ -249,6 +249,24 @@ class PhaseTimer:
 # --- the worker (runs inside the variant's Python) ---------------------------------------
 
 
+def new_store(store_cls: Any, app: Any, wk: Any, path: Path, fs: Any) -> Any:
+    """An empty workflow written by `store_cls` at `path` (on the file system `fs`),
+    opened as a store of that class (both workloads' first step, not timed)."""
+    store_cls.write_empty_workflow(
+        app,
+        template_js={"name": "wk", "tasks": [], "loops": [], "resources": {}},
+        template_components_js={"parameters": {}},
+        wk_path=str(path),
+        fs=fs,
+        name="wk",
+        replaced_wk=None,
+        creation_info={"app_info": {"name": "bench"}, "create_time": "x", "id": "1"},
+        ts_fmt=TS_FMT,
+        ts_name_fmt="%Y-%m-%d_%H%M%S",
+    )
+    return store_cls(app, wk, path, fs)
+
+
 def split_variant(variant: str) -> tuple[str, str, str | None]:
     """(engine, kind, durability) of a variant name such as ``wfstore-zarr`` or
     ``wfstore-zarr@process`` (a wfstore store with that ``durability``)."""
@@ -352,19 +370,7 @@ def run_workload(
     tree_floor: dict[str, float] | None = None  # (Zarr stores, after the unzip)
     can_reset = reset_peak_rss()
 
-    store_cls.write_empty_workflow(
-        app,
-        template_js={"name": "wk", "tasks": [], "loops": [], "resources": {}},
-        template_components_js={"parameters": {}},
-        wk_path=str(path),
-        fs=fs,
-        name="wk",
-        replaced_wk=None,
-        creation_info={"app_info": {"name": "bench"}, "create_time": "x", "id": "1"},
-        ts_fmt=TS_FMT,
-        ts_name_fmt="%Y-%m-%d_%H%M%S",
-    )
-    store = store_cls(app, wk, path, fs)
+    store = new_store(store_cls, app, wk, path, fs)
     durability = getattr(store, "durability", None)  # wfstore's stores say theirs
     src = {"type": "local_input", "task_insert_ID": 0, "element_set_idx": 0}
     iter_ids: list[int] = []
@@ -559,19 +565,7 @@ def run_workload_v03(variant: str, n_runs: int, workdir: Path, max_calls: int | 
     fs = LocalFileSystem()
     timer = PhaseTimer(path)
     can_reset = reset_peak_rss()
-    store_cls.write_empty_workflow(
-        app,
-        template_js={"name": "wk", "tasks": [], "loops": [], "resources": {}},
-        template_components_js={"parameters": {}},
-        wk_path=str(path),
-        fs=fs,
-        name="wk",
-        replaced_wk=None,
-        creation_info={"app_info": {"name": "bench"}, "create_time": "x", "id": "1"},
-        ts_fmt=TS_FMT,
-        ts_name_fmt="%Y-%m-%d_%H%M%S",
-    )
-    store = store_cls(app, wk, path, fs)
+    store = new_store(store_cls, app, wk, path, fs)
     src = {"type": "local_input", "task_insert_ID": 0, "element_set_idx": 0}
     run_ids: list[int] = []
     out_ids: list[int] = []
