@@ -188,3 +188,11 @@ def test_03_variants_run_in_the_03_engines_python(tmp_path: Path) -> None:
     assert runner._python_for("wfstore03-zarr", a190, v03)[0][0] == sys.executable
     assert report.engine_variant("wfstore03-zarr") == "hpcflow03-zarr"
     assert report.engine_variant("wfstore-zarr@full") == "hpcflow-zarr"
+
+
+def test_the_a190_targets_are_not_reported_for_the_03_workload_alone() -> None:
+    phases = {k: {"seconds": 1.0, "per_call_s": 1.0} for k, _, _ in workload.PHASES_V03}
+    res = {"variant": "wfstore03-zarr", "runs": 10_000, "phases": phases}
+    assert report.check_targets([res], {}) == []
+    a190 = {"variant": "wfstore-zarr", "runs": 10_000, "phases": phases}
+    assert report.check_targets([res, a190], {})  # (not measured: no hpcflow-zarr)
