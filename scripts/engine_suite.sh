@@ -5,6 +5,7 @@
 # fail if any test that passes with the engine's stores does not pass with wfstore.
 #
 #   bash scripts/engine_suite.sh [unit] [integration]     (default: both)
+#   ENGINE_GENERATION=0.3.0 bash scripts/engine_suite.sh [unit] [integration] [integration-store]
 #
 # Selections: `unit` is `pytest -n 2 unit`; `integration` is `pytest -n 2 --integration
 # workflows scripts unit/test_persistence.py` (real submissions that run commands and
