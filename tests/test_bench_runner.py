@@ -70,6 +70,7 @@ def test_a_small_run_reports_the_durability_variant_apart(tmp_path: Path) -> Non
     assert "full" in DURABILITIES
     out = tmp_path / "compare.json"
     args = ["--runs", "50", "--wfstore-only", "--no-json", "--no-readme", "--out", str(out)]
+    args += ["--generations", "a190"]
     assert runner.main([*args, "--durabilities", "full", "--tmp", str(tmp_path)]) == 0
     data = json.loads(out.read_text())
     assert {(r["variant"], r["durability"]) for r in data["results"]} == {
@@ -138,3 +139,60 @@ def test_the_unzip_floor_copies_the_tree_and_is_reported(tmp_path: Path) -> None
     every = next(t for t in targets if t[0].startswith("every phase"))
     assert every[1] is False and "3 files and 3 folders" in every[2], every
     assert "budget being 500 us" in every[2], every
+
+
+def test_the_03_workload_runs_both_stores_and_reports_them_side_by_side(
+    tmp_path: Path, side_python_v03: Path
+) -> None:
+    """hpcflow 0.3.0's own Zarr store (in its side environment) and wfstore's 0.3 Zarr
+    store through 0.3's API, in one run: every phase of the 0.3 workload is reported
+    for both (rechunk for wfstore's alone: 0.3.0 has none), with the ratio in the
+    same report as the a190 tables."""
+    out = tmp_path / "compare.json"
+    argv = ["--runs", "20", "--generations", "0.3", "--no-readme", "--out", str(out)]
+    argv += ["--hpcflow03-python", str(side_python_v03), "--tmp", str(tmp_path)]
+    assert runner.main(argv) == 0
+    data = json.loads(out.read_text())
+    by_variant = {r["variant"]: r for r in data["results"]}
+    assert set(by_variant) == {"hpcflow03-zarr", "wfstore03-zarr"}
+    keys = [k for k, _, _ in workload.PHASES_V03]
+    assert list(by_variant["wfstore03-zarr"]["phases"]) == keys
+    assert list(by_variant["hpcflow03-zarr"]["phases"]) == [k for k in keys if k != "rechunk_runs"]
+    for r in by_variant.values():
+        assert r["runs"] == 20 and r["parameters"] == 12
+        # the one-commit phases made one commit per run (per element for outputs)
+        assert [r["phases"][k]["calls"] for k in ("start", "end", "set_outputs")] == [20, 20, 4]
+    text = report.render_report(data)
+    _, _, section = text.partition("**hpcflow 0.3 Zarr store, 20 runs**")
+    table = section.split("**Targets**")[0]
+    row = next(line for line in table.splitlines() if line.startswith("| set run end"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[1].endswith("/call") and cells[2].endswith("/call")  # both measured
+    assert cells[3].endswith("x")  # and their ratio
+
+
+def test_the_03_workload_without_the_engine_times_wfstore_alone(tmp_path: Path) -> None:
+    out = tmp_path / "compare.json"
+    argv = ["--runs", "10", "--generations", "0.3", "--wfstore-only", "--no-readme"]
+    assert runner.main([*argv, "--out", str(out), "--tmp", str(tmp_path)]) == 0
+    (res,) = json.loads(out.read_text())["results"]
+    assert res["variant"] == "wfstore03-zarr" and res["generation"] == "0.3"
+    with pytest.raises(SystemExit):
+        runner.main(["--generations", "0.4", "--wfstore-only", "--no-readme"])
+
+
+def test_03_variants_run_in_the_03_engines_python(tmp_path: Path) -> None:
+    a190, v03 = str(tmp_path / "a190"), str(tmp_path / "v03")
+    assert runner._python_for("hpcflow03-zarr", a190, v03)[0][0] == v03
+    assert runner._python_for("hpcflow-zarr", a190, v03)[0][0] == a190
+    assert runner._python_for("wfstore03-zarr", a190, v03)[0][0] == sys.executable
+    assert report.engine_variant("wfstore03-zarr") == "hpcflow03-zarr"
+    assert report.engine_variant("wfstore-zarr@full") == "hpcflow-zarr"
+
+
+def test_the_a190_targets_are_not_reported_for_the_03_workload_alone() -> None:
+    phases = {k: {"seconds": 1.0, "per_call_s": 1.0} for k, _, _ in workload.PHASES_V03}
+    res = {"variant": "wfstore03-zarr", "runs": 10_000, "phases": phases}
+    assert report.check_targets([res], {}) == []
+    a190 = {"variant": "wfstore-zarr", "runs": 10_000, "phases": phases}
+    assert report.check_targets([res, a190], {})  # (not measured: no hpcflow-zarr)

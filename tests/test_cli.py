@@ -334,6 +334,7 @@ def test_bench_runs_the_packaged_comparison(
     seen: list[list[str]] = []
     monkeypatch.setattr(bench_cmd, "run_comparison", lambda argv: seen.append(argv) or 0)
     monkeypatch.delenv(runner.HPCFLOW_PYTHON_ENV, raising=False)
+    monkeypatch.delenv(runner.HPCFLOW03_PYTHON_ENV, raising=False)
     # no hpcflow here: wfstore alone, and says so
     monkeypatch.setattr(runner, "hpcflow_importable", lambda: False)
     res = run("bench", "--runs", 7)
@@ -348,11 +349,25 @@ def test_bench_runs_the_packaged_comparison(
     # results go to a temporary file, never into the source tree's benches/results
     outs = [argv[argv.index("--out") + 1] for argv in seen]
     assert all(not str(Path(o)).startswith(str(REPO)) for o in outs), outs
+    # hpcflow 0.3.0's Python, given or from the environment, for the 0.3 workload
+    engine03 = str(tmp_path / "python03")
+    assert run("bench", "--runs", 5, "--hpcflow03-python", engine03).exit_code == 0
+    monkeypatch.setenv(runner.HPCFLOW03_PYTHON_ENV, engine03)
+    assert run("bench", "--runs", 5, "--generations", "0.3").exit_code == 0
+    # without a190's engine but with 0.3.0's: the 0.3 workload only, and says so
+    monkeypatch.delenv(runner.HPCFLOW_PYTHON_ENV)
+    res = run("bench", "--runs", 5)
+    assert res.exit_code == 0 and "the 0.3 workload only" in res.stderr
+    both = ["--generations", "a190,0.3"]
+    five = ["--runs", "5", "--json-runs", "5", "--no-readme"]
     assert [[a for i, a in enumerate(v) if a != "--out" and v[i - 1] != "--out"] for v in seen] == [
-        ["--runs", "7", "--json-runs", "7", "--no-readme", "--wfstore-only"],
-        ["--runs", "9", "--json-runs", "9", "--no-readme", "--wfstore-only"],
-        ["--runs", "5", "--json-runs", "5", "--no-readme", "--hpcflow-python", str(engine)],
-        ["--runs", "5", "--json-runs", "5", "--no-readme", "--hpcflow-python", other],
+        ["--runs", "7", "--json-runs", "7", "--no-readme", *both, "--wfstore-only"],
+        ["--runs", "9", "--json-runs", "9", "--no-readme", *both, "--wfstore-only"],
+        ["--runs", "5", "--json-runs", "5", "--no-readme", "--hpcflow-python", str(engine), *both],
+        ["--runs", "5", "--json-runs", "5", "--no-readme", "--hpcflow-python", other, *both],
+        [*five, "--hpcflow-python", str(engine), "--hpcflow03-python", engine03, *both],
+        [*five, "--hpcflow03-python", engine03, "--generations", "0.3"],
+        [*five, "--hpcflow03-python", engine03, "--generations", "0.3"],
     ]
     # the figures kept where asked, the JSON stores at 1000 runs at most
     seen.clear()

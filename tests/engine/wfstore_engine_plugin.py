@@ -6,10 +6,21 @@ the engine's ``hpcflow/tests`` folder. Importing the plugin calls
 imports the engine's app). The session fails at start if the engine's store lookup does
 not give wfstore's classes; any use of the engine's own store classes afterwards fails
 the test that made it.
+
+With ``WFSTORE_ENGINE_STORE_USE=FOLDER`` each test's use of wfstore's stores in the
+pytest process (stores opened and empty workflows written, by kind) is written to
+``FOLDER/<worker>.json`` (node ID -> kind -> count), to tell the tests that use the
+store from those that never reach it (how ``scripts/engine_suite.sh``'s selections
+were chosen).
 """
 
 from __future__ import annotations
 
+import json
+import os
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -49,9 +60,67 @@ def _check_registered() -> list[str]:
     return problems
 
 
+#: Stores opened and written per test (``WFSTORE_ENGINE_STORE_USE``): node ID -> counts.
+_USE: dict[str, Counter[str]] = {}
+_CURRENT: list[str] = []
+
+
+_DEPTH: list[int] = [0]
+
+
+def _record_use(cls: type, kind: str) -> None:
+    """Count each store of `cls` opened (``open:KIND``, KIND the kind of the class
+    opened) and each empty workflow it writes (``create:KIND``) under the running
+    test. `cls` may inherit both members (the engine's adapter classes do): they are
+    wrapped on `cls` itself, and a base's ``__init__`` called by a subclass's is not
+    counted again."""
+    init = cls.__init__
+    create = cls.write_empty_workflow.__func__  # type: ignore[attr-defined]
+
+    def counted_init(self: Any, *args: Any, **kwargs: Any) -> None:
+        if _CURRENT and _DEPTH[0] == 0:
+            name = getattr(type(self), "_name", kind)
+            _USE.setdefault(_CURRENT[-1], Counter())[f"open:{name}"] += 1
+        _DEPTH[0] += 1
+        try:
+            init(self, *args, **kwargs)
+        finally:
+            _DEPTH[0] -= 1
+
+    def counted_create(klass: type, *args: Any, **kwargs: Any) -> Any:
+        if _CURRENT:
+            _USE.setdefault(_CURRENT[-1], Counter())[f"create:{kind}"] += 1
+        return create(klass, *args, **kwargs)
+
+    cls.__init__ = counted_init  # type: ignore[misc]
+    cls.write_empty_workflow = classmethod(counted_create)  # type: ignore[attr-defined]
+
+
 def pytest_configure(config: pytest.Config) -> None:
     for cls in wfh.engine_store_classes().values():
         _forbid(cls)
+    if os.environ.get("WFSTORE_ENGINE_STORE_USE"):
+        for kind, cls in wfh.store_classes().items():
+            _record_use(cls, kind)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: Any) -> Iterator[None]:
+    _CURRENT.append(item.nodeid)
+    try:
+        yield
+    finally:
+        _CURRENT.pop()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    folder = os.environ.get("WFSTORE_ENGINE_STORE_USE")
+    if not folder:
+        return
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    out = {nid: dict(counts) for nid, counts in sorted(_USE.items())}
+    (Path(folder) / f"{worker}.json").write_text(json.dumps(out, indent=1) + "\n")
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

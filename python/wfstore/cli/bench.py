@@ -41,6 +41,19 @@ run_comparison: Callable[[Sequence[str]], int] = runner.main
     f"${runner.HPCFLOW_PYTHON_ENV}, else this Python if hpcflow is importable here).",
 )
 @click.option(
+    "--hpcflow03-python",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help=f"Python with hpcflow 0.3.0 for its own Zarr store in the 0.3 workload (default: "
+    f"${runner.HPCFLOW03_PYTHON_ENV}; without one, wfstore's 0.3 store is timed alone).",
+)
+@click.option(
+    "--generations",
+    default=",".join(runner.GENERATIONS),
+    show_default=True,
+    help="Engine generations whose workloads run (comma separated: a190, 0.3).",
+)
+@click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
@@ -56,17 +69,21 @@ def bench(
     runs: int,
     wfstore_only: bool,
     hpcflow_python: str | None,
+    hpcflow03_python: str | None,
+    generations: str,
     out: Path | None,
     builtin: bool,
     quiet: bool,
 ) -> None:
     """Time wfstore's stores on RUNS runs, beside hpcflow's own when hpcflow is there.
 
-    The comparison runner drives one workload through the store API (build, one
-    commit per run update, cold reads, rechunk, zip, unzip) on each store, and prints
-    the time of each phase and the speed-up. hpcflow's stores run in this Python when
-    hpcflow is importable here, or in the Python given by --hpcflow-python; without
-    either, wfstore is timed alone. --builtin times a few operations of wfstore alone
+    The comparison runner drives one workload per engine generation through the store
+    API (build, one commit per run update, cold reads, rechunk, zip, unzip) on each
+    store, and prints the time of each phase and the speed-up. hpcflow-new2
+    0.2.0a190's stores run in this Python when hpcflow is importable here, or in the
+    Python given by --hpcflow-python; hpcflow 0.3.0's Zarr store (against wfstore's
+    0.3 Zarr store, 0.3's API) in the Python given by --hpcflow03-python. Without
+    an engine, wfstore is timed alone. --builtin times a few operations of wfstore alone
     instead: writing the runs, marking runs started and ended with one commit each,
     reading them all, rechunking, zipping and verifying.
 
@@ -74,21 +91,34 @@ def bench(
     Example:
       wfstore bench --runs 5000
       wfstore bench --hpcflow-python ~/envs/hpcflow/bin/python
+      wfstore bench --generations 0.3 --hpcflow03-python ~/envs/hpcflow03/bin/python
     """
     ui = ui_for(ctx, quiet)
     if not builtin:
         # the JSON stores at no more runs than the Zarr stores (the runner's 1000 at most)
         argv = ["--runs", str(runs), "--json-runs", str(min(runs, 1000)), "--no-readme"]
+        wanted = [g.strip() for g in generations.split(",") if g.strip()]
         if not wfstore_only:
-            engine = runner.find_hpcflow_python(hpcflow_python)
-            if engine is None:
+            engine = runner.find_hpcflow_python(hpcflow_python) if "a190" in wanted else None
+            engine03 = runner.find_hpcflow03_python(hpcflow03_python) if "0.3" in wanted else None
+            if engine is None and engine03 is None:
                 ui.status(
-                    "hpcflow is not importable in this Python (give --hpcflow-python or "
-                    f"${runner.HPCFLOW_PYTHON_ENV}): timing wfstore alone"
+                    "no engine found (give --hpcflow-python or "
+                    f"${runner.HPCFLOW_PYTHON_ENV}, --hpcflow03-python or "
+                    f"${runner.HPCFLOW03_PYTHON_ENV}): timing wfstore alone"
                 )
                 wfstore_only = True
-            else:
+            elif engine is None and "a190" in wanted:
+                ui.status(
+                    "hpcflow-new2 0.2.0a190 is not importable in this Python (give "
+                    f"--hpcflow-python or ${runner.HPCFLOW_PYTHON_ENV}): the 0.3 workload only"
+                )
+                wanted = ["0.3"]
+            if engine is not None:
                 argv += ["--hpcflow-python", engine]
+            if engine03 is not None:
+                argv += ["--hpcflow03-python", engine03]
+        argv += ["--generations", ",".join(wanted)]
         if wfstore_only:
             argv.append("--wfstore-only")
         if out is not None:

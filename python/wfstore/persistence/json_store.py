@@ -75,6 +75,39 @@ _ITEMISED: Mapping[str, tuple[str, ...]] = {
 }
 
 
+def empty_metadata(
+    *,
+    name: str,
+    ts_fmt: str,
+    ts_name_fmt: str,
+    creation_info: Any,
+    template_components: dict[str, Any],
+    template: dict[str, Any],
+    replaced_wk: str | None,
+    runs: bool,
+) -> dict[str, Any]:
+    """The metadata document of a new, empty JSON workflow store, keys in the engines'
+    order: with `runs`, a190's (its runs are in this document), else hpcflow 0.3's
+    (its runs are in ``runs.json``); ``replaced_workflow`` only when `replaced_wk`."""
+    metadata: dict[str, Any] = {
+        "name": name,
+        "ts_fmt": ts_fmt,
+        "ts_name_fmt": ts_name_fmt,
+        "creation_info": creation_info,
+        "template_components": template_components,
+        "template": template,
+        "tasks": [],
+        "elements": [],
+        "iters": [],
+        **({"runs": []} if runs else {}),
+        "num_added_tasks": 0,
+        "loops": [],
+    }
+    if replaced_wk:
+        metadata["replaced_workflow"] = replaced_wk
+    return metadata
+
+
 class JSONPersistentStore(
     PersistentStore[
         JsonStoreTask,
@@ -270,22 +303,16 @@ class JSONPersistentStore(
         durability = cls._resolve_durability(durability)
         fs, wk_path = resolve(fs, wk_path)
         fs.mkdir(wk_path)
-        metadata: dict[str, Any] = {
-            "name": name,
-            "ts_fmt": ts_fmt,
-            "ts_name_fmt": ts_name_fmt,
-            "creation_info": creation_info,
-            "template_components": template_components_js,
-            "template": template_js,
-            "tasks": [],
-            "elements": [],
-            "iters": [],
-            "runs": [],
-            "num_added_tasks": 0,
-            "loops": [],
-        }
-        if replaced_wk:
-            metadata["replaced_workflow"] = replaced_wk
+        metadata = empty_metadata(
+            name=name,
+            ts_fmt=ts_fmt,
+            ts_name_fmt=ts_name_fmt,
+            creation_info=creation_info,
+            template_components=template_components_js,
+            template=template_js,
+            replaced_wk=replaced_wk,
+            runs=True,
+        )
         for label, doc in ((_META, metadata), (_PARAMS, {"data": {}, "sources": {}}), (_SUBS, [])):
             cls._make_resource(label, wk_path, fs, durability=durability)._dump(doc)
 

@@ -67,12 +67,26 @@ def convert(
             f"Cannot convert to {to!r}; the kinds a store can be converted to are "
             "'json' and 'zarr' (zip a Zarr store to get a zip store)."
         )
-    src_kind = source._name
     dst_path = _norm(dst, LocalFileSystem())
     if os.path.abspath(source.path) == dst_path:
         raise StoreExistsError(f"Cannot convert {dst_path!r} onto itself.")
     template = source.get_template()
-    target = create(
+    target = _create_like(source, dst_path, to, **store_kwargs)
+    try:
+        _convert_into(source, target, template, progress)
+        _copy_other_entries(source, dst_path, _STORE_ENTRIES)
+    except BaseException:
+        shutil.rmtree(dst_path, ignore_errors=True)
+        raise
+    return open(dst_path)
+
+
+def _create_like(source: PersistentStore, dst_path: str, to: str, **kwargs: Any) -> Any:
+    """A new, empty store of kind `to` at `dst_path` with `source`'s name, template
+    (without tasks and loops: the conversion adds them), template components, creation
+    information and time formats (`kwargs`: the store options, e.g. the generation)."""
+    template = source.get_template()
+    return create(
         dst_path,
         kind=to,
         name=source.get_name(),
@@ -81,23 +95,28 @@ def convert(
         creation_info=source.get_creation_info(),
         ts_fmt=source.get_ts_fmt(),
         ts_name_fmt=source.get_ts_name_fmt(),
-        **store_kwargs,
+        **kwargs,
     )
-    try:
-        _convert_into(source, target, template, progress)
-        if src_kind != "zip":
-            for entry in sorted(os.listdir(source.path)):
-                if entry in _STORE_ENTRIES[src_kind] or entry.startswith(".wfstore"):
-                    continue
-                s, d = os.path.join(source.path, entry), os.path.join(dst_path, entry)
-                if os.path.isdir(s):
-                    shutil.copytree(s, d, symlinks=True)
-                else:
-                    shutil.copy2(s, d)
-    except BaseException:
-        shutil.rmtree(dst_path, ignore_errors=True)
-        raise
-    return open(dst_path)
+
+
+def _copy_other_entries(
+    source: PersistentStore, dst_path: str, store_entries: dict[str, set[str]]
+) -> None:
+    """Copy the entries of `source`'s workflow folder that are not store data
+    (`store_entries` by source kind; wfstore's own ``.wfstore*`` files neither) into
+    `dst_path` as files (``artifacts``, ``execute``, ...). A zip store has none."""
+    import shutil
+
+    if source._name == "zip":
+        return
+    for entry in sorted(os.listdir(source.path)):
+        if entry in store_entries[source._name] or entry.startswith(".wfstore"):
+            continue
+        s, d = os.path.join(source.path, entry), os.path.join(dst_path, entry)
+        if os.path.isdir(s):
+            shutil.copytree(s, d, symlinks=True)
+        else:
+            shutil.copy2(s, d)
 
 
 def _convert_into(
@@ -194,18 +213,7 @@ def _convert_v03(
             folder = _convert_v03(source, os.path.join(tmp, "wk"), "zarr", None, **store_kwargs)
             return open(folder.zip(dst_path))
     template = source.get_template()
-    target = create(
-        dst_path,
-        kind=to,
-        name=source.get_name(),
-        generation=GENERATION,
-        template_js={**template, "tasks": [], "loops": []},
-        template_components_js=source.get_template_components(),
-        creation_info=source.get_creation_info(),
-        ts_fmt=source.get_ts_fmt(),
-        ts_name_fmt=source.get_ts_name_fmt(),
-        **store_kwargs,
-    )
+    target = _create_like(source, dst_path, to, generation=GENERATION, **store_kwargs)
     try:
         convert_v03(source, target, template, progress)  # type: ignore[arg-type]
         # the task templates exactly as the source has them
@@ -215,15 +223,7 @@ def _convert_v03(
             else:
                 with target.using_resource("attrs", "update") as attrs:
                     attrs["template"]["tasks"] = template["tasks"]
-        if src_kind != "zip":
-            for entry in sorted(os.listdir(source.path)):
-                if entry in _V03_ENTRIES[src_kind] or entry.startswith(".wfstore"):
-                    continue
-                s, d = os.path.join(source.path, entry), os.path.join(dst_path, entry)
-                if os.path.isdir(s):
-                    shutil.copytree(s, d, symlinks=True)
-                else:
-                    shutil.copy2(s, d)
+        _copy_other_entries(source, dst_path, _V03_ENTRIES)
     except BaseException:
         shutil.rmtree(dst_path, ignore_errors=True)
         raise

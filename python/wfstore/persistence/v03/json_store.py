@@ -134,29 +134,8 @@ class V03JSONPersistentStore(
 
     # --- metadata -----------------------------------------------------------------------
 
-    def get_name(self) -> str:
-        return self._md()["name"]
-
-    def get_ts_fmt(self) -> str:
-        return self._md()["ts_fmt"]
-
-    def get_ts_name_fmt(self) -> str:
-        return self._md()["ts_name_fmt"]
-
-    def get_creation_info(self) -> Any:
-        return copy.deepcopy(self._md()["creation_info"])
-
-    def _get_persistent_template_components(self) -> dict[str, Any]:
-        return copy.deepcopy(self._md()["template_components"])
-
-    def _get_persistent_template(self) -> dict[str, Any]:
-        return copy.deepcopy(self._md()["template"])
-
-    def _get_num_persistent_tasks(self) -> int:
-        return len(self._md()["tasks"])
-
-    def _get_num_persistent_loops(self) -> int:
-        return len(self._md()["loops"])
+    def _meta_doc(self) -> dict[str, Any]:
+        return self._md()
 
     def _get_num_persistent_submissions(self) -> int:
         return len(self._doc(layout.JSON_SUBMISSIONS))

@@ -26,6 +26,7 @@ from fsspec import AbstractFileSystem
 from wfstore import _core
 from wfstore.common.durability import Durability
 from wfstore.common.errors import MissingStoreTaskError, StorePathError
+from wfstore.persistence.json_store import empty_metadata
 from wfstore.persistence.resources import is_local_fs
 from wfstore.persistence.v03 import layout
 from wfstore.storage.fsspec import resolve
@@ -81,21 +82,16 @@ class V03JSONWrites:
         if fs.exists(posixpath.join(wk_path, _MD)):
             raise StorePathError(f"A JSON workflow store already exists at {wk_path!r}.")
         fs.makedirs(wk_path, exist_ok=True)
-        metadata: dict[str, Any] = {
-            "name": name,
-            "ts_fmt": ts_fmt,
-            "ts_name_fmt": ts_name_fmt,
-            "creation_info": creation_info,
-            "template_components": template_components_js,
-            "template": template_js,
-            "tasks": [],
-            "elements": [],
-            "iters": [],
-            "num_added_tasks": 0,
-            "loops": [],
-        }
-        if replaced_wk:
-            metadata["replaced_workflow"] = replaced_wk
+        metadata = empty_metadata(
+            name=name,
+            ts_fmt=ts_fmt,
+            ts_name_fmt=ts_name_fmt,
+            creation_info=creation_info,
+            template_components=template_components_js,
+            template=template_js,
+            replaced_wk=replaced_wk,
+            runs=False,
+        )
         docs = {
             _PARAMS: {"data": {}, "sources": {}},
             _SUBS: [],

@@ -10,6 +10,7 @@ writer before this class in their bases (a zip archive stays read-only).
 from __future__ import annotations
 
 import contextlib
+import copy
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, NoReturn
@@ -93,6 +94,38 @@ class V03PersistentStore(PersistentStore):
         raise ReadOnlyStoreError(
             f"wfstore cannot create hpcflow {GENERATION} stores yet (reading only)."
         )
+
+    # --- the workflow's metadata, one document in both kinds --------------------------
+
+    def _meta_doc(self) -> dict[str, Any]:
+        """The document of the workflow's metadata (name, time formats, creation
+        information, template and its components, tasks, loops): the Zarr store's root
+        attributes, the JSON store's ``metadata.json``."""
+        raise NotImplementedError
+
+    def get_name(self) -> str:
+        return self._meta_doc()["name"]
+
+    def get_ts_fmt(self) -> str:
+        return self._meta_doc()["ts_fmt"]
+
+    def get_ts_name_fmt(self) -> str:
+        return self._meta_doc()["ts_name_fmt"]
+
+    def get_creation_info(self) -> Any:
+        return copy.deepcopy(self._meta_doc()["creation_info"])
+
+    def _get_persistent_template_components(self) -> dict[str, Any]:
+        return copy.deepcopy(self._meta_doc()["template_components"])
+
+    def _get_persistent_template(self) -> dict[str, Any]:
+        return copy.deepcopy(self._meta_doc()["template"])
+
+    def _get_num_persistent_tasks(self) -> int:
+        return len(self._meta_doc()["tasks"])
+
+    def _get_num_persistent_loops(self) -> int:
+        return len(self._meta_doc()["loops"])
 
     @property
     def is_submittable(self) -> bool:

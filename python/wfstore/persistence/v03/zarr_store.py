@@ -346,29 +346,8 @@ class V03ZarrPersistentStore(
             raise MetadataError(f"no root attributes (.zattrs) in {self.core_store.location}")
         return attrs
 
-    def get_name(self) -> str:
-        return self._attrs()["name"]
-
-    def get_ts_fmt(self) -> str:
-        return self._attrs()["ts_fmt"]
-
-    def get_ts_name_fmt(self) -> str:
-        return self._attrs()["ts_name_fmt"]
-
-    def get_creation_info(self) -> Any:
-        return copy.deepcopy(self._attrs()["creation_info"])
-
-    def _get_persistent_template_components(self) -> dict[str, Any]:
-        return copy.deepcopy(self._attrs()["template_components"])
-
-    def _get_persistent_template(self) -> dict[str, Any]:
-        return copy.deepcopy(self._attrs()["template"])
-
-    def _get_num_persistent_tasks(self) -> int:
-        return len(self._attrs()["tasks"])
-
-    def _get_num_persistent_loops(self) -> int:
-        return len(self._attrs()["loops"])
+    def _meta_doc(self) -> dict[str, Any]:
+        return self._attrs()
 
     def _get_num_persistent_submissions(self) -> int:
         return len(self._attrs()["submissions"])

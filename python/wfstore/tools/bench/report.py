@@ -16,7 +16,9 @@ from wfstore.tools.bench.workload import (
     PHASE_KINDS,
     PHASE_LABELS,
     PHASES,
+    PHASES_V03,
     STORE_NAMES,
+    V03_ENGINES,
     split_variant,
 )
 
@@ -61,6 +63,26 @@ def fmt_s(s: float | None) -> str:
 def _phase_time(ph: dict[str, Any], key: str) -> float:
     """The figure compared: time per call for one-commit phases, else the wall time."""
     return ph["per_call_s"] if PHASE_KINDS[key] == "calls" else ph["seconds"]
+
+
+def is_v03(variant: str) -> bool:
+    """Whether `variant` runs the hpcflow 0.3 workload (``hpcflow03-*``, ``wfstore03-*``)."""
+    return split_variant(variant)[0] in V03_ENGINES
+
+
+def engine_variant(variant: str) -> str:
+    """The engine's own store that wfstore's `variant` is compared with: ``hpcflow-zarr``
+    for ``wfstore-zarr`` (and ``wfstore-zarr@full``), ``hpcflow03-zarr`` for
+    ``wfstore03-zarr``."""
+    engine, kind, _ = split_variant(variant)
+    return f"{engine.replace('wfstore', 'hpcflow', 1)}-{kind}"
+
+
+def phase_keys(variant: str) -> list[str]:
+    """The phases of `variant`'s workload, in order."""
+    if is_v03(variant):
+        return [k for k, _, _ in PHASES_V03]
+    return JSON_PHASES if split_variant(variant)[1] == "json" else [k for k, _, _ in PHASES]
 
 
 def _find(results: list[dict], variant: str, runs: int | None = None) -> dict | None:
@@ -135,8 +157,11 @@ def commit_time(res: dict) -> float:
 def check_targets(
     results: list[dict], prim: dict[str, float]
 ) -> list[tuple[str, bool | None, str]]:
-    """The issue's targets: (what, met (None: not measured), figures)."""
+    """The issue's targets: (what, met (None: not measured), figures). They are the
+    a190 workload's: none when only the 0.3 workload ran."""
     out: list[tuple[str, bool | None, str]] = []
+    if all(is_v03(r["variant"]) for r in results):
+        return out
     hz = _find(results, "hpcflow-zarr", 10_000)
     wz = _find(results, "wfstore-zarr", 10_000)
     if hz and wz:
@@ -288,18 +313,22 @@ def render_report(data: dict) -> str:
             f"{fmt_s(inter['write_mean_s'])} per write (medians "
             f"{fmt_s(inter['commit_median_s'])} vs {fmt_s(inter['write_median_s'])})."
         )
-    for kind, keys in (("zarr", [k for k, _, _ in PHASES]), ("json", JSON_PHASES)):
-        ours = [r for r in results if r["variant"] == f"wfstore-{kind}"]
-        for o in sorted(ours, key=lambda r: r["runs"]):
-            base = _find(results, f"hpcflow-{kind}", o["runs"])
+    # wfstore's store of each kind beside the engine's own of the same generation
+    for variant, name, note in (
+        ("wfstore-zarr", "Zarr store", ""),
+        ("wfstore-json", "JSON store", ""),
+        ("wfstore03-zarr", "hpcflow 0.3 Zarr store", "; hpcflow 0.3.0's store has no rechunk"),
+    ):
+        for o in sorted((r for r in results if r["variant"] == variant), key=lambda r: r["runs"]):
+            base = _find(results, engine_variant(variant), o["runs"])
             title = (
-                f"**{STORE_NAMES[kind]} store, {o['runs']:,} runs** "
+                f"**{name}, {o['runs']:,} runs** "
                 f"({o['elements']:,} elements, {o['parameters']:,} parameters"
             )
             if o.get("max_calls"):
                 title += f"; one-commit phases timed over the first {o['max_calls']:,} calls"
-            title += ")"
-            rows = comparison_rows(base, o, keys)
+            title += note + ")"
+            rows = comparison_rows(base, o, phase_keys(variant))
             header = CMP_HEADER if base else ["phase", "-", "wfstore", "-", "peak RSS MiB", "files"]
             parts.append(title + "\n\n" + markdown_table(header, rows))
     # wfstore's stores with a durability asked for (opt-in, not the targets' default)
@@ -317,7 +346,9 @@ def render_report(data: dict) -> str:
         )
         header = CMP_HEADER if base else ["phase", "-", "wfstore", "-", "peak RSS MiB", "files"]
         parts.append(title + "\n\n" + markdown_table(header, comparison_rows(base, o, calls)))
-    sizes = sorted({r["runs"] for r in results if r["variant"].endswith("zarr")})
+    sizes = sorted(
+        {r["runs"] for r in results if r["variant"] in ("hpcflow-zarr", "wfstore-zarr")}
+    )
     if len(sizes) > 1:
         rows = []
         for key in BULK_PHASES:
@@ -347,7 +378,8 @@ def render_report(data: dict) -> str:
         f"* {'met' if ok else ('NOT met' if ok is False else 'not measured')}: {what} — {fig}"
         for what, ok, fig in targets
     ]
-    parts.append("**Targets**\n\n" + "\n".join(lines))
+    if lines:
+        parts.append("**Targets**\n\n" + "\n".join(lines))
     return "\n\n".join(parts) + "\n"
 
 
@@ -430,11 +462,12 @@ def print_tables(data: dict) -> None:
         if not r["variant"].startswith("wfstore"):
             continue
         _, kind, durability = split_variant(r["variant"])
-        base = _find(results, f"hpcflow-{kind}", r["runs"])
-        keys = JSON_PHASES if kind == "json" else [k for k, _, _ in PHASES]
+        base = _find(results, engine_variant(r["variant"]), r["runs"])
+        keys = phase_keys(r["variant"])
         how = f", durability={durability}" if durability else ""
+        gen = "hpcflow 0.3 " if is_v03(r["variant"]) else ""
         print(
-            f"\n{kind} store{how}, {r['runs']:,} runs (peak RSS whole process: "
+            f"\n{gen}{kind} store{how}, {r['runs']:,} runs (peak RSS whole process: "
             f"{r['peak_rss_mib']:.0f} MiB)"
         )
         print(text_table(CMP_HEADER, comparison_rows(base, r, keys)))

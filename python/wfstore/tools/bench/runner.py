@@ -1,8 +1,8 @@
-"""Compare wfstore's PersistentStores with hpcflow 0.2.0a190's own, in one run
-(``wfstore bench``; ``python benches/compare.py`` in a source tree).
+"""Compare wfstore's PersistentStores with hpcflow 0.2.0a190's and hpcflow 0.3.0's own,
+in one run (``wfstore bench``; ``python benches/compare.py`` in a source tree).
 
-One workload (:mod:`~wfstore.tools.bench.workload`) is driven through the
-PersistentStore API on each store variant:
+One workload per engine generation (:mod:`~wfstore.tools.bench.workload`) is driven
+through the PersistentStore API on each store variant:
 
 * ``hpcflow-zarr`` / ``hpcflow-json``: hpcflow 0.2.0a190's ``ZarrPersistentStore`` and
   ``JSONPersistentStore``, run by a Python where hpcflow is importable: the one given
@@ -10,6 +10,12 @@ PersistentStore API on each store variant:
   is importable here;
 * ``wfstore-zarr`` / ``wfstore-json``: wfstore's (run by this Python), with the default
   durability;
+* ``hpcflow03-zarr`` / ``wfstore03-zarr`` (``--generations`` has ``0.3``, the default):
+  hpcflow 0.3.0's own ``ZarrPersistentStore``, run by the Python given by
+  ``--hpcflow03-python`` (or ``$WFSTORE_HPCFLOW03_PYTHON``), and wfstore's 0.3 Zarr
+  store, through 0.3's API (the 0.3 workload,
+  :func:`~wfstore.tools.bench.workload.run_workload_v03`); without a 0.3.0 Python,
+  wfstore's alone;
 * ``wfstore-zarr@NAME`` (``--durabilities``): wfstore's Zarr store with the durability
   ``NAME`` (see :mod:`wfstore.common.durability`), reported apart, its one-commit phases
   only; the targets are checked on the default.
@@ -63,6 +69,10 @@ from wfstore.tools.bench.workload import RUNS_PER_ITER, split_variant, time_prim
 
 #: The environment variable naming a Python where hpcflow-new2 0.2.0a190 is installed.
 HPCFLOW_PYTHON_ENV = "WFSTORE_HPCFLOW_PYTHON"
+#: The environment variable naming a Python where hpcflow 0.3.0 (PyPI ``hpcflow``) is.
+HPCFLOW03_PYTHON_ENV = "WFSTORE_HPCFLOW03_PYTHON"
+#: The engine generations whose workloads the runner knows.
+GENERATIONS = ("a190", "0.3")
 
 
 def hpcflow_importable() -> bool:
@@ -83,7 +93,16 @@ def find_hpcflow_python(given: str | None = None) -> str | None:
     return None
 
 
-def _python_for(variant: str, hpcflow_python: str | None) -> tuple[list[str], dict[str, str]]:
+def find_hpcflow03_python(given: str | None = None) -> str | None:
+    """The Python that runs hpcflow 0.3.0's own store: `given`, else
+    ``$WFSTORE_HPCFLOW03_PYTHON``; None when there is none (this Python is not tried:
+    its ``hpcflow`` may be a190's)."""
+    return given or os.environ.get(HPCFLOW03_PYTHON_ENV) or None
+
+
+def _python_for(
+    variant: str, hpcflow_python: str | None, hpcflow03_python: str | None = None
+) -> tuple[list[str], dict[str, str]]:
     """The command starting a worker of `variant` (without its arguments) and its
     environment."""
     env = dict(os.environ)
@@ -93,12 +112,13 @@ def _python_for(variant: str, hpcflow_python: str | None) -> tuple[list[str], di
     if durability:
         env["WFSTORE_DURABILITY"] = durability
     if variant.startswith("hpcflow"):
-        if not hpcflow_python:
-            raise SystemExit(f"error: no Python with hpcflow for {variant}")
-        if os.path.realpath(hpcflow_python) != os.path.realpath(sys.executable):
+        engine = hpcflow03_python if variant.startswith("hpcflow03") else hpcflow_python
+        if not engine:
+            raise SystemExit(f"error: no Python with the engine for {variant}")
+        if os.path.realpath(engine) != os.path.realpath(sys.executable):
             env.pop("PYTHONPATH", None)  # another environment: nothing of this one's
         # by path: wfstore need not be installed in the engine's environment
-        return [hpcflow_python, str(Path(workload.__file__).resolve())], env
+        return [engine, str(Path(workload.__file__).resolve())], env
     return [sys.executable, "-m", workload.__name__], env
 
 
@@ -109,12 +129,13 @@ def run_variant(
     hpcflow_python: str | None,
     max_calls: int | None,
     stop_after: str | None = None,
+    hpcflow03_python: str | None = None,
 ) -> dict:
     """Run one variant at one size in a subprocess; return its figures."""
     os.sync()  # nothing the previous variant wrote is still being written back
     workdir = Path(tempfile.mkdtemp(prefix=f"{variant}-{n_runs}-", dir=tmp_root))
     result = workdir / "result.json"
-    python, env = _python_for(variant, hpcflow_python)
+    python, env = _python_for(variant, hpcflow_python, hpcflow03_python)
     cmd = [
         *python,
         variant,
@@ -209,6 +230,19 @@ def main(argv: Sequence[str] | None = None, defaults: Defaults = Defaults()) -> 
         help="Python with hpcflow-new2 0.2.0a190 (default: $WFSTORE_HPCFLOW_PYTHON, else this "
         "Python if hpcflow is importable here)",
     )
+    ap.add_argument(
+        "--hpcflow03-python",
+        default=None,
+        help="Python with hpcflow 0.3.0 for its own Zarr store in the 0.3 workload (default: "
+        f"${HPCFLOW03_PYTHON_ENV}; without one, wfstore's 0.3 store is timed alone)",
+    )
+    ap.add_argument(
+        "--generations",
+        default=",".join(GENERATIONS),
+        help="engine generations whose workloads run (comma separated, of "
+        f"{', '.join(GENERATIONS)}) ({','.join(GENERATIONS)})",
+    )
+    ap.add_argument("--v03-runs", type=int, default=None, help="runs of the 0.3 workload (--runs)")
     ap.add_argument("--tmp", type=Path, default=None, help="folder for the stores (a temp dir)")
     ap.add_argument("--out", type=Path, default=defaults.out, help=f"results ({defaults.out})")
     ap.add_argument(
@@ -235,7 +269,26 @@ def main(argv: Sequence[str] | None = None, defaults: Defaults = Defaults()) -> 
     args = ap.parse_args(argv)
     if args.runs < RUNS_PER_ITER:
         ap.error(f"--runs must be at least {RUNS_PER_ITER}")
-    if not args.wfstore_only:
+    generations = [g.strip() for g in args.generations.split(",") if g.strip()]
+    for g in generations:
+        if g not in GENERATIONS:
+            ap.error(f"--generations: unknown generation {g!r} ({', '.join(GENERATIONS)})")
+    v03_runs = args.runs if args.v03_runs is None else args.v03_runs
+    if "0.3" in generations and v03_runs < RUNS_PER_ITER:
+        ap.error(f"--v03-runs must be at least {RUNS_PER_ITER}")
+    if "0.3" in generations and not args.wfstore_only:
+        args.hpcflow03_python = find_hpcflow03_python(args.hpcflow03_python)
+        if args.hpcflow03_python is None:
+            print(
+                "hpcflow 0.3.0's Python not given (--hpcflow03-python or "
+                f"${HPCFLOW03_PYTHON_ENV}): timing wfstore's 0.3 store alone",
+                file=sys.stderr,
+            )
+        elif not Path(args.hpcflow03_python).exists():
+            ap.error(f"no hpcflow 0.3.0 Python at {args.hpcflow03_python}")
+    else:
+        args.hpcflow03_python = None
+    if "a190" in generations and not args.wfstore_only:
         args.hpcflow_python = find_hpcflow_python(args.hpcflow_python)
         if args.hpcflow_python is None:
             ap.error(
@@ -250,19 +303,25 @@ def main(argv: Sequence[str] | None = None, defaults: Defaults = Defaults()) -> 
 
     plan: list[tuple[str, int, int | None]] = []
     engines = ["wfstore"] if args.wfstore_only else ["hpcflow", "wfstore"]
-    if args.scale and not args.wfstore_only:
-        plan.append(("hpcflow-zarr", 1_000, None))
-    for e in engines:
-        plan.append((f"{e}-zarr", args.runs, None))
     for d in (x.strip() for x in args.durabilities.split(",")):
         if d and d not in DURABILITIES:
             ap.error(f"--durabilities: unknown durability {d!r} ({', '.join(DURABILITIES)})")
-        if d:
-            plan.append((f"wfstore-zarr@{d}", args.runs, None))
-    if not args.no_json:
+    if "a190" in generations:
+        if args.scale and not args.wfstore_only:
+            plan.append(("hpcflow-zarr", 1_000, None))
         for e in engines:
-            plan.append((f"{e}-json", args.json_runs, args.json_calls))
-    if args.scale:
+            plan.append((f"{e}-zarr", args.runs, None))
+        for d in (x.strip() for x in args.durabilities.split(",")):
+            if d:
+                plan.append((f"wfstore-zarr@{d}", args.runs, None))
+        if not args.no_json:
+            for e in engines:
+                plan.append((f"{e}-json", args.json_runs, args.json_calls))
+    if "0.3" in generations:
+        if args.hpcflow03_python:
+            plan.append(("hpcflow03-zarr", v03_runs, None))
+        plan.append(("wfstore03-zarr", v03_runs, None))
+    if args.scale and "a190" in generations:
         plan.append(("wfstore-zarr", 1_000, None))
         for n in (int(x) for x in args.scale_runs.split(",") if x):
             plan.append(("wfstore-zarr", n, args.scale_calls))
@@ -292,17 +351,17 @@ def main(argv: Sequence[str] | None = None, defaults: Defaults = Defaults()) -> 
         # another may find the disk still busy with its writes); then the larger
         # --scale sizes, as many times (best of each phase, as at the comparison's
         # size), except the sizes with the shortened workload (1M), once:
-        base = [p for p in plan if p[1] <= args.runs]
+        base = [p for p in plan if p[1] <= max(args.runs, v03_runs)]
         todo = [p for r in range(args.repeat) for p in (base if r % 2 == 0 else base[::-1])]
         todo += [
             p
             for r in range(args.repeat)
             for p in plan
-            if p[1] > args.runs and (r == 0 or p[1] < args.full_phases_below)
+            if p[1] > max(args.runs, v03_runs) and (r == 0 or p[1] < args.full_phases_below)
         ]
         for v, n, c in todo:
             stop = "rechunk_runs" if n >= args.full_phases_below else None
-            res = run_variant(v, n, tmp_root, args.hpcflow_python, c, stop)
+            res = run_variant(v, n, tmp_root, args.hpcflow_python, c, stop, args.hpcflow03_python)
             runs.setdefault((v, n), []).append(res)
             prims.append(time_primitives(tmp_root / "primitives"))
             # partial results survive an interrupted run (``report`` reads them):

@@ -44,8 +44,27 @@ PHASES: list[tuple[str, str, str]] = [
     ("read_zip", "read all runs from the zip", "bulk"),
     ("unzip", "unzip", "bulk"),
 ]
-PHASE_LABELS = {k: label for k, label, _ in PHASES}
-PHASE_KINDS = {k: kind for k, _, kind in PHASES}
+#: The hpcflow 0.3 workload's phases (variants ``hpcflow03-zarr``, ``wfstore03-zarr``):
+#: 0.3's API has no one-commit submission index (a submission's run data is one batch)
+#: and output parameters are added with the runs and set by the jobs. 0.3.0's own store
+#: has no rechunk (``NotImplementedError``): that phase is wfstore's only.
+PHASES_V03: list[tuple[str, str, str]] = [
+    ("build", "build + commit (one batch)", "bulk"),
+    ("submit", "add a submission + run submission data (one commit)", "bulk"),
+    ("start", "set run start (1 commit/run)", "calls"),
+    ("end", "set run end (1 commit/run)", "calls"),
+    ("set_outputs", "set output parameter (1 commit/call)", "calls"),
+    ("read_runs", "cold open + read all runs", "bulk"),
+    ("read_params", "read all parameters", "bulk"),
+    ("rechunk_runs", "rechunk runs (with backup)", "bulk"),
+    ("zip", "zip", "bulk"),
+    ("read_zip", "read all runs from the zip", "bulk"),
+    ("unzip", "unzip", "bulk"),
+]
+#: The engine generation of each variant engine name: a190's workload, or 0.3's.
+V03_ENGINES = ("hpcflow03", "wfstore03")
+PHASE_LABELS = {k: label for k, label, _ in [*PHASES, *PHASES_V03]}
+PHASE_KINDS = {k: kind for k, _, kind in [*PHASES, *PHASES_V03]}
 #: The phases timed as a whole (not per call), whose cost per run is compared by size.
 BULK_PHASES = [k for k, _, kind in PHASES if kind == "bulk"]
 STORE_NAMES = {"zarr": "Zarr", "json": "JSON"}
@@ -184,7 +203,68 @@ def time_tree_floor(tree: Path, parent: Path, tries: int = 3) -> dict[str, float
     return {"files": len(files), "folders": len(folders) + 1, "seconds": best}
 
 
+class PhaseTimer:
+    """Times the phases of one workload: each phase after a ``sync`` (the disk starts it
+    clean: data an earlier phase or variant left dirty is written back then, not billed
+    to it), with the peak RSS during it and the files in the store after it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.phases: dict[str, dict[str, Any]] = {}
+
+    def measure(
+        self, key: str, fn: Callable[[], Any], calls: int = 1, files_at: Path | None = None
+    ) -> Any:
+        os.sync()
+        reset_peak_rss()
+        t0 = time.perf_counter()
+        out = fn()
+        secs = time.perf_counter() - t0
+        self.phases[key] = {
+            "seconds": secs,
+            "calls": calls,
+            "per_call_s": secs / calls,
+            "peak_rss_mib": peak_rss_mib(),
+            "files": count_files(self.path if files_at is None else files_at),
+        }
+        return out
+
+    def each(self, key: str, fn: Callable[[int], Any], ids: Sequence[int], per: int = 1) -> None:
+        """A one-commit-per-call phase: `fn(i)` for each of `ids` (`per` commits each),
+        with the median and 95th percentile of the time per commit."""
+
+        def go() -> list[float]:
+            times = []
+            for i in ids:
+                c0 = time.perf_counter()
+                fn(i)
+                times.append(time.perf_counter() - c0)
+            return times
+
+        times = self.measure(key, go, calls=len(ids) * per)
+        self.phases[key]["median_call_s"] = statistics.median(times) / per
+        self.phases[key]["p95_call_s"] = sorted(times)[int(0.95 * (len(times) - 1))] / per
+
+
 # --- the worker (runs inside the variant's Python) ---------------------------------------
+
+
+def new_store(store_cls: Any, app: Any, wk: Any, path: Path, fs: Any) -> Any:
+    """An empty workflow written by `store_cls` at `path` (on the file system `fs`),
+    opened as a store of that class (both workloads' first step, not timed)."""
+    store_cls.write_empty_workflow(
+        app,
+        template_js={"name": "wk", "tasks": [], "loops": [], "resources": {}},
+        template_components_js={"parameters": {}},
+        wk_path=str(path),
+        fs=fs,
+        name="wk",
+        replaced_wk=None,
+        creation_info={"app_info": {"name": "bench"}, "create_time": "x", "id": "1"},
+        ts_fmt=TS_FMT,
+        ts_name_fmt="%Y-%m-%d_%H%M%S",
+    )
+    return store_cls(app, wk, path, fs)
 
 
 def split_variant(variant: str) -> tuple[str, str, str | None]:
@@ -285,40 +365,12 @@ def run_workload(
     )
     wk = types.SimpleNamespace(ts_fmt=TS_FMT, _in_batch_mode=False, name="wk", path=str(path))
     fs = LocalFileSystem()
-    phases: dict[str, dict[str, Any]] = {}
+    timer = PhaseTimer(path)
+    phases, measure = timer.phases, timer.measure
     tree_floor: dict[str, float] | None = None  # (Zarr stores, after the unzip)
     can_reset = reset_peak_rss()
 
-    def measure(key: str, fn: Callable[[], Any], calls: int = 1, files_at: Path = path) -> Any:
-        # the disk starts each phase clean: data an earlier phase (or variant) left
-        # dirty is written back now, not billed to this phase
-        os.sync()
-        reset_peak_rss()
-        t0 = time.perf_counter()
-        out = fn()
-        secs = time.perf_counter() - t0
-        phases[key] = {
-            "seconds": secs,
-            "calls": calls,
-            "per_call_s": secs / calls,
-            "peak_rss_mib": peak_rss_mib(),
-            "files": count_files(files_at),
-        }
-        return out
-
-    store_cls.write_empty_workflow(
-        app,
-        template_js={"name": "wk", "tasks": [], "loops": [], "resources": {}},
-        template_components_js={"parameters": {}},
-        wk_path=str(path),
-        fs=fs,
-        name="wk",
-        replaced_wk=None,
-        creation_info={"app_info": {"name": "bench"}, "create_time": "x", "id": "1"},
-        ts_fmt=TS_FMT,
-        ts_name_fmt="%Y-%m-%d_%H%M%S",
-    )
-    store = store_cls(app, wk, path, fs)
+    store = new_store(store_cls, app, wk, path, fs)
     durability = getattr(store, "durability", None)  # wfstore's stores say theirs
     src = {"type": "local_input", "task_insert_ID": 0, "element_set_idx": 0}
     iter_ids: list[int] = []
@@ -344,17 +396,6 @@ def run_workload(
     calls = run_ids if max_calls is None else run_ids[:max_calls]
     out_elems = list(range(n_elems)) if max_calls is None else list(range(min(n_elems, max_calls)))
 
-    def each(fn: Callable[[int], Any], ids: list[int]) -> Callable[[], list[float]]:
-        def go() -> list[float]:
-            times = []
-            for i in ids:
-                c0 = time.perf_counter()
-                fn(i)
-                times.append(time.perf_counter() - c0)
-            return times
-
-        return go
-
     def output(i: int) -> None:
         r = run_ids[i * RUNS_PER_ITER + RUNS_PER_ITER - 1]
         p = store.add_unset_parameter({"type": "EAR_output", "EAR_ID": r})
@@ -369,9 +410,7 @@ def run_workload(
         ("end", lambda r: store.set_EAR_end(r, 0, True), calls, 1),
         ("outputs", output, out_elems, 2),
     ):
-        times = measure(key, each(fn, ids), calls=len(ids) * per)
-        phases[key]["median_call_s"] = statistics.median(times) / per
-        phases[key]["p95_call_s"] = sorted(times)[int(0.95 * (len(times) - 1))] / per
+        timer.each(key, fn, ids, per)
     floors.append(time_primitives(workdir / "floor", 500))
     floor = {k: min(f[k] for f in floors) for k in floors[0]}
     interleaved = time_interleaved(
@@ -441,6 +480,215 @@ def run_workload(
     }
 
 
+#: Runs per run file in the 0.3 workload's submission (0.3.0 gives each job its own run
+#: files at submit time; here a job of 100 runs, as the engine-level runner's default).
+RUNS_PER_FILE = 100
+
+
+def _v03_store_classes(variant: str) -> tuple[Any, Callable[[], None], Any]:
+    """hpcflow 0.3's (store class, function finishing an archive written by ``zip()``,
+    function opening the zip store) of `variant` (``hpcflow03-zarr``: 0.3.0's own;
+    ``wfstore03-zarr``: wfstore's)."""
+    if split_variant(variant)[0] == "hpcflow03":
+        import hpcflow.app  # noqa: F401  (initialises hpcflow before its persistence)
+        from fsspec.implementations.zip import ZipFileSystem
+        from hpcflow.sdk.persistence.zarr import ZarrPersistentStore, ZarrZipPersistentStore
+
+        def open_zip(app: Any, wk: Any, archive: Path) -> Any:
+            return ZarrZipPersistentStore(app, wk, "", ZipFileSystem(fo=str(archive), mode="r"))
+
+        return ZarrPersistentStore, engine_zip_closer(), open_zip
+    from wfstore.persistence.v03 import V03ZarrPersistentStore, V03ZarrZipPersistentStore
+
+    def open_zip_wf(app: Any, wk: Any, archive: Path) -> Any:
+        return V03ZarrZipPersistentStore(app, wk, archive)
+
+    return V03ZarrPersistentStore, lambda: None, open_zip_wf
+
+
+def run_workload_v03(variant: str, n_runs: int, workdir: Path, max_calls: int | None) -> dict:
+    """The hpcflow 0.3 workload on a new Zarr store of `variant` in `workdir` (phases
+    :data:`PHASES_V03`); returns the figures.
+
+    For N runs: one task of 5 actions with N/5 elements, one iteration each, a run per
+    action, 2 set input parameters and 1 unset output parameter (its source the
+    element's last run) per element, added in one batch and committed with one
+    ``save()``; a submission of one jobscript holding every run, each run's submission
+    data (run files of :data:`RUNS_PER_FILE` runs) in one commit; then one commit per
+    call: each run's start and end, and each element's output value; a cold open
+    reading all runs and all parameters; rechunk of the runs (wfstore's only); zip;
+    all runs read from the zip; unzip. `max_calls` caps the one-commit phases' calls.
+    """
+    from fsspec.implementations.local import LocalFileSystem
+
+    store_cls, finish_zip, open_zip = _v03_store_classes(variant)
+    n_elems = max(1, n_runs // RUNS_PER_ITER)
+    n_runs = n_elems * RUNS_PER_ITER
+    path = workdir / "wk"
+    archive = workdir / "wk.zip"
+    unzipped = workdir / "wk-unzipped"
+    data_idx: dict[int, dict[str, int]] = {}  # run ID -> its data index (the stand-in's)
+    app = types.SimpleNamespace(
+        persistence_logger=logging.getLogger("bench"),
+        RunDirAppFiles=types.SimpleNamespace(take_snapshot=lambda *_a: {"data": {}}),
+        encoders=dict,
+        decoders=dict,
+    )
+    task = types.SimpleNamespace(insert_ID=0, index=0, _is_array_output_disabled=lambda _n: False)
+
+    def engine_run(r: int) -> Any:
+        """The engine's run `r` as the stores ask for it (run IDs are in order of element,
+        then action; run files assigned by :data:`RUNS_PER_FILE` at the submission)."""
+        i, act = divmod(r, RUNS_PER_ITER)
+        return types.SimpleNamespace(
+            id_=r,
+            index=0,
+            data_idx=data_idx[r],
+            task=task,
+            element=types.SimpleNamespace(index=i, id_=i),
+            element_iteration=types.SimpleNamespace(index=0, id_=i),
+            element_action=types.SimpleNamespace(action_idx=act),
+            run_file_ID=r // RUNS_PER_FILE,
+        )
+
+    # the workflow's members the stores call: both stores ask the workflow for an
+    # output's run (its data index names the output) when a value is set
+    wk = types.SimpleNamespace(
+        ts_fmt=TS_FMT,
+        _in_batch_mode=False,
+        name="wk",
+        path=str(path),
+        url=str(path),
+        _app=app,
+        get_EARs_from_IDs=engine_run,
+    )
+    fs = LocalFileSystem()
+    timer = PhaseTimer(path)
+    can_reset = reset_peak_rss()
+    store = new_store(store_cls, app, wk, path, fs)
+    src = {"type": "local_input", "task_insert_ID": 0, "element_set_idx": 0}
+    run_ids: list[int] = []
+    out_ids: list[int] = []
+
+    def build() -> None:
+        t0 = store.add_task(
+            0, {"insert_ID": 0, "element_sets": [], "schema": ["s"]}, RUNS_PER_ITER, save=False
+        )
+        store.add_element_set(t0, {"label": "es0", "repeats": []}, save=False)
+        didx = []
+        for i in range(n_elems):
+            p1 = store.add_set_parameter({"a": i, "b": [1.5, "x"]}, src, save=False)
+            p2 = store.add_set_parameter(float(i), src, save=False)
+            p3 = store.add_unset_parameter({"type": "EAR_output", "output_idx": 0}, save=False)
+            out_ids.append(p3)
+            didx.append({"inputs.p1": p1, "inputs.p2": p2, "outputs.p3": p3})
+        elems = store.add_elements(
+            t0, 0, [{"inputs.p1": i} for i in range(n_elems)], [{}] * n_elems, save=False
+        )
+        iters = store.add_element_iterations(
+            elems, didx, [["inputs.p1", "inputs.p2", "outputs.p3"]] * n_elems, t0, 0, save=False
+        )
+        for i, it in enumerate(iters):
+            for act in range(RUNS_PER_ITER):
+                r = store.add_EAR(it, act, [0], didx[i], t0, i, 0, save=False)
+                run_ids.append(r)
+                data_idx[r] = didx[i]
+            store.update_param_source({out_ids[i]: {"EAR_ID": run_ids[-1]}}, save=False)
+        store.save()
+
+    timer.measure("build", build)
+    assert len(run_ids) == n_runs
+
+    def submit() -> None:
+        block = {
+            "index": 0,
+            # runs by (action, element), as 0.3.0 lays out a jobscript block
+            "EAR_ID": [run_ids[a::RUNS_PER_ITER] for a in range(RUNS_PER_ITER)],
+            "task_elements": {0: list(range(n_elems))},
+            "task_actions": [[0, a, 0] for a in range(RUNS_PER_ITER)],
+            "dependencies": {},
+        }
+        sub = {
+            "index": 0,
+            "at_submit_metadata": {"submission_parts": {}},
+            "jobscripts": [{"index": 0, "blocks": [block]}],
+        }
+        store.add_submission(0, sub, save=False)
+        for k, r in enumerate(run_ids):
+            store.set_run_submission_data(
+                r, None, 0, k // RUNS_PER_FILE, k % RUNS_PER_FILE, save=False
+            )
+        store.save()
+
+    timer.measure("submit", submit)
+    calls = run_ids if max_calls is None else run_ids[:max_calls]
+    outs = out_ids if max_calls is None else out_ids[:max_calls]
+    os.sync()
+    floors = [time_primitives(workdir / "floor", 500)]
+    timer.each("start", lambda r: store.set_EAR_start(r, None, None), calls)
+    timer.each("end", lambda r: store.set_EAR_end(r, 0, True, False), calls)
+    timer.each("set_outputs", lambda p: store.set_parameter_value(p, {"result": p}), outs)
+    floors.append(time_primitives(workdir / "floor", 500))
+    n_params = 3 * n_elems
+    del store
+    cold: dict[str, Any] = {}
+
+    def read_runs() -> None:
+        cold["store"] = store_cls(app, wk, path, fs)
+        runs = cold["store"].get_EARs(list(range(n_runs)))
+        assert len(runs) == n_runs
+        assert runs[calls[-1]].end_time is not None and runs[calls[-1]].exit_code == 0
+        assert runs[-1].run_file_ID == (n_runs - 1) // RUNS_PER_FILE
+        assert runs[-1].data_idx == data_idx[run_ids[-1]]
+
+    def read_params() -> None:
+        params = cold["store"].get_parameters(list(range(n_params)))
+        assert len(params) == n_params and params[0].data == {"a": 0, "b": [1.5, "x"]}
+        assert params[outs[-1]].data == {"result": outs[-1]}
+
+    timer.measure("read_runs", read_runs)
+    timer.measure("read_params", read_params)
+    store = cold.pop("store")
+    with contextlib.redirect_stdout(io.StringIO()):  # the engine prints timings
+        try:
+            timer.measure("rechunk_runs", lambda: store.rechunk_runs(backup=True, status=False))
+        except NotImplementedError:  # 0.3.0's own store: no rechunk
+            timer.phases.pop("rechunk_runs", None)
+        timer.measure(
+            "zip",
+            lambda: (store.zip(path=str(archive), status=False), finish_zip()),
+            files_at=archive,
+        )
+
+    def read_zip() -> Any:
+        zs = open_zip(app, wk, archive)
+        runs = zs.get_EARs(list(range(n_runs)))
+        assert len(runs) == n_runs and runs[calls[0]].exit_code == 0
+        return zs
+
+    zs = timer.measure("read_zip", read_zip, files_at=archive)
+    with contextlib.redirect_stdout(io.StringIO()):
+        timer.measure(
+            "unzip", lambda: zs.unzip(path=str(unzipped), status=False), files_at=unzipped
+        )
+    phases = timer.phases
+    return {
+        "variant": variant,
+        "generation": "0.3",
+        "durability": None,
+        "runs": n_runs,
+        "elements": n_elems,
+        "parameters": n_params,
+        "max_calls": max_calls,
+        "stop_after": None,
+        "phases": phases,
+        "peak_rss_mib": max([_maxrss_mib(), *(p["peak_rss_mib"] for p in phases.values())]),
+        "per_phase_rss_reset": can_reset,
+        "python": platform.python_version(),
+        "floor": {k: min(f[k] for f in floors) for k in floors[0]},
+    }
+
+
 def worker_main(argv: list[str]) -> int:
     """The worker's command line: ``VARIANT RUNS WORKDIR RESULT [MAX_CALLS [STOP_AFTER]]``
     (``all`` and ``-`` for none); writes the figures to the file RESULT."""
@@ -448,7 +696,10 @@ def worker_main(argv: list[str]) -> int:
     max_calls = int(argv[4]) if len(argv) > 4 and argv[4] != "all" else None
     stop_after = argv[5] if len(argv) > 5 and argv[5] != "-" else None
     logging.basicConfig(level=logging.WARNING)
-    res = run_workload(variant, n_runs, workdir, max_calls, stop_after)
+    if split_variant(variant)[0] in V03_ENGINES:
+        res = run_workload_v03(variant, n_runs, workdir, max_calls)
+    else:
+        res = run_workload(variant, n_runs, workdir, max_calls, stop_after)
     result.write_text(json.dumps(res))
     return 0
 
