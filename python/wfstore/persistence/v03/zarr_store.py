@@ -252,6 +252,7 @@ class V03ZarrPersistentStore(
         #: Change-marker reads by :meth:`_validate_memos` (for tests and diagnostics).
         self.memo_marker_reads = 0
         self._num_arrays: dict[str, _core.NumericArray] = {}
+        self._struct_readers: dict[str, _StructReader] = {}
 
         def stamp(key: str) -> object:
             store = me()
@@ -318,6 +319,7 @@ class V03ZarrPersistentStore(
             for memo in self._memos():
                 memo.clear()
             self._num_arrays.clear()
+            self._struct_readers.clear()
             return
         for memo in self._memos():
             memo.forget(keys)
@@ -325,6 +327,7 @@ class V03ZarrPersistentStore(
             arr, _, name = key.rpartition("/")
             if name == ".zarray":
                 self._num_arrays.pop(arr, None)
+                self._struct_readers.pop(arr, None)
 
     def _begin_read(self) -> None:
         if self._memo_depth == 0:
@@ -478,7 +481,13 @@ class V03ZarrPersistentStore(
         return _ObjectReader(path, self._chunks, self._zarray(path))
 
     def _structs(self, path: str) -> _StructReader:
-        return _StructReader(path, self._chunks, self._num_array(path))
+        if self._writing():
+            return _StructReader(path, self._chunks, self._num_array(path))
+        reader = self._struct_readers.get(path)
+        if reader is None:  # (kept, as the array, while the memos are valid)
+            reader = _StructReader(path, self._chunks, self._num_array(path))
+            self._struct_readers[path] = reader
+        return reader
 
     def _array_attrs(self, path: str) -> dict[str, Any]:
         return self.core_store.read_attrs(path)
