@@ -258,6 +258,9 @@ class V03ZarrPersistentStore(
             store = me()
             if store is None or store._writing():
                 return object()  # a commit reads what it staged: never a memo
+            # (a read outside any read operation is one by itself, and a read after
+            # this object's own write checks again: both read the marker here)
+            store._validate_memos()
             if store._memo_mode == "marker":
                 return _MARKED
             base = store._memo_base
@@ -338,6 +341,15 @@ class V03ZarrPersistentStore(
     def _end_read(self) -> None:
         self._memo_depth = max(0, self._memo_depth - 1)
 
+    @contextlib.contextmanager
+    def _read_op(self) -> Iterator[None]:
+        """The block is one read operation (see :meth:`_validate_memos`)."""
+        self._begin_read()
+        try:
+            yield
+        finally:
+            self._end_read()
+
     def _validate_memos(self) -> None:
         """Make the decoded files valid for use now, once per read operation (and at
         every call outside one), as the a190 read cache does
@@ -395,6 +407,7 @@ class V03ZarrPersistentStore(
         """The core's ``NumericArray`` at `path` (opened once while valid)."""
         if self._writing():
             return _core.NumericArray.open(self.core_store, path)
+        self._validate_memos()
         arr = self._num_arrays.get(path)
         if arr is None:
             arr = _core.NumericArray.open(self.core_store, path)
@@ -483,6 +496,7 @@ class V03ZarrPersistentStore(
     def _structs(self, path: str) -> _StructReader:
         if self._writing():
             return _StructReader(path, self._chunks, self._num_array(path))
+        self._validate_memos()  # (before a kept reader is used: its chunking may be old)
         reader = self._struct_readers.get(path)
         if reader is None:  # (kept, as the array, while the memos are valid)
             reader = _StructReader(path, self._chunks, self._num_array(path))
@@ -792,9 +806,9 @@ class V03ZarrPersistentStore(
         anything is written."""
         if not updates:
             return
-        self._validate_memos()
-        sub_dat = self._run_sub_dat(list(updates))
-        ts_fmt = self.get_ts_fmt()
+        with self._read_op():  # (the marker read once for these reads)
+            sub_dat = self._run_sub_dat(list(updates))
+            ts_fmt = self.get_ts_fmt()
         per_file: dict[tuple[int, int], dict[int, dict[int, Any]]] = {}
         for run_id, fields in updates.items():
             sub_idx, _cmd, file_id, file_idx = sub_dat[run_id]
@@ -825,9 +839,9 @@ class V03ZarrPersistentStore(
         raises ``ValueError`` before anything is written."""
         if not values:
             return []
-        self._validate_memos()
         ids = list(values)
-        sources = dict(zip(ids, self._sources(ids)))
+        with self._read_op():  # (the marker read once for these reads)
+            sources = dict(zip(ids, self._sources(ids)))
         placed: dict[int, tuple[int, int]] = {}
         for i, src in sources.items():
             if src.get("type") != "EAR_output" or src.get("output_idx") is None:
@@ -835,7 +849,8 @@ class V03ZarrPersistentStore(
             if src.get("EAR_ID") is not None:
                 placed[i] = (int(src["EAR_ID"]), int(src["output_idx"]))
         runs = sorted({run for run, _ in placed.values()})
-        lookup = self._get_run_file_lookup(runs, file_offset=1)
+        with self._read_op():
+            lookup = self._get_run_file_lookup(runs, file_offset=1)
         where = {
             run: (sub_idx, number, idx)
             for sub_idx, files in lookup.items()
