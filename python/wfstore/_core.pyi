@@ -113,6 +113,8 @@ class Store:
     def set(self, key: str, value: bytes) -> None: ...
     def delete(self, key: str) -> None: ...
     def list_dir(self, prefix: str = "") -> list[str]: ...
+    def remove_empty_dir(self, prefix: str) -> bool:
+        """Remove the folder `prefix` if it is empty; whether it was removed."""
     @property
     def durability(self) -> Durability | None:
         """What a local folder's writes survive; ``None`` for other stores."""
@@ -200,7 +202,8 @@ class ObjectArray:
         """``(chunk key, reason)`` of every chunk that fails to decode."""
 
 class NumericArray:
-    """An N-dimensional numeric or bool Zarr v2 array in C order."""
+    """An N-dimensional numeric, bool or structured (record) Zarr v2 array in C order
+    (a structured dtype: packed numeric fields, a list descr in ``.zarray``)."""
 
     @staticmethod
     def create(
@@ -212,18 +215,36 @@ class NumericArray:
         compressor_kwargs: dict[str, Any] | None = None,
         fill_value: Any = None,
         overwrite: bool = False,
+        dimension_separator: str | None = None,
+        write_empty_chunks: bool = True,
     ) -> NumericArray: ...
     @staticmethod
-    def open(store: Store, path: str) -> NumericArray: ...
+    def open(store: Store, path: str, write_empty_chunks: bool = True) -> NumericArray: ...
     @property
     def dtype(self) -> str: ...
+    @property
+    def numpy_dtype(self) -> np.dtype[Any]: ...
     @property
     def shape(self) -> list[int]: ...
     @property
     def chunks(self) -> list[int]: ...
     @property
     def meta(self) -> dict[str, Any]: ...
+    @property
+    def fill(self) -> Any:
+        """The fill value as one item (a numpy scalar or record)."""
+    def __len__(self) -> int: ...
     def read(self) -> npt.NDArray[Any]: ...
+    def get_rows(self, ids: Sequence[int]) -> npt.NDArray[Any]:
+        """Rows `ids` along the first axis, in that order."""
+    def chunk_rows(self, c: int) -> npt.NDArray[Any]:
+        """Every row of chunk `c` along the first axis (fill values where not stored)."""
+    def decode_chunk(self, raw: bytes, key: str) -> npt.NDArray[Any]:
+        """The rows of the stored chunk bytes `raw` of chunk `key`."""
+    def set_rows(self, ids: Sequence[int], data: Any) -> None:
+        """Set rows `ids` (a chunk of fill values only deleted if not
+        `write_empty_chunks`)."""
+    def resize(self, length: int) -> None: ...
 
 def encode_object_chunk(items: Iterable[Any], compressor: _Compressor = None) -> bytes: ...
 def decode_object_chunk(data: bytes, compressor: _Compressor = None) -> list[Any]: ...

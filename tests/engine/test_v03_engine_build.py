@@ -49,6 +49,10 @@ def test_engine_builds_submits_and_reads_back_through_wfstore(
     made = _side(side_python_v03, "make", str(tmp_path), kind, cwd=tmp_path)
     cls = "ZarrPersistentStore" if kind == "zarr" else "JSONPersistentStore"
     assert made["store_class"] == f"wfstore.hpcflow.{cls}"
+    # counted by the making process right after its own commits (runs, iterations,
+    # elements, tasks), and the submission it added
+    assert made["counts_after_make"] == [4, 4, 4, 1]
+    assert made["submissions_after_submit"] == 1
     assert any("wfstore.hpcflow" in s for s in made["scripts"])
     path = made["path"]
     own = _side(side_python_v03, "dump", path, cwd=tmp_path)
@@ -66,6 +70,15 @@ def test_engine_builds_submits_and_reads_back_through_wfstore(
         p2[run["id_"]] = params[run["data_idx"]["outputs.p2"]]["data"]
     assert sorted(p1.values()) == [1, 2, 3, 4]
     assert all(int(p2[i]) == p1[i] + 100 for i in p1)  # (parsed from stdout: a string)
+
+
+def test_making_process_counts_what_it_made(side_python_v03: Path, tmp_path: Path) -> None:
+    """The process that made a workflow through wfstore counts its runs, iterations,
+    elements and tasks right after its own commits, before any getter (its decoded
+    metadata must not come from before those commits)."""
+    (tmp_path / "c").mkdir()
+    counts = _side(side_python_v03, "counts", str(tmp_path / "c"), cwd=tmp_path)
+    assert counts == [10, 10, 10, 2]
 
 
 def test_layout_matches_the_engines(side_python_v03: Path, tmp_path: Path) -> None:

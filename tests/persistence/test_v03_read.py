@@ -286,7 +286,7 @@ def test_each_file_and_chunk_is_decoded_once(fixture_copy, monkeypatch) -> None:
     monkeypatch.setattr(v03_zarr, "decode_param_file", counting(v03_zarr.decode_param_file))
     monkeypatch.setattr(v03_zarr, "decode_run_file", counting(v03_zarr.decode_run_file))
     chunk_decoder = v03_zarr._chunk_decoder
-    monkeypatch.setattr(v03_zarr, "_chunk_decoder", lambda s: counting(chunk_decoder(s)))
+    monkeypatch.setattr(v03_zarr, "_chunk_decoder", lambda *a: counting(chunk_decoder(*a)))
     store = wfstore.open(fixture_copy("wk_seq_zarr"))
     n_params, n_runs = store._get_num_total_parameters(), store._get_num_total_EARs()
     for _ in range(2):

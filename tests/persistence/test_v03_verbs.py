@@ -165,6 +165,9 @@ def test_consolidate_read_by_the_engine(
     # 32 run files, 31 output files (run 5 skipped), the non-output file
     assert rep["files_before"] == 2 * N_RUNS and rep["files_after"] == 4 + 4 + 1
     assert len(_files(cons_path, "metadata/run_multi")) == 4
+    # the folder the old run files were in is gone (parameter file 0 keeps its own)
+    assert rep["folders_removed"] == 1 and _empty_folders(cons_path) == []
+    assert not (cons_path / "metadata/run_multi/0/0").exists()
     assert _wfstore_view(cons_path) == before
     store = wfstore.open(cons_path)
     runs = store.get_EARs(range(N_RUNS))
@@ -178,6 +181,45 @@ def test_consolidate_read_by_the_engine(
     assert wfstore.verify(cons_path).ok
     again = wfstore.open(cons_path).consolidate_runs(runs_per_file=10)
     assert again[0]["already"] and again[0]["removed"] == 0
+
+
+def _empty_folders(root: Path) -> list[str]:
+    return [
+        d.relative_to(root).as_posix()
+        for top in ("metadata/run_multi", "parameters/base_multi")
+        for d in (root / top).rglob("*")
+        if d.is_dir() and not any(d.iterdir())
+    ]
+
+
+@pytest.mark.parametrize("finish", ["again", "repair"])
+def test_consolidation_killed_before_a_folder_went(
+    tmp_path: Path, finished_store: Path, finish: str
+) -> None:
+    """Stopped after the last old file went but before its emptied folder did: every
+    value reads the same; running it again (or repair) removes the empty folder."""
+    path = tmp_path / "wk"
+    shutil.copytree(finished_store, path)
+    before = _wfstore_view(path)
+    n_old = 2 * N_RUNS - 1  # 32 run files, 31 output files (run 5 skipped)
+
+    def stop(stage: str, n: int) -> None:
+        if stage == "removed" and n == n_old - 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        cons.consolidate_submission(wfstore.open(path), 0, 10, hook=stop)
+    assert _empty_folders(path) == ["metadata/run_multi/0/0"]
+    assert _wfstore_view(path) == before
+    if finish == "again":
+        (rep,) = wfstore.open(path).consolidate_runs(runs_per_file=10)
+        assert rep["already"] and rep["removed"] == 0 and rep["folders_removed"] == 1
+    else:
+        done = wfstore.repair(path).done
+        assert any("empty run/parameter-file folder" in d for d in done), done
+    assert _empty_folders(path) == []
+    assert _wfstore_view(path) == before
+    assert wfstore.verify(path).ok
 
 
 def test_consolidate_refusals(tmp_path: Path, side_python_v03: Path) -> None:
@@ -243,6 +285,17 @@ def test_rechunk_zip_unzip_read_by_the_engine(
     assert (rech / "parameters/sources.bak").is_dir()
     meta = json.loads((rech / "metadata/run_metadata/.zarray").read_text())
     assert meta["chunks"] == [7] and meta["dimension_separator"] == "/"
+    # the structured arrays indexed by run ID go with run_metadata (0.3.0 reads them
+    # by coordinate selection, whatever their chunks; run_dirs holds fill values only
+    # here, so no chunk of it is written, as 0.3.0 writes none)
+    for name in ("run_sub_dat", "run_dirs"):
+        assert f"metadata/{name}: 32 rows" in res.output
+        meta = json.loads((rech / f"metadata/{name}/.zarray").read_text())
+        assert meta["chunks"] == [7] and meta["dimension_separator"] == "/", name
+        assert isinstance(meta["dtype"], list) and (rech / f"metadata/{name}.bak").is_dir()
+    assert sorted(p.name for p in (rech / "metadata/run_sub_dat").iterdir()) == [
+        ".zarray", "0", "1", "2", "3", "4"
+    ]
     zipped = tmp_path / "zipped.zip"
     res = _cli("zip", str(rech), "-o", str(zipped))
     assert res.exit_code == 0, res.output

@@ -26,6 +26,7 @@ import wfstore
 from store_dump import dump_store, normalise
 from wfstore import _core
 from wfstore.common.errors import CorruptFileError, ReadOnlyStoreError
+from wfstore.common.names import CHANGE_MARKER_NAME, LOCK_NAME
 from wfstore.persistence.v03 import V03ZarrPersistentStore, layout, writes
 from wfstore.persistence.v03.files import decode_param_file, decode_run_file
 
@@ -210,8 +211,11 @@ def test_writes_read_back(tmp_path: Path) -> None:
         assert params[3].data == (4, 5)
     after = _files(path)
     changed = sorted(k for k in after if before.get(k) != after[k])
-    assert changed == [layout.run_file_key(0, 0), layout.param_file_key(0, 1)]
-    assert set(after) == set(before)
+    # (and wfstore's lock file and change marker: the writes are write sessions)
+    assert changed == sorted(
+        [CHANGE_MARKER_NAME, LOCK_NAME, layout.run_file_key(0, 0), layout.param_file_key(0, 1)]
+    )
+    assert set(after) == set(before) | {CHANGE_MARKER_NAME, LOCK_NAME}
     assert not [k for k in after if _core.TMP_PREFIX in k]
 
 

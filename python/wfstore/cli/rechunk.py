@@ -47,8 +47,9 @@ def rechunk(
     With neither --runs nor --params both are rechunked. The old array is kept as
     runs.bak / base.bak unless --no-backup (an existing backup is kept as it is).
     An interrupted rechunk leaves the old or the new array whole. On an hpcflow 0.3
-    store the arrays are metadata/run_metadata and parameters/sources (backups
-    run_metadata.bak, sources.bak); its run files are merged by `wfstore consolidate`.
+    store the arrays are metadata/run_metadata with the arrays indexed by run ID
+    (run_sub_dat, run_dirs) and parameters/sources (backups <array>.bak); its run
+    files are merged by `wfstore consolidate`.
 
     \b
     Example:
@@ -67,8 +68,9 @@ def rechunk(
     for name, fn in todo:
         with core_progress(ui, store, f"rechunk {name}"):
             rep = fn(chunk_size=chunk_size, backup=not no_backup, status=False)
-        backup = f", backup {rep['backup']}" if rep.get("backup") else ""
-        ui.out.print(
-            f"{name}: {rep['rows']:,} rows, chunk size {rep['old_chunk_size']} -> "
-            f"{rep['new_chunk_size']}{backup}"
-        )
+        for one in [rep, *rep.get("also", [])]:
+            backup = f", backup {one['backup']}" if one.get("backup") else ""
+            ui.out.print(
+                f"{one.get('array', name)}: {one['rows']:,} rows, chunk size "
+                f"{one['old_chunk_size']} -> {one['new_chunk_size']}{backup}"
+            )

@@ -48,7 +48,11 @@ from wfstore.common.names import (
 )
 from wfstore.persistence.v03 import GENERATION as V03_GENERATION
 from wfstore.persistence.v03 import layout as v03_layout
-from wfstore.persistence.v03.consolidate import unreferenced_files
+from wfstore.persistence.v03.consolidate import (
+    finished_submissions,
+    remove_empty_folders,
+    unreferenced_files,
+)
 from wfstore.persistence.zarr import (
     PARAM_BASE_ARR,
     PARAM_SOURCES_ARR,
@@ -326,20 +330,28 @@ def _repair_v03(root: str, report: RepairReport) -> None:
     try:
         store = open_store(root)
         doomed = unreferenced_files(store)
+        finished = finished_submissions(store)
     except StoreError as exc:
         report.kept.append(f"run files and parameter files not checked: {exc}")
         return
-    if not doomed:
-        return
-    if not report.dry_run:
-        for key in doomed:
-            _remove(os.path.join(root, *key.split("/")))
     verb = "would remove" if report.dry_run else "removed"
-    more = f", ... ({len(doomed) - 5} more)" if len(doomed) > 5 else ""
-    report.done.append(
-        f"{verb} {len(doomed)} run/parameter file(s) of finished submissions no run points at "
-        f"(a consolidation cut short): {', '.join(doomed[:5])}{more}"
-    )
+    if doomed:
+        if not report.dry_run:
+            for key in doomed:
+                _remove(os.path.join(root, *key.split("/")))
+        more = f", ... ({len(doomed) - 5} more)" if len(doomed) > 5 else ""
+        report.done.append(
+            f"{verb} {len(doomed)} run/parameter file(s) of finished submissions no run "
+            f"points at (a consolidation cut short): {', '.join(doomed[:5])}{more}"
+        )
+    if report.dry_run:
+        return
+    folders = [f for sub in finished for f in remove_empty_folders(store.core_store, sub)]
+    if folders:
+        report.done.append(
+            f"removed {len(folders)} empty run/parameter-file folder(s) of finished "
+            f"submissions (a consolidation cut short): {', '.join(folders[:5])}"
+        )
 
 
 def _remove_temps(root: str, report: RepairReport, named: set[str], temps: list[str]) -> None:

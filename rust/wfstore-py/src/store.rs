@@ -232,6 +232,12 @@ impl PyStore {
         py.allow_threads(|| self.inner.delete(key)).py()
     }
 
+    /// Remove the folder `prefix` if it is empty (nothing else); whether it was.
+    fn remove_empty_dir(&self, py: Python<'_>, prefix: &str) -> PyResult<bool> {
+        py.allow_threads(|| self.inner.remove_empty_dir(prefix))
+            .py()
+    }
+
     /// Names directly below the folder key `prefix`.
     #[pyo3(signature = (prefix = ""))]
     fn list_dir(&self, py: Python<'_>, prefix: &str) -> PyResult<Vec<String>> {

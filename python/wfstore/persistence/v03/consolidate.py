@@ -51,7 +51,6 @@ from wfstore.persistence.resources import is_local_fs
 from wfstore.persistence.v03 import layout
 from wfstore.persistence.v03.writes import encode_param_file, encode_run_file
 from wfstore.storage.fsspec import core_store
-from wfstore.storage.lock import StoreLock
 
 #: A :class:`~wfstore.persistence.v03.zarr_store.V03ZarrPersistentStore` (not imported:
 #: that module imports this one).
@@ -85,6 +84,8 @@ class ConsolidateReport:
     removed: int = 0
     #: True when the runs were already in that many files (only leftovers removed)
     already: bool = False
+    #: emptied run-file and parameter-file folders removed
+    folders_removed: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -95,18 +96,18 @@ class ConsolidateReport:
             "run_file_ids": list(self.run_file_ids),
             "removed": self.removed,
             "already": self.already,
+            "folders_removed": self.folders_removed,
         }
 
 
 def _forget(store: V03ZarrPersistentStore) -> None:
     """Drop what `store` decoded and cached (its files changed under it)."""
-    for memo in (store._chunks, store._run_files, store._param_files, store._archives):
-        memo.clear()
+    store._forget_memos(None)
     store._reset_cache()
 
 
 def _sub_dat_all(store: V03ZarrPersistentStore) -> np.ndarray:
-    store._begin_read()
+    store._validate_memos()
     return store._structs(layout.RUN_SUB_DAT_ARR).all()
 
 
@@ -226,7 +227,9 @@ def consolidate_submission(
     if store.has_pending:
         raise UnsupportedStoreOperationError("Commit (save) pending changes before consolidating.")
     writer = _writer(store)
-    with StoreLock(store.path)():
+    # a write session: the store lock held, the change marker dirty until the end
+    # (keys not named: readers in other processes forget everything they decoded)
+    with store._write_session(None):
         return _consolidate_locked(store, writer, sub_idx, runs_per_file, hook)
 
 
@@ -291,6 +294,7 @@ def _consolidate_locked(
     # written with "full" durability above, are on disk before any removal)
     remover = core_store(store.fs, store.path, durability="normal")
     report.removed = _remove_unreferenced(store, remover, sub_idx, hook)
+    report.folders_removed = len(remove_empty_folders(remover, sub_idx))
     report.files_after = len(_files_under(writer, run_dir)) + len(_files_under(writer, par_dir))
     _forget(store)
     return report
@@ -341,43 +345,21 @@ def _swap_rows(
     hook: Hook | None,
 ) -> None:
     """Point the runs' ``run_sub_dat`` rows at the new files, one chunk (an atomic
-    replace) at a time."""
-    arr = layout.RUN_SUB_DAT_ARR
-    meta = _core_json(writer, f"{arr}/.zarray")
-    chunk = int(meta["chunks"][0])
-    compressor = meta.get("compressor")
-    dtype = sub_dat.dtype
+    replace, by the core's ``NumericArray``) at a time."""
+    arr = _core.NumericArray.open(writer, layout.RUN_SUB_DAT_ARR)
+    chunk = int(arr.chunks[0])
     by_chunk: dict[int, list[tuple[int, int, int]]] = {}
     for pos, r in enumerate(runs):
         j, idx = divmod(pos, per_file)
-        by_chunk.setdefault(r // chunk, []).append((r % chunk, new_ids[j], idx))
-    for n, (c, changes) in enumerate(sorted(by_chunk.items())):
-        key = f"{arr}/{c}"
-        raw = writer.get(key)
-        if raw is None:  # pragma: no cover - a submitted run's row is in a written chunk
-            raise InvalidArgumentError(f"{key} is missing but holds submitted runs")
-        data = _core.decompress(raw, compressor) if compressor else raw
-        rows = np.frombuffer(data, dtype=dtype).copy()
-        for row, fid, idx in changes:
-            rows[row]["run_file_ID"] = fid
-            rows[row]["run_file_idx"] = idx
-        out = rows.tobytes()
-        if compressor:
-            out = _core.compress(out, compressor, typesize=dtype.itemsize)
-        writer.set(key, out)
+        by_chunk.setdefault(r // chunk, []).append((r, new_ids[j], idx))
+    for n, (_c, changes) in enumerate(sorted(by_chunk.items())):
+        ids = [r for r, _fid, _idx in changes]
+        rows = sub_dat[ids].copy()
+        rows["run_file_ID"] = [fid for _r, fid, _idx in changes]
+        rows["run_file_idx"] = [idx for _r, _fid, idx in changes]
+        arr.set_rows(ids, rows)
         if hook is not None:
             hook("swapped", n)
-
-
-def _core_json(writer: _core.Store, key: str) -> dict[str, Any]:
-    import json
-
-    raw = writer.get(key)
-    if raw is None:
-        raise InvalidArgumentError(f"no {key} in {writer.location}")
-    doc = json.loads(raw)
-    assert isinstance(doc, dict)
-    return doc
 
 
 def _remove_unreferenced(
@@ -405,6 +387,21 @@ def _remove_unreferenced(
         if hook is not None:
             hook("removed", i)
     return len(doomed)
+
+
+def remove_empty_folders(writer: _core.Store, sub_idx: int) -> list[str]:
+    """Remove the numbered folders (``<d>`` of ``<d>/<r>``) of submission `sub_idx`'s
+    run files and parameter files that hold nothing (what removing old files leaves),
+    each in one atomic step that leaves a folder holding anything as it is; returns
+    their keys. A kill between the removal of a folder's last file and of the folder
+    leaves an empty folder, which nothing reads (0.3.0 makes a folder when it writes a
+    file into it) and the next consolidation or ``wfstore repair`` removes."""
+    removed = []
+    for folder in (f"{layout.RUN_FILES_DIR}/{sub_idx}", f"{layout.PARAM_FILES_DIR}/{sub_idx}"):
+        for d in writer.list_dir(folder):
+            if d.isdigit() and writer.remove_empty_dir(f"{folder}/{d}"):
+                removed.append(f"{folder}/{d}")
+    return removed
 
 
 def consolidate(

@@ -4,14 +4,18 @@ that decodes each such file once for as long as it does not change.
 
 The issue's 135 s to read a 10,000-run workflow come from decoding the whole parameter
 file (and the whole sources chunk) again for every element read; here a file is
-decoded once, indexed, and served from memory until its size, modification time or
-inode change (files in a zip archive never change).
+decoded once, indexed, and served from memory until it changes. When it has changed is
+the store's business (:class:`FileMemo` asks a stamp function): wfstore's 0.3 Zarr
+store validates its memos by the store's change marker (see
+:mod:`wfstore.persistence.v03.zarr_store`), falling back to :func:`local_stamp` (size,
+modification time, inode) for a store no wfstore writer has marked; files in a zip
+archive never change.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar
 
 from wfstore import _core
@@ -89,6 +93,8 @@ class FileMemo(Generic[_T]):
         self._stamp = stamp
         self._decode = decode
         self._memo: dict[str, tuple[object, _T | None]] = {}
+        #: Files decoded (for tests and diagnostics: a memo hit decodes nothing).
+        self.decodes = 0
 
     def get(self, key: str) -> _T | None:
         """The decoded file at `key`, or None if there is no such file."""
@@ -97,13 +103,21 @@ class FileMemo(Generic[_T]):
         if hit is not None and hit[0] == stamp and (self._stamp is not None or hit[1] is not None):
             return hit[1]
         raw = self._read(key)
-        value = None if raw is None else self._decode(raw, key)
+        value = None
+        if raw is not None:
+            self.decodes += 1
+            value = self._decode(raw, key)
         self._memo[key] = (stamp, value)
         return value
 
     def clear(self) -> None:
         """Forget every decoded file."""
         self._memo.clear()
+
+    def forget(self, keys: Iterable[str]) -> None:
+        """Forget the decoded files `keys` (keys not held are ignored)."""
+        for key in keys:
+            self._memo.pop(key, None)
 
 
 def local_stamp(root: str) -> Callable[[str], object]:

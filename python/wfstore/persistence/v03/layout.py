@@ -7,13 +7,9 @@ core's stores take them.
 
 from __future__ import annotations
 
-import base64
-from typing import Any
-
 import numpy as np
 
 from wfstore import _core
-from wfstore.common.errors import MetadataError
 
 #: The engine generation whose layout this package reads.
 GENERATION = "0.3.0"
@@ -158,18 +154,7 @@ def is_v03_json_files(names: set[str]) -> bool:
     return JSON_RUNS in names
 
 
-# --- structured arrays (the core's NumericArray reads numeric dtypes only) -----------
-
-
-def structured_fill(fill: Any, dtype: np.dtype, path: str) -> np.ndarray:
-    """A structured array's fill value (base64 of one row, as zarr 2 writes it)."""
-    if fill is None:
-        return np.zeros(1, dtype=dtype)
-    try:
-        raw = base64.b64decode(fill)
-        return np.frombuffer(raw, dtype=dtype, count=1)
-    except (ValueError, TypeError) as exc:
-        raise MetadataError(f"invalid fill value in .zarray of {path}: {exc}") from None
+# --- structured arrays (read and written by the core's NumericArray) ----------------
 
 
 def run_sub_dat_tuple(row: np.void) -> tuple[int | None, int | None, int | None, int | None]:

@@ -12,10 +12,11 @@ element of a workflow decodes each of them once, not once per element.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import weakref
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -40,7 +41,7 @@ from wfstore.common.errors import (
 )
 from wfstore.persistence.base import ParamSource
 from wfstore.persistence.items import PersistentStoreFeatures
-from wfstore.persistence.readcache import ReadCache
+from wfstore.persistence.readcache import ReadCache, is_clean, keys_since, parse_marker
 from wfstore.persistence.resources import CallbackStoreResource, is_local_fs
 from wfstore.persistence.v03 import layout, writes
 from wfstore.persistence.v03.arrays import OutputArchive, decode_output_archive
@@ -78,30 +79,10 @@ class _ChunkedReader:
     """Rows of a one-dimensional Zarr array (object or structured dtype) of a core
     store, each chunk decoded once through `memo` until it changes."""
 
-    def __init__(
-        self,
-        store: _core.Store,
-        path: str,
-        memo: FileMemo[Any],
-        metas: FileMemo[Any] | None = None,
-    ) -> None:
-        # (`metas`: decoded .zarray documents, kept until they change)
-        meta = metas.get(f"{path}/.zarray") if metas is not None else None
-        if meta is None:
-            raw = store.get(f"{path}/.zarray")
-            if raw is None:
-                raise MetadataError(f"no array at {path!r} (no .zarray)")
-            try:
-                meta = json.loads(raw)
-            except ValueError as exc:
-                raise MetadataError(f"invalid metadata .zarray of {path}: {exc}") from None
-        try:
-            (self.length,) = meta["shape"]
-            (self.chunk,) = meta["chunks"]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise MetadataError(f"invalid metadata .zarray of {path}: {exc}") from None
+    def __init__(self, path: str, memo: FileMemo[Any], length: int, chunk: int) -> None:
         self.path = path
-        self.meta = meta
+        self.length = length
+        self.chunk = chunk
         self._memo = memo
 
     def __len__(self) -> int:
@@ -126,26 +107,29 @@ class _ChunkedReader:
 class _ObjectReader(_ChunkedReader):
     """An object array of msgpack rows (numcodecs' ``MsgPack`` filter)."""
 
+    def __init__(self, path: str, memo: FileMemo[Any], meta: dict[str, Any]) -> None:
+        try:
+            (length,) = meta["shape"]
+            (chunk,) = meta["chunks"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise MetadataError(f"invalid metadata .zarray of {path}: {exc}") from None
+        super().__init__(path, memo, length, chunk)
+        self.meta = meta
+
     def _fill(self, j: int) -> Any:
         return self.meta.get("fill_value", 0)
 
 
 class _StructReader(_ChunkedReader):
-    """A structured-dtype array (``run_sub_dat``, ``run_dirs``)."""
+    """A structured-dtype array (``run_sub_dat``, ``run_dirs``), through the core's
+    ``NumericArray`` (its chunks decoded by the core, kept in `memo`)."""
 
-    def __init__(
-        self,
-        store: _core.Store,
-        path: str,
-        memo: FileMemo[Any],
-        metas: FileMemo[Any] | None = None,
-    ) -> None:
-        super().__init__(store, path, memo, metas)
-        try:
-            self.dtype = np.dtype([tuple(f) for f in self.meta["dtype"]])
-        except (TypeError, ValueError, KeyError) as exc:
-            raise MetadataError(f"invalid dtype in .zarray of {path}: {exc}") from None
-        self.fill_row = layout.structured_fill(self.meta.get("fill_value"), self.dtype, path)[0]
+    def __init__(self, path: str, memo: FileMemo[Any], arr: _core.NumericArray) -> None:
+        if len(arr.shape) != 1:
+            raise MetadataError(f"{path} is not one-dimensional: shape {arr.shape}")
+        super().__init__(path, memo, len(arr), arr.chunks[0])
+        self.dtype = arr.numpy_dtype
+        self.fill_row = arr.fill
 
     def _fill(self, j: int) -> Any:
         return self.fill_row
@@ -160,29 +144,23 @@ class _StructReader(_ChunkedReader):
         return out
 
 
-def _chunk_decoder(store: _core.Store) -> Callable[[bytes, str], Any]:
-    """Decodes a chunk of any array of `store` by its ``.zarray`` (looked up once per
-    array): object chunks by the core's msgpack decoder, structured chunks by the
-    core's decompressor and numpy."""
-    metas: dict[str, dict[str, Any]] = {}
+def _chunk_decoder(
+    meta: Callable[[str], dict[str, Any]], array: Callable[[str], _core.NumericArray]
+) -> Callable[[bytes, str], Any]:
+    """Decodes a chunk of any array of a store by its ``.zarray`` (`meta` of its path):
+    object chunks by the core's msgpack decoder, numeric and structured chunks by the
+    core's ``NumericArray`` (`array` of its path)."""
 
     def decode(raw: bytes, key: str) -> Any:
         path = key.rsplit("/", 1)[0]
-        meta = metas.get(path)
-        if meta is None:
-            meta = json.loads(store.get(f"{path}/.zarray") or b"{}")
-            metas[path] = meta
         try:
-            if meta.get("dtype") == "|O":
-                items = _core.decode_object_chunk(raw, meta.get("compressor"))
-                if len(items) != meta["chunks"][0]:  # Zarr v2 chunks are always whole
-                    raise ValueError(f"{len(items)} rows, expected {meta['chunks'][0]}")
+            doc = meta(path)
+            if doc.get("dtype") == "|O":
+                items = _core.decode_object_chunk(raw, doc.get("compressor"))
+                if len(items) != doc["chunks"][0]:  # Zarr v2 chunks are always whole
+                    raise ValueError(f"{len(items)} rows, expected {doc['chunks'][0]}")
                 return items
-            dtype = np.dtype([tuple(f) for f in meta["dtype"]])
-            rows = np.frombuffer(_core.decompress(raw, meta.get("compressor")), dtype=dtype)
-            if len(rows) != meta["chunks"][0]:
-                raise ValueError(f"{len(rows)} rows, expected {meta['chunks'][0]}")
-            return rows
+            return array(path).decode_chunk(raw, key)
         except CorruptChunkError as exc:
             exc.path, exc.key = path, key
             raise
@@ -192,6 +170,10 @@ def _chunk_decoder(store: _core.Store) -> Callable[[bytes, str], Any]:
             raise err from None
 
     return decode
+
+
+#: The memo stamp of every file while the change marker is unchanged.
+_MARKED = "marked"
 
 
 class V03ZarrPersistentStore(
@@ -259,18 +241,42 @@ class V03ZarrPersistentStore(
         self._init_build()
         self._core_store = self._open_core_store()
         self._recover_missing_arrays()  # a rechunk killed between its two renames
-        base_stamp = self._stamp()
-        self._stamp_fn = base_stamp
+        #: How decoded files are validated (see :meth:`_validate_memos`): by the
+        #: change marker ("marker") while the store has one, else by `_memo_base`
+        #: (stat stamps on a local folder; None: files that never change, a zip).
+        self._memo_base = self._stamp()
+        self._memo_mode = "base"
+        self._memo_label: bytes | None = None
+        self._memo_depth = 0
+        self._memo_checked = False
+        #: Change-marker reads by :meth:`_validate_memos` (for tests and diagnostics).
+        self.memo_marker_reads = 0
+        self._num_arrays: dict[str, _core.NumericArray] = {}
+        self._struct_readers: dict[str, _StructReader] = {}
 
         def stamp(key: str) -> object:
             store = me()
-            if store is not None and store._writing():
+            if store is None or store._writing():
                 return object()  # a commit reads what it staged: never a memo
-            return None if base_stamp is None else base_stamp(key)
+            # (a read outside any read operation is one by itself, and a read after
+            # this object's own write checks again: both read the marker here)
+            store._validate_memos()
+            if store._memo_mode == "marker":
+                return _MARKED
+            base = store._memo_base
+            return None if base is None else base(key)
 
-        stamp_fn = stamp if base_stamp is not None else None
+        stamp_fn = stamp if self._memo_base is not None else None
+        self._metas: FileMemo[dict[str, Any]] = FileMemo(
+            self.core_store.get, stamp_fn, _decode_attrs
+        )
         self._chunks: FileMemo[Any] = FileMemo(
-            self.core_store.get, stamp_fn, _chunk_decoder(self.core_store)
+            self.core_store.get,
+            stamp_fn,
+            _chunk_decoder(
+                lambda p: me()._zarray(p),  # type: ignore[union-attr]
+                lambda p: me()._num_array(p),  # type: ignore[union-attr]
+            ),
         )
         self._run_files: FileMemo[list[Any]] = FileMemo(
             self.core_store.get, stamp_fn, decode_run_file
@@ -282,9 +288,6 @@ class V03ZarrPersistentStore(
             self.core_store.get, stamp_fn, decode_output_archive
         )
         self._root_attrs: FileMemo[dict[str, Any]] = FileMemo(
-            self.core_store.get, stamp_fn, _decode_attrs
-        )
-        self._metas: FileMemo[dict[str, Any]] = FileMemo(
             self.core_store.get, stamp_fn, _decode_attrs
         )
         try:
@@ -301,16 +304,115 @@ class V03ZarrPersistentStore(
         # one call only (each getter clears them when it starts)
         return always_new
 
-    def _begin_read(self) -> None:
-        if self._stamp_fn is always_new:
-            for memo in (
-                self._chunks,
-                self._run_files,
-                self._param_files,
-                self._archives,
-                self._metas,
-            ):
+    # --- validating what was decoded -----------------------------------------------------
+
+    def _memos(self) -> tuple[FileMemo[Any], ...]:
+        return (
+            self._metas,
+            self._chunks,
+            self._run_files,
+            self._param_files,
+            self._archives,
+            self._root_attrs,
+        )
+
+    def _forget_memos(self, keys: Sequence[str] | None) -> None:
+        """Forget the decoded files `keys` (None: everything)."""
+        if keys is None:
+            for memo in self._memos():
                 memo.clear()
+            self._num_arrays.clear()
+            self._struct_readers.clear()
+            return
+        for memo in self._memos():
+            memo.forget(keys)
+        for key in keys:
+            arr, _, name = key.rpartition("/")
+            if name == ".zarray":
+                self._num_arrays.pop(arr, None)
+                self._struct_readers.pop(arr, None)
+
+    def _begin_read(self) -> None:
+        if self._memo_depth == 0:
+            self._memo_checked = False
+        self._memo_depth += 1
+        self._validate_memos()
+
+    def _end_read(self) -> None:
+        self._memo_depth = max(0, self._memo_depth - 1)
+
+    @contextlib.contextmanager
+    def _read_op(self) -> Iterator[None]:
+        """The block is one read operation (see :meth:`_validate_memos`)."""
+        self._begin_read()
+        try:
+            yield
+        finally:
+            self._end_read()
+
+    def _validate_memos(self) -> None:
+        """Make the decoded files valid for use now, once per read operation (and at
+        every call outside one), as the a190 read cache does
+        (:mod:`wfstore.persistence.readcache`): the change marker is opened and read;
+        while it holds the clean value the memos were validated under, nothing
+        changed; a new clean value whose history names every key changed since makes
+        them forget those keys only; otherwise (a dirty marker, a history that does
+        not reach back, unknown keys) they forget everything. A store without a
+        marker (no wfstore writer has written it) falls back to stat stamps on a
+        local folder and to decoding afresh at every operation elsewhere."""
+        if self._memo_base is None or (self._memo_depth and self._memo_checked):
+            return
+        if self._memo_depth:
+            self._memo_checked = True
+        value = self._read_change_marker()
+        self.memo_marker_reads += 1
+        if value is None:
+            if self._memo_mode == "marker" or self._memo_base is always_new:
+                self._forget_memos(None)
+            self._memo_mode, self._memo_label = "base", None
+            return
+        label = self._memo_label
+        marked = self._memo_mode == "marker" and label is not None
+        if marked and value.startswith(label):  # type: ignore[arg-type]
+            return  # the first line unchanged: no commit since (see readcache)
+        head, entries = parse_marker(value)
+        if marked and is_clean(head) and entries:
+            keys = keys_since(entries, label)
+            if keys is not None:
+                self._forget_memos(keys)
+                self._memo_label = head
+                return
+        self._forget_memos(None)
+        self._memo_mode = "marker"
+        self._memo_label = head if is_clean(head) else None
+
+    @contextlib.contextmanager
+    def _write_session(self, keys: list[str] | None = None) -> Iterator[None]:
+        try:
+            with super()._write_session(keys):
+                yield
+        finally:
+            # what this object wrote is forgotten at the next check of the marker
+            # (its history names the keys), which the next read makes
+            self._memo_checked = False
+
+    def _zarray(self, path: str) -> dict[str, Any]:
+        """The ``.zarray`` document of the array `path` (decoded once while valid)."""
+        meta = self._metas.get(f"{path}/.zarray")
+        if meta is None:
+            raise MetadataError(f"no array at {path!r} (no .zarray)")
+        return meta
+
+    def _num_array(self, path: str) -> _core.NumericArray:
+        """The core's ``NumericArray`` at `path` (opened once while valid)."""
+        if self._writing():
+            return _core.NumericArray.open(self.core_store, path)
+        self._validate_memos()
+        arr = self._num_arrays.get(path)
+        if arr is None:
+            arr = _core.NumericArray.open(self.core_store, path)
+            self._num_arrays[path] = arr
+        return arr
 
     # --- item classes -------------------------------------------------------------------
 
@@ -368,10 +470,17 @@ class V03ZarrPersistentStore(
     # --- arrays -------------------------------------------------------------------------
 
     def _objects(self, path: str) -> _ObjectReader:
-        return _ObjectReader(self.core_store, path, self._chunks, self._metas)
+        return _ObjectReader(path, self._chunks, self._zarray(path))
 
     def _structs(self, path: str) -> _StructReader:
-        return _StructReader(self.core_store, path, self._chunks, self._metas)
+        if self._writing():
+            return _StructReader(path, self._chunks, self._num_array(path))
+        self._validate_memos()  # (before a kept reader is used: its chunking may be old)
+        reader = self._struct_readers.get(path)
+        if reader is None:  # (kept, as the array, while the memos are valid)
+            reader = _StructReader(path, self._chunks, self._num_array(path))
+            self._struct_readers[path] = reader
+        return reader
 
     def _array_attrs(self, path: str) -> dict[str, Any]:
         return self.core_store.read_attrs(path)
@@ -394,7 +503,7 @@ class V03ZarrPersistentStore(
     def _get_persistent_tasks(self, id_lst: Iterable[int]) -> dict[int, V03StoreTask]:
         tasks, to_load = self._get_cached_persistent_tasks(id_lst)
         if to_load:
-            self._begin_read()
+            self._validate_memos()
             wanted = set(to_load)
             meta = [(idx, t) for idx, t in enumerate(self._attrs()["tasks"]) if t["id_"] in wanted]
             # (a small array of vlen-array rows, read through the core's ObjectArray)
@@ -417,7 +526,7 @@ class V03ZarrPersistentStore(
     def _get_persistent_elements(self, id_lst: Iterable[int]) -> dict[int, V03ZarrStoreElement]:
         elems, to_load = self._get_cached_persistent_elements(id_lst)
         if to_load:
-            self._begin_read()
+            self._validate_memos()
             rows = self._objects(layout.ELEMS_ARR).rows(to_load, MissingStoreElementError)
             attrs = self._array_attrs(layout.ELEMS_ARR)
             new = {i: V03ZarrStoreElement.decode(r, attrs) for i, r in zip(to_load, rows)}
@@ -430,7 +539,7 @@ class V03ZarrPersistentStore(
     ) -> dict[int, V03ZarrStoreElementIter]:
         iters, to_load = self._get_cached_persistent_element_iters(id_lst)
         if to_load:
-            self._begin_read()
+            self._validate_memos()
             rows = self._objects(layout.ITERS_ARR).rows(to_load, MissingStoreElementIterationError)
             attrs = self._array_attrs(layout.ITERS_ARR)
             new = {i: V03ZarrStoreElementIter.decode(r, attrs) for i, r in zip(to_load, rows)}
@@ -474,7 +583,7 @@ class V03ZarrPersistentStore(
     def _get_persistent_EARs(self, id_lst: Iterable[int]) -> dict[int, V03StoreEAR]:
         runs, to_load = self._get_cached_persistent_EARs(id_lst)
         if to_load:
-            self._begin_read()
+            self._validate_memos()
             meta_rows = self._objects(layout.RUN_META_ARR).rows(to_load, MissingStoreEARError)
             attrs = self._array_attrs(layout.RUN_META_ARR)
             sub_dat = self._run_sub_dat(to_load)
@@ -489,7 +598,7 @@ class V03ZarrPersistentStore(
         return runs
 
     def get_dirs_array(self) -> np.ndarray:
-        self._begin_read()
+        self._validate_memos()
         return self._structs(layout.RUN_DIRS_ARR).all()
 
     # --- parameters ---------------------------------------------------------------------
@@ -500,7 +609,7 @@ class V03ZarrPersistentStore(
     def _get_persistent_param_sources(self, id_lst: Iterable[int]) -> dict[int, ParamSource]:
         sources, to_load = self._get_cached_persistent_param_sources(id_lst)
         if to_load:
-            self._begin_read()
+            self._validate_memos()
             new = dict(zip(to_load, self._sources(to_load)))
             self.param_sources_cache.update(new)
             sources.update(copy.deepcopy(new))
@@ -544,7 +653,7 @@ class V03ZarrPersistentStore(
     ) -> dict[int, V03ZarrStoreParameter]:
         params, to_load = self._get_cached_persistent_parameters(id_lst)
         if to_load:
-            self._begin_read()
+            self._validate_memos()
             values, sources = self._base_values(to_load)
             has_outputs = None
             new = {}
@@ -572,7 +681,7 @@ class V03ZarrPersistentStore(
         return params
 
     def _get_persistent_parameter_set_status(self, id_lst: Iterable[int]) -> dict[int, bool]:
-        self._begin_read()
+        self._validate_memos()
         ids = list(id_lst)
         values, _ = self._base_values(ids)
         # as hpcflow 0.3 answers: a value counts as set unless it is None (an unset
@@ -676,9 +785,9 @@ class V03ZarrPersistentStore(
         anything is written."""
         if not updates:
             return
-        self._begin_read()
-        sub_dat = self._run_sub_dat(list(updates))
-        ts_fmt = self.get_ts_fmt()
+        with self._read_op():  # (the marker read once for these reads)
+            sub_dat = self._run_sub_dat(list(updates))
+            ts_fmt = self.get_ts_fmt()
         per_file: dict[tuple[int, int], dict[int, dict[int, Any]]] = {}
         for run_id, fields in updates.items():
             sub_idx, _cmd, file_id, file_idx = sub_dat[run_id]
@@ -688,8 +797,13 @@ class V03ZarrPersistentStore(
                 fields, ts_fmt
             )
         store = self._file_writer()
-        for (sub_idx, file_id), file_updates in per_file.items():
-            writes.update_run_file(store, sub_idx, file_id, file_updates)
+        written: list[str] = []
+        # a write session (the store lock held, the change marker advanced naming the
+        # files written: readers forget those files at their next operation)
+        with self._locked(written):
+            for (sub_idx, file_id), file_updates in per_file.items():
+                writes.update_run_file(store, sub_idx, file_id, file_updates)
+                written.append(layout.run_file_key(sub_idx, file_id))
         for run_id in updates:
             self.EAR_cache.pop(run_id, None)
 
@@ -704,9 +818,9 @@ class V03ZarrPersistentStore(
         raises ``ValueError`` before anything is written."""
         if not values:
             return []
-        self._begin_read()
         ids = list(values)
-        sources = dict(zip(ids, self._sources(ids)))
+        with self._read_op():  # (the marker read once for these reads)
+            sources = dict(zip(ids, self._sources(ids)))
         placed: dict[int, tuple[int, int]] = {}
         for i, src in sources.items():
             if src.get("type") != "EAR_output" or src.get("output_idx") is None:
@@ -714,7 +828,8 @@ class V03ZarrPersistentStore(
             if src.get("EAR_ID") is not None:
                 placed[i] = (int(src["EAR_ID"]), int(src["output_idx"]))
         runs = sorted({run for run, _ in placed.values()})
-        lookup = self._get_run_file_lookup(runs, file_offset=1)
+        with self._read_op():
+            lookup = self._get_run_file_lookup(runs, file_offset=1)
         where = {
             run: (sub_idx, number, idx)
             for sub_idx, files in lookup.items()
@@ -730,8 +845,11 @@ class V03ZarrPersistentStore(
             sub_idx, number, file_idx = where[run]
             per_file.setdefault((sub_idx, number), {})[(file_idx, out_idx)] = values[i]
         store = self._file_writer()
-        for (sub_idx, number), file_updates in per_file.items():
-            writes.update_param_file(store, sub_idx, number, file_updates)
+        written: list[str] = []
+        with self._locked(written):  # (as in write_run_fields)
+            for (sub_idx, number), file_updates in per_file.items():
+                writes.update_param_file(store, sub_idx, number, file_updates)
+                written.append(layout.param_file_key(sub_idx, number))
         for i in ids:
             self.parameter_cache.pop(i, None)
         return sorted(dropped)
@@ -897,9 +1015,6 @@ class V03ZarrZipPersistentStore(V03ZarrPersistentStore):
 
     def _stamp(self) -> Callable[[str], object] | None:
         return None  # an archive's entries never change
-
-    def _begin_read(self) -> None:
-        return None
 
     def _require_writable(self) -> None:
         raise ReadOnlyStoreError("a zipped hpcflow 0.3 store is read-only")

@@ -8,10 +8,10 @@ applied all or nothing through a journal), rows that other processes may change 
 written under the store lock, the change marker advances around each commit. Object
 arrays (``tasks``, ``elements``, ``iters``, ``run_metadata``, ``sources``,
 ``js_at_submit_md``) go through the core's ``ObjectArray``; the structured arrays
-(``run_sub_dat``, ``run_dirs``) and the integer arrays of a submission group are
-encoded here with numpy and compressed by the core (``_core.compress``), their
-``.zarray`` documents written as zarr 2 writes them; parameter file 0 (non-output
-values) through :mod:`.writes`.
+(``run_sub_dat``, ``run_dirs``) and the integer arrays of a submission group through
+the core's ``NumericArray`` (structured dtypes as a list descr, fill values base64 of
+one row, chunk keys joined with ``/`` as in 0.3.0's nested ``metadata`` group); parameter
+file 0 (non-output values) through :mod:`.writes`.
 
 What 0.3.0 writes and this module does not yet: masked numpy arrays (refused with
 ``UnsupportedStoreOperationError``). Numpy arrays in run outputs go to their NPZ
@@ -21,10 +21,9 @@ group (§1.7), as 0.3.0 places them.
 
 from __future__ import annotations
 
-import base64
 import copy
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -33,23 +32,18 @@ from fsspec import AbstractFileSystem
 from wfstore import _core
 from wfstore.common.durability import Durability
 from wfstore.common.errors import (
-    MissingStoreElementError,
-    MissingStoreElementIterationError,
-    MissingStoreTaskError,
     StoreError,
-    StoreIOError,
     StorePathError,
     UnsupportedStoreOperationError,
 )
-from wfstore.common.names import CHANGE_MARKER_NAME
-from wfstore.persistence.readcache import CLEAN, marker_value
-from wfstore.persistence.resources import is_local_fs, write_bytes_atomic
+from wfstore.persistence.resources import is_local_fs
 from wfstore.persistence.v03 import layout, writes
 from wfstore.persistence.v03.arrays import append_output_entry
 from wfstore.persistence.v03.blocks import decode_block_dependencies, encode_block_dependencies
-from wfstore.persistence.v03.items import V03StoreEAR, V03ZarrStoreElement, V03ZarrStoreElementIter
+from wfstore.persistence.v03.items import V03StoreEAR
 from wfstore.persistence.zarr.archive import ZarrArchive
 from wfstore.persistence.zarr.attrs import ZarrAttrUpdates
+from wfstore.persistence.zarr.creation import finish_new_store, new_root_attrs, new_store_folder
 from wfstore.persistence.zarr.layout import (
     _ATTRS,
     NUMERIC_COMPRESSOR,
@@ -60,8 +54,9 @@ from wfstore.persistence.zarr.layout import (
     _numeric_fill_value,
     guess_chunks,
 )
+from wfstore.persistence.zarr.rows import ZarrRowWrites
 from wfstore.persistence.zarr.transactions import ZarrTransactions
-from wfstore.storage.fsspec import core_store, resolve
+from wfstore.storage.fsspec import core_store
 
 #: Rows per chunk of 0.3.0's arrays (``tasks``: its rows beyond the array are padded
 #: with ``[0]``, as zarr-python pads them, by the core's ``vlen-array`` encoder).
@@ -110,107 +105,36 @@ def _compressor(name: str | None, kwargs: dict[str, Any] | None) -> dict[str, An
     return _core.compressor_config(name, kwargs) if name else None
 
 
-def _dtype_doc(dtype: np.dtype) -> Any:
-    if dtype.names:
-        return [[n, dtype.fields[n][0].str] for n in dtype.names]  # type: ignore[index]
-    return dtype.str
+def _create_rows(
+    store: _core.Store,
+    path: str,
+    dtype: np.dtype,
+    chunk: int,
+    compressor: dict[str, Any] | None,
+    write_empty_chunks: bool = True,
+) -> None:
+    """An empty one-dimensional array of `dtype` (a structured dtype's fill value all
+    ones in every field: "not set"), in 0.3.0's nested ``metadata`` group, by the
+    core's ``NumericArray``."""
+    _core.NumericArray.create(
+        store,
+        path,
+        np.empty(0, dtype=dtype),
+        chunks=[chunk],
+        compressor=compressor,
+        fill_value=tuple(int(v) for v in _all_ones(dtype)[0]),
+        dimension_separator="/",
+        write_empty_chunks=write_empty_chunks,
+    )
 
 
-class _DenseArray:
-    """A Zarr v2 numeric or structured array of a core store, encoded with numpy:
-    `chunks` rows per chunk along the first axis (whole along the others), chunk keys
-    joined with ``/`` (0.3.0's ``metadata`` group is a nested directory store)."""
-
-    def __init__(self, store: _core.Store, path: str) -> None:
-        raw = store.get(f"{path}/.zarray")
-        if raw is None:
-            raise StorePathError(f"no array at {path!r} of {store.location}")
-        self.meta = json.loads(raw)
-        self.store = store
-        self.path = path
-        dt = self.meta["dtype"]
-        self.dtype = np.dtype([tuple(f) for f in dt]) if isinstance(dt, list) else np.dtype(dt)
-        fill = self.meta.get("fill_value")
-        if self.dtype.names:
-            self.fill = np.frombuffer(base64.b64decode(fill), dtype=self.dtype, count=1)[0]
-        else:
-            self.fill = fill or 0
-
-    @staticmethod
-    def create(
-        store: _core.Store,
-        path: str,
-        dtype: np.dtype,
-        shape: Sequence[int],
-        chunks: Sequence[int],
-        compressor: dict[str, Any] | None,
-        fill: Any,
-        sep: str = "/",
-    ) -> None:
-        if dtype.names:
-            fill_doc: Any = base64.b64encode(np.asarray(fill, dtype=dtype).tobytes()).decode()
-        else:
-            fill_doc = fill
-        doc = {
-            "chunks": list(chunks),
-            "compressor": compressor,
-            "dimension_separator": sep,
-            "dtype": _dtype_doc(dtype),
-            "fill_value": fill_doc,
-            "filters": None,
-            "order": "C",
-            "shape": list(shape),
-            "zarr_format": 2,
-        }
-        store.set(f"{path}/.zarray", _zarr_json(doc))
-
-    @property
-    def shape(self) -> list[int]:
-        return list(self.meta["shape"])
-
-    def _key(self, c: int) -> str:
-        nd = len(self.meta["shape"])
-        sep = self.meta.get("dimension_separator") or "."
-        return f"{self.path}/" + sep.join([str(c)] + ["0"] * (nd - 1))
-
-    def _chunk_shape(self) -> list[int]:
-        return list(self.meta["chunks"])
-
-    def read_chunk(self, c: int) -> np.ndarray:
-        raw = self.store.get(self._key(c))
-        shape = self._chunk_shape()
-        if raw is None:
-            out = np.empty(shape, dtype=self.dtype)
-            out[...] = self.fill
-            return out
-        data = _core.decompress(raw, self.meta.get("compressor"))
-        return np.frombuffer(data, dtype=self.dtype).reshape(shape).copy()
-
-    def write_chunk(self, c: int, data: np.ndarray) -> None:
-        cfg = self.meta.get("compressor")
-        raw = np.ascontiguousarray(data, dtype=self.dtype).tobytes()
-        if cfg is not None:
-            raw = _core.compress(raw, cfg, typesize=self.dtype.itemsize)
-        self.store.set(self._key(c), raw)
-
-    def resize(self, length: int) -> None:
-        self.meta["shape"][0] = int(length)
-        self.store.set(f"{self.path}/.zarray", _zarr_json(self.meta))
-
-    def set_rows(self, ids: np.ndarray, values: np.ndarray) -> None:
-        """Set rows `ids` (each chunk read and written once); skips writing a chunk
-        that holds only fill values when the array says so (``run_dirs``)."""
-        n = self._chunk_shape()[0]
-        order = np.argsort(ids, kind="stable")
-        ids, values = np.asarray(ids)[order], np.asarray(values)[order]
-        for c in np.unique(ids // n):
-            sel = (ids // n) == c
-            chunk = self.read_chunk(int(c))
-            chunk[ids[sel] - c * n] = values[sel]
-            self.write_chunk(int(c), chunk)
+def _rows_array(store: _core.Store, path: str) -> _core.NumericArray:
+    """The structured array at `path`, writing no chunk of fill values only where
+    0.3.0 writes none (``run_dirs``: ``write_empty_chunks=False``)."""
+    return _core.NumericArray.open(store, path, write_empty_chunks=path != layout.RUN_SUB_DAT_ARR)
 
 
-class V03ZarrWrites(ZarrArchive, ZarrAttrUpdates, ZarrTransactions):
+class V03ZarrWrites(ZarrArchive, ZarrAttrUpdates, ZarrRowWrites, ZarrTransactions):
     """``write_empty_workflow`` and the commit hooks of wfstore's 0.3 Zarr store (a
     part of :class:`~wfstore.persistence.v03.zarr_store.V03ZarrPersistentStore`)."""
 
@@ -282,36 +206,17 @@ class V03ZarrWrites(ZarrArchive, ZarrAttrUpdates, ZarrTransactions):
         ``"zstd"`` or None for the arrays 0.3.0 lets it choose). The root group is
         written last: a folder without it is not a workflow store yet."""
         durability = cls._resolve_durability(durability)  # type: ignore[attr-defined]
-        fs, wk_path = resolve(fs, wk_path)
-        try:
-            exists = fs.exists(f"{wk_path.rstrip('/')}/.zgroup")
-            if not exists:
-                fs.makedirs(wk_path, exist_ok=True)
-        except OSError as exc:
-            raise StoreIOError(
-                exc.errno or 0, f"cannot make the store folder {wk_path!r}: {exc}", wk_path
-            ) from exc
-        if exists:
-            raise StorePathError(f"A Zarr group already exists at {wk_path!r}.")
-        if compressor is not None and compressor.lower() not in ("blosc", "zstd"):
-            raise StorePathError(
-                f"Unknown compressor {compressor!r}; expected 'blosc', 'zstd' or None."
-            )
-        cmp = _compressor(compressor.lower() if compressor else None, compressor_kwargs)
-        attrs: dict[str, Any] = {
-            "name": name,
-            "ts_fmt": ts_fmt,
-            "ts_name_fmt": ts_name_fmt,
-            "creation_info": creation_info,
-            "template": template_js,
-            "template_components": template_components_js,
-            "num_added_tasks": 0,
-            "tasks": [],
-            "loops": [],
-            "submissions": [],
-        }
-        if replaced_wk:
-            attrs["replaced_workflow"] = replaced_wk
+        fs, wk_path, compressor = new_store_folder(fs, wk_path, compressor)
+        cmp = _compressor(compressor, compressor_kwargs)
+        attrs = new_root_attrs(
+            name=name,
+            ts_fmt=ts_fmt,
+            ts_name_fmt=ts_name_fmt,
+            creation_info=creation_info,
+            template_js=template_js,
+            template_components_js=template_components_js,
+            replaced_wk=replaced_wk,
+        )
         store = core_store(fs, wk_path, durability=durability)
         store.create_group("metadata")
         obj = {"compressor": cmp}
@@ -334,14 +239,13 @@ class V03ZarrWrites(ZarrArchive, ZarrAttrUpdates, ZarrTransactions):
         )
         for path in (layout.TASKS_ARR, layout.ELEMS_ARR, layout.ITERS_ARR, layout.RUN_META_ARR):
             _nested(store, path)
-        _DenseArray.create(
+        _create_rows(
             store,
             layout.RUN_DIRS_ARR,
             layout.RUN_DIRS_DTYPE,
-            [0],
-            [ITEMS_CHUNK],
+            ITEMS_CHUNK,
             dict(NUMERIC_COMPRESSOR),
-            _all_ones(layout.RUN_DIRS_DTYPE)[0],
+            write_empty_chunks=False,
         )
         store.create_group("parameters")
         _core.ObjectArray.create(
@@ -354,22 +258,8 @@ class V03ZarrWrites(ZarrArchive, ZarrAttrUpdates, ZarrTransactions):
         )
         store.create_group(layout.PARAM_ARRAYS_GRP)
         store.create_group(layout.SUBMISSIONS_GRP)
-        _DenseArray.create(
-            store,
-            layout.RUN_SUB_DAT_ARR,
-            RUN_SUB_DAT_DTYPE,
-            [0],
-            [RUNS_CHUNK],
-            cmp,
-            _all_ones(RUN_SUB_DAT_DTYPE)[0],
-        )
-        store.create_group("", attrs)
-        write_bytes_atomic(
-            fs,
-            f"{wk_path.rstrip('/')}/{CHANGE_MARKER_NAME}",
-            marker_value(CLEAN, 0),
-            durability="normal",
-        )
+        _create_rows(store, layout.RUN_SUB_DAT_ARR, RUN_SUB_DAT_DTYPE, RUNS_CHUNK, cmp)
+        finish_new_store(store, fs, wk_path, attrs)
 
     # --- the core store (shared machinery, 0.3's recovery) -------------------------------
 
@@ -403,37 +293,9 @@ class V03ZarrWrites(ZarrArchive, ZarrAttrUpdates, ZarrTransactions):
 
     # --- root attributes ----------------------------------------------------------------
 
-    def _append_tasks(self, tasks: Iterable[Any]) -> None:
-        arr = self._array(layout.TASKS_ARR)
-        start = len(arr)
-        rows: list[np.ndarray] = []
-        with self.using_resource(_ATTRS, "update") as attrs:
-            for task in tasks:
-                idx, meta, template = task.encode()
-                rows.append(np.asarray(meta["element_IDs"], dtype="<i8"))
-                attrs["tasks"].insert(
-                    idx, {"id_": meta["id_"], "element_IDs_idx": start + len(rows) - 1}
-                )
-                attrs["template"]["tasks"].insert(idx, _json_keys(template))
-                attrs["num_added_tasks"] += 1
-            if rows:
-                with self._locked():
-                    arr.append(rows)
-
-    def _append_loops(self, loops: dict[int, Any]) -> None:
-        with self.using_resource(_ATTRS, "update") as attrs:
-            for loop in loops.values():
-                attrs["loops"].append(
-                    _json_keys(
-                        {
-                            "num_added_iterations": loop["num_added_iterations"],
-                            "iterable_parameters": loop["iterable_parameters"],
-                            "output_parameters": loop.get("output_parameters", {}),
-                            "parents": loop["parents"],
-                        }
-                    )
-                )
-                attrs["template"]["loops"].append(_json_keys(loop["loop_template"]))
+    def _loop_entry(self, loop: Mapping[str, Any]) -> dict[str, Any]:
+        # (0.3 adds the loop's output parameters)
+        return {**super()._loop_entry(loop), "output_parameters": loop.get("output_parameters", {})}
 
     def _append_submissions(self, subs: dict[int, Any]) -> None:
         with self._locked():
@@ -441,14 +303,7 @@ class V03ZarrWrites(ZarrArchive, ZarrAttrUpdates, ZarrTransactions):
                 sub = copy.deepcopy(sub)
                 self._write_submission_group(int(sub_idx), sub)
                 subs[sub_idx] = sub
-        with self.using_resource(_ATTRS, "update") as attrs:
-            for idx, sub in sorted(subs.items()):
-                if idx != len(attrs["submissions"]):
-                    raise StorePathError(
-                        f"Submission index {idx} is not the next index "
-                        f"({len(attrs['submissions'])})."
-                    )
-                attrs["submissions"].append(_json_keys(sub))
+        self._append_submission_docs(subs)
 
     def _write_submission_group(self, sub_idx: int, sub: dict[str, Any]) -> None:
         """Write ``metadata/submissions/<sub_idx>`` (its attributes and five arrays),
@@ -521,17 +376,19 @@ class V03ZarrWrites(ZarrArchive, ZarrAttrUpdates, ZarrTransactions):
         self._whole_array(f"{grp}/{layout.JS_DEPS}", np.asarray(deps, dtype="<i8"), None)
 
     def _whole_array(self, path: str, data: np.ndarray, attrs: dict[str, Any] | None) -> None:
-        """`data` as a numeric array of one chunk (0.3.0's ``chunks=(None, ...)``)."""
-        store = self.core_store
-        chunks = [max(1, n) for n in data.shape]
-        _DenseArray.create(store, path, data.dtype, data.shape, chunks, dict(NUMERIC_COMPRESSOR), 0)
-        if data.size:
-            arr = _DenseArray(store, path)
-            padded = np.zeros(chunks, dtype=data.dtype)
-            padded[tuple(slice(0, n) for n in data.shape)] = data
-            arr.write_chunk(0, padded)
+        """`data` as a numeric array of one chunk (0.3.0's ``chunks=(None, ...)``), by
+        the core's ``NumericArray``."""
+        _core.NumericArray.create(
+            self.core_store,
+            path,
+            np.ascontiguousarray(data),
+            chunks=[max(1, n) for n in data.shape],
+            compressor=dict(NUMERIC_COMPRESSOR),
+            fill_value=0,
+            dimension_separator="/",
+        )
         if attrs is not None:
-            store.write_attrs(path, attrs)
+            self.core_store.write_attrs(path, attrs)
 
     def _update_at_submit_metadata(self, at_submit: dict[int, dict[str, Any]]) -> None:
         store = self.core_store
@@ -568,85 +425,11 @@ class V03ZarrWrites(ZarrArchive, ZarrAttrUpdates, ZarrTransactions):
 
     # --- metadata arrays ----------------------------------------------------------------
 
-    def _append_task_element_IDs(self, task_ID: int, elem_IDs: list[int]) -> None:
-        with self.using_resource(_ATTRS, "read") as attrs:
-            rows = [t["element_IDs_idx"] for t in attrs["tasks"] if t["id_"] == task_ID]
-        if not rows:
-            raise MissingStoreTaskError([task_ID])
-        with self._locked():
-            arr = self._array(layout.TASKS_ARR)
-            current = arr.get([rows[0]])[0]
-            new = np.concatenate([np.asarray(current, "<i8"), np.asarray(elem_IDs, "<i8")])
-            arr.set([rows[0]], [new])
-
-    def _append_rows(self, path: str, items: Sequence[Any], encode: Any) -> None:
-        def make_rows(arr: _core.ObjectArray, attrs: dict[str, Any]) -> list[Any]:
-            _check_next_ids(path, arr, [item.id_ for item in items])
-            return [encode(item, attrs) for item in items]
-
-        self._write_rows(path, make_rows, _append_in_batches)
-
-    def _update_rows(
-        self, path: str, ids: Sequence[int], decode: Any, change: Any, encode: Any, error: type
-    ) -> None:
-        ids = list(ids)
-        if not ids:
-            return
-
-        def make_rows(arr: _core.ObjectArray, attrs: dict[str, Any]) -> list[Any]:
-            bad = [i for i in ids if not 0 <= i < len(arr)]
-            if bad:
-                raise error(bad)
-            rows = arr.get(ids)
-            return [encode(change(i, decode(r, attrs)), attrs) for i, r in zip(ids, rows)]
-
-        self._write_rows(path, make_rows, lambda arr, rows: arr.set(ids, rows), ids=ids)
-
-    def _update_iters(self, changes: Mapping[int, Any]) -> None:
-        self._update_rows(
-            layout.ITERS_ARR,
-            list(changes),
-            V03ZarrStoreElementIter.decode,
-            lambda i, it: changes[i](it),
-            lambda it, a: it.encode(a),
-            MissingStoreElementIterationError,
-        )
-
-    def _append_elements(self, elems: Sequence[Any]) -> None:
-        self._append_rows(layout.ELEMS_ARR, elems, lambda e, a: e.encode(a))
-
-    def _append_elem_iters(self, iters: Sequence[Any]) -> None:
-        self._append_rows(layout.ITERS_ARR, iters, lambda i, a: i.encode(a))
-
-    def _append_elem_iter_IDs(self, elem_ID: int, iter_IDs: Iterable[int]) -> None:
-        iter_IDs = list(iter_IDs)
-        self._update_rows(
-            layout.ELEMS_ARR,
-            [elem_ID],
-            V03ZarrStoreElement.decode,
-            lambda _, e: e.append_iteration_IDs(iter_IDs),
-            lambda e, a: e.encode(a),
-            MissingStoreElementError,
-        )
-
-    def _append_elem_iter_EAR_IDs(self, iter_ID: int, act_idx: int, EAR_IDs: Sequence[int]) -> None:
-        ids = list(EAR_IDs)
-        self._update_iters({iter_ID: lambda it: it.append_EAR_IDs({act_idx: ids})})
-
-    def _update_elem_iter_EARs_initialised(self, iter_ID: int) -> None:
-        self._update_iters({iter_ID: lambda it: it.set_EARs_initialised()})
-
-    def _update_loop_index(self, iter_ID: int, loop_idx: Mapping[str, int]) -> None:
-        self._update_iters({iter_ID: lambda it: it.update_loop_idx(loop_idx)})
-
     def _update_iter_data_indices(self, data: dict[int, dict[str, Any]]) -> None:
         import dataclasses
 
         self._update_iters(
-            {
-                i: (lambda it, d=d: dataclasses.replace(it, data_idx={**it.data_idx, **d}))
-                for i, d in data.items()
-            }
+            list(data), lambda i, it: dataclasses.replace(it, data_idx={**it.data_idx, **data[i]})
         )
 
     def _append_EARs(self, EARs: Sequence[V03StoreEAR]) -> None:
@@ -656,8 +439,8 @@ class V03ZarrWrites(ZarrArchive, ZarrAttrUpdates, ZarrTransactions):
         need = max(r.id_ for r in EARs) + 1
         with self._locked():
             for path in (layout.RUN_SUB_DAT_ARR, layout.RUN_DIRS_ARR):
-                arr = _DenseArray(self.core_store, path)
-                if need > arr.shape[0]:
+                arr = _rows_array(self.core_store, path)
+                if need > len(arr):
                     arr.resize(need)
 
     def _update_run_data_indices(self, data: dict[int, dict[str, Any]]) -> None:
@@ -688,19 +471,19 @@ class V03ZarrWrites(ZarrArchive, ZarrAttrUpdates, ZarrTransactions):
                 file_idx,
             )
         with self._locked():
-            arr = _DenseArray(self.core_store, layout.RUN_SUB_DAT_ARR)
+            arr = _rows_array(self.core_store, layout.RUN_SUB_DAT_ARR)
             need = int(ids.max()) + 1
-            if need > arr.shape[0]:
+            if need > len(arr):
                 arr.resize(need)
-            arr.set_rows(ids, values)
+            arr.set_rows(ids.tolist(), values)
 
     def _set_run_dirs(self, run_dir_arr: np.ndarray, run_idx: np.ndarray) -> None:
         values = np.asarray(run_dir_arr)
         if values.dtype != layout.RUN_DIRS_DTYPE:
             values = np.asarray([tuple(r) for r in values.tolist()], dtype=layout.RUN_DIRS_DTYPE)
         with self._locked():
-            _DenseArray(self.core_store, layout.RUN_DIRS_ARR).set_rows(
-                np.asarray(run_idx, dtype=np.int64).ravel(), values.ravel()
+            _rows_array(self.core_store, layout.RUN_DIRS_ARR).set_rows(
+                np.asarray(run_idx, dtype=np.int64).ravel().tolist(), values.ravel()
             )
 
     # --- parameters ---------------------------------------------------------------------
@@ -769,7 +552,10 @@ class V03ZarrWrites(ZarrArchive, ZarrAttrUpdates, ZarrTransactions):
             full = f"{name}.{suffix}" if suffix else name
             key = layout.array_output_key(full, run_file_ID)
             store = self.core_store
-            store.set(key, append_output_entry(store.get(key), key, arr, metadata))
+            written = [key]
+            # a write session: the change marker advanced naming the archive
+            with self._locked(written):
+                store.set(key, append_output_entry(store.get(key), key, arr, metadata))
             return None
 
         return write
@@ -891,24 +677,3 @@ class V03ZarrWrites(ZarrArchive, ZarrAttrUpdates, ZarrTransactions):
         self._write_rows(
             layout.PARAM_SOURCES_ARR, make_rows, lambda arr, rows: arr.set(ids, rows), ids=ids
         )
-
-    # --- replaced workflows -------------------------------------------------------------
-
-    def remove_replaced_dir(self) -> None:
-        """Delete the workflow this one replaced (if any)."""
-        with self.using_resource(_ATTRS, "update") as attrs:
-            if "replaced_workflow" in attrs:
-                self.remove_path(attrs["replaced_workflow"])  # type: ignore[attr-defined]
-                del attrs["replaced_workflow"]
-
-    def reinstate_replaced_dir(self) -> None:
-        """Move the replaced workflow (if any) back to this path (also after this
-        store was deleted, as the engine does when making a workflow fails: then as
-        the root attributes said when the store was opened)."""
-        try:
-            with self.using_resource(_ATTRS, "read") as attrs:
-                replaced = attrs.get("replaced_workflow")
-        except StorePathError:
-            replaced = getattr(self, "_replaced_at_open", None)
-        if replaced:
-            self.rename_path(replaced, self.path)  # type: ignore[attr-defined]

@@ -53,7 +53,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-import numpy as np
 from fsspec import AbstractFileSystem
 
 from wfstore import _core
@@ -66,10 +65,7 @@ from wfstore.common.errors import (
     MissingStoreElementIterationError,
     MissingStoreTaskError,
     StoreError,
-    StoreIOError,
-    StorePathError,
 )
-from wfstore.common.names import CHANGE_MARKER_NAME
 from wfstore.persistence.base import (
     JSONDocument,
     LoopDescriptor,
@@ -85,11 +81,12 @@ from wfstore.persistence.items import (
     copy_tree,
     decode_timestamp,
 )
-from wfstore.persistence.readcache import CLEAN, ReadCache, approx_size, marker_value
-from wfstore.persistence.resources import CallbackStoreResource, write_bytes_atomic
+from wfstore.persistence.readcache import ReadCache, approx_size
+from wfstore.persistence.resources import CallbackStoreResource
 from wfstore.persistence.zarr import layout
 from wfstore.persistence.zarr.archive import ZarrArchive
 from wfstore.persistence.zarr.attrs import ZarrAttrUpdates
+from wfstore.persistence.zarr.creation import finish_new_store, new_root_attrs, new_store_folder
 from wfstore.persistence.zarr.layout import (
     _ATTRS,
     DEFAULT_PARAM_CHUNK_SIZE,
@@ -102,16 +99,15 @@ from wfstore.persistence.zarr.layout import (
     RUNS_ARR,
     TASKS_ARR,
     TASKS_CODEC,
-    _append_in_batches,
-    _check_next_ids,
     _int_list,
     _json_keys,
     chunk_keys,
 )
 from wfstore.persistence.zarr.parameters import ZarrParameters, ZarrStoreParameter
 from wfstore.persistence.zarr.rechunk import ZarrRechunk
+from wfstore.persistence.zarr.rows import ZarrRowWrites
 from wfstore.persistence.zarr.transactions import ZarrTransactions
-from wfstore.storage.fsspec import core_store, resolve
+from wfstore.storage.fsspec import core_store
 from wfstore.storage.lock import StoreLock
 
 _T = TypeVar("_T")
@@ -120,6 +116,7 @@ _T = TypeVar("_T")
 class ZarrPersistentStore(
     ZarrTransactions,
     ZarrAttrUpdates,
+    ZarrRowWrites,
     ZarrParameters,
     ZarrArchive,
     ZarrRechunk,
@@ -275,37 +272,16 @@ class ZarrPersistentStore(
         for label, size in sizes.items():
             if not isinstance(size, numbers.Integral) or isinstance(size, bool) or size < 1:
                 raise InvalidArgumentError(f"{label} must be a positive integer, not {size!r}.")
-        fs, wk_path = resolve(fs, wk_path)
-        if compressor is not None:
-            compressor = compressor.lower()
-            if compressor not in ("blosc", "zstd"):
-                raise StorePathError(
-                    f"Unknown compressor {compressor!r}; expected 'blosc', 'zstd' or None."
-                )
-        try:
-            exists = fs.exists(f"{wk_path.rstrip('/')}/.zgroup")
-            if not exists:
-                fs.makedirs(wk_path, exist_ok=True)
-        except OSError as exc:
-            raise StoreIOError(
-                exc.errno or 0, f"cannot make the store folder {wk_path!r}: {exc}", wk_path
-            ) from exc
-        if exists:
-            raise StorePathError(f"A Zarr group already exists at {wk_path!r}.")
-        attrs: dict[str, Any] = {
-            "name": name,
-            "ts_fmt": ts_fmt,
-            "ts_name_fmt": ts_name_fmt,
-            "creation_info": creation_info,
-            "template": template_js,
-            "template_components": template_components_js,
-            "num_added_tasks": 0,
-            "tasks": [],
-            "loops": [],
-            "submissions": [],
-        }
-        if replaced_wk:
-            attrs["replaced_workflow"] = replaced_wk
+        fs, wk_path, compressor = new_store_folder(fs, wk_path, compressor)
+        attrs = new_root_attrs(
+            name=name,
+            ts_fmt=ts_fmt,
+            ts_name_fmt=ts_name_fmt,
+            creation_info=creation_info,
+            template_js=template_js,
+            template_components_js=template_components_js,
+            replaced_wk=replaced_wk,
+        )
         store = core_store(fs, wk_path, durability=durability)
         cmp: dict[str, Any] = {"compressor": compressor, "compressor_kwargs": compressor_kwargs}
         store.create_group("metadata")
@@ -336,15 +312,7 @@ class ZarrPersistentStore(
         )
         _core.ObjectArray.create(store, PARAM_SOURCES_ARR, 0, 1000, **cmp)
         store.create_group(PARAM_ARRAYS_GRP)
-        # the root group last: a folder without it is not (yet) a workflow store.
-        store.create_group("", attrs)
-        # a change marker from the start, so that readers may cache from the start
-        write_bytes_atomic(
-            fs,
-            f"{wk_path.rstrip('/')}/{CHANGE_MARKER_NAME}",
-            marker_value(CLEAN, 0),
-            durability="normal",  # see ZarrTransactions._write_change_marker
-        )
+        finish_new_store(store, fs, wk_path, attrs)
 
     # --- simple getters ----------------------------------------------------------------
 
@@ -573,15 +541,6 @@ class ZarrPersistentStore(
     # --- persistent getters ------------------------------------------------------------
 
     @staticmethod
-    def _rows(arr: _core.ObjectArray, ids: Sequence[int], error: type[Exception]) -> dict[int, Any]:
-        """Rows `ids` of `arr`, raising `error` naming the IDs out of range."""
-        n = len(arr)
-        missing = [i for i in ids if not 0 <= i < n]
-        if missing:
-            raise error(missing)
-        return dict(zip(ids, arr.get(list(ids))))
-
-    @staticmethod
     def _decode_rows(
         arr: _core.ObjectArray, rows: Mapping[int, Any], decode: Callable[[int, Any], _T]
     ) -> dict[int, _T]:
@@ -737,44 +696,8 @@ class ZarrPersistentStore(
 
     # --- writers: root attributes ------------------------------------------------------
 
-    def _append_tasks(self, tasks: Iterable[ZarrStoreTask]) -> None:
-        arr = self._array(TASKS_ARR)
-        start = len(arr)
-        rows: list[np.ndarray] = []
-        with self.using_resource(_ATTRS, "update") as attrs:
-            for task in tasks:
-                idx, meta, template = task.encode()
-                rows.append(np.asarray(meta["element_IDs"], dtype="<i8"))
-                entry = {"id_": meta["id_"], "element_IDs_idx": start + len(rows) - 1}
-                attrs["tasks"].insert(idx, entry)
-                attrs["template"]["tasks"].insert(idx, _json_keys(template))
-                attrs["num_added_tasks"] += 1
-            if rows:
-                arr.append(rows)
-
-    def _append_loops(self, loops: dict[int, LoopDescriptor]) -> None:
-        with self.using_resource(_ATTRS, "update") as attrs:
-            for loop in loops.values():
-                attrs["loops"].append(
-                    _json_keys(
-                        {
-                            "num_added_iterations": loop["num_added_iterations"],
-                            "iterable_parameters": loop["iterable_parameters"],
-                            "parents": loop["parents"],
-                        }
-                    )
-                )
-                attrs["template"]["loops"].append(_json_keys(loop["loop_template"]))
-
     def _append_submissions(self, subs: dict[int, JSONDocument]) -> None:
-        with self.using_resource(_ATTRS, "update") as attrs:
-            for idx, sub in sorted(subs.items()):
-                if idx != len(attrs["submissions"]):
-                    raise StorePathError(
-                        f"Submission index {idx} is not the next index "
-                        f"({len(attrs['submissions'])})."
-                    )
-                attrs["submissions"].append(_json_keys(sub))
+        self._append_submission_docs(subs)
 
     def _append_submission_parts(self, sub_parts: dict[int, dict[str, list[int]]]) -> None:
         with self.using_resource(_ATTRS, "update") as attrs:
@@ -790,92 +713,9 @@ class ZarrPersistentStore(
 
     # --- writers: metadata arrays ------------------------------------------------------
 
-    def _append_task_element_IDs(self, task_ID: int, elem_IDs: list[int]) -> None:
-        for t in self._attr("tasks"):
-            if t["id_"] == task_ID:
-                row_idx = t["element_IDs_idx"]
-                break
-        else:
-            raise MissingStoreTaskError([task_ID])
-        with self._locked():
-            arr = self._array(TASKS_ARR)
-            current = arr.get([row_idx])[0]
-            new = np.concatenate([np.asarray(current, "<i8"), np.asarray(elem_IDs, "<i8")])
-            arr.set([row_idx], [new])
-
-    def _append_rows(self, path: str, items: Sequence[Any], encode: Callable) -> None:
-        """Append `items` encoded by ``encode(item, attrs)``, a batch of
-        :data:`ROW_BATCH` at a time (within the commit's transaction), so that only
-        one batch of encoded rows exists at once."""
-        for start in range(0, len(items), layout.ROW_BATCH):
-            batch = items[start : start + layout.ROW_BATCH]
-
-            def make_rows(arr: _core.ObjectArray, attrs: dict[str, Any]) -> list[Any]:
-                _check_next_ids(path, arr, [item.id_ for item in batch])  # noqa: B023
-                return [encode(item, attrs) for item in batch]  # noqa: B023
-
-            self._write_rows(path, make_rows, _append_in_batches)
-
-    def _append_elements(self, elems: Sequence[ZarrStoreElement]) -> None:
-        self._append_rows(ELEMS_ARR, elems, lambda e, a: e.encode(a))
-
-    def _append_elem_iters(self, iters: Sequence[ZarrStoreElementIter]) -> None:
-        self._append_rows(ITERS_ARR, iters, lambda i, a: i.encode(a))
-
     def _append_EARs(self, EARs: Sequence[ZarrStoreEAR]) -> None:
         ts_fmt = self.ts_fmt
         self._append_rows(RUNS_ARR, EARs, lambda r, a: r.encode(ts_fmt, a))
-
-    def _update_rows(
-        self,
-        path: str,
-        ids: Sequence[int],
-        decode: Callable[[Any, dict], Any],
-        change: Callable[[int, Any], Any],
-        encode: Callable[[Any, dict], Any],
-        error: type[Exception],
-    ) -> None:
-        """Read rows `ids` of `path`, decode them, apply `change(id, item)`, write them
-        back (one read and one write of the array)."""
-        ids = list(ids)
-        if not ids:
-            return
-
-        def make_rows(arr: _core.ObjectArray, attrs: dict[str, Any]) -> list[Any]:
-            rows = self._rows(arr, ids, error)
-            return [encode(change(i, decode(rows[i], attrs)), attrs) for i in ids]
-
-        self._write_rows(path, make_rows, lambda arr, rows: arr.set(ids, rows), ids=ids)
-
-    def _update_iters(self, ids: Sequence[int], change: Callable[[int, Any], Any]) -> None:
-        self._update_rows(
-            ITERS_ARR,
-            ids,
-            ZarrStoreElementIter.decode,
-            change,
-            lambda it, a: it.encode(a),
-            MissingStoreElementIterationError,
-        )
-
-    def _append_elem_iter_IDs(self, elem_ID: int, iter_IDs: Iterable[int]) -> None:
-        iter_IDs = list(iter_IDs)
-        self._update_rows(
-            ELEMS_ARR,
-            [elem_ID],
-            ZarrStoreElement.decode,
-            lambda _, e: e.append_iteration_IDs(iter_IDs),
-            lambda e, a: e.encode(a),
-            MissingStoreElementError,
-        )
-
-    def _append_elem_iter_EAR_IDs(self, iter_ID: int, act_idx: int, EAR_IDs: Sequence[int]) -> None:
-        self._update_iters([iter_ID], lambda _, it: it.append_EAR_IDs({act_idx: list(EAR_IDs)}))
-
-    def _update_elem_iter_EARs_initialised(self, iter_ID: int) -> None:
-        self._update_iters([iter_ID], lambda _, it: it.set_EARs_initialised())
-
-    def _update_loop_index(self, iter_ID: int, loop_idx: Mapping[str, int]) -> None:
-        self._update_iters([iter_ID], lambda _, it: it.update_loop_idx(loop_idx))
 
     def _patch_rows(
         self, path: str, patches: Mapping[int, dict[int, Any]], error: type[Exception]
@@ -937,28 +777,6 @@ class ZarrPersistentStore(
 
     def _update_EAR_skip(self, EAR_id: int) -> None:
         self._patch_runs({EAR_id: {"skip": True}})
-
-    # --- replaced workflows ------------------------------------------------------------
-
-    def remove_replaced_dir(self) -> None:
-        """Delete the pre-existing workflow that this one replaced (if any)."""
-        with self.using_resource(_ATTRS, "update") as attrs:
-            if "replaced_workflow" in attrs:
-                self.logger.debug("removing temporarily renamed pre-existing workflow.")
-                self.remove_path(attrs["replaced_workflow"])
-                del attrs["replaced_workflow"]
-
-    def reinstate_replaced_dir(self) -> None:
-        """Move the replaced pre-existing workflow (if any) back to this path."""
-        replaced = self._attr_or_none("replaced_workflow")
-        if replaced:
-            self.logger.debug("reinstating temporarily renamed pre-existing workflow.")
-            self.rename_path(replaced, self.path)
-
-    def _attr_or_none(self, key: str) -> Any:
-        with self.using_resource(_ATTRS, "read") as attrs:
-            return attrs.get(key)
-
 
 #: The read cache's metadata key of the root group's attributes (``.zattrs`` at the
 #: root: a commit that writes them forgets them, see ``ReadCache.forget_keys``).

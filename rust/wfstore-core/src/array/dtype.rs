@@ -271,3 +271,156 @@ fn f16_bits(f: f64) -> u16 {
         }
     }
 }
+
+/// The item type of a numeric Zarr v2 array: a numeric or bool dtype, or a structured
+/// dtype (numpy's "record": named numeric fields packed without padding, given in
+/// `.zarray` as a list descr `[["name", "<u4"], ...]`, as hpcflow 0.3.0's
+/// `run_sub_dat` and `run_dirs` are).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ItemType {
+    /// A numeric or bool dtype.
+    Scalar(DType),
+    /// A structured dtype: its fields in order.
+    Record(Vec<(String, DType)>),
+}
+
+impl ItemType {
+    /// Parse the `dtype` entry of `.zarray`: a dtype string, or a list descr of
+    /// `[name, dtype string]` pairs with distinct, non-empty names (fields with a
+    /// sub-array shape, nested records and object fields are not supported).
+    pub fn from_json(v: &Json) -> Option<ItemType> {
+        match v {
+            Json::String(s) => DType::parse(s).map(ItemType::Scalar),
+            Json::Array(fields) if !fields.is_empty() => {
+                let mut out: Vec<(String, DType)> = Vec::with_capacity(fields.len());
+                for f in fields {
+                    let pair = f.as_array().filter(|p| p.len() == 2)?;
+                    let name = pair[0].as_str().filter(|n| !n.is_empty())?;
+                    let dt = DType::parse(pair[1].as_str()?)?;
+                    if dt.kind == 'c' || out.iter().any(|(n, _)| n == name) {
+                        return None;
+                    }
+                    out.push((name.to_string(), dt));
+                }
+                Some(ItemType::Record(out))
+            }
+            _ => None,
+        }
+    }
+
+    /// The `dtype` entry of `.zarray` as zarr-python 2 writes it.
+    pub fn to_json(&self) -> Json {
+        match self {
+            ItemType::Scalar(d) => Json::from(d.to_string()),
+            ItemType::Record(fields) => Json::Array(
+                fields
+                    .iter()
+                    .map(|(n, d)| {
+                        Json::Array(vec![Json::from(n.as_str()), Json::from(d.to_string())])
+                    })
+                    .collect(),
+            ),
+        }
+    }
+
+    /// Bytes per item.
+    pub fn size(&self) -> usize {
+        match self {
+            ItemType::Scalar(d) => d.size,
+            ItemType::Record(fields) => fields.iter().map(|(_, d)| d.size).sum(),
+        }
+    }
+
+    /// Bytes per item of each part for a compressor's shuffle (numcodecs gives Blosc
+    /// the item size of the whole record).
+    pub fn typesize(&self) -> usize {
+        self.size()
+    }
+
+    /// The fill value as zarr-python records it (see [`DType::normalize_fill`]; a
+    /// record's fill value is kept as given: base64 of one item, or null).
+    pub fn normalize_fill(&self, fill: &Json) -> Json {
+        match self {
+            ItemType::Scalar(d) => d.normalize_fill(fill),
+            ItemType::Record(_) => fill.clone(),
+        }
+    }
+
+    /// The bytes of one item holding the zarr fill value `fill` (null: zeros; a
+    /// record's: base64 of exactly one item, as zarr-python 2 writes it).
+    pub fn fill_bytes(&self, fill: &Json) -> Result<Vec<u8>> {
+        match (self, fill) {
+            (ItemType::Scalar(d), f) => d.fill_bytes(f),
+            (ItemType::Record(_), Json::Null) => Ok(vec![0u8; self.size()]),
+            (ItemType::Record(_), Json::String(s)) => match base64_decode(s) {
+                Some(b) if b.len() == self.size() => Ok(b),
+                _ => Err(Error::Encode(format!(
+                    "fill value {s:?} is not base64 of one {}-byte item",
+                    self.size()
+                ))),
+            },
+            (ItemType::Record(_), other) => Err(Error::Encode(format!(
+                "fill value {other} of a structured dtype must be base64 of one item"
+            ))),
+        }
+    }
+
+    /// The `.zarray` fill value of a record whose one item is `item` (base64, as
+    /// zarr-python 2 encodes it).
+    pub fn record_fill_json(item: &[u8]) -> Json {
+        Json::from(base64_encode(item))
+    }
+}
+
+impl std::fmt::Display for ItemType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ItemType::Scalar(d) => write!(f, "{d}"),
+            ItemType::Record(_) => write!(f, "{}", self.to_json()),
+        }
+    }
+}
+
+const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// Standard base64 with padding (Python's `base64.standard_b64encode`).
+pub fn base64_encode(data: &[u8]) -> String {
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for c in data.chunks(3) {
+        let b = [c[0], *c.get(1).unwrap_or(&0), *c.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for k in 0..4 {
+            if k <= c.len() {
+                out.push(B64[((n >> (18 - 6 * k)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Decode standard base64 with padding; None if `s` is not that.
+pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    let b = s.as_bytes();
+    if b.len() % 4 != 0 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(b.len() / 4 * 3);
+    for (i, q) in b.chunks(4).enumerate() {
+        let last = i + 1 == b.len() / 4;
+        let pad = q.iter().rev().take_while(|&&c| c == b'=').count();
+        if pad > 2 || (pad > 0 && !last) {
+            return None;
+        }
+        let mut n = 0u32;
+        for &c in &q[..4 - pad] {
+            let v = B64.iter().position(|&x| x == c)? as u32;
+            n = (n << 6) | v;
+        }
+        n <<= 6 * pad as u32;
+        let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+        out.extend_from_slice(&bytes[..3 - pad]);
+    }
+    Some(out)
+}

@@ -41,8 +41,9 @@ pub struct ArrayMeta {
     pub shape: Vec<u64>,
     /// Chunk length along each dimension.
     pub chunks: Vec<u64>,
-    /// numpy dtype string, for example `|O` or `<f8`.
-    pub dtype: String,
+    /// The `dtype` entry: a numpy dtype string (for example `|O` or `<f8`), or a
+    /// structured dtype's list descr (`[["name", "<u4"], ...]`).
+    pub dtype: Json,
     /// The chunk compressor.
     pub compressor: Compressor,
     /// The fill value as stored in JSON.
@@ -111,9 +112,9 @@ impl ArrayMeta {
         }
         let dtype = obj
             .get("dtype")
-            .and_then(|v| v.as_str())
-            .ok_or_else(|| bad("\"dtype\" is missing or not a string".into()))?
-            .to_string();
+            .filter(|v| v.is_string() || v.is_array())
+            .ok_or_else(|| bad("\"dtype\" is missing or not a string or a list".into()))?
+            .clone();
         let compressor = Compressor::from_config(obj.get("compressor").unwrap_or(&Json::Null))
             .map_err(|e| bad(e.to_string()))?;
         let order = obj.get("order").and_then(|v| v.as_str()).unwrap_or("C");

@@ -1,7 +1,7 @@
 //! N-dimensional numeric and bool arrays in C order (zarr dtypes such as `<f8`, `|b1`).
 
 use super::codec::Compressor;
-pub use super::dtype::{float_fill_json, DType};
+pub use super::dtype::{float_fill_json, DType, ItemType};
 use crate::array::meta::{self, ArrayMeta};
 use crate::error::{Error, Result};
 use crate::storage::Store;
@@ -30,13 +30,15 @@ pub fn default_chunks(shape: &[u64], itemsize: usize) -> Vec<u64> {
     chunks
 }
 
-/// An N-dimensional numeric Zarr v2 array.
+/// An N-dimensional numeric Zarr v2 array (numeric, bool or structured items).
+#[derive(Clone)]
 pub struct NumericArray {
     store: Arc<dyn Store>,
     path: String,
     meta: ArrayMeta,
-    dtype: DType,
+    item: ItemType,
     fill: Vec<u8>,
+    write_empty_chunks: bool,
 }
 
 impl std::fmt::Debug for NumericArray {
@@ -47,6 +49,68 @@ impl std::fmt::Debug for NumericArray {
             .field("shape", &self.meta.shape)
             .finish()
     }
+}
+
+/// How [`NumericArray::create_with`] makes an array.
+#[derive(Debug, Clone)]
+pub struct NumericArrayOptions {
+    /// Chunk shape (None: [`default_chunks`]).
+    pub chunks: Option<Vec<u64>>,
+    /// Chunk compressor.
+    pub compressor: Compressor,
+    /// `.zarray` fill value (a record's: base64 of one item, see
+    /// [`ItemType::record_fill_json`]; null: zeros).
+    pub fill_value: Json,
+    /// Replace an existing array at the path.
+    pub overwrite: bool,
+    /// Separator of chunk-key dimensions (None: `.`).
+    pub dimension_separator: Option<String>,
+    /// Write chunks that hold only fill values (zarr-python's `write_empty_chunks`;
+    /// false: such a chunk is deleted instead, as zarr-python does).
+    pub write_empty_chunks: bool,
+}
+
+impl Default for NumericArrayOptions {
+    fn default() -> Self {
+        NumericArrayOptions {
+            chunks: None,
+            compressor: Compressor::default(),
+            fill_value: Json::Null,
+            overwrite: false,
+            dimension_separator: None,
+            write_empty_chunks: true,
+        }
+    }
+}
+
+/// The decompressed bytes of a stored chunk of the array `meta` of items `item`,
+/// checked to be exactly one chunk (else [`Error::CorruptChunk`] naming `location`
+/// and `key`). Every read of a numeric chunk goes through here.
+pub fn decode_chunk(
+    meta: &ArrayMeta,
+    item: &ItemType,
+    location: &str,
+    key: &str,
+    raw: &[u8],
+) -> Result<Vec<u8>> {
+    let corrupt = |reason: String| Error::CorruptChunk {
+        path: location.to_string(),
+        key: key.to_string(),
+        reason,
+    };
+    let data = meta
+        .compressor
+        .decompress(raw)
+        .map_err(|e| corrupt(e.to_string()))?;
+    let want = chunk_bytes(&meta.chunks, item.size())
+        .ok_or_else(|| corrupt(format!("chunks {:?} are too large", meta.chunks)))?;
+    if data.len() as u64 != want {
+        return Err(corrupt(format!(
+            "decodes to {} bytes, expected {want}",
+            data.len()
+        )));
+    }
+    Ok(data)
 }
 
 /// Bytes of a chunk of shape `chunks` and item size `itemsize`, or None when above
@@ -148,8 +212,9 @@ fn region_runs(
 
 impl NumericArray {
     /// Create an array at `path` holding `data` (C-order bytes of `shape` items of
-    /// `dtype`), with `chunks` (or [`default_chunks`]). Chunks are written first and
-    /// `.zarray` last. An existing array at `path` is refused unless `overwrite`.
+    /// `dtype`, a numpy dtype string), with `chunks` (or [`default_chunks`]). Chunks
+    /// are written first and `.zarray` last. An existing array at `path` is refused
+    /// unless `overwrite`.
     #[allow(clippy::too_many_arguments)]
     pub fn create(
         store: Arc<dyn Store>,
@@ -162,59 +227,93 @@ impl NumericArray {
         data: &[u8],
         overwrite: bool,
     ) -> Result<Self> {
+        let opts = NumericArrayOptions {
+            chunks: chunks.map(<[u64]>::to_vec),
+            compressor,
+            fill_value,
+            overwrite,
+            ..Default::default()
+        };
+        Self::create_with(store, path, &Json::from(dtype), shape, data, &opts)
+    }
+
+    /// Create an array at `path` of items `dtype` (a `.zarray` dtype entry: a dtype
+    /// string or a structured dtype's list descr) holding `data` (C-order bytes of
+    /// `shape` items), as `opts` say. Chunks are written first and `.zarray` last.
+    pub fn create_with(
+        store: Arc<dyn Store>,
+        path: &str,
+        dtype: &Json,
+        shape: &[u64],
+        data: &[u8],
+        opts: &NumericArrayOptions,
+    ) -> Result<Self> {
         if store.read_only() {
             return Err(Error::ReadOnly {
                 path: store.location(),
             });
         }
         let path = path.trim_matches('/').to_string();
-        let dt = DType::parse(dtype).ok_or_else(|| {
-            Error::InvalidArgument(format!("unsupported numeric dtype {dtype:?}"))
-        })?;
-        let n: u64 = shape.iter().product();
-        if data.len() as u64 != n * dt.size as u64 {
+        let item = ItemType::from_json(dtype)
+            .ok_or_else(|| Error::InvalidArgument(format!("unsupported numeric dtype {dtype}")))?;
+        let isz = item.size();
+        let n = shape
+            .iter()
+            .try_fold(1u64, |a, &d| a.checked_mul(d))
+            .ok_or_else(|| Error::InvalidArgument(format!("shape {shape:?} is too large")))?;
+        if data.len() as u64 != n.saturating_mul(isz as u64) {
             return Err(Error::InvalidArgument(format!(
                 "{} bytes given for {n} items of {dtype}",
                 data.len()
             )));
         }
-        let chunks = match chunks {
+        let chunks = match &opts.chunks {
             Some(c) if c.len() != shape.len() || c.contains(&0) => {
                 return Err(Error::InvalidArgument(format!(
                     "bad chunks {c:?} for shape {shape:?}"
                 )))
             }
-            Some(c) => c.to_vec(),
-            None => default_chunks(shape, dt.size),
+            Some(c) => c.clone(),
+            None => default_chunks(shape, isz),
         };
-        if chunk_bytes(&chunks, dt.size).is_none() {
+        if chunk_bytes(&chunks, isz).is_none() {
             return Err(Error::InvalidArgument(format!(
                 "chunks {chunks:?} of {dtype} are larger than {} bytes",
                 crate::array::codec::MAX_DECODED_BYTES
             )));
         }
-        if !overwrite && store.get(&meta::join(&path, meta::ZARRAY))?.is_some() {
+        let sep = opts
+            .dimension_separator
+            .clone()
+            .unwrap_or_else(|| ".".into());
+        if sep != "." && sep != "/" {
+            return Err(Error::InvalidArgument(format!(
+                "dimension separator {sep:?} (\".\" or \"/\")"
+            )));
+        }
+        if !opts.overwrite && store.get(&meta::join(&path, meta::ZARRAY))?.is_some() {
             return Err(Error::ArrayExists {
                 path: meta::join(&store.location(), &path),
             });
         }
-        let fill_value = dt.normalize_fill(&fill_value);
-        let fill = dt.fill_bytes(&fill_value)?;
+        let fill_value = item.normalize_fill(&opts.fill_value);
+        let fill = item.fill_bytes(&fill_value)?;
         let meta = ArrayMeta {
             shape: shape.to_vec(),
             chunks,
-            dtype: dtype.to_string(),
-            compressor,
+            dtype: item.to_json(),
+            compressor: opts.compressor.clone(),
             fill_value,
             filters: None,
-            dimension_separator: Some(".".into()),
+            dimension_separator: Some(sep),
         };
         let arr = NumericArray {
             store,
             path,
             meta,
-            dtype: dt,
+            item,
             fill,
+            write_empty_chunks: opts.write_empty_chunks,
         };
         let written = arr
             .write(data)
@@ -222,7 +321,7 @@ impl NumericArray {
         if let Err(e) = written {
             // Do not leave chunks of an array that was never made (best effort; an
             // overwritten array keeps whatever was written).
-            if !overwrite {
+            if !opts.overwrite {
                 if let Ok(positions) = grid_positions(&arr.meta.grid()) {
                     for pos in positions {
                         let key = meta::join(&arr.path, &arr.meta.chunk_key(&pos));
@@ -239,11 +338,14 @@ impl NumericArray {
     pub fn open(store: Arc<dyn Store>, path: &str) -> Result<Self> {
         let path = path.trim_matches('/').to_string();
         let meta = meta::read_array_meta(store.as_ref(), &path)?;
-        let dtype = DType::parse(&meta.dtype).ok_or_else(|| Error::Unsupported {
+        let item = ItemType::from_json(&meta.dtype).ok_or_else(|| Error::Unsupported {
             path: path.clone(),
-            reason: format!("dtype {:?} is not a numeric or bool dtype", meta.dtype),
+            reason: format!(
+                "dtype {} is not a numeric, bool or structured dtype",
+                meta.dtype
+            ),
         })?;
-        if chunk_bytes(&meta.chunks, dtype.size).is_none() {
+        if chunk_bytes(&meta.chunks, item.size()).is_none() {
             return Err(Error::Metadata {
                 path,
                 key: meta::ZARRAY.into(),
@@ -261,7 +363,7 @@ impl NumericArray {
                 reason: "filters on a numeric array".into(),
             });
         }
-        let fill = dtype
+        let fill = item
             .fill_bytes(&meta.fill_value)
             .map_err(|e| Error::Metadata {
                 path: path.clone(),
@@ -272,14 +374,37 @@ impl NumericArray {
             store,
             path,
             meta,
-            dtype,
+            item,
             fill,
+            write_empty_chunks: true,
         })
     }
 
-    /// The numpy dtype string.
-    pub fn dtype(&self) -> &str {
-        &self.meta.dtype
+    /// This array, writing chunks that hold only fill values or not (zarr-python's
+    /// `write_empty_chunks`, which `.zarray` does not record).
+    pub fn with_write_empty_chunks(mut self, yes: bool) -> Self {
+        self.write_empty_chunks = yes;
+        self
+    }
+
+    /// The item type.
+    pub fn item_type(&self) -> &ItemType {
+        &self.item
+    }
+
+    /// The fill value's bytes (one item).
+    pub fn fill_item(&self) -> &[u8] {
+        &self.fill
+    }
+
+    /// The array's path in its store.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The numpy dtype string (a structured dtype's: its list descr as JSON).
+    pub fn dtype(&self) -> String {
+        self.item.to_string()
     }
 
     /// The array's shape.
@@ -309,23 +434,8 @@ impl NumericArray {
         let Some(b) = self.store.get(&meta::join(&self.path, &key))? else {
             return Ok(None);
         };
-        let corrupt = |reason: String| Error::CorruptChunk {
-            path: meta::join(&self.store.location(), &self.path),
-            key: key.clone(),
-            reason,
-        };
-        let raw = self
-            .meta
-            .compressor
-            .decompress(&b)
-            .map_err(|e| corrupt(e.to_string()))?;
-        let want = self.chunk_items() * self.dtype.size;
-        if raw.len() != want {
-            return Err(corrupt(format!(
-                "decodes to {} bytes, expected {want}",
-                raw.len()
-            )));
-        }
+        let location = meta::join(&self.store.location(), &self.path);
+        let raw = decode_chunk(&self.meta, &self.item, &location, &key, &b)?;
         Ok(Some(raw))
     }
 
@@ -346,7 +456,7 @@ impl NumericArray {
 
     /// Read the whole array as C-order bytes in the stored byte order.
     pub fn read(&self) -> Result<Vec<u8>> {
-        let isz = self.dtype.size;
+        let isz = self.item.size();
         let n: u64 = self.meta.shape.iter().product();
         let total = n.saturating_mul(isz as u64);
         let mut out: Vec<u8> = try_with_capacity(total, || {
@@ -375,7 +485,7 @@ impl NumericArray {
 
     /// Overwrite the whole array with `data` (C-order bytes, same shape and dtype).
     pub fn write(&self, data: &[u8]) -> Result<()> {
-        let isz = self.dtype.size;
+        let isz = self.item.size();
         let n: u64 = self.meta.shape.iter().product();
         if data.len() as u64 != n * isz as u64 {
             return Err(Error::InvalidArgument(format!(
@@ -394,10 +504,153 @@ impl NumericArray {
             for (a, k, len) in region_runs(&self.meta.shape, &self.meta.chunks, pos, isz) {
                 chunk[k..k + len].copy_from_slice(&data[a..a + len]);
             }
-            let bytes = self.meta.compressor.compress(&chunk, isz)?;
-            self.store
-                .set(&meta::join(&self.path, &self.meta.chunk_key(pos)), &bytes)
+            self.put_chunk(pos, &chunk)
         })
+    }
+
+    /// Store the chunk at grid position `pos` (`chunk`: its decompressed bytes); a
+    /// chunk of fill values only is deleted instead when empty chunks are not written.
+    fn put_chunk(&self, pos: &[u64], chunk: &[u8]) -> Result<()> {
+        let key = meta::join(&self.path, &self.meta.chunk_key(pos));
+        if !self.write_empty_chunks && self.is_fill(chunk) {
+            return self.store.delete(&key);
+        }
+        let bytes = self.meta.compressor.compress(chunk, self.item.size())?;
+        self.store.set(&key, &bytes)
+    }
+
+    fn is_fill(&self, chunk: &[u8]) -> bool {
+        let isz = self.fill.len();
+        isz > 0 && chunk.chunks(isz).all(|c| c == self.fill.as_slice())
+    }
+
+    /// Bytes of one row (an item along the first axis: the items of the other axes),
+    /// for the row operations, which need chunks that span every other axis whole.
+    fn row_layout(&self) -> Result<(u64, usize)> {
+        let (shape, chunks) = (&self.meta.shape, &self.meta.chunks);
+        if shape.is_empty() {
+            return Err(Error::InvalidArgument(format!(
+                "array {} has no rows (zero dimensions)",
+                self.path
+            )));
+        }
+        if shape[1..] != chunks[1..] {
+            return Err(Error::Unsupported {
+                path: self.path.clone(),
+                reason: format!(
+                    "row access to chunks {chunks:?} that do not span shape {shape:?} past the first axis"
+                ),
+            });
+        }
+        let per_row: u64 = shape[1..].iter().product::<u64>() * self.item.size() as u64;
+        Ok((chunks[0], per_row as usize))
+    }
+
+    fn grid_pos(&self, c: u64) -> Vec<u64> {
+        let mut pos = vec![0u64; self.meta.shape.len()];
+        pos[0] = c;
+        pos
+    }
+
+    /// The decompressed bytes of chunk `c` along the first axis (every row of it,
+    /// fill values where it is not stored).
+    pub fn chunk_rows(&self, c: u64) -> Result<Vec<u8>> {
+        let (cs, per_row) = self.row_layout()?;
+        Ok(match self.read_chunk(&self.grid_pos(c))? {
+            Some(b) => b,
+            None => self
+                .fill
+                .repeat(cs as usize * per_row / self.item.size().max(1)),
+        })
+    }
+
+    fn check_rows(&self, ids: &[u64]) -> Result<()> {
+        let len = self.meta.shape.first().copied().unwrap_or(0);
+        match ids.iter().find(|&&i| i >= len) {
+            Some(&index) => Err(Error::IndexOutOfRange {
+                path: meta::join(&self.store.location(), &self.path),
+                index,
+                len,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// The bytes of rows `ids` (in that order), each chunk read once.
+    pub fn get_rows(&self, ids: &[u64]) -> Result<Vec<u8>> {
+        let (cs, per_row) = self.row_layout()?;
+        self.check_rows(ids)?;
+        let mut need: Vec<u64> = ids.iter().map(|i| i / cs).collect();
+        need.sort_unstable();
+        need.dedup();
+        let read: Vec<Vec<u8>> = need
+            .par_iter()
+            .map(|&c| self.chunk_rows(c))
+            .collect::<Result<_>>()?;
+        let mut out = try_with_capacity(ids.len() as u64 * per_row as u64, || {
+            format!("{} rows of {}", ids.len(), self.path)
+        })?;
+        for &i in ids {
+            let at = need.binary_search(&(i / cs)).unwrap_or(0);
+            let r = (i % cs) as usize * per_row;
+            out.extend_from_slice(&read[at][r..r + per_row]);
+        }
+        Ok(out)
+    }
+
+    /// Set rows `ids` to `data` (their bytes, in the order of `ids`; a repeated ID
+    /// takes its last value), each chunk read and written once.
+    pub fn set_rows(&self, ids: &[u64], data: &[u8]) -> Result<()> {
+        if self.store.read_only() {
+            return Err(Error::ReadOnly {
+                path: self.store.location(),
+            });
+        }
+        let (cs, per_row) = self.row_layout()?;
+        if data.len() != ids.len() * per_row {
+            return Err(Error::InvalidArgument(format!(
+                "{} bytes given for {} rows of {} bytes",
+                data.len(),
+                ids.len(),
+                per_row
+            )));
+        }
+        self.check_rows(ids)?;
+        let mut by_chunk: std::collections::BTreeMap<u64, Vec<(usize, usize)>> =
+            std::collections::BTreeMap::new();
+        for (k, &i) in ids.iter().enumerate() {
+            by_chunk
+                .entry(i / cs)
+                .or_default()
+                .push(((i % cs) as usize, k));
+        }
+        let groups: Vec<(u64, Vec<(usize, usize)>)> = by_chunk.into_iter().collect();
+        groups.par_iter().try_for_each(|(c, rows)| {
+            let mut chunk = self.chunk_rows(*c)?;
+            for &(r, k) in rows {
+                chunk[r * per_row..(r + 1) * per_row]
+                    .copy_from_slice(&data[k * per_row..(k + 1) * per_row]);
+            }
+            self.put_chunk(&self.grid_pos(*c), &chunk)
+        })
+    }
+
+    /// Change the length along the first axis to `len` (chunks wholly beyond it are
+    /// deleted, as zarr-python's `resize` does) and rewrite `.zarray`.
+    pub fn resize(&mut self, len: u64) -> Result<()> {
+        if self.store.read_only() {
+            return Err(Error::ReadOnly {
+                path: self.store.location(),
+            });
+        }
+        let (cs, _) = self.row_layout()?;
+        let old = self.meta.shape[0];
+        for c in len.div_ceil(cs)..old.div_ceil(cs) {
+            let key = meta::join(&self.path, &self.meta.chunk_key(&self.grid_pos(c)));
+            self.store.delete(&key)?;
+        }
+        self.meta.shape[0] = len;
+        meta::write_array_meta(self.store.as_ref(), &self.path, &self.meta)
     }
 }
 
@@ -479,6 +732,105 @@ mod tests {
             matches!(&e, Error::CorruptChunk { key, .. } if key == "0.0"),
             "{e}"
         );
+    }
+
+    fn sub_dat_dtype() -> Json {
+        serde_json::json!([
+            ["submission_idx", "|u1"],
+            ["commands_file_ID", "<u4"],
+            ["run_file_ID", "<u2"],
+            ["run_file_idx", "<u4"]
+        ])
+    }
+
+    #[test]
+    fn record_dtype_meta_fill_and_rows() {
+        let (d, s) = store();
+        let dt = sub_dat_dtype();
+        let item = ItemType::from_json(&dt).unwrap();
+        assert_eq!(item.size(), 11);
+        assert_eq!(item.to_json(), dt);
+        let fill = ItemType::record_fill_json(&[0xff; 11]);
+        assert_eq!(fill, Json::from("//////////////8="));
+        let opts = NumericArrayOptions {
+            chunks: Some(vec![4]),
+            fill_value: fill.clone(),
+            dimension_separator: Some("/".into()),
+            write_empty_chunks: false,
+            ..Default::default()
+        };
+        let mut a = NumericArray::create_with(s.clone(), "m/sub", &dt, &[0], &[], &opts).unwrap();
+        a.resize(10).unwrap();
+        assert_eq!(a.get_rows(&[9]).unwrap(), vec![0xff; 11]);
+        let row: Vec<u8> = (0..11).collect();
+        a.set_rows(&[5], &row).unwrap();
+        assert!(d.path().join("m/sub/1").exists() && !d.path().join("m/sub/0").exists());
+        let back = NumericArray::open(s.clone(), "m/sub").unwrap();
+        assert_eq!(
+            back.get_rows(&[5, 4]).unwrap(),
+            [row.clone(), vec![0xff; 11]].concat()
+        );
+        assert_eq!(back.meta().fill_value, fill);
+        assert!(matches!(
+            back.get_rows(&[10]),
+            Err(Error::IndexOutOfRange { index: 10, .. })
+        ));
+        // a chunk set back to fill values only is deleted (write_empty_chunks false)
+        a.set_rows(&[5], &[0xff; 11]).unwrap();
+        assert!(!d.path().join("m/sub/1").exists());
+        // shrinking deletes chunks beyond the new length
+        a.set_rows(&[9], &row).unwrap();
+        a.resize(6).unwrap();
+        assert!(!d.path().join("m/sub/2").exists());
+        let doc: Json =
+            serde_json::from_slice(&std::fs::read(d.path().join("m/sub/.zarray")).unwrap())
+                .unwrap();
+        assert_eq!(doc["dtype"], dt);
+        assert_eq!(doc["shape"], serde_json::json!([6]));
+        assert!(ItemType::from_json(&serde_json::json!([["a", "<u4"], ["a", "<u4"]])).is_none());
+        assert!(ItemType::from_json(&serde_json::json!([["a", "<u4", [2]]])).is_none());
+        assert!(item.fill_bytes(&Json::from("AAAA")).is_err());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn base64_round_trip(data in proptest::collection::vec(any::<u8>(), 0..40)) {
+            let e = crate::array::dtype::base64_encode(&data);
+            prop_assert_eq!(e.len() % 4, 0);
+            prop_assert_eq!(crate::array::dtype::base64_decode(&e), Some(data));
+        }
+
+        #[test]
+        fn record_rows_round_trip(
+            n in 0u64..60,
+            cs in 1u64..17,
+            writes in proptest::collection::vec((0u64..60, proptest::collection::vec(any::<u8>(), 11)), 0..30),
+            ci in 0usize..3,
+        ) {
+            let comp = [Compressor::None, Compressor::default(), Compressor::Zstd { level: 1, checksum: false }][ci].clone();
+            let (_d, s) = store();
+            let opts = NumericArrayOptions {
+                chunks: Some(vec![cs]),
+                compressor: comp,
+                fill_value: ItemType::record_fill_json(&[0xff; 11]),
+                write_empty_chunks: ci == 1,
+                ..Default::default()
+            };
+            let mut a = NumericArray::create_with(s.clone(), "r", &sub_dat_dtype(), &[0], &[], &opts).unwrap();
+            a.resize(n).unwrap();
+            let mut model: Vec<Vec<u8>> = vec![vec![0xff; 11]; n as usize];
+            let (ids, bytes): (Vec<u64>, Vec<Vec<u8>>) = writes.into_iter().filter(|(i, _)| *i < n).unzip();
+            a.set_rows(&ids, &bytes.concat()).unwrap();
+            for (i, b) in ids.iter().zip(&bytes) {
+                model[*i as usize] = b.clone();
+            }
+            let back = NumericArray::open(s, "r").unwrap();
+            prop_assert_eq!(back.read().unwrap(), model.concat());
+            let all: Vec<u64> = (0..n).rev().collect();
+            let rev: Vec<u8> = model.iter().rev().flatten().copied().collect();
+            prop_assert_eq!(back.get_rows(&all).unwrap(), rev);
+        }
     }
 
     proptest! {

@@ -16,6 +16,7 @@
 
 use crate::array::codec::ObjectCodec;
 use crate::array::meta;
+use crate::array::numeric::{NumericArray, NumericArrayOptions};
 use crate::array::object::{ObjectArray, ObjectArrayOptions};
 use crate::error::{Error, Result};
 use crate::storage::Store;
@@ -125,6 +126,9 @@ pub fn rechunk_array(
         )));
     }
     recover_array(store.as_ref(), &name)?;
+    if meta::read_array_meta(store.as_ref(), &name)?.dtype != "|O" {
+        return rechunk_numeric(store, &name, chunk_size, backup, progress);
+    }
     let src = ObjectArray::open(store.clone(), &name, true)?;
     let n = src.len();
     let old_cs = src.chunk_size();
@@ -172,20 +176,124 @@ pub fn rechunk_array(
             return Err(e);
         }
     };
-    // Swap.
+    let backup_key = swap_in(store.as_ref(), &name, &tmp_name, backup)?;
+    Ok(RechunkReport {
+        rows: n,
+        old_chunk_size: old_cs,
+        new_chunk_size: new_cs,
+        chunks_written,
+        backup: backup_key.map(|k| PathBuf::from(meta::join(&store.location(), &k))),
+    })
+}
+
+/// Swap the complete new array `tmp_name` in for `name` (keeping the old one as the
+/// backup when `backup`); returns the backup's key.
+fn swap_in(store: &dyn Store, name: &str, tmp_name: &str, backup: bool) -> Result<Option<String>> {
     let backup_key = if backup {
         let bak = format!("{name}{BACKUP_SUFFIX}");
         if store.dir_exists(&bak)? {
             store.rename_dir(&bak, &format!("{name}{BACKUP_OLD_SUFFIX}"))?;
         }
-        store.rename_dir(&name, &bak)?;
+        store.rename_dir(name, &bak)?;
         Some(bak)
     } else {
-        store.rename_dir(&name, &format!("{name}{OLD_SUFFIX}"))?;
+        store.rename_dir(name, &format!("{name}{OLD_SUFFIX}"))?;
         None
     };
-    store.rename_dir(&tmp_name, &name)?;
-    recover_array(store.as_ref(), &name)?;
+    store.rename_dir(tmp_name, name)?;
+    recover_array(store, name)?;
+    Ok(backup_key)
+}
+
+/// [`rechunk_array`] of a numeric, bool or structured array: rows along the first
+/// axis regrouped into chunks of `chunk_size` rows (the other axes kept whole, as the
+/// array must have them), a window of rows at a time; chunks of fill values only are
+/// not written (they read the same). Bad chunks are all reported, nothing changed.
+fn rechunk_numeric(
+    store: Arc<dyn Store>,
+    name: &str,
+    chunk_size: Option<u64>,
+    backup: bool,
+    progress: Option<&(dyn Fn(u64, u64) + Sync)>,
+) -> Result<RechunkReport> {
+    let src = NumericArray::open(store.clone(), name)?;
+    let shape = src.shape().to_vec();
+    if shape.is_empty() || shape[1..] != src.chunks()[1..] {
+        return Err(Error::Unsupported {
+            path: meta::join(&store.location(), name),
+            reason: format!(
+                "rechunk of chunks {:?} that do not span shape {shape:?} past the first axis",
+                src.chunks()
+            ),
+        });
+    }
+    let n = shape[0];
+    let old_cs = src.chunks()[0];
+    let new_cs = match chunk_size {
+        Some(0) => {
+            return Err(Error::InvalidArgument(
+                "chunk size must be at least 1".into(),
+            ))
+        }
+        Some(c) => c,
+        None => n.max(1),
+    };
+    let mut new_chunks = src.chunks().to_vec();
+    new_chunks[0] = new_cs;
+    // every old chunk decodes, or nothing is changed
+    let bad = src.verify()?;
+    if !bad.is_empty() {
+        let mut bad = bad;
+        bad.sort();
+        return Err(Error::Rechunk {
+            path: meta::join(&store.location(), name),
+            bad_chunks: bad,
+        });
+    }
+    let tmp_name = format!("{name}{TMP_SUFFIX}");
+    store.delete_dir(&tmp_name)?;
+    let built = (|| -> Result<u64> {
+        let m = src.meta();
+        let mut empty = shape.clone();
+        empty[0] = 0;
+        let opts = NumericArrayOptions {
+            chunks: Some(new_chunks.clone()),
+            compressor: m.compressor.clone(),
+            fill_value: m.fill_value.clone(),
+            overwrite: true,
+            dimension_separator: m.dimension_separator.clone(),
+            write_empty_chunks: false,
+        };
+        let mut dst =
+            NumericArray::create_with(store.clone(), &tmp_name, &m.dtype, &empty, &[], &opts)?;
+        let attrs = meta::read_attrs(store.as_ref(), name)?;
+        if attrs.as_object().is_some_and(|o| !o.is_empty()) {
+            meta::write_attrs(store.as_ref(), &tmp_name, &attrs)?;
+        }
+        dst.resize(n)?;
+        let window = new_cs * WINDOW_ROWS.div_ceil(new_cs).max(1);
+        let mut a = 0u64;
+        while a < n {
+            let b = (a + window).min(n);
+            let ids: Vec<u64> = (a..b).collect();
+            dst.set_rows(&ids, &src.get_rows(&ids)?)?;
+            if let Some(p) = progress {
+                p(b, n);
+            }
+            a = b;
+        }
+        store.set(&format!("{tmp_name}/{COMPLETE_MARKER}"), b"")?;
+        store.flush_dir(&tmp_name)?;
+        Ok(n.div_ceil(new_cs))
+    })();
+    let chunks_written = match built {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = store.delete_dir(&tmp_name);
+            return Err(e);
+        }
+    };
+    let backup_key = swap_in(store.as_ref(), name, &tmp_name, backup)?;
     Ok(RechunkReport {
         rows: n,
         old_chunk_size: old_cs,
@@ -491,6 +599,44 @@ mod tests {
             prop_assert_eq!(cs, new.unwrap_or(n.max(1)));
             prop_assert_eq!(got, rows);
         }
+    }
+
+    #[test]
+    fn structured_array_rechunked_rows_kept() {
+        use crate::array::numeric::{ItemType, NumericArray, NumericArrayOptions};
+        let d = tempfile::tempdir().unwrap();
+        let s: Arc<dyn Store> = Arc::new(LocalStore::new(d.path()));
+        let dt = serde_json::json!([["a", "|u1"], ["b", "<u4"]]);
+        let opts = NumericArrayOptions {
+            chunks: Some(vec![3]),
+            fill_value: ItemType::record_fill_json(&[0xff; 5]),
+            dimension_separator: Some("/".into()),
+            ..Default::default()
+        };
+        let data: Vec<u8> = (0..50u8).collect();
+        NumericArray::create_with(s.clone(), "m/x", &dt, &[10], &data, &opts).unwrap();
+        meta::write_attrs(s.as_ref(), "m/x", &serde_json::json!({"k": 1})).unwrap();
+        let rep = rechunk_array(s.clone(), "m/x", Some(4), true, None).unwrap();
+        assert_eq!(
+            (rep.rows, rep.old_chunk_size, rep.new_chunk_size),
+            (10, 3, 4)
+        );
+        let back = NumericArray::open(s.clone(), "m/x").unwrap();
+        assert_eq!(back.chunks(), &[4]);
+        assert_eq!(back.read().unwrap(), data);
+        assert_eq!(back.meta().dimension_separator.as_deref(), Some("/"));
+        assert_eq!(
+            meta::read_attrs(s.as_ref(), "m/x").unwrap(),
+            serde_json::json!({"k": 1})
+        );
+        assert!(d.path().join("m/x.bak").is_dir());
+        // a damaged chunk: reported, nothing changed
+        std::fs::write(d.path().join("m/x/1"), b"bad").unwrap();
+        assert!(matches!(
+            rechunk_array(s.clone(), "m/x", Some(2), false, None),
+            Err(Error::Rechunk { .. })
+        ));
+        assert_eq!(NumericArray::open(s, "m/x").unwrap().chunks(), &[4]);
     }
 
     #[test]

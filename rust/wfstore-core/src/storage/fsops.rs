@@ -147,6 +147,13 @@ pub fn create_dir_all(path: &Path) -> io::Result<()> {
     }
 }
 
+/// Remove the empty folder `path` (`std::fs::remove_dir`).
+pub fn remove_dir(path: &Path) -> io::Result<()> {
+    std::fs::remove_dir(path)?;
+    rec::rmdir(path);
+    Ok(())
+}
+
 /// Remove the folder `path` and everything below it (`std::fs::remove_dir_all`).
 pub fn remove_dir_all(path: &Path) -> io::Result<()> {
     // the recorder lists the tree first (post-order: files before their folders)

@@ -154,6 +154,27 @@ impl Store for LocalStore {
     fn dir_exists(&self, prefix: &str) -> Result<bool> {
         Ok(self.checked_path(prefix)?.is_dir())
     }
+
+    fn remove_empty_dir(&self, prefix: &str) -> Result<bool> {
+        let p = self.checked_path(prefix)?;
+        if prefix.trim_matches('/').is_empty() {
+            return Ok(false); // never the store's own folder
+        }
+        match fsops::remove_dir(&p) {
+            Ok(()) => Ok(true),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound
+                        | std::io::ErrorKind::DirectoryNotEmpty
+                        | std::io::ErrorKind::NotADirectory
+                ) || e.raw_os_error() == Some(17) =>
+            {
+                Ok(false) // none, not empty (ENOTEMPTY, or EEXIST on some systems), a file
+            }
+            Err(e) => Err(Error::io(p, e)),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -175,5 +196,19 @@ mod tests {
         assert!(!d.path().join("x").exists() && !root.exists());
         s.set("/a//b", b"1").unwrap();
         assert_eq!(s.get("a/b").unwrap().unwrap(), b"1");
+    }
+
+    #[test]
+    fn only_empty_folders_are_removed() {
+        let d = tempfile::tempdir().unwrap();
+        let s = LocalStore::new(d.path());
+        s.set("a/b/c", b"1").unwrap();
+        assert!(!s.remove_empty_dir("a/b").unwrap() && s.get("a/b/c").unwrap().is_some());
+        assert!(!s.remove_empty_dir("a/b/c").unwrap()); // a file
+        assert!(!s.remove_empty_dir("nowhere").unwrap());
+        assert!(!s.remove_empty_dir("").unwrap() && d.path().is_dir());
+        s.delete("a/b/c").unwrap();
+        assert!(s.remove_empty_dir("a/b").unwrap() && !d.path().join("a/b").exists());
+        assert!(d.path().join("a").is_dir());
     }
 }

@@ -73,6 +73,13 @@ pub trait Store: Send + Sync {
     fn delete_dir(&self, prefix: &str) -> Result<()> {
         delete_dir_by_keys(self, prefix)
     }
+    /// Remove the folder `prefix` if it is empty (one atomic step: a folder that
+    /// holds anything, or none, is left as it is); returns whether it was removed.
+    /// Default: nothing removed (stores without folders of their own).
+    fn remove_empty_dir(&self, prefix: &str) -> Result<bool> {
+        let _ = prefix;
+        Ok(false)
+    }
     /// Whether the folder `prefix` holds anything.
     fn dir_exists(&self, prefix: &str) -> Result<bool> {
         Ok(!self.list_dir(prefix)?.is_empty())

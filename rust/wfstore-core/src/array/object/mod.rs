@@ -115,7 +115,7 @@ fn validate_meta(path: &str, meta: &ArrayMeta) -> Result<ObjectCodec> {
             path: path.into(),
             key: meta::ZARRAY.into(),
             reason: format!(
-                "dtype is {:?}, expected \"|O\" for an object array",
+                "dtype is {}, expected \"|O\" for an object array",
                 meta.dtype
             ),
         });

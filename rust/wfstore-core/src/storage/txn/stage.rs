@@ -99,6 +99,11 @@ impl Store for TxnStore {
         self.inner.delete_dir(prefix)
     }
 
+    fn remove_empty_dir(&self, prefix: &str) -> Result<bool> {
+        self.outside_transaction("remove a folder")?;
+        self.inner.remove_empty_dir(prefix)
+    }
+
     fn dir_exists(&self, prefix: &str) -> Result<bool> {
         if self.in_transaction() {
             return Ok(!self.list_dir(prefix)?.is_empty());

@@ -1,0 +1,168 @@
+"""The 0.3 Zarr store's decoded files (run files, parameter files, NPZ archives,
+chunks, metadata) are validated by the store's change marker, as the a190 read cache
+is (not by stat stamps, which an NFS client may serve from its attribute cache for up
+to a minute): a reader sees another process's commit at its next read operation, and
+with nothing written, repeated reads decode nothing again (decodes counted).
+
+Process A is this test; process B (a subprocess) writes through wfstore's 0.3 store.
+A's stat stamps are made useless ("nothing ever changed", as stale NFS attributes
+say), so only the marker can tell A that B wrote.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import wfstore
+from v03_helpers import finish_runs, make_submitted, output_params, run_value
+from wfstore.common.names import CHANGE_MARKER_NAME
+
+HERE = Path(__file__).resolve().parent
+N_RUNS = 6
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory: pytest.TempPathFactory, side_python_v03: Path) -> Path:
+    """A 0.3.0-made store of 6 runs (each its own run file), run 0 finished through
+    wfstore (which leaves the change marker)."""
+    path = make_submitted(side_python_v03, tmp_path_factory.mktemp("memo") / "made", N_RUNS)
+    finish_runs(path, [0])
+    return path
+
+
+@pytest.fixture
+def wk(tmp_path: Path, made: Path) -> Path:
+    dst = tmp_path / "wk"
+    shutil.copytree(made, dst)
+    return dst
+
+
+def _in_b(path: Path, code: str) -> None:
+    """Run `code` in another process (``store`` is wfstore's store of `path`)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(HERE), *[p for p in sys.path if p and "wfstore" in p], env.get("PYTHONPATH", "")]
+    )
+    prog = "import wfstore, numpy as np\nfrom v03_helpers import *\n"
+    prog += f"store = wfstore.open({str(path)!r})\n" + textwrap.dedent(code)
+    res = subprocess.run(
+        [sys.executable, "-c", prog], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+
+
+def _stale_stat_reader(path: Path) -> Any:
+    """Store A, its stat stamps saying that nothing ever changes."""
+    store = wfstore.open(path)
+    store._memo_base = lambda key: "unchanged"
+    return store
+
+
+def _decodes(store: Any) -> dict[str, int]:
+    return {
+        "run_files": store._run_files.decodes,
+        "param_files": store._param_files.decodes,
+        "chunks": store._chunks.decodes,
+        "archives": store._archives.decodes,
+    }
+
+
+def _read_all(store: Any, outs: dict[int, int]) -> tuple[list[Any], list[Any]]:
+    runs = [store.get_EARs([r])[0] for r in range(N_RUNS)]
+    params = [store.get_parameters([outs[r]])[0].data for r in range(N_RUNS)]
+    return [(r.start_time, r.end_time, r.exit_code) for r in runs], params
+
+
+def test_other_process_run_end_and_output_seen_at_next_read(wk: Path) -> None:
+    """B records run 1's start, output and end: A's next reads show them; before and
+    after, reading everything again decodes nothing again."""
+    assert (wk / CHANGE_MARKER_NAME).is_file()
+    a = _stale_stat_reader(wk)
+    outs = output_params(a, list(range(N_RUNS)))
+    runs, params = _read_all(a, outs)
+    assert runs[1][1] is None and params[1] is None
+    assert runs[0][2] == 0 and params[0] == run_value(0)
+    first = _decodes(a)
+    reads = a.memo_marker_reads
+    for _ in range(3):
+        assert _read_all(a, outs) == (runs, params)
+    assert _decodes(a) == first  # nothing written: nothing decoded again
+    assert a.memo_marker_reads > reads  # (the marker was read at each operation)
+    _in_b(wk, "finish_runs(store.path, [1])")
+    runs2, params2 = _read_all(a, outs)
+    assert runs2[1][1] is not None and runs2[1][2] == 1
+    assert params2[1] == run_value(1)
+    assert runs2[0] == runs[0] and runs2[2:] == runs[2:] and params2[2:] == params[2:]
+    # B's commits named their files: only run 1's run file and output file were
+    # decoded again (its run file read for the start, and again after the end)
+    after = _decodes(a)
+    assert after["run_files"] - first["run_files"] == 1
+    assert after["param_files"] - first["param_files"] == 1
+    assert after["chunks"] == first["chunks"]
+    for _ in range(2):
+        assert _read_all(a, outs) == (runs2, params2)
+    assert _decodes(a) == after
+
+
+def test_other_process_numpy_output_seen(wk: Path) -> None:
+    """B records a numpy output of run 2 (an NPZ archive): A's next read shows it."""
+    a = _stale_stat_reader(wk)
+    outs = output_params(a, list(range(N_RUNS)))
+    assert a.get_parameters([outs[2]])[0].data is None
+    _in_b(
+        wk,
+        """
+        outs = output_params(store, [2])
+        store.set_EAR_start(2, None, None)
+        store.save()
+        store.set_parameter_values({outs[2]: np.arange(6.0).reshape(2, 3)})
+        store.set_EAR_end(2, 0, True, False)
+        store.save()
+        """,
+    )
+    got = a.get_parameters([outs[2]])[0].data
+    assert isinstance(got, np.ndarray) and np.array_equal(got, np.arange(6.0).reshape(2, 3))
+    assert a.get_EARs([2])[0].end_time is not None
+
+
+def test_other_process_rechunk_and_consolidation_seen(wk: Path) -> None:
+    """B rechunks (sources and the run arrays) and then consolidates: A reads every
+    value as before each time (its memos of the old chunks and files forgotten)."""
+    _in_b(wk, "finish_runs(store.path, list(range(1, 6)))")
+    a = _stale_stat_reader(wk)
+    outs = output_params(a, list(range(N_RUNS)))
+    before = _read_all(a, outs)
+    _in_b(
+        wk,
+        """
+        store.rechunk_parameter_base(chunk_size=2, backup=False, status=False)
+        store.rechunk_runs(chunk_size=4, backup=False, status=False)
+        """,
+    )
+    assert json.loads((wk / "parameters/sources/.zarray").read_text())["chunks"] == [2]
+    assert json.loads((wk / "metadata/run_sub_dat/.zarray").read_text())["chunks"] == [4]
+    assert _read_all(a, outs) == before
+    _in_b(wk, "store.consolidate_runs(runs_per_file=4)")
+    assert len(list((wk / "metadata/run_multi/0").rglob("*"))) < N_RUNS
+    assert _read_all(a, outs) == before
+
+
+def test_store_without_marker_falls_back_to_stat(wk: Path) -> None:
+    """A store no wfstore writer marked (0.3.0's own): decoded files are validated by
+    stat stamps; a replaced run file is read anew, an unchanged one is not."""
+    (wk / CHANGE_MARKER_NAME).unlink()
+    a = wfstore.open(wk)
+    outs = output_params(a, list(range(N_RUNS)))
+    first = _read_all(a, outs)
+    n = _decodes(a)
+    assert _read_all(a, outs) == first and _decodes(a) == n
+    assert a._memo_mode == "base"
