@@ -166,3 +166,33 @@ def test_store_without_marker_falls_back_to_stat(wk: Path) -> None:
     n = _decodes(a)
     assert _read_all(a, outs) == first and _decodes(a) == n
     assert a._memo_mode == "base"
+
+
+def test_own_commits_decode_no_shared_chunk_again(wk: Path) -> None:
+    """A job records its runs' starts, outputs and ends through its own store object,
+    reading between the commits as the engine does: the shared chunks its commits read
+    (parameter sources, run_sub_dat, ...) are decoded once, not again per commit (a
+    commit bypasses only what it staged); what it wrote reads back at once."""
+    a = wfstore.open(wk)
+    outs = output_params(a, list(range(N_RUNS)))
+
+    def record(r: int) -> None:
+        a.set_EAR_start(r, None, None)
+        a.save()
+        assert a.get_EARs([r])[0].start_time is not None
+        a.set_parameter_value(outs[r], run_value(r))  # (as the engine's save_parameter)
+        a.save()
+        a.set_EAR_end(r, r % 5, r % 2 == 0, False)
+        a.save()
+
+    record(1)
+    chunks = a._chunks.decodes
+    for r in (2, 3, 4):
+        record(r)
+    assert a._chunks.decodes == chunks  # nothing shared decoded again
+    runs, params = _read_all(a, outs)
+    assert [r[2] for r in runs[1:5]] == [1, 2, 3, 4]
+    assert params[1:5] == [run_value(r) for r in (1, 2, 3, 4)]
+    # and another process reads the same
+    b = wfstore.open(wk)
+    assert _read_all(b, outs) == (runs, params)

@@ -16,7 +16,7 @@ import contextlib
 import copy
 import json
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -256,7 +256,7 @@ class V03ZarrPersistentStore(
 
         def stamp(key: str) -> object:
             store = me()
-            if store is None or store._writing():
+            if store is None or (store._writing() and store._written_now(key)):
                 return object()  # a commit reads what it staged: never a memo
             # (a read outside any read operation is one by itself, and a read after
             # this object's own write checks again: both read the marker here)
@@ -385,6 +385,29 @@ class V03ZarrPersistentStore(
         self._forget_memos(None)
         self._memo_mode = "marker"
         self._memo_label = head if is_clean(head) else None
+
+    def _written_now(self, key: str) -> bool:
+        """Whether `key` may have been changed by this object's commit or write session
+        under way (staged in its transaction, or written in its session; a session
+        that does not name its keys may have changed any). Its other keys' decoded
+        files stay valid while it writes: they were validated when the commit began
+        (:meth:`_commit_transaction`), and a write session holds the store lock."""
+        if self._in_txn and key in self.core_store.staged_keys():
+            return True
+        if self._wdepth:
+            keys = self._session_keys
+            return keys is None or key in keys
+        return False
+
+    @contextlib.contextmanager
+    def _commit_transaction(self, kinds: Collection[str] = ()) -> Iterator[None]:
+        # the decoded files a commit reads (sources, run_sub_dat, ...) are made valid
+        # once, as at the start of a read operation: a job's commit of its run's start
+        # then decodes no shared chunk again
+        if not self._in_txn:
+            self._validate_memos()
+        with super()._commit_transaction(kinds):
+            yield
 
     @contextlib.contextmanager
     def _write_session(self, keys: list[str] | None = None) -> Iterator[None]:
