@@ -196,3 +196,30 @@ def test_own_commits_decode_no_shared_chunk_again(wk: Path) -> None:
     # and another process reads the same
     b = wfstore.open(wk)
     assert _read_all(b, outs) == (runs, params)
+
+
+def test_tasks_decoded_once_while_nothing_changes(
+    wk: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine asks for the tasks at most calls: they are decoded (root attributes
+    and the tasks array) once, not per call, and again after a commit that names the
+    tasks array or the root attributes."""
+    a = _stale_stat_reader(wk)
+    calls: list[list[int]] = []
+    orig = type(a)._decode_tasks
+
+    def counting(self: Any, ids: list[int]) -> Any:
+        calls.append(list(ids))
+        return orig(self, ids)
+
+    monkeypatch.setattr(type(a), "_decode_tasks", counting)
+    first = a.get_tasks()
+    for _ in range(3):
+        assert [t.element_IDs for t in a.get_tasks()] == [t.element_IDs for t in first]
+    assert len(calls) == 1
+    _in_b(wk, "finish_runs(store.path, [2])")  # (no task changed: kept)
+    a.get_tasks()
+    assert len(calls) == 1
+    a._forget_memos([".zattrs"])  # (as a commit naming the root attributes)
+    a.get_tasks()
+    assert len(calls) == 2

@@ -253,6 +253,10 @@ class V03ZarrPersistentStore(
         self.memo_marker_reads = 0
         self._num_arrays: dict[str, _core.NumericArray] = {}
         self._struct_readers: dict[str, _StructReader] = {}
+        #: Tasks decoded from the root attributes and the tasks array, kept while the
+        #: memos are valid (the engine asks for them at most calls; each holds its
+        #: element IDs)
+        self._task_memo: dict[int, V03StoreTask] = {}
 
         def stamp(key: str) -> object:
             store = me()
@@ -323,9 +327,13 @@ class V03ZarrPersistentStore(
                 memo.clear()
             self._num_arrays.clear()
             self._struct_readers.clear()
+            self._task_memo.clear()
             return
         for memo in self._memos():
             memo.forget(keys)
+        prefix = f"{layout.TASKS_ARR}/"
+        if any(k == ".zattrs" or k.startswith(prefix) for k in keys):
+            self._task_memo.clear()
         for key in keys:
             arr, _, name = key.rpartition("/")
             if name == ".zarray":
@@ -362,6 +370,10 @@ class V03ZarrPersistentStore(
         local folder and to decoding afresh at every operation elsewhere."""
         if self._memo_base is None or (self._memo_depth and self._memo_checked):
             return
+        if self._wdepth:
+            # this object holds the lock and has made the marker dirty: its session's
+            # own writes are what it must not take from the memos (_written_now)
+            return
         if self._memo_depth:
             self._memo_checked = True
         value = self._read_change_marker()
@@ -397,6 +409,17 @@ class V03ZarrPersistentStore(
         if self._wdepth:
             keys = self._session_keys
             return keys is None or key in keys
+        return False
+
+    def _written_now_under(self, path: str) -> bool:
+        """Whether a key of the array `path` may have been changed by this object's
+        commit or write session under way (see :meth:`_written_now`)."""
+        prefix = f"{path}/"
+        if self._in_txn and any(k.startswith(prefix) for k in self.core_store.staged_keys()):
+            return True
+        if self._wdepth:
+            keys = self._session_keys
+            return keys is None or any(k.startswith(prefix) for k in keys)
         return False
 
     @contextlib.contextmanager
@@ -462,7 +485,9 @@ class V03ZarrPersistentStore(
     # --- root attributes ----------------------------------------------------------------
 
     def _attrs(self) -> dict[str, Any]:
-        if (_ATTRS, "update") in self._resources_in_use or self._writing():
+        if (_ATTRS, "update") in self._resources_in_use or (
+            self._writing() and self._written_now(".zattrs")
+        ):
             # a commit: the root attributes as it is changing them
             with self.using_resource(_ATTRS, "read") as data:
                 return data
@@ -527,24 +552,35 @@ class V03ZarrPersistentStore(
         tasks, to_load = self._get_cached_persistent_tasks(id_lst)
         if to_load:
             self._validate_memos()
-            wanted = set(to_load)
-            meta = [(idx, t) for idx, t in enumerate(self._attrs()["tasks"]) if t["id_"] in wanted]
-            # (a small array of vlen-array rows, read through the core's ObjectArray)
-            arr = _core.ObjectArray.open(self.core_store, layout.TASKS_ARR)
-            rows_at = [t["element_IDs_idx"] for _, t in meta]
-            bad = [i for i in rows_at if not 0 <= i < len(arr)]
-            if bad:
-                raise MissingStoreTaskError(bad)
-            rows = arr.get(rows_at) if rows_at else []
-            new = {
-                t["id_"]: V03StoreTask.decode(
-                    {"id_": t["id_"], "index": idx, "element_IDs": list(row)}
-                )
-                for (idx, t), row in zip(meta, rows)
-            }
+            decoded = self._task_memo
+            if self._writing() and (
+                self._written_now(".zattrs") or self._written_now_under(layout.TASKS_ARR)
+            ):
+                decoded = {}  # (a commit adding tasks or elements: what it staged)
+            missing = [i for i in to_load if i not in decoded]
+            if missing:
+                decoded.update(self._decode_tasks(missing))
+            new = {i: decoded[i] for i in to_load if i in decoded}
             self.task_cache.update(new)
             tasks.update(new)
         return tasks
+
+    def _decode_tasks(self, ids: list[int]) -> dict[int, V03StoreTask]:
+        """The tasks `ids` from the root attributes and the tasks array."""
+        wanted = set(ids)
+        meta = [(idx, t) for idx, t in enumerate(self._attrs()["tasks"]) if t["id_"] in wanted]
+        # (a small array of vlen-array rows, read through the core's ObjectArray)
+        arr = _core.ObjectArray.open(self.core_store, layout.TASKS_ARR)
+        rows_at = [t["element_IDs_idx"] for _, t in meta]
+        bad = [i for i in rows_at if not 0 <= i < len(arr)]
+        if bad:
+            raise MissingStoreTaskError(bad)
+        rows = arr.get(rows_at) if rows_at else []
+        new = {
+            t["id_"]: V03StoreTask.decode({"id_": t["id_"], "index": idx, "element_IDs": list(row)})
+            for (idx, t), row in zip(meta, rows)
+        }
+        return new
 
     def _get_persistent_elements(self, id_lst: Iterable[int]) -> dict[int, V03ZarrStoreElement]:
         elems, to_load = self._get_cached_persistent_elements(id_lst)
