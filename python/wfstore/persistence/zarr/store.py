@@ -85,7 +85,13 @@ from wfstore.persistence.items import (
     copy_tree,
     decode_timestamp,
 )
-from wfstore.persistence.readcache import CLEAN, ReadCache, approx_size, marker_value
+from wfstore.persistence.readcache import (
+    CLEAN,
+    ENTRY_BYTES,
+    ReadCache,
+    chunk_size_estimate,
+    marker_value,
+)
 from wfstore.persistence.resources import CallbackStoreResource, write_bytes_atomic
 from wfstore.persistence.zarr import layout
 from wfstore.persistence.zarr.archive import ZarrArchive
@@ -462,7 +468,7 @@ class ZarrPersistentStore(
                 pos += len(row_ids)
                 held = dict(zip(row_ids, rows))
                 full = len(row_ids) == min(c * cs + cs, n) - c * cs
-                chunks.put((path, c), (full, held), approx_size(rows) + 48 * len(rows))
+                chunks.put((path, c), (full, held), chunk_size_estimate(rows))
                 for i in wanted[c]:
                     out[i] = held[i]
             del got
@@ -490,7 +496,7 @@ class ZarrPersistentStore(
             if (path, c) in chunks:
                 seen = True
             else:
-                chunks.put((path, c), (False, {}), 64)
+                chunks.put((path, c), (False, {}), ENTRY_BYTES)
         return None, seen
 
     def _root_attrs_for_read(self) -> tuple[dict[str, Any], bool]:
