@@ -427,9 +427,16 @@ class ZarrPersistentStore(
         cs, path, chunks = arr.chunk_size, arr.path, rc.chunks
         if len(ids) == 1 and 0 <= ids[0] < n:  # (the engine's one ID per call)
             i = ids[0]
-            entry = chunks.get((path, i // cs))
+            c = i // cs
+            entry = chunks.get((path, c))
             if entry is not None and (entry[0] or i in entry[1]):
                 return {i: entry[1][i]}
+            if entry is None:  # the chunk's first read: the row asked for only
+                (row,) = arr.get([i])
+                rc.decodes += 1
+                full = min(c * cs + cs, n) - c * cs == 1
+                chunks.put((path, c), (full, {i: row}), chunk_size_estimate([row]))
+                return {i: row}
         missing = [i for i in ids if not 0 <= i < n]
         if missing:
             raise error(missing)
