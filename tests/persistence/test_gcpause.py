@@ -10,6 +10,7 @@ import weakref
 from pathlib import Path
 
 import pytest
+import wfstore.persistence.base as base
 from fsspec.implementations.local import LocalFileSystem
 from store_dump import empty_workflow_kwargs
 from wfstore.persistence import ZarrPersistentStore
@@ -73,7 +74,8 @@ def test_commits_and_bulk_reads_run_paused(tmp_path: Path, monkeypatch: pytest.M
         "_append_parameters",
         lambda self, ps: (seen.append(gc.isenabled()), orig(self, ps))[1],
     )
-    for i in range(1500):
+    n = base._GC_PAUSE_ITEMS
+    for i in range(n):
         store.add_set_parameter(i, {"type": "x"}, save=False)
     store.save()
     assert seen == [False] and gc.isenabled()
@@ -85,14 +87,15 @@ def test_commits_and_bulk_reads_run_paused(tmp_path: Path, monkeypatch: pytest.M
         lambda self, ids, **kw: (loads.append(gc.isenabled()), orig_get(self, ids, **kw))[1],
     )
     fresh = ZarrPersistentStore(None, None, path)
-    assert [p.data for p in fresh.get_parameters(range(1500))] == list(range(1500))
+    assert [p.data for p in fresh.get_parameters(range(n))] == list(range(n))
     assert fresh.get_parameters([3])[0].data == 3
     assert loads == [False, True] and gc.isenabled()
-    # reads from 100 items on are bulk reads (1,000 is a task's runs, not a job's)
+    # reads from _GC_PAUSE_ITEMS items on are bulk reads; fewer (a batch of a task's
+    # elements, a job's runs) run with the collector on
     loads.clear()
     other = ZarrPersistentStore(None, None, path)
-    other.get_parameters(range(1000, 1100))
-    other.get_parameters(range(1100, 1199))
+    other.get_parameters(range(n))
+    other.get_parameters(range(n - 1))
     assert loads == [False, True] and gc.isenabled()
 
 
@@ -143,10 +146,11 @@ def test_bulk_reads_keep_their_runs_in_the_oldest_generation(tmp_path: Path) -> 
         None, **empty_workflow_kwargs(str(path), LocalFileSystem())
     )
     store = ZarrPersistentStore(None, None, path)
-    for i in range(1200):
+    n = base._GC_PAUSE_ITEMS
+    for i in range(n):
         store.add_set_parameter(i, {"type": "x"}, save=False)
     store.save()
-    params = ZarrPersistentStore(None, None, path).get_parameters(list(range(1200)))
+    params = ZarrPersistentStore(None, None, path).get_parameters(list(range(n)))
     assert [p.data for p in params[:3]] == [0, 1, 2]
     assert _generation_of(params[0]) == 2
 

@@ -521,3 +521,72 @@ def test_debug_records_built_only_when_a_handler_takes_them(tmp_path: Path) -> N
     finally:
         logging.setLogRecordFactory(factory)
         logger.removeHandler(handler)
+
+
+def test_only_bulk_reads_pause_the_garbage_collector(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reading a task batch by batch (as the engine reads whole tasks) leaves the cyclic
+    garbage collector running: a pause moves the caller's young garbage to the oldest
+    generation, where it lives on until a full collection (peak memory). A read of
+    ``_GC_PAUSE_ITEMS`` items or more is paused. (The rule is the base class's: one
+    store kind shows it.)"""
+    import contextlib
+
+    import wfstore.persistence.base as base
+
+    cls = ZarrPersistentStore
+    store = _new(cls, tmp_path / "wk")
+    t, elems = _task_with_elements(store, base._ELEMENT_BATCH + 1)
+    store.save()
+    store = cls(None, None, tmp_path / "wk")
+    pauses: list[int] = []
+    real = base.gc_paused
+
+    @contextlib.contextmanager
+    def recorded(*args: Any, **kwargs: Any) -> Any:
+        pauses.append(len(asked))  # (reads made before this pause)
+        with real(*args, **kwargs):
+            yield
+
+    asked: list[list[int]] = []
+    for name in (
+        "_get_persistent_elements",
+        "_get_persistent_element_iters",
+        "_get_persistent_EARs",
+    ):
+        orig = getattr(store, name)
+
+        def tracked(ids: Any, _orig: Any = orig, **kw: Any) -> Any:
+            asked.append(list(ids))
+            return _orig(ids, **kw)
+
+        monkeypatch.setattr(store, name, tracked)
+    monkeypatch.setattr(base, "gc_paused", recorded)
+    got = list(store.get_task_elements(t))
+    assert [d["id_"] for d in got] == elems
+    assert max(len(a) for a in asked) == base._ELEMENT_BATCH  # batches were read...
+    assert pauses == []  # ...with the collector running
+    n_runs = store._get_num_total_EARs()
+    monkeypatch.setattr(base, "_GC_PAUSE_ITEMS", n_runs)
+    assert len(store.get_EARs(list(range(n_runs)))) == n_runs
+    assert pauses == [len(asked) - 1] and asked[-1] == list(range(n_runs))  # paused
+
+
+def test_item_caches_keep_items_only_while_caching(tmp_path: Path) -> None:
+    """Items read outside ``cache_ctx`` are not kept by the store object (the engine
+    keeps its store as long as the workflow: they would be held for its life); inside
+    it they are kept and a second read of the same ID is served from them."""
+    path = tmp_path / "wk"
+    _runs_store(path)
+    store = ZarrPersistentStore(None, None, path)
+    first = store.get_EARs([0, 1])
+    assert len(store.EAR_cache) == 0 and len(store._cache["EARs"]) == 0
+    store.EAR_cache.update({5: first[0]})  # (what a getter does with what it loaded)
+    store.EAR_cache[6] = first[1]
+    assert 5 not in store.EAR_cache and 6 not in store.EAR_cache
+    with store.cache_ctx():
+        (run,) = store.get_EARs([1])
+        assert store.EAR_cache == {1: run}
+        assert store.get_EARs([1])[0] is run  # from the item cache
+    assert len(store._cache["EARs"]) == 0  # forgotten at the block's end, as before

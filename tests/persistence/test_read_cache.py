@@ -628,3 +628,68 @@ def test_a_marker_read_while_rewritten_is_one_value_or_unreadable(
     head, entries = parse_marker(seen)
     if entries:
         assert (head, entries) in (parse_marker(a), parse_marker(b))
+
+
+def _make_many(path: Path, n: int, chunk: int) -> None:
+    kwargs = empty_workflow_kwargs(str(path), LocalFileSystem())
+    ZarrPersistentStore.write_empty_workflow(
+        None, **kwargs, run_chunk_size=chunk, param_chunk_size=chunk
+    )
+    store = ZarrPersistentStore(None, None, path)
+    t = store.add_task(0, {"element_sets": []}, save=False)
+    e = store.add_element(t, 0, {}, {}, save=False)
+    it = store.add_element_iteration(e, {}, [], save=False)
+    for i in range(n):
+        p = store.add_set_parameter({"v": [i, str(i)]}, {"type": "x", "i": i}, save=False)
+        store.add_EAR(it, 0, [i], {"inputs.p1": p, "outputs.p2": p}, save=False)
+    store.save()
+
+
+def _cache_memory(path: Path, n: int, max_bytes: int) -> int:
+    """Bytes still allocated (tracemalloc) after one-row reads of every run and
+    parameter of a store of `n` of each, nothing handed out kept."""
+    import gc
+    import tracemalloc
+
+    store = ZarrPersistentStore(None, None, path)
+    store.read_cache.chunks.max_bytes = max_bytes
+    store.get_EARs([0])  # arrays' metadata read before the count starts
+    store.get_parameters([0])
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        with store.cached_load():
+            for _ in range(2):  # (a chunk is kept whole at its second read)
+                for i in range(n):
+                    store.get_EARs([i])
+                    store.get_parameters([i])
+        gc.collect()
+        return tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("chunk", [1, CHUNK])
+def test_chunk_cache_memory_stays_within_its_byte_bound(tmp_path: Path, chunk: int) -> None:
+    """The bound is on memory, not only on the estimate the LRU adds up: what the
+    cache holds after reading far more than the bound stays near the bound, while the
+    same reads with a large bound hold far more (so the bound is what limits it). One
+    row per chunk (stores the engine made) and several."""
+    path = tmp_path / "wk"
+    n = 1200
+    _make_many(path, n, chunk)
+    bound = 256 * 1024
+    held = _cache_memory(path, n, bound)
+    unbounded = _cache_memory(path, n, 1 << 40)
+    assert unbounded > 4 * bound  # the reads would hold much more than the bound
+    assert held <= 1.5 * bound + 64 * 1024
+
+
+def test_default_chunk_cache_bound_is_small(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store object's chunk cache is memory on top of the engine's own objects: its
+    default bound is 8 MiB, and ``WFSTORE_READ_CACHE_BYTES`` changes it."""
+    monkeypatch.delenv("WFSTORE_READ_CACHE_BYTES", raising=False)
+    assert ReadCache(lambda: None).chunks.max_bytes == 8 * 1024 * 1024
+    monkeypatch.setenv("WFSTORE_READ_CACHE_BYTES", "1000")
+    assert ReadCache(lambda: None).chunks.max_bytes == 1000

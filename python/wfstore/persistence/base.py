@@ -153,13 +153,42 @@ DEFAULT_TS_NAME_FMT = "%Y-%m-%d_%H%M%S"
 
 _LOGGER = logging.getLogger("wfstore")
 #: Reads of at least this many items run with the cyclic garbage collector paused
-#: (the pause costs a few microseconds; a read of 100 runs makes ~2,500 objects, enough
-#: to set off a full collection of everything the process holds: 10-15 ms measured
-#: for a read of 1,000 runs in a process that held a few 100,000 objects).
-_GC_PAUSE_ITEMS = 100
+#: (:mod:`wfstore.persistence.gcpause`): a bulk read such as ``get_all_EARs`` makes
+#: ~25 objects per run, enough to set off collections that walk everything the process
+#: holds. Not fewer: every pause ends with all young objects moved to the oldest
+#: generation, the caller's cyclic garbage among them, which then waits for a full
+#: collection; the engine reads each task in batches of :data:`_ELEMENT_BATCH`
+#: elements, and pausing each of those batches held 13-30 MiB more at the peak of
+#: reading, listing or submitting 10,000 runs (full collections 14 -> 2 in a read).
+_GC_PAUSE_ITEMS = 5000
 #: Elements read per batch by :meth:`PersistentStore.get_task_elements` (their
 #: iterations and runs read in one call each per batch).
 _ELEMENT_BATCH = 1000
+
+
+class _NoItems(dict):  # type: ignore[type-arg]
+    """What the item caches (:attr:`PersistentStore.EAR_cache` and the others) are
+    while the store is not caching (outside ``cache_ctx``): an empty mapping that keeps
+    nothing put in it. The getters put every item they load into these caches, but
+    read them only while caching; kept otherwise, they would hold every item ever read
+    for the store object's life (the engine keeps its store as long as the workflow
+    object: 10,000 runs read hold ~25 MiB of store items), memory the engine's objects
+    already hold or have let go of."""
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        pass
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def setdefault(self, key: Any, default: Any = None) -> Any:
+        return default
+
+    def __ior__(self, other: Any) -> _NoItems:
+        return self
+
+
+_NO_ITEMS = _NoItems()
 
 
 def _is_id(obj: Any) -> bool:
@@ -436,23 +465,24 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
 
     @property
     def task_cache(self) -> dict[int, AnySTask]:
-        """Cache for persistent tasks."""
-        return self._cache["tasks"]
+        """Cache for persistent tasks (while :attr:`use_cache`; else it keeps nothing:
+        see :class:`_NoItems`)."""
+        return self._cache["tasks"] if self._use_cache else _NO_ITEMS
 
     @property
     def element_cache(self) -> dict[int, AnySElement]:
         """Cache for persistent elements."""
-        return self._cache["elements"]
+        return self._cache["elements"] if self._use_cache else _NO_ITEMS
 
     @property
     def element_iter_cache(self) -> dict[int, AnySElementIter]:
         """Cache for persistent element iterations."""
-        return self._cache["element_iters"]
+        return self._cache["element_iters"] if self._use_cache else _NO_ITEMS
 
     @property
     def EAR_cache(self) -> dict[int, AnySEAR]:
         """Cache for persistent EARs."""
-        return self._cache["EARs"]
+        return self._cache["EARs"] if self._use_cache else _NO_ITEMS
 
     @property
     def num_tasks_cache(self) -> int | None:
@@ -475,12 +505,12 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
     @property
     def param_sources_cache(self) -> dict[int, ParamSource]:
         """Cache for persistent parameter sources."""
-        return self._cache["param_sources"]
+        return self._cache["param_sources"] if self._use_cache else _NO_ITEMS
 
     @property
     def parameter_cache(self) -> dict[int, AnySParameter]:
         """Cache for persistent parameters."""
-        return self._cache["parameters"]
+        return self._cache["parameters"] if self._use_cache else _NO_ITEMS
 
     @property
     def features(self) -> PersistentStoreFeatures:

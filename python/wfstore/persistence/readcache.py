@@ -3,9 +3,10 @@ store-wide change marker says that nothing changed.
 
 **What is cached.** :class:`ReadCache` holds, per store object, the rows of the chunks
 read (msgpack-decoded, keyed by ``(array path, chunk index)``) in a least-recently-used
-map bounded in bytes (:class:`LRUBytes`; a chunk's size is an estimate, see
-:func:`approx_size`), and the metadata of the arrays read (``.zarray`` and ``.zattrs``;
-the root group's attributes under the path ``""``).
+map bounded in bytes (:class:`LRUBytes`; a chunk's size is an estimate of its rows and
+of the cache's structures around them, see :func:`chunk_size_estimate`), and the
+metadata of the arrays read (``.zarray`` and ``.zattrs``; the root group's attributes
+under the path ``""``).
 A read of a row whose chunk is cached is a lookup, not a decode.
 
 **When it is valid.** Every commit of wfstore advances the *change marker*, a small file
@@ -57,9 +58,14 @@ DIRTY = b"dirty"
 CLEAN = b"clean"
 
 #: Default bound of a store object's chunk cache, in bytes (estimated; see
-#: :func:`approx_size`). Set ``WFSTORE_READ_CACHE_BYTES`` to change it; 0 turns the
-#: cache of chunks off.
-DEFAULT_MAX_BYTES = 256 * 1024 * 1024
+#: :func:`approx_size`: within ~15% of what the decoded rows take). Set
+#: ``WFSTORE_READ_CACHE_BYTES`` to change it; 0 turns the cache of chunks off.
+#: Decoded rows take ~4 KiB per run of a workflow (its run, iteration, element and
+#: parameters: ~40 MiB at 10,000 runs), and the engine keeps its own objects of what it
+#: read besides, so the cache is memory on top of the engine's (the engine's own Zarr
+#: store keeps no decoded chunks); 8 MiB keeps the chunks the engine reads again soon
+#: (it reads element by element) at a small part of that.
+DEFAULT_MAX_BYTES = 8 * 1024 * 1024
 
 
 def _max_bytes_from_env() -> int:
@@ -204,6 +210,19 @@ def marker_counter(value: bytes | None) -> int:
 def is_clean(value: bytes | None) -> bool:
     """Whether `value` (None: no marker) says that no commit is changing data."""
     return value is not None and value.startswith(CLEAN + b" ")
+
+
+#: Bytes a cached chunk takes besides its rows: its key, its entry of the LRU map, and
+#: the dictionary of its rows with their IDs (measured: ~530 bytes for a chunk of one
+#: row, which is every chunk of a store the engine made; 48 more per further row).
+ENTRY_BYTES = 512
+ROW_ENTRY_BYTES = 48
+
+
+def chunk_size_estimate(rows: list[Any]) -> int:
+    """The bytes a cached chunk of `rows` takes: :func:`approx_size` of the rows and
+    the cache's own structures around them (:data:`ENTRY_BYTES`, :data:`ROW_ENTRY_BYTES`)."""
+    return approx_size(rows) + ENTRY_BYTES + ROW_ENTRY_BYTES * len(rows)
 
 
 def approx_size(rows: list[Any]) -> int:

@@ -81,7 +81,11 @@ from wfstore.persistence.items import (
     copy_tree,
     decode_timestamp,
 )
-from wfstore.persistence.readcache import ReadCache, approx_size
+from wfstore.persistence.readcache import (
+    ENTRY_BYTES,
+    ReadCache,
+    chunk_size_estimate,
+)
 from wfstore.persistence.resources import CallbackStoreResource
 from wfstore.persistence.zarr import layout
 from wfstore.persistence.zarr.archive import ZarrArchive
@@ -389,9 +393,16 @@ class ZarrPersistentStore(
         cs, path, chunks = arr.chunk_size, arr.path, rc.chunks
         if len(ids) == 1 and 0 <= ids[0] < n:  # (the engine's one ID per call)
             i = ids[0]
-            entry = chunks.get((path, i // cs))
+            c = i // cs
+            entry = chunks.get((path, c))
             if entry is not None and (entry[0] or i in entry[1]):
                 return {i: entry[1][i]}
+            if entry is None:  # the chunk's first read: the row asked for only
+                (row,) = arr.get([i])
+                rc.decodes += 1
+                full = min(c * cs + cs, n) - c * cs == 1
+                chunks.put((path, c), (full, {i: row}), chunk_size_estimate([row]))
+                return {i: row}
         missing = [i for i in ids if not 0 <= i < n]
         if missing:
             raise error(missing)
@@ -430,7 +441,7 @@ class ZarrPersistentStore(
                 pos += len(row_ids)
                 held = dict(zip(row_ids, rows))
                 full = len(row_ids) == min(c * cs + cs, n) - c * cs
-                chunks.put((path, c), (full, held), approx_size(rows) + 48 * len(rows))
+                chunks.put((path, c), (full, held), chunk_size_estimate(rows))
                 for i in wanted[c]:
                     out[i] = held[i]
             del got
@@ -458,7 +469,7 @@ class ZarrPersistentStore(
             if (path, c) in chunks:
                 seen = True
             else:
-                chunks.put((path, c), (False, {}), 64)
+                chunks.put((path, c), (False, {}), ENTRY_BYTES)
         return None, seen
 
     def _root_attrs_for_read(self) -> tuple[dict[str, Any], bool]:
