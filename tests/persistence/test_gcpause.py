@@ -140,7 +140,9 @@ def test_objects_the_application_froze_stay_frozen() -> None:
         gc.unfreeze()
 
 
-def test_bulk_reads_keep_their_runs_in_the_oldest_generation(tmp_path: Path) -> None:
+def test_bulk_reads_keep_their_runs_in_the_oldest_generation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "wk"
     ZarrPersistentStore.write_empty_workflow(
         None, **empty_workflow_kwargs(str(path), LocalFileSystem())
@@ -150,6 +152,9 @@ def test_bulk_reads_keep_their_runs_in_the_oldest_generation(tmp_path: Path) -> 
     for i in range(n):
         store.add_set_parameter(i, {"type": "x"}, save=False)
     store.save()
+    params = ZarrPersistentStore(None, None, path).get_parameters(list(range(n)))
+    assert _generation_of(params[0]) != 2  # a read below _GC_KEEP_ITEMS: not moved
+    monkeypatch.setattr(base, "_GC_KEEP_ITEMS", n)
     params = ZarrPersistentStore(None, None, path).get_parameters(list(range(n)))
     assert [p.data for p in params[:3]] == [0, 1, 2]
     assert _generation_of(params[0]) == 2

@@ -523,14 +523,15 @@ def test_debug_records_built_only_when_a_handler_takes_them(tmp_path: Path) -> N
         logger.removeHandler(handler)
 
 
-def test_only_bulk_reads_pause_the_garbage_collector(
+def test_only_bulk_reads_move_their_objects_to_the_oldest_generation(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Reading a task batch by batch (as the engine reads whole tasks) leaves the cyclic
-    garbage collector running: a pause moves the caller's young garbage to the oldest
-    generation, where it lives on until a full collection (peak memory). A read of
-    ``_GC_PAUSE_ITEMS`` items or more is paused. (The rule is the base class's: one
-    store kind shows it.)"""
+    """Reading a task batch by batch (as the engine reads whole tasks) runs with the
+    cyclic garbage collector paused, but without moving the young objects to the oldest
+    generation when it resumes (that move takes the caller's young cyclic garbage along,
+    to live on until a full collection: peak memory). A read of ``_GC_KEEP_ITEMS``
+    items or more does move them. (The rule is the base class's: one store kind shows
+    it.)"""
     import contextlib
 
     import wfstore.persistence.base as base
@@ -540,12 +541,12 @@ def test_only_bulk_reads_pause_the_garbage_collector(
     t, elems = _task_with_elements(store, base._ELEMENT_BATCH + 1)
     store.save()
     store = cls(None, None, tmp_path / "wk")
-    pauses: list[int] = []
+    pauses: list[bool] = []
     real = base.gc_paused
 
     @contextlib.contextmanager
     def recorded(*args: Any, **kwargs: Any) -> Any:
-        pauses.append(len(asked))  # (reads made before this pause)
+        pauses.append(bool(kwargs.get("keep")))
         with real(*args, **kwargs):
             yield
 
@@ -566,11 +567,14 @@ def test_only_bulk_reads_pause_the_garbage_collector(
     got = list(store.get_task_elements(t))
     assert [d["id_"] for d in got] == elems
     assert max(len(a) for a in asked) == base._ELEMENT_BATCH  # batches were read...
-    assert pauses == []  # ...with the collector running
+    # ...paused (those of at least _GC_PAUSE_ITEMS), none of them kept
+    assert pauses and not any(pauses)
+    assert base._GC_PAUSE_ITEMS <= base._ELEMENT_BATCH < base._GC_KEEP_ITEMS
+    pauses.clear()
     n_runs = store._get_num_total_EARs()
-    monkeypatch.setattr(base, "_GC_PAUSE_ITEMS", n_runs)
+    monkeypatch.setattr(base, "_GC_KEEP_ITEMS", n_runs)
     assert len(store.get_EARs(list(range(n_runs)))) == n_runs
-    assert pauses == [len(asked) - 1] and asked[-1] == list(range(n_runs))  # paused
+    assert pauses == [True] and asked[-1] == list(range(n_runs))  # kept
 
 
 def test_item_caches_keep_items_only_while_caching(tmp_path: Path) -> None:

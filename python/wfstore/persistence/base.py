@@ -153,14 +153,18 @@ DEFAULT_TS_NAME_FMT = "%Y-%m-%d_%H%M%S"
 
 _LOGGER = logging.getLogger("wfstore")
 #: Reads of at least this many items run with the cyclic garbage collector paused
-#: (:mod:`wfstore.persistence.gcpause`): a bulk read such as ``get_all_EARs`` makes
-#: ~25 objects per run, enough to set off collections that walk everything the process
-#: holds. Not fewer: every pause ends with all young objects moved to the oldest
-#: generation, the caller's cyclic garbage among them, which then waits for a full
-#: collection; the engine reads each task in batches of :data:`_ELEMENT_BATCH`
-#: elements, and pausing each of those batches held 13-30 MiB more at the peak of
-#: reading, listing or submitting 10,000 runs (full collections 14 -> 2 in a read).
-_GC_PAUSE_ITEMS = 5000
+#: (:mod:`wfstore.persistence.gcpause`): a read of many items makes ~25 objects per
+#: item, enough to set off collections that walk everything the process holds (the
+#: engine reads each task in batches of :data:`_ELEMENT_BATCH` elements: paused, reading
+#: 10,000 runs takes about half the time).
+_GC_PAUSE_ITEMS = 100
+#: Reads of at least this many items (bulk reads such as ``get_all_EARs``) also move
+#: the objects made meanwhile to the oldest generation when the pause ends
+#: (``keep``). Not smaller ones: that move takes the caller's young cyclic garbage
+#: along, which then waits for a full collection; done for every batch of 1,000
+#: elements it held 13-30 MiB more at the peak of reading, listing or submitting
+#: 10,000 runs (full collections 14 -> 2 in a read).
+_GC_KEEP_ITEMS = 5000
 #: Elements read per batch by :meth:`PersistentStore.get_task_elements` (their
 #: iterations and runs read in one call each per batch).
 _ELEMENT_BATCH = 1000
@@ -1311,7 +1315,7 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
         persistent = [i for i in unique if i not in pending] if pending else unique
         items: dict[int, _T]
         if len(persistent) >= _GC_PAUSE_ITEMS:
-            with gc_paused(True, keep=True):
+            with gc_paused(True, keep=len(persistent) >= _GC_KEEP_ITEMS):
                 items = dict(load(persistent))
         else:  # (one ID per call, as the engine mostly asks: no context manager)
             items = dict(load(persistent)) if persistent else {}
