@@ -156,15 +156,8 @@ _LOGGER = logging.getLogger("wfstore")
 #: (:mod:`wfstore.persistence.gcpause`): a read of many items makes ~25 objects per
 #: item, enough to set off collections that walk everything the process holds (the
 #: engine reads each task in batches of :data:`_ELEMENT_BATCH` elements: paused, reading
-#: 10,000 runs takes about half the time).
+#: 10,000 runs takes about two thirds of the time).
 _GC_PAUSE_ITEMS = 100
-#: Reads of at least this many items (bulk reads such as ``get_all_EARs``) also move
-#: the objects made meanwhile to the oldest generation when the pause ends
-#: (``keep``). Not smaller ones: that move takes the caller's young cyclic garbage
-#: along, which then waits for a full collection; done for every batch of 1,000
-#: elements it held 13-30 MiB more at the peak of reading, listing or submitting
-#: 10,000 runs (full collections 14 -> 2 in a read).
-_GC_KEEP_ITEMS = 5000
 #: Elements read per batch by :meth:`PersistentStore.get_task_elements` (their
 #: iterations and runs read in one call each per batch).
 _ELEMENT_BATCH = 1000
@@ -1315,7 +1308,7 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
         persistent = [i for i in unique if i not in pending] if pending else unique
         items: dict[int, _T]
         if len(persistent) >= _GC_PAUSE_ITEMS:
-            with gc_paused(True, keep=len(persistent) >= _GC_KEEP_ITEMS):
+            with gc_paused():
                 items = dict(load(persistent))
         else:  # (one ID per call, as the engine mostly asks: no context manager)
             items = dict(load(persistent)) if persistent else {}
