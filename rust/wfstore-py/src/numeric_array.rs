@@ -165,8 +165,8 @@ impl PyNumericArray {
         let dtype = contiguous.getattr("dtype")?;
         let entry = dtype_entry(&dtype)?;
         let item = ItemType::from_json(&entry).ok_or_else(|| {
-            PyTypeError::new_err(format!(
-                "unsupported dtype {}",
+            crate::errors::InvalidArgumentError::new_err(format!(
+                "unsupported dtype {} (numbers and records of numbers only)",
                 dtype.str().map(|s| s.to_string()).unwrap_or_default()
             ))
         })?;
