@@ -27,7 +27,6 @@ reads; ``unzip`` expands an archive with the core's checked extraction.
 
 from __future__ import annotations
 
-import numbers
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -35,7 +34,6 @@ from typing import Any
 
 from wfstore import _core
 from wfstore.common.errors import (
-    InvalidArgumentError,
     ReadOnlyStoreError,
     UnsupportedStoreOperationError,
 )
@@ -45,6 +43,7 @@ from wfstore.common.names import (
 from wfstore.persistence.resources import is_local_fs
 from wfstore.persistence.v03 import consolidate as _consolidate
 from wfstore.persistence.v03 import layout
+from wfstore.persistence.zarr.rechunk import check_rechunk
 from wfstore.storage.lock import StoreLock
 
 #: A :class:`~wfstore.persistence.v03.zarr_store.V03ZarrPersistentStore` (not imported:
@@ -106,17 +105,7 @@ class V03Maintenance:
         yet) in one write session; the first array's report, with the others' under
         ``"also"``."""
         root = self._local_root("rechunk")  # type: ignore[misc]
-        if self.has_pending:
-            raise UnsupportedStoreOperationError("Commit (save) pending changes before rechunking.")
-        if chunk_size is not None and (
-            not isinstance(chunk_size, numbers.Integral)
-            or isinstance(chunk_size, bool)
-            or chunk_size < 1
-        ):
-            raise InvalidArgumentError(
-                f"Rechunking {arr_paths[0]}: chunk_size must be None or a positive integer, "
-                f"not {chunk_size!r}."
-            )
+        check_rechunk(arr_paths[0], chunk_size, self.has_pending)  # type: ignore[attr-defined]
         store = self.core_store
         reports = []
         # (keys not named: every reader forgets everything it decoded)

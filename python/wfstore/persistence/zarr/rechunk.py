@@ -20,6 +20,22 @@ from wfstore.storage.lock import StoreLock
 LOCK_REFRESH_S = 10.0
 
 
+def check_rechunk(arr_path: str, chunk_size: int | None, has_pending: bool) -> None:
+    """Refuse a rechunk of `arr_path` while changes are pending, or with a chunk size
+    that is not None or a positive integer."""
+    if has_pending:
+        raise UnsupportedStoreOperationError("Commit (save) pending changes before rechunking.")
+    if chunk_size is not None and (
+        not isinstance(chunk_size, numbers.Integral)
+        or isinstance(chunk_size, bool)
+        or chunk_size < 1
+    ):
+        raise InvalidArgumentError(
+            f"Rechunking {arr_path}: chunk_size must be None or a positive integer, "
+            f"not {chunk_size!r}."
+        )
+
+
 class ZarrRechunk:
     """The rechunks of
     :class:`~wfstore.persistence.zarr.store.ZarrPersistentStore` (a part of it)."""
@@ -60,17 +76,7 @@ class ZarrRechunk:
     def _rechunk(self, arr_path: str, chunk_size: int | None, backup: bool, status: bool) -> Any:
         """Rechunk `arr_path` through the core (``_core.rechunk_array``): the same steps,
         names and crash recovery on the local file system and on any other."""
-        if self.has_pending:
-            raise UnsupportedStoreOperationError("Commit (save) pending changes before rechunking.")
-        if chunk_size is not None and (
-            not isinstance(chunk_size, numbers.Integral)
-            or isinstance(chunk_size, bool)
-            or chunk_size < 1
-        ):
-            raise InvalidArgumentError(
-                f"Rechunking {arr_path}: chunk_size must be None or a positive integer, "
-                f"not {chunk_size!r}."
-            )
+        check_rechunk(arr_path, chunk_size, self.has_pending)
         name = arr_path.rsplit("/", 1)[-1]
         backup_dir = f"{self.path.rstrip('/')}/{arr_path}{BACKUP_SUFFIX}"
         progress = self._progress(status, f"Rechunking {name}")
