@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +139,33 @@ def test_verify_names_damaged_numeric_chunks(tmp_path: Path) -> None:
     assert report.arrays > 0 and report.chunks >= 3
     res = _cli("verify", str(wk))
     assert res.exit_code == 1 and "run_sub_dat" in res.output and "js_task_acts" in res.output
+
+
+def test_verify_names_a_damaged_deflated_numeric_chunk_once(tmp_path: Path) -> None:
+    """A zip archive whose deflated numeric chunk is damaged (the store itself cannot
+    give it): the entry is named once, by its CRC-32 check, and the array's other
+    chunks are still checked (each decoded on its own), nothing else named."""
+    src = FIXTURES / "wk_seq_zarr"
+    archive = tmp_path / "wk.zip"
+    bad_entry = "metadata/submissions/0/js_task_acts/0/0"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        for p in sorted(src.rglob("*")):
+            if p.is_file():
+                zf.write(p, str(p.relative_to(src)))
+    assert wfstore.verify(archive).ok
+    with zipfile.ZipFile(archive) as zf:
+        info = zf.getinfo(bad_entry)
+    raw = bytearray(archive.read_bytes())
+    head = info.header_offset  # local header: name and extra lengths at 26 and 28
+    name_len = int.from_bytes(raw[head + 26 : head + 28], "little")
+    extra_len = int.from_bytes(raw[head + 28 : head + 30], "little")
+    start = head + 30 + name_len + extra_len
+    for i in range(start, start + info.compress_size):
+        raw[i] ^= 0x5A
+    archive.write_bytes(bytes(raw))
+    report = wfstore.verify(archive)
+    assert [b.location for b in report.bad] == [bad_entry]
+    assert "archive entry unreadable" in report.bad[0].reason
 
 
 @pytest.mark.parametrize(
