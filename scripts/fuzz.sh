@@ -21,7 +21,7 @@ cd "$(dirname "$0")/.."
 SECONDS_PER_TARGET=${1:-600}
 shift || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(object_chunk numeric_chunk metadata zip_archive json_spans)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(object_chunk numeric_chunk record_array metadata zip_archive json_spans)
 PY=${PYTHON:-python3}
 
 if [ -z "${WFSTORE_FUZZ_STABLE:-}" ] && cargo fuzz --version >/dev/null 2>&1; then

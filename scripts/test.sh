@@ -18,10 +18,10 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "cargo test (wfstore-core: unit, property and integration tests, doctests, example)"
 cargo test --workspace
 cargo run -q -p wfstore-core --example basic >/dev/null
-step "fuzz targets, bounded: 15 s each (stable driver; scripts/fuzz.sh runs them longer)"
+step "fuzz targets, bounded: 12.5 s each, 75 s in all (stable driver; scripts/fuzz.sh runs them longer)"
 cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 cargo run -q --manifest-path fuzz/Cargo.toml --target-dir target --bin wfstore-fuzz -- \
-    --seconds 15 --seed 1 --artifacts target/fuzz-artifacts
+    --seconds 12.5 --seed 1 --artifacts target/fuzz-artifacts
 step "no pyo3 in wfstore-core's dependency tree"
 if cargo tree -p wfstore-core -e normal,build | grep -qi pyo3; then
     echo "wfstore-core depends on pyo3" >&2

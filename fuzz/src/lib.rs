@@ -10,6 +10,9 @@
 //!   vlen-array, vlen-utf8, vlen-bytes), the first byte choosing the codecs;
 //! * [`numeric_chunk`]: a stored chunk of a numeric array of a dtype and shape chosen
 //!   by the first byte, read through `NumericArray`;
+//! * [`record_array`]: structured (record) dtypes: a list descr of fields of every
+//!   numeric size and byte order, valid or damaged, its fill value (base64 of one item,
+//!   or damaged) and one chunk, read, verified and written back;
 //! * [`metadata`]: `.zarray` and `.zattrs` documents, parsed and opened as object and
 //!   numeric arrays, a few rows read;
 //! * [`zip_archive`]: a zip archive opened as a `ZipStore` (every key read) and unzipped
@@ -25,13 +28,14 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use wfstore_core::codec::{decode_object_chunk_with, encode_object_chunk_with};
 use wfstore_core::meta::{self, ArrayMeta};
-use wfstore_core::numeric::DType;
+use wfstore_core::numeric::{DType, ItemType};
 use wfstore_core::{Compressor, NumericArray, ObjectArray, ObjectCodec, Store, ZipStore};
 
 /// The names of the targets, in the order the stable driver runs them.
-pub const TARGETS: [&str; 5] = [
+pub const TARGETS: [&str; 6] = [
     "object_chunk",
     "numeric_chunk",
+    "record_array",
     "metadata",
     "zip_archive",
     "json_spans",
@@ -43,6 +47,7 @@ pub fn run(name: &str, data: &[u8]) -> Option<bool> {
     Some(match name {
         "object_chunk" => object_chunk(data),
         "numeric_chunk" => numeric_chunk(data),
+        "record_array" => record_array(data),
         "metadata" => metadata(data),
         "zip_archive" => zip_archive(data),
         "json_spans" => json_spans(data),
@@ -400,6 +405,285 @@ pub fn json_spans(data: &[u8]) -> bool {
         let mut want: Vec<&str> = obj.keys().map(String::as_str).collect();
         want.sort_unstable();
         assert_eq!(keys, want);
+    }
+    true
+}
+
+/// The field dtypes the `record_array` target builds records from: every size and byte
+/// order of bool, signed, unsigned and float items numpy has (complex fields are
+/// refused by the core and are one of the damaged forms).
+pub const RECORD_FIELD_DTYPES: [&str; 23] = [
+    "|b1", "|i1", "|u1", "<i2", ">i2", "<u2", ">u2", "<i4", ">i4", "<u4", ">u4", "<i8", ">i8",
+    "<u8", ">u8", "<f2", ">f2", "<f4", ">f4", "<f8", ">f8", "=u4", "|u1",
+];
+
+/// Damaged forms of one field of a list descr, each of which the core must refuse:
+/// invalid (damaged metadata) or valid for numpy but not read by wfstore.
+const RECORD_FIELD_DAMAGE: usize = 10;
+
+/// A record (structured dtype) array described by fuzzed bytes: see [`record_array`].
+#[derive(Debug, Clone)]
+pub struct RecordCase {
+    /// The `.zarray` `dtype` entry (possibly damaged).
+    pub dtype: serde_json::Value,
+    /// Whether the dtype is valid and read by wfstore (the core must open the array).
+    pub dtype_ok: bool,
+    /// Whether the dtype is invalid (numpy would refuse it too): damaged metadata.
+    pub dtype_invalid: bool,
+    /// Field sizes in bytes (of a valid dtype).
+    pub sizes: Vec<usize>,
+    /// The `.zarray` fill value.
+    pub fill: serde_json::Value,
+    /// The fill value's item (None: the fill value is damaged and must be refused).
+    pub fill_item: Option<Vec<u8>>,
+    /// Array shape (first axis: rows).
+    pub shape: Vec<u64>,
+    /// Chunk shape.
+    pub chunks: Vec<u64>,
+    /// Dimension separator.
+    pub sep: &'static str,
+    /// Chunk compressor.
+    pub compressor: Compressor,
+    /// Store the payload as one correctly encoded chunk (else as the raw stored bytes).
+    pub encode_chunk: bool,
+    /// The chunk payload.
+    pub payload: Vec<u8>,
+}
+
+/// Read the fuzzed bytes as a [`RecordCase`]: byte 0 the number of fields (1 to 8) and
+/// flags, one byte per field (its dtype, or with the high bit set a damaged field), a
+/// layout byte (shape, chunks, separator, compressor), a fill byte (null, base64 of one
+/// item taken from the input, or a damaged fill value), then the chunk payload.
+pub fn record_case(data: &[u8]) -> Option<RecordCase> {
+    use serde_json::json;
+    let (&head, mut rest) = data.split_first()?;
+    let n_fields = 1 + (head & 7) as usize;
+    let encode_chunk = head & 0x08 != 0;
+    let empty_list = head & 0xf0 == 0xf0;
+    let mut fields = Vec::new();
+    let mut sizes = Vec::new();
+    let mut dtype_ok = !empty_list;
+    let mut dtype_invalid = empty_list;
+    for i in 0..n_fields {
+        let (&b, r) = rest.split_first()?;
+        rest = r;
+        let name = format!("f{i}");
+        if empty_list {
+            continue;
+        }
+        if b & 0x80 == 0 {
+            let dt = RECORD_FIELD_DTYPES[b as usize % RECORD_FIELD_DTYPES.len()];
+            sizes.push(DType::parse(dt).expect("valid dtype").size);
+            fields.push(json!([name, dt]));
+            continue;
+        }
+        dtype_ok = false;
+        let prev = if i > 0 {
+            format!("f{}", i - 1)
+        } else {
+            name.clone()
+        };
+        let form = (b & 0x7f) as usize % RECORD_FIELD_DAMAGE;
+        // complex, sub-array, nested record, object and string fields: numpy reads them
+        dtype_invalid |= !matches!(form, 0 | 4 | 5 | 7 | 9);
+        fields.push(match form {
+            0 => json!([name, "<c8"]),
+            1 => json!([name, "<i3"]),
+            2 => json!(["", "<u4"]),
+            3 if i > 0 => json!([prev, "<u4"]),
+            3 => json!([5, "<u4"]),
+            4 => json!([name, "<u4", [2]]), // a sub-array field: not supported
+            5 => json!([name, [["a", "<u1"], ["b", "<u2"]]]), // nested record
+            6 => json!([name]),
+            7 => json!([name, "|O"]),
+            8 => json!(name),
+            _ => json!([name, "<U4"]),
+        });
+    }
+    let (&layout, r) = rest.split_first()?;
+    rest = r;
+    let (&fill_sel, r) = rest.split_first()?;
+    rest = r;
+    let item: usize = sizes.iter().sum();
+    let (fill, fill_item) = match fill_sel % 8 {
+        0 => (serde_json::Value::Null, Some(vec![0u8; item])),
+        1..=3 => {
+            let one: Vec<u8> = (0..item)
+                .map(|k| rest.get(k).copied().unwrap_or(0xff))
+                .collect();
+            (ItemType::record_fill_json(&one), Some(one))
+        }
+        4 => (ItemType::record_fill_json(&vec![0u8; item + 1]), None),
+        5 => (json!("!!not base64!!"), None),
+        6 => (json!(0), None),
+        _ => (json!([1, 2]), None),
+    };
+    let (shape, chunks): (Vec<u64>, Vec<u64>) = match layout % 6 {
+        0 => (vec![0], vec![4]),
+        1 => (vec![7], vec![8]),
+        2 => (vec![5], vec![5]),
+        3 => (vec![9], vec![16]),
+        4 => (vec![3, 2], vec![4, 2]),
+        _ => (vec![2, 3], vec![2, 3]),
+    };
+    let sep = if layout & 0x40 != 0 { "/" } else { "." };
+    let compressor = compressors()[(layout as usize / 6) % 4].clone();
+    Some(RecordCase {
+        dtype: serde_json::Value::Array(fields),
+        dtype_ok,
+        dtype_invalid,
+        sizes,
+        fill,
+        fill_item,
+        shape,
+        chunks,
+        sep,
+        compressor,
+        encode_chunk,
+        payload: rest.to_vec(),
+    })
+}
+
+/// Structured (record) dtypes: a `.zarray` whose list descr and fill value are built
+/// from the input (valid or damaged, see [`record_case`]) and one chunk of it (encoded
+/// from the input, or the raw input as stored bytes).
+///
+/// Checks: a damaged dtype or fill value is refused with `Unsupported` or `Metadata`
+/// naming `.zarray`, never a panic; a valid one opens, writes the same dtype and fill
+/// value back, has the item size of its fields and the fill item of its base64; a
+/// damaged chunk is `CorruptChunk` naming its key (and the only one `verify` names); a
+/// good chunk reads back byte for byte, and writing what was read into a new array (and
+/// rows of it, in reverse order) gives it back.
+pub fn record_array(data: &[u8]) -> bool {
+    let Some(case) = record_case(data) else {
+        return false;
+    };
+    let m = ArrayMeta {
+        shape: case.shape.clone(),
+        chunks: case.chunks.clone(),
+        dtype: case.dtype.clone(),
+        compressor: case.compressor.clone(),
+        fill_value: case.fill.clone(),
+        filters: None,
+        dimension_separator: Some(case.sep.into()),
+    };
+    let zarray = serde_json::to_vec(&m.to_json()).expect("JSON of metadata");
+    let item: usize = case.sizes.iter().sum();
+    let chunk_key = m.chunk_key(&vec![0; case.shape.len()]);
+    let chunk_items: u64 = case.chunks.iter().product();
+    let stored = if case.encode_chunk && case.dtype_ok {
+        let mut raw = case.payload.clone();
+        raw.resize(chunk_items as usize * item, 0x5a);
+        case.compressor
+            .compress(&raw, item)
+            .expect("a chunk compresses")
+    } else {
+        case.payload.clone()
+    };
+    let full_key = format!("a/{chunk_key}");
+    let store = MemStore::with(&[("a/.zarray", &zarray), (&full_key, &stored)]);
+    let arr = match NumericArray::open(store.clone(), "a") {
+        Ok(a) => a,
+        Err(e) => {
+            assert!(
+                !(case.dtype_ok && case.fill_item.is_some()),
+                "a valid record array was refused: {e}"
+            );
+            assert!(
+                matches!(
+                    &e,
+                    wfstore_core::Error::Unsupported { path, .. } if path == "a"
+                ) || matches!(
+                    &e,
+                    wfstore_core::Error::Metadata { path, key, .. } if path == "a" && key == ".zarray"
+                ),
+                "unexpected error {e}"
+            );
+            // an invalid dtype or a damaged fill value is damaged metadata; a dtype
+            // numpy reads but wfstore does not is unsupported
+            let metadata = matches!(&e, wfstore_core::Error::Metadata { .. });
+            assert_eq!(
+                metadata,
+                case.dtype_invalid || case.dtype_ok,
+                "{} (fill {}) refused with {e}",
+                case.dtype,
+                case.fill
+            );
+            return false;
+        }
+    };
+    assert!(
+        case.dtype_ok && case.fill_item.is_some(),
+        "opened a damaged record array: {}",
+        case.dtype
+    );
+    assert_eq!(arr.item_type().size(), item);
+    // written back as numpy spells it: native order ("=") as little-endian
+    let spelled = serde_json::to_string(&case.dtype)
+        .expect("JSON of a dtype")
+        .replace("\"=", "\"<");
+    assert_eq!(
+        serde_json::to_string(&arr.item_type().to_json()).expect("JSON of a dtype"),
+        spelled,
+        "dtype round trip"
+    );
+    assert_eq!(Some(arr.fill_item().to_vec()), case.fill_item);
+    let again = ArrayMeta::parse("a", &zarray).expect("written metadata parses");
+    assert_eq!(again.to_json(), m.to_json(), "metadata round trip");
+    let bad = arr.verify().expect("verify of an in-memory array");
+    let bytes = match arr.read() {
+        Ok(b) => {
+            assert!(bad.is_empty(), "verify named {bad:?} of a readable array");
+            b
+        }
+        Err(e) => {
+            assert!(
+                matches!(&e, wfstore_core::Error::CorruptChunk { key, .. } if *key == chunk_key),
+                "unexpected error {e}"
+            );
+            assert!(!case.encode_chunk, "an encoded chunk does not read: {e}");
+            assert_eq!(bad.len(), 1, "verify: {bad:?}");
+            assert_eq!(bad[0].0, chunk_key);
+            return false;
+        }
+    };
+    let n: u64 = case.shape.iter().product();
+    assert_eq!(bytes.len() as u64, n * item as u64);
+    if case.encode_chunk && n > 0 {
+        // The array is the chunk's first rows (shape within one chunk).
+        let mut raw = case.payload.clone();
+        raw.resize(chunk_items as usize * item, 0x5a);
+        let row = case.shape[1..].iter().product::<u64>() as usize * item;
+        let crow = case.chunks[1..].iter().product::<u64>() as usize * item;
+        for r in 0..case.shape[0] as usize {
+            assert_eq!(
+                bytes[r * row..(r + 1) * row],
+                raw[r * crow..r * crow + row],
+                "row {r}"
+            );
+        }
+    }
+    // What was read writes and reads back, whole and by rows.
+    let opts = wfstore_core::numeric::NumericArrayOptions {
+        chunks: Some(case.chunks.clone()),
+        compressor: case.compressor.clone(),
+        fill_value: case.fill.clone(),
+        dimension_separator: Some(case.sep.into()),
+        write_empty_chunks: data.len() & 1 == 0,
+        ..Default::default()
+    };
+    let copy =
+        NumericArray::create_with(store.clone(), "b", &case.dtype, &case.shape, &bytes, &opts)
+            .expect("a record array is created from what was read");
+    assert_eq!(copy.read().expect("copy reads"), bytes, "copy round trip");
+    if n > 0 && case.shape[1..] == case.chunks[1..] {
+        let rows = case.shape[0];
+        let row = bytes.len() / rows as usize;
+        let ids: Vec<u64> = (0..rows).rev().collect();
+        let rev: Vec<u8> = bytes.chunks(row).rev().flatten().copied().collect();
+        assert_eq!(copy.get_rows(&ids).expect("rows read"), rev);
+        copy.set_rows(&ids, &bytes).expect("rows set");
+        assert_eq!(copy.read().expect("copy reads"), rev, "rows set in reverse");
     }
     true
 }

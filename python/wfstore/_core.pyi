@@ -241,6 +241,9 @@ class NumericArray:
         """Every row of chunk `c` along the first axis (fill values where not stored)."""
     def decode_chunk(self, raw: bytes, key: str) -> npt.NDArray[Any]:
         """The rows of the stored chunk bytes `raw` of chunk `key`."""
+    def verify(self) -> list[tuple[str, str]]:
+        """``(chunk key, reason)`` for every stored chunk within the shape that does not
+        decompress to exactly one chunk of items."""
     def set_rows(self, ids: Sequence[int], data: Any) -> None:
         """Set rows `ids` (a chunk of fill values only deleted if not
         `write_empty_chunks`)."""

@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +97,129 @@ def test_verify_names_damaged_run_and_parameter_files(tmp_path: Path) -> None:
     with pytest.raises(wfstore.CorruptFileError) as err:
         store.get_EARs([0])
     assert err.value.path == "metadata/run_multi/0/0/0"
+
+
+def _blosc(data: bytes) -> bytes:
+    """`data` compressed as hpcflow 0.3.0's numeric chunks are (Blosc lz4, shuffle)."""
+    return wfstore._core.compress(
+        data,
+        {"id": "blosc", "cname": "lz4", "clevel": 5, "shuffle": 1, "blocksize": 0},
+        typesize=1,
+    )
+
+
+def test_verify_names_damaged_numeric_chunks(tmp_path: Path) -> None:
+    """Numeric arrays are checked through the core's NumericArray: a run_sub_dat chunk
+    (a structured dtype) that does not decompress, one that decompresses to a row too
+    few, and a js_* chunk (an N-d integer array, nested keys) of the wrong size are each
+    named by array and key, and nothing else is."""
+    wk = _copy("wk_seq_zarr", tmp_path)
+    assert wfstore.verify(wk).ok
+    sub_dat = wk / "metadata/run_sub_dat/0"
+    run_ids = wk / "metadata/submissions/0/js_run_IDs/0/0/0"
+    task_acts = wk / "metadata/submissions/0/js_task_acts/0/0"
+    sub_dat.write_bytes(b"not blosc")
+    run_ids.write_bytes(_blosc(bytes(4 * 4 - 1)))  # one byte short of 4 <i4 items
+    report = wfstore.verify(wk)
+    assert {b.location for b in report.bad} == {
+        "metadata/run_sub_dat/0",
+        "metadata/submissions/0/js_run_IDs/0/0/0",
+    }
+    reasons = {b.location: b.reason for b in report.bad}
+    assert "decodes to 15 bytes, expected 16" in reasons["metadata/submissions/0/js_run_IDs/0/0/0"]
+    # a run_sub_dat chunk of whole records but one record short of its 200,000 rows
+    sub_dat.write_bytes(_blosc(bytes(11 * 199_999)))
+    task_acts.write_bytes(_blosc(bytes(8 * 3 + 8)))
+    report = wfstore.verify(wk)
+    assert {b.location: b.reason for b in report.bad} == {
+        "metadata/run_sub_dat/0": "decodes to 2199989 bytes, expected 2200000",
+        "metadata/submissions/0/js_task_acts/0/0": "decodes to 32 bytes, expected 24",
+        "metadata/submissions/0/js_run_IDs/0/0/0": "decodes to 15 bytes, expected 16",
+    }
+    assert report.arrays > 0 and report.chunks >= 3
+    res = _cli("verify", str(wk))
+    assert res.exit_code == 1 and "run_sub_dat" in res.output and "js_task_acts" in res.output
+
+
+def test_verify_names_a_damaged_deflated_numeric_chunk_once(tmp_path: Path) -> None:
+    """A zip archive whose deflated numeric chunk is damaged (the store itself cannot
+    give it): the entry is named once, by its CRC-32 check, and the array's other
+    chunks are still checked (each decoded on its own), nothing else named."""
+    src = FIXTURES / "wk_seq_zarr"
+    archive = tmp_path / "wk.zip"
+    bad_entry = "metadata/submissions/0/js_task_acts/0/0"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        for p in sorted(src.rglob("*")):
+            if p.is_file():
+                zf.write(p, str(p.relative_to(src)))
+    assert wfstore.verify(archive).ok
+    with zipfile.ZipFile(archive) as zf:
+        info = zf.getinfo(bad_entry)
+    raw = bytearray(archive.read_bytes())
+    head = info.header_offset  # local header: name and extra lengths at 26 and 28
+    name_len = int.from_bytes(raw[head + 26 : head + 28], "little")
+    extra_len = int.from_bytes(raw[head + 28 : head + 30], "little")
+    start = head + 30 + name_len + extra_len
+    for i in range(start, start + info.compress_size):
+        raw[i] ^= 0x5A
+    archive.write_bytes(bytes(raw))
+    report = wfstore.verify(archive)
+    assert [b.location for b in report.bad] == [bad_entry]
+    assert "archive entry unreadable" in report.bad[0].reason
+
+
+@pytest.mark.parametrize(
+    ("dtype", "fill"),
+    [
+        ([["submission_idx", "|u1"], ["commands_file_ID", "<u3"]], "//////////////8="),
+        ([["submission_idx", "|u1"], ["submission_idx", "<u4"]], "//////////////8="),
+        ([["submission_idx", "|u1"], ["commands_file_ID", "<u4"]], "AAAA"),
+        ([["submission_idx", "|u1"], ["commands_file_ID", "<u4"]], 0),
+    ],
+    ids=["bad-field-dtype", "duplicate-field", "short-fill", "number-fill"],
+)
+def test_verify_names_a_damaged_record_zarray(tmp_path: Path, dtype: Any, fill: Any) -> None:
+    """A run_sub_dat ``.zarray`` whose structured dtype or base64 fill value the core
+    refuses is damage: the ``.zarray`` is named, and the chunk no reader can read with
+    it."""
+    wk = _copy("wk_seq_zarr", tmp_path)
+    zarray = wk / "metadata/run_sub_dat/.zarray"
+    doc = json.loads(zarray.read_text())
+    doc["dtype"], doc["fill_value"] = dtype, fill
+    zarray.write_text(json.dumps(doc))
+    report = wfstore.verify(wk)
+    assert {b.location for b in report.bad} == {
+        "metadata/run_sub_dat/.zarray",
+        "metadata/run_sub_dat/0",
+    }
+    assert not report.notes
+
+
+def test_verify_notes_numeric_arrays_wfstore_does_not_read(tmp_path: Path) -> None:
+    """A numeric array of a dtype numpy reads but the core does not (strings, written by
+    zarr-python; a record with a sub-array field) is no damage: verify notes it and
+    checks its chunks decompress, naming each one that does not."""
+    zarr = pytest.importorskip("zarr")
+    wk = _copy("wk_seq_zarr", tmp_path)
+    zarr.open_array(
+        str(wk / "parameters/arrays/arr_0"), mode="w", shape=(4,), chunks=(2,), dtype="<U3"
+    )[:] = ["a", "bc", "def", ""]
+    # a structured dtype numpy reads (a sub-array field) but wfstore does not
+    zarray = wk / "metadata/run_sub_dat/.zarray"
+    doc = json.loads(zarray.read_text())
+    doc["dtype"] = [["submission_idx", "|u1"], ["commands_file_ID", "<u4", [2]]]
+    zarray.write_text(json.dumps(doc))
+    report = wfstore.verify(wk)
+    assert report.ok, report.bad
+    noted = " ".join(report.notes)
+    assert "parameters/arrays/arr_0" in noted and "metadata/run_sub_dat" in noted
+    assert "decompress only" in noted and "sub-array" in noted
+    (wk / "parameters/arrays/arr_0/1").write_bytes(b"not blosc")
+    (wk / "metadata/run_sub_dat/0").write_bytes(b"not blosc either")
+    assert sorted(b.location for b in wfstore.verify(wk).bad) == [
+        "metadata/run_sub_dat/0",
+        "parameters/arrays/arr_0/1",
+    ]
 
 
 # --- repair ------------------------------------------------------------------------------

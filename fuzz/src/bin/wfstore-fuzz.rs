@@ -175,6 +175,51 @@ fn numeric_seeds() -> Vec<Vec<u8>> {
     out
 }
 
+fn record_seeds() -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    // hpcflow 0.3.0's run_sub_dat (|u1 <u4 <u2 <u4) and run_dirs (|u1 <u4 <u4 |u1 x4),
+    // fill values 0xff..., chunks encoded and raw
+    let sub_dat: &[u8] = &[2, 9, 13, 9];
+    let run_dirs: &[u8] = &[2, 9, 9, 2, 2, 2, 2];
+    for (fields, layout) in [
+        (sub_dat, 1u8),
+        (run_dirs, 3),
+        (sub_dat, 6 + 2),
+        (run_dirs, 64 + 12 + 4),
+    ] {
+        for (flags, fill) in [(0x08u8, 1u8), (0x00, 0), (0x08, 4), (0x08, 5)] {
+            let mut v = vec![(fields.len() as u8 - 1) | flags];
+            v.extend_from_slice(fields);
+            v.extend_from_slice(&[layout, fill]);
+            v.extend((0..200u32).map(|i| if fill == 1 { 0xff } else { (i * 13) as u8 }));
+            out.push(v);
+        }
+    }
+    // every field dtype, and every damaged field form, once
+    for b in 0u8..23 {
+        out.push(vec![
+            0x08 | 1,
+            b,
+            22 - b,
+            b % 6 + 6 * (b % 4),
+            2,
+            1,
+            2,
+            3,
+            4,
+            5,
+            6,
+            7,
+            8,
+        ]);
+    }
+    for d in 0u8..10 {
+        out.push(vec![0x08 | 2, 7, 0x80 | d, 20, 0, 1, 0, 0]);
+    }
+    out.push(vec![0xf8, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0]);
+    out
+}
+
 fn metadata_seeds() -> Vec<Vec<u8>> {
     let mut out: Vec<Vec<u8>> = [
         r#"{"chunks":[1],"compressor":{"blocksize":0,"clevel":5,"cname":"lz4","id":"blosc","shuffle":1},"dtype":"|O","fill_value":0,"filters":[{"id":"msgpack2","raw":false,"use_bin_type":true,"use_single_float":false}],"order":"C","shape":[3],"zarr_format":2}"#,
@@ -182,6 +227,13 @@ fn metadata_seeds() -> Vec<Vec<u8>> {
         r#"{"chunks":[2,2],"compressor":null,"dtype":"<f8","fill_value":"NaN","filters":null,"order":"C","shape":[3,5],"zarr_format":2}"#,
         r#"{"chunks":[4],"compressor":null,"dtype":"<c16","fill_value":[1.0,"-Infinity"],"filters":null,"order":"C","shape":[7],"zarr_format":2,"dimension_separator":"/"}"#,
         r#"{"chunks":[10],"compressor":null,"dtype":"|b1","fill_value":false,"filters":null,"order":"C","shape":[5],"zarr_format":2}"#,
+        // structured dtypes as hpcflow 0.3.0 writes them (run_sub_dat, run_dirs)
+        r#"{"chunks":[200000],"compressor":{"blocksize":0,"clevel":5,"cname":"lz4","id":"blosc","shuffle":1},"dimension_separator":"/","dtype":[["submission_idx","|u1"],["commands_file_ID","<u4"],["run_file_ID","<u2"],["run_file_idx","<u4"]],"fill_value":"//////////////8=","filters":null,"order":"C","shape":[4],"zarr_format":2}"#,
+        r#"{"chunks":[100000],"compressor":null,"dimension_separator":"/","dtype":[["task_insert_ID","|u1"],["element_idx","<u4"],["iteration_idx","<u4"],["action_idx","|u1"],["run_idx","|u1"],["element_depth","|u1"],["iteration_depth","|u1"]],"fill_value":"/////////////////w==","filters":null,"order":"C","shape":[4],"zarr_format":2}"#,
+        r#"{"chunks":[3,2],"compressor":{"id":"zstd","level":1},"dtype":[["a",">f8"],["b","|b1"],["c",">i2"],["d","<f2"]],"fill_value":null,"filters":null,"order":"C","shape":[5,2],"zarr_format":2}"#,
+        r#"{"chunks":[4],"compressor":null,"dtype":[["a","<u4",[2]],["b",[["x","<u1"]]],["a","<c8"],["",1]],"fill_value":"AAAA","filters":null,"order":"C","shape":[7],"zarr_format":2}"#,
+        r#"{"chunks":[4],"compressor":null,"dtype":[["a","<u4"]],"fill_value":"AAA=","filters":null,"order":"C","shape":[7],"zarr_format":2}"#,
+        r#"{"chunks":[4],"compressor":null,"dtype":[],"fill_value":["x"],"filters":null,"order":"C","shape":[7],"zarr_format":2}"#,
         r#"{"parameter_paths":["inputs.p1"],"seq_idx":[[0,1]],"nested":{"a":[1,2.5,null,true]}}"#,
         r#"{}"#,
     ]
@@ -264,6 +316,7 @@ fn seeds(target: &str) -> Vec<Vec<u8>> {
     match target {
         "object_chunk" => object_seeds(),
         "numeric_chunk" => numeric_seeds(),
+        "record_array" => record_seeds(),
         "metadata" => metadata_seeds(),
         "json_spans" => json_seeds(),
         _ => zip_seeds(),

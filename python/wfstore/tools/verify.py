@@ -4,7 +4,6 @@ the traces interrupted writes left (which are not damage)."""
 from __future__ import annotations
 
 import json
-import math
 import os
 import posixpath
 from collections.abc import Callable, Iterable
@@ -16,6 +15,7 @@ from fsspec import AbstractFileSystem
 from wfstore import _core
 from wfstore.common.errors import (
     StoreError,
+    UnsupportedFeatureError,
     UnsupportedStoreOperationError,
 )
 from wfstore.common.names import (
@@ -68,7 +68,8 @@ class VerifyReport:
     bad: list[BadChunk] = field(default_factory=list)
     #: Traces of interrupted writes that are not damage (readers do not see them), and
     #: what becomes of them: a commit journal, temporary files, a longer parameter
-    #: sources array, a rechunk's folders.
+    #: sources array, a rechunk's folders; and numeric arrays of a dtype wfstore does
+    #: not read (strings, dates, ...), whose chunks are checked to decompress only.
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -124,7 +125,11 @@ def verify(
     For Zarr stores (folders or zip archives) each ``.zgroup``/``.zattrs``/``.zarray``
     must be a JSON object; each chunk of each object array must decompress, decode
     (msgpack) and hold exactly one chunk of rows, and each chunk of each numeric array
-    must decompress to exactly one chunk of bytes (decoding is done by the Rust core).
+    must decompress to exactly one chunk of bytes (decoding is done by the Rust core:
+    ``ObjectArray.verify`` and ``NumericArray.verify``, which parse the dtype, structured
+    dtypes and their base64 fill values included; a dtype or fill value the core finds
+    invalid is a damaged ``.zarray``, one numpy reads but wfstore does not, such as
+    strings, is a note and its chunks are checked to decompress only).
     Zip archive entries are also checked against their CRC-32. For JSON stores each
     document must parse. Nothing is written. `progress(done, total)` is called as
     arrays are checked.
@@ -435,7 +440,7 @@ def _verify_array(
             BadChunk(arr_path, key, reason) for key, reason in bad if key_of(key) not in skip
         )
         return
-    _verify_numeric(store, arr_path, meta, names, report, core, key_of)
+    _verify_numeric(store, arr_path, meta, names, report, core, key_of, skip)
 
 
 def _within_grid(names: Iterable[str], n: int) -> Iterable[str]:
@@ -452,46 +457,85 @@ def _verify_numeric(
     report: VerifyReport,
     core: Any,
     key_of: Callable[[str], str],
+    skip: set[str],
 ) -> None:
-    import numpy as np
-
+    """Check the chunks of a numeric array through the core's ``NumericArray`` (numeric,
+    bool and structured dtypes: the core parses the dtype and decodes each chunk, as
+    every reader does). An array of a dtype or with filters the core does not read is
+    no damage: it is noted, and its chunks are checked to decompress only."""
     try:
-        shape = [int(s) for s in meta["shape"]]
-        chunks = [int(c) for c in meta["chunks"]]
-        dt = meta["dtype"]
-        # a structured dtype (hpcflow 0.3's run_sub_dat, run_dirs) is a list of fields
-        dtype = np.dtype([tuple(f) for f in dt]) if isinstance(dt, list) else np.dtype(dt)
-        itemsize = dtype.itemsize
-        sep = meta.get("dimension_separator") or "."
-        compressor = meta.get("compressor")
-        if len(shape) != len(chunks) or any(c <= 0 for c in chunks):
-            raise ValueError("shape and chunks do not fit")
-    except (KeyError, TypeError, ValueError) as exc:
-        report.bad.append(BadChunk(arr_path, ".zarray", f"invalid array metadata: {exc}"))
+        arr = core.NumericArray.open(store, arr_path)
+    except UnsupportedFeatureError as exc:
+        _verify_unsupported_numeric(store, arr_path, meta, names, report, core, key_of, exc)
+        return
+    except StoreError as exc:
+        report.bad.append(BadChunk(arr_path, ".zarray", str(exc)))
         report.bad.extend(
             BadChunk(arr_path, n, "unreadable: the array's .zarray is damaged") for n in names
         )
         return
-    grid = [math.ceil(s / c) for s, c in zip(shape, chunks)]
-    expected = math.prod(chunks) * itemsize
+    sep = arr.meta.get("dimension_separator") or "."
+    within = _within_nd_grid(names, arr.shape, arr.chunks, sep)
+    report.chunks += len(within)
+    try:
+        bad = arr.verify()
+    except StoreError:
+        # a chunk the store cannot give (e.g. a damaged compressed zip entry): decode
+        # each stored chunk on its own, to name every one that fails
+        bad = []
+        for name in within:
+            try:
+                raw = store.get(key_of(name))
+                if raw is not None:
+                    arr.decode_chunk(raw, name)
+            except StoreError as exc:
+                bad.append((name, str(exc)))
+    report.bad.extend(
+        BadChunk(arr_path, key, reason) for key, reason in bad if key_of(key) not in skip
+    )
+
+
+def _within_nd_grid(
+    names: Iterable[str], shape: list[int], chunks: list[int], sep: str
+) -> list[str]:
+    """The chunk keys among `names` of grid positions within `shape` (others are
+    never read)."""
+    grid = [-(-s // c) for s, c in zip(shape, chunks)]
+    out = []
     for name in sorted(names):
-        parts = name.split(sep)
-        if len(parts) != len(grid) or not all(x.isdigit() for x in parts):
+        parts = name.split(sep) if grid else [name]
+        if len(parts) != max(len(grid), 1) or not all(x.isdigit() for x in parts):
             continue  # not a chunk key of this array
-        if any(int(x) >= g for x, g in zip(parts, grid)):
-            continue  # beyond the shape: never read
-        report.chunks += 1
+        if grid and any(int(x) >= g for x, g in zip(parts, grid)):
+            continue  # beyond the shape
+        if not grid and name != "0":
+            continue
+        out.append(name)
+    return out
+
+
+def _verify_unsupported_numeric(
+    store: Any,
+    arr_path: str,
+    meta: dict[str, Any],
+    names: list[str],
+    report: VerifyReport,
+    core: Any,
+    key_of: Callable[[str], str],
+    exc: StoreError,
+) -> None:
+    """A numeric array the core does not read (a dtype such as strings or dates, or
+    filters): noted, and each chunk within its shape checked to decompress."""
+    shape, chunks = meta.get("shape"), meta.get("chunks")
+    sep = meta.get("dimension_separator") or "."
+    compressor = meta.get("compressor")
+    report.notes.append(f"{exc}: its chunks were checked to decompress only")
+    within = _within_nd_grid(names, list(shape or []), list(chunks or []), sep)
+    report.chunks += len(within)
+    for name in within:
         try:
             raw = store.get(key_of(name))
-            if raw is None:
-                continue
-            data = core.decompress(raw, compressor) if compressor else raw
-        except StoreError as exc:
-            report.bad.append(BadChunk(arr_path, name, str(exc)))
-            continue
-        if meta.get("filters"):
-            continue  # filters change the size; decompressing is what is checked
-        if len(data) != expected:
-            report.bad.append(
-                BadChunk(arr_path, name, f"decodes to {len(data)} bytes, expected {expected}")
-            )
+            if raw is not None and compressor:
+                core.decompress(raw, compressor)
+        except StoreError as err:
+            report.bad.append(BadChunk(arr_path, name, str(err)))

@@ -306,6 +306,13 @@ impl PyNumericArray {
         to_numpy(py, bytes, a.item_type(), shape)
     }
 
+    /// `(chunk key, reason)` for every stored chunk within the shape that does not
+    /// decompress to exactly one chunk of items (absent chunks are fill values).
+    fn verify(&self, py: Python<'_>) -> PyResult<Vec<(String, String)>> {
+        let a = self.get();
+        py.allow_threads(move || a.verify()).py()
+    }
+
     /// Set rows `ids` to `data` (one row per ID, converted to the array's dtype).
     fn set_rows(&self, py: Python<'_>, ids: Vec<u64>, data: &Bound<'_, PyAny>) -> PyResult<()> {
         let a = self.get();

@@ -284,27 +284,171 @@ pub enum ItemType {
     Record(Vec<(String, DType)>),
 }
 
+/// Why a `.zarray` dtype entry is not an [`ItemType`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DTypeRefusal {
+    /// Not a dtype numpy (and so zarr-python) knows: damaged metadata (`<u3`, a field
+    /// named twice, a field that is not a `[name, dtype]` pair, ...).
+    Invalid(String),
+    /// A dtype numpy knows that wfstore does not read (strings, dates, objects, complex
+    /// fields, sub-array fields, nested records, floats of 12 or 16 bytes, ...).
+    Unsupported(String),
+}
+
+impl std::fmt::Display for DTypeRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DTypeRefusal::Invalid(r) | DTypeRefusal::Unsupported(r) => f.write_str(r),
+        }
+    }
+}
+
+/// Whether `s` is a numpy type string wfstore does not read but numpy does: a known
+/// kind of another size, or strings, bytes, voids, dates, durations and objects.
+fn numpy_knows(s: &str) -> bool {
+    let body = s.strip_prefix(['<', '>', '|', '=']).unwrap_or(s);
+    let Some(kind) = body.chars().next() else {
+        return false;
+    };
+    let rest = &body[kind.len_utf8()..];
+    let digits = |r: &str| !r.is_empty() && r.bytes().all(|b| b.is_ascii_digit());
+    match kind {
+        'b' => rest == "1",
+        'i' | 'u' => matches!(rest, "1" | "2" | "4" | "8"),
+        'f' => matches!(rest, "2" | "4" | "8" | "12" | "16"),
+        'c' => matches!(rest, "8" | "16" | "24" | "32"),
+        'U' | 'S' | 'a' | 'V' => digits(rest),
+        'O' => rest.is_empty() || rest == "8",
+        'M' | 'm' => {
+            let unit = rest.strip_prefix('8').unwrap_or("x");
+            unit.is_empty()
+                || unit
+                    .strip_prefix('[')
+                    .and_then(|u| u.strip_suffix(']'))
+                    .is_some_and(|u| !u.is_empty() && u.bytes().all(|b| b.is_ascii_alphanumeric()))
+        }
+        _ => false,
+    }
+}
+
+/// A list descr field's dtype that numpy knows but wfstore does not read (see
+/// [`ItemType::parse_json`]), or why it is invalid.
+fn refuse_field(name: &str, dt: &Json) -> DTypeRefusal {
+    match dt {
+        Json::String(s) if numpy_knows(s) => {
+            DTypeRefusal::Unsupported(format!("field {name:?} of dtype {s:?}"))
+        }
+        Json::Array(_) => match ItemType::parse_json(dt) {
+            Err(DTypeRefusal::Invalid(r)) => {
+                DTypeRefusal::Invalid(format!("field {name:?} (a nested record): {r}"))
+            }
+            _ => DTypeRefusal::Unsupported(format!("field {name:?} is a nested record")),
+        },
+        other => DTypeRefusal::Invalid(format!("field {name:?} has no valid dtype ({other})")),
+    }
+}
+
 impl ItemType {
     /// Parse the `dtype` entry of `.zarray`: a dtype string, or a list descr of
     /// `[name, dtype string]` pairs with distinct, non-empty names (fields with a
-    /// sub-array shape, nested records and object fields are not supported).
+    /// sub-array shape, nested records, complex and object fields are not supported);
+    /// None when it is not one (see [`ItemType::parse_json`] for why).
     pub fn from_json(v: &Json) -> Option<ItemType> {
+        Self::parse_json(v).ok()
+    }
+
+    /// As [`ItemType::from_json`], saying why a dtype entry is refused: invalid (numpy
+    /// would not read it either: damaged metadata) or valid but not read by wfstore.
+    pub fn parse_json(v: &Json) -> std::result::Result<ItemType, DTypeRefusal> {
         match v {
-            Json::String(s) => DType::parse(s).map(ItemType::Scalar),
+            Json::String(s) => match DType::parse(s) {
+                Some(d) => Ok(ItemType::Scalar(d)),
+                None if numpy_knows(s) => Err(DTypeRefusal::Unsupported(format!(
+                    "dtype {s:?} is not a numeric or bool dtype"
+                ))),
+                None => Err(DTypeRefusal::Invalid(format!("{s:?} is not a dtype"))),
+            },
             Json::Array(fields) if !fields.is_empty() => {
                 let mut out: Vec<(String, DType)> = Vec::with_capacity(fields.len());
+                let mut unsupported = None;
                 for f in fields {
-                    let pair = f.as_array().filter(|p| p.len() == 2)?;
-                    let name = pair[0].as_str().filter(|n| !n.is_empty())?;
-                    let dt = DType::parse(pair[1].as_str()?)?;
-                    if dt.kind == 'c' || out.iter().any(|(n, _)| n == name) {
-                        return None;
+                    let field = f
+                        .as_array()
+                        .filter(|p| p.len() == 2 || p.len() == 3)
+                        .ok_or_else(|| {
+                            DTypeRefusal::Invalid(format!("field {f} is not a [name, dtype] pair"))
+                        })?;
+                    let name = field[0].as_str().filter(|n| !n.is_empty()).ok_or_else(|| {
+                        DTypeRefusal::Invalid(format!("field name {} is not a name", field[0]))
+                    })?;
+                    if out.iter().any(|(n, _)| n == name) {
+                        return Err(DTypeRefusal::Invalid(format!(
+                            "field {name:?} is named twice"
+                        )));
                     }
-                    out.push((name.to_string(), dt));
+                    // placeholder of a refused field, keeping the names checked
+                    let keep = |out: &mut Vec<(String, DType)>| {
+                        out.push((
+                            name.to_string(),
+                            DType {
+                                kind: 'u',
+                                size: 1,
+                                big_endian: false,
+                            },
+                        ))
+                    };
+                    if field.len() == 3 {
+                        let shape_ok = match &field[2] {
+                            Json::Array(dims) => dims.iter().all(|d| d.as_u64().is_some()),
+                            d => d.as_u64().is_some(),
+                        };
+                        if !shape_ok {
+                            return Err(DTypeRefusal::Invalid(format!(
+                                "field {name:?} has a bad shape {}",
+                                field[2]
+                            )));
+                        }
+                        if let Err(DTypeRefusal::Invalid(r)) = field[1]
+                            .as_str()
+                            .and_then(DType::parse)
+                            .ok_or_else(|| refuse_field(name, &field[1]))
+                        {
+                            return Err(DTypeRefusal::Invalid(r));
+                        }
+                        unsupported.get_or_insert_with(|| {
+                            format!("field {name:?} has a sub-array shape {}", field[2])
+                        });
+                        keep(&mut out);
+                        continue;
+                    }
+                    match field[1].as_str().and_then(DType::parse) {
+                        Some(dt) if dt.kind != 'c' => out.push((name.to_string(), dt)),
+                        Some(_) => {
+                            unsupported.get_or_insert_with(|| format!("field {name:?} is complex"));
+                            keep(&mut out);
+                        }
+                        None => match refuse_field(name, &field[1]) {
+                            DTypeRefusal::Invalid(r) => return Err(DTypeRefusal::Invalid(r)),
+                            DTypeRefusal::Unsupported(r) => {
+                                unsupported.get_or_insert(r);
+                                keep(&mut out);
+                            }
+                        },
+                    }
                 }
-                Some(ItemType::Record(out))
+                match unsupported {
+                    Some(r) => Err(DTypeRefusal::Unsupported(format!(
+                        "structured dtype {v}: {r}"
+                    ))),
+                    None => Ok(ItemType::Record(out)),
+                }
             }
-            _ => None,
+            Json::Array(_) => Err(DTypeRefusal::Invalid(
+                "a structured dtype of no fields".into(),
+            )),
+            other => Err(DTypeRefusal::Invalid(format!(
+                "{other} is not a dtype string or a list of fields"
+            ))),
         }
     }
 

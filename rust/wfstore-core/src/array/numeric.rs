@@ -1,7 +1,7 @@
 //! N-dimensional numeric and bool arrays in C order (zarr dtypes such as `<f8`, `|b1`).
 
 use super::codec::Compressor;
-pub use super::dtype::{float_fill_json, DType, ItemType};
+pub use super::dtype::{float_fill_json, DType, DTypeRefusal, ItemType};
 use crate::array::meta::{self, ArrayMeta};
 use crate::error::{Error, Result};
 use crate::storage::Store;
@@ -338,12 +338,20 @@ impl NumericArray {
     pub fn open(store: Arc<dyn Store>, path: &str) -> Result<Self> {
         let path = path.trim_matches('/').to_string();
         let meta = meta::read_array_meta(store.as_ref(), &path)?;
-        let item = ItemType::from_json(&meta.dtype).ok_or_else(|| Error::Unsupported {
-            path: path.clone(),
-            reason: format!(
-                "dtype {} is not a numeric, bool or structured dtype",
-                meta.dtype
-            ),
+        // a dtype numpy would not read either is damaged metadata; one it reads but
+        // wfstore does not (strings, dates, ...) is unsupported
+        let item = ItemType::parse_json(&meta.dtype).map_err(|r| match r {
+            DTypeRefusal::Invalid(reason) => Error::Metadata {
+                path: path.clone(),
+                key: meta::ZARRAY.into(),
+                reason: format!("dtype {}: {reason}", meta.dtype),
+            },
+            DTypeRefusal::Unsupported(reason) => Error::Unsupported {
+                path: path.clone(),
+                reason: format!(
+                    "{reason} (wfstore reads numeric, bool and structured dtypes of them)"
+                ),
+            },
         })?;
         if chunk_bytes(&meta.chunks, item.size()).is_none() {
             return Err(Error::Metadata {
@@ -792,6 +800,70 @@ mod tests {
         assert!(item.fill_bytes(&Json::from("AAAA")).is_err());
     }
 
+    #[test]
+    fn refused_dtypes_are_invalid_or_unsupported() {
+        use serde_json::json;
+        let invalid = [
+            json!("<u3"),
+            json!("x"),
+            json!(""),
+            json!(4),
+            json!([]),
+            json!([["a", "<u4"], ["a", "<u4"]]),
+            json!([["", "<u4"]]),
+            json!([["a"]]),
+            json!([["a", "<u4", "2"]]),
+            json!([[5, "<u4"]]),
+            json!([["a", "<u3"]]),
+            json!([["a", [["b", "<i3"]]]]),
+            json!([["a", "<M8[]"]]),
+            json!(["a", "<u4"]),
+        ];
+        for v in invalid {
+            assert!(
+                matches!(ItemType::parse_json(&v), Err(DTypeRefusal::Invalid(_))),
+                "{v} is invalid"
+            );
+        }
+        let unsupported = [
+            json!("<U3"),
+            json!("|S5"),
+            json!("<M8[ns]"),
+            json!("<m8"),
+            json!("|O"),
+            json!("<f16"),
+            json!("<c32"),
+            json!([["a", "<c8"]]),
+            json!([["a", "<u4", [2]]]),
+            json!([["a", "<u4", 3]]),
+            json!([["a", [["b", "<u1"]]]]),
+            json!([["a", "<u4"], ["s", "<U2"]]),
+        ];
+        for v in unsupported {
+            assert!(
+                matches!(ItemType::parse_json(&v), Err(DTypeRefusal::Unsupported(_))),
+                "{v} is unsupported"
+            );
+        }
+        // opening: invalid is damaged metadata naming .zarray, unsupported is Unsupported
+        let (d, s) = store();
+        std::fs::create_dir_all(d.path().join("x")).unwrap();
+        for (dtype, invalid) in [(json!([["a", "<u3"]]), true), (json!("<U3"), false)] {
+            let doc = json!({"chunks": [2], "compressor": null, "dtype": dtype, "fill_value": null,
+                             "filters": null, "order": "C", "shape": [3], "zarr_format": 2});
+            std::fs::write(d.path().join("x/.zarray"), doc.to_string()).unwrap();
+            let e = NumericArray::open(s.clone(), "x").unwrap_err();
+            if invalid {
+                assert!(
+                    matches!(&e, Error::Metadata { key, .. } if key == ".zarray"),
+                    "{e}"
+                );
+            } else {
+                assert!(matches!(&e, Error::Unsupported { .. }), "{e}");
+            }
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
         #[test]
@@ -846,6 +918,152 @@ mod tests {
             let back = NumericArray::open(s, "a/b").unwrap();
             prop_assert_eq!(back.shape(), &shape[..]);
             prop_assert_eq!(back.read().unwrap(), data);
+        }
+    }
+
+    /// Every dtype a record field may have: each size and byte order of bool, signed,
+    /// unsigned and float items.
+    const FIELD_DTYPES: [&str; 21] = [
+        "|b1", "|i1", "|u1", "<i2", ">i2", "<u2", ">u2", "<i4", ">i4", "<u4", ">u4", "<i8", ">i8",
+        "<u8", ">u8", "<f2", ">f2", "<f4", ">f4", "<f8", ">f8",
+    ];
+
+    /// A structured dtype's list descr of 1 to 8 fields.
+    fn arb_record() -> impl Strategy<Value = Json> {
+        proptest::collection::vec(0..FIELD_DTYPES.len(), 1..9).prop_map(|idx| {
+            Json::Array(
+                idx.iter()
+                    .enumerate()
+                    .map(|(i, &k)| serde_json::json!([format!("field_{i}"), FIELD_DTYPES[k]]))
+                    .collect(),
+            )
+        })
+    }
+
+    /// JSON values shaped like damaged list descrs: lists of lists of names, dtype
+    /// strings (valid, odd and invalid), numbers and nested lists.
+    fn arb_descr_json() -> impl Strategy<Value = Json> {
+        let leaf = prop_oneof![
+            Just(Json::Null),
+            any::<bool>().prop_map(Json::from),
+            any::<i64>().prop_map(Json::from),
+            (0..FIELD_DTYPES.len()).prop_map(|k| Json::from(FIELD_DTYPES[k])),
+            "[<>|=]?[a-zA-Z]?[0-9]{0,3}".prop_map(Json::from),
+            "[a-z_]{0,3}".prop_map(Json::from),
+        ];
+        leaf.prop_recursive(3, 40, 6, |inner| {
+            proptest::collection::vec(inner, 0..6).prop_map(Json::Array)
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// Records of random fields (every size and byte order) write, open and read
+        /// back byte for byte, whole and by rows, with their dtype and fill value.
+        #[test]
+        fn random_record_arrays_round_trip(
+            dtype in arb_record(),
+            rows in 0u64..40,
+            inner in 1u64..4,
+            cs in 1u64..12,
+            fill_seed in proptest::option::of(any::<u8>()),
+            seed in any::<u8>(),
+            ci in 0usize..4,
+        ) {
+            let item = ItemType::from_json(&dtype).unwrap();
+            let isz = item.size();
+            prop_assert_eq!(&item.to_json(), &dtype);
+            let fill_item: Option<Vec<u8>> =
+                fill_seed.map(|f| (0..isz).map(|i| f.wrapping_add(i as u8)).collect());
+            let fill = fill_item.as_deref().map_or(Json::Null, ItemType::record_fill_json);
+            let comp = [
+                Compressor::None,
+                Compressor::default(),
+                Compressor::Blosc { cname: "zstd".into(), clevel: 3, shuffle: 2, blocksize: 0 },
+                Compressor::Zstd { level: 1, checksum: false },
+            ][ci].clone();
+            let shape = vec![rows, inner];
+            let data: Vec<u8> = (0..rows * inner * isz as u64)
+                .map(|i| (i as u8).wrapping_mul(seed | 1).wrapping_add(seed))
+                .collect();
+            let (_d, s) = store();
+            let opts = NumericArrayOptions {
+                chunks: Some(vec![cs, inner]),
+                compressor: comp,
+                fill_value: fill.clone(),
+                dimension_separator: Some(if seed % 2 == 0 { "." } else { "/" }.into()),
+                write_empty_chunks: seed % 3 == 0,
+                ..Default::default()
+            };
+            NumericArray::create_with(s.clone(), "m/rec", &dtype, &shape, &data, &opts).unwrap();
+            let back = NumericArray::open(s, "m/rec").unwrap();
+            prop_assert_eq!(&back.item_type().to_json(), &dtype);
+            prop_assert_eq!(&back.meta().fill_value, &fill);
+            prop_assert_eq!(back.fill_item().to_vec(), fill_item.unwrap_or_else(|| vec![0; isz]));
+            prop_assert_eq!(back.read().unwrap(), data.clone());
+            prop_assert!(back.verify().unwrap().is_empty());
+            let row = inner as usize * isz;
+            let ids: Vec<u64> = (0..rows).rev().collect();
+            let rev: Vec<u8> = data.chunks(row.max(1)).rev().flatten().copied().collect();
+            prop_assert_eq!(back.get_rows(&ids).unwrap(), rev);
+        }
+
+        /// Any JSON as a `.zarray` dtype: parsed or refused, never a panic; what parses
+        /// writes back the same descr, with the item size of its fields.
+        #[test]
+        fn dtype_entries_parse_or_are_refused(v in arb_descr_json()) {
+            if let Some(item) = ItemType::from_json(&v) {
+                prop_assert_eq!(ItemType::from_json(&item.to_json()), Some(item.clone()));
+                if let ItemType::Record(fields) = &item {
+                    prop_assert_eq!(item.size(), fields.iter().map(|(_, d)| d.size).sum::<usize>());
+                    prop_assert!(fields.iter().all(|(_, d)| d.kind != 'c'));
+                }
+            }
+        }
+
+        /// Any fill value of a record: exactly one item or an `Encode` error.
+        #[test]
+        fn record_fill_values_are_one_item_or_refused(
+            dtype in arb_record(),
+            fill in prop_oneof![
+                "[A-Za-z0-9+/=!]{0,40}".prop_map(Json::from),
+                proptest::collection::vec(any::<u8>(), 0..40)
+                    .prop_map(|b| ItemType::record_fill_json(&b)),
+                arb_descr_json(),
+            ],
+        ) {
+            let item = ItemType::from_json(&dtype).unwrap();
+            match item.fill_bytes(&fill) {
+                Ok(b) => prop_assert_eq!(b.len(), item.size()),
+                Err(e) => prop_assert!(matches!(e, Error::Encode(_)), "{}", e),
+            }
+        }
+
+        /// A record array's `.zarray` with its dtype or fill value replaced by any JSON
+        /// opens or is refused with `Metadata` or `Unsupported` naming the array; reads
+        /// of what opens give the declared number of bytes.
+        #[test]
+        fn damaged_record_zarray_gives_typed_errors(
+            dtype in prop_oneof![arb_record(), arb_descr_json()],
+            fill in prop_oneof![Just(Json::Null), arb_descr_json(), "[A-Za-z0-9+/=]{0,24}".prop_map(Json::from)],
+        ) {
+            let (d, s) = store();
+            let doc = serde_json::json!({
+                "chunks": [3], "compressor": null, "dtype": dtype, "fill_value": fill,
+                "filters": null, "order": "C", "shape": [5], "zarr_format": 2,
+            });
+            std::fs::create_dir_all(d.path().join("r")).unwrap();
+            std::fs::write(d.path().join("r/.zarray"), serde_json::to_vec(&doc).unwrap()).unwrap();
+            match NumericArray::open(s, "r") {
+                Ok(a) => {
+                    prop_assert_eq!(a.read().unwrap().len(), 5 * a.item_type().size());
+                    prop_assert_eq!(a.fill_item().len(), a.item_type().size());
+                }
+                Err(e) => prop_assert!(
+                    matches!(&e, Error::Metadata { path, .. } | Error::Unsupported { path, .. } if path == "r"),
+                    "{}", e
+                ),
+            }
         }
     }
 }

@@ -4,7 +4,9 @@
 //! The rules are those of `wfstore verify` (python/wfstore/tools/verify.py, which reads
 //! object arrays through [`ObjectArray::verify`] as this does): `.zarray`, `.zattrs`
 //! and `.zgroup` must be JSON objects (and `.zarray` an array the core opens); every
-//! chunk within an array's shape must decode to exactly one chunk of rows or bytes; a
+//! chunk within an array's shape must decode to exactly one chunk of rows or bytes (of
+//! a numeric array of a dtype numpy reads but wfstore does not, such as strings, or
+//! with filters: decompress); a
 //! JSON store's three documents must parse as their JSON types; hpcflow 0.3.0's run
 //! files and parameter files must decode. Absent chunks are fill values (Zarr's rule,
 //! and the engine leaves unset parameters' chunks out), not damage. Traces of writes
@@ -189,19 +191,64 @@ fn verify_array(store: &Arc<dyn Store>, path: &str, out: &mut Vec<Damage>) -> Re
         Ok(m) => m,
         Err(e) => return unreadable(e.to_string(), out),
     };
-    let bad = if meta.dtype == "|O" {
-        ObjectArray::open(store.clone(), path, true).and_then(|a| a.verify())
-    } else {
+    let numeric = meta.dtype != "|O";
+    let bad = if numeric {
         NumericArray::open(store.clone(), path).and_then(|a| a.verify())
+    } else {
+        ObjectArray::open(store.clone(), path, true).and_then(|a| a.verify())
     };
     match bad {
         Ok(bad) => out.extend(bad.into_iter().map(|(k, r)| damage(path, &k, r))),
+        // a dtype numpy reads but wfstore does not (strings, dates, ...), or filters:
+        // no damage; each stored chunk must still decompress
+        Err(Error::Unsupported { .. }) if numeric => {
+            for (key, reason) in undecompressable_chunks(store.as_ref(), path, &meta)? {
+                out.push(damage(path, &key, reason));
+            }
+        }
         Err(e @ (Error::Metadata { .. } | Error::Unsupported { .. } | Error::Codec(_))) => {
             unreadable(e.to_string(), out)?
         }
         Err(e) => return Err(e),
     }
     Ok(())
+}
+
+/// The stored chunks within the shape of the array `meta` at `path` that do not
+/// decompress, as (chunk key, reason); for numeric arrays whose items wfstore does
+/// not decode (as `wfstore verify` checks them).
+fn undecompressable_chunks(
+    store: &dyn Store,
+    path: &str,
+    meta: &ArrayMeta,
+) -> Result<Vec<(String, String)>> {
+    let grid = meta.grid();
+    let mut out = Vec::new();
+    if grid.contains(&0) {
+        return Ok(out);
+    }
+    let mut pos = vec![0u64; grid.len()];
+    loop {
+        let key = meta.chunk_key(&pos);
+        if let Some(raw) = store.get(&crate::array::meta::join(path, &key))? {
+            if let Err(e) = meta.compressor.decompress(&raw) {
+                out.push((key, e.to_string()));
+            }
+        }
+        // next grid position in C order
+        let mut d = grid.len();
+        loop {
+            if d == 0 {
+                return Ok(out);
+            }
+            d -= 1;
+            pos[d] += 1;
+            if pos[d] < grid[d] {
+                break;
+            }
+            pos[d] = 0;
+        }
+    }
 }
 
 /// Exactly one msgpack value in `bytes`.
@@ -319,6 +366,51 @@ mod tests {
             .unwrap()
             .iter()
             .any(|x| x.location() == "parameters/arrays/0/0"));
+    }
+
+    #[test]
+    fn numeric_arrays_of_unread_dtypes_are_checked_to_decompress() {
+        let d = tempfile::tempdir().unwrap();
+        let st: Arc<dyn Store> = Arc::new(LocalStore::new(d.path()));
+        let zstd = Compressor::Zstd {
+            level: 1,
+            checksum: false,
+        };
+        // strings as zarr-python writes them (4 items of <U2 in chunks of 2), and a
+        // record with a sub-array field: numpy reads both, wfstore does not
+        for (path, dtype) in [
+            ("parameters/arrays/s", serde_json::json!("<U2")),
+            (
+                "metadata/rec",
+                serde_json::json!([["a", "|u1"], ["b", "<u4", [2]]]),
+            ),
+        ] {
+            let meta = ArrayMeta {
+                shape: vec![4],
+                chunks: vec![2],
+                dtype,
+                compressor: zstd.clone(),
+                fill_value: serde_json::Value::Null,
+                filters: None,
+                dimension_separator: None,
+            };
+            crate::array::meta::write_array_meta(st.as_ref(), path, &meta).unwrap();
+            for k in ["0", "1", "7"] {
+                let chunk = zstd.compress(&[b'a'; 16], 1).unwrap();
+                st.set(&format!("{path}/{k}"), &chunk).unwrap();
+            }
+        }
+        assert_eq!(verify_store(st.clone()).unwrap(), vec![]);
+        // chunk 7 is beyond the shape: never read, so not named
+        for p in ["parameters/arrays/s/1", "metadata/rec/0", "metadata/rec/7"] {
+            st.set(p, b"not zstd").unwrap();
+        }
+        let got: Vec<String> = verify_store(st)
+            .unwrap()
+            .iter()
+            .map(Damage::location)
+            .collect();
+        assert_eq!(got, ["metadata/rec/0", "parameters/arrays/s/1"]);
     }
 
     #[test]
