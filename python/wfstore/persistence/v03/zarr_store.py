@@ -157,7 +157,8 @@ def _chunk_decoder(
         try:
             doc = meta(path)
             if doc.get("dtype") == "|O":  # rows decoded when read (Zarr v2 chunks are whole)
-                return _core.split_object_chunk(raw, doc.get("compressor"), doc["chunks"][0], path, key)
+                rows = doc["chunks"][0]
+                return _core.split_object_chunk(raw, doc.get("compressor"), rows, path, key)
             return array(path).decode_chunk(raw, key)
         except CorruptChunkError as exc:
             exc.path, exc.key = path, key
