@@ -54,11 +54,18 @@ pub fn split_object_chunk(
             let raw = comp.decompress(data).map_err(|e| corrupt(e.to_string()))?;
             let spans = msgpack_item_spans(&raw).map_err(|e| corrupt(e.to_string()))?;
             if spans.len() != rows {
-                return Err(corrupt(format!("holds {} items, expected {rows}", spans.len())));
+                return Err(corrupt(format!(
+                    "holds {} items, expected {rows}",
+                    spans.len()
+                )));
             }
             // spans are contiguous: the items follow one another
             let mut starts = Vec::with_capacity(spans.len() + 1);
-            for s in spans.iter().map(|s| s.start).chain(spans.last().map(|s| s.end)) {
+            for s in spans
+                .iter()
+                .map(|s| s.start)
+                .chain(spans.last().map(|s| s.end))
+            {
                 let s = u32::try_from(s)
                     .map_err(|_| corrupt("more than 4 GiB uncompressed".to_string()))?;
                 starts.push(s);
