@@ -88,6 +88,16 @@ def test_rows_decode_as_msgpack_python(
     assert strict(_core.decode_object_chunk(chunk, None)) == strict(expected)
     idx = [i for i in wanted if i < len(items)]
     assert strict(arr.get(idx)) == strict([expected[i] for i in idx])
+    # an ObjectChunk (rows kept as bytes, decoded when read) reads the same rows
+    rows = _core.split_object_chunk(chunk, None, len(items), "a", "0")
+    assert len(rows) == len(items)
+    assert strict([rows[i] for i in idx]) == strict([expected[i] for i in idx])
+    assert strict(rows[-1]) == strict(expected[-1])
+    assert rows.nbytes >= len(chunk) - 8
+    with pytest.raises(IndexError):
+        rows[len(items)]
+    with pytest.raises(CorruptChunkError, match=f"holds {len(items)} items"):
+        _core.split_object_chunk(chunk, None, len(items) + 1, "a", "0")
 
 
 def test_every_width_of_numbers_strings_and_containers(tmp_path: Path) -> None:
@@ -141,6 +151,12 @@ def test_bad_rows_are_corrupt_chunks(tmp_path: Path, item: bytes, why: str) -> N
         arr.get([1])
     # the good row of the chunk still reads on its own
     assert arr.get([0]) == [1]
+    # so with an ObjectChunk: the bad row is an error naming the chunk when read
+    rows = _core.split_object_chunk(chunk, None, 2, "a", "a/0")
+    assert rows[0] == 1
+    with pytest.raises(CorruptChunkError) as ei:
+        rows[1]
+    assert ei.value.path == "a" and ei.value.key == "a/0" and why in str(ei.value)
 
 
 def test_unhashable_map_key_is_a_type_error(tmp_path: Path) -> None:

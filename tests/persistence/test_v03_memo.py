@@ -168,6 +168,38 @@ def test_store_without_marker_falls_back_to_stat(wk: Path) -> None:
     assert a._memo_mode == "base"
 
 
+def test_store_without_marker_sees_changes_that_stat_would_miss(
+    wk: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a marker (every write by 0.3.0's own classes), a decoded file is
+    validated by the attributes of the file opened (close-to-open on NFS), not by
+    ``stat``, which an NFS client may answer from its attribute cache: with every
+    ``stat`` of this process answered from such a cache, a run file another process
+    replaced is still read anew at the next read."""
+    _in_b(wk, "store.set_EAR_start(1, None, None)\nstore.save()")  # run 1's run file
+    (wk / CHANGE_MARKER_NAME).unlink()
+    a = wfstore.open(wk)
+    outs = output_params(a, list(range(N_RUNS)))
+    runs, _ = _read_all(a, outs)
+    assert runs[1][0] is not None and runs[1][2] is None
+    cached: dict[Any, os.stat_result] = {}
+    real_stat = os.stat
+
+    def attribute_cache(path: Any, *args: Any, **kwargs: Any) -> os.stat_result:
+        key = (os.fspath(path), args, tuple(sorted(kwargs.items())))
+        if key not in cached:
+            cached[key] = real_stat(path, *args, **kwargs)
+        return cached[key]
+
+    monkeypatch.setattr(os, "stat", attribute_cache)
+    _read_all(a, outs)  # every file's attributes now cached
+    _in_b(wk, "finish_runs(store.path, [1])")
+    (wk / CHANGE_MARKER_NAME).unlink()  # as if 0.3.0's own classes had written
+    runs2, params2 = _read_all(a, outs)
+    assert runs2[1][2] == 1 and params2[1] == run_value(1)
+    assert runs2[2:] == runs[2:]
+
+
 def test_own_commits_decode_no_shared_chunk_again(wk: Path) -> None:
     """A job records its runs' starts, outputs and ends through its own store object,
     reading between the commits as the engine does: the shared chunks its commits read

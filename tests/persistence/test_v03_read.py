@@ -356,6 +356,27 @@ def test_short_chunk_is_corrupt(fixture_copy) -> None:
     path = fixture_copy("wk_seq_zarr")
     chunk = _core.encode_object_chunk([{"type": "local_input"}], "blosc")
     (path / "parameters/sources/0").write_bytes(chunk)
-    with pytest.raises(CorruptChunkError, match="1 rows, expected 100000") as info:
+    with pytest.raises(CorruptChunkError, match="holds 1 items, expected 100000") as info:
         wfstore.open(path).get_parameter_sources([0])
+    assert info.value.key == "parameters/sources/0"
+
+
+def test_damaged_row_is_corrupt_when_read(fixture_copy) -> None:
+    """Object chunks are kept undecoded and each row decoded when read: a row whose
+    bytes are damaged (here a string that is not UTF-8, the chunk's structure intact)
+    raises CorruptChunkError naming the chunk when it is read, and the chunk's other
+    rows still read."""
+    path = fixture_copy("wk_seq_zarr")
+    chunk_path = path / "parameters/sources/0"
+    comp = json.loads((path / "parameters/sources/.zarray").read_text())["compressor"]
+    (good,) = wfstore.open(path).get_parameter_sources([1])
+    rows = _core.decode_object_chunk(chunk_path.read_bytes(), comp)
+    rows[0] = "\u00e9" * 3
+    plain = bytearray(_core.decompress(_core.encode_object_chunk(rows, comp), comp))
+    plain[plain.index("\u00e9".encode())] = 0xFF  # not UTF-8; the string's length kept
+    chunk_path.write_bytes(_core.compress(bytes(plain), comp))
+    store = wfstore.open(path)
+    assert store.get_parameter_sources([1]) == [good]
+    with pytest.raises(CorruptChunkError, match="row 0") as info:
+        store.get_parameter_sources([0])
     assert info.value.key == "parameters/sources/0"

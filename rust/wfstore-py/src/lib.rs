@@ -15,6 +15,7 @@ mod jsonspan;
 mod names;
 mod numeric_array;
 mod object_array;
+mod object_chunk;
 mod progress;
 mod pystore;
 mod rechunk;
@@ -29,8 +30,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<store::PyStore>()?;
     m.add_class::<object_array::PyObjectArray>()?;
     m.add_class::<numeric_array::PyNumericArray>()?;
+    m.add_class::<object_chunk::PyObjectChunk>()?;
     m.add_function(wrap_pyfunction!(codec::encode_object_chunk, m)?)?;
     m.add_function(wrap_pyfunction!(codec::decode_object_chunk, m)?)?;
+    m.add_function(wrap_pyfunction!(object_chunk::split_object_chunk, m)?)?;
     m.add_function(wrap_pyfunction!(codec::compress, m)?)?;
     m.add_function(wrap_pyfunction!(codec::decompress, m)?)?;
     m.add_function(wrap_pyfunction!(codec::compressor_config, m)?)?;

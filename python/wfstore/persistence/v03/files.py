@@ -8,7 +8,8 @@ decoded once, indexed, and served from memory until it changes. When it has chan
 the store's business (:class:`FileMemo` asks a stamp function): wfstore's 0.3 Zarr
 store validates its memos by the store's change marker (see
 :mod:`wfstore.persistence.v03.zarr_store`), falling back to :func:`local_stamp` (size,
-modification time, inode) for a store no wfstore writer has marked; files in a zip
+modification time, inode of the opened file) for a store no wfstore writer has marked
+and for JSON documents; files in a zip
 archive never change.
 """
 
@@ -123,13 +124,20 @@ class FileMemo(Generic[_T]):
 def local_stamp(root: str) -> Callable[[str], object]:
     """A :class:`FileMemo` stamp for the files of the local folder `root`: size,
     modification time and inode (an atomic replace changes the inode), or None when
-    the file is missing."""
+    the file is missing. Taken from the opened file (``fstat``), not by ``stat``: on
+    NFS, opening a file revalidates its attributes with the server (close-to-open
+    consistency), while ``stat`` may answer from an attribute cache up to a minute old.
+    """
 
     def stamp(key: str) -> object:
         try:
-            st = os.stat(os.path.join(root, *key.split("/")))
-        except FileNotFoundError:
+            fd = os.open(os.path.join(root, *key.split("/")), os.O_RDONLY)
+        except (FileNotFoundError, NotADirectoryError):
             return None
+        try:
+            st = os.fstat(fd)
+        finally:
+            os.close(fd)
         return (st.st_size, st.st_mtime_ns, st.st_ino)
 
     return stamp

@@ -148,18 +148,17 @@ def _chunk_decoder(
     meta: Callable[[str], dict[str, Any]], array: Callable[[str], _core.NumericArray]
 ) -> Callable[[bytes, str], Any]:
     """Decodes a chunk of any array of a store by its ``.zarray`` (`meta` of its path):
-    object chunks by the core's msgpack decoder, numeric and structured chunks by the
-    core's ``NumericArray`` (`array` of its path)."""
+    object chunks to the core's ``ObjectChunk`` (uncompressed rows, each decoded when
+    read: a kept chunk holds its bytes, not its rows as Python objects), numeric and
+    structured chunks by the core's ``NumericArray`` (`array` of its path)."""
 
     def decode(raw: bytes, key: str) -> Any:
         path = key.rsplit("/", 1)[0]
         try:
             doc = meta(path)
-            if doc.get("dtype") == "|O":
-                items = _core.decode_object_chunk(raw, doc.get("compressor"))
-                if len(items) != doc["chunks"][0]:  # Zarr v2 chunks are always whole
-                    raise ValueError(f"{len(items)} rows, expected {doc['chunks'][0]}")
-                return items
+            if doc.get("dtype") == "|O":  # rows decoded when read (Zarr v2 chunks are whole)
+                rows = doc["chunks"][0]
+                return _core.split_object_chunk(raw, doc.get("compressor"), rows, path, key)
             return array(path).decode_chunk(raw, key)
         except CorruptChunkError as exc:
             exc.path, exc.key = path, key
