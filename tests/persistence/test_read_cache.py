@@ -688,8 +688,8 @@ def test_chunk_cache_memory_stays_within_its_byte_bound(tmp_path: Path, chunk: i
 
 def test_default_chunk_cache_bound_is_small(monkeypatch: pytest.MonkeyPatch) -> None:
     """A store object's chunk cache is memory on top of the engine's own objects: its
-    default bound is 8 MiB, and ``WFSTORE_READ_CACHE_BYTES`` changes it."""
+    default bound is 2 MiB, and ``WFSTORE_READ_CACHE_BYTES`` changes it."""
     monkeypatch.delenv("WFSTORE_READ_CACHE_BYTES", raising=False)
-    assert ReadCache(lambda: None).chunks.max_bytes == 8 * 1024 * 1024
+    assert ReadCache(lambda: None).chunks.max_bytes == 2 * 1024 * 1024
     monkeypatch.setenv("WFSTORE_READ_CACHE_BYTES", "1000")
     assert ReadCache(lambda: None).chunks.max_bytes == 1000
