@@ -6,6 +6,9 @@ arrays, codecs, rechunking, zip).
 
 from __future__ import annotations
 
+import importlib as _importlib
+import typing as _typing
+
 from wfstore._core import NumericArray, ObjectArray, Store, __version__
 from wfstore.common.durability import DURABILITIES, Durability
 from wfstore.common.errors import (
@@ -65,17 +68,58 @@ from wfstore.persistence import (
     ZarrPersistentStore,
     ZarrZipPersistentStore,
 )
-from wfstore.tools.consolidate import consolidate
-from wfstore.tools.convert import convert
-from wfstore.tools.inspect import info
-from wfstore.tools.migrate import migrate
-from wfstore.tools.repair import RepairReport, repair
-from wfstore.tools.stores import create, detect_generation, detect_kind, store_cls_from_str
 
-# `wfstore.open(path)`; left out of __all__ so that `from wfstore import *` does not
-# shadow the built-in open()
-from wfstore.tools.stores import open as open
-from wfstore.tools.verify import BadChunk, VerifyReport, verify
+#: The tools' names (whole-store operations), imported on first use (module
+#: ``__getattr__``): a process that only keeps workflows through the engine (a job, a
+#: reader) never needs them, and they are a third of the package's modules (the
+#: migration alone ten). ``name: (module, attribute)``.
+_TOOLS = {
+    "consolidate": ("wfstore.tools.consolidate", "consolidate"),
+    "convert": ("wfstore.tools.convert", "convert"),
+    "info": ("wfstore.tools.inspect", "info"),
+    "migrate": ("wfstore.tools.migrate", "migrate"),
+    "RepairReport": ("wfstore.tools.repair", "RepairReport"),
+    "repair": ("wfstore.tools.repair", "repair"),
+    "create": ("wfstore.tools.stores", "create"),
+    "detect_generation": ("wfstore.tools.stores", "detect_generation"),
+    "detect_kind": ("wfstore.tools.stores", "detect_kind"),
+    "store_cls_from_str": ("wfstore.tools.stores", "store_cls_from_str"),
+    # `wfstore.open(path)`; left out of __all__ so that `from wfstore import *` does
+    # not shadow the built-in open()
+    "open": ("wfstore.tools.stores", "open"),
+    "BadChunk": ("wfstore.tools.verify", "BadChunk"),
+    "VerifyReport": ("wfstore.tools.verify", "VerifyReport"),
+    "verify": ("wfstore.tools.verify", "verify"),
+    # the subpackage itself (an attribute of the package once a tool was imported)
+    "tools": ("wfstore.tools", ""),
+}
+
+if _typing.TYPE_CHECKING:  # what the names are, for type checkers and editors
+    from wfstore.tools.consolidate import consolidate
+    from wfstore.tools.convert import convert
+    from wfstore.tools.inspect import info
+    from wfstore.tools.migrate import migrate
+    from wfstore.tools.repair import RepairReport, repair
+    from wfstore.tools.stores import create, detect_generation, detect_kind, store_cls_from_str
+    from wfstore.tools.stores import open as open
+    from wfstore.tools.verify import BadChunk, VerifyReport, verify
+
+
+def __getattr__(name: str) -> _typing.Any:
+    """A tool's name, imported from its module on first use (then kept here)."""
+    where = _TOOLS.get(name)
+    if where is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = _importlib.import_module(where[0])
+    value = getattr(module, where[1]) if where[1] else module
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    """The package's names, the tools' included (imported or not)."""
+    return sorted({*globals(), *_TOOLS} - {"_importlib", "_typing", "_TOOLS"})
+
 
 __all__ = [
     "DURABILITIES",

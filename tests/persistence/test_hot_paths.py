@@ -99,6 +99,53 @@ def test_batch_of_additions_reads_persistent_counts_once(
 
 
 @pytest.mark.parametrize("cls", STORES, ids=["json", "zarr"])
+def test_pending_items_take_what_is_added_to_them_without_a_copy_per_read(
+    tmp_path: Path, cls: type
+) -> None:
+    """Iterations and runs added to a pending element or iteration are merged into it
+    once, when added: reads during the batch return the merged item itself (the engine
+    reads every item back while it builds), items already handed out never change, and
+    the commit writes what the reads showed."""
+    path = tmp_path / "wk"
+    store = _new(cls, path)
+    t = store.add_task(0, {"element_sets": []}, save=False)
+    e = store.add_element(t, 0, {}, {}, save=False)
+    first_elem = store.get_elements([e])[0]
+    it0 = store.add_element_iteration(e, {}, [], save=False)
+    first_iter = store.get_element_iterations([it0])[0]
+    it1 = store.add_element_iteration(e, {}, [], save=False)
+    runs = [store.add_EAR(it0, a, [0], {}, save=False) for a in (0, 1, 0)]
+    store.set_EARs_initialised(it0, save=False)
+    elem = store.get_elements([e])[0]
+    iters = store.get_element_iterations([it0, it1])
+    assert elem.iteration_IDs == [it0, it1]
+    assert iters[0].EAR_IDs == {0: [runs[0], runs[2]], 1: [runs[1]]}
+    assert iters[0].EARs_initialised and not iters[1].EARs_initialised
+    assert iters[1].EAR_IDs is None
+    assert store.get_elements([e])[0] is elem
+    assert store.get_element_iterations([it0])[0] is iters[0]
+    # what was handed out before the additions is as it was then
+    assert first_elem.iteration_IDs == [] and first_iter.EAR_IDs is None
+    assert not first_iter.EARs_initialised
+    store.save()
+    back = cls(None, None, path)
+    assert back.get_elements([e])[0].iteration_IDs == [it0, it1]
+    got = back.get_element_iterations([it0, it1])
+    assert got[0].EAR_IDs == {0: [runs[0], runs[2]], 1: [runs[1]]}
+    assert got[0].EARs_initialised and not got[1].EARs_initialised
+    # additions to committed items are pending changes, merged when read
+    it2 = store.add_element_iteration(e, {}, [], save=False)
+    r3 = store.add_EAR(it1, 2, [0], {}, save=False)
+    store.set_EARs_initialised(it1, save=False)
+    assert store.get_elements([e])[0].iteration_IDs == [it0, it1, it2]
+    merged = store.get_element_iterations([it1])[0]
+    assert merged.EAR_IDs == {2: [r3]} and merged.EARs_initialised
+    store.save()
+    again = cls(None, None, path).get_element_iterations([it1])[0]
+    assert again.EAR_IDs == {2: [r3]} and again.EARs_initialised
+
+
+@pytest.mark.parametrize("cls", STORES, ids=["json", "zarr"])
 def test_ids_follow_what_another_store_committed(tmp_path: Path, cls: type) -> None:
     """Counts are re-read once nothing is pending, so IDs follow rows another process
     committed in between."""

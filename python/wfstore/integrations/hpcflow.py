@@ -387,8 +387,14 @@ class ArrayView:
 def _make_classes(generation: str = "0.2.0a190") -> dict[str, type]:
     from fsspec.implementations.local import LocalFileSystem
 
-    from wfstore.persistence import json_store, v03, zip_store
+    from wfstore.persistence import json_store, zip_store
     from wfstore.persistence import zarr as zarr_store
+
+    v03_mode = generation == V03_GENERATION
+    if v03_mode:
+        # hpcflow 0.3.x's classes, only for that generation: a process of the other
+        # (a job, a reader) never needs their modules (a third of the package's)
+        from wfstore.persistence import v03
 
     class _ZarrArrays:
         """Array access the engine's tests use on Zarr stores."""
@@ -430,7 +436,6 @@ def _make_classes(generation: str = "0.2.0a190") -> dict[str, type]:
             path = zarr_store.PARAM_BASE_ARR
             return ArrayView(self._array(path), path, report)
 
-    v03_mode = generation == V03_GENERATION
     json_base: type = v03.V03JSONPersistentStore if v03_mode else json_store.JSONPersistentStore
 
     class JSONStore(json_base):  # type: ignore[valid-type,misc]

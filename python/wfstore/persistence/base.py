@@ -939,7 +939,14 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
             schema_parameters=list(schema_parameters),
             loop_idx=dict(loop_idx or {}),
         )
-        self._pending.add_elem_iter_IDs[element_ID].append(new_ID)
+        pend = self._pending
+        elem = pend.add_elements.get(element_ID)
+        if elem is not None and element_ID not in pend.add_elem_iter_IDs:
+            # a pending element takes the ID itself (a new copy: items handed out never
+            # change), so that reading it while the batch goes on copies nothing
+            pend.add_elements[element_ID] = elem.append_iteration_IDs((new_ID,))
+        else:
+            pend.add_elem_iter_IDs[element_ID].append(new_ID)
         self._maybe_save(save)
         return new_ID
 
@@ -967,7 +974,13 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
             data_idx=data_idx,
             metadata=metadata or {},
         )
-        self._pending.add_elem_iter_EAR_IDs[elem_iter_ID][action_idx].append(new_ID)
+        pend = self._pending
+        it = pend.add_elem_iters.get(elem_iter_ID)
+        if it is not None and elem_iter_ID not in pend.add_elem_iter_EAR_IDs:
+            # as for a pending element's iteration IDs (see add_element_iteration)
+            pend.add_elem_iters[elem_iter_ID] = it.append_EAR_IDs({action_idx: (new_ID,)})
+        else:
+            pend.add_elem_iter_EAR_IDs[elem_iter_ID][action_idx].append(new_ID)
         self._maybe_save(save)
         return new_ID
 
@@ -1223,7 +1236,13 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
         self._check_ids(
             [iter_ID], self._get_num_total_elem_iters(), MissingStoreElementIterationError
         )
-        self._pending.set_EARs_initialised[iter_ID] = None
+        pend = self._pending
+        it = pend.add_elem_iters.get(iter_ID)
+        if it is not None:  # a pending iteration is replaced by an initialised copy
+            if not it.EARs_initialised:
+                pend.add_elem_iters[iter_ID] = it.set_EARs_initialised()
+        else:
+            pend.set_EARs_initialised[iter_ID] = None
         self._maybe_save(save)
 
     def set_jobscript_metadata(

@@ -96,6 +96,10 @@ def copy_tree(obj: _D) -> _D:
     return copy.deepcopy(obj)
 
 
+#: Per item class: whether :func:`_replace` may copy its instances' ``__dict__``.
+_FAST_REPLACE: dict[type, bool] = {}
+
+
 def _replace(obj: _D, **changes: Any) -> _D:
     """``dataclasses.replace(obj, **changes)`` for the store's item classes, without
     its field-by-field ``__init__`` call (the engine merges pending changes into items
@@ -103,7 +107,10 @@ def _replace(obj: _D, **changes: Any) -> _D:
     with ``__post_init__`` or without an instance ``__dict__`` go through
     ``dataclasses.replace``."""
     cls = type(obj)
-    if hasattr(cls, "__post_init__") or not hasattr(obj, "__dict__"):
+    fast = _FAST_REPLACE.get(cls)
+    if fast is None:  # (looked up once per class)
+        fast = _FAST_REPLACE[cls] = not hasattr(cls, "__post_init__") and hasattr(obj, "__dict__")
+    if not fast:
         return dataclasses.replace(obj, **changes)  # type: ignore[type-var]
     new = object.__new__(cls)
     d = new.__dict__
