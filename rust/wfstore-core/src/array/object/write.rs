@@ -21,6 +21,18 @@ impl ObjectArray {
     }
 
     fn write_rows(&self, indices: &[u64], values: Vec<Value>, len: u64) -> Result<()> {
+        self.write_rows_in(indices, values, len, None)
+    }
+
+    /// [`Self::write_rows`]; chunks in `absent` are known to have no file, so one of
+    /// only fill values is not deleted (see [`Self::append`]).
+    fn write_rows_in(
+        &self,
+        indices: &[u64],
+        values: Vec<Value>,
+        len: u64,
+        absent: Option<&Absent>,
+    ) -> Result<()> {
         self.check_write(indices, values.len(), "values", len)?;
         let (cs, comp) = {
             let m = self.meta_ref();
@@ -65,6 +77,9 @@ impl ObjectArray {
             };
             for (off, v) in rows {
                 items[off] = v;
+            }
+            if absent.is_some_and(|a| a.holds(c)) && items.iter().all(|v| *v == self.fill) {
+                return Ok(()); // no file to delete
             }
             self.write_rows_of(c, items, len, &comp)
         })
@@ -271,14 +286,35 @@ impl ObjectArray {
 
     /// Append rows at the end. Chunks are written before `.zarray` grows, so a reader
     /// never sees the new length without the new rows.
+    ///
+    /// Without `write_empty_chunks`, a new chunk of only fill values is not written,
+    /// and a file in its place (a leftover of an append that failed before its length
+    /// was recorded) must go: the chunks past the old end that have a file are found
+    /// by one listing of the array's folder, rather than by a delete of every such
+    /// chunk (on NFS each delete is a round trip to the server, mostly for no file:
+    /// every unset parameter added is one).
     pub fn append(&self, values: Vec<Value>) -> Result<u64> {
         let old = self.len();
         let n = values.len() as u64;
         if n == 0 {
             return Ok(old);
         }
+        let absent = if !self.write_empty_chunks && values.contains(&self.fill) {
+            let from = old.div_ceil(self.chunk_size());
+            let mut leftovers = BTreeSet::new();
+            for name in self.store.list_dir(&self.path)? {
+                if let Ok(c) = name.parse::<u64>() {
+                    if c >= from {
+                        leftovers.insert(c);
+                    }
+                }
+            }
+            Some(Absent { from, leftovers })
+        } else {
+            None
+        };
         let indices: Vec<u64> = (old..old + n).collect();
-        self.write_rows(&indices, values, old + n)?;
+        self.write_rows_in(&indices, values, old + n, absent.as_ref())?;
         let mut m = self.meta();
         m.shape[0] = old + n;
         meta::write_array_meta(self.store.as_ref(), &self.path, &m)?;
@@ -410,4 +446,17 @@ fn unchanged(data: &[u8], spans: &[Range<usize>], new_rows: &BTreeMap<usize, Vec
             .get(*off)
             .is_some_and(|sp| data[sp.clone()] == bytes[..])
     })
+}
+
+/// The chunks of an array known to have no file: those from `from` on, except
+/// `leftovers` (found by a listing).
+struct Absent {
+    from: u64,
+    leftovers: BTreeSet<u64>,
+}
+
+impl Absent {
+    fn holds(&self, chunk: u64) -> bool {
+        chunk >= self.from && !self.leftovers.contains(&chunk)
+    }
 }
