@@ -4,7 +4,7 @@
 use super::TxnStore;
 use crate::error::{Error, Result};
 use crate::storage::Store;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 #[derive(Default)]
@@ -112,11 +112,14 @@ impl Store for TxnStore {
     }
 
     fn list_dir(&self, prefix: &str) -> Result<Vec<String>> {
-        let mut names = self.inner.list_dir(prefix)?;
+        let names = self.inner.list_dir(prefix)?;
         let st = self.state();
         let Some(st) = st.as_ref() else {
             return Ok(names);
         };
+        // a set: linear in the staged keys and the names, not their product (an append
+        // lists its array's folder while a commit of many rows is staged)
+        let mut names: BTreeSet<String> = names.into_iter().collect();
         let pre = prefix.trim_matches('/');
         for (key, v) in &st.values {
             let rest = if pre.is_empty() {
@@ -133,14 +136,11 @@ impl Store for TxnStore {
                 continue;
             }
             if v.is_some() || deeper {
-                if !names.iter().any(|n| n == first) {
-                    names.push(first.to_string());
-                }
+                names.insert(first.to_string());
             } else {
-                names.retain(|n| n != first);
+                names.remove(first);
             }
         }
-        names.sort();
-        Ok(names)
+        Ok(names.into_iter().collect())
     }
 }
