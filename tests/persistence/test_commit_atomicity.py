@@ -244,8 +244,9 @@ def test_parameter_appends_commit_in_order_without_a_journal(tmp_path: Path) -> 
     path = tmp_path / "wk"
     store = _store(path)
     p0 = store.add_unset_parameter({"type": "u"})
-    # the sources chunk and both shapes (the base chunk of an unset row is empty)
-    assert store.last_commit_report == {"written": 3, "deleted": 1, "journaled": False}
+    # the sources chunk and both shapes (the base chunk of an unset row is empty: it
+    # has no file, and none is deleted)
+    assert store.last_commit_report == {"written": 3, "deleted": 0, "journaled": False}
     p1 = store.add_set_parameter({"x": 1}, {"type": "t"})
     assert store.last_commit_report["journaled"] is False  # type: ignore[index]
     store.add_set_parameter(np.arange(3), {"type": "t"})
