@@ -12,6 +12,13 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:  # loaded by path (the tests), not run as a script
     sys.path.insert(0, str(HERE))
 
+if __name__ == "__main__" and sys.argv[1:2] in (["phase"], ["job"], ["probe"]):
+    # a worker process: imports the worker alone (not the report, which imports
+    # wfstore), so that the engine's own variants measure the engine without wfstore
+    from engine_bench.worker import worker_main
+
+    sys.exit(worker_main(sys.argv[1:]))
+
 from engine_bench.common import (  # noqa: E402
     PHASE_KEYS,
     PHASE_LABELS,

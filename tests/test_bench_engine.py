@@ -173,6 +173,9 @@ def test_a_tiny_run_reports_every_phase_of_every_variant(
             assert ph["peak_rss_mib"] > 0, (r["variant"], key)
             assert ph["files"] >= 1, (r["variant"], key)
             assert 0 < ph["store_share"] <= 1, (r["variant"], key, ph)
+            # the engine's own stores are measured without wfstore loaded
+            own = r["variant"] in ("hpcflow", "hpcflow-0.3")
+            assert ph["wfstore_loaded"] is not own, (r["variant"], key)
         jobs = r["phases"]["jobs"]
         assert jobs["procs"] == 2 and sum(j["runs"] for j in jobs["jobs"]) == 40
         assert jobs["store_per_run_s"] > 0

@@ -1,9 +1,11 @@
 """What the runner, its workers and its report share: the variants, workloads and
-phases, and the store-API runner's report and measuring helpers."""
+phases, and the store-API runner's measuring helpers."""
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
+from typing import Any
 
 #: ``benches/``, where the store-API runner ``compare.py`` is.
 HERE = Path(__file__).resolve().parent.parent
@@ -46,17 +48,30 @@ PHASE_LABELS = dict(PHASES)
 PHASE_KEYS = [k for k, _ in PHASES]
 
 # --- shared with the store-API runner -------------------------------------------------
-# Its report and measuring helpers, from the installed wfstore (the engine's Python
-# that runs this has wfstore installed: the wfstore variants need it).
+# Its measuring helpers (peak RSS, files, hpcflow's zip closer) are wfstore's
+# (`wfstore/tools/bench/workload.py`, standard library only at module level), loaded by
+# path without importing the `wfstore` package: the worker processes of the engine's
+# own variants must not carry wfstore's modules (their peak RSS is the baseline).
 
-from wfstore.tools.bench.report import (  # noqa: E402
-    fmt_s,
-    markdown_table,
-    plot_lines,
-    text_table,
-    update_readme,
-)
-from wfstore.tools.bench.workload import count_files, peak_rss_mib, reset_peak_rss  # noqa: E402
+
+def _load_bench_workload() -> Any:
+    spec = importlib.util.find_spec("wfstore")  # finds the package, does not import it
+    if spec is None or spec.origin is None:
+        raise ImportError("wfstore is not installed in this Python")
+    path = Path(spec.origin).parent / "tools" / "bench" / "workload.py"
+    mod_spec = importlib.util.spec_from_file_location("_engine_bench_measure", path)
+    if mod_spec is None or mod_spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    mod = importlib.util.module_from_spec(mod_spec)
+    mod_spec.loader.exec_module(mod)
+    return mod
+
+
+_measure = _load_bench_workload()
+count_files = _measure.count_files
+peak_rss_mib = _measure.peak_rss_mib
+reset_peak_rss = _measure.reset_peak_rss
+engine_zip_closer = _measure.engine_zip_closer
 
 __all__ = [
     "BASELINE",
@@ -73,11 +88,7 @@ __all__ = [
     "VARIANTS_A190",
     "WORKLOADS",
     "count_files",
-    "fmt_s",
-    "markdown_table",
+    "engine_zip_closer",
     "peak_rss_mib",
-    "plot_lines",
     "reset_peak_rss",
-    "text_table",
-    "update_readme",
 ]

@@ -6,6 +6,16 @@ import os
 import sys
 from pathlib import Path
 
+# the store-API runner's report helpers, from the installed wfstore (the runner's side
+# only: the worker processes do not import this module)
+from wfstore.tools.bench.report import (
+    fmt_s,
+    markdown_table,
+    plot_lines,
+    text_table,
+    update_readme,
+)
+
 from .common import (
     BASELINE,
     ENGINE_VARIANTS,
@@ -13,11 +23,6 @@ from .common import (
     PHASE_LABELS,
     VARIANTS,
     WORKLOADS,
-    fmt_s,
-    markdown_table,
-    plot_lines,
-    text_table,
-    update_readme,
 )
 
 #: The markers of the README's engine benchmark table, which :func:`finish_report` rewrites.
