@@ -44,12 +44,8 @@ impl Store for Counting {
     }
 }
 
-#[test]
-fn appended_fill_chunks_delete_only_leftover_files() {
-    // without write_empty_chunks, appending rows of only the fill value (unset
-    // parameters) deletes no chunk that has no file (on NFS each delete is a round
-    // trip), but does delete a leftover file past the old end (an append that failed
-    // before its length was recorded), which must not come back as rows
+/// A [`Counting`] store in a new folder, and the same as a `dyn Store`.
+fn counting_store() -> (tempfile::TempDir, Arc<Counting>, Arc<dyn Store>) {
     let d = tempfile::tempdir().unwrap();
     let c = Arc::new(Counting {
         inner: LocalStore::new(d.path()),
@@ -57,6 +53,16 @@ fn appended_fill_chunks_delete_only_leftover_files() {
         deletes: Default::default(),
     });
     let s: Arc<dyn Store> = c.clone();
+    (d, c, s)
+}
+
+#[test]
+fn appended_fill_chunks_delete_only_leftover_files() {
+    // without write_empty_chunks, appending rows of only the fill value (unset
+    // parameters) deletes no chunk that has no file (on NFS each delete is a round
+    // trip), but does delete a leftover file past the old end (an append that failed
+    // before its length was recorded), which must not come back as rows
+    let (_d, c, s) = counting_store();
     let opts = ObjectArrayOptions {
         chunk_size: Some(1),
         fill_value: Value::Nil,
@@ -95,13 +101,7 @@ fn appended_fill_chunks_delete_only_leftover_files() {
 
 #[test]
 fn updates_that_change_nothing_write_nothing() {
-    let d = tempfile::tempdir().unwrap();
-    let c = Arc::new(Counting {
-        inner: LocalStore::new(d.path()),
-        sets: Default::default(),
-        deletes: Default::default(),
-    });
-    let s: Arc<dyn Store> = c.clone();
+    let (_d, c, s) = counting_store();
     for write_empty_chunks in [true, false] {
         let path = format!("p{write_empty_chunks}");
         let opts = ObjectArrayOptions {
