@@ -2,15 +2,12 @@
 (the baseline) and wfstore registered.
 
 ``python compare_runs.py BASELINE.xml WFSTORE.xml [RERUN.xml ...] [--label NAME]
-[--lost-ids FILE] [--expected FILE]``
+[--lost-ids FILE]``
 prints the pass counts and every test that passes in the baseline but
 not with wfstore, and exits 1 if there is any (or if a report holds no test at all). A
 test passes with wfstore if it passes in any of the wfstore reports (a rerun of the
 tests that failed first is reported as such). ``--lost-ids`` writes the pytest node IDs
-of the tests that do not pass with wfstore, one a line, for a rerun. ``--expected``
-names a file of pytest node ID prefixes (``#`` comments) of tests known not to pass
-with wfstore for a stated reason (tests of the engine's private store internals): they
-are reported, not counted.
+of the tests that do not pass with wfstore, one a line, for a rerun.
 """
 
 from __future__ import annotations
@@ -48,27 +45,13 @@ def node_id(test_id: str) -> str:
     return f"{classname.replace('.', '/')}.py::{name}"
 
 
-def _listed(nid: str, prefix: str) -> bool:
-    """Whether the node ID `nid` is listed by `prefix` (``module path::test``; the
-    node ID may carry more leading folders, as when pytest ran from elsewhere)."""
-    at = nid.find(prefix.partition("::")[0])
-    return at >= 0 and (at == 0 or nid[at - 1] == "/") and nid[at:].startswith(prefix)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("baseline", type=Path)
     parser.add_argument("wfstore", type=Path, nargs="+")
     parser.add_argument("--label", default="")
     parser.add_argument("--lost-ids", type=Path)
-    parser.add_argument("--expected", type=Path)
     args = parser.parse_args(argv)
-    expected: list[str] = []
-    if args.expected is not None:
-        for line in args.expected.read_text().splitlines():
-            line = line.split("#", 1)[0].strip()
-            if line:
-                expected.append(line)
     base, ours = outcomes(args.baseline), outcomes(args.wfstore[0])
     for rerun in args.wfstore[1:]:
         for test_id, outcome in outcomes(rerun).items():
@@ -83,10 +66,6 @@ def main(argv: list[str] | None = None) -> int:
         f"wfstore: {len(ours_pass)} passed of {len(ours)}"
     )
     lost = sorted(base_pass - ours_pass)
-    known = [t for t in lost if any(_listed(node_id(t), p) for p in expected)]
-    for test_id in known:
-        print(f"{label}expected difference (engine internals): {test_id}")
-    lost = [t for t in lost if t not in known]
     for test_id in lost:
         print(f"{label}passes with the engine's stores, not with wfstore: {test_id} "
               f"({ours.get(test_id, 'not run')})")

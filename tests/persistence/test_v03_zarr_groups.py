@@ -18,8 +18,9 @@ from wfstore.common.errors import (
     MissingArrayOutputError,
 )
 from wfstore.persistence.v03 import layout
-from wfstore.persistence.v03.arrays import append_output_entry
+from wfstore.persistence.v03.arrays import append_output_entry, decode_output_archive
 from wfstore.persistence.v03.zarr_groups import LEGACY_GROUP_CREATE_ATTEMPTS
+from wfstore.persistence.v03.zarr_store import V03ZarrPersistentStore
 
 zarr = pytest.importorskip("zarr")
 
@@ -160,3 +161,62 @@ def test_appending_another_dtype_is_a_type_error() -> None:
     with pytest.raises(ArrayOutputDtypeError, match=r"dtype int32.*dtype float64") as info:
         append_output_entry(raw, "k", np.arange(4, dtype="int32"), _META)
     assert isinstance(info.value, TypeError)
+
+
+class _Workflow:
+    """An engine workflow's archive reader as hpcflow 0.3.0's: it reads the archive
+    back through the store's ``get_binary_file`` (counted)."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.store: V03ZarrPersistentStore | None = None
+        self.reads: list[Path] = []
+        self.fail = fail
+
+    def _read_array_output_archive(self, path: Path) -> object:
+        self.reads.append(Path(path))
+        assert self.store is not None
+        raw = self.store.get_binary_file(path)
+        if self.fail:
+            raise ValueError("the engine refuses it")
+        return decode_output_archive(raw, "ignored")
+
+
+def _bound(path: Path, workflow: _Workflow) -> V03ZarrPersistentStore:
+    store = V03ZarrPersistentStore(None, workflow, path)
+    workflow.store = store
+    return store
+
+
+def test_bound_store_reads_archives_through_the_workflows_reader(fixture_copy) -> None:
+    path = fixture_copy("wk_array_outputs_zarr")
+    key = "parameters/array_outputs/p2/0/0.npz.zst"
+    alone = wfstore.open(path)
+    param = _output_param(alone)
+    expected = alone.get_parameters([param])[0].data
+    workflow = _Workflow()
+    store = _bound(path, workflow)
+    got = store.get_parameters([param])[0].data
+    np.testing.assert_array_equal(got, expected)
+    reads = list(workflow.reads)
+    assert path / key in reads  # (and the output's mask archive)
+    assert len(set(reads)) == len(reads)
+    store.get_parameters([param])  # nothing changed: the decoded archives are kept
+    assert workflow.reads == reads
+
+
+def test_bound_store_names_a_damaged_archive(fixture_copy) -> None:
+    path = fixture_copy("wk_array_outputs_zarr")
+    key = "parameters/array_outputs/p2/0/0.npz.zst"
+    (path / key).write_bytes(_core.compress(b"not an npz archive", "zstd"))
+    workflow = _Workflow()
+    store = _bound(path, workflow)
+    with pytest.raises(CorruptArchiveError, match=r"p2/0/0\.npz\.zst"):
+        store.get_parameters([_output_param(store)])
+    assert workflow.reads == [path / key]
+
+
+def test_bound_store_passes_on_the_engines_refusal(fixture_copy) -> None:
+    # an archive only the engine's reader refuses: the engine's own error
+    store = _bound(fixture_copy("wk_array_outputs_zarr"), _Workflow(fail=True))
+    with pytest.raises(ValueError, match="the engine refuses it"):
+        store.get_parameters([_output_param(store)])
