@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
 from datetime import datetime, timezone
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from wfstore.persistence import (
     JsonStoreElementIter,
     StoreParameter,
@@ -11,6 +16,7 @@ from wfstore.persistence import (
     ZarrStoreElement,
     ZarrStoreElementIter,
 )
+from wfstore.persistence.items import IDList, ZarrStoreTask
 
 TS = "%Y-%m-%d %H:%M:%S.%f"
 
@@ -122,3 +128,96 @@ def test_parameter_decode_copies_unless_fresh() -> None:
     fresh = StoreParameter.decode(1, row, {"type": "x"}, fresh=True)
     assert fresh.data == {"a": [1, 2], "t": (3, 4)}
     assert fresh.data["a"] is row["data"]["a"]
+
+
+# --- a task's element IDs: list.index as a lookup ----------------------------------
+
+_OPS = st.one_of(
+    st.tuples(st.just("append"), st.integers(0, 20)),
+    st.tuples(st.just("insert"), st.integers(-5, 25), st.integers(0, 20)),
+    st.tuples(st.just("setitem"), st.integers(0, 30), st.integers(0, 20)),
+    st.tuples(st.just("delitem"), st.integers(0, 30)),
+    st.tuples(st.just("extend"), st.lists(st.integers(0, 20), max_size=4)),
+    st.tuples(st.just("iadd"), st.lists(st.integers(0, 20), max_size=4)),
+    st.tuples(st.just("imul"), st.integers(0, 2)),
+    st.tuples(st.just("remove"), st.integers(0, 20)),
+    st.tuples(st.just("pop"), st.integers(0, 30)),
+    st.tuples(st.just("sort"), st.booleans()),
+    st.tuples(st.just("reverse")),
+    st.tuples(st.just("clear")),
+    st.tuples(st.just("slice"), st.integers(0, 5), st.lists(st.integers(0, 20), max_size=3)),
+)
+
+
+def _apply(lst: list, op: tuple) -> None:
+    kind = op[0]
+    if kind == "append":
+        lst.append(op[1])
+    elif kind == "insert":
+        lst.insert(op[1], op[2])
+    elif kind == "setitem" and op[1] < len(lst):
+        lst[op[1]] = op[2]
+    elif kind == "delitem" and op[1] < len(lst):
+        del lst[op[1]]
+    elif kind == "extend":
+        lst.extend(op[1])
+    elif kind == "iadd":
+        lst += op[1]
+    elif kind == "imul":
+        lst *= op[1]
+    elif kind == "remove" and op[1] in lst:
+        lst.remove(op[1])
+    elif kind == "pop" and op[1] < len(lst):
+        lst.pop(op[1])
+    elif kind == "sort":
+        lst.sort(reverse=op[1])
+    elif kind == "reverse":
+        lst.reverse()
+    elif kind == "clear":
+        lst.clear()
+    elif kind == "slice":
+        lst[op[1] : op[1] + 2] = op[2]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    start=st.lists(st.integers(0, 20), max_size=30),
+    steps=st.lists(st.tuples(_OPS, st.lists(st.integers(-1, 22), max_size=4)), max_size=12),
+)
+def test_id_list_index_answers_as_list_index(start: list[int], steps: list) -> None:
+    """After any changes, IDList.index gives list.index's answer (the first position;
+    ValueError when absent), for every value asked, between changes too."""
+    ids, ref = IDList(start), list(start)
+
+    def check(values: list[int]) -> None:
+        for v in values:
+            try:
+                want: int | None = ref.index(v)
+            except ValueError:
+                want = None
+            if want is None:
+                with pytest.raises(ValueError):
+                    ids.index(v)
+            else:
+                assert ids.index(v) == want
+        assert list(ids) == ref
+
+    for op, asked in steps:
+        check(asked)
+        _apply(ids, op)
+        _apply(ref, op)
+        assert isinstance(ids, IDList)
+    check(list(range(-1, 22)))
+
+
+def test_task_element_ids_are_id_lists_through_copies() -> None:
+    task = ZarrStoreTask.decode({"id_": 0, "index": 0, "element_IDs": [5, 3, 9]})
+    assert isinstance(task.element_IDs, IDList)
+    assert task.element_IDs.index(9) == 2
+    more = task.append_element_IDs([7])
+    assert isinstance(more.element_IDs, IDList)
+    assert more.element_IDs.index(7) == 3
+    assert task.element_IDs == [5, 3, 9]  # the original is not changed
+    assert ZarrStoreTask(1, 0, False, [4, 4]).element_IDs.index(4) == 0
+    assert pickle.loads(pickle.dumps(more)).element_IDs.index(7) == 3
+    assert copy.deepcopy(more).element_IDs == [5, 3, 9, 7]

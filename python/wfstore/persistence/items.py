@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import enum
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -179,6 +180,68 @@ class PersistentStoreFeatures:
 # ------------------------------------------------------------------------------------
 
 
+class IDList(list):  # type: ignore[type-arg]
+    """A list of item IDs (a task's element IDs) whose ``index`` is a dict lookup.
+
+    The engine finds each run's element position by ``task.element_IDs.index(ID)``
+    (``Workflow.get_EARs_from_IDs``, for every run it reads): a scan of the task's
+    whole list per run, quadratic in the elements (a third of reading every run of a
+    100,000-run workflow). The positions are built at the first ``index`` call and
+    dropped by any change to the list; ``index`` answers as ``list.index`` does.
+    """
+
+    __slots__ = ("_pos",)
+
+    def index(self, value: Any, start: Any = 0, stop: Any = sys.maxsize) -> int:
+        if start != 0 or stop != sys.maxsize:
+            return super().index(value, start, stop)
+        try:
+            pos = self._pos
+        except AttributeError:
+            pos = {}
+            for i, v in enumerate(self):
+                pos.setdefault(v, i)  # (the first of equal values, as list.index)
+            self._pos = pos
+        try:
+            return pos[value]
+        except (KeyError, TypeError):  # absent (ValueError below) or unhashable
+            return super().index(value)
+
+    def _drop_positions(self) -> None:
+        try:
+            del self._pos
+        except AttributeError:
+            pass
+
+
+def _dropping_positions(name: str) -> Callable[..., Any]:
+    base = getattr(list, name)
+
+    def method(self: IDList, *args: Any, **kwargs: Any) -> Any:
+        self._drop_positions()
+        return base(self, *args, **kwargs)
+
+    method.__name__ = name
+    return method
+
+
+for _name in (
+    "__setitem__",
+    "__delitem__",
+    "__iadd__",
+    "__imul__",
+    "append",
+    "extend",
+    "insert",
+    "pop",
+    "remove",
+    "clear",
+    "sort",
+    "reverse",
+):
+    setattr(IDList, _name, _dropping_positions(_name))
+
+
 @dataclass
 class StoreTask(ABC, Generic[SerFormT]):
     """A task in a persistent store.
@@ -203,6 +266,10 @@ class StoreTask(ABC, Generic[SerFormT]):
     element_IDs: list[int]
     task_template: Mapping[str, Any] | None = None
 
+    def __post_init__(self) -> None:
+        if type(self.element_IDs) is not IDList:
+            self.element_IDs = IDList(self.element_IDs)
+
     @abstractmethod
     def encode(self) -> tuple[int, SerFormT, dict[str, Any]]:
         """Return ``(index, stored task metadata, task template entry)``."""
@@ -214,7 +281,7 @@ class StoreTask(ABC, Generic[SerFormT]):
 
     def append_element_IDs(self, pend_IDs: Iterable[int]) -> Self:
         """Return a copy with `pend_IDs` appended to the element IDs."""
-        return _replace(self, element_IDs=[*self.element_IDs, *pend_IDs])
+        return _replace(self, element_IDs=IDList([*self.element_IDs, *pend_IDs]))
 
 
 class JsonStoreTask(StoreTask[dict]):
@@ -232,7 +299,7 @@ class JsonStoreTask(StoreTask[dict]):
             id_=task_dat["id_"],
             index=task_dat["index"],
             is_pending=False,
-            element_IDs=list(task_dat["element_IDs"]),
+            element_IDs=IDList(task_dat["element_IDs"]),
         )
 
 
@@ -256,7 +323,7 @@ class ZarrStoreTask(StoreTask[dict]):
             id_=task_dat["id_"],
             index=task_dat["index"],
             is_pending=False,
-            element_IDs=list(map(int, task_dat["element_IDs"])),
+            element_IDs=IDList(map(int, task_dat["element_IDs"])),
         )
 
 

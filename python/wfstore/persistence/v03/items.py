@@ -20,6 +20,7 @@ import numpy as np
 from wfstore.common.errors import UnsupportedStoreOperationError
 from wfstore.persistence.items import (
     DataPath,
+    IDList,
     JsonStoreElement,
     JsonStoreElementIter,
     StoreEAR,
@@ -59,7 +60,7 @@ class V03StoreTask(StoreTask[dict]):
             id_=task_dat["id_"],
             index=task_dat["index"],
             is_pending=False,
-            element_IDs=[int(i) for i in task_dat["element_IDs"]],
+            element_IDs=IDList(int(i) for i in task_dat["element_IDs"]),
         )
 
 
