@@ -1535,36 +1535,28 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
         iterations and their runs."""
         elem_IDs = self._task_element_IDs(task_id, idx_lst)
         # a batch of elements at a time, each kind of item read in one call per batch
-        # (not one per element: the engine reads whole tasks this way); a batch's
-        # dicts are built with the cycle collector paused (as a batch read is), which
-        # is resumed before they are handed out: the caller's code never runs paused
+        # (not one per element: the engine reads whole tasks this way)
         for start in range(0, len(elem_IDs), _ELEMENT_BATCH):
-            batch = elem_IDs[start : start + _ELEMENT_BATCH]
-            with gc_paused(len(batch) >= _GC_PAUSE_ITEMS):
-                out = self._element_dicts(batch)
-            yield from out
-            del out
-
-    def _element_dicts(self, elem_IDs: list[int]) -> list[dict[str, Any]]:
-        """The dicts of :meth:`get_task_elements` for the elements `elem_IDs`."""
-        elems = self.get_elements(elem_IDs)
-        iter_IDs = [i for elem in elems for i in elem.iteration_IDs]
-        iters = dict(zip(iter_IDs, self.get_element_iterations(iter_IDs)))
-        run_IDs = [r for it in iters.values() for ids in (it.EAR_IDs or {}).values() for r in ids]
-        runs = dict(zip(run_IDs, self.get_EARs(run_IDs))) if run_IDs else {}
-        out = []
-        for elem in elems:
-            out_iters = []
-            for i in elem.iteration_IDs:
-                it = iters[i]
-                EARs = None
-                if it.EAR_IDs is not None:
-                    EARs = {
-                        act: [runs[r].to_dict() for r in ids] for act, ids in it.EAR_IDs.items()
-                    }
-                out_iters.append(it.to_dict(EARs))
-            out.append(elem.to_dict(out_iters))
-        return out
+            elems = self.get_elements(elem_IDs[start : start + _ELEMENT_BATCH])
+            iter_IDs = [i for elem in elems for i in elem.iteration_IDs]
+            iters = dict(zip(iter_IDs, self.get_element_iterations(iter_IDs)))
+            run_IDs = [
+                r for it in iters.values() for ids in (it.EAR_IDs or {}).values() for r in ids
+            ]
+            runs = dict(zip(run_IDs, self.get_EARs(run_IDs))) if run_IDs else {}
+            for elem in elems:
+                out_iters = []
+                for i in elem.iteration_IDs:
+                    it = iters[i]
+                    EARs = None
+                    if it.EAR_IDs is not None:
+                        EARs = {
+                            act: [runs[r].to_dict() for r in ids]
+                            for act, ids in it.EAR_IDs.items()
+                        }
+                    out_iters.append(it.to_dict(EARs))
+                yield elem.to_dict(out_iters)
+            del elems, iters, runs
 
     @_read_operation
     def _task_element_IDs(self, task_idx: int, idx_lst: Iterable[int] | None) -> list[int]:
