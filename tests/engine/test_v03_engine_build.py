@@ -23,6 +23,7 @@ sys.path.insert(0, str(HERE.parent / "persistence"))
 
 from store_dump import normalise  # noqa: E402
 from test_hpcflow_adapter import _engine_env  # noqa: E402
+from wfstore.persistence.readcache import GROUP_MARKER_KEY  # noqa: E402
 
 SIDE = HERE / "v03_build_side.py"
 
@@ -83,8 +84,9 @@ def test_making_process_counts_what_it_made(side_python_v03: Path, tmp_path: Pat
 
 def test_layout_matches_the_engines(side_python_v03: Path, tmp_path: Path) -> None:
     """The same workflow made and run by 0.3.0's own Zarr store and through wfstore: the
-    same files (but wfstore's lock and change marker), every ``.zarray`` and ``.zgroup``
-    byte for byte, and the ``tasks`` chunk too."""
+    same files (none more: wfstore's lock and change marker are in the root
+    ``.zgroup``), every ``.zarray`` and ``.zgroup`` byte for byte but the root one
+    (the same document with the marker's key), and the ``tasks`` chunk too."""
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     ours = Path(_side(side_python_v03, "make", str(tmp_path / "a"), "zarr", cwd=tmp_path)["path"])
@@ -93,7 +95,7 @@ def test_layout_matches_the_engines(side_python_v03: Path, tmp_path: Path) -> No
     )
 
     def files(root: Path) -> set[str]:
-        skip = ("artifacts/", "execute/", ".wfstore")
+        skip = ("artifacts/", "execute/")
         return {
             p.relative_to(root).as_posix()
             for p in root.rglob("*")
@@ -101,6 +103,10 @@ def test_layout_matches_the_engines(side_python_v03: Path, tmp_path: Path) -> No
         }
 
     assert files(ours) == files(theirs)
-    for rel in sorted(files(ours)):
+    root_ours = json.loads((ours / ".zgroup").read_bytes())
+    assert set(root_ours) == {"zarr_format", GROUP_MARKER_KEY}
+    root_theirs = json.loads((theirs / ".zgroup").read_bytes())
+    assert {"zarr_format": root_ours["zarr_format"]} == root_theirs
+    for rel in sorted(files(ours) - {".zgroup"}):
         if rel.endswith((".zarray", ".zgroup")) or rel == "metadata/tasks/0":
             assert (ours / rel).read_bytes() == (theirs / rel).read_bytes(), rel

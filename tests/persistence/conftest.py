@@ -26,14 +26,16 @@ sys.path.insert(0, str(HERE))  # for `store_dump`, `backends`
 from backends import BACKENDS, Backend  # noqa: E402
 from sshd_server import SSHServer, running_sshd  # noqa: E402
 from wfstore.common.names import CHANGE_MARKER_NAME, LEGACY_SPARE_PREFIX  # noqa: E402
+from wfstore.persistence.readcache import without_group_marker  # noqa: E402
 
 
 def tree_digest(path: Path) -> dict[str, str]:
     """Map of relative file path to content digest, for every file under `path` but
     spare files (``.wfstore-spare-*``: no content of the store, left out of archives)
-    and the change marker (readers' bookkeeping, advanced by failed writes too)."""
+    and the change marker (readers' bookkeeping, advanced by failed writes too: its
+    file, or its slot in the root ``.zgroup``)."""
     return {
-        str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest()
+        str(p.relative_to(path)): hashlib.sha256(without_group_marker(p.read_bytes())).hexdigest()
         for p in sorted(path.rglob("*"))
         if p.is_file()
         and not p.name.startswith(LEGACY_SPARE_PREFIX)

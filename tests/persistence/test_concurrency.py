@@ -18,7 +18,7 @@ import pytest
 from fsspec.implementations.local import LocalFileSystem
 from store_dump import empty_workflow_kwargs
 from wfstore.common.errors import ConcurrentModificationError
-from wfstore.common.names import LINK_LOCK_NAME, LOCK_NAME
+from wfstore.common.names import CHANGE_MARKER_NAME, LINK_LOCK_NAME, LOCK_NAME
 from wfstore.persistence import ZarrPersistentStore
 from wfstore.storage.lock import ENV_VAR
 
@@ -123,9 +123,11 @@ def test_concurrent_writers_lose_nothing(
             lost.append(("jobscript", r, jobscripts[r]))
     assert lost == [], f"{len(lost)} of {4 * n_runs} updates lost, e.g. {lost[:3]}"
     print(f"concurrent writers: {WORKERS} processes, {4 * n_runs} updates, 0 lost")
-    # no lock ticket, link lock or broken lock is left; the record-lock file stays
+    # no lock ticket, link lock or broken lock is left, and no lock file or marker
+    # file at all: the record lock is on the root .zgroup, which holds the marker
     left = [n for n in os.listdir(path) if n.startswith((LOCK_NAME, LINK_LOCK_NAME))]
-    assert left == ([] if lock_protocol == "link" else [LOCK_NAME])
+    assert left == []
+    assert not (path / CHANGE_MARKER_NAME).exists()
 
 
 def test_concurrent_appends_conflict_clearly(tmp_path: Path) -> None:

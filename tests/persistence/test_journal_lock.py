@@ -20,13 +20,13 @@ from store_dump import empty_workflow_kwargs
 from wfstore import _core
 from wfstore.common.names import JOURNAL_PREFIX, TMP_PREFIX
 from wfstore.persistence import ZarrPersistentStore
-from wfstore.storage.lock import StoreLock
+from wfstore.persistence.zarr.transactions import store_lock_at
 
 #: A process holding the store lock until it is killed.
 _HOLDER = """
 import sys, time
-from wfstore.storage.lock import StoreLock
-lock = StoreLock(sys.argv[1])
+from wfstore.persistence.zarr.transactions import store_lock_at
+lock = store_lock_at(sys.argv[1])
 lock.acquire()
 print("held", flush=True)
 time.sleep(600)
@@ -72,7 +72,7 @@ def holder(tmp_path: Path) -> Iterator[subprocess.Popen]:
 
 def _open(path: Path, timeout: float) -> ZarrPersistentStore:
     store = ZarrPersistentStore(None, None, path)
-    store._store_lock = StoreLock(path, timeout=timeout)
+    store._store_lock = store_lock_at(path, timeout=timeout)
     store.core_store  # noqa: B018  (opening the core store is what recovers)
     return store
 
@@ -126,7 +126,7 @@ def test_a_journal_left_by_a_failed_commit_names_its_host(tmp_path: Path) -> Non
     assert _core.recover_journals(path) == 0
     (path / "extra" / "b" / "x").rmdir()
     (path / "extra" / "b").rmdir()
-    with StoreLock(path)():
+    with store_lock_at(path)():
         assert _core.recover_journals(path, locked=True) == 1
     assert (path / "extra" / "b").read_bytes() == b"2" and not (path / journal).exists()
 

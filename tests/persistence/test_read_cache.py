@@ -5,6 +5,7 @@ is timed."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -18,14 +19,17 @@ from fsspec.implementations.local import LocalFileSystem
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from store_dump import empty_workflow_kwargs
-from wfstore.common.names import CHANGE_MARKER_NAME
+from wfstore.common.names import CHANGE_MARKER_NAME, LOCK_NAME
 from wfstore.persistence import ZarrPersistentStore
 from wfstore.persistence.readcache import (
     CLEAN,
     LRUBytes,
     ReadCache,
+    group_document,
+    group_marker_offset,
     is_clean,
     marker_counter,
+    marker_in_group,
     marker_value,
 )
 
@@ -63,7 +67,11 @@ def _read_all(store: ZarrPersistentStore) -> list[Any]:
 
 
 def _marker(path: Path) -> bytes:
-    return (path / CHANGE_MARKER_NAME).read_bytes()
+    """The store's change marker: in its root .zgroup (stores wfstore made)."""
+    doc = (path / ".zgroup").read_bytes()
+    at = group_marker_offset(doc)
+    assert at is not None and not (path / CHANGE_MARKER_NAME).exists()
+    return marker_in_group(doc, at)
 
 
 # --- the LRU ----------------------------------------------------------------------------
@@ -173,7 +181,7 @@ def test_a_store_without_marker_keeps_nothing_across_operations(tmp_path: Path) 
     reads afresh (and sees everything written)."""
     path = tmp_path / "wk"
     _make(path)
-    (path / CHANGE_MARKER_NAME).unlink()
+    (path / ".zgroup").write_text('{\n    "zarr_format": 2\n}')  # as the engine writes it
     store = ZarrPersistentStore(None, None, path)
     rc = store.read_cache
     store.get_EARs([0])
@@ -630,6 +638,59 @@ def test_a_marker_read_while_rewritten_is_one_value_or_unreadable(
         assert (head, entries) in (parse_marker(a), parse_marker(b))
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.one_of(st.none(), _entry_keys), max_size=20),
+    st.lists(st.one_of(st.none(), _entry_keys), max_size=20),
+    st.integers(min_value=0, max_value=7000),
+)
+def test_a_group_marker_read_while_rewritten_keeps_the_group_valid(
+    hist_a: list[Any], hist_b: list[Any], cut: int
+) -> None:
+    """In the root .zgroup the marker's slot is rewritten in place and keeps its
+    length: a reader that sees value B's first bytes over value A's reads a valid
+    Zarr group document (as the engine's zarr-python reads it), and a marker that
+    parses as A, as B, or as unreadable (or a first line only, naming no commit)."""
+    from wfstore.persistence.readcache import GROUP_MARKER_LIMIT, parse_marker
+
+    def value(hist: list[Any]) -> bytes:
+        if not hist:
+            return marker_value(CLEAN, 100)
+        entries = [
+            (2 * i + 2, b"%016x" % i, None if k is None else tuple(k)) for i, k in enumerate(hist)
+        ]
+        return marker_value(CLEAN, 100, entries[:-1], hist[-1], GROUP_MARKER_LIMIT)
+
+    a, b = group_document(value(hist_a)), group_document(value(hist_b))
+    assert len(a) == len(b)
+    seen = b[:cut] + a[cut:]
+    assert json.loads(seen)["zarr_format"] == 2
+    at = group_marker_offset(seen)
+    assert at is not None
+    head, entries = parse_marker(marker_in_group(seen, at))
+    if entries:
+        pa, pb = (parse_marker(marker_in_group(d, at)) for d in (a, b))
+        assert (head, entries) in (pa, pb)
+
+
+def test_marker_value_fits_its_limit() -> None:
+    """A history too long for the slot loses its oldest commits first, then the keys
+    of the value's own commit; the value always fits."""
+    from wfstore.persistence.readcache import GROUP_MARKER_LIMIT, parse_marker
+
+    keys = [f"metadata/runs/{i}/{'x' * 40}" for i in range(60)]
+    hist = [(2 * i + 2, b"%016x" % i, tuple(keys)) for i in range(15)]
+    value = marker_value(CLEAN, 100, hist, keys, GROUP_MARKER_LIMIT)
+    assert len(value) <= GROUP_MARKER_LIMIT
+    _, entries = parse_marker(value)
+    assert entries and entries[-1][2] == tuple(keys)  # its own commit kept, named
+    assert [e[:2] for e in entries[:-1]] == [e[:2] for e in hist[len(hist) - len(entries) + 1 :]]
+    huge = [f"k{i}/{'y' * 200}" for i in range(60)]
+    value = marker_value(CLEAN, 100, hist, huge, GROUP_MARKER_LIMIT)
+    assert len(value) <= GROUP_MARKER_LIMIT
+    assert parse_marker(value)[1] == [(100, value.split()[2], None)]
+
+
 def _make_many(path: Path, n: int, chunk: int) -> None:
     kwargs = empty_workflow_kwargs(str(path), LocalFileSystem())
     ZarrPersistentStore.write_empty_workflow(
@@ -693,3 +754,60 @@ def test_default_chunk_cache_bound_is_small(monkeypatch: pytest.MonkeyPatch) -> 
     assert ReadCache(lambda: None).chunks.max_bytes == 2 * 1024 * 1024
     monkeypatch.setenv("WFSTORE_READ_CACHE_BYTES", "1000")
     assert ReadCache(lambda: None).chunks.max_bytes == 1000
+
+
+def test_new_store_keeps_marker_and_lock_in_its_root_group(tmp_path: Path) -> None:
+    """A store wfstore creates has no files beyond the engine's: its change marker is
+    in the root .zgroup, a Zarr group document still (zarr-python opens it), and the
+    store lock is taken on that file; a store the engine made (no slot) keeps both in
+    files of their own."""
+    zarr = pytest.importorskip("zarr")
+    path = tmp_path / "wk"
+    _make(path)
+    store = ZarrPersistentStore(None, None, path)
+    assert store.store_lock.path == path / ".zgroup"
+    assert not [p for p in path.rglob("*") if p.name.startswith(".wfstore")]
+    assert is_clean(_marker(path)) and marker_counter(_marker(path)) >= 2
+    assert zarr.open_group(str(path), mode="r").attrs["tasks"]
+    (path / ".zgroup").write_text('{\n    "zarr_format": 2\n}')  # as the engine writes it
+    other = ZarrPersistentStore(None, None, path)
+    assert other.store_lock.path == path / LOCK_NAME
+    other.add_set_parameter({"v": 9}, {"type": "x"})
+    assert is_clean((path / CHANGE_MARKER_NAME).read_bytes())
+    assert (path / ".zgroup").read_text() == '{\n    "zarr_format": 2\n}'
+
+
+def test_a_commit_is_refused_while_the_root_group_cannot_be_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the marker and the lock are can be told only from the root .zgroup: a
+    store object that cannot read it takes no lock and writes no marker elsewhere (its
+    commit fails with a StoreIOError naming the file, the store as it was)."""
+    from conftest import tree_digest
+    from wfstore.common.errors import StoreIOError
+    from wfstore.persistence.zarr.transactions import ZarrTransactions
+
+    path = tmp_path / "wk"
+    _make(path)
+    before = tree_digest(path)
+    real = ZarrTransactions._read_marker_file
+
+    def unreadable_group(self: Any, p: str | None = None) -> bytes | None:
+        if p is not None and p.endswith(".zgroup"):
+            return None
+        return real(self, p)
+
+    monkeypatch.setattr(ZarrTransactions, "_read_marker_file", unreadable_group)
+    real_open = open
+
+    def failing_open(file: Any, *args: Any, **kwargs: Any) -> Any:
+        if str(file).endswith(".zgroup"):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", failing_open)
+    store = ZarrPersistentStore(None, None, path)
+    with pytest.raises(StoreIOError, match=r"\.zgroup"):
+        store.add_set_parameter({"v": 9}, {"type": "x"})
+    assert tree_digest(path) == before
+    assert not (path / CHANGE_MARKER_NAME).exists() and not (path / LOCK_NAME).exists()

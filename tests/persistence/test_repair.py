@@ -210,14 +210,14 @@ def test_repair_waits_for_the_writers_lock(tmp_path: Path) -> None:
     nothing is removed until it lets go."""
     import threading
 
-    from wfstore.storage.lock import StoreLock
+    from wfstore.persistence.zarr.transactions import store_lock_at
 
     path = tmp_path / "wk"
     _zarr_store(path)
     stray = path / "metadata" / ".wfstore-tmp-stray"
     stray.write_bytes(b"x")
     _age(stray)
-    writer = StoreLock(path)
+    writer = store_lock_at(path)
     writer.acquire()
     reports: list[wfstore.RepairReport] = []
     t = threading.Thread(target=lambda: reports.append(wfstore.repair(path)))

@@ -18,6 +18,7 @@ import pytest
 from fsspec.implementations.local import LocalFileSystem
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from wfstore.persistence.readcache import group_marker_offset, marker_counter, marker_in_group
 from wfstore.persistence.v03 import (
     V03JSONPersistentStore,
     V03PersistentStore,
@@ -339,3 +340,20 @@ def test_data_indices_and_loops(tmp_path: Path, kind: str) -> None:
     (loop,) = fresh.get_loops().values()
     assert loop["output_parameters"] == {"p2": 0}
     assert loop["num_added_iterations"] == [[[], 1]]
+
+
+def test_new_store_keeps_marker_and_lock_in_its_root_group(tmp_path: Path) -> None:
+    """A store wfstore creates has no files beyond 0.3.0's: the change marker is in
+    its root .zgroup (still a Zarr group document, as zarr-python reads it) and the
+    store lock is taken on that file."""
+    zarr = pytest.importorskip("zarr")
+    path = tmp_path / "wk"
+    store = _new_store(path)
+    with store.batch_update():
+        store.add_task(0, {"name": "t1", "element_sets": []}, 1, save=False)
+    assert store.store_lock.path == path / ".zgroup"
+    assert not [p for p in path.rglob("*") if p.name.startswith(".wfstore")]
+    doc = (path / ".zgroup").read_bytes()
+    counter = marker_counter(marker_in_group(doc, group_marker_offset(doc)))
+    assert counter >= 2  # advanced by the commit (dirty, then clean)
+    assert zarr.open_group(str(path), mode="r").attrs["tasks"]

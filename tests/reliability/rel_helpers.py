@@ -17,6 +17,7 @@ from fsspec.implementations.local import LocalFileSystem  # noqa: E402
 from store_dump import empty_workflow_kwargs, run_scenario  # noqa: E402
 from wfstore.common.names import CHANGE_MARKER_NAME, LEGACY_SPARE_PREFIX  # noqa: E402
 from wfstore.persistence import ZarrPersistentStore  # noqa: E402
+from wfstore.persistence.readcache import without_group_marker  # noqa: E402
 
 
 class Colour(enum.Enum):
@@ -28,14 +29,15 @@ class Colour(enum.Enum):
 def tree_digest(path: Path) -> dict[str, str]:
     """Relative path -> sha256 of every file under `path` (folders as ``<dir>``), spare
     files (``.wfstore-spare-*``: no content of the store, left out of archives) and the
-    change marker left out."""
+    change marker left out (its file, or its slot in the root ``.zgroup``)."""
     out: dict[str, str] = {}
     for p in sorted(path.rglob("*")):
         if p.name.startswith(LEGACY_SPARE_PREFIX) or p.name == CHANGE_MARKER_NAME:
             continue  # (the change marker: readers' bookkeeping, advanced by failed
             # writes too, as they cannot know whether anything was written)
         rel = str(p.relative_to(path))
-        out[rel] = hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "<dir>"
+        data = without_group_marker(p.read_bytes()) if p.is_file() else None
+        out[rel] = "<dir>" if data is None else hashlib.sha256(data).hexdigest()
     return out
 
 

@@ -9,9 +9,10 @@ metadata of the arrays read (``.zarray`` and ``.zattrs``; the root group's attri
 under the path ``""``).
 A read of a row whose chunk is cached is a lookup, not a decode.
 
-**When it is valid.** Every commit of wfstore advances the *change marker*, a small file
-at the store's root (:data:`~wfstore.common.names.CHANGE_MARKER_NAME`), twice, under the
-store lock: to a *dirty* value before it changes any data file, and to a new *clean*
+**When it is valid.** Every commit of wfstore advances the *change marker* (a slot of
+the store's root ``.zgroup`` in stores wfstore created, :func:`group_document`; else
+the file :data:`~wfstore.common.names.CHANGE_MARKER_NAME`), twice, under the store
+lock: to a *dirty* value before it changes any data file, and to a new *clean*
 value once all of them are in place. Every value is new (a counter and a random tag).
 A reader reads the marker once per operation, before it reads cached data in that
 operation; cached data are used only when the marker holds the same clean value as when
@@ -44,6 +45,7 @@ operation to the next. See ``docs/concurrency.md``.
 
 from __future__ import annotations
 
+import base64
 import os
 import sys
 import zlib
@@ -100,6 +102,7 @@ def marker_value(
     counter: int,
     history: Sequence[Entry] = (),
     changed: Any = NO_ENTRY,
+    limit: int | None = None,
 ) -> bytes:
     """A new marker value: a first line of `state`, the `counter` and a random tag
     (unique whatever the counter: a marker file deleted and made again never repeats an
@@ -107,17 +110,29 @@ def marker_value(
     history: the remembered commits (`history`, then this value's own commit if
     `changed`, the keys it changed or None, is given; the last :data:`HISTORY`), one
     line each, and a checksum line over everything before it (a reader that reads a
-    value while it is rewritten in place sees a mix, whose checksum fails: "changed")."""
+    value while it is rewritten in place sees a mix, whose checksum fails: "changed").
+    With `limit`, the oldest commits are left out until the value takes at most
+    `limit` bytes (this value's own commit, last, with its keys "not known" if that
+    alone is too long)."""
     tag = os.urandom(8).hex().encode()
     head = b"%s %020d %s\n" % (state, counter, tag)
     entries = list(history)
     if changed is not NO_ENTRY:
         entries.append((counter, tag, _entry_keys(changed)))
     entries = entries[-HISTORY:]
-    if not entries:
-        return head
-    body = head + b"".join(_entry_line(e) for e in entries)
-    return body + b"x %08x\n" % zlib.crc32(body)
+    while True:
+        if not entries:
+            return head
+        body = head + b"".join(_entry_line(e) for e in entries)
+        value = body + b"x %08x\n" % zlib.crc32(body)
+        if limit is None or len(value) <= limit:
+            return value
+        if len(entries) > 1:
+            entries.pop(0)
+        elif entries[0][2] is not None:
+            entries[0] = (entries[0][0], entries[0][1], None)
+        else:
+            return head
 
 
 def _entry_keys(keys: Collection[str] | None) -> tuple[str, ...] | None:
@@ -207,6 +222,67 @@ def marker_counter(value: bytes | None) -> int:
         return int(parts[1]) if len(parts) >= 2 else 0
     except ValueError:
         return 0
+
+
+# --- the marker in the root group's document ----------------------------------------
+
+#: The key of a store's change marker in its root ``.zgroup`` (stores wfstore creates
+#: keep the marker there, and take the store lock on that file: no files of their own).
+GROUP_MARKER_KEY = "wfstore_changes"
+#: Characters of the marker's slot in the root ``.zgroup``: the value in base64,
+#: padded with ``.``. Always this long, so that the document keeps its length and
+#: stays valid JSON whatever mix of two values a reader reads while it is rewritten.
+GROUP_MARKER_CHARS = 6144
+#: The longest marker value the slot holds.
+GROUP_MARKER_LIMIT = GROUP_MARKER_CHARS // 4 * 3
+_SLOT_START = b'"%s": "' % GROUP_MARKER_KEY.encode()
+
+
+def group_document(value: bytes) -> bytes:
+    """A root ``.zgroup`` document (Zarr v2 group metadata) holding the change
+    marker `value` in its slot."""
+    return b'{"zarr_format": 2, %s%s"}\n' % (_SLOT_START, marker_slot(value))
+
+
+def marker_slot(value: bytes) -> bytes:
+    """The slot's bytes for the marker `value` (:data:`GROUP_MARKER_CHARS` long)."""
+    enc = base64.b64encode(value)
+    if len(enc) > GROUP_MARKER_CHARS:
+        raise ValueError(f"a marker value of {len(value)} bytes does not fit the slot")
+    return enc.ljust(GROUP_MARKER_CHARS, b".")
+
+
+def group_marker_offset(doc: bytes | None) -> int | None:
+    """Where the marker's slot starts in the root ``.zgroup`` document `doc`; None if
+    it has none (a store made by the engine's own classes: its marker, if any, is the
+    file :data:`~wfstore.common.names.CHANGE_MARKER_NAME`)."""
+    if not doc:
+        return None
+    at = doc.find(_SLOT_START)
+    if at < 0:
+        return None
+    start = at + len(_SLOT_START)
+    end = start + GROUP_MARKER_CHARS
+    return start if doc[end : end + 1] == b'"' else None
+
+
+def marker_in_group(doc: bytes, offset: int) -> bytes:
+    """The marker value in the slot at `offset` of the root ``.zgroup`` `doc` (a value
+    that is not clean if the slot cannot be decoded: read while rewritten)."""
+    enc = doc[offset : offset + GROUP_MARKER_CHARS].rstrip(b".")
+    try:
+        return base64.b64decode(enc, validate=True)
+    except ValueError:
+        return b"unreadable\n"
+
+
+def without_group_marker(doc: bytes) -> bytes:
+    """The root ``.zgroup`` document `doc` with its marker slot blanked (what stays
+    the same from one commit to the next); `doc` itself if it has no slot."""
+    at = group_marker_offset(doc)
+    if at is None:
+        return doc
+    return doc[:at] + b"." * GROUP_MARKER_CHARS + doc[at + GROUP_MARKER_CHARS :]
 
 
 def is_clean(value: bytes | None) -> bool:

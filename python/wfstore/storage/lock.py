@@ -6,8 +6,9 @@ a parallel file system. Every write that reads and rewrites shared data takes th
 guards (one atomic small-file write, ~100 us): a few microseconds, not another hundred.
 There are two protocols.
 
-**fcntl** (the default): a POSIX record lock on the file ``.wfstore.lock`` in the
-store's root folder. Why first: taking and freeing it is two system calls on a
+**fcntl** (the default): a POSIX record lock on a file in the store's root folder
+(``.wfstore.lock``, or a file of the store given as ``lock_file``: the root ``.zgroup``
+of stores wfstore created). Why first: taking and freeing it is two system calls on a
 descriptor the :class:`StoreLock` keeps open (~3 us locally, a lock and an unlock call
 to the server on NFS); the kernel, or the NFS server, frees it when its holder dies, so
 no lock is ever stale and nothing must be guessed or broken; a waiter sees it freed at
@@ -205,6 +206,13 @@ class StoreLock:
     protocol:
         ``"fcntl"``, ``"link"``, or None/``"auto"`` for ``$WFSTORE_LOCK``, else record
         locks where the file system takes them and hard links where it does not.
+    lock_file:
+        The name of the file in `root` that ``fcntl`` locks: :data:`LOCK_NAME`
+        (created when missing), or a file of the store that is never replaced, only
+        rewritten in place (a store's root ``.zgroup``: it must exist). Where record
+        locks are not OFD locks (not Linux), a file other than :data:`LOCK_NAME` is
+        locked by the ``link`` protocol instead: a classic lock would be freed by any
+        close of the file in the process, and such a file is opened by every reader.
     """
 
     def __init__(
@@ -213,8 +221,12 @@ class StoreLock:
         timeout: float = 120.0,
         stale_after: float = 120.0,
         protocol: str | None = None,
+        lock_file: str = LOCK_NAME,
     ):
         self.root = Path(root)
+        self.lock_file = lock_file
+        if lock_file != LOCK_NAME and _F_OFD_SETLK is None and protocol is None:
+            protocol = "link"
         self.timeout = timeout
         self.stale_after = stale_after
         forced = _requested_protocol(protocol)
@@ -245,7 +257,7 @@ class StoreLock:
     @property
     def path(self) -> Path:
         """The lock file (``fcntl``) or lock name (``link``) of the protocol in use."""
-        return self.root / (LOCK_NAME if self._protocol == "fcntl" else LINK_LOCK_NAME)
+        return self.root / (self.lock_file if self._protocol == "fcntl" else LINK_LOCK_NAME)
 
     @property
     def held(self) -> bool:
@@ -322,9 +334,11 @@ class StoreLock:
         """Open the lock file for writing (a write lock needs that), creating it if it
         does not exist: writable by whoever may write the store folder, so that the
         writers of a group-shared store can all lock it whatever their umask."""
-        path = self.root / LOCK_NAME
+        path = self.root / self.lock_file
         flags = os.O_RDWR | getattr(os, "O_CLOEXEC", 0)
         try:
+            if self.lock_file != LOCK_NAME:
+                return os.open(path, flags)  # (a file of the store: never created here)
             for _ in range(3):
                 # it exists but once per store: open it first (one call, not two)
                 with contextlib.suppress(FileNotFoundError):
@@ -379,7 +393,7 @@ class StoreLock:
         if _F_OFD_SETLK is None:
             # classic POSIX locks belong to the process: objects of one process share
             # one descriptor and take turns through its thread lock first
-            shared = _SharedFile.get(self.root / LOCK_NAME, self._open_lock_file)
+            shared = _SharedFile.get(self.root / self.lock_file, self._open_lock_file)
             deadline = time.monotonic() + self.timeout
             if not shared.mutex.acquire(timeout=max(self.timeout, 0)):
                 raise self._timeout_error()
@@ -402,9 +416,9 @@ class StoreLock:
                         self._release_shared()
                         self._close_fd()
                         return
-                    raise StoreLockError(
-                        f"Cannot lock the store lock file {str(self.root / LOCK_NAME)!r}: {err}"
-                    ) from err
+                    path = str(self.root / self.lock_file)
+                    msg = f"Cannot lock the store lock file {path!r}: {err}"
+                    raise StoreLockError(msg) from err
                 self._auto = False  # the lock works: somebody else holds it
                 if deadline is None:
                     deadline = time.monotonic() + self.timeout

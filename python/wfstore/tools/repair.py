@@ -58,7 +58,7 @@ from wfstore.persistence.zarr import (
     PARAM_SOURCES_ARR,
     extra_parameter_sources,
 )
-from wfstore.storage.lock import StoreLock
+from wfstore.persistence.zarr.transactions import store_lock_at
 from wfstore.tools.stores import detect_generation, detect_kind, open_store
 
 #: Age (seconds) a temporary file or rechunk folder must reach before repair removes it.
@@ -245,7 +245,7 @@ def repair(
     if dry_run:
         _repair_zarr(root, report)
         return report
-    lock = StoreLock(root)  # the writers' lock: a commit or rechunk in progress finishes
+    lock = store_lock_at(root)  # the writers' lock: a commit or rechunk in progress finishes
     try:
         with lock():
             _repair_zarr(root, report)

@@ -44,7 +44,6 @@ from wfstore.persistence.resources import is_local_fs
 from wfstore.persistence.v03 import consolidate as _consolidate
 from wfstore.persistence.v03 import layout
 from wfstore.persistence.zarr.rechunk import check_rechunk
-from wfstore.storage.lock import StoreLock
 
 #: A :class:`~wfstore.persistence.v03.zarr_store.V03ZarrPersistentStore` (not imported:
 #: that module imports this one).
@@ -176,7 +175,7 @@ class V03Maintenance:
             array_dir = os.path.join(root, *arr.split("/"))
             if os.path.isdir(array_dir) or not os.path.isdir(os.path.dirname(array_dir)):
                 continue
-            with StoreLock(root)():
+            with self.store_lock():
                 if not os.path.isdir(array_dir):
                     _core.recover_rechunk_array(self.core_store, arr)
 

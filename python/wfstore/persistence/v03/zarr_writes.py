@@ -259,7 +259,7 @@ class V03ZarrWrites(ZarrArchive, ZarrAttrUpdates, ZarrRowWrites, ZarrTransaction
         store.create_group(layout.PARAM_ARRAYS_GRP)
         store.create_group(layout.SUBMISSIONS_GRP)
         _create_rows(store, layout.RUN_SUB_DAT_ARR, RUN_SUB_DAT_DTYPE, RUNS_CHUNK, cmp)
-        finish_new_store(store, fs, wk_path, attrs)
+        finish_new_store(store, attrs)
 
     # --- the core store (shared machinery, 0.3's recovery) -------------------------------
 

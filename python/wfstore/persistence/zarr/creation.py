@@ -1,8 +1,8 @@
 """What making an empty Zarr workflow store takes in both engine generations' layouts:
 the folder (refused where a Zarr group already is), the root attributes the engine
 starts with, and the last steps (the root group, which makes the folder a workflow
-store, then the change marker, so that readers may cache from the start). Each
-generation's ``write_empty_workflow`` creates its own arrays in between."""
+store, with the change marker in its ``.zgroup``, so that readers may cache from the
+start). Each generation's ``write_empty_workflow`` creates its own arrays in between."""
 
 from __future__ import annotations
 
@@ -12,9 +12,7 @@ from fsspec import AbstractFileSystem
 
 from wfstore import _core
 from wfstore.common.errors import StoreIOError, StorePathError
-from wfstore.common.names import CHANGE_MARKER_NAME
-from wfstore.persistence.readcache import CLEAN, marker_value
-from wfstore.persistence.resources import write_bytes_atomic
+from wfstore.persistence.readcache import CLEAN, group_document, marker_value
 from wfstore.storage.fsspec import resolve
 
 
@@ -74,15 +72,9 @@ def new_root_attrs(
     return attrs
 
 
-def finish_new_store(
-    store: _core.Store, fs: AbstractFileSystem, wk_path: str, attrs: dict[str, Any]
-) -> None:
+def finish_new_store(store: _core.Store, attrs: dict[str, Any]) -> None:
     """Write the root group with `attrs` (last: a folder without it is not a workflow
-    store yet), then a clean change marker."""
+    store yet), its ``.zgroup`` holding a clean change marker (the store's marker
+    and lock file: see :mod:`wfstore.persistence.readcache`)."""
     store.create_group("", attrs)
-    write_bytes_atomic(
-        fs,
-        f"{wk_path.rstrip('/')}/{CHANGE_MARKER_NAME}",
-        marker_value(CLEAN, 0),
-        durability="normal",  # see ZarrTransactions._write_change_marker
-    )
+    store.set(".zgroup", group_document(marker_value(CLEAN, 0)))  # (atomic, as durable)

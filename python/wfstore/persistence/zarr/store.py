@@ -316,7 +316,7 @@ class ZarrPersistentStore(
         )
         _core.ObjectArray.create(store, PARAM_SOURCES_ARR, 0, 1000, **cmp)
         store.create_group(PARAM_ARRAYS_GRP)
-        finish_new_store(store, fs, wk_path, attrs)
+        finish_new_store(store, attrs)
 
     # --- simple getters ----------------------------------------------------------------
 

@@ -16,16 +16,20 @@ from wfstore.common.errors import (
     StoreIOError,
     StorePathError,
 )
-from wfstore.common.names import CHANGE_MARKER_NAME, JOURNAL_PREFIX, TMP_PREFIX
+from wfstore.common.names import CHANGE_MARKER_NAME, JOURNAL_PREFIX, LOCK_NAME, TMP_PREFIX
 from wfstore.persistence.readcache import (
     CLEAN,
     DIRTY,
+    GROUP_MARKER_LIMIT,
     NO_ENTRY,
     Entry,
     ReadCache,
+    group_marker_offset,
     head_id,
     is_clean,
     marker_counter,
+    marker_in_group,
+    marker_slot,
     marker_value,
     parse_marker,
 )
@@ -41,8 +45,30 @@ from wfstore.persistence.zarr.parameters import extra_parameter_sources
 from wfstore.storage.fsspec import core_store, io_lock
 from wfstore.storage.lock import StoreLock
 
+#: `_group_marker_offset` not yet read from the root .zgroup.
+_UNDECIDED: Any = object()
+
 #: Bytes per read of the change marker (one read holds a marker and a short history).
 _MARKER_READ = 16384
+
+
+def store_lock_at(root: str | os.PathLike[str], **kwargs: Any) -> StoreLock:
+    """The writers' lock of the Zarr store in the local folder `root` (`kwargs` for
+    :class:`StoreLock`): taken on its root ``.zgroup`` when that holds the change
+    marker (stores wfstore creates), else on :data:`LOCK_NAME` (stores the engine's
+    own classes made). Every writer of a store decides the same way."""
+    path = os.path.join(root, ".zgroup")
+    try:
+        with open(path, "rb") as f:
+            doc: bytes | None = f.read()
+    except FileNotFoundError:
+        doc = None
+    except OSError as exc:  # (guessing could lock another file than the writers')
+        raise StoreIOError(
+            exc.errno or 0, f"cannot read {path!r} to choose the store lock: {exc}", path
+        ) from exc
+    name = LOCK_NAME if group_marker_offset(doc) is None else ".zgroup"
+    return StoreLock(root, lock_file=name, **kwargs)
 
 
 class ZarrTransactions:
@@ -162,7 +188,8 @@ class ZarrTransactions:
         if not self._is_local_fs:
             return contextlib.nullcontext()
         if self._store_lock is None:
-            self._store_lock = StoreLock(self.path)
+            # (a store with the marker in its root .zgroup is locked on that file)
+            self._store_lock = store_lock_at(self.path)
         return self._store_lock
 
     @property
@@ -189,15 +216,41 @@ class ZarrTransactions:
 
     # --- the change marker and the read cache --------------------------------------------
 
+    def _group_marker_at(self) -> int | None:
+        """Where the change marker's slot is in the root ``.zgroup``: stores wfstore
+        creates keep the marker there and are locked on that file; None for a store
+        the engine's own classes made, whose marker and lock are files of their own
+        (:data:`CHANGE_MARKER_NAME`, :data:`LOCK_NAME`). Decided once per store object
+        (a store has the slot from its creation or never), not before the store
+        exists."""
+        at = self.__dict__.get("_group_marker_offset", _UNDECIDED)
+        if at is _UNDECIDED:
+            # (read directly: opening the core store may take the lock, which asks)
+            doc = self._read_marker_file(f"{self.path.rstrip('/')}/.zgroup")
+            if doc is None:
+                return None  # no store yet, or unreadable now: decided at a later call
+            at = self._group_marker_offset = group_marker_offset(doc)
+        return at
+
     @property
     def _marker_path(self) -> str:
-        return f"{self.path.rstrip('/')}/{CHANGE_MARKER_NAME}"
+        name = CHANGE_MARKER_NAME if self._group_marker_at() is None else ".zgroup"
+        return f"{self.path.rstrip('/')}/{name}"
 
     def _read_change_marker(self) -> bytes | None:
         """The change marker's value (None if there is none or it cannot be read: then
         nothing is trusted), opened and read, not stat'ed (see
         :mod:`wfstore.persistence.readcache`)."""
-        path = self._marker_path
+        value = self._read_marker_file()
+        at = self._group_marker_at()
+        if at is None or value is None:
+            return value
+        return marker_in_group(value, at)
+
+    def _read_marker_file(self, path: str | None = None) -> bytes | None:
+        """The bytes of the marker's file (or of `path`), opened and read; None if it
+        cannot be read."""
+        path = self._marker_path if path is None else path
         if self._is_local_fs:
             try:
                 fd = os.open(path, os.O_RDONLY)
@@ -223,8 +276,19 @@ class ZarrTransactions:
     ) -> bytes:
         """Set the change marker to a new value in `state` with `counter`, `history`
         and this commit's `changed` keys (see :func:`~wfstore.persistence.readcache.marker_value`;
-        under the store lock, which the caller holds); returns the value."""
-        value = marker_value(state, counter, history, changed)
+        under the store lock, which the caller holds); returns the value. In the root
+        ``.zgroup``'s slot, only the slot's bytes are rewritten: the document keeps its
+        length and stays valid JSON for any reader."""
+        at = self._group_marker_at()
+        if at is None and "_group_marker_offset" not in self.__dict__:
+            # (.zgroup unreadable now: a marker written elsewhere would go unseen)
+            path = f"{self.path.rstrip('/')}/.zgroup"
+            raise StoreIOError(0, f"cannot read {path!r} to find the change marker", path)
+        limit = None if at is None else GROUP_MARKER_LIMIT
+        value = marker_value(state, counter, history, changed, limit)
+        if at is not None:
+            self._write_group_marker(at, value)
+            return value
         # never flushed, whatever the store's durability: the marker only tells live
         # processes whether their in-memory caches are valid, and no cache survives a
         # power cut. Rewritten in place on the local file system (a rename over an
@@ -255,6 +319,30 @@ class ZarrTransactions:
                 self._marker_path,
             ) from exc
         return value
+
+    def _write_group_marker(self, at: int, value: bytes) -> None:
+        """Put the marker `value` in the slot at `at` of the root ``.zgroup`` (in place
+        on the local file system, never flushed, as the marker file; elsewhere the
+        document is replaced whole)."""
+        path = self._marker_path
+        slot = marker_slot(value)
+        try:
+            if self._is_local_fs:
+                fd = os.open(path, os.O_WRONLY)
+                try:
+                    os.pwrite(fd, slot, at)
+                finally:
+                    os.close(fd)  # (on NFS the close sends the bytes: close-to-open)
+                return
+            doc = self._read_marker_file()
+            if doc is None or group_marker_offset(doc) != at:
+                raise OSError(f"the root group document {path!r} has no change marker")
+            doc = doc[:at] + slot + doc[at + len(slot) :]
+            write_bytes_atomic(self.fs, path, doc, durability="normal")
+        except OSError as exc:  # e.g. a full disk: as every other write fails
+            raise StoreIOError(
+                exc.errno or 0, f"cannot write the change marker in {path!r}: {exc}", path
+            ) from exc
 
     @contextlib.contextmanager
     def _write_session(self, keys: list[str] | None = None) -> Iterator[None]:
