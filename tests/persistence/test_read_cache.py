@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import tree_digest
 from fsspec.implementations.local import LocalFileSystem
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -783,7 +784,6 @@ def test_a_commit_is_refused_while_the_root_group_cannot_be_read(
     """Where the marker and the lock are can be told only from the root .zgroup: a
     store object that cannot read it takes no lock and writes no marker elsewhere (its
     commit fails with a StoreIOError naming the file, the store as it was)."""
-    from conftest import tree_digest
     from wfstore.common.errors import StoreIOError
     from wfstore.persistence.zarr.transactions import ZarrTransactions
 
