@@ -12,8 +12,8 @@ Variants (each phase of each variant in a process of its own):
 * ``hpcflow-0.3``: hpcflow 0.3.0's own Zarr store, and ``wfstore-0.3``: wfstore
   registered under hpcflow 0.3.0; both run by another Python (``--hpcflow03-python``,
   default ``$WFSTORE_HPCFLOW03_PYTHON``: hpcflow 0.3.0, zarr 2.17.2 and wfstore). Each is
-  probed first and skipped, saying why, when it cannot run (no such Python; while
-  ``register()`` refuses hpcflow 0.3.x, ``wfstore-0.3``). A phase a store cannot do is
+  probed first and skipped, saying why, when it cannot run (no such Python, or one
+  without hpcflow 0.3.x or wfstore). A phase a store cannot do is
   skipped, saying why (0.3.0's own store cannot rechunk). Ratios are against the same
   engine generation's own store; 0.3.0's jobs call ``set_EAR_start(run, None, None)``
   and ``set_EAR_end((jobscript, block, action), run, 0)`` as its job scripts do.

@@ -15,8 +15,8 @@ ENTRY = HERE / "engine.py"
 #: hpcflow-new2 0.2.0a190's variants (run by the runner's own Python).
 VARIANTS_A190 = ("hpcflow", "wfstore-engine", "wfstore-own")
 #: hpcflow 0.3.0's (run by the Python of ``--hpcflow03-python``): its own Zarr store, and
-#: wfstore registered in its place (skipped, saying why, while ``register()`` refuses
-#: hpcflow 0.3.x).
+#: wfstore registered in its place (skipped, saying why, where the probe finds it cannot
+#: run).
 VARIANTS_03 = ("hpcflow-0.3", "wfstore-0.3")
 VARIANTS = VARIANTS_A190 + VARIANTS_03
 #: The variant each is compared with: its engine generation's own store.
