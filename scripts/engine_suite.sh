@@ -86,9 +86,12 @@ TESTS="$SITE/hpcflow/tests"
 # the engine's script tests run `python`: it must be the engine environment's
 export PATH="$VENV/bin:$PATH"
 export PYTHONPATH="$ROOT/tests/engine${PYTHONPATH:+:$PYTHONPATH}"
-# the engine creates its user data folder on first use; two pytest-xdist workers doing
-# that at once race (FileExistsError), so create it first:
-"$VENV/bin/python" -c 'from hpcflow.app import app; app.user_data_dir.mkdir(parents=True, exist_ok=True)'
+# the engine creates its user data folder and its config folder (~/.hpcflow, with a
+# default config.yaml) on first use; two pytest-xdist workers doing that at once race
+# (FileExistsError: every test of the losing worker errors), so one process does it first:
+"$VENV/bin/python" -c 'from hpcflow.app import app
+app.user_data_dir.mkdir(parents=True, exist_ok=True)
+app.load_config()'
 mkdir -p "$REPORTS"
 
 run() {  # run LABEL KIND ARGS... ; KIND is "engine" or "wfstore"
