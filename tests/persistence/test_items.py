@@ -210,6 +210,62 @@ def test_id_list_index_answers_as_list_index(start: list[int], steps: list) -> N
     check(list(range(-1, 22)))
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    start=st.lists(st.integers(0, 20), max_size=30),
+    steps=st.lists(
+        st.tuples(
+            st.integers(0, 5),  # which list
+            st.one_of(_OPS, st.tuples(st.just("copy"))),
+            st.lists(st.integers(-1, 22), max_size=4),
+        ),
+        max_size=14,
+    ),
+)
+def test_id_list_copies_share_positions_until_one_changes(start: list[int], steps: list) -> None:
+    """Copies made by IDList.copy (of the original or of copies, before or after
+    positions were built) answer as list.index on their own content whatever is
+    changed in any of them, in any order."""
+    lists, refs = [IDList(start)], [list(start)]
+    for which, op, asked in steps:
+        i = which % len(lists)
+        for lst, ref in zip(lists, refs):  # some positions built before the change
+            for v in asked:
+                if v in ref:
+                    assert lst.index(v) == ref.index(v)
+                else:
+                    with pytest.raises(ValueError):
+                        lst.index(v)
+        if op[0] == "copy":
+            lists.append(lists[i].copy())
+            refs.append(list(refs[i]))
+            assert type(lists[-1]) is IDList and lists[-1] is not lists[i]
+        else:
+            _apply(lists[i], op)
+            _apply(refs[i], op)
+    for lst, ref in zip(lists, refs):
+        assert list(lst) == ref
+        for v in range(-1, 22):
+            if v in ref:
+                assert lst.index(v) == ref.index(v)
+            else:
+                with pytest.raises(ValueError):
+                    lst.index(v)
+
+
+def test_id_list_copy_builds_positions_once() -> None:
+    """A copy reuses the positions its original built (and the other way round)."""
+    a = IDList([7, 8, 9])
+    b = a.copy()
+    assert b.index(9) == 2
+    box = b._box
+    assert box[0] == {7: 0, 8: 1, 9: 2}
+    c = a.copy()
+    assert c._box is box and a.index(7) == 0
+    c.append(1)  # c changed: it stops sharing; the others keep the built positions
+    assert c.index(1) == 3 and c._box is not box and a._box is box
+
+
 def test_task_element_ids_are_id_lists_through_copies() -> None:
     task = ZarrStoreTask.decode({"id_": 0, "index": 0, "element_IDs": [5, 3, 9]})
     assert isinstance(task.element_IDs, IDList)

@@ -455,6 +455,37 @@ def test_a_rechunk_by_another_store_object_is_seen(tmp_path: Path) -> None:
     assert rc.decodes == d + -(-N_RUNS // 3)  # read again, in the new chunks
 
 
+def test_a_tasks_element_list_is_built_once_while_its_array_is_unchanged(
+    tmp_path: Path,
+) -> None:
+    """A job reads a task's whole element list at every engine call: the list (and its
+    positions) is built once, kept apart from the chunk cache's bound, handed out as a
+    copy, and built again only when the tasks array changes (here or elsewhere)."""
+    path = tmp_path / "wk"
+    _make(path)
+    reader = ZarrPersistentStore(None, None, path)
+    rc = reader.read_cache
+    (task,) = reader.get_tasks()
+    assert task.element_IDs == [0] and task.element_IDs.index(0) == 0
+    assert rc.derivations == 1
+    task.element_IDs.append(99)  # the engine adds to the list it was given
+    reader.set_EAR_start(0)  # a commit that does not touch the tasks array
+    rc.chunks.clear()  # (the chunk cache evicting everything)
+    for _ in range(3):
+        (again,) = reader.get_tasks()
+        assert again.element_IDs == [0] and again.element_IDs is not task.element_IDs
+        assert reader.get_tasks_by_IDs([0])[0].element_IDs.index(0) == 0
+    assert rc.derivations == 1
+    # another store object (as another process would) adds an element to the task
+    ZarrPersistentStore(None, None, path).add_element(0, 0, {}, {}, save=True)
+    (after,) = reader.get_tasks()
+    assert after.element_IDs == [0, 1] and after.element_IDs.index(1) == 1
+    assert rc.derivations == 2
+    reader.add_element(0, 0, {}, {}, save=True)  # and this one
+    assert reader.get_tasks()[0].element_IDs == [0, 1, 2]
+    assert rc.derivations == 3
+
+
 def test_a_chunk_is_read_whole_at_its_second_read(tmp_path: Path) -> None:
     """First read of a chunk: the rows asked for (a job that reads a row and then
     commits pays for one row); a second read needing other rows: the whole chunk."""

@@ -188,28 +188,42 @@ class IDList(list):  # type: ignore[type-arg]
     whole list per run, quadratic in the elements (a third of reading every run of a
     100,000-run workflow). The positions are built at the first ``index`` call and
     dropped by any change to the list; ``index`` answers as ``list.index`` does.
+    :meth:`copy` gives a list that shares them (built once for the original and all
+    its copies, until one of them changes and stops sharing).
     """
 
-    __slots__ = ("_pos",)
+    __slots__ = ("_box",)
 
     def index(self, value: Any, start: Any = 0, stop: Any = sys.maxsize) -> int:
         if start != 0 or stop != sys.maxsize:
             return super().index(value, start, stop)
         try:
-            pos = self._pos
+            box = self._box
         except AttributeError:
+            box = self._box = [None]
+        pos = box[0]
+        if pos is None:
             pos = {}
             for i, v in enumerate(self):
                 pos.setdefault(v, i)  # (the first of equal values, as list.index)
-            self._pos = pos
+            box[0] = pos
         try:
             return pos[value]
         except (KeyError, TypeError):  # absent (ValueError below) or unhashable
             return super().index(value)
 
+    def copy(self) -> IDList:
+        """A copy sharing this list's positions (the list of pointers copied only)."""
+        out = IDList(self)
+        try:
+            out._box = self._box
+        except AttributeError:
+            out._box = self._box = [None]
+        return out
+
     def _drop_positions(self) -> None:
         try:
-            del self._pos
+            del self._box  # (its copies keep the box: their content is unchanged)
         except AttributeError:
             pass
 

@@ -7,7 +7,10 @@ map bounded in bytes (:class:`LRUBytes`; a chunk's size is an estimate of its ro
 of the cache's structures around them, see :func:`chunk_size_estimate`), and the
 metadata of the arrays read (``.zarray`` and ``.zattrs``; the root group's attributes
 under the path ``""``).
-A read of a row whose chunk is cached is a lookup, not a decode.
+A read of a row whose chunk is cached is a lookup, not a decode. Values built from
+rows (a task's element list and its positions: a job's every call reads a task's whole
+list) are kept apart in :attr:`ReadCache.derived`, one per task, outside the byte
+bound, and forgotten with any key of their array.
 
 **When it is valid.** Every commit of wfstore advances the *change marker* (a slot of
 the store's root ``.zgroup`` in stores wfstore created, :func:`group_document`; else
@@ -397,6 +400,10 @@ class ReadCache:
         self.chunks = LRUBytes(_max_bytes_from_env() if max_bytes is None else max_bytes)
         #: Array metadata: ``array path -> (array object, attributes or None)``.
         self.meta: dict[str, list[Any]] = {}
+        #: Values built from rows read, kept apart from the byte-bounded chunks:
+        #: ``array path -> {row index -> value}`` (a task's element list with its
+        #: positions: one per task). Forgotten with any key of their array.
+        self.derived: dict[str, dict[int, Any]] = {}
         #: The clean marker value the cached data were read under (None: they may be
         #: used only within the current operation).
         self.label: bytes | None = None
@@ -410,6 +417,8 @@ class ReadCache:
         self.meta_reads = 0
         self.marker_reads = 0
         self.invalidations = 0
+        #: Values put in :attr:`derived`.
+        self.derivations = 0
         #: Commits of this object after which only what they wrote was forgotten.
         self.partial_drops = 0
         #: Times other writers' commits made the cache forget only what they changed.
@@ -494,6 +503,7 @@ class ReadCache:
         ``<array>/.zarray``, ``<array>/.zattrs``; other keys concern nothing cached)."""
         for key in keys:
             arr, _, name = key.rpartition("/")
+            self.derived.pop(arr, None)
             if name in (".zarray", ".zattrs"):
                 self.meta.pop(arr, None)
             elif name.isdigit():
@@ -502,6 +512,7 @@ class ReadCache:
             # name nothing this cache holds: it keeps 1-D object arrays only)
 
     def clear(self) -> None:
-        """Forget every cached chunk and array."""
+        """Forget every cached chunk, array and derived value."""
         self.chunks.clear()
         self.meta.clear()
+        self.derived.clear()

@@ -73,6 +73,7 @@ from wfstore.persistence.base import (
     StoreCreationInfo,
 )
 from wfstore.persistence.items import (
+    IDList,
     PersistentStoreFeatures,
     ZarrStoreEAR,
     ZarrStoreElement,
@@ -588,13 +589,23 @@ class ZarrPersistentStore(
             if missing:
                 raise MissingStoreTaskError(missing)
             rc = self._reader()
-            arr = self._read_array(rc, TASKS_ARR)
-            by_row = self._read_rows(
-                rc, arr, [r for _, r in found.values()], MissingStoreTaskError
-            )
-            decoded = self._decode_rows(arr, by_row, lambda _, row: _int_list(row))
+            # a task's element list (and its positions, for the engine's
+            # ``element_IDs.index``) built once while its array is unchanged: a job's
+            # every call reads a task's whole list; each task handed out has its own
+            # copy (the engine adds to its list)
+            held = {} if rc is None else rc.derived.setdefault(TASKS_ARR, {})
+            rows = [r for _, r in found.values() if r not in held]
+            if rows:
+                arr = self._read_array(rc, TASKS_ARR)
+                by_row = self._read_rows(rc, arr, rows, MissingStoreTaskError)
+                built = self._decode_rows(arr, by_row, lambda _, row: IDList(_int_list(row)))
+                held.update(built)
+                if rc is not None:
+                    rc.derivations += len(built)
             new = {
-                id_: ZarrStoreTask.decode({"id_": id_, "index": idx, "element_IDs": decoded[r]})
+                id_: ZarrStoreTask(
+                    id_=id_, index=idx, is_pending=False, element_IDs=held[r].copy()
+                )
                 for id_, (idx, r) in found.items()
             }
             self.task_cache.update(new)
