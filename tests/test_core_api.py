@@ -174,6 +174,46 @@ def test_broken_zattrs(store: Store, arr10: ObjectArray) -> None:
     assert "grp/arr" in str(ei.value) and ".zattrs" in str(ei.value)
 
 
+@pytest.mark.parametrize(
+    "doc", [b"[1, 2]", b"3", b'"a"', b"null", b'{"a": 1} x', b'{"a": 1}{}', b"", b"{\"a\": NaN}"]
+)
+def test_zattrs_not_an_object_is_a_metadata_error(store: Store, doc: bytes) -> None:
+    store.create_group("g")
+    (Path(store.location) / "g" / ".zattrs").write_bytes(doc)
+    with pytest.raises(MetadataError) as ei:
+        store.read_attrs("g")
+    assert "g" in str(ei.value) and ".zattrs" in str(ei.value)
+
+
+_json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**64 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(), inner, max_size=5),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(doc=st.dictionaries(st.text(), _json_values, max_size=6), indent=st.sampled_from([None, 4]))
+def test_read_attrs_answers_as_json_loads(doc: dict[str, Any], indent: int | None) -> None:
+    """Attributes as any writer lays them out (zarr-python indents by 4) read back as
+    Python's json module reads them: the same values and types."""
+    import json
+
+    with tempfile.TemporaryDirectory() as d:
+        st_ = Store.local(Path(d), False, None)
+        st_.create_group("g")
+        text = json.dumps(doc, indent=indent).encode()
+        (Path(d) / "g" / ".zattrs").write_bytes(text)
+        got = st_.read_attrs("g")
+        want = json.loads(text)
+        assert got == want
+        assert repr(got) == repr(want)  # (types too: 1 and 1.0, True and 1)
+
+
 def test_numeric_open_rejects_object_array_as_error(store: Store, arr10: ObjectArray) -> None:
     with pytest.raises(StoreError):
         NumericArray.open(store, "grp/arr").read()

@@ -160,6 +160,21 @@ pub fn json_to_py<'py>(py: Python<'py>, j: &Json) -> PyResult<Bound<'py, PyAny>>
     value_to_py(py, &wfstore_core::meta::json_to_msgpack(j))
 }
 
+/// A JSON document that must be an object -> a Python dict, parsed straight into
+/// Python objects (no JSON value between: a 100,000-run workflow's root attributes
+/// are 16 MB of JSON, and a value tree of them would take several times that).
+/// The error is the reason the document is refused.
+pub fn json_object_to_py<'py>(py: Python<'py>, doc: &[u8]) -> Result<Bound<'py, PyAny>, String> {
+    let mut de = serde_json::Deserializer::from_slice(doc);
+    let ob = serde_transcode::transcode(&mut de, pythonize::Pythonizer::new(py))
+        .map_err(|e| format!("not valid JSON: {e}"))?;
+    de.end().map_err(|e| format!("not valid JSON: {e}"))?;
+    if !ob.is_instance_of::<PyDict>() {
+        return Err("not a JSON object".into());
+    }
+    Ok(ob)
+}
+
 /// Optional Python mapping -> optional JSON.
 pub fn opt_json(ob: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Json>> {
     match ob {

@@ -1,6 +1,6 @@
 //! `wfstore._core.Store`: a local folder, a zip archive, or a Python/fsspec store.
 
-use crate::convert::{json_to_py, opt_json, parse_durability, py_to_json};
+use crate::convert::{json_object_to_py, opt_json, parse_durability, py_to_json};
 use crate::errors::{to_py, IntoPyResult};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
@@ -260,10 +260,12 @@ impl PyStore {
     /// The attributes (`.zattrs`) of a group or array, `{}` when none.
     #[pyo3(signature = (path = ""))]
     fn read_attrs<'py>(&self, py: Python<'py>, path: &str) -> PyResult<Bound<'py, PyAny>> {
-        let j = py
-            .allow_threads(|| wfstore_core::meta::read_attrs(self.inner.as_ref(), path))
-            .py()?;
-        json_to_py(py, &j)
+        let key = wfstore_core::meta::join(path, wfstore_core::meta::ZATTRS);
+        match py.allow_threads(|| self.inner.get(&key)).py()? {
+            None => Ok(PyDict::new(py).into_any()),
+            Some(doc) => json_object_to_py(py, &doc)
+                .map_err(|reason| to_py(wfstore_core::meta::attrs_error(path, reason))),
+        }
     }
 
     /// Replace the attributes of a group or array.

@@ -204,20 +204,23 @@ pub fn read_attrs(store: &dyn Store, path: &str) -> Result<Json> {
     match store.get(&join(path, ZATTRS))? {
         None => Ok(Json::Object(Map::new())),
         Some(b) => {
-            let v: Json = serde_json::from_slice(&b).map_err(|e| Error::Metadata {
-                path: path.to_string(),
-                key: ZATTRS.to_string(),
-                reason: format!("not valid JSON: {e}"),
-            })?;
+            let v: Json = serde_json::from_slice(&b)
+                .map_err(|e| attrs_error(path, format!("not valid JSON: {e}")))?;
             if !v.is_object() {
-                return Err(Error::Metadata {
-                    path: path.to_string(),
-                    key: ZATTRS.to_string(),
-                    reason: "not a JSON object".into(),
-                });
+                return Err(attrs_error(path, "not a JSON object".into()));
             }
             Ok(v)
         }
+    }
+}
+
+/// The error for a node's `.zattrs` that is not a JSON object (for readers that
+/// parse the document themselves, such as the Python binding).
+pub fn attrs_error(path: &str, reason: String) -> Error {
+    Error::Metadata {
+        path: path.to_string(),
+        key: ZATTRS.to_string(),
+        reason,
     }
 }
 
