@@ -261,6 +261,38 @@ def test_another_process_commit_is_seen_at_the_next_read(tmp_path: Path) -> None
     assert rc.decodes == decodes + 2
 
 
+def test_the_marker_slot_is_decoded_once_per_value_it_holds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The marker is read at every operation, but its slot (base64, 6 KiB) is decoded
+    only when its bytes differ from the last ones decoded: another process's commit is
+    still seen at the next read."""
+    import wfstore.persistence.zarr.transactions as tx
+
+    decoded: list[bytes] = []
+
+    def counting(doc: bytes, offset: int) -> bytes:
+        value = marker_in_group(doc, offset)
+        decoded.append(value)
+        return value
+
+    path = tmp_path / "wk"
+    _make(path)
+    monkeypatch.setattr(tx, "marker_in_group", counting)
+    reader = ZarrPersistentStore(None, None, path)
+    rc = reader.read_cache
+    first = _read_all(reader)
+    reads = rc.marker_reads
+    assert _read_all(reader) == first
+    assert rc.marker_reads - reads == 3 * N_RUNS + 2  # still read at every operation
+    assert len(decoded) == 1 and decoded[0] == _marker(path)
+    _writer(path, 3)  # process B commits run 3's start and end
+    assert reader.get_EARs([3])[0].end_time is not None
+    assert len(decoded) == 2 and decoded[1] == _marker(path) != decoded[0]
+    reader.get_EARs([4])
+    assert len(decoded) == 2
+
+
 def test_a_writer_dying_before_the_clean_marker_leaves_no_stale_reader(tmp_path: Path) -> None:
     """A writer killed after its data are in place but before the marker's clean value:
     the marker stays dirty (written before the data changed), which no reader trusts,

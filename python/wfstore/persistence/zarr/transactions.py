@@ -20,6 +20,7 @@ from wfstore.common.names import CHANGE_MARKER_NAME, JOURNAL_PREFIX, LOCK_NAME, 
 from wfstore.persistence.readcache import (
     CLEAN,
     DIRTY,
+    GROUP_MARKER_CHARS,
     GROUP_MARKER_LIMIT,
     NO_ENTRY,
     Entry,
@@ -97,9 +98,7 @@ class ZarrTransactions:
             return store
         finished = store.recover_journals()
         if finished:
-            self.logger.warning(
-                f"finished {finished} interrupted commit(s) in {store.location!r}"
-            )
+            self.logger.warning(f"finished {finished} interrupted commit(s) in {store.location!r}")
         return store
 
     def _recover_journals(self) -> None:
@@ -245,7 +244,13 @@ class ZarrTransactions:
         at = self._group_marker_at()
         if at is None or value is None:
             return value
-        return marker_in_group(value, at)
+        # the slot decoded once per value it holds (a read per operation: the same
+        # bytes, mostly)
+        slot = value[at : at + GROUP_MARKER_CHARS]
+        memo = self.__dict__.get("_marker_memo")
+        if memo is None or memo[0] != slot:
+            memo = self._marker_memo = (slot, marker_in_group(value, at))
+        return memo[1]
 
     def _read_marker_file(self, path: str | None = None) -> bytes | None:
         """The bytes of the marker's file (or of `path`), opened and read; None if it
@@ -394,9 +399,7 @@ class ZarrTransactions:
                     # the history names what this commit changed, if it is known and
                     # follows the last remembered commit (not a crashed writer's)
                     changed = written if history is not None else None
-                    value = self._write_change_marker(
-                        CLEAN, counter + 2, history or (), changed
-                    )
+                    value = self._write_change_marker(CLEAN, counter + 2, history or (), changed)
                 except Exception as exc:  # the marker stays dirty: safe
                     self.logger.warning(f"cannot advance the change marker: {exc}")
                 self._session_keys = None
