@@ -88,18 +88,28 @@ _ops = st.lists(
 
 
 @settings(max_examples=300, deadline=None)
-@given(max_bytes=st.integers(0, 300), ops=_ops)
+@given(
+    max_bytes=st.integers(0, 300),
+    hold=st.sampled_from([0, 0, 1, 4]),
+    grow_limit=st.integers(0, 600),
+    ops=_ops,
+)
 def test_lru_matches_a_model_and_stays_within_its_bound(
-    max_bytes: int, ops: list[tuple[str, int, int]]
+    max_bytes: int, hold: int, grow_limit: int, ops: list[tuple[str, int, int]]
 ) -> None:
     """Against a model (an ordered dict, least recently used first): the same keys in
-    the same order, the same values, sizes that add up to at most the bound."""
-    lru = LRUBytes(max_bytes)
+    the same order, the same values, sizes that add up to at most the bound; a bound
+    that grows (`hold`) holds `hold` of the largest size put, up to `grow_limit`, and
+    never shrinks."""
+    lru = LRUBytes(max_bytes, hold, grow_limit)
     model: OrderedDict[int, tuple[str, int]] = OrderedDict()
     for n, (op, key, size) in enumerate(ops):
         if op == "put":
             value = f"v{n}"
             lru.put(key, value, size)
+            if hold:
+                max_bytes = max(max_bytes, min(hold * size, grow_limit))
+            assert lru.max_bytes == max_bytes
             model.pop(key, None)
             if size <= max_bytes:
                 while model and sum(s for _, s in model.values()) + size > max_bytes:
@@ -123,7 +133,7 @@ def test_chunk_cache_keeps_within_its_byte_bound(tmp_path: Path) -> None:
     path = tmp_path / "wk"
     _make(path)
     store = ZarrPersistentStore(None, None, path)
-    store.read_cache.chunks.max_bytes = 6000  # a few chunks' worth
+    store.read_cache.chunks = LRUBytes(6000)  # a few chunks' worth (fixed)
     _read_all(store)
     chunks = store.read_cache.chunks
     assert 0 < chunks.total <= 6000
@@ -777,7 +787,7 @@ def _cache_memory(path: Path, n: int, max_bytes: int) -> int:
     import tracemalloc
 
     store = ZarrPersistentStore(None, None, path)
-    store.read_cache.chunks.max_bytes = max_bytes
+    store.read_cache.chunks = LRUBytes(max_bytes)  # (a fixed bound)
     store.get_EARs([0])  # arrays' metadata read before the count starts
     store.get_parameters([0])
     gc.collect()
@@ -813,11 +823,63 @@ def test_chunk_cache_memory_stays_within_its_byte_bound(tmp_path: Path, chunk: i
 
 def test_default_chunk_cache_bound_is_small(monkeypatch: pytest.MonkeyPatch) -> None:
     """A store object's chunk cache is memory on top of the engine's own objects: its
-    default bound is 2 MiB, and ``WFSTORE_READ_CACHE_BYTES`` changes it."""
+    default bound is 2 MiB, grown to hold four of the largest chunk put, up to 16 MiB;
+    ``WFSTORE_READ_CACHE_BYTES`` sets a fixed bound instead."""
+    mib = 1024 * 1024
     monkeypatch.delenv("WFSTORE_READ_CACHE_BYTES", raising=False)
-    assert ReadCache(lambda: None).chunks.max_bytes == 2 * 1024 * 1024
+    lru = ReadCache(lambda: None).chunks
+    assert lru.max_bytes == 2 * mib
+    lru.put("a", "small", mib // 4)
+    assert lru.max_bytes == 2 * mib
+    lru.put("b", "large", mib + 1)
+    assert lru.max_bytes == 4 * mib + 4 and "a" in lru and "b" in lru
+    lru.put("c", "huge", 10 * mib)
+    assert lru.max_bytes == 16 * mib and "c" in lru
+    lru.put("d", "over the limit", 17 * mib)
+    assert lru.max_bytes == 16 * mib and "d" not in lru
     monkeypatch.setenv("WFSTORE_READ_CACHE_BYTES", "1000")
-    assert ReadCache(lambda: None).chunks.max_bytes == 1000
+    lru = ReadCache(lambda: None).chunks
+    lru.put("a", "fixed", 999)
+    lru.put("b", "fixed", 999)
+    assert lru.max_bytes == 1000 and lru.keys() == ["b"]
+
+
+@pytest.mark.parametrize("fixed", [False, True])
+def test_one_row_reads_across_chunks_larger_than_the_default_bound_do_not_thrash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fixed: bool
+) -> None:
+    """A job reads one row at a time from a few chunks in turn (a chunk of elements
+    and one of iterations per task): once each was read whole, its rows are lookups,
+    even when those chunks together exceed the default bound (which grows to hold four
+    of them); with a fixed bound too small for them, every round decodes them again.
+    The default bound is made small here (the chunks of this store are small)."""
+    import wfstore.persistence.readcache as readcache
+
+    path = tmp_path / "wk"
+    _make(path)
+    first = ZarrPersistentStore(None, None, path)
+    rows = first._array("metadata/runs").get(list(range(CHUNK)))
+    size = readcache.chunk_size_estimate(rows)  # one whole chunk of runs
+    monkeypatch.setattr(readcache, "DEFAULT_MAX_BYTES", 2 * size)
+    if fixed:
+        monkeypatch.setenv("WFSTORE_READ_CACHE_BYTES", str(2 * size))
+    else:
+        monkeypatch.delenv("WFSTORE_READ_CACHE_BYTES", raising=False)
+    store = ZarrPersistentStore(None, None, path)
+    rc = store.read_cache
+    n_chunks = N_RUNS // CHUNK  # four
+    per_round = []
+    for k in range(5):
+        before = rc.decodes
+        for c in range(n_chunks):
+            assert store.get_EARs([c * CHUNK + k])[0].id_ == c * CHUNK + k
+        per_round.append(rc.decodes - before)
+    if fixed:  # (room for two of the four: at most one survives a round)
+        assert all(d >= n_chunks - 1 for d in per_round[2:])
+    else:
+        assert per_round[:2] == [n_chunks, n_chunks]  # a row, then the whole chunk
+        assert per_round[2:] == [0, 0, 0]
+        assert rc.chunks.max_bytes >= n_chunks * size
 
 
 def test_new_store_keeps_marker_and_lock_in_its_root_group(tmp_path: Path) -> None:

@@ -72,17 +72,30 @@ CLEAN = b"clean"
 #: engine reads again soon: it reads element by element, and reading every run,
 #: element and value of a 10,000-run workflow decodes as many chunks with 2 MiB as
 #: with 8 MiB (824 vs 818 with 100 rows per chunk, 50,116 vs 50,115 with one).
+#: The default bound grows to hold :data:`HOLD_CHUNKS` of the largest chunk read (up to
+#: :data:`MAX_GROWN_BYTES`), see :class:`LRUBytes`.
 DEFAULT_MAX_BYTES = 2 * 1024 * 1024
 
+#: Whole chunks of the largest size read that the default bound holds at least. A job
+#: reads one row at a time from a chunk of elements and one of iterations per task it
+#: runs (a 1,000-row chunk of either decodes to ~0.7-1.2 MiB): with two tasks, a bound
+#: below four such chunks evicts each of them before the job's next row of it, and
+#: every row read decodes its whole chunk again (and the decoded rows, living just
+#: long enough to reach the collector's oldest generation, bring on full collections).
+HOLD_CHUNKS = 4
+#: The most the default bound grows to.
+MAX_GROWN_BYTES = 16 * 1024 * 1024
 
-def _max_bytes_from_env() -> int:
+
+def _max_bytes_from_env() -> int | None:
+    """``WFSTORE_READ_CACHE_BYTES`` (a fixed bound) if set to an integer, else None."""
     value = os.environ.get("WFSTORE_READ_CACHE_BYTES", "").strip()
     if not value:
-        return DEFAULT_MAX_BYTES
+        return None
     try:
         return max(0, int(value))
     except ValueError:
-        return DEFAULT_MAX_BYTES
+        return None
 
 
 #: Commits the marker remembers, each with the store keys it changed, so that a reader
@@ -333,10 +346,13 @@ def _deep_size(obj: Any, depth: int = 0) -> int:
 class LRUBytes:
     """A least-recently-used map whose values' sizes (given with each value) add up to
     at most `max_bytes`: putting a value evicts the least recently used ones until it
-    fits; a value larger than the bound is not kept."""
+    fits; a value larger than the bound is not kept. With `hold` > 0 the bound grows,
+    up to `grow_limit`, to hold `hold` values of the largest size put."""
 
-    def __init__(self, max_bytes: int) -> None:
+    def __init__(self, max_bytes: int, hold: int = 0, grow_limit: int = 0) -> None:
         self.max_bytes = max_bytes
+        self.hold = hold
+        self.grow_limit = grow_limit
         self._data: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
         #: The sum of the sizes of the values held.
         self.total = 0
@@ -361,6 +377,8 @@ class LRUBytes:
         if old is not None:
             self.total -= old[1]
         size = max(0, int(size))
+        if self.hold and size * self.hold > self.max_bytes:
+            self.max_bytes = max(self.max_bytes, min(size * self.hold, self.grow_limit))
         if size > self.max_bytes:
             return
         while self._data and self.total + size > self.max_bytes:
@@ -397,7 +415,13 @@ class ReadCache:
     ) -> None:
         self._read_marker = read_marker
         #: Decoded chunks: ``(array path, chunk index) -> rows``.
-        self.chunks = LRUBytes(_max_bytes_from_env() if max_bytes is None else max_bytes)
+        if max_bytes is None:
+            max_bytes = _max_bytes_from_env()
+        self.chunks = (
+            LRUBytes(DEFAULT_MAX_BYTES, HOLD_CHUNKS, MAX_GROWN_BYTES)
+            if max_bytes is None
+            else LRUBytes(max_bytes)
+        )
         #: Array metadata: ``array path -> (array object, attributes or None)``.
         self.meta: dict[str, list[Any]] = {}
         #: Values built from rows read, kept apart from the byte-bounded chunks:
