@@ -24,14 +24,17 @@ from wfstore.common.names import CHANGE_MARKER_NAME, LOCK_NAME
 from wfstore.persistence import ZarrPersistentStore
 from wfstore.persistence.readcache import (
     CLEAN,
+    DIRTY,
     LRUBytes,
     ReadCache,
     group_document,
     group_marker_offset,
+    head_id,
     is_clean,
     marker_counter,
     marker_in_group,
     marker_value,
+    parse_marker,
 )
 
 N_RUNS = 40
@@ -346,6 +349,87 @@ def test_written_forgets_only_its_keys_when_no_other_writer_came_between() -> No
     rc.chunks.put(("a", 1), "y", 1)
     rc.written(marker_value(CLEAN, 5), v3, None)
     assert len(rc.chunks) == 0
+
+
+def test_a_dirty_marker_parks_the_cache_until_a_clean_value_names_the_changes() -> None:
+    """Read while another process's commit is under way (the marker dirty), the cache
+    is not used, nor is what is read then kept; what was cached before is set aside,
+    and taken back, less the keys the commits since changed, once a clean value's
+    history names them all (else dropped: a writer died, keys not known)."""
+    feed: list[bytes | None] = []
+    rc = ReadCache(lambda: feed[-1], max_bytes=10_000)
+
+    def clean(n: int, since: bytes, changed: list[str] | None) -> bytes:
+        ident = head_id(parse_marker(since)[0])
+        assert ident is not None
+        return marker_value(CLEAN, n, [(ident[0], ident[1], ())], changed)
+
+    def op() -> None:
+        rc.begin()
+        rc.ready()
+        rc.end()
+
+    v1 = marker_value(CLEAN, 2, [(0, b"0" * 16, ())], ["x/0"])
+    feed.append(v1)
+    op()
+    rc.chunks.put(("a", 0), "a0", 1)
+    rc.chunks.put(("a", 1), "a1", 1)
+    rc.meta["b"] = [None, None]
+    feed.append(marker_value(DIRTY, 3))
+    op()  # parked: nothing cached is used now
+    assert len(rc.chunks) == 0 and not rc.meta and rc.label is None
+    rc.chunks.put(("a", 1), "read mid-commit", 1)
+    op()  # still dirty: what was read meanwhile is not kept, the parked cache is
+    assert len(rc.chunks) == 0 and rc.parked is not None
+    rc.chunks.put(("a", 1), "read mid-commit", 1)
+    feed.append(clean(4, v1, ["a/1", "b/.zarray"]))
+    op()
+    assert rc.chunks.keys() == [("a", 0)] and not rc.meta
+    assert rc.label == parse_marker(feed[-1])[0] and rc.parked is None and rc.unparked == 1
+    # an unreadable marker for a while (no commit): everything back
+    feed.append(None)
+    op()
+    assert len(rc.chunks) == 0 and rc.parked is not None
+    feed.append(feed[-2])
+    op()
+    assert rc.chunks.keys() == [("a", 0)] and rc.unparked == 2
+    # a writer died (dirty), the next commit cannot name what it changed: all dropped
+    v4 = feed[-1]
+    assert v4 is not None
+    feed.append(marker_value(DIRTY, 5))
+    op()
+    feed.append(marker_value(CLEAN, 8, [], None))
+    op()
+    assert len(rc.chunks) == 0 and rc.parked is None
+    assert rc.label == parse_marker(feed[-1])[0]
+
+
+def test_a_read_during_another_commit_keeps_the_chunks_it_did_not_change(
+    tmp_path: Path,
+) -> None:
+    """A reader reading while another store object's commit is under way reads afresh
+    (the new data, not its cache's), and after that commit its cached chunks that the
+    commit did not change are lookups again (the commit's own chunk is read again)."""
+    path = tmp_path / "wk"
+    _make(path)
+    reader = ZarrPersistentStore(None, None, path)
+    writer = ZarrPersistentStore(None, None, path)
+    rc = reader.read_cache
+    for i in (3, 4, 13, 14):  # chunks 0 and 1 of runs, each read whole
+        assert reader.get_EARs([i])[0].start_time is None
+    keys: list[str] = []
+    with writer._write_session(keys):  # the marker dirty until the block ends
+        writer.set_EAR_start(3)
+        d = rc.decodes
+        assert reader.get_EARs([3])[0].start_time is not None  # read afresh
+        assert reader.get_EARs([13])[0].start_time is None
+        assert rc.decodes > d and rc.parked is not None
+    assert keys and all(not k.startswith("metadata/runs/1") for k in keys)
+    d = rc.decodes
+    assert reader.get_EARs([13])[0].start_time is None  # chunk 1: a lookup again
+    assert rc.decodes == d and rc.unparked == 1 and rc.parked is None
+    assert reader.get_EARs([3])[0].start_time is not None  # chunk 0: read again
+    assert rc.decodes == d + 1
 
 
 def test_own_commit_forgets_only_what_it_wrote(tmp_path: Path) -> None:

@@ -38,6 +38,9 @@ reader whose label is in the history and after which every entry's keys are know
 forgets only those keys' chunks and metadata (:func:`keys_since`); else everything.
 Keys named after ``V``'s entry are every key changed since ``V``, for the reasons
 above. A marker whose first line is the label is valid without reading the history.
+A reader that finds the marker dirty (another commit under way) or unreadable sets its
+cache aside (:attr:`ReadCache.parked`), reads afresh and keeps nothing meanwhile, and
+takes it back by the same rule at its first clean reading.
 
 The marker is opened and read (not only stat'ed): on NFS, opening a file revalidates it
 (close-to-open consistency), while attributes are cached for up to a minute. A store
@@ -387,6 +390,10 @@ class LRUBytes:
         self._data[key] = (value, size)
         self.total += size
 
+    def empty_like(self) -> LRUBytes:
+        """An empty map with this one's bound and growth."""
+        return LRUBytes(self.max_bytes, self.hold, self.grow_limit)
+
     def pop(self, key: Hashable) -> None:
         """Forget `key` (if held)."""
         old = self._data.pop(key, None)
@@ -447,6 +454,15 @@ class ReadCache:
         self.partial_drops = 0
         #: Times other writers' commits made the cache forget only what they changed.
         self.narrowed = 0
+        #: What was cached under the clean value :attr:`label` when the marker was
+        #: then read dirty (another process's commit under way): ``(label, chunks,
+        #: meta, derived)``, set aside while the cache starts empty, and taken back,
+        #: less what the commits since changed, once a clean value names them all.
+        self.parked: (
+            tuple[bytes, LRUBytes, dict[str, list[Any]], dict[str, dict[int, Any]]] | None
+        ) = None
+        #: Times a parked cache was taken back.
+        self.unparked = 0
 
     # --- operations ------------------------------------------------------------------
 
@@ -482,6 +498,10 @@ class ReadCache:
         head, entries = parse_marker(value)
         if head is not None and head == self.label and is_clean(head):
             return
+        if is_clean(head):
+            self._unpark()
+            if head == self.label:  # (the marker was unreadable for a while)
+                return
         if is_clean(head) and self.label is not None and entries:
             keys = keys_since(entries, self.label)
             if keys is not None:
@@ -489,10 +509,30 @@ class ReadCache:
                 self.narrowed += 1
                 self.label = head
                 return
+        if not is_clean(head) and self.label is not None:
+            # a commit under way (or a marker unreadable now): what was read under
+            # the label is set aside, not trusted now, and taken back once a clean
+            # value's history names every key changed since (else dropped then)
+            self.parked = (self.label, self.chunks, self.meta, self.derived)
+            self.chunks = self.chunks.empty_like()
+            self.meta, self.derived = {}, {}
+            self.label = None
+            return
         if self.chunks or self.meta:
             self.invalidations += 1
-        self.clear()
+        parked = self.parked if not is_clean(head) else None
+        self.clear()  # (what was read while the marker was dirty: never kept)
+        self.parked = parked
         self.label = head if is_clean(head) else None
+
+    def _unpark(self) -> None:
+        """Take back the parked cache (if any) in place of what was read since it was
+        parked (read while the marker was dirty: never kept)."""
+        if self.parked is None:
+            return
+        self.label, self.chunks, self.meta, self.derived = self.parked
+        self.parked = None
+        self.unparked += 1
 
     def written(
         self,
@@ -509,6 +549,7 @@ class ReadCache:
         chunks). `value` is the label of what is read next."""
         head, entries = parse_marker(value)
         since = None
+        self._unpark()
         if keys is not None and is_clean(head) and self.label is not None:
             if entries:
                 since = keys_since(entries, self.label)
@@ -536,7 +577,8 @@ class ReadCache:
             # name nothing this cache holds: it keeps 1-D object arrays only)
 
     def clear(self) -> None:
-        """Forget every cached chunk, array and derived value."""
+        """Forget every cached chunk, array and derived value (parked ones too)."""
         self.chunks.clear()
         self.meta.clear()
         self.derived.clear()
+        self.parked = None
