@@ -496,20 +496,18 @@ class ReadCache:
             # lines matches neither, their tags being random), history not read
             return
         head, entries = parse_marker(value)
-        if head is not None and head == self.label and is_clean(head):
-            return
         if is_clean(head):
             self._unpark()
-            if head == self.label:  # (the marker was unreadable for a while)
+            if head == self.label:  # (e.g. the marker was unreadable for a while)
                 return
-        if is_clean(head) and self.label is not None and entries:
-            keys = keys_since(entries, self.label)
-            if keys is not None:
-                self.forget_keys(keys)
-                self.narrowed += 1
-                self.label = head
-                return
-        if not is_clean(head) and self.label is not None:
+            if self.label is not None and entries:
+                keys = keys_since(entries, self.label)
+                if keys is not None:
+                    self.forget_keys(keys)
+                    self.narrowed += 1
+                    self.label = head
+                    return
+        elif self.label is not None:
             # a commit under way (or a marker unreadable now): what was read under
             # the label is set aside, not trusted now, and taken back once a clean
             # value's history names every key changed since (else dropped then)
@@ -520,9 +518,7 @@ class ReadCache:
             return
         if self.chunks or self.meta:
             self.invalidations += 1
-        parked = self.parked if not is_clean(head) else None
-        self.clear()  # (what was read while the marker was dirty: never kept)
-        self.parked = parked
+        self._clear_current()  # (a parked cache stays parked while the marker is dirty)
         self.label = head if is_clean(head) else None
 
     def _unpark(self) -> None:
@@ -578,7 +574,10 @@ class ReadCache:
 
     def clear(self) -> None:
         """Forget every cached chunk, array and derived value (parked ones too)."""
+        self._clear_current()
+        self.parked = None
+
+    def _clear_current(self) -> None:
         self.chunks.clear()
         self.meta.clear()
         self.derived.clear()
-        self.parked = None
