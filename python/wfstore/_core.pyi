@@ -83,9 +83,7 @@ class Store:
     def zip(archive: _Path) -> Store:
         """A read-only store over a zip archive, read in place."""
     @staticmethod
-    def zip_file(
-        file: IO[bytes], location: str | None = None, lock: Any | None = None
-    ) -> Store:
+    def zip_file(file: IO[bytes], location: str | None = None, lock: Any | None = None) -> Store:
         """A read-only store over a zip archive read from a binary file object (an
         fsspec file, ``open(path, "rb")``, ``BytesIO``) through the core's zip reader;
         `location` names it (default: the file's ``path`` or ``name``). Each read of the
@@ -179,6 +177,9 @@ class ObjectArray:
     def reload(self) -> None: ...
     def get(self, indices: Sequence[int] | npt.NDArray[np.integer[Any]]) -> list[Any]: ...
     def get_range(self, start: int = 0, stop: int | None = None) -> list[Any]: ...
+    def read_chunks(self, chunks: Sequence[int]) -> list[ObjectChunk] | None:
+        """Chunks `chunks` (indices), each read whole as an `ObjectChunk` whose rows
+        are decoded when asked for; None unless the codec is msgpack."""
     def set(
         self, indices: Sequence[int] | npt.NDArray[np.integer[Any]], values: Iterable[Any]
     ) -> None: ...
@@ -258,12 +259,16 @@ def split_object_chunk(
     CorruptChunkError (naming `path` and `key`) unless it holds `rows` items."""
 
 class ObjectChunk:
-    """A msgpack object chunk's uncompressed rows; ``chunk[i]`` decodes row i."""
+    """A msgpack object chunk's rows as their encoded bytes; ``chunk[i]`` decodes row
+    i (a new object at every call)."""
 
     def __len__(self) -> int: ...
     def __getitem__(self, index: int) -> Any: ...
+    def get(self, rows: Sequence[int]) -> list[Any]:
+        """Rows `rows` (positions in the chunk), each decoded as ``chunk[k]`` is."""
     @property
     def nbytes(self) -> int: ...
+
 def compress(data: bytes, compressor: _Compressor, typesize: int = 1) -> bytes: ...
 def decompress(data: bytes, compressor: _Compressor) -> bytes: ...
 def compressor_config(
@@ -313,8 +318,8 @@ def replace_file(tmp: _Path, dst: _Path, durability: Durability | None = None) -
     caller (a ``StoreIOError`` naming `dst`)."""
 
 def decode_runs(
-    arr: ObjectArray,
-    ids: Sequence[int],
+    chunk: ObjectChunk,
+    rows: Sequence[int],
     cls: type[Any],
     parameter_paths: list[str],
     ts_fmt: str,

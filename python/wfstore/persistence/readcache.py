@@ -1,13 +1,14 @@
 """The read cache of a store object: decoded chunks and array metadata, kept while a
 store-wide change marker says that nothing changed.
 
-**What is cached.** :class:`ReadCache` holds, per store object, the rows of the chunks
-read (msgpack-decoded, keyed by ``(array path, chunk index)``) in a least-recently-used
-map bounded in bytes (:class:`LRUBytes`; a chunk's size is an estimate of its rows and
-of the cache's structures around them, see :func:`chunk_size_estimate`), and the
-metadata of the arrays read (``.zarray`` and ``.zattrs``; the root group's attributes
-under the path ``""``).
-A read of a row whose chunk is cached is a lookup, not a decode. Values built from
+**What is cached.** :class:`ReadCache` holds, per store object, the chunks read, as
+their rows' encoded (msgpack) bytes, decompressed and split into rows
+(``wfstore._core.ObjectChunk``, keyed by ``(array path, chunk index)``), in a
+least-recently-used map bounded in bytes (:class:`LRUBytes`; a chunk's size is its
+bytes and :data:`ENTRY_BYTES`), and the metadata of the arrays read (``.zarray`` and
+``.zattrs``; the root group's attributes under the path ``""``). A read of a row whose
+chunk is cached reads no file and decompresses nothing: it decodes that row alone,
+into new objects. Values built from
 rows (a task's element list and its positions: a job's every call reads a task's whole
 list) are kept apart in :attr:`ReadCache.derived`, one per task, outside the byte
 bound, and forgotten with any key of their array.
@@ -53,7 +54,6 @@ from __future__ import annotations
 
 import base64
 import os
-import sys
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Hashable, Sequence
@@ -65,29 +65,13 @@ DIRTY = b"dirty"
 #: The marker's value once a commit's data files are in place.
 CLEAN = b"clean"
 
-#: Default bound of a store object's chunk cache, in bytes (estimated; see
-#: :func:`approx_size`: within ~15% of what the decoded rows take). Set
-#: ``WFSTORE_READ_CACHE_BYTES`` to change it; 0 turns the cache of chunks off.
-#: Decoded rows take ~4 KiB per run of a workflow (its run, iteration, element and
-#: parameters: ~40 MiB at 10,000 runs), and the engine keeps its own objects of what it
-#: read besides, so the cache is memory on top of the engine's (the engine's own Zarr
-#: store keeps no decoded chunks). 2 MiB (~1,000 rows of runs) keeps the chunks the
-#: engine reads again soon: it reads element by element, and reading every run,
-#: element and value of a 10,000-run workflow decodes as many chunks with 2 MiB as
-#: with 8 MiB (824 vs 818 with 100 rows per chunk, 50,116 vs 50,115 with one).
-#: The default bound grows to hold :data:`HOLD_CHUNKS` of the largest chunk read (up to
-#: :data:`MAX_GROWN_BYTES`), see :class:`LRUBytes`.
+#: Default bound of a store object's chunk cache, in bytes. Set
+#: ``WFSTORE_READ_CACHE_BYTES`` to change it; 0 turns the cache of chunks off. Chunks
+#: are held as their rows' encoded bytes: a 1,000-row chunk of the engine's iterations
+#: or elements takes 27-38 KiB (1/30 of its rows decoded), a 100-row chunk of runs
+#: ~3.4 KiB. 2 MiB holds every chunk a job touches, and every chunk of the run,
+#: iteration and element arrays of a 10,000-run workflow.
 DEFAULT_MAX_BYTES = 2 * 1024 * 1024
-
-#: Whole chunks of the largest size read that the default bound holds at least. A job
-#: reads one row at a time from a chunk of elements and one of iterations per task it
-#: runs (a 1,000-row chunk of either decodes to ~0.7-1.2 MiB): with two tasks, a bound
-#: below four such chunks evicts each of them before the job's next row of it, and
-#: every row read decodes its whole chunk again (and the decoded rows, living just
-#: long enough to reach the collector's oldest generation, bring on full collections).
-HOLD_CHUNKS = 4
-#: The most the default bound grows to.
-MAX_GROWN_BYTES = 16 * 1024 * 1024
 
 
 def _max_bytes_from_env() -> int | None:
@@ -309,53 +293,19 @@ def is_clean(value: bytes | None) -> bool:
     return value is not None and value.startswith(CLEAN + b" ")
 
 
-#: Bytes a cached chunk takes besides its rows: its key, its entry of the LRU map, and
-#: the dictionary of its rows with their IDs (measured: ~530 bytes for a chunk of one
-#: row, which is every chunk of a store the engine made; 48 more per further row).
+#: Bytes a cached chunk takes besides its rows' bytes: its key, its entry of the LRU
+#: map and the chunk object (a chunk of one row is every chunk of a store the engine
+#: made).
 ENTRY_BYTES = 512
-ROW_ENTRY_BYTES = 48
-
-
-def chunk_size_estimate(rows: list[Any]) -> int:
-    """The bytes a cached chunk of `rows` takes: :func:`approx_size` of the rows and
-    the cache's own structures around them (:data:`ENTRY_BYTES`, :data:`ROW_ENTRY_BYTES`)."""
-    return approx_size(rows) + ENTRY_BYTES + ROW_ENTRY_BYTES * len(rows)
-
-
-def approx_size(rows: list[Any]) -> int:
-    """An estimate of the memory that `rows` (msgpack-decoded values) take: the deep
-    size of up to three sampled rows, times the number of rows, plus the list."""
-    n = len(rows)
-    if not n:
-        return sys.getsizeof(rows)
-    picks = {0, n // 2, n - 1}
-    sampled = sum(_deep_size(rows[i]) for i in picks)
-    return sys.getsizeof(rows) + (sampled * n) // len(picks)
-
-
-def _deep_size(obj: Any, depth: int = 0) -> int:
-    size = sys.getsizeof(obj)
-    if depth > 8:
-        return size
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            size += _deep_size(k, depth + 1) + _deep_size(v, depth + 1)
-    elif isinstance(obj, (list, tuple)):
-        for v in obj:
-            size += _deep_size(v, depth + 1)
-    return size
 
 
 class LRUBytes:
     """A least-recently-used map whose values' sizes (given with each value) add up to
     at most `max_bytes`: putting a value evicts the least recently used ones until it
-    fits; a value larger than the bound is not kept. With `hold` > 0 the bound grows,
-    up to `grow_limit`, to hold `hold` values of the largest size put."""
+    fits; a value larger than the bound is not kept."""
 
-    def __init__(self, max_bytes: int, hold: int = 0, grow_limit: int = 0) -> None:
+    def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
-        self.hold = hold
-        self.grow_limit = grow_limit
         self._data: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
         #: The sum of the sizes of the values held.
         self.total = 0
@@ -380,8 +330,6 @@ class LRUBytes:
         if old is not None:
             self.total -= old[1]
         size = max(0, int(size))
-        if self.hold and size * self.hold > self.max_bytes:
-            self.max_bytes = max(self.max_bytes, min(size * self.hold, self.grow_limit))
         if size > self.max_bytes:
             return
         while self._data and self.total + size > self.max_bytes:
@@ -391,8 +339,8 @@ class LRUBytes:
         self.total += size
 
     def empty_like(self) -> LRUBytes:
-        """An empty map with this one's bound and growth."""
-        return LRUBytes(self.max_bytes, self.hold, self.grow_limit)
+        """An empty map with this one's bound."""
+        return LRUBytes(self.max_bytes)
 
     def pop(self, key: Hashable) -> None:
         """Forget `key` (if held)."""
@@ -421,14 +369,10 @@ class ReadCache:
         self, read_marker: Callable[[], bytes | None], max_bytes: int | None = None
     ) -> None:
         self._read_marker = read_marker
-        #: Decoded chunks: ``(array path, chunk index) -> rows``.
+        #: Chunks read: ``(array path, chunk index) -> ObjectChunk``.
         if max_bytes is None:
             max_bytes = _max_bytes_from_env()
-        self.chunks = (
-            LRUBytes(DEFAULT_MAX_BYTES, HOLD_CHUNKS, MAX_GROWN_BYTES)
-            if max_bytes is None
-            else LRUBytes(max_bytes)
-        )
+        self.chunks = LRUBytes(DEFAULT_MAX_BYTES if max_bytes is None else max_bytes)
         #: Array metadata: ``array path -> (array object, attributes or None)``.
         self.meta: dict[str, list[Any]] = {}
         #: Values built from rows read, kept apart from the byte-bounded chunks:
@@ -442,7 +386,8 @@ class ReadCache:
         self.depth = 0
         #: Whether the marker was read in the current outermost operation.
         self.checked = False
-        #: Counters (for tests and diagnostics): chunks decoded, metadata documents
+        #: Counters (for tests and diagnostics): chunks read (decompressed and split
+        #: into rows), metadata documents
         #: read, marker reads, and times the cache was emptied because of the marker.
         self.decodes = 0
         self.meta_reads = 0

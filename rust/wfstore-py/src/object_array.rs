@@ -5,6 +5,7 @@ use crate::convert::{
 };
 use crate::decode::rows_to_py;
 use crate::errors::{to_py, IntoPyResult};
+use crate::object_chunk::PyObjectChunk;
 use crate::store::PyStore;
 use numpy::PyUntypedArray;
 use pyo3::exceptions::PyTypeError;
@@ -242,6 +243,27 @@ impl PyObjectArray {
     ) -> PyResult<Bound<'py, PyList>> {
         let idx = indices_from_py(indices)?;
         self.rows(py, idx)
+    }
+
+    /// Chunks `chunks` (indices), each read whole as an `ObjectChunk` whose rows are
+    /// decoded when asked for; `None` unless the codec is msgpack.
+    fn read_chunks(
+        &self,
+        py: Python<'_>,
+        chunks: Vec<u64>,
+    ) -> PyResult<Option<Vec<PyObjectChunk>>> {
+        let a = self.inner.clone();
+        let read = py
+            .allow_threads(move || a.read_item_bytes(&chunks).map(|r| r.map(|r| (r, chunks))))
+            .py()?;
+        Ok(read.map(|(items, chunks)| {
+            let path = self.inner.display_path();
+            items
+                .into_iter()
+                .zip(chunks)
+                .map(|(it, c)| PyObjectChunk::new(it, path.clone(), c.to_string()))
+                .collect()
+        }))
     }
 
     /// Rows `start` to `stop` (exclusive; default: to the end).

@@ -1,33 +1,63 @@
-//! `ObjectChunk`: one msgpack object chunk kept as its uncompressed bytes and the byte
-//! range of each row, a row decoded to Python objects only when asked for. A reader
-//! that keeps chunks between calls (hpcflow 0.3 stores' memos) holds ~1/10 of the
-//! memory the decoded rows would take, and decodes only the rows it reads.
+//! `ObjectChunk`: one msgpack object chunk kept as its rows' encoded bytes
+//! ([`ItemBytes`]), a row decoded to Python objects only when asked for. Readers keep
+//! these between calls (the read cache, hpcflow 0.3 stores' memos): a chunk takes
+//! 1/10 to 1/40 of the memory of its rows decoded, no objects for the cycle collector
+//! to visit, and only the rows read are decoded.
 
 use crate::convert::compressor_from_py;
-use crate::decode::{Fail, PyBuild};
+use crate::decode::{Fail, PyBuild, Res};
 use crate::errors::{to_py, IntoPyResult};
 use pyo3::exceptions::PyIndexError;
 use pyo3::prelude::*;
-use wfstore_core::array::msgpack::{msgpack_item_spans, Reader};
+use pyo3::types::PyList;
+use wfstore_core::array::msgpack::{ItemBytes, Reader};
 use wfstore_core::Error;
 
 /// A msgpack object chunk's rows, decoded one at a time (see the module doc).
 #[pyclass(frozen, name = "ObjectChunk", module = "wfstore._core")]
 pub struct PyObjectChunk {
-    data: Vec<u8>,
-    /// Row `k` is `data[starts[k]..starts[k + 1]]` (one entry more than rows).
-    starts: Vec<u32>,
+    items: ItemBytes,
+    /// The array and chunk key errors name.
     path: String,
     key: String,
 }
 
 impl PyObjectChunk {
+    pub(crate) fn new(items: ItemBytes, path: String, key: String) -> Self {
+        PyObjectChunk { items, path, key }
+    }
+
     fn corrupt(&self, reason: String) -> PyErr {
         to_py(Error::CorruptChunk {
             path: self.path.clone(),
             key: self.key.clone(),
             reason,
         })
+    }
+
+    /// Row `k` read by `f`, which must read it whole; bad bytes are reported as this
+    /// chunk being corrupt.
+    pub(crate) fn decode<T>(
+        &self,
+        k: usize,
+        f: impl FnOnce(&mut Reader<'_>) -> Res<T>,
+    ) -> PyResult<T> {
+        let bytes = self.items.item(k).ok_or_else(|| {
+            PyIndexError::new_err(format!(
+                "row {k} of a chunk of {} rows ({})",
+                self.items.len(),
+                self.key
+            ))
+        })?;
+        let mut rd = Reader::new(bytes);
+        let value = f(&mut rd).map_err(|e| match e {
+            Fail::Py(e) => e,
+            Fail::Data(msg) => self.corrupt(format!("row {k}: {msg}")),
+        })?;
+        if !rd.at_end() {
+            return Err(self.corrupt(format!("row {k}: trailing bytes after the item")));
+        }
+        Ok(value)
     }
 }
 
@@ -49,82 +79,62 @@ pub fn split_object_chunk(
         key: key.clone(),
         reason,
     };
-    let (raw, starts) = py
+    let items = py
         .allow_threads(|| {
             let raw = comp.decompress(data).map_err(|e| corrupt(e.to_string()))?;
-            let spans = msgpack_item_spans(&raw).map_err(|e| corrupt(e.to_string()))?;
-            if spans.len() != rows {
+            let items = ItemBytes::split(raw).map_err(|e| corrupt(e.to_string()))?;
+            if items.len() != rows {
                 return Err(corrupt(format!(
                     "holds {} items, expected {rows}",
-                    spans.len()
+                    items.len()
                 )));
             }
-            // spans are contiguous: the items follow one another
-            let mut starts = Vec::with_capacity(spans.len() + 1);
-            for s in spans
-                .iter()
-                .map(|s| s.start)
-                .chain(spans.last().map(|s| s.end))
-            {
-                let s = u32::try_from(s)
-                    .map_err(|_| corrupt("more than 4 GiB uncompressed".to_string()))?;
-                starts.push(s);
-            }
-            if starts.is_empty() {
-                starts.push(0);
-            }
-            Ok((raw, starts))
+            Ok(items)
         })
         .py()?;
-    Ok(PyObjectChunk {
-        data: raw,
-        starts,
-        path,
-        key,
-    })
+    Ok(PyObjectChunk::new(items, path, key))
 }
 
 #[pymethods]
 impl PyObjectChunk {
     fn __len__(&self) -> usize {
-        self.starts.len() - 1
+        self.items.len()
     }
 
     /// Row `index` (negative from the end), decoded as msgpack-python's
     /// `unpackb(raw=False)` decodes it; a new object at every call.
     fn __getitem__<'py>(&self, py: Python<'py>, index: isize) -> PyResult<Bound<'py, PyAny>> {
-        let n = self.__len__();
-        let k = if index < 0 { index + n as isize } else { index };
-        if k < 0 || k as usize >= n {
+        let n = self.items.len() as isize;
+        let k = if index < 0 { index + n } else { index };
+        if !(0..n).contains(&k) {
             return Err(PyIndexError::new_err(format!(
                 "row {index} of a chunk of {n} rows ({})",
                 self.key
             )));
         }
-        let k = k as usize;
-        let (a, b) = (self.starts[k] as usize, self.starts[k + 1] as usize);
-        let mut rd = Reader::new(&self.data[a..b]);
-        let value = rd.value(&PyBuild(py)).map_err(|e| match e {
-            Fail::Py(e) => e,
-            Fail::Data(msg) => self.corrupt(format!("row {k}: {msg}")),
-        })?;
-        if !rd.at_end() {
-            return Err(self.corrupt(format!("row {k}: trailing bytes after the item")));
-        }
-        Ok(value)
+        self.decode(k as usize, |rd| rd.value(&PyBuild(py)))
     }
 
-    /// Bytes held (uncompressed rows and their offsets).
+    /// Rows `rows` (positions in the chunk), each decoded as `chunk[k]` is.
+    fn get<'py>(&self, py: Python<'py>, rows: Vec<usize>) -> PyResult<Bound<'py, PyList>> {
+        let out = rows
+            .into_iter()
+            .map(|k| self.decode(k, |rd| rd.value(&PyBuild(py))))
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, out)
+    }
+
+    /// Bytes held (the rows' encoded bytes and their offsets).
     #[getter]
     fn nbytes(&self) -> usize {
-        self.data.len() + 4 * self.starts.len()
+        self.items.nbytes()
     }
 
     fn __repr__(&self) -> String {
         format!(
             "ObjectChunk({:?}, {} rows, {} bytes)",
             self.key,
-            self.__len__(),
+            self.items.len(),
             self.nbytes()
         )
     }

@@ -6,9 +6,8 @@
 //! The row layout is the core's `wfstore_core::engine::runs::RUN_ROW` (the engine's);
 //! this file only converts to Python.
 
-use crate::decode::{decode_row, Fail, PyBuild, Res};
-use crate::errors::IntoPyResult;
-use crate::object_array::PyObjectArray;
+use crate::decode::{Fail, PyBuild, Res};
+use crate::object_chunk::PyObjectChunk;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString};
@@ -167,27 +166,23 @@ fn plain<'py>(py: Python<'py>, rd: &mut Reader<'_>) -> Res<Bound<'py, PyAny>> {
     rd.value_with(&PyBuild(py), m, 1, false)
 }
 
-/// Runs `ids` of the runs array `arr` as instances of `cls` (a dataclass whose fields
-/// are the run's, built without calling its `__init__`, attributes set in field order). `parameter_paths` is the
-/// array's lookup list, `ts_fmt` the timestamp format: timestamps in the engine's
-/// default format are parsed here, others by `decode_ts(value, ts_fmt)`. Any row that
-/// is not a run raises ValueError (the caller decodes again, slowly, to report it).
+/// Rows `rows` (positions) of `chunk`, a chunk of the runs array, as instances of
+/// `cls` (a dataclass whose fields are the run's, built without calling its
+/// `__init__`, attributes set in field order). `parameter_paths` is the array's lookup
+/// list, `ts_fmt` the timestamp format: timestamps in the engine's default format are
+/// parsed here, others by `decode_ts(value, ts_fmt)`. Any row that is not a run raises
+/// ValueError (the caller decodes again, slowly, to report it).
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
 pub fn decode_runs<'py>(
     py: Python<'py>,
-    arr: &PyObjectArray,
-    ids: Vec<u64>,
+    chunk: &PyObjectChunk,
+    rows: Vec<usize>,
     cls: &Bound<'py, PyAny>,
     parameter_paths: Bound<'py, PyList>,
     ts_fmt: Bound<'py, PyAny>,
     decode_ts: Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyList>> {
-    let a = arr.inner.clone();
-    let rows = py
-        .allow_threads(move || a.get_encoded(&ids))
-        .py()?
-        .ok_or_else(|| PyValueError::new_err("the runs array is not msgpack-encoded"))?;
     let dt_mod = py.import("datetime")?;
     let iso = ts_fmt.extract::<String>().ok().as_deref() == Some(DEFAULT_TS_FORMAT);
     let ctx = Ctx {
@@ -208,9 +203,9 @@ pub fn decode_runs<'py>(
     // each attribute's position in the row (`is_pending` is not stored)
     let positions: Vec<Option<usize>> = ATTRS.iter().map(|a| run_field_position(a)).collect();
     let false_ = false.into_pyobject(py)?.to_owned().into_any();
-    let mut out = Vec::with_capacity(rows.items.len());
-    for k in 0..rows.items.len() {
-        let obj = decode_row(&arr.inner, &rows, k, |rd| {
+    let mut out = Vec::with_capacity(rows.len());
+    for k in rows {
+        let obj = chunk.decode(k, |rd| {
             let m = rd.marker()?;
             if rd.array_len(m)? != Some(RUN_ROW.len()) {
                 return Err(Fail::Py(PyValueError::new_err("a row is not a run")));

@@ -22,7 +22,6 @@ from wfstore.persistence.base import (
 from wfstore.persistence.items import (
     DataPath,
     StoreParameter,
-    copy_tree,
     merge_param_source,
     relative_path,
 )
@@ -204,10 +203,9 @@ class ZarrParameters:
                     data,
                     lambda i, row: ZarrStoreParameter.decode(
                         id_=i,
-                        data=row if rc is None else _own_param_row(row),
-                        source=sources[i] if rc is None else copy_tree(sources[i]),  # noqa: B023
-                        # rows just read, dropped after the batch; or the cache's
-                        fresh=rc is None,
+                        data=row,
+                        source=sources[i],  # noqa: B023
+                        fresh=True,  # rows just decoded, dropped after the batch
                         read_array=self._array_reader(i),
                         **kwargs,
                     ),
@@ -222,7 +220,7 @@ class ZarrParameters:
         if to_load:
             rc = self._reader()
             arr = self._read_array(rc, PARAM_SOURCES_ARR)
-            new = copy.deepcopy(self._read_rows(rc, arr, to_load, MissingParameterData))
+            new = self._read_rows(rc, arr, to_load, MissingParameterData)
             self.param_sources_cache.update(new)
             sources.update(copy.deepcopy(new))
         return sources
@@ -370,11 +368,3 @@ def extra_parameter_sources(store: _core.Store, trim: bool) -> int:
 
 #: Parameter IDs a store object remembers as appended unset by itself, at most.
 _MAX_APPENDED_UNSET = 4096
-
-
-def _own_param_row(row: Any) -> Any:
-    """`row` (a cached parameter row) with a copy of the file details that the decoder
-    hands out as they are (its value it copies itself)."""
-    if isinstance(row, dict) and "file" in row:
-        return {**row, "file": copy_tree(row["file"])}
-    return row

@@ -82,11 +82,7 @@ from wfstore.persistence.items import (
     copy_tree,
     decode_timestamp,
 )
-from wfstore.persistence.readcache import (
-    ENTRY_BYTES,
-    ReadCache,
-    chunk_size_estimate,
-)
+from wfstore.persistence.readcache import ENTRY_BYTES, ReadCache
 from wfstore.persistence.resources import CallbackStoreResource
 from wfstore.persistence.zarr import layout
 from wfstore.persistence.zarr.archive import ZarrArchive
@@ -131,7 +127,7 @@ class ZarrPersistentStore(
         ZarrStoreElementIter,
         ZarrStoreEAR,
         ZarrStoreParameter,
-    ]
+    ],
 ):
     """A workflow store kept as a Zarr v2 group in a folder.
 
@@ -368,6 +364,56 @@ class ZarrPersistentStore(
             rc.meta_reads += 1  # type: ignore[union-attr]
         return entry[1]
 
+    def _object_chunks(
+        self, rc: ReadCache | None, arr: _core.ObjectArray, chunk_ids: Sequence[int]
+    ) -> list[_core.ObjectChunk] | None:
+        """Chunks `chunk_ids` of `arr` as ``ObjectChunk`` objects (their rows' encoded
+        bytes, each row decoded when read), from the read cache `rc` or read in one call
+        to the core and kept there; None if the array's codec is not msgpack.
+
+        The cache holds chunks in this form, not as decoded rows: a chunk takes 1/10 to
+        1/40 of the memory (a job's working set, every chunk it touches, fits the
+        default bound), the cycle collector has no objects of it to visit, and a row
+        handed out is always a new object (nobody can change what the cache holds)."""
+        caching = rc is not None and rc.chunks.max_bytes > 0
+        got: list[_core.ObjectChunk | None] = [
+            rc.chunks.get((arr.path, c)) if caching else None  # type: ignore[union-attr]
+            for c in chunk_ids
+        ]
+        todo = [c for c, ch in zip(chunk_ids, got) if ch is None]
+        if not todo:
+            return got  # type: ignore[return-value]
+        read = arr.read_chunks(todo)
+        if read is None:
+            return None
+        if rc is not None:
+            rc.decodes += len(todo)
+        fresh = dict(zip(todo, read))
+        if caching:
+            for c, ch in fresh.items():
+                rc.chunks.put((arr.path, c), ch, ch.nbytes + ENTRY_BYTES)  # type: ignore[union-attr]
+        return [fresh[c] if ch is None else ch for c, ch in zip(chunk_ids, got)]
+
+    def _chunk_groups(
+        self, rc: ReadCache | None, arr: _core.ObjectArray, ids: Sequence[int]
+    ) -> Iterator[tuple[_core.ObjectChunk | None, list[int], list[int]]]:
+        """Rows `ids` of `arr` (all in range) grouped by chunk: ``(chunk, row IDs,
+        positions in the chunk)``, the chunks from :meth:`_object_chunks` (None if the
+        codec is not msgpack), read about
+        :data:`~wfstore.persistence.zarr.layout.ROW_BATCH` rows' chunks at a time."""
+        cs = arr.chunk_size
+        by_chunk: dict[int, list[int]] = {}
+        for i in ids:
+            by_chunk.setdefault(i // cs, []).append(i)
+        keys = list(by_chunk)
+        step = max(1, layout.ROW_BATCH // cs)
+        for start in range(0, len(keys), step):
+            part = keys[start : start + step]
+            chunks = self._object_chunks(rc, arr, part)
+            for k, c in enumerate(part):
+                rows = by_chunk[c]
+                yield (None if chunks is None else chunks[k]), rows, [i - c * cs for i in rows]
+
     def _read_rows(
         self,
         rc: ReadCache | None,
@@ -375,103 +421,20 @@ class ZarrPersistentStore(
         ids: Sequence[int],
         error: type[Exception],
     ) -> dict[int, Any]:
-        """Rows `ids` of `arr` (raising `error` naming the IDs out of range), through
-        the read cache `rc`, at most :data:`~wfstore.persistence.zarr.layout.ROW_BATCH`
-        rows per call to the core. Rows come from the cache: callers must not change
-        them (or what they hold).
-
-        A chunk's rows are kept as they are read: at its first read only the rows
-        asked for (a job that reads one row, then commits, which empties the cache,
-        converts one row, not a thousand), at a second read that needs rows it does not
-        hold the whole chunk; after that every row of it is a lookup. (The core decodes
-        the whole chunk in either case.)"""
-        if rc is None or rc.chunks.max_bytes <= 0:
-            rows = self._rows(arr, ids, error)
-            if rc is not None:
-                rc.decodes += len({i // arr.chunk_size for i in ids})
-            return rows
+        """Rows `ids` of `arr` (raising `error` naming the IDs out of range), decoded
+        from their chunks held in the read cache `rc` (see :meth:`_object_chunks`):
+        each row a new object, only the rows asked for decoded."""
         n = len(arr)
-        cs, path, chunks = arr.chunk_size, arr.path, rc.chunks
-        if len(ids) == 1 and 0 <= ids[0] < n:  # (the engine's one ID per call)
-            i = ids[0]
-            c = i // cs
-            entry = chunks.get((path, c))
-            if entry is not None and (entry[0] or i in entry[1]):
-                return {i: entry[1][i]}
-            if entry is None:  # the chunk's first read: the row asked for only
-                (row,) = arr.get([i])
-                rc.decodes += 1
-                full = min(c * cs + cs, n) - c * cs == 1
-                chunks.put((path, c), (full, {i: row}), chunk_size_estimate([row]))
-                return {i: row}
         missing = [i for i in ids if not 0 <= i < n]
         if missing:
             raise error(missing)
-        wanted: dict[int, list[int]] = {}
-        for i in ids:
-            wanted.setdefault(i // cs, []).append(i)
         out: dict[int, Any] = {}
-        plan: list[tuple[int, list[int]]] = []  # (chunk, row IDs to read)
-        for c, rows_wanted in wanted.items():
-            entry = chunks.get((path, c))
-            if entry is not None:
-                full, held = entry
-                if full or all(i in held for i in rows_wanted):
-                    for i in rows_wanted:
-                        out[i] = held[i]
-                    continue
-                plan.append((c, list(range(c * cs, min(c * cs + cs, n)))))  # whole
+        for chunk, rows, pos in self._chunk_groups(rc, arr, ids):
+            if chunk is None:  # not msgpack (a task's element IDs): read as they are
+                out.update(zip(rows, arr.get(rows)))
             else:
-                plan.append((c, sorted(set(rows_wanted))))
-        start = 0
-        while start < len(plan):
-            # about ROW_BATCH rows per call (at least one chunk's)
-            batch: list[tuple[int, list[int]]] = []
-            n_rows = 0
-            while start < len(plan) and (
-                not batch or n_rows + len(plan[start][1]) <= layout.ROW_BATCH
-            ):
-                batch.append(plan[start])
-                n_rows += len(plan[start][1])
-                start += 1
-            got = arr.get([j for _, row_ids in batch for j in row_ids])
-            rc.decodes += len(batch)
-            pos = 0
-            for c, row_ids in batch:
-                rows = got[pos : pos + len(row_ids)]
-                pos += len(row_ids)
-                held = dict(zip(row_ids, rows))
-                full = len(row_ids) == min(c * cs + cs, n) - c * cs
-                chunks.put((path, c), (full, held), chunk_size_estimate(rows))
-                for i in wanted[c]:
-                    out[i] = held[i]
-            del got
+                out.update(zip(rows, chunk.get(pos)))
         return {i: out[i] for i in ids}
-
-    @staticmethod
-    def _held_rows(
-        rc: ReadCache, arr: _core.ObjectArray, ids: Sequence[int]
-    ) -> tuple[dict[int, Any] | None, bool]:
-        """``(rows, True)`` if the read cache holds every row `ids` of `arr`; else
-        ``(None, seen)``, `seen` saying whether any of their chunks was read while the
-        cache was valid (the others are now marked as read: an entry holding no row, so
-        that :meth:`_read_rows` reads them whole next time)."""
-        cs, path, chunks = arr.chunk_size, arr.path, rc.chunks
-        out: dict[int, Any] = {}
-        for i in ids:
-            entry = chunks.get((path, i // cs))
-            if entry is None or (not entry[0] and i not in entry[1]):
-                break
-            out[i] = entry[1][i]
-        else:
-            return out, True
-        seen = False
-        for c in {i // cs for i in ids}:
-            if (path, c) in chunks:
-                seen = True
-            else:
-                chunks.put((path, c), (False, {}), ENTRY_BYTES)
-        return None, seen
 
     def _root_attrs_for_read(self) -> tuple[dict[str, Any], bool]:
         """The root attributes for a read use, and whether they are the read cache's
@@ -603,9 +566,7 @@ class ZarrPersistentStore(
                 if rc is not None:
                     rc.derivations += len(built)
             new = {
-                id_: ZarrStoreTask(
-                    id_=id_, index=idx, is_pending=False, element_IDs=held[r].copy()
-                )
+                id_: ZarrStoreTask(id_=id_, index=idx, is_pending=False, element_IDs=held[r].copy())
                 for id_, (idx, r) in found.items()
             }
             self.task_cache.update(new)
@@ -680,38 +641,26 @@ class ZarrPersistentStore(
             new: dict[int, ZarrStoreEAR] = {}
             cls = self._store_EAR_cls()
             fast = getattr(cls.decode, "__func__", None) is _ZARR_EAR_DECODE
-            caching = rc is not None and rc.chunks.max_bytes > 0
-            for start in range(0, len(to_load), layout.ROW_BATCH):
-                batch = to_load[start : start + layout.ROW_BATCH]
-                held, seen = self._held_rows(rc, arr, batch) if caching else (None, False)
-                if held is not None:
-                    rows = {i: _own_run_row(r) for i, r in held.items()}
-                    new.update(
-                        self._decode_rows(arr, rows, lambda _, r: cls.decode(r, ts_fmt, attrs))
-                    )
+
+            def decode(_: int, row: Any) -> ZarrStoreEAR:
+                return cls.decode(row, ts_fmt, attrs)
+
+            for chunk, rows, pos in self._chunk_groups(rc, arr, to_load):
+                if chunk is None:  # not msgpack: not a runs array the engine wrote
+                    new.update(self._decode_rows(arr, dict(zip(rows, arr.get(rows))), decode))
                     continue
-                if fast and not seen:
-                    # chunks not read since the cache was last valid: the core reads and
-                    # builds the runs at once (the chunks are marked as seen: read again,
-                    # they are read whole into the cache)
+                if fast:
+                    # the core builds the runs straight from the rows' bytes
                     try:
-                        decoded = _core.decode_runs(
-                            arr, batch, cls, attrs["parameter_paths"], ts_fmt, decode_timestamp
+                        built = _core.decode_runs(
+                            chunk, pos, cls, attrs["parameter_paths"], ts_fmt, decode_timestamp
                         )
                     except (ValueError, TypeError, IndexError, KeyError, OverflowError):
                         pass  # not rows of runs: the Python decoder says what is wrong
                     else:
-                        if rc is not None:
-                            rc.decodes += len({i // arr.chunk_size for i in batch})
-                        new.update(zip(batch, decoded))
+                        new.update(zip(rows, built))
                         continue
-                rows = self._read_rows(rc, arr, batch, MissingStoreEARError)
-                if rc is not None and rc.chunks.max_bytes > 0:
-                    # the decoder hands these fields out as they are: copies, not the
-                    # cache's own
-                    rows = {i: _own_run_row(r) for i, r in rows.items()}
-                new.update(self._decode_rows(arr, rows, lambda _, r: cls.decode(r, ts_fmt, attrs)))
-                del rows
+                new.update(self._decode_rows(arr, dict(zip(rows, chunk.get(pos))), decode))
             self.EAR_cache.update(new)
             runs.update(new)
         return runs
@@ -800,31 +749,10 @@ class ZarrPersistentStore(
     def _update_EAR_skip(self, EAR_id: int) -> None:
         self._patch_runs({EAR_id: {"skip": True}})
 
+
 #: The read cache's metadata key of the root group's attributes (``.zattrs`` at the
 #: root: a commit that writes them forgets them, see ``ReadCache.forget_keys``).
 _ROOT = ""
 
 #: The decoder that :func:`wfstore._core.decode_runs` does the work of.
 _ZARR_EAR_DECODE = ZarrStoreEAR.decode.__func__  # type: ignore[attr-defined]
-
-#: Positions in a run's row of values that its decoder hands out as they are.
-_RUN_SHARED_FIELDS = (9, 10, 12)
-
-
-def _own_run_row(row: Any) -> Any:
-    """`row` (a cached run row) with copies of the values that the run decoder hands
-    out as they are (snapshots, metadata), so that nobody changes the cache's."""
-    if not isinstance(row, list) or len(row) <= max(_RUN_SHARED_FIELDS):
-        return row
-    out = None
-    for k in _RUN_SHARED_FIELDS:
-        value = row[k]
-        if isinstance(value, (dict, list)) and value:
-            if out is None:
-                out = list(row)
-            out[k] = copy_tree(value)
-        elif isinstance(value, dict):
-            if out is None:
-                out = list(row)
-            out[k] = {}
-    return row if out is None else out

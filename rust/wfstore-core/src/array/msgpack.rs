@@ -183,6 +183,74 @@ pub fn msgpack_item_spans(data: &[u8]) -> Result<Vec<std::ops::Range<usize>>> {
     Ok(spans)
 }
 
+/// A msgpack chunk's items kept as their encoded bytes, in one buffer: item `k` is
+/// `data[starts[k]..starts[k + 1]]`. What a reader keeps of a chunk to decode a few
+/// rows at a time; it takes a small part (1/10 to 1/40 for the engine's rows) of the
+/// memory of the rows decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemBytes {
+    data: Vec<u8>,
+    /// One entry more than items.
+    starts: Vec<u32>,
+}
+
+impl ItemBytes {
+    /// The items of an uncompressed numcodecs `MsgPack` chunk (checked as
+    /// [`msgpack_item_spans`] checks it).
+    pub fn split(chunk: Vec<u8>) -> Result<Self> {
+        let spans = msgpack_item_spans(&chunk)?;
+        Self::from_spans(chunk, &spans)
+    }
+
+    /// The items at `spans` of `data` (contiguous ranges, as [`msgpack_item_spans`]
+    /// gives them).
+    pub fn from_spans(data: Vec<u8>, spans: &[std::ops::Range<usize>]) -> Result<Self> {
+        let too_big = || Error::Codec("a chunk of more than 4 GiB uncompressed".into());
+        let mut starts = Vec::with_capacity(spans.len() + 1);
+        for (k, s) in spans.iter().enumerate() {
+            if k > 0 && s.start != spans[k - 1].end {
+                return Err(Error::Codec("item spans are not contiguous".into()));
+            }
+            starts.push(u32::try_from(s.start).map_err(|_| too_big())?);
+        }
+        let end = spans.last().map_or(0, |s| s.end);
+        if end > data.len() {
+            return Err(Error::Codec("item spans run past the chunk".into()));
+        }
+        starts.push(u32::try_from(end).map_err(|_| too_big())?);
+        Ok(ItemBytes { data, starts })
+    }
+
+    /// `n` items, each the bytes `item` (one encoded value: an absent chunk's fill).
+    pub fn repeated(item: &[u8], n: usize) -> Result<Self> {
+        let spans: Vec<_> = (0..n)
+            .map(|k| k * item.len()..(k + 1) * item.len())
+            .collect();
+        Self::from_spans(item.repeat(n), &spans)
+    }
+
+    /// Number of items.
+    pub fn len(&self) -> usize {
+        self.starts.len() - 1
+    }
+
+    /// Whether there are no items.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The encoded bytes of item `k`, if there is one.
+    pub fn item(&self, k: usize) -> Option<&[u8]> {
+        let (a, b) = (*self.starts.get(k)?, *self.starts.get(k + 1)?);
+        self.data.get(a as usize..b as usize)
+    }
+
+    /// Bytes held (the chunk's bytes and the items' offsets).
+    pub fn nbytes(&self) -> usize {
+        self.data.len() + 4 * self.starts.len()
+    }
+}
+
 /// Check a chunk's `[dtype, shape]` tail (dtype `|O`) and return the shape's product.
 fn check_chunk_tail(tail: &[u8]) -> Result<u64> {
     let mut rd = Reader::new(tail);
@@ -653,6 +721,31 @@ mod tests {
         let mut buf = Vec::new();
         rmpv::encode::write_value(&mut buf, v).unwrap();
         buf
+    }
+
+    #[test]
+    fn item_bytes_hold_each_item_and_refuse_spans_that_do_not_tile() {
+        let items = [Value::from(1), Value::from("two"), Value::Nil];
+        let mut chunk = Vec::new();
+        let mut all: Vec<Value> = items.to_vec();
+        all.push(Value::from("|O"));
+        all.push(Value::Array(vec![Value::from(3)]));
+        rmpv::encode::write_value(&mut chunk, &Value::Array(all)).unwrap();
+        let ib = ItemBytes::split(chunk).unwrap();
+        assert_eq!(ib.len(), 3);
+        for (k, v) in items.iter().enumerate() {
+            assert_eq!(&msgpack_decode_value(ib.item(k).unwrap()).unwrap(), v);
+        }
+        assert!(ib.item(3).is_none());
+        assert!(ItemBytes::from_spans(vec![0; 4], &[0..1, 2..3]).is_err());
+        assert!(ItemBytes::from_spans(vec![0; 4], std::slice::from_ref(&(0..5))).is_err());
+        let fill = ItemBytes::repeated(&encode(&Value::from(0)), 4).unwrap();
+        assert_eq!(fill.len(), 4);
+        assert_eq!(
+            msgpack_decode_value(fill.item(3).unwrap()).unwrap(),
+            Value::from(0)
+        );
+        assert!(ItemBytes::repeated(&[], 0).unwrap().is_empty());
     }
 
     #[test]

@@ -7,6 +7,7 @@ use crate::array::codec::{
     Compressor, ObjectCodec,
 };
 use crate::array::meta::{self, json_to_msgpack, msgpack_to_json, ArrayMeta};
+use crate::array::msgpack::ItemBytes;
 use crate::error::{Error, Result};
 use crate::storage::Store;
 use crate::util::par;
@@ -288,10 +289,38 @@ impl ObjectArray {
     /// callers that decode rows themselves, e.g. from [`ObjectArray::get_encoded`]).
     pub fn corrupt(&self, chunk: u64, reason: String) -> Error {
         Error::CorruptChunk {
-            path: meta::join(&self.store.location(), &self.path),
+            path: self.display_path(),
             key: chunk.to_string(),
             reason,
         }
+    }
+
+    /// Chunks `chunks` as their items' encoded bytes, read and decompressed in
+    /// parallel; an absent chunk holds the fill value's bytes once per row. `None`
+    /// unless the codec is msgpack. Each has `chunk_size` items.
+    pub fn read_item_bytes(&self, chunks: &[u64]) -> Result<Option<Vec<ItemBytes>>> {
+        if !matches!(self.codec, ObjectCodec::MsgPack) {
+            return Ok(None);
+        }
+        let cs = usize::try_from(self.chunk_size())
+            .map_err(|_| Error::InvalidArgument("chunk size above the address space".into()))?;
+        let read = par::map_ref(chunks, |&c| match self.msgpack_chunk_spans(c)? {
+            Some((data, spans)) => {
+                ItemBytes::from_spans(data, &spans).map_err(|e| self.corrupt(c, e.to_string()))
+            }
+            None => {
+                let mut fill = Vec::new();
+                rmpv::encode::write_value(&mut fill, &self.fill)
+                    .map_err(|e| Error::Encode(e.to_string()))?;
+                ItemBytes::repeated(&fill, cs)
+            }
+        });
+        read.into_iter().collect::<Result<Vec<_>>>().map(Some)
+    }
+
+    /// The array's path as errors name it (the store's location joined to it).
+    pub fn display_path(&self) -> String {
+        meta::join(&self.store.location(), &self.path)
     }
 
     /// Read and decode chunk `chunk` (fill values when absent). The result always has

@@ -299,6 +299,12 @@ fn corrupt_chunk_named_and_others_readable() {
     );
     assert_eq!(a.get(&[0, 5]).unwrap().len(), 2);
     assert_eq!(a.verify().unwrap().len(), 1);
+    let e = a.read_item_bytes(&[0, 1]).unwrap_err();
+    assert!(
+        matches!(&e, Error::CorruptChunk { key, .. } if key == "1"),
+        "{e}"
+    );
+    assert_eq!(a.read_item_bytes(&[2]).unwrap().unwrap()[0].len(), 2);
 }
 
 #[test]
@@ -361,6 +367,7 @@ fn encoded_rows_check_indices_and_codec() {
     .unwrap();
     v.append(vec![Value::from("a")]).unwrap();
     assert!(v.get_encoded(&[0]).unwrap().is_none());
+    assert!(v.read_item_bytes(&[0]).unwrap().is_none());
 }
 
 proptest! {
@@ -382,6 +389,28 @@ proptest! {
         // single rows read back through the partial decoder too
         for i in 0..n {
             prop_assert_eq!(&a.get(&[i]).unwrap()[0], &model[i as usize]);
+        }
+    }
+
+    #[test]
+    fn item_bytes_decode_as_get(n in 1u64..50, cs in 1u64..9, writes in proptest::collection::vec((0u64..50, any::<i32>()), 0..30)) {
+        let (_d, s) = new_store();
+        // absent chunks (all fill values, not written) must read as the fill value
+        let a = ObjectArray::create(s, "a", n, &ObjectArrayOptions { chunk_size: Some(cs), fill_value: Value::Nil, write_empty_chunks: false, ..Default::default() }).unwrap();
+        let w: Vec<(u64, i32)> = writes.into_iter().filter(|(i, _)| *i < n).collect();
+        let idx: Vec<u64> = w.iter().map(|(i, _)| *i).collect();
+        a.set(&idx, w.iter().map(|(_, v)| Value::Array(vec![Value::from(*v), Value::from("x")])).collect()).unwrap();
+        let n_chunks = n.div_ceil(cs);
+        let chunks: Vec<u64> = (0..n_chunks).rev().collect();
+        let got = a.read_item_bytes(&chunks).unwrap().unwrap();
+        prop_assert_eq!(got.len(), chunks.len());
+        for (c, items) in chunks.iter().zip(&got) {
+            prop_assert_eq!(items.len() as u64, cs);
+            prop_assert!(items.item(cs as usize).is_none());
+            for k in 0..cs.min(n - c * cs) {
+                let v = msgpack_decode_value(items.item(k as usize).unwrap()).unwrap();
+                prop_assert_eq!(&v, &a.get(&[c * cs + k]).unwrap()[0]);
+            }
         }
     }
 
