@@ -1,7 +1,7 @@
-"""The Zarr store's read cache (issue 20): decoded chunks and array metadata kept while
+"""The Zarr store's read cache (issue 20): chunks read and array metadata kept while
 the store-wide change marker is unchanged, and correct while other processes write.
-Decodes, metadata reads and marker reads are counted by the cache itself; nothing here
-is timed."""
+Chunk reads (``decodes``), metadata reads and marker reads are counted by the cache
+itself; nothing here is timed."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The read cache of a store object: decoded chunks and array metadata, kept while a
+"""The read cache of a store object: chunks read and array metadata, kept while a
 store-wide change marker says that nothing changed.
 
 **What is cached.** :class:`ReadCache` holds, per store object, the chunks read, as

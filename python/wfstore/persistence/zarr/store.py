@@ -193,7 +193,8 @@ class ZarrPersistentStore(
         self._session_keys: list[str] | None = None
         # the callbacks hold the store weakly (no reference cycle: see PendingChanges)
         me_ = weakref.ref(self)
-        #: decoded chunks and array metadata, kept while the change marker is unchanged
+        #: chunks read (their rows decoded when read) and array metadata, kept while the
+        #: change marker is unchanged
         self._rcache = ReadCache(lambda: me_()._read_change_marker())  # type: ignore[union-attr]
         #: chunk size of arrays as last read (says whether a row update needs the lock)
         self.last_commit_report: dict[str, Any] | None = None
@@ -337,7 +338,7 @@ class ZarrPersistentStore(
 
     @property
     def read_cache(self) -> ReadCache:
-        """This store object's cache of decoded chunks and array metadata (see
+        """This store object's cache of chunks and array metadata (see
         :mod:`wfstore.persistence.readcache`; its counters are for tests and
         diagnostics)."""
         return self._rcache
