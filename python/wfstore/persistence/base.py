@@ -1327,7 +1327,7 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
         persistent = [i for i in unique if i not in pending] if pending else unique
         items: dict[int, _T]
         if len(persistent) >= _GC_PAUSE_ITEMS:
-            with gc_paused():
+            with gc_paused(collect_young=True):
                 items = dict(load(persistent))
         else:  # (one ID per call, as the engine mostly asks: no context manager)
             items = dict(load(persistent)) if persistent else {}
