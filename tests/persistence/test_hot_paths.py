@@ -393,6 +393,43 @@ def test_appends_and_reads_in_batches_keep_every_row(
     assert [p.data for p in fresh.get_parameters(params)] == [{"v": i} for i in range(11)]
 
 
+def test_many_chunks_are_read_a_batch_of_chunks_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store with a chunk per row (as the engine makes them) is read at most
+    ``CHUNK_BATCH`` chunks per call to the core, so that only that many chunk objects
+    exist at once; every row comes back, in the order asked for."""
+    from wfstore.persistence.zarr import layout
+
+    path = tmp_path / "wk"
+    ZarrPersistentStore.write_empty_workflow(
+        None,
+        **empty_workflow_kwargs(str(path), LocalFileSystem()),
+        run_chunk_size=1,
+        param_chunk_size=1,
+    )
+    store = ZarrPersistentStore(None, None, path)
+    it = _add_iter(store)
+    params = [store.add_set_parameter({"v": i}, {"type": "a"}, save=False) for i in range(7)]
+    runs = [store.add_EAR(it, i, [i], {}, save=False) for i in range(7)]
+    store.save()
+    monkeypatch.setattr(layout, "CHUNK_BATCH", 2)
+    calls: list[int] = []
+    orig = ZarrPersistentStore._object_chunks
+
+    def counting(self: Any, rc: Any, arr: Any, chunk_ids: Any) -> Any:
+        calls.append(len(chunk_ids))
+        return orig(self, rc, arr, chunk_ids)
+
+    monkeypatch.setattr(ZarrPersistentStore, "_object_chunks", counting)
+    fresh = ZarrPersistentStore(None, None, path)
+    assert [r.action_idx for r in fresh.get_EARs(runs[::-1])] == list(reversed(range(7)))
+    assert calls == [2, 2, 2, 1]
+    calls.clear()
+    assert [p.data for p in fresh.get_parameters(params)] == [{"v": i} for i in range(7)]
+    assert max(calls) == 2
+
+
 @pytest.mark.parametrize("cls", STORES)
 def test_param_is_set_answers_as_get_parameters(tmp_path: Path, cls: type) -> None:
     """`set_parameter_value` refuses a set parameter by asking `_is_param_set`, which

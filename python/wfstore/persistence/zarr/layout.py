@@ -40,6 +40,10 @@ _NUMERIC_KINDS = frozenset("biufc")
 #: Rows handed to the Rust core per call when many are appended or read, so that
 #: their encoded and decoded copies never all exist at once (bounded peak memory).
 ROW_BATCH = 65536
+#: Chunks read per call to the core when many are read: a chunk object each, alive
+#: together (stores the engine made have a chunk per row: a read of every run of a
+#: 100,000-run workflow would otherwise hold 65,536 of them at once).
+CHUNK_BATCH = 1024
 
 #: Rows per chunk of ``metadata/runs`` and of ``parameters/base`` in new stores (the
 #: engine uses 1; see the module docstring).

@@ -400,14 +400,15 @@ class ZarrPersistentStore(
     ) -> Iterator[tuple[_core.ObjectChunk | None, list[int], list[int]]]:
         """Rows `ids` of `arr` (all in range) grouped by chunk: ``(chunk, row IDs,
         positions in the chunk)``, the chunks from :meth:`_object_chunks` (None if the
-        codec is not msgpack), read about
-        :data:`~wfstore.persistence.zarr.layout.ROW_BATCH` rows' chunks at a time."""
+        codec is not msgpack), read the chunks of about
+        :data:`~wfstore.persistence.zarr.layout.ROW_BATCH` rows, and at most
+        :data:`~wfstore.persistence.zarr.layout.CHUNK_BATCH` chunks, at a time."""
         cs = arr.chunk_size
         by_chunk: dict[int, list[int]] = {}
         for i in ids:
             by_chunk.setdefault(i // cs, []).append(i)
         keys = list(by_chunk)
-        step = max(1, layout.ROW_BATCH // cs)
+        step = max(1, min(layout.ROW_BATCH // cs, layout.CHUNK_BATCH))
         for start in range(0, len(keys), step):
             part = keys[start : start + step]
             chunks = self._object_chunks(rc, arr, part)
