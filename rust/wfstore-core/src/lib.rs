@@ -58,7 +58,7 @@ pub mod store {
 
 pub use array::codec::{Compressor, ObjectCodec};
 pub use array::numeric::NumericArray;
-pub use array::object::{EncodedRows, ObjectArray, ObjectArrayOptions};
+pub use array::object::{ObjectArray, ObjectArrayOptions};
 pub use error::{Error, Result};
 pub use storage::atomic::Durability;
 pub use storage::local::LocalStore;

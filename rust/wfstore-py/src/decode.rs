@@ -1,14 +1,11 @@
 //! msgpack rows straight to Python objects, as msgpack-python's `unpackb(raw=False)`
 //! makes them (arrays become lists, or tuples as map keys; maps become dicts): the
-//! core's msgpack [`Reader`] reads the bytes, [`PyBuild`] makes the objects (no
-//! `rmpv::Value` tree in between). Rows come from
-//! [`wfstore_core::ObjectArray::get_encoded`].
+//! core's msgpack `Reader` reads the bytes, [`PyBuild`] makes the objects (no
+//! `rmpv::Value` tree in between). Rows come from `ObjectChunk`s.
 
-use crate::errors::to_py;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
-use wfstore_core::array::msgpack::{BadBytes, Build, Reader};
-use wfstore_core::{EncodedRows, ObjectArray};
+use wfstore_core::array::msgpack::{BadBytes, Build};
 
 /// Why a value could not be read: bad bytes (reported as a corrupt chunk by the
 /// caller, who knows which) or a Python error (e.g. an unhashable map key).
@@ -73,54 +70,4 @@ impl<'py> Build for PyBuild<'py> {
         }
         Ok(d.into_any())
     }
-}
-
-/// The Python error for `fail` while reading a row of chunk `chunk` of `arr`.
-pub fn fail_to_py(arr: &ObjectArray, chunk: Option<u64>, fail: Fail) -> PyErr {
-    match fail {
-        Fail::Py(e) => e,
-        Fail::Data(msg) => {
-            let msg = format!("msgpack: {msg}");
-            match chunk {
-                Some(c) => to_py(arr.corrupt(c, msg)),
-                None => to_py(wfstore_core::Error::Codec(msg)),
-            }
-        }
-    }
-}
-
-/// Decode row `k` of `rows` with `f` (given a reader over the row's bytes), which
-/// must read the row whole.
-pub fn decode_row<T>(
-    arr: &ObjectArray,
-    rows: &EncodedRows,
-    k: usize,
-    f: impl FnOnce(&mut Reader<'_>) -> Res<T>,
-) -> PyResult<T> {
-    let (slot, range) = &rows.items[k];
-    let (chunk, data) = &rows.chunks[*slot];
-    let bytes = data
-        .get(range.clone())
-        .ok_or_else(|| fail_to_py(arr, *chunk, Fail::Data("row outside its chunk".into())))?;
-    let mut rd = Reader::new(bytes);
-    let out = f(&mut rd).map_err(|e| fail_to_py(arr, *chunk, e))?;
-    if !rd.at_end() {
-        return Err(fail_to_py(
-            arr,
-            *chunk,
-            Fail::Data("trailing bytes after an item".into()),
-        ));
-    }
-    Ok(out)
-}
-
-/// Every row of `rows` as Python objects.
-pub fn rows_to_py<'py>(
-    py: Python<'py>,
-    arr: &ObjectArray,
-    rows: &EncodedRows,
-) -> PyResult<Vec<Bound<'py, PyAny>>> {
-    (0..rows.items.len())
-        .map(|k| decode_row(arr, rows, k, |rd| rd.value(&PyBuild(py))))
-        .collect()
 }

@@ -3,7 +3,7 @@
 use crate::convert::{
     compressor_from_py, json_to_py, opt_json, py_to_json, py_to_value, value_to_py,
 };
-use crate::decode::rows_to_py;
+use crate::decode::PyBuild;
 use crate::errors::{to_py, IntoPyResult};
 use crate::object_chunk::PyObjectChunk;
 use crate::store::PyStore;
@@ -102,21 +102,42 @@ fn values_from_py(ob: &Bound<'_, PyAny>) -> PyResult<Vec<Value>> {
 }
 
 impl PyObjectArray {
-    /// Rows `idx` as Python objects: msgpack rows decoded straight from their bytes
-    /// (see `decode.rs`), rows of other codecs through `rmpv::Value`.
+    /// Rows `idx` as Python objects: msgpack rows decoded straight from their chunks'
+    /// bytes (as `ObjectChunk` rows are), rows of other codecs through `rmpv::Value`.
     fn rows<'py>(&self, py: Python<'py>, idx: Vec<u64>) -> PyResult<Bound<'py, PyList>> {
         let a = self.inner.clone();
-        let enc = py
-            .allow_threads(move || a.get_encoded(&idx).map(|e| (e, idx)))
-            .py()?;
-        match enc {
-            (Some(rows), _) => PyList::new(py, rows_to_py(py, &self.inner, &rows)?),
-            (None, idx) => {
-                let a = self.inner.clone();
-                let vals = py.allow_threads(move || a.get(&idx)).py()?;
-                values_to_py(py, &vals, self.inner.object_codec())
-            }
-        }
+        let (idx, read) = py.allow_threads(move || {
+            let read = (|| {
+                a.check_indices(&idx, a.len())?;
+                let cs = a.chunk_size();
+                let mut chunks: Vec<u64> = idx.iter().map(|i| i / cs).collect();
+                chunks.sort_unstable();
+                chunks.dedup();
+                let items = a.read_item_bytes(&chunks)?;
+                Ok::<_, wfstore_core::Error>(items.map(|items| (cs, chunks, items)))
+            })();
+            (idx, read)
+        });
+        let Some((cs, chunks, items)) = read.py()? else {
+            let a = self.inner.clone();
+            let vals = py.allow_threads(move || a.get(&idx)).py()?;
+            return values_to_py(py, &vals, self.inner.object_codec());
+        };
+        let path = self.inner.display_path();
+        let held: Vec<PyObjectChunk> = items
+            .into_iter()
+            .zip(&chunks)
+            .map(|(it, c)| PyObjectChunk::new(it, path.clone(), c.to_string()))
+            .collect();
+        let out = idx
+            .iter()
+            .map(|&i| {
+                // every row's chunk was read above (`chunks` is sorted)
+                let slot = chunks.binary_search(&(i / cs)).unwrap_or_default();
+                held[slot].decode((i % cs) as usize, |rd| rd.value(&PyBuild(py)))
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, out)
     }
 }
 

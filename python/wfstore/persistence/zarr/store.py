@@ -432,11 +432,16 @@ class ZarrPersistentStore(
             raise error(missing)
         out: dict[int, Any] = {}
         for chunk, rows, pos in self._chunk_groups(rc, arr, ids):
-            if chunk is None:  # not msgpack (a task's element IDs): read as they are
-                out.update(zip(rows, arr.get(rows)))
-            else:
-                out.update(zip(rows, chunk.get(pos)))
+            out.update(zip(rows, self._group_rows(arr, chunk, rows, pos)))
         return {i: out[i] for i in ids}
+
+    @staticmethod
+    def _group_rows(
+        arr: _core.ObjectArray, chunk: _core.ObjectChunk | None, rows: list[int], pos: list[int]
+    ) -> list[Any]:
+        """One group of :meth:`_chunk_groups` decoded: from its chunk, or read as they
+        are if the array is not msgpack (a task's element IDs)."""
+        return arr.get(rows) if chunk is None else chunk.get(pos)
 
     def _root_attrs_for_read(self) -> tuple[dict[str, Any], bool]:
         """The root attributes for a read use, and whether they are the read cache's
@@ -648,10 +653,7 @@ class ZarrPersistentStore(
                 return cls.decode(row, ts_fmt, attrs)
 
             for chunk, rows, pos in self._chunk_groups(rc, arr, to_load):
-                if chunk is None:  # not msgpack: not a runs array the engine wrote
-                    new.update(self._decode_rows(arr, dict(zip(rows, arr.get(rows))), decode))
-                    continue
-                if fast:
+                if fast and chunk is not None:
                     # the core builds the runs straight from the rows' bytes
                     try:
                         built = _core.decode_runs(
@@ -662,7 +664,8 @@ class ZarrPersistentStore(
                     else:
                         new.update(zip(rows, built))
                         continue
-                new.update(self._decode_rows(arr, dict(zip(rows, chunk.get(pos))), decode))
+                got = self._group_rows(arr, chunk, rows, pos)
+                new.update(self._decode_rows(arr, dict(zip(rows, got)), decode))
             self.EAR_cache.update(new)
             runs.update(new)
         return runs

@@ -29,20 +29,6 @@ pub type RowPatch = Vec<(usize, Value)>;
 /// A chunk's uncompressed msgpack bytes and the byte range of each item.
 pub(crate) type SpannedChunk = (Vec<u8>, Vec<Range<usize>>);
 
-/// Where a read chunk sits in [`EncodedRows::chunks`], with its items' byte ranges.
-type ChunkSlot = (usize, Vec<Range<usize>>);
-
-/// Rows of a msgpack object array as their encoded bytes (see
-/// [`ObjectArray::get_encoded`]): row `k` is `chunks[items[k].0].data[items[k].1]`.
-#[derive(Debug, Clone, Default)]
-pub struct EncodedRows {
-    /// The chunks read: each one's index (`None` for the encoded fill value, which
-    /// stands for the rows of absent chunks) and uncompressed msgpack bytes.
-    pub chunks: Vec<(Option<u64>, Vec<u8>)>,
-    /// Per requested row: which of `chunks` holds it and its byte range there.
-    pub items: Vec<(usize, Range<usize>)>,
-}
-
 fn check_chunk_rows(path: &str, rows: u64) -> Result<()> {
     if rows > MAX_CHUNK_ROWS {
         return Err(Error::InvalidArgument(format!(
@@ -284,9 +270,8 @@ impl ObjectArray {
         meta::join(&self.path, &chunk.to_string())
     }
 
-    /// The error for chunk `chunk` of this array that cannot be read as it should.
     /// The error for chunk `chunk` of this array being unreadable for `reason` (for
-    /// callers that decode rows themselves, e.g. from [`ObjectArray::get_encoded`]).
+    /// callers that decode rows themselves, e.g. from [`ObjectArray::read_item_bytes`]).
     pub fn corrupt(&self, chunk: u64, reason: String) -> Error {
         Error::CorruptChunk {
             path: self.display_path(),
@@ -397,7 +382,8 @@ impl ObjectArray {
         self.store.set(&key, &bytes)
     }
 
-    fn check_indices(&self, indices: &[u64], len: u64) -> Result<()> {
+    /// An [`Error::IndexOutOfRange`] naming the first of `indices` not below `len`.
+    pub fn check_indices(&self, indices: &[u64], len: u64) -> Result<()> {
         if let Some(&bad) = indices.iter().find(|&&i| i >= len) {
             return Err(Error::IndexOutOfRange {
                 path: meta::join(&self.store.location(), &self.path),
@@ -458,60 +444,6 @@ impl ObjectArray {
             }
         }
         Ok(out)
-    }
-
-    /// Rows at `indices` (any order, repeats allowed) as msgpack bytes, for callers
-    /// that decode them straight into their own objects; `None` unless the codec is
-    /// msgpack. Chunks are decompressed and split into items (in parallel), and the
-    /// items' structure is checked, but the items are not decoded: a decoder must
-    /// still check what it reads (UTF-8, extension types), reporting failures with
-    /// [`ObjectArray::corrupt`].
-    pub fn get_encoded(&self, indices: &[u64]) -> Result<Option<EncodedRows>> {
-        if !matches!(self.codec, ObjectCodec::MsgPack) {
-            return Ok(None);
-        }
-        let len = self.len();
-        self.check_indices(indices, len)?;
-        let cs = self.chunk_size();
-        let mut chunk_ids: Vec<u64> = indices.iter().map(|&i| i / cs).collect();
-        chunk_ids.sort_unstable();
-        chunk_ids.dedup();
-        let read = par::map_ref(&chunk_ids, |&c| self.msgpack_chunk_spans(c));
-        let mut out = EncodedRows::default();
-        // per chunk index: slot in out.chunks and the items' spans (None: absent)
-        let mut slots: BTreeMap<u64, Option<ChunkSlot>> = BTreeMap::new();
-        let mut fill_slot = None;
-        for (c, r) in chunk_ids.iter().zip(read) {
-            let entry = match r? {
-                Some((data, spans)) => {
-                    out.chunks.push((Some(*c), data));
-                    Some((out.chunks.len() - 1, spans))
-                }
-                None => None,
-            };
-            slots.insert(*c, entry);
-        }
-        for &i in indices {
-            let item = match slots.get(&(i / cs)) {
-                Some(Some((slot, spans))) => (*slot, spans[(i % cs) as usize].clone()),
-                _ => {
-                    let slot = match fill_slot {
-                        Some(s) => s,
-                        None => {
-                            let mut buf = Vec::new();
-                            rmpv::encode::write_value(&mut buf, &self.fill)
-                                .map_err(|e| Error::Encode(e.to_string()))?;
-                            out.chunks.push((None, buf));
-                            fill_slot = Some(out.chunks.len() - 1);
-                            out.chunks.len() - 1
-                        }
-                    };
-                    (slot, 0..out.chunks[slot].1.len())
-                }
-            };
-            out.items.push(item);
-        }
-        Ok(Some(out))
     }
 
     /// Read rows `start..stop`.

@@ -343,17 +343,16 @@ fn exists_and_missing_errors() {
 }
 
 #[test]
-fn encoded_rows_check_indices_and_codec() {
+fn item_bytes_only_for_msgpack_and_indices_checked() {
     let (_d, s) = new_store();
     let a = ObjectArray::create(s.clone(), "a", 0, &ObjectArrayOptions::default()).unwrap();
     a.append(vals(0..3)).unwrap();
     assert!(matches!(
-        a.get_encoded(&[3]),
+        a.check_indices(&[0, 3], a.len()),
         Err(Error::IndexOutOfRange { index: 3, .. })
     ));
-    let enc = a.get_encoded(&[2, 0, 2]).unwrap().unwrap();
-    assert_eq!(enc.chunks.len(), 1);
-    assert_eq!(enc.items[0], enc.items[2]);
+    assert!(a.check_indices(&[2, 0, 2], a.len()).is_ok());
+    assert_eq!(a.read_item_bytes(&[0]).unwrap().unwrap()[0].len(), 1000);
     let v = ObjectArray::create(
         s,
         "v",
@@ -366,7 +365,6 @@ fn encoded_rows_check_indices_and_codec() {
     )
     .unwrap();
     v.append(vec![Value::from("a")]).unwrap();
-    assert!(v.get_encoded(&[0]).unwrap().is_none());
     assert!(v.read_item_bytes(&[0]).unwrap().is_none());
 }
 
@@ -412,21 +410,6 @@ proptest! {
                 prop_assert_eq!(&v, &a.get(&[c * cs + k]).unwrap()[0]);
             }
         }
-    }
-
-    #[test]
-    fn encoded_rows_decode_as_get(n in 0u64..50, cs in 1u64..9, writes in proptest::collection::vec((0u64..50, any::<i32>()), 0..30), wanted in proptest::collection::vec(0u64..50, 0..40)) {
-        let (_d, s) = new_store();
-        // absent chunks (all fill values, not written) must read as the fill value
-        let a = ObjectArray::create(s, "a", n, &ObjectArrayOptions { chunk_size: Some(cs), fill_value: Value::Nil, write_empty_chunks: false, ..Default::default() }).unwrap();
-        let w: Vec<(u64, i32)> = writes.into_iter().filter(|(i, _)| *i < n).collect();
-        let idx: Vec<u64> = w.iter().map(|(i, _)| *i).collect();
-        a.set(&idx, w.iter().map(|(_, v)| Value::Array(vec![Value::from(*v), Value::from("x")])).collect()).unwrap();
-        let wanted: Vec<u64> = wanted.into_iter().filter(|i| *i < n).collect();
-        let enc = a.get_encoded(&wanted).unwrap().unwrap();
-        prop_assert_eq!(enc.items.len(), wanted.len());
-        let decoded: Vec<Value> = enc.items.iter().map(|(slot, r)| msgpack_decode_value(&enc.chunks[*slot].1[r.clone()]).unwrap()).collect();
-        prop_assert_eq!(decoded, a.get(&wanted).unwrap());
     }
 
     #[test]
