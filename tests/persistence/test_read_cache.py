@@ -5,12 +5,14 @@ itself; nothing here is timed."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import textwrap
 from collections import OrderedDict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -298,20 +300,26 @@ def test_the_marker_slot_is_decoded_once_per_value_it_holds(
 
 def test_a_writer_dying_before_the_clean_marker_leaves_no_stale_reader(tmp_path: Path) -> None:
     """A writer killed after its data are in place but before the marker's clean value:
-    the marker stays dirty (written before the data changed), which no reader trusts,
-    so the reader that had cached the old chunk reads the new data, at every
-    operation, until a commit makes the marker clean again."""
+    the marker stays dirty (written before the data changed), naming the key the write
+    changes, which no reader trusts, so the reader that had cached the old chunk reads
+    the new data, at every operation, until a commit makes the marker clean again; its
+    other cached chunks stay lookups."""
     path = tmp_path / "wk"
     _make(path)
     reader = ZarrPersistentStore(None, None, path)
     rc = reader.read_cache
     assert reader.get_EARs([5])[0].start_time is None
+    assert reader.get_EARs([13])[0].start_time is None
     assert _writer(path, 5, crash=True) == 3
-    assert _marker(path).startswith(b"dirty ")
+    marker = _marker(path)
+    assert marker.startswith(b"dirty ")
+    assert parse_marker(marker)[1][-1][2] == ("metadata/runs/0",)  # type: ignore[index]
     assert reader.get_EARs([5])[0].start_time is not None  # the new data
     d = rc.decodes
     reader.get_EARs([5])
-    assert rc.decodes == d + 1  # a dirty marker: nothing kept across operations
+    assert rc.decodes == d + 1  # its chunk: nothing kept across operations
+    reader.get_EARs([13])
+    assert rc.decodes == d + 1  # another chunk: still a lookup
     _writer(path, 6)  # the next commit: clean again
     assert is_clean(_marker(path))
     reader.get_EARs([5, 6])
@@ -419,6 +427,155 @@ def test_a_read_during_another_commit_keeps_the_chunks_it_did_not_change(
     assert reader.get_EARs([13])[0].start_time is None  # chunk 1: a lookup again
     assert rc.decodes == d and rc.unparked == 1 and rc.parked is None
     assert reader.get_EARs([3])[0].start_time is not None  # chunk 0: read again
+    assert rc.decodes == d + 1
+
+
+def test_a_dirty_marker_naming_its_keys_keeps_what_its_commit_does_not_change() -> None:
+    """A commit under way whose dirty value names its keys (its history's last entry,
+    its own): readers forget those keys at every reading until a clean value, and keep
+    the rest under their label. A dirty value that does not name them (no entry of its
+    own, keys not known, a history without the label) parks the cache as before."""
+    feed: list[bytes | None] = []
+    rc = ReadCache(lambda: feed[-1], max_bytes=10_000)
+
+    def op() -> None:
+        rc.begin()
+        rc.ready()
+        rc.end()
+
+    v1 = marker_value(CLEAN, 2, [(0, b"0" * 16, ())], ["x/0"])
+    label1 = parse_marker(v1)[0]
+    history = parse_marker(v1)[1]
+    assert history
+    feed.append(v1)
+    op()
+    rc.chunks.put(("a", 0), "a0", 1)
+    rc.chunks.put(("a", 1), "a1", 1)
+    rc.meta["b"] = [None, None]
+    rc.meta["c"] = [None, None]
+    feed.append(marker_value(DIRTY, 3, history, ["a/1", "b/.zarray"]))
+    op()
+    assert rc.chunks.keys() == [("a", 0)] and list(rc.meta) == ["c"]
+    assert rc.label == label1 and rc.parked is None
+    rc.chunks.put(("a", 1), "read mid-commit", 1)
+    op()  # still dirty: its keys are forgotten again, the rest kept
+    assert rc.chunks.keys() == [("a", 0)] and list(rc.meta) == ["c"]
+    rc.chunks.put(("a", 1), "read mid-commit", 1)
+    feed.append(marker_value(CLEAN, 4, history, ["a/1", "b/.zarray"]))
+    op()
+    assert rc.chunks.keys() == [("a", 0)] and rc.label == parse_marker(feed[-1])[0]
+    after = parse_marker(feed[-1])[1]
+    assert after
+    for dirty in (
+        marker_value(DIRTY, 5, after),  # no entry of its own
+        marker_value(DIRTY, 5, after, None),  # its keys not known
+        marker_value(DIRTY, 5, history, ["a/1"]),  # the label not in its history
+    ):
+        feed.append(dirty)
+        op()
+        assert rc.parked is not None and len(rc.chunks) == 0
+        feed.append(after and feed[-2])  # clean again, nothing changed: taken back
+        op()
+        assert rc.parked is None and rc.chunks.keys() == [("a", 0)]
+
+
+_KEYS = [f"a/{i}" for i in range(4)]
+_commits = st.lists(
+    st.tuples(
+        st.sets(st.sampled_from(_KEYS), min_size=1),  # the keys it writes
+        st.booleans(),  # whether it names them in its dirty value
+        st.booleans(),  # whether the writer dies before its clean value
+        st.lists(st.booleans(), min_size=3, max_size=3),  # reads while it runs
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(commits=_commits)
+def test_no_reading_of_the_marker_keeps_a_changed_chunk(
+    commits: list[tuple[set[str], bool, bool, list[bool]]],
+) -> None:
+    """Writers commit as the store does (the marker dirty, with or without the keys,
+    the keys' data changed in two steps, the marker clean unless the writer dies) and
+    a reader reads every key at any point between: after each reading of the marker,
+    whatever the cache holds is the data as they are now."""
+    version = dict.fromkeys(_KEYS, 0)
+    marker = [marker_value(CLEAN, 0)]
+    rc = ReadCache(lambda: marker[0], max_bytes=10_000)
+
+    def read() -> None:
+        rc.begin()
+        rc.ready()
+        for key in _KEYS:
+            arr, _, idx = key.partition("/")
+            held = rc.chunks.get((arr, int(idx)))
+            if held is None:
+                rc.chunks.put((arr, int(idx)), version[key], 1)
+            else:
+                assert held == version[key], (key, held, version[key])
+        rc.end()
+
+    for keys, named, dies, reads in commits:
+        before = marker[0]
+        counter = marker_counter(before)
+        history = ZarrPersistentStore._marker_history(before)
+        if named and history is not None:
+            marker[0] = marker_value(DIRTY, counter + 1, history, sorted(keys))
+        else:
+            marker[0] = marker_value(DIRTY, counter + 1)
+        ordered = sorted(keys)
+        for step, at_read in enumerate(reads):
+            if at_read:
+                read()
+            for key in ordered[step::2] if step < 2 else ():  # the data, in two steps
+                version[key] += 1
+        if not dies:
+            changed = sorted(keys) if history is not None else None
+            marker[0] = marker_value(CLEAN, counter + 2, history or (), changed)
+        read()
+
+
+def test_a_read_during_another_transaction_keeps_what_it_does_not_change(
+    tmp_path: Path,
+) -> None:
+    """While another store object's commit applies its transaction (the marker dirty,
+    naming its keys), a reader's cached chunks and metadata that the commit does not
+    change stay lookups, and the chunk it changes is read afresh; after the commit the
+    reader sees the change."""
+    path = tmp_path / "wk"
+    _make(path)
+    reader = ZarrPersistentStore(None, None, path)
+    writer = ZarrPersistentStore(None, None, path)
+    rc = reader.read_cache
+    for i in (3, 13):  # chunks 0 and 1 of runs
+        assert reader.get_EARs([i])[0].start_time is None
+    name = reader.get_name()
+    seen: dict[str, Any] = {}
+    session = writer._write_session
+
+    @contextlib.contextmanager
+    def spy(keys: list[str] | None = None, planned: bool = False) -> Iterator[None]:
+        with session(keys, planned):
+            if planned:  # the marker is dirty, no file changed yet
+                seen["keys"] = list(keys or ())
+                d, m, n = rc.decodes, rc.meta_reads, rc.marker_reads
+                seen["13"] = reader.get_EARs([13])[0].start_time
+                seen["name"] = reader.get_name()
+                seen["3"] = reader.get_EARs([3])[0].start_time
+                seen["counts"] = (rc.decodes - d, rc.meta_reads - m, rc.marker_reads - n)
+                seen["parked"] = rc.parked
+            yield
+
+    writer._write_session = spy  # type: ignore[method-assign]
+    writer.set_EAR_start(3)
+    assert seen["keys"] and all(k.startswith("metadata/runs/0") for k in seen["keys"])
+    # chunk 1 and the root attributes: lookups; chunk 0 (the commit's): read again
+    assert seen["counts"] == (1, 0, 3) and seen["parked"] is None
+    assert seen["13"] is None and seen["name"] == name and seen["3"] is None
+    d = rc.decodes
+    assert reader.get_EARs([3])[0].start_time is not None  # the change, once clean
+    assert reader.get_EARs([13])[0].start_time is None
     assert rc.decodes == d + 1
 
 

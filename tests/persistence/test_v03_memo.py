@@ -11,12 +11,14 @@ say), so only the marker can tell A that B wrote.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +113,38 @@ def test_other_process_run_end_and_output_seen_at_next_read(wk: Path) -> None:
     for _ in range(2):
         assert _read_all(a, outs) == (runs2, params2)
     assert _decodes(a) == after
+
+
+def test_a_read_during_another_write_keeps_what_it_does_not_change(wk: Path) -> None:
+    """While another store object records run 1's start (the marker dirty, naming run
+    1's run file), a reader decodes nothing again (a dirty marker that named no keys
+    made it forget everything); once the write is done, it sees the start, decoding
+    that file alone."""
+    a = _stale_stat_reader(wk)
+    outs = output_params(a, list(range(N_RUNS)))
+    before = _read_all(a, outs)
+    first = _decodes(a)
+    b = wfstore.open(wk)
+    session = b._write_session
+    seen: dict[str, Any] = {}
+
+    @contextlib.contextmanager
+    def spy(keys: list[str] | None = None, planned: bool = False) -> Iterator[None]:
+        with session(keys, planned):
+            if planned and "keys" not in seen:  # dirty, no file changed yet
+                seen["keys"] = list(keys or ())
+                seen["read"] = _read_all(a, outs)
+                seen["decodes"] = _decodes(a)
+            yield
+
+    b._write_session = spy
+    b.set_EAR_start(1, None, None)
+    b.save()
+    assert len(seen["keys"]) == 1 and seen["read"] == before
+    assert seen["decodes"] == first  # (run 1's run file was not decoded before)
+    runs, _ = _read_all(a, outs)
+    assert runs[1][0] is not None and runs[0] == before[0][0]
+    assert _decodes(a) == {**first, "run_files": first["run_files"] + 1}
 
 
 def test_other_process_numpy_output_seen(wk: Path) -> None:

@@ -39,9 +39,15 @@ reader whose label is in the history and after which every entry's keys are know
 forgets only those keys' chunks and metadata (:func:`keys_since`); else everything.
 Keys named after ``V``'s entry are every key changed since ``V``, for the reasons
 above. A marker whose first line is the label is valid without reading the history.
-A reader that finds the marker dirty (another commit under way) or unreadable sets its
-cache aside (:attr:`ReadCache.parked`), reads afresh and keeps nothing meanwhile, and
-takes it back by the same rule at its first clean reading.
+A commit of a transaction knows its keys before it changes any file: its dirty value
+carries the history and, as its last entry, the keys it changes. A reader that finds
+such a value forgets those keys (and any changed since its label) and keeps the rest
+under its label, forgetting them again at every reading until a clean value: data of
+keys the commit does not change are those of the label's value. A reader that finds
+the marker dirty without its keys (another kind of write under way, or a writer that
+died) or unreadable sets its cache aside (:attr:`ReadCache.parked`), reads afresh and
+keeps nothing meanwhile, and takes it back by the same rule at its first clean
+reading.
 
 The marker is opened and read (not only stat'ed): on NFS, opening a file revalidates it
 (close-to-open consistency), while attributes are cached for up to a minute. A store
@@ -214,6 +220,25 @@ def keys_since(entries: Sequence[Entry], label: bytes | None) -> list[str] | Non
             return None
         out.extend(keys)
     return out
+
+
+def keys_changed(
+    head: bytes | None, entries: Sequence[Entry] | None, label: bytes | None
+) -> list[str] | None:
+    """The store keys that may have changed since the clean value `label` (a first
+    line), as the marker value ``(head, entries)`` (:func:`parse_marker`) names them:
+    for a clean value, those of the commits remembered after `label`'s; for a dirty
+    one, those and the keys of the commit under way, if the value names them (its
+    history's last entry is its own). None if not known."""
+    if not entries or label is None:
+        return None
+    if not is_clean(head):
+        own = head_id(head)
+        if head is None or not head.startswith(DIRTY + b" ") or own is None:
+            return None
+        if entries[-1][:2] != own:
+            return None
+    return keys_since(entries, label)
 
 
 def marker_counter(value: bytes | None) -> int:
@@ -426,8 +451,9 @@ class ReadCache:
         """Make the cache valid for use now: read the marker once per outermost
         operation (and at every use outside any operation). If it is not the clean
         value the cached data were read under, forget what the commits since changed
-        when the marker's history names them all (:func:`keys_since`), else
-        everything."""
+        (and, while a commit is under way, what it changes) when the marker names them
+        all (:func:`keys_changed`); else set the cache aside while the marker is dirty
+        (:attr:`parked`), or forget everything."""
         if self.depth and self.checked:
             return
         value = self._read_marker()
@@ -441,18 +467,22 @@ class ReadCache:
             # lines matches neither, their tags being random), history not read
             return
         head, entries = parse_marker(value)
-        if is_clean(head):
+        clean = is_clean(head)
+        if clean:
             self._unpark()
             if head == self.label:  # (e.g. the marker was unreadable for a while)
                 return
-            if self.label is not None and entries:
-                keys = keys_since(entries, self.label)
-                if keys is not None:
-                    self.forget_keys(keys)
-                    self.narrowed += 1
-                    self.label = head
-                    return
-        elif self.label is not None:
+        keys = keys_changed(head, entries, self.label)
+        if keys is not None:
+            self.forget_keys(keys)
+            self.narrowed += 1
+            if clean:
+                self.label = head
+            # else a commit under way that named its keys: what it does not change
+            # stays valid under the label; its keys are forgotten at every reading
+            # until a clean value (what is read of them meanwhile is not trusted)
+            return
+        if not clean and self.label is not None:
             # a commit under way (or a marker unreadable now): what was read under
             # the label is set aside, not trusted now, and taken back once a clean
             # value's history names every key changed since (else dropped then)

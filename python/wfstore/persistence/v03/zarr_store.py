@@ -41,7 +41,7 @@ from wfstore.common.errors import (
 )
 from wfstore.persistence.base import ParamSource
 from wfstore.persistence.items import PersistentStoreFeatures
-from wfstore.persistence.readcache import ReadCache, is_clean, keys_since, parse_marker
+from wfstore.persistence.readcache import ReadCache, is_clean, keys_changed, parse_marker
 from wfstore.persistence.resources import CallbackStoreResource, is_local_fs
 from wfstore.persistence.v03 import layout, writes
 from wfstore.persistence.v03.arrays import OutputArchive, decode_output_archive
@@ -365,8 +365,10 @@ class V03ZarrPersistentStore(
         (:mod:`wfstore.persistence.readcache`): the change marker is opened and read;
         while it holds the clean value the memos were validated under, nothing
         changed; a new clean value whose history names every key changed since makes
-        them forget those keys only; otherwise (a dirty marker, a history that does
-        not reach back, unknown keys) they forget everything. A store without a
+        them forget those keys only, as does a dirty one that names the keys of the
+        commit under way (until a clean value, at every check); otherwise (a dirty
+        marker without them, a history that does not reach back, unknown keys) they
+        forget everything. A store without a
         marker (no wfstore writer has written it) falls back to stat stamps on a
         local folder and to decoding afresh at every operation elsewhere."""
         if self._memo_base is None or (self._memo_depth and self._memo_checked):
@@ -389,12 +391,12 @@ class V03ZarrPersistentStore(
         if marked and value.startswith(label):  # type: ignore[arg-type]
             return  # the first line unchanged: no commit since (see readcache)
         head, entries = parse_marker(value)
-        if marked and is_clean(head) and entries:
-            keys = keys_since(entries, label)
-            if keys is not None:
-                self._forget_memos(keys)
+        keys = keys_changed(head, entries, label) if marked else None
+        if keys is not None:
+            self._forget_memos(keys)
+            if is_clean(head):
                 self._memo_label = head
-                return
+            return
         self._forget_memos(None)
         self._memo_mode = "marker"
         self._memo_label = head if is_clean(head) else None
@@ -434,9 +436,11 @@ class V03ZarrPersistentStore(
             yield
 
     @contextlib.contextmanager
-    def _write_session(self, keys: list[str] | None = None) -> Iterator[None]:
+    def _write_session(
+        self, keys: list[str] | None = None, planned: bool = False
+    ) -> Iterator[None]:
         try:
-            with super()._write_session(keys):
+            with super()._write_session(keys, planned):
                 yield
         finally:
             # what this object wrote is forgotten at the next check of the marker
@@ -876,13 +880,11 @@ class V03ZarrPersistentStore(
                 fields, ts_fmt
             )
         store = self._file_writer()
-        written: list[str] = []
-        # a write session (the store lock held, the change marker advanced naming the
-        # files written: readers forget those files at their next operation)
-        with self._locked(written):
+        # a write session (the store lock held, the change marker naming the files
+        # written: readers forget those files, and only those)
+        with self._keyed_write([layout.run_file_key(*k) for k in per_file]):
             for (sub_idx, file_id), file_updates in per_file.items():
                 writes.update_run_file(store, sub_idx, file_id, file_updates)
-                written.append(layout.run_file_key(sub_idx, file_id))
         for run_id in updates:
             self.EAR_cache.pop(run_id, None)
 
@@ -924,11 +926,9 @@ class V03ZarrPersistentStore(
             sub_idx, number, file_idx = where[run]
             per_file.setdefault((sub_idx, number), {})[(file_idx, out_idx)] = values[i]
         store = self._file_writer()
-        written: list[str] = []
-        with self._locked(written):  # (as in write_run_fields)
+        with self._keyed_write([layout.param_file_key(*k) for k in per_file]):
             for (sub_idx, number), file_updates in per_file.items():
                 writes.update_param_file(store, sub_idx, number, file_updates)
-                written.append(layout.param_file_key(sub_idx, number))
         for i in ids:
             self.parameter_cache.pop(i, None)
         return sorted(dropped)

@@ -552,9 +552,8 @@ class V03ZarrWrites(ZarrArchive, ZarrAttrUpdates, ZarrRowWrites, ZarrTransaction
             full = f"{name}.{suffix}" if suffix else name
             key = layout.array_output_key(full, run_file_ID)
             store = self.core_store
-            written = [key]
             # a write session: the change marker advanced naming the archive
-            with self._locked(written):
+            with self._keyed_write([key]):
                 store.set(key, append_output_entry(store.get(key), key, arr, metadata))
             return None
 

@@ -341,12 +341,11 @@ class ZarrParameters:
 
     def _update_parameter_sources(self, sources: Mapping[int, ParamSource]) -> None:
         ids = list(sources)
-        written: list[str] = []
-        with self._locked(written):
+        with self._lock_held():
             arr = self._array(PARAM_SOURCES_ARR)
             current = self._rows(arr, ids, MissingParameterData)
-            arr.set(ids, [merge_param_source(current[i], sources[i]) for i in ids])
-            written.extend(chunk_keys(arr, ids))
+            with self._keyed_write(chunk_keys(arr, ids)):
+                arr.set(ids, [merge_param_source(current[i], sources[i]) for i in ids])
 
 
 def extra_parameter_sources(store: _core.Store, trim: bool) -> int:

@@ -704,15 +704,14 @@ class ZarrPersistentStore(
         if not ids:
             return
         values = [patches[i] for i in ids]
-        written: list[str] = []
-        with self._locked(written):
+        with self._lock_held():
             arr = self._array(path)
             n = len(arr)
             missing = [i for i in ids if not 0 <= i < n]
             if missing:
                 raise error(missing)
-            arr.patch(ids, values)
-            written.extend(chunk_keys(arr, ids))
+            with self._keyed_write(chunk_keys(arr, ids)):
+                arr.patch(ids, values)
 
     def _patch_runs(self, patches: Mapping[int, dict[str, Any]]) -> None:
         ts_fmt = self.ts_fmt

@@ -350,11 +350,18 @@ class ZarrTransactions:
             ) from exc
 
     @contextlib.contextmanager
-    def _write_session(self, keys: list[str] | None = None) -> Iterator[None]:
+    def _write_session(
+        self, keys: list[str] | None = None, planned: bool = False
+    ) -> Iterator[None]:
         """Hold the store lock while the block changes data files, with the change
         marker made dirty before the block and clean after it (the second even if the
         block raised: its files are then as it left them, and no longer changing).
         Re-entrant: a nested session is part of the outer one.
+
+        `planned`: `keys` already names every key the block will write (a commit's
+        staged writes); the dirty value then names them too, after the history, so
+        that readers meanwhile keep what the commit does not change
+        (:meth:`~wfstore.persistence.readcache.ReadCache.ready`).
 
         The marker is read once, at the start (under the lock, nobody else changes it
         until the end). This store object's read cache is then brought up to date:
@@ -387,8 +394,12 @@ class ZarrTransactions:
             history = self._marker_history(before)
             try:
                 # before any data file changes: a reader that cached data under the old
-                # (clean) value never trusts them again, whatever happens next
-                self._write_change_marker(DIRTY, counter + 1)
+                # (clean) value never trusts them again, whatever happens next, except
+                # for keys this value says the commit does not change
+                if planned and locked and keys is not None and history is not None:
+                    self._write_change_marker(DIRTY, counter + 1, history, list(keys))
+                else:
+                    self._write_change_marker(DIRTY, counter + 1)
                 yield
                 completed = True
             finally:
@@ -465,7 +476,7 @@ class ZarrTransactions:
             # the files change only now: a write session around the apply (the marker
             # dirty before the first rename, clean after the last); the keys it writes
             # are what this store's read cache drops
-            with self._write_session(list(core.staged_keys())):
+            with self._write_session(list(core.staged_keys()), planned=True):
                 #: what the last commit wrote (for diagnostics and tests)
                 self.last_commit_report = core.commit(journal=journal)
         finally:
@@ -503,21 +514,50 @@ class ZarrTransactions:
         while it copies and swaps the array, and a row written meanwhile would be lost
         or land in a chunk of the new layout.
 
-        `ids`: the rows `write` sets, if it sets only those (then the keys written
-        are known, see :meth:`_write_session`)."""
-        written: list[str] | None = None if ids is None else []
-        with self._locked(written):
+        `ids`: the rows `write` sets, if it sets only those (then the keys written are
+        known before any file changes, see :meth:`_keyed_write`)."""
+        with self._lock_held() if ids is not None else self._locked():
             arr = self._array(path, write_empty_chunks)
             orig = arr.attrs()
             attrs = copy.deepcopy(orig)
             rows = make_rows(arr, attrs)
-            if attrs != orig:
-                arr.set_attrs(attrs)
-                if written is not None:
-                    written.append(f"{arr.path}/.zattrs")
-            write(arr, rows)
-            if written is not None:
-                written.extend(chunk_keys(arr, ids))  # type: ignore[arg-type]
+            changed = attrs != orig
+            if ids is None:
+                session: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+            else:
+                keys = chunk_keys(arr, ids) + ([f"{arr.path}/.zattrs"] if changed else [])
+                session = self._keyed_write(keys)
+            with session:
+                if changed:
+                    arr.set_attrs(attrs)
+                write(arr, rows)
+
+    @contextlib.contextmanager
+    def _lock_held(self) -> Iterator[None]:
+        """Hold the store lock while the block runs, as :meth:`_locked` does, but
+        outside a transaction with no write session: the block reads what it needs
+        under the lock, then writes in a :meth:`_keyed_write`."""
+        if self._in_txn:
+            with self._locked():
+                yield
+            return
+        lock = self.store_lock
+        with lock() if isinstance(lock, StoreLock) else contextlib.nullcontext():
+            yield
+
+    @contextlib.contextmanager
+    def _keyed_write(self, keys: list[str]) -> Iterator[None]:
+        """Hold the store lock while the block writes the store keys `keys` and no
+        others (known before it starts). Outside a transaction: a write session whose
+        dirty marker names them, so that readers meanwhile keep what it does not change
+        (:meth:`_write_session`); inside one, as :meth:`_locked` (its commit names
+        them)."""
+        if self._in_txn:
+            with self._locked():
+                yield
+            return
+        with self._write_session(list(keys), planned=True):
+            yield
 
 
 _PARAM_APPEND_KEY = re.compile(
