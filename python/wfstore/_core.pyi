@@ -135,6 +135,10 @@ class Store:
         and stores over file systems that rename keys); the number finished."""
     def create_group(self, path: str, attrs: dict[str, Any] | None = None) -> None: ...
     def read_attrs(self, path: str = "") -> dict[str, Any]: ...
+    @staticmethod
+    def parse_attrs(data: bytes, path: str = "") -> dict[str, Any]:
+        """Attributes as ``read_attrs`` reads them, from the bytes of the ``.zattrs``
+        of `path`."""
     def write_attrs(self, path: str, attrs: dict[str, Any]) -> None: ...
 
 class ObjectArray:

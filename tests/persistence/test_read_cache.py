@@ -28,6 +28,7 @@ from wfstore.persistence import ZarrPersistentStore
 from wfstore.persistence.readcache import (
     CLEAN,
     DIRTY,
+    HISTORY,
     LRUBytes,
     ReadCache,
     group_document,
@@ -579,6 +580,29 @@ def test_a_read_during_another_transaction_keeps_what_it_does_not_change(
     assert rc.decodes == d + 1
 
 
+def test_root_attributes_read_again_are_parsed_again_only_if_changed(tmp_path: Path) -> None:
+    """After more commits than the marker's history remembers, a reader forgets
+    everything; its root attributes, read afresh, are parsed again only if their
+    document changed (its bytes' digest), and a change of them is seen."""
+    path = tmp_path / "wk"
+    _make(path)
+    reader = ZarrPersistentStore(None, None, path)
+    rc = reader.read_cache
+    name = reader.get_name()
+    parsed = rc.meta[""][1]
+    writer = ZarrPersistentStore(None, None, path)
+    for i in range(HISTORY + 2):
+        writer.set_EAR_start(i)
+    inv, reads, hits = rc.invalidations, rc.meta_reads, rc.content_hits
+    assert reader.get_name() == name
+    assert (rc.invalidations, rc.meta_reads, rc.content_hits) == (inv + 1, reads + 1, hits + 1)
+    assert rc.meta[""][1] is parsed  # not parsed again
+    with writer.using_resource("attrs", "update") as attrs:
+        attrs["name"] = "renamed"
+    assert reader.get_name() == "renamed"
+    assert rc.content_hits == hits + 1 and rc.meta[""][1] is not parsed
+
+
 def test_own_commit_forgets_only_what_it_wrote(tmp_path: Path) -> None:
     """A store's own commit, with no other writer since its cache was last valid,
     forgets only the chunks (and metadata) it wrote: the other chunks stay lookups,
@@ -788,14 +812,16 @@ def test_a_chunk_is_read_once_and_every_row_handed_out_is_new(tmp_path: Path) ->
 
 
 def _count_root_loads(store: ZarrPersistentStore, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The reads of `store`'s root attributes (each a parse, unless the document is
+    unchanged: see the test of ``content_hits``)."""
     loads: list[int] = []
-    orig = store._load_root_attrs
+    orig = store._root_attrs_by_content
 
-    def counting() -> dict[str, Any]:
+    def counting(rc: ReadCache) -> dict[str, Any]:
         loads.append(1)
-        return orig()
+        return orig(rc)
 
-    monkeypatch.setattr(store, "_load_root_attrs", counting)
+    monkeypatch.setattr(store, "_root_attrs_by_content", counting)
     return loads
 
 

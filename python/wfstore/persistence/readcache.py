@@ -400,6 +400,12 @@ class ReadCache:
         self.chunks = LRUBytes(DEFAULT_MAX_BYTES if max_bytes is None else max_bytes)
         #: Array metadata: ``array path -> (array object, attributes or None)``.
         self.meta: dict[str, list[Any]] = {}
+        #: Documents kept by their content: ``key -> (digest of the bytes, value
+        #: parsed from them)``, used only when the document read afresh has the same
+        #: digest, so valid whatever the marker says and kept when the rest is
+        #: forgotten (the root attributes: over a megabyte of JSON in a large
+        #: workflow, read again after commits the history cannot name).
+        self.by_content: dict[str, tuple[bytes, Any]] = {}
         #: Values built from rows read, kept apart from the byte-bounded chunks:
         #: ``array path -> {row index -> value}`` (a task's element list with its
         #: positions: one per task). Forgotten with any key of their array.
@@ -433,6 +439,8 @@ class ReadCache:
         ) = None
         #: Times a parked cache was taken back.
         self.unparked = 0
+        #: Times a document of :attr:`by_content` was used again.
+        self.content_hits = 0
 
     # --- operations ------------------------------------------------------------------
 

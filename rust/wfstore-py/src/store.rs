@@ -268,6 +268,15 @@ impl PyStore {
         }
     }
 
+    /// Attributes as `read_attrs` reads them, from the bytes `data` of the `.zattrs`
+    /// of `path` (for callers that read the document themselves, e.g. to compare it).
+    #[staticmethod]
+    #[pyo3(signature = (data, path = ""))]
+    fn parse_attrs<'py>(py: Python<'py>, data: &[u8], path: &str) -> PyResult<Bound<'py, PyAny>> {
+        json_object_to_py(py, data)
+            .map_err(|reason| to_py(wfstore_core::meta::attrs_error(path, reason)))
+    }
+
     /// Replace the attributes of a group or array.
     fn write_attrs(&self, py: Python<'_>, path: &str, attrs: &Bound<'_, PyAny>) -> PyResult<()> {
         let a = py_to_json(attrs)?;

@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
 import numbers
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -454,9 +455,29 @@ class ZarrPersistentStore(
             return self._load_root_attrs(), False
         entry = rc.meta.get(_ROOT)
         if entry is None:
-            entry = rc.meta[_ROOT] = [None, self._load_root_attrs()]
+            entry = rc.meta[_ROOT] = [None, self._root_attrs_by_content(rc)]
             rc.meta_reads += 1
         return entry[1], True
+
+    def _root_attrs_by_content(self, rc: ReadCache) -> dict[str, Any]:
+        """The root attributes read afresh: their document is read, and if its bytes
+        are those the attributes parsed last were parsed from (a digest), those are
+        used again (after other processes' commits that the marker's history cannot
+        name, e.g. while a job computes, a job would otherwise parse over a megabyte
+        of JSON again, and hold two copies for a while)."""
+        data = self.core_store.get(".zattrs")
+        if data is None:
+            return self._load_root_attrs()
+        digest = hashlib.blake2b(data, digest_size=16).digest()
+        held = rc.by_content.pop(_ROOT, None)  # (let go before a new parse)
+        if held is not None and held[0] == digest:
+            attrs: dict[str, Any] = held[1]
+            rc.content_hits += 1
+        else:
+            del held
+            attrs = _core.Store.parse_attrs(data)
+        rc.by_content[_ROOT] = (digest, attrs)
+        return attrs
 
     def _attr(self, key: str) -> Any:
         with self.using_resource(_ATTRS, "read") as attrs:
