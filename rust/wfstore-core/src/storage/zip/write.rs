@@ -2,14 +2,8 @@
 
 use super::*;
 
-/// A file to be written into an archive.
-#[derive(Debug)]
-pub(super) struct SourceFile {
-    /// Entry name: path relative to the source folder, `/`-separated.
-    pub(super) name: String,
-    /// Path on disk.
-    pub(super) path: PathBuf,
-}
+/// Bytes buffered before each write to the archive's file.
+const WRITE_BUFFER: usize = 64 * 1024;
 
 /// Write every file under folder `src` into the new zip archive `dst`.
 ///
@@ -77,16 +71,17 @@ pub fn zip_dir(
         ));
     }
     let exclude: HashSet<&str> = exclude.iter().map(String::as_str).collect();
-    let files = collect_files(src, dst, &exclude)?;
-    write_archive(&files, dst, progress)
+    let names = collect_files(src, dst, &exclude)?;
+    write_archive(src, &names, dst, progress)
 }
 
-/// List the files to archive under `src`, sorted by entry name.
+/// The entry names (paths relative to `src`, `/`-separated) of the files to archive
+/// under `src`, sorted. Names only: a store in the engine's layout has a file per row.
 pub(super) fn collect_files(
     src: &Path,
     dst: &Path,
     exclude: &HashSet<&str>,
-) -> Result<Vec<SourceFile>> {
+) -> Result<Vec<String>> {
     let mut out = Vec::new();
     // (folder on disk, its entry-name prefix ending in `/` or empty)
     let mut stack = vec![(src.to_path_buf(), String::new())];
@@ -119,26 +114,25 @@ pub(super) fn collect_files(
             if ft.is_dir() {
                 stack.push((ent.path(), format!("{rel}/")));
             } else if ft.is_file() {
-                out.push(SourceFile {
-                    name: rel,
-                    path: ent.path(),
-                });
+                out.push(rel);
             }
             // Symbolic links and special files are skipped.
         }
     }
-    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out.sort_unstable();
     Ok(out)
 }
 
-/// Write `files` into a temporary sibling of `dst`, flush it and rename it to `dst`.
+/// Write the files `names` of folder `src` into a temporary sibling of `dst`, flush it
+/// and rename it to `dst`.
 pub(super) fn write_archive(
-    files: &[SourceFile],
+    src: &Path,
+    names: &[String],
     dst: &Path,
     progress: Progress<'_>,
 ) -> Result<ZipReport> {
     let tmp = tmp_sibling(dst);
-    let result = write_archive_to(files, &tmp, dst, progress).and_then(|report| {
+    let result = write_archive_to(src, names, &tmp, dst, progress).and_then(|report| {
         // Last check, to narrow the window in which another process could create `dst`.
         if fs::symlink_metadata(dst).is_ok() {
             return Err(zip_error(
@@ -164,39 +158,42 @@ pub(super) fn write_archive(
 }
 
 pub(super) fn write_archive_to(
-    files: &[SourceFile],
+    src: &Path,
+    names: &[String],
     tmp: &Path,
     dst: &Path,
     progress: Progress<'_>,
 ) -> Result<ZipReport> {
     let out = fsops::File::create_new(tmp).map_err(|e| Error::io(tmp, e))?;
-    let mut writer = ZipWriter::new(BufWriter::with_capacity(1 << 20, out));
+    // (a small buffer: entries are written one after another, most of them small)
+    let mut writer = ZipWriter::new(BufWriter::with_capacity(WRITE_BUFFER, out));
     let base = SimpleFileOptions::default()
         .compression_method(CompressionMethod::Stored)
         .last_modified_time(DateTime::DEFAULT)
         .unix_permissions(ENTRY_PERMISSIONS);
-    let total = files.len() as u64;
+    let total = names.len() as u64;
     let mut report = ZipReport::default();
     if let Some(cb) = progress {
         cb(0, total);
     }
-    for (i, f) in files.iter().enumerate() {
-        let mut input = File::open(&f.path).map_err(|e| Error::io(&f.path, e))?;
-        let len = input.metadata().map_err(|e| Error::io(&f.path, e))?.len();
+    for (i, name) in names.iter().enumerate() {
+        let path = src.join(name);
+        let mut input = File::open(&path).map_err(|e| Error::io(&path, e))?;
+        let len = input.metadata().map_err(|e| Error::io(&path, e))?.len();
         let options = base.large_file(len >= zip::ZIP64_BYTES_THR);
         writer
-            .start_file(f.name.as_str(), options)
+            .start_file(name.as_str(), options)
             .map_err(|e| from_zip(tmp, e))?;
-        let copied = io::copy(&mut (&mut input).take(len), &mut writer)
-            .map_err(|e| Error::io(&f.path, e))?;
-        let len_now = input.metadata().map_err(|e| Error::io(&f.path, e))?.len();
+        let copied =
+            io::copy(&mut (&mut input).take(len), &mut writer).map_err(|e| Error::io(&path, e))?;
+        let len_now = input.metadata().map_err(|e| Error::io(&path, e))?.len();
         if copied != len || len_now != len {
             return Err(zip_error(
                 dst,
                 format!(
                     "{} changed size while it was archived ({len} bytes at start, {copied} \
                      read, {len_now} at end)",
-                    f.path.display()
+                    path.display()
                 ),
             ));
         }
