@@ -59,6 +59,7 @@ operation to the next. See ``docs/concurrency.md``.
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import zlib
 from collections import OrderedDict
@@ -503,6 +504,21 @@ class ReadCache:
             self.invalidations += 1
         self._clear_current()  # (a parked cache stays parked while the marker is dirty)
         self.label = head if is_clean(head) else None
+
+    def by_digest(self, key: str, data: bytes, parse: Callable[[bytes], Any]) -> Any:
+        """``parse(data)``, the document `key` read afresh as `data`, or the value
+        parsed last for `key` if `data` has the same digest (BLAKE2b, 128 bits): see
+        :attr:`by_content`. The old value is let go before a new parse."""
+        digest = hashlib.blake2b(data, digest_size=16).digest()
+        held = self.by_content.pop(key, None)
+        if held is not None and held[0] == digest:
+            value = held[1]
+            self.content_hits += 1
+        else:
+            del held
+            value = parse(data)
+        self.by_content[key] = (digest, value)
+        return value
 
     def _unpark(self) -> None:
         """Take back the parked cache (if any) in place of what was read since it was

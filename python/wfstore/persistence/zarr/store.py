@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import hashlib
 import numbers
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -468,15 +467,7 @@ class ZarrPersistentStore(
         data = self.core_store.get(".zattrs")
         if data is None:
             return self._load_root_attrs()
-        digest = hashlib.blake2b(data, digest_size=16).digest()
-        held = rc.by_content.pop(_ROOT, None)  # (let go before a new parse)
-        if held is not None and held[0] == digest:
-            attrs: dict[str, Any] = held[1]
-            rc.content_hits += 1
-        else:
-            del held
-            attrs = _core.Store.parse_attrs(data)
-        rc.by_content[_ROOT] = (digest, attrs)
+        attrs: dict[str, Any] = rc.by_digest(_ROOT, data, _core.Store.parse_attrs)
         return attrs
 
     def _attr(self, key: str) -> Any:

@@ -196,13 +196,13 @@ class ZarrTransactions:
         return is_local_fs(self.fs)
 
     @contextlib.contextmanager
-    def _locked(self, written: list[str] | None = None) -> Iterator[None]:
+    def _locked(self) -> Iterator[None]:
         """Hold the store lock while the block runs. Inside a commit's transaction the
         lock, once taken, is held until the transaction is applied: what was read
         under it must not change before the staged writes reach the disk. Outside one,
-        the block is a write session (:meth:`_write_session`): the change marker is
-        advanced around it. `written`, if given, is a list the block fills with every
-        store key it writes (see :meth:`_write_session`); None: not known."""
+        the block is a write session whose keys are not known (:meth:`_write_session`):
+        the change marker is advanced around it. A write whose keys are known before
+        it starts uses :meth:`_keyed_write`."""
         lock = self.store_lock
         if self._in_txn:
             if isinstance(lock, StoreLock) and not self._txn_holds_lock:
@@ -210,7 +210,7 @@ class ZarrTransactions:
                 self._txn_holds_lock = True
             yield
         else:
-            with self._write_session(written):
+            with self._write_session():
                 yield
 
     # --- the change marker and the read cache --------------------------------------------
