@@ -29,6 +29,14 @@ pub type RowPatch = Vec<(usize, Value)>;
 /// A chunk's uncompressed msgpack bytes and the byte range of each item.
 pub(crate) type SpannedChunk = (Vec<u8>, Vec<Range<usize>>);
 
+/// A chunk as stored, read once (see [`ObjectArray::read_stored`]).
+pub(crate) enum StoredChunk {
+    /// A msgpack chunk's uncompressed bytes and each item's byte range.
+    Spans(SpannedChunk),
+    /// Its items: fill values when it has no file, decoded for other codecs.
+    Items(Vec<Value>),
+}
+
 fn check_chunk_rows(path: &str, rows: u64) -> Result<()> {
     if rows > MAX_CHUNK_ROWS {
         return Err(Error::InvalidArgument(format!(
@@ -361,6 +369,19 @@ impl ObjectArray {
         Ok(Some((data, spans)))
     }
 
+    /// Chunk `chunk` read once for a few rows' reading or changing: a msgpack chunk as
+    /// its bytes and spans (the other rows are not decoded), else its items (an absent
+    /// chunk's fill values without a second lookup: on NFS each is a round trip).
+    pub(crate) fn read_stored(&self, chunk: u64) -> Result<StoredChunk> {
+        if !matches!(self.codec, ObjectCodec::MsgPack) {
+            return self.read_chunk(chunk).map(StoredChunk::Items);
+        }
+        Ok(match self.msgpack_chunk_spans(chunk)? {
+            Some(sp) => StoredChunk::Spans(sp),
+            None => StoredChunk::Items(vec![self.fill.clone(); self.chunk_size() as usize]),
+        })
+    }
+
     /// Decode item `off` of a chunk from its span.
     fn decode_span(&self, chunk: u64, data: &[u8], span: &Range<usize>) -> Result<Value> {
         msgpack_decode_value(&data[span.clone()]).map_err(|e| self.corrupt(chunk, e.to_string()))
@@ -410,15 +431,20 @@ impl ObjectArray {
         }
         let groups: Vec<(u64, Vec<(usize, usize)>)> = by_chunk.into_iter().collect();
         let parts: Vec<Vec<(usize, Value)>> = par::map_ref(&groups, |(c, wanted)| {
-            if (wanted.len() as u64) * 4 < cs {
-                if let Some((data, spans)) = self.msgpack_chunk_spans(*c)? {
+            let stored = if (wanted.len() as u64) * 4 < cs {
+                self.read_stored(*c)?
+            } else {
+                StoredChunk::Items(self.read_chunk(*c)?)
+            };
+            let mut items = match stored {
+                StoredChunk::Spans((data, spans)) => {
                     return wanted
                         .iter()
                         .map(|&(pos, off)| Ok((pos, self.decode_span(*c, &data, &spans[off])?)))
                         .collect::<Result<Vec<_>>>();
                 }
-            }
-            let mut items = self.read_chunk(*c)?;
+                StoredChunk::Items(items) => items,
+            };
             Ok(wanted
                 .iter()
                 .map(|&(pos, off)| (pos, std::mem::replace(&mut items[off], Value::Nil)))

@@ -17,9 +17,10 @@ fn vals(r: std::ops::Range<i64>) -> Vec<Value> {
         .collect()
 }
 
-/// A store recording the keys written to and deleted from it.
+/// A store recording the keys read from, written to and deleted from it.
 struct Counting {
     inner: LocalStore,
+    gets: std::sync::Mutex<Vec<String>>,
     sets: std::sync::Mutex<Vec<String>>,
     deletes: std::sync::Mutex<Vec<String>>,
 }
@@ -29,6 +30,7 @@ impl Store for Counting {
         self.inner.location()
     }
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        self.gets.lock().unwrap().push(key.to_string());
         self.inner.get(key)
     }
     fn set(&self, key: &str, value: &[u8]) -> Result<()> {
@@ -49,6 +51,7 @@ fn counting_store() -> (tempfile::TempDir, Arc<Counting>, Arc<dyn Store>) {
     let d = tempfile::tempdir().unwrap();
     let c = Arc::new(Counting {
         inner: LocalStore::new(d.path()),
+        gets: Default::default(),
         sets: Default::default(),
         deletes: Default::default(),
     });
@@ -97,6 +100,55 @@ fn appended_fill_chunks_delete_only_leftover_files() {
     b.set(&[2], vec![Value::Nil]).unwrap();
     assert!(s.get("p/2").unwrap().is_none());
     assert_eq!(b.get(&[2]).unwrap(), vec![Value::Nil]);
+}
+
+#[test]
+fn a_chunk_without_a_file_is_looked_up_once_per_read_or_write() {
+    // an unset parameter's chunk has no file; each lookup of it is a round trip on
+    // NFS, so reading, setting or checking a few of its rows looks it up once
+    let (_d, c, s) = counting_store();
+    for cs in [1u64, 10] {
+        let path = format!("p{cs}");
+        let opts = ObjectArrayOptions {
+            chunk_size: Some(cs),
+            fill_value: Value::Nil,
+            write_empty_chunks: false,
+            ..Default::default()
+        };
+        let a = ObjectArray::create(s.clone(), &path, 0, &opts).unwrap();
+        a.append(vec![Value::Nil; 30]).unwrap();
+        let key = format!("{path}/{}", 21 / cs);
+        assert!(s.get(&key).unwrap().is_none());
+        let lookups = |c: &Counting| {
+            let gets = std::mem::take(&mut *c.gets.lock().unwrap());
+            gets.iter().filter(|k| **k == key).count()
+        };
+        lookups(&c);
+        assert_eq!(a.get(&[21]).unwrap(), vec![Value::Nil]);
+        assert_eq!(lookups(&c), 1, "get, chunk size {cs}");
+        let done = a.set_unless_map(&[21], vec![Value::from(7)]).unwrap();
+        assert!(done.is_empty());
+        assert_eq!(lookups(&c), 1, "set_unless_map, chunk size {cs}");
+        assert_eq!(a.get(&[21]).unwrap(), vec![Value::from(7)]);
+        lookups(&c);
+        // set a row of another chunk without a file (one row of ten: spliced in)
+        if cs > 1 {
+            let other = format!("{path}/0");
+            assert!(s.get(&other).unwrap().is_none());
+            c.gets.lock().unwrap().clear();
+            a.set(&[3], vec![Value::from(3)]).unwrap();
+            let gets = std::mem::take(&mut *c.gets.lock().unwrap());
+            assert_eq!(gets.iter().filter(|k| **k == other).count(), 1);
+            assert_eq!(a.get(&[2, 3]).unwrap(), vec![Value::Nil, Value::from(3)]);
+            // rows set back to the fill value: kept beside another row, and the chunk
+            // deleted once it holds only fill values
+            a.set(&[4], vec![Value::from(4)]).unwrap();
+            a.set(&[3], vec![Value::Nil]).unwrap();
+            assert_eq!(a.get(&[3, 4]).unwrap(), vec![Value::Nil, Value::from(4)]);
+            a.set(&[4], vec![Value::Nil]).unwrap();
+            assert!(s.get(&other).unwrap().is_none());
+        }
+    }
 }
 
 #[test]

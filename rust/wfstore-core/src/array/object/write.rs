@@ -59,8 +59,15 @@ impl ObjectArray {
             // fill values, which is deleted rather than written without
             // `write_empty_chunks`: they are spliced only when they change nothing.
             let all_fill = rows.iter().all(|(_, v)| *v == self.fill);
-            if !full && rows.len() * 4 < cs as usize {
-                if let Some((data, spans)) = self.msgpack_chunk_spans(c)? {
+            let stored = if full {
+                StoredChunk::Items(vec![self.fill.clone(); cs as usize])
+            } else if rows.len() * 4 < cs as usize {
+                self.read_stored(c)?
+            } else {
+                StoredChunk::Items(self.read_chunk(c)?)
+            };
+            let mut items = match stored {
+                StoredChunk::Spans((data, spans)) => {
                     let new_rows = encode_rows(rows.iter().map(|(off, v)| (*off, v)))?;
                     if unchanged(&data, &spans, &new_rows) {
                         return Ok(());
@@ -68,12 +75,13 @@ impl ObjectArray {
                     if self.write_empty_chunks || !all_fill {
                         return self.splice_items(c, &data, &spans, &new_rows, &comp);
                     }
+                    // rows of only fill values may empty the chunk: the general way
+                    spans
+                        .iter()
+                        .map(|sp| self.decode_span(c, &data, sp))
+                        .collect::<Result<Vec<_>>>()?
                 }
-            }
-            let mut items = if full {
-                vec![self.fill.clone(); cs as usize]
-            } else {
-                self.read_chunk(c)?
+                StoredChunk::Items(items) => items,
             };
             for (off, v) in rows {
                 items[off] = v;
@@ -125,31 +133,25 @@ impl ObjectArray {
         for (&i, v) in indices.iter().zip(values) {
             by_chunk.entry(i / cs).or_default().push((i, v));
         }
-        enum Held {
-            Spans(SpannedChunk),
-            Items(Vec<Value>),
-        }
         let mut held = Vec::with_capacity(by_chunk.len());
         let mut maps: Vec<u64> = Vec::new();
         for (c, rows) in by_chunk {
-            let h = match self.msgpack_chunk_spans(c)? {
-                Some((data, spans)) => {
+            let h = self.read_stored(c)?;
+            match &h {
+                StoredChunk::Spans((data, spans)) => {
                     maps.extend(rows.iter().map(|(i, _)| *i).filter(|i| {
                         let sp = &spans[(i % cs) as usize];
                         matches!(data.get(sp.start), Some(0x80..=0x8f | 0xde | 0xdf))
                     }));
-                    Held::Spans((data, spans))
                 }
-                None => {
-                    let items = self.read_chunk(c)?;
+                StoredChunk::Items(items) => {
                     maps.extend(
                         rows.iter()
                             .map(|(i, _)| *i)
                             .filter(|i| matches!(items[(i % cs) as usize], Value::Map(_))),
                     );
-                    Held::Items(items)
                 }
-            };
+            }
             held.push((c, rows, h));
         }
         if !maps.is_empty() {
@@ -158,7 +160,7 @@ impl ObjectArray {
         }
         for (c, rows, h) in held {
             match h {
-                Held::Spans((data, spans)) => {
+                StoredChunk::Spans((data, spans)) => {
                     let all_fill = rows.iter().all(|(_, v)| *v == self.fill);
                     if all_fill && !self.write_empty_chunks {
                         // the chunk may become all fill values: the general way
@@ -169,7 +171,7 @@ impl ObjectArray {
                     let new_rows = encode_rows(rows.iter().map(|(i, v)| ((i % cs) as usize, v)))?;
                     self.splice_items(c, &data, &spans, &new_rows, &comp)?;
                 }
-                Held::Items(mut items) => {
+                StoredChunk::Items(mut items) => {
                     for (i, v) in rows {
                         items[(i % cs) as usize] = v;
                     }
@@ -197,10 +199,12 @@ impl ObjectArray {
         }
         let groups: Vec<_> = by_chunk.into_iter().collect();
         par::map_owned(groups, |(c, rows)| {
-            if let Some((data, spans)) = self.msgpack_chunk_spans(c)? {
-                return self.patch_spans(c, &data, &spans, rows, &comp);
-            }
-            let mut items = self.read_chunk(c)?;
+            let mut items = match self.read_stored(c)? {
+                StoredChunk::Spans((data, spans)) => {
+                    return self.patch_spans(c, &data, &spans, rows, &comp)
+                }
+                StoredChunk::Items(items) => items,
+            };
             for (i, fields) in rows {
                 self.apply_patch(c, i, &mut items[(i % cs) as usize], fields)?;
             }
