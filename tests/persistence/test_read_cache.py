@@ -1016,7 +1016,7 @@ def test_marker_value_fits_its_limit() -> None:
     huge = [f"k{i}/{'y' * 200}" for i in range(60)]
     value = marker_value(CLEAN, 100, hist, huge, GROUP_MARKER_LIMIT)
     assert len(value) <= GROUP_MARKER_LIMIT
-    assert parse_marker(value)[1] == [(100, value.split()[2], None)]
+    assert parse_marker(value)[1] == ((100, value.split()[2], None),)
 
 
 def _make_many(path: Path, n: int, chunk: int) -> None:

@@ -59,6 +59,7 @@ operation to the next. See ``docs/concurrency.md``.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import os
 import zlib
@@ -154,22 +155,31 @@ def _entry_keys(keys: Collection[str] | None) -> tuple[str, ...] | None:
     return out
 
 
+@functools.lru_cache(maxsize=4 * HISTORY)
 def _entry_line(e: Entry) -> bytes:
+    # (a commit writes each remembered commit's line again, twice: made once)
     counter, tag, keys = e
     tail = b" ?" if keys is None else b"".join(b" " + k.encode() for k in keys)
     return b"e %d %s%s\n" % (counter, tag, tail)
 
 
-def parse_marker(value: bytes | None) -> tuple[bytes | None, list[Entry] | None]:
+def parse_marker(value: bytes | None) -> tuple[bytes | None, tuple[Entry, ...] | None]:
     """``(first line, history)`` of a marker value; ``(None, None)`` if there is no
     value or it is not whole (a checksum that fails: read while rewritten). A value
     without history (as wfstore wrote before it kept one) has an empty history."""
     if not value:
         return None, None
+    return _parse_marker(value)
+
+
+@functools.lru_cache(maxsize=8)
+def _parse_marker(value: bytes) -> tuple[bytes | None, tuple[Entry, ...] | None]:
+    # (the last values parsed kept: a commit parses the value its store object's last
+    # commit wrote, and then its own)
     head, nl, rest = value.partition(b"\n")
     head = head + nl
     if not rest:
-        return head, []
+        return head, ()
     body, _, last = value.rstrip(b"\n").rpartition(b"\n")
     parts = last.split()
     try:
@@ -189,7 +199,7 @@ def parse_marker(value: bytes | None) -> tuple[bytes | None, list[Entry] | None]
             return None, None
         keys = None if f[3:] == [b"?"] else tuple(k.decode() for k in f[3:])
         entries.append((counter, f[2], keys))
-    return head, entries
+    return head, tuple(entries)
 
 
 def head_id(head: bytes | None) -> tuple[int, bytes] | None:

@@ -417,7 +417,7 @@ class ZarrTransactions:
                 self._rcache.written(value, before, written)
 
     @staticmethod
-    def _marker_history(before: bytes | None) -> list[Entry] | None:
+    def _marker_history(before: bytes | None) -> Sequence[Entry] | None:
         """The commits remembered by the marker value `before` (read at a commit's
         start, under the lock), to be carried on; None if the changes since the last
         of them are not known (the marker dirty: a writer died; or unreadable). A clean
