@@ -183,6 +183,10 @@ def test_zattrs_not_an_object_is_a_metadata_error(store: Store, doc: bytes) -> N
     with pytest.raises(MetadataError) as ei:
         store.read_attrs("g")
     assert "g" in str(ei.value) and ".zattrs" in str(ei.value)
+    # the same document's bytes parsed without a read: the same error, naming `path`
+    with pytest.raises(MetadataError) as ei:
+        Store.parse_attrs(doc, "g/h")
+    assert "g/h" in str(ei.value) and ".zattrs" in str(ei.value)
 
 
 _json_values = st.recursive(
