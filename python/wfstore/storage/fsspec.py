@@ -282,9 +282,9 @@ class FsspecKeyValueStore:
         self._write(key, value, self.write_mode)
 
     def set_temp(self, key: str, value: bytes) -> None:
-        """Write `key`, a commit's temporary key that no reader looks at until it is
-        renamed into place (:meth:`rename`): straight to the key, with no atomic write
-        of its own."""
+        """Write `key`, which no reader looks at until a later write shows it (a
+        commit's temporary key renamed into place by :meth:`rename`, or a chunk past an
+        array's recorded end): straight to the key, with no atomic write of its own."""
         self._write(key, value, "direct")
 
     def _write(self, key: str, value: bytes, mode: str) -> None:

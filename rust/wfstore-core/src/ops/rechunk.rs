@@ -478,7 +478,7 @@ fn build_new(
             written += new_chunks.len() as u64;
             new_chunks
                 .par_iter()
-                .try_for_each(|(c, items)| dst.write_chunk(*c, items, &comp))?;
+                .try_for_each(|(c, items)| dst.write_chunk(*c, items, &comp, true))?;
         }
         carry = chunks.pop().filter(|(c, _)| (c + 1) * old_cs > b);
         if let Some(p) = progress {

@@ -124,10 +124,24 @@ pub fn tmp_sibling(path: &Path) -> std::path::PathBuf {
 /// is the caller's step (see [`write_atomic`] and the commits of [`crate::storage::txn`]).
 pub fn write_temp_sibling(path: &Path, data: &[u8], fsync: bool) -> Result<PathBuf> {
     let tmp = tmp_sibling(path);
+    // (an error names the key's file, not the temporary one)
+    write_unseen(&tmp, data, fsync).map_err(|e| match e {
+        Error::Io { path: p, source } if p == tmp => Error::io(path, source),
+        other => other,
+    })?;
+    Ok(tmp)
+}
+
+/// Write `data` to `path` in place (created, or truncated if it exists), creating
+/// parent folders; with `fsync` the file is flushed to disk. Only for a file no reader
+/// opens until a later step makes it visible (a temporary file; a chunk past an
+/// array's recorded end): a reader of `path` meanwhile could see it part-written. On
+/// failure the file is removed.
+pub fn write_unseen(path: &Path, data: &[u8], fsync: bool) -> Result<()> {
     // The folder exists but for a new array's first chunk: create the file first and
     // the folders only if that fails (no check per write: a call to the file server on
     // network file systems).
-    let file = match fsops::File::create(&tmp) {
+    let file = match fsops::File::create(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => match path.parent() {
             Some(parent) if !parent.as_os_str().is_empty() => {
                 let missing: Vec<&Path> = parent.ancestors().take_while(|a| !a.is_dir()).collect();
@@ -136,7 +150,7 @@ pub fn write_temp_sibling(path: &Path, data: &[u8], fsync: bool) -> Result<PathB
                     // each new folder's entry is on disk with the file's
                     missing.iter().for_each(|dir| sync_parent(dir));
                 }
-                fsops::File::create(&tmp)
+                fsops::File::create(path)
             }
             _ => Err(e),
         },
@@ -150,13 +164,10 @@ pub fn write_temp_sibling(path: &Path, data: &[u8], fsync: bool) -> Result<PathB
         }
         Ok(())
     })();
-    match res {
-        Ok(()) => Ok(tmp),
-        Err(e) => {
-            let _ = fsops::remove_file(&tmp);
-            Err(Error::io(path, e))
-        }
-    }
+    res.map_err(|e| {
+        let _ = fsops::remove_file(path);
+        Error::io(path, e)
+    })
 }
 
 /// Write `data` to `path` atomically: the bytes go to a temporary file in the same

@@ -1,6 +1,6 @@
 //! A store over a folder of the local file system.
 
-use super::atomic::{write_atomic_with, Durability};
+use super::atomic::{sync_parent, write_atomic_with, write_unseen, Durability};
 use super::{fsops, Store};
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};
@@ -85,6 +85,17 @@ impl Store for LocalStore {
 
     fn set(&self, key: &str, value: &[u8]) -> Result<()> {
         write_atomic_with(&self.checked_path(key)?, value, self.durability)
+    }
+
+    /// In place, without a temporary file and a rename (see [`Store::set_temp`]);
+    /// with [`Durability::Full`] the file and its folder are flushed.
+    fn set_temp(&self, key: &str, value: &[u8]) -> Result<()> {
+        let p = self.checked_path(key)?;
+        write_unseen(&p, value, self.durability.fsync())?;
+        if self.durability.fsync() {
+            sync_parent(&p);
+        }
+        Ok(())
     }
 
     fn delete(&self, key: &str) -> Result<()> {

@@ -32,8 +32,11 @@ pub trait Store: Send + Sync {
     fn can_rename(&self) -> bool {
         false
     }
-    /// Write a key that no reader looks at yet (a commit's temporary value, renamed
-    /// into place later): it need not be written atomically. Default: [`Store::set`].
+    /// Write a key that no reader looks at until a later write makes it visible (a
+    /// commit's temporary value, renamed into place later; a chunk past an array's
+    /// recorded end, shown by its new shape): it need not be written atomically, and a
+    /// local folder writes it in place (no temporary file and rename: on a network file
+    /// system one call to the server fewer). Default: [`Store::set`].
     fn set_temp(&self, key: &str, value: &[u8]) -> Result<()> {
         self.set(key, value)
     }

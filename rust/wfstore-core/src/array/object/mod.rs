@@ -387,20 +387,35 @@ impl ObjectArray {
         msgpack_decode_value(&data[span.clone()]).map_err(|e| self.corrupt(chunk, e.to_string()))
     }
 
-    /// Store chunk `chunk` from its uncompressed encoded bytes.
+    /// Store chunk `chunk`, of an array being built aside (a rechunk's), from its
+    /// uncompressed encoded bytes: in place (see [`Store::set_temp`]).
     pub(crate) fn write_encoded_chunk(&self, chunk: u64, raw: &[u8]) -> Result<()> {
         let comp = self.compressor();
         let bytes = comp.compress(raw, 1)?;
-        self.store.set(&self.chunk_key(chunk), &bytes)
+        self.store.set_temp(&self.chunk_key(chunk), &bytes)
     }
 
-    pub(crate) fn write_chunk(&self, chunk: u64, items: &[Value], comp: &Compressor) -> Result<()> {
+    /// Store chunk `chunk` as `items` (deleted if they are all fill values and empty
+    /// chunks are not written). `unseen`: no reader looks at the chunk until a later
+    /// write shows it (past the array's recorded end, or in an array built aside), so
+    /// it is written in place (see [`Store::set_temp`]).
+    pub(crate) fn write_chunk(
+        &self,
+        chunk: u64,
+        items: &[Value],
+        comp: &Compressor,
+        unseen: bool,
+    ) -> Result<()> {
         let key = self.chunk_key(chunk);
         if !self.write_empty_chunks && items.iter().all(|v| *v == self.fill) {
             return self.store.delete(&key);
         }
         let bytes = encode_object_chunk_with(items, &self.codec, comp)?;
-        self.store.set(&key, &bytes)
+        if unseen {
+            self.store.set_temp(&key, &bytes)
+        } else {
+            self.store.set(&key, &bytes)
+        }
     }
 
     /// An [`Error::IndexOutOfRange`] naming the first of `indices` not below `len`.

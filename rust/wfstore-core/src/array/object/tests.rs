@@ -17,11 +17,13 @@ fn vals(r: std::ops::Range<i64>) -> Vec<Value> {
         .collect()
 }
 
-/// A store recording the keys read from, written to and deleted from it.
+/// A store recording the keys read from, written to (atomically, or in place with
+/// `set_temp`) and deleted from it.
 struct Counting {
     inner: LocalStore,
     gets: std::sync::Mutex<Vec<String>>,
     sets: std::sync::Mutex<Vec<String>>,
+    temps: std::sync::Mutex<Vec<String>>,
     deletes: std::sync::Mutex<Vec<String>>,
 }
 
@@ -36,6 +38,10 @@ impl Store for Counting {
     fn set(&self, key: &str, value: &[u8]) -> Result<()> {
         self.sets.lock().unwrap().push(key.to_string());
         self.inner.set(key, value)
+    }
+    fn set_temp(&self, key: &str, value: &[u8]) -> Result<()> {
+        self.temps.lock().unwrap().push(key.to_string());
+        self.inner.set_temp(key, value)
     }
     fn delete(&self, key: &str) -> Result<()> {
         self.deletes.lock().unwrap().push(key.to_string());
@@ -53,6 +59,7 @@ fn counting_store() -> (tempfile::TempDir, Arc<Counting>, Arc<dyn Store>) {
         inner: LocalStore::new(d.path()),
         gets: Default::default(),
         sets: Default::default(),
+        temps: Default::default(),
         deletes: Default::default(),
     });
     let s: Arc<dyn Store> = c.clone();
@@ -148,6 +155,68 @@ fn a_chunk_without_a_file_is_looked_up_once_per_read_or_write() {
             a.set(&[4], vec![Value::Nil]).unwrap();
             assert!(s.get(&other).unwrap().is_none());
         }
+    }
+}
+
+#[test]
+fn an_append_writes_chunks_wholly_past_the_end_in_place() {
+    // no reader looks at them before the new length is written: no temporary file
+    // and rename each (on a network file system a call to the server each)
+    let (_d, c, s) = counting_store();
+    let a = ObjectArray::create(
+        s.clone(),
+        "p",
+        0,
+        &ObjectArrayOptions {
+            chunk_size: Some(2),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    a.append(vals(0..3)).unwrap();
+    std::mem::take(&mut *c.sets.lock().unwrap());
+    std::mem::take(&mut *c.temps.lock().unwrap());
+    a.append(vals(3..8)).unwrap();
+    let mut temps = std::mem::take(&mut *c.temps.lock().unwrap());
+    temps.sort();
+    assert_eq!(temps, ["p/2", "p/3"]); // rows 4-7
+    assert_eq!(*c.sets.lock().unwrap(), ["p/1", "p/.zarray"]); // row 3 beside row 2
+    assert_eq!(a.get_all().unwrap(), vals(0..8));
+}
+
+#[test]
+fn an_append_ignores_what_a_failed_append_left_past_the_end() {
+    // a crash can leave chunk files past the recorded length, whole or cut short: the
+    // next append owns those chunks whole (their rows are past the end), so it neither
+    // reads them nor keeps their bytes, whatever they hold
+    for cs in [1u64, 4] {
+        let (_d, s) = new_store();
+        let opts = ObjectArrayOptions {
+            chunk_size: Some(cs),
+            fill_value: Value::Nil,
+            ..Default::default()
+        };
+        let a = ObjectArray::create(s.clone(), "p", 0, &opts).unwrap();
+        a.append(vec![
+            Value::from(0),
+            Value::from(1),
+            Value::from(2),
+            Value::from(3),
+        ])
+        .unwrap();
+        let whole =
+            encode_object_chunk(&vec![Value::from("stale"); cs as usize], &Compressor::None)
+                .unwrap();
+        s.set(&format!("p/{}", 4 / cs), &whole[..whole.len() / 2])
+            .unwrap(); // cut short
+        s.set(&format!("p/{}", 8 / cs), &whole).unwrap(); // whole
+        a.append(vec![Value::from(4)]).unwrap();
+        a.append((5..10).map(Value::from).collect()).unwrap();
+        let want: Vec<Value> = (0..10).map(Value::from).collect();
+        assert_eq!(a.get_all().unwrap(), want, "chunk size {cs}");
+        a.resize(12).unwrap();
+        assert_eq!(a.get(&[10, 11]).unwrap(), vec![Value::Nil, Value::Nil]);
+        assert!(a.verify().unwrap().is_empty());
     }
 }
 

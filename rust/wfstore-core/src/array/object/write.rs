@@ -24,14 +24,15 @@ impl ObjectArray {
         self.write_rows_in(indices, values, len, None)
     }
 
-    /// [`Self::write_rows`]; chunks in `absent` are known to have no file, so one of
-    /// only fill values is not deleted (see [`Self::append`]).
+    /// [`Self::write_rows`]; with `past_end` (an append), the chunks wholly past the
+    /// recorded end are written in place, and those known to have no file are not
+    /// deleted when they hold only fill values (see [`Self::append`]).
     fn write_rows_in(
         &self,
         indices: &[u64],
         values: Vec<Value>,
         len: u64,
-        absent: Option<&Absent>,
+        past_end: Option<&PastEnd>,
     ) -> Result<()> {
         self.check_write(indices, values.len(), "values", len)?;
         let (cs, comp) = {
@@ -86,10 +87,11 @@ impl ObjectArray {
             for (off, v) in rows {
                 items[off] = v;
             }
-            if absent.is_some_and(|a| a.holds(c)) && items.iter().all(|v| *v == self.fill) {
+            if past_end.is_some_and(|p| p.no_file(c)) && items.iter().all(|v| *v == self.fill) {
                 return Ok(()); // no file to delete
             }
-            self.write_rows_of(c, items, len, &comp)
+            let unseen = past_end.is_some_and(|p| c >= p.from);
+            self.write_rows_of(c, items, len, &comp, unseen)
         })
         .into_iter()
         .collect()
@@ -102,20 +104,21 @@ impl ObjectArray {
     }
 
     /// Write chunk `c` as `items`, its rows past the array's end (`len` rows) made
-    /// fill values.
+    /// fill values (`unseen`: see [`Self::write_chunk`]).
     fn write_rows_of(
         &self,
         c: u64,
         mut items: Vec<Value>,
         len: u64,
         comp: &Compressor,
+        unseen: bool,
     ) -> Result<()> {
         let cs = items.len() as u64;
         let valid = len.saturating_sub(c * cs).min(cs) as usize;
         for it in items.iter_mut().skip(valid) {
             *it = self.fill.clone();
         }
-        self.write_chunk(c, &items, comp)
+        self.write_chunk(c, &items, comp, unseen)
     }
 
     /// [`Self::set`], but only where no row to set holds a map now (an unset
@@ -175,7 +178,7 @@ impl ObjectArray {
                     for (i, v) in rows {
                         items[(i % cs) as usize] = v;
                     }
-                    self.write_rows_of(c, items, len, &comp)?;
+                    self.write_rows_of(c, items, len, &comp, false)?;
                 }
             }
         }
@@ -208,7 +211,7 @@ impl ObjectArray {
             for (i, fields) in rows {
                 self.apply_patch(c, i, &mut items[(i % cs) as usize], fields)?;
             }
-            self.write_chunk(c, &items, &comp)
+            self.write_chunk(c, &items, &comp, false)
         })
         .into_iter()
         .collect()
@@ -303,22 +306,23 @@ impl ObjectArray {
         if n == 0 {
             return Ok(old);
         }
-        let absent = if !self.write_empty_chunks && values.contains(&self.fill) {
-            let from = old.div_ceil(self.chunk_size());
-            let mut leftovers = BTreeSet::new();
+        let from = old.div_ceil(self.chunk_size());
+        let leftovers = if !self.write_empty_chunks && values.contains(&self.fill) {
+            let mut found = BTreeSet::new();
             for name in self.store.list_dir(&self.path)? {
                 if let Ok(c) = name.parse::<u64>() {
                     if c >= from {
-                        leftovers.insert(c);
+                        found.insert(c);
                     }
                 }
             }
-            Some(Absent { from, leftovers })
+            Some(found)
         } else {
             None
         };
         let indices: Vec<u64> = (old..old + n).collect();
-        self.write_rows_in(&indices, values, old + n, absent.as_ref())?;
+        let past_end = PastEnd { from, leftovers };
+        self.write_rows_in(&indices, values, old + n, Some(&past_end))?;
         let mut m = self.meta();
         m.shape[0] = old + n;
         meta::write_array_meta(self.store.as_ref(), &self.path, &m)?;
@@ -360,7 +364,7 @@ impl ObjectArray {
                     }
                 }
                 if changed {
-                    self.write_chunk(c, &items, &m.compressor)?;
+                    self.write_chunk(c, &items, &m.compressor, false)?;
                 }
             }
         }
@@ -454,13 +458,22 @@ fn unchanged(data: &[u8], spans: &[Range<usize>], new_rows: &BTreeMap<usize, Vec
 
 /// The chunks of an array known to have no file: those from `from` on, except
 /// `leftovers` (found by a listing).
-struct Absent {
+/// The chunks of an append wholly past the array's recorded end: from chunk `from` on
+/// (no reader looks at them until the new length is written), with the files found
+/// among them (`leftovers`, when listed: what an append that failed before its length
+/// was recorded left).
+struct PastEnd {
     from: u64,
-    leftovers: BTreeSet<u64>,
+    leftovers: Option<BTreeSet<u64>>,
 }
 
-impl Absent {
-    fn holds(&self, chunk: u64) -> bool {
-        chunk >= self.from && !self.leftovers.contains(&chunk)
+impl PastEnd {
+    /// Whether chunk `chunk` is known to have no file.
+    fn no_file(&self, chunk: u64) -> bool {
+        chunk >= self.from
+            && self
+                .leftovers
+                .as_ref()
+                .is_some_and(|found| !found.contains(&chunk))
     }
 }

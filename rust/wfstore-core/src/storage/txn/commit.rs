@@ -5,11 +5,13 @@ use super::journal::{journal_text, new_journal_name, JournalOp};
 use super::{TxnStore, PARALLEL_WRITES_MIN};
 use crate::error::{Error, Result};
 use crate::storage::atomic::{
-    replace_file, sync_parent, tmp_sibling, write_atomic_with, write_temp_sibling, Durability,
+    replace_file, sync_parent, tmp_sibling, write_atomic_with, write_temp_sibling, write_unseen,
+    Durability,
 };
 use crate::storage::fsops;
 use crate::storage::local::LocalStore;
 use crate::storage::Store;
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -18,6 +20,7 @@ impl TxnStore {
         &self,
         local: &LocalStore,
         ops: Vec<(String, Option<Arc<Vec<u8>>>)>,
+        unseen: &HashSet<String>,
         journal: bool,
     ) -> Result<()> {
         if ops.is_empty() {
@@ -27,15 +30,22 @@ impl TxnStore {
         if ops.len() == 1 {
             let (key, v) = &ops[0];
             return match v {
+                Some(bytes) if unseen.contains(key) => local.set_temp(key, bytes),
                 Some(bytes) => local.set(key, bytes),
                 None => local.delete(key),
             };
         }
-        // 1. new values to temporary siblings, in parallel when there are many (a
-        //    job's commit of a few small files is faster without the thread hand-off)
+        // 1. new values to temporary siblings (those no reader looks at yet: in place),
+        //    in parallel when there are many (a job's commit of a few small files is
+        //    faster without the thread hand-off)
         let written: Vec<Result<Step>> =
             crate::util::par::map_ref_min(&ops, PARALLEL_WRITES_MIN, |(key, v)| match v {
                 None => Ok(Step::Delete(local.key_path(key))),
+                Some(bytes) if unseen.contains(key) => {
+                    let dst = local.key_path(key);
+                    write_unseen(&dst, bytes, durability.fsync())?;
+                    Ok(Step::InPlace(dst))
+                }
                 Some(bytes) => {
                     let dst = local.key_path(key);
                     let tmp = write_temp_sibling(&dst, bytes, durability.fsync())?;
@@ -54,6 +64,7 @@ impl TxnStore {
         }
         if let Some(e) = first_err {
             remove_temporaries(&steps);
+            remove_in_place(&steps);
             return Err(e);
         }
         // with `Durability::Full`, the temporary files' folder entries are on disk
@@ -65,10 +76,14 @@ impl TxnStore {
         // 2. the journal (unless the caller has ordered the commit)
         let journal = if journal {
             let path = local.root().join(new_journal_name());
-            let ops: Vec<JournalOp> = steps.iter().map(|s| s.journal_op(local.root())).collect();
+            let ops: Vec<JournalOp> = steps
+                .iter()
+                .filter_map(|s| s.journal_op(local.root()))
+                .collect();
             let text = journal_text(&ops, false);
             if let Err(e) = write_atomic_with(&path, text.as_bytes(), durability) {
                 remove_temporaries(&steps);
+                remove_in_place(&steps);
                 return Err(e);
             }
             Some(path)
@@ -122,24 +137,40 @@ impl TxnStore {
     /// this host and the time, as other hosts cannot check the process), the renames
     /// and deletes in order, the journal removed. [`TxnStore::recover_journals`]
     /// finishes what a crash or a lost connection left.
-    pub(super) fn commit_renaming(&self, ops: Vec<(String, Option<Arc<Vec<u8>>>)>) -> Result<()> {
+    pub(super) fn commit_renaming(
+        &self,
+        ops: Vec<(String, Option<Arc<Vec<u8>>>)>,
+        unseen: &HashSet<String>,
+    ) -> Result<()> {
         let inner = &self.inner;
         let mut steps: Vec<(String, Option<String>)> = Vec::with_capacity(ops.len());
-        let drop_temps = |steps: &[(String, Option<String>)]| {
+        let mut in_place: Vec<&str> = Vec::new();
+        let drop_temps = |steps: &[(String, Option<String>)], in_place: &[&str]| {
             for (_, tmp) in steps {
                 if let Some(tmp) = tmp {
                     let _ = inner.delete(tmp);
                 }
             }
+            for key in in_place {
+                let _ = inner.delete(key);
+            }
         };
-        // 1. new values under temporary keys
+        // 1. new values under temporary keys (those no reader looks at yet: in place)
         for (key, v) in &ops {
+            if let (Some(bytes), true) = (v, unseen.contains(key)) {
+                in_place.push(key);
+                if let Err(e) = inner.set_temp(key, bytes) {
+                    drop_temps(&steps, &in_place);
+                    return Err(e);
+                }
+                continue;
+            }
             let tmp = match v {
                 Some(bytes) => {
                     let tmp = tmp_sibling(Path::new(key)).to_string_lossy().into_owned();
                     if let Err(e) = inner.set_temp(&tmp, bytes) {
                         let _ = inner.delete(&tmp);
-                        drop_temps(&steps);
+                        drop_temps(&steps, &in_place);
                         return Err(e);
                     }
                     Some(tmp)
@@ -159,7 +190,7 @@ impl TxnStore {
             .collect();
         let text = journal_text(&ops, true);
         if let Err(e) = inner.set(&journal, text.as_bytes()) {
-            drop_temps(&steps);
+            drop_temps(&steps, &in_place);
             return Err(e);
         }
         // 3. renames and deletes, in order (metadata keys last)
@@ -177,12 +208,15 @@ impl TxnStore {
 pub(super) enum Step {
     Rename(PathBuf, PathBuf),
     Delete(PathBuf),
+    /// A value already written in place (a key no reader looks at yet): nothing to do
+    /// after step 1, nothing for a journal.
+    InPlace(PathBuf),
 }
 
 pub(super) fn is_metadata_step(s: &Step) -> bool {
     let p = match s {
         Step::Rename(_, dst) => dst,
-        Step::Delete(p) => p,
+        Step::Delete(p) | Step::InPlace(p) => p,
     };
     p.file_name()
         .and_then(|n| n.to_str())
@@ -198,6 +232,16 @@ pub(super) fn remove_temporaries(steps: &[Step]) {
     }
 }
 
+/// Remove the files `steps` wrote in place: only before any rename (until then no
+/// reader looks at them; after, a shape renamed in may show them).
+fn remove_in_place(steps: &[Step]) {
+    for s in steps {
+        if let Step::InPlace(p) = s {
+            let _ = fsops::remove_file(p);
+        }
+    }
+}
+
 /// Flush the folders of `steps`' files, each once (the temporary files' before the
 /// journal is written; with `done`, the keys' after the renames and deletes).
 pub(super) fn sync_folders(steps: &[Step], done: bool) {
@@ -208,6 +252,9 @@ pub(super) fn sync_folders(steps: &[Step], done: bool) {
             Step::Rename(_, dst) => dst,
             Step::Delete(p) if done => p,
             Step::Delete(_) => continue,
+            // (in place: its folder's entry is flushed with the temporary files')
+            Step::InPlace(p) if !done => p,
+            Step::InPlace(_) => continue,
         };
         if let Some(parent) = p.parent() {
             if seen.insert(parent.to_path_buf()) {
@@ -227,15 +274,17 @@ pub(super) fn apply_step(s: &Step, how: Durability) -> Result<()> {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(Error::io(p, e)),
         },
+        Step::InPlace(_) => Ok(()),
     }
 }
 
 impl Step {
-    /// The journal's record of this step (paths relative to `root`).
-    pub(super) fn journal_op(&self, root: &Path) -> JournalOp {
+    /// The journal's record of this step (paths relative to `root`), if it has one.
+    pub(super) fn journal_op(&self, root: &Path) -> Option<JournalOp> {
         match self {
-            Step::Rename(tmp, dst) => JournalOp::Rename(rel(root, tmp), rel(root, dst)),
-            Step::Delete(p) => JournalOp::Delete(rel(root, p)),
+            Step::Rename(tmp, dst) => Some(JournalOp::Rename(rel(root, tmp), rel(root, dst))),
+            Step::Delete(p) => Some(JournalOp::Delete(rel(root, p))),
+            Step::InPlace(_) => None,
         }
     }
 }

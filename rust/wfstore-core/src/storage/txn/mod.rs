@@ -12,7 +12,10 @@
 //! or a full disk never leaves a half-applied commit:
 //!
 //! 1. every new value is written to a temporary sibling of its key (a full disk fails
-//!    here: the temporary files are removed and nothing has changed);
+//!    here: the temporary files are removed and nothing has changed), except the
+//!    values of keys no reader looks at before the commit's later keys apply
+//!    ([`Store::set_temp`]: chunks past an array's recorded end), which are written in
+//!    place and named by no journal;
 //! 2. a *journal* naming the renames and deletes to do is written atomically to
 //!    `.wfstore-journal.<pid>.<n>` in the store's root (skipped when the commit
 //!    changes a single key, as one rename is atomic by itself);
@@ -190,6 +193,7 @@ impl TxnStore {
         })?;
         let mut ops: Vec<(String, Option<Arc<Vec<u8>>>)> = Vec::with_capacity(staged.order.len());
         let mut meta = Vec::new();
+        let unseen = staged.unseen;
         let mut values = staged.values;
         for key in staged.order {
             if let Some(v) = values.remove(&key) {
@@ -209,13 +213,14 @@ impl TxnStore {
                 && ops.len() > 1,
         };
         match &self.local {
-            Some(local) => self.commit_local(local, ops, journal)?,
+            Some(local) => self.commit_local(local, ops, &unseen, journal)?,
             None if journal && ops.len() > 1 && self.inner.can_rename() => {
-                self.commit_renaming(ops)?
+                self.commit_renaming(ops, &unseen)?
             }
             None => {
                 for (key, v) in &ops {
                     match v {
+                        Some(bytes) if unseen.contains(key) => self.inner.set_temp(key, bytes)?,
                         Some(bytes) => self.inner.set(key, bytes)?,
                         None => self.inner.delete(key)?,
                     }

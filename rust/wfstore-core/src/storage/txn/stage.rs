@@ -4,20 +4,32 @@
 use super::TxnStore;
 use crate::error::{Error, Result};
 use crate::storage::Store;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 #[derive(Default)]
 pub(super) struct Staged {
     pub(super) order: Vec<String>,
     pub(super) values: HashMap<String, Option<Arc<Vec<u8>>>>,
+    /// Keys first staged in this transaction with [`Store::set_temp`]: no reader looks
+    /// at them before the commit's later keys apply, so they are written in place, not
+    /// renamed. One written again stays one (readers' view of it changes only with the
+    /// commit); one deleted, or first staged otherwise (it may be on disk within a
+    /// shape, e.g. a chunk deleted by a shrink before an append), is not.
+    pub(super) unseen: HashSet<String>,
 }
 
 impl Staged {
-    fn put(&mut self, key: &str, value: Option<Arc<Vec<u8>>>) {
+    fn put(&mut self, key: &str, value: Option<Arc<Vec<u8>>>, unseen: bool) {
+        if value.is_none() {
+            self.unseen.remove(key);
+        }
         // a key staged again keeps its first place in the order
         if self.values.insert(key.to_string(), value).is_none() {
             self.order.push(key.to_string());
+            if unseen {
+                self.unseen.insert(key.to_string());
+            }
         }
     }
 }
@@ -58,18 +70,34 @@ impl Store for TxnStore {
         {
             let mut st = self.state();
             if let Some(st) = st.as_mut() {
-                st.put(key, Some(Arc::new(value.to_vec())));
+                st.put(key, Some(Arc::new(value.to_vec())), false);
                 return Ok(());
             }
         }
         self.inner.set(key, value)
     }
 
+    fn set_temp(&self, key: &str, value: &[u8]) -> Result<()> {
+        if self.inner.read_only() {
+            return Err(Error::ReadOnly {
+                path: self.inner.location(),
+            });
+        }
+        {
+            let mut st = self.state();
+            if let Some(st) = st.as_mut() {
+                st.put(key, Some(Arc::new(value.to_vec())), true);
+                return Ok(());
+            }
+        }
+        self.inner.set_temp(key, value)
+    }
+
     fn delete(&self, key: &str) -> Result<()> {
         {
             let mut st = self.state();
             if let Some(st) = st.as_mut() {
-                st.put(key, None);
+                st.put(key, None, false);
                 return Ok(());
             }
         }

@@ -207,7 +207,10 @@ fn interrupted_commit_is_finished_by_recovery() {
     std::fs::write(
         root.join(format!("{JOURNAL_PREFIX}{dead_pid}.0")),
         journal_text(
-            &steps.iter().map(|s| s.journal_op(root)).collect::<Vec<_>>(),
+            &steps
+                .iter()
+                .filter_map(|s| s.journal_op(root))
+                .collect::<Vec<_>>(),
             false,
         )
         .replace(
@@ -435,4 +438,89 @@ fn local_journals_name_their_host_and_other_hosts_pids_are_never_judged() {
         assert_eq!(std::fs::read(root.join("k")).unwrap(), b"mine");
     }
     assert_eq!(files(root), vec!["k"]);
+}
+
+#[test]
+fn unseen_keys_are_written_in_place_and_named_by_no_journal() {
+    // a key staged with `set_temp` (a chunk past an array's end) is written in place
+    // before the journal: a commit failing at its last rename leaves it there, with a
+    // journal naming the other keys' renames only, and no temporary file of its own
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path();
+    let s = txn(root);
+    std::fs::create_dir_all(root.join("a/.zarray/blocker")).unwrap();
+    s.begin().unwrap();
+    s.set_temp("a/5", b"past the end").unwrap();
+    s.set("a/0", b"chunk").unwrap();
+    s.set("a/.zarray", b"a-meta").unwrap();
+    assert!(s.commit().is_err());
+    assert_eq!(std::fs::read(root.join("a/5")).unwrap(), b"past the end");
+    let names = files(root);
+    let journal = names
+        .iter()
+        .find(|n| n.starts_with(JOURNAL_PREFIX))
+        .unwrap();
+    let text = std::fs::read_to_string(root.join(journal)).unwrap();
+    assert!(text.contains("\"a/0\"") && !text.contains("a/5"), "{text}");
+    let temps: Vec<&String> = names.iter().filter(|n| n.contains(TMP_PREFIX)).collect();
+    assert!(
+        temps
+            .iter()
+            .all(|n| !n.contains(&format!("{TMP_PREFIX}5-"))),
+        "{temps:?}"
+    );
+
+    // a key first staged otherwise (it may be on disk inside a shape), or deleted in
+    // the transaction, is renamed into place as any other
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path();
+    let s = txn(root);
+    std::fs::create_dir_all(root.join("a/.zarray/blocker")).unwrap();
+    s.begin().unwrap();
+    s.set("a/1", b"old").unwrap();
+    s.set_temp("a/1", b"set").unwrap();
+    s.set_temp("a/2", b"x").unwrap();
+    s.delete("a/2").unwrap();
+    s.set_temp("a/2", b"again").unwrap();
+    s.set("a/.zarray", b"a-meta").unwrap();
+    assert!(s.commit().is_err());
+    let names = files(root);
+    let journal = names
+        .iter()
+        .find(|n| n.starts_with(JOURNAL_PREFIX))
+        .unwrap();
+    let text = std::fs::read_to_string(root.join(journal)).unwrap();
+    assert!(
+        text.contains("\"a/1\"") && text.contains("\"a/2\""),
+        "{text}"
+    );
+
+    // a write failing in the first step removes what was written in place
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path();
+    let s = txn(root);
+    std::fs::write(root.join("x"), b"a file, not a folder").unwrap();
+    s.begin().unwrap();
+    s.set_temp("a/5", b"past the end").unwrap();
+    s.set_temp("x/0", b"cannot be written").unwrap();
+    s.set("a/.zarray", b"a-meta").unwrap();
+    assert!(s.commit().is_err());
+    assert_eq!(files(root), ["x"]);
+}
+
+#[test]
+fn renaming_stores_write_unseen_keys_in_place() {
+    let mem = Arc::new(MemStore::default());
+    let s = TxnStore::new(mem.clone());
+    s.begin().unwrap();
+    s.set_temp("a/3", b"new").unwrap();
+    s.set("a/1", b"new").unwrap();
+    s.set("a/.zarray", b"new").unwrap();
+    s.commit().unwrap();
+    assert_eq!(mem.renames.load(Ordering::SeqCst), 2); // a/1 and a/.zarray
+    let keys = mem.keys.lock().unwrap();
+    assert_eq!(
+        keys.keys().cloned().collect::<Vec<_>>(),
+        ["a/.zarray", "a/1", "a/3"]
+    );
 }

@@ -1058,12 +1058,22 @@ fn a_full_commit_in_order_flushes_the_chunks_before_the_shape() {
         a.append(vec![s("P3"), s("P4")]).unwrap();
         txn.commit_in_order().unwrap();
     });
+    // (chunk 1 holds an old row: renamed over; chunk 2 is wholly past the old end:
+    // written in place)
     let renamed = |name: &str| {
         ops.iter()
             .position(|o| matches!(o, Op::Rename { to, .. } if to == name))
             .unwrap()
     };
-    let (chunk, shape) = (renamed("p/2").max(renamed("p/1")), renamed("p/.zarray"));
+    let created = |name: &str| {
+        ops.iter()
+            .position(|o| matches!(o, Op::Create { path, .. } if path == name))
+            .unwrap()
+    };
+    assert!(!ops
+        .iter()
+        .any(|o| matches!(o, Op::Rename { to, .. } if to == "p/2")));
+    let (chunk, shape) = (created("p/2").max(renamed("p/1")), renamed("p/.zarray"));
     assert!(
         ops[chunk..shape]
             .iter()
