@@ -626,6 +626,46 @@ def test_own_commit_forgets_only_what_it_wrote(tmp_path: Path) -> None:
     assert rc.decodes == d + 1  # chunk 0 read again: it was written
 
 
+def test_a_commit_takes_the_array_layout_from_the_cache_only_if_nothing_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job's one-run commit (under the store lock) takes the runs array's layout
+    from the read cache when the marker read under the lock shows no commit since the
+    cache was valid, and reads ``.zarray`` again when another store object committed
+    (here: rechunked the runs, after which the old layout would write the wrong
+    chunk); what it writes is right either way."""
+    path = tmp_path / "wk"
+    _make(path)
+    store = ZarrPersistentStore(None, None, path)
+    opened: list[str] = []
+    real = ZarrPersistentStore._array
+
+    def counting(self: ZarrPersistentStore, p: str, *args: Any) -> Any:
+        opened.append(p)
+        return real(self, p, *args)
+
+    monkeypatch.setattr(ZarrPersistentStore, "_array", counting)
+    rc = store.read_cache
+    store.get_EARs([3, 4])
+    opened.clear()
+    store.set_EAR_start(3)
+    assert "metadata/runs" not in opened and rc.meta_hits == 1
+    store.get_EARs([4])
+    store.set_EAR_start(4)
+    assert "metadata/runs" not in opened and rc.meta_hits == 2
+    ZarrPersistentStore(None, None, path).rechunk_runs(chunk_size=3, status=False)
+    store.set_EAR_start(7)
+    assert "metadata/runs" in opened and rc.meta_hits == 2
+    # this store object's own rechunk: its next commit takes the new layout too
+    store.get_EARs([8])
+    store.rechunk_runs(chunk_size=7, status=False)
+    store.set_EAR_start(8)
+    fresh = ZarrPersistentStore(None, None, path)
+    started = [r.start_time is not None for r in fresh.get_EARs(list(range(N_RUNS)))]
+    assert [i for i, s in enumerate(started) if s] == [3, 4, 7, 8]
+    assert fresh.read_cache.meta["metadata/runs"][0].chunk_size == 7
+
+
 def test_own_commit_after_another_process_commit_forgets_what_both_changed(
     tmp_path: Path,
 ) -> None:

@@ -435,6 +435,8 @@ class ReadCache:
         self.meta_reads = 0
         self.marker_reads = 0
         self.invalidations = 0
+        #: Arrays' metadata taken from the cache for a write under the store lock.
+        self.meta_hits = 0
         #: Values put in :attr:`derived`.
         self.derivations = 0
         #: Commits of this object after which only what they wrote was forgotten.

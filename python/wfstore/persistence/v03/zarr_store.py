@@ -224,6 +224,7 @@ class V03ZarrPersistentStore(
         self._txn_holds_lock = False
         self._wdepth = 0
         self._session_keys: list[str] | None = None
+        self._marker_held: Any = None
         self.last_commit_report: dict[str, Any] | None = None
         me = weakref.ref(self)
         self._rcache = ReadCache(lambda: me()._read_change_marker())  # type: ignore[union-attr]

@@ -342,7 +342,7 @@ class ZarrParameters:
     def _update_parameter_sources(self, sources: Mapping[int, ParamSource]) -> None:
         ids = list(sources)
         with self._lock_held():
-            arr = self._array(PARAM_SOURCES_ARR)
+            arr = self._held_array(PARAM_SOURCES_ARR)
             current = self._rows(arr, ids, MissingParameterData)
             with self._keyed_write(chunk_keys(arr, ids)):
                 arr.set(ids, [merge_param_source(current[i], sources[i]) for i in ids])

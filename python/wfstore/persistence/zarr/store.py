@@ -191,6 +191,9 @@ class ZarrPersistentStore(
         self._wdepth = 0
         #: the store keys the current write session wrote (None: not known)
         self._session_keys: list[str] | None = None
+        #: the change marker as read under the store lock held by `_lock_held` (None:
+        #: not held; see `_held_array`)
+        self._marker_held: Any = None
         # the callbacks hold the store weakly (no reference cycle: see PendingChanges)
         me_ = weakref.ref(self)
         #: chunks read (their rows decoded when read) and array metadata, kept while the
@@ -717,7 +720,7 @@ class ZarrPersistentStore(
             return
         values = [patches[i] for i in ids]
         with self._lock_held():
-            arr = self._array(path)
+            arr = self._held_array(path)
             n = len(arr)
             missing = [i for i in ids if not 0 <= i < n]
             if missing:

@@ -48,6 +48,8 @@ from wfstore.storage.lock import StoreLock
 
 #: `_group_marker_offset` not yet read from the root .zgroup.
 _UNDECIDED: Any = object()
+#: `_marker_held` while the store lock is held and the marker not yet read under it
+_UNREAD: Any = object()
 
 #: Bytes per read of the change marker (one read holds a marker and a short history).
 _MARKER_READ = 16384
@@ -389,7 +391,8 @@ class ZarrTransactions:
             self._session_keys = keys
             value: bytes | None = None
             completed = False
-            before = self._read_change_marker()
+            held = self._marker_held
+            before = self._read_change_marker() if held is _UNREAD or held is None else held
             counter = marker_counter(before)
             history = self._marker_history(before)
             try:
@@ -404,6 +407,8 @@ class ZarrTransactions:
                 completed = True
             finally:
                 self._wdepth = 0
+                if self._marker_held is not None:
+                    self._marker_held = _UNREAD  # (changed by this session)
                 # (without a store lock, another writer may have written meanwhile)
                 written = self._session_keys if completed and locked else None
                 try:
@@ -542,8 +547,35 @@ class ZarrTransactions:
                 yield
             return
         lock = self.store_lock
-        with lock() if isinstance(lock, StoreLock) else contextlib.nullcontext():
+        if not isinstance(lock, StoreLock):
             yield
+            return
+        with lock():
+            outer, self._marker_held = self._marker_held, _UNREAD
+            try:
+                yield
+            finally:
+                self._marker_held = outer
+
+    def _held_array(self, path: str) -> _core.ObjectArray:
+        """Array `path` for a write under :meth:`_lock_held`: the read cache's, when
+        the change marker, read now (once per hold of the lock, and used again by the
+        write session), shows no commit since the cache was valid; else read afresh.
+        Saves reading ``.zarray`` at every commit of a job (on a network file system a
+        call to the server)."""
+        held = self._marker_held
+        if held is None:  # (not under `_lock_held`)
+            return self._array(path)
+        if held is _UNREAD:
+            held = self._marker_held = self._read_change_marker()
+        rc = self._rcache
+        label = rc.label
+        if label is not None and rc.parked is None and held is not None and held.startswith(label):
+            entry = rc.meta.get(path)
+            if entry is not None:
+                rc.meta_hits += 1
+                return entry[0]
+        return self._array(path)
 
     @contextlib.contextmanager
     def _keyed_write(self, keys: list[str]) -> Iterator[None]:
