@@ -13,6 +13,7 @@ import sys
 import textwrap
 from collections import OrderedDict
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from store_dump import empty_workflow_kwargs
 from wfstore import _core
 from wfstore.common.names import CHANGE_MARKER_NAME, LOCK_NAME
 from wfstore.persistence import ZarrPersistentStore
+from wfstore.persistence.items import ZarrStoreEAR
 from wfstore.persistence.readcache import (
     CLEAN,
     DIRTY,
@@ -653,16 +655,28 @@ def test_a_commit_takes_the_array_layout_from_the_cache_only_if_nothing_changed(
     store.get_EARs([4])
     store.set_EAR_start(4)
     assert "metadata/runs" not in opened and rc.meta_hits == 2
+    # another store object's commit of a run (a chunk, not the array's metadata)
+    # between this store's last read and its commit, as jobs' commits interleave
+    # while one waits for the lock (the store call reads first: its commit is called
+    # here): the layout is still the cache's
+    fields = ZarrStoreEAR.encode_fields(
+        store.ts_fmt, start_time=datetime.now(), snapshot_start=None, run_hostname="h"
+    )
+    ZarrPersistentStore(None, None, path).set_EAR_start(26)
+    opened.clear()  # (that store object's own)
+    store._patch_rows("metadata/runs", {5: fields}, KeyError)
+    assert "metadata/runs" not in opened and rc.meta_hits == 3
     ZarrPersistentStore(None, None, path).rechunk_runs(chunk_size=3, status=False)
+    opened.clear()
     store.set_EAR_start(7)
-    assert "metadata/runs" in opened and rc.meta_hits == 2
+    assert "metadata/runs" in opened and rc.meta_hits == 3
     # this store object's own rechunk: its next commit takes the new layout too
     store.get_EARs([8])
     store.rechunk_runs(chunk_size=7, status=False)
     store.set_EAR_start(8)
     fresh = ZarrPersistentStore(None, None, path)
     started = [r.start_time is not None for r in fresh.get_EARs(list(range(N_RUNS)))]
-    assert [i for i, s in enumerate(started) if s] == [3, 4, 7, 8]
+    assert [i for i, s in enumerate(started) if s] == [3, 4, 5, 7, 8, 26]
     assert fresh.read_cache.meta["metadata/runs"][0].chunk_size == 7
 
 

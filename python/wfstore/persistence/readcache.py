@@ -481,6 +481,11 @@ class ReadCache:
         self.marker_reads += 1
         if self.depth:
             self.checked = True
+        self.catch_up(value)
+
+    def catch_up(self, value: bytes | None) -> None:
+        """Bring the cache up to the marker value `value`, read now (see
+        :meth:`ready`)."""
         label = self.label
         if label is not None and value is not None and value.startswith(label):
             # the first line unchanged: no commit since (a commit's dirty first line

@@ -558,19 +558,20 @@ class ZarrTransactions:
                 self._marker_held = outer
 
     def _held_array(self, path: str) -> _core.ObjectArray:
-        """Array `path` for a write under :meth:`_lock_held`: the read cache's, when
-        the change marker, read now (once per hold of the lock, and used again by the
-        write session), shows no commit since the cache was valid; else read afresh.
-        Saves reading ``.zarray`` at every commit of a job (on a network file system a
-        call to the server)."""
+        """Array `path` for a write under :meth:`_lock_held`: the read cache's, once
+        the cache is brought up to the change marker read now (once per hold of the
+        lock, and used again by the write session: nobody else changes it meanwhile),
+        if it still holds the array (no commit since it was read changed its
+        metadata); else read afresh. Saves reading ``.zarray`` at every commit of a job
+        (on a network file system a call to the server)."""
         held = self._marker_held
         if held is None:  # (not under `_lock_held`)
             return self._array(path)
         if held is _UNREAD:
             held = self._marker_held = self._read_change_marker()
         rc = self._rcache
-        label = rc.label
-        if label is not None and rc.parked is None and held is not None and held.startswith(label):
+        rc.catch_up(held)
+        if rc.label is not None and held is not None and held.startswith(rc.label):
             entry = rc.meta.get(path)
             if entry is not None:
                 rc.meta_hits += 1
