@@ -257,3 +257,44 @@ def test_spare_files_of_older_versions_are_reported_and_removed(tmp_path: Path) 
     assert not any(p.exists() for p in spares)
     assert wfstore.verify(path).notes == []
     assert _params(path) == params
+
+
+def test_chunk_files_past_an_arrays_end_are_removed_once_old(tmp_path: Path) -> None:
+    """An append writes its chunks wholly past the array's recorded end in place,
+    before the new length: a writer killed meanwhile leaves one cut short there. No
+    reader reads it; verify names it as damage beyond the shape; repair removes it once
+    `min_age` old (a dry run says so and changes nothing), and nothing else."""
+    path = tmp_path / "wk"
+    _zarr_store(path)  # parameters 0-2 in chunk 0 (100 rows per chunk)
+    params = _params(path)
+    base = path / "parameters" / "base"
+    left = base / "1"
+    left.write_bytes((base / "0").read_bytes()[:5])  # cut short
+    whole = base / "3"
+    shutil.copyfile(base / "0", whole)  # a whole chunk whose length was never written
+    bad = wfstore.verify(path).bad
+    assert [(b.array, b.key) for b in bad] == [("parameters/base", "1")], bad
+    assert "beyond" in bad[0].reason
+    young = wfstore.repair(path)
+    assert any("2 chunk file(s) past their array's end younger" in k for k in young.kept)
+    assert left.exists() and whole.exists()
+    _age(left)
+    _age(whole)
+    before = _snapshot(path)
+    dry = wfstore.repair(path, dry_run=True)
+    assert _snapshot(path) == before
+    assert any("would remove 2 chunk file(s) past" in d for d in dry.done), dry.done
+    report = wfstore.repair(path)
+    assert report.clean and any(
+        "removed 2 chunk file(s) past their array's recorded end" in d
+        and "parameters/base/1" in d
+        for d in report.done
+    ), report
+    assert not left.exists() and not whole.exists()
+    assert wfstore.verify(path).ok and _params(path) == params
+    store = wfstore.open(path)
+    for i in range(3, 120):  # into chunk 1
+        store.add_set_parameter({"a": i}, {"type": "t"}, save=False)
+    store.save()
+    assert _params(path) == params + [{"a": i} for i in range(3, 120)]
+    assert wfstore.verify(path).ok

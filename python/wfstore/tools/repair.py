@@ -143,6 +143,60 @@ def _walk(root: str) -> tuple[list[str], list[str]]:
     return sorted(temps), sorted(rechunk)
 
 
+def _past_end(root: str) -> list[str]:
+    """Chunk files past the recorded end of their 1-D arrays (``.zarray``) under
+    `root`: what an append cut short left (its chunks wholly past the end are written
+    in place before the new length, see docs/durability.md). No reader reads them, and
+    the next append over them rewrites them whole."""
+    found: list[str] = []
+    for dirpath, dirs, files in os.walk(root):
+        dirs[:] = [
+            d for d in dirs if not d.startswith(TMP_PREFIX) and not d.endswith(RECHUNK_SUFFIXES)
+        ]
+        if ".zarray" not in files:
+            continue
+        try:
+            with open(os.path.join(dirpath, ".zarray"), "rb") as f:
+                meta = json.load(f)
+            (length,), (chunk,) = meta["shape"], meta["chunks"]
+            end = -(-int(length) // int(chunk))
+        except (OSError, ValueError, TypeError, KeyError, ZeroDivisionError):
+            continue  # not a 1-D array's readable metadata (verify reports damage)
+        found.extend(
+            os.path.join(dirpath, name)
+            for name in files
+            if name.isdigit() and name == str(int(name)) and int(name) >= end
+        )
+    return sorted(found)
+
+
+def _remove_past_end(root: str, report: RepairReport) -> None:
+    """Delete the chunk files past their arrays' recorded ends (:func:`_past_end`) at
+    least `min_age` old (a writer that does not take the store lock may be appending)."""
+    now = time.time()
+    removed: list[str] = []
+    young = 0
+    for path in _past_end(root):
+        if _age(path, now) < report.min_age:
+            young += 1
+            continue
+        if not report.dry_run:
+            _remove(path)
+        removed.append(_rel(root, path))
+    if removed:
+        verb = "would remove" if report.dry_run else "removed"
+        more = f", ... ({len(removed) - 5} more)" if len(removed) > 5 else ""
+        report.done.append(
+            f"{verb} {len(removed)} chunk file(s) past their array's recorded end (an "
+            f"append cut short): {', '.join(removed[:5])}{more}"
+        )
+    if young:
+        report.kept.append(
+            f"{young} chunk file(s) past their array's end younger than min_age "
+            f"({report.min_age:g} s): an append may still be at work"
+        )
+
+
 def _spares(root: str) -> list[str]:
     """The spare files older versions left in the folders under `root`."""
     return sorted(
@@ -220,8 +274,10 @@ def repair(
     rechunk left missing is put back, and a rechunk's other folders are cleared once
     `min_age` seconds old; rows of the parameter sources array beyond the base array's
     (a parameter append cut short) are dropped; temporary files at least `min_age`
-    seconds old are deleted, except those a remaining journal still names; spare files
-    an older version left (``.wfstore-spare-*``) are deleted. For a JSON
+    seconds old are deleted, except those a remaining journal still names; chunk files
+    past their array's recorded end (an append cut short) at least `min_age` seconds
+    old are deleted; spare files an older version left (``.wfstore-spare-*``) are
+    deleted. For a JSON
     store, temporary files at least `min_age` seconds old are deleted. Nothing else is
     touched. With `dry_run`, nothing is changed (not even the lock taken).
 
@@ -303,6 +359,7 @@ def _repair_zarr(root: str, report: RepairReport) -> None:
             "(a parameter append cut short)"
         )
 
+    _remove_past_end(root, report)
     _remove_spares(root, report)
     named = _journal_temps(root, journals)
     if named is None:
