@@ -35,6 +35,28 @@ impl Staged {
 }
 
 impl TxnStore {
+    /// [`Store::set`] (`unseen`: [`Store::set_temp`]): staged when a transaction is
+    /// open, else passed to the wrapped store.
+    fn write_key(&self, key: &str, value: &[u8], unseen: bool) -> Result<()> {
+        if self.inner.read_only() {
+            return Err(Error::ReadOnly {
+                path: self.inner.location(),
+            });
+        }
+        {
+            let mut st = self.state();
+            if let Some(st) = st.as_mut() {
+                st.put(key, Some(Arc::new(value.to_vec())), unseen);
+                return Ok(());
+            }
+        }
+        if unseen {
+            self.inner.set_temp(key, value)
+        } else {
+            self.inner.set(key, value)
+        }
+    }
+
     /// An error when a transaction is open: folder moves and deletes are not staged.
     fn outside_transaction(&self, what: &str) -> Result<()> {
         if self.in_transaction() {
@@ -62,35 +84,11 @@ impl Store for TxnStore {
     }
 
     fn set(&self, key: &str, value: &[u8]) -> Result<()> {
-        if self.inner.read_only() {
-            return Err(Error::ReadOnly {
-                path: self.inner.location(),
-            });
-        }
-        {
-            let mut st = self.state();
-            if let Some(st) = st.as_mut() {
-                st.put(key, Some(Arc::new(value.to_vec())), false);
-                return Ok(());
-            }
-        }
-        self.inner.set(key, value)
+        self.write_key(key, value, false)
     }
 
     fn set_temp(&self, key: &str, value: &[u8]) -> Result<()> {
-        if self.inner.read_only() {
-            return Err(Error::ReadOnly {
-                path: self.inner.location(),
-            });
-        }
-        {
-            let mut st = self.state();
-            if let Some(st) = st.as_mut() {
-                st.put(key, Some(Arc::new(value.to_vec())), true);
-                return Ok(());
-            }
-        }
-        self.inner.set_temp(key, value)
+        self.write_key(key, value, true)
     }
 
     fn delete(&self, key: &str) -> Result<()> {

@@ -440,27 +440,39 @@ fn local_journals_name_their_host_and_other_hosts_pids_are_never_judged() {
     assert_eq!(files(root), vec!["k"]);
 }
 
+/// Commit what `stage` stages on a fresh local store whose `a/.zarray` cannot be
+/// renamed into place (the commit fails at its last rename, leaving its journal);
+/// returns the folder, the journal's text and the files left.
+fn failed_commit(stage: impl FnOnce(&TxnStore)) -> (tempfile::TempDir, String, Vec<String>) {
+    let d = tempfile::tempdir().unwrap();
+    let s = txn(d.path());
+    std::fs::create_dir_all(d.path().join("a/.zarray/blocker")).unwrap();
+    s.begin().unwrap();
+    stage(&s);
+    s.set("a/.zarray", b"a-meta").unwrap();
+    assert!(s.commit().is_err());
+    let names = files(d.path());
+    let journal = names
+        .iter()
+        .find(|n| n.starts_with(JOURNAL_PREFIX))
+        .unwrap();
+    let text = std::fs::read_to_string(d.path().join(journal)).unwrap();
+    (d, text, names)
+}
+
 #[test]
 fn unseen_keys_are_written_in_place_and_named_by_no_journal() {
     // a key staged with `set_temp` (a chunk past an array's end) is written in place
     // before the journal: a commit failing at its last rename leaves it there, with a
     // journal naming the other keys' renames only, and no temporary file of its own
-    let d = tempfile::tempdir().unwrap();
-    let root = d.path();
-    let s = txn(root);
-    std::fs::create_dir_all(root.join("a/.zarray/blocker")).unwrap();
-    s.begin().unwrap();
-    s.set_temp("a/5", b"past the end").unwrap();
-    s.set("a/0", b"chunk").unwrap();
-    s.set("a/.zarray", b"a-meta").unwrap();
-    assert!(s.commit().is_err());
-    assert_eq!(std::fs::read(root.join("a/5")).unwrap(), b"past the end");
-    let names = files(root);
-    let journal = names
-        .iter()
-        .find(|n| n.starts_with(JOURNAL_PREFIX))
-        .unwrap();
-    let text = std::fs::read_to_string(root.join(journal)).unwrap();
+    let (d, text, names) = failed_commit(|s| {
+        s.set_temp("a/5", b"past the end").unwrap();
+        s.set("a/0", b"chunk").unwrap();
+    });
+    assert_eq!(
+        std::fs::read(d.path().join("a/5")).unwrap(),
+        b"past the end"
+    );
     assert!(text.contains("\"a/0\"") && !text.contains("a/5"), "{text}");
     let temps: Vec<&String> = names.iter().filter(|n| n.contains(TMP_PREFIX)).collect();
     assert!(
@@ -472,24 +484,13 @@ fn unseen_keys_are_written_in_place_and_named_by_no_journal() {
 
     // a key first staged otherwise (it may be on disk inside a shape), or deleted in
     // the transaction, is renamed into place as any other
-    let d = tempfile::tempdir().unwrap();
-    let root = d.path();
-    let s = txn(root);
-    std::fs::create_dir_all(root.join("a/.zarray/blocker")).unwrap();
-    s.begin().unwrap();
-    s.set("a/1", b"old").unwrap();
-    s.set_temp("a/1", b"set").unwrap();
-    s.set_temp("a/2", b"x").unwrap();
-    s.delete("a/2").unwrap();
-    s.set_temp("a/2", b"again").unwrap();
-    s.set("a/.zarray", b"a-meta").unwrap();
-    assert!(s.commit().is_err());
-    let names = files(root);
-    let journal = names
-        .iter()
-        .find(|n| n.starts_with(JOURNAL_PREFIX))
-        .unwrap();
-    let text = std::fs::read_to_string(root.join(journal)).unwrap();
+    let (_d, text, _) = failed_commit(|s| {
+        s.set("a/1", b"old").unwrap();
+        s.set_temp("a/1", b"set").unwrap();
+        s.set_temp("a/2", b"x").unwrap();
+        s.delete("a/2").unwrap();
+        s.set_temp("a/2", b"again").unwrap();
+    });
     assert!(
         text.contains("\"a/1\"") && text.contains("\"a/2\""),
         "{text}"
