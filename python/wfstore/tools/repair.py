@@ -172,29 +172,17 @@ def _past_end(root: str) -> list[str]:
 
 def _remove_past_end(root: str, report: RepairReport) -> None:
     """Delete the chunk files past their arrays' recorded ends (:func:`_past_end`) at
-    least `min_age` old (a writer that does not take the store lock may be appending)."""
-    now = time.time()
-    removed: list[str] = []
-    young = 0
-    for path in _past_end(root):
-        if _age(path, now) < report.min_age:
-            young += 1
-            continue
-        if not report.dry_run:
-            _remove(path)
-        removed.append(_rel(root, path))
-    if removed:
-        verb = "would remove" if report.dry_run else "removed"
-        more = f", ... ({len(removed) - 5} more)" if len(removed) > 5 else ""
-        report.done.append(
-            f"{verb} {len(removed)} chunk file(s) past their array's recorded end (an "
-            f"append cut short): {', '.join(removed[:5])}{more}"
-        )
-    if young:
-        report.kept.append(
-            f"{young} chunk file(s) past their array's end younger than min_age "
-            f"({report.min_age:g} s): an append may still be at work"
-        )
+    least `min_age` old."""
+    _remove_aged(
+        root,
+        report,
+        _past_end(root),
+        (
+            "chunk file(s) past their array's end",
+            "(an append cut short)",
+            "an append may still be at work",
+        ),
+    )
 
 
 def _spares(root: str) -> list[str]:
@@ -413,27 +401,43 @@ def _repair_v03(root: str, report: RepairReport) -> None:
 
 def _remove_temps(root: str, report: RepairReport, named: set[str], temps: list[str]) -> None:
     """Delete the temporary files `temps` at least `min_age` old, but those `named`."""
+    left = []
+    for tmp in temps:
+        if os.path.normpath(tmp) in named:
+            report.kept.append(f"{_rel(root, tmp)}: named by a commit journal (its new value)")
+        else:
+            left.append(tmp)
+    _remove_aged(
+        root,
+        report,
+        left,
+        ("temporary file(s)", "of writes cut short", "a write may still be at work"),
+    )
+
+
+def _remove_aged(
+    root: str, report: RepairReport, paths: list[str], words: tuple[str, str, str]
+) -> None:
+    """Delete the files `paths` at least `min_age` old (a writer that does not take
+    the store lock may still be at work with a younger one), and report them: `words`
+    are what they are, why they are left, and what a younger one may mean."""
+    noun, why, young_why = words
     now = time.time()
     removed: list[str] = []
     young = 0
-    for tmp in temps:
-        rel = _rel(root, tmp)
-        if os.path.normpath(tmp) in named:
-            report.kept.append(f"{rel}: named by a commit journal (its new value)")
-            continue
-        if _age(tmp, now) < report.min_age:
+    for path in paths:
+        if _age(path, now) < report.min_age:
             young += 1
             continue
         if not report.dry_run:
-            _remove(tmp)
-        removed.append(rel)
+            _remove(path)
+        removed.append(_rel(root, path))
     if removed:
         verb = "would remove" if report.dry_run else "removed"
         more = f", ... ({len(removed) - 5} more)" if len(removed) > 5 else ""
         shown = ", ".join(removed[:5]) + more
-        report.done.append(f"{verb} {len(removed)} temporary file(s) of writes cut short: {shown}")
+        report.done.append(f"{verb} {len(removed)} {noun} {why}: {shown}")
     if young:
         report.kept.append(
-            f"{young} temporary file(s) younger than min_age ({report.min_age:g} s): "
-            "a write may still be at work"
+            f"{young} {noun} younger than min_age ({report.min_age:g} s): {young_why}"
         )
