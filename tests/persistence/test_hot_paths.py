@@ -216,6 +216,30 @@ def test_zarr_rows_appended_and_read_in_batches(
         cold.get_parameters([7])
 
 
+def test_zarr_rows_read_one_id_per_call(tmp_path: Path) -> None:
+    """One ID per call (the engine's usual ask, read without grouping by chunk) gets
+    each row of a chunk, first, middle and last, as a batch read does."""
+    from wfstore.common.errors import MissingParameterData, MissingStoreEARError
+
+    path = tmp_path / "wk"
+    kw = empty_workflow_kwargs(str(path), LocalFileSystem())
+    ZarrPersistentStore.write_empty_workflow(None, **kw, run_chunk_size=3, param_chunk_size=4)
+    store = ZarrPersistentStore(None, None, path)
+    it = _add_iter(store)
+    runs = [store.add_EAR(it, 0, [i], {}, save=False) for i in range(10)]
+    params = [store.add_set_parameter({"v": i}, {"i": i}, save=False) for i in range(7)]
+    store.save()
+    one = ZarrPersistentStore(None, None, path)
+    assert [one.get_EARs([r])[0].commands_idx for r in runs] == [[i] for i in range(10)]
+    assert [one.get_parameters([p])[0].data for p in params] == [{"v": i} for i in range(7)]
+    assert [one.get_parameter_sources([p])[0]["i"] for p in params] == list(range(7))
+    assert [r.commands_idx for r in one.get_EARs(runs)] == [[i] for i in range(10)]
+    with pytest.raises(MissingStoreEARError, match="10"):
+        one.get_EARs([10])
+    with pytest.raises(MissingParameterData, match="-1"):
+        one.get_parameters([-1])
+
+
 def _runs_store(path: Path, ts_fmt: str | None = None) -> ZarrPersistentStore:
     kw = empty_workflow_kwargs(str(path), LocalFileSystem())
     if ts_fmt:

@@ -430,6 +430,13 @@ class ZarrPersistentStore(
         from their chunks held in the read cache `rc` (see :meth:`_object_chunks`):
         each row a new object, only the rows asked for decoded."""
         n = len(arr)
+        if len(ids) == 1:  # (as the engine mostly asks: no grouping)
+            i = ids[0]
+            if not 0 <= i < n:
+                raise error([i])
+            c, pos = divmod(i, arr.chunk_size)
+            chunks = self._object_chunks(rc, arr, (c,))
+            return {i: arr.get([i])[0] if chunks is None else chunks[0][pos]}
         missing = [i for i in ids if not 0 <= i < n]
         if missing:
             raise error(missing)
