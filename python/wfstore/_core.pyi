@@ -193,11 +193,16 @@ class ObjectArray:
         """:meth:`set`, only where no row to set holds a map now (an unset parameter's
         row); each chunk is read once. Returns the indices of rows holding a map, in
         the order given (then nothing is written)."""
+    def with_write_empty_chunks(self, write_empty_chunks: bool) -> ObjectArray:
+        """This array as it is now, writing with `write_empty_chunks` as given (its
+        metadata are not read again)."""
     def patch(
         self,
         indices: Sequence[int] | npt.NDArray[np.integer[Any]],
         patches: Iterable[dict[int, Any]],
-    ) -> None: ...
+    ) -> list[tuple[int, ObjectChunk]]:
+        """Set fields of rows in place (``patches[k]``: field position -> value of row
+        ``indices[k]``); returns the msgpack chunks as written, ``(index, chunk)``."""
     def append(self, values: Iterable[Any]) -> int:
         """Append rows; returns the new length."""
     def resize(self, length: int) -> None: ...

@@ -605,11 +605,14 @@ def test_root_attributes_read_again_are_parsed_again_only_if_changed(tmp_path: P
     assert rc.content_hits == hits + 1 and rc.meta[""][1] is not parsed
 
 
-def test_own_commit_forgets_only_what_it_wrote(tmp_path: Path) -> None:
+def test_own_commit_forgets_only_what_it_wrote(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A store's own commit, with no other writer since its cache was last valid,
     forgets only the chunks (and metadata) it wrote: the other chunks stay lookups,
-    the written one is read again and shows the change. The marker is read once per
-    commit (under the lock) and once per read operation."""
+    a chunk of rows patched is kept as written (a job reads its run again next), and
+    shows the change. The marker is read once per commit (under the lock) and once per
+    read operation."""
     path = tmp_path / "wk"
     _make(path)
     store = ZarrPersistentStore(None, None, path)
@@ -625,7 +628,28 @@ def test_own_commit_forgets_only_what_it_wrote(tmp_path: Path) -> None:
     assert store.get_EARs([25])[0].start_time is None
     assert rc.decodes == d  # chunk 2 kept
     assert store.get_EARs([3])[0].start_time is not None
-    assert rc.decodes == d + 1  # chunk 0 read again: it was written
+    assert rc.decodes == d  # chunk 0 kept as the commit wrote it
+    # another store object's commit to the same chunk, then this one's (as two jobs'
+    # commits interleave): its patch reads the chunk under the lock, and what it
+    # keeps has both changes
+    ZarrPersistentStore(None, None, path).set_EAR_start(4)
+    store.set_EAR_start(5)
+    d = rc.decodes
+    got = store.get_EARs([3, 4, 5, 6])
+    assert [r.start_time is not None for r in got] == [True, True, True, False]
+    assert rc.decodes == d
+    # a commit whose marker cannot be written keeps nothing it wrote
+    real = ZarrPersistentStore._write_change_marker
+
+    def failing(self: ZarrPersistentStore, state: bytes, *args: Any) -> bytes:
+        if state == CLEAN:
+            raise OSError("disk full")
+        return real(self, state, *args)
+
+    monkeypatch.setattr(ZarrPersistentStore, "_write_change_marker", failing)
+    store.set_EAR_start(6)
+    assert rc.label is None and not rc.chunks
+    assert store.get_EARs([6])[0].start_time is not None
 
 
 def test_a_commit_takes_the_array_layout_from_the_cache_only_if_nothing_changed(
@@ -680,6 +704,44 @@ def test_a_commit_takes_the_array_layout_from_the_cache_only_if_nothing_changed(
     assert fresh.read_cache.meta["metadata/runs"][0].chunk_size == 7
 
 
+def test_a_parameter_set_takes_the_array_layout_from_the_cache_only_if_nothing_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job's commit of a parameter value (a transaction) takes the parameter array's
+    layout from the read cache as a run's commit does, and reads ``.zarray`` when
+    another store object appended parameters since, or when the same transaction
+    staged an append first; every value lands."""
+    path = tmp_path / "wk"
+    _make(path)
+    store = ZarrPersistentStore(None, None, path)
+    opened: list[str] = []
+    real = ZarrPersistentStore._array
+
+    def counting(self: ZarrPersistentStore, p: str, *args: Any, **kw: Any) -> Any:
+        opened.append(p)
+        return real(self, p, *args, **kw)
+
+    monkeypatch.setattr(ZarrPersistentStore, "_array", counting)
+    unset = [store.add_unset_parameter({"type": "x"}) for _ in range(3)]
+    other = ZarrPersistentStore(None, None, path)
+    late = other.add_unset_parameter({"type": "x"})
+    store.get_parameters([0])
+    opened.clear()
+    hits = store.read_cache.meta_hits
+    store.set_parameter_value(unset[0], {"a": 1})
+    assert "parameters/base" not in opened and store.read_cache.meta_hits == hits + 1
+    other.add_unset_parameter({"type": "x"})  # another process appends: .zarray changes
+    opened.clear()
+    store.set_parameter_value(late, {"a": 2})
+    assert "parameters/base" in opened
+    with store.batch_update():  # an append staged before the set: not the cache's layout
+        new = store.add_unset_parameter({"type": "x"})
+        store.set_parameter_value(new, {"a": 3})
+        store.set_parameter_value(unset[1], {"a": 4})
+    got = ZarrPersistentStore(None, None, path).get_parameters([unset[0], late, new, unset[1]])
+    assert [p.data for p in got] == [{"a": 1}, {"a": 2}, {"a": 3}, {"a": 4}]
+
+
 def test_own_commit_after_another_process_commit_forgets_what_both_changed(
     tmp_path: Path,
 ) -> None:
@@ -702,7 +764,7 @@ def test_own_commit_after_another_process_commit_forgets_what_both_changed(
     assert rc.decodes == d  # chunk 1: nobody wrote it, kept
     assert store.get_EARs([26])[0].end_time is not None
     assert store.get_EARs([3])[0].start_time is not None
-    assert rc.decodes == d + 2  # chunks 2 and 0 read again
+    assert rc.decodes == d + 1  # chunk 2 read again (chunk 0 kept as written)
 
 
 @pytest.mark.parametrize("one_row", [True, False])

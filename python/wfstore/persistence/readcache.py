@@ -64,7 +64,7 @@ import hashlib
 import os
 import zlib
 from collections import OrderedDict
-from collections.abc import Callable, Collection, Hashable, Sequence
+from collections.abc import Callable, Collection, Hashable, Iterable, Sequence
 from typing import Any
 
 #: The marker's value while a commit is changing data files (followed by the counter
@@ -551,6 +551,7 @@ class ReadCache:
         value: bytes | None,
         before: bytes | None = None,
         keys: Collection[str] | None = None,
+        chunks: Iterable[tuple[str, int, Any]] = (),
     ) -> None:
         """This store object changed the store and then set the marker to `value`;
         the marker held `before` when it started (under the store lock). If `keys`
@@ -558,7 +559,9 @@ class ReadCache:
         changed since the cache was valid are forgotten: those the history of `value`
         names after the cache's label, or `keys` alone when `before` is that label (no
         other writer in between); else everything (what it wrote may be in cached
-        chunks). `value` is the label of what is read next."""
+        chunks). `value` is the label of what is read next. `chunks` (``(array path,
+        chunk index, ObjectChunk)``) are chunks as it wrote them, kept if `value` is
+        clean (the caller held the store lock from the writes to `value`)."""
         head, entries = parse_marker(value)
         since = None
         self._unpark()
@@ -574,6 +577,9 @@ class ReadCache:
             self.clear()
         self.label = head if is_clean(head) else None
         self.checked = self.depth > 0
+        if self.label is not None and self.chunks.max_bytes > 0:
+            for path, c, chunk in chunks:
+                self.chunks.put((path, c), chunk, chunk.nbytes + ENTRY_BYTES)
 
     def forget_keys(self, keys: Collection[str]) -> None:
         """Forget the chunks and array metadata of store `keys` (``<array>/<chunk>``,

@@ -210,6 +210,15 @@ impl PyObjectArray {
         })
     }
 
+    /// This array as it is now, writing with `write_empty_chunks` as given (its
+    /// metadata are not read again).
+    fn with_write_empty_chunks(&self, write_empty_chunks: bool) -> Self {
+        PyObjectArray {
+            inner: Arc::new(self.inner.with_write_empty_chunks(write_empty_chunks)),
+            store: self.store.clone(),
+        }
+    }
+
     #[getter]
     fn path(&self) -> String {
         self.inner.path().to_string()
@@ -343,13 +352,14 @@ impl PyObjectArray {
     }
 
     /// Set fields of rows in place: `patches[k]` maps field positions of row
-    /// `indices[k]` (a list) to new values. One read and one write per chunk.
+    /// `indices[k]` (a list) to new values. One read and one write per chunk. Returns
+    /// the msgpack chunks as written, `(chunk index, ObjectChunk)` (for a read cache).
     fn patch(
         &self,
         py: Python<'_>,
         indices: &Bound<'_, PyAny>,
         patches: &Bound<'_, PyAny>,
-    ) -> PyResult<()> {
+    ) -> PyResult<Vec<(u64, PyObjectChunk)>> {
         let idx = indices_from_py(indices)?;
         let mut ps = Vec::with_capacity(idx.len());
         for p in patches.try_iter()? {
@@ -364,7 +374,12 @@ impl PyObjectArray {
             ps.push(fields);
         }
         let a = self.inner.clone();
-        py.allow_threads(move || a.patch(&idx, ps)).py()
+        let written = py.allow_threads(move || a.patch(&idx, ps)).py()?;
+        let path = self.inner.display_path();
+        Ok(written
+            .into_iter()
+            .map(|(c, it)| (c, PyObjectChunk::new(it, path.clone(), c.to_string())))
+            .collect())
     }
 
     /// Append rows; returns the new length.

@@ -69,7 +69,6 @@ from wfstore.persistence.v03.zarr_writes import V03ZarrWrites
 from wfstore.persistence.zarr.archive import write_copy_log
 from wfstore.persistence.zarr.layout import _ATTRS
 from wfstore.storage.fsspec import core_zip_store
-from wfstore.storage.lock import StoreLock
 
 _SubDat = tuple["int | None", "int | None", "int | None", "int | None"]
 _UNSUBMITTED: _SubDat = (None, None, None, None)
@@ -217,15 +216,7 @@ class V03ZarrPersistentStore(
         *,
         durability: Durability | None = None,
     ) -> None:
-        # the shared Zarr commit machinery's state (ZarrTransactions)
-        self._core_store: _core.Store | None = None
-        self._store_lock: StoreLock | None = None
-        self._in_txn = False
-        self._txn_holds_lock = False
-        self._wdepth = 0
-        self._session_keys: list[str] | None = None
-        self._marker_held: Any = None
-        self.last_commit_report: dict[str, Any] | None = None
+        self._init_commit_state()  # (the shared Zarr commit machinery, ZarrTransactions)
         me = weakref.ref(self)
         self._rcache = ReadCache(lambda: me()._read_change_marker())  # type: ignore[union-attr]
         self._resources = {

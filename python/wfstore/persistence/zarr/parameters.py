@@ -300,7 +300,8 @@ class ZarrParameters:
             # values are encoded first (arrays in them staged), then set where the rows
             # are still unset, each chunk read once, under the lock
             with self._locked():
-                arr = self._array(PARAM_BASE_ARR, write_empty_chunks=False)
+                # (the read cache's layout if nothing changed it, see `_held_array`)
+                arr = self._held_array(PARAM_BASE_ARR, write_empty_chunks=False)
                 n = len(arr)
                 missing = [i for i in ids if not 0 <= i < n]
                 if missing:

@@ -109,7 +109,6 @@ from wfstore.persistence.zarr.rechunk import ZarrRechunk
 from wfstore.persistence.zarr.rows import ZarrRowWrites
 from wfstore.persistence.zarr.transactions import ZarrTransactions
 from wfstore.storage.fsspec import core_store
-from wfstore.storage.lock import StoreLock
 
 _T = TypeVar("_T")
 
@@ -183,24 +182,12 @@ class ZarrPersistentStore(
         *,
         durability: Durability | None = None,
     ) -> None:
-        self._core_store: _core.Store | None = None
-        self._store_lock: StoreLock | None = None
-        self._in_txn = False
-        self._txn_holds_lock = False
-        #: depth of nested write sessions (see `_write_session`)
-        self._wdepth = 0
-        #: the store keys the current write session wrote (None: not known)
-        self._session_keys: list[str] | None = None
-        #: the change marker as read under the store lock held by `_lock_held` (None:
-        #: not held; see `_held_array`)
-        self._marker_held: Any = None
+        self._init_commit_state()
         # the callbacks hold the store weakly (no reference cycle: see PendingChanges)
         me_ = weakref.ref(self)
         #: chunks read (their rows decoded when read) and array metadata, kept while the
         #: change marker is unchanged
         self._rcache = ReadCache(lambda: me_()._read_change_marker())  # type: ignore[union-attr]
-        #: chunk size of arrays as last read (says whether a row update needs the lock)
-        self.last_commit_report: dict[str, Any] | None = None
         # the callbacks hold the store weakly (no reference cycle: see PendingChanges)
         me = weakref.ref(self)
         self._resources = {
@@ -721,7 +708,8 @@ class ZarrPersistentStore(
         """Set fields of rows of `path` in place (``{row ID: {position: value}}``):
         one read and one write of each chunk concerned, without decoding the rows or
         reading the array's lookup lists; under the store lock, whatever the chunk
-        size (see :meth:`_write_rows`), the array's layout read once, under it."""
+        size (see :meth:`_write_rows`), the array's layout read once, under it. The
+        chunks as written go to the read cache (a job reads its run again next)."""
         ids = list(patches)
         if not ids:
             return
@@ -733,7 +721,9 @@ class ZarrPersistentStore(
             if missing:
                 raise error(missing)
             with self._keyed_write(chunk_keys(arr, ids)):
-                arr.patch(ids, values)
+                written = arr.patch(ids, values)
+                if not self._in_txn:  # (a transaction's writes are staged)
+                    self._session_chunks.extend((arr.path, c, ch) for c, ch in written)
 
     def _patch_runs(self, patches: Mapping[int, dict[str, Any]]) -> None:
         ts_fmt = self.ts_fmt

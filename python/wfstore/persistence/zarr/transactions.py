@@ -78,6 +78,25 @@ class ZarrTransactions:
     """The core store, locking and commits of
     :class:`~wfstore.persistence.zarr.store.ZarrPersistentStore` (a part of it)."""
 
+    def _init_commit_state(self) -> None:
+        """This part's state (called by the store classes' ``__init__``)."""
+        self._core_store: _core.Store | None = None
+        self._store_lock: StoreLock | None = None
+        self._in_txn = False
+        self._txn_holds_lock = False
+        #: depth of nested write sessions (see `_write_session`)
+        self._wdepth = 0
+        #: the store keys the current write session wrote (None: not known)
+        self._session_keys: list[str] | None = None
+        #: chunks the current write session wrote, as written, for the read cache
+        #: (``(array path, chunk index, ObjectChunk)``; see `_write_session`)
+        self._session_chunks: list[tuple[str, int, _core.ObjectChunk]] = []
+        #: the change marker as read under the store lock held by `_lock_held` or by a
+        #: transaction (None: not held; `_UNREAD`: not read yet; see `_held_array`)
+        self._marker_held: Any = None
+        #: what the last commit wrote (for diagnostics and tests)
+        self.last_commit_report: dict[str, Any] | None = None
+
     # --- the Rust core store and arrays ------------------------------------------------
 
     def _open_core_store(self) -> _core.Store:
@@ -210,6 +229,7 @@ class ZarrTransactions:
             if isinstance(lock, StoreLock) and not self._txn_holds_lock:
                 lock.acquire()
                 self._txn_holds_lock = True
+                self._marker_held = _UNREAD  # (held to the transaction's end)
             yield
         else:
             with self._write_session():
@@ -371,7 +391,9 @@ class ZarrTransactions:
         it writes, nested sessions' included) are given and the marker at the start
         held the clean value the cache was last valid under (no other writer in
         between), only those keys' chunks and metadata are dropped; else the whole
-        cache is emptied (what the block wrote may be in cached chunks)."""
+        cache is emptied (what the block wrote may be in cached chunks). Chunks the
+        block recorded as written (``_session_chunks``) are then cached as written:
+        nobody else wrote while the lock was held."""
         if self._wdepth:
             self._wdepth += 1
             try:
@@ -419,7 +441,8 @@ class ZarrTransactions:
                 except Exception as exc:  # the marker stays dirty: safe
                     self.logger.warning(f"cannot advance the change marker: {exc}")
                 self._session_keys = None
-                self._rcache.written(value, before, written)
+                chunks, self._session_chunks = self._session_chunks, []
+                self._rcache.written(value, before, written, chunks if written else ())
 
     @staticmethod
     def _marker_history(before: bytes | None) -> Sequence[Entry] | None:
@@ -482,12 +505,12 @@ class ZarrTransactions:
             # dirty before the first rename, clean after the last); the keys it writes
             # are what this store's read cache drops
             with self._write_session(list(core.staged_keys()), planned=True):
-                #: what the last commit wrote (for diagnostics and tests)
                 self.last_commit_report = core.commit(journal=journal)
         finally:
             self._in_txn = False
             if self._txn_holds_lock:
                 self._txn_holds_lock = False
+                self._marker_held = None
                 self.store_lock.release()  # type: ignore[union-attr]
 
     @contextlib.contextmanager
@@ -557,16 +580,19 @@ class ZarrTransactions:
             finally:
                 self._marker_held = outer
 
-    def _held_array(self, path: str) -> _core.ObjectArray:
-        """Array `path` for a write under :meth:`_lock_held`: the read cache's, once
-        the cache is brought up to the change marker read now (once per hold of the
-        lock, and used again by the write session: nobody else changes it meanwhile),
-        if it still holds the array (no commit since it was read changed its
-        metadata); else read afresh. Saves reading ``.zarray`` at every commit of a job
-        (on a network file system a call to the server)."""
+    def _held_array(self, path: str, write_empty_chunks: bool = True) -> _core.ObjectArray:
+        """Array `path` for a write under :meth:`_lock_held` (or in a transaction,
+        once it holds the lock): the read cache's, once the cache is brought up to the
+        change marker read now (once per hold of the lock, and used again by the write
+        session: nobody else changes it meanwhile), if it still holds the array (no
+        commit since it was read changed its metadata); else read afresh. Saves
+        reading ``.zarray`` at every commit of a job (on a network file system a call
+        to the server). In a transaction, only while it has staged nothing (what it
+        staged may change the array), and a copy (a write that changes the copy's
+        metadata, then is rolled back, leaves the cache's as it was)."""
         held = self._marker_held
-        if held is None:  # (not under `_lock_held`)
-            return self._array(path)
+        if held is None or (self._in_txn and self.core_store.staged_keys()):
+            return self._array(path, write_empty_chunks)  # (not under the lock, or staged)
         if held is _UNREAD:
             held = self._marker_held = self._read_change_marker()
         rc = self._rcache
@@ -575,8 +601,11 @@ class ZarrTransactions:
             entry = rc.meta.get(path)
             if entry is not None:
                 rc.meta_hits += 1
-                return entry[0]
-        return self._array(path)
+                arr: _core.ObjectArray = entry[0]  # (read with write_empty_chunks on)
+                if self._in_txn or not write_empty_chunks:
+                    return arr.with_write_empty_chunks(write_empty_chunks)
+                return arr
+        return self._array(path, write_empty_chunks)
 
     @contextlib.contextmanager
     def _keyed_write(self, keys: list[str]) -> Iterator[None]:

@@ -213,6 +213,19 @@ impl ObjectArray {
         })
     }
 
+    /// This array as it is now (store, path, metadata) writing with
+    /// `write_empty_chunks` as given: nothing is read.
+    pub fn with_write_empty_chunks(&self, write_empty_chunks: bool) -> Self {
+        ObjectArray {
+            store: self.store.clone(),
+            path: self.path.clone(),
+            meta: RwLock::new(self.meta()),
+            codec: self.codec.clone(),
+            fill: self.fill.clone(),
+            write_empty_chunks,
+        }
+    }
+
     /// Re-read `.zarray` (after another process changed the array).
     pub fn reload(&self) -> Result<()> {
         let meta = meta::read_array_meta(self.store.as_ref(), &self.path)?;

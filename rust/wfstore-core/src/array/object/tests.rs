@@ -500,7 +500,19 @@ proptest! {
         let mut model: Vec<Value> = (0..n).map(row).collect();
         let p: Vec<(u64, usize, i32)> = patches.into_iter().filter(|(i, ..)| *i < n).collect();
         let idx: Vec<u64> = p.iter().map(|(i, ..)| *i).collect();
-        a.patch(&idx, p.iter().map(|(_, pos, v)| vec![(*pos, Value::from(*v))]).collect()).unwrap();
+        let written = a.patch(&idx, p.iter().map(|(_, pos, v)| vec![(*pos, Value::from(*v))]).collect()).unwrap();
+        // every chunk patched is returned as written: what a read of it gives
+        let mut touched: Vec<u64> = idx.iter().map(|i| i / cs).collect();
+        touched.sort_unstable();
+        touched.dedup();
+        prop_assert_eq!(written.iter().map(|(c, _)| *c).collect::<Vec<_>>(), touched.clone());
+        let read = a.read_item_bytes(&touched).unwrap().unwrap();
+        for ((_, w), r) in written.iter().zip(&read) {
+            prop_assert_eq!(w.len(), r.len());
+            for k in 0..r.len() {
+                prop_assert_eq!(w.item(k), r.item(k));
+            }
+        }
         for (i, pos, v) in &p {
             if let Value::Array(r) = &mut model[*i as usize] { r[*pos] = Value::from(*v); }
         }

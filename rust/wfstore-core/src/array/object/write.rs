@@ -74,7 +74,9 @@ impl ObjectArray {
                         return Ok(());
                     }
                     if self.write_empty_chunks || !all_fill {
-                        return self.splice_items(c, &data, &spans, &new_rows, &comp);
+                        return self
+                            .splice_items(c, &data, &spans, &new_rows, &comp)
+                            .map(|_| ());
                     }
                     // rows of only fill values may empty the chunk: the general way
                     spans
@@ -190,7 +192,11 @@ impl ObjectArray {
     /// and written once; the other fields of the rows are not decoded into anything
     /// but their msgpack values, so no lookup lists are needed. A row that is not an
     /// array long enough for a position is reported as a corrupt chunk naming the row.
-    pub fn patch(&self, indices: &[u64], patches: Vec<RowPatch>) -> Result<()> {
+    ///
+    /// Returns each msgpack chunk as written (its index and rows' bytes), for a reader
+    /// that caches chunks and would otherwise read back what it just wrote; a chunk
+    /// that had no file (fill values) or another codec's is not returned.
+    pub fn patch(&self, indices: &[u64], patches: Vec<RowPatch>) -> Result<Vec<(u64, ItemBytes)>> {
         let (len, cs, comp) = {
             let m = self.meta_ref();
             (m.shape[0], m.chunks[0], m.compressor.clone())
@@ -204,16 +210,19 @@ impl ObjectArray {
         par::map_owned(groups, |(c, rows)| {
             let mut items = match self.read_stored(c)? {
                 StoredChunk::Spans((data, spans)) => {
-                    return self.patch_spans(c, &data, &spans, rows, &comp)
+                    return self
+                        .patch_spans(c, &data, &spans, rows, &comp)
+                        .map(|b| Some((c, b)))
                 }
                 StoredChunk::Items(items) => items,
             };
             for (i, fields) in rows {
                 self.apply_patch(c, i, &mut items[(i % cs) as usize], fields)?;
             }
-            self.write_chunk(c, &items, &comp, false)
+            self.write_chunk(c, &items, &comp, false).map(|()| None)
         })
         .into_iter()
+        .filter_map(Result::transpose)
         .collect()
     }
 
@@ -247,7 +256,7 @@ impl ObjectArray {
         spans: &[Range<usize>],
         rows: Vec<(u64, RowPatch)>,
         comp: &Compressor,
-    ) -> Result<()> {
+    ) -> Result<ItemBytes> {
         let cs = spans.len() as u64;
         let mut new_rows: BTreeMap<usize, Vec<u8>> = BTreeMap::new();
         for (i, fields) in rows {
@@ -266,7 +275,8 @@ impl ObjectArray {
     }
 
     /// Write chunk `c` as `data` (its uncompressed msgpack, items at `spans`) with the
-    /// items at the offsets of `new_rows` replaced by those encoded bytes.
+    /// items at the offsets of `new_rows` replaced by those encoded bytes; returns the
+    /// chunk's rows as written (not written if no row changes).
     fn splice_items(
         &self,
         c: u64,
@@ -274,21 +284,28 @@ impl ObjectArray {
         spans: &[Range<usize>],
         new_rows: &BTreeMap<usize, Vec<u8>>,
         comp: &Compressor,
-    ) -> Result<()> {
+    ) -> Result<ItemBytes> {
         if unchanged(data, spans, new_rows) {
-            return Ok(());
+            return ItemBytes::from_spans(data.to_vec(), spans);
         }
         let mut out = Vec::with_capacity(data.len() + 64);
-        let mut at = 0;
-        for (off, bytes) in new_rows {
-            let sp = &spans[*off];
-            out.extend_from_slice(&data[at..sp.start]);
-            out.extend_from_slice(bytes);
-            at = sp.end;
+        // the header (before the first item), then each item, replaced or copied
+        let head = spans.first().map_or(data.len(), |sp| sp.start);
+        out.extend_from_slice(&data[..head]);
+        let mut new_spans = Vec::with_capacity(spans.len());
+        for (off, sp) in spans.iter().enumerate() {
+            let start = out.len();
+            match new_rows.get(&off) {
+                Some(bytes) => out.extend_from_slice(bytes),
+                None => out.extend_from_slice(&data[sp.clone()]),
+            }
+            new_spans.push(start..out.len());
         }
-        out.extend_from_slice(&data[at..]);
+        let tail = spans.last().map_or(data.len(), |sp| sp.end);
+        out.extend_from_slice(&data[tail..]);
         let stored = comp.compress(&out, 1)?;
-        self.store.set(&self.chunk_key(c), &stored)
+        self.store.set(&self.chunk_key(c), &stored)?;
+        ItemBytes::from_spans(out, &new_spans)
     }
 
     /// Append rows at the end. Chunks are written before `.zarray` grows, so a reader
