@@ -264,6 +264,51 @@ def test_own_commits_decode_no_shared_chunk_again(wk: Path) -> None:
     assert _read_all(b, outs) == (runs, params)
 
 
+def test_array_attributes_and_run_sub_dat_layout_kept_across_a_jobs_commits(
+    wk: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every decode of a run, element or iteration needs its array's attributes
+    (lookup lists), and every commit of a run's fields reads ``run_sub_dat``: both are
+    kept while valid (a job read them again at every call and commit: 15 files per
+    run), forgotten when a commit names them; the run folders are one read operation
+    (one marker read)."""
+    from wfstore.persistence.v03 import zarr_store
+
+    a = wfstore.open(wk)
+    outs = output_params(a, list(range(N_RUNS)))
+    a.get_elements([0])
+    a.get_element_iterations([0])
+    paths = ("metadata/run_metadata", "metadata/elements", "metadata/iters")
+    held = [a._array_attrs(p) for p in paths]
+    assert all(isinstance(h, dict) and h for h in held)
+    readers: list[str] = []
+
+    class Counting(zarr_store._StructReader):  # type: ignore[misc,name-defined]
+        def __init__(self, path: str, *args: Any) -> None:
+            readers.append(path)
+            super().__init__(path, *args)
+
+    monkeypatch.setattr(zarr_store, "_StructReader", Counting)
+    metas = 0
+    for r in (1, 2, 3):
+        a.set_EAR_start(r, None, None)
+        a.save()
+        a.set_parameter_value(outs[r], run_value(r))
+        a.save()
+        a.set_EAR_end(r, 0, True, False)
+        a.save()
+        assert a.get_EARs([r])[0].end_time is not None
+        if r == 1:  # (the first commit reads what no read had read yet)
+            metas, readers[:] = a._metas.decodes, []
+    assert a._metas.decodes == metas and readers == []
+    assert all(a._array_attrs(p) is h for p, h in zip(paths, held))
+    a._forget_memos(["metadata/elements/.zattrs"])  # (as a commit naming them)
+    assert a._array_attrs("metadata/elements") is not held[1]
+    reads = a.memo_marker_reads
+    a.get_dirs_array()
+    assert a.memo_marker_reads == reads + 1
+
+
 def test_tasks_decoded_once_while_nothing_changes(
     wk: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -447,8 +447,9 @@ class V03ZarrPersistentStore(
         return meta
 
     def _num_array(self, path: str) -> _core.NumericArray:
-        """The core's ``NumericArray`` at `path` (opened once while valid)."""
-        if self._writing():
+        """The core's ``NumericArray`` at `path` (opened once while valid; afresh in
+        a commit or write session that may have changed its ``.zarray``)."""
+        if self._writing() and self._written_now(f"{path}/.zarray"):
             return _core.NumericArray.open(self.core_store, path)
         self._validate_memos()
         arr = self._num_arrays.get(path)
@@ -518,7 +519,7 @@ class V03ZarrPersistentStore(
         return _ObjectReader(path, self._chunks, self._zarray(path))
 
     def _structs(self, path: str) -> _StructReader:
-        if self._writing():
+        if self._writing() and self._written_now(f"{path}/.zarray"):
             return _StructReader(path, self._chunks, self._num_array(path))
         self._validate_memos()  # (before a kept reader is used: its chunking may be old)
         reader = self._struct_readers.get(path)
@@ -528,7 +529,9 @@ class V03ZarrPersistentStore(
         return reader
 
     def _array_attrs(self, path: str) -> dict[str, Any]:
-        return self.core_store.read_attrs(path)
+        """The attributes (lookup lists) of the array `path`, decoded once while valid
+        (as its ``.zarray``): every decode of its rows reads them. Not a copy."""
+        return self._metas.get(f"{path}/.zattrs") or {}
 
     def _get_num_persistent_elements(self) -> int:
         return len(self._objects(layout.ELEMS_ARR))
@@ -654,8 +657,8 @@ class V03ZarrPersistentStore(
         return runs
 
     def get_dirs_array(self) -> np.ndarray:
-        self._validate_memos()
-        return self._structs(layout.RUN_DIRS_ARR).all()
+        with self._read_op():  # (one marker read, not one per file the read opens)
+            return self._structs(layout.RUN_DIRS_ARR).all()
 
     # --- parameters ---------------------------------------------------------------------
 
