@@ -253,6 +253,19 @@ def test_id_list_copies_share_positions_until_one_changes(start: list[int], step
                     lst.index(v)
 
 
+def test_id_list_adding_nothing_keeps_positions() -> None:
+    """Adding nothing (the engine's ``element_IDs += pending`` after every commit, with
+    nothing pending) keeps the positions built: the next index is a lookup."""
+    a = IDList([7, 8, 9])
+    assert a.index(9) == 2
+    built = a._box[0]
+    a += []
+    a.extend(iter(()))
+    assert a._box[0] is built and a.index(8) == 1
+    a += (10,)
+    assert a.index(10) == 3 and a._box[0] is not built
+
+
 def test_id_list_copy_builds_positions_once() -> None:
     """A copy reuses the positions its original built (and the other way round)."""
     a = IDList([7, 8, 9])

@@ -334,3 +334,8 @@ def test_tasks_decoded_once_while_nothing_changes(
     a._forget_memos([".zattrs"])  # (as a commit naming the root attributes)
     a.get_tasks()
     assert len(calls) == 2
+    # a task handed out has a list of its own (the engine adds to the lists it holds)
+    mine = a.get_tasks()[0]
+    mine.element_IDs += [10**6]
+    assert 10**6 not in a.get_tasks()[0].element_IDs
+    assert len(calls) == 2

@@ -221,6 +221,16 @@ class IDList(list):  # type: ignore[type-arg]
             out._box = self._box = [None]
         return out
 
+    def extend(self, values: Iterable[Any]) -> None:
+        values = values if isinstance(values, (list, tuple)) else list(values)
+        if values:  # (nothing added: the positions stay, e.g. the engine's
+            self._drop_positions()  # ``element_IDs += pending`` after every commit)
+            super().extend(values)
+
+    def __iadd__(self, values: Iterable[Any]) -> Self:  # type: ignore[override,misc]
+        self.extend(values)
+        return self
+
     def _drop_positions(self) -> None:
         try:
             del self._box  # (its copies keep the box: their content is unchanged)
@@ -242,10 +252,8 @@ def _dropping_positions(name: str) -> Callable[..., Any]:
 for _name in (
     "__setitem__",
     "__delitem__",
-    "__iadd__",
     "__imul__",
     "append",
-    "extend",
     "insert",
     "pop",
     "remove",
@@ -296,6 +304,11 @@ class StoreTask(ABC, Generic[SerFormT]):
     def append_element_IDs(self, pend_IDs: Iterable[int]) -> Self:
         """Return a copy with `pend_IDs` appended to the element IDs."""
         return _replace(self, element_IDs=IDList([*self.element_IDs, *pend_IDs]))
+
+    def copy(self) -> Self:
+        """A copy with a list of element IDs of its own (the engine adds to the list
+        of a task it holds), sharing this one's positions (see :class:`IDList`)."""
+        return _replace(self, element_IDs=self.element_IDs.copy())
 
 
 class JsonStoreTask(StoreTask[dict]):

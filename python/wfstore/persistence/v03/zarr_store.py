@@ -560,7 +560,8 @@ class V03ZarrPersistentStore(
             missing = [i for i in to_load if i not in decoded]
             if missing:
                 decoded.update(self._decode_tasks(missing))
-            new = {i: decoded[i] for i in to_load if i in decoded}
+            # (each handed out with its own list: the engine adds to the lists it holds)
+            new = {i: decoded[i].copy() for i in to_load if i in decoded}
             self.task_cache.update(new)
             tasks.update(new)
         return tasks
