@@ -157,6 +157,7 @@ def _output_param(store: V03PersistentStore) -> int:
         b"HPCFZ1" + _core.compress(b"\x92\x81", "zstd"),  # truncated msgpack inside
         b"\xc1\xc1",  # neither the header nor msgpack
         msgpack.packb({"a": 1}),  # msgpack, but not a list of maps
+        msgpack.packb([{"a": 1}, 5]),  # a list, but not of maps only
     ],
 )
 def test_damaged_output_parameter_file_names_the_file(fixture_copy, content: bytes) -> None:
@@ -182,9 +183,13 @@ def test_damaged_non_output_parameter_file(fixture_copy) -> None:
         wfstore.open(path).get_parameters([0])
 
 
-def test_damaged_run_file_names_the_file(fixture_copy) -> None:
+@pytest.mark.parametrize(
+    "content",
+    [b"\x94\x01", msgpack.packb({"a": 1}), msgpack.packb([[1, 2], None, 5])],
+)
+def test_damaged_run_file_names_the_file(fixture_copy, content: bytes) -> None:
     path = fixture_copy("wk_seq_zarr")
-    (path / "metadata/run_multi/0/0/0").write_bytes(b"\x94\x01")
+    (path / "metadata/run_multi/0/0/0").write_bytes(content)
     with pytest.raises(CorruptFileError, match="metadata/run_multi/0/0/0"):
         wfstore.open(path).get_EARs([0])
 

@@ -49,6 +49,12 @@ def _corrupt(key: str, what: str, reason: object) -> CorruptFileError:
     return err
 
 
+#: The types of a parameter file's entries (msgpack maps decode as dicts) and of a
+#: run file's (an array of fields, or nil).
+_MAP = frozenset({dict})
+_RUN_ENTRY = frozenset({list, type(None)})
+
+
 def decode_param_file(raw: bytes, key: str) -> list[dict[str, Any]]:
     """A parameter file's entries (one dict per entry, keyed by the string of an
     output's index or a non-output parameter's ``non_output_idx``). A file without the
@@ -59,7 +65,9 @@ def decode_param_file(raw: bytes, key: str) -> list[dict[str, Any]]:
         value = decode_msgpack(raw)
     except (StoreError, ValueError) as exc:
         raise _corrupt(key, "parameter file", exc) from None
-    if not isinstance(value, list) or not all(isinstance(e, dict) for e in value):
+    # (the types of the entries as a set: a run's file holds thousands of entries,
+    # and a generator over them cost as much as decoding them)
+    if not isinstance(value, list) or not set(map(type, value)) <= _MAP:
         raise _corrupt(key, "parameter file", "not a list of maps")
     return value
 
@@ -71,7 +79,7 @@ def decode_run_file(raw: bytes, key: str) -> list[list[Any] | None]:
         value = decode_msgpack(raw)
     except (StoreError, ValueError) as exc:
         raise _corrupt(key, "run file", exc) from None
-    if not isinstance(value, list) or not all(e is None or isinstance(e, list) for e in value):
+    if not isinstance(value, list) or not set(map(type, value)) <= _RUN_ENTRY:
         raise _corrupt(key, "run file", "not a list of run entries")
     return value
 

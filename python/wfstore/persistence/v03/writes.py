@@ -86,8 +86,9 @@ def apply_run_updates(
 ) -> list[list[Any] | None]:
     """`entries` with `updates` (run-file index -> field position -> encoded value)
     applied: the list padded with None, a missing entry created as skip 0 and the rest
-    None, only the given fields replaced. `entries` is not modified."""
-    out: list[list[Any] | None] = [None if e is None else list(e) for e in entries]
+    None, only the given fields replaced. `entries` is not modified (an entry updated
+    is copied; the others are shared: a run file holds thousands)."""
+    out: list[list[Any] | None] = list(entries)
     if updates:
         need = max(updates) + 1
         out.extend([None] * (need - len(out)))
@@ -107,12 +108,17 @@ def apply_param_updates(
     entries: list[dict[str, Any]], updates: Mapping[tuple[int, Any], Any]
 ) -> list[dict[str, Any]]:
     """`entries` with `updates` ((entry index, key) -> encoded value) applied: the list
-    padded with empty dicts, keys stored as strings. `entries` is not modified."""
-    out = [dict(e) for e in entries]
+    padded with empty dicts, keys stored as strings. `entries` is not modified (an
+    entry updated is copied; the others are shared)."""
+    out = list(entries)
     if updates:
         need = max(idx for idx, _ in updates) + 1
         out.extend({} for _ in range(need - len(out)))
+    copied: set[int] = set()
     for (idx, key), value in updates.items():
+        if idx not in copied:
+            out[idx] = dict(out[idx])
+            copied.add(idx)
         out[idx][str(key)] = value
     return out
 
