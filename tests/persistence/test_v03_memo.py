@@ -309,6 +309,35 @@ def test_array_attributes_and_run_sub_dat_layout_kept_across_a_jobs_commits(
     assert a.memo_marker_reads == reads + 1
 
 
+def test_an_output_without_arrays_looks_up_no_run(
+    wk: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where a run output's numpy arrays go is worked out from its run (through the
+    engine's run objects, when there is a workflow) only when the value has arrays:
+    a job's plain values do not pay for it."""
+    from wfstore.persistence.v03.zarr_writes import V03ZarrWrites
+
+    a = wfstore.open(wk)
+    outs = output_params(a, [1, 2])
+    looked: list[int] = []
+    real = V03ZarrWrites._array_output_target
+
+    def counting(self: Any, param_id: int, source: Any) -> Any:
+        looked.append(param_id)
+        return real(self, param_id, source)
+
+    monkeypatch.setattr(V03ZarrWrites, "_array_output_target", counting)
+    a.set_parameter_value(outs[1], run_value(1))
+    a.save()
+    assert looked == []
+    a.set_parameter_value(outs[2], {"x": np.arange(3.0), "y": np.ones(2)})
+    a.save()
+    assert looked == [outs[2]]
+    got = wfstore.open(wk).get_parameters([outs[1], outs[2]])
+    assert got[0].data == run_value(1)
+    assert np.array_equal(got[1].data["x"], np.arange(3.0))
+
+
 def test_tasks_decoded_once_while_nothing_changes(
     wk: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

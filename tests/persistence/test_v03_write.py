@@ -21,8 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import msgpack
+import numpy as np
 import pytest
 import wfstore
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from store_dump import dump_store, normalise
 from wfstore import _core
 from wfstore.common.errors import CorruptFileError, ReadOnlyStoreError
@@ -84,6 +87,31 @@ VALUES: list[Any] = [
     {str(i): i for i in range(20)},
     list(range(70_000)),
 ]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from([0, 1, 7, 254, 255, 65534, 65535, 2**32 - 2, 2**32 - 1]),
+        min_size=4,
+        max_size=4,
+    ),
+    st.booleans(),
+)
+def test_run_sub_dat_tuple_reads_all_ones_as_unset(values: list[int], reorder: bool) -> None:
+    """Each field of a ``run_sub_dat`` row as an int, all ones (its type's maximum)
+    as None, whatever the fields' order in the dtype."""
+    from wfstore.persistence.v03.zarr_writes import RUN_SUB_DAT_DTYPE
+
+    fields = [(n, RUN_SUB_DAT_DTYPE.fields[n][0]) for n in layout.RUN_SUB_DAT_FIELDS]
+    dtype = np.dtype(fields[::-1] if reorder else fields)
+    row = np.zeros(1, dtype=dtype)
+    want = []
+    for (name, ftype), v in zip(fields, values):
+        top = int(np.iinfo(ftype).max)
+        row[name] = min(v, top)
+        want.append(None if min(v, top) == top else min(v, top))
+    assert layout.run_sub_dat_tuple(row[0]) == tuple(want)
 
 
 @pytest.mark.parametrize("value", VALUES, ids=range(len(VALUES)))

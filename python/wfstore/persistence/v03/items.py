@@ -28,6 +28,7 @@ from wfstore.persistence.items import (
     StoreTask,
     ZarrStoreElement,
     ZarrStoreElementIter,
+    copy_tree,
     decode_timestamp,
     encode_timestamp,
     ensure_in,
@@ -198,8 +199,8 @@ class V03StoreEAR(StoreEAR[list, dict]):
             success=ex[1],
             start_time=decode_timestamp(ex[2], ts_fmt),
             end_time=decode_timestamp(ex[3], ts_fmt),
-            snapshot_start=copy.deepcopy(ex[4]),
-            snapshot_end=copy.deepcopy(ex[5]),
+            snapshot_start=copy_tree(ex[4]),  # (the memo's run-file entry: copied)
+            snapshot_end=copy_tree(ex[5]),
             exit_code=ex[6],
             run_hostname=ex[7],
             port_number=ex[8],

@@ -7,6 +7,8 @@ core's stores take them.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from wfstore import _core
@@ -160,9 +162,18 @@ def is_v03_json_files(names: set[str]) -> bool:
 def run_sub_dat_tuple(row: np.void) -> tuple[int | None, int | None, int | None, int | None]:
     """``(submission_idx, commands_file_ID, run_file_ID, run_file_idx)`` of a
     ``run_sub_dat`` row, a field of all ones read as None (not set)."""
-    out: list[int | None] = []
-    for name in RUN_SUB_DAT_FIELDS:
-        value = int(row[name])
-        unset = np.iinfo(row.dtype.fields[name][0]).max
-        out.append(None if value == unset else value)
-    return out[0], out[1], out[2], out[3]
+    at, unset = _run_sub_dat_fields(row.dtype)
+    values = row.item()  # (the fields as Python ints, in the dtype's order)
+    out = [values[k] for k in at]
+    return tuple(None if v == u else v for v, u in zip(out, unset))  # type: ignore[return-value]
+
+
+@functools.lru_cache(maxsize=8)
+def _run_sub_dat_fields(dtype: np.dtype) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Where each of :data:`RUN_SUB_DAT_FIELDS` is in a row of `dtype`, and its unset
+    value (all ones): worked out once per dtype, not per row (a job reads its run's
+    row at every call)."""
+    names = list(dtype.names or ())
+    at = tuple(names.index(name) for name in RUN_SUB_DAT_FIELDS)
+    unset = tuple(int(np.iinfo(dtype.fields[name][0]).max) for name in RUN_SUB_DAT_FIELDS)
+    return at, unset

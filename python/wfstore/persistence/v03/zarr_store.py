@@ -40,7 +40,7 @@ from wfstore.common.errors import (
     UnsupportedStoreOperationError,
 )
 from wfstore.persistence.base import ParamSource
-from wfstore.persistence.items import PersistentStoreFeatures
+from wfstore.persistence.items import PersistentStoreFeatures, copy_tree
 from wfstore.persistence.readcache import ReadCache, is_clean, keys_changed, parse_marker
 from wfstore.persistence.resources import CallbackStoreResource, is_local_fs
 from wfstore.persistence.v03 import layout, writes
@@ -93,9 +93,11 @@ class _ChunkedReader:
         if bad:
             raise error(bad)
         out = []
+        last, rows = -1, None
         for i in ids:
             c, j = divmod(i, self.chunk)
-            rows = self._memo.get(f"{self.path}/{c}")
+            if c != last:  # (a chunk looked up once per run of IDs in it)
+                last, rows = c, self._memo.get(f"{self.path}/{c}")
             out.append(self._fill(j) if rows is None else rows[j])
         return out
 
@@ -672,7 +674,7 @@ class V03ZarrPersistentStore(
             self._validate_memos()
             new = dict(zip(to_load, self._sources(to_load)))
             self.param_sources_cache.update(new)
-            sources.update(copy.deepcopy(new))
+            sources.update((i, copy_tree(src)) for i, src in new.items())
         return sources
 
     def _base_values(self, ids: Sequence[int]) -> tuple[dict[int, Any], dict[int, ParamSource]]:
@@ -732,7 +734,7 @@ class V03ZarrPersistentStore(
                 new[i] = V03ZarrStoreParameter.decode(
                     id_=i,
                     data=value,
-                    source=copy.deepcopy(src),
+                    source=copy_tree(src),  # (the memo's row: handed out as a copy)
                     read_array=self._array_reader(i, context),
                     **kwargs,
                 )

@@ -533,14 +533,17 @@ class V03ZarrWrites(ZarrArchive, ZarrAttrUpdates, ZarrRowWrites, ZarrTransaction
         output's NPZ archive of the source run's run file (returns None), as 0.3.0 does
         unless the output is in its task's ``disable_array_outputs`` (then a legacy
         array). The run is the engine's (``workflow.get_EARs_from_IDs``, as 0.3.0 looks
-        it up) when the store has a workflow, else the store's."""
+        it up) when the store has a workflow, else the store's. The run is looked up at
+        the first array written (most values have none)."""
         legacy = self._legacy_array_writer(param_id)
-        target = self._array_output_target(param_id, source)
-        if target is None:
-            return legacy
-        output, run_file_ID, metadata, is_disabled = target
+        held: list[Any] = []
 
         def write(arr: np.ndarray, path: list[Any], suffix: str | None = None) -> int | None:
+            if not held:
+                held.append(self._array_output_target(param_id, source))
+            if held[0] is None:
+                return legacy(arr, path, suffix)
+            output, run_file_ID, metadata, is_disabled = held[0]
             name = ".".join([output, *map(str, path)])
             if is_disabled(name):
                 return legacy(arr, path)
