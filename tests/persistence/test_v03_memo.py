@@ -309,6 +309,41 @@ def test_array_attributes_and_run_sub_dat_layout_kept_across_a_jobs_commits(
     assert a.memo_marker_reads == reads + 1
 
 
+def test_a_run_file_written_by_this_object_is_kept_as_written(wk: Path) -> None:
+    """A job's run start or end rewrites its run file; the next read takes the file as
+    it was written (no decode), unless another commit came between (then it is read
+    again, and shows both)."""
+    a = wfstore.open(wk)
+    a.get_EARs([1, 2, 3])
+    a.set_EAR_start(1, None, None)
+    a.save()
+    decodes = a._run_files.decodes
+    assert a.get_EARs([1])[0].start_time is not None
+    assert a._run_files.decodes == decodes
+    a.set_EAR_end(1, 0, True, False)
+    a.save()
+    assert a.get_EARs([1])[0].exit_code == 0
+    assert a._run_files.decodes == decodes
+    # another process's commit to the same file after this one's: what was kept is
+    # not used
+    a.set_EAR_start(2, None, None)
+    a.save()
+    _in_b(wk, "store.set_EAR_end(2, 4, False, False)\nstore.save()")
+    got = a.get_EARs([2])[0]
+    assert got.start_time is not None and got.exit_code == 4
+    assert a._run_files.decodes == decodes + 1
+    # another process's commit to another file: what was kept is used
+    a.get_EARs([5])
+    a.set_EAR_start(4, None, None)
+    a.save()
+    _in_b(wk, "store.set_EAR_end(5, 6, False, False)\nstore.save()")
+    decodes = a._run_files.decodes
+    assert a.get_EARs([4])[0].start_time is not None
+    assert a._run_files.decodes == decodes
+    assert a.get_EARs([5])[0].exit_code == 6
+    assert wfstore.open(wk).get_EARs([1])[0].exit_code == 0
+
+
 def test_an_output_without_arrays_looks_up_no_run(
     wk: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

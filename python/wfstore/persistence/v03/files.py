@@ -119,6 +119,11 @@ class FileMemo(Generic[_T]):
         self._memo[key] = (stamp, value)
         return value
 
+    def keep(self, key: str, stamp: object, value: _T) -> None:
+        """Hold `value` as the decoded file `key` under `stamp` (a file this process
+        wrote: not decoded again)."""
+        self._memo[key] = (stamp, value)
+
     def clear(self) -> None:
         """Forget every decoded file."""
         self._memo.clear()

@@ -242,6 +242,12 @@ class V03ZarrPersistentStore(
         self._memo_label: bytes | None = None
         self._memo_depth = 0
         self._memo_checked = False
+        #: Files this object's write session under way wrote, decoded as written
+        #: (``(memo, key, value)``), and after it, those of its last session with the
+        #: clean marker head it ended with: taken into the memos at the next check of
+        #: the marker if that head is still the marker's (see :meth:`_validate_memos`)
+        self._session_files: list[tuple[FileMemo[Any], str, Any]] = []
+        self._kept_files: tuple[bytes, list[tuple[FileMemo[Any], str, Any]]] | None = None
         #: Change-marker reads by :meth:`_validate_memos` (for tests and diagnostics).
         self.memo_marker_reads = 0
         self._num_arrays: dict[str, _core.NumericArray] = {}
@@ -390,10 +396,18 @@ class V03ZarrPersistentStore(
             self._forget_memos(keys)
             if is_clean(head):
                 self._memo_label = head
-            return
-        self._forget_memos(None)
-        self._memo_mode = "marker"
-        self._memo_label = head if is_clean(head) else None
+        else:
+            self._forget_memos(None)
+            self._memo_mode = "marker"
+            self._memo_label = head if is_clean(head) else None
+        kept, self._kept_files = self._kept_files, None
+        if kept is not None and self._memo_label == head:  # (a clean value)
+            # the files this object's last commit wrote, as it wrote them, unless a
+            # commit since may have changed them (as the history names them)
+            since = [] if kept[0] == head else keys_changed(head, entries, kept[0])
+            for memo, key, decoded in kept[1] if since is not None else ():
+                if key not in since:
+                    memo.keep(key, _MARKED, decoded)
 
     def _written_now(self, key: str) -> bool:
         """Whether `key` may have been changed by this object's commit or write session
@@ -438,8 +452,14 @@ class V03ZarrPersistentStore(
                 yield
         finally:
             # what this object wrote is forgotten at the next check of the marker
-            # (its history names the keys), which the next read makes
+            # (its history names the keys), which the next read makes; the files it
+            # recorded as written are then kept as written, if no commit came since
             self._memo_checked = False
+            if not self._wdepth:
+                files, self._session_files = self._session_files, []
+                end = self._session_end
+                head = parse_marker(end)[0] if end is not None else None
+                self._kept_files = (head, files) if files and head is not None else None
 
     def _zarray(self, path: str) -> dict[str, Any]:
         """The ``.zarray`` document of the array `path` (decoded once while valid)."""
@@ -882,7 +902,10 @@ class V03ZarrPersistentStore(
         # written: readers forget those files, and only those)
         with self._keyed_write([layout.run_file_key(*k) for k in per_file]):
             for (sub_idx, file_id), file_updates in per_file.items():
-                writes.update_run_file(store, sub_idx, file_id, file_updates)
+                new = writes.update_run_file(store, sub_idx, file_id, file_updates)
+                if not self._in_txn:  # (a transaction's writes are staged)
+                    key = layout.run_file_key(sub_idx, file_id)
+                    self._session_files.append((self._run_files, key, new))
         for run_id in updates:
             self.EAR_cache.pop(run_id, None)
 

@@ -96,6 +96,9 @@ class ZarrTransactions:
         self._marker_held: Any = None
         #: what the last commit wrote (for diagnostics and tests)
         self.last_commit_report: dict[str, Any] | None = None
+        #: the clean marker value the last write session of this object ended with,
+        #: when it held the store lock and completed (else None)
+        self._session_end: bytes | None = None
 
     # --- the Rust core store and arrays ------------------------------------------------
 
@@ -441,6 +444,7 @@ class ZarrTransactions:
                 except Exception as exc:  # the marker stays dirty: safe
                     self.logger.warning(f"cannot advance the change marker: {exc}")
                 self._session_keys = None
+                self._session_end = value if written is not None else None
                 chunks, self._session_chunks = self._session_chunks, []
                 self._rcache.written(value, before, written, chunks if written else ())
 
