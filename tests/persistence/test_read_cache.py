@@ -173,6 +173,29 @@ def test_cached_load_reads_the_marker_once(tmp_path: Path) -> None:
     assert rc.marker_reads - before == 1
 
 
+def test_a_tasks_elements_are_read_in_one_operation_per_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``get_task_elements`` reads each batch's elements, iterations and runs in one
+    read operation (one marker read, not one per kind of item), and none is held open
+    while the caller consumes what it yields."""
+    from wfstore.persistence import base
+
+    path = tmp_path / "wk"
+    _make(path)
+    store = ZarrPersistentStore(None, None, path)
+    rc = store.read_cache
+    before = rc.marker_reads
+    (elem,) = store.get_task_elements(0, [0])
+    assert elem["iterations"][0]["EARs"][0][0]["id_"] == 0
+    # (the task's element list is one operation, the batch another)
+    assert rc.marker_reads - before == 2
+    monkeypatch.setattr(base, "_ELEMENT_BATCH", 1)
+    gen = store.get_task_elements(0)
+    next(gen)
+    assert rc.depth == 0  # (no operation open while the caller holds the generator)
+
+
 def test_handed_out_values_are_not_the_caches_own(tmp_path: Path) -> None:
     path = tmp_path / "wk"
     _make(path)

@@ -344,6 +344,18 @@ def test_a_run_file_written_by_this_object_is_kept_as_written(wk: Path) -> None:
     assert wfstore.open(wk).get_EARs([1])[0].exit_code == 0
 
 
+def test_a_tasks_elements_are_one_read_operation(wk: Path) -> None:
+    """``get_task_elements`` and ``get_element_iteration_dicts`` read the marker once
+    each (not once per kind of item they read)."""
+    a = wfstore.open(wk)
+    reads = a.memo_marker_reads
+    elems = list(a.get_task_elements(0, [0, 1]))
+    assert [e["id_"] for e in elems] == [0, 1] and elems[0]["iterations"][0]["EARs"]
+    assert a.memo_marker_reads == reads + 1
+    a.get_element_iteration_dicts([0, 1])
+    assert a.memo_marker_reads == reads + 2
+
+
 def test_an_output_without_arrays_looks_up_no_run(
     wk: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

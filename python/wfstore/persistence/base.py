@@ -196,7 +196,7 @@ def _is_id(obj: Any) -> bool:
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
-def _read_operation(method: _F) -> _F:
+def read_operation(method: _F) -> _F:
     """Make `method` one read operation of its store (see
     :meth:`PersistentStore._begin_read`): stores that cache what they read check once
     per operation whether the store changed. Nested operations are part of the
@@ -1281,7 +1281,7 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
 
     # --- getters ---------------------------------------------------------------------
 
-    @_read_operation
+    @read_operation
     def get_template_components(self) -> dict[str, Any]:
         """Get all template components, including pending."""
         tc = copy.deepcopy(self._get_persistent_template_components())
@@ -1291,7 +1291,7 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
                 tc.setdefault(kind, {}).update(pend)
         return tc
 
-    @_read_operation
+    @read_operation
     def get_template(self) -> dict[str, Any]:
         """Get the workflow template."""
         return self._get_persistent_template()
@@ -1299,7 +1299,7 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
     def _get_task_id_to_idx_map(self) -> dict[int, int]:
         return {task.id_: task.index for task in self.get_tasks()}
 
-    @_read_operation
+    @read_operation
     def get_task(self, task_idx: int) -> AnySTask:
         """Get a task by its index in the workflow."""
         tasks = self.get_tasks()
@@ -1338,7 +1338,7 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
             raise error(missing)
         return ids, items
 
-    @_read_operation
+    @read_operation
     def get_tasks_by_IDs(self, ids: Iterable[int]) -> Sequence[AnySTask]:
         """Get tasks with the given IDs."""
         ids, tasks = self._fetch(
@@ -1349,7 +1349,7 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
         merged = {i: self._with_pending_elem_IDs(tasks[i]) for i in dict.fromkeys(ids)}
         return [merged[i] for i in ids]
 
-    @_read_operation
+    @read_operation
     def get_tasks(self) -> list[AnySTask]:
         """Retrieve all tasks, including pending (ordered by index)."""
         tasks = dict(self._get_persistent_tasks(range(self._get_num_persistent_tasks())))
@@ -1367,7 +1367,7 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
             loop["parents"] = self._pending.update_loop_parents[loop_ID]
         return loop
 
-    @_read_operation
+    @read_operation
     def get_loops_by_IDs(self, ids: Iterable[int]) -> dict[int, LoopDescriptor]:
         """Retrieve loops by index (ID), including pending."""
         ids, loops = self._fetch(
@@ -1375,21 +1375,21 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
         )
         return {i: self._with_pending_loop_changes(i, loops[i]) for i in ids}
 
-    @_read_operation
+    @read_operation
     def get_loops(self) -> dict[int, LoopDescriptor]:
         """Retrieve all loops, including pending."""
         loops = dict(self._get_persistent_loops())
         loops.update(self._pending.add_loops)
         return {i: self._with_pending_loop_changes(i, loops[i]) for i in sorted(loops)}
 
-    @_read_operation
+    @read_operation
     def get_submissions(self) -> dict[int, JSONDocument]:
         """Retrieve all submissions, including pending."""
         subs = dict(self._get_persistent_submissions())
         subs.update(self._pending.add_submissions)
         return dict(sorted(subs.items()))
 
-    @_read_operation
+    @read_operation
     def get_submissions_by_ID(self, ids: Iterable[int]) -> dict[int, JSONDocument]:
         """Get submissions with the given IDs (ordered by ID; unknown IDs are
         ignored, as in the engine)."""
@@ -1400,7 +1400,7 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
         subs.update((i, pend[i]) for i in ids if i in pend)
         return dict(sorted(subs.items()))
 
-    @_read_operation
+    @read_operation
     def get_elements(self, ids: Iterable[int]) -> Sequence[AnySElement]:
         """Get elements with the given IDs."""
         ids, elems = self._fetch(
@@ -1416,7 +1416,7 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
             out.append(elem.append_iteration_IDs(pend) if pend else elem)
         return out
 
-    @_read_operation
+    @read_operation
     def get_element_iterations(self, ids: Iterable[int]) -> Sequence[AnySElementIter]:
         """Get element iterations with the given IDs."""
         ids, iters = self._fetch(
@@ -1438,7 +1438,7 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
             )
         return out
 
-    @_read_operation
+    @read_operation
     def get_EARs(self, ids: Iterable[int]) -> Sequence[AnySEAR]:
         """Get element action runs with the given IDs."""
         ids, runs = self._fetch(
@@ -1469,12 +1469,12 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
             out.append(run)
         return out
 
-    @_read_operation
+    @read_operation
     def get_EAR_skipped(self, EAR_ID: int) -> bool:
         """Whether the element action run with the given ID was skipped."""
         return bool(self.get_EARs([EAR_ID])[0].skip)
 
-    @_read_operation
+    @read_operation
     def get_parameters(self, ids: Iterable[int], **kwargs: Any) -> list[AnySParameter]:
         """Get parameters with the given IDs.
 
@@ -1489,7 +1489,7 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
         )
         return [params[i] for i in ids]
 
-    @_read_operation
+    @read_operation
     def get_parameter_set_statuses(self, ids: Iterable[int]) -> list[bool]:
         """Get whether the parameters with the given IDs are set."""
         pend = self._pending.add_parameters
@@ -1501,7 +1501,7 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
         )
         return [status[i] for i in ids]
 
-    @_read_operation
+    @read_operation
     def get_parameter_sources(self, ids: Iterable[int]) -> list[ParamSource]:
         """Get the sources of the parameters with the given IDs (with pending
         updates merged in)."""
@@ -1518,7 +1518,7 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
             out.append(merge_param_source(sources[i], upd) if upd else sources[i])
         return out
 
-    @_read_operation
+    @read_operation
     def check_parameters_exist(self, ids: Sequence[int]) -> Iterator[bool]:
         """For each parameter ID, return True if it exists, else False."""
         ids = list(ids)
@@ -1537,28 +1537,33 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
         # a batch of elements at a time, each kind of item read in one call per batch
         # (not one per element: the engine reads whole tasks this way)
         for start in range(0, len(elem_IDs), _ELEMENT_BATCH):
-            elems = self.get_elements(elem_IDs[start : start + _ELEMENT_BATCH])
-            iter_IDs = [i for elem in elems for i in elem.iteration_IDs]
-            iters = dict(zip(iter_IDs, self.get_element_iterations(iter_IDs)))
-            run_IDs = [
-                r for it in iters.values() for ids in (it.EAR_IDs or {}).values() for r in ids
-            ]
-            runs = dict(zip(run_IDs, self.get_EARs(run_IDs))) if run_IDs else {}
-            for elem in elems:
-                out_iters = []
-                for i in elem.iteration_IDs:
-                    it = iters[i]
-                    EARs = None
-                    if it.EAR_IDs is not None:
-                        EARs = {
-                            act: [runs[r].to_dict() for r in ids]
-                            for act, ids in it.EAR_IDs.items()
-                        }
-                    out_iters.append(it.to_dict(EARs))
-                yield elem.to_dict(out_iters)
-            del elems, iters, runs
+            yield from self._element_dicts(elem_IDs[start : start + _ELEMENT_BATCH])
 
-    @_read_operation
+    @read_operation
+    def _element_dicts(self, elem_IDs: list[int]) -> list[dict[str, Any]]:
+        """The elements `elem_IDs` as dicts with their iterations and runs: one read
+        operation (the store's state checked once, not once per kind of item; not
+        across the caller's ``yield``, which may outlast other processes' commits)."""
+        elems = self.get_elements(elem_IDs)
+        iter_IDs = [i for elem in elems for i in elem.iteration_IDs]
+        iters = dict(zip(iter_IDs, self.get_element_iterations(iter_IDs)))
+        run_IDs = [r for it in iters.values() for ids in (it.EAR_IDs or {}).values() for r in ids]
+        runs = dict(zip(run_IDs, self.get_EARs(run_IDs))) if run_IDs else {}
+        out = []
+        for elem in elems:
+            out_iters = []
+            for i in elem.iteration_IDs:
+                it = iters[i]
+                EARs = None
+                if it.EAR_IDs is not None:
+                    EARs = {
+                        act: [runs[r].to_dict() for r in ids] for act, ids in it.EAR_IDs.items()
+                    }
+                out_iters.append(it.to_dict(EARs))
+            out.append(elem.to_dict(out_iters))
+        return out
+
+    @read_operation
     def _task_element_IDs(self, task_idx: int, idx_lst: Iterable[int] | None) -> list[int]:
         """The element IDs of the task at index `task_idx` (pending ones included), or
         those at positions `idx_lst` of them, without building the task with its

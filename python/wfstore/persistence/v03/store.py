@@ -22,7 +22,7 @@ from wfstore.common.errors import (
     ReadOnlyStoreError,
     UnsupportedStoreOperationError,
 )
-from wfstore.persistence.base import WRITING_MEMBERS, PersistentStore
+from wfstore.persistence.base import WRITING_MEMBERS, PersistentStore, read_operation
 from wfstore.persistence.items import PersistentStoreFeatures
 from wfstore.persistence.v03.layout import (
     GENERATION,
@@ -190,6 +190,7 @@ class V03PersistentStore(PersistentStore):
         """The run's skip reason (0: not skipped)."""
         return int(self.get_EARs([EAR_ID])[0].skip)
 
+    @read_operation
     def get_element_iteration_dicts(self, iter_IDs: Iterable[int]) -> list[dict[str, Any]]:
         """The engine's element-iteration data of the given iterations, each with its
         runs' data (all runs read in one call)."""
@@ -209,16 +210,25 @@ class V03PersistentStore(PersistentStore):
     ) -> Iterator[Mapping[str, Any]]:
         """Element data by index within a task, with their iterations and runs (each
         kind read in one call)."""
+        yield from self._task_element_dicts(task_id, idx_lst)
+
+    @read_operation
+    def _task_element_dicts(
+        self, task_id: int, idx_lst: Iterable[int] | None
+    ) -> list[dict[str, Any]]:
+        """:meth:`get_task_elements`' answer: one read operation (the store's state
+        checked once, not once per kind of item)."""
         elem_IDs = self.get_task(task_id).element_IDs
         if idx_lst is not None:
             elem_IDs = [elem_IDs[i] for i in idx_lst]
         elems = self.get_elements(elem_IDs)
         iters = self.get_element_iteration_dicts([i for e in elems for i in e.iteration_IDs])
-        pos = 0
+        out, pos = [], 0
         for elem in elems:
             n = len(elem.iteration_IDs)
-            yield elem.to_dict(iters[pos : pos + n])
+            out.append(elem.to_dict(iters[pos : pos + n]))
             pos += n
+        return out
 
     # --- getters 0.3 added -------------------------------------------------------------
 
