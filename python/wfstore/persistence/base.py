@@ -1569,14 +1569,13 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
         those at positions `idx_lst` of them, without building the task with its
         pending element IDs appended (a copy of its whole list per call: the engine
         asks for one element at a time while it adds thousands)."""
-        tasks = dict(self._get_persistent_tasks(range(self._get_num_persistent_tasks())))
-        tasks.update(self._pending.add_tasks)
-        ordered = sorted(tasks.values(), key=lambda t: t.index)
+        tasks = dict(self._persistent_task_element_IDs())
+        tasks.update((i, (t.index, t.element_IDs)) for i, t in self._pending.add_tasks.items())
+        ordered = sorted(tasks.items(), key=lambda kv: kv[1][0])
         if not 0 <= task_idx < len(ordered):
             raise MissingStoreTaskError([task_idx])
-        task = ordered[task_idx]
-        base = task.element_IDs
-        pend = self._pending.add_elem_IDs.get(task.id_) or ()
+        task_ID, (_, base) = ordered[task_idx]
+        pend = self._pending.add_elem_IDs.get(task_ID) or ()
         if idx_lst is None:
             return [*base, *pend]
         n_base, n = len(base), len(base) + len(pend)
@@ -1587,6 +1586,13 @@ class PersistentStore(ABC, Generic[AnySTask, AnySElement, AnySElementIter, AnySE
                 raise IndexError(f"element index {i} out of range for task {task_idx}")
             out.append(base[j] if j < n_base else pend[j - n_base])
         return out
+
+    def _persistent_task_element_IDs(self) -> dict[int, tuple[int, Sequence[int]]]:
+        """Each persistent task's ``(index, element IDs)`` by task ID, to be read, not
+        changed or handed out (a store may give the lists it keeps: a task's list is
+        long, and the engine asks for one element at a time)."""
+        tasks = self._get_persistent_tasks(range(self._get_num_persistent_tasks()))
+        return {i: (t.index, t.element_IDs) for i, t in tasks.items()}
 
     # --- persistent-data hooks (implemented by concrete stores) ------------------------
 

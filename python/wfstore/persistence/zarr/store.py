@@ -567,27 +567,35 @@ class ZarrPersistentStore(
             missing = [i for i in to_load if i not in found]
             if missing:
                 raise MissingStoreTaskError(missing)
-            rc = self._reader()
-            # a task's element list (and its positions, for the engine's
-            # ``element_IDs.index``) built once while its array is unchanged: a job's
-            # every call reads a task's whole list; each task handed out has its own
-            # copy (the engine adds to its list)
-            held = {} if rc is None else rc.derived.setdefault(TASKS_ARR, {})
-            rows = [r for _, r in found.values() if r not in held]
-            if rows:
-                arr = self._read_array(rc, TASKS_ARR)
-                by_row = self._read_rows(rc, arr, rows, MissingStoreTaskError)
-                built = self._decode_rows(arr, by_row, lambda _, row: IDList(_int_list(row)))
-                held.update(built)
-                if rc is not None:
-                    rc.derivations += len(built)
+            # each task handed out has its own copy of the list (the engine adds to it)
             new = {
-                id_: ZarrStoreTask(id_=id_, index=idx, is_pending=False, element_IDs=held[r].copy())
-                for id_, (idx, r) in found.items()
+                id_: ZarrStoreTask(id_=id_, index=idx, is_pending=False, element_IDs=lst.copy())
+                for id_, (idx, lst) in self._task_lists(found).items()
             }
             self.task_cache.update(new)
             tasks.update(new)
         return tasks
+
+    def _persistent_task_element_IDs(self) -> dict[int, tuple[int, Sequence[int]]]:
+        found = {t["id_"]: (idx, t["element_IDs_idx"]) for idx, t in enumerate(self._attr("tasks"))}
+        return self._task_lists(found)  # (the kept lists themselves: read only)
+
+    def _task_lists(self, found: Mapping[int, tuple[int, int]]) -> dict[int, tuple[int, IDList]]:
+        """``{task ID: (index, element IDs)}`` for `found` (``{task ID: (index, row of
+        the tasks array)}``): each list (and its positions, for the engine's
+        ``element_IDs.index``) built once while its array is unchanged and kept in the
+        read cache (a job's every call reads a task's whole list), not a copy."""
+        rc = self._reader()
+        held = {} if rc is None else rc.derived.setdefault(TASKS_ARR, {})
+        rows = [r for _, r in found.values() if r not in held]
+        if rows:
+            arr = self._read_array(rc, TASKS_ARR)
+            by_row = self._read_rows(rc, arr, rows, MissingStoreTaskError)
+            built = self._decode_rows(arr, by_row, lambda _, row: IDList(_int_list(row)))
+            held.update(built)
+            if rc is not None:
+                rc.derivations += len(built)
+        return {id_: (idx, held[r]) for id_, (idx, r) in found.items()}
 
     def _get_persistent_loops(
         self, id_lst: Iterable[int] | None = None
