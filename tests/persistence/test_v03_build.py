@@ -357,3 +357,20 @@ def test_new_store_keeps_marker_and_lock_in_its_root_group(tmp_path: Path) -> No
     counter = marker_counter(marker_in_group(doc, group_marker_offset(doc)))
     assert counter >= 2  # advanced by the commit (dirty, then clean)
     assert zarr.open_group(str(path), mode="r").attrs["tasks"]
+
+
+def test_root_attributes_written_compact(tmp_path: Path) -> None:
+    """The root attributes (0.3.0's template, with integers beyond 64 bits kept) are
+    compact JSON with sorted keys, read by zarr-python as written; array metadata
+    stays as zarr writes it."""
+    zarr = pytest.importorskip("zarr")
+    path = tmp_path / "wk"
+    store = _new_store(path)
+    with store.batch_update():
+        store.add_task(0, {"name": "t1", "seed": 2**100, "element_sets": []}, 1, save=False)
+    doc = (path / ".zattrs").read_bytes()
+    attrs = json.loads(doc)
+    assert attrs["template"]["tasks"][0]["seed"] == 2**100
+    assert doc == json.dumps(attrs, sort_keys=True, separators=(",", ":")).encode()
+    assert zarr.open_group(str(path), mode="r").attrs.asdict() == attrs
+    assert (path / "metadata" / "elements" / ".zarray").read_text().startswith('{\n    "')

@@ -4,6 +4,7 @@ unzip and path operations. zarr-python 2.17.2 is used as an oracle of the layout
 from __future__ import annotations
 
 import enum
+import json
 import os
 import threading
 import time
@@ -220,6 +221,26 @@ def test_scenario_round_trip(backend: Backend, compressor: Any) -> None:
         {"id_": 1, "element_IDs_idx": 1},
         {"id_": 0, "element_IDs_idx": 0},
     ]
+
+
+def test_attributes_written_compact(backend: Backend) -> None:
+    """Attribute documents are compact JSON with sorted keys (the root one holds the
+    template and submissions, read by every job process: indented, as zarr writes
+    it, it is several times larger); zarr-python reads them as written. Array
+    metadata stays as zarr writes it."""
+    store = _new(backend)
+    run_scenario(store, Colour.RED)
+    root_doc = backend.read_bytes(backend.path("wk", ".zattrs"))
+    attrs = json.loads(root_doc)
+    assert attrs["name"] == "wk_rt" and attrs["submissions"]
+    assert root_doc == json.dumps(
+        attrs, sort_keys=True, ensure_ascii=False, separators=(",", ":")
+    ).encode()
+    assert backend.zarr_group(store.path).attrs.asdict() == attrs
+    runs_attrs = backend.read_bytes(backend.path("wk", "metadata/runs/.zattrs"))
+    assert b"\n" not in runs_attrs and json.loads(runs_attrs)["parameter_paths"]
+    runs_meta = backend.read_text(backend.path("wk", "metadata/runs/.zarray"))
+    assert runs_meta.startswith('{\n    "')
 
 
 def test_pending_merged_before_commit(backend: Backend) -> None:

@@ -92,6 +92,13 @@ def _zarr_json(doc: dict[str, Any]) -> bytes:
     ).encode("ascii")
 
 
+def _attrs_json(doc: dict[str, Any]) -> bytes:
+    """An attributes document as the core writes one: compact, sorted keys (the root
+    attributes, read by every job process, are several times smaller than indented;
+    zarr reads either form)."""
+    return json.dumps(doc, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+
+
 def _nested(store: _core.Store, path: str) -> None:
     """Mark the array `path` as 0.3.0's ``metadata`` group (a nested directory store)
     marks its arrays: ``"dimension_separator": "/"`` (the core writes ``"."``; the two
@@ -284,7 +291,7 @@ class V03ZarrWrites(ZarrArchive, ZarrAttrUpdates, ZarrRowWrites, ZarrTransaction
     def _dump_root_attrs(self, attrs: dict[str, Any]) -> None:
         # (encoded here, not by the core: 0.3.0's templates hold integers beyond 64
         # bits, such as 128-bit random seeds, which JSON keeps and zarr writes)
-        self.core_store.set(".zattrs", _zarr_json(attrs))
+        self.core_store.set(".zattrs", _attrs_json(attrs))
 
     def _writing(self) -> bool:
         """Whether a commit or write session of this object is under way (its reads
