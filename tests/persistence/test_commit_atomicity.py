@@ -20,6 +20,7 @@ from fsspec.implementations.local import LocalFileSystem
 from store_dump import empty_workflow_kwargs
 from wfstore import _core
 from wfstore.persistence import ZarrPersistentStore
+from wfstore.persistence.readcache import DIRTY
 from wfstore.persistence.zarr.transactions import _appends_in_order
 
 HERE = Path(__file__).resolve().parent
@@ -84,6 +85,34 @@ def test_failed_commit_writes_nothing_and_can_be_retried(
     assert fresh.get_parameters([p])[0].data == {"a": 1}
     assert len(fresh.get_submissions()) == 1
     assert _no_temporaries(path) == []
+
+
+def test_a_commit_whose_dirty_marker_fails_writes_nothing_and_can_be_retried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The change marker is made dirty before a commit's files change; if that write
+    fails (a full disk), nothing is applied, the transaction is closed and the same
+    changes commit at the next save (the transaction was left open: every later save
+    of the store object raised "a transaction is already open")."""
+    path = tmp_path / "wk"
+    store = _store(path)
+    before = tree_digest(path)
+    p = store.add_set_parameter({"a": 1}, {"type": "t"}, save=False)
+    real = ZarrPersistentStore._write_change_marker
+
+    def failing(self: ZarrPersistentStore, state: bytes, *args: object) -> bytes:
+        if state == DIRTY:
+            raise OSError(28, "No space left on device")
+        return real(self, state, *args)
+
+    monkeypatch.setattr(ZarrPersistentStore, "_write_change_marker", failing)
+    with pytest.raises(OSError, match="No space"):
+        store.save()
+    assert store.has_pending and not store.core_store.in_transaction
+    assert tree_digest(path) == before, "a failed commit changed files"
+    monkeypatch.undo()
+    store.save()
+    assert ZarrPersistentStore(None, None, path).get_parameters([p])[0].data == {"a": 1}
 
 
 def test_commit_applies_through_a_journal(tmp_path: Path) -> None:

@@ -511,6 +511,9 @@ class ZarrTransactions:
             with self._write_session(list(core.staged_keys()), planned=True):
                 self.last_commit_report = core.commit(journal=journal)
         finally:
+            # (closed by the commit; still open if the write session failed to start,
+            # e.g. its dirty marker not written: nothing was applied then)
+            core.rollback()
             self._in_txn = False
             if self._txn_holds_lock:
                 self._txn_holds_lock = False
