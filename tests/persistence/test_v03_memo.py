@@ -27,6 +27,7 @@ import pytest
 import wfstore
 from v03_helpers import finish_runs, make_submitted, output_params, run_value
 from wfstore.common.names import CHANGE_MARKER_NAME
+from wfstore.persistence.v03 import writes
 
 HERE = Path(__file__).resolve().parent
 N_RUNS = 6
@@ -342,6 +343,51 @@ def test_a_run_file_written_by_this_object_is_kept_as_written(wk: Path) -> None:
     assert a._run_files.decodes == decodes
     assert a.get_EARs([5])[0].exit_code == 6
     assert wfstore.open(wk).get_EARs([1])[0].exit_code == 0
+
+
+def test_a_parameter_file_written_by_this_object_is_kept_as_written(
+    wk: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job's output value goes into its run's parameter file inside the commit's
+    transaction; the next read takes the file as it was written (no decode), and
+    another process's commit to another file leaves it kept. A commit that fails
+    after staging a file keeps nothing of it (a later commit of this object must not
+    make the staged file look written)."""
+    a = wfstore.open(wk)
+    outs = output_params(a, [1, 2, 3, 4])
+    a.get_parameters(list(outs.values()))
+    a.set_parameter_value(outs[1], run_value(1))
+    a.save()
+    decodes = a._param_files.decodes
+    assert a.get_parameters([outs[1]])[0].data == run_value(1)
+    assert a._param_files.decodes == decodes
+    _in_b(wk, f"store.set_parameter_value({outs[2]}, run_value(2))\nstore.save()")
+    got = a.get_parameters([outs[1], outs[2]])
+    assert [p.data for p in got] == [run_value(1), run_value(2)]
+    assert a._param_files.decodes == decodes + 1  # run 2's file only
+
+    # a commit of two files whose second write fails after the first was staged
+    staged: list[int] = []
+    real = writes.update_param_file
+
+    def second_fails(store: Any, sub_idx: int, number: int, updates: Any) -> Any:
+        staged.append(number)
+        if len(staged) == 2:
+            raise OSError(28, "No space left on device")
+        return real(store, sub_idx, number, updates)
+
+    monkeypatch.setattr(writes, "update_param_file", second_fails)
+    a.set_parameter_value(outs[3], run_value(3), save=False)
+    a.set_parameter_value(outs[4], run_value(4), save=False)
+    with pytest.raises(OSError, match="No space"):
+        a.save()
+    monkeypatch.undo()
+    assert len(staged) == 2
+    a._pending.reset()
+    a.set_EAR_start(5, None, None)  # (this object's next commit)
+    a.save()
+    assert not a.get_parameters([outs[3]])[0].is_set
+    assert not wfstore.open(wk).get_parameters([outs[3]])[0].is_set
 
 
 def test_a_tasks_elements_are_one_read_operation(wk: Path) -> None:

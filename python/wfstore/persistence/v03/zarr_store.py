@@ -242,8 +242,9 @@ class V03ZarrPersistentStore(
         self._memo_label: bytes | None = None
         self._memo_depth = 0
         self._memo_checked = False
-        #: Files this object's write session under way wrote, decoded as written
-        #: (``(memo, key, value)``), and after it, those of its last session with the
+        #: Files this object's write session or transaction under way wrote (or
+        #: staged), decoded as written (``(memo, key, value)``; dropped if the
+        #: transaction rolls back), and after it, those of its last session with the
         #: clean marker head it ended with: taken into the memos at the next check of
         #: the marker if that head is still the marker's (see :meth:`_validate_memos`)
         self._session_files: list[tuple[FileMemo[Any], str, Any]] = []
@@ -438,10 +439,16 @@ class V03ZarrPersistentStore(
         # the decoded files a commit reads (sources, run_sub_dat, ...) are made valid
         # once, as at the start of a read operation: a job's commit of its run's start
         # then decodes no shared chunk again
-        if not self._in_txn:
+        outer = not (self._in_txn or self._wdepth)
+        if outer:
             self._validate_memos()
-        with super()._commit_transaction(kinds):
-            yield
+        try:
+            with super()._commit_transaction(kinds):
+                yield
+        except BaseException:
+            if outer:  # (rolled back: the files it staged were not written)
+                self._session_files.clear()
+            raise
 
     @contextlib.contextmanager
     def _write_session(
@@ -903,9 +910,8 @@ class V03ZarrPersistentStore(
         with self._keyed_write([layout.run_file_key(*k) for k in per_file]):
             for (sub_idx, file_id), file_updates in per_file.items():
                 new = writes.update_run_file(store, sub_idx, file_id, file_updates)
-                if not self._in_txn:  # (a transaction's writes are staged)
-                    key = layout.run_file_key(sub_idx, file_id)
-                    self._session_files.append((self._run_files, key, new))
+                key = layout.run_file_key(sub_idx, file_id)
+                self._session_files.append((self._run_files, key, new))
         for run_id in updates:
             self.EAR_cache.pop(run_id, None)
 
@@ -949,7 +955,9 @@ class V03ZarrPersistentStore(
         store = self._file_writer()
         with self._keyed_write([layout.param_file_key(*k) for k in per_file]):
             for (sub_idx, number), file_updates in per_file.items():
-                writes.update_param_file(store, sub_idx, number, file_updates)
+                new = writes.update_param_file(store, sub_idx, number, file_updates)
+                key = layout.param_file_key(sub_idx, number)
+                self._session_files.append((self._param_files, key, new))
         for i in ids:
             self.parameter_cache.pop(i, None)
         return sorted(dropped)
