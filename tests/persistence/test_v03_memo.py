@@ -370,11 +370,11 @@ def test_a_parameter_file_written_by_this_object_is_kept_as_written(
     staged: list[int] = []
     real = writes.update_param_file
 
-    def second_fails(store: Any, sub_idx: int, number: int, updates: Any) -> Any:
+    def second_fails(store: Any, sub_idx: int, number: int, *args: Any) -> Any:
         staged.append(number)
         if len(staged) == 2:
             raise OSError(28, "No space left on device")
-        return real(store, sub_idx, number, updates)
+        return real(store, sub_idx, number, *args)
 
     monkeypatch.setattr(writes, "update_param_file", second_fails)
     a.set_parameter_value(outs[3], run_value(3), save=False)
@@ -388,6 +388,50 @@ def test_a_parameter_file_written_by_this_object_is_kept_as_written(
     a.save()
     assert not a.get_parameters([outs[3]])[0].is_set
     assert not wfstore.open(wk).get_parameters([outs[3]])[0].is_set
+
+
+def test_a_jobs_file_update_takes_the_file_from_the_memo_under_the_lock(
+    wk: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run's start, end or output value rewrites a file under the store lock; when
+    the change marker read under the lock shows no commit since the memos were last
+    validated, the file's entries come from the memo (no read, no decode); when
+    another process committed in between, the file is read again and both changes
+    are kept."""
+    decoded: list[str] = []
+    for name in ("decode_run_file", "decode_param_file"):
+        real = getattr(writes, name)
+
+        def counting(raw: bytes, key: str, real: Any = real) -> Any:
+            decoded.append(key)
+            return real(raw, key)
+
+        monkeypatch.setattr(writes, name, counting)
+    a = wfstore.open(wk)
+    outs = output_params(a, [1, 2])
+    a.get_parameters([outs[1], outs[2]])
+    a.set_EAR_start(1, None, None)
+    a.set_parameter_value(outs[1], run_value(1))
+    a.set_EAR_end(1, 0, True, False)
+    a.set_EAR_start(2, None, None)
+    assert decoded == []
+    # another process's commit to run 2's file (held by the memo as this object
+    # wrote it) after this object's check of the marker and before it takes the lock
+    real_writer = type(a)._file_writer
+
+    def commit_between(self: Any) -> Any:
+        monkeypatch.setattr(type(a), "_file_writer", real_writer)
+        _in_b(wk, "store.set_EAR_skip({2: 3})\nstore.save()")
+        return real_writer(self)
+
+    monkeypatch.setattr(type(a), "_file_writer", commit_between)
+    a.set_EAR_end(2, 5, False, False)
+    assert len(decoded) == 1
+    b = wfstore.open(wk)
+    run1, run2 = b.get_EARs([1, 2])
+    assert run1.start_time is not None and run1.exit_code == 0
+    assert run2.start_time is not None and run2.exit_code == 5 and run2.skip == 3
+    assert b.get_parameters([outs[1]])[0].data == run_value(1)
 
 
 def test_a_tasks_elements_are_one_read_operation(wk: Path) -> None:

@@ -119,6 +119,11 @@ class FileMemo(Generic[_T]):
         self._memo[key] = (stamp, value)
         return value
 
+    def held(self, key: str, stamp: object) -> _T | None:
+        """The decoded file `key` if it is held under `stamp` (nothing is read)."""
+        hit = self._memo.get(key)
+        return hit[1] if hit is not None and hit[0] == stamp else None
+
     def keep(self, key: str, stamp: object, value: _T) -> None:
         """Hold `value` as the decoded file `key` under `stamp` (a file this process
         wrote: not decoded again)."""

@@ -128,15 +128,18 @@ def update_run_file(
     sub_idx: int,
     file_id: int,
     updates: Mapping[int, Mapping[int, Any]],
+    current: list[list[Any] | None] | None = None,
 ) -> list[list[Any] | None]:
     """Apply `updates` (run-file index -> field position -> encoded value) to run file
     `file_id` of submission `sub_idx` in `store` and write it back; returns the new
-    entries. A damaged file raises :class:`~wfstore.common.errors.CorruptFileError`
-    (and is left as it is)."""
+    entries. `current`: the file's entries if the caller knows them (not changed;
+    else the file is read). A damaged file raises
+    :class:`~wfstore.common.errors.CorruptFileError` (and is left as it is)."""
     key = run_file_key(sub_idx, file_id)
-    raw = store.get(key)
-    entries = [] if raw is None else decode_run_file(raw, key)
-    new = apply_run_updates(entries, updates)
+    if current is None:
+        raw = store.get(key)
+        current = [] if raw is None else decode_run_file(raw, key)
+    new = apply_run_updates(current, updates)
     store.set(key, encode_run_file(new))
     return new
 
@@ -146,13 +149,17 @@ def update_param_file(
     sub_idx: int,
     number: int,
     updates: Mapping[tuple[int, Any], Any],
+    current: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """Apply `updates` ((entry index, key) -> encoded value) to parameter file `number`
-    of submission `sub_idx` in `store` and write it back; returns the new entries. A
-    damaged file raises :class:`~wfstore.common.errors.CorruptFileError`."""
+    of submission `sub_idx` in `store` and write it back; returns the new entries.
+    `current`: the file's entries if the caller knows them (not changed; else the
+    file is read). A damaged file raises
+    :class:`~wfstore.common.errors.CorruptFileError`."""
     key = param_file_key(sub_idx, number)
-    raw = store.get(key)
-    entries = [] if raw is None else decode_param_file(raw, key)
-    new = apply_param_updates(entries, updates)
+    if current is None:
+        raw = store.get(key)
+        current = [] if raw is None else decode_param_file(raw, key)
+    new = apply_param_updates(current, updates)
     store.set(key, encode_param_file(new))
     return new

@@ -410,6 +410,18 @@ class V03ZarrPersistentStore(
                 if key not in since:
                     memo.keep(key, _MARKED, decoded)
 
+    def _held_file(self, memo: FileMemo[Any], key: str) -> Any:
+        """The decoded file `key` from `memo`, if it is what is on disk: in this
+        object's write session (the store lock held) that began with the change
+        marker still at the clean value the memos were last validated under (no
+        commit since), and not yet written in this session. Else None (read it)."""
+        start, label = self._session_start, self._memo_label
+        if start is None or label is None or self._memo_mode != "marker":
+            return None
+        if not start.startswith(label) or any(k == key for _, k, _ in self._session_files):
+            return None
+        return memo.held(key, _MARKED)
+
     def _written_now(self, key: str) -> bool:
         """Whether `key` may have been changed by this object's commit or write session
         under way (staged in its transaction, or written in its session; a session
@@ -909,8 +921,9 @@ class V03ZarrPersistentStore(
         # written: readers forget those files, and only those)
         with self._keyed_write([layout.run_file_key(*k) for k in per_file]):
             for (sub_idx, file_id), file_updates in per_file.items():
-                new = writes.update_run_file(store, sub_idx, file_id, file_updates)
                 key = layout.run_file_key(sub_idx, file_id)
+                held = self._held_file(self._run_files, key)
+                new = writes.update_run_file(store, sub_idx, file_id, file_updates, held)
                 self._session_files.append((self._run_files, key, new))
         for run_id in updates:
             self.EAR_cache.pop(run_id, None)
@@ -955,8 +968,9 @@ class V03ZarrPersistentStore(
         store = self._file_writer()
         with self._keyed_write([layout.param_file_key(*k) for k in per_file]):
             for (sub_idx, number), file_updates in per_file.items():
-                new = writes.update_param_file(store, sub_idx, number, file_updates)
                 key = layout.param_file_key(sub_idx, number)
+                held = self._held_file(self._param_files, key)
+                new = writes.update_param_file(store, sub_idx, number, file_updates, held)
                 self._session_files.append((self._param_files, key, new))
         for i in ids:
             self.parameter_cache.pop(i, None)

@@ -99,6 +99,9 @@ class ZarrTransactions:
         #: the clean marker value the last write session of this object ended with,
         #: when it held the store lock and completed (else None)
         self._session_end: bytes | None = None
+        #: the change marker as read when the current write session took the store
+        #: lock (None outside one, or without a lock)
+        self._session_start: bytes | None = None
 
     # --- the Rust core store and arrays ------------------------------------------------
 
@@ -418,6 +421,7 @@ class ZarrTransactions:
             completed = False
             held = self._marker_held
             before = self._read_change_marker() if held is _UNREAD or held is None else held
+            self._session_start = before if locked else None
             counter = marker_counter(before)
             history = self._marker_history(before)
             try:
@@ -432,6 +436,7 @@ class ZarrTransactions:
                 completed = True
             finally:
                 self._wdepth = 0
+                self._session_start = None
                 if self._marker_held is not None:
                     self._marker_held = _UNREAD  # (changed by this session)
                 # (without a store lock, another writer may have written meanwhile)
