@@ -188,11 +188,15 @@ class ObjectArray:
         self, indices: Sequence[int] | npt.NDArray[np.integer[Any]], values: Iterable[Any]
     ) -> None: ...
     def set_unless_map(
-        self, indices: Sequence[int] | npt.NDArray[np.integer[Any]], values: Iterable[Any]
+        self,
+        indices: Sequence[int] | npt.NDArray[np.integer[Any]],
+        values: Iterable[Any],
+        known: dict[int, ObjectChunk] | None = None,
     ) -> list[int]:
         """:meth:`set`, only where no row to set holds a map now (an unset parameter's
-        row); each chunk is read once. Returns the indices of rows holding a map, in
-        the order given (then nothing is written)."""
+        row); each chunk is read once, unless `known` holds it (as :meth:`patch`).
+        Returns the indices of rows holding a map, in the order given (then nothing is
+        written)."""
     def with_write_empty_chunks(self, write_empty_chunks: bool) -> ObjectArray:
         """This array as it is now, writing with `write_empty_chunks` as given (its
         metadata are not read again)."""
@@ -200,9 +204,12 @@ class ObjectArray:
         self,
         indices: Sequence[int] | npt.NDArray[np.integer[Any]],
         patches: Iterable[dict[int, Any]],
+        known: dict[int, ObjectChunk] | None = None,
     ) -> list[tuple[int, ObjectChunk]]:
         """Set fields of rows in place (``patches[k]``: field position -> value of row
-        ``indices[k]``); returns the msgpack chunks as written, ``(index, chunk)``."""
+        ``indices[k]``); a chunk in `known` is taken as what is stored, not read (the
+        caller knows nobody changed it since); returns the msgpack chunks as written,
+        ``(index, chunk)``."""
     def append(self, values: Iterable[Any]) -> int:
         """Append rows; returns the new length."""
     def resize(self, length: int) -> None: ...

@@ -24,6 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from store_dump import empty_workflow_kwargs
 from wfstore import _core
+from wfstore.common.errors import ParameterAlreadySetError
 from wfstore.common.names import CHANGE_MARKER_NAME, LOCK_NAME
 from wfstore.persistence import ZarrPersistentStore
 from wfstore.persistence.items import IDList, ZarrStoreEAR
@@ -687,6 +688,60 @@ def test_own_commit_forgets_only_what_it_wrote(
     store.set_EAR_start(6)
     assert rc.label is None and not rc.chunks
     assert store.get_EARs([6])[0].start_time is not None
+
+
+def test_a_commit_patches_the_chunk_from_the_cache_only_if_nothing_changed(
+    tmp_path: Path,
+) -> None:
+    """A job's commit of a run's start or end (under the store lock) takes the run's
+    chunk from the read cache when the marker read under the lock shows no commit
+    since the cache was valid: the chunk file is not read (here it is damaged behind
+    the store's back, and the commit still writes the right rows). After another
+    store object's commit the chunk is read again, and both changes are kept."""
+    path = tmp_path / "wk"
+    _make(path)
+    store = ZarrPersistentStore(None, None, path)
+    store.get_EARs([3, 4])
+    chunk_file = path / "metadata" / "runs" / "0"
+    chunk_file.write_bytes(b"damaged")
+    store.set_EAR_start(3)
+    got = ZarrPersistentStore(None, None, path).get_EARs(list(range(CHUNK)))
+    assert [r.start_time is not None for r in got] == [i == 3 for i in range(CHUNK)]
+    # another store object's commit to the same chunk, between this one's
+    ZarrPersistentStore(None, None, path).set_EAR_start(4)
+    store.set_EAR_end(3, 0, True)
+    got = ZarrPersistentStore(None, None, path).get_EARs([3, 4])
+    assert got[0].end_time is not None and got[0].start_time is not None
+    assert got[1].start_time is not None
+
+
+def test_a_parameter_set_takes_its_chunk_from_the_cache_only_if_nothing_changed(
+    tmp_path: Path,
+) -> None:
+    """A job's commit of an output value checks and sets its row under the store lock,
+    taking the row's chunk from the read cache when nothing was committed since it
+    was valid (the chunk file, damaged behind the store's back here, is not read);
+    after another store object's commit the chunk is read again and both values are
+    kept."""
+    path = tmp_path / "wk"
+    _make(path)
+    maker = ZarrPersistentStore(None, None, path)
+    p0 = maker.add_set_parameter({"x": 0}, {"type": "x"})  # (the chunk has a file)
+    p1, p2 = (maker.add_unset_parameter({"type": "EAR_output"}) for _ in range(2))
+    assert p0 // CHUNK == p1 // CHUNK == p2 // CHUNK
+    store = ZarrPersistentStore(None, None, path)
+    assert not store.get_parameters([p1])[0].is_set
+    chunk_file = path / "parameters" / "base" / str(p1 // CHUNK)
+    chunk_file.write_bytes(b"damaged")
+    store.set_parameter_value(p1, {"x": 1})
+    got = ZarrPersistentStore(None, None, path).get_parameters([p0, p1, p2])
+    assert [p.data for p in got[:2]] == [{"x": 0}, {"x": 1}] and not got[2].is_set
+    # another store object's commit to the same chunk, between this one's
+    ZarrPersistentStore(None, None, path).set_parameter_value(p2, {"x": 2})
+    with pytest.raises(ParameterAlreadySetError):
+        store.set_parameter_value(p2, {"x": 3})
+    got = ZarrPersistentStore(None, None, path).get_parameters([p1, p2])
+    assert [p.data for p in got] == [{"x": 1}, {"x": 2}]
 
 
 def test_a_commit_takes_the_array_layout_from_the_cache_only_if_nothing_changed(

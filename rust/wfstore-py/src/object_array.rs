@@ -12,7 +12,9 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 use rmpv::Value;
+use std::collections::BTreeMap;
 use std::sync::Arc;
+use wfstore_core::array::msgpack::ItemBytes;
 
 /// A 1-D Zarr v2 object array of msgpack values.
 #[pyclass(module = "wfstore._core", name = "ObjectArray", frozen)]
@@ -337,28 +339,36 @@ impl PyObjectArray {
     }
 
     /// Overwrite rows, but only where none of them holds a map now (an unset
-    /// parameter's row); each chunk is read once. Returns the indices whose rows hold
-    /// a map (then nothing is written).
+    /// parameter's row); each chunk is read once, unless `known` holds it (as
+    /// `patch`). Returns the indices whose rows hold a map (then nothing is written).
+    #[pyo3(signature = (indices, values, known = None))]
     fn set_unless_map(
         &self,
         py: Python<'_>,
         indices: &Bound<'_, PyAny>,
         values: &Bound<'_, PyAny>,
+        known: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Vec<u64>> {
         let idx = indices_from_py(indices)?;
         let vals = values_from_py(values)?;
+        let held = known_chunks(known)?;
         let a = self.inner.clone();
-        py.allow_threads(move || a.set_unless_map(&idx, vals)).py()
+        py.allow_threads(move || a.set_unless_map_known(&idx, vals, &held))
+            .py()
     }
 
     /// Set fields of rows in place: `patches[k]` maps field positions of row
-    /// `indices[k]` (a list) to new values. One read and one write per chunk. Returns
-    /// the msgpack chunks as written, `(chunk index, ObjectChunk)` (for a read cache).
+    /// `indices[k]` (a list) to new values. One read and one write per chunk; a chunk
+    /// in `known` (chunk index -> ObjectChunk) is taken as what is stored, not read
+    /// (for a caller that knows nobody changed it since). Returns the msgpack chunks
+    /// as written, `(chunk index, ObjectChunk)` (for a read cache).
+    #[pyo3(signature = (indices, patches, known = None))]
     fn patch(
         &self,
         py: Python<'_>,
         indices: &Bound<'_, PyAny>,
         patches: &Bound<'_, PyAny>,
+        known: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Vec<(u64, PyObjectChunk)>> {
         let idx = indices_from_py(indices)?;
         let mut ps = Vec::with_capacity(idx.len());
@@ -373,8 +383,11 @@ impl PyObjectArray {
             }
             ps.push(fields);
         }
+        let held = known_chunks(known)?;
         let a = self.inner.clone();
-        let written = py.allow_threads(move || a.patch(&idx, ps)).py()?;
+        let written = py
+            .allow_threads(move || a.patch_known(&idx, ps, &held))
+            .py()?;
         let path = self.inner.display_path();
         Ok(written
             .into_iter()
@@ -419,4 +432,14 @@ impl PyObjectArray {
             self.inner.chunk_size()
         )
     }
+}
+
+/// A `known` argument (chunk index -> ObjectChunk) as the core takes it.
+fn known_chunks(known: Option<&Bound<'_, PyDict>>) -> PyResult<BTreeMap<u64, ItemBytes>> {
+    let mut held = BTreeMap::new();
+    for (k, v) in known.into_iter().flat_map(|d| d.iter()) {
+        let chunk = v.downcast::<PyObjectChunk>()?;
+        held.insert(k.extract::<u64>()?, chunk.borrow().items().clone());
+    }
+    Ok(held)
 }

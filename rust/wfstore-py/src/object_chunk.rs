@@ -27,6 +27,11 @@ impl PyObjectChunk {
         PyObjectChunk { items, path, key }
     }
 
+    /// The chunk's rows as their encoded bytes.
+    pub(crate) fn items(&self) -> &ItemBytes {
+        &self.items
+    }
+
     fn corrupt(&self, reason: String) -> PyErr {
         to_py(Error::CorruptChunk {
             path: self.path.clone(),

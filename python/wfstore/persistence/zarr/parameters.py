@@ -312,7 +312,7 @@ class ZarrParameters:
                     param = ZarrStoreParameter.decode(p_id, None, {}, read_array=None)
                     param = param.set_file(value) if is_file else param.set_data(value)
                     encoded.append(self._encode_param(param))
-                already = arr.set_unless_map(ids, encoded)
+                already = arr.set_unless_map(ids, encoded, self._held_chunks(arr, ids))
                 if already:
                     raise ParameterAlreadySetError(already[0])
             self._appended_unset.difference_update(ids)

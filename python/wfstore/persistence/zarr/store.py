@@ -729,7 +729,7 @@ class ZarrPersistentStore(
             if missing:
                 raise error(missing)
             with self._keyed_write(chunk_keys(arr, ids)):
-                written = arr.patch(ids, values)
+                written = arr.patch(ids, values, self._held_chunks(arr, ids))
                 if not self._in_txn:  # (a transaction's writes are staged)
                     self._session_chunks.extend((arr.path, c, ch) for c, ch in written)
 

@@ -7,7 +7,7 @@ import contextlib
 import copy
 import os
 import re
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from typing import Any
 
 from wfstore import _core
@@ -618,6 +618,23 @@ class ZarrTransactions:
                     return arr.with_write_empty_chunks(write_empty_chunks)
                 return arr
         return self._array(path, write_empty_chunks)
+
+    def _held_chunks(self, arr: _core.ObjectArray, rows: Iterable[int]) -> dict[int, Any]:
+        """The read cache's chunks of `arr` holding `rows` (chunk index -> ObjectChunk),
+        for a write under :meth:`_lock_held` after :meth:`_held_array`: what is stored,
+        when the cache is current at the change marker read under the lock (no commit
+        since it was valid; nobody else writes while the lock is held). Empty if not
+        (or in a transaction that staged anything: a staged write may have changed
+        them). Saves a job's commit reading the chunk it read just before."""
+        held = self._marker_held
+        if held is None or held is _UNREAD or (self._in_txn and self.core_store.staged_keys()):
+            return {}
+        rc = self._rcache
+        if rc.label is None or not held.startswith(rc.label):
+            return {}
+        cs = arr.chunk_size
+        found = ((c, rc.chunks.get((arr.path, c))) for c in {i // cs for i in rows})
+        return {c: ch for c, ch in found if ch is not None}
 
     @contextlib.contextmanager
     def _keyed_write(self, keys: list[str]) -> Iterator[None]:

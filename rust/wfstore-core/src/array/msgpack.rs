@@ -249,6 +249,23 @@ impl ItemBytes {
     pub fn nbytes(&self) -> usize {
         self.data.len() + 4 * self.starts.len()
     }
+
+    /// The whole uncompressed chunk and each item's byte range in it, when these
+    /// items were split from a chunk (its header and `[dtype, shape]` tail held too);
+    /// None for items made without one ([`Self::repeated`]).
+    pub fn chunk_spans(&self) -> Option<(&[u8], Vec<std::ops::Range<usize>>)> {
+        let first = *self.starts.first()? as usize;
+        let end = *self.starts.last()? as usize;
+        if first == 0 || end >= self.data.len() {
+            return None;
+        }
+        let spans = self
+            .starts
+            .windows(2)
+            .map(|w| w[0] as usize..w[1] as usize)
+            .collect();
+        Some((&self.data, spans))
+    }
 }
 
 /// Check a chunk's `[dtype, shape]` tail (dtype `|O`) and return the shape's product.

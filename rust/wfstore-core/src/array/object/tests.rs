@@ -489,6 +489,43 @@ fn item_bytes_only_for_msgpack_and_indices_checked() {
     assert!(v.read_item_bytes(&[0]).unwrap().is_none());
 }
 
+#[test]
+fn set_unless_map_takes_known_chunks_as_stored() {
+    let (_d, counted, s) = counting_store();
+    let opts = ObjectArrayOptions {
+        chunk_size: Some(4),
+        fill_value: Value::from(0),
+        write_empty_chunks: false,
+        ..Default::default()
+    };
+    let a = ObjectArray::create(s, "p", 0, &opts).unwrap();
+    // rows 0-2 and 6 set (maps), 3-5 unset; both chunks stored
+    let mut rows = vals(0..3);
+    rows.extend([Value::from(0), Value::from(0), Value::from(0)]);
+    rows.extend(vals(6..7));
+    a.append(rows).unwrap();
+    let known: BTreeMap<u64, ItemBytes> = [0, 1]
+        .into_iter()
+        .zip(a.read_item_bytes(&[0, 1]).unwrap().unwrap())
+        .collect();
+    counted.gets.lock().unwrap().clear();
+    // row 1 holds a map (set): refused, from the known chunk alone
+    let refused = a
+        .set_unless_map_known(&[1, 4], vals(10..12), &known)
+        .unwrap();
+    assert_eq!(refused, vec![1]);
+    let done = a
+        .set_unless_map_known(&[3, 5], vals(13..15), &known)
+        .unwrap();
+    assert!(done.is_empty());
+    assert_eq!(*counted.gets.lock().unwrap(), Vec::<String>::new());
+    let got = a.get(&[0, 3, 4, 5]).unwrap();
+    assert_eq!(
+        got,
+        [vals(0..1), vals(13..14), vec![Value::from(0)], vals(14..15)].concat()
+    );
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
     #[test]
@@ -521,6 +558,38 @@ proptest! {
         for i in 0..n {
             prop_assert_eq!(&a.get(&[i]).unwrap()[0], &model[i as usize]);
         }
+    }
+
+    #[test]
+    fn patch_known_chunks_match_patch_and_read_none(n in 1u64..40, cs in 1u64..9, absent in any::<bool>(), patches in proptest::collection::vec((0u64..40, 0usize..3, any::<i32>()), 0..30)) {
+        // `a` patched reading its chunks; `b`, the same rows in a store that counts
+        // reads, patched with its chunks given as read before (those with a file:
+        // an absent chunk's fill items carry no chunk frame and are read)
+        let (_d, s) = new_store();
+        let (_d2, counted, s2) = counting_store();
+        let opts = ObjectArrayOptions { chunk_size: Some(cs), fill_value: Value::Nil, write_empty_chunks: false, ..Default::default() };
+        let row = |i: u64| if absent && i < cs { Value::Nil } else { Value::Array(vec![Value::from(i), Value::from("s"), Value::Nil]) };
+        let a = ObjectArray::create(s, "a", 0, &opts).unwrap();
+        let b = ObjectArray::create(s2, "a", 0, &opts).unwrap();
+        a.append((0..n).map(row).collect()).unwrap();
+        b.append((0..n).map(row).collect()).unwrap();
+        let n_chunks = n.div_ceil(cs);
+        let all: Vec<u64> = (0..n_chunks).collect();
+        let known: BTreeMap<u64, ItemBytes> = all.iter().copied().zip(b.read_item_bytes(&all).unwrap().unwrap()).collect();
+        let p: Vec<(u64, usize, i32)> = patches.into_iter().filter(|(i, ..)| *i < n && !(absent && *i < cs)).collect();
+        let idx: Vec<u64> = p.iter().map(|(i, ..)| *i).collect();
+        let fields = || p.iter().map(|(_, pos, v)| vec![(*pos, Value::from(*v))]).collect::<Vec<_>>();
+        let wa = a.patch(&idx, fields()).unwrap();
+        counted.gets.lock().unwrap().clear();
+        let wb = b.patch_known(&idx, fields(), &known).unwrap();
+        let gets = counted.gets.lock().unwrap().clone();
+        prop_assert_eq!(a.get_all().unwrap(), b.get_all().unwrap());
+        prop_assert_eq!(wa, wb);
+        let framed: Vec<u64> = all.iter().copied().filter(|c| known[c].chunk_spans().is_some()).collect();
+        for c in &framed {
+            prop_assert!(!gets.contains(&format!("a/{c}")), "chunk {} read: {:?}", c, gets);
+        }
+        prop_assert_eq!(framed.len() as u64, n_chunks - u64::from(absent));
     }
 
     #[test]

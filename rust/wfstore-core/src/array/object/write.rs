@@ -128,6 +128,17 @@ impl ObjectArray {
     /// concerned is read once, for the check and the write. Returns the indices whose
     /// rows hold a map, in the order given, and then writes nothing.
     pub fn set_unless_map(&self, indices: &[u64], values: Vec<Value>) -> Result<Vec<u64>> {
+        self.set_unless_map_known(indices, values, &BTreeMap::new())
+    }
+
+    /// [`Self::set_unless_map`], taking the chunks in `known` as stored (see
+    /// [`Self::patch_known`]).
+    pub fn set_unless_map_known(
+        &self,
+        indices: &[u64],
+        values: Vec<Value>,
+        known: &BTreeMap<u64, ItemBytes>,
+    ) -> Result<Vec<u64>> {
         let len = self.len();
         self.check_write(indices, values.len(), "values", len)?;
         let (cs, comp) = {
@@ -141,7 +152,7 @@ impl ObjectArray {
         let mut held = Vec::with_capacity(by_chunk.len());
         let mut maps: Vec<u64> = Vec::new();
         for (c, rows) in by_chunk {
-            let h = self.read_stored(c)?;
+            let h = self.read_stored_or_known(c, known)?;
             match &h {
                 StoredChunk::Spans((data, spans)) => {
                     maps.extend(rows.iter().map(|(i, _)| *i).filter(|i| {
@@ -197,6 +208,20 @@ impl ObjectArray {
     /// that caches chunks and would otherwise read back what it just wrote; a chunk
     /// that had no file (fill values) or another codec's is not returned.
     pub fn patch(&self, indices: &[u64], patches: Vec<RowPatch>) -> Result<Vec<(u64, ItemBytes)>> {
+        self.patch_known(indices, patches, &BTreeMap::new())
+    }
+
+    /// [`Self::patch`], taking each chunk in `known` (by index, as [`Self::read_chunks`]
+    /// or a patch gave it) as what is stored, without reading it: for a caller that
+    /// knows nobody changed it since (it holds the store lock, and its cache is
+    /// current). Chunks not in `known`, or held there without their chunk's frame, are
+    /// read.
+    pub fn patch_known(
+        &self,
+        indices: &[u64],
+        patches: Vec<RowPatch>,
+        known: &BTreeMap<u64, ItemBytes>,
+    ) -> Result<Vec<(u64, ItemBytes)>> {
         let (len, cs, comp) = {
             let m = self.meta_ref();
             (m.shape[0], m.chunks[0], m.compressor.clone())
@@ -208,7 +233,7 @@ impl ObjectArray {
         }
         let groups: Vec<_> = by_chunk.into_iter().collect();
         par::map_owned(groups, |(c, rows)| {
-            let mut items = match self.read_stored(c)? {
+            let mut items = match self.read_stored_or_known(c, known)? {
                 StoredChunk::Spans((data, spans)) => {
                     return self
                         .patch_spans(c, &data, &spans, rows, &comp)
@@ -224,6 +249,21 @@ impl ObjectArray {
         .into_iter()
         .filter_map(Result::transpose)
         .collect()
+    }
+
+    /// Chunk `c` as [`Self::read_stored`] reads it, or as `known` holds it (with its
+    /// chunk's frame and this array's rows per chunk) without reading it.
+    fn read_stored_or_known(
+        &self,
+        c: u64,
+        known: &BTreeMap<u64, ItemBytes>,
+    ) -> Result<StoredChunk> {
+        if let Some((data, spans)) = known.get(&c).and_then(ItemBytes::chunk_spans) {
+            if spans.len() as u64 == self.chunk_size() {
+                return Ok(StoredChunk::Spans((data.to_vec(), spans)));
+            }
+        }
+        self.read_stored(c)
     }
 
     /// Set `fields` of `row` (row `i`, in chunk `c`), which must be a list long enough.
