@@ -744,6 +744,62 @@ def test_a_parameter_set_takes_its_chunk_from_the_cache_only_if_nothing_changed(
     assert [p.data for p in got] == [{"x": 1}, {"x": 2}]
 
 
+def test_a_parameter_set_in_a_transaction_is_kept_as_committed(tmp_path: Path) -> None:
+    """The chunk a job's commit of an output value staged goes to the read cache as the
+    commit wrote it: the next read of a row of it (the next run's input) reads no file
+    (the chunk file, damaged behind the store's back, is not read) and decodes no chunk.
+    What is kept is the chunk as staged last: a later write of the same chunk in the
+    same transaction is in it. A transaction rolled back keeps nothing."""
+    path = tmp_path / "wk"
+    _make(path)
+    maker = ZarrPersistentStore(None, None, path)
+    p0 = maker.add_set_parameter({"x": 0}, {"type": "x"})  # (the chunk has a file)
+    p1, p2, p3 = (maker.add_unset_parameter({"type": "EAR_output"}) for _ in range(3))
+    assert p0 // CHUNK == p3 // CHUNK
+    chunk_file = path / "parameters" / "base" / str(p1 // CHUNK)
+    store = ZarrPersistentStore(None, None, path)
+    rc = store.read_cache
+    assert not store.get_parameters([p1])[0].is_set
+    store.set_parameter_value(p1, {"x": 1})
+    d = rc.decodes
+    good = chunk_file.read_bytes()
+    chunk_file.write_bytes(b"damaged")
+    got = store.get_parameters([p0, p1, p2])
+    assert [p.data for p in got[:2]] == [{"x": 0}, {"x": 1}] and not got[2].is_set
+    assert rc.decodes == d
+    chunk_file.write_bytes(good)
+    # a second write of the chunk in the same transaction, after the value's set (a
+    # row copied to p2 by the array itself): the chunk kept has it too
+    with store._commit_transaction():
+        store._set_parameter_values({p3: ({"x": 3}, False)})
+        arr = store._array("parameters/base", write_empty_chunks=False)
+        arr.set([p2], arr.get([p3]))
+    d = rc.decodes
+    got = store.get_parameters([p1, p2, p3])
+    assert [p.data for p in got] == [{"x": 1}, {"x": 3}, {"x": 3}]
+    assert rc.decodes == d
+    fresh = ZarrPersistentStore(None, None, path).get_parameters([p1, p2, p3])
+    assert [p.data for p in fresh] == [{"x": 1}, {"x": 3}, {"x": 3}]
+    # a run's start committed with an output value (one transaction): both chunks kept
+    store.get_EARs([3])
+    store.set_EAR_start(3, save=False)
+    p4 = maker.add_unset_parameter({"type": "EAR_output"})
+    assert not store.get_parameters([p4])[0].is_set  # (and its source's chunk, changed)
+    store.set_parameter_value(p4, {"x": 4})
+    d = rc.decodes
+    assert store.get_EARs([3])[0].start_time is not None
+    assert store.get_parameters([p4])[0].data == {"x": 4}
+    assert rc.decodes == d
+    # a transaction rolled back: nothing of it is read or kept
+    p5 = maker.add_unset_parameter({"type": "EAR_output"})
+    store.get_parameters([p5])
+    with pytest.raises(RuntimeError), store._commit_transaction():
+        store._set_parameter_values({p5: ({"x": 5}, False)})
+        raise RuntimeError("a later step fails")
+    assert not store.get_parameters([p5])[0].is_set
+    assert not ZarrPersistentStore(None, None, path).get_parameters([p5])[0].is_set
+
+
 def test_a_commit_takes_the_array_layout_from_the_cache_only_if_nothing_changed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

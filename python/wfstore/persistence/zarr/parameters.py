@@ -315,6 +315,7 @@ class ZarrParameters:
                 already = arr.set_unless_map(ids, encoded, self._held_chunks(arr, ids))
                 if already:
                     raise ParameterAlreadySetError(already[0])
+                self._note_staged(arr, ids)
             self._appended_unset.difference_update(ids)
             return
 

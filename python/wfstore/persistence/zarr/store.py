@@ -730,7 +730,9 @@ class ZarrPersistentStore(
                 raise error(missing)
             with self._keyed_write(chunk_keys(arr, ids)):
                 written = arr.patch(ids, values, self._held_chunks(arr, ids))
-                if not self._in_txn:  # (a transaction's writes are staged)
+                if self._in_txn:  # (staged: cached as committed)
+                    self._note_staged(arr, ids)
+                else:
                     self._session_chunks.extend((arr.path, c, ch) for c, ch in written)
 
     def _patch_runs(self, patches: Mapping[int, dict[str, Any]]) -> None:

@@ -53,6 +53,8 @@ _UNREAD: Any = object()
 
 #: Bytes per read of the change marker (one read holds a marker and a short history).
 _MARKER_READ = 16384
+#: Most chunks a transaction's commit puts in the read cache as staged (`_note_staged`).
+_KEPT_STAGED_CHUNKS = 16
 
 
 def store_lock_at(root: str | os.PathLike[str], **kwargs: Any) -> StoreLock:
@@ -91,6 +93,9 @@ class ZarrTransactions:
         #: chunks the current write session wrote, as written, for the read cache
         #: (``(array path, chunk index, ObjectChunk)``; see `_write_session`)
         self._session_chunks: list[tuple[str, int, _core.ObjectChunk]] = []
+        #: chunks the transaction under way staged, to be cached as it stages them
+        #: last (``(array, chunk indices)``; see `_note_staged` and `_staged_chunks`)
+        self._txn_chunks: list[tuple[_core.ObjectArray, list[int]]] = []
         #: the change marker as read under the store lock held by `_lock_held` or by a
         #: transaction (None: not held; `_UNREAD`: not read yet; see `_held_array`)
         self._marker_held: Any = None
@@ -513,13 +518,17 @@ class ZarrTransactions:
             # the files change only now: a write session around the apply (the marker
             # dirty before the first rename, clean after the last); the keys it writes
             # are what this store's read cache drops
-            with self._write_session(list(core.staged_keys()), planned=True):
+            staged = core.staged_keys()
+            kept = self._staged_chunks(staged) if self._txn_chunks else []
+            with self._write_session(list(staged), planned=True):
+                self._session_chunks.extend(kept)
                 self.last_commit_report = core.commit(journal=journal)
         finally:
             # (closed by the commit; still open if the write session failed to start,
             # e.g. its dirty marker not written: nothing was applied then)
             core.rollback()
             self._in_txn = False
+            self._txn_chunks.clear()
             if self._txn_holds_lock:
                 self._txn_holds_lock = False
                 self._marker_held = None
@@ -635,6 +644,35 @@ class ZarrTransactions:
         cs = arr.chunk_size
         found = ((c, rc.chunks.get((arr.path, c))) for c in {i // cs for i in rows})
         return {c: ch for c, ch in found if ch is not None}
+
+    def _note_staged(self, arr: _core.ObjectArray, rows: Iterable[int]) -> None:
+        """Note that the transaction under way staged the chunks of `arr` holding
+        `rows`: if it commits, they go to the read cache as it stages them last (a
+        job's output value, set in its commit's transaction: its next read of that
+        chunk, for the next run's input, then reads no file). Only a few chunks per
+        commit (a job's one or two): a build's thousands are not worth it."""
+        cs = arr.chunk_size
+        chunks = sorted({i // cs for i in rows})
+        if sum(len(c) for _, c in self._txn_chunks) + len(chunks) <= _KEPT_STAGED_CHUNKS:
+            self._txn_chunks.append((arr, chunks))
+
+    def _staged_chunks(self, staged: Collection[str]) -> list[tuple[str, int, _core.ObjectChunk]]:
+        """The chunks noted by :meth:`_note_staged` among the keys `staged`, read from
+        what the transaction staged (no file: exactly what its commit writes, whatever
+        staged write came last), for the commit's write session to cache. A chunk that
+        cannot be read so is left out (the commit goes on)."""
+        noted, self._txn_chunks = self._txn_chunks, []
+        keys = set(staged)
+        out: list[tuple[str, int, _core.ObjectChunk]] = []
+        for arr, chunks in noted:
+            todo = [c for c in chunks if f"{arr.path}/{c}" in keys]
+            try:
+                got = arr.read_chunks(todo) if todo else None
+            except StoreError:
+                got = None
+            if got is not None:  # (None: nothing staged, or not a msgpack array)
+                out.extend((arr.path, c, ch) for c, ch in zip(todo, got))
+        return out
 
     @contextlib.contextmanager
     def _keyed_write(self, keys: list[str]) -> Iterator[None]:
