@@ -443,6 +443,48 @@ def test_a_dirty_marker_parks_the_cache_until_a_clean_value_names_the_changes() 
     assert rc.label == parse_marker(feed[-1])[0]
 
 
+def test_followers_forget_what_the_cache_forgets() -> None:
+    """Data kept under the cache's rule by another holder (the 0.3 store's decoded
+    files) are forgotten with the keys the cache forgets, and wholly when it forgets
+    everything or sets its cache aside or takes it back (what was read while the
+    marker was dirty is never kept)."""
+    feed: list[bytes | None] = []
+    rc = ReadCache(lambda: feed[-1], max_bytes=10_000)
+    told: list[list[str] | None] = []
+    rc.follow(lambda keys: told.append(None if keys is None else sorted(keys)))
+
+    def op() -> None:
+        rc.begin()
+        rc.ready()
+        rc.ready()  # (one reading per operation: followers told once)
+        rc.end()
+
+    v1 = marker_value(CLEAN, 2, [(0, b"0" * 16, ())], ["x/0"])
+    ident = head_id(parse_marker(v1)[0])
+    assert ident is not None
+    feed.append(v1)
+    op()
+    assert told == [None]  # (nothing was valid before: everything forgotten)
+    op()
+    assert told == [None]  # (no commit since: nothing forgotten)
+    v2 = marker_value(CLEAN, 4, [(ident[0], ident[1], ())], ["r/1", "p/0"])
+    feed.append(v2)
+    op()
+    assert told == [None, ["p/0", "r/1"]]
+    feed.append(marker_value(DIRTY, 5))
+    op()  # parked
+    assert told[-1] is None and rc.parked is not None
+    told.clear()
+    ident2 = head_id(parse_marker(v2)[0])
+    assert ident2 is not None
+    feed.append(marker_value(CLEAN, 6, [(ident2[0], ident2[1], ())], ["r/2"]))
+    op()  # taken back: what followers read meanwhile is dropped, then r/2
+    assert told == [None, ["r/2"]] and rc.parked is None
+    told.clear()
+    rc.written(marker_value(CLEAN, 8, [], None))  # (keys not known: everything)
+    assert told == [None]
+
+
 def test_a_read_during_another_commit_keeps_the_chunks_it_did_not_change(
     tmp_path: Path,
 ) -> None:

@@ -27,6 +27,7 @@ import pytest
 import wfstore
 from v03_helpers import finish_runs, make_submitted, output_params, run_value
 from wfstore.common.names import CHANGE_MARKER_NAME
+from wfstore.persistence.readcache import DIRTY, marker_counter
 from wfstore.persistence.v03 import writes
 
 HERE = Path(__file__).resolve().parent
@@ -95,11 +96,11 @@ def test_other_process_run_end_and_output_seen_at_next_read(wk: Path) -> None:
     assert runs[1][1] is None and params[1] is None
     assert runs[0][2] == 0 and params[0] == run_value(0)
     first = _decodes(a)
-    reads = a.memo_marker_reads
+    reads = a._rcache.marker_reads
     for _ in range(3):
         assert _read_all(a, outs) == (runs, params)
     assert _decodes(a) == first  # nothing written: nothing decoded again
-    assert a.memo_marker_reads > reads  # (the marker was read at each operation)
+    assert a._rcache.marker_reads > reads  # (the marker was read at each operation)
     _in_b(wk, "finish_runs(store.path, [1])")
     runs2, params2 = _read_all(a, outs)
     assert runs2[1][1] is not None and runs2[1][2] == 1
@@ -146,6 +147,31 @@ def test_a_read_during_another_write_keeps_what_it_does_not_change(wk: Path) -> 
     runs, _ = _read_all(a, outs)
     assert runs[1][0] is not None and runs[0] == before[0][0]
     assert _decodes(a) == {**first, "run_files": first["run_files"] + 1}
+
+
+def test_a_writer_dying_without_naming_its_keys_leaves_nothing_trusted(wk: Path) -> None:
+    """A writer that made the marker dirty without naming what it changes, then died:
+    every read operation decodes afresh (nothing decoded before or meanwhile is
+    trusted, as the read cache sets its own aside); the next commit cannot name what
+    the dead writer changed, so after it everything is decoded once more, then kept."""
+    a = _stale_stat_reader(wk)
+    outs = output_params(a, list(range(N_RUNS)))
+    before = _read_all(a, outs)
+    b = wfstore.open(wk)
+    value = b._read_change_marker()
+    b._write_change_marker(DIRTY, marker_counter(value) + 1)  # (then "died")
+    counts = [_decodes(a)]
+    for _ in range(2):
+        assert _read_all(a, outs) == before
+        counts.append(_decodes(a))
+    for old, new in zip(counts, counts[1:]):
+        assert new["run_files"] > old["run_files"] and new["chunks"] > old["chunks"]
+    _in_b(wk, "finish_runs(store.path, [1])")
+    runs, _ = _read_all(a, outs)
+    assert runs[1][2] == 1 and runs[0] == before[0][0]
+    after = _decodes(a)
+    assert after["chunks"] > counts[-1]["chunks"]
+    assert _read_all(a, outs)[0] == runs and _decodes(a) == after
 
 
 def test_other_process_numpy_output_seen(wk: Path) -> None:
@@ -305,9 +331,9 @@ def test_array_attributes_and_run_sub_dat_layout_kept_across_a_jobs_commits(
     assert all(a._array_attrs(p) is h for p, h in zip(paths, held))
     a._forget_memos(["metadata/elements/.zattrs"])  # (as a commit naming them)
     assert a._array_attrs("metadata/elements") is not held[1]
-    reads = a.memo_marker_reads
+    reads = a._rcache.marker_reads
     a.get_dirs_array()
-    assert a.memo_marker_reads == reads + 1
+    assert a._rcache.marker_reads == reads + 1
 
 
 def test_a_run_file_written_by_this_object_is_kept_as_written(wk: Path) -> None:
@@ -438,12 +464,12 @@ def test_a_tasks_elements_are_one_read_operation(wk: Path) -> None:
     """``get_task_elements`` and ``get_element_iteration_dicts`` read the marker once
     each (not once per kind of item they read)."""
     a = wfstore.open(wk)
-    reads = a.memo_marker_reads
+    reads = a._rcache.marker_reads
     elems = list(a.get_task_elements(0, [0, 1]))
     assert [e["id_"] for e in elems] == [0, 1] and elems[0]["iterations"][0]["EARs"]
-    assert a.memo_marker_reads == reads + 1
+    assert a._rcache.marker_reads == reads + 1
     a.get_element_iteration_dicts([0, 1])
-    assert a.memo_marker_reads == reads + 2
+    assert a._rcache.marker_reads == reads + 2
 
 
 def test_an_output_without_arrays_looks_up_no_run(

@@ -54,6 +54,11 @@ The marker is opened and read (not only stat'ed): on NFS, opening a file revalid
 without the marker (written by the engine's own classes, or by wfstore before the
 marker existed) is treated as changed at every operation: no data are kept from one
 operation to the next. See ``docs/concurrency.md``.
+
+**Other holders.** What else a store object keeps under the same rule (hpcflow 0.3's
+decoded files) is registered with :meth:`ReadCache.follow`: it is told to forget what
+the cache forgets, and emptied whenever the cache is set aside or taken back (what it
+held is never parked).
 """
 
 from __future__ import annotations
@@ -394,6 +399,11 @@ class LRUBytes:
         return list(self._data)
 
 
+#: A holder of other data kept under a read cache's rule (:meth:`ReadCache.follow`):
+#: ``forget(keys)`` forgets what it holds of store `keys` (None: everything).
+Follower = Callable[[Collection[str] | None], None]
+
+
 class ReadCache:
     """The cached chunks and array metadata of one store object, and when they may be
     used (see the module docstring).
@@ -454,6 +464,14 @@ class ReadCache:
         self.unparked = 0
         #: Times a document of :attr:`by_content` was used again.
         self.content_hits = 0
+        #: Other holders told to forget what the cache forgets (:meth:`follow`).
+        self._followers: list[Follower] = []
+
+    def follow(self, forget: Follower) -> None:
+        """Have `forget` (``forget(keys)``; None: everything) called whenever the cache
+        forgets store keys or everything, or is set aside or taken back: a store
+        object's other data kept under the same marker rule."""
+        self._followers.append(forget)
 
     # --- operations ------------------------------------------------------------------
 
@@ -475,13 +493,22 @@ class ReadCache:
         (and, while a commit is under way, what it changes) when the marker names them
         all (:func:`keys_changed`); else set the cache aside while the marker is dirty
         (:attr:`parked`), or forget everything."""
-        if self.depth and self.checked:
-            return
+        if self.due():
+            self.catch_up(self.read_marker())
+
+    def due(self) -> bool:
+        """Whether the marker is to be read now (once per outermost operation, and at
+        every use outside any operation)."""
+        return not (self.depth and self.checked)
+
+    def read_marker(self) -> bytes | None:
+        """The change marker's value, read now (counted; the current operation's
+        reading)."""
         value = self._read_marker()
         self.marker_reads += 1
         if self.depth:
             self.checked = True
-        self.catch_up(value)
+        return value
 
     def catch_up(self, value: bytes | None) -> None:
         """Bring the cache up to the marker value `value`, read now (see
@@ -516,6 +543,7 @@ class ReadCache:
             self.chunks = self.chunks.empty_like()
             self.meta, self.derived = {}, {}
             self.label = None
+            self._tell(None)
             return
         if self.chunks or self.meta:
             self.invalidations += 1
@@ -545,6 +573,7 @@ class ReadCache:
         self.label, self.chunks, self.meta, self.derived = self.parked
         self.parked = None
         self.unparked += 1
+        self._tell(None)  # (what followers read meanwhile was read while dirty)
 
     def written(
         self,
@@ -593,6 +622,7 @@ class ReadCache:
                 self.chunks.pop((arr, int(name)))
             # (other keys, e.g. chunks of numpy arrays of more than one dimension,
             # name nothing this cache holds: it keeps 1-D object arrays only)
+        self._tell(keys)
 
     def clear(self) -> None:
         """Forget every cached chunk, array and derived value (parked ones too)."""
@@ -603,3 +633,8 @@ class ReadCache:
         self.chunks.clear()
         self.meta.clear()
         self.derived.clear()
+        self._tell(None)
+
+    def _tell(self, keys: Collection[str] | None) -> None:
+        for forget in self._followers:
+            forget(keys)

@@ -41,7 +41,7 @@ from wfstore.common.errors import (
 )
 from wfstore.persistence.base import ParamSource
 from wfstore.persistence.items import PersistentStoreFeatures, copy_tree
-from wfstore.persistence.readcache import ReadCache, is_clean, keys_changed, parse_marker
+from wfstore.persistence.readcache import ReadCache
 from wfstore.persistence.resources import CallbackStoreResource, is_local_fs
 from wfstore.persistence.v03 import layout, writes
 from wfstore.persistence.v03.arrays import OutputArchive, decode_output_archive
@@ -239,18 +239,11 @@ class V03ZarrPersistentStore(
         #: (stat stamps on a local folder; None: files that never change, a zip).
         self._memo_base = self._stamp()
         self._memo_mode = "base"
-        self._memo_label: bytes | None = None
-        self._memo_depth = 0
-        self._memo_checked = False
         #: Files this object's write session or transaction under way wrote (or
         #: staged), decoded as written (``(memo, key, value)``; dropped if the
-        #: transaction rolls back), and after it, those of its last session with the
-        #: clean marker head it ended with: taken into the memos at the next check of
-        #: the marker if that head is still the marker's (see :meth:`_validate_memos`)
+        #: transaction rolls back), kept in the memos if it completes (see
+        #: :meth:`_write_session`)
         self._session_files: list[tuple[FileMemo[Any], str, Any]] = []
-        self._kept_files: tuple[bytes, list[tuple[FileMemo[Any], str, Any]]] | None = None
-        #: Change-marker reads by :meth:`_validate_memos` (for tests and diagnostics).
-        self.memo_marker_reads = 0
         self._num_arrays: dict[str, _core.NumericArray] = {}
         self._struct_readers: dict[str, _StructReader] = {}
         #: Tasks decoded from the root attributes and the tasks array, kept while the
@@ -296,6 +289,8 @@ class V03ZarrPersistentStore(
         self._root_attrs: FileMemo[dict[str, Any]] = FileMemo(
             self.core_store.get, stamp_fn, _decode_attrs
         )
+        # (the memos forget what the read cache forgets: one rule, one state)
+        self._rcache.follow(lambda keys: me()._forget_memos(keys))  # type: ignore[union-attr]
         try:
             opened = self._root_attrs.get(".zattrs") or {}
         except StoreError:
@@ -322,7 +317,7 @@ class V03ZarrPersistentStore(
             self._root_attrs,
         )
 
-    def _forget_memos(self, keys: Sequence[str] | None) -> None:
+    def _forget_memos(self, keys: Collection[str] | None) -> None:
         """Forget the decoded files `keys` (None: everything)."""
         if keys is None:
             for memo in self._memos():
@@ -343,13 +338,11 @@ class V03ZarrPersistentStore(
                 self._struct_readers.pop(arr, None)
 
     def _begin_read(self) -> None:
-        if self._memo_depth == 0:
-            self._memo_checked = False
-        self._memo_depth += 1
+        self._rcache.begin()
         self._validate_memos()
 
     def _end_read(self) -> None:
-        self._memo_depth = max(0, self._memo_depth - 1)
+        self._rcache.end()
 
     @contextlib.contextmanager
     def _read_op(self) -> Iterator[None]:
@@ -362,60 +355,31 @@ class V03ZarrPersistentStore(
 
     def _validate_memos(self) -> None:
         """Make the decoded files valid for use now, once per read operation (and at
-        every call outside one), as the a190 read cache does
-        (:mod:`wfstore.persistence.readcache`): the change marker is opened and read;
-        while it holds the clean value the memos were validated under, nothing
-        changed; a new clean value whose history names every key changed since makes
-        them forget those keys only, as does a dirty one that names the keys of the
-        commit under way (until a clean value, at every check); otherwise (a dirty
-        marker without them, a history that does not reach back, unknown keys) they
-        forget everything. A store without a
-        marker (no wfstore writer has written it) falls back to stat stamps on a
-        local folder and to decoding afresh at every operation elsewhere."""
-        if self._memo_base is None or (self._memo_depth and self._memo_checked):
+        every call outside one), by the a190 read cache's rule: the change marker is
+        read and the read cache catches up with it; the memos forget what it forgets
+        (:meth:`ReadCache.follow`, :mod:`wfstore.persistence.readcache`). A store
+        without a marker (no wfstore writer has written it) falls back to stat stamps
+        on a local folder and to decoding afresh at every operation elsewhere."""
+        rc = self._rcache
+        if self._memo_base is None or self._wdepth or not rc.due():
+            # (while this object writes, its own writes are what it must not take
+            # from the memos: _written_now)
             return
-        if self._wdepth:
-            # this object holds the lock and has made the marker dirty: its session's
-            # own writes are what it must not take from the memos (_written_now)
-            return
-        if self._memo_depth:
-            self._memo_checked = True
-        value = self._read_change_marker()
-        self.memo_marker_reads += 1
-        if value is None:
-            if self._memo_mode == "marker" or self._memo_base is always_new:
-                self._forget_memos(None)
-            self._memo_mode, self._memo_label = "base", None
-            return
-        label = self._memo_label
-        marked = self._memo_mode == "marker" and label is not None
-        if marked and value.startswith(label):  # type: ignore[arg-type]
-            return  # the first line unchanged: no commit since (see readcache)
-        head, entries = parse_marker(value)
-        keys = keys_changed(head, entries, label) if marked else None
-        if keys is not None:
-            self._forget_memos(keys)
-            if is_clean(head):
-                self._memo_label = head
-        else:
-            self._forget_memos(None)
+        value = rc.read_marker()
+        if value is not None:
             self._memo_mode = "marker"
-            self._memo_label = head if is_clean(head) else None
-        kept, self._kept_files = self._kept_files, None
-        if kept is not None and self._memo_label == head:  # (a clean value)
-            # the files this object's last commit wrote, as it wrote them, unless a
-            # commit since may have changed them (as the history names them)
-            since = [] if kept[0] == head else keys_changed(head, entries, kept[0])
-            for memo, key, decoded in kept[1] if since is not None else ():
-                if key not in since:
-                    memo.keep(key, _MARKED, decoded)
+            rc.catch_up(value)
+            return
+        if self._memo_mode == "marker" or self._memo_base is always_new:
+            rc.clear()
+        rc.label, self._memo_mode = None, "base"
 
     def _held_file(self, memo: FileMemo[Any], key: str) -> Any:
         """The decoded file `key` from `memo`, if it is what is on disk: in this
         object's write session (the store lock held) that began with the change
         marker still at the clean value the memos were last validated under (no
         commit since), and not yet written in this session. Else None (read it)."""
-        start, label = self._session_start, self._memo_label
+        start, label = self._session_start, self._rcache.label
         if start is None or label is None or self._memo_mode != "marker":
             return None
         if not start.startswith(label) or any(k == key for _, k, _ in self._session_files):
@@ -470,15 +434,16 @@ class V03ZarrPersistentStore(
             with super()._write_session(keys, planned):
                 yield
         finally:
-            # what this object wrote is forgotten at the next check of the marker
-            # (its history names the keys), which the next read makes; the files it
-            # recorded as written are then kept as written, if no commit came since
-            self._memo_checked = False
+            # the read cache has forgotten what the session wrote (and the memos with
+            # it); the files it recorded are kept as written if it completed under the
+            # lock and ended on the clean value the cache now holds (nobody else wrote
+            # between its writes and that value)
             if not self._wdepth:
                 files, self._session_files = self._session_files, []
-                end = self._session_end
-                head = parse_marker(end)[0] if end is not None else None
-                self._kept_files = (head, files) if files and head is not None else None
+                end, label = self._session_end, self._rcache.label
+                if end is not None and label is not None and end.startswith(label):
+                    for memo, key, decoded in files:
+                        memo.keep(key, _MARKED, decoded)
 
     def _zarray(self, path: str) -> dict[str, Any]:
         """The ``.zarray`` document of the array `path` (decoded once while valid)."""
