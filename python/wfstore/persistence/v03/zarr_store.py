@@ -67,7 +67,7 @@ from wfstore.persistence.v03.store import V03PersistentStore
 from wfstore.persistence.v03.zarr_groups import V03ZarrGroups
 from wfstore.persistence.v03.zarr_writes import V03ZarrWrites
 from wfstore.persistence.zarr.archive import write_copy_log
-from wfstore.persistence.zarr.layout import _ATTRS
+from wfstore.persistence.zarr.layout import _ATTRS, chunk_key
 from wfstore.storage.fsspec import core_zip_store
 
 _SubDat = tuple["int | None", "int | None", "int | None", "int | None"]
@@ -97,7 +97,7 @@ class _ChunkedReader:
         for i in ids:
             c, j = divmod(i, self.chunk)
             if c != last:  # (a chunk looked up once per run of IDs in it)
-                last, rows = c, self._memo.get(f"{self.path}/{c}")
+                last, rows = c, self._memo.get(chunk_key(self.path, c))
             out.append(self._fill(j) if rows is None else rows[j])
         return out
 
@@ -140,7 +140,7 @@ class _StructReader(_ChunkedReader):
         out = np.empty(self.length, dtype=self.dtype)
         for c in range((self.length + self.chunk - 1) // self.chunk):
             start, stop = c * self.chunk, min((c + 1) * self.chunk, self.length)
-            rows = self._memo.get(f"{self.path}/{c}")
+            rows = self._memo.get(chunk_key(self.path, c))
             out[start:stop] = self.fill_row if rows is None else rows[: stop - start]
         return out
 

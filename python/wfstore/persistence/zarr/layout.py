@@ -130,7 +130,12 @@ def _check_next_ids(path: str, arr: _core.ObjectArray, ids: Sequence[int]) -> No
         )
 
 
+def chunk_key(path: str, chunk: int) -> str:
+    """The store key of chunk `chunk` of the 1-D array `path`."""
+    return f"{path}/{chunk}"
+
+
 def chunk_keys(arr: _core.ObjectArray, ids: Iterable[int]) -> list[str]:
     """The store keys of the chunks of (1-D) `arr` that hold rows `ids`."""
     cs = arr.chunk_size
-    return [f"{arr.path}/{c}" for c in sorted({i // cs for i in ids})]
+    return [chunk_key(arr.path, c) for c in sorted({i // cs for i in ids})]

@@ -40,6 +40,7 @@ from wfstore.persistence.zarr.layout import (
     PARAM_BASE_ARR,
     PARAM_SOURCES_ARR,
     RUNS_ARR,
+    chunk_key,
     chunk_keys,
 )
 from wfstore.persistence.zarr.parameters import extra_parameter_sources
@@ -665,7 +666,8 @@ class ZarrTransactions:
         keys = set(staged)
         out: list[tuple[str, int, _core.ObjectChunk]] = []
         for arr, chunks in noted:
-            todo = [c for c in chunks if f"{arr.path}/{c}" in keys]
+            todo = [c for c in chunks if chunk_key(arr.path, c) in keys]
+            keys.difference_update(chunk_key(arr.path, c) for c in todo)  # (once each)
             try:
                 got = arr.read_chunks(todo) if todo else None
             except StoreError:
