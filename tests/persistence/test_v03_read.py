@@ -323,6 +323,26 @@ def test_a_changed_file_is_read_again(fixture_copy) -> None:
     assert store.get_EARs([0])[0].exit_code == 3
 
 
+@pytest.mark.parametrize("name", ["wk_seq_zarr", "wk_seq_zarr_zip", "wk_seq_json"])
+def test_nested_cache_blocks_keep_items_until_the_outermost_ends(name: str, fixture_copy) -> None:
+    """As 0.3.0's ``cache_ctx``: a block opened inside another (the engine opens them
+    inside ``cached_load``, which keeps items too) leaves the items kept when it ends,
+    and only the outermost block's end drops them. (Ended by the first inner block,
+    the engine's ``add_submission`` decoded each element iteration five times.)"""
+    store = wfstore.open(fixture_copy(name))
+    with store.cached_load():
+        with store.cache_ctx():
+            (run,) = store.get_EARs([0])
+            (it,) = store.get_element_iterations([0])
+        assert store.use_cache
+        assert store.get_EARs([0])[0] is run  # from the item cache, not decoded again
+        with store.cache_ctx(), store.cached_load():
+            assert store.get_element_iterations([0])[0] is it
+        assert store.get_element_iterations([0])[0] is it
+    assert not store.use_cache and len(store.EAR_cache) == 0
+    assert store.get_EARs([0])[0] is not run
+
+
 @pytest.mark.parametrize("at", [[], ["rng"]])
 def test_numpy_generators_are_decoded(at: list[str]) -> None:
     """A numpy random generator is stored as its bit generator's state (big integers

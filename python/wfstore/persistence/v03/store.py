@@ -150,6 +150,17 @@ class V03PersistentStore(PersistentStore):
         self._unsupported("rechunking")
 
     @contextlib.contextmanager
+    def cache_ctx(self) -> Iterator[None]:
+        """0.3.0's ``cache_ctx``: a block inside another one (the engine nests them, and
+        :meth:`cached_load` is one) is part of the outer block, whose end alone drops
+        the items kept (a190's ends caching at the first block's end)."""
+        if self._use_cache:
+            yield
+            return
+        with super().cache_ctx():
+            yield
+
+    @contextlib.contextmanager
     def cached_load(self) -> Iterator[None]:
         """Keep items read while the ``with``-wrapped code runs (decoded files are
         kept regardless, until they change)."""
