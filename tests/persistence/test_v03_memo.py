@@ -472,6 +472,71 @@ def test_a_tasks_elements_are_one_read_operation(wk: Path) -> None:
     assert a._rcache.marker_reads == reads + 2
 
 
+@pytest.fixture(scope="module")
+def made_shared(tmp_path_factory: pytest.TempPathFactory, side_python_v03: Path) -> Path:
+    """A 0.3.0-made store of 6 runs of one jobscript that is not an array (one run
+    file and one output parameter file for all), run 0 finished through wfstore."""
+    out = tmp_path_factory.mktemp("memo") / "shared"
+    path = make_submitted(side_python_v03, out, N_RUNS, shared=True)
+    finish_runs(path, [0])
+    return path
+
+
+def test_outputs_to_a_shared_parameter_file_decode_it_once(
+    made_shared: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job's runs share their jobscript's parameter file, which each output rewrites
+    inside its commit's transaction: the file is decoded at the first output only, then
+    taken from the memo under the lock while no other process commits (without, every
+    output decoded the whole file again, as it grows). When another process commits to
+    that file after this one's check of the marker and before it takes the lock, the
+    file is read again under the lock, and every value is kept."""
+    wk = tmp_path / "wk"
+    shutil.copytree(made_shared, wk)
+    decoded: list[str] = []
+    real = writes.decode_param_file
+
+    def counting(raw: bytes, key: str) -> Any:
+        decoded.append(key)
+        return real(raw, key)
+
+    monkeypatch.setattr(writes, "decode_param_file", counting)
+    a = wfstore.open(wk)
+    runs = list(range(1, N_RUNS))
+    assert len({r.run_file_ID for r in a.get_EARs(runs)}) == 1  # (one file for all)
+    outs = output_params(a, runs)
+
+    def record(r: int) -> None:
+        a.set_EAR_start(r, None, None)
+        a.save()
+        a.set_parameter_value(outs[r], run_value(r))
+        a.save()
+        a.set_EAR_end(r, 0, True, False)
+        a.save()
+
+    def decodes() -> int:  # (by the memo, for a read; by the writer, for a rewrite)
+        return a._param_files.decodes + len(decoded)
+
+    for r in (1, 2, 3):
+        record(r)
+    assert decodes() == 1  # (run 0's output, written by another object, read once)
+    real_writer = type(a)._file_writer
+
+    def commit_between(self: Any) -> Any:  # (in run 5's output commit only)
+        if a._in_txn:
+            monkeypatch.setattr(type(a), "_file_writer", real_writer)
+            _in_b(wk, f"store.set_parameter_value({outs[4]}, run_value(4))\nstore.save()")
+        return real_writer(self)
+
+    monkeypatch.setattr(type(a), "_file_writer", commit_between)
+    record(5)
+    assert type(a)._file_writer is real_writer  # (B committed in between)
+    assert decodes() == 2
+    b = wfstore.open(wk)
+    got = b.get_parameters([output_params(b, [0])[0], *outs.values()])
+    assert [p.data for p in got] == [run_value(r) for r in range(N_RUNS)]
+
+
 def test_an_output_without_arrays_looks_up_no_run(
     wk: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -17,11 +17,13 @@ MAKE_SUBMITTED = HERE / "v03_make_submitted.py"
 MAKE_FIXTURES = HERE.parent / "data" / "make_fixtures.py"
 
 
-def make_submitted(side_python: Path, out: Path, n_runs: int) -> Path:
-    """An hpcflow 0.3.0 Zarr store of `n_runs` runs, each with a run file of its own,
-    in submission 0 (made by 0.3.0 under `out`); returns its path."""
+def make_submitted(side_python: Path, out: Path, n_runs: int, shared: bool = False) -> Path:
+    """An hpcflow 0.3.0 Zarr store of `n_runs` runs, each with a run file of its own
+    (with `shared`, one run file and one output parameter file for all), in submission
+    0 (made by 0.3.0 under `out`); returns its path."""
     res = subprocess.run(
-        [str(side_python), str(MAKE_SUBMITTED), str(out), str(n_runs)],
+        [str(side_python), str(MAKE_SUBMITTED), str(out), str(n_runs)]
+        + (["--shared-files"] if shared else []),
         capture_output=True,
         text=True,
         timeout=300,

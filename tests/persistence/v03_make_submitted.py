@@ -1,14 +1,16 @@
 """Make an hpcflow 0.3.0 Zarr store with a submission whose jobs never run (run the 0.3.0
 side environment's Python):
 
-    python v03_make_submitted.py OUT_FOLDER N_RUNS [--run]
+    python v03_make_submitted.py OUT_FOLDER N_RUNS [--run | --shared-files]
 
 One task of 0.3.0's test schema ``test_t1_conditional_OS`` (p2 = p1 + 100) over a
 sequence of N_RUNS values of p1, and ``Workflow.add_submission()``: 0.3.0 resolves the
 jobscripts and gives every run its ``run_sub_dat`` (submission 0, its own run file: the
 array elements of one jobscript may run at once, so no two share a file). With
 ``--run`` the workflow is submitted and run to the end instead (run files and output
-parameter files written by 0.3.0's jobs). Prints the store's path.
+parameter files written by 0.3.0's jobs). With ``--shared-files`` the jobscript is not
+an array (as ``add_submission()`` resolves it by default): its runs share one run file
+and one output parameter file. Prints the store's path.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ def main() -> None:
         if run:
             wk.submit(wait=True, add_to_known=False, status=False)
         else:
-            wk.add_submission(force_array=True, status=False)
+            wk.add_submission(force_array="--shared-files" not in sys.argv[3:], status=False)
         print(wk.path)
 
 

@@ -376,13 +376,26 @@ class V03ZarrPersistentStore(
 
     def _held_file(self, memo: FileMemo[Any], key: str) -> Any:
         """The decoded file `key` from `memo`, if it is what is on disk: in this
-        object's write session (the store lock held) that began with the change
-        marker still at the clean value the memos were last validated under (no
-        commit since), and not yet written in this session. Else None (read it)."""
-        start, label = self._session_start, self._rcache.label
-        if start is None or label is None or self._memo_mode != "marker":
+        object's write session, or its commit's transaction once that holds the store
+        lock, when the change marker read under the lock is the clean value the memos
+        are valid under (in a transaction the memos first catch up with it: another
+        process's commit since names the files it changed), and the file not yet
+        written by this session or transaction. Else None (read it). A job's output
+        then rewrites its jobscript's parameter file without decoding it again."""
+        if self._memo_mode != "marker":
             return None
-        if not start.startswith(label) or any(k == key for _, k, _ in self._session_files):
+        rc = self._rcache
+        if self._in_txn:
+            start = self._held_marker()
+            if start is None or key in self.core_store.staged_keys():
+                return None
+            rc.catch_up(start)
+        else:
+            start = self._session_start
+            if start is None or any(k == key for _, k, _ in self._session_files):
+                return None
+        label = rc.label
+        if label is None or not start.startswith(label):
             return None
         return memo.held(key, _MARKED)
 

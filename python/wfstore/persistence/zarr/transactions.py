@@ -612,11 +612,9 @@ class ZarrTransactions:
         to the server). In a transaction, only while it has staged nothing (what it
         staged may change the array), and a copy (a write that changes the copy's
         metadata, then is rolled back, leaves the cache's as it was)."""
-        held = self._marker_held
-        if held is None or (self._in_txn and self.core_store.staged_keys()):
+        if self._marker_held is None or (self._in_txn and self.core_store.staged_keys()):
             return self._array(path, write_empty_chunks)  # (not under the lock, or staged)
-        if held is _UNREAD:
-            held = self._marker_held = self._read_change_marker()
+        held = self._held_marker()
         rc = self._rcache
         rc.catch_up(held)
         if rc.label is not None and held is not None and held.startswith(rc.label):
@@ -628,6 +626,16 @@ class ZarrTransactions:
                     return arr.with_write_empty_chunks(write_empty_chunks)
                 return arr
         return self._array(path, write_empty_chunks)
+
+    def _held_marker(self) -> bytes | None:
+        """The change marker as read under the store lock this object holds (in
+        :meth:`_lock_held` or a transaction that took it): read once per hold, and
+        used again by the write session that follows (nobody else changes it
+        meanwhile). None if no lock is held, or the marker cannot be read."""
+        held = self._marker_held
+        if held is _UNREAD:
+            held = self._marker_held = self._read_change_marker()
+        return held  # type: ignore[no-any-return]
 
     def _held_chunks(self, arr: _core.ObjectArray, rows: Iterable[int]) -> dict[int, Any]:
         """The read cache's chunks of `arr` holding `rows` (chunk index -> ObjectChunk),
