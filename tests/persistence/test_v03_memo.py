@@ -80,6 +80,17 @@ def _decodes(store: Any) -> dict[str, int]:
     }
 
 
+def _record(store: Any, run: int, out: int) -> None:
+    """Record `run`'s start, its output `out` and its end, one commit each, as a job
+    does."""
+    store.set_EAR_start(run, None, None)
+    store.save()
+    store.set_parameter_value(out, run_value(run))
+    store.save()
+    store.set_EAR_end(run, 0, True, False)
+    store.save()
+
+
 def _read_all(store: Any, outs: dict[int, int]) -> tuple[list[Any], list[Any]]:
     runs = [store.get_EARs([r])[0] for r in range(N_RUNS)]
     params = [store.get_parameters([outs[r]])[0].data for r in range(N_RUNS)]
@@ -318,12 +329,7 @@ def test_array_attributes_and_run_sub_dat_layout_kept_across_a_jobs_commits(
     monkeypatch.setattr(zarr_store, "_StructReader", Counting)
     metas = 0
     for r in (1, 2, 3):
-        a.set_EAR_start(r, None, None)
-        a.save()
-        a.set_parameter_value(outs[r], run_value(r))
-        a.save()
-        a.set_EAR_end(r, 0, True, False)
-        a.save()
+        _record(a, r, outs[r])
         assert a.get_EARs([r])[0].end_time is not None
         if r == 1:  # (the first commit reads what no read had read yet)
             metas, readers[:] = a._metas.decodes, []
@@ -506,19 +512,11 @@ def test_outputs_to_a_shared_parameter_file_decode_it_once(
     assert len({r.run_file_ID for r in a.get_EARs(runs)}) == 1  # (one file for all)
     outs = output_params(a, runs)
 
-    def record(r: int) -> None:
-        a.set_EAR_start(r, None, None)
-        a.save()
-        a.set_parameter_value(outs[r], run_value(r))
-        a.save()
-        a.set_EAR_end(r, 0, True, False)
-        a.save()
-
     def decodes() -> int:  # (by the memo, for a read; by the writer, for a rewrite)
         return a._param_files.decodes + len(decoded)
 
     for r in (1, 2, 3):
-        record(r)
+        _record(a, r, outs[r])
     assert decodes() == 1  # (run 0's output, written by another object, read once)
     real_writer = type(a)._file_writer
 
@@ -529,7 +527,7 @@ def test_outputs_to_a_shared_parameter_file_decode_it_once(
         return real_writer(self)
 
     monkeypatch.setattr(type(a), "_file_writer", commit_between)
-    record(5)
+    _record(a, 5, outs[5])
     assert type(a)._file_writer is real_writer  # (B committed in between)
     assert decodes() == 2
     b = wfstore.open(wk)
