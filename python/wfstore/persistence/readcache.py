@@ -510,11 +510,16 @@ class ReadCache:
             self.checked = True
         return value
 
+    def current(self, value: bytes | None) -> bool:
+        """Whether what the cache holds is valid at the marker value `value`: its first
+        line is the clean value the cache is valid under (no commit since)."""
+        label = self.label
+        return label is not None and value is not None and value.startswith(label)
+
     def catch_up(self, value: bytes | None) -> None:
         """Bring the cache up to the marker value `value`, read now (see
         :meth:`ready`)."""
-        label = self.label
-        if label is not None and value is not None and value.startswith(label):
+        if self.current(value):
             # the first line unchanged: no commit since (a commit's dirty first line
             # is written before any data file changes; a read mixing two values' first
             # lines matches neither, their tags being random), history not read

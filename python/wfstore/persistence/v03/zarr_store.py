@@ -394,10 +394,7 @@ class V03ZarrPersistentStore(
             start = self._session_start
             if start is None or any(k == key for _, k, _ in self._session_files):
                 return None
-        label = rc.label
-        if label is None or not start.startswith(label):
-            return None
-        return memo.held(key, _MARKED)
+        return memo.held(key, _MARKED) if rc.current(start) else None
 
     def _written_now(self, key: str) -> bool:
         """Whether `key` may have been changed by this object's commit or write session
@@ -453,8 +450,7 @@ class V03ZarrPersistentStore(
             # between its writes and that value)
             if not self._wdepth:
                 files, self._session_files = self._session_files, []
-                end, label = self._session_end, self._rcache.label
-                if end is not None and label is not None and end.startswith(label):
+                if self._rcache.current(self._session_end):
                     for memo, key, decoded in files:
                         memo.keep(key, _MARKED, decoded)
 

@@ -617,7 +617,7 @@ class ZarrTransactions:
         held = self._held_marker()
         rc = self._rcache
         rc.catch_up(held)
-        if rc.label is not None and held is not None and held.startswith(rc.label):
+        if rc.current(held):
             entry = rc.meta.get(path)
             if entry is not None:
                 rc.meta_hits += 1
@@ -648,7 +648,7 @@ class ZarrTransactions:
         if held is None or held is _UNREAD or (self._in_txn and self.core_store.staged_keys()):
             return {}
         rc = self._rcache
-        if rc.label is None or not held.startswith(rc.label):
+        if not rc.current(held):
             return {}
         cs = arr.chunk_size
         found = ((c, rc.chunks.get((arr.path, c))) for c in {i // cs for i in rows})
